@@ -1,0 +1,155 @@
+//! Command-line arguments. Every flag is read in exactly one place: the
+//! command that owns it destructures its arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "haul",
+    version,
+    about = "Ship releases to many servers, and know what runs where.",
+    after_help = "Exit codes: 0 ok, 1 a deploy or host failed, 2 bad usage or config."
+)]
+pub struct Cli {
+    /// The config file [default: ./haul.toml]
+    #[arg(short, long, global = true, env = "HAUL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Hosts worked on at once.
+    #[arg(long, global = true, default_value_t = 32, value_name = "N")]
+    pub parallel: usize,
+    /// Show the output of steps on hosts as it comes.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a commented example haul.toml.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate the config.
+    Check(JsonArg),
+    /// Run an app's build steps and pack a release.
+    Build {
+        app: String,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Show what a deploy would do, without doing it.
+    Plan(DeployArgs),
+    /// Build (or take --release) and deploy an app to an environment.
+    Deploy(DeployArgs),
+    /// Switch back to the previous release (or --to ID): no build, no transfer.
+    Rollback {
+        app: String,
+        env: String,
+        /// The release to switch to.
+        #[arg(long, value_name = "ID")]
+        to: Option<String>,
+        #[command(flatten)]
+        hosts: HostFilter,
+        /// Print the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// List each host's releases, the live one and the switch history.
+    Releases {
+        app: String,
+        env: String,
+        #[command(flatten)]
+        hosts: HostFilter,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// What is live on every host of every environment.
+    Status {
+        /// Only this app.
+        app: Option<String>,
+        /// Only this environment.
+        env: Option<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Remove all but the newest releases on each host (never the live one).
+    Prune {
+        app: String,
+        env: String,
+        /// Releases to keep [default: the app's `keep`].
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        #[command(flatten)]
+        hosts: HostFilter,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Remove one release from every host (never the live one).
+    Remove {
+        app: String,
+        env: String,
+        id: String,
+        #[command(flatten)]
+        hosts: HostFilter,
+    },
+    /// Clear an app's deploy lock on an environment's hosts.
+    Unlock {
+        app: String,
+        env: String,
+        /// Why; recorded in each host's history.
+        #[arg(long, required = true)]
+        reason: String,
+        #[command(flatten)]
+        hosts: HostFilter,
+    },
+    /// Run a command on an environment's hosts, output prefixed by host.
+    Exec {
+        env: String,
+        /// Only hosts with one of these roles (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        role: Vec<String>,
+        #[command(flatten)]
+        hosts: HostFilter,
+        /// The command, run with sh -c in each host's deploy root.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    pub app: String,
+    pub env: String,
+    /// Deploy this cached release instead of building.
+    #[arg(long, value_name = "ID")]
+    pub release: Option<String>,
+    #[command(flatten)]
+    pub hosts: HostFilter,
+    /// Print the plan and stop (same as `haul plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct HostFilter {
+    /// Only these hosts (comma-separated names).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub hosts: Vec<String>,
+}
+
+#[derive(Args, Debug, Default, Clone, Copy)]
+pub struct JsonArg {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

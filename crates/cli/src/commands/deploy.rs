@@ -1,0 +1,178 @@
+//! `build`, `plan`, `deploy`, `rollback`: commands that run a plan.
+
+use super::Ctx;
+use crate::cli::DeployArgs;
+use crate::error::{Failure, Result};
+use crate::printer::table;
+use haul_deploy::{DeployError, DeployReport, Plan, ReleaseChoice, plan_deploy, plan_rollback};
+
+pub async fn build(ctx: &Ctx, app: &str, json: bool) -> Result {
+    let config = ctx.config()?;
+    let engine = ctx.engine(config);
+    let release =
+        haul_deploy::build_release(&engine.config, app, &engine.who, &engine.observer).await?;
+    if json {
+        ctx.printer.json(&serde_json::json!({
+            "app": release.app,
+            "id": release.id,
+            "digest": release.digest,
+            "files": release.manifest.files(),
+            "bytes": release.manifest.bytes(),
+            "revision": release.revision,
+            "built_by": release.built_by,
+            "created": release.created,
+        }));
+    } else {
+        ctx.printer.out(&release.id);
+    }
+    Ok(())
+}
+
+fn choice(release: Option<String>) -> ReleaseChoice {
+    match release {
+        Some(id) => ReleaseChoice::Given { id },
+        None => ReleaseChoice::Build,
+    }
+}
+
+fn show_plan(ctx: &Ctx, plan: &Plan, json: bool) {
+    if json {
+        ctx.printer.json(plan);
+    } else {
+        ctx.printer.out(plan.to_string().trim_end());
+    }
+}
+
+pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
+    let DeployArgs {
+        app,
+        env,
+        release,
+        hosts,
+        dry_run: _,
+        json,
+    } = args;
+    let config = ctx.config()?;
+    let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
+    show_plan(ctx, &plan, json.json);
+    Ok(())
+}
+
+pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result {
+    let DeployArgs {
+        app,
+        env,
+        release,
+        hosts,
+        dry_run,
+        json,
+    } = args;
+    let config = ctx.config()?;
+    let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
+    if dry_run {
+        show_plan(ctx, &plan, json.json);
+        return Ok(());
+    }
+    let engine = ctx.engine(config);
+    finish(ctx, engine.run(&plan).await, json.json)
+}
+
+pub async fn rollback(
+    ctx: &Ctx,
+    app: &str,
+    env: &str,
+    to: Option<String>,
+    hosts: &[String],
+    dry_run: bool,
+    json: bool,
+) -> Result {
+    let config = ctx.config()?;
+    let plan = plan_rollback(&config, app, env, to, hosts)?;
+    if dry_run {
+        show_plan(ctx, &plan, json);
+        return Ok(());
+    }
+    let engine = ctx.engine(config);
+    finish(ctx, engine.run(&plan).await, json)
+}
+
+/// Prints the run's summary; a failed run exits 1 after its summary.
+fn finish(ctx: &Ctx, result: std::result::Result<DeployReport, DeployError>, json: bool) -> Result {
+    let report = match result {
+        Ok(r) => r,
+        Err(DeployError::Failed(r)) => *r,
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        ctx.printer.json(&report);
+    } else {
+        summary(ctx, &report);
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Failure::Reported)
+    }
+}
+
+fn summary(ctx: &Ctx, r: &DeployReport) {
+    let short = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = r
+        .hosts
+        .iter()
+        .map(|h| {
+            let sent = h
+                .stage
+                .as_ref()
+                .map(|s| {
+                    if s.already {
+                        "already there".to_string()
+                    } else {
+                        format!(
+                            "{} files, {} bytes sent, {} reused",
+                            s.sent_files, s.sent_bytes, s.reused_files
+                        )
+                    }
+                })
+                .unwrap_or_default();
+            vec![
+                h.host.clone(),
+                format!("{:?}", h.status).to_lowercase(),
+                short(&h.live),
+                h.reached.to_string(),
+                format!("{:.2}s", h.elapsed_ms as f64 / 1000.0),
+                sent,
+            ]
+        })
+        .collect();
+    ctx.printer.out(&table(
+        &["HOST", "STATUS", "LIVE", "PHASE", "TIME", "TRANSFER"],
+        &rows,
+    ));
+    let release = r.release.clone().unwrap_or_default();
+    let secs = r.elapsed_ms as f64 / 1000.0;
+    if r.ok {
+        let n = r.hosts.len();
+        let hosts = format!("{n} host{}", crate::commands::config::plural(n));
+        let line = match (&r.message, r.kind) {
+            (Some(m), _) => m.clone(),
+            (None, "rollback") => format!(
+                "rolled back {} in {} to {release} on {hosts} in {secs:.2}s",
+                r.app, r.env
+            ),
+            (None, _) => format!(
+                "deployed {} {release} to {} on {hosts} in {secs:.2}s",
+                r.app, r.env
+            ),
+        };
+        ctx.printer.err(&line);
+    } else {
+        ctx.printer.err(&format!(
+            "error: {} of {} to {} failed:\n{}",
+            r.kind,
+            r.app,
+            r.env,
+            r.message.clone().unwrap_or_default()
+        ));
+    }
+}

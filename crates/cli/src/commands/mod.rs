@@ -1,0 +1,135 @@
+//! One function per command, dispatched by one `match`.
+
+mod config;
+mod deploy;
+mod hosts;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Failure, Result};
+use crate::printer::Printer;
+use haul_config::Config;
+use haul_deploy::{Engine, Whoami};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// What every command may need, resolved once.
+pub struct Ctx {
+    config_path: PathBuf,
+    parallel: usize,
+    printer: Arc<Printer>,
+}
+
+impl Ctx {
+    pub fn config(&self) -> Result<Config> {
+        Ok(Config::load(&self.config_path)?)
+    }
+
+    pub fn engine(&self, config: Config) -> Engine {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let flag = interrupted.clone();
+        let printer = self.printer.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                printer.err("interrupted: stopping after the current step (press again to force)");
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        Engine {
+            config: Arc::new(config),
+            observer: self.printer.clone(),
+            parallel: self.parallel.max(1),
+            who: Whoami::current(),
+            interrupted,
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> i32 {
+    let Cli {
+        config,
+        parallel,
+        verbose,
+        command,
+    } = cli;
+    let json = match &command {
+        Command::Check(j) | Command::Build { json: j, .. } => j.json,
+        Command::Plan(d) | Command::Deploy(d) => d.json.json,
+        Command::Rollback { json, .. }
+        | Command::Releases { json, .. }
+        | Command::Status { json, .. }
+        | Command::Prune { json, .. } => json.json,
+        _ => false,
+    };
+    let mut printer = Printer::new(verbose, json);
+    if matches!(command, Command::Exec { .. }) {
+        printer = printer.for_exec();
+    }
+    let ctx = Ctx {
+        config_path: config.unwrap_or_else(|| PathBuf::from(haul_config::FILE_NAME)),
+        parallel,
+        printer: Arc::new(printer),
+    };
+    let result = match command {
+        Command::Init { force } => config::init(&ctx, force),
+        Command::Check(j) => config::check(&ctx, j.json),
+        Command::Completions { shell } => config::completions(shell),
+        Command::Build { app, json } => deploy::build(&ctx, &app, json.json).await,
+        Command::Plan(args) => deploy::plan(&ctx, args),
+        Command::Deploy(args) => deploy::deploy(&ctx, args).await,
+        Command::Rollback {
+            app,
+            env,
+            to,
+            hosts,
+            dry_run,
+            json,
+        } => deploy::rollback(&ctx, &app, &env, to, &hosts.hosts, dry_run, json.json).await,
+        Command::Releases {
+            app,
+            env,
+            hosts,
+            json,
+        } => hosts::releases(&ctx, &app, &env, &hosts.hosts, json.json).await,
+        Command::Status { app, env, json } => hosts::status(&ctx, app, env, json.json).await,
+        Command::Prune {
+            app,
+            env,
+            keep,
+            hosts,
+            json,
+        } => hosts::prune(&ctx, &app, &env, keep, &hosts.hosts, json.json).await,
+        Command::Remove {
+            app,
+            env,
+            id,
+            hosts,
+        } => hosts::remove(&ctx, &app, &env, &id, &hosts.hosts).await,
+        Command::Unlock {
+            app,
+            env,
+            reason,
+            hosts,
+        } => hosts::unlock(&ctx, &app, &env, &reason, &hosts.hosts).await,
+        Command::Exec {
+            env,
+            role,
+            hosts,
+            command,
+        } => hosts::exec(&ctx, &env, &role, &hosts.hosts, &command.join(" ")).await,
+    };
+    ctx.printer.finish();
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            match &f {
+                Failure::Usage(m) | Failure::Run(m) => ctx.printer.err(&format!("error: {m}")),
+                Failure::Reported => {}
+            }
+            f.code()
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The one place that decides how an error is shown and which exit code it
+//! gets: 1 when a deploy or a host failed, 2 for bad usage or config.
+
+use haul_deploy::DeployError;
+
+pub enum Failure {
+    /// Bad usage or config: exit 2.
+    Usage(String),
+    /// A deploy, a host or a step failed: exit 1.
+    Run(String),
+    /// Already reported in full (e.g. a deploy summary): exit 1.
+    Reported,
+}
+
+impl Failure {
+    pub fn code(&self) -> i32 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Run(_) | Failure::Reported => 1,
+        }
+    }
+}
+
+impl From<haul_config::ConfigError> for Failure {
+    fn from(e: haul_config::ConfigError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+impl From<DeployError> for Failure {
+    fn from(e: DeployError) -> Self {
+        use haul_release::ReleaseError as R;
+        match e {
+            DeployError::Resolve(_) | DeployError::Release(R::NotCached { .. }) => {
+                Failure::Usage(e.to_string())
+            }
+            other => Failure::Run(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T = ()> = std::result::Result<T, Failure>;

@@ -1,0 +1,186 @@
+//! All output goes through here: results to stdout, progress and messages to
+//! stderr, a spinner only on a terminal. A closed stdout (`| head`) is not an
+//! error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use haul_deploy::{Observer, Progress};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub struct Printer {
+    verbose: bool,
+    /// Lines from hosts go to stdout prefixed by host (for `exec`).
+    exec: bool,
+    bar: Option<ProgressBar>,
+    inflight: Mutex<BTreeMap<String, String>>,
+}
+
+impl Printer {
+    pub fn new(verbose: bool, quiet_progress: bool) -> Printer {
+        let bar = (!quiet_progress && std::io::stderr().is_terminal()).then(|| {
+            let pb = ProgressBar::new_spinner();
+            pb.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
+                    .expect("valid template"),
+            );
+            pb.enable_steady_tick(Duration::from_millis(120));
+            pb
+        });
+        Printer {
+            verbose,
+            exec: false,
+            bar,
+            inflight: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn for_exec(mut self) -> Printer {
+        self.exec = true;
+        self
+    }
+
+    /// A line of results on stdout.
+    pub fn out(&self, line: &str) {
+        self.suspend(|| {
+            let mut o = std::io::stdout().lock();
+            if writeln!(o, "{line}").is_err() {
+                // The reader went away (`| head`): stop quietly.
+                std::process::exit(0);
+            }
+        });
+    }
+
+    /// A message on stderr.
+    pub fn err(&self, line: &str) {
+        self.suspend(|| eprintln!("{line}"));
+    }
+
+    pub fn json<T: serde::Serialize>(&self, v: &T) {
+        self.out(&serde_json::to_string_pretty(v).expect("serializable"));
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(b) => b.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn refresh(&self) {
+        if let Some(b) = &self.bar {
+            let inflight = self.inflight.lock().expect("not poisoned");
+            let mut by_label: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for (host, label) in inflight.iter() {
+                by_label
+                    .entry(label.as_str())
+                    .or_default()
+                    .push(host.as_str());
+            }
+            let msg: Vec<String> = by_label
+                .into_iter()
+                .map(|(label, hosts)| {
+                    let hosts = if hosts.len() > 4 {
+                        format!("{}, … ({} hosts)", hosts[..3].join(", "), hosts.len())
+                    } else {
+                        hosts.join(", ")
+                    };
+                    format!("{label} [{hosts}]")
+                })
+                .collect();
+            b.set_message(msg.join("; "));
+        }
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+impl Observer for Printer {
+    fn progress(&self, p: Progress<'_>) {
+        match p {
+            Progress::Phase(phase) => self.err(&format!("==> {phase}")),
+            Progress::Started { host, label } => {
+                self.inflight
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(host.unwrap_or("local").to_string(), label.to_string());
+                self.refresh();
+            }
+            Progress::Finished {
+                host,
+                label,
+                ok,
+                elapsed,
+            } => {
+                self.inflight
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(host.unwrap_or("local"));
+                self.refresh();
+                let mark = if ok { "ok" } else { "FAILED" };
+                self.err(&format!(
+                    "  {:<10} {label}  {mark} {}",
+                    host.unwrap_or("local"),
+                    secs(elapsed)
+                ));
+            }
+            Progress::Line { host: None, line } => self.err(&format!("  │ {line}")),
+            Progress::Line {
+                host: Some(host),
+                line,
+            } => {
+                if self.exec {
+                    match host.strip_suffix('!') {
+                        Some(h) => self.err(&format!("{h} | {line}")),
+                        None => self.out(&format!("{host} | {line}")),
+                    }
+                } else if self.verbose {
+                    self.err(&format!("  │ {host}: {line}"));
+                }
+            }
+            Progress::Note(n) => self.err(&format!("  {n}")),
+            Progress::Warn(w) => self.err(&format!("warning: {w}")),
+        }
+    }
+}
+
+/// Lays out rows as aligned columns.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == cells.len() {
+                    c.to_string()
+                } else {
+                    format!("{c:<w$}", w = width[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(header.to_vec())];
+    for r in rows {
+        out.push(line(r.iter().map(String::as_str).collect()));
+    }
+    out.join("\n")
+}

@@ -1,0 +1,80 @@
+//! The commented example written by `haul init`.
+
+/// A complete, valid `haul.toml` that explains every section.
+pub const EXAMPLE: &str = r#"# haul.toml — what haul deploys, where, and how.
+# Paths are relative to this file. Unknown keys are errors.
+
+# Built releases are cached here (default: .haul/releases).
+# cache = ".haul/releases"
+
+[lock]
+# A deploy lock older than this is reported as stale.
+stale_after = "1h"
+
+[apps.web]
+# Local build steps, run in `workdir`. haul invokes your build system;
+# it is not one.
+build = ["mkdir -p dist && cp -R public/. dist/"]
+workdir = "."
+# The tree that ships (relative to workdir).
+ship = "dist"
+# Releases kept on each host.
+keep = 5
+# Persist across releases; a trailing `/` makes a directory.
+shared = ["log/", "config/secrets.env"]
+# Run in the new release directory after upload, before the switch.
+post_upload = []
+
+[apps.web.service]
+# With `refresh`, haul switches then refreshes; otherwise stop, switch, start.
+stop = []
+start = []
+refresh = []
+
+[apps.web.migrate]
+once = []        # on the first host with `role`
+per_host = []    # on every host
+# role = "db"
+
+[apps.web.hooks]
+# before_stage, after_stage, before_migrate, after_migrate,
+# before_switch, after_switch, before_verify, after_verify.
+# A step is a command string or { run = "...", local = true, roles = ["web"] }.
+after_switch = [{ run = "echo deployed $HAUL_RELEASE", local = true }]
+
+# [[apps.web.health]]
+# http = "http://{host}:8080/health"   # or: command = "test -f current/index.html"
+# status = 200
+# timeout = "5s"
+# retries = 2
+# interval = "1s"
+
+[environments.staging]
+hosts = ["local-a", "local-b"]
+code = "build"          # build, or the environment whose releases it takes
+content = "canonical"   # canonical, or the environment whose content it copies
+failure = "rollback"    # rollback, halt or continue
+
+# [environments.production]
+# hosts = ["web1"]
+# code = "staging"
+
+[hosts.local-a]
+transport = "local"     # a directory on this machine stands in for a server
+root = ".haul/hosts/local-a"
+roles = ["web", "db"]
+
+[hosts.local-b]
+transport = "local"
+root = ".haul/hosts/local-b"
+roles = ["web"]
+
+# [hosts.web1]
+# address = "203.0.113.10"
+# user = "deploy"
+# port = 22
+# jump = "bastion"      # or a chain: ["outer", "inner"]
+# root = "/srv"
+# roles = ["web"]
+# labels = { zone = "a" }
+"#;

@@ -1,0 +1,281 @@
+//! The shape of `haul.toml`. Every table refuses unknown keys.
+
+use crate::{Duration, Step};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use toml::Spanned;
+
+/// A whole, validated `haul.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Absolute path of the file this was read from.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Directory relative paths in the file are resolved against.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    /// Where built releases are kept (default `.haul/releases` beside the file).
+    pub cache: Option<String>,
+    #[serde(default)]
+    pub lock: LockConfig,
+    #[serde(default)]
+    pub apps: BTreeMap<Spanned<String>, App>,
+    #[serde(default)]
+    pub environments: BTreeMap<Spanned<String>, Environment>,
+    #[serde(default)]
+    pub hosts: BTreeMap<Spanned<String>, Host>,
+}
+
+/// How locks are judged stale.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockConfig {
+    /// A lock older than this is reported as stale.
+    #[serde(default = "default_stale")]
+    pub stale_after: Duration,
+}
+
+fn default_stale() -> Duration {
+    Duration::secs(3600)
+}
+
+impl Default for LockConfig {
+    fn default() -> Self {
+        LockConfig {
+            stale_after: default_stale(),
+        }
+    }
+}
+
+/// Something deployable.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Local build steps, run in `workdir` before a release is packed.
+    #[serde(default)]
+    pub build: Vec<Step>,
+    /// Where build steps run, relative to the config file.
+    #[serde(default = "default_workdir")]
+    pub workdir: String,
+    /// The tree that ships, relative to `workdir`.
+    pub ship: Spanned<String>,
+    /// How many releases each host keeps.
+    #[serde(default = "default_keep")]
+    pub keep: Spanned<u32>,
+    /// Paths that persist across releases (`dir/` for a directory).
+    #[serde(default)]
+    pub shared: Vec<Spanned<String>>,
+    /// Directory under each host's root (default: the app's name).
+    pub path: Option<Spanned<String>>,
+    /// Roles whose hosts receive this app (default: every host).
+    #[serde(default)]
+    pub roles: Vec<Spanned<String>>,
+    /// Steps run in a freshly staged release directory.
+    #[serde(default)]
+    pub post_upload: Vec<Step>,
+    #[serde(default)]
+    pub service: Service,
+    #[serde(default)]
+    pub migrate: Migrate,
+    #[serde(default)]
+    pub hooks: Hooks,
+    #[serde(default)]
+    pub health: Vec<Spanned<HealthCheck>>,
+}
+
+fn default_workdir() -> String {
+    ".".into()
+}
+
+fn default_keep() -> Spanned<u32> {
+    Spanned::new(0..0, 5)
+}
+
+/// Service control: `refresh`, or `stop` then `start`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    #[serde(default)]
+    pub stop: Vec<Step>,
+    #[serde(default)]
+    pub start: Vec<Step>,
+    #[serde(default)]
+    pub refresh: Vec<Step>,
+}
+
+/// Migrations, run before the switch in the new release directory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Migrate {
+    /// Run on exactly one host: the first with `role` (or the first host).
+    #[serde(default)]
+    pub once: Vec<Step>,
+    /// Run on every host.
+    #[serde(default)]
+    pub per_host: Vec<Step>,
+    /// The role whose first host runs `once` steps.
+    pub role: Option<Spanned<String>>,
+    /// Skip migrations unless a changed file matches one of these globs.
+    #[serde(default)]
+    pub when_changed: Vec<String>,
+}
+
+/// Steps run before and after each phase.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    #[serde(default)]
+    pub before_stage: Vec<Step>,
+    #[serde(default)]
+    pub after_stage: Vec<Step>,
+    #[serde(default)]
+    pub before_migrate: Vec<Step>,
+    #[serde(default)]
+    pub after_migrate: Vec<Step>,
+    #[serde(default)]
+    pub before_switch: Vec<Step>,
+    #[serde(default)]
+    pub after_switch: Vec<Step>,
+    #[serde(default)]
+    pub before_verify: Vec<Step>,
+    #[serde(default)]
+    pub after_verify: Vec<Step>,
+}
+
+/// A check that the switched release is healthy.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    pub name: Option<String>,
+    /// A command run on each host; exit 0 is healthy.
+    pub command: Option<String>,
+    /// A URL fetched from the machine running haul; `{host}` is replaced by
+    /// the host's address.
+    pub http: Option<String>,
+    /// The HTTP status that counts as healthy.
+    #[serde(default = "default_status")]
+    pub status: u16,
+    #[serde(default = "default_check_timeout")]
+    pub timeout: Duration,
+    /// Attempts after the first failure.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+}
+
+impl HealthCheck {
+    pub fn label(&self) -> String {
+        self.name
+            .clone()
+            .or_else(|| self.http.clone())
+            .or_else(|| self.command.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn default_status() -> u16 {
+    200
+}
+fn default_check_timeout() -> Duration {
+    Duration::secs(5)
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_interval() -> Duration {
+    Duration::secs(1)
+}
+
+/// One environment: its hosts, where its code and content come from, and
+/// what happens when a deploy fails.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Hosts, by name from `[hosts]`, in order.
+    pub hosts: Vec<Spanned<String>>,
+    /// `build`, or the environment whose releases this one takes.
+    #[serde(default = "default_code")]
+    pub code: Spanned<String>,
+    /// `canonical`, or the environment whose content this one copies.
+    #[serde(default = "default_content")]
+    pub content: Spanned<String>,
+    #[serde(default)]
+    pub failure: FailurePolicy,
+}
+
+fn default_code() -> Spanned<String> {
+    Spanned::new(0..0, "build".into())
+}
+fn default_content() -> Spanned<String> {
+    Spanned::new(0..0, "canonical".into())
+}
+
+/// What a failed deploy does to the hosts it already switched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Switch every switched host back to what it ran before.
+    #[default]
+    Rollback,
+    /// Stop and leave every host as it is.
+    Halt,
+    /// Record the failure and carry on.
+    Continue,
+}
+
+/// How haul reaches a host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    #[default]
+    Ssh,
+    /// A directory on this machine stands in for the host.
+    Local,
+}
+
+/// A server (or, with `transport = "local"`, a directory standing in for one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub transport: Option<Spanned<TransportKind>>,
+    /// Deploy root: apps live in `<root>/<app>`. Default `/srv` over SSH.
+    pub root: Option<Spanned<String>>,
+    pub address: Option<Spanned<String>>,
+    pub user: Option<Spanned<String>>,
+    pub port: Option<Spanned<u16>>,
+    /// A jump host, or a chain of them (nearest first).
+    pub jump: Option<Jump>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `jump = "bastion"` or `jump = ["outer", "inner"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Jump {
+    One(Spanned<String>),
+    Chain(Vec<Spanned<String>>),
+}
+
+impl Jump {
+    pub fn hops(&self) -> Vec<&Spanned<String>> {
+        match self {
+            Jump::One(s) => vec![s],
+            Jump::Chain(v) => v.iter().collect(),
+        }
+    }
+}
+
+impl Host {
+    pub fn kind(&self) -> TransportKind {
+        self.transport
+            .as_ref()
+            .map(|t| *t.get_ref())
+            .unwrap_or_default()
+    }
+}

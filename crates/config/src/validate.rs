@@ -1,0 +1,273 @@
+//! Checks that span more than one table: references, cycles, names.
+
+use crate::model::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use toml::Spanned;
+
+type Fail = (Range<usize>, String);
+
+pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
+    for (kind, names) in [
+        ("app", c.apps.keys().collect::<Vec<_>>()),
+        ("environment", c.environments.keys().collect()),
+        ("host", c.hosts.keys().collect()),
+    ] {
+        for n in names {
+            check_name(kind, n)?;
+        }
+    }
+    let roles: BTreeSet<&str> = c
+        .hosts
+        .values()
+        .flat_map(|h| h.roles.iter().map(String::as_str))
+        .collect();
+    let known_role = |r: &Spanned<String>, what: &str| -> Result<(), Fail> {
+        if roles.contains(r.get_ref().as_str()) {
+            Ok(())
+        } else {
+            Err((
+                r.span(),
+                format!(
+                    "{what} names role `{r}`, which no host has",
+                    r = r.get_ref()
+                ),
+            ))
+        }
+    };
+
+    for (name, app) in &c.apps {
+        if *app.keep.get_ref() == 0 {
+            return Err((app.keep.span(), "`keep` must be at least 1".into()));
+        }
+        if app.ship.get_ref().trim().is_empty() {
+            return Err((app.ship.span(), "`ship` must name a directory".into()));
+        }
+        if let Some(p) = &app.path {
+            relative_path(p, "`path`")?;
+        }
+        for s in &app.shared {
+            relative_path(s, "shared path")?;
+        }
+        let mut seen = BTreeSet::new();
+        for s in &app.shared {
+            if !seen.insert(s.get_ref().trim_end_matches('/')) {
+                return Err((
+                    s.span(),
+                    format!("shared path `{}` is listed twice", s.get_ref()),
+                ));
+            }
+        }
+        for r in &app.roles {
+            known_role(r, &format!("app `{}`", name.get_ref()))?;
+        }
+        if let Some(r) = &app.migrate.role {
+            known_role(r, "`migrate.role`")?;
+        }
+        for h in &app.health {
+            let hc = h.get_ref();
+            match (&hc.command, &hc.http) {
+                (Some(_), Some(_)) => {
+                    return Err((
+                        h.span(),
+                        "a health check has either `command` or `http`, not both".into(),
+                    ));
+                }
+                (None, None) => {
+                    return Err((h.span(), "a health check needs `command` or `http`".into()));
+                }
+                (None, Some(url))
+                    if !url.starts_with("http://") && !url.starts_with("https://") =>
+                {
+                    return Err((
+                        h.span(),
+                        format!("health check URL `{url}` must start with http:// or https://"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    for (name, env) in &c.environments {
+        if env.hosts.is_empty() {
+            return Err((
+                name.span(),
+                format!("environment `{}` has no hosts", name.get_ref()),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for h in &env.hosts {
+            if !c.hosts.contains_key(h.get_ref().as_str()) {
+                return Err((
+                    h.span(),
+                    format!(
+                        "unknown host `{}` (hosts are defined in [hosts])",
+                        h.get_ref()
+                    ),
+                ));
+            }
+            if !seen.insert(h.get_ref()) {
+                return Err((h.span(), format!("host `{}` is listed twice", h.get_ref())));
+            }
+        }
+        for (field, value, own) in [
+            ("code", &env.code, "build"),
+            ("content", &env.content, "canonical"),
+        ] {
+            let v = value.get_ref();
+            if v == own {
+                continue;
+            }
+            if v == name.get_ref() {
+                return Err((
+                    value.span(),
+                    format!("environment `{v}` cannot take its {field} from itself"),
+                ));
+            }
+            if !c.environments.contains_key(v.as_str()) {
+                return Err((
+                    value.span(),
+                    format!(
+                        "`{field}` must be \"{own}\" or an environment's name; there is no environment `{v}`"
+                    ),
+                ));
+            }
+        }
+    }
+    for (field, own) in [("code", "build"), ("content", "canonical")] {
+        let edges: BTreeMap<&str, &Spanned<String>> = c
+            .environments
+            .iter()
+            .map(|(n, e)| {
+                (
+                    n.get_ref().as_str(),
+                    if field == "code" { &e.code } else { &e.content },
+                )
+            })
+            .filter(|(_, v)| v.get_ref() != own)
+            .collect();
+        if let Some((start, chain)) = find_cycle(&edges) {
+            return Err((
+                edges[start.as_str()].span(),
+                format!(
+                    "environments take their {field} from each other in a cycle: {}",
+                    chain.join(" → ")
+                ),
+            ));
+        }
+    }
+
+    for (name, host) in &c.hosts {
+        match host.kind() {
+            TransportKind::Local => {
+                if host.root.is_none() {
+                    return Err((
+                        name.span(),
+                        format!("local host `{}` needs a `root` directory", name.get_ref()),
+                    ));
+                }
+                for (field, span) in [
+                    ("address", host.address.as_ref().map(Spanned::span)),
+                    ("user", host.user.as_ref().map(Spanned::span)),
+                    ("port", host.port.as_ref().map(Spanned::span)),
+                    (
+                        "jump",
+                        host.jump
+                            .as_ref()
+                            .and_then(|j| j.hops().first().map(|s| s.span())),
+                    ),
+                ] {
+                    if let Some(span) = span {
+                        return Err((span, format!("`{field}` does not apply to a local host")));
+                    }
+                }
+            }
+            TransportKind::Ssh => {
+                if let Some(p) = &host.port
+                    && *p.get_ref() == 0
+                {
+                    return Err((p.span(), "`port` must be between 1 and 65535".into()));
+                }
+                if let Some(j) = &host.jump {
+                    for hop in j.hops() {
+                        if hop.get_ref() == name.get_ref() {
+                            return Err((
+                                hop.span(),
+                                format!("host `{}` cannot jump through itself", name.get_ref()),
+                            ));
+                        }
+                        if let Some(h) = c.hosts.get(hop.get_ref().as_str())
+                            && h.kind() == TransportKind::Local
+                        {
+                            return Err((
+                                hop.span(),
+                                format!("jump host `{}` is a local host", hop.get_ref()),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(root) = &host.root
+            && root.get_ref().trim().is_empty()
+        {
+            return Err((root.span(), "`root` must not be empty".into()));
+        }
+    }
+    Ok(())
+}
+
+fn check_name(kind: &str, n: &Spanned<String>) -> Result<(), Fail> {
+    let s = n.get_ref();
+    let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err((
+            n.span(),
+            format!(
+                "{kind} name `{s}` may only use letters, digits, `-`, `_` and `.`, and must start with a letter or digit"
+            ),
+        ))
+    }
+}
+
+fn relative_path(p: &Spanned<String>, what: &str) -> Result<(), Fail> {
+    let s = p.get_ref();
+    let bad = s.is_empty()
+        || s.starts_with('/')
+        || s.split('/').any(|c| c == ".." || c == ".")
+        || s.trim_end_matches('/').is_empty();
+    if bad {
+        Err((
+            p.span(),
+            format!("{what} `{s}` must be a relative path inside the release, without `.` or `..`"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Finds a cycle in a graph where each node has at most one outgoing edge.
+fn find_cycle(edges: &BTreeMap<&str, &Spanned<String>>) -> Option<(String, Vec<String>)> {
+    for &start in edges.keys() {
+        let mut path = vec![start.to_string()];
+        let mut at = start;
+        while let Some(next) = edges.get(at) {
+            let next = next.get_ref().as_str();
+            if next == start {
+                path.push(start.to_string());
+                return Some((start.to_string(), path));
+            }
+            if path.iter().any(|p| p == next) {
+                break; // a cycle that does not pass through `start`; found from its own start
+            }
+            path.push(next.to_string());
+            at = next;
+        }
+    }
+    None
+}

@@ -1,0 +1,138 @@
+//! The build phase: local steps, then a snapshot into the release cache.
+
+use crate::{DeployError, Observer, Progress};
+use haul_release::{Release, ReleaseCache};
+use haul_transport::{Input, LineSink, Local, Output, Stream, Transport};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs `command` on this machine in `cwd`, streaming its lines to
+/// `observer` as they come.
+pub async fn run_local(
+    command: &str,
+    cwd: &Path,
+    env: &[(String, String)],
+    observer: &Arc<dyn Observer>,
+) -> Result<Output, DeployError> {
+    let script = haul_host::step_script(command, &cwd.display().to_string(), env);
+    let obs = observer.clone();
+    let sink: LineSink =
+        Arc::new(move |_: Stream, line: &str| obs.progress(Progress::Line { host: None, line }));
+    Transport::Local(Local::new("local"))
+        .exec(&script, Input::None, Some(sink))
+        .await
+        .map_err(|e| DeployError::Refused(format!("cannot run a local step: {e}")))
+}
+
+/// Runs the app's build steps and packs the ship tree into the cache.
+pub async fn build_release(
+    config: &haul_config::Config,
+    app_name: &str,
+    who: &crate::Whoami,
+    observer: &Arc<dyn Observer>,
+) -> Result<Release, DeployError> {
+    let app = config.app(app_name)?;
+    let workdir = config.dir.join(&app.workdir);
+    let tree = workdir.join(app.ship.get_ref());
+    let env = vec![("HAUL_APP".to_string(), app_name.to_string())];
+    for step in &app.build {
+        run_build_step(step, &workdir, &env, observer).await?;
+    }
+    pack(config, app_name, &tree, who, observer).await
+}
+
+pub(crate) async fn run_build_step(
+    step: &haul_config::Step,
+    workdir: &Path,
+    env: &[(String, String)],
+    observer: &Arc<dyn Observer>,
+) -> Result<(), DeployError> {
+    let label = format!("build: {}", step.label());
+    observer.progress(Progress::Started {
+        host: None,
+        label: &label,
+    });
+    let t = Instant::now();
+    if !workdir.is_dir() {
+        return Err(DeployError::Build {
+            step: step.label(),
+            code: None,
+            output: format!("the build directory {} does not exist", workdir.display()),
+        });
+    }
+    let out = run_local(&step.run, workdir, env, observer).await?;
+    observer.progress(Progress::Finished {
+        host: None,
+        label: &label,
+        ok: out.success(),
+        elapsed: t.elapsed(),
+    });
+    if out.success() {
+        Ok(())
+    } else {
+        Err(DeployError::Build {
+            step: step.label(),
+            code: out.code,
+            output: out.combined(),
+        })
+    }
+}
+
+pub(crate) async fn pack(
+    config: &haul_config::Config,
+    app_name: &str,
+    tree: &Path,
+    who: &crate::Whoami,
+    observer: &Arc<dyn Observer>,
+) -> Result<Release, DeployError> {
+    let label = format!("pack {}", tree.display());
+    observer.progress(Progress::Started {
+        host: None,
+        label: &label,
+    });
+    let t = Instant::now();
+    let cache = ReleaseCache::new(config.cache_dir());
+    let revision = git_revision(tree);
+    let (tree2, app2, by) = (tree.to_path_buf(), app_name.to_string(), who.user.clone());
+    let result = tokio::task::spawn_blocking(move || cache.build(&app2, &tree2, &by, revision))
+        .await
+        .map_err(|e| DeployError::Refused(format!("packing panicked: {e}")))?;
+    observer.progress(Progress::Finished {
+        host: None,
+        label: &label,
+        ok: result.is_ok(),
+        elapsed: t.elapsed(),
+    });
+    let (release, reused) = result?;
+    let note = if reused {
+        format!(
+            "release {} (unchanged tree: same content as before)",
+            release.id
+        )
+    } else {
+        format!(
+            "release {}: {} files, {} bytes",
+            release.id,
+            release.manifest.files(),
+            release.manifest.bytes()
+        )
+    };
+    observer.progress(Progress::Note(&note));
+    Ok(release)
+}
+
+/// The source revision, when the tree is in a git checkout.
+fn git_revision(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}

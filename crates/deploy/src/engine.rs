@@ -1,0 +1,978 @@
+//! The executor: runs plans against hosts, and the commands that inspect or
+//! tidy hosts (status, prune, remove, unlock, exec).
+//!
+//! Invariants it keeps:
+//! - every host of a run is locked before anything changes and unlocked after,
+//!   whatever happens;
+//! - each task runs on every host before the next task starts (a barrier), so
+//!   no host is switched until every host has staged;
+//! - a failure before the switch leaves `current` untouched everywhere and
+//!   removes the half-staged release;
+//! - a failure at or after the switch applies the failure policy to every
+//!   host, and the report says where each host was left.
+
+use crate::fanout::each;
+use crate::plan::{Action, On, Phase, Plan, PlanKind, ReleaseChoice};
+use crate::report::{DeployReport, HostReport, HostStatus};
+use crate::{DeployError, LockHeld, Observer, Progress, Whoami, build, health};
+use haul_config::{Config, FailurePolicy, HostTarget, Reach};
+use haul_host::{
+    Event, EventKind, HostApp, HostState, LockInfo, LockOutcome, SharedPath, StageReport,
+};
+use haul_release::{Release, ReleaseCache};
+use haul_transport::{LineSink, Local, Output, Stream, Transport};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Runs plans and host commands for one config.
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub observer: Arc<dyn Observer>,
+    /// Hosts worked on at once.
+    pub parallel: usize,
+    pub who: Whoami,
+    /// Set (by a signal handler) to stop between tasks.
+    pub interrupted: Arc<AtomicBool>,
+}
+
+/// One host during a run.
+struct Run {
+    app: HostApp,
+    target: HostTarget,
+    state: HostState,
+    /// Live release before the run.
+    before: Option<String>,
+    /// The release this host is switched to.
+    goal: String,
+    /// Already on `goal`: nothing to do.
+    unchanged: bool,
+    stage: Option<StageReport>,
+    stopped: bool,
+    switched: bool,
+    switched_back: bool,
+    reached: Phase,
+    error: Option<String>,
+    started: Instant,
+}
+
+impl Run {
+    fn active(&self) -> bool {
+        !self.unchanged && self.error.is_none()
+    }
+}
+
+/// What a host task changed.
+enum Effect {
+    None,
+    Staged(StageReport),
+    Stopped,
+    Switched,
+}
+
+impl Engine {
+    pub fn cache(&self) -> ReleaseCache {
+        ReleaseCache::new(self.config.cache_dir())
+    }
+
+    /// The way to reach `target`, for `dir` on it.
+    pub fn host_app(&self, target: &HostTarget, dir: String) -> Result<HostApp, DeployError> {
+        let transport = match &target.reach {
+            Reach::Local => Transport::Local(Local::new(&target.name)),
+            Reach::Ssh { .. } => {
+                return Err(DeployError::Refused(format!(
+                    "host `{}` is reached over SSH, which this version of haul cannot do yet; use `transport = \"local\"`",
+                    target.name
+                )));
+            }
+        };
+        Ok(HostApp::new(transport, dir))
+    }
+
+    fn unlock_hint(&self, app: &str, env: &str) -> String {
+        format!("haul unlock {app} {env} --reason \"…\"")
+    }
+
+    /// Locks `app` on every host, or none of them.
+    pub(crate) async fn lock_all(
+        &self,
+        apps: &[HostApp],
+        command: String,
+        hint: String,
+    ) -> Result<String, DeployError> {
+        let token = format!(
+            "{}-{}-{}",
+            self.who.machine,
+            self.who.pid,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let info = LockInfo {
+            token: token.clone(),
+            user: self.who.user.clone(),
+            machine: self.who.machine.clone(),
+            pid: self.who.pid,
+            since: jiff::Timestamp::now().to_string(),
+            command,
+        };
+        let results = each(apps.to_vec(), self.parallel, |a| {
+            let info = info.clone();
+            async move { a.lock(&info).await }
+        })
+        .await;
+        let mut held = Vec::new();
+        let mut failure = None;
+        let mut acquired = Vec::new();
+        for (a, r) in apps.iter().zip(results) {
+            match r {
+                Ok(LockOutcome::Acquired) => acquired.push(a.clone()),
+                Ok(LockOutcome::Held(info)) => {
+                    let stale = self.staleness(&info);
+                    held.push(LockHeld {
+                        host: a.host().to_string(),
+                        info,
+                        stale,
+                    });
+                }
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        if held.is_empty() && failure.is_none() {
+            return Ok(token);
+        }
+        self.unlock_all(&acquired, &token).await;
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Err(DeployError::Locked(held, hint)),
+        }
+    }
+
+    /// Why a lock looks abandoned, if it does.
+    fn staleness(&self, info: &LockInfo) -> Option<String> {
+        if info.machine == self.who.machine && !Whoami::process_alive(info.pid) {
+            return Some(format!(
+                "process {} on {} is no longer running",
+                info.pid, info.machine
+            ));
+        }
+        let limit = self.config.lock.stale_after;
+        match info.age() {
+            Some(age) if age > limit.0 => Some(format!(
+                "it was taken {} ago, longer than lock.stale_after ({limit})",
+                humanize(age)
+            )),
+            _ => None,
+        }
+    }
+
+    pub(crate) async fn unlock_all(&self, apps: &[HostApp], token: &str) {
+        let results = each(apps.to_vec(), self.parallel, |a| async move {
+            (a.host().to_string(), a.unlock(token).await)
+        })
+        .await;
+        for (host, r) in results {
+            if let Err(e) = r {
+                self.observer.progress(Progress::Warn(&format!(
+                    "{host}: could not release the lock: {e}"
+                )));
+            }
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Runs a deploy or rollback plan.
+    pub async fn run(&self, plan: &Plan) -> Result<DeployReport, DeployError> {
+        let t0 = Instant::now();
+        let release = match (&plan.kind, &plan.release) {
+            (PlanKind::Deploy, ReleaseChoice::Build) => Some(self.build_phase(plan).await?),
+            (PlanKind::Deploy, ReleaseChoice::Given { id }) => {
+                Some(self.cache().get(&plan.app, id)?)
+            }
+            (PlanKind::Deploy, ReleaseChoice::Previous) => {
+                return Err(DeployError::Refused("a deploy needs a release".into()));
+            }
+            (PlanKind::Rollback, _) => None,
+        };
+        if self.interrupted() {
+            return Err(DeployError::Refused(
+                "interrupted before any host was touched".into(),
+            ));
+        }
+        let apps = plan
+            .hosts
+            .iter()
+            .map(|h| self.host_app(h, plan.app_dir(h)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let verb = match plan.kind {
+            PlanKind::Deploy => "deploy",
+            PlanKind::Rollback => "rollback",
+        };
+        let token = self
+            .lock_all(
+                &apps,
+                format!("{verb} {} {}", plan.app, plan.env),
+                self.unlock_hint(&plan.app, &plan.env),
+            )
+            .await?;
+        let result = self
+            .run_locked(plan, release.as_ref(), apps.clone(), t0)
+            .await;
+        self.unlock_all(&apps, &token).await;
+        result
+    }
+
+    async fn build_phase(&self, plan: &Plan) -> Result<Release, DeployError> {
+        self.observer.progress(Progress::Phase(Phase::Build));
+        let env = vec![
+            ("HAUL_APP".to_string(), plan.app.clone()),
+            ("HAUL_ENV".to_string(), plan.env.clone()),
+        ];
+        let phase = plan
+            .phases
+            .iter()
+            .find(|p| p.phase == Phase::Build)
+            .expect("build phase");
+        for t in &phase.tasks {
+            if self.interrupted() {
+                return Err(DeployError::Refused("interrupted during the build".into()));
+            }
+            match &t.action {
+                Action::Build { step, workdir } => {
+                    build::run_build_step(step, workdir, &env, &self.observer).await?
+                }
+                Action::Pack { tree } => {
+                    return build::pack(&self.config, &plan.app, tree, &self.who, &self.observer)
+                        .await;
+                }
+                _ => {}
+            }
+        }
+        unreachable!("a build phase ends with pack")
+    }
+
+    async fn run_locked(
+        &self,
+        plan: &Plan,
+        release: Option<&Release>,
+        apps: Vec<HostApp>,
+        t0: Instant,
+    ) -> Result<DeployReport, DeployError> {
+        let states = each(
+            apps.clone(),
+            self.parallel,
+            |a| async move { a.inspect().await },
+        )
+        .await;
+        let mut runs = Vec::new();
+        for ((app, target), state) in apps.into_iter().zip(plan.hosts.iter()).zip(states) {
+            let state = state?;
+            let before = state.current.clone();
+            let goal = match (&plan.kind, release, &plan.release) {
+                (PlanKind::Deploy, Some(r), _) => r.id.clone(),
+                (_, _, ReleaseChoice::Given { id }) => {
+                    if !state.has_complete(id) {
+                        return Err(DeployError::Refused(format!(
+                            "{}: release {id} is not on this host (releases there: {})",
+                            target.name,
+                            list(state.complete())
+                        )));
+                    }
+                    id.clone()
+                }
+                _ => match state.rollback_target() {
+                    Some(t) => t,
+                    None => {
+                        return Err(DeployError::Refused(format!(
+                            "{}: no release to roll back to ({}); name one with --to",
+                            target.name,
+                            match &before {
+                                None => "nothing is live".to_string(),
+                                Some(c) => format!("{c} is live and nothing was live before it"),
+                            }
+                        )));
+                    }
+                },
+            };
+            runs.push(Run {
+                unchanged: before.as_deref() == Some(goal.as_str()),
+                app,
+                target: target.clone(),
+                state,
+                before,
+                goal,
+                stage: None,
+                stopped: false,
+                switched: false,
+                switched_back: false,
+                reached: Phase::Stage,
+                error: None,
+                started: Instant::now(),
+            });
+        }
+        if plan.kind == PlanKind::Rollback && matches!(plan.release, ReleaseChoice::Previous) {
+            let goals: std::collections::BTreeSet<&str> =
+                runs.iter().map(|r| r.goal.as_str()).collect();
+            if goals.len() > 1 {
+                let detail: Vec<String> = runs
+                    .iter()
+                    .map(|r| format!("{} → {}", r.target.name, r.goal))
+                    .collect();
+                return Err(DeployError::Refused(format!(
+                    "hosts would roll back to different releases ({}); choose one with --to",
+                    detail.join(", ")
+                )));
+            }
+        }
+        let release_id = release
+            .map(|r| r.id.clone())
+            .or_else(|| runs.first().map(|r| r.goal.clone()));
+        if runs.iter().all(|r| r.unchanged) {
+            let msg = format!(
+                "{} is already live on every host",
+                release_id.clone().unwrap_or_default()
+            );
+            self.observer.progress(Progress::Note(&msg));
+            return Ok(self.report(plan, &runs, release_id, true, Some(msg), t0));
+        }
+
+        for phase in plan.phases.iter().filter(|p| p.phase != Phase::Build) {
+            self.observer.progress(Progress::Phase(phase.phase));
+            for r in runs.iter_mut().filter(|r| r.active()) {
+                r.reached = phase.phase;
+            }
+            for task in &phase.tasks {
+                let failed = if self.interrupted() {
+                    for r in runs.iter_mut().filter(|r| r.active()) {
+                        r.error = Some("interrupted".into());
+                    }
+                    vec!["interrupted".to_string()]
+                } else {
+                    self.run_task(plan, release, &mut runs, &task.action, &task.on)
+                        .await
+                };
+                if failed.is_empty() {
+                    continue;
+                }
+                let msg = failed.join("\n");
+                if phase.phase < Phase::Switch {
+                    return Err(self
+                        .abort_before_switch(plan, &mut runs, phase.phase, msg, t0)
+                        .await);
+                }
+                let policy = match plan.kind {
+                    // A rollback never triggers another rollback.
+                    PlanKind::Rollback => FailurePolicy::Halt,
+                    PlanKind::Deploy => plan.failure,
+                };
+                match policy {
+                    FailurePolicy::Continue => {
+                        self.observer.progress(Progress::Warn(&format!(
+                            "{msg}\ncontinuing (failure policy: continue)"
+                        )));
+                        if !runs.iter().any(Run::active) {
+                            let report = self.report(
+                                plan,
+                                &runs,
+                                release_id,
+                                false,
+                                Some(format!("{} failed on every host", phase.phase)),
+                                t0,
+                            );
+                            return Err(DeployError::Failed(Box::new(report)));
+                        }
+                    }
+                    FailurePolicy::Halt => {
+                        let report = self.report(
+                            plan,
+                            &runs,
+                            release_id,
+                            false,
+                            Some(format!(
+                                "{msg}\nhalted (failure policy: halt); hosts are left as they are"
+                            )),
+                            t0,
+                        );
+                        return Err(DeployError::Failed(Box::new(report)));
+                    }
+                    FailurePolicy::Rollback => {
+                        self.observer.progress(Progress::Warn(&format!(
+                            "{msg}\nswitching every host back (failure policy: rollback)"
+                        )));
+                        let back = self.switch_back(plan, &mut runs).await;
+                        let report = self.report(
+                            plan,
+                            &runs,
+                            release_id,
+                            false,
+                            Some(format!("{msg}\n{back}")),
+                            t0,
+                        );
+                        return Err(DeployError::Failed(Box::new(report)));
+                    }
+                }
+            }
+        }
+        if plan.kind == PlanKind::Deploy {
+            self.prune_after(plan, &runs).await;
+        }
+        let ok = runs.iter().all(|r| r.error.is_none());
+        let msg = (!ok).then(|| "some hosts failed (failure policy: continue)".to_string());
+        let report = self.report(plan, &runs, release_id, ok, msg, t0);
+        if ok {
+            Ok(report)
+        } else {
+            Err(DeployError::Failed(Box::new(report)))
+        }
+    }
+
+    /// Runs one task on its hosts; returns the failures.
+    async fn run_task(
+        &self,
+        plan: &Plan,
+        release: Option<&Release>,
+        runs: &mut [Run],
+        action: &Action,
+        on: &On,
+    ) -> Vec<String> {
+        let label = action.label();
+        let names = match on {
+            On::Local => {
+                let t = Instant::now();
+                self.observer.progress(Progress::Started {
+                    host: None,
+                    label: &label,
+                });
+                let result = self.local_task(plan, runs, action).await;
+                self.observer.progress(Progress::Finished {
+                    host: None,
+                    label: &label,
+                    ok: result.is_ok(),
+                    elapsed: t.elapsed(),
+                });
+                return match result {
+                    Ok(()) => vec![],
+                    Err(e) => vec![format!("local: {e}")],
+                };
+            }
+            On::Hosts(names) => names,
+        };
+        let chosen: Vec<usize> = runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.active() && names.contains(&r.target.name))
+            .map(|(i, _)| i)
+            .collect();
+        let view: &[Run] = runs;
+        let results = each(chosen.clone(), self.parallel, |i| {
+            let run = &view[i];
+            let label = &label;
+            async move {
+                let t = Instant::now();
+                self.observer.progress(Progress::Started {
+                    host: Some(&run.target.name),
+                    label,
+                });
+                let r = self.host_task(plan, release, run, action).await;
+                self.observer.progress(Progress::Finished {
+                    host: Some(&run.target.name),
+                    label,
+                    ok: r.is_ok(),
+                    elapsed: t.elapsed(),
+                });
+                r
+            }
+        })
+        .await;
+        let mut failed = Vec::new();
+        for (i, r) in chosen.into_iter().zip(results) {
+            let run = &mut runs[i];
+            match r {
+                Ok(Effect::None) => {}
+                Ok(Effect::Staged(s)) => run.stage = Some(s),
+                Ok(Effect::Stopped) => run.stopped = true,
+                Ok(Effect::Switched) => run.switched = true,
+                Err(e) => {
+                    let e = if e.starts_with(&format!("{}:", run.target.name)) {
+                        e
+                    } else {
+                        format!("{}: {e}", run.target.name)
+                    };
+                    failed.push(e.clone());
+                    run.error = Some(e);
+                }
+            }
+        }
+        failed
+    }
+
+    fn step_env(
+        &self,
+        plan: &Plan,
+        run: Option<&Run>,
+        goal: Option<&str>,
+    ) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("HAUL_APP".to_string(), plan.app.clone()),
+            ("HAUL_ENV".to_string(), plan.env.clone()),
+            (
+                "HAUL_RELEASE".to_string(),
+                goal.unwrap_or_default().to_string(),
+            ),
+        ];
+        match run {
+            Some(r) => {
+                env.push(("HAUL_RELEASE_DIR".into(), r.app.release_dir(&r.goal)));
+                env.push((
+                    "HAUL_PREVIOUS_RELEASE".into(),
+                    r.before.clone().unwrap_or_default(),
+                ));
+                env.push(("HAUL_HOST".into(), r.target.name.clone()));
+                env.push(("HAUL_ROLES".into(), r.target.roles.join(",")));
+            }
+            None => {
+                let hosts: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+                env.push(("HAUL_HOSTS".into(), hosts.join(",")));
+            }
+        }
+        env
+    }
+
+    fn sink(&self, host: &str) -> LineSink {
+        let obs = self.observer.clone();
+        let host = host.to_string();
+        Arc::new(move |_: Stream, line: &str| {
+            obs.progress(Progress::Line {
+                host: Some(&host),
+                line,
+            })
+        })
+    }
+
+    async fn local_task(&self, plan: &Plan, runs: &[Run], action: &Action) -> Result<(), String> {
+        let (Action::Hook { step, .. } | Action::MigrateOnce { step }) = action else {
+            return Err(format!("`{}` cannot run locally", action.label()));
+        };
+        let goal = runs.first().map(|r| r.goal.as_str());
+        let out = build::run_local(
+            &step.run,
+            &self.config.dir,
+            &self.step_env(plan, None, goal),
+            &self.observer,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        check_step(&action.label(), out)
+    }
+
+    async fn host_task(
+        &self,
+        plan: &Plan,
+        release: Option<&Release>,
+        run: &Run,
+        action: &Action,
+    ) -> Result<Effect, String> {
+        let env = self.step_env(plan, Some(run), Some(&run.goal));
+        let app = &run.app;
+        let release_dir = app.release_dir(&run.goal);
+        let current = format!("{}/current", app.dir());
+        let already = run.stage.as_ref().is_some_and(|s| s.already);
+        let step = |cmd: String, cwd: String| {
+            let env = env.clone();
+            let label = action.label();
+            async move {
+                let out = app
+                    .run_step(&cmd, &cwd, &env, Some(self.sink(app.host())))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                check_step(&label, out).map(|_| Effect::None)
+            }
+        };
+        match action {
+            Action::Upload { shared } => {
+                let release = release.expect("a deploy has a release");
+                self.upload(run, release, shared).await.map(Effect::Staged)
+            }
+            Action::PostUpload { step: s }
+            | Action::MigrateOnce { step: s }
+            | Action::MigratePerHost { step: s } => {
+                if already && matches!(action, Action::PostUpload { .. }) {
+                    return Ok(Effect::None);
+                }
+                step(s.run.clone(), release_dir).await
+            }
+            Action::Complete => {
+                if already {
+                    return Ok(Effect::None);
+                }
+                app.complete(&run.goal).await.map_err(|e| e.to_string())?;
+                Ok(Effect::None)
+            }
+            Action::Hook { step: s, .. } => step(s.run.clone(), app.dir().to_string()).await,
+            Action::Stop { step: s } => {
+                if run.before.is_none() {
+                    return Ok(Effect::None); // nothing was running
+                }
+                step(s.run.clone(), current).await.map(|_| Effect::Stopped)
+            }
+            Action::Switch => {
+                let kind = match plan.kind {
+                    PlanKind::Deploy => EventKind::Deploy,
+                    PlanKind::Rollback => EventKind::Rollback,
+                };
+                let event = self.event(kind, plan, run.before.clone(), Some(run.goal.clone()));
+                app.switch(&run.goal, &event)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Effect::Switched)
+            }
+            Action::Start { step: s } | Action::Refresh { step: s } => {
+                step(s.run.clone(), current).await
+            }
+            Action::Health { check } => health::check_host(check, app, &run.target.address, &env)
+                .await
+                .map(|_| Effect::None),
+            Action::Build { .. } | Action::Pack { .. } => Err("build steps run locally".into()),
+        }
+    }
+
+    fn event(
+        &self,
+        kind: EventKind,
+        plan: &Plan,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> Event {
+        Event {
+            from,
+            to,
+            env: Some(plan.env.clone()),
+            ..Event::now(kind, &self.who.user)
+        }
+    }
+
+    async fn upload(
+        &self,
+        run: &Run,
+        release: &Release,
+        shared: &[String],
+    ) -> Result<StageReport, String> {
+        if run.state.has_complete(&release.id) {
+            return Ok(StageReport {
+                already: true,
+                ..StageReport::default()
+            });
+        }
+        let base_id = run.state.newest_complete().filter(|b| *b != release.id);
+        let base = match base_id {
+            None => None,
+            Some(id) => {
+                // The id ends in the content digest, so a cached record of
+                // the same id describes the same tree.
+                let rec = match self.cache().get(&release.app, id) {
+                    Ok(r) => r,
+                    Err(_) => run.app.read_release(id).await.map_err(|e| e.to_string())?,
+                };
+                Some((id.to_string(), rec))
+            }
+        };
+        let shared: Vec<SharedPath> = shared.iter().map(|s| SharedPath::parse(s)).collect();
+        let archive = self.cache().archive_path(&release.app, &release.id);
+        run.app
+            .stage(
+                release,
+                &archive,
+                base.as_ref().map(|(id, r)| (id.as_str(), &r.manifest)),
+                &shared,
+            )
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn abort_before_switch(
+        &self,
+        plan: &Plan,
+        runs: &mut [Run],
+        phase: Phase,
+        msg: String,
+        t0: Instant,
+    ) -> DeployError {
+        let staged: Vec<usize> = runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.stage.as_ref().is_some_and(|s| !s.already)
+                    || (r.reached == Phase::Stage && !r.unchanged)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let view: &[Run] = runs;
+        let results = each(staged, self.parallel, |i| async move {
+            view[i].app.discard_incomplete(&view[i].goal).await
+        })
+        .await;
+        for r in results {
+            if let Err(e) = r {
+                self.observer.progress(Progress::Warn(&format!(
+                    "could not remove a half-staged release: {e}"
+                )));
+            }
+        }
+        let release = runs.first().map(|r| r.goal.clone());
+        let report = self.report(
+            plan,
+            runs,
+            release,
+            false,
+            Some(format!("{msg}\n{phase} failed: no host was switched; every host still runs what it ran before")),
+            t0,
+        );
+        DeployError::Failed(Box::new(report))
+    }
+
+    /// Puts every host the run touched back on what it ran before.
+    async fn switch_back(&self, plan: &Plan, runs: &mut [Run]) -> String {
+        let svc = &self
+            .config
+            .app(&plan.app)
+            .expect("planned app exists")
+            .service;
+        let (stop, start) = if svc.stop.is_empty() && svc.start.is_empty() {
+            (vec![], svc.refresh.clone())
+        } else {
+            (svc.stop.clone(), svc.start.clone())
+        };
+        let chosen: Vec<usize> = runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.switched || r.stopped)
+            .map(|(i, _)| i)
+            .collect();
+        let view: &[Run] = runs;
+        let results = each(chosen.clone(), self.parallel, |i| {
+            let run = &view[i];
+            let (stop, start) = (&stop, &start);
+            async move {
+                let env = self.step_env(plan, Some(run), run.before.as_deref());
+                let current = format!("{}/current", run.app.dir());
+                let mut notes = Vec::new();
+                let mut back = false;
+                if run.switched {
+                    let Some(before) = &run.before else {
+                        return (
+                            false,
+                            vec![format!(
+                                "{}: nothing ran before; left on {}",
+                                run.target.name, run.goal
+                            )],
+                        );
+                    };
+                    for s in stop.iter().filter(|s| !s.local) {
+                        if let Err(e) = run_checked(&run.app, &s.run, &current, &env).await {
+                            notes.push(format!(
+                                "{}: stop while switching back: {e}",
+                                run.target.name
+                            ));
+                        }
+                    }
+                    let event = self.event(
+                        EventKind::Switchback,
+                        plan,
+                        Some(run.goal.clone()),
+                        Some(before.clone()),
+                    );
+                    match run.app.switch(before, &event).await {
+                        Ok(()) => back = true,
+                        Err(e) => {
+                            notes.push(format!("{}: could not switch back: {e}", run.target.name));
+                            return (false, notes);
+                        }
+                    }
+                }
+                for s in start.iter().filter(|s| !s.local) {
+                    if let Err(e) = run_checked(&run.app, &s.run, &current, &env).await {
+                        notes.push(format!(
+                            "{}: start while switching back: {e}",
+                            run.target.name
+                        ));
+                    }
+                }
+                (back, notes)
+            }
+        })
+        .await;
+        let mut lines = Vec::new();
+        for (i, (back, notes)) in chosen.into_iter().zip(results) {
+            let run = &mut runs[i];
+            if back {
+                run.switched_back = true;
+                lines.push(format!(
+                    "{}: switched back to {}",
+                    run.target.name,
+                    run.before.clone().unwrap_or_default()
+                ));
+            }
+            lines.extend(notes);
+        }
+        if lines.is_empty() {
+            "no host had been switched".into()
+        } else {
+            lines.join("\n")
+        }
+    }
+
+    async fn prune_after(&self, plan: &Plan, runs: &[Run]) {
+        let chosen: Vec<usize> = (0..runs.len())
+            .filter(|&i| runs[i].error.is_none())
+            .collect();
+        let results = each(chosen, self.parallel, |i| {
+            let run = &runs[i];
+            async move {
+                let mut ids: Vec<String> =
+                    run.state.releases.iter().map(|r| r.id.clone()).collect();
+                if !ids.contains(&run.goal) {
+                    ids.push(run.goal.clone());
+                    ids.sort();
+                }
+                let doomed = prune_set(&ids, &run.state, &run.goal, plan.keep as usize);
+                run.app
+                    .remove(&doomed, |id| {
+                        self.event(EventKind::Remove, plan, Some(id.to_string()), None)
+                    })
+                    .await
+            }
+        })
+        .await;
+        for r in results {
+            if let Err(e) = r {
+                self.observer
+                    .progress(Progress::Warn(&format!("pruning old releases: {e}")));
+            }
+        }
+    }
+
+    fn report(
+        &self,
+        plan: &Plan,
+        runs: &[Run],
+        release: Option<String>,
+        ok: bool,
+        message: Option<String>,
+        t0: Instant,
+    ) -> DeployReport {
+        let hosts = runs
+            .iter()
+            .map(|r| {
+                let live = if r.switched && !r.switched_back {
+                    Some(r.goal.clone())
+                } else {
+                    r.before.clone()
+                };
+                let status = if r.unchanged {
+                    HostStatus::Unchanged
+                } else if r.switched_back {
+                    HostStatus::SwitchedBack
+                } else if r.error.is_some() {
+                    HostStatus::Failed
+                } else if !ok && !r.switched {
+                    HostStatus::Untouched
+                } else {
+                    HostStatus::Ok
+                };
+                HostReport {
+                    host: r.target.name.clone(),
+                    status,
+                    live,
+                    before: r.before.clone(),
+                    reached: r.reached,
+                    elapsed_ms: r.started.elapsed().as_millis() as u64,
+                    error: r.error.clone(),
+                    stage: r.stage.clone(),
+                }
+            })
+            .collect();
+        DeployReport {
+            kind: match plan.kind {
+                PlanKind::Deploy => "deploy",
+                PlanKind::Rollback => "rollback",
+            },
+            app: plan.app.clone(),
+            env: plan.env.clone(),
+            release,
+            ok,
+            message,
+            hosts,
+            elapsed_ms: t0.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// Releases to remove so at most `keep` complete releases stay, never the
+/// live one nor `goal`; half-staged leftovers go too.
+pub(crate) fn prune_set(ids: &[String], state: &HostState, goal: &str, keep: usize) -> Vec<String> {
+    let live = state.current.as_deref().unwrap_or(goal);
+    let protected = |id: &str| id == live || id == goal;
+    let complete: Vec<&String> = ids
+        .iter()
+        .filter(|id| *id == goal || state.has_complete(id))
+        .collect();
+    let keep_set: std::collections::BTreeSet<&str> = complete
+        .iter()
+        .rev()
+        .take(keep)
+        .map(|s| s.as_str())
+        .collect();
+    ids.iter()
+        .filter(|id| !protected(id) && !keep_set.contains(id.as_str()))
+        .cloned()
+        .collect()
+}
+
+async fn run_checked(
+    app: &HostApp,
+    cmd: &str,
+    cwd: &str,
+    env: &[(String, String)],
+) -> Result<(), String> {
+    let out = app
+        .run_step(cmd, cwd, env, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    check_step(cmd, out)
+}
+
+fn check_step(label: &str, out: Output) -> Result<(), String> {
+    if out.success() {
+        return Ok(());
+    }
+    let code = out
+        .code
+        .map_or("killed by a signal".into(), |c| format!("exit {c}"));
+    let text = out.combined();
+    Err(if text.is_empty() {
+        format!("{label} failed ({code})")
+    } else {
+        format!("{label} failed ({code}):\n{text}")
+    })
+}
+
+fn list(set: std::collections::BTreeSet<String>) -> String {
+    if set.is_empty() {
+        "none".into()
+    } else {
+        set.into_iter().collect::<Vec<_>>().join(", ")
+    }
+}
+
+pub(crate) fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}

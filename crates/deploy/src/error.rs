@@ -1,0 +1,57 @@
+//! Why a deploy (or rollback, prune, remove) did not happen or did not finish.
+
+use crate::report::DeployReport;
+use haul_host::LockInfo;
+
+/// A lock someone else holds on a host.
+#[derive(Debug, Clone)]
+pub struct LockHeld {
+    pub host: String,
+    pub info: LockInfo,
+    /// Why it looks abandoned, if it does.
+    pub stale: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Resolve(#[from] haul_config::ResolveError),
+    #[error(transparent)]
+    Release(#[from] haul_release::ReleaseError),
+    #[error("build step `{step}` failed{}{}", code.map(|c| format!(" (exit {c})")).unwrap_or_default(), if output.is_empty() { String::new() } else { format!(":\n{output}") })]
+    Build {
+        step: String,
+        code: Option<i32>,
+        output: String,
+    },
+    #[error("{}", locked_message(.0, .1))]
+    Locked(Vec<LockHeld>, String),
+    #[error(transparent)]
+    Host(#[from] haul_host::HostError),
+    #[error("{0}")]
+    Refused(String),
+    /// The run started and failed; the report says where and what state each
+    /// host was left in.
+    #[error("{}", .0.message.clone().unwrap_or_else(|| "deploy failed".into()))]
+    Failed(Box<DeployReport>),
+}
+
+fn locked_message(held: &[LockHeld], unlock_hint: &str) -> String {
+    let mut s = String::new();
+    for h in held {
+        s.push_str(&format!("{}: locked by {}", h.host, h.info.describe()));
+        match &h.stale {
+            Some(why) => s.push_str(&format!("\n  the lock looks stale: {why}")),
+            None => {}
+        }
+        s.push('\n');
+    }
+    if held.iter().any(|h| h.stale.is_some()) {
+        s.push_str(&format!("clear a stale lock with: {unlock_hint}"));
+    } else {
+        s.push_str(&format!(
+            "wait for it to finish; if it is stuck, clear it with: {unlock_hint}"
+        ));
+    }
+    s
+}

@@ -1,0 +1,489 @@
+//! A deploy as data: what runs where, in which phase, before anything runs.
+
+use haul_config::{App, Config, FailurePolicy, HealthCheck, HostTarget, Step};
+use serde::Serialize;
+use std::fmt::{self, Write};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Build,
+    Stage,
+    Migrate,
+    Switch,
+    Verify,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Build => "build",
+            Phase::Stage => "stage",
+            Phase::Migrate => "migrate",
+            Phase::Switch => "switch",
+            Phase::Verify => "verify",
+        })
+    }
+}
+
+/// Where a task runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum On {
+    /// On the machine running haul, once.
+    Local,
+    /// On each of these hosts, in parallel.
+    Hosts(Vec<String>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// A local build step.
+    Build {
+        step: Step,
+        workdir: PathBuf,
+    },
+    /// Snapshot the ship tree into a release.
+    Pack {
+        tree: PathBuf,
+    },
+    Hook {
+        hook: &'static str,
+        step: Step,
+    },
+    /// Send what each host lacks and assemble the release, linking shared paths.
+    Upload {
+        shared: Vec<String>,
+    },
+    PostUpload {
+        step: Step,
+    },
+    /// Mark the staged release complete.
+    Complete,
+    MigrateOnce {
+        step: Step,
+    },
+    MigratePerHost {
+        step: Step,
+    },
+    Stop {
+        step: Step,
+    },
+    Switch,
+    Start {
+        step: Step,
+    },
+    Refresh {
+        step: Step,
+    },
+    Health {
+        check: HealthCheck,
+    },
+}
+
+impl Action {
+    pub fn label(&self) -> String {
+        match self {
+            Action::Build { step, .. } => format!("build: {}", step.label()),
+            Action::Pack { tree } => format!("pack {}", tree.display()),
+            Action::Hook { hook, step } => format!("{hook} hook: {}", step.label()),
+            Action::Upload { shared } if shared.is_empty() => "upload changed files".into(),
+            Action::Upload { shared } => {
+                format!("upload changed files, link shared {}", shared.join(", "))
+            }
+            Action::PostUpload { step } => format!("post-upload: {}", step.label()),
+            Action::Complete => "mark release complete".into(),
+            Action::MigrateOnce { step } => format!("migrate once: {}", step.label()),
+            Action::MigratePerHost { step } => format!("migrate: {}", step.label()),
+            Action::Stop { step } => format!("stop: {}", step.label()),
+            Action::Switch => "switch current".into(),
+            Action::Start { step } => format!("start: {}", step.label()),
+            Action::Refresh { step } => format!("refresh: {}", step.label()),
+            Action::Health { check } => format!("health: {}", check.label()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    #[serde(flatten)]
+    pub action: Action,
+    pub on: On,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanPhase {
+    pub phase: Phase,
+    pub tasks: Vec<Task>,
+}
+
+/// What a plan does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanKind {
+    Deploy,
+    /// Switch back to a release already on the hosts: no build, no transfer.
+    Rollback,
+}
+
+/// Which release a deploy ships.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ReleaseChoice {
+    /// Build one now (the build phase does it).
+    Build,
+    /// A release already in the cache (deploy) or on the hosts (rollback).
+    Given { id: String },
+    /// Each host's previous release by its switch history (rollback).
+    Previous,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub kind: PlanKind,
+    pub app: String,
+    pub env: String,
+    pub release: ReleaseChoice,
+    pub hosts: Vec<HostTarget>,
+    /// The app's directory on every host.
+    pub app_path: String,
+    pub failure: FailurePolicy,
+    pub keep: u32,
+    pub phases: Vec<PlanPhase>,
+}
+
+impl Plan {
+    pub fn app_dir(&self, host: &HostTarget) -> String {
+        host.app_dir(&self.app, Some(&self.app_path))
+    }
+}
+
+/// Plans deploying `app` to `env` (all its hosts, or only `only`).
+pub fn plan_deploy(
+    config: &Config,
+    app_name: &str,
+    env_name: &str,
+    release: ReleaseChoice,
+    only: &[String],
+) -> Result<Plan, crate::DeployError> {
+    let app = config.app(app_name)?;
+    let env = config.env(env_name)?;
+    let hosts = config.app_hosts(app_name, env_name, only)?;
+    let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let on_step = |step: &Step| -> Option<On> {
+        if step.local {
+            return Some(On::Local);
+        }
+        let chosen: Vec<String> = hosts
+            .iter()
+            .filter(|h| step.applies_to(&h.roles))
+            .map(|h| h.name.clone())
+            .collect();
+        (!chosen.is_empty()).then_some(On::Hosts(chosen))
+    };
+    let all = On::Hosts(names.clone());
+    let hooks = |list: &[Step], hook: &'static str, tasks: &mut Vec<Task>| {
+        for s in list {
+            if let Some(on) = on_step(s) {
+                tasks.push(Task {
+                    action: Action::Hook {
+                        hook,
+                        step: s.clone(),
+                    },
+                    on,
+                });
+            }
+        }
+    };
+    let steps = |list: &[Step], make: fn(Step) -> Action, tasks: &mut Vec<Task>| {
+        for s in list {
+            if let Some(on) = on_step(s) {
+                tasks.push(Task {
+                    action: make(s.clone()),
+                    on,
+                });
+            }
+        }
+    };
+
+    let mut phases = Vec::new();
+    if let ReleaseChoice::Build = release {
+        let workdir = normalize(&config.dir.join(&app.workdir));
+        let mut tasks: Vec<Task> = app
+            .build
+            .iter()
+            .map(|s| Task {
+                action: Action::Build {
+                    step: s.clone(),
+                    workdir: workdir.clone(),
+                },
+                on: On::Local,
+            })
+            .collect();
+        tasks.push(Task {
+            action: Action::Pack {
+                tree: normalize(&workdir.join(app.ship.get_ref())),
+            },
+            on: On::Local,
+        });
+        phases.push(PlanPhase {
+            phase: Phase::Build,
+            tasks,
+        });
+    }
+
+    let mut t = Vec::new();
+    hooks(&app.hooks.before_stage, "before_stage", &mut t);
+    t.push(Task {
+        action: Action::Upload {
+            shared: app.shared.iter().map(|s| s.get_ref().clone()).collect(),
+        },
+        on: all.clone(),
+    });
+    steps(&app.post_upload, |step| Action::PostUpload { step }, &mut t);
+    t.push(Task {
+        action: Action::Complete,
+        on: all.clone(),
+    });
+    hooks(&app.hooks.after_stage, "after_stage", &mut t);
+    phases.push(PlanPhase {
+        phase: Phase::Stage,
+        tasks: t,
+    });
+
+    let mut t = Vec::new();
+    let migrating = migrate_host(app, &hosts);
+    if !app.migrate.once.is_empty() || !app.migrate.per_host.is_empty() {
+        hooks(&app.hooks.before_migrate, "before_migrate", &mut t);
+        for s in &app.migrate.once {
+            let on = if s.local {
+                On::Local
+            } else {
+                On::Hosts(vec![migrating.clone()])
+            };
+            t.push(Task {
+                action: Action::MigrateOnce { step: s.clone() },
+                on,
+            });
+        }
+        steps(
+            &app.migrate.per_host,
+            |step| Action::MigratePerHost { step },
+            &mut t,
+        );
+        hooks(&app.hooks.after_migrate, "after_migrate", &mut t);
+    }
+    if !t.is_empty() {
+        phases.push(PlanPhase {
+            phase: Phase::Migrate,
+            tasks: t,
+        });
+    }
+
+    let mut t = Vec::new();
+    hooks(&app.hooks.before_switch, "before_switch", &mut t);
+    if app.service.refresh.is_empty() {
+        steps(&app.service.stop, |step| Action::Stop { step }, &mut t);
+        t.push(Task {
+            action: Action::Switch,
+            on: all.clone(),
+        });
+        steps(&app.service.start, |step| Action::Start { step }, &mut t);
+    } else {
+        t.push(Task {
+            action: Action::Switch,
+            on: all.clone(),
+        });
+        steps(
+            &app.service.refresh,
+            |step| Action::Refresh { step },
+            &mut t,
+        );
+    }
+    hooks(&app.hooks.after_switch, "after_switch", &mut t);
+    phases.push(PlanPhase {
+        phase: Phase::Switch,
+        tasks: t,
+    });
+
+    let mut t = Vec::new();
+    hooks(&app.hooks.before_verify, "before_verify", &mut t);
+    for h in &app.health {
+        t.push(Task {
+            action: Action::Health {
+                check: h.get_ref().clone(),
+            },
+            on: all.clone(),
+        });
+    }
+    hooks(&app.hooks.after_verify, "after_verify", &mut t);
+    if !t.is_empty() {
+        phases.push(PlanPhase {
+            phase: Phase::Verify,
+            tasks: t,
+        });
+    }
+
+    Ok(Plan {
+        kind: PlanKind::Deploy,
+        app: app_name.into(),
+        env: env_name.into(),
+        release,
+        app_path: app
+            .path
+            .as_ref()
+            .map_or(app_name.to_string(), |p| p.get_ref().clone()),
+        hosts,
+        failure: env.failure,
+        keep: *app.keep.get_ref(),
+        phases,
+    })
+}
+
+/// Plans a rollback of `app` in `env` to `to`, or to each host's previous
+/// release. Stop, switch, start (refresh only when there is no stop/start),
+/// then the health checks.
+pub fn plan_rollback(
+    config: &Config,
+    app_name: &str,
+    env_name: &str,
+    to: Option<String>,
+    only: &[String],
+) -> Result<Plan, crate::DeployError> {
+    let mut plan = plan_deploy(config, app_name, env_name, ReleaseChoice::Previous, only)?;
+    let app = config.app(app_name)?;
+    plan.kind = PlanKind::Rollback;
+    plan.release = match to {
+        Some(id) => ReleaseChoice::Given { id },
+        None => ReleaseChoice::Previous,
+    };
+    plan.phases
+        .retain(|p| matches!(p.phase, Phase::Switch | Phase::Verify));
+    if app.service.stop.is_empty() && app.service.start.is_empty() {
+        return Ok(plan);
+    }
+    // Assume the live release is broken: restart it fully rather than refresh.
+    let switch = plan
+        .phases
+        .iter_mut()
+        .find(|p| p.phase == Phase::Switch)
+        .expect("switch phase");
+    let all = On::Hosts(plan.hosts.iter().map(|h| h.name.clone()).collect());
+    let mut tasks = Vec::new();
+    for t in switch.tasks.drain(..) {
+        match t.action {
+            Action::Refresh { .. } => {}
+            Action::Switch => {
+                for s in &app.service.stop {
+                    tasks.push(Task {
+                        action: Action::Stop { step: s.clone() },
+                        on: all.clone(),
+                    });
+                }
+                tasks.push(Task {
+                    action: Action::Switch,
+                    on: all.clone(),
+                });
+                for s in &app.service.start {
+                    tasks.push(Task {
+                        action: Action::Start { step: s.clone() },
+                        on: all.clone(),
+                    });
+                }
+            }
+            Action::Stop { .. } | Action::Start { .. } => {}
+            _ => tasks.push(t),
+        }
+    }
+    switch.tasks = tasks;
+    Ok(plan)
+}
+
+/// Drops `.` components so paths print the way a person would write them.
+fn normalize(p: &std::path::Path) -> PathBuf {
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// The host that runs `once` migrations: the first with the migrating role.
+fn migrate_host(app: &App, hosts: &[HostTarget]) -> String {
+    app.migrate
+        .role
+        .as_ref()
+        .and_then(|r| hosts.iter().find(|h| h.roles.contains(r.get_ref())))
+        .unwrap_or(&hosts[0])
+        .name
+        .clone()
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            PlanKind::Deploy => writeln!(f, "deploy {} to {}", self.app, self.env)?,
+            PlanKind::Rollback => writeln!(f, "roll back {} in {}", self.app, self.env)?,
+        }
+        match &self.release {
+            ReleaseChoice::Build => writeln!(f, "  release:    build a new one")?,
+            ReleaseChoice::Given { id } => writeln!(f, "  release:    {id}")?,
+            ReleaseChoice::Previous => writeln!(f, "  release:    each host's previous release")?,
+        }
+        writeln!(
+            f,
+            "  on failure: {}",
+            format!("{:?}", self.failure).to_lowercase()
+        )?;
+        writeln!(f, "  keep:       {} releases per host", self.keep)?;
+        writeln!(f, "  hosts:")?;
+        let width = self.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+        for h in &self.hosts {
+            let how = match &h.reach {
+                haul_config::Reach::Local => "local".to_string(),
+                haul_config::Reach::Ssh {
+                    address,
+                    user,
+                    port,
+                    jump,
+                } => {
+                    let mut s = format!(
+                        "ssh {}{address}",
+                        user.as_ref().map(|u| format!("{u}@")).unwrap_or_default()
+                    );
+                    if let Some(p) = port {
+                        let _ = write!(s, ":{p}");
+                    }
+                    if !jump.is_empty() {
+                        let _ = write!(s, " via {}", jump.join(" → "));
+                    }
+                    s
+                }
+            };
+            let roles = if h.roles.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", h.roles.join(", "))
+            };
+            writeln!(
+                f,
+                "    {:width$}  {how}  {}{roles}",
+                h.name,
+                self.app_dir(h)
+            )?;
+        }
+        let all = self.hosts.len();
+        for (i, p) in self.phases.iter().enumerate() {
+            writeln!(f, "{}. {}", i + 1, p.phase)?;
+            for t in &p.tasks {
+                let on = match &t.on {
+                    On::Local => "local".to_string(),
+                    On::Hosts(h) if h.len() == all && all > 1 => "all hosts".to_string(),
+                    On::Hosts(h) => h.join(", "),
+                };
+                writeln!(f, "     {:<52} {on}", t.action.label())?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! The on-host layout of an app, and the only code that changes it.
+//!
+//! ```text
+//! <app dir>/
+//!   releases/<id>/         immutable trees
+//!   releases/<id>.manifest the release record; its presence marks <id> complete
+//!   shared/                persists across releases, linked into each
+//!   current -> releases/<id>   replaced by renaming a new link over it
+//!   .haul/lock             who holds the app on this host
+//!   .haul/history          every switch, removal and unlock (JSON lines)
+//! ```
+//!
+//! Push deploys and pull agents both go through [`HostApp`], so the switch,
+//! the lock, the history and the staging rule exist once. Every operation is
+//! a POSIX `sh` script sent through a [`Transport`]; the host needs `sh`,
+//! `tar` and `cp`, nothing of haul.
+
+mod history;
+mod lock;
+mod stage;
+mod state;
+
+pub use history::{Event, EventKind, previous_links, rollback_target};
+pub use lock::{LockInfo, LockOutcome};
+pub use stage::{SharedPath, StageReport};
+pub use state::{HostState, ReleaseOnHost};
+
+use haul_transport::{Input, LineSink, Output, Transport, TransportError};
+
+/// Errors of on-host operations, each naming the host.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{host}: {what} failed{}{}", code.map(|c| format!(" (exit {c})")).unwrap_or_default(), if output.is_empty() { String::new() } else { format!(":\n{output}") })]
+    Script {
+        host: String,
+        what: String,
+        code: Option<i32>,
+        output: String,
+    },
+    #[error("{host}: {message}")]
+    Invalid { host: String, message: String },
+    #[error("{host}: {source}")]
+    Release {
+        host: String,
+        #[source]
+        source: haul_release::ReleaseError,
+    },
+}
+
+/// Quotes `s` as one `sh` word.
+pub fn quote(s: &str) -> String {
+    shlex::try_quote(s)
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|_| {
+            // Only NUL bytes make quoting fail; they cannot reach a shell anyway.
+            format!("'{}'", s.replace('\0', "").replace('\'', r"'\''"))
+        })
+}
+
+/// One app on one host.
+#[derive(Debug, Clone)]
+pub struct HostApp {
+    transport: Transport,
+    dir: String,
+}
+
+impl HostApp {
+    pub fn new(transport: Transport, dir: impl Into<String>) -> Self {
+        HostApp {
+            transport,
+            dir: dir.into(),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        self.transport.host()
+    }
+
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    pub fn release_dir(&self, id: &str) -> String {
+        format!("{}/releases/{id}", self.dir)
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Runs `script` and turns a non-zero exit into [`HostError::Script`].
+    async fn run_ok(&self, what: &str, script: &str, input: Input) -> Result<Output, HostError> {
+        let out = self.transport.exec(script, input, None).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(self.script_error(what, &out))
+        }
+    }
+
+    pub fn script_error(&self, what: &str, out: &Output) -> HostError {
+        HostError::Script {
+            host: self.host().to_string(),
+            what: what.to_string(),
+            code: out.code,
+            output: out.combined(),
+        }
+    }
+
+    /// Runs a user's step in `cwd` with `env` exported. The step's own exit
+    /// status is returned, not turned into an error.
+    pub async fn run_step(
+        &self,
+        command: &str,
+        cwd: &str,
+        env: &[(String, String)],
+        sink: Option<LineSink>,
+    ) -> Result<Output, HostError> {
+        let script = step_script(command, cwd, env);
+        Ok(self.transport.exec(&script, Input::None, sink).await?)
+    }
+
+    /// Switches `current` to `to` by renaming a new link over it, and records
+    /// the switch. `to` must be a complete release.
+    pub async fn switch(&self, to: &str, event: &Event) -> Result<(), HostError> {
+        check_id(self.host(), to)?;
+        let script = format!(
+            r#"cd {dir} || exit 3
+[ -d releases/{to} ] && [ -f releases/{to}.manifest ] || {{ echo "release {to} is not complete on this host" >&2; exit 4; }}
+mkdir -p .haul
+tmp=.haul/current.$$
+rm -f "$tmp"
+ln -s releases/{to} "$tmp" && mv -Tf "$tmp" current || {{ rm -f "$tmp"; exit 5; }}
+printf '%s\n' {event} >> .haul/history
+"#,
+            dir = quote(&self.dir),
+            event = quote(&event.to_line()),
+        );
+        self.run_ok(&format!("switch to {to}"), &script, Input::None)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends an event to the history without switching.
+    pub async fn record(&self, event: &Event) -> Result<(), HostError> {
+        let script = format!(
+            "mkdir -p {dir}/.haul && printf '%s\\n' {event} >> {dir}/.haul/history",
+            dir = quote(&self.dir),
+            event = quote(&event.to_line()),
+        );
+        self.run_ok("record history", &script, Input::None).await?;
+        Ok(())
+    }
+
+    /// Removes releases (never the live one: the script checks again on the
+    /// host) and records each removal so the previous/next chain re-stitches.
+    pub async fn remove(
+        &self,
+        ids: &[String],
+        event: impl Fn(&str) -> Event,
+    ) -> Result<(), HostError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut script = format!(
+            "cd {} || exit 3\nlive=$(readlink current 2>/dev/null)\n",
+            quote(&self.dir)
+        );
+        for id in ids {
+            check_id(self.host(), id)?;
+            script.push_str(&format!(
+                r#"if [ "$live" = releases/{id} ]; then echo "release {id} is live; not removed" >&2; exit 4; fi
+rm -f releases/{id}.manifest && rm -rf releases/{id} && printf '%s\n' {event} >> .haul/history || exit 5
+"#,
+                event = quote(&event(id).to_line())
+            ));
+        }
+        self.run_ok("remove releases", &script, Input::None).await?;
+        Ok(())
+    }
+
+    /// Removes a release that was staged but never completed (no manifest),
+    /// unless it is live.
+    pub async fn discard_incomplete(&self, id: &str) -> Result<(), HostError> {
+        check_id(self.host(), id)?;
+        let script = format!(
+            r#"cd {dir} 2>/dev/null || exit 0
+[ "$(readlink current 2>/dev/null)" = releases/{id} ] && exit 0
+[ -f releases/{id}.manifest ] && exit 0
+rm -rf releases/{id} releases/{id}.manifest.tmp releases/.stage-{id} releases/.incoming-{id}
+"#,
+            dir = quote(&self.dir)
+        );
+        self.run_ok("discard staged release", &script, Input::None)
+            .await?;
+        Ok(())
+    }
+
+    /// Reads the release record of `id` from the host.
+    pub async fn read_release(&self, id: &str) -> Result<haul_release::Release, HostError> {
+        check_id(self.host(), id)?;
+        let out = self
+            .run_ok(
+                &format!("read manifest of {id}"),
+                &format!("cat {}/releases/{id}.manifest", quote(&self.dir)),
+                Input::None,
+            )
+            .await?;
+        let r: haul_release::Release =
+            serde_json::from_slice(&out.stdout).map_err(|e| HostError::Invalid {
+                host: self.host().into(),
+                message: format!("release record of {id} is unreadable: {e}"),
+            })?;
+        r.manifest
+            .check_paths()
+            .map_err(|source| HostError::Release {
+                host: self.host().into(),
+                source,
+            })?;
+        Ok(r)
+    }
+}
+
+/// The script that runs a user's `command` in `cwd` with `env` exported,
+/// the same on a host and on the machine running haul.
+pub fn step_script(command: &str, cwd: &str, env: &[(String, String)]) -> String {
+    let mut script = String::new();
+    for (k, v) in env {
+        script.push_str(&format!("export {k}={}\n", quote(v)));
+    }
+    script.push_str(&format!("cd {} || exit 1\n{command}\n", quote(cwd)));
+    script
+}
+
+pub(crate) fn check_id(host: &str, id: &str) -> Result<(), HostError> {
+    if haul_release::is_release_id(id) {
+        Ok(())
+    } else {
+        Err(HostError::Invalid {
+            host: host.into(),
+            message: format!("`{id}` is not a release id"),
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! What is on a host for one app, read in one round trip.
+
+use crate::history::Event;
+use crate::lock::{LockInfo, parse_lock};
+use crate::{HostApp, HostError, quote};
+use haul_transport::Input;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReleaseOnHost {
+    pub id: String,
+    /// Staged completely (post-upload steps passed); only complete releases
+    /// are switched to or reused.
+    pub complete: bool,
+}
+
+/// The app's state on one host.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostState {
+    /// Whether the app directory exists at all.
+    pub present: bool,
+    /// The live release.
+    pub current: Option<String>,
+    /// Releases, oldest first.
+    pub releases: Vec<ReleaseOnHost>,
+    pub lock: Option<LockInfo>,
+    pub history: Vec<Event>,
+}
+
+impl HostState {
+    pub fn complete(&self) -> BTreeSet<String> {
+        self.releases
+            .iter()
+            .filter(|r| r.complete)
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    pub fn has_complete(&self, id: &str) -> bool {
+        self.releases.iter().any(|r| r.complete && r.id == id)
+    }
+
+    /// The newest complete release: the base new releases are staged from.
+    pub fn newest_complete(&self) -> Option<&str> {
+        self.releases
+            .iter()
+            .rev()
+            .find(|r| r.complete)
+            .map(|r| r.id.as_str())
+    }
+
+    /// Where a rollback from the live release goes.
+    pub fn rollback_target(&self) -> Option<String> {
+        crate::rollback_target(&self.history, self.current.as_deref()?, &self.complete())
+    }
+
+    /// The release that was live before the live one, by the chain.
+    pub fn previous(&self) -> Option<String> {
+        crate::previous_links(&self.history)
+            .get(self.current.as_deref()?)
+            .cloned()
+    }
+}
+
+impl HostApp {
+    /// Reads the live release, every release, the lock and the history.
+    pub async fn inspect(&self) -> Result<HostState, HostError> {
+        let script = format!(
+            r#"cd {dir} 2>/dev/null || {{ echo @absent; exit 0; }}
+echo @current; readlink current 2>/dev/null
+echo @releases
+for d in releases/*; do
+  [ -d "$d" ] && [ ! -L "$d" ] || continue
+  if [ -f "$d.manifest" ]; then echo "complete ${{d#releases/}}"; else echo "partial ${{d#releases/}}"; fi
+done
+echo @lock; cat .haul/lock 2>/dev/null
+echo @history; cat .haul/history 2>/dev/null
+exit 0
+"#,
+            dir = quote(self.dir())
+        );
+        let out = self.run_ok("inspect", &script, Input::None).await?;
+        parse_state(self.host(), &out.stdout_str())
+    }
+}
+
+fn parse_state(host: &str, text: &str) -> Result<HostState, HostError> {
+    let mut st = HostState::default();
+    if text.trim() == "@absent" {
+        return Ok(st);
+    }
+    st.present = true;
+    let mut section = "";
+    let mut lock = String::new();
+    for line in text.lines() {
+        if let Some(s) = line.strip_prefix('@') {
+            section = match s {
+                "current" | "releases" | "lock" | "history" => s,
+                _ => section,
+            };
+            if section == s {
+                continue;
+            }
+        }
+        match section {
+            "current" => {
+                if let Some(id) = line.trim().strip_prefix("releases/") {
+                    st.current = Some(id.to_string());
+                } else if !line.trim().is_empty() {
+                    return Err(HostError::Invalid {
+                        host: host.into(),
+                        message: format!("`current` points to `{}`, not to a release", line.trim()),
+                    });
+                }
+            }
+            "releases" => {
+                if let Some((state, id)) = line.split_once(' ')
+                    && haul_release::is_release_id(id)
+                {
+                    st.releases.push(crate::ReleaseOnHost {
+                        id: id.into(),
+                        complete: state == "complete",
+                    });
+                }
+            }
+            "lock" => {
+                lock.push_str(line);
+                lock.push('\n');
+            }
+            "history" => {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                // A line cut short by a crash must not hide the rest.
+                if let Ok(e) = serde_json::from_str::<Event>(line) {
+                    st.history.push(e);
+                }
+            }
+            _ => {}
+        }
+    }
+    st.releases.sort_by(|a, b| a.id.cmp(&b.id));
+    if !lock.trim().is_empty() {
+        st.lock = Some(parse_lock(host, &lock)?);
+    }
+    Ok(st)
+}

@@ -1,0 +1,24 @@
+//! The release format: a content-addressed snapshot of the tree that ships.
+//!
+//! A release is built once and is the same bytes on every host of every
+//! environment. This crate owns the three things that make that true: the
+//! manifest (every path with its mode, size and blake3), the id (time-sortable,
+//! ending in the manifest's digest) and the archive (tar + zstd) kept in a local
+//! cache. It also owns the one rule for what a host must receive: the diff of a
+//! new manifest against the host's newest one. It never talks to hosts.
+
+mod cache;
+mod diff;
+mod error;
+mod id;
+mod manifest;
+mod pack;
+mod stream;
+
+pub use cache::{Release, ReleaseCache};
+pub use diff::Diff;
+pub use error::ReleaseError;
+pub use id::{is_release_id, new_release_id};
+pub use manifest::{Entry, Kind, Manifest};
+pub use pack::pack;
+pub use stream::write_stage_stream;

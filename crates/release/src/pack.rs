@@ -1,0 +1,170 @@
+//! Snapshotting a tree into a manifest and an archive in one pass.
+
+use crate::error::{IoContext, ReleaseError};
+use crate::manifest::{Entry, Kind, Manifest};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// Walks `root`, hashing every file while writing it into a tar stream
+/// (compressed with zstd) to `out`. Refuses symlinks that leave the tree,
+/// device files, sockets and FIFOs. Entries are written in manifest order.
+pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
+    if !root.is_dir() {
+        return Err(ReleaseError::NoTree {
+            path: root.to_path_buf(),
+        });
+    }
+    let canon_root = fs::canonicalize(root).at(root)?;
+    let mut paths = Vec::new();
+    walk(root, root, &mut paths)?;
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let enc = zstd::Encoder::new(out, 3).at(root)?;
+    let mut tar = tar::Builder::new(enc);
+    let mut entries = Vec::with_capacity(paths.len());
+    for (rel, full) in paths {
+        let meta = fs::symlink_metadata(&full).at(&full)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(meta.mtime().max(0) as u64);
+        let ft = meta.file_type();
+        let kind = if ft.is_dir() {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            tar.append_data(&mut h, &rel, io::empty()).at(&full)?;
+            Kind::Dir
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&full).at(&full)?;
+            let target = target
+                .to_str()
+                .ok_or_else(|| ReleaseError::NotUtf8 { path: full.clone() })?
+                .to_string();
+            // Lexically for dangling links, and through the real chain of
+            // links for those that resolve.
+            let resolved_outside =
+                fs::canonicalize(&full).is_ok_and(|real| !real.starts_with(&canon_root));
+            if escapes(&rel, &target) || resolved_outside {
+                return Err(ReleaseError::SymlinkEscapes { path: rel, target });
+            }
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            tar.append_link(&mut h, &rel, &target).at(&full)?;
+            Kind::Symlink { target }
+        } else {
+            let size = meta.len();
+            let file = fs::File::open(&full).at(&full)?;
+            let mut reader = Hashing {
+                inner: file.take(size),
+                hasher: blake3::Hasher::new(),
+                read: 0,
+            };
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(size);
+            tar.append_data(&mut h, &rel, &mut reader).at(&full)?;
+            if reader.read != size {
+                return Err(ReleaseError::Changed { path: rel });
+            }
+            Kind::File {
+                size,
+                blake3: reader.hasher.finalize().to_hex().to_string(),
+            }
+        };
+        entries.push(Entry {
+            path: rel,
+            mode,
+            kind,
+        });
+    }
+    let enc = tar.into_inner().at(root)?;
+    enc.finish().at(root)?;
+    Ok(Manifest::new(entries))
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), ReleaseError> {
+    for item in fs::read_dir(dir).at(dir)? {
+        let item = item.at(dir)?;
+        let full = item.path();
+        let rel = full
+            .strip_prefix(root)
+            .expect("walked below root")
+            .to_str()
+            .ok_or_else(|| ReleaseError::NotUtf8 { path: full.clone() })?
+            .to_string();
+        let ft = item.file_type().at(&full)?;
+        let special = if ft.is_block_device() || ft.is_char_device() {
+            Some("device file")
+        } else if ft.is_socket() {
+            Some("socket")
+        } else if ft.is_fifo() {
+            Some("FIFO")
+        } else {
+            None
+        };
+        if let Some(kind) = special {
+            return Err(ReleaseError::Special { path: rel, kind });
+        }
+        out.push((rel, full.clone()));
+        if ft.is_dir() {
+            walk(root, &full, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a symlink at `rel` with `target` resolves (lexically) outside the
+/// tree. Absolute targets always leave it.
+fn escapes(rel: &str, target: &str) -> bool {
+    let t = Path::new(target);
+    if t.is_absolute() {
+        return true;
+    }
+    let mut depth: i64 = rel.matches('/').count() as i64; // the link's directory
+    for c in t.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            _ => return true,
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
+}
+
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    read: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escapes;
+
+    #[test]
+    fn symlink_escape_rules() {
+        assert!(!escapes("a", "b"));
+        assert!(!escapes("d/a", "../b"));
+        assert!(escapes("a", "../b"));
+        assert!(escapes("d/a", "../../b"));
+        assert!(escapes("a", "/etc/passwd"));
+        assert!(!escapes("d/e/a", "../../x/./y"));
+        assert!(escapes("d/a", "x/../../../y"));
+    }
+}

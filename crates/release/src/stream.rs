@@ -1,0 +1,76 @@
+//! The stage stream: one tar that carries everything a host needs to stage a
+//! release, in the order the host applies it.
+//!
+//! Layout: `drop` (NUL-separated paths to remove from the hard-linked base),
+//! `release.json` (the release record), then `tree/<path>` for each entry to
+//! send, copied byte for byte from the cached archive.
+
+use crate::cache::Release;
+use crate::diff::Diff;
+use crate::error::{IoContext, ReleaseError};
+use std::collections::HashSet;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Writes the stage stream for `diff` of `release` (archive at `archive`).
+pub fn write_stage_stream(
+    release: &Release,
+    archive: &Path,
+    diff: &Diff,
+    out: impl Write,
+) -> Result<(), ReleaseError> {
+    let mut tar = tar::Builder::new(out);
+    let mut drop = Vec::new();
+    for p in &diff.drop {
+        drop.extend_from_slice(p.as_bytes());
+        drop.push(0);
+    }
+    let record = serde_json::to_vec(release).expect("release serializes");
+    for (name, data) in [
+        ("drop", drop.as_slice()),
+        ("release.json", record.as_slice()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, name, data).map_err(pipe)?;
+    }
+    if !diff.send.is_empty() {
+        let want: HashSet<&str> = diff.send.iter().map(|e| e.path.as_str()).collect();
+        let file = std::fs::File::open(archive).at(archive)?;
+        let dec = zstd::Decoder::new(file).at(archive)?;
+        let mut src = tar::Archive::new(dec);
+        for entry in src.entries().at(archive)? {
+            let mut entry = entry.at(archive)?;
+            let path = entry.path().at(archive)?.to_string_lossy().into_owned();
+            if !want.contains(path.as_str()) {
+                continue;
+            }
+            let mut h = entry.header().clone();
+            let name = format!("tree/{path}");
+            match h.entry_type() {
+                tar::EntryType::Symlink => {
+                    let target = entry
+                        .link_name()
+                        .at(archive)?
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default();
+                    tar.append_link(&mut h, &name, target).map_err(pipe)?;
+                }
+                _ => {
+                    tar.append_data(&mut h, &name, &mut entry).map_err(pipe)?;
+                }
+            }
+        }
+    }
+    tar.into_inner().map_err(pipe)?.flush().map_err(pipe)?;
+    Ok(())
+}
+
+fn pipe(e: io::Error) -> ReleaseError {
+    ReleaseError::Io {
+        path: "stage stream".into(),
+        source: e,
+    }
+}

@@ -1,0 +1,219 @@
+//! How haul reaches a host: run a POSIX `sh` script there, feed it a byte
+//! stream, read what it prints.
+//!
+//! Every operation on a host (stage, switch, lock, steps) is a script that
+//! goes through [`Transport::exec`], so the local transport (a directory on
+//! this machine standing in for a server) and SSH behave alike by
+//! construction. Transports know nothing of releases or deploys.
+
+mod local;
+
+pub use local::Local;
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives output lines as they arrive.
+pub type LineSink = Arc<dyn Fn(Stream, &str) + Send + Sync>;
+
+/// A producer of standard input, run on a blocking thread.
+pub type Producer = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
+
+/// What a script reads on standard input.
+pub enum Input {
+    None,
+    Bytes(Vec<u8>),
+    Stream(Producer),
+}
+
+/// The outcome of a script that ran.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Everything the script printed, stdout then stderr, trimmed.
+    pub fn combined(&self) -> String {
+        let mut s = String::from_utf8_lossy(&self.stdout).into_owned();
+        if !self.stderr.is_empty() {
+            if !s.is_empty() && !s.ends_with('\n') {
+                s.push('\n');
+            }
+            s.push_str(&String::from_utf8_lossy(&self.stderr));
+        }
+        s.trim_end().to_string()
+    }
+}
+
+/// The host could not be reached or the script could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("{host}: {message}")]
+pub struct TransportError {
+    pub host: String,
+    pub message: String,
+}
+
+/// A way to run scripts on one host.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Local(Local),
+}
+
+impl Transport {
+    /// The host's name, for messages.
+    pub fn host(&self) -> &str {
+        match self {
+            Transport::Local(l) => l.host(),
+        }
+    }
+
+    /// Runs `script` with `sh -c` on the host.
+    pub async fn exec(
+        &self,
+        script: &str,
+        input: Input,
+        sink: Option<LineSink>,
+    ) -> Result<Output, TransportError> {
+        match self {
+            Transport::Local(l) => l.exec(script, input, sink).await,
+        }
+    }
+}
+
+/// Drives a child's stdin from `input` and collects its output; shared by
+/// every transport whose child is a local process.
+pub(crate) async fn drive(
+    mut child: tokio::process::Child,
+    input: Input,
+    sink: Option<LineSink>,
+) -> io::Result<Output> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stdin = child.stdin.take();
+    let feed = async move {
+        let Some(mut stdin) = stdin else {
+            return Ok(());
+        };
+        match input {
+            Input::None => {}
+            Input::Bytes(b) => stdin.write_all(&b).await?,
+            Input::Stream(produce) => {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+                let producer = tokio::task::spawn_blocking(move || {
+                    let mut w = ChanWriter {
+                        tx,
+                        buf: Vec::with_capacity(CHUNK),
+                    };
+                    produce(&mut w)?;
+                    w.flush()
+                });
+                while let Some(chunk) = rx.recv().await {
+                    if let Err(e) = stdin.write_all(&chunk).await {
+                        // The script stopped reading; its exit status tells why.
+                        drop(rx);
+                        let _ = producer.await;
+                        return Err(e);
+                    }
+                }
+                producer.await.map_err(io::Error::other)??;
+            }
+        }
+        stdin.shutdown().await
+    };
+    let read = |r: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+                which: Stream,
+                sink: Option<LineSink>| async move {
+        let mut all = Vec::new();
+        let Some(r) = r else {
+            return Ok::<_, io::Error>(all);
+        };
+        let mut r = BufReader::new(r);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line).await? == 0 {
+                break;
+            }
+            if let Some(s) = &sink {
+                s(
+                    which,
+                    String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']),
+                );
+            }
+            all.extend_from_slice(&line);
+        }
+        Ok(all)
+    };
+    let out = child
+        .stdout
+        .take()
+        .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+    let err = child
+        .stderr
+        .take()
+        .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+    let (fed, stdout, stderr) = tokio::join!(
+        feed,
+        read(out, Stream::Stdout, sink.clone()),
+        read(err, Stream::Stderr, sink)
+    );
+    let status = child.wait().await?;
+    // A broken pipe while feeding means the script exited early: its status
+    // and output explain it better than the pipe error.
+    if let Err(e) = fed
+        && e.kind() != io::ErrorKind::BrokenPipe
+        && status.success()
+    {
+        return Err(e);
+    }
+    Ok(Output {
+        code: status.code(),
+        stdout: stdout?,
+        stderr: stderr?,
+    })
+}
+
+const CHUNK: usize = 256 * 1024;
+
+struct ChanWriter {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChanWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+            self.tx.blocking_send(chunk).map_err(|_| {
+                io::Error::new(io::ErrorKind::BrokenPipe, "the host stopped reading")
+            })?;
+        }
+        Ok(())
+    }
+}

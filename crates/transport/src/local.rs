@@ -1,0 +1,48 @@
+//! The local transport: a directory on this machine stands in for a host.
+//!
+//! Scripts run in `sh -c` exactly as they would over SSH, so everything
+//! proven on a local host holds for the on-host logic of a real one.
+
+use crate::{Input, LineSink, Output, TransportError};
+use std::process::Stdio;
+
+#[derive(Debug, Clone)]
+pub struct Local {
+    host: String,
+}
+
+impl Local {
+    pub fn new(host: impl Into<String>) -> Self {
+        Local { host: host.into() }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub(crate) async fn exec(
+        &self,
+        script: &str,
+        input: Input,
+        sink: Option<LineSink>,
+    ) -> Result<Output, TransportError> {
+        let fail = |e: std::io::Error| TransportError {
+            host: self.host.clone(),
+            message: e.to_string(),
+        };
+        let child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir("/")
+            .stdin(match input {
+                Input::None => Stdio::null(),
+                _ => Stdio::piped(),
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(fail)?;
+        crate::drive(child, input, sink).await.map_err(fail)
+    }
+}
