@@ -71,6 +71,7 @@ impl HostApp {
         };
         let mut script = format!(
             r#"set -e
+mkdir -p {dir}
 cd {dir}
 mkdir -p releases shared .haul
 S=releases/.stage-{id}

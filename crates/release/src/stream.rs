@@ -3,7 +3,8 @@
 //!
 //! Layout: `drop` (NUL-separated paths to remove from the hard-linked base),
 //! `release.json` (the release record), then `tree/<path>` for each entry to
-//! send, copied byte for byte from the cached archive.
+//! send and each of its ancestor directories, copied byte for byte from the
+//! cached archive.
 
 use crate::cache::Release;
 use crate::diff::Diff;
@@ -37,7 +38,20 @@ pub fn write_stage_stream(
         tar.append_data(&mut h, name, data).map_err(pipe)?;
     }
     if !diff.send.is_empty() {
-        let want: HashSet<&str> = diff.send.iter().map(|e| e.path.as_str()).collect();
+        // Ancestors travel too: a directory tar creates implicitly gets a
+        // default mode, and `cp -a` would copy that mode onto the host's
+        // existing directory.
+        let mut want: HashSet<&str> = HashSet::new();
+        for e in &diff.send {
+            let mut p = e.path.as_str();
+            want.insert(p);
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                if !want.insert(parent) {
+                    break;
+                }
+                p = parent;
+            }
+        }
         let file = std::fs::File::open(archive).at(archive)?;
         let dec = zstd::Decoder::new(file).at(archive)?;
         let mut src = tar::Archive::new(dec);
