@@ -6,6 +6,8 @@ use haul_deploy::DeployError;
 pub enum Failure {
     /// Bad usage or config: exit 2.
     Usage(String),
+    /// A config error, already rendered with its source excerpt: exit 2.
+    Config(String),
     /// A deploy, a host or a step failed: exit 1.
     Run(String),
     /// Already reported in full (e.g. a deploy summary): exit 1.
@@ -15,7 +17,7 @@ pub enum Failure {
 impl Failure {
     pub fn code(&self) -> i32 {
         match self {
-            Failure::Usage(_) => 2,
+            Failure::Usage(_) | Failure::Config(_) => 2,
             Failure::Run(_) | Failure::Reported => 1,
         }
     }
@@ -23,7 +25,10 @@ impl Failure {
 
 impl From<haul_config::ConfigError> for Failure {
     fn from(e: haul_config::ConfigError) -> Self {
-        Failure::Usage(e.to_string())
+        match e {
+            haul_config::ConfigError::At { .. } => Failure::Config(e.to_string()),
+            haul_config::ConfigError::Io { .. } => Failure::Usage(e.to_string()),
+        }
     }
 }
 

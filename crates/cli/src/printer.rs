@@ -93,11 +93,20 @@ impl Printer {
                     } else {
                         hosts.join(", ")
                     };
-                    format!("{label} [{hosts}]")
+                    format!("{} [{hosts}]", clip(label, 48))
                 })
                 .collect();
             b.set_message(msg.join("; "));
         }
+    }
+}
+
+/// Shortens a progress label to `n` characters.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() > n {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    } else {
+        s.to_string()
     }
 }
 

@@ -28,9 +28,9 @@ impl fmt::Display for Duration {
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map(Duration).map_err(|e| {
+        humantime::parse_duration(&s).map(Duration).map_err(|_| {
             serde::de::Error::custom(format!(
-                "invalid duration `{s}`: {e} (write it like \"30s\", \"5m\" or \"2h\")"
+                "invalid duration `{s}`: write it like \"30s\", \"5m\" or \"2h\""
             ))
         })
     }

@@ -30,7 +30,11 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file (create one with `haul init`, or name one with --config or HAUL_CONFIG)".into()
+            } else {
+                e.to_string()
+            },
         })?;
         Self::parse(path, &text)
     }

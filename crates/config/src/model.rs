@@ -255,11 +255,30 @@ pub struct Host {
 }
 
 /// `jump = "bastion"` or `jump = ["outer", "inner"]`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Jump {
     One(Spanned<String>),
     Chain(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for Jump {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Buffer through toml's own value type so spans survive, then explain
+        // the accepted shapes instead of naming an internal enum.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(Spanned<String>),
+            Chain(Vec<Spanned<String>>),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::One(s)) => Ok(Jump::One(s)),
+            Ok(Raw::Chain(v)) => Ok(Jump::Chain(v)),
+            Err(_) => Err(serde::de::Error::custom(
+                "`jump` must be a host name or a list of host names, nearest first",
+            )),
+        }
+    }
 }
 
 impl Jump {

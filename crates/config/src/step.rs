@@ -3,6 +3,7 @@
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
+use toml::Spanned;
 
 /// A shell command run by `sh -c`, on the hosts or (with `local = true`) on
 /// the machine running haul.
@@ -14,28 +15,21 @@ pub struct Step {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub local: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub roles: Vec<String>,
+    pub roles: Vec<Spanned<String>>,
 }
 
 impl Step {
-    /// A short label: the name, or the command's first line.
+    /// A label: the name, or the command's first line.
     pub fn label(&self) -> String {
         match &self.name {
             Some(n) => n.clone(),
-            None => {
-                let first = self.run.lines().next().unwrap_or("").trim();
-                if first.chars().count() > 60 {
-                    format!("{}…", first.chars().take(59).collect::<String>())
-                } else {
-                    first.to_string()
-                }
-            }
+            None => self.run.lines().next().unwrap_or("").trim().to_string(),
         }
     }
 
     /// Whether this step runs on a host with `roles`.
     pub fn applies_to(&self, roles: &[String]) -> bool {
-        self.roles.is_empty() || self.roles.iter().any(|r| roles.contains(r))
+        self.roles.is_empty() || self.roles.iter().any(|r| roles.contains(r.get_ref()))
     }
 }
 
@@ -47,7 +41,7 @@ struct StepTable {
     #[serde(default)]
     local: bool,
     #[serde(default)]
-    roles: Vec<String>,
+    roles: Vec<Spanned<String>>,
 }
 
 impl<'de> Deserialize<'de> for Step {

@@ -61,6 +61,36 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         for r in &app.roles {
             known_role(r, &format!("app `{}`", name.get_ref()))?;
         }
+        let h = &app.hooks;
+        let host_steps = [
+            &app.post_upload,
+            &app.service.stop,
+            &app.service.start,
+            &app.service.refresh,
+            &app.migrate.once,
+            &app.migrate.per_host,
+            &h.before_stage,
+            &h.after_stage,
+            &h.before_migrate,
+            &h.after_migrate,
+            &h.before_switch,
+            &h.after_switch,
+            &h.before_verify,
+            &h.after_verify,
+        ];
+        for step in host_steps.into_iter().flatten() {
+            for r in &step.roles {
+                known_role(r, "a step")?;
+            }
+        }
+        for step in &app.build {
+            if let Some(r) = step.roles.first() {
+                return Err((
+                    r.span(),
+                    "build steps run on this machine; `roles` does not apply to them".into(),
+                ));
+            }
+        }
         if let Some(r) = &app.migrate.role {
             known_role(r, "`migrate.role`")?;
         }

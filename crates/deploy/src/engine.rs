@@ -910,23 +910,21 @@ impl Engine {
     }
 }
 
-/// Releases to remove so at most `keep` complete releases stay, never the
-/// live one nor `goal`; half-staged leftovers go too.
-pub(crate) fn prune_set(ids: &[String], state: &HostState, goal: &str, keep: usize) -> Vec<String> {
-    let live = state.current.as_deref().unwrap_or(goal);
-    let protected = |id: &str| id == live || id == goal;
-    let complete: Vec<&String> = ids
-        .iter()
-        .filter(|id| *id == goal || state.has_complete(id))
-        .collect();
-    let keep_set: std::collections::BTreeSet<&str> = complete
-        .iter()
-        .rev()
-        .take(keep)
-        .map(|s| s.as_str())
-        .collect();
+/// Releases to remove so that `keep` complete releases stay, the live one
+/// always among them (the newest others fill the rest); half-staged
+/// leftovers go too. `live` is the release live once the run is done.
+pub(crate) fn prune_set(ids: &[String], state: &HostState, live: &str, keep: usize) -> Vec<String> {
+    let mut keep_set: std::collections::BTreeSet<&str> = std::collections::BTreeSet::from([live]);
+    for id in ids.iter().rev() {
+        if keep_set.len() >= keep.max(1) {
+            break;
+        }
+        if state.has_complete(id) {
+            keep_set.insert(id);
+        }
+    }
     ids.iter()
-        .filter(|id| !protected(id) && !keep_set.contains(id.as_str()))
+        .filter(|id| !keep_set.contains(id.as_str()))
         .cloned()
         .collect()
 }

@@ -40,9 +40,8 @@ fn locked_message(held: &[LockHeld], unlock_hint: &str) -> String {
     let mut s = String::new();
     for h in held {
         s.push_str(&format!("{}: locked by {}", h.host, h.info.describe()));
-        match &h.stale {
-            Some(why) => s.push_str(&format!("\n  the lock looks stale: {why}")),
-            None => {}
+        if let Some(why) = &h.stale {
+            s.push_str(&format!("\n  the lock looks stale: {why}"));
         }
         s.push('\n');
     }

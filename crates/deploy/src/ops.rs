@@ -103,7 +103,12 @@ impl Engine {
     ) -> Result<Vec<(HostTarget, Vec<String>)>, DeployError> {
         self.locked(app, env, only, "prune", |a, s| async move {
             let ids: Vec<String> = s.releases.iter().map(|r| r.id.clone()).collect();
-            let live = s.current.clone().unwrap_or_default();
+            // With nothing live, keep the newest releases.
+            let live = s
+                .current
+                .clone()
+                .or_else(|| s.newest_complete().map(str::to_string))
+                .unwrap_or_default();
             let doomed = prune_set(&ids, &s, &live, keep);
             a.remove(&doomed, |id| self.removal(env, id)).await?;
             Ok(doomed)

@@ -473,15 +473,22 @@ impl fmt::Display for Plan {
             )?;
         }
         let all = self.hosts.len();
+        let on = |t: &Task| match &t.on {
+            On::Local => "local".to_string(),
+            On::Hosts(h) if h.len() == all && all > 1 => "all hosts".to_string(),
+            On::Hosts(h) => h.join(", "),
+        };
+        let width = self
+            .phases
+            .iter()
+            .flat_map(|p| &p.tasks)
+            .map(|t| on(t).len())
+            .max()
+            .unwrap_or(0);
         for (i, p) in self.phases.iter().enumerate() {
             writeln!(f, "{}. {}", i + 1, p.phase)?;
             for t in &p.tasks {
-                let on = match &t.on {
-                    On::Local => "local".to_string(),
-                    On::Hosts(h) if h.len() == all && all > 1 => "all hosts".to_string(),
-                    On::Hosts(h) => h.join(", "),
-                };
-                writeln!(f, "     {:<52} {on}", t.action.label())?;
+                writeln!(f, "     {:<width$}  {}", on(t), t.action.label())?;
             }
         }
         Ok(())

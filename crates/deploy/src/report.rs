@@ -46,3 +46,15 @@ pub struct DeployReport {
     pub hosts: Vec<HostReport>,
     pub elapsed_ms: u64,
 }
+
+impl std::fmt::Display for HostStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HostStatus::Ok => "ok",
+            HostStatus::Unchanged => "unchanged",
+            HostStatus::Failed => "failed",
+            HostStatus::SwitchedBack => "switched_back",
+            HostStatus::Untouched => "untouched",
+        })
+    }
+}

@@ -137,7 +137,7 @@ fn summary(ctx: &Ctx, r: &DeployReport) {
                 .unwrap_or_default();
             vec![
                 h.host.clone(),
-                format!("{:?}", h.status).to_lowercase(),
+                h.status.to_string(),
                 short(&h.live),
                 h.reached.to_string(),
                 format!("{:.2}s", h.elapsed_ms as f64 / 1000.0),

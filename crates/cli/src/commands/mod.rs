@@ -127,6 +127,7 @@ pub async fn run(cli: Cli) -> i32 {
         Err(f) => {
             match &f {
                 Failure::Usage(m) | Failure::Run(m) => ctx.printer.err(&format!("error: {m}")),
+                Failure::Config(m) => ctx.printer.err(m.trim_end()),
                 Failure::Reported => {}
             }
             f.code()

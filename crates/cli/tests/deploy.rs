@@ -1,0 +1,817 @@
+//! Deploys, rollbacks and host housekeeping through the real binary, on
+//! local hosts (directories standing in for servers) with real `sh`, `tar`
+//! and `cp`.
+
+mod common;
+
+use common::{Project, config, snapshot};
+use std::os::unix::fs::MetadataExt;
+
+#[test]
+fn deploy_puts_the_release_live_on_every_host() {
+    let p = Project::new(&config("shared = [\"log/\", \"config/app.env\"]", ""));
+    let id = p.deploy();
+    for h in ["a", "b"] {
+        assert_eq!(p.live(h).as_deref(), Some(id.as_str()));
+        let cur = p.host(h).join("current");
+        assert_eq!(
+            std::fs::read_to_string(cur.join("index.html")).unwrap(),
+            "<h1>v1</h1>\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(cur.join("assets/app.css")).unwrap(),
+            "body {}\n"
+        );
+        // Shared paths: a directory and an empty file, linked into the release.
+        assert!(p.host(h).join("shared/log").is_dir());
+        assert_eq!(
+            std::fs::read(p.host(h).join("shared/config/app.env")).unwrap(),
+            b""
+        );
+        assert_eq!(
+            std::fs::read_link(cur.join("log"))
+                .unwrap()
+                .display()
+                .to_string(),
+            "../../shared/log"
+        );
+        assert!(p.host(h).join(format!("releases/{id}.manifest")).is_file());
+        assert!(
+            !p.host(h).join(".haul/lock").exists(),
+            "the lock is released"
+        );
+    }
+    let status = p.haul(&["status", "--json"]).ok().json();
+    let rows = status.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r["live"] == id.as_str() && r["mixed"] == false)
+    );
+}
+
+#[test]
+fn redeploy_writes_only_what_changed_and_never_touches_the_old_release() {
+    let p = Project::new(&config("shared = [\"log/\"]", ""));
+    for i in 0..40 {
+        p.write(
+            &format!("src/lib/f{i}.txt"),
+            &format!("file {i}\n").repeat(100),
+        );
+    }
+    let v1 = p.deploy();
+    // Content in shared paths survives releases.
+    std::fs::write(p.host("a").join("shared/log/app.log"), "kept\n").unwrap();
+    let old = snapshot(&p.host("a").join("releases").join(&v1));
+
+    p.write("src/lib/f7.txt", "changed\n");
+    let out = p.haul(&["deploy", "app", "test", "--json"]).ok().json();
+    let v2 = out["release"].as_str().unwrap().to_string();
+    assert_ne!(v1, v2);
+    for h in out["hosts"].as_array().unwrap() {
+        assert_eq!(h["status"], "ok");
+        assert_eq!(h["stage"]["sent_files"], 1, "{h}");
+        assert_eq!(h["stage"]["sent_bytes"], 8);
+        assert_eq!(h["stage"]["reused_files"], 41);
+        assert_eq!(h["stage"]["base"], v1.as_str());
+    }
+    let (r1, r2) = (
+        p.host("a").join("releases").join(&v1),
+        p.host("a").join("releases").join(&v2),
+    );
+    // Unchanged files are the same inode: reused, not copied.
+    let ino = |d: &std::path::Path, f: &str| std::fs::metadata(d.join(f)).unwrap().ino();
+    assert_eq!(ino(&r1, "lib/f1.txt"), ino(&r2, "lib/f1.txt"));
+    assert_ne!(ino(&r1, "lib/f7.txt"), ino(&r2, "lib/f7.txt"));
+    assert_eq!(
+        std::fs::read_to_string(r2.join("lib/f7.txt")).unwrap(),
+        "changed\n"
+    );
+    assert_eq!(snapshot(&r1), old, "the older release changed");
+    assert_eq!(
+        std::fs::read_to_string(r2.join("log/app.log")).unwrap(),
+        "kept\n"
+    );
+}
+
+#[test]
+fn an_unchanged_tree_is_the_same_release_and_deploys_nothing() {
+    let p = Project::new(&config("", ""));
+    let v1 = p.deploy();
+    let out = p.haul(&["deploy", "app", "test"]).ok();
+    assert!(
+        out.stderr
+            .contains(&format!("{v1} is already live on every host")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(p.releases("a"), vec![v1]);
+}
+
+#[test]
+fn a_failing_build_names_the_step_shows_its_output_and_touches_no_host() {
+    let p = Project::new(&config(
+        r#"build = ["true", "echo compiling; echo 'undefined: frob' >&2; exit 3"]"#,
+        "",
+    ));
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(
+        out.stderr.contains("  │ compiling\n"),
+        "live output: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "error: build step `echo compiling; echo 'undefined: frob' >&2; exit 3` failed (exit 3):\ncompiling\nundefined: frob"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!p.host("a").exists() && !p.host("b").exists());
+}
+
+#[test]
+fn a_failing_post_upload_step_leaves_current_alone_and_cleans_up() {
+    let p = Project::new(&config(
+        r#"post_upload = [{ run = "if [ -f broken ]; then echo 'missing dependency' >&2; exit 4; fi", roles = ["db"] }]"#,
+        "",
+    ));
+    let v1 = p.deploy();
+    p.write("src/broken", "x");
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(
+        out.stderr.contains("a: post-upload: if [ -f broken ]; then echo 'missing dependency' >&2; exit 4; fi failed (exit 4):\nmissing dependency"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("stage failed: no host was switched"),
+        "{}",
+        out.stderr
+    );
+    for h in ["a", "b"] {
+        assert_eq!(p.live(h).as_deref(), Some(v1.as_str()), "{h} still on v1");
+        assert_eq!(
+            p.releases(h),
+            vec![v1.clone()],
+            "{h}: the half-staged release is gone"
+        );
+        assert!(!p.host(h).join(".haul/lock").exists());
+    }
+}
+
+#[test]
+fn a_failing_start_switches_every_host_back() {
+    let p = Project::new(&config(
+        "",
+        r#"
+[apps.app.service]
+stop = ["echo stop $HAUL_RELEASE >> ../../shared-log"]
+start = ["if [ -f fail-start ] && [ $HAUL_HOST = b ]; then echo 'port in use' >&2; exit 5; fi; echo start $HAUL_RELEASE >> ../../shared-log"]
+"#,
+    ));
+    let v1 = p.deploy();
+    p.write("src/fail-start", "");
+    let out = p.haul(&["deploy", "app", "test", "--json"]).fails(1);
+    let report = out.json();
+    assert_eq!(report["ok"], false);
+    let msg = report["message"].as_str().unwrap();
+    assert!(msg.contains("b: start: "), "{msg}");
+    assert!(msg.contains("port in use"), "{msg}");
+    assert!(msg.contains(&format!("a: switched back to {v1}")), "{msg}");
+    assert!(msg.contains(&format!("b: switched back to {v1}")), "{msg}");
+    for h in ["a", "b"] {
+        assert_eq!(p.live(h).as_deref(), Some(v1.as_str()));
+    }
+    let hosts = report["hosts"].as_array().unwrap();
+    assert!(
+        hosts
+            .iter()
+            .all(|h| h["status"] == "switched_back" && h["live"] == v1.as_str())
+    );
+    // The history records the switch back, and the service was restarted on v1.
+    let hist = std::fs::read_to_string(p.host("a").join(".haul/history")).unwrap();
+    assert!(
+        hist.lines()
+            .last()
+            .unwrap()
+            .contains("\"kind\":\"switchback\""),
+        "{hist}"
+    );
+    let log = std::fs::read_to_string(p.host("a").join("shared-log")).unwrap();
+    assert!(log.trim_end().ends_with(&format!("start {v1}")), "{log}");
+}
+
+#[test]
+fn a_failing_health_check_switches_back_and_says_so() {
+    let p = Project::new(&config(
+        "",
+        r#"
+[[apps.app.health]]
+name = "no canary file"
+command = "test ! -f canary"
+retries = 1
+interval = "10ms"
+"#,
+    ));
+    let v1 = p.deploy();
+    p.write("src/canary", "");
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(
+        out.stderr
+            .contains("health check `no canary file` failed after 2 attempts: exit 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("switching every host back (failure policy: rollback)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("switched_back"), "{}", out.stdout);
+    assert_eq!(p.live("a").as_deref(), Some(v1.as_str()));
+    assert_eq!(p.live("b").as_deref(), Some(v1.as_str()));
+}
+
+#[test]
+fn failure_policy_halt_leaves_hosts_where_they_are() {
+    let toml = config(
+        "",
+        "[[apps.app.health]]\ncommand = \"test ! -f canary\"\nretries = 0\n",
+    )
+    .replace(
+        "hosts = [\"a\", \"b\"]",
+        "hosts = [\"a\", \"b\"]\nfailure = \"halt\"",
+    );
+    let p = Project::new(&toml);
+    p.deploy();
+    p.write("src/canary", "");
+    let out = p.haul(&["deploy", "app", "test", "--json"]).fails(1).json();
+    let v2 = out["release"].as_str().unwrap();
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap()
+            .contains("halted (failure policy: halt)")
+    );
+    assert_eq!(p.live("a").as_deref(), Some(v2));
+}
+
+#[test]
+fn steps_see_the_haul_environment() {
+    let p = Project::new(&config(
+        r#"post_upload = ["env | grep ^HAUL_ | grep -v ^HAUL_ACTOR= | sort > haul.env"]"#,
+        "",
+    ));
+    let v1 = p.deploy();
+    p.write("src/index.html", "v2");
+    let v2 = p.deploy();
+    let env = std::fs::read_to_string(p.host("a").join("current/haul.env")).unwrap();
+    let dir = p.host("a").display().to_string();
+    assert_eq!(
+        env,
+        format!(
+            "HAUL_APP=app\nHAUL_ENV=test\nHAUL_HOST=a\nHAUL_PREVIOUS_RELEASE={v1}\nHAUL_RELEASE={v2}\nHAUL_RELEASE_DIR={dir}/releases/{v2}\nHAUL_ROLES=web,db\n"
+        )
+    );
+}
+
+#[test]
+fn refresh_replaces_stop_and_start_and_runs_after_the_switch() {
+    let p = Project::new(&config(
+        "",
+        r#"
+[apps.app.service]
+stop = ["echo stop >> ../../svc.log"]
+start = ["echo start >> ../../svc.log"]
+refresh = ["echo refresh $(basename $(pwd -P)) >> ../../svc.log"]
+"#,
+    ));
+    let v1 = p.deploy();
+    let log = std::fs::read_to_string(p.host("b").join("svc.log")).unwrap();
+    assert_eq!(log, format!("refresh {v1}\n"));
+}
+
+#[test]
+fn a_second_deploy_is_refused_while_the_first_holds_the_lock() {
+    let p = Project::new(&config(r#"post_upload = ["sleep 2"]"#, ""));
+    let mut first = p
+        .command(&["deploy", "app", "test"], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first deploy holds the locks.
+    let lock = p.host("a").join(".haul/lock");
+    for _ in 0..200 {
+        if lock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    let pid = first.id();
+    assert!(
+        out.stderr
+            .contains("a: locked by deploy app test by tester on "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("(pid {pid}) since ")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "wait for it to finish; if it is stuck, clear it with: haul unlock app test --reason"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(first.wait().unwrap().success(), "the first deploy finishes");
+    p.haul(&["deploy", "app", "test"]).ok();
+}
+
+fn write_lock(p: &Project, host: &str, pid: u32, machine: &str, since: &str) {
+    let dir = p.host(host).join(".haul");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = serde_json::json!({
+        "token": "t1", "user": "ghost", "machine": machine, "pid": pid,
+        "since": since, "command": "deploy app test",
+    });
+    std::fs::write(dir.join("lock"), format!("{lock}\n")).unwrap();
+}
+
+fn this_machine() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_lock_of_a_dead_process_is_reported_stale_and_unlock_clears_it() {
+    let p = Project::new(&config("", ""));
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let pid = dead.id();
+    dead.wait().unwrap();
+    write_lock(&p, "b", pid, &this_machine(), "2026-01-01T00:00:00Z");
+    let out = p.haul_env(&["deploy", "app", "test"], &[]).fails(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "b: locked by deploy app test by ghost on {} (pid {pid})",
+            this_machine()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "the lock looks stale: process {pid} on {} is no longer running",
+            this_machine()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("clear a stale lock with: haul unlock app test --reason"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !p.host("a").join(".haul/lock").exists(),
+        "the lock taken on a was given back"
+    );
+
+    let out = p
+        .haul(&["unlock", "app", "test", "--reason", "deployer crashed"])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("b: cleared lock held by deploy app test by ghost"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("a: not locked"), "{}", out.stdout);
+    let hist = std::fs::read_to_string(p.host("b").join(".haul/history")).unwrap();
+    assert!(
+        hist.contains("\"kind\":\"unlock\"") && hist.contains("\"reason\":\"deployer crashed\""),
+        "{hist}"
+    );
+    p.deploy();
+}
+
+#[test]
+fn an_old_lock_from_another_machine_is_stale_by_age() {
+    let p = Project::new(&config("", "[lock]\nstale_after = \"10m\"\n"));
+    write_lock(&p, "a", 1, "build-server-7", "2026-01-01T00:00:00Z");
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(
+        out.stderr.contains("longer than lock.stale_after (10m)"),
+        "{}",
+        out.stderr
+    );
+    p.haul(&["unlock", "app", "test"]).fails(2); // --reason is required
+    p.haul(&["unlock", "app", "test", "--reason", "old"]).ok();
+}
+
+#[test]
+fn rollback_walks_the_chain_and_to_switches_to_any_release() {
+    let p = Project::new(&config("", ""));
+    let out = p.haul(&["rollback", "app", "test"]).fails(1);
+    assert!(
+        out.stderr
+            .contains("a: no release to roll back to (nothing is live); name one with --to"),
+        "{}",
+        out.stderr
+    );
+    let v1 = p.deploy();
+    let out = p.haul(&["rollback", "app", "test"]).fails(1);
+    assert!(
+        out.stderr
+            .contains(&format!("{v1} is live and nothing was live before it")),
+        "{}",
+        out.stderr
+    );
+    p.write("src/index.html", "v2");
+    let v2 = p.deploy();
+    p.write("src/index.html", "v3");
+    let v3 = p.deploy();
+
+    p.haul(&["rollback", "app", "test"]).ok();
+    assert_eq!(p.live("a").as_deref(), Some(v2.as_str()));
+    p.haul(&["rollback", "app", "test"]).ok();
+    assert_eq!(p.live("b").as_deref(), Some(v1.as_str()));
+    let out = p.haul(&["rollback", "app", "test", "--to", &v3]).ok();
+    assert!(
+        out.stderr
+            .contains(&format!("rolled back app in test to {v3} on 2 hosts")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(p.live("a").as_deref(), Some(v3.as_str()));
+    assert_eq!(
+        std::fs::read_to_string(p.host("a").join("current/index.html")).unwrap(),
+        "v3"
+    );
+    let out = p
+        .haul(&[
+            "rollback",
+            "app",
+            "test",
+            "--to",
+            "20200101T000000.000Z-000000000000",
+        ])
+        .fails(1);
+    assert!(
+        out.stderr
+            .contains("a: release 20200101T000000.000Z-000000000000 is not on this host"),
+        "{}",
+        out.stderr
+    );
+    let hist = std::fs::read_to_string(p.host("a").join(".haul/history")).unwrap();
+    assert_eq!(hist.matches("\"kind\":\"rollback\"").count(), 3);
+}
+
+#[test]
+fn rollback_is_refused_when_hosts_would_go_to_different_releases() {
+    let p = Project::new(&config("", ""));
+    p.deploy();
+    p.write("src/index.html", "v2");
+    p.haul(&["deploy", "app", "test", "--hosts", "a"]).ok();
+    let out = p.haul(&["rollback", "app", "test"]).fails(1);
+    assert!(
+        out.stderr.contains("b: no release to roll back to"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn prune_and_remove_never_touch_the_live_release_and_keep_the_chain() {
+    let p = Project::new(&config("keep = 3", ""));
+    let mut ids = vec![];
+    for i in 0..4 {
+        p.write("src/index.html", &format!("v{i}"));
+        ids.push(p.deploy());
+    }
+    // keep = 3: the deploy pruned the oldest.
+    assert_eq!(p.releases("a"), ids[1..].to_vec());
+
+    let out = p.haul(&["remove", "app", "test", &ids[3]]).fails(1);
+    assert!(
+        out.stderr
+            .contains(&format!("release {} is live on a, b", ids[3])),
+        "{}",
+        out.stderr
+    );
+    // Removing the middle release re-stitches the chain: rollback skips it.
+    p.haul(&["remove", "app", "test", &ids[2]]).ok();
+    assert_eq!(p.releases("b"), vec![ids[1].clone(), ids[3].clone()]);
+    let rel = p.haul(&["releases", "app", "test", "--json"]).ok().json();
+    assert_eq!(rel[0]["previous"], ids[1].as_str());
+    p.haul(&["rollback", "app", "test"]).ok();
+    assert_eq!(p.live("a").as_deref(), Some(ids[1].as_str()));
+
+    // Prune to one keeps only the live release, even when it is the oldest.
+    let out = p.haul(&["prune", "app", "test", "--keep", "1"]).ok();
+    assert!(
+        out.stdout.contains(&format!("a: removed {}", ids[3])),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(p.releases("a"), vec![ids[1].clone()]);
+    p.haul(&["prune", "app", "test", "--keep", "0"]).fails(2);
+    let out = p.haul(&["remove", "app", "test", &ids[0]]).fails(1);
+    assert!(
+        out.stderr
+            .contains(&format!("no host of test has release {}", ids[0])),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn releases_lists_each_host_with_live_previous_and_history() {
+    let p = Project::new(&config("", ""));
+    let v1 = p.deploy();
+    p.write("src/index.html", "v2");
+    let v2 = p.deploy();
+    let out = p.haul(&["releases", "app", "test", "--hosts", "b"]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "b:");
+    assert_eq!(lines[1], format!("  * {v2}  (live)"));
+    assert_eq!(lines[2], format!("    {v1}  (previous)"));
+    assert_eq!(lines[3], "  history:");
+    assert!(
+        lines[4].ends_with(&format!("deploy     {v1} → {v2} by tester")),
+        "{}",
+        lines[4]
+    );
+    assert!(
+        lines[5].ends_with(&format!("deploy     → {v1} by tester")),
+        "{}",
+        lines[5]
+    );
+}
+
+#[test]
+fn deploy_of_a_given_release_does_not_build() {
+    let p = Project::new(&config(r#"build = ["echo building >> build.log"]"#, ""));
+    let out = p.haul(&["build", "app"]).ok();
+    let id = out.stdout.trim().to_string();
+    p.haul(&["deploy", "app", "test", "--release", &id]).ok();
+    assert_eq!(p.live("a").as_deref(), Some(id.as_str()));
+    let builds = std::fs::read_to_string(p.path().join("build.log")).unwrap();
+    assert_eq!(builds, "building\n", "the deploy did not build again");
+    let out = p
+        .haul(&[
+            "deploy",
+            "app",
+            "test",
+            "--release",
+            "20200101T000000.000Z-000000000000",
+        ])
+        .fails(2);
+    assert!(
+        out.stderr.contains("error: no release `20200101T000000.000Z-000000000000` of app `app` in the release cache"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn unknown_app_environment_or_host_is_a_usage_error() {
+    let p = Project::new(&config("", ""));
+    let out = p.haul(&["deploy", "nope", "test"]).fails(2);
+    assert!(
+        out.stderr.contains(
+            "error: no app `nope` in [DIR]/haul.toml (apps: app)"
+                .replace("[DIR]", &p.path().display().to_string())
+                .as_str()
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = p.haul(&["deploy", "app", "prod"]).fails(2);
+    assert!(
+        out.stderr.contains("no environment `prod`"),
+        "{}",
+        out.stderr
+    );
+    let out = p.haul(&["deploy", "app", "test", "--hosts", "zz"]).fails(2);
+    assert!(
+        out.stderr
+            .contains("error: environment `test` has no host `zz`"),
+        "{}",
+        out.stderr
+    );
+    p.haul(&["frobnicate"]).fails(2);
+}
+
+fn refused(setup: impl FnOnce(&std::path::Path), expected: &str) {
+    let p = Project::new(&config("", ""));
+    setup(&p.path().join("src"));
+    let out = p.haul(&["build", "app"]).fails(1);
+    assert!(
+        out.stderr.contains(expected),
+        "expected {expected:?} in:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_symlink_leaving_the_tree_is_refused() {
+    refused(
+        |s| std::os::unix::fs::symlink("../../etc/passwd", s.join("assets/pw")).unwrap(),
+        "error: symlink `assets/pw` points to `../../etc/passwd`, outside the tree that ships",
+    );
+    refused(
+        |s| std::os::unix::fs::symlink("/etc", s.join("etc")).unwrap(),
+        "error: symlink `etc` points to `/etc`, outside the tree that ships",
+    );
+}
+
+#[test]
+fn a_symlink_inside_the_tree_ships() {
+    let p = Project::new(&config("", ""));
+    std::os::unix::fs::symlink("../index.html", p.path().join("src/assets/home.html")).unwrap();
+    p.deploy();
+    assert_eq!(
+        std::fs::read_to_string(p.host("a").join("current/assets/home.html")).unwrap(),
+        "<h1>v1</h1>\n"
+    );
+}
+
+#[test]
+fn fifos_and_sockets_are_refused() {
+    refused(
+        |s| {
+            assert!(
+                std::process::Command::new("mkfifo")
+                    .arg(s.join("pipe"))
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        },
+        "error: `pipe` is a FIFO; only files, directories and symlinks can ship",
+    );
+    refused(
+        |s| {
+            std::os::unix::net::UnixListener::bind(s.join("assets/sock")).unwrap();
+        },
+        "error: `assets/sock` is a socket; only files, directories and symlinks can ship",
+    );
+}
+
+#[test]
+fn device_files_are_refused() {
+    refused(
+        |s| {
+            assert!(
+                std::process::Command::new("mknod")
+                    .arg(s.join("null"))
+                    .args(["c", "1", "3"])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        },
+        "error: `null` is a device file; only files, directories and symlinks can ship",
+    );
+}
+
+#[test]
+fn exec_runs_on_each_host_with_prefixed_output() {
+    let p = Project::new(&config("", ""));
+    let out = p
+        .haul(&["exec", "test", "--", "echo", "hi from $HAUL_HOST"])
+        .ok();
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["a | hi from a", "b | hi from b"]);
+    let out = p
+        .haul(&["exec", "test", "--role", "db", "--", "echo $HAUL_ROLES"])
+        .ok();
+    assert_eq!(out.stdout, "a | web,db\n");
+    let out = p
+        .haul(&[
+            "exec",
+            "test",
+            "--",
+            "[ $HAUL_HOST = a ] || { echo nope >&2; exit 7; }",
+        ])
+        .fails(1);
+    assert!(out.stderr.contains("b | nope"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: failed on 1 of 2 hosts:\nb: exit 7"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn init_writes_a_config_that_checks_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Project { dir };
+    let out = p.haul(&["init"]).ok();
+    assert_eq!(out.stdout, "wrote haul.toml; check it with `haul check`\n");
+    let out = p.haul(&["check"]).ok();
+    assert!(
+        out.stdout
+            .ends_with("haul.toml is valid: 1 app (web), 1 environment (staging), 2 hosts\n"),
+        "{}",
+        out.stdout
+    );
+    let out = p.haul(&["init"]).fails(2);
+    assert_eq!(
+        out.stderr,
+        "error: haul.toml already exists; pass --force to overwrite it\n"
+    );
+    p.haul(&["init", "--force"]).ok();
+    // The example deploys as written.
+    p.write("public/index.html", "hi");
+    p.haul(&["deploy", "web", "staging"]).ok();
+}
+
+#[test]
+fn check_json_and_completions() {
+    let p = Project::new(&config("", ""));
+    let v = p.haul(&["check", "--json"]).ok().json();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["hosts"], serde_json::json!(["a", "b"]));
+    for shell in ["bash", "zsh", "fish"] {
+        let out = p.haul(&["completions", shell]).ok();
+        assert!(out.stdout.contains("rollback"), "{shell}");
+    }
+}
+
+#[test]
+fn plan_prints_every_phase_without_touching_hosts() {
+    let p = Project::new(&config(
+        r#"build = ["make dist"]
+shared = ["log/"]
+post_upload = ["./bin/setup"]
+
+[apps.app.migrate]
+once = ["./bin/migrate"]
+per_host = ["./bin/warm-cache"]
+role = "db"
+
+[apps.app.service]
+stop = ["sv stop app"]
+start = ["sv start app"]
+
+[apps.app.hooks]
+before_stage = [{ run = "notify start", local = true }]
+after_switch = [{ run = "purge-cdn", roles = ["web"] }]
+
+[[apps.app.health]]
+http = "http://{host}:8080/up"
+"#,
+        "",
+    ));
+    let out = p.haul(&["plan", "app", "test"]).ok();
+    let expected = "\
+deploy app to test
+  release:    build a new one
+  on failure: rollback
+  keep:       5 releases per host
+  hosts:
+    a  local  [DIR]/.haul/hosts/a/app [web, db]
+    b  local  [DIR]/.haul/hosts/b/app [web]
+1. build
+     local      build: make dist
+     local      pack [DIR]/src
+2. stage
+     local      before_stage hook: notify start
+     all hosts  upload changed files, link shared log/
+     all hosts  post-upload: ./bin/setup
+     all hosts  mark release complete
+3. migrate
+     a          migrate once: ./bin/migrate
+     all hosts  migrate: ./bin/warm-cache
+4. switch
+     all hosts  stop: sv stop app
+     all hosts  switch current
+     all hosts  start: sv start app
+     all hosts  after_switch hook: purge-cdn
+5. verify
+     all hosts  health: http://{host}:8080/up
+";
+    assert_eq!(p.scrub(&out.stdout), expected);
+    assert!(!p.path().join(".haul").exists(), "plan touches nothing");
+    let dry = p.haul(&["deploy", "app", "test", "--dry-run"]).ok();
+    assert_eq!(dry.stdout, out.stdout);
+    let json = p.haul(&["plan", "app", "test", "--json"]).ok().json();
+    assert_eq!(json["phases"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        json["phases"][2]["tasks"][0]["on"]["hosts"],
+        serde_json::json!(["a"])
+    );
+}
