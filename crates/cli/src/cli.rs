@@ -57,6 +57,9 @@ pub enum Command {
         /// Print the plan and stop.
         #[arg(long)]
         dry_run: bool,
+        /// Leave out hosts that cannot be reached instead of refusing.
+        #[arg(long)]
+        skip_unreachable: bool,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -136,6 +139,9 @@ pub struct DeployArgs {
     /// Print the plan and stop (same as `haul plan`).
     #[arg(long)]
     pub dry_run: bool,
+    /// Leave out hosts that cannot be reached instead of refusing to deploy.
+    #[arg(long)]
+    pub skip_unreachable: bool,
     #[command(flatten)]
     pub json: JsonArg,
 }

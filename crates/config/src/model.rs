@@ -21,11 +21,50 @@ pub struct Config {
     #[serde(default)]
     pub lock: LockConfig,
     #[serde(default)]
+    pub ssh: SshConfig,
+    #[serde(default)]
     pub apps: BTreeMap<Spanned<String>, App>,
     #[serde(default)]
     pub environments: BTreeMap<Spanned<String>, Environment>,
     #[serde(default)]
     pub hosts: BTreeMap<Spanned<String>, Host>,
+}
+
+/// How haul uses SSH.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshConfig {
+    /// An `ssh_config` file read before the user's own.
+    pub config: Option<Spanned<String>>,
+    /// `strict` (default): unknown host keys are refused; `accept-new`:
+    /// they are added to known_hosts on first connection.
+    #[serde(default)]
+    pub host_keys: HostKeys,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            config: None,
+            host_keys: HostKeys::default(),
+            connect_timeout: default_connect_timeout(),
+        }
+    }
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::secs(10)
+}
+
+/// How unknown host keys are treated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeys {
+    #[default]
+    Strict,
+    AcceptNew,
 }
 
 /// How locks are judged stale.

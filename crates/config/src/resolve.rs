@@ -3,6 +3,22 @@
 use crate::model::*;
 use std::path::PathBuf;
 
+/// A jump host on the way to a host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JumpHop {
+    /// The `[hosts]` name, or the destination as written.
+    pub key: String,
+    pub address: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl std::fmt::Display for JumpHop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
 /// How to reach one host, with every default filled in.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "transport", rename_all = "lowercase")]
@@ -13,8 +29,8 @@ pub enum Reach {
         address: String,
         user: Option<String>,
         port: Option<u16>,
-        /// Jump hosts, nearest first, as `[user@]address[:port]`.
-        jump: Vec<String>,
+        /// Jump hosts, nearest first.
+        jump: Vec<JumpHop>,
     },
 }
 
@@ -146,7 +162,8 @@ impl Config {
         self.hosts_of(env, &roles, only)
     }
 
-    fn host_target(&self, name: &str) -> HostTarget {
+    /// How to reach host `name` (which must exist).
+    pub fn host_target(&self, name: &str) -> HostTarget {
         let h = &self.hosts[name];
         let root = h.root.as_ref().map(|r| r.get_ref().clone());
         match h.kind() {
@@ -188,27 +205,38 @@ impl Config {
         }
     }
 
-    /// A jump hop names a `[hosts]` entry or is an ssh destination itself.
-    fn jump_destination(&self, hop: &str) -> String {
-        match self.hosts.get(hop) {
-            Some(h) => {
-                let addr = h
+    /// A jump hop names a `[hosts]` entry or is an ssh destination itself
+    /// (`[user@]host[:port]`).
+    fn jump_destination(&self, hop: &str) -> JumpHop {
+        if let Some(h) = self.hosts.get(hop) {
+            return JumpHop {
+                key: hop.to_string(),
+                address: h
                     .address
                     .as_ref()
-                    .map_or(hop.to_string(), |a| a.get_ref().clone());
-                let user = h
-                    .user
-                    .as_ref()
-                    .map(|u| format!("{}@", u.get_ref()))
-                    .unwrap_or_default();
-                let port = h
-                    .port
-                    .as_ref()
-                    .map(|p| format!(":{}", p.get_ref()))
-                    .unwrap_or_default();
-                format!("{user}{addr}{port}")
-            }
-            None => hop.to_string(),
+                    .map_or(hop.to_string(), |a| a.get_ref().clone()),
+                user: h.user.as_ref().map(|u| u.get_ref().clone()),
+                port: h.port.as_ref().map(|p| *p.get_ref()),
+            };
         }
+        let (user, rest) = match hop.split_once('@') {
+            Some((u, r)) => (Some(u.to_string()), r),
+            None => (None, hop),
+        };
+        let (address, port) = match rest.rsplit_once(':').map(|(a, p)| (a, p.parse::<u16>())) {
+            Some((a, Ok(p))) => (a.to_string(), Some(p)),
+            _ => (rest.to_string(), None),
+        };
+        JumpHop {
+            key: hop.to_string(),
+            address,
+            user,
+            port,
+        }
+    }
+
+    /// The `ssh_config` named in `[ssh]`, resolved against the file.
+    pub fn ssh_config_path(&self) -> Option<PathBuf> {
+        self.ssh.config.as_ref().map(|c| self.dir.join(c.get_ref()))
     }
 }

@@ -15,12 +15,14 @@ use crate::fanout::each;
 use crate::plan::{Action, On, Phase, Plan, PlanKind, ReleaseChoice};
 use crate::report::{DeployReport, HostReport, HostStatus};
 use crate::{DeployError, LockHeld, Observer, Progress, Whoami, build, health};
-use haul_config::{Config, FailurePolicy, HostTarget, Reach};
+use haul_config::{Config, FailurePolicy, HostKeys, HostTarget, Reach};
 use haul_host::{
     Event, EventKind, HostApp, HostState, LockInfo, LockOutcome, SharedPath, StageReport,
 };
 use haul_release::{Release, ReleaseCache};
-use haul_transport::{LineSink, Local, Output, Stream, Transport};
+use haul_transport::{
+    Hop, LineSink, Local, Output, SshOptions, SshPool, SshTarget, Stream, Transport,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -34,6 +36,10 @@ pub struct Engine {
     pub who: Whoami,
     /// Set (by a signal handler) to stop between tasks.
     pub interrupted: Arc<AtomicBool>,
+    /// Leave hosts that cannot be reached out of a run instead of refusing it.
+    pub skip_unreachable: bool,
+    /// SSH connections of this run, made on first use.
+    ssh: std::sync::OnceLock<Result<Arc<SshPool>, String>>,
 }
 
 /// One host during a run.
@@ -71,6 +77,67 @@ enum Effect {
 }
 
 impl Engine {
+    pub fn new(
+        config: Config,
+        observer: Arc<dyn Observer>,
+        parallel: usize,
+        who: Whoami,
+    ) -> Engine {
+        Engine {
+            config: Arc::new(config),
+            observer,
+            parallel: parallel.max(1),
+            who,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            skip_unreachable: false,
+            ssh: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn ssh_pool(&self) -> Result<&Arc<SshPool>, DeployError> {
+        self.ssh
+            .get_or_init(|| {
+                let targets: Vec<SshTarget> = self
+                    .config
+                    .hosts
+                    .keys()
+                    .map(|k| self.config.host_target(k.get_ref()))
+                    .filter_map(|h| match h.reach {
+                        Reach::Ssh {
+                            address,
+                            user,
+                            port,
+                            jump,
+                        } => Some(SshTarget {
+                            name: h.name,
+                            address,
+                            user,
+                            port,
+                            jump: jump
+                                .into_iter()
+                                .map(|j| Hop {
+                                    key: j.key,
+                                    address: j.address,
+                                    user: j.user,
+                                    port: j.port,
+                                })
+                                .collect(),
+                        }),
+                        Reach::Local => None,
+                    })
+                    .collect();
+                let opts = SshOptions {
+                    config: self.config.ssh_config_path(),
+                    accept_new: self.config.ssh.host_keys == HostKeys::AcceptNew,
+                    connect_timeout: self.config.ssh.connect_timeout.0,
+                };
+                SshPool::new(&targets, opts)
+                    .map_err(|e| format!("cannot prepare SSH connections: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| DeployError::Refused(e.clone()))
+    }
+
     pub fn cache(&self) -> ReleaseCache {
         ReleaseCache::new(self.config.cache_dir())
     }
@@ -79,12 +146,7 @@ impl Engine {
     pub fn host_app(&self, target: &HostTarget, dir: String) -> Result<HostApp, DeployError> {
         let transport = match &target.reach {
             Reach::Local => Transport::Local(Local::new(&target.name)),
-            Reach::Ssh { .. } => {
-                return Err(DeployError::Refused(format!(
-                    "host `{}` is reached over SSH, which this version of haul cannot do yet; use `transport = \"local\"`",
-                    target.name
-                )));
-            }
+            Reach::Ssh { .. } => Transport::Ssh(self.ssh_pool()?.host(&target.name)),
         };
         Ok(HostApp::new(transport, dir))
     }
@@ -207,6 +269,11 @@ impl Engine {
             .iter()
             .map(|h| self.host_app(h, plan.app_dir(h)))
             .collect::<Result<Vec<_>, _>>()?;
+        let (apps, skipped) = self.reachable(apps).await?;
+        let mut plan = plan.clone();
+        plan.hosts
+            .retain(|h| !skipped.iter().any(|(s, _)| *s == h.name));
+        let plan = &plan;
         let verb = match plan.kind {
             PlanKind::Deploy => "deploy",
             PlanKind::Rollback => "rollback",
@@ -218,11 +285,78 @@ impl Engine {
                 self.unlock_hint(&plan.app, &plan.env),
             )
             .await?;
-        let result = self
+        let mut result = self
             .run_locked(plan, release.as_ref(), apps.clone(), t0)
             .await;
         self.unlock_all(&apps, &token).await;
+        let add = |r: &mut DeployReport| {
+            for (host, why) in &skipped {
+                r.hosts.push(HostReport {
+                    host: host.clone(),
+                    status: HostStatus::Skipped,
+                    live: None,
+                    before: None,
+                    reached: Phase::Stage,
+                    elapsed_ms: 0,
+                    error: Some(why.clone()),
+                    stage: None,
+                });
+            }
+        };
+        match &mut result {
+            Ok(r) => add(r),
+            Err(DeployError::Failed(r)) => add(r),
+            Err(_) => {}
+        }
         result
+    }
+
+    /// Connects to every host. A host that cannot be reached refuses the
+    /// run, naming it, unless `skip_unreachable` leaves it out (returned with
+    /// the reason).
+    pub async fn reachable(
+        &self,
+        apps: Vec<HostApp>,
+    ) -> Result<(Vec<HostApp>, Vec<(String, String)>), DeployError> {
+        let results = each(apps.clone(), self.parallel, |a| async move {
+            match a.transport() {
+                Transport::Ssh(s) => s.connect().await.map_err(|e| e.message),
+                Transport::Local(_) => Ok(()),
+            }
+        })
+        .await;
+        let mut ok = Vec::new();
+        let mut down = Vec::new();
+        for (a, r) in apps.into_iter().zip(results) {
+            match r {
+                Ok(()) => ok.push(a),
+                Err(e) => down.push((a.host().to_string(), e)),
+            }
+        }
+        if down.is_empty() {
+            return Ok((ok, down));
+        }
+        let list: Vec<String> = down.iter().map(|(h, e)| format!("{h}: {e}")).collect();
+        if !self.skip_unreachable {
+            return Err(DeployError::Refused(format!(
+                "cannot reach {} of {} hosts; nothing was changed:\n{}\n(pass --skip-unreachable to leave {} out)",
+                down.len(),
+                down.len() + ok.len(),
+                list.join("\n"),
+                if down.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        if ok.is_empty() {
+            return Err(DeployError::Refused(format!(
+                "no host can be reached:\n{}",
+                list.join("\n")
+            )));
+        }
+        self.observer.progress(Progress::Warn(&format!(
+            "leaving out unreachable hosts:\n{}",
+            list.join("\n")
+        )));
+        Ok((ok, down))
     }
 
     async fn build_phase(&self, plan: &Plan) -> Result<Release, DeployError> {

@@ -455,7 +455,8 @@ impl fmt::Display for Plan {
                         let _ = write!(s, ":{p}");
                     }
                     if !jump.is_empty() {
-                        let _ = write!(s, " via {}", jump.join(" → "));
+                        let hops: Vec<&str> = jump.iter().map(|j| j.key.as_str()).collect();
+                        let _ = write!(s, " via {}", hops.join(" → "));
                     }
                     s
                 }

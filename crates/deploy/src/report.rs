@@ -16,6 +16,8 @@ pub enum HostStatus {
     SwitchedBack,
     /// Not touched because another host failed first.
     Untouched,
+    /// Left out of the run: it could not be reached.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +57,7 @@ impl std::fmt::Display for HostStatus {
             HostStatus::Failed => "failed",
             HostStatus::SwitchedBack => "switched_back",
             HostStatus::Untouched => "untouched",
+            HostStatus::Skipped => "skipped",
         })
     }
 }

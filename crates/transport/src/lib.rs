@@ -7,8 +7,10 @@
 //! construction. Transports know nothing of releases or deploys.
 
 mod local;
+mod ssh;
 
 pub use local::Local;
+pub use ssh::{Hop, SshHost, SshOptions, SshPool, SshTarget};
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -76,6 +78,7 @@ pub struct TransportError {
 #[derive(Debug, Clone)]
 pub enum Transport {
     Local(Local),
+    Ssh(SshHost),
 }
 
 impl Transport {
@@ -83,6 +86,7 @@ impl Transport {
     pub fn host(&self) -> &str {
         match self {
             Transport::Local(l) => l.host(),
+            Transport::Ssh(s) => s.host(),
         }
     }
 
@@ -95,19 +99,28 @@ impl Transport {
     ) -> Result<Output, TransportError> {
         match self {
             Transport::Local(l) => l.exec(script, input, sink).await,
+            Transport::Ssh(s) => s.exec(script, input, sink).await,
         }
     }
 }
 
-/// Drives a child's stdin from `input` and collects its output; shared by
-/// every transport whose child is a local process.
-pub(crate) async fn drive(
-    mut child: tokio::process::Child,
+/// Feeds `stdin` from `input` while collecting (and streaming to `sink`) what
+/// arrives on `stdout` and `stderr`; shared by every transport. Returns the
+/// feeding result separately: a script that stops reading early is judged by
+/// its exit status, not by the broken pipe.
+pub(crate) async fn drive_io<W, R1, R2>(
+    stdin: Option<W>,
+    stdout: Option<R1>,
+    stderr: Option<R2>,
     input: Input,
     sink: Option<LineSink>,
-) -> io::Result<Output> {
+) -> (io::Result<()>, io::Result<Vec<u8>>, io::Result<Vec<u8>>)
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    R1: tokio::io::AsyncRead + Unpin,
+    R2: tokio::io::AsyncRead + Unpin,
+{
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let stdin = child.stdin.take();
     let feed = async move {
         let Some(mut stdin) = stdin else {
             return Ok(());
@@ -127,7 +140,6 @@ pub(crate) async fn drive(
                 });
                 while let Some(chunk) = rx.recv().await {
                     if let Err(e) = stdin.write_all(&chunk).await {
-                        // The script stopped reading; its exit status tells why.
                         drop(rx);
                         let _ = producer.await;
                         return Err(e);
@@ -138,13 +150,13 @@ pub(crate) async fn drive(
         }
         stdin.shutdown().await
     };
-    let read = |r: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
-                which: Stream,
-                sink: Option<LineSink>| async move {
+    async fn read<R: tokio::io::AsyncRead + Unpin>(
+        r: Option<R>,
+        which: Stream,
+        sink: Option<LineSink>,
+    ) -> io::Result<Vec<u8>> {
         let mut all = Vec::new();
-        let Some(r) = r else {
-            return Ok::<_, io::Error>(all);
-        };
+        let Some(r) = r else { return Ok(all) };
         let mut r = BufReader::new(r);
         let mut line = Vec::new();
         loop {
@@ -161,31 +173,29 @@ pub(crate) async fn drive(
             all.extend_from_slice(&line);
         }
         Ok(all)
-    };
-    let out = child
-        .stdout
-        .take()
-        .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-    let err = child
-        .stderr
-        .take()
-        .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-    let (fed, stdout, stderr) = tokio::join!(
+    }
+    tokio::join!(
         feed,
-        read(out, Stream::Stdout, sink.clone()),
-        read(err, Stream::Stderr, sink)
-    );
-    let status = child.wait().await?;
-    // A broken pipe while feeding means the script exited early: its status
-    // and output explain it better than the pipe error.
+        read(stdout, Stream::Stdout, sink.clone()),
+        read(stderr, Stream::Stderr, sink)
+    )
+}
+
+/// Turns the parts of a finished script into its [`Output`].
+pub(crate) fn finish(
+    fed: io::Result<()>,
+    stdout: io::Result<Vec<u8>>,
+    stderr: io::Result<Vec<u8>>,
+    code: Option<i32>,
+) -> io::Result<Output> {
     if let Err(e) = fed
         && e.kind() != io::ErrorKind::BrokenPipe
-        && status.success()
+        && code == Some(0)
     {
         return Err(e);
     }
     Ok(Output {
-        code: status.code(),
+        code,
         stdout: stdout?,
         stderr: stderr?,
     })

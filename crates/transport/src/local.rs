@@ -30,7 +30,7 @@ impl Local {
             host: self.host.clone(),
             message: e.to_string(),
         };
-        let child = tokio::process::Command::new("sh")
+        let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(script)
             .current_dir("/")
@@ -43,6 +43,15 @@ impl Local {
             .kill_on_drop(true)
             .spawn()
             .map_err(fail)?;
-        crate::drive(child, input, sink).await.map_err(fail)
+        let (fed, out, err) = crate::drive_io(
+            child.stdin.take(),
+            child.stdout.take(),
+            child.stderr.take(),
+            input,
+            sink,
+        )
+        .await;
+        let status = child.wait().await.map_err(fail)?;
+        crate::finish(fed, out, err, status.code()).map_err(fail)
     }
 }

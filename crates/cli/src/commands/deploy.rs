@@ -43,6 +43,13 @@ fn show_plan(ctx: &Ctx, plan: &Plan, json: bool) {
     }
 }
 
+/// How a plan is run.
+pub struct RunOpts {
+    pub dry_run: bool,
+    pub skip_unreachable: bool,
+    pub json: bool,
+}
+
 pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
     let DeployArgs {
         app,
@@ -50,6 +57,7 @@ pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
         release,
         hosts,
         dry_run: _,
+        skip_unreachable: _,
         json,
     } = args;
     let config = ctx.config()?;
@@ -65,16 +73,22 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result {
         release,
         hosts,
         dry_run,
+        skip_unreachable,
         json,
     } = args;
     let config = ctx.config()?;
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
-    if dry_run {
-        show_plan(ctx, &plan, json.json);
-        return Ok(());
-    }
-    let engine = ctx.engine(config);
-    finish(ctx, engine.run(&plan).await, json.json)
+    run(
+        ctx,
+        config,
+        plan,
+        RunOpts {
+            dry_run,
+            skip_unreachable,
+            json: json.json,
+        },
+    )
+    .await
 }
 
 pub async fn rollback(
@@ -83,17 +97,21 @@ pub async fn rollback(
     env: &str,
     to: Option<String>,
     hosts: &[String],
-    dry_run: bool,
-    json: bool,
+    opts: RunOpts,
 ) -> Result {
     let config = ctx.config()?;
     let plan = plan_rollback(&config, app, env, to, hosts)?;
-    if dry_run {
-        show_plan(ctx, &plan, json);
+    run(ctx, config, plan, opts).await
+}
+
+async fn run(ctx: &Ctx, config: haul_config::Config, plan: Plan, opts: RunOpts) -> Result {
+    if opts.dry_run {
+        show_plan(ctx, &plan, opts.json);
         return Ok(());
     }
-    let engine = ctx.engine(config);
-    finish(ctx, engine.run(&plan).await, json)
+    let mut engine = ctx.engine(config);
+    engine.skip_unreachable = opts.skip_unreachable;
+    finish(ctx, engine.run(&plan).await, opts.json)
 }
 
 /// Prints the run's summary; a failed run exits 1 after its summary.

@@ -38,13 +38,14 @@ impl Ctx {
                 }
             }
         });
-        Engine {
-            config: Arc::new(config),
-            observer: self.printer.clone(),
-            parallel: self.parallel.max(1),
-            who: Whoami::current(),
-            interrupted,
-        }
+        let mut engine = Engine::new(
+            config,
+            self.printer.clone(),
+            self.parallel,
+            Whoami::current(),
+        );
+        engine.interrupted = interrupted;
+        engine
     }
 }
 
@@ -86,8 +87,16 @@ pub async fn run(cli: Cli) -> i32 {
             to,
             hosts,
             dry_run,
+            skip_unreachable,
             json,
-        } => deploy::rollback(&ctx, &app, &env, to, &hosts.hosts, dry_run, json.json).await,
+        } => {
+            let opts = deploy::RunOpts {
+                dry_run,
+                skip_unreachable,
+                json: json.json,
+            };
+            deploy::rollback(&ctx, &app, &env, to, &hosts.hosts, opts).await
+        }
         Command::Releases {
             app,
             env,

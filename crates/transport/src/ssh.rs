@@ -1,0 +1,371 @@
+//! The SSH transport: the system OpenSSH client, one multiplexed master
+//! connection per host for the whole run.
+//!
+//! A run writes one `ssh_config` of its own: an alias per host and per jump
+//! hop, followed by `Include`s of the config named in `haul.toml`, the
+//! user's `~/.ssh/config` and the system one, so everything the user set up
+//! still applies. A jump hop gets one master, opened once; every host behind
+//! it reaches its target through that master (`ssh -S <hop> -W`), so the
+//! bastion's connection is shared. Commands then go through each master with
+//! the mux protocol: no process, no handshake per command.
+
+use crate::{Input, LineSink, Output, TransportError};
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// A hop on the way to a host: a bastion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// Identifies the hop: its `[hosts]` name or the destination as written.
+    pub key: String,
+    pub address: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+}
+
+/// One host reached over SSH.
+#[derive(Debug, Clone)]
+pub struct SshTarget {
+    pub name: String,
+    pub address: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    /// Jump hosts, nearest first.
+    pub jump: Vec<Hop>,
+}
+
+/// Settings shared by every connection of a run.
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    /// An `ssh_config` to include before the user's own.
+    pub config: Option<PathBuf>,
+    /// Add unknown host keys instead of refusing them.
+    pub accept_new: bool,
+    pub connect_timeout: Duration,
+}
+
+type Cell = OnceCell<Result<Arc<Session>, String>>;
+
+/// The connections of one run.
+pub struct SshPool {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    opts: SshOptions,
+    hops: Vec<Hop>,
+    hop_cells: Vec<Cell>,
+    /// Host name → (alias, hop indices nearest first).
+    targets: HashMap<String, (String, Vec<usize>)>,
+    cells: HashMap<String, Cell>,
+}
+
+impl std::fmt::Debug for SshPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshPool")
+            .field("dir", &self.dir.path())
+            .finish()
+    }
+}
+
+fn alias_host(name: &str) -> String {
+    format!("haul.h.{name}")
+}
+
+fn alias_hop(i: usize) -> String {
+    format!("haul.j{i}")
+}
+
+fn endpoint(
+    out: &mut String,
+    alias: &str,
+    address: &str,
+    user: &Option<String>,
+    port: Option<u16>,
+) {
+    let _ = writeln!(out, "Host {alias}\n  HostName {address}");
+    if let Some(u) = user {
+        let _ = writeln!(out, "  User {u}");
+    }
+    if let Some(p) = port {
+        let _ = writeln!(out, "  Port {p}");
+    }
+}
+
+impl SshPool {
+    /// Prepares connections to `targets`; nothing connects until used.
+    pub fn new(targets: &[SshTarget], opts: SshOptions) -> std::io::Result<Arc<SshPool>> {
+        // Control sockets must stay well under the 108-byte limit of a unix
+        // socket path, whatever TMPDIR is.
+        let dir = tempfile::Builder::new()
+            .prefix("haul-")
+            .tempdir_in("/tmp")?;
+        let config = dir.path().join("ssh_config");
+        let mut hops: Vec<Hop> = Vec::new();
+        let mut map = HashMap::new();
+        for t in targets {
+            let chain: Vec<usize> = t
+                .jump
+                .iter()
+                .map(|h| match hops.iter().position(|x| x.key == h.key) {
+                    Some(i) => i,
+                    None => {
+                        hops.push(h.clone());
+                        hops.len() - 1
+                    }
+                })
+                .collect();
+            map.insert(t.name.clone(), (alias_host(&t.name), chain));
+        }
+
+        let mut text = String::from("# Written by haul for one run.\n");
+        let proxy = |i: usize| {
+            format!(
+                "  ProxyCommand ssh -F {} -S {} -W [%h]:%p {}\n",
+                config.display(),
+                dir.path().join(format!("j{i}")).display(),
+                alias_hop(i)
+            )
+        };
+        // A hop is reached through the hop before it in the first chain that
+        // names it.
+        let mut hop_prev: Vec<Option<usize>> = vec![None; hops.len()];
+        for (_, chain) in map.values() {
+            for w in chain.windows(2) {
+                hop_prev[w[1]].get_or_insert(w[0]);
+            }
+        }
+        for (i, h) in hops.iter().enumerate() {
+            endpoint(&mut text, &alias_hop(i), &h.address, &h.user, h.port);
+            if let Some(p) = hop_prev[i] {
+                text.push_str(&proxy(p));
+            }
+        }
+        for t in targets {
+            endpoint(&mut text, &alias_host(&t.name), &t.address, &t.user, t.port);
+            if let Some(&last) = map[&t.name].1.last() {
+                text.push_str(&proxy(last));
+            }
+        }
+        text.push_str("Host *\n");
+        if let Some(c) = &opts.config {
+            let _ = writeln!(text, "  Include {}", c.display());
+        }
+        text.push_str("  Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n");
+        std::fs::write(&config, text)?;
+
+        let cells = targets
+            .iter()
+            .map(|t| (t.name.clone(), Cell::new()))
+            .collect();
+        let hop_cells = hops.iter().map(|_| Cell::new()).collect();
+        Ok(Arc::new(SshPool {
+            dir,
+            config,
+            opts,
+            hops,
+            hop_cells,
+            targets: map,
+            cells,
+        }))
+    }
+
+    /// The transport for host `name`.
+    pub fn host(self: &Arc<Self>, name: &str) -> SshHost {
+        SshHost {
+            pool: self.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    /// The generated `ssh_config` (for running `ssh`/`rsync` alongside).
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    fn builder(&self) -> SessionBuilder {
+        let mut b = SessionBuilder::default();
+        b.control_directory(self.dir.path())
+            .config_file(&self.config)
+            .connect_timeout(self.opts.connect_timeout)
+            .server_alive_interval(Duration::from_secs(5))
+            // A master outlives haul by at most this long if haul is killed.
+            .control_persist(openssh::ControlPersist::IdleFor(
+                std::num::NonZeroUsize::new(60).expect("non-zero"),
+            ))
+            .known_hosts_check(if self.opts.accept_new {
+                KnownHosts::Add
+            } else {
+                KnownHosts::Strict
+            });
+        b
+    }
+
+    async fn connect(&self, alias: &str) -> Result<Arc<Session>, String> {
+        self.builder()
+            .connect_mux(alias)
+            .await
+            .map(Arc::new)
+            .map_err(|e| describe(&e))
+    }
+
+    async fn hop(&self, i: usize, chain: &[usize]) -> Result<(), String> {
+        let pos = chain.iter().position(|&c| c == i).expect("hop in chain");
+        if pos > 0 {
+            Box::pin(self.hop(chain[pos - 1], chain)).await?;
+        }
+        self.hop_cells[i]
+            .get_or_init(|| async {
+                let s = self
+                    .connect(&alias_hop(i))
+                    .await
+                    .map_err(|e| format!("jump host {}: {e}", self.hops[i].key))?;
+                let link = self.dir.path().join(format!("j{i}"));
+                std::os::unix::fs::symlink(s.control_socket(), &link).map_err(|e| e.to_string())?;
+                Ok(s)
+            })
+            .await
+            .clone()
+            .map(|_| ())
+    }
+
+    /// The master connection to host `name`, opened on first use.
+    pub async fn session(&self, name: &str) -> Result<Arc<Session>, String> {
+        let (alias, chain) = self
+            .targets
+            .get(name)
+            .ok_or_else(|| format!("unknown host {name}"))?;
+        self.cells[name]
+            .get_or_init(|| async {
+                for &i in chain {
+                    self.hop(i, chain).await?;
+                }
+                self.connect(alias).await
+            })
+            .await
+            .clone()
+    }
+}
+
+impl Drop for SshPool {
+    /// Asks every master to exit (in parallel) before the control directory
+    /// goes away, so no connection outlives the run.
+    fn drop(&mut self) {
+        let children: Vec<_> = self
+            .cells
+            .values()
+            .chain(self.hop_cells.iter().rev())
+            .filter_map(|c| c.get().and_then(|r| r.as_ref().ok()))
+            .filter_map(|s| {
+                std::process::Command::new("ssh")
+                    .arg("-S")
+                    .arg(s.control_socket())
+                    .args(["-O", "exit", "haul"])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .ok()
+            })
+            .collect();
+        for mut c in children {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Turns an openssh error into a message a person can act on.
+fn describe(e: &openssh::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = inner.source();
+    }
+    if s.contains("Host key verification failed") || s.contains("No ED25519 host key is known") {
+        s.push_str(" (the host key is not known: add it to known_hosts, see `haul check --hosts`)");
+    }
+    s
+}
+
+/// One host of an [`SshPool`].
+#[derive(Debug, Clone)]
+pub struct SshHost {
+    pool: Arc<SshPool>,
+    name: String,
+}
+
+impl SshHost {
+    pub fn host(&self) -> &str {
+        &self.name
+    }
+
+    pub fn pool(&self) -> &Arc<SshPool> {
+        &self.pool
+    }
+
+    /// Opens the connection now (it is otherwise opened on first use).
+    pub async fn connect(&self) -> Result<(), TransportError> {
+        self.pool
+            .session(&self.name)
+            .await
+            .map(|_| ())
+            .map_err(|m| self.error(m))
+    }
+
+    fn error(&self, message: String) -> TransportError {
+        TransportError {
+            host: self.name.clone(),
+            message,
+        }
+    }
+
+    pub(crate) async fn exec(
+        &self,
+        script: &str,
+        input: Input,
+        sink: Option<LineSink>,
+    ) -> Result<Output, TransportError> {
+        let session = self
+            .pool
+            .session(&self.name)
+            .await
+            .map_err(|m| self.error(m))?;
+        // The login shell may not be sh: run the script with sh explicitly.
+        let command = format!(
+            "sh -c {}",
+            shlex::try_quote(script).map_err(|e| self.error(e.to_string()))?
+        );
+        let mut cmd = session.raw_command(command);
+        cmd.stdin(match input {
+            Input::None => Stdio::null(),
+            _ => Stdio::piped(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .await
+            .map_err(|e| self.error(format!("connection lost: {}", describe(&e))))?;
+        let (fed, out, err) = crate::drive_io(
+            child.stdin().take(),
+            child.stdout().take(),
+            child.stderr().take(),
+            input,
+            sink,
+        )
+        .await;
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| self.error(format!("connection lost: {}", describe(&e))))?;
+        crate::finish(fed, out, err, status.code()).map_err(|e| self.error(e.to_string()))
+    }
+}
