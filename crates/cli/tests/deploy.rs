@@ -352,70 +352,51 @@ fn this_machine() -> String {
 }
 
 #[test]
-fn a_lock_of_a_dead_process_is_reported_stale_and_unlock_clears_it() {
+fn a_lock_of_a_dead_process_here_is_reported_and_taken_over() {
     let p = Project::new(&config("", ""));
     let mut dead = std::process::Command::new("true").spawn().unwrap();
     let pid = dead.id();
     dead.wait().unwrap();
     write_lock(&p, "b", pid, &this_machine(), "2026-01-01T00:00:00Z");
-    let out = p.haul_env(&["deploy", "app", "test"], &[]).fails(1);
+    let out = p.haul(&["deploy", "app", "test"]).ok();
     assert!(
         out.stderr.contains(&format!(
-            "b: locked by deploy app test by ghost on {} (pid {pid})",
+            "warning: b: took over a stale lock: deploy app test by ghost on {} (pid {pid}) since 2026-01-01T00:00:00Z: process {pid} is no longer running",
             this_machine()
         )),
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains(&format!(
-            "the lock looks stale: process {pid} on {} is no longer running",
-            this_machine()
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("clear a stale lock with: haul unlock app test --reason"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        !p.host("a").join(".haul/lock").exists(),
-        "the lock taken on a was given back"
-    );
+    let hist = std::fs::read_to_string(p.host("b").join(".haul/history")).unwrap();
+    assert!(hist.contains(&format!("\"reason\":\"taken over: process {pid} (deploy app test) is no longer running\"")), "{hist}");
+    assert!(!p.host("b").join(".haul/lock").exists());
+}
 
-    let out = p
-        .haul(&["unlock", "app", "test", "--reason", "deployer crashed"])
-        .ok();
-    assert!(
-        out.stdout
-            .contains("b: cleared lock held by deploy app test by ghost"),
-        "{}",
-        out.stdout
-    );
+#[test]
+fn a_lock_of_a_live_process_elsewhere_is_reported_stale_by_age_and_unlock_clears_it() {
+    let p = Project::new(&config("", "[lock]\nstale_after = \"10m\"\n"));
+    write_lock(&p, "b", 4242, "build-server-7", "2026-01-01T00:00:00Z");
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(out.stderr.contains("b: locked by deploy app test by ghost on build-server-7 (pid 4242) since 2026-01-01T00:00:00Z"), "{}", out.stderr);
+    assert!(out.stderr.contains("the lock looks stale: it was taken "), "{}", out.stderr);
+    assert!(out.stderr.contains("longer than lock.stale_after (10m)"), "{}", out.stderr);
+    assert!(out.stderr.contains("clear a stale lock with: haul unlock app test --reason"), "{}", out.stderr);
+    assert!(!p.host("a").join(".haul/lock").exists(), "the lock taken on a was given back");
+
+    let out = p.haul(&["unlock", "app", "test", "--reason", "deployer crashed"]).ok();
+    assert!(out.stdout.contains("b: cleared lock held by deploy app test by ghost"), "{}", out.stdout);
     assert!(out.stdout.contains("a: not locked"), "{}", out.stdout);
     let hist = std::fs::read_to_string(p.host("b").join(".haul/history")).unwrap();
-    assert!(
-        hist.contains("\"kind\":\"unlock\"") && hist.contains("\"reason\":\"deployer crashed\""),
-        "{hist}"
-    );
+    assert!(hist.contains("\"kind\":\"unlock\"") && hist.contains("\"reason\":\"deployer crashed\""), "{hist}");
     p.deploy();
 }
 
 #[test]
-fn an_old_lock_from_another_machine_is_stale_by_age() {
-    let p = Project::new(&config("", "[lock]\nstale_after = \"10m\"\n"));
-    write_lock(&p, "a", 1, "build-server-7", "2026-01-01T00:00:00Z");
-    let out = p.haul(&["deploy", "app", "test"]).fails(1);
-    assert!(
-        out.stderr.contains("longer than lock.stale_after (10m)"),
-        "{}",
-        out.stderr
-    );
-    p.haul(&["unlock", "app", "test"]).fails(2); // --reason is required
-    p.haul(&["unlock", "app", "test", "--reason", "old"]).ok();
+fn unlock_needs_a_reason() {
+    let p = Project::new(&config("", ""));
+    p.haul(&["unlock", "app", "test"]).fails(2);
+    let out = p.haul(&["unlock", "app", "test", "--reason", " "]).fails(2);
+    assert_eq!(out.stderr, "error: --reason must say why the lock is cleared\n");
 }
 
 #[test]

@@ -189,11 +189,43 @@ impl Engine {
         for (a, r) in apps.iter().zip(results) {
             match r {
                 Ok(LockOutcome::Acquired) => acquired.push(a.clone()),
-                Ok(LockOutcome::Held(info)) => {
-                    let stale = self.staleness(&info);
+                Ok(LockOutcome::Held(theirs)) => {
+                    // A lock of a process of this machine that is gone
+                    // protects nothing: take it over (and say so).
+                    if theirs.machine == self.who.machine && !Whoami::process_alive(theirs.pid) {
+                        let event = Event {
+                            reason: Some(format!(
+                                "taken over: process {} ({}) is no longer running",
+                                theirs.pid, theirs.command
+                            )),
+                            ..Event::now(EventKind::Unlock, &self.who.user)
+                        };
+                        match a.take_over(&theirs, &info, &event).await {
+                            Ok(LockOutcome::Acquired) => {
+                                self.observer.progress(Progress::Warn(&format!(
+                                    "{}: took over a stale lock: {}: process {} is no longer running",
+                                    a.host(),
+                                    theirs.describe(),
+                                    theirs.pid
+                                )));
+                                acquired.push(a.clone());
+                                continue;
+                            }
+                            Ok(LockOutcome::Held(now)) => {
+                                let stale = self.staleness(&now);
+                                held.push(LockHeld { host: a.host().to_string(), info: now, stale });
+                                continue;
+                            }
+                            Err(e) => {
+                                failure = failure.or(Some(e));
+                                continue;
+                            }
+                        }
+                    }
+                    let stale = self.staleness(&theirs);
                     held.push(LockHeld {
                         host: a.host().to_string(),
-                        info,
+                        info: theirs,
                         stale,
                     });
                 }

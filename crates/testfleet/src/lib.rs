@@ -27,6 +27,7 @@ const BASTION_ADDRESS: &str = "127.0.0.253";
 #[derive(Debug, Clone)]
 pub struct FleetOptions {
     pub hosts: usize,
+    /// The sshd port on every address; 0 picks a free one.
     pub port: u16,
     /// Put a bastion in front: hosts refuse direct connections.
     pub bastion: bool,
@@ -116,7 +117,7 @@ impl Fleet {
 
     /// Starts a fleet whose files live in `dir`.
     pub fn start_in(dir: &Path, opts: FleetOptions) -> io::Result<Fleet> {
-        if !rustix_is_root() {
+        if !is_root() {
             return Err(io::Error::other(
                 "the SSH test fleet needs root (it makes mount namespaces)",
             ));
@@ -124,6 +125,10 @@ impl Fleet {
         std::fs::create_dir_all(dir.join("hosts"))?;
         std::fs::create_dir_all("/run/sshd")?;
         let dir = std::fs::canonicalize(dir)?;
+        let mut opts = opts;
+        if opts.port == 0 {
+            opts.port = free_port(opts.hosts)?;
+        }
         let client = keygen(&dir.join("client_key"))?;
         std::fs::write(dir.join("authorized_keys"), format!("{client}\n"))?;
         let mut fleet = Fleet {
@@ -308,7 +313,21 @@ impl Drop for Fleet {
     }
 }
 
-fn rustix_is_root() -> bool {
+/// A port free on the addresses of `n` hosts and the bastion.
+fn free_port(n: usize) -> io::Result<u16> {
+    'search: for _ in 0..50 {
+        let port = std::net::TcpListener::bind((address(0).as_str(), 0))?.local_addr()?.port();
+        for addr in (0..n).map(address).chain([BASTION_ADDRESS.to_string()]) {
+            if std::net::TcpListener::bind((addr.as_str(), port)).is_err() {
+                continue 'search;
+            }
+        }
+        return Ok(port);
+    }
+    Err(io::Error::other("no free port for the fleet"))
+}
+
+fn is_root() -> bool {
     // Without a libc dependency: the effective uid from /proc.
     std::fs::read_to_string("/proc/self/status")
         .ok()
