@@ -325,7 +325,7 @@ fn jump_of_wrong_type() {
 jump = 3
 "#,
         r#"
-error: `jump` must be a host name or a list of host names, nearest first
+error: invalid type: integer `3`, expected a host name or a list of host names, nearest first
  --> [DIR]/haul.toml:2:8
   |
 2 | jump = 3

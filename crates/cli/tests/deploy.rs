@@ -368,7 +368,12 @@ fn a_lock_of_a_dead_process_here_is_reported_and_taken_over() {
         out.stderr
     );
     let hist = std::fs::read_to_string(p.host("b").join(".haul/history")).unwrap();
-    assert!(hist.contains(&format!("\"reason\":\"taken over: process {pid} (deploy app test) is no longer running\"")), "{hist}");
+    assert!(
+        hist.contains(&format!(
+            "\"reason\":\"taken over: process {pid} (deploy app test) is no longer running\""
+        )),
+        "{hist}"
+    );
     assert!(!p.host("b").join(".haul/lock").exists());
 }
 
@@ -378,16 +383,42 @@ fn a_lock_of_a_live_process_elsewhere_is_reported_stale_by_age_and_unlock_clears
     write_lock(&p, "b", 4242, "build-server-7", "2026-01-01T00:00:00Z");
     let out = p.haul(&["deploy", "app", "test"]).fails(1);
     assert!(out.stderr.contains("b: locked by deploy app test by ghost on build-server-7 (pid 4242) since 2026-01-01T00:00:00Z"), "{}", out.stderr);
-    assert!(out.stderr.contains("the lock looks stale: it was taken "), "{}", out.stderr);
-    assert!(out.stderr.contains("longer than lock.stale_after (10m)"), "{}", out.stderr);
-    assert!(out.stderr.contains("clear a stale lock with: haul unlock app test --reason"), "{}", out.stderr);
-    assert!(!p.host("a").join(".haul/lock").exists(), "the lock taken on a was given back");
+    assert!(
+        out.stderr.contains("the lock looks stale: it was taken "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("longer than lock.stale_after (10m)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("clear a stale lock with: haul unlock app test --reason"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !p.host("a").join(".haul/lock").exists(),
+        "the lock taken on a was given back"
+    );
 
-    let out = p.haul(&["unlock", "app", "test", "--reason", "deployer crashed"]).ok();
-    assert!(out.stdout.contains("b: cleared lock held by deploy app test by ghost"), "{}", out.stdout);
+    let out = p
+        .haul(&["unlock", "app", "test", "--reason", "deployer crashed"])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("b: cleared lock held by deploy app test by ghost"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("a: not locked"), "{}", out.stdout);
     let hist = std::fs::read_to_string(p.host("b").join(".haul/history")).unwrap();
-    assert!(hist.contains("\"kind\":\"unlock\"") && hist.contains("\"reason\":\"deployer crashed\""), "{hist}");
+    assert!(
+        hist.contains("\"kind\":\"unlock\"") && hist.contains("\"reason\":\"deployer crashed\""),
+        "{hist}"
+    );
     p.deploy();
 }
 
@@ -396,7 +427,10 @@ fn unlock_needs_a_reason() {
     let p = Project::new(&config("", ""));
     p.haul(&["unlock", "app", "test"]).fails(2);
     let out = p.haul(&["unlock", "app", "test", "--reason", " "]).fails(2);
-    assert_eq!(out.stderr, "error: --reason must say why the lock is cleared\n");
+    assert_eq!(
+        out.stderr,
+        "error: --reason must say why the lock is cleared\n"
+    );
 }
 
 #[test]

@@ -286,46 +286,37 @@ pub struct Host {
     pub user: Option<Spanned<String>>,
     pub port: Option<Spanned<u16>>,
     /// A jump host, or a chain of them (nearest first).
-    pub jump: Option<Jump>,
+    pub jump: Option<Spanned<Jump>>,
     #[serde(default)]
     pub roles: Vec<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
-/// `jump = "bastion"` or `jump = ["outer", "inner"]`.
-#[derive(Debug)]
-pub enum Jump {
-    One(Spanned<String>),
-    Chain(Vec<Spanned<String>>),
-}
+/// `jump = "bastion"` or `jump = ["outer", "inner"]`: hops, nearest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jump(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for Jump {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Buffer through toml's own value type so spans survive, then explain
-        // the accepted shapes instead of naming an internal enum.
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            One(Spanned<String>),
-            Chain(Vec<Spanned<String>>),
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Jump;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a host name or a list of host names, nearest first")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Jump, E> {
+                Ok(Jump(vec![s.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Jump, A::Error> {
+                let mut hops = Vec::new();
+                while let Some(h) = seq.next_element::<String>()? {
+                    hops.push(h);
+                }
+                Ok(Jump(hops))
+            }
         }
-        match Raw::deserialize(d) {
-            Ok(Raw::One(s)) => Ok(Jump::One(s)),
-            Ok(Raw::Chain(v)) => Ok(Jump::Chain(v)),
-            Err(_) => Err(serde::de::Error::custom(
-                "`jump` must be a host name or a list of host names, nearest first",
-            )),
-        }
-    }
-}
-
-impl Jump {
-    pub fn hops(&self) -> Vec<&Spanned<String>> {
-        match self {
-            Jump::One(s) => vec![s],
-            Jump::Chain(v) => v.iter().collect(),
-        }
+        d.deserialize_any(V)
     }
 }
 

@@ -186,8 +186,8 @@ impl Config {
                 let jump = h
                     .jump
                     .iter()
-                    .flat_map(|j| j.hops())
-                    .map(|hop| self.jump_destination(hop.get_ref()))
+                    .flat_map(|j| j.get_ref().0.iter())
+                    .map(|hop| self.jump_destination(hop))
                     .collect();
                 HostTarget {
                     name: name.into(),

@@ -201,12 +201,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
                     ("address", host.address.as_ref().map(Spanned::span)),
                     ("user", host.user.as_ref().map(Spanned::span)),
                     ("port", host.port.as_ref().map(Spanned::span)),
-                    (
-                        "jump",
-                        host.jump
-                            .as_ref()
-                            .and_then(|j| j.hops().first().map(|s| s.span())),
-                    ),
+                    ("jump", host.jump.as_ref().map(Spanned::span)),
                 ] {
                     if let Some(span) = span {
                         return Err((span, format!("`{field}` does not apply to a local host")));
@@ -220,20 +215,20 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
                     return Err((p.span(), "`port` must be between 1 and 65535".into()));
                 }
                 if let Some(j) = &host.jump {
-                    for hop in j.hops() {
-                        if hop.get_ref() == name.get_ref() {
+                    if j.get_ref().0.is_empty() {
+                        return Err((j.span(), "`jump` names no host".into()));
+                    }
+                    for hop in &j.get_ref().0 {
+                        if hop == name.get_ref() {
                             return Err((
-                                hop.span(),
-                                format!("host `{}` cannot jump through itself", name.get_ref()),
+                                j.span(),
+                                format!("host `{hop}` cannot jump through itself"),
                             ));
                         }
-                        if let Some(h) = c.hosts.get(hop.get_ref().as_str())
+                        if let Some(h) = c.hosts.get(hop.as_str())
                             && h.kind() == TransportKind::Local
                         {
-                            return Err((
-                                hop.span(),
-                                format!("jump host `{}` is a local host", hop.get_ref()),
-                            ));
+                            return Err((j.span(), format!("jump host `{hop}` is a local host")));
                         }
                     }
                 }

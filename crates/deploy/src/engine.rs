@@ -213,7 +213,11 @@ impl Engine {
                             }
                             Ok(LockOutcome::Held(now)) => {
                                 let stale = self.staleness(&now);
-                                held.push(LockHeld { host: a.host().to_string(), info: now, stale });
+                                held.push(LockHeld {
+                                    host: a.host().to_string(),
+                                    info: now,
+                                    stale,
+                                });
                                 continue;
                             }
                             Err(e) => {

@@ -86,14 +86,20 @@ if ( set -C; printf '%s\n' {line} > lock ) 2>/dev/null; then echo acquired; else
     /// Replaces a lock known to be abandoned (`dead`) with `info`, recording
     /// `event`. Only a lock still reading exactly as `dead` is replaced, so a
     /// lock someone else took in the meantime is left alone.
-    pub async fn take_over(&self, dead: &LockInfo, info: &LockInfo, event: &crate::Event) -> Result<LockOutcome, HostError> {
+    pub async fn take_over(
+        &self,
+        dead: &LockInfo,
+        info: &LockInfo,
+        event: &crate::Event,
+    ) -> Result<LockOutcome, HostError> {
         let script = format!(
             "cd {dir}/.haul || exit 3\nif {held}; then rm -f lock && printf '%s\\n' {ev} >> history; fi\n",
             dir = quote(self.dir()),
             held = held_by(&dead.token),
             ev = quote(&event.to_line())
         );
-        self.run_ok("take over a stale lock", &script, Input::None).await?;
+        self.run_ok("take over a stale lock", &script, Input::None)
+            .await?;
         self.lock(info).await
     }
 
@@ -116,7 +122,10 @@ if ( set -C; printf '%s\n' {line} > lock ) 2>/dev/null; then echo acquired; else
 
 /// A shell test: is `lock` (in the current directory) held by `token`?
 fn held_by(token: &str) -> String {
-    format!("grep -qF {} lock 2>/dev/null", quote(&format!("\"token\":\"{token}\"")))
+    format!(
+        "grep -qF {} lock 2>/dev/null",
+        quote(&format!("\"token\":\"{token}\""))
+    )
 }
 
 pub(crate) fn parse_lock(host: &str, text: &str) -> Result<LockInfo, HostError> {

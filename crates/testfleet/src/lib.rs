@@ -39,7 +39,7 @@ impl Default for FleetOptions {
     fn default() -> Self {
         FleetOptions {
             hosts: 2,
-            port: 2222,
+            port: 0,
             bastion: false,
             persist: false,
         }
@@ -316,7 +316,9 @@ impl Drop for Fleet {
 /// A port free on the addresses of `n` hosts and the bastion.
 fn free_port(n: usize) -> io::Result<u16> {
     'search: for _ in 0..50 {
-        let port = std::net::TcpListener::bind((address(0).as_str(), 0))?.local_addr()?.port();
+        let port = std::net::TcpListener::bind((address(0).as_str(), 0))?
+            .local_addr()?
+            .port();
         for addr in (0..n).map(address).chain([BASTION_ADDRESS.to_string()]) {
             if std::net::TcpListener::bind((addr.as_str(), port)).is_err() {
                 continue 'search;

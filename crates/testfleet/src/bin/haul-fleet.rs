@@ -21,6 +21,7 @@ fn main() {
     let mut dir = None;
     let mut opts = FleetOptions {
         persist: true,
+        port: 2222,
         ..FleetOptions::default()
     };
     let mut count = None;
