@@ -9,6 +9,12 @@ need=()
 for tool in tar cp xargs mkfifo mknod; do
   command -v "$tool" >/dev/null || need+=(coreutils tar findutils)
 done
+# The SSH tests run a fleet of real sshd hosts on loopback (as root: each host
+# gets its own mount namespace) and a web server on them.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
+command -v python3 >/dev/null || need+=(python3)
 if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq

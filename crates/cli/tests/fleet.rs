@@ -154,3 +154,313 @@ fn hosts_behind_a_bastion_refuse_direct_connections_and_share_its_connection() {
     assert_eq!(n, 1, "hosts behind the bastion share one connection to it");
     assert!((0..3).all(|i| live(&fleet, i).is_some()));
 }
+
+#[test]
+fn an_unreachable_host_refuses_the_deploy_unless_it_is_skipped() {
+    let (fleet, p) = setup(3, false, "", "");
+    fleet.stop_host(1);
+    let out = p.haul(&["deploy", "app", "prod"]).fails(1);
+    assert!(
+        out.stderr
+            .contains("error: cannot reach 1 of 3 hosts; nothing was changed:\nh2: "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("(pass --skip-unreachable to leave it out)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!on(&fleet, 0, "/srv/app").exists(), "nothing changed on h1");
+
+    let out = p
+        .haul(&["deploy", "app", "prod", "--skip-unreachable", "--json"])
+        .fails(0)
+        .json();
+    let v1 = out["release"].as_str().unwrap();
+    assert_eq!(live(&fleet, 0).as_deref(), Some(v1));
+    assert_eq!(live(&fleet, 2).as_deref(), Some(v1));
+    let h2 = out["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "h2")
+        .unwrap()
+        .clone();
+    assert_eq!(h2["status"], "skipped");
+
+    // The host comes back and the next deploy brings it up to date.
+    fleet.start_host(1).unwrap();
+    deploy(&p);
+    assert_eq!(live(&fleet, 1).as_deref(), Some(v1));
+}
+
+#[test]
+fn a_host_dying_during_stage_switches_no_host_and_a_rerun_converges() {
+    let step = r#"post_upload = ["if [ $HAUL_HOST = h2 ] && [ -f slow ] && [ ! -f /srv/once ]; then touch /srv/once /srv/staging; sleep 30; fi"]"#;
+    let (fleet, p) = setup(3, false, step, "");
+    let v1 = deploy(&p);
+    p.write("src/slow", "");
+    let child = p
+        .command(&["deploy", "app", "prod"], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&on(&fleet, 1, "/srv/staging"));
+    fleet.stop_host(1);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("h2: "), "{stderr}");
+    assert!(
+        stderr.contains("stage failed: no host was switched"),
+        "{stderr}"
+    );
+    for i in 0..3 {
+        assert_eq!(
+            live(&fleet, i).as_deref(),
+            Some(v1.as_str()),
+            "h{} still on v1",
+            i + 1
+        );
+    }
+    fleet.start_host(1).unwrap();
+    let v2 = deploy(&p);
+    for i in 0..3 {
+        assert_eq!(
+            live(&fleet, i).as_deref(),
+            Some(v2.as_str()),
+            "h{} converged",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn a_host_dying_during_the_switch_switches_every_other_host_back() {
+    let (fleet, p) = setup(
+        3,
+        false,
+        "",
+        r#"
+[apps.app.service]
+start = ["if [ $HAUL_HOST = h3 ] && [ -f index2.html ]; then touch /srv/starting; sleep 30; fi"]
+"#,
+    );
+    let v1 = deploy(&p);
+    p.write("src/index2.html", "v2");
+    let child = p
+        .command(&["deploy", "app", "prod"], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&on(&fleet, 2, "/srv/starting"));
+    fleet.stop_host(2);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("h1: switched back to {v1}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("h2: switched back to {v1}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("h3: could not switch back"), "{stderr}");
+    // The final state of every host is printed.
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert!(rows[1].starts_with("h1    switched_back"), "{stdout}");
+    assert!(rows[3].starts_with("h3    failed"), "{stdout}");
+    assert_eq!(live(&fleet, 0).as_deref(), Some(v1.as_str()));
+    assert_eq!(live(&fleet, 1).as_deref(), Some(v1.as_str()));
+}
+
+#[test]
+fn an_interrupted_deploy_stops_between_steps_and_a_rerun_converges() {
+    let (fleet, p) = setup(
+        2,
+        false,
+        r#"post_upload = ["touch /srv/staged-$HAUL_RELEASE; sleep 2"]"#,
+        "",
+    );
+    let v1 = deploy(&p);
+    p.write("src/index.html", "v2");
+    let child = p
+        .command(&["deploy", "app", "prod"], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let marker = || {
+        std::fs::read_dir(on(&fleet, 0, "/srv"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("staged-"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while marker() < 2 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: stopping after the current step"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no host was switched"), "{stderr}");
+    for i in 0..2 {
+        assert_eq!(live(&fleet, i).as_deref(), Some(v1.as_str()));
+        assert!(
+            !on(&fleet, i, "/srv/app/.haul/lock").exists(),
+            "locks released"
+        );
+        let releases: Vec<_> = std::fs::read_dir(on(&fleet, i, "/srv/app/releases"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            releases.len(),
+            2,
+            "only v1 and its manifest remain: {releases:?}"
+        );
+    }
+    let v2 = deploy(&p);
+    assert!((0..2).all(|i| live(&fleet, i).as_deref() == Some(v2.as_str())));
+}
+
+#[test]
+fn exec_over_ssh_prefixes_output_and_reports_failing_hosts() {
+    let (_fleet, p) = setup(3, false, "", "");
+    let out = p
+        .haul(&[
+            "exec",
+            "prod",
+            "--",
+            "echo $HAUL_HOST on $(hostname -I 2>/dev/null | wc -w) && pwd",
+        ])
+        .ok();
+    let mut lines: Vec<&str> = out.stdout.lines().filter(|l| l.contains("/srv")).collect();
+    lines.sort();
+    assert_eq!(lines, vec!["h1 | /srv", "h2 | /srv", "h3 | /srv"]);
+    let out = p
+        .haul(&["exec", "prod", "--role", "db", "--", "echo db"])
+        .ok();
+    assert_eq!(out.stdout, "h1 | db\n");
+    let out = p
+        .haul(&["exec", "prod", "--", "test $HAUL_HOST != h3"])
+        .fails(1);
+    assert!(
+        out.stderr
+            .contains("error: failed on 1 of 3 hosts:\nh3: exit 1"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// GETs `/index.html` from `addr:port` over a fresh connection.
+fn get(addr: &str, port: u16) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect((addr, port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+    if body.starts_with("HTTP/1.0 200") {
+        Ok(body)
+    } else {
+        Err(body.lines().next().unwrap_or("").to_string())
+    }
+}
+
+#[test]
+fn a_web_server_serving_current_answers_every_request_through_deploys_and_rollbacks() {
+    let (fleet, p) = setup(
+        2,
+        false,
+        "",
+        "[[apps.app.health]]\nhttp = \"http://{host}:8080/index.html\"\nretries = 20\ninterval = \"100ms\"\n",
+    );
+    // A web server on each host that resolves `current` on every request,
+    // started before anything is deployed (it answers 404 until then).
+    let mut servers = Vec::new();
+    for h in &fleet.hosts {
+        let server = std::process::Command::new("nsenter")
+            .arg(format!("--mount=/proc/{}/ns/mnt", h.holder))
+            .args([
+                "--",
+                "python3",
+                "-m",
+                "http.server",
+                "--bind",
+                &h.address,
+                "8080",
+                "--directory",
+                "/srv/app/current",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        servers.push(server);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect((h.address.as_str(), 8080)).is_err() {
+            assert!(Instant::now() < deadline, "web server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let v1 = deploy(&p);
+    let h1 = &fleet.hosts[0];
+    get(&h1.address, 8080).expect("v1 is served");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, addr) = (stop.clone(), h1.address.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match get(&addr, 8080) {
+                    Ok(_) => ok += 1,
+                    Err(e) => failed.push(e),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = deploy(&p);
+    p.haul(&["rollback", "app", "prod"]).ok();
+    p.haul(&["rollback", "app", "prod", "--to", &v2]).ok();
+    p.haul(&["rollback", "app", "prod", "--to", &v1]).ok();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.join().unwrap();
+    for mut server in servers {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failed.len(),
+        ok + failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(ok > 50, "only {ok} requests ran");
+}
