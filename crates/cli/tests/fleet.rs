@@ -133,7 +133,7 @@ fn hosts_behind_a_bastion_refuse_direct_connections_and_share_its_connection() {
         "a direct connection must be refused"
     );
 
-    let mut child = p
+    let child = p
         .command(&["deploy", "app", "prod"], &[])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
