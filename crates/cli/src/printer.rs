@@ -12,6 +12,8 @@ use std::time::Duration;
 
 pub struct Printer {
     verbose: bool,
+    /// Progress as JSON lines on stdout instead of text on stderr.
+    events: bool,
     /// Lines from hosts go to stdout prefixed by host (for `exec`).
     exec: bool,
     bar: Option<ProgressBar>,
@@ -19,22 +21,32 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn new(verbose: bool, quiet_progress: bool) -> Printer {
-        let bar = (!quiet_progress && std::io::stderr().is_terminal()).then(|| {
+    /// `json`: results are JSON, and run progress is a stream of JSON events.
+    pub fn new(verbose: bool, json: bool) -> Printer {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
             let pb = ProgressBar::new_spinner();
-            pb.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
-                    .expect("valid template"),
-            );
+            pb.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}").expect("valid template"));
             pb.enable_steady_tick(Duration::from_millis(120));
             pb
         });
-        Printer {
-            verbose,
-            exec: false,
-            bar,
-            inflight: Mutex::new(BTreeMap::new()),
-        }
+        Printer { verbose, events: json, exec: false, bar, inflight: Mutex::new(BTreeMap::new()) }
+    }
+
+    fn event(&self, p: &Progress<'_>) {
+        use serde_json::json;
+        let ms = |d: &Duration| d.as_millis() as u64;
+        let v = match p {
+            Progress::Work(n) => json!({ "event": "work", "tasks": n }),
+            Progress::Phase(phase) => json!({ "event": "phase", "phase": phase }),
+            Progress::Started { host, label } => json!({ "event": "started", "host": host, "task": label }),
+            Progress::Finished { host, label, ok, elapsed } => {
+                json!({ "event": "finished", "host": host, "task": label, "ok": ok, "elapsed_ms": ms(elapsed) })
+            }
+            Progress::Line { host, line } => json!({ "event": "output", "host": host, "line": line }),
+            Progress::Note(m) => json!({ "event": "note", "message": m }),
+            Progress::Warn(m) => json!({ "event": "warning", "message": m }),
+        };
+        self.out(&v.to_string());
     }
 
     pub fn for_exec(mut self) -> Printer {
@@ -80,10 +92,7 @@ impl Printer {
             let inflight = self.inflight.lock().expect("not poisoned");
             let mut by_label: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
             for (host, label) in inflight.iter() {
-                by_label
-                    .entry(label.as_str())
-                    .or_default()
-                    .push(host.as_str());
+                by_label.entry(label.as_str()).or_default().push(host.as_str());
             }
             let msg: Vec<String> = by_label
                 .into_iter()
@@ -103,11 +112,7 @@ impl Printer {
 
 /// Shortens a progress label to `n` characters.
 fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() > n {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    } else {
-        s.to_string()
-    }
+    if s.chars().count() > n { format!("{}…", s.chars().take(n - 1).collect::<String>()) } else { s.to_string() }
 }
 
 fn secs(d: Duration) -> String {
@@ -116,7 +121,21 @@ fn secs(d: Duration) -> String {
 
 impl Observer for Printer {
     fn progress(&self, p: Progress<'_>) {
+        if self.events && !self.exec {
+            return self.event(&p);
+        }
         match p {
+            Progress::Work(n) => {
+                if let Some(b) = &self.bar {
+                    b.set_length(n as u64);
+                    b.set_position(0);
+                    b.set_style(
+                        ProgressStyle::with_template("{spinner} {elapsed:>4} [{bar:30}] {pos}/{len} {wide_msg}")
+                            .expect("valid template")
+                            .progress_chars("=> "),
+                    );
+                }
+            }
             Progress::Phase(phase) => self.err(&format!("==> {phase}")),
             Progress::Started { host, label } => {
                 self.inflight
@@ -125,29 +144,14 @@ impl Observer for Printer {
                     .insert(host.unwrap_or("local").to_string(), label.to_string());
                 self.refresh();
             }
-            Progress::Finished {
-                host,
-                label,
-                ok,
-                elapsed,
-            } => {
-                self.inflight
-                    .lock()
-                    .expect("not poisoned")
-                    .remove(host.unwrap_or("local"));
+            Progress::Finished { host, label, ok, elapsed } => {
+                self.inflight.lock().expect("not poisoned").remove(host.unwrap_or("local"));
                 self.refresh();
                 let mark = if ok { "ok" } else { "FAILED" };
-                self.err(&format!(
-                    "  {:<10} {label}  {mark} {}",
-                    host.unwrap_or("local"),
-                    secs(elapsed)
-                ));
+                self.err(&format!("  {:<10} {label}  {mark} {}", host.unwrap_or("local"), secs(elapsed)));
             }
             Progress::Line { host: None, line } => self.err(&format!("  │ {line}")),
-            Progress::Line {
-                host: Some(host),
-                line,
-            } => {
+            Progress::Line { host: Some(host), line } => {
                 if self.exec {
                     match host.strip_suffix('!') {
                         Some(h) => self.err(&format!("{h} | {line}")),
@@ -175,13 +179,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         cells
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                if i + 1 == cells.len() {
-                    c.to_string()
-                } else {
-                    format!("{c:<w$}", w = width[i])
-                }
-            })
+            .map(|(i, c)| if i + 1 == cells.len() { c.to_string() } else { format!("{c:<w$}", w = width[i]) })
             .collect::<Vec<_>>()
             .join("  ")
             .trim_end()

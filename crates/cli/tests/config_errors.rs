@@ -20,12 +20,7 @@ fn check(toml: &str) -> (i32, String) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("haul.toml");
     std::fs::write(&path, toml).expect("the config is written");
-    let out = haul(dir.path())
-        .arg("--config")
-        .arg(&path)
-        .arg("check")
-        .output()
-        .expect("haul runs");
+    let out = haul(dir.path()).arg("--config").arg(&path).arg("check").output().expect("haul runs");
     result(&out, dir.path())
 }
 
@@ -824,12 +819,8 @@ error: `port` must be between 1 and 65535
 #[test]
 fn missing_config_file() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let out = haul(dir.path())
-        .arg("--config")
-        .arg(dir.path().join("nope.toml"))
-        .arg("check")
-        .output()
-        .expect("haul runs");
+    let out =
+        haul(dir.path()).arg("--config").arg(dir.path().join("nope.toml")).arg("check").output().expect("haul runs");
     assert_eq!(
         result(&out, dir.path()),
         (
@@ -847,11 +838,7 @@ fn haul_config_env_var_selects_the_file() {
     // error about this file proves `HAUL_CONFIG` was read.
     let path = dir.path().join("custom.toml");
     std::fs::write(&path, "[apps.web]\nkeep = 0\n").expect("the config is written");
-    let out = haul(dir.path())
-        .env("HAUL_CONFIG", &path)
-        .arg("check")
-        .output()
-        .expect("haul runs");
+    let out = haul(dir.path()).env("HAUL_CONFIG", &path).arg("check").output().expect("haul runs");
     assert_eq!(
         result(&out, dir.path()),
         (

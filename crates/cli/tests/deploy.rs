@@ -14,50 +14,26 @@ fn deploy_puts_the_release_live_on_every_host() {
     for h in ["a", "b"] {
         assert_eq!(p.live(h).as_deref(), Some(id.as_str()));
         let cur = p.host(h).join("current");
-        assert_eq!(
-            std::fs::read_to_string(cur.join("index.html")).unwrap(),
-            "<h1>v1</h1>\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(cur.join("assets/app.css")).unwrap(),
-            "body {}\n"
-        );
+        assert_eq!(std::fs::read_to_string(cur.join("index.html")).unwrap(), "<h1>v1</h1>\n");
+        assert_eq!(std::fs::read_to_string(cur.join("assets/app.css")).unwrap(), "body {}\n");
         // Shared paths: a directory and an empty file, linked into the release.
         assert!(p.host(h).join("shared/log").is_dir());
-        assert_eq!(
-            std::fs::read(p.host(h).join("shared/config/app.env")).unwrap(),
-            b""
-        );
-        assert_eq!(
-            std::fs::read_link(cur.join("log"))
-                .unwrap()
-                .display()
-                .to_string(),
-            "../../shared/log"
-        );
+        assert_eq!(std::fs::read(p.host(h).join("shared/config/app.env")).unwrap(), b"");
+        assert_eq!(std::fs::read_link(cur.join("log")).unwrap().display().to_string(), "../../shared/log");
         assert!(p.host(h).join(format!("releases/{id}.manifest")).is_file());
-        assert!(
-            !p.host(h).join(".haul/lock").exists(),
-            "the lock is released"
-        );
+        assert!(!p.host(h).join(".haul/lock").exists(), "the lock is released");
     }
     let status = p.haul(&["status", "--json"]).ok().json();
     let rows = status.as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(
-        rows.iter()
-            .all(|r| r["live"] == id.as_str() && r["mixed"] == false)
-    );
+    assert!(rows.iter().all(|r| r["live"] == id.as_str() && r["mixed"] == false));
 }
 
 #[test]
 fn redeploy_writes_only_what_changed_and_never_touches_the_old_release() {
     let p = Project::new(&config("shared = [\"log/\"]", ""));
     for i in 0..40 {
-        p.write(
-            &format!("src/lib/f{i}.txt"),
-            &format!("file {i}\n").repeat(100),
-        );
+        p.write(&format!("src/lib/f{i}.txt"), &format!("file {i}\n").repeat(100));
     }
     let v1 = p.deploy();
     // Content in shared paths survives releases.
@@ -65,7 +41,7 @@ fn redeploy_writes_only_what_changed_and_never_touches_the_old_release() {
     let old = snapshot(&p.host("a").join("releases").join(&v1));
 
     p.write("src/lib/f7.txt", "changed\n");
-    let out = p.haul(&["deploy", "app", "test", "--json"]).ok().json();
+    let out = p.haul(&["deploy", "app", "test", "--json"]).ok().report();
     let v2 = out["release"].as_str().unwrap().to_string();
     assert_ne!(v1, v2);
     for h in out["hosts"].as_array().unwrap() {
@@ -75,23 +51,14 @@ fn redeploy_writes_only_what_changed_and_never_touches_the_old_release() {
         assert_eq!(h["stage"]["reused_files"], 41);
         assert_eq!(h["stage"]["base"], v1.as_str());
     }
-    let (r1, r2) = (
-        p.host("a").join("releases").join(&v1),
-        p.host("a").join("releases").join(&v2),
-    );
+    let (r1, r2) = (p.host("a").join("releases").join(&v1), p.host("a").join("releases").join(&v2));
     // Unchanged files are the same inode: reused, not copied.
     let ino = |d: &std::path::Path, f: &str| std::fs::metadata(d.join(f)).unwrap().ino();
     assert_eq!(ino(&r1, "lib/f1.txt"), ino(&r2, "lib/f1.txt"));
     assert_ne!(ino(&r1, "lib/f7.txt"), ino(&r2, "lib/f7.txt"));
-    assert_eq!(
-        std::fs::read_to_string(r2.join("lib/f7.txt")).unwrap(),
-        "changed\n"
-    );
+    assert_eq!(std::fs::read_to_string(r2.join("lib/f7.txt")).unwrap(), "changed\n");
     assert_eq!(snapshot(&r1), old, "the older release changed");
-    assert_eq!(
-        std::fs::read_to_string(r2.join("log/app.log")).unwrap(),
-        "kept\n"
-    );
+    assert_eq!(std::fs::read_to_string(r2.join("log/app.log")).unwrap(), "kept\n");
 }
 
 #[test]
@@ -99,27 +66,15 @@ fn an_unchanged_tree_is_the_same_release_and_deploys_nothing() {
     let p = Project::new(&config("", ""));
     let v1 = p.deploy();
     let out = p.haul(&["deploy", "app", "test"]).ok();
-    assert!(
-        out.stderr
-            .contains(&format!("{v1} is already live on every host")),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(&format!("{v1} is already live on every host")), "{}", out.stderr);
     assert_eq!(p.releases("a"), vec![v1]);
 }
 
 #[test]
 fn a_failing_build_names_the_step_shows_its_output_and_touches_no_host() {
-    let p = Project::new(&config(
-        r#"build = ["true", "echo compiling; echo 'undefined: frob' >&2; exit 3"]"#,
-        "",
-    ));
+    let p = Project::new(&config(r#"build = ["true", "echo compiling; echo 'undefined: frob' >&2; exit 3"]"#, ""));
     let out = p.haul(&["deploy", "app", "test"]).fails(1);
-    assert!(
-        out.stderr.contains("  │ compiling\n"),
-        "live output: {}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("  │ compiling\n"), "live output: {}", out.stderr);
     assert!(
         out.stderr.contains(
             "error: build step `echo compiling; echo 'undefined: frob' >&2; exit 3` failed (exit 3):\ncompiling\nundefined: frob"
@@ -144,18 +99,10 @@ fn a_failing_post_upload_step_leaves_current_alone_and_cleans_up() {
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains("stage failed: no host was switched"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("stage failed: no host was switched"), "{}", out.stderr);
     for h in ["a", "b"] {
         assert_eq!(p.live(h).as_deref(), Some(v1.as_str()), "{h} still on v1");
-        assert_eq!(
-            p.releases(h),
-            vec![v1.clone()],
-            "{h}: the half-staged release is gone"
-        );
+        assert_eq!(p.releases(h), vec![v1.clone()], "{h}: the half-staged release is gone");
         assert!(!p.host(h).join(".haul/lock").exists());
     }
 }
@@ -173,7 +120,7 @@ start = ["if [ -f fail-start ] && [ $HAUL_HOST = b ]; then echo 'port in use' >&
     let v1 = p.deploy();
     p.write("src/fail-start", "");
     let out = p.haul(&["deploy", "app", "test", "--json"]).fails(1);
-    let report = out.json();
+    let report = out.report();
     assert_eq!(report["ok"], false);
     let msg = report["message"].as_str().unwrap();
     assert!(msg.contains("b: start: "), "{msg}");
@@ -184,20 +131,10 @@ start = ["if [ -f fail-start ] && [ $HAUL_HOST = b ]; then echo 'port in use' >&
         assert_eq!(p.live(h).as_deref(), Some(v1.as_str()));
     }
     let hosts = report["hosts"].as_array().unwrap();
-    assert!(
-        hosts
-            .iter()
-            .all(|h| h["status"] == "switched_back" && h["live"] == v1.as_str())
-    );
+    assert!(hosts.iter().all(|h| h["status"] == "switched_back" && h["live"] == v1.as_str()));
     // The history records the switch back, and the service was restarted on v1.
     let hist = std::fs::read_to_string(p.host("a").join(".haul/history")).unwrap();
-    assert!(
-        hist.lines()
-            .last()
-            .unwrap()
-            .contains("\"kind\":\"switchback\""),
-        "{hist}"
-    );
+    assert!(hist.lines().last().unwrap().contains("\"kind\":\"switchback\""), "{hist}");
     let log = std::fs::read_to_string(p.host("a").join("shared-log")).unwrap();
     assert!(log.trim_end().ends_with(&format!("start {v1}")), "{log}");
 }
@@ -217,18 +154,8 @@ interval = "10ms"
     let v1 = p.deploy();
     p.write("src/canary", "");
     let out = p.haul(&["deploy", "app", "test"]).fails(1);
-    assert!(
-        out.stderr
-            .contains("health check `no canary file` failed after 2 attempts: exit 1"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("switching every host back (failure policy: rollback)"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("health check `no canary file` failed after 2 attempts: exit 1"), "{}", out.stderr);
+    assert!(out.stderr.contains("switching every host back (failure policy: rollback)"), "{}", out.stderr);
     assert!(out.stdout.contains("switched_back"), "{}", out.stdout);
     assert_eq!(p.live("a").as_deref(), Some(v1.as_str()));
     assert_eq!(p.live("b").as_deref(), Some(v1.as_str()));
@@ -236,34 +163,21 @@ interval = "10ms"
 
 #[test]
 fn failure_policy_halt_leaves_hosts_where_they_are() {
-    let toml = config(
-        "",
-        "[[apps.app.health]]\ncommand = \"test ! -f canary\"\nretries = 0\n",
-    )
-    .replace(
-        "hosts = [\"a\", \"b\"]",
-        "hosts = [\"a\", \"b\"]\nfailure = \"halt\"",
-    );
+    let toml = config("", "[[apps.app.health]]\ncommand = \"test ! -f canary\"\nretries = 0\n")
+        .replace("hosts = [\"a\", \"b\"]", "hosts = [\"a\", \"b\"]\nfailure = \"halt\"");
     let p = Project::new(&toml);
     p.deploy();
     p.write("src/canary", "");
-    let out = p.haul(&["deploy", "app", "test", "--json"]).fails(1).json();
+    let out = p.haul(&["deploy", "app", "test", "--json"]).fails(1).report();
     let v2 = out["release"].as_str().unwrap();
-    assert!(
-        out["message"]
-            .as_str()
-            .unwrap()
-            .contains("halted (failure policy: halt)")
-    );
+    assert!(out["message"].as_str().unwrap().contains("halted (failure policy: halt)"));
     assert_eq!(p.live("a").as_deref(), Some(v2));
 }
 
 #[test]
 fn steps_see_the_haul_environment() {
-    let p = Project::new(&config(
-        r#"post_upload = ["env | grep ^HAUL_ | grep -v ^HAUL_ACTOR= | sort > haul.env"]"#,
-        "",
-    ));
+    let p =
+        Project::new(&config(r#"post_upload = ["env | grep ^HAUL_ | grep -v ^HAUL_ACTOR= | sort > haul.env"]"#, ""));
     let v1 = p.deploy();
     p.write("src/index.html", "v2");
     let v2 = p.deploy();
@@ -312,21 +226,10 @@ fn a_second_deploy_is_refused_while_the_first_holds_the_lock() {
     }
     let out = p.haul(&["deploy", "app", "test"]).fails(1);
     let pid = first.id();
+    assert!(out.stderr.contains("a: locked by deploy app test by tester on "), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("(pid {pid}) since ")), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("a: locked by deploy app test by tester on "),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(&format!("(pid {pid}) since ")),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(
-            "wait for it to finish; if it is stuck, clear it with: haul unlock app test --reason"
-        ),
+        out.stderr.contains("wait for it to finish; if it is stuck, clear it with: haul unlock app test --reason"),
         "{}",
         out.stderr
     );
@@ -345,10 +248,7 @@ fn write_lock(p: &Project, host: &str, pid: u32, machine: &str, since: &str) {
 }
 
 fn this_machine() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_string()
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string()
 }
 
 #[test]
@@ -369,9 +269,7 @@ fn a_lock_of_a_dead_process_here_is_reported_and_taken_over() {
     );
     let hist = std::fs::read_to_string(p.host("b").join(".haul/history")).unwrap();
     assert!(
-        hist.contains(&format!(
-            "\"reason\":\"taken over: process {pid} (deploy app test) is no longer running\""
-        )),
+        hist.contains(&format!("\"reason\":\"taken over: process {pid} (deploy app test) is no longer running\"")),
         "{hist}"
     );
     assert!(!p.host("b").join(".haul/lock").exists());
@@ -382,43 +280,22 @@ fn a_lock_of_a_live_process_elsewhere_is_reported_stale_by_age_and_unlock_clears
     let p = Project::new(&config("", "[lock]\nstale_after = \"10m\"\n"));
     write_lock(&p, "b", 4242, "build-server-7", "2026-01-01T00:00:00Z");
     let out = p.haul(&["deploy", "app", "test"]).fails(1);
-    assert!(out.stderr.contains("b: locked by deploy app test by ghost on build-server-7 (pid 4242) since 2026-01-01T00:00:00Z"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("the lock looks stale: it was taken "),
+        out.stderr
+            .contains("b: locked by deploy app test by ghost on build-server-7 (pid 4242) since 2026-01-01T00:00:00Z"),
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains("longer than lock.stale_after (10m)"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("clear a stale lock with: haul unlock app test --reason"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        !p.host("a").join(".haul/lock").exists(),
-        "the lock taken on a was given back"
-    );
+    assert!(out.stderr.contains("the lock looks stale: it was taken "), "{}", out.stderr);
+    assert!(out.stderr.contains("longer than lock.stale_after (10m)"), "{}", out.stderr);
+    assert!(out.stderr.contains("clear a stale lock with: haul unlock app test --reason"), "{}", out.stderr);
+    assert!(!p.host("a").join(".haul/lock").exists(), "the lock taken on a was given back");
 
-    let out = p
-        .haul(&["unlock", "app", "test", "--reason", "deployer crashed"])
-        .ok();
-    assert!(
-        out.stdout
-            .contains("b: cleared lock held by deploy app test by ghost"),
-        "{}",
-        out.stdout
-    );
+    let out = p.haul(&["unlock", "app", "test", "--reason", "deployer crashed"]).ok();
+    assert!(out.stdout.contains("b: cleared lock held by deploy app test by ghost"), "{}", out.stdout);
     assert!(out.stdout.contains("a: not locked"), "{}", out.stdout);
     let hist = std::fs::read_to_string(p.host("b").join(".haul/history")).unwrap();
-    assert!(
-        hist.contains("\"kind\":\"unlock\"") && hist.contains("\"reason\":\"deployer crashed\""),
-        "{hist}"
-    );
+    assert!(hist.contains("\"kind\":\"unlock\"") && hist.contains("\"reason\":\"deployer crashed\""), "{hist}");
     p.deploy();
 }
 
@@ -427,10 +304,7 @@ fn unlock_needs_a_reason() {
     let p = Project::new(&config("", ""));
     p.haul(&["unlock", "app", "test"]).fails(2);
     let out = p.haul(&["unlock", "app", "test", "--reason", " "]).fails(2);
-    assert_eq!(
-        out.stderr,
-        "error: --reason must say why the lock is cleared\n"
-    );
+    assert_eq!(out.stderr, "error: --reason must say why the lock is cleared\n");
 }
 
 #[test]
@@ -438,19 +312,13 @@ fn rollback_walks_the_chain_and_to_switches_to_any_release() {
     let p = Project::new(&config("", ""));
     let out = p.haul(&["rollback", "app", "test"]).fails(1);
     assert!(
-        out.stderr
-            .contains("a: no release to roll back to (nothing is live); name one with --to"),
+        out.stderr.contains("a: no release to roll back to (nothing is live); name one with --to"),
         "{}",
         out.stderr
     );
     let v1 = p.deploy();
     let out = p.haul(&["rollback", "app", "test"]).fails(1);
-    assert!(
-        out.stderr
-            .contains(&format!("{v1} is live and nothing was live before it")),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(&format!("{v1} is live and nothing was live before it")), "{}", out.stderr);
     p.write("src/index.html", "v2");
     let v2 = p.deploy();
     p.write("src/index.html", "v3");
@@ -461,32 +329,11 @@ fn rollback_walks_the_chain_and_to_switches_to_any_release() {
     p.haul(&["rollback", "app", "test"]).ok();
     assert_eq!(p.live("b").as_deref(), Some(v1.as_str()));
     let out = p.haul(&["rollback", "app", "test", "--to", &v3]).ok();
-    assert!(
-        out.stderr
-            .contains(&format!("rolled back app in test to {v3} on 2 hosts")),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(&format!("rolled back app in test to {v3} on 2 hosts")), "{}", out.stderr);
     assert_eq!(p.live("a").as_deref(), Some(v3.as_str()));
-    assert_eq!(
-        std::fs::read_to_string(p.host("a").join("current/index.html")).unwrap(),
-        "v3"
-    );
-    let out = p
-        .haul(&[
-            "rollback",
-            "app",
-            "test",
-            "--to",
-            "20200101T000000.000Z-000000000000",
-        ])
-        .fails(1);
-    assert!(
-        out.stderr
-            .contains("a: release 20200101T000000.000Z-000000000000 is not on this host"),
-        "{}",
-        out.stderr
-    );
+    assert_eq!(std::fs::read_to_string(p.host("a").join("current/index.html")).unwrap(), "v3");
+    let out = p.haul(&["rollback", "app", "test", "--to", "20200101T000000.000Z-000000000000"]).fails(1);
+    assert!(out.stderr.contains("a: release 20200101T000000.000Z-000000000000 is not on this host"), "{}", out.stderr);
     let hist = std::fs::read_to_string(p.host("a").join(".haul/history")).unwrap();
     assert_eq!(hist.matches("\"kind\":\"rollback\"").count(), 3);
 }
@@ -498,11 +345,7 @@ fn rollback_is_refused_when_hosts_would_go_to_different_releases() {
     p.write("src/index.html", "v2");
     p.haul(&["deploy", "app", "test", "--hosts", "a"]).ok();
     let out = p.haul(&["rollback", "app", "test"]).fails(1);
-    assert!(
-        out.stderr.contains("b: no release to roll back to"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("b: no release to roll back to"), "{}", out.stderr);
 }
 
 #[test]
@@ -517,12 +360,7 @@ fn prune_and_remove_never_touch_the_live_release_and_keep_the_chain() {
     assert_eq!(p.releases("a"), ids[1..].to_vec());
 
     let out = p.haul(&["remove", "app", "test", &ids[3]]).fails(1);
-    assert!(
-        out.stderr
-            .contains(&format!("release {} is live on a, b", ids[3])),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(&format!("release {} is live on a, b", ids[3])), "{}", out.stderr);
     // Removing the middle release re-stitches the chain: rollback skips it.
     p.haul(&["remove", "app", "test", &ids[2]]).ok();
     assert_eq!(p.releases("b"), vec![ids[1].clone(), ids[3].clone()]);
@@ -533,20 +371,11 @@ fn prune_and_remove_never_touch_the_live_release_and_keep_the_chain() {
 
     // Prune to one keeps only the live release, even when it is the oldest.
     let out = p.haul(&["prune", "app", "test", "--keep", "1"]).ok();
-    assert!(
-        out.stdout.contains(&format!("a: removed {}", ids[3])),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains(&format!("a: removed {}", ids[3])), "{}", out.stdout);
     assert_eq!(p.releases("a"), vec![ids[1].clone()]);
     p.haul(&["prune", "app", "test", "--keep", "0"]).fails(2);
     let out = p.haul(&["remove", "app", "test", &ids[0]]).fails(1);
-    assert!(
-        out.stderr
-            .contains(&format!("no host of test has release {}", ids[0])),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(&format!("no host of test has release {}", ids[0])), "{}", out.stderr);
 }
 
 #[test]
@@ -561,16 +390,8 @@ fn releases_lists_each_host_with_live_previous_and_history() {
     assert_eq!(lines[1], format!("  * {v2}  (live)"));
     assert_eq!(lines[2], format!("    {v1}  (previous)"));
     assert_eq!(lines[3], "  history:");
-    assert!(
-        lines[4].ends_with(&format!("deploy     {v1} → {v2} by tester")),
-        "{}",
-        lines[4]
-    );
-    assert!(
-        lines[5].ends_with(&format!("deploy     → {v1} by tester")),
-        "{}",
-        lines[5]
-    );
+    assert!(lines[4].ends_with(&format!("deploy     {v1} → {v2} by tester")), "{}", lines[4]);
+    assert!(lines[5].ends_with(&format!("deploy     → {v1} by tester")), "{}", lines[5]);
 }
 
 #[test]
@@ -582,15 +403,7 @@ fn deploy_of_a_given_release_does_not_build() {
     assert_eq!(p.live("a").as_deref(), Some(id.as_str()));
     let builds = std::fs::read_to_string(p.path().join("build.log")).unwrap();
     assert_eq!(builds, "building\n", "the deploy did not build again");
-    let out = p
-        .haul(&[
-            "deploy",
-            "app",
-            "test",
-            "--release",
-            "20200101T000000.000Z-000000000000",
-        ])
-        .fails(2);
+    let out = p.haul(&["deploy", "app", "test", "--release", "20200101T000000.000Z-000000000000"]).fails(2);
     assert!(
         out.stderr.contains("error: no release `20200101T000000.000Z-000000000000` of app `app` in the release cache"),
         "{}",
@@ -612,18 +425,9 @@ fn unknown_app_environment_or_host_is_a_usage_error() {
         out.stderr
     );
     let out = p.haul(&["deploy", "app", "prod"]).fails(2);
-    assert!(
-        out.stderr.contains("no environment `prod`"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("no environment `prod`"), "{}", out.stderr);
     let out = p.haul(&["deploy", "app", "test", "--hosts", "zz"]).fails(2);
-    assert!(
-        out.stderr
-            .contains("error: environment `test` has no host `zz`"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("error: environment `test` has no host `zz`"), "{}", out.stderr);
     p.haul(&["frobnicate"]).fails(2);
 }
 
@@ -631,11 +435,7 @@ fn refused(setup: impl FnOnce(&std::path::Path), expected: &str) {
     let p = Project::new(&config("", ""));
     setup(&p.path().join("src"));
     let out = p.haul(&["build", "app"]).fails(1);
-    assert!(
-        out.stderr.contains(expected),
-        "expected {expected:?} in:\n{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(expected), "expected {expected:?} in:\n{}", out.stderr);
 }
 
 #[test]
@@ -655,23 +455,14 @@ fn a_symlink_inside_the_tree_ships() {
     let p = Project::new(&config("", ""));
     std::os::unix::fs::symlink("../index.html", p.path().join("src/assets/home.html")).unwrap();
     p.deploy();
-    assert_eq!(
-        std::fs::read_to_string(p.host("a").join("current/assets/home.html")).unwrap(),
-        "<h1>v1</h1>\n"
-    );
+    assert_eq!(std::fs::read_to_string(p.host("a").join("current/assets/home.html")).unwrap(), "<h1>v1</h1>\n");
 }
 
 #[test]
 fn fifos_and_sockets_are_refused() {
     refused(
         |s| {
-            assert!(
-                std::process::Command::new("mkfifo")
-                    .arg(s.join("pipe"))
-                    .status()
-                    .unwrap()
-                    .success()
-            );
+            assert!(std::process::Command::new("mkfifo").arg(s.join("pipe")).status().unwrap().success());
         },
         "error: `pipe` is a FIFO; only files, directories and symlinks can ship",
     );
@@ -703,31 +494,15 @@ fn device_files_are_refused() {
 #[test]
 fn exec_runs_on_each_host_with_prefixed_output() {
     let p = Project::new(&config("", ""));
-    let out = p
-        .haul(&["exec", "test", "--", "echo", "hi from $HAUL_HOST"])
-        .ok();
+    let out = p.haul(&["exec", "test", "--", "echo", "hi from $HAUL_HOST"]).ok();
     let mut lines: Vec<&str> = out.stdout.lines().collect();
     lines.sort();
     assert_eq!(lines, vec!["a | hi from a", "b | hi from b"]);
-    let out = p
-        .haul(&["exec", "test", "--role", "db", "--", "echo $HAUL_ROLES"])
-        .ok();
+    let out = p.haul(&["exec", "test", "--role", "db", "--", "echo $HAUL_ROLES"]).ok();
     assert_eq!(out.stdout, "a | web,db\n");
-    let out = p
-        .haul(&[
-            "exec",
-            "test",
-            "--",
-            "[ $HAUL_HOST = a ] || { echo nope >&2; exit 7; }",
-        ])
-        .fails(1);
+    let out = p.haul(&["exec", "test", "--", "[ $HAUL_HOST = a ] || { echo nope >&2; exit 7; }"]).fails(1);
     assert!(out.stderr.contains("b | nope"), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("error: failed on 1 of 2 hosts:\nb: exit 7"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("error: failed on 1 of 2 hosts:\nb: exit 7"), "{}", out.stderr);
 }
 
 #[test]
@@ -738,16 +513,12 @@ fn init_writes_a_config_that_checks_and_refuses_to_overwrite() {
     assert_eq!(out.stdout, "wrote haul.toml; check it with `haul check`\n");
     let out = p.haul(&["check"]).ok();
     assert!(
-        out.stdout
-            .ends_with("haul.toml is valid: 1 app (web), 1 environment (staging), 2 hosts\n"),
+        out.stdout.ends_with("haul.toml is valid: 1 app (web), 1 environment (staging), 2 hosts\n"),
         "{}",
         out.stdout
     );
     let out = p.haul(&["init"]).fails(2);
-    assert_eq!(
-        out.stderr,
-        "error: haul.toml already exists; pass --force to overwrite it\n"
-    );
+    assert_eq!(out.stderr, "error: haul.toml already exists; pass --force to overwrite it\n");
     p.haul(&["init", "--force"]).ok();
     // The example deploys as written.
     p.write("public/index.html", "hi");
@@ -825,8 +596,21 @@ deploy app to test
     assert_eq!(dry.stdout, out.stdout);
     let json = p.haul(&["plan", "app", "test", "--json"]).ok().json();
     assert_eq!(json["phases"].as_array().unwrap().len(), 5);
-    assert_eq!(
-        json["phases"][2]["tasks"][0]["on"]["hosts"],
-        serde_json::json!(["a"])
-    );
+    assert_eq!(json["phases"][2]["tasks"][0]["on"]["hosts"], serde_json::json!(["a"]));
+}
+
+#[test]
+fn deploy_json_is_a_stream_of_events_ending_in_the_report() {
+    let p = Project::new(&config(r#"post_upload = ["echo hello from $HAUL_HOST"]"#, ""));
+    let out = p.haul(&["deploy", "app", "test", "--json"]).ok();
+    assert_eq!(out.stderr, "", "progress goes to the stream, not stderr");
+    let events: Vec<serde_json::Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"phase"));
+    assert_eq!(kinds.last(), Some(&"report"));
+    let work = events.iter().find(|e| e["event"] == "work").unwrap();
+    let finished = events.iter().filter(|e| e["event"] == "finished" && !e["host"].is_null()).count();
+    assert_eq!(work["tasks"].as_u64().unwrap() as usize, finished, "the work total counts every host task");
+    assert!(events.iter().any(|e| e["event"] == "output" && e["host"] == "b" && e["line"] == "hello from b"));
+    assert!(events.iter().any(|e| e["event"] == "finished" && e["task"] == "switch current" && e["ok"] == true));
 }

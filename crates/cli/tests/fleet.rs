@@ -13,16 +13,9 @@ use std::time::{Duration, Instant};
 /// A fleet of `n` hosts and a project whose environment `prod` is all of
 /// them; `app` is appended to `[apps.app]`, `rest` after the environment.
 fn setup(n: usize, bastion: bool, app: &str, rest: &str) -> (Fleet, Project) {
-    let fleet = Fleet::start(FleetOptions {
-        hosts: n,
-        bastion,
-        ..FleetOptions::default()
-    })
-    .expect("fleet starts");
-    let body = format!(
-        "[apps.app]\nship = \"src\"\n{app}\n\n[environments.prod]\nhosts = {}\n{rest}\n",
-        fleet.names_toml()
-    );
+    let fleet = Fleet::start(FleetOptions { hosts: n, bastion, ..FleetOptions::default() }).expect("fleet starts");
+    let body =
+        format!("[apps.app]\nship = \"src\"\n{app}\n\n[environments.prod]\nhosts = {}\n{rest}\n", fleet.names_toml());
     let p = Project::new(&fleet.haul_toml(&body));
     (fleet, p)
 }
@@ -38,18 +31,14 @@ fn live(fleet: &Fleet, i: usize) -> Option<String> {
 
 fn deploy(p: &Project) -> String {
     let out = p.haul(&["deploy", "app", "prod", "--json"]).ok();
-    out.json()["release"].as_str().unwrap().to_string()
+    out.report()["release"].as_str().unwrap().to_string()
 }
 
 /// Waits until `path` exists (a step on a host reached a point).
 fn wait_for(path: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
+        assert!(Instant::now() < deadline, "{} never appeared", path.display());
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -63,17 +52,14 @@ fn a_fleet_deploy_sends_only_what_changed_and_rolls_back() {
     let v1 = deploy(&p);
     for i in 0..3 {
         assert_eq!(live(&fleet, i).as_deref(), Some(v1.as_str()), "h{}", i + 1);
-        assert_eq!(
-            std::fs::read_to_string(on(&fleet, i, "/srv/app/current/index.html")).unwrap(),
-            "<h1>v1</h1>\n"
-        );
+        assert_eq!(std::fs::read_to_string(on(&fleet, i, "/srv/app/current/index.html")).unwrap(), "<h1>v1</h1>\n");
         assert!(on(&fleet, i, "/srv/app/shared/log").is_dir());
     }
     // Each host has its own /srv: nothing of the fleet leaks onto this machine.
     assert!(!std::path::Path::new("/srv/app").exists());
 
     p.write("src/lib/f9.txt", "changed");
-    let out = p.haul(&["deploy", "app", "prod", "--json"]).ok().json();
+    let out = p.haul(&["deploy", "app", "prod", "--json"]).ok().report();
     let v2 = out["release"].as_str().unwrap().to_string();
     for h in out["hosts"].as_array().unwrap() {
         assert_eq!(h["stage"]["sent_files"], 1, "{h}");
@@ -84,22 +70,13 @@ fn a_fleet_deploy_sends_only_what_changed_and_rolls_back() {
     assert!((0..3).all(|i| live(&fleet, i).as_deref() == Some(v1.as_str())));
     let out = p.haul(&["releases", "app", "prod", "--json"]).ok().json();
     assert_eq!(out[2]["live"], v1.as_str());
-    assert!(
-        out[2]["releases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["id"] == v2.as_str())
-    );
+    assert!(out[2]["releases"].as_array().unwrap().iter().any(|r| r["id"] == v2.as_str()));
 }
 
 /// Established TCP connections from this machine to `addr:port`.
 fn connections_to(addr: &str, port: u16) -> usize {
     let octets: Vec<u8> = addr.split('.').map(|o| o.parse().unwrap()).collect();
-    let want = format!(
-        "{:02X}{:02X}{:02X}{:02X}:{:04X}",
-        octets[3], octets[2], octets[1], octets[0], port
-    );
+    let want = format!("{:02X}{:02X}{:02X}{:02X}:{:04X}", octets[3], octets[2], octets[1], octets[0], port);
     std::fs::read_to_string("/proc/net/tcp")
         .unwrap()
         .lines()
@@ -118,20 +95,10 @@ fn hosts_behind_a_bastion_refuse_direct_connections_and_share_its_connection() {
     let direct = std::process::Command::new("ssh")
         .args(["-F"])
         .arg(fleet.ssh_config())
-        .args([
-            "-p",
-            &fleet.hosts[0].port.to_string(),
-            "-o",
-            "ConnectTimeout=5",
-            &fleet.hosts[0].address,
-            "true",
-        ])
+        .args(["-p", &fleet.hosts[0].port.to_string(), "-o", "ConnectTimeout=5", &fleet.hosts[0].address, "true"])
         .output()
         .unwrap();
-    assert!(
-        !direct.status.success(),
-        "a direct connection must be refused"
-    );
+    assert!(!direct.status.success(), "a direct connection must be refused");
 
     let child = p
         .command(&["deploy", "app", "prod"], &[])
@@ -146,11 +113,7 @@ fn hosts_behind_a_bastion_refuse_direct_connections_and_share_its_connection() {
     let b = fleet.bastion.as_ref().unwrap();
     let n = connections_to(&b.address, b.port);
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(n, 1, "hosts behind the bastion share one connection to it");
     assert!((0..3).all(|i| live(&fleet, i).is_some()));
 }
@@ -160,34 +123,15 @@ fn an_unreachable_host_refuses_the_deploy_unless_it_is_skipped() {
     let (fleet, p) = setup(3, false, "", "");
     fleet.stop_host(1);
     let out = p.haul(&["deploy", "app", "prod"]).fails(1);
-    assert!(
-        out.stderr
-            .contains("error: cannot reach 1 of 3 hosts; nothing was changed:\nh2: "),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("(pass --skip-unreachable to leave it out)"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("error: cannot reach 1 of 3 hosts; nothing was changed:\nh2: "), "{}", out.stderr);
+    assert!(out.stderr.contains("(pass --skip-unreachable to leave it out)"), "{}", out.stderr);
     assert!(!on(&fleet, 0, "/srv/app").exists(), "nothing changed on h1");
 
-    let out = p
-        .haul(&["deploy", "app", "prod", "--skip-unreachable", "--json"])
-        .fails(0)
-        .json();
+    let out = p.haul(&["deploy", "app", "prod", "--skip-unreachable", "--json"]).fails(0).report();
     let v1 = out["release"].as_str().unwrap();
     assert_eq!(live(&fleet, 0).as_deref(), Some(v1));
     assert_eq!(live(&fleet, 2).as_deref(), Some(v1));
-    let h2 = out["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == "h2")
-        .unwrap()
-        .clone();
+    let h2 = out["hosts"].as_array().unwrap().iter().find(|h| h["host"] == "h2").unwrap().clone();
     assert_eq!(h2["status"], "skipped");
 
     // The host comes back and the next deploy brings it up to date.
@@ -214,27 +158,14 @@ fn a_host_dying_during_stage_switches_no_host_and_a_rerun_converges() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("h2: "), "{stderr}");
-    assert!(
-        stderr.contains("stage failed: no host was switched"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("stage failed: no host was switched"), "{stderr}");
     for i in 0..3 {
-        assert_eq!(
-            live(&fleet, i).as_deref(),
-            Some(v1.as_str()),
-            "h{} still on v1",
-            i + 1
-        );
+        assert_eq!(live(&fleet, i).as_deref(), Some(v1.as_str()), "h{} still on v1", i + 1);
     }
     fleet.start_host(1).unwrap();
     let v2 = deploy(&p);
     for i in 0..3 {
-        assert_eq!(
-            live(&fleet, i).as_deref(),
-            Some(v2.as_str()),
-            "h{} converged",
-            i + 1
-        );
+        assert_eq!(live(&fleet, i).as_deref(), Some(v2.as_str()), "h{} converged", i + 1);
     }
 }
 
@@ -260,19 +191,10 @@ start = ["if [ $HAUL_HOST = h3 ] && [ -f index2.html ]; then touch /srv/starting
     wait_for(&on(&fleet, 2, "/srv/starting"));
     fleet.stop_host(2);
     let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("h1: switched back to {v1}")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("h2: switched back to {v1}")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("h1: switched back to {v1}")), "{stderr}");
+    assert!(stderr.contains(&format!("h2: switched back to {v1}")), "{stderr}");
     assert!(stderr.contains("h3: could not switch back"), "{stderr}");
     // The final state of every host is printed.
     let rows: Vec<&str> = stdout.lines().collect();
@@ -284,12 +206,7 @@ start = ["if [ $HAUL_HOST = h3 ] && [ -f index2.html ]; then touch /srv/starting
 
 #[test]
 fn an_interrupted_deploy_stops_between_steps_and_a_rerun_converges() {
-    let (fleet, p) = setup(
-        2,
-        false,
-        r#"post_upload = ["touch /srv/staged-$HAUL_RELEASE; sleep 2"]"#,
-        "",
-    );
+    let (fleet, p) = setup(2, false, r#"post_upload = ["touch /srv/staged-$HAUL_RELEASE; sleep 2"]"#, "");
     let v1 = deploy(&p);
     p.write("src/index.html", "v2");
     let child = p
@@ -310,37 +227,21 @@ fn an_interrupted_deploy_stops_between_steps_and_a_rerun_converges() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("interrupted: stopping after the current step"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("interrupted: stopping after the current step"), "{stderr}");
     assert!(stderr.contains("no host was switched"), "{stderr}");
     for i in 0..2 {
         assert_eq!(live(&fleet, i).as_deref(), Some(v1.as_str()));
-        assert!(
-            !on(&fleet, i, "/srv/app/.haul/lock").exists(),
-            "locks released"
-        );
+        assert!(!on(&fleet, i, "/srv/app/.haul/lock").exists(), "locks released");
         let releases: Vec<_> = std::fs::read_dir(on(&fleet, i, "/srv/app/releases"))
             .unwrap()
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(
-            releases.len(),
-            2,
-            "only v1 and its manifest remain: {releases:?}"
-        );
+        assert_eq!(releases.len(), 2, "only v1 and its manifest remain: {releases:?}");
     }
     let v2 = deploy(&p);
     assert!((0..2).all(|i| live(&fleet, i).as_deref() == Some(v2.as_str())));
@@ -349,30 +250,14 @@ fn an_interrupted_deploy_stops_between_steps_and_a_rerun_converges() {
 #[test]
 fn exec_over_ssh_prefixes_output_and_reports_failing_hosts() {
     let (_fleet, p) = setup(3, false, "", "");
-    let out = p
-        .haul(&[
-            "exec",
-            "prod",
-            "--",
-            "echo $HAUL_HOST on $(hostname -I 2>/dev/null | wc -w) && pwd",
-        ])
-        .ok();
+    let out = p.haul(&["exec", "prod", "--", "echo $HAUL_HOST on $(hostname -I 2>/dev/null | wc -w) && pwd"]).ok();
     let mut lines: Vec<&str> = out.stdout.lines().filter(|l| l.contains("/srv")).collect();
     lines.sort();
     assert_eq!(lines, vec!["h1 | /srv", "h2 | /srv", "h3 | /srv"]);
-    let out = p
-        .haul(&["exec", "prod", "--role", "db", "--", "echo db"])
-        .ok();
+    let out = p.haul(&["exec", "prod", "--role", "db", "--", "echo db"]).ok();
     assert_eq!(out.stdout, "h1 | db\n");
-    let out = p
-        .haul(&["exec", "prod", "--", "test $HAUL_HOST != h3"])
-        .fails(1);
-    assert!(
-        out.stderr
-            .contains("error: failed on 1 of 3 hosts:\nh3: exit 1"),
-        "{}",
-        out.stderr
-    );
+    let out = p.haul(&["exec", "prod", "--", "test $HAUL_HOST != h3"]).fails(1);
+    assert!(out.stderr.contains("error: failed on 1 of 3 hosts:\nh3: exit 1"), "{}", out.stderr);
 }
 
 /// GETs `/index.html` from `addr:port` over a fresh connection.
@@ -380,15 +265,10 @@ fn get(addr: &str, port: u16) -> Result<String, String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect((addr, port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
-        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").map_err(|e| e.to_string())?;
     let mut body = String::new();
     s.read_to_string(&mut body).map_err(|e| e.to_string())?;
-    if body.starts_with("HTTP/1.0 200") {
-        Ok(body)
-    } else {
-        Err(body.lines().next().unwrap_or("").to_string())
-    }
+    if body.starts_with("HTTP/1.0 200") { Ok(body) } else { Err(body.lines().next().unwrap_or("").to_string()) }
 }
 
 #[test]

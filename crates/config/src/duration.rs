@@ -29,9 +29,7 @@ impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s).map(Duration).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "invalid duration `{s}`: write it like \"30s\", \"5m\" or \"2h\""
-            ))
+            serde::de::Error::custom(format!("invalid duration `{s}`: write it like \"30s\", \"5m\" or \"2h\""))
         })
     }
 }

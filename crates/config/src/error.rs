@@ -12,12 +12,7 @@ pub enum ConfigError {
     Io { path: PathBuf, message: String },
     /// The file was read but something in it is wrong at `span`.
     #[error("{}", Rendered(self))]
-    At {
-        path: PathBuf,
-        text: String,
-        span: Range<usize>,
-        message: String,
-    },
+    At { path: PathBuf, text: String, span: Range<usize>, message: String },
 }
 
 impl ConfigError {
@@ -47,13 +42,7 @@ struct Rendered<'a>(&'a ConfigError);
 
 impl fmt::Display for Rendered<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ConfigError::At {
-            path,
-            text,
-            span,
-            message,
-        } = self.0
-        else {
+        let ConfigError::At { path, text, span, message } = self.0 else {
             return Ok(());
         };
         use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
@@ -64,9 +53,7 @@ impl fmt::Display for Rendered<'_> {
             span.end += 1;
         }
         let report = &[Level::ERROR.primary_title(message.as_str()).element(
-            Snippet::source(text.as_str())
-                .path(path.as_str())
-                .annotation(AnnotationKind::Primary.span(span)),
+            Snippet::source(text.as_str()).path(path.as_str()).annotation(AnnotationKind::Primary.span(span)),
         )];
         write!(f, "{}", Renderer::plain().render(report))
     }

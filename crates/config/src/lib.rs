@@ -47,14 +47,10 @@ impl Config {
             span,
             message,
         };
-        let mut config: Config = toml::from_str(text)
-            .map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;
         config.path = absolute(path);
-        config.dir = config
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+        config.dir = config.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         validate::validate(&config).map_err(|(span, message)| at(span, message))?;
         Ok(config)
     }

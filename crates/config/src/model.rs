@@ -46,11 +46,7 @@ pub struct SshConfig {
 
 impl Default for SshConfig {
     fn default() -> Self {
-        SshConfig {
-            config: None,
-            host_keys: HostKeys::default(),
-            connect_timeout: default_connect_timeout(),
-        }
+        SshConfig { config: None, host_keys: HostKeys::default(), connect_timeout: default_connect_timeout() }
     }
 }
 
@@ -82,9 +78,7 @@ fn default_stale() -> Duration {
 
 impl Default for LockConfig {
     fn default() -> Self {
-        LockConfig {
-            stale_after: default_stale(),
-        }
+        LockConfig { stale_after: default_stale() }
     }
 }
 
@@ -207,11 +201,7 @@ pub struct HealthCheck {
 
 impl HealthCheck {
     pub fn label(&self) -> String {
-        self.name
-            .clone()
-            .or_else(|| self.http.clone())
-            .or_else(|| self.command.clone())
-            .unwrap_or_default()
+        self.name.clone().or_else(|| self.http.clone()).or_else(|| self.command.clone()).unwrap_or_default()
     }
 }
 
@@ -322,9 +312,6 @@ impl<'de> Deserialize<'de> for Jump {
 
 impl Host {
     pub fn kind(&self) -> TransportKind {
-        self.transport
-            .as_ref()
-            .map(|t| *t.get_ref())
-            .unwrap_or_default()
+        self.transport.as_ref().map(|t| *t.get_ref()).unwrap_or_default()
     }
 }

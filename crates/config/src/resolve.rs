@@ -49,11 +49,7 @@ pub struct HostTarget {
 impl HostTarget {
     /// The app's directory on this host.
     pub fn app_dir(&self, app: &str, path: Option<&str>) -> String {
-        format!(
-            "{}/{}",
-            self.root.trim_end_matches('/'),
-            path.unwrap_or(app)
-        )
+        format!("{}/{}", self.root.trim_end_matches('/'), path.unwrap_or(app))
     }
 }
 
@@ -73,54 +69,33 @@ pub enum ResolveError {
 impl Config {
     fn names<V>(map: &std::collections::BTreeMap<toml::Spanned<String>, V>) -> String {
         let v: Vec<&str> = map.keys().map(|k| k.get_ref().as_str()).collect();
-        if v.is_empty() {
-            "none defined".into()
-        } else {
-            v.join(", ")
-        }
+        if v.is_empty() { "none defined".into() } else { v.join(", ") }
     }
 
     pub fn app(&self, name: &str) -> Result<&App, ResolveError> {
         self.apps.get(name).ok_or_else(|| {
-            ResolveError::UnknownApp(
-                name.into(),
-                self.path.display().to_string(),
-                Self::names(&self.apps),
-            )
+            ResolveError::UnknownApp(name.into(), self.path.display().to_string(), Self::names(&self.apps))
         })
     }
 
     pub fn env(&self, name: &str) -> Result<&Environment, ResolveError> {
         self.environments.get(name).ok_or_else(|| {
-            ResolveError::UnknownEnv(
-                name.into(),
-                self.path.display().to_string(),
-                Self::names(&self.environments),
-            )
+            ResolveError::UnknownEnv(name.into(), self.path.display().to_string(), Self::names(&self.environments))
         })
     }
 
     /// Where built releases are cached.
     pub fn cache_dir(&self) -> PathBuf {
-        self.dir
-            .join(self.cache.as_deref().unwrap_or(".haul/releases"))
+        self.dir.join(self.cache.as_deref().unwrap_or(".haul/releases"))
     }
 
     /// The hosts of `env` in config order, optionally only those with one of
     /// `roles` and only those named in `only`.
-    pub fn hosts_of(
-        &self,
-        env: &str,
-        roles: &[String],
-        only: &[String],
-    ) -> Result<Vec<HostTarget>, ResolveError> {
+    pub fn hosts_of(&self, env: &str, roles: &[String], only: &[String]) -> Result<Vec<HostTarget>, ResolveError> {
         let e = self.env(env)?;
         for o in only {
             if !e.hosts.iter().any(|h| h.get_ref() == o) {
-                return Err(ResolveError::UnknownHost {
-                    env: env.into(),
-                    host: o.clone(),
-                });
+                return Err(ResolveError::UnknownHost { env: env.into(), host: o.clone() });
             }
         }
         let out: Vec<HostTarget> = e
@@ -138,27 +113,14 @@ impl Config {
             if !only.is_empty() {
                 what.push(format!("hosts {}", only.join(", ")));
             }
-            return Err(ResolveError::NoHosts {
-                env: env.into(),
-                what: what.join(" and "),
-            });
+            return Err(ResolveError::NoHosts { env: env.into(), what: what.join(" and ") });
         }
         Ok(out)
     }
 
     /// The hosts of `env` that receive `app`.
-    pub fn app_hosts(
-        &self,
-        app: &str,
-        env: &str,
-        only: &[String],
-    ) -> Result<Vec<HostTarget>, ResolveError> {
-        let roles: Vec<String> = self
-            .app(app)?
-            .roles
-            .iter()
-            .map(|r| r.get_ref().clone())
-            .collect();
+    pub fn app_hosts(&self, app: &str, env: &str, only: &[String]) -> Result<Vec<HostTarget>, ResolveError> {
+        let roles: Vec<String> = self.app(app)?.roles.iter().map(|r| r.get_ref().clone()).collect();
         self.hosts_of(env, &roles, only)
     }
 
@@ -179,16 +141,9 @@ impl Config {
                 }
             }
             TransportKind::Ssh => {
-                let address = h
-                    .address
-                    .as_ref()
-                    .map_or(name.to_string(), |a| a.get_ref().clone());
-                let jump = h
-                    .jump
-                    .iter()
-                    .flat_map(|j| j.get_ref().0.iter())
-                    .map(|hop| self.jump_destination(hop))
-                    .collect();
+                let address = h.address.as_ref().map_or(name.to_string(), |a| a.get_ref().clone());
+                let jump =
+                    h.jump.iter().flat_map(|j| j.get_ref().0.iter()).map(|hop| self.jump_destination(hop)).collect();
                 HostTarget {
                     name: name.into(),
                     reach: Reach::Ssh {
@@ -211,10 +166,7 @@ impl Config {
         if let Some(h) = self.hosts.get(hop) {
             return JumpHop {
                 key: hop.to_string(),
-                address: h
-                    .address
-                    .as_ref()
-                    .map_or(hop.to_string(), |a| a.get_ref().clone()),
+                address: h.address.as_ref().map_or(hop.to_string(), |a| a.get_ref().clone()),
                 user: h.user.as_ref().map(|u| u.get_ref().clone()),
                 port: h.port.as_ref().map(|p| *p.get_ref()),
             };
@@ -227,12 +179,7 @@ impl Config {
             Some((a, Ok(p))) => (a.to_string(), Some(p)),
             _ => (rest.to_string(), None),
         };
-        JumpHop {
-            key: hop.to_string(),
-            address,
-            user,
-            port,
-        }
+        JumpHop { key: hop.to_string(), address, user, port }
     }
 
     /// The `ssh_config` named in `[ssh]`, resolved against the file.

@@ -53,21 +53,11 @@ impl<'de> Deserialize<'de> for Step {
                 f.write_str("a command string or a table with `run`")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Step, E> {
-                Ok(Step {
-                    run: s.to_string(),
-                    name: None,
-                    local: false,
-                    roles: vec![],
-                })
+                Ok(Step { run: s.to_string(), name: None, local: false, roles: vec![] })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Step, A::Error> {
                 let t = StepTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Step {
-                    run: t.run,
-                    name: t.name,
-                    local: t.local,
-                    roles: t.roles,
-                })
+                Ok(Step { run: t.run, name: t.name, local: t.local, roles: t.roles })
             }
         }
         d.deserialize_any(V)

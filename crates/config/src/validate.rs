@@ -17,22 +17,12 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
             check_name(kind, n)?;
         }
     }
-    let roles: BTreeSet<&str> = c
-        .hosts
-        .values()
-        .flat_map(|h| h.roles.iter().map(String::as_str))
-        .collect();
+    let roles: BTreeSet<&str> = c.hosts.values().flat_map(|h| h.roles.iter().map(String::as_str)).collect();
     let known_role = |r: &Spanned<String>, what: &str| -> Result<(), Fail> {
         if roles.contains(r.get_ref().as_str()) {
             Ok(())
         } else {
-            Err((
-                r.span(),
-                format!(
-                    "{what} names role `{r}`, which no host has",
-                    r = r.get_ref()
-                ),
-            ))
+            Err((r.span(), format!("{what} names role `{r}`, which no host has", r = r.get_ref())))
         }
     };
 
@@ -52,10 +42,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         let mut seen = BTreeSet::new();
         for s in &app.shared {
             if !seen.insert(s.get_ref().trim_end_matches('/')) {
-                return Err((
-                    s.span(),
-                    format!("shared path `{}` is listed twice", s.get_ref()),
-                ));
+                return Err((s.span(), format!("shared path `{}` is listed twice", s.get_ref())));
             }
         }
         for r in &app.roles {
@@ -85,10 +72,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         }
         for step in &app.build {
             if let Some(r) = step.roles.first() {
-                return Err((
-                    r.span(),
-                    "build steps run on this machine; `roles` does not apply to them".into(),
-                ));
+                return Err((r.span(), "build steps run on this machine; `roles` does not apply to them".into()));
             }
         }
         if let Some(r) = &app.migrate.role {
@@ -98,21 +82,13 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
             let hc = h.get_ref();
             match (&hc.command, &hc.http) {
                 (Some(_), Some(_)) => {
-                    return Err((
-                        h.span(),
-                        "a health check has either `command` or `http`, not both".into(),
-                    ));
+                    return Err((h.span(), "a health check has either `command` or `http`, not both".into()));
                 }
                 (None, None) => {
                     return Err((h.span(), "a health check needs `command` or `http`".into()));
                 }
-                (None, Some(url))
-                    if !url.starts_with("http://") && !url.starts_with("https://") =>
-                {
-                    return Err((
-                        h.span(),
-                        format!("health check URL `{url}` must start with http:// or https://"),
-                    ));
+                (None, Some(url)) if !url.starts_with("http://") && !url.starts_with("https://") => {
+                    return Err((h.span(), format!("health check URL `{url}` must start with http:// or https://")));
                 }
                 _ => {}
             }
@@ -121,46 +97,29 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
 
     for (name, env) in &c.environments {
         if env.hosts.is_empty() {
-            return Err((
-                name.span(),
-                format!("environment `{}` has no hosts", name.get_ref()),
-            ));
+            return Err((name.span(), format!("environment `{}` has no hosts", name.get_ref())));
         }
         let mut seen = BTreeSet::new();
         for h in &env.hosts {
             if !c.hosts.contains_key(h.get_ref().as_str()) {
-                return Err((
-                    h.span(),
-                    format!(
-                        "unknown host `{}` (hosts are defined in [hosts])",
-                        h.get_ref()
-                    ),
-                ));
+                return Err((h.span(), format!("unknown host `{}` (hosts are defined in [hosts])", h.get_ref())));
             }
             if !seen.insert(h.get_ref()) {
                 return Err((h.span(), format!("host `{}` is listed twice", h.get_ref())));
             }
         }
-        for (field, value, own) in [
-            ("code", &env.code, "build"),
-            ("content", &env.content, "canonical"),
-        ] {
+        for (field, value, own) in [("code", &env.code, "build"), ("content", &env.content, "canonical")] {
             let v = value.get_ref();
             if v == own {
                 continue;
             }
             if v == name.get_ref() {
-                return Err((
-                    value.span(),
-                    format!("environment `{v}` cannot take its {field} from itself"),
-                ));
+                return Err((value.span(), format!("environment `{v}` cannot take its {field} from itself")));
             }
             if !c.environments.contains_key(v.as_str()) {
                 return Err((
                     value.span(),
-                    format!(
-                        "`{field}` must be \"{own}\" or an environment's name; there is no environment `{v}`"
-                    ),
+                    format!("`{field}` must be \"{own}\" or an environment's name; there is no environment `{v}`"),
                 ));
             }
         }
@@ -169,21 +128,13 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         let edges: BTreeMap<&str, &Spanned<String>> = c
             .environments
             .iter()
-            .map(|(n, e)| {
-                (
-                    n.get_ref().as_str(),
-                    if field == "code" { &e.code } else { &e.content },
-                )
-            })
+            .map(|(n, e)| (n.get_ref().as_str(), if field == "code" { &e.code } else { &e.content }))
             .filter(|(_, v)| v.get_ref() != own)
             .collect();
         if let Some((start, chain)) = find_cycle(&edges) {
             return Err((
                 edges[start.as_str()].span(),
-                format!(
-                    "environments take their {field} from each other in a cycle: {}",
-                    chain.join(" → ")
-                ),
+                format!("environments take their {field} from each other in a cycle: {}", chain.join(" → ")),
             ));
         }
     }
@@ -192,10 +143,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         match host.kind() {
             TransportKind::Local => {
                 if host.root.is_none() {
-                    return Err((
-                        name.span(),
-                        format!("local host `{}` needs a `root` directory", name.get_ref()),
-                    ));
+                    return Err((name.span(), format!("local host `{}` needs a `root` directory", name.get_ref())));
                 }
                 for (field, span) in [
                     ("address", host.address.as_ref().map(Spanned::span)),
@@ -220,10 +168,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
                     }
                     for hop in &j.get_ref().0 {
                         if hop == name.get_ref() {
-                            return Err((
-                                j.span(),
-                                format!("host `{hop}` cannot jump through itself"),
-                            ));
+                            return Err((j.span(), format!("host `{hop}` cannot jump through itself")));
                         }
                         if let Some(h) = c.hosts.get(hop.as_str())
                             && h.kind() == TransportKind::Local
@@ -246,8 +191,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
 fn check_name(kind: &str, n: &Spanned<String>) -> Result<(), Fail> {
     let s = n.get_ref();
     let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
@@ -267,10 +211,7 @@ fn relative_path(p: &Spanned<String>, what: &str) -> Result<(), Fail> {
         || s.split('/').any(|c| c == ".." || c == ".")
         || s.trim_end_matches('/').is_empty();
     if bad {
-        Err((
-            p.span(),
-            format!("{what} `{s}` must be a relative path inside the release, without `.` or `..`"),
-        ))
+        Err((p.span(), format!("{what} `{s}` must be a relative path inside the release, without `.` or `..`")))
     } else {
         Ok(())
     }

@@ -29,30 +29,18 @@ jump = ["bastion", "deploy@inner.example:2222"]
 "#,
     );
     let hosts = c.hosts_of("prod", &[], &[]).unwrap();
-    let Reach::Ssh { jump, address, .. } = &hosts[0].reach else {
-        panic!("ssh")
-    };
+    let Reach::Ssh { jump, address, .. } = &hosts[0].reach else { panic!("ssh") };
     assert_eq!(address, "10.0.0.1");
     assert_eq!(jump.len(), 1);
     assert_eq!(
-        (
-            jump[0].address.as_str(),
-            jump[0].user.as_deref(),
-            jump[0].port
-        ),
+        (jump[0].address.as_str(), jump[0].user.as_deref(), jump[0].port),
         ("203.0.113.1", Some("ops"), Some(2200))
     );
-    let Reach::Ssh { jump, address, .. } = &hosts[1].reach else {
-        panic!("ssh")
-    };
+    let Reach::Ssh { jump, address, .. } = &hosts[1].reach else { panic!("ssh") };
     assert_eq!(address, "web2", "the name is the address by default");
     assert_eq!(jump[1].key, "deploy@inner.example:2222");
     assert_eq!(
-        (
-            jump[1].address.as_str(),
-            jump[1].user.as_deref(),
-            jump[1].port
-        ),
+        (jump[1].address.as_str(), jump[1].user.as_deref(), jump[1].port),
         ("inner.example", Some("deploy"), Some(2222))
     );
     assert_eq!(hosts[1].root, "/srv");

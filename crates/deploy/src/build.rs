@@ -17,8 +17,7 @@ pub async fn run_local(
 ) -> Result<Output, DeployError> {
     let script = haul_host::step_script(command, &cwd.display().to_string(), env);
     let obs = observer.clone();
-    let sink: LineSink =
-        Arc::new(move |_: Stream, line: &str| obs.progress(Progress::Line { host: None, line }));
+    let sink: LineSink = Arc::new(move |_: Stream, line: &str| obs.progress(Progress::Line { host: None, line }));
     Transport::Local(Local::new("local"))
         .exec(&script, Input::None, Some(sink))
         .await
@@ -49,10 +48,7 @@ pub(crate) async fn run_build_step(
     observer: &Arc<dyn Observer>,
 ) -> Result<(), DeployError> {
     let label = format!("build: {}", step.label());
-    observer.progress(Progress::Started {
-        host: None,
-        label: &label,
-    });
+    observer.progress(Progress::Started { host: None, label: &label });
     let t = Instant::now();
     if !workdir.is_dir() {
         return Err(DeployError::Build {
@@ -62,20 +58,11 @@ pub(crate) async fn run_build_step(
         });
     }
     let out = run_local(&step.run, workdir, env, observer).await?;
-    observer.progress(Progress::Finished {
-        host: None,
-        label: &label,
-        ok: out.success(),
-        elapsed: t.elapsed(),
-    });
+    observer.progress(Progress::Finished { host: None, label: &label, ok: out.success(), elapsed: t.elapsed() });
     if out.success() {
         Ok(())
     } else {
-        Err(DeployError::Build {
-            step: step.label(),
-            code: out.code,
-            output: out.combined(),
-        })
+        Err(DeployError::Build { step: step.label(), code: out.code, output: out.combined() })
     }
 }
 
@@ -87,10 +74,7 @@ pub(crate) async fn pack(
     observer: &Arc<dyn Observer>,
 ) -> Result<Release, DeployError> {
     let label = format!("pack {}", tree.display());
-    observer.progress(Progress::Started {
-        host: None,
-        label: &label,
-    });
+    observer.progress(Progress::Started { host: None, label: &label });
     let t = Instant::now();
     let cache = ReleaseCache::new(config.cache_dir());
     let revision = git_revision(tree);
@@ -98,25 +82,12 @@ pub(crate) async fn pack(
     let result = tokio::task::spawn_blocking(move || cache.build(&app2, &tree2, &by, revision))
         .await
         .map_err(|e| DeployError::Refused(format!("packing panicked: {e}")))?;
-    observer.progress(Progress::Finished {
-        host: None,
-        label: &label,
-        ok: result.is_ok(),
-        elapsed: t.elapsed(),
-    });
+    observer.progress(Progress::Finished { host: None, label: &label, ok: result.is_ok(), elapsed: t.elapsed() });
     let (release, reused) = result?;
     let note = if reused {
-        format!(
-            "release {} (unchanged tree: same content as before)",
-            release.id
-        )
+        format!("release {} (unchanged tree: same content as before)", release.id)
     } else {
-        format!(
-            "release {}: {} files, {} bytes",
-            release.id,
-            release.manifest.files(),
-            release.manifest.bytes()
-        )
+        format!("release {}: {} files, {} bytes", release.id, release.manifest.files(), release.manifest.bytes())
     };
     observer.progress(Progress::Note(&note));
     Ok(release)
@@ -131,8 +102,5 @@ fn git_revision(dir: &Path) -> Option<String> {
         .stderr(std::process::Stdio::null())
         .output()
         .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
 }

@@ -16,13 +16,9 @@ use crate::plan::{Action, On, Phase, Plan, PlanKind, ReleaseChoice};
 use crate::report::{DeployReport, HostReport, HostStatus};
 use crate::{DeployError, LockHeld, Observer, Progress, Whoami, build, health};
 use haul_config::{Config, FailurePolicy, HostKeys, HostTarget, Reach};
-use haul_host::{
-    Event, EventKind, HostApp, HostState, LockInfo, LockOutcome, SharedPath, StageReport,
-};
+use haul_host::{Event, EventKind, HostApp, HostState, LockInfo, LockOutcome, SharedPath, StageReport};
 use haul_release::{Release, ReleaseCache};
-use haul_transport::{
-    Hop, LineSink, Local, Output, SshOptions, SshPool, SshTarget, Stream, Transport,
-};
+use haul_transport::{Hop, LineSink, Local, Output, SshOptions, SshPool, SshTarget, Stream, Transport};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -77,12 +73,7 @@ enum Effect {
 }
 
 impl Engine {
-    pub fn new(
-        config: Config,
-        observer: Arc<dyn Observer>,
-        parallel: usize,
-        who: Whoami,
-    ) -> Engine {
+    pub fn new(config: Config, observer: Arc<dyn Observer>, parallel: usize, who: Whoami) -> Engine {
         Engine {
             config: Arc::new(config),
             observer,
@@ -103,24 +94,14 @@ impl Engine {
                     .keys()
                     .map(|k| self.config.host_target(k.get_ref()))
                     .filter_map(|h| match h.reach {
-                        Reach::Ssh {
-                            address,
-                            user,
-                            port,
-                            jump,
-                        } => Some(SshTarget {
+                        Reach::Ssh { address, user, port, jump } => Some(SshTarget {
                             name: h.name,
                             address,
                             user,
                             port,
                             jump: jump
                                 .into_iter()
-                                .map(|j| Hop {
-                                    key: j.key,
-                                    address: j.address,
-                                    user: j.user,
-                                    port: j.port,
-                                })
+                                .map(|j| Hop { key: j.key, address: j.address, user: j.user, port: j.port })
                                 .collect(),
                         }),
                         Reach::Local => None,
@@ -131,8 +112,7 @@ impl Engine {
                     accept_new: self.config.ssh.host_keys == HostKeys::AcceptNew,
                     connect_timeout: self.config.ssh.connect_timeout.0,
                 };
-                SshPool::new(&targets, opts)
-                    .map_err(|e| format!("cannot prepare SSH connections: {e}"))
+                SshPool::new(&targets, opts).map_err(|e| format!("cannot prepare SSH connections: {e}"))
             })
             .as_ref()
             .map_err(|e| DeployError::Refused(e.clone()))
@@ -166,9 +146,7 @@ impl Engine {
             "{}-{}-{}",
             self.who.machine,
             self.who.pid,
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
         );
         let info = LockInfo {
             token: token.clone(),
@@ -213,11 +191,7 @@ impl Engine {
                             }
                             Ok(LockOutcome::Held(now)) => {
                                 let stale = self.staleness(&now);
-                                held.push(LockHeld {
-                                    host: a.host().to_string(),
-                                    info: now,
-                                    stale,
-                                });
+                                held.push(LockHeld { host: a.host().to_string(), info: now, stale });
                                 continue;
                             }
                             Err(e) => {
@@ -227,11 +201,7 @@ impl Engine {
                         }
                     }
                     let stale = self.staleness(&theirs);
-                    held.push(LockHeld {
-                        host: a.host().to_string(),
-                        info: theirs,
-                        stale,
-                    });
+                    held.push(LockHeld { host: a.host().to_string(), info: theirs, stale });
                 }
                 Err(e) => failure = failure.or(Some(e)),
             }
@@ -249,31 +219,23 @@ impl Engine {
     /// Why a lock looks abandoned, if it does.
     fn staleness(&self, info: &LockInfo) -> Option<String> {
         if info.machine == self.who.machine && !Whoami::process_alive(info.pid) {
-            return Some(format!(
-                "process {} on {} is no longer running",
-                info.pid, info.machine
-            ));
+            return Some(format!("process {} on {} is no longer running", info.pid, info.machine));
         }
         let limit = self.config.lock.stale_after;
         match info.age() {
-            Some(age) if age > limit.0 => Some(format!(
-                "it was taken {} ago, longer than lock.stale_after ({limit})",
-                humanize(age)
-            )),
+            Some(age) if age > limit.0 => {
+                Some(format!("it was taken {} ago, longer than lock.stale_after ({limit})", humanize(age)))
+            }
             _ => None,
         }
     }
 
     pub(crate) async fn unlock_all(&self, apps: &[HostApp], token: &str) {
-        let results = each(apps.to_vec(), self.parallel, |a| async move {
-            (a.host().to_string(), a.unlock(token).await)
-        })
-        .await;
+        let results =
+            each(apps.to_vec(), self.parallel, |a| async move { (a.host().to_string(), a.unlock(token).await) }).await;
         for (host, r) in results {
             if let Err(e) = r {
-                self.observer.progress(Progress::Warn(&format!(
-                    "{host}: could not release the lock: {e}"
-                )));
+                self.observer.progress(Progress::Warn(&format!("{host}: could not release the lock: {e}")));
             }
         }
     }
@@ -287,43 +249,28 @@ impl Engine {
         let t0 = Instant::now();
         let release = match (&plan.kind, &plan.release) {
             (PlanKind::Deploy, ReleaseChoice::Build) => Some(self.build_phase(plan).await?),
-            (PlanKind::Deploy, ReleaseChoice::Given { id }) => {
-                Some(self.cache().get(&plan.app, id)?)
-            }
+            (PlanKind::Deploy, ReleaseChoice::Given { id }) => Some(self.cache().get(&plan.app, id)?),
             (PlanKind::Deploy, ReleaseChoice::Previous) => {
                 return Err(DeployError::Refused("a deploy needs a release".into()));
             }
             (PlanKind::Rollback, _) => None,
         };
         if self.interrupted() {
-            return Err(DeployError::Refused(
-                "interrupted before any host was touched".into(),
-            ));
+            return Err(DeployError::Refused("interrupted before any host was touched".into()));
         }
-        let apps = plan
-            .hosts
-            .iter()
-            .map(|h| self.host_app(h, plan.app_dir(h)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let apps = plan.hosts.iter().map(|h| self.host_app(h, plan.app_dir(h))).collect::<Result<Vec<_>, _>>()?;
         let (apps, skipped) = self.reachable(apps).await?;
         let mut plan = plan.clone();
-        plan.hosts
-            .retain(|h| !skipped.iter().any(|(s, _)| *s == h.name));
+        plan.hosts.retain(|h| !skipped.iter().any(|(s, _)| *s == h.name));
         let plan = &plan;
         let verb = match plan.kind {
             PlanKind::Deploy => "deploy",
             PlanKind::Rollback => "rollback",
         };
         let token = self
-            .lock_all(
-                &apps,
-                format!("{verb} {} {}", plan.app, plan.env),
-                self.unlock_hint(&plan.app, &plan.env),
-            )
+            .lock_all(&apps, format!("{verb} {} {}", plan.app, plan.env), self.unlock_hint(&plan.app, &plan.env))
             .await?;
-        let mut result = self
-            .run_locked(plan, release.as_ref(), apps.clone(), t0)
-            .await;
+        let mut result = self.run_locked(plan, release.as_ref(), apps.clone(), t0).await;
         self.unlock_all(&apps, &token).await;
         let add = |r: &mut DeployReport| {
             for (host, why) in &skipped {
@@ -350,10 +297,7 @@ impl Engine {
     /// Connects to every host. A host that cannot be reached refuses the
     /// run, naming it, unless `skip_unreachable` leaves it out (returned with
     /// the reason).
-    pub async fn reachable(
-        &self,
-        apps: Vec<HostApp>,
-    ) -> Result<(Vec<HostApp>, Vec<(String, String)>), DeployError> {
+    pub async fn reachable(&self, apps: Vec<HostApp>) -> Result<(Vec<HostApp>, Vec<(String, String)>), DeployError> {
         let results = each(apps.clone(), self.parallel, |a| async move {
             match a.transport() {
                 Transport::Ssh(s) => s.connect().await.map_err(|e| e.message),
@@ -383,40 +327,24 @@ impl Engine {
             )));
         }
         if ok.is_empty() {
-            return Err(DeployError::Refused(format!(
-                "no host can be reached:\n{}",
-                list.join("\n")
-            )));
+            return Err(DeployError::Refused(format!("no host can be reached:\n{}", list.join("\n"))));
         }
-        self.observer.progress(Progress::Warn(&format!(
-            "leaving out unreachable hosts:\n{}",
-            list.join("\n")
-        )));
+        self.observer.progress(Progress::Warn(&format!("leaving out unreachable hosts:\n{}", list.join("\n"))));
         Ok((ok, down))
     }
 
     async fn build_phase(&self, plan: &Plan) -> Result<Release, DeployError> {
         self.observer.progress(Progress::Phase(Phase::Build));
-        let env = vec![
-            ("HAUL_APP".to_string(), plan.app.clone()),
-            ("HAUL_ENV".to_string(), plan.env.clone()),
-        ];
-        let phase = plan
-            .phases
-            .iter()
-            .find(|p| p.phase == Phase::Build)
-            .expect("build phase");
+        let env = vec![("HAUL_APP".to_string(), plan.app.clone()), ("HAUL_ENV".to_string(), plan.env.clone())];
+        let phase = plan.phases.iter().find(|p| p.phase == Phase::Build).expect("build phase");
         for t in &phase.tasks {
             if self.interrupted() {
                 return Err(DeployError::Refused("interrupted during the build".into()));
             }
             match &t.action {
-                Action::Build { step, workdir } => {
-                    build::run_build_step(step, workdir, &env, &self.observer).await?
-                }
+                Action::Build { step, workdir } => build::run_build_step(step, workdir, &env, &self.observer).await?,
                 Action::Pack { tree } => {
-                    return build::pack(&self.config, &plan.app, tree, &self.who, &self.observer)
-                        .await;
+                    return build::pack(&self.config, &plan.app, tree, &self.who, &self.observer).await;
                 }
                 _ => {}
             }
@@ -431,12 +359,7 @@ impl Engine {
         apps: Vec<HostApp>,
         t0: Instant,
     ) -> Result<DeployReport, DeployError> {
-        let states = each(
-            apps.clone(),
-            self.parallel,
-            |a| async move { a.inspect().await },
-        )
-        .await;
+        let states = each(apps.clone(), self.parallel, |a| async move { a.inspect().await }).await;
         let mut runs = Vec::new();
         for ((app, target), state) in apps.into_iter().zip(plan.hosts.iter()).zip(states) {
             let state = state?;
@@ -484,31 +407,33 @@ impl Engine {
             });
         }
         if plan.kind == PlanKind::Rollback && matches!(plan.release, ReleaseChoice::Previous) {
-            let goals: std::collections::BTreeSet<&str> =
-                runs.iter().map(|r| r.goal.as_str()).collect();
+            let goals: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.goal.as_str()).collect();
             if goals.len() > 1 {
-                let detail: Vec<String> = runs
-                    .iter()
-                    .map(|r| format!("{} → {}", r.target.name, r.goal))
-                    .collect();
+                let detail: Vec<String> = runs.iter().map(|r| format!("{} → {}", r.target.name, r.goal)).collect();
                 return Err(DeployError::Refused(format!(
                     "hosts would roll back to different releases ({}); choose one with --to",
                     detail.join(", ")
                 )));
             }
         }
-        let release_id = release
-            .map(|r| r.id.clone())
-            .or_else(|| runs.first().map(|r| r.goal.clone()));
+        let release_id = release.map(|r| r.id.clone()).or_else(|| runs.first().map(|r| r.goal.clone()));
         if runs.iter().all(|r| r.unchanged) {
-            let msg = format!(
-                "{} is already live on every host",
-                release_id.clone().unwrap_or_default()
-            );
+            let msg = format!("{} is already live on every host", release_id.clone().unwrap_or_default());
             self.observer.progress(Progress::Note(&msg));
             return Ok(self.report(plan, &runs, release_id, true, Some(msg), t0));
         }
 
+        let work: usize = plan
+            .phases
+            .iter()
+            .filter(|p| p.phase != Phase::Build)
+            .flat_map(|p| &p.tasks)
+            .map(|t| match &t.on {
+                On::Local => 1,
+                On::Hosts(h) => runs.iter().filter(|r| r.active() && h.contains(&r.target.name)).count(),
+            })
+            .sum();
+        self.observer.progress(Progress::Work(work));
         for phase in plan.phases.iter().filter(|p| p.phase != Phase::Build) {
             self.observer.progress(Progress::Phase(phase.phase));
             for r in runs.iter_mut().filter(|r| r.active()) {
@@ -521,17 +446,14 @@ impl Engine {
                     }
                     vec!["interrupted".to_string()]
                 } else {
-                    self.run_task(plan, release, &mut runs, &task.action, &task.on)
-                        .await
+                    self.run_task(plan, release, &mut runs, &task.action, &task.on).await
                 };
                 if failed.is_empty() {
                     continue;
                 }
                 let msg = failed.join("\n");
                 if phase.phase < Phase::Switch {
-                    return Err(self
-                        .abort_before_switch(plan, &mut runs, phase.phase, msg, t0)
-                        .await);
+                    return Err(self.abort_before_switch(plan, &mut runs, phase.phase, msg, t0).await);
                 }
                 let policy = match plan.kind {
                     // A rollback never triggers another rollback.
@@ -540,9 +462,8 @@ impl Engine {
                 };
                 match policy {
                     FailurePolicy::Continue => {
-                        self.observer.progress(Progress::Warn(&format!(
-                            "{msg}\ncontinuing (failure policy: continue)"
-                        )));
+                        self.observer
+                            .progress(Progress::Warn(&format!("{msg}\ncontinuing (failure policy: continue)")));
                         if !runs.iter().any(Run::active) {
                             let report = self.report(
                                 plan,
@@ -561,9 +482,7 @@ impl Engine {
                             &runs,
                             release_id,
                             false,
-                            Some(format!(
-                                "{msg}\nhalted (failure policy: halt); hosts are left as they are"
-                            )),
+                            Some(format!("{msg}\nhalted (failure policy: halt); hosts are left as they are")),
                             t0,
                         );
                         return Err(DeployError::Failed(Box::new(report)));
@@ -573,14 +492,7 @@ impl Engine {
                             "{msg}\nswitching every host back (failure policy: rollback)"
                         )));
                         let back = self.switch_back(plan, &mut runs).await;
-                        let report = self.report(
-                            plan,
-                            &runs,
-                            release_id,
-                            false,
-                            Some(format!("{msg}\n{back}")),
-                            t0,
-                        );
+                        let report = self.report(plan, &runs, release_id, false, Some(format!("{msg}\n{back}")), t0);
                         return Err(DeployError::Failed(Box::new(report)));
                     }
                 }
@@ -592,11 +504,7 @@ impl Engine {
         let ok = runs.iter().all(|r| r.error.is_none());
         let msg = (!ok).then(|| "some hosts failed (failure policy: continue)".to_string());
         let report = self.report(plan, &runs, release_id, ok, msg, t0);
-        if ok {
-            Ok(report)
-        } else {
-            Err(DeployError::Failed(Box::new(report)))
-        }
+        if ok { Ok(report) } else { Err(DeployError::Failed(Box::new(report))) }
     }
 
     /// Runs one task on its hosts; returns the failures.
@@ -612,10 +520,7 @@ impl Engine {
         let names = match on {
             On::Local => {
                 let t = Instant::now();
-                self.observer.progress(Progress::Started {
-                    host: None,
-                    label: &label,
-                });
+                self.observer.progress(Progress::Started { host: None, label: &label });
                 let result = self.local_task(plan, runs, action).await;
                 self.observer.progress(Progress::Finished {
                     host: None,
@@ -642,10 +547,7 @@ impl Engine {
             let label = &label;
             async move {
                 let t = Instant::now();
-                self.observer.progress(Progress::Started {
-                    host: Some(&run.target.name),
-                    label,
-                });
+                self.observer.progress(Progress::Started { host: Some(&run.target.name), label });
                 let r = self.host_task(plan, release, run, action).await;
                 self.observer.progress(Progress::Finished {
                     host: Some(&run.target.name),
@@ -679,27 +581,16 @@ impl Engine {
         failed
     }
 
-    fn step_env(
-        &self,
-        plan: &Plan,
-        run: Option<&Run>,
-        goal: Option<&str>,
-    ) -> Vec<(String, String)> {
+    fn step_env(&self, plan: &Plan, run: Option<&Run>, goal: Option<&str>) -> Vec<(String, String)> {
         let mut env = vec![
             ("HAUL_APP".to_string(), plan.app.clone()),
             ("HAUL_ENV".to_string(), plan.env.clone()),
-            (
-                "HAUL_RELEASE".to_string(),
-                goal.unwrap_or_default().to_string(),
-            ),
+            ("HAUL_RELEASE".to_string(), goal.unwrap_or_default().to_string()),
         ];
         match run {
             Some(r) => {
                 env.push(("HAUL_RELEASE_DIR".into(), r.app.release_dir(&r.goal)));
-                env.push((
-                    "HAUL_PREVIOUS_RELEASE".into(),
-                    r.before.clone().unwrap_or_default(),
-                ));
+                env.push(("HAUL_PREVIOUS_RELEASE".into(), r.before.clone().unwrap_or_default()));
                 env.push(("HAUL_HOST".into(), r.target.name.clone()));
                 env.push(("HAUL_ROLES".into(), r.target.roles.join(",")));
             }
@@ -714,12 +605,7 @@ impl Engine {
     fn sink(&self, host: &str) -> LineSink {
         let obs = self.observer.clone();
         let host = host.to_string();
-        Arc::new(move |_: Stream, line: &str| {
-            obs.progress(Progress::Line {
-                host: Some(&host),
-                line,
-            })
-        })
+        Arc::new(move |_: Stream, line: &str| obs.progress(Progress::Line { host: Some(&host), line }))
     }
 
     async fn local_task(&self, plan: &Plan, runs: &[Run], action: &Action) -> Result<(), String> {
@@ -727,14 +613,9 @@ impl Engine {
             return Err(format!("`{}` cannot run locally", action.label()));
         };
         let goal = runs.first().map(|r| r.goal.as_str());
-        let out = build::run_local(
-            &step.run,
-            &self.config.dir,
-            &self.step_env(plan, None, goal),
-            &self.observer,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let out = build::run_local(&step.run, &self.config.dir, &self.step_env(plan, None, goal), &self.observer)
+            .await
+            .map_err(|e| e.to_string())?;
         check_step(&action.label(), out)
     }
 
@@ -754,10 +635,8 @@ impl Engine {
             let env = env.clone();
             let label = action.label();
             async move {
-                let out = app
-                    .run_step(&cmd, &cwd, &env, Some(self.sink(app.host())))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let out =
+                    app.run_step(&cmd, &cwd, &env, Some(self.sink(app.host()))).await.map_err(|e| e.to_string())?;
                 check_step(&label, out).map(|_| Effect::None)
             }
         };
@@ -766,9 +645,7 @@ impl Engine {
                 let release = release.expect("a deploy has a release");
                 self.upload(run, release, shared).await.map(Effect::Staged)
             }
-            Action::PostUpload { step: s }
-            | Action::MigrateOnce { step: s }
-            | Action::MigratePerHost { step: s } => {
+            Action::PostUpload { step: s } | Action::MigrateOnce { step: s } | Action::MigratePerHost { step: s } => {
                 if already && matches!(action, Action::PostUpload { .. }) {
                     return Ok(Effect::None);
                 }
@@ -794,47 +671,24 @@ impl Engine {
                     PlanKind::Rollback => EventKind::Rollback,
                 };
                 let event = self.event(kind, plan, run.before.clone(), Some(run.goal.clone()));
-                app.switch(&run.goal, &event)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                app.switch(&run.goal, &event).await.map_err(|e| e.to_string())?;
                 Ok(Effect::Switched)
             }
-            Action::Start { step: s } | Action::Refresh { step: s } => {
-                step(s.run.clone(), current).await
+            Action::Start { step: s } | Action::Refresh { step: s } => step(s.run.clone(), current).await,
+            Action::Health { check } => {
+                health::check_host(check, app, &run.target.address, &env).await.map(|_| Effect::None)
             }
-            Action::Health { check } => health::check_host(check, app, &run.target.address, &env)
-                .await
-                .map(|_| Effect::None),
             Action::Build { .. } | Action::Pack { .. } => Err("build steps run locally".into()),
         }
     }
 
-    fn event(
-        &self,
-        kind: EventKind,
-        plan: &Plan,
-        from: Option<String>,
-        to: Option<String>,
-    ) -> Event {
-        Event {
-            from,
-            to,
-            env: Some(plan.env.clone()),
-            ..Event::now(kind, &self.who.user)
-        }
+    fn event(&self, kind: EventKind, plan: &Plan, from: Option<String>, to: Option<String>) -> Event {
+        Event { from, to, env: Some(plan.env.clone()), ..Event::now(kind, &self.who.user) }
     }
 
-    async fn upload(
-        &self,
-        run: &Run,
-        release: &Release,
-        shared: &[String],
-    ) -> Result<StageReport, String> {
+    async fn upload(&self, run: &Run, release: &Release, shared: &[String]) -> Result<StageReport, String> {
         if run.state.has_complete(&release.id) {
-            return Ok(StageReport {
-                already: true,
-                ..StageReport::default()
-            });
+            return Ok(StageReport { already: true, ..StageReport::default() });
         }
         let base_id = run.state.newest_complete().filter(|b| *b != release.id);
         let base = match base_id {
@@ -852,12 +706,7 @@ impl Engine {
         let shared: Vec<SharedPath> = shared.iter().map(|s| SharedPath::parse(s)).collect();
         let archive = self.cache().archive_path(&release.app, &release.id);
         run.app
-            .stage(
-                release,
-                &archive,
-                base.as_ref().map(|(id, r)| (id.as_str(), &r.manifest)),
-                &shared,
-            )
+            .stage(release, &archive, base.as_ref().map(|(id, r)| (id.as_str(), &r.manifest)), &shared)
             .await
             .map_err(|e| e.to_string())
     }
@@ -874,21 +723,16 @@ impl Engine {
             .iter()
             .enumerate()
             .filter(|(_, r)| {
-                r.stage.as_ref().is_some_and(|s| !s.already)
-                    || (r.reached == Phase::Stage && !r.unchanged)
+                r.stage.as_ref().is_some_and(|s| !s.already) || (r.reached == Phase::Stage && !r.unchanged)
             })
             .map(|(i, _)| i)
             .collect();
         let view: &[Run] = runs;
-        let results = each(staged, self.parallel, |i| async move {
-            view[i].app.discard_incomplete(&view[i].goal).await
-        })
-        .await;
+        let results =
+            each(staged, self.parallel, |i| async move { view[i].app.discard_incomplete(&view[i].goal).await }).await;
         for r in results {
             if let Err(e) = r {
-                self.observer.progress(Progress::Warn(&format!(
-                    "could not remove a half-staged release: {e}"
-                )));
+                self.observer.progress(Progress::Warn(&format!("could not remove a half-staged release: {e}")));
             }
         }
         let release = runs.first().map(|r| r.goal.clone());
@@ -905,22 +749,14 @@ impl Engine {
 
     /// Puts every host the run touched back on what it ran before.
     async fn switch_back(&self, plan: &Plan, runs: &mut [Run]) -> String {
-        let svc = &self
-            .config
-            .app(&plan.app)
-            .expect("planned app exists")
-            .service;
+        let svc = &self.config.app(&plan.app).expect("planned app exists").service;
         let (stop, start) = if svc.stop.is_empty() && svc.start.is_empty() {
             (vec![], svc.refresh.clone())
         } else {
             (svc.stop.clone(), svc.start.clone())
         };
-        let chosen: Vec<usize> = runs
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.switched || r.stopped)
-            .map(|(i, _)| i)
-            .collect();
+        let chosen: Vec<usize> =
+            runs.iter().enumerate().filter(|(_, r)| r.switched || r.stopped).map(|(i, _)| i).collect();
         let view: &[Run] = runs;
         let results = each(chosen.clone(), self.parallel, |i| {
             let run = &view[i];
@@ -932,28 +768,14 @@ impl Engine {
                 let mut back = false;
                 if run.switched {
                     let Some(before) = &run.before else {
-                        return (
-                            false,
-                            vec![format!(
-                                "{}: nothing ran before; left on {}",
-                                run.target.name, run.goal
-                            )],
-                        );
+                        return (false, vec![format!("{}: nothing ran before; left on {}", run.target.name, run.goal)]);
                     };
                     for s in stop.iter().filter(|s| !s.local) {
                         if let Err(e) = run_checked(&run.app, &s.run, &current, &env).await {
-                            notes.push(format!(
-                                "{}: stop while switching back: {e}",
-                                run.target.name
-                            ));
+                            notes.push(format!("{}: stop while switching back: {e}", run.target.name));
                         }
                     }
-                    let event = self.event(
-                        EventKind::Switchback,
-                        plan,
-                        Some(run.goal.clone()),
-                        Some(before.clone()),
-                    );
+                    let event = self.event(EventKind::Switchback, plan, Some(run.goal.clone()), Some(before.clone()));
                     match run.app.switch(before, &event).await {
                         Ok(()) => back = true,
                         Err(e) => {
@@ -964,10 +786,7 @@ impl Engine {
                 }
                 for s in start.iter().filter(|s| !s.local) {
                     if let Err(e) = run_checked(&run.app, &s.run, &current, &env).await {
-                        notes.push(format!(
-                            "{}: start while switching back: {e}",
-                            run.target.name
-                        ));
+                        notes.push(format!("{}: start while switching back: {e}", run.target.name));
                     }
                 }
                 (back, notes)
@@ -979,47 +798,31 @@ impl Engine {
             let run = &mut runs[i];
             if back {
                 run.switched_back = true;
-                lines.push(format!(
-                    "{}: switched back to {}",
-                    run.target.name,
-                    run.before.clone().unwrap_or_default()
-                ));
+                lines.push(format!("{}: switched back to {}", run.target.name, run.before.clone().unwrap_or_default()));
             }
             lines.extend(notes);
         }
-        if lines.is_empty() {
-            "no host had been switched".into()
-        } else {
-            lines.join("\n")
-        }
+        if lines.is_empty() { "no host had been switched".into() } else { lines.join("\n") }
     }
 
     async fn prune_after(&self, plan: &Plan, runs: &[Run]) {
-        let chosen: Vec<usize> = (0..runs.len())
-            .filter(|&i| runs[i].error.is_none())
-            .collect();
+        let chosen: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].error.is_none()).collect();
         let results = each(chosen, self.parallel, |i| {
             let run = &runs[i];
             async move {
-                let mut ids: Vec<String> =
-                    run.state.releases.iter().map(|r| r.id.clone()).collect();
+                let mut ids: Vec<String> = run.state.releases.iter().map(|r| r.id.clone()).collect();
                 if !ids.contains(&run.goal) {
                     ids.push(run.goal.clone());
                     ids.sort();
                 }
                 let doomed = prune_set(&ids, &run.state, &run.goal, plan.keep as usize);
-                run.app
-                    .remove(&doomed, |id| {
-                        self.event(EventKind::Remove, plan, Some(id.to_string()), None)
-                    })
-                    .await
+                run.app.remove(&doomed, |id| self.event(EventKind::Remove, plan, Some(id.to_string()), None)).await
             }
         })
         .await;
         for r in results {
             if let Err(e) = r {
-                self.observer
-                    .progress(Progress::Warn(&format!("pruning old releases: {e}")));
+                self.observer.progress(Progress::Warn(&format!("pruning old releases: {e}")));
             }
         }
     }
@@ -1036,11 +839,7 @@ impl Engine {
         let hosts = runs
             .iter()
             .map(|r| {
-                let live = if r.switched && !r.switched_back {
-                    Some(r.goal.clone())
-                } else {
-                    r.before.clone()
-                };
+                let live = if r.switched && !r.switched_back { Some(r.goal.clone()) } else { r.before.clone() };
                 let status = if r.unchanged {
                     HostStatus::Unchanged
                 } else if r.switched_back {
@@ -1093,22 +892,11 @@ pub(crate) fn prune_set(ids: &[String], state: &HostState, live: &str, keep: usi
             keep_set.insert(id);
         }
     }
-    ids.iter()
-        .filter(|id| !keep_set.contains(id.as_str()))
-        .cloned()
-        .collect()
+    ids.iter().filter(|id| !keep_set.contains(id.as_str())).cloned().collect()
 }
 
-async fn run_checked(
-    app: &HostApp,
-    cmd: &str,
-    cwd: &str,
-    env: &[(String, String)],
-) -> Result<(), String> {
-    let out = app
-        .run_step(cmd, cwd, env, None)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn run_checked(app: &HostApp, cmd: &str, cwd: &str, env: &[(String, String)]) -> Result<(), String> {
+    let out = app.run_step(cmd, cwd, env, None).await.map_err(|e| e.to_string())?;
     check_step(cmd, out)
 }
 
@@ -1116,23 +904,13 @@ fn check_step(label: &str, out: Output) -> Result<(), String> {
     if out.success() {
         return Ok(());
     }
-    let code = out
-        .code
-        .map_or("killed by a signal".into(), |c| format!("exit {c}"));
+    let code = out.code.map_or("killed by a signal".into(), |c| format!("exit {c}"));
     let text = out.combined();
-    Err(if text.is_empty() {
-        format!("{label} failed ({code})")
-    } else {
-        format!("{label} failed ({code}):\n{text}")
-    })
+    Err(if text.is_empty() { format!("{label} failed ({code})") } else { format!("{label} failed ({code}):\n{text}") })
 }
 
 fn list(set: std::collections::BTreeSet<String>) -> String {
-    if set.is_empty() {
-        "none".into()
-    } else {
-        set.into_iter().collect::<Vec<_>>().join(", ")
-    }
+    if set.is_empty() { "none".into() } else { set.into_iter().collect::<Vec<_>>().join(", ") }
 }
 
 pub(crate) fn humanize(d: std::time::Duration) -> String {

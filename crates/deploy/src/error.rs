@@ -19,11 +19,7 @@ pub enum DeployError {
     #[error(transparent)]
     Release(#[from] haul_release::ReleaseError),
     #[error("build step `{step}` failed{}{}", code.map(|c| format!(" (exit {c})")).unwrap_or_default(), if output.is_empty() { String::new() } else { format!(":\n{output}") })]
-    Build {
-        step: String,
-        code: Option<i32>,
-        output: String,
-    },
+    Build { step: String, code: Option<i32>, output: String },
     #[error("{}", locked_message(.0, .1))]
     Locked(Vec<LockHeld>, String),
     #[error(transparent)]
@@ -48,9 +44,7 @@ fn locked_message(held: &[LockHeld], unlock_hint: &str) -> String {
     if held.iter().any(|h| h.stale.is_some()) {
         s.push_str(&format!("clear a stale lock with: {unlock_hint}"));
     } else {
-        s.push_str(&format!(
-            "wait for it to finish; if it is stuck, clear it with: {unlock_hint}"
-        ));
+        s.push_str(&format!("wait for it to finish; if it is stuck, clear it with: {unlock_hint}"));
     }
     s
 }

@@ -31,12 +31,7 @@ pub(crate) async fn check_host(
     ))
 }
 
-async fn once(
-    check: &HealthCheck,
-    host: &HostApp,
-    address: &str,
-    env: &[(String, String)],
-) -> Result<(), String> {
+async fn once(check: &HealthCheck, host: &HostApp, address: &str, env: &[(String, String)]) -> Result<(), String> {
     let limit = check.timeout.0;
     if let Some(cmd) = &check.command {
         let cwd = format!("{}/current", host.dir());
@@ -48,19 +43,11 @@ async fn once(
             Ok(Ok(out)) => Err(format!(
                 "exit {}{}",
                 out.code.map_or("by signal".into(), |c| c.to_string()),
-                if out.combined().is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", out.combined())
-                }
+                if out.combined().is_empty() { String::new() } else { format!(": {}", out.combined()) }
             )),
         };
     }
-    let url = check
-        .http
-        .as_deref()
-        .unwrap_or_default()
-        .replace("{host}", address);
+    let url = check.http.as_deref().unwrap_or_default().replace("{host}", address);
     let client = reqwest::Client::builder()
         .timeout(limit)
         .connect_timeout(limit.min(Duration::from_secs(5)))
@@ -68,11 +55,7 @@ async fn once(
         .map_err(|e| e.to_string())?;
     match client.get(&url).send().await {
         Ok(resp) if resp.status().as_u16() == check.status => Ok(()),
-        Ok(resp) => Err(format!(
-            "GET {url} answered {}, expected {}",
-            resp.status().as_u16(),
-            check.status
-        )),
+        Ok(resp) => Err(format!("GET {url} answered {}, expected {}", resp.status().as_u16(), check.status)),
         Err(e) if e.is_timeout() => Err(format!("GET {url} timed out after {}", check.timeout)),
         Err(e) => Err(format!("GET {url}: {}", error_chain(&e))),
     }

@@ -7,6 +7,8 @@ use std::time::Duration;
 /// One thing that happened during a run.
 #[derive(Debug, Clone)]
 pub enum Progress<'a> {
+    /// How many task runs (a task on one host) the run will make.
+    Work(usize),
     Phase(Phase),
     /// A task started on `host` (or locally when `None`).
     Started {

@@ -13,38 +13,18 @@ use std::sync::Arc;
 pub type PerHost<T> = Vec<(HostTarget, Result<T, String>)>;
 
 impl Engine {
-    fn targets(
-        &self,
-        app: &str,
-        env: &str,
-        only: &[String],
-    ) -> Result<(Vec<HostTarget>, Vec<HostApp>), DeployError> {
+    fn targets(&self, app: &str, env: &str, only: &[String]) -> Result<(Vec<HostTarget>, Vec<HostApp>), DeployError> {
         let hosts = self.config.app_hosts(app, env, only)?;
-        let path = self
-            .config
-            .app(app)?
-            .path
-            .as_ref()
-            .map(|p| p.get_ref().clone());
-        let apps = hosts
-            .iter()
-            .map(|h| self.host_app(h, h.app_dir(app, path.as_deref())))
-            .collect::<Result<Vec<_>, _>>()?;
+        let path = self.config.app(app)?.path.as_ref().map(|p| p.get_ref().clone());
+        let apps =
+            hosts.iter().map(|h| self.host_app(h, h.app_dir(app, path.as_deref()))).collect::<Result<Vec<_>, _>>()?;
         Ok((hosts, apps))
     }
 
     /// What is on each host of `env` for `app`.
-    pub async fn inspect(
-        &self,
-        app: &str,
-        env: &str,
-        only: &[String],
-    ) -> Result<PerHost<HostState>, DeployError> {
+    pub async fn inspect(&self, app: &str, env: &str, only: &[String]) -> Result<PerHost<HostState>, DeployError> {
         let (hosts, apps) = self.targets(app, env, only)?;
-        let states = each(apps, self.parallel, |a| async move {
-            a.inspect().await.map_err(|e| e.to_string())
-        })
-        .await;
+        let states = each(apps, self.parallel, |a| async move { a.inspect().await.map_err(|e| e.to_string()) }).await;
         Ok(hosts.into_iter().zip(states).collect())
     }
 
@@ -63,19 +43,10 @@ impl Engine {
     {
         let (hosts, apps) = self.targets(app, env, only)?;
         let token = self
-            .lock_all(
-                &apps,
-                format!("{verb} {app} {env}"),
-                format!("haul unlock {app} {env} --reason \"…\""),
-            )
+            .lock_all(&apps, format!("{verb} {app} {env}"), format!("haul unlock {app} {env} --reason \"…\""))
             .await?;
         let result = async {
-            let states = each(
-                apps.clone(),
-                self.parallel,
-                |a| async move { a.inspect().await },
-            )
-            .await;
+            let states = each(apps.clone(), self.parallel, |a| async move { a.inspect().await }).await;
             let mut pairs = Vec::new();
             for (a, s) in apps.iter().zip(states) {
                 pairs.push((a.clone(), s?));
@@ -104,11 +75,7 @@ impl Engine {
         self.locked(app, env, only, "prune", |a, s| async move {
             let ids: Vec<String> = s.releases.iter().map(|r| r.id.clone()).collect();
             // With nothing live, keep the newest releases.
-            let live = s
-                .current
-                .clone()
-                .or_else(|| s.newest_complete().map(str::to_string))
-                .unwrap_or_default();
+            let live = s.current.clone().or_else(|| s.newest_complete().map(str::to_string)).unwrap_or_default();
             let doomed = prune_set(&ids, &s, &live, keep);
             a.remove(&doomed, |id| self.removal(env, id)).await?;
             Ok(doomed)
@@ -118,13 +85,7 @@ impl Engine {
 
     /// Removes release `id` from every host that has it. Refused, before
     /// anything is removed, when it is live on any host.
-    pub async fn remove(
-        &self,
-        app: &str,
-        env: &str,
-        id: &str,
-        only: &[String],
-    ) -> Result<Vec<String>, DeployError> {
+    pub async fn remove(&self, app: &str, env: &str, id: &str, only: &[String]) -> Result<Vec<String>, DeployError> {
         let states = self.inspect(app, env, only).await?;
         let mut live_on = Vec::new();
         let mut present = false;
@@ -142,31 +103,21 @@ impl Engine {
             )));
         }
         if !present {
-            return Err(DeployError::Refused(format!(
-                "no host of {env} has release {id}"
-            )));
+            return Err(DeployError::Refused(format!("no host of {env} has release {id}")));
         }
         let done = self
             .locked(app, env, only, "remove", |a, s| async move {
                 if s.current.as_deref() == Some(id) {
-                    return Err(DeployError::Refused(format!(
-                        "{}: release {id} became live; not removed",
-                        a.host()
-                    )));
+                    return Err(DeployError::Refused(format!("{}: release {id} became live; not removed", a.host())));
                 }
                 if !s.releases.iter().any(|r| r.id == id) {
                     return Ok(false);
                 }
-                a.remove(&[id.to_string()], |id| self.removal(env, id))
-                    .await?;
+                a.remove(&[id.to_string()], |id| self.removal(env, id)).await?;
                 Ok(true)
             })
             .await?;
-        Ok(done
-            .into_iter()
-            .filter(|(_, d)| *d)
-            .map(|(h, _)| h.name)
-            .collect())
+        Ok(done.into_iter().filter(|(_, d)| *d).map(|(h, _)| h.name).collect())
     }
 
     fn removal(&self, env: &str, id: &str) -> Event {
@@ -211,12 +162,7 @@ impl Engine {
         let hosts = self.config.hosts_of(env, roles, only)?;
         let runs = hosts
             .iter()
-            .map(|h| {
-                Ok((
-                    h.clone(),
-                    self.host_app(h, h.root.clone())?.transport().clone(),
-                ))
-            })
+            .map(|h| Ok((h.clone(), self.host_app(h, h.root.clone())?.transport().clone())))
             .collect::<Result<Vec<_>, DeployError>>()?;
         let out = each(runs.clone(), self.parallel, |(h, t)| async move {
             let env_vars = vec![
@@ -228,26 +174,14 @@ impl Engine {
             for (k, v) in &env_vars {
                 script.push_str(&format!("export {k}={}\n", quote(v)));
             }
-            script.push_str(&format!(
-                "cd {} 2>/dev/null || cd\n{command}\n",
-                quote(&h.root)
-            ));
+            script.push_str(&format!("cd {} 2>/dev/null || cd\n{command}\n", quote(&h.root)));
             let obs = self.observer.clone();
             let name = h.name.clone();
             let sink: LineSink = Arc::new(move |s: Stream, line: &str| {
-                let tag = if s == Stream::Stderr {
-                    format!("{name}!")
-                } else {
-                    name.clone()
-                };
-                obs.progress(Progress::Line {
-                    host: Some(&tag),
-                    line,
-                })
+                let tag = if s == Stream::Stderr { format!("{name}!") } else { name.clone() };
+                obs.progress(Progress::Line { host: Some(&tag), line })
             });
-            t.exec(&script, Input::None, Some(sink))
-                .await
-                .map_err(|e| e.to_string())
+            t.exec(&script, Input::None, Some(sink)).await.map_err(|e| e.to_string())
         })
         .await;
         Ok(hosts.into_iter().zip(out).collect())

@@ -176,34 +176,21 @@ pub fn plan_deploy(
         if step.local {
             return Some(On::Local);
         }
-        let chosen: Vec<String> = hosts
-            .iter()
-            .filter(|h| step.applies_to(&h.roles))
-            .map(|h| h.name.clone())
-            .collect();
+        let chosen: Vec<String> = hosts.iter().filter(|h| step.applies_to(&h.roles)).map(|h| h.name.clone()).collect();
         (!chosen.is_empty()).then_some(On::Hosts(chosen))
     };
     let all = On::Hosts(names.clone());
     let hooks = |list: &[Step], hook: &'static str, tasks: &mut Vec<Task>| {
         for s in list {
             if let Some(on) = on_step(s) {
-                tasks.push(Task {
-                    action: Action::Hook {
-                        hook,
-                        step: s.clone(),
-                    },
-                    on,
-                });
+                tasks.push(Task { action: Action::Hook { hook, step: s.clone() }, on });
             }
         }
     };
     let steps = |list: &[Step], make: fn(Step) -> Action, tasks: &mut Vec<Task>| {
         for s in list {
             if let Some(on) = on_step(s) {
-                tasks.push(Task {
-                    action: make(s.clone()),
-                    on,
-                });
+                tasks.push(Task { action: make(s.clone()), on });
             }
         }
     };
@@ -214,116 +201,59 @@ pub fn plan_deploy(
         let mut tasks: Vec<Task> = app
             .build
             .iter()
-            .map(|s| Task {
-                action: Action::Build {
-                    step: s.clone(),
-                    workdir: workdir.clone(),
-                },
-                on: On::Local,
-            })
+            .map(|s| Task { action: Action::Build { step: s.clone(), workdir: workdir.clone() }, on: On::Local })
             .collect();
-        tasks.push(Task {
-            action: Action::Pack {
-                tree: normalize(&workdir.join(app.ship.get_ref())),
-            },
-            on: On::Local,
-        });
-        phases.push(PlanPhase {
-            phase: Phase::Build,
-            tasks,
-        });
+        tasks.push(Task { action: Action::Pack { tree: normalize(&workdir.join(app.ship.get_ref())) }, on: On::Local });
+        phases.push(PlanPhase { phase: Phase::Build, tasks });
     }
 
     let mut t = Vec::new();
     hooks(&app.hooks.before_stage, "before_stage", &mut t);
     t.push(Task {
-        action: Action::Upload {
-            shared: app.shared.iter().map(|s| s.get_ref().clone()).collect(),
-        },
+        action: Action::Upload { shared: app.shared.iter().map(|s| s.get_ref().clone()).collect() },
         on: all.clone(),
     });
     steps(&app.post_upload, |step| Action::PostUpload { step }, &mut t);
-    t.push(Task {
-        action: Action::Complete,
-        on: all.clone(),
-    });
+    t.push(Task { action: Action::Complete, on: all.clone() });
     hooks(&app.hooks.after_stage, "after_stage", &mut t);
-    phases.push(PlanPhase {
-        phase: Phase::Stage,
-        tasks: t,
-    });
+    phases.push(PlanPhase { phase: Phase::Stage, tasks: t });
 
     let mut t = Vec::new();
     let migrating = migrate_host(app, &hosts);
     if !app.migrate.once.is_empty() || !app.migrate.per_host.is_empty() {
         hooks(&app.hooks.before_migrate, "before_migrate", &mut t);
         for s in &app.migrate.once {
-            let on = if s.local {
-                On::Local
-            } else {
-                On::Hosts(vec![migrating.clone()])
-            };
-            t.push(Task {
-                action: Action::MigrateOnce { step: s.clone() },
-                on,
-            });
+            let on = if s.local { On::Local } else { On::Hosts(vec![migrating.clone()]) };
+            t.push(Task { action: Action::MigrateOnce { step: s.clone() }, on });
         }
-        steps(
-            &app.migrate.per_host,
-            |step| Action::MigratePerHost { step },
-            &mut t,
-        );
+        steps(&app.migrate.per_host, |step| Action::MigratePerHost { step }, &mut t);
         hooks(&app.hooks.after_migrate, "after_migrate", &mut t);
     }
     if !t.is_empty() {
-        phases.push(PlanPhase {
-            phase: Phase::Migrate,
-            tasks: t,
-        });
+        phases.push(PlanPhase { phase: Phase::Migrate, tasks: t });
     }
 
     let mut t = Vec::new();
     hooks(&app.hooks.before_switch, "before_switch", &mut t);
     if app.service.refresh.is_empty() {
         steps(&app.service.stop, |step| Action::Stop { step }, &mut t);
-        t.push(Task {
-            action: Action::Switch,
-            on: all.clone(),
-        });
+        t.push(Task { action: Action::Switch, on: all.clone() });
         steps(&app.service.start, |step| Action::Start { step }, &mut t);
     } else {
-        t.push(Task {
-            action: Action::Switch,
-            on: all.clone(),
-        });
-        steps(
-            &app.service.refresh,
-            |step| Action::Refresh { step },
-            &mut t,
-        );
+        t.push(Task { action: Action::Switch, on: all.clone() });
+        steps(&app.service.refresh, |step| Action::Refresh { step }, &mut t);
     }
     hooks(&app.hooks.after_switch, "after_switch", &mut t);
-    phases.push(PlanPhase {
-        phase: Phase::Switch,
-        tasks: t,
-    });
+    phases.push(PlanPhase { phase: Phase::Switch, tasks: t });
 
     let mut t = Vec::new();
     hooks(&app.hooks.before_verify, "before_verify", &mut t);
     for h in &app.health {
-        t.push(Task {
-            action: Action::Health {
-                check: h.get_ref().clone(),
-            },
-            on: all.clone(),
-        });
+        t.push(Task { action: Action::Health { check: h.get_ref().clone() }, on: all.clone() });
     }
     hooks(&app.hooks.after_verify, "after_verify", &mut t);
     if !t.is_empty() {
-        phases.push(PlanPhase {
-            phase: Phase::Verify,
-            tasks: t,
-        });
+        phases.push(PlanPhase { phase: Phase::Verify, tasks: t });
     }
 
     Ok(Plan {
@@ -331,10 +261,7 @@ pub fn plan_deploy(
         app: app_name.into(),
         env: env_name.into(),
         release,
-        app_path: app
-            .path
-            .as_ref()
-            .map_or(app_name.to_string(), |p| p.get_ref().clone()),
+        app_path: app.path.as_ref().map_or(app_name.to_string(), |p| p.get_ref().clone()),
         hosts,
         failure: env.failure,
         keep: *app.keep.get_ref(),
@@ -359,17 +286,12 @@ pub fn plan_rollback(
         Some(id) => ReleaseChoice::Given { id },
         None => ReleaseChoice::Previous,
     };
-    plan.phases
-        .retain(|p| matches!(p.phase, Phase::Switch | Phase::Verify));
+    plan.phases.retain(|p| matches!(p.phase, Phase::Switch | Phase::Verify));
     if app.service.stop.is_empty() && app.service.start.is_empty() {
         return Ok(plan);
     }
     // Assume the live release is broken: restart it fully rather than refresh.
-    let switch = plan
-        .phases
-        .iter_mut()
-        .find(|p| p.phase == Phase::Switch)
-        .expect("switch phase");
+    let switch = plan.phases.iter_mut().find(|p| p.phase == Phase::Switch).expect("switch phase");
     let all = On::Hosts(plan.hosts.iter().map(|h| h.name.clone()).collect());
     let mut tasks = Vec::new();
     for t in switch.tasks.drain(..) {
@@ -377,20 +299,11 @@ pub fn plan_rollback(
             Action::Refresh { .. } => {}
             Action::Switch => {
                 for s in &app.service.stop {
-                    tasks.push(Task {
-                        action: Action::Stop { step: s.clone() },
-                        on: all.clone(),
-                    });
+                    tasks.push(Task { action: Action::Stop { step: s.clone() }, on: all.clone() });
                 }
-                tasks.push(Task {
-                    action: Action::Switch,
-                    on: all.clone(),
-                });
+                tasks.push(Task { action: Action::Switch, on: all.clone() });
                 for s in &app.service.start {
-                    tasks.push(Task {
-                        action: Action::Start { step: s.clone() },
-                        on: all.clone(),
-                    });
+                    tasks.push(Task { action: Action::Start { step: s.clone() }, on: all.clone() });
                 }
             }
             Action::Stop { .. } | Action::Start { .. } => {}
@@ -403,9 +316,7 @@ pub fn plan_rollback(
 
 /// Drops `.` components so paths print the way a person would write them.
 fn normalize(p: &std::path::Path) -> PathBuf {
-    p.components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
+    p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
 /// The host that runs `once` migrations: the first with the migrating role.
@@ -430,27 +341,15 @@ impl fmt::Display for Plan {
             ReleaseChoice::Given { id } => writeln!(f, "  release:    {id}")?,
             ReleaseChoice::Previous => writeln!(f, "  release:    each host's previous release")?,
         }
-        writeln!(
-            f,
-            "  on failure: {}",
-            format!("{:?}", self.failure).to_lowercase()
-        )?;
+        writeln!(f, "  on failure: {}", format!("{:?}", self.failure).to_lowercase())?;
         writeln!(f, "  keep:       {} releases per host", self.keep)?;
         writeln!(f, "  hosts:")?;
         let width = self.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
         for h in &self.hosts {
             let how = match &h.reach {
                 haul_config::Reach::Local => "local".to_string(),
-                haul_config::Reach::Ssh {
-                    address,
-                    user,
-                    port,
-                    jump,
-                } => {
-                    let mut s = format!(
-                        "ssh {}{address}",
-                        user.as_ref().map(|u| format!("{u}@")).unwrap_or_default()
-                    );
+                haul_config::Reach::Ssh { address, user, port, jump } => {
+                    let mut s = format!("ssh {}{address}", user.as_ref().map(|u| format!("{u}@")).unwrap_or_default());
                     if let Some(p) = port {
                         let _ = write!(s, ":{p}");
                     }
@@ -461,17 +360,8 @@ impl fmt::Display for Plan {
                     s
                 }
             };
-            let roles = if h.roles.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", h.roles.join(", "))
-            };
-            writeln!(
-                f,
-                "    {:width$}  {how}  {}{roles}",
-                h.name,
-                self.app_dir(h)
-            )?;
+            let roles = if h.roles.is_empty() { String::new() } else { format!(" [{}]", h.roles.join(", ")) };
+            writeln!(f, "    {:width$}  {how}  {}{roles}", h.name, self.app_dir(h))?;
         }
         let all = self.hosts.len();
         let on = |t: &Task| match &t.on {
@@ -479,13 +369,7 @@ impl fmt::Display for Plan {
             On::Hosts(h) if h.len() == all && all > 1 => "all hosts".to_string(),
             On::Hosts(h) => h.join(", "),
         };
-        let width = self
-            .phases
-            .iter()
-            .flat_map(|p| &p.tasks)
-            .map(|t| on(t).len())
-            .max()
-            .unwrap_or(0);
+        let width = self.phases.iter().flat_map(|p| &p.tasks).map(|t| on(t).len()).max().unwrap_or(0);
         for (i, p) in self.phases.iter().enumerate() {
             writeln!(f, "{}. {}", i + 1, p.phase)?;
             for t in &p.tasks {

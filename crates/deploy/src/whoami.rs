@@ -19,15 +19,8 @@ impl Whoami {
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
             .or_else(login_name)
             .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
-        let machine = rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned();
-        Whoami {
-            user,
-            machine,
-            pid: std::process::id(),
-        }
+        let machine = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        Whoami { user, machine, pid: std::process::id() }
     }
 
     /// Whether a process of this machine is still running.

@@ -72,11 +72,8 @@ pub fn previous_links(events: &[Event]) -> HashMap<String, String> {
             EventKind::Remove => {
                 if let Some(gone) = &e.from {
                     let before = prev.remove(gone);
-                    let pointing: Vec<String> = prev
-                        .iter()
-                        .filter(|(_, p)| *p == gone)
-                        .map(|(k, _)| k.clone())
-                        .collect();
+                    let pointing: Vec<String> =
+                        prev.iter().filter(|(_, p)| *p == gone).map(|(k, _)| k.clone()).collect();
                     for k in pointing {
                         match &before {
                             Some(b) if *b != k => {
@@ -97,11 +94,7 @@ pub fn previous_links(events: &[Event]) -> HashMap<String, String> {
 
 /// Where a rollback from `current` goes: the chain's previous release that
 /// still exists on the host.
-pub fn rollback_target(
-    events: &[Event],
-    current: &str,
-    existing: &BTreeSet<String>,
-) -> Option<String> {
+pub fn rollback_target(events: &[Event], current: &str, existing: &BTreeSet<String>) -> Option<String> {
     let prev = previous_links(events);
     let mut at = current.to_string();
     let mut seen = BTreeSet::new();
@@ -135,41 +128,23 @@ mod tests {
 
     #[test]
     fn chain_follows_deploys_and_restitches_on_remove() {
-        let mut h = vec![
-            ev(EventKind::Deploy, "", "a"),
-            ev(EventKind::Deploy, "a", "b"),
-            ev(EventKind::Deploy, "b", "c"),
-        ];
-        assert_eq!(
-            rollback_target(&h, "c", &set(&["a", "b", "c"])),
-            Some("b".into())
-        );
+        let mut h =
+            vec![ev(EventKind::Deploy, "", "a"), ev(EventKind::Deploy, "a", "b"), ev(EventKind::Deploy, "b", "c")];
+        assert_eq!(rollback_target(&h, "c", &set(&["a", "b", "c"])), Some("b".into()));
         h.push(ev(EventKind::Remove, "b", ""));
-        assert_eq!(
-            rollback_target(&h, "c", &set(&["a", "c"])),
-            Some("a".into())
-        );
+        assert_eq!(rollback_target(&h, "c", &set(&["a", "c"])), Some("a".into()));
         assert_eq!(previous_links(&h).get("c"), Some(&"a".to_string()));
         // Rolling back does not rewrite the chain: from a there is nothing.
         h.push(ev(EventKind::Rollback, "c", "a"));
         assert_eq!(rollback_target(&h, "a", &set(&["a", "c"])), None);
         // A deploy from a after the rollback links d → a.
         h.push(ev(EventKind::Deploy, "a", "d"));
-        assert_eq!(
-            rollback_target(&h, "d", &set(&["a", "c", "d"])),
-            Some("a".into())
-        );
+        assert_eq!(rollback_target(&h, "d", &set(&["a", "c", "d"])), Some("a".into()));
     }
 
     #[test]
     fn missing_releases_are_skipped() {
-        let h = vec![
-            ev(EventKind::Deploy, "a", "b"),
-            ev(EventKind::Deploy, "b", "c"),
-        ];
-        assert_eq!(
-            rollback_target(&h, "c", &set(&["a", "c"])),
-            Some("a".into())
-        );
+        let h = vec![ev(EventKind::Deploy, "a", "b"), ev(EventKind::Deploy, "b", "c")];
+        assert_eq!(rollback_target(&h, "c", &set(&["a", "c"])), Some("a".into()));
     }
 }

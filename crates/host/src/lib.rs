@@ -33,12 +33,7 @@ pub enum HostError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("{host}: {what} failed{}{}", code.map(|c| format!(" (exit {c})")).unwrap_or_default(), if output.is_empty() { String::new() } else { format!(":\n{output}") })]
-    Script {
-        host: String,
-        what: String,
-        code: Option<i32>,
-        output: String,
-    },
+    Script { host: String, what: String, code: Option<i32>, output: String },
     #[error("{host}: {message}")]
     Invalid { host: String, message: String },
     #[error("{host}: {source}")]
@@ -51,12 +46,10 @@ pub enum HostError {
 
 /// Quotes `s` as one `sh` word.
 pub fn quote(s: &str) -> String {
-    shlex::try_quote(s)
-        .map(|c| c.into_owned())
-        .unwrap_or_else(|_| {
-            // Only NUL bytes make quoting fail; they cannot reach a shell anyway.
-            format!("'{}'", s.replace('\0', "").replace('\'', r"'\''"))
-        })
+    shlex::try_quote(s).map(|c| c.into_owned()).unwrap_or_else(|_| {
+        // Only NUL bytes make quoting fail; they cannot reach a shell anyway.
+        format!("'{}'", s.replace('\0', "").replace('\'', r"'\''"))
+    })
 }
 
 /// One app on one host.
@@ -68,10 +61,7 @@ pub struct HostApp {
 
 impl HostApp {
     pub fn new(transport: Transport, dir: impl Into<String>) -> Self {
-        HostApp {
-            transport,
-            dir: dir.into(),
-        }
+        HostApp { transport, dir: dir.into() }
     }
 
     pub fn host(&self) -> &str {
@@ -93,11 +83,7 @@ impl HostApp {
     /// Runs `script` and turns a non-zero exit into [`HostError::Script`].
     async fn run_ok(&self, what: &str, script: &str, input: Input) -> Result<Output, HostError> {
         let out = self.transport.exec(script, input, None).await?;
-        if out.success() {
-            Ok(out)
-        } else {
-            Err(self.script_error(what, &out))
-        }
+        if out.success() { Ok(out) } else { Err(self.script_error(what, &out)) }
     }
 
     pub fn script_error(&self, what: &str, out: &Output) -> HostError {
@@ -138,8 +124,7 @@ printf '%s\n' {event} >> .haul/history
             dir = quote(&self.dir),
             event = quote(&event.to_line()),
         );
-        self.run_ok(&format!("switch to {to}"), &script, Input::None)
-            .await?;
+        self.run_ok(&format!("switch to {to}"), &script, Input::None).await?;
         Ok(())
     }
 
@@ -156,18 +141,11 @@ printf '%s\n' {event} >> .haul/history
 
     /// Removes releases (never the live one: the script checks again on the
     /// host) and records each removal so the previous/next chain re-stitches.
-    pub async fn remove(
-        &self,
-        ids: &[String],
-        event: impl Fn(&str) -> Event,
-    ) -> Result<(), HostError> {
+    pub async fn remove(&self, ids: &[String], event: impl Fn(&str) -> Event) -> Result<(), HostError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut script = format!(
-            "cd {} || exit 3\nlive=$(readlink current 2>/dev/null)\n",
-            quote(&self.dir)
-        );
+        let mut script = format!("cd {} || exit 3\nlive=$(readlink current 2>/dev/null)\n", quote(&self.dir));
         for id in ids {
             check_id(self.host(), id)?;
             script.push_str(&format!(
@@ -193,8 +171,7 @@ rm -rf releases/{id} releases/{id}.manifest.tmp releases/.stage-{id} releases/.i
 "#,
             dir = quote(&self.dir)
         );
-        self.run_ok("discard staged release", &script, Input::None)
-            .await?;
+        self.run_ok("discard staged release", &script, Input::None).await?;
         Ok(())
     }
 
@@ -208,17 +185,11 @@ rm -rf releases/{id} releases/{id}.manifest.tmp releases/.stage-{id} releases/.i
                 Input::None,
             )
             .await?;
-        let r: haul_release::Release =
-            serde_json::from_slice(&out.stdout).map_err(|e| HostError::Invalid {
-                host: self.host().into(),
-                message: format!("release record of {id} is unreadable: {e}"),
-            })?;
-        r.manifest
-            .check_paths()
-            .map_err(|source| HostError::Release {
-                host: self.host().into(),
-                source,
-            })?;
+        let r: haul_release::Release = serde_json::from_slice(&out.stdout).map_err(|e| HostError::Invalid {
+            host: self.host().into(),
+            message: format!("release record of {id} is unreadable: {e}"),
+        })?;
+        r.manifest.check_paths().map_err(|source| HostError::Release { host: self.host().into(), source })?;
         Ok(r)
     }
 }
@@ -238,9 +209,6 @@ pub(crate) fn check_id(host: &str, id: &str) -> Result<(), HostError> {
     if haul_release::is_release_id(id) {
         Ok(())
     } else {
-        Err(HostError::Invalid {
-            host: host.into(),
-            message: format!("`{id}` is not a release id"),
-        })
+        Err(HostError::Invalid { host: host.into(), message: format!("`{id}` is not a release id") })
     }
 }

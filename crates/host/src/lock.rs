@@ -31,10 +31,7 @@ impl LockInfo {
     }
 
     pub fn describe(&self) -> String {
-        format!(
-            "{} by {} on {} (pid {}) since {}",
-            self.command, self.user, self.machine, self.pid, self.since
-        )
+        format!("{} by {} on {} (pid {}) since {}", self.command, self.user, self.machine, self.pid, self.since)
     }
 }
 
@@ -98,8 +95,7 @@ if ( set -C; printf '%s\n' {line} > lock ) 2>/dev/null; then echo acquired; else
             held = held_by(&dead.token),
             ev = quote(&event.to_line())
         );
-        self.run_ok("take over a stale lock", &script, Input::None)
-            .await?;
+        self.run_ok("take over a stale lock", &script, Input::None).await?;
         self.lock(info).await
     }
 
@@ -112,20 +108,13 @@ if ( set -C; printf '%s\n' {line} > lock ) 2>/dev/null; then echo acquired; else
         );
         let out = self.run_ok("clear lock", &script, Input::None).await?;
         let text = out.stdout_str();
-        if text.trim().is_empty() {
-            Ok(None)
-        } else {
-            parse_lock(self.host(), &text).map(Some)
-        }
+        if text.trim().is_empty() { Ok(None) } else { parse_lock(self.host(), &text).map(Some) }
     }
 }
 
 /// A shell test: is `lock` (in the current directory) held by `token`?
 fn held_by(token: &str) -> String {
-    format!(
-        "grep -qF {} lock 2>/dev/null",
-        quote(&format!("\"token\":\"{token}\""))
-    )
+    format!("grep -qF {} lock 2>/dev/null", quote(&format!("\"token\":\"{token}\"")))
 }
 
 pub(crate) fn parse_lock(host: &str, text: &str) -> Result<LockInfo, HostError> {

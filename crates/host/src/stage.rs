@@ -24,10 +24,7 @@ pub struct SharedPath {
 impl SharedPath {
     /// `log/` is a directory, `config/app.env` a file.
     pub fn parse(s: &str) -> SharedPath {
-        SharedPath {
-            path: s.trim_end_matches('/').to_string(),
-            dir: s.ends_with('/'),
-        }
+        SharedPath { path: s.trim_end_matches('/').to_string(), dir: s.ends_with('/') }
     }
 
     /// The link target, relative to the link's own directory.
@@ -102,9 +99,7 @@ tar -x -o -f - -C "$I"
             if s.dir {
                 script.push_str(&format!("mkdir -p shared/{p}\n"));
             } else {
-                script.push_str(&format!(
-                    "mkdir -p \"$(dirname shared/{p})\"\n[ -e shared/{p} ] || : > shared/{p}\n"
-                ));
+                script.push_str(&format!("mkdir -p \"$(dirname shared/{p})\"\n[ -e shared/{p} ] || : > shared/{p}\n"));
             }
             script.push_str(&format!(
                 "rm -rf \"$S\"/{p}\nmkdir -p \"$(dirname \"$S\"/{p})\"\nln -s {t} \"$S\"/{p}\n",
@@ -118,8 +113,7 @@ tar -x -o -f - -C "$I"
         let archive = archive.to_path_buf();
         let rel = release.clone();
         let input = Input::Stream(Box::new(move |w| {
-            haul_release::write_stage_stream(&rel, &archive, &diff, w)
-                .map_err(std::io::Error::other)
+            haul_release::write_stage_stream(&rel, &archive, &diff, w).map_err(std::io::Error::other)
         }));
         self.run_ok(&format!("stage {id}"), &script, input).await?;
         Ok(report)
@@ -129,12 +123,9 @@ tar -x -o -f - -C "$I"
     /// reused.
     pub async fn complete(&self, id: &str) -> Result<(), HostError> {
         crate::check_id(self.host(), id)?;
-        let script = format!(
-            "cd {dir} && mv releases/{id}.manifest.tmp releases/{id}.manifest",
-            dir = quote(self.dir())
-        );
-        self.run_ok(&format!("complete {id}"), &script, Input::None)
-            .await?;
+        let script =
+            format!("cd {dir} && mv releases/{id}.manifest.tmp releases/{id}.manifest", dir = quote(self.dir()));
+        self.run_ok(&format!("complete {id}"), &script, Input::None).await?;
         Ok(())
     }
 }
@@ -146,10 +137,7 @@ mod tests {
     #[test]
     fn shared_link_targets_climb_out_of_the_release() {
         assert_eq!(SharedPath::parse("log/").link_target(), "../../shared/log");
-        assert_eq!(
-            SharedPath::parse("config/app.env").link_target(),
-            "../../../shared/config/app.env"
-        );
+        assert_eq!(SharedPath::parse("config/app.env").link_target(), "../../../shared/config/app.env");
         assert!(SharedPath::parse("log/").dir);
         assert!(!SharedPath::parse("config/app.env").dir);
     }

@@ -30,11 +30,7 @@ pub struct HostState {
 
 impl HostState {
     pub fn complete(&self) -> BTreeSet<String> {
-        self.releases
-            .iter()
-            .filter(|r| r.complete)
-            .map(|r| r.id.clone())
-            .collect()
+        self.releases.iter().filter(|r| r.complete).map(|r| r.id.clone()).collect()
     }
 
     pub fn has_complete(&self, id: &str) -> bool {
@@ -43,11 +39,7 @@ impl HostState {
 
     /// The newest complete release: the base new releases are staged from.
     pub fn newest_complete(&self) -> Option<&str> {
-        self.releases
-            .iter()
-            .rev()
-            .find(|r| r.complete)
-            .map(|r| r.id.as_str())
+        self.releases.iter().rev().find(|r| r.complete).map(|r| r.id.as_str())
     }
 
     /// Where a rollback from the live release goes.
@@ -57,9 +49,7 @@ impl HostState {
 
     /// The release that was live before the live one, by the chain.
     pub fn previous(&self) -> Option<String> {
-        crate::previous_links(&self.history)
-            .get(self.current.as_deref()?)
-            .cloned()
+        crate::previous_links(&self.history).get(self.current.as_deref()?).cloned()
     }
 }
 
@@ -118,10 +108,7 @@ fn parse_state(host: &str, text: &str) -> Result<HostState, HostError> {
                 if let Some((state, id)) = line.split_once(' ')
                     && haul_release::is_release_id(id)
                 {
-                    st.releases.push(crate::ReleaseOnHost {
-                        id: id.into(),
-                        complete: state == "complete",
-                    });
+                    st.releases.push(crate::ReleaseOnHost { id: id.into(), complete: state == "complete" });
                 }
             }
             "lock" => {

@@ -64,9 +64,7 @@ fn tree() -> impl Strategy<Value = BTreeMap<String, Node>> {
 
 fn content(i: u8) -> Vec<u8> {
     // Distinct sizes and bytes, one of them empty.
-    (0..(i as usize * 700))
-        .map(|k| (k as u8).wrapping_mul(i + 1))
-        .collect()
+    (0..(i as usize * 700)).map(|k| (k as u8).wrapping_mul(i + 1)).collect()
 }
 
 fn write(root: &Path, t: &BTreeMap<String, Node>) {

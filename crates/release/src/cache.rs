@@ -95,17 +95,11 @@ impl ReleaseCache {
     pub fn get(&self, app: &str, id: &str) -> Result<Release, ReleaseError> {
         let rec = self.record_path(app, id);
         if !crate::is_release_id(id) || !rec.exists() || !self.archive_path(app, id).exists() {
-            return Err(ReleaseError::NotCached {
-                app: app.into(),
-                id: id.into(),
-                dir: self.app_dir(app),
-            });
+            return Err(ReleaseError::NotCached { app: app.into(), id: id.into(), dir: self.app_dir(app) });
         }
         let bytes = fs::read(&rec).at(&rec)?;
-        let r: Release = serde_json::from_slice(&bytes).map_err(|e| ReleaseError::Corrupt {
-            path: rec.clone(),
-            message: e.to_string(),
-        })?;
+        let r: Release = serde_json::from_slice(&bytes)
+            .map_err(|e| ReleaseError::Corrupt { path: rec.clone(), message: e.to_string() })?;
         r.manifest.check_paths()?;
         Ok(r)
     }
@@ -129,10 +123,7 @@ impl ReleaseCache {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(ReleaseError::Io {
-                    path: dir,
-                    source: e,
-                });
+                return Err(ReleaseError::Io { path: dir, source: e });
             }
         }
         ids.sort();

@@ -24,13 +24,9 @@ impl Diff {
     /// What turns `base` (or nothing) into `new`.
     pub fn between(base: Option<&Manifest>, new: &Manifest) -> Diff {
         let Some(base) = base else {
-            return Diff {
-                send: new.entries.clone(),
-                ..Diff::default()
-            };
+            return Diff { send: new.entries.clone(), ..Diff::default() };
         };
-        let old: HashMap<&str, &Entry> =
-            base.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+        let old: HashMap<&str, &Entry> = base.entries.iter().map(|e| (e.path.as_str(), e)).collect();
         let mut d = Diff::default();
         for e in &new.entries {
             match old.get(e.path.as_str()) {
@@ -47,8 +43,7 @@ impl Diff {
                 None => d.send.push(e.clone()),
             }
         }
-        let new_paths: std::collections::HashSet<&str> =
-            new.entries.iter().map(|e| e.path.as_str()).collect();
+        let new_paths: std::collections::HashSet<&str> = new.entries.iter().map(|e| e.path.as_str()).collect();
         for o in &base.entries {
             if !new_paths.contains(o.path.as_str()) {
                 d.drop.push(o.path.clone());
@@ -63,23 +58,14 @@ impl Diff {
     }
 
     pub fn send_files(&self) -> usize {
-        self.send
-            .iter()
-            .filter(|e| matches!(e.kind, Kind::File { .. }))
-            .count()
+        self.send.iter().filter(|e| matches!(e.kind, Kind::File { .. })).count()
     }
 
     /// Applies the diff to `base` in memory, the way the host applies it to a
     /// tree: drop recursively, then lay the sent entries over.
     pub fn apply(&self, base: Option<&Manifest>) -> Manifest {
-        let mut tree: BTreeMap<String, Entry> = base
-            .map(|b| {
-                b.entries
-                    .iter()
-                    .map(|e| (e.path.clone(), e.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut tree: BTreeMap<String, Entry> =
+            base.map(|b| b.entries.iter().map(|e| (e.path.clone(), e.clone())).collect()).unwrap_or_default();
         for p in &self.drop {
             let prefix = format!("{p}/");
             tree.retain(|k, _| k != p && !k.starts_with(&prefix));

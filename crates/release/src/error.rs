@@ -23,11 +23,7 @@ pub enum ReleaseError {
     #[error("manifest entry `{path}` is not a clean relative path")]
     BadPath { path: String },
     #[error("no release `{id}` of app `{app}` in the release cache ({})", dir.display())]
-    NotCached {
-        app: String,
-        id: String,
-        dir: PathBuf,
-    },
+    NotCached { app: String, id: String, dir: PathBuf },
     #[error("release cache entry {}: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
 }
@@ -38,9 +34,6 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T, ReleaseError> {
-        self.map_err(|source| ReleaseError::Io {
-            path: path.into(),
-            source,
-        })
+        self.map_err(|source| ReleaseError::Io { path: path.into(), source })
     }
 }

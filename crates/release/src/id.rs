@@ -6,11 +6,7 @@
 /// A new id for a release whose manifest digest is `digest`.
 pub fn new_release_id(digest: &str) -> String {
     let now = jiff::Timestamp::now();
-    format!(
-        "{}-{}",
-        now.strftime("%Y%m%dT%H%M%S.%3fZ"),
-        &digest[..12.min(digest.len())]
-    )
+    format!("{}-{}", now.strftime("%Y%m%dT%H%M%S.%3fZ"), &digest[..12.min(digest.len())])
 }
 
 /// Whether `s` has the shape of a release id (so it is safe in paths and
@@ -19,8 +15,7 @@ pub fn is_release_id(s: &str) -> bool {
     s.len() >= 14
         && s.len() <= 64
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
 #[cfg(test)]

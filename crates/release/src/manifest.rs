@@ -65,10 +65,7 @@ impl Manifest {
     }
 
     pub fn files(&self) -> usize {
-        self.entries
-            .iter()
-            .filter(|e| matches!(e.kind, Kind::File { .. }))
-            .count()
+        self.entries.iter().filter(|e| matches!(e.kind, Kind::File { .. })).count()
     }
 
     pub fn bytes(&self) -> u64 {
@@ -80,9 +77,7 @@ impl Manifest {
     pub fn check_paths(&self) -> Result<(), crate::ReleaseError> {
         for e in &self.entries {
             if !clean_relative(&e.path) {
-                return Err(crate::ReleaseError::BadPath {
-                    path: e.path.clone(),
-                });
+                return Err(crate::ReleaseError::BadPath { path: e.path.clone() });
             }
         }
         Ok(())

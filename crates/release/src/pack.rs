@@ -12,9 +12,7 @@ use std::path::{Component, Path, PathBuf};
 /// device files, sockets and FIFOs. Entries are written in manifest order.
 pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
     if !root.is_dir() {
-        return Err(ReleaseError::NoTree {
-            path: root.to_path_buf(),
-        });
+        return Err(ReleaseError::NoTree { path: root.to_path_buf() });
     }
     let canon_root = fs::canonicalize(root).at(root)?;
     let mut paths = Vec::new();
@@ -40,14 +38,10 @@ pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
             Kind::Dir
         } else if ft.is_symlink() {
             let target = fs::read_link(&full).at(&full)?;
-            let target = target
-                .to_str()
-                .ok_or_else(|| ReleaseError::NotUtf8 { path: full.clone() })?
-                .to_string();
+            let target = target.to_str().ok_or_else(|| ReleaseError::NotUtf8 { path: full.clone() })?.to_string();
             // Lexically for dangling links, and through the real chain of
             // links for those that resolve.
-            let resolved_outside =
-                fs::canonicalize(&full).is_ok_and(|real| !real.starts_with(&canon_root));
+            let resolved_outside = fs::canonicalize(&full).is_ok_and(|real| !real.starts_with(&canon_root));
             if escapes(&rel, &target) || resolved_outside {
                 return Err(ReleaseError::SymlinkEscapes { path: rel, target });
             }
@@ -58,27 +52,16 @@ pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
         } else {
             let size = meta.len();
             let file = fs::File::open(&full).at(&full)?;
-            let mut reader = Hashing {
-                inner: file.take(size),
-                hasher: blake3::Hasher::new(),
-                read: 0,
-            };
+            let mut reader = Hashing { inner: file.take(size), hasher: blake3::Hasher::new(), read: 0 };
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(size);
             tar.append_data(&mut h, &rel, &mut reader).at(&full)?;
             if reader.read != size {
                 return Err(ReleaseError::Changed { path: rel });
             }
-            Kind::File {
-                size,
-                blake3: reader.hasher.finalize().to_hex().to_string(),
-            }
+            Kind::File { size, blake3: reader.hasher.finalize().to_hex().to_string() }
         };
-        entries.push(Entry {
-            path: rel,
-            mode,
-            kind,
-        });
+        entries.push(Entry { path: rel, mode, kind });
     }
     let enc = tar.into_inner().at(root)?;
     enc.finish().at(root)?;

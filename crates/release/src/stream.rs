@@ -14,12 +14,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 /// Writes the stage stream for `diff` of `release` (archive at `archive`).
-pub fn write_stage_stream(
-    release: &Release,
-    archive: &Path,
-    diff: &Diff,
-    out: impl Write,
-) -> Result<(), ReleaseError> {
+pub fn write_stage_stream(release: &Release, archive: &Path, diff: &Diff, out: impl Write) -> Result<(), ReleaseError> {
     let mut tar = tar::Builder::new(out);
     let mut drop = Vec::new();
     for p in &diff.drop {
@@ -27,10 +22,7 @@ pub fn write_stage_stream(
         drop.push(0);
     }
     let record = serde_json::to_vec(release).expect("release serializes");
-    for (name, data) in [
-        ("drop", drop.as_slice()),
-        ("release.json", record.as_slice()),
-    ] {
+    for (name, data) in [("drop", drop.as_slice()), ("release.json", record.as_slice())] {
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
         h.set_size(data.len() as u64);
@@ -65,11 +57,7 @@ pub fn write_stage_stream(
             let name = format!("tree/{path}");
             match h.entry_type() {
                 tar::EntryType::Symlink => {
-                    let target = entry
-                        .link_name()
-                        .at(archive)?
-                        .map(|t| t.into_owned())
-                        .unwrap_or_default();
+                    let target = entry.link_name().at(archive)?.map(|t| t.into_owned()).unwrap_or_default();
                     tar.append_link(&mut h, &name, target).map_err(pipe)?;
                 }
                 _ => {
@@ -83,8 +71,5 @@ pub fn write_stage_stream(
 }
 
 fn pipe(e: io::Error) -> ReleaseError {
-    ReleaseError::Io {
-        path: "stage stream".into(),
-        source: e,
-    }
+    ReleaseError::Io { path: "stage stream".into(), source: e }
 }

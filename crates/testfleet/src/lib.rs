@@ -37,12 +37,7 @@ pub struct FleetOptions {
 
 impl Default for FleetOptions {
     fn default() -> Self {
-        FleetOptions {
-            hosts: 2,
-            port: 0,
-            bastion: false,
-            persist: false,
-        }
+        FleetOptions { hosts: 2, port: 0, bastion: false, persist: false }
     }
 }
 
@@ -77,33 +72,21 @@ fn run(cmd: &mut Command) -> io::Result<()> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(io::Error::other(format!(
-            "{:?} failed: {}",
-            cmd,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
+        Err(io::Error::other(format!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr).trim())))
     }
 }
 
 fn keygen(path: &Path) -> io::Result<String> {
     if !path.exists() {
-        run(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "haul-fleet", "-f"])
-            .arg(path))?;
+        run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "haul-fleet", "-f"]).arg(path))?;
     }
-    Ok(std::fs::read_to_string(path.with_extension("pub"))?
-        .trim()
-        .to_string())
+    Ok(std::fs::read_to_string(path.with_extension("pub"))?.trim().to_string())
 }
 
 fn address(i: usize) -> String {
     // 127.0.0.2 … 127.0.0.250, then 127.0.1.x and on.
     let n = i + 2;
-    format!(
-        "127.0.{}.{}",
-        n / 250,
-        n % 250 + if n >= 250 { 1 } else { 0 }
-    )
+    format!("127.0.{}.{}", n / 250, n % 250 + if n >= 250 { 1 } else { 0 })
 }
 
 impl Fleet {
@@ -118,9 +101,7 @@ impl Fleet {
     /// Starts a fleet whose files live in `dir`.
     pub fn start_in(dir: &Path, opts: FleetOptions) -> io::Result<Fleet> {
         if !is_root() {
-            return Err(io::Error::other(
-                "the SSH test fleet needs root (it makes mount namespaces)",
-            ));
+            return Err(io::Error::other("the SSH test fleet needs root (it makes mount namespaces)"));
         }
         std::fs::create_dir_all(dir.join("hosts"))?;
         std::fs::create_dir_all("/run/sshd")?;
@@ -131,17 +112,10 @@ impl Fleet {
         }
         let client = keygen(&dir.join("client_key"))?;
         std::fs::write(dir.join("authorized_keys"), format!("{client}\n"))?;
-        let mut fleet = Fleet {
-            dir: dir.clone(),
-            _tmp: None,
-            hosts: vec![],
-            bastion: None,
-            opts: opts.clone(),
-        };
+        let mut fleet = Fleet { dir: dir.clone(), _tmp: None, hosts: vec![], bastion: None, opts: opts.clone() };
         let mut known = String::new();
-        let mut specs: Vec<(String, String, bool)> = (0..opts.hosts)
-            .map(|i| (format!("h{}", i + 1), address(i), opts.bastion))
-            .collect();
+        let mut specs: Vec<(String, String, bool)> =
+            (0..opts.hosts).map(|i| (format!("h{}", i + 1), address(i), opts.bastion)).collect();
         if opts.bastion {
             specs.push(("bastion".into(), BASTION_ADDRESS.into(), false));
         }
@@ -168,13 +142,7 @@ impl Fleet {
             }
             std::fs::write(hdir.join("sshd_config"), cfg)?;
             let holder = spawn_holder(opts.persist)?;
-            let host = FleetHost {
-                name: name.clone(),
-                address: addr,
-                port: opts.port,
-                holder,
-                dir: hdir,
-            };
+            let host = FleetHost { name: name.clone(), address: addr, port: opts.port, holder, dir: hdir };
             if name == "bastion" {
                 fleet.bastion = Some(host);
             } else {
@@ -231,16 +199,10 @@ impl Fleet {
             }
             if let Some(status) = child.try_wait()? {
                 let log = std::fs::read_to_string(h.dir.join("sshd.log")).unwrap_or_default();
-                return Err(io::Error::other(format!(
-                    "sshd for {} exited ({status}): {log}",
-                    h.name
-                )));
+                return Err(io::Error::other(format!("sshd for {} exited ({status}): {log}", h.name)));
             }
             if Instant::now() > deadline {
-                return Err(io::Error::other(format!(
-                    "sshd for {} did not start listening",
-                    h.name
-                )));
+                return Err(io::Error::other(format!("sshd for {} did not start listening", h.name)));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -260,22 +222,12 @@ impl Fleet {
     /// by `[ssh]` and a `[hosts.*]` table per host (roles `web`; the first
     /// also `db`), reached through the bastion when there is one.
     pub fn haul_toml(&self, body: &str) -> String {
-        let mut t = format!(
-            "{body}\n[ssh]\nconfig = \"{}\"\n",
-            self.ssh_config().display()
-        );
+        let mut t = format!("{body}\n[ssh]\nconfig = \"{}\"\n", self.ssh_config().display());
         if let Some(b) = &self.bastion {
-            t.push_str(&format!(
-                "\n[hosts.bastion]\naddress = \"{}\"\nport = {}\n",
-                b.address, b.port
-            ));
+            t.push_str(&format!("\n[hosts.bastion]\naddress = \"{}\"\nport = {}\n", b.address, b.port));
         }
         for (i, h) in self.hosts.iter().enumerate() {
-            let roles = if i == 0 {
-                "[\"web\", \"db\"]"
-            } else {
-                "[\"web\"]"
-            };
+            let roles = if i == 0 { "[\"web\", \"db\"]" } else { "[\"web\"]" };
             t.push_str(&format!(
                 "\n[hosts.{}]\naddress = \"{}\"\nport = {}\nroot = \"/srv\"\nroles = {roles}\n",
                 h.name, h.address, h.port
@@ -289,11 +241,7 @@ impl Fleet {
 
     /// The host names, quoted for a TOML list.
     pub fn names_toml(&self) -> String {
-        let v: Vec<String> = self
-            .hosts
-            .iter()
-            .map(|h| format!("\"{}\"", h.name))
-            .collect();
+        let v: Vec<String> = self.hosts.iter().map(|h| format!("\"{}\"", h.name)).collect();
         format!("[{}]", v.join(", "))
     }
 
@@ -316,9 +264,7 @@ impl Drop for Fleet {
 /// A port free on the addresses of `n` hosts and the bastion.
 fn free_port(n: usize) -> io::Result<u16> {
     'search: for _ in 0..50 {
-        let port = std::net::TcpListener::bind((address(0).as_str(), 0))?
-            .local_addr()?
-            .port();
+        let port = std::net::TcpListener::bind((address(0).as_str(), 0))?.local_addr()?.port();
         for addr in (0..n).map(address).chain([BASTION_ADDRESS.to_string()]) {
             if std::net::TcpListener::bind((addr.as_str(), port)).is_err() {
                 continue 'search;
@@ -333,11 +279,7 @@ fn is_root() -> bool {
     // Without a libc dependency: the effective uid from /proc.
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
         .unwrap_or(false)
 }
 
@@ -364,22 +306,15 @@ fn spawn_holder(persist: bool) -> io::Result<u32> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-        if mounts
-            .lines()
-            .any(|l| l.contains(" /root ") && l.contains("tmpfs"))
-        {
+        if mounts.lines().any(|l| l.contains(" /root ") && l.contains("tmpfs")) {
             std::thread::spawn(move || child.wait());
             return Ok(pid);
         }
         if let Some(status) = child.try_wait()? {
-            return Err(io::Error::other(format!(
-                "the namespace holder exited: {status}"
-            )));
+            return Err(io::Error::other(format!("the namespace holder exited: {status}")));
         }
         if Instant::now() > deadline {
-            return Err(io::Error::other(
-                "the namespace holder did not set up its mounts",
-            ));
+            return Err(io::Error::other("the namespace holder did not set up its mounts"));
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -401,19 +336,13 @@ fn kill_namespace(h: &FleetHost, holder: bool) {
         if pid == h.holder && !holder {
             continue;
         }
-        if std::fs::read_link(format!("/proc/{pid}/ns/mnt"))
-            .ok()
-            .as_ref()
-            == Some(&ns)
-        {
+        if std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok().as_ref() == Some(&ns) {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }
     // Wait until the listener is gone, so "down" means down.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect((h.address.as_str(), h.port)).is_ok()
-        && Instant::now() < deadline
-    {
+    while std::net::TcpStream::connect((h.address.as_str(), h.port)).is_ok() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
 }

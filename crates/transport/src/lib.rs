@@ -91,12 +91,7 @@ impl Transport {
     }
 
     /// Runs `script` with `sh -c` on the host.
-    pub async fn exec(
-        &self,
-        script: &str,
-        input: Input,
-        sink: Option<LineSink>,
-    ) -> Result<Output, TransportError> {
+    pub async fn exec(&self, script: &str, input: Input, sink: Option<LineSink>) -> Result<Output, TransportError> {
         match self {
             Transport::Local(l) => l.exec(script, input, sink).await,
             Transport::Ssh(s) => s.exec(script, input, sink).await,
@@ -131,10 +126,7 @@ where
             Input::Stream(produce) => {
                 let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
                 let producer = tokio::task::spawn_blocking(move || {
-                    let mut w = ChanWriter {
-                        tx,
-                        buf: Vec::with_capacity(CHUNK),
-                    };
+                    let mut w = ChanWriter { tx, buf: Vec::with_capacity(CHUNK) };
                     produce(&mut w)?;
                     w.flush()
                 });
@@ -165,20 +157,13 @@ where
                 break;
             }
             if let Some(s) = &sink {
-                s(
-                    which,
-                    String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']),
-                );
+                s(which, String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
             }
             all.extend_from_slice(&line);
         }
         Ok(all)
     }
-    tokio::join!(
-        feed,
-        read(stdout, Stream::Stdout, sink.clone()),
-        read(stderr, Stream::Stderr, sink)
-    )
+    tokio::join!(feed, read(stdout, Stream::Stdout, sink.clone()), read(stderr, Stream::Stderr, sink))
 }
 
 /// Turns the parts of a finished script into its [`Output`].
@@ -194,11 +179,7 @@ pub(crate) fn finish(
     {
         return Err(e);
     }
-    Ok(Output {
-        code,
-        stdout: stdout?,
-        stderr: stderr?,
-    })
+    Ok(Output { code, stdout: stdout?, stderr: stderr? })
 }
 
 const CHUNK: usize = 256 * 1024;
@@ -220,9 +201,9 @@ impl Write for ChanWriter {
     fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-            self.tx.blocking_send(chunk).map_err(|_| {
-                io::Error::new(io::ErrorKind::BrokenPipe, "the host stopped reading")
-            })?;
+            self.tx
+                .blocking_send(chunk)
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the host stopped reading"))?;
         }
         Ok(())
     }

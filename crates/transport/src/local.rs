@@ -26,10 +26,7 @@ impl Local {
         input: Input,
         sink: Option<LineSink>,
     ) -> Result<Output, TransportError> {
-        let fail = |e: std::io::Error| TransportError {
-            host: self.host.clone(),
-            message: e.to_string(),
-        };
+        let fail = |e: std::io::Error| TransportError { host: self.host.clone(), message: e.to_string() };
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -43,14 +40,8 @@ impl Local {
             .kill_on_drop(true)
             .spawn()
             .map_err(fail)?;
-        let (fed, out, err) = crate::drive_io(
-            child.stdin.take(),
-            child.stdout.take(),
-            child.stderr.take(),
-            input,
-            sink,
-        )
-        .await;
+        let (fed, out, err) =
+            crate::drive_io(child.stdin.take(), child.stdout.take(), child.stderr.take(), input, sink).await;
         let status = child.wait().await.map_err(fail)?;
         crate::finish(fed, out, err, status.code()).map_err(fail)
     }

@@ -65,9 +65,7 @@ pub struct SshPool {
 
 impl std::fmt::Debug for SshPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SshPool")
-            .field("dir", &self.dir.path())
-            .finish()
+        f.debug_struct("SshPool").field("dir", &self.dir.path()).finish()
     }
 }
 
@@ -79,13 +77,7 @@ fn alias_hop(i: usize) -> String {
     format!("haul.j{i}")
 }
 
-fn endpoint(
-    out: &mut String,
-    alias: &str,
-    address: &str,
-    user: &Option<String>,
-    port: Option<u16>,
-) {
+fn endpoint(out: &mut String, alias: &str, address: &str, user: &Option<String>, port: Option<u16>) {
     let _ = writeln!(out, "Host {alias}\n  HostName {address}");
     if let Some(u) = user {
         let _ = writeln!(out, "  User {u}");
@@ -100,9 +92,7 @@ impl SshPool {
     pub fn new(targets: &[SshTarget], opts: SshOptions) -> std::io::Result<Arc<SshPool>> {
         // Control sockets must stay well under the 108-byte limit of a unix
         // socket path, whatever TMPDIR is.
-        let dir = tempfile::Builder::new()
-            .prefix("haul-")
-            .tempdir_in("/tmp")?;
+        let dir = tempfile::Builder::new().prefix("haul-").tempdir_in("/tmp")?;
         let config = dir.path().join("ssh_config");
         let mut hops: Vec<Hop> = Vec::new();
         let mut map = HashMap::new();
@@ -157,28 +147,14 @@ impl SshPool {
         text.push_str("  Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n");
         std::fs::write(&config, text)?;
 
-        let cells = targets
-            .iter()
-            .map(|t| (t.name.clone(), Cell::new()))
-            .collect();
+        let cells = targets.iter().map(|t| (t.name.clone(), Cell::new())).collect();
         let hop_cells = hops.iter().map(|_| Cell::new()).collect();
-        Ok(Arc::new(SshPool {
-            dir,
-            config,
-            opts,
-            hops,
-            hop_cells,
-            targets: map,
-            cells,
-        }))
+        Ok(Arc::new(SshPool { dir, config, opts, hops, hop_cells, targets: map, cells }))
     }
 
     /// The transport for host `name`.
     pub fn host(self: &Arc<Self>, name: &str) -> SshHost {
-        SshHost {
-            pool: self.clone(),
-            name: name.to_string(),
-        }
+        SshHost { pool: self.clone(), name: name.to_string() }
     }
 
     /// The generated `ssh_config` (for running `ssh`/`rsync` alongside).
@@ -193,23 +169,13 @@ impl SshPool {
             .connect_timeout(self.opts.connect_timeout)
             .server_alive_interval(Duration::from_secs(5))
             // A master outlives haul by at most this long if haul is killed.
-            .control_persist(openssh::ControlPersist::IdleFor(
-                std::num::NonZeroUsize::new(60).expect("non-zero"),
-            ))
-            .known_hosts_check(if self.opts.accept_new {
-                KnownHosts::Add
-            } else {
-                KnownHosts::Strict
-            });
+            .control_persist(openssh::ControlPersist::IdleFor(std::num::NonZeroUsize::new(60).expect("non-zero")))
+            .known_hosts_check(if self.opts.accept_new { KnownHosts::Add } else { KnownHosts::Strict });
         b
     }
 
     async fn connect(&self, alias: &str) -> Result<Arc<Session>, String> {
-        self.builder()
-            .connect_mux(alias)
-            .await
-            .map(Arc::new)
-            .map_err(|e| describe(&e))
+        self.builder().connect_mux(alias).await.map(Arc::new).map_err(|e| describe(&e))
     }
 
     async fn hop(&self, i: usize, chain: &[usize]) -> Result<(), String> {
@@ -219,10 +185,8 @@ impl SshPool {
         }
         self.hop_cells[i]
             .get_or_init(|| async {
-                let s = self
-                    .connect(&alias_hop(i))
-                    .await
-                    .map_err(|e| format!("jump host {}: {e}", self.hops[i].key))?;
+                let s =
+                    self.connect(&alias_hop(i)).await.map_err(|e| format!("jump host {}: {e}", self.hops[i].key))?;
                 let link = self.dir.path().join(format!("j{i}"));
                 std::os::unix::fs::symlink(s.control_socket(), &link).map_err(|e| e.to_string())?;
                 Ok(s)
@@ -234,10 +198,7 @@ impl SshPool {
 
     /// The master connection to host `name`, opened on first use.
     pub async fn session(&self, name: &str) -> Result<Arc<Session>, String> {
-        let (alias, chain) = self
-            .targets
-            .get(name)
-            .ok_or_else(|| format!("unknown host {name}"))?;
+        let (alias, chain) = self.targets.get(name).ok_or_else(|| format!("unknown host {name}"))?;
         self.cells[name]
             .get_or_init(|| async {
                 for &i in chain {
@@ -313,18 +274,11 @@ impl SshHost {
 
     /// Opens the connection now (it is otherwise opened on first use).
     pub async fn connect(&self) -> Result<(), TransportError> {
-        self.pool
-            .session(&self.name)
-            .await
-            .map(|_| ())
-            .map_err(|m| self.error(m))
+        self.pool.session(&self.name).await.map(|_| ()).map_err(|m| self.error(m))
     }
 
     fn error(&self, message: String) -> TransportError {
-        TransportError {
-            host: self.name.clone(),
-            message,
-        }
+        TransportError { host: self.name.clone(), message }
     }
 
     pub(crate) async fn exec(
@@ -333,16 +287,9 @@ impl SshHost {
         input: Input,
         sink: Option<LineSink>,
     ) -> Result<Output, TransportError> {
-        let session = self
-            .pool
-            .session(&self.name)
-            .await
-            .map_err(|m| self.error(m))?;
+        let session = self.pool.session(&self.name).await.map_err(|m| self.error(m))?;
         // The login shell may not be sh: run the script with sh explicitly.
-        let command = format!(
-            "sh -c {}",
-            shlex::try_quote(script).map_err(|e| self.error(e.to_string()))?
-        );
+        let command = format!("sh -c {}", shlex::try_quote(script).map_err(|e| self.error(e.to_string()))?);
         let mut cmd = session.raw_command(command);
         cmd.stdin(match input {
             Input::None => Stdio::null(),
@@ -350,22 +297,10 @@ impl SshHost {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .await
-            .map_err(|e| self.error(format!("connection lost: {}", describe(&e))))?;
-        let (fed, out, err) = crate::drive_io(
-            child.stdin().take(),
-            child.stdout().take(),
-            child.stderr().take(),
-            input,
-            sink,
-        )
-        .await;
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| self.error(format!("connection lost: {}", describe(&e))))?;
+        let mut child = cmd.spawn().await.map_err(|e| self.error(format!("connection lost: {}", describe(&e))))?;
+        let (fed, out, err) =
+            crate::drive_io(child.stdin().take(), child.stdout().take(), child.stderr().take(), input, sink).await;
+        let status = child.wait().await.map_err(|e| self.error(format!("connection lost: {}", describe(&e))))?;
         crate::finish(fed, out, err, status.code()).map_err(|e| self.error(e.to_string()))
     }
 }

@@ -7,17 +7,11 @@ use clap::CommandFactory;
 pub fn init(ctx: &Ctx, force: bool) -> Result {
     let path = &ctx.config_path;
     if path.exists() && !force {
-        return Err(Failure::Usage(format!(
-            "{} already exists; pass --force to overwrite it",
-            path.display()
-        )));
+        return Err(Failure::Usage(format!("{} already exists; pass --force to overwrite it", path.display())));
     }
     std::fs::write(path, haul_config::EXAMPLE)
         .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display())))?;
-    ctx.printer.out(&format!(
-        "wrote {}; check it with `haul check`",
-        path.display()
-    ));
+    ctx.printer.out(&format!("wrote {}; check it with `haul check`", path.display()));
     Ok(())
 }
 

@@ -9,8 +9,7 @@ use haul_deploy::{DeployError, DeployReport, Plan, ReleaseChoice, plan_deploy, p
 pub async fn build(ctx: &Ctx, app: &str, json: bool) -> Result {
     let config = ctx.config()?;
     let engine = ctx.engine(config);
-    let release =
-        haul_deploy::build_release(&engine.config, app, &engine.who, &engine.observer).await?;
+    let release = haul_deploy::build_release(&engine.config, app, &engine.who, &engine.observer).await?;
     if json {
         ctx.printer.json(&serde_json::json!({
             "app": release.app,
@@ -51,15 +50,7 @@ pub struct RunOpts {
 }
 
 pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
-    let DeployArgs {
-        app,
-        env,
-        release,
-        hosts,
-        dry_run: _,
-        skip_unreachable: _,
-        json,
-    } = args;
+    let DeployArgs { app, env, release, hosts, dry_run: _, skip_unreachable: _, json } = args;
     let config = ctx.config()?;
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
     show_plan(ctx, &plan, json.json);
@@ -67,38 +58,13 @@ pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
 }
 
 pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result {
-    let DeployArgs {
-        app,
-        env,
-        release,
-        hosts,
-        dry_run,
-        skip_unreachable,
-        json,
-    } = args;
+    let DeployArgs { app, env, release, hosts, dry_run, skip_unreachable, json } = args;
     let config = ctx.config()?;
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
-    run(
-        ctx,
-        config,
-        plan,
-        RunOpts {
-            dry_run,
-            skip_unreachable,
-            json: json.json,
-        },
-    )
-    .await
+    run(ctx, config, plan, RunOpts { dry_run, skip_unreachable, json: json.json }).await
 }
 
-pub async fn rollback(
-    ctx: &Ctx,
-    app: &str,
-    env: &str,
-    to: Option<String>,
-    hosts: &[String],
-    opts: RunOpts,
-) -> Result {
+pub async fn rollback(ctx: &Ctx, app: &str, env: &str, to: Option<String>, hosts: &[String], opts: RunOpts) -> Result {
     let config = ctx.config()?;
     let plan = plan_rollback(&config, app, env, to, hosts)?;
     run(ctx, config, plan, opts).await
@@ -122,15 +88,13 @@ fn finish(ctx: &Ctx, result: std::result::Result<DeployReport, DeployError>, jso
         Err(e) => return Err(e.into()),
     };
     if json {
-        ctx.printer.json(&report);
+        let mut v = serde_json::to_value(&report).expect("serializable");
+        v["event"] = "report".into();
+        ctx.printer.out(&v.to_string());
     } else {
         summary(ctx, &report);
     }
-    if report.ok {
-        Ok(())
-    } else {
-        Err(Failure::Reported)
-    }
+    if report.ok { Ok(()) } else { Err(Failure::Reported) }
 }
 
 fn summary(ctx: &Ctx, r: &DeployReport) {
@@ -146,10 +110,7 @@ fn summary(ctx: &Ctx, r: &DeployReport) {
                     if s.already {
                         "already there".to_string()
                     } else {
-                        format!(
-                            "{} files, {} bytes sent, {} reused",
-                            s.sent_files, s.sent_bytes, s.reused_files
-                        )
+                        format!("{} files, {} bytes sent, {} reused", s.sent_files, s.sent_bytes, s.reused_files)
                     }
                 })
                 .unwrap_or_default();
@@ -163,10 +124,7 @@ fn summary(ctx: &Ctx, r: &DeployReport) {
             ]
         })
         .collect();
-    ctx.printer.out(&table(
-        &["HOST", "STATUS", "LIVE", "PHASE", "TIME", "TRANSFER"],
-        &rows,
-    ));
+    ctx.printer.out(&table(&["HOST", "STATUS", "LIVE", "PHASE", "TIME", "TRANSFER"], &rows));
     let release = r.release.clone().unwrap_or_default();
     let secs = r.elapsed_ms as f64 / 1000.0;
     if r.ok {
@@ -174,14 +132,8 @@ fn summary(ctx: &Ctx, r: &DeployReport) {
         let hosts = format!("{n} host{}", crate::commands::config::plural(n));
         let line = match (&r.message, r.kind) {
             (Some(m), _) => m.clone(),
-            (None, "rollback") => format!(
-                "rolled back {} in {} to {release} on {hosts} in {secs:.2}s",
-                r.app, r.env
-            ),
-            (None, _) => format!(
-                "deployed {} {release} to {} on {hosts} in {secs:.2}s",
-                r.app, r.env
-            ),
+            (None, "rollback") => format!("rolled back {} in {} to {release} on {hosts} in {secs:.2}s", r.app, r.env),
+            (None, _) => format!("deployed {} {release} to {} on {hosts} in {secs:.2}s", r.app, r.env),
         };
         ctx.printer.err(&line);
     } else {

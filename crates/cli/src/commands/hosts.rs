@@ -39,11 +39,7 @@ pub async fn releases(ctx: &Ctx, app: &str, env: &str, only: &[String], json: bo
             }
         }
     }
-    if failed {
-        Err(Failure::Reported)
-    } else {
-        Ok(())
-    }
+    if failed { Err(Failure::Reported) } else { Ok(()) }
 }
 
 fn describe(ctx: &Ctx, host: &str, s: &HostState) {
@@ -63,16 +59,8 @@ fn describe(ctx: &Ctx, host: &str, s: &HostState) {
         if !r.complete {
             tags.push("incomplete");
         }
-        let mark = if s.current.as_deref() == Some(&r.id) {
-            "*"
-        } else {
-            " "
-        };
-        let tags = if tags.is_empty() {
-            String::new()
-        } else {
-            format!("  ({})", tags.join(", "))
-        };
+        let mark = if s.current.as_deref() == Some(&r.id) { "*" } else { " " };
+        let tags = if tags.is_empty() { String::new() } else { format!("  ({})", tags.join(", ")) };
         ctx.printer.out(&format!("  {mark} {}{tags}", r.id));
     }
     if let Some(l) = &s.lock {
@@ -87,16 +75,9 @@ fn describe(ctx: &Ctx, host: &str, s: &HostState) {
                 (Some(f), None) => f.clone(),
                 (None, None) => String::new(),
             };
-            let reason = e
-                .reason
-                .as_ref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default();
+            let reason = e.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
             let kind = format!("{:?}", e.kind).to_lowercase();
-            ctx.printer.out(&format!(
-                "    {} {kind:<10} {what} by {}{reason}",
-                e.at, e.actor
-            ));
+            ctx.printer.out(&format!("    {} {kind:<10} {what} by {}{reason}", e.at, e.actor));
         }
     }
 }
@@ -109,12 +90,8 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
     if let Some(e) = &env {
         config.env(e).map_err(|e| Failure::Usage(e.to_string()))?;
     }
-    let apps: Vec<String> = config
-        .apps
-        .keys()
-        .map(|k| k.get_ref().clone())
-        .filter(|a| app.as_ref().is_none_or(|x| x == a))
-        .collect();
+    let apps: Vec<String> =
+        config.apps.keys().map(|k| k.get_ref().clone()).filter(|a| app.as_ref().is_none_or(|x| x == a)).collect();
     let envs: Vec<String> = config
         .environments
         .keys()
@@ -131,18 +108,12 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
             let Ok(states) = engine.inspect(a, e, &[]).await else {
                 continue;
             };
-            let lives: std::collections::BTreeSet<Option<&str>> = states
-                .iter()
-                .filter_map(|(_, s)| s.as_ref().ok().map(|s| s.current.as_deref()))
-                .collect();
+            let lives: std::collections::BTreeSet<Option<&str>> =
+                states.iter().filter_map(|(_, s)| s.as_ref().ok().map(|s| s.current.as_deref())).collect();
             let mixed = lives.len() > 1;
             for (h, s) in &states {
                 let (live, lock, err) = match s {
-                    Ok(s) => (
-                        s.current.clone(),
-                        s.lock.as_ref().map(|l| l.describe()),
-                        None,
-                    ),
+                    Ok(s) => (s.current.clone(), s.lock.as_ref().map(|l| l.describe()), None),
                     Err(err) => {
                         failed = true;
                         (None, None, Some(err.clone()))
@@ -175,49 +146,29 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
     if json {
         ctx.printer.json(&out);
     } else {
-        ctx.printer
-            .out(&table(&["APP", "ENV", "HOST", "LIVE", "NOTE"], &rows));
+        ctx.printer.out(&table(&["APP", "ENV", "HOST", "LIVE", "NOTE"], &rows));
     }
-    if failed {
-        Err(Failure::Reported)
-    } else {
-        Ok(())
-    }
+    if failed { Err(Failure::Reported) } else { Ok(()) }
 }
 
-pub async fn prune(
-    ctx: &Ctx,
-    app: &str,
-    env: &str,
-    keep: Option<usize>,
-    only: &[String],
-    json: bool,
-) -> Result {
+pub async fn prune(ctx: &Ctx, app: &str, env: &str, keep: Option<usize>, only: &[String], json: bool) -> Result {
     let config = ctx.config()?;
     let keep = match keep {
         Some(0) => return Err(Failure::Usage("--keep must be at least 1".into())),
         Some(k) => k,
-        None => *config
-            .app(app)
-            .map_err(|e| Failure::Usage(e.to_string()))?
-            .keep
-            .get_ref() as usize,
+        None => *config.app(app).map_err(|e| Failure::Usage(e.to_string()))?.keep.get_ref() as usize,
     };
     let engine = ctx.engine(config);
     let removed = engine.prune(app, env, keep, only).await?;
     if json {
-        let v: Vec<_> = removed
-            .iter()
-            .map(|(h, r)| json!({ "host": h.name, "removed": r }))
-            .collect();
+        let v: Vec<_> = removed.iter().map(|(h, r)| json!({ "host": h.name, "removed": r })).collect();
         ctx.printer.json(&v);
     } else {
         for (h, r) in &removed {
             if r.is_empty() {
                 ctx.printer.out(&format!("{}: nothing to remove", h.name));
             } else {
-                ctx.printer
-                    .out(&format!("{}: removed {}", h.name, r.join(", ")));
+                ctx.printer.out(&format!("{}: removed {}", h.name, r.join(", ")));
             }
         }
     }
@@ -227,26 +178,19 @@ pub async fn prune(
 pub async fn remove(ctx: &Ctx, app: &str, env: &str, id: &str, only: &[String]) -> Result {
     let engine = ctx.engine(ctx.config()?);
     let hosts = engine.remove(app, env, id, only).await?;
-    ctx.printer
-        .out(&format!("removed {id} from {}", hosts.join(", ")));
+    ctx.printer.out(&format!("removed {id} from {}", hosts.join(", ")));
     Ok(())
 }
 
 pub async fn unlock(ctx: &Ctx, app: &str, env: &str, reason: &str, only: &[String]) -> Result {
     if reason.trim().is_empty() {
-        return Err(Failure::Usage(
-            "--reason must say why the lock is cleared".into(),
-        ));
+        return Err(Failure::Usage("--reason must say why the lock is cleared".into()));
     }
     let engine = ctx.engine(ctx.config()?);
     let mut failed = false;
     for (h, r) in engine.unlock(app, env, reason, only).await? {
         match r {
-            Ok(Some(l)) => ctx.printer.out(&format!(
-                "{}: cleared lock held by {}",
-                h.name,
-                l.describe()
-            )),
+            Ok(Some(l)) => ctx.printer.out(&format!("{}: cleared lock held by {}", h.name, l.describe())),
             Ok(None) => ctx.printer.out(&format!("{}: not locked", h.name)),
             Err(e) => {
                 failed = true;
@@ -254,42 +198,23 @@ pub async fn unlock(ctx: &Ctx, app: &str, env: &str, reason: &str, only: &[Strin
             }
         }
     }
-    if failed {
-        Err(Failure::Reported)
-    } else {
-        Ok(())
-    }
+    if failed { Err(Failure::Reported) } else { Ok(()) }
 }
 
-pub async fn exec(
-    ctx: &Ctx,
-    env: &str,
-    roles: &[String],
-    only: &[String],
-    command: &str,
-) -> Result {
+pub async fn exec(ctx: &Ctx, env: &str, roles: &[String], only: &[String], command: &str) -> Result {
     let engine = ctx.engine(ctx.config()?);
     let results = engine.exec(env, roles, only, command).await?;
     let mut bad = Vec::new();
     for (h, r) in &results {
         match r {
             Ok(o) if o.success() => {}
-            Ok(o) => bad.push(format!(
-                "{}: exit {}",
-                h.name,
-                o.code.map_or("by signal".into(), |c| c.to_string())
-            )),
+            Ok(o) => bad.push(format!("{}: exit {}", h.name, o.code.map_or("by signal".into(), |c| c.to_string()))),
             Err(e) => bad.push(format!("{}: {e}", h.name)),
         }
     }
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(Failure::Run(format!(
-            "failed on {} of {} hosts:\n{}",
-            bad.len(),
-            results.len(),
-            bad.join("\n")
-        )))
+        Err(Failure::Run(format!("failed on {} of {} hosts:\n{}", bad.len(), results.len(), bad.join("\n"))))
     }
 }

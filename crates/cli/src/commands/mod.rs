@@ -38,24 +38,14 @@ impl Ctx {
                 }
             }
         });
-        let mut engine = Engine::new(
-            config,
-            self.printer.clone(),
-            self.parallel,
-            Whoami::current(),
-        );
+        let mut engine = Engine::new(config, self.printer.clone(), self.parallel, Whoami::current());
         engine.interrupted = interrupted;
         engine
     }
 }
 
 pub async fn run(cli: Cli) -> i32 {
-    let Cli {
-        config,
-        parallel,
-        verbose,
-        command,
-    } = cli;
+    let Cli { config, parallel, verbose, command } = cli;
     let json = match &command {
         Command::Check(j) | Command::Build { json: j, .. } => j.json,
         Command::Plan(d) | Command::Deploy(d) => d.json.json,
@@ -81,54 +71,20 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Build { app, json } => deploy::build(&ctx, &app, json.json).await,
         Command::Plan(args) => deploy::plan(&ctx, args),
         Command::Deploy(args) => deploy::deploy(&ctx, args).await,
-        Command::Rollback {
-            app,
-            env,
-            to,
-            hosts,
-            dry_run,
-            skip_unreachable,
-            json,
-        } => {
-            let opts = deploy::RunOpts {
-                dry_run,
-                skip_unreachable,
-                json: json.json,
-            };
+        Command::Rollback { app, env, to, hosts, dry_run, skip_unreachable, json } => {
+            let opts = deploy::RunOpts { dry_run, skip_unreachable, json: json.json };
             deploy::rollback(&ctx, &app, &env, to, &hosts.hosts, opts).await
         }
-        Command::Releases {
-            app,
-            env,
-            hosts,
-            json,
-        } => hosts::releases(&ctx, &app, &env, &hosts.hosts, json.json).await,
+        Command::Releases { app, env, hosts, json } => hosts::releases(&ctx, &app, &env, &hosts.hosts, json.json).await,
         Command::Status { app, env, json } => hosts::status(&ctx, app, env, json.json).await,
-        Command::Prune {
-            app,
-            env,
-            keep,
-            hosts,
-            json,
-        } => hosts::prune(&ctx, &app, &env, keep, &hosts.hosts, json.json).await,
-        Command::Remove {
-            app,
-            env,
-            id,
-            hosts,
-        } => hosts::remove(&ctx, &app, &env, &id, &hosts.hosts).await,
-        Command::Unlock {
-            app,
-            env,
-            reason,
-            hosts,
-        } => hosts::unlock(&ctx, &app, &env, &reason, &hosts.hosts).await,
-        Command::Exec {
-            env,
-            role,
-            hosts,
-            command,
-        } => hosts::exec(&ctx, &env, &role, &hosts.hosts, &command.join(" ")).await,
+        Command::Prune { app, env, keep, hosts, json } => {
+            hosts::prune(&ctx, &app, &env, keep, &hosts.hosts, json.json).await
+        }
+        Command::Remove { app, env, id, hosts } => hosts::remove(&ctx, &app, &env, &id, &hosts.hosts).await,
+        Command::Unlock { app, env, reason, hosts } => hosts::unlock(&ctx, &app, &env, &reason, &hosts.hosts).await,
+        Command::Exec { env, role, hosts, command } => {
+            hosts::exec(&ctx, &env, &role, &hosts.hosts, &command.join(" ")).await
+        }
     };
     ctx.printer.finish();
     match result {

@@ -20,27 +20,26 @@ pub struct Out {
 impl Out {
     #[track_caller]
     pub fn ok(self) -> Out {
-        assert_eq!(
-            self.code, 0,
-            "expected success\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 
     #[track_caller]
     pub fn fails(self, code: i32) -> Out {
-        assert_eq!(
-            self.code, code,
-            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 
+    /// The report that ends a `deploy`/`rollback --json` event stream.
+    pub fn report(&self) -> serde_json::Value {
+        let last = self.stdout.lines().last().unwrap_or_else(|| panic!("no output:\n{}", self.stderr));
+        let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"));
+        assert_eq!(v["event"], "report", "{last}");
+        v
+    }
+
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
     }
 }
 
@@ -71,9 +70,7 @@ roles = ["web"]
 
 impl Project {
     pub fn new(toml: &str) -> Project {
-        let p = Project {
-            dir: tempfile::tempdir().expect("temp dir"),
-        };
+        let p = Project { dir: tempfile::tempdir().expect("temp dir") };
         p.write("haul.toml", toml);
         p.write("src/index.html", "<h1>v1</h1>\n");
         p.write("src/assets/app.css", "body {}\n");
@@ -146,10 +143,7 @@ impl Project {
     #[track_caller]
     pub fn deploy(&self) -> String {
         let out = self.haul(&["deploy", "app", "test", "--json"]).ok();
-        out.json()["release"]
-            .as_str()
-            .expect("release id")
-            .to_string()
+        out.report()["release"].as_str().expect("release id").to_string()
     }
 
     /// Replaces `[DIR]` for the project path in `s`.
@@ -177,11 +171,7 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, u32)> {
                 let t = std::fs::read_link(&p).expect("link");
                 out.push((rel, t.display().to_string().into_bytes(), 0));
             } else {
-                out.push((
-                    rel,
-                    std::fs::read(&p).expect("read"),
-                    meta.permissions().mode(),
-                ));
+                out.push((rel, std::fs::read(&p).expect("read"), meta.permissions().mode()));
             }
         }
     }
