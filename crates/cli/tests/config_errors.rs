@@ -137,7 +137,7 @@ transport = "local"
 root = "hosts/a"
 "#,
         r#"
-error: unknown field `failover`, expected one of `hosts`, `code`, `content`, `failure`
+error: unknown field `failover`, expected one of `hosts`, `code`, `content`, `failure`, `rollout`, `batch`, `canary`, `pause`
  --> [DIR]/haul.toml:3:1
   |
 3 | failover = "halt"
@@ -854,5 +854,93 @@ error: missing field `ship`
             )
             .to_string()
         )
+    );
+}
+
+#[test]
+fn batch_without_a_rolling_rollout() {
+    rejects(
+        r#"
+[environments.prod]
+hosts = ["a"]
+batch = 2
+
+[hosts.a]
+transport = "local"
+root = "a"
+"#,
+        r#"
+error: `batch` applies to a rolling rollout; add `rollout = "rolling"`
+ --> [DIR]/haul.toml:3:9
+  |
+3 | batch = 2
+  |         ^
+"#,
+    );
+}
+
+#[test]
+fn batch_percentage_out_of_range() {
+    rejects(
+        r#"
+[environments.prod]
+hosts = ["a"]
+rollout = "rolling"
+batch = "150%"
+
+[hosts.a]
+transport = "local"
+root = "a"
+"#,
+        r#"
+error: `150%` is not a percentage from 1% to 100%
+ --> [DIR]/haul.toml:4:9
+  |
+4 | batch = "150%"
+  |         ^^^^^^
+"#,
+    );
+}
+
+#[test]
+fn canary_of_zero_hosts() {
+    rejects(
+        r#"
+[environments.prod]
+hosts = ["a"]
+rollout = "rolling"
+canary = 0
+
+[hosts.a]
+transport = "local"
+root = "a"
+"#,
+        r#"
+error: `canary` must be at least 1 host
+ --> [DIR]/haul.toml:4:10
+  |
+4 | canary = 0
+  |          ^
+"#,
+    );
+}
+
+#[test]
+fn invalid_when_changed_glob() {
+    rejects(
+        r#"
+[apps.web]
+ship = "d"
+
+[apps.web.migrate]
+when_changed = ["db/[x"]
+"#,
+        r#"
+error: `db/[x` is not a valid glob: Pattern syntax error near position 3: invalid range pattern
+ --> [DIR]/haul.toml:5:17
+  |
+5 | when_changed = ["db/[x"]
+  |                 ^^^^^^^
+"#,
     );
 }

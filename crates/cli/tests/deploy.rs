@@ -614,3 +614,90 @@ fn deploy_json_is_a_stream_of_events_ending_in_the_report() {
     assert!(events.iter().any(|e| e["event"] == "output" && e["host"] == "b" && e["line"] == "hello from b"));
     assert!(events.iter().any(|e| e["event"] == "finished" && e["task"] == "switch current" && e["ok"] == true));
 }
+
+fn four_hosts(app_extra: &str, env_extra: &str) -> String {
+    let mut t = format!(
+        "[apps.app]\nship = \"src\"\n{app_extra}\n\n[environments.test]\nhosts = [\"a\", \"b\", \"c\", \"d\"]\n{env_extra}\n"
+    );
+    for h in ["a", "b", "c", "d"] {
+        t.push_str(&format!("\n[hosts.{h}]\ntransport = \"local\"\nroot = \".haul/hosts/{h}\"\nroles = [\"web\"]\n"));
+    }
+    t
+}
+
+#[test]
+fn a_rolling_rollout_switches_a_canary_then_batches_with_a_pause() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let start = format!("[apps.app.service]\nstart = [\"echo $HAUL_HOST $(date +%s%N) >> {}\"]", log.path().display());
+    let p = Project::new(&four_hosts(&start, "rollout = \"rolling\"\ncanary = 1\nbatch = \"50%\"\npause = \"300ms\""));
+    let plan = p.haul(&["plan", "app", "test"]).ok();
+    assert!(
+        plan.stdout.contains(
+            "  rollout:    rolling: switch and verify in batches [a] [b, c] [d], pausing 300 ms between batches\n"
+        ),
+        "{}",
+        plan.stdout
+    );
+    let out = p.haul(&["deploy", "app", "test"]).ok();
+    assert!(out.stderr.contains("batch 1 of 3: a\n"), "{}", out.stderr);
+    assert!(out.stderr.contains("batch 3 of 3: d\n"), "{}", out.stderr);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let starts: Vec<(String, u128)> = text
+        .lines()
+        .map(|l| {
+            let (h, t) = l.split_once(' ').unwrap();
+            (h.to_string(), t.parse().unwrap())
+        })
+        .collect();
+    let order: Vec<&str> = starts.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(order[0], "a");
+    assert!(order[1..3].contains(&"b") && order[1..3].contains(&"c"));
+    assert_eq!(order[3], "d");
+    let gap = |i: usize| (starts[i].1 - starts[i - 1].1) / 1_000_000;
+    assert!(gap(1) >= 300 && gap(3) >= 300, "batches are paused between: {text}");
+}
+
+#[test]
+fn a_failure_in_a_later_batch_switches_the_earlier_batches_back() {
+    let p = Project::new(&four_hosts(
+        "[apps.app.service]\nstart = [\"if [ -f broken ] && [ $HAUL_HOST = c ]; then exit 9; fi\"]",
+        "rollout = \"rolling\"\nbatch = 2",
+    ));
+    let v1 = p.deploy();
+    p.write("src/broken", "");
+    let out = p.haul(&["deploy", "app", "test", "--json"]).fails(1).report();
+    let status = |h: &str| out["hosts"].as_array().unwrap().iter().find(|r| r["host"] == h).unwrap()["status"].clone();
+    assert_eq!(status("a"), "switched_back");
+    assert_eq!(status("c"), "switched_back");
+    assert_eq!(status("d"), "switched_back");
+    for h in ["a", "b", "c", "d"] {
+        assert_eq!(p.live(h).as_deref(), Some(v1.as_str()), "{h}");
+    }
+}
+
+#[test]
+fn migrations_run_once_and_per_host_and_skip_when_nothing_they_watch_changed() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let l = log.path().display();
+    let p = Project::new(&config(
+        &format!(
+            "[apps.app.migrate]\nonce = [\"echo once $HAUL_HOST >> {l}\"]\nper_host = [\"echo each $HAUL_HOST >> {l}\"]\nrole = \"db\"\nwhen_changed = [\"db/**\"]"
+        ),
+        "",
+    ));
+    p.write("src/db/001.sql", "create table t;");
+    p.deploy();
+    let lines = |s: &str| {
+        let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(lines(&std::fs::read_to_string(log.path()).unwrap()), vec!["each a", "each b", "once a"]);
+    p.write("src/index.html", "v2");
+    let out = p.haul(&["deploy", "app", "test"]).ok();
+    assert!(out.stderr.contains("a: migration skipped: no changed file matches db/**"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(log.path()).unwrap().lines().count(), 3, "nothing ran");
+    p.write("src/db/002.sql", "alter table t;");
+    p.deploy();
+    assert_eq!(std::fs::read_to_string(log.path()).unwrap().lines().count(), 6);
+}

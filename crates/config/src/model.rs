@@ -152,7 +152,7 @@ pub struct Migrate {
     pub role: Option<Spanned<String>>,
     /// Skip migrations unless a changed file matches one of these globs.
     #[serde(default)]
-    pub when_changed: Vec<String>,
+    pub when_changed: Vec<Spanned<String>>,
 }
 
 /// Steps run before and after each phase.
@@ -233,6 +233,71 @@ pub struct Environment {
     pub content: Spanned<String>,
     #[serde(default)]
     pub failure: FailurePolicy,
+    /// `fleet`: switch every host at once; `rolling`: in batches.
+    #[serde(default)]
+    pub rollout: Rollout,
+    /// Hosts per batch when rolling: a count or a percentage (`"25%"`).
+    pub batch: Option<Spanned<BatchSize>>,
+    /// Hosts in a first batch of their own when rolling.
+    pub canary: Option<Spanned<u32>>,
+    /// Wait between batches when rolling.
+    pub pause: Option<Spanned<Duration>>,
+}
+
+/// How a deploy switches the hosts of an environment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rollout {
+    /// Stage on every host, then switch every host.
+    #[default]
+    Fleet,
+    /// Stage on every host, then switch and verify batch by batch.
+    Rolling,
+}
+
+/// A batch size: a number of hosts, or a percentage of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    Hosts(u32),
+    Percent(u32),
+}
+
+impl BatchSize {
+    /// Hosts per batch out of `total` (at least one).
+    pub fn of(self, total: usize) -> usize {
+        match self {
+            BatchSize::Hosts(n) => n as usize,
+            BatchSize::Percent(p) => (total * p as usize).div_ceil(100),
+        }
+        .max(1)
+    }
+}
+
+impl<'de> Deserialize<'de> for BatchSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = BatchSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of hosts or a percentage like \"25%\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<BatchSize, E> {
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(BatchSize::Hosts)
+                    .ok_or_else(|| E::custom("a batch has at least one host"))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<BatchSize, E> {
+                s.strip_suffix('%')
+                    .and_then(|p| p.trim().parse::<u32>().ok())
+                    .filter(|p| (1..=100).contains(p))
+                    .map(BatchSize::Percent)
+                    .ok_or_else(|| E::custom(format!("`{s}` is not a percentage from 1% to 100%")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn default_code() -> Spanned<String> {

@@ -75,6 +75,11 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
                 return Err((r.span(), "build steps run on this machine; `roles` does not apply to them".into()));
             }
         }
+        for g in &app.migrate.when_changed {
+            if let Err(e) = glob::Pattern::new(g.get_ref()) {
+                return Err((g.span(), format!("`{}` is not a valid glob: {e}", g.get_ref())));
+            }
+        }
         if let Some(r) = &app.migrate.role {
             known_role(r, "`migrate.role`")?;
         }
@@ -107,6 +112,21 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
             if !seen.insert(h.get_ref()) {
                 return Err((h.span(), format!("host `{}` is listed twice", h.get_ref())));
             }
+        }
+        if env.rollout == Rollout::Fleet {
+            let spans = [
+                ("batch", env.batch.as_ref().map(Spanned::span)),
+                ("canary", env.canary.as_ref().map(Spanned::span)),
+                ("pause", env.pause.as_ref().map(Spanned::span)),
+            ];
+            if let Some((field, Some(span))) = spans.into_iter().find(|(_, s)| s.is_some()) {
+                return Err((span, format!("`{field}` applies to a rolling rollout; add `rollout = \"rolling\"`")));
+            }
+        }
+        if let Some(c) = &env.canary
+            && *c.get_ref() == 0
+        {
+            return Err((c.span(), "`canary` must be at least 1 host".into()));
         }
         for (field, value, own) in [("code", &env.code, "build"), ("content", &env.content, "canonical")] {
             let v = value.get_ref();

@@ -12,7 +12,7 @@
 //!   host, and the report says where each host was left.
 
 use crate::fanout::each;
-use crate::plan::{Action, On, Phase, Plan, PlanKind, ReleaseChoice};
+use crate::plan::{Action, On, Phase, Plan, PlanKind, PlanPhase, ReleaseChoice, RolloutPlan};
 use crate::report::{DeployReport, HostReport, HostStatus};
 use crate::{DeployError, LockHeld, Observer, Progress, Whoami, build, health};
 use haul_config::{Config, FailurePolicy, HostKeys, HostTarget, Reach};
@@ -62,6 +62,14 @@ impl Run {
     fn active(&self) -> bool {
         !self.unchanged && self.error.is_none()
     }
+}
+
+/// What every phase of one run shares.
+struct RunCx<'a> {
+    plan: &'a Plan,
+    release: Option<&'a Release>,
+    release_id: Option<String>,
+    t0: Instant,
 }
 
 /// What a host task changed.
@@ -434,66 +442,32 @@ impl Engine {
             })
             .sum();
         self.observer.progress(Progress::Work(work));
-        for phase in plan.phases.iter().filter(|p| p.phase != Phase::Build) {
-            self.observer.progress(Progress::Phase(phase.phase));
-            for r in runs.iter_mut().filter(|r| r.active()) {
-                r.reached = phase.phase;
+        let (early, late): (Vec<&PlanPhase>, Vec<&PlanPhase>) =
+            plan.phases.iter().filter(|p| p.phase != Phase::Build).partition(|p| p.phase < Phase::Switch);
+        let cx = RunCx { plan, release, release_id: release_id.clone(), t0 };
+        for phase in early {
+            self.run_phase(&cx, &mut runs, phase, None).await?;
+        }
+        match &plan.rollout {
+            RolloutPlan::Fleet => {
+                for phase in &late {
+                    self.run_phase(&cx, &mut runs, phase, None).await?;
+                }
             }
-            for task in &phase.tasks {
-                let failed = if self.interrupted() {
-                    for r in runs.iter_mut().filter(|r| r.active()) {
-                        r.error = Some("interrupted".into());
-                    }
-                    vec!["interrupted".to_string()]
-                } else {
-                    self.run_task(plan, release, &mut runs, &task.action, &task.on).await
-                };
-                if failed.is_empty() {
-                    continue;
-                }
-                let msg = failed.join("\n");
-                if phase.phase < Phase::Switch {
-                    return Err(self.abort_before_switch(plan, &mut runs, phase.phase, msg, t0).await);
-                }
-                let policy = match plan.kind {
-                    // A rollback never triggers another rollback.
-                    PlanKind::Rollback => FailurePolicy::Halt,
-                    PlanKind::Deploy => plan.failure,
-                };
-                match policy {
-                    FailurePolicy::Continue => {
+            RolloutPlan::Rolling { batches, pause_ms } => {
+                for (i, batch) in batches.iter().enumerate() {
+                    if i > 0
+                        && let Some(ms) = pause_ms
+                    {
+                        let pause = std::time::Duration::from_millis(*ms);
                         self.observer
-                            .progress(Progress::Warn(&format!("{msg}\ncontinuing (failure policy: continue)")));
-                        if !runs.iter().any(Run::active) {
-                            let report = self.report(
-                                plan,
-                                &runs,
-                                release_id,
-                                false,
-                                Some(format!("{} failed on every host", phase.phase)),
-                                t0,
-                            );
-                            return Err(DeployError::Failed(Box::new(report)));
-                        }
+                            .progress(Progress::Note(&format!("pausing {} before the next batch", humanize(pause))));
+                        self.pause(pause).await;
                     }
-                    FailurePolicy::Halt => {
-                        let report = self.report(
-                            plan,
-                            &runs,
-                            release_id,
-                            false,
-                            Some(format!("{msg}\nhalted (failure policy: halt); hosts are left as they are")),
-                            t0,
-                        );
-                        return Err(DeployError::Failed(Box::new(report)));
-                    }
-                    FailurePolicy::Rollback => {
-                        self.observer.progress(Progress::Warn(&format!(
-                            "{msg}\nswitching every host back (failure policy: rollback)"
-                        )));
-                        let back = self.switch_back(plan, &mut runs).await;
-                        let report = self.report(plan, &runs, release_id, false, Some(format!("{msg}\n{back}")), t0);
-                        return Err(DeployError::Failed(Box::new(report)));
+                    let label = format!("batch {} of {}: {}", i + 1, batches.len(), batch.join(", "));
+                    self.observer.progress(Progress::Note(&label));
+                    for phase in &late {
+                        self.run_phase(&cx, &mut runs, phase, Some(batch)).await?;
                     }
                 }
             }
@@ -505,6 +479,80 @@ impl Engine {
         let msg = (!ok).then(|| "some hosts failed (failure policy: continue)".to_string());
         let report = self.report(plan, &runs, release_id, ok, msg, t0);
         if ok { Ok(report) } else { Err(DeployError::Failed(Box::new(report))) }
+    }
+
+    /// Waits `d`, waking early when interrupted.
+    async fn pause(&self, d: std::time::Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end && !self.interrupted() {
+            tokio::time::sleep((end - Instant::now()).min(std::time::Duration::from_millis(100))).await;
+        }
+    }
+
+    /// Runs one phase's tasks on the hosts (of `batch`, when rolling), each
+    /// task on every host before the next, and applies the failure policy.
+    async fn run_phase(
+        &self,
+        cx: &RunCx<'_>,
+        runs: &mut [Run],
+        phase: &PlanPhase,
+        batch: Option<&[String]>,
+    ) -> Result<(), DeployError> {
+        let in_batch = |name: &String| batch.is_none_or(|b| b.contains(name));
+        let plan = cx.plan;
+        self.observer.progress(Progress::Phase(phase.phase));
+        for r in runs.iter_mut().filter(|r| r.active() && in_batch(&r.target.name)) {
+            r.reached = phase.phase;
+        }
+        for task in &phase.tasks {
+            let on = match &task.on {
+                On::Hosts(h) => On::Hosts(h.iter().filter(|n| in_batch(n)).cloned().collect()),
+                On::Local => On::Local,
+            };
+            let failed = if self.interrupted() {
+                for r in runs.iter_mut().filter(|r| r.active()) {
+                    r.error = Some("interrupted".into());
+                }
+                vec!["interrupted".to_string()]
+            } else {
+                self.run_task(plan, cx.release, runs, &task.action, &on).await
+            };
+            if failed.is_empty() {
+                continue;
+            }
+            let msg = failed.join("\n");
+            let fail = |runs: &[Run], message: String| {
+                let report = self.report(plan, runs, cx.release_id.clone(), false, Some(message), cx.t0);
+                Err(DeployError::Failed(Box::new(report)))
+            };
+            if phase.phase < Phase::Switch {
+                return Err(self.abort_before_switch(plan, runs, phase.phase, msg, cx.t0).await);
+            }
+            let policy = match plan.kind {
+                // A rollback never triggers another rollback.
+                PlanKind::Rollback => FailurePolicy::Halt,
+                PlanKind::Deploy => plan.failure,
+            };
+            match policy {
+                FailurePolicy::Continue => {
+                    self.observer.progress(Progress::Warn(&format!("{msg}\ncontinuing (failure policy: continue)")));
+                    if !runs.iter().any(Run::active) {
+                        return fail(runs, format!("{} failed on every host", phase.phase));
+                    }
+                }
+                FailurePolicy::Halt => {
+                    return fail(runs, format!("{msg}\nhalted (failure policy: halt); hosts are left as they are"));
+                }
+                FailurePolicy::Rollback => {
+                    self.observer.progress(Progress::Warn(&format!(
+                        "{msg}\nswitching every host back (failure policy: rollback)"
+                    )));
+                    let back = self.switch_back(plan, runs).await;
+                    return fail(runs, format!("{msg}\n{back}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs one task on its hosts; returns the failures.
@@ -521,7 +569,7 @@ impl Engine {
             On::Local => {
                 let t = Instant::now();
                 self.observer.progress(Progress::Started { host: None, label: &label });
-                let result = self.local_task(plan, runs, action).await;
+                let result = self.local_task(plan, release, runs, action).await;
                 self.observer.progress(Progress::Finished {
                     host: None,
                     label: &label,
@@ -608,10 +656,21 @@ impl Engine {
         Arc::new(move |_: Stream, line: &str| obs.progress(Progress::Line { host: Some(&host), line }))
     }
 
-    async fn local_task(&self, plan: &Plan, runs: &[Run], action: &Action) -> Result<(), String> {
-        let (Action::Hook { step, .. } | Action::MigrateOnce { step }) = action else {
+    async fn local_task(
+        &self,
+        plan: &Plan,
+        release: Option<&Release>,
+        runs: &[Run],
+        action: &Action,
+    ) -> Result<(), String> {
+        let (Action::Hook { step, .. } | Action::MigrateOnce { step, .. }) = action else {
             return Err(format!("`{}` cannot run locally", action.label()));
         };
+        if let (Action::MigrateOnce { when_changed, .. }, Some(run), Some(release)) = (action, runs.first(), release)
+            && !self.changed(run, release, when_changed).await?
+        {
+            return Ok(());
+        }
         let goal = runs.first().map(|r| r.goal.as_str());
         let out = build::run_local(&step.run, &self.config.dir, &self.step_env(plan, None, goal), &self.observer)
             .await
@@ -645,8 +704,16 @@ impl Engine {
                 let release = release.expect("a deploy has a release");
                 self.upload(run, release, shared).await.map(Effect::Staged)
             }
-            Action::PostUpload { step: s } | Action::MigrateOnce { step: s } | Action::MigratePerHost { step: s } => {
-                if already && matches!(action, Action::PostUpload { .. }) {
+            Action::PostUpload { step: s } => {
+                if already {
+                    return Ok(Effect::None);
+                }
+                step(s.run.clone(), release_dir).await
+            }
+            Action::MigrateOnce { step: s, when_changed } | Action::MigratePerHost { step: s, when_changed } => {
+                if let Some(release) = release
+                    && !self.changed(run, release, when_changed).await?
+                {
                     return Ok(Effect::None);
                 }
                 step(s.run.clone(), release_dir).await
@@ -686,22 +753,48 @@ impl Engine {
         Event { from, to, env: Some(plan.env.clone()), ..Event::now(kind, &self.who.user) }
     }
 
+    /// The release record of `id` on `run`'s host: from the cache when it is
+    /// there (the id ends in the content digest, so a cached record of the
+    /// same id describes the same tree), else from the host.
+    async fn record(&self, run: &Run, app: &str, id: &str) -> Result<Release, String> {
+        match self.cache().get(app, id) {
+            Ok(r) => Ok(r),
+            Err(_) => run.app.read_release(id).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Whether a file matching one of `globs` changed between what `run`'s
+    /// host ran before and `release` (always true without globs, or when
+    /// nothing ran before). Says so when it did not.
+    async fn changed(&self, run: &Run, release: &Release, globs: &[String]) -> Result<bool, String> {
+        let Some(before) = run.before.as_deref().filter(|_| !globs.is_empty()) else { return Ok(true) };
+        let old = self.record(run, &release.app, before).await?;
+        let diff = haul_release::Diff::between(Some(&old.manifest), &release.manifest);
+        let opts = glob::MatchOptions { require_literal_separator: true, ..glob::MatchOptions::new() };
+        let patterns: Vec<glob::Pattern> = globs.iter().filter_map(|g| glob::Pattern::new(g).ok()).collect();
+        let hit = diff
+            .send
+            .iter()
+            .map(|e| e.path.as_str())
+            .chain(diff.drop.iter().map(String::as_str))
+            .any(|p| patterns.iter().any(|g| g.matches_with(p, opts)));
+        if !hit {
+            self.observer.progress(Progress::Note(&format!(
+                "{}: migration skipped: no changed file matches {}",
+                run.target.name,
+                globs.join(", ")
+            )));
+        }
+        Ok(hit)
+    }
+
     async fn upload(&self, run: &Run, release: &Release, shared: &[String]) -> Result<StageReport, String> {
         if run.state.has_complete(&release.id) {
             return Ok(StageReport { already: true, ..StageReport::default() });
         }
-        let base_id = run.state.newest_complete().filter(|b| *b != release.id);
-        let base = match base_id {
+        let base = match run.state.newest_complete().filter(|b| *b != release.id) {
             None => None,
-            Some(id) => {
-                // The id ends in the content digest, so a cached record of
-                // the same id describes the same tree.
-                let rec = match self.cache().get(&release.app, id) {
-                    Ok(r) => r,
-                    Err(_) => run.app.read_release(id).await.map_err(|e| e.to_string())?,
-                };
-                Some((id.to_string(), rec))
-            }
+            Some(id) => Some((id.to_string(), self.record(run, &release.app, id).await?)),
         };
         let shared: Vec<SharedPath> = shared.iter().map(|s| SharedPath::parse(s)).collect();
         let archive = self.cache().archive_path(&release.app, &release.id);

@@ -23,6 +23,8 @@ pub use engine::Engine;
 pub use error::{DeployError, LockHeld};
 pub use observer::{Observer, Progress, Quiet};
 pub use ops::PerHost;
-pub use plan::{Action, On, Phase, Plan, PlanKind, PlanPhase, ReleaseChoice, Task, plan_deploy, plan_rollback};
+pub use plan::{
+    Action, On, Phase, Plan, PlanKind, PlanPhase, ReleaseChoice, RolloutPlan, Task, plan_deploy, plan_rollback,
+};
 pub use report::{DeployReport, HostReport, HostStatus};
 pub use whoami::Whoami;

@@ -1,6 +1,6 @@
 //! A deploy as data: what runs where, in which phase, before anything runs.
 
-use haul_config::{App, Config, FailurePolicy, HealthCheck, HostTarget, Step};
+use haul_config::{App, Config, FailurePolicy, HealthCheck, HostTarget, Rollout, Step};
 use serde::Serialize;
 use std::fmt::{self, Write};
 use std::path::PathBuf;
@@ -62,11 +62,14 @@ pub enum Action {
     },
     /// Mark the staged release complete.
     Complete,
+    /// `when_changed`: skip unless a changed file matches one of these globs.
     MigrateOnce {
         step: Step,
+        when_changed: Vec<String>,
     },
     MigratePerHost {
         step: Step,
+        when_changed: Vec<String>,
     },
     Stop {
         step: Step,
@@ -95,8 +98,10 @@ impl Action {
             }
             Action::PostUpload { step } => format!("post-upload: {}", step.label()),
             Action::Complete => "mark release complete".into(),
-            Action::MigrateOnce { step } => format!("migrate once: {}", step.label()),
-            Action::MigratePerHost { step } => format!("migrate: {}", step.label()),
+            Action::MigrateOnce { step, when_changed } => {
+                format!("migrate once: {}{}", step.label(), when(when_changed))
+            }
+            Action::MigratePerHost { step, when_changed } => format!("migrate: {}{}", step.label(), when(when_changed)),
             Action::Stop { step } => format!("stop: {}", step.label()),
             Action::Switch => "switch current".into(),
             Action::Start { step } => format!("start: {}", step.label()),
@@ -104,6 +109,24 @@ impl Action {
             Action::Health { check } => format!("health: {}", check.label()),
         }
     }
+}
+
+fn when(globs: &[String]) -> String {
+    if globs.is_empty() { String::new() } else { format!(" (when {} changed)", globs.join(", ")) }
+}
+
+/// How the switch and verify phases go through the hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RolloutPlan {
+    /// Every host at once.
+    Fleet,
+    /// Batch by batch (the first may be a canary), pausing between them.
+    Rolling {
+        batches: Vec<Vec<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pause_ms: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,6 +174,7 @@ pub struct Plan {
     pub app_path: String,
     pub failure: FailurePolicy,
     pub keep: u32,
+    pub rollout: RolloutPlan,
     pub phases: Vec<PlanPhase>,
 }
 
@@ -222,11 +246,16 @@ pub fn plan_deploy(
     let migrating = migrate_host(app, &hosts);
     if !app.migrate.once.is_empty() || !app.migrate.per_host.is_empty() {
         hooks(&app.hooks.before_migrate, "before_migrate", &mut t);
+        let globs: Vec<String> = app.migrate.when_changed.iter().map(|g| g.get_ref().clone()).collect();
         for s in &app.migrate.once {
             let on = if s.local { On::Local } else { On::Hosts(vec![migrating.clone()]) };
-            t.push(Task { action: Action::MigrateOnce { step: s.clone() }, on });
+            t.push(Task { action: Action::MigrateOnce { step: s.clone(), when_changed: globs.clone() }, on });
         }
-        steps(&app.migrate.per_host, |step| Action::MigratePerHost { step }, &mut t);
+        for s in &app.migrate.per_host {
+            if let Some(on) = on_step(s) {
+                t.push(Task { action: Action::MigratePerHost { step: s.clone(), when_changed: globs.clone() }, on });
+            }
+        }
         hooks(&app.hooks.after_migrate, "after_migrate", &mut t);
     }
     if !t.is_empty() {
@@ -256,8 +285,24 @@ pub fn plan_deploy(
         phases.push(PlanPhase { phase: Phase::Verify, tasks: t });
     }
 
+    let rollout = match env.rollout {
+        Rollout::Fleet => RolloutPlan::Fleet,
+        Rollout::Rolling => {
+            let mut rest: &[String] = &names;
+            let mut batches = Vec::new();
+            if let Some(c) = &env.canary {
+                let (canary, others) = rest.split_at((*c.get_ref() as usize).min(rest.len()));
+                batches.push(canary.to_vec());
+                rest = others;
+            }
+            let size = env.batch.as_ref().map_or(1, |b| b.get_ref().of(names.len()));
+            batches.extend(rest.chunks(size).map(<[String]>::to_vec));
+            RolloutPlan::Rolling { batches, pause_ms: env.pause.as_ref().map(|p| p.get_ref().0.as_millis() as u64) }
+        }
+    };
     Ok(Plan {
         kind: PlanKind::Deploy,
+        rollout,
         app: app_name.into(),
         env: env_name.into(),
         release,
@@ -343,6 +388,11 @@ impl fmt::Display for Plan {
         }
         writeln!(f, "  on failure: {}", format!("{:?}", self.failure).to_lowercase())?;
         writeln!(f, "  keep:       {} releases per host", self.keep)?;
+        if let RolloutPlan::Rolling { batches, pause_ms } = &self.rollout {
+            let list: Vec<String> = batches.iter().map(|b| b.join(", ")).collect();
+            let pause = pause_ms.map(|ms| format!(", pausing {ms} ms between batches")).unwrap_or_default();
+            writeln!(f, "  rollout:    rolling: switch and verify in batches [{}]{pause}", list.join("] ["))?;
+        }
         writeln!(f, "  hosts:")?;
         let width = self.hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
         for h in &self.hosts {
