@@ -33,8 +33,17 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Validate the config.
-    Check(JsonArg),
+    /// Validate the config; with --hosts, also connect to every host.
+    Check {
+        /// Connect to every host: unknown host keys, tools, free disk, writable root, locks.
+        #[arg(long)]
+        hosts: bool,
+        /// Only the hosts of this environment (with --hosts).
+        #[arg(long, requires = "hosts")]
+        env: Option<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Run an app's build steps and pack a release.
     Build {
         app: String,

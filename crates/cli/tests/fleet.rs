@@ -344,3 +344,60 @@ fn a_web_server_serving_current_answers_every_request_through_deploys_and_rollba
     );
     assert!(ok > 50, "only {ok} requests ran");
 }
+
+#[test]
+fn check_hosts_reports_tools_and_locks_and_unknown_keys_refuse_until_accepted() {
+    let (fleet, p) = setup(2, false, "", "");
+    std::fs::create_dir_all(on(&fleet, 1, "/srv/app/.haul")).unwrap();
+    std::fs::write(
+        on(&fleet, 1, "/srv/app/.haul/lock"),
+        r#"{"token":"x","user":"ops","machine":"ci-1","pid":7,"since":"2026-11-23T10:00:00Z","command":"deploy app prod"}"#,
+    )
+    .unwrap();
+    let out = p.haul(&["check", "--hosts"]).ok();
+    let rows: Vec<&str> = out.stdout.lines().collect();
+    assert!(rows[0].starts_with("HOST  REACH  SH   TAR  CP -L  MV -T  RSYNC  FREE"), "{}", out.stdout);
+    assert!(rows[1].starts_with("h1    ok     yes  yes  yes    yes    "), "{}", out.stdout);
+    assert!(
+        rows[2].ends_with("app: deploy app prod by ops on ci-1 (pid 7) since 2026-11-23T10:00:00Z"),
+        "{}",
+        out.stdout
+    );
+
+    // The same fleet with an empty known_hosts: every key is unknown.
+    let known = p.path().join("known_hosts");
+    std::fs::write(&known, "").unwrap();
+    let cfg = std::fs::read_to_string(fleet.ssh_config()).unwrap();
+    let cfg = cfg
+        .lines()
+        .map(|l| {
+            if l.starts_with("UserKnownHostsFile") {
+                format!("UserKnownHostsFile {}", known.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(p.path().join("ssh_config"), cfg).unwrap();
+    let toml = std::fs::read_to_string(p.path().join("haul.toml"))
+        .unwrap()
+        .replace(&fleet.ssh_config().display().to_string(), "ssh_config");
+    p.write("haul.toml", &toml);
+    let out = p.haul(&["check", "--hosts"]).fails(1);
+    assert!(out.stdout.contains("h1    UNKNOWN KEY"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("h2: the host key is not known here. Its fingerprints are:\n  256 SHA256:"),
+        "{}",
+        out.stdout
+    );
+    let out = p.haul(&["deploy", "app", "prod"]).fails(1);
+    assert!(out.stderr.contains("cannot reach 2 of 2 hosts"), "{}", out.stderr);
+    assert!(out.stderr.contains("Host key verification failed"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), "", "strict: nothing was trusted");
+
+    p.write("haul.toml", &toml.replace("[ssh]\n", "[ssh]\nhost_keys = \"accept-new\"\n"));
+    p.haul(&["unlock", "app", "prod", "--reason", "test"]).ok();
+    p.haul(&["deploy", "app", "prod"]).ok();
+    assert_eq!(std::fs::read_to_string(&known).unwrap().lines().count(), 2, "accept-new recorded both keys");
+}

@@ -22,7 +22,7 @@ pub use build::{build_release, run_local};
 pub use engine::Engine;
 pub use error::{DeployError, LockHeld};
 pub use observer::{Observer, Progress, Quiet};
-pub use ops::PerHost;
+pub use ops::{PerHost, Probe};
 pub use plan::{
     Action, On, Phase, Plan, PlanKind, PlanPhase, ReleaseChoice, RolloutPlan, Task, plan_deploy, plan_rollback,
 };

@@ -187,3 +187,145 @@ impl Engine {
         Ok(hosts.into_iter().zip(out).collect())
     }
 }
+
+/// What `haul check --hosts` learns about one host.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Probe {
+    pub host: String,
+    /// Why the host could not be reached, if it could not.
+    pub unreachable: Option<String>,
+    /// The host's key fingerprints when its key is not known here.
+    pub unknown_key: Vec<String>,
+    /// Tools found on the host: sh, tar, cp with hard links, mv -T, rsync.
+    pub tools: std::collections::BTreeMap<String, bool>,
+    /// Free space under the deploy root, in KiB.
+    pub free_kib: Option<u64>,
+    pub root_writable: bool,
+    /// Apps locked on this host, with who holds them.
+    pub locks: Vec<String>,
+}
+
+impl Probe {
+    /// Whether haul can deploy to this host.
+    pub fn ready(&self) -> bool {
+        self.unreachable.is_none()
+            && self.root_writable
+            && ["sh", "tar", "cp -l", "mv -T"].iter().all(|t| self.tools.get(*t) == Some(&true))
+    }
+}
+
+impl Engine {
+    /// Connects to every host of the config (or of `env`) and checks what
+    /// deploys need there.
+    pub async fn probe(&self, env: Option<&str>) -> Result<Vec<Probe>, DeployError> {
+        let names: Vec<String> = match env {
+            Some(e) => self.config.env(e)?.hosts.iter().map(|h| h.get_ref().clone()).collect(),
+            None => self.config.hosts.keys().map(|k| k.get_ref().clone()).collect(),
+        };
+        let apps: Vec<String> = self.config.apps.keys().map(|k| k.get_ref().clone()).collect();
+        let targets: Vec<HostTarget> = names.iter().map(|n| self.config.host_target(n)).collect();
+        let out = each(targets, self.parallel, |t| {
+            let apps = apps.clone();
+            async move { self.probe_one(t, &apps).await }
+        })
+        .await;
+        out.into_iter().collect()
+    }
+
+    async fn probe_one(&self, t: HostTarget, apps: &[String]) -> Result<Probe, DeployError> {
+        let host = self.host_app(&t, t.root.clone())?;
+        let mut p = Probe {
+            host: t.name.clone(),
+            unreachable: None,
+            unknown_key: vec![],
+            tools: Default::default(),
+            free_kib: None,
+            root_writable: false,
+            locks: vec![],
+        };
+        let root = quote(&t.root);
+        let mut script = format!(
+            r#"t=$(mktemp -d 2>/dev/null || echo /tmp/haul-probe-$$); mkdir -p "$t" && cd "$t" || exit 3
+have() {{ if command -v "$1" >/dev/null 2>&1; then echo "tool $1 yes"; else echo "tool $1 no"; fi; }}
+have sh
+have tar
+touch f && mkdir d && ln -s d l
+if cp -al f g 2>/dev/null && [ f -ef g ]; then echo "tool cp-l yes"; else echo "tool cp-l no"; fi
+if mv -T l m 2>/dev/null && [ -L m ]; then echo "tool mv-T yes"; else echo "tool mv-T no"; fi
+have rsync
+cd / && rm -rf "$t"
+mkdir -p {root} 2>/dev/null
+if [ -d {root} ] && [ -w {root} ]; then echo "writable yes"; else echo "writable no"; fi
+echo "free $(df -Pk {root} 2>/dev/null | awk 'NR==2 {{print $4}}')"
+"#
+        );
+        for a in apps {
+            let path = self.config.app(a).ok().and_then(|x| x.path.as_ref().map(|p| p.get_ref().clone()));
+            let lock = format!("{}/.haul/lock", t.app_dir(a, path.as_deref()));
+            script.push_str(&format!("[ -f {l} ] && echo \"lock {a} $(cat {l})\"\n", l = quote(&lock)));
+        }
+        script.push_str("exit 0\n");
+        let out = match host.transport().exec(&script, haul_transport::Input::None, None).await {
+            Ok(o) => o,
+            Err(e) => {
+                if e.message.contains("host key") || e.message.contains("Host key") {
+                    p.unknown_key = fingerprints(&t).await;
+                }
+                p.unreachable = Some(e.message);
+                return Ok(p);
+            }
+        };
+        for line in out.stdout_str().lines() {
+            let mut w = line.splitn(3, ' ');
+            match (w.next(), w.next(), w.next()) {
+                (Some("tool"), Some(name), Some(v)) => {
+                    let name = match name {
+                        "cp-l" => "cp -l",
+                        "mv-T" => "mv -T",
+                        n => n,
+                    };
+                    p.tools.insert(name.to_string(), v == "yes");
+                }
+                (Some("writable"), Some(v), _) => p.root_writable = v == "yes",
+                (Some("free"), Some(v), _) => p.free_kib = v.parse().ok(),
+                (Some("lock"), Some(app), Some(info)) => {
+                    let who = serde_json::from_str::<haul_host::LockInfo>(info)
+                        .map(|l| l.describe())
+                        .unwrap_or(info.to_string());
+                    p.locks.push(format!("{app}: {who}"));
+                }
+                _ => {}
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// The fingerprints of a host's keys, read with `ssh-keyscan`, so a person
+/// can compare them with what the host's owner says before trusting them.
+async fn fingerprints(t: &HostTarget) -> Vec<String> {
+    let haul_config::Reach::Ssh { address, port, .. } = &t.reach else { return vec![] };
+    let scan = tokio::process::Command::new("ssh-keyscan")
+        .args(["-T", "5", "-p", &port.unwrap_or(22).to_string(), address])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await;
+    let Ok(scan) = scan else { return vec![] };
+    let Ok(mut child) = tokio::process::Command::new("ssh-keygen")
+        .args(["-l", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        return vec![];
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        let _ = stdin.write_all(&scan.stdout).await;
+    }
+    match child.wait_with_output().await {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect(),
+        Err(_) => vec![],
+    }
+}

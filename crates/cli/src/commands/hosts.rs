@@ -218,3 +218,69 @@ pub async fn exec(ctx: &Ctx, env: &str, roles: &[String], only: &[String], comma
         Err(Failure::Run(format!("failed on {} of {} hosts:\n{}", bad.len(), results.len(), bad.join("\n"))))
     }
 }
+
+pub async fn probe(ctx: &Ctx, env: Option<&str>, json: bool) -> Result {
+    let config = ctx.config()?;
+    if let Some(e) = env {
+        config.env(e).map_err(|e| Failure::Usage(e.to_string()))?;
+    }
+    let engine = ctx.engine(config);
+    let probes = engine.probe(env).await?;
+    if json {
+        ctx.printer.json(&probes);
+    } else {
+        let yes = |p: &haul_deploy::Probe, t: &str| match p.tools.get(t) {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "?",
+        };
+        let rows: Vec<Vec<String>> = probes
+            .iter()
+            .map(|p| {
+                let reach = match &p.unreachable {
+                    None => "ok".to_string(),
+                    Some(_) if !p.unknown_key.is_empty() => "UNKNOWN KEY".to_string(),
+                    Some(_) => "UNREACHABLE".to_string(),
+                };
+                let free = p.free_kib.map(|k| format!("{:.1} GiB", k as f64 / 1048576.0)).unwrap_or_else(|| "?".into());
+                let root = if p.unreachable.is_some() {
+                    "?"
+                } else if p.root_writable {
+                    "yes"
+                } else {
+                    "NO"
+                };
+                let locks = if p.locks.is_empty() { "-".to_string() } else { p.locks.join("; ") };
+                vec![
+                    p.host.clone(),
+                    reach,
+                    yes(p, "sh").into(),
+                    yes(p, "tar").into(),
+                    yes(p, "cp -l").into(),
+                    yes(p, "mv -T").into(),
+                    yes(p, "rsync").into(),
+                    free,
+                    root.into(),
+                    locks,
+                ]
+            })
+            .collect();
+        ctx.printer.out(&table(
+            &["HOST", "REACH", "SH", "TAR", "CP -L", "MV -T", "RSYNC", "FREE", "ROOT WRITABLE", "LOCKS"],
+            &rows,
+        ));
+        for p in &probes {
+            if let Some(why) = &p.unreachable {
+                ctx.printer.out(&format!("\n{}: {why}", p.host));
+            }
+            if !p.unknown_key.is_empty() {
+                ctx.printer.out(&format!(
+                    "{}: the host key is not known here. Its fingerprints are:\n  {}\nCompare them with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on it), then add the key to known_hosts, or set `[ssh] host_keys = \"accept-new\"`.",
+                    p.host,
+                    p.unknown_key.join("\n  ")
+                ));
+            }
+        }
+    }
+    if probes.iter().all(haul_deploy::Probe::ready) { Ok(()) } else { Err(Failure::Reported) }
+}

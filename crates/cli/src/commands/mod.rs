@@ -47,7 +47,7 @@ impl Ctx {
 pub async fn run(cli: Cli) -> i32 {
     let Cli { config, parallel, verbose, command } = cli;
     let json = match &command {
-        Command::Check(j) | Command::Build { json: j, .. } => j.json,
+        Command::Check { json: j, .. } | Command::Build { json: j, .. } => j.json,
         Command::Plan(d) | Command::Deploy(d) => d.json.json,
         Command::Rollback { json, .. }
         | Command::Releases { json, .. }
@@ -66,7 +66,8 @@ pub async fn run(cli: Cli) -> i32 {
     };
     let result = match command {
         Command::Init { force } => config::init(&ctx, force),
-        Command::Check(j) => config::check(&ctx, j.json),
+        Command::Check { hosts: false, json, .. } => config::check(&ctx, json.json),
+        Command::Check { hosts: true, env, json } => hosts::probe(&ctx, env.as_deref(), json.json).await,
         Command::Completions { shell } => config::completions(shell),
         Command::Build { app, json } => deploy::build(&ctx, &app, json.json).await,
         Command::Plan(args) => deploy::plan(&ctx, args),
