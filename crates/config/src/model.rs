@@ -42,12 +42,25 @@ pub struct SshConfig {
     pub host_keys: HostKeys,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: Duration,
+    /// How long connections stay up after a command for the next one to
+    /// reuse (`"0s"`: closed when each command ends).
+    #[serde(default = "default_persist")]
+    pub persist: Duration,
 }
 
 impl Default for SshConfig {
     fn default() -> Self {
-        SshConfig { config: None, host_keys: HostKeys::default(), connect_timeout: default_connect_timeout() }
+        SshConfig {
+            config: None,
+            host_keys: HostKeys::default(),
+            connect_timeout: default_connect_timeout(),
+            persist: default_persist(),
+        }
     }
+}
+
+fn default_persist() -> Duration {
+    Duration::secs(60)
 }
 
 fn default_connect_timeout() -> Duration {

@@ -119,6 +119,7 @@ impl Engine {
                     config: self.config.ssh_config_path(),
                     accept_new: self.config.ssh.host_keys == HostKeys::AcceptNew,
                     connect_timeout: self.config.ssh.connect_timeout.0,
+                    persist: self.config.ssh.persist.0,
                 };
                 SshPool::new(&targets, opts).map_err(|e| format!("cannot prepare SSH connections: {e}"))
             })

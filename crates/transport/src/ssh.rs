@@ -1,16 +1,21 @@
 //! The SSH transport: the system OpenSSH client, one multiplexed master
 //! connection per host for the whole run.
 //!
-//! A run writes one `ssh_config` of its own: an alias per host and per jump
+//! haul writes an `ssh_config` of its own: an alias per host and per jump
 //! hop, followed by `Include`s of the config named in `haul.toml`, the
 //! user's `~/.ssh/config` and the system one, so everything the user set up
 //! still applies. A jump hop gets one master, opened once; every host behind
 //! it reaches its target through that master (`ssh -S <hop> -W`), so the
 //! bastion's connection is shared. Commands then go through each master with
 //! the mux protocol: no process, no handshake per command.
+//!
+//! Masters live at stable paths in a private per-user directory and stay up
+//! for `persist` after their last use (like Ansible's ControlPersist), so the
+//! next haul command finds them ready. Paths are short hashes: a unix
+//! socket path longer than 108 bytes makes ssh fail with a misleading error.
 
 use crate::{Input, LineSink, Output, TransportError};
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{Session, Stdio};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,13 +52,20 @@ pub struct SshOptions {
     /// Add unknown host keys instead of refusing them.
     pub accept_new: bool,
     pub connect_timeout: Duration,
+    /// How long an idle master stays up for the next command; zero closes
+    /// masters when the pool is dropped.
+    pub persist: Duration,
 }
 
 type Cell = OnceCell<Result<Arc<Session>, String>>;
 
 /// The connections of one run.
 pub struct SshPool {
-    dir: tempfile::TempDir,
+    /// Private to this user; holds the config, sockets and logs.
+    dir: PathBuf,
+    /// Identifies this set of hosts and options: masters are reused only by
+    /// runs with the same key.
+    key: String,
     config: PathBuf,
     opts: SshOptions,
     hops: Vec<Hop>,
@@ -65,7 +77,7 @@ pub struct SshPool {
 
 impl std::fmt::Debug for SshPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SshPool").field("dir", &self.dir.path()).finish()
+        f.debug_struct("SshPool").field("dir", &self.dir).field("key", &self.key).finish()
     }
 }
 
@@ -90,10 +102,7 @@ fn endpoint(out: &mut String, alias: &str, address: &str, user: &Option<String>,
 impl SshPool {
     /// Prepares connections to `targets`; nothing connects until used.
     pub fn new(targets: &[SshTarget], opts: SshOptions) -> std::io::Result<Arc<SshPool>> {
-        // Control sockets must stay well under the 108-byte limit of a unix
-        // socket path, whatever TMPDIR is.
-        let dir = tempfile::Builder::new().prefix("haul-").tempdir_in("/tmp")?;
-        let config = dir.path().join("ssh_config");
+        let dir = private_dir()?;
         let mut hops: Vec<Hop> = Vec::new();
         let mut map = HashMap::new();
         for t in targets {
@@ -110,13 +119,20 @@ impl SshPool {
                 .collect();
             map.insert(t.name.clone(), (alias_host(&t.name), chain));
         }
+        let key = {
+            let mut h = blake3::Hasher::new();
+            h.update(format!("{targets:?}{opts:?}").as_bytes());
+            h.finalize().to_hex()[..16].to_string()
+        };
+        let config = dir.join(format!("{key}.conf"));
+        let ctl = |alias: &str| control_path(&dir, &key, alias);
 
         let mut text = String::from("# Written by haul for one run.\n");
         let proxy = |i: usize| {
             format!(
                 "  ProxyCommand ssh -F {} -S {} -W [%h]:%p {}\n",
                 config.display(),
-                dir.path().join(format!("j{i}")).display(),
+                ctl(&alias_hop(i)).display(),
                 alias_hop(i)
             )
         };
@@ -145,11 +161,15 @@ impl SshPool {
             let _ = writeln!(text, "  Include {}", c.display());
         }
         text.push_str("  Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n");
-        std::fs::write(&config, text)?;
+        // Written to a temporary name and renamed: another haul may be
+        // reading the same file.
+        let tmp = dir.join(format!("{key}.conf.{}", std::process::id()));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &config)?;
 
         let cells = targets.iter().map(|t| (t.name.clone(), Cell::new())).collect();
         let hop_cells = hops.iter().map(|_| Cell::new()).collect();
-        Ok(Arc::new(SshPool { dir, config, opts, hops, hop_cells, targets: map, cells }))
+        Ok(Arc::new(SshPool { dir, key, config, opts, hops, hop_cells, targets: map, cells }))
     }
 
     /// The transport for host `name`.
@@ -162,20 +182,60 @@ impl SshPool {
         &self.config
     }
 
-    fn builder(&self) -> SessionBuilder {
-        let mut b = SessionBuilder::default();
-        b.control_directory(self.dir.path())
-            .config_file(&self.config)
-            .connect_timeout(self.opts.connect_timeout)
-            .server_alive_interval(Duration::from_secs(5))
-            // A master outlives haul by at most this long if haul is killed.
-            .control_persist(openssh::ControlPersist::IdleFor(std::num::NonZeroUsize::new(60).expect("non-zero")))
-            .known_hosts_check(if self.opts.accept_new { KnownHosts::Add } else { KnownHosts::Strict });
-        b
+    fn ctl(&self, alias: &str) -> PathBuf {
+        control_path(&self.dir, &self.key, alias)
     }
 
+    /// The master for `alias`: the one left running by an earlier command
+    /// when it still answers, else a new one.
     async fn connect(&self, alias: &str) -> Result<Arc<Session>, String> {
-        self.builder().connect_mux(alias).await.map(Arc::new).map_err(|e| describe(&e))
+        let ctl = self.ctl(alias);
+        // One haul at a time decides whether to start this master.
+        let lock_path = ctl.with_extension("lock");
+        let guard = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::create(&lock_path)?;
+            f.lock()?;
+            Ok::<_, std::io::Error>(f)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot lock {}: {e}", ctl.display()))?;
+        if ctl.exists() {
+            let s = Session::resume_mux(ctl.clone().into_boxed_path(), None);
+            if s.check().await.is_ok() {
+                return Ok(Arc::new(s));
+            }
+            let _ = std::fs::remove_file(&ctl);
+        }
+        let log = ctl.with_extension("log");
+        let _ = std::fs::remove_file(&log);
+        let persist = self.opts.persist.as_secs().max(1);
+        let status = tokio::process::Command::new("ssh")
+            .arg("-F")
+            .arg(&self.config)
+            .args(["-M", "-f", "-N", "-S"])
+            .arg(&ctl)
+            .arg("-E")
+            .arg(&log)
+            .args(["-o", &format!("ControlPersist={persist}s"), "-o", "BatchMode=yes"])
+            .args([
+                "-o",
+                if self.opts.accept_new { "StrictHostKeyChecking=accept-new" } else { "StrictHostKeyChecking=yes" },
+            ])
+            .args(["-o", &format!("ConnectTimeout={}", self.opts.connect_timeout.as_secs().max(1))])
+            .args(["-o", "ServerAliveInterval=5", alias])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .map_err(|e| format!("cannot run ssh: {e}"))?;
+        drop(guard);
+        if !status.success() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(describe(text.trim()));
+        }
+        Ok(Arc::new(Session::resume_mux(ctl.into_boxed_path(), Some(log.into_boxed_path()))))
     }
 
     async fn hop(&self, i: usize, chain: &[usize]) -> Result<(), String> {
@@ -185,11 +245,7 @@ impl SshPool {
         }
         self.hop_cells[i]
             .get_or_init(|| async {
-                let s =
-                    self.connect(&alias_hop(i)).await.map_err(|e| format!("jump host {}: {e}", self.hops[i].key))?;
-                let link = self.dir.path().join(format!("j{i}"));
-                std::os::unix::fs::symlink(s.control_socket(), &link).map_err(|e| e.to_string())?;
-                Ok(s)
+                self.connect(&alias_hop(i)).await.map_err(|e| format!("jump host {}: {e}", self.hops[i].key))
             })
             .await
             .clone()
@@ -212,9 +268,12 @@ impl SshPool {
 }
 
 impl Drop for SshPool {
-    /// Asks every master to exit (in parallel) before the control directory
-    /// goes away, so no connection outlives the run.
+    /// Without persistence, asks every master to exit (in parallel), so no
+    /// connection outlives the run.
     fn drop(&mut self) {
+        if !self.opts.persist.is_zero() {
+            return; // left for the next command; they exit when idle
+        }
         let children: Vec<_> = self
             .cells
             .values()
@@ -238,8 +297,19 @@ impl Drop for SshPool {
     }
 }
 
-/// Turns an openssh error into a message a person can act on.
-fn describe(e: &openssh::Error) -> String {
+/// Turns what ssh said into a message a person can act on.
+fn describe(said: &str) -> String {
+    let mut s: String = said.lines().filter(|l| !l.starts_with('@')).collect::<Vec<_>>().join("\n");
+    if s.is_empty() {
+        s = "ssh failed without saying why".into();
+    }
+    if s.contains("Host key verification failed") {
+        s.push_str(" (the host key is not known or has changed: see `haul check --hosts`)");
+    }
+    s
+}
+
+fn openssh_error(e: &openssh::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(inner) = src {
@@ -250,10 +320,33 @@ fn describe(e: &openssh::Error) -> String {
         }
         src = inner.source();
     }
-    if s.contains("Host key verification failed") || s.contains("No ED25519 host key is known") {
-        s.push_str(" (the host key is not known: add it to known_hosts, see `haul check --hosts`)");
-    }
     s
+}
+
+/// This user's private directory for masters, created 0700 and refused if
+/// anyone else owns it or can enter it.
+fn private_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let uid = std::fs::metadata("/proc/self")?.uid();
+    let dir = PathBuf::from(format!("/tmp/haul-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let m = std::fs::symlink_metadata(&dir)?;
+    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory private to this user; remove it",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// A short, stable socket path for `alias` under `key`.
+fn control_path(dir: &Path, key: &str, alias: &str) -> PathBuf {
+    let h = blake3::hash(format!("{key}/{alias}").as_bytes()).to_hex();
+    dir.join(&h[..16])
 }
 
 /// One host of an [`SshPool`].
@@ -297,10 +390,10 @@ impl SshHost {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-        let mut child = cmd.spawn().await.map_err(|e| self.error(format!("connection lost: {}", describe(&e))))?;
+        let mut child = cmd.spawn().await.map_err(|e| self.error(format!("connection lost: {}", openssh_error(&e))))?;
         let (fed, out, err) =
             crate::drive_io(child.stdin().take(), child.stdout().take(), child.stderr().take(), input, sink).await;
-        let status = child.wait().await.map_err(|e| self.error(format!("connection lost: {}", describe(&e))))?;
+        let status = child.wait().await.map_err(|e| self.error(format!("connection lost: {}", openssh_error(&e))))?;
         crate::finish(fed, out, err, status.code()).map_err(|e| self.error(e.to_string()))
     }
 }
