@@ -401,3 +401,25 @@ fn check_hosts_reports_tools_and_locks_and_unknown_keys_refuse_until_accepted() 
     p.haul(&["deploy", "app", "prod"]).ok();
     assert_eq!(std::fs::read_to_string(&known).unwrap().lines().count(), 2, "accept-new recorded both keys");
 }
+
+#[test]
+fn one_changed_file_of_five_thousand_sends_that_file_and_little_else() {
+    let (fleet, p) = setup(2, false, "", "");
+    for d in 0..50 {
+        for f in 0..100 {
+            p.write(&format!("src/d{d:02}/f{f:03}.txt"), &format!("file {d} {f}\n").repeat(8));
+        }
+    }
+    deploy(&p);
+    let changed = "x".repeat(20_000);
+    p.write("src/d17/f042.txt", &changed);
+    let out = p.haul(&["deploy", "app", "prod", "--json"]).ok().report();
+    for h in out["hosts"].as_array().unwrap() {
+        let s = &h["stage"];
+        assert_eq!(s["sent_files"], 1, "{h}");
+        assert_eq!(s["reused_files"], 5001);
+        let sent = s["stream_bytes"].as_u64().unwrap();
+        assert!(sent <= 20_000 + 64 * 1024, "{sent} bytes sent for a 20,000-byte change");
+    }
+    assert_eq!(std::fs::read_to_string(on(&fleet, 1, "/srv/app/current/d17/f042.txt")).unwrap(), changed);
+}

@@ -185,9 +185,9 @@ rm -rf releases/{id} releases/{id}.manifest.tmp releases/.stage-{id} releases/.i
                 Input::None,
             )
             .await?;
-        let r: haul_release::Release = serde_json::from_slice(&out.stdout).map_err(|e| HostError::Invalid {
+        let r = haul_release::Release::from_lines(&out.stdout_str()).map_err(|e| HostError::Invalid {
             host: self.host().into(),
-            message: format!("release record of {id} is unreadable: {e}"),
+            message: format!("the record of release {id} is unreadable: {e}"),
         })?;
         r.manifest.check_paths().map_err(|source| HostError::Release { host: self.host().into(), source })?;
         Ok(r)

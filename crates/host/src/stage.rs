@@ -9,7 +9,17 @@
 //! only counts as complete once its manifest is moved beside it.
 
 use crate::{HostApp, HostError, quote};
-use haul_release::{Diff, Manifest, Release};
+use haul_release::{Diff, Release};
+
+/// Applies a record patch (see `haul-release`): reads the patch on stdin and
+/// the base record from the file `base`, writes the new record.
+const AWK: &str = r#"
+NR == 1 && /^h / { print substr($0, 3); if ((getline line < base) <= 0) exit 3; next }
+/^k / { n = substr($0, 3) + 0; for (i = 0; i < n; i++) { if ((getline line < base) <= 0) exit 3; print line }; next }
+/^s / { n = substr($0, 3) + 0; for (i = 0; i < n; i++) { if ((getline line < base) <= 0) exit 3 }; next }
+/^i / { print substr($0, 3); next }
+{ exit 4 }
+"#;
 use haul_transport::Input;
 use std::path::Path;
 
@@ -42,6 +52,9 @@ pub struct StageReport {
     pub sent_files: usize,
     pub sent_bytes: u64,
     pub reused_files: usize,
+    /// Bytes of the stage stream sent to the host (file data, headers, the
+    /// record or its patch, the list of removals).
+    pub stream_bytes: u64,
     /// The release was already complete on the host; nothing was done.
     pub already: bool,
 }
@@ -53,17 +66,18 @@ impl HostApp {
         &self,
         release: &Release,
         archive: &Path,
-        base: Option<(&str, &Manifest)>,
+        base: Option<&Release>,
         shared: &[SharedPath],
     ) -> Result<StageReport, HostError> {
         let id = &release.id;
         crate::check_id(self.host(), id)?;
-        let diff = Diff::between(base.map(|b| b.1), &release.manifest);
+        let diff = Diff::between(base.map(|b| &b.manifest), &release.manifest);
         let report = StageReport {
-            base: base.map(|b| b.0.to_string()),
+            base: base.map(|b| b.id.clone()),
             sent_files: diff.send_files(),
             sent_bytes: diff.send_bytes(),
             reused_files: diff.reused,
+            stream_bytes: 0,
             already: false,
         };
         let mut script = format!(
@@ -80,13 +94,20 @@ tar -x -o -f - -C "$I"
             dir = quote(self.dir()),
         );
         match base {
-            Some((b, _)) => {
+            Some(b) => {
+                let b = &b.id;
                 crate::check_id(self.host(), b)?;
                 script.push_str(&format!(
-                    "cp -al releases/{b}/. \"$S\"\n(cd \"$S\" && xargs -0 rm -rf -- < ../.incoming-{id}/drop)\n"
+                    r#"cp -al releases/{b}/. "$S"
+(cd "$S" && xargs -0 rm -rf -- < ../.incoming-{id}/drop)
+awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.manifest.tmp \
+  && [ "$(cksum < releases/{id}.manifest.tmp)" = "$(cat "$I/record.cksum")" ] \
+  || {{ echo "the record of release {b} on this host is damaged; remove that release (haul remove) and deploy again" >&2; exit 6; }}
+"#
                 ));
             }
-            None => script.push_str("mkdir \"$S\"\n"),
+            None => script
+                .push_str("mkdir \"$S\"\nmv \"$I/record\" releases/{id}.manifest.tmp\n".replace("{id}", id).as_str()),
         }
         // Shared paths are links in the base copy; remove them before laying
         // the new files over, or those files would land in `shared/`.
@@ -106,17 +127,19 @@ tar -x -o -f - -C "$I"
                 t = quote(&s.link_target())
             ));
         }
-        script.push_str(&format!(
-            "mv \"$I/release.json\" releases/{id}.manifest.tmp\nrm -rf \"$I\"\nmv \"$S\" releases/{id}\n"
-        ));
+        script.push_str(&format!("rm -rf \"$I\"\nmv \"$S\" releases/{id}\n"));
 
         let archive = archive.to_path_buf();
-        let rel = release.clone();
+        let (rel, base) = (release.clone(), base.cloned());
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
         let input = Input::Stream(Box::new(move |w| {
-            haul_release::write_stage_stream(&rel, &archive, &diff, w).map_err(std::io::Error::other)
+            let mut w = Counting { inner: w, n: &counter };
+            haul_release::write_stage_stream(&rel, base.as_ref(), &archive, &diff, &mut w)
+                .map_err(std::io::Error::other)
         }));
         self.run_ok(&format!("stage {id}"), &script, input).await?;
-        Ok(report)
+        Ok(StageReport { stream_bytes: sent.load(std::sync::atomic::Ordering::Relaxed), ..report })
     }
 
     /// Marks a staged release complete: from now on it may be switched to and
@@ -127,6 +150,24 @@ tar -x -o -f - -C "$I"
             format!("cd {dir} && mv releases/{id}.manifest.tmp releases/{id}.manifest", dir = quote(self.dir()));
         self.run_ok(&format!("complete {id}"), &script, Input::None).await?;
         Ok(())
+    }
+}
+
+/// Counts the bytes written through it.
+struct Counting<'a, W> {
+    inner: W,
+    n: &'a std::sync::atomic::AtomicU64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let k = self.inner.write(buf)?;
+        self.n.fetch_add(k as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(k)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -132,7 +132,7 @@ proptest! {
         }
         rt.block_on(async {
             let report = host
-                .stage(&rb, &cache.archive_path("app", &rb.id), Some((&ra.id, &ra.manifest)), &[])
+                .stage(&rb, &cache.archive_path("app", &rb.id), Some(&ra), &[])
                 .await
                 .unwrap();
             let d = Diff::between(Some(&ra.manifest), &rb.manifest);
@@ -141,6 +141,9 @@ proptest! {
         });
         let dir_b = tmp.path().join("host/app/releases").join(&rb.id);
         prop_assert_eq!(manifest_of(&dir_b), rb.manifest.clone());
+        // The record the host rebuilt from the patch is the release's record.
+        let record = std::fs::read_to_string(tmp.path().join(format!("host/app/releases/{}.manifest", rb.id))).unwrap();
+        prop_assert_eq!(record, rb.to_lines());
         prop_assert_eq!(manifest_of(&dir_a), ra.manifest.clone(), "the old release changed");
     }
 }

@@ -1,5 +1,5 @@
 //! The local release cache: `<cache>/<app>/<id>.tar.zst` beside
-//! `<id>.json` (the release record with its manifest).
+//! `<id>.record` (the release record with its manifest, as on hosts).
 
 use crate::error::{IoContext, ReleaseError};
 use crate::manifest::Manifest;
@@ -44,7 +44,7 @@ impl ReleaseCache {
     }
 
     fn record_path(&self, app: &str, id: &str) -> PathBuf {
-        self.app_dir(app).join(format!("{id}.json"))
+        self.app_dir(app).join(format!("{id}.record"))
     }
 
     /// Packs `tree` into the cache. An identical tree already cached for
@@ -84,9 +84,8 @@ impl ReleaseCache {
         };
         fs::rename(&tmp, self.archive_path(app, &id)).at(&tmp)?;
         let rec = self.record_path(app, &id);
-        let json = serde_json::to_vec(&release).expect("release serializes");
-        let rec_tmp = rec.with_extension("json.tmp");
-        fs::write(&rec_tmp, json).at(&rec_tmp)?;
+        let rec_tmp = rec.with_extension("record.tmp");
+        fs::write(&rec_tmp, release.to_lines()).at(&rec_tmp)?;
         fs::rename(&rec_tmp, &rec).at(&rec)?;
         Ok((release, false))
     }
@@ -97,9 +96,8 @@ impl ReleaseCache {
         if !crate::is_release_id(id) || !rec.exists() || !self.archive_path(app, id).exists() {
             return Err(ReleaseError::NotCached { app: app.into(), id: id.into(), dir: self.app_dir(app) });
         }
-        let bytes = fs::read(&rec).at(&rec)?;
-        let r: Release = serde_json::from_slice(&bytes)
-            .map_err(|e| ReleaseError::Corrupt { path: rec.clone(), message: e.to_string() })?;
+        let text = fs::read_to_string(&rec).at(&rec)?;
+        let r = Release::from_lines(&text).map_err(|message| ReleaseError::Corrupt { path: rec.clone(), message })?;
         r.manifest.check_paths()?;
         Ok(r)
     }
@@ -113,7 +111,7 @@ impl ReleaseCache {
                 for item in rd {
                     let name = item.at(&dir)?.file_name();
                     let name = name.to_string_lossy();
-                    if let Some(id) = name.strip_suffix(".json")
+                    if let Some(id) = name.strip_suffix(".record")
                         && crate::is_release_id(id)
                         && self.archive_path(app, id).exists()
                     {

@@ -13,6 +13,7 @@ mod error;
 mod id;
 mod manifest;
 mod pack;
+mod record;
 mod stream;
 
 pub use cache::{Release, ReleaseCache};
@@ -21,4 +22,5 @@ pub use error::ReleaseError;
 pub use id::{is_release_id, new_release_id};
 pub use manifest::{Entry, Kind, Manifest};
 pub use pack::pack;
+pub use record::cksum;
 pub use stream::write_stage_stream;

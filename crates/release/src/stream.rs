@@ -2,7 +2,9 @@
 //! release, in the order the host applies it.
 //!
 //! Layout: `drop` (NUL-separated paths to remove from the hard-linked base),
-//! `release.json` (the release record), then `tree/<path>` for each entry to
+//! the release record (`record`, whole, when there is no base; else
+//! `record.patch` against the base's record and `record.cksum`, what POSIX
+//! `cksum` must say of the result), then `tree/<path>` for each entry to
 //! send and each of its ancestor directories, copied byte for byte from the
 //! cached archive.
 
@@ -13,16 +15,32 @@ use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Writes the stage stream for `diff` of `release` (archive at `archive`).
-pub fn write_stage_stream(release: &Release, archive: &Path, diff: &Diff, out: impl Write) -> Result<(), ReleaseError> {
+/// Writes the stage stream for `diff` of `release` (archive at `archive`)
+/// over `base`, the host's newest release.
+pub fn write_stage_stream(
+    release: &Release,
+    base: Option<&Release>,
+    archive: &Path,
+    diff: &Diff,
+    out: impl Write,
+) -> Result<(), ReleaseError> {
     let mut tar = tar::Builder::new(out);
     let mut drop = Vec::new();
     for p in &diff.drop {
         drop.extend_from_slice(p.as_bytes());
         drop.push(0);
     }
-    let record = serde_json::to_vec(release).expect("release serializes");
-    for (name, data) in [("drop", drop.as_slice()), ("release.json", record.as_slice())] {
+    let record = release.to_lines();
+    let mut files = vec![("drop", drop)];
+    match base {
+        None => files.push(("record", record.into_bytes())),
+        Some(b) => {
+            files.push(("record.patch", release.record_patch(b).into_bytes()));
+            files.push(("record.cksum", crate::cksum(record.as_bytes()).into_bytes()));
+        }
+    }
+    for (name, data) in files {
+        let data = data.as_slice();
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
         h.set_size(data.len() as u64);

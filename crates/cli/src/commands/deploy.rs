@@ -97,6 +97,15 @@ fn finish(ctx: &Ctx, result: std::result::Result<DeployReport, DeployError>, jso
     if report.ok { Ok(()) } else { Err(Failure::Reported) }
 }
 
+/// Bytes the way a person reads them.
+fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1048576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1048576.0),
+    }
+}
+
 fn summary(ctx: &Ctx, r: &DeployReport) {
     let short = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
     let rows: Vec<Vec<String>> = r
@@ -110,7 +119,13 @@ fn summary(ctx: &Ctx, r: &DeployReport) {
                     if s.already {
                         "already there".to_string()
                     } else {
-                        format!("{} files, {} bytes sent, {} reused", s.sent_files, s.sent_bytes, s.reused_files)
+                        format!(
+                            "{} new or changed ({}), {} reused, {} sent",
+                            s.sent_files,
+                            bytes(s.sent_bytes),
+                            s.reused_files,
+                            bytes(s.stream_bytes)
+                        )
                     }
                 })
                 .unwrap_or_default();
