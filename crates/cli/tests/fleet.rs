@@ -423,3 +423,27 @@ fn one_changed_file_of_five_thousand_sends_that_file_and_little_else() {
     }
     assert_eq!(std::fs::read_to_string(on(&fleet, 1, "/srv/app/current/d17/f042.txt")).unwrap(), changed);
 }
+
+#[test]
+fn a_large_file_that_changed_a_little_goes_with_rsync_and_the_old_release_stays_intact() {
+    let (fleet, p) = setup(2, false, "", "");
+    // 4 MiB of text that compresses poorly in deltas but is easy to tweak.
+    let big: String = (0..65536).map(|i| format!("line {i:08} of a big bundle.{}\n", i % 7)).collect();
+    p.write("src/app.bundle.js", &big);
+    let v1 = deploy(&p);
+    let mut changed = big.clone();
+    changed.replace_range(1000..1010, "CHANGED!!!");
+    p.write("src/app.bundle.js", &changed);
+    let out = p.haul(&["deploy", "app", "prod", "--json"]).ok().report();
+    for h in out["hosts"].as_array().unwrap() {
+        let s = &h["stage"];
+        assert_eq!(s["rsync_files"], 1, "{h}");
+        let sent = s["stream_bytes"].as_u64().unwrap();
+        assert!(sent < big.len() as u64 / 10, "rsync sent {sent} bytes for a 10-byte change");
+    }
+    for i in 0..2 {
+        assert_eq!(std::fs::read_to_string(on(&fleet, i, "/srv/app/current/app.bundle.js")).unwrap(), changed);
+        let old = format!("/srv/app/releases/{v1}/app.bundle.js");
+        assert_eq!(std::fs::read_to_string(on(&fleet, i, &old)).unwrap(), big, "the old release is intact");
+    }
+}

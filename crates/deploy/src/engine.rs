@@ -799,7 +799,10 @@ impl Engine {
         };
         let shared: Vec<SharedPath> = shared.iter().map(|s| SharedPath::parse(s)).collect();
         let archive = self.cache().archive_path(&release.app, &release.id);
-        run.app.stage(release, &archive, base.as_ref().map(|(_, r)| r), &shared).await.map_err(|e| e.to_string())
+        run.app
+            .stage(release, &archive, base.as_ref().map(|(_, r)| r), &shared, run.state.rsync)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn abort_before_switch(

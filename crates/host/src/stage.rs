@@ -52,9 +52,11 @@ pub struct StageReport {
     pub sent_files: usize,
     pub sent_bytes: u64,
     pub reused_files: usize,
-    /// Bytes of the stage stream sent to the host (file data, headers, the
-    /// record or its patch, the list of removals).
+    /// Bytes sent to the host: the stage stream (file data, headers, the
+    /// record or its patch, the list of removals) and what rsync sent.
     pub stream_bytes: u64,
+    /// Changed files sent with rsync's delta transfer.
+    pub rsync_files: usize,
     /// The release was already complete on the host; nothing was done.
     pub already: bool,
 }
@@ -62,22 +64,39 @@ pub struct StageReport {
 impl HostApp {
     /// Stages `release` (archive at `archive`) over `base`, links `shared`
     /// paths and leaves the release incomplete until [`HostApp::complete`].
+    /// `host_rsync`: the host has rsync; large modified files then go with
+    /// rsync (see `rsync_candidates`).
     pub async fn stage(
         &self,
         release: &Release,
         archive: &Path,
         base: Option<&Release>,
         shared: &[SharedPath],
+        host_rsync: bool,
     ) -> Result<StageReport, HostError> {
         let id = &release.id;
         crate::check_id(self.host(), id)?;
-        let diff = Diff::between(base.map(|b| &b.manifest), &release.manifest);
+        let mut diff = Diff::between(base.map(|b| &b.manifest), &release.manifest);
+        let rsync = match (self.rsync_remote(host_rsync), base) {
+            (Some(remote), Some(base)) => {
+                let paths = rsync_candidates(&diff, base, shared);
+                (!paths.is_empty()).then_some((remote, paths))
+            }
+            _ => None,
+        };
+        if let Some((_, paths)) = &rsync {
+            // Left in the hard-linked copy as rsync's basis; rsync replaces
+            // them by renaming, so the base's names are never written through.
+            diff.send.retain(|e| !paths.contains(&e.path));
+            diff.drop.retain(|p| !paths.contains(p));
+        }
         let report = StageReport {
             base: base.map(|b| b.id.clone()),
             sent_files: diff.send_files(),
             sent_bytes: diff.send_bytes(),
             reused_files: diff.reused,
             stream_bytes: 0,
+            rsync_files: rsync.as_ref().map_or(0, |(_, p)| p.len()),
             already: false,
         };
         let mut script = format!(
@@ -127,9 +146,14 @@ awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.ma
                 t = quote(&s.link_target())
             ));
         }
-        script.push_str(&format!("rm -rf \"$I\"\nmv \"$S\" releases/{id}\n"));
+        script.push_str("rm -rf \"$I\"\n");
+        let into_place = format!("mv \"$S\" releases/{id}\n");
+        if rsync.is_none() {
+            script.push_str(&into_place);
+        }
 
         let archive = archive.to_path_buf();
+        let archive_path = archive.clone();
         let (rel, base) = (release.clone(), base.cloned());
         let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = sent.clone();
@@ -139,7 +163,86 @@ awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.ma
                 .map_err(std::io::Error::other)
         }));
         self.run_ok(&format!("stage {id}"), &script, input).await?;
-        Ok(StageReport { stream_bytes: sent.load(std::sync::atomic::Ordering::Relaxed), ..report })
+        let mut stream_bytes = sent.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(((shell, prefix), paths)) = rsync {
+            stream_bytes += self.rsync_into_stage(id, archive_path, &paths, &shell, &prefix).await?;
+            let finish = format!("cd {dir} && S=releases/.stage-{id} && {into_place}", dir = quote(self.dir()));
+            self.run_ok(&format!("stage {id}"), &finish, Input::None).await?;
+        }
+        Ok(StageReport { stream_bytes, ..report })
+    }
+
+    /// How rsync reaches this host, when both ends have it and the transport
+    /// is SSH (on one machine rsync has nothing to save).
+    fn rsync_remote(&self, host_rsync: bool) -> Option<(String, String)> {
+        static LOCAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let here = *LOCAL.get_or_init(|| {
+            std::process::Command::new("rsync")
+                .arg("--version")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        match self.transport() {
+            haul_transport::Transport::Ssh(s) if host_rsync && here => s.rsync_remote(),
+            _ => None,
+        }
+    }
+
+    /// Sends `paths` of the release with rsync into the stage directory,
+    /// where the base's versions wait as the basis. Returns bytes sent.
+    async fn rsync_into_stage(
+        &self,
+        id: &str,
+        archive: std::path::PathBuf,
+        paths: &std::collections::HashSet<String>,
+        shell: &str,
+        prefix: &str,
+    ) -> Result<u64, HostError> {
+        let fail = |message: String| HostError::Invalid { host: self.host().into(), message };
+        let tmp = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+        let (dest, list) = (tmp.path().to_path_buf(), paths.clone());
+        tokio::task::spawn_blocking(move || haul_release::extract_files(&archive, &list, &dest))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|source| HostError::Release { host: self.host().into(), source })?;
+        let mut files: Vec<&String> = paths.iter().collect();
+        files.sort();
+        let mut list = Vec::new();
+        for f in files {
+            list.extend_from_slice(f.as_bytes());
+            list.push(0);
+        }
+        let target = format!("{prefix}{}/releases/.stage-{id}/", self.dir());
+        let mut child = tokio::process::Command::new("rsync")
+            .args(["-a", "--stats", "--from0", "--files-from=-", "-e", shell])
+            .arg(format!("{}/", tmp.path().display()))
+            .arg(&target)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("cannot run rsync: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            stdin.write_all(&list).await.map_err(|e| fail(e.to_string()))?;
+        }
+        let out = child.wait_with_output().await.map_err(|e| fail(e.to_string()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(HostError::Script {
+                host: self.host().into(),
+                what: "rsync".into(),
+                code: out.status.code(),
+                output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix("Total bytes sent: "))
+            .and_then(|n| n.replace(',', "").trim().parse().ok())
+            .unwrap_or(0))
     }
 
     /// Marks a staged release complete: from now on it may be switched to and
@@ -151,6 +254,31 @@ awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.ma
         self.run_ok(&format!("complete {id}"), &script, Input::None).await?;
         Ok(())
     }
+}
+
+/// Below this many bytes of modified files, rsync's delta transfer is not
+/// worth its scan and extra round trips.
+const RSYNC_MIN: u64 = 1 << 20;
+
+/// Files worth sending with rsync: changed files that exist as files at the
+/// same path in the base (rsync can diff against those), outside shared
+/// paths, when together they are large enough.
+fn rsync_candidates(diff: &Diff, base: &Release, shared: &[SharedPath]) -> std::collections::HashSet<String> {
+    use haul_release::Kind;
+    let old: std::collections::HashMap<&str, &haul_release::Entry> =
+        base.manifest.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let under_shared = |p: &str| shared.iter().any(|s| p == s.path || p.starts_with(&format!("{}/", s.path)));
+    let modified: Vec<&haul_release::Entry> = diff
+        .send
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::File { .. }))
+        .filter(|e| old.get(e.path.as_str()).is_some_and(|o| matches!(o.kind, Kind::File { .. })))
+        .filter(|e| !under_shared(&e.path))
+        .collect();
+    if modified.iter().map(|e| e.size()).sum::<u64>() < RSYNC_MIN {
+        return Default::default();
+    }
+    modified.into_iter().map(|e| e.path.clone()).collect()
 }
 
 /// Counts the bytes written through it.

@@ -26,6 +26,8 @@ pub struct HostState {
     pub releases: Vec<ReleaseOnHost>,
     pub lock: Option<LockInfo>,
     pub history: Vec<Event>,
+    /// The host has `rsync`.
+    pub rsync: bool,
 }
 
 impl HostState {
@@ -57,7 +59,8 @@ impl HostApp {
     /// Reads the live release, every release, the lock and the history.
     pub async fn inspect(&self) -> Result<HostState, HostError> {
         let script = format!(
-            r#"cd {dir} 2>/dev/null || {{ echo @absent; exit 0; }}
+            r#"command -v rsync >/dev/null 2>&1 && echo @rsync
+cd {dir} 2>/dev/null || {{ echo @absent; exit 0; }}
 echo @current; readlink current 2>/dev/null
 echo @releases
 for d in releases/*; do
@@ -77,6 +80,13 @@ exit 0
 
 fn parse_state(host: &str, text: &str) -> Result<HostState, HostError> {
     let mut st = HostState::default();
+    let text = match text.strip_prefix("@rsync\n") {
+        Some(rest) => {
+            st.rsync = true;
+            rest
+        }
+        None => text,
+    };
     if text.trim() == "@absent" {
         return Ok(st);
     }

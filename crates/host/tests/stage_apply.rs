@@ -121,7 +121,7 @@ proptest! {
         let host = HostApp::new(Transport::Local(Local::new("h")), tmp.path().join("host/app").display().to_string());
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            host.stage(&ra, &cache.archive_path("app", &ra.id), None, &[]).await.unwrap();
+            host.stage(&ra, &cache.archive_path("app", &ra.id), None, &[], false).await.unwrap();
             host.complete(&ra.id).await.unwrap();
             host.switch(&ra.id, &Event::now(EventKind::Deploy, "t")).await.unwrap();
         });
@@ -132,7 +132,7 @@ proptest! {
         }
         rt.block_on(async {
             let report = host
-                .stage(&rb, &cache.archive_path("app", &rb.id), Some(&ra), &[])
+                .stage(&rb, &cache.archive_path("app", &rb.id), Some(&ra), &[], false)
                 .await
                 .unwrap();
             let d = Diff::between(Some(&ra.manifest), &rb.manifest);

@@ -23,4 +23,4 @@ pub use id::{is_release_id, new_release_id};
 pub use manifest::{Entry, Kind, Manifest};
 pub use pack::pack;
 pub use record::cksum;
-pub use stream::write_stage_stream;
+pub use stream::{extract_files, write_stage_stream};

@@ -91,3 +91,22 @@ pub fn write_stage_stream(
 fn pipe(e: io::Error) -> ReleaseError {
     ReleaseError::Io { path: "stage stream".into(), source: e }
 }
+
+/// Unpacks the files at `paths` from the archive into `dest` (with their
+/// modes and times), for tools that want them as files.
+pub fn extract_files(archive: &Path, paths: &HashSet<String>, dest: &Path) -> Result<(), ReleaseError> {
+    let file = std::fs::File::open(archive).at(archive)?;
+    let mut src = tar::Archive::new(zstd::Decoder::new(file).at(archive)?);
+    for entry in src.entries().at(archive)? {
+        let mut entry = entry.at(archive)?;
+        let path = entry.path().at(archive)?.to_string_lossy().into_owned();
+        if paths.contains(&path) {
+            let to = dest.join(&path);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).at(parent)?;
+            }
+            entry.unpack(&to).at(&to)?;
+        }
+    }
+    Ok(())
+}

@@ -365,6 +365,19 @@ impl SshHost {
         &self.pool
     }
 
+    /// The `-e` command and the `host:` prefix with which `rsync` reaches
+    /// this host through its master connection (open it first).
+    pub fn rsync_remote(&self) -> Option<(String, String)> {
+        let (alias, _) = self.pool.targets.get(&self.name)?;
+        let ctl = self.pool.ctl(alias);
+        let shell = format!(
+            "ssh -F {} -o ControlPath={} -o ControlMaster=no -o BatchMode=yes",
+            self.pool.config.display(),
+            ctl.display()
+        );
+        Some((shell, format!("{alias}:")))
+    }
+
     /// Opens the connection now (it is otherwise opened on first use).
     pub async fn connect(&self) -> Result<(), TransportError> {
         self.pool.session(&self.name).await.map(|_| ()).map_err(|m| self.error(m))
