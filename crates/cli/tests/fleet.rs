@@ -430,10 +430,14 @@ fn a_large_file_that_changed_a_little_goes_with_rsync_and_the_old_release_stays_
     // 4 MiB of text that compresses poorly in deltas but is easy to tweak.
     let big: String = (0..65536).map(|i| format!("line {i:08} of a big bundle.{}\n", i % 7)).collect();
     p.write("src/app.bundle.js", &big);
+    let file = p.path().join("src/app.bundle.js");
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
     let v1 = deploy(&p);
     let mut changed = big.clone();
     changed.replace_range(1000..1010, "CHANGED!!!");
     p.write("src/app.bundle.js", &changed);
+    // Same size and same time: rsync's quick check alone would skip it.
+    std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
     let out = p.haul(&["deploy", "app", "prod", "--json"]).ok().report();
     for h in out["hosts"].as_array().unwrap() {
         let s = &h["stage"];
@@ -442,8 +446,9 @@ fn a_large_file_that_changed_a_little_goes_with_rsync_and_the_old_release_stays_
         assert!(sent < big.len() as u64 / 10, "rsync sent {sent} bytes for a 10-byte change");
     }
     for i in 0..2 {
-        assert_eq!(std::fs::read_to_string(on(&fleet, i, "/srv/app/current/app.bundle.js")).unwrap(), changed);
-        let old = format!("/srv/app/releases/{v1}/app.bundle.js");
-        assert_eq!(std::fs::read_to_string(on(&fleet, i, &old)).unwrap(), big, "the old release is intact");
+        let now = std::fs::read_to_string(on(&fleet, i, "/srv/app/current/app.bundle.js")).unwrap();
+        assert!(now == changed, "h{}: the new release has the changed file", i + 1);
+        let old = std::fs::read_to_string(on(&fleet, i, &format!("/srv/app/releases/{v1}/app.bundle.js"))).unwrap();
+        assert!(old == big, "h{}: the old release is intact", i + 1);
     }
 }

@@ -216,7 +216,9 @@ awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.ma
         }
         let target = format!("{prefix}{}/releases/.stage-{id}/", self.dir());
         let mut child = tokio::process::Command::new("rsync")
-            .args(["-a", "--stats", "--from0", "--files-from=-", "-e", shell])
+            // --ignore-times: these files changed, whatever their size and
+            // (whole-second) times say; rsync must not skip them.
+            .args(["-a", "--ignore-times", "--stats", "--from0", "--files-from=-", "-e", shell])
             .arg(format!("{}/", tmp.path().display()))
             .arg(&target)
             .stdin(std::process::Stdio::piped())
