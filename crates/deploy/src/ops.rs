@@ -251,7 +251,7 @@ have sh
 have tar
 touch f && mkdir d && ln -s d l
 if cp -al f g 2>/dev/null && [ f -ef g ]; then echo "tool cp-l yes"; else echo "tool cp-l no"; fi
-if mv -T l m 2>/dev/null && [ -L m ]; then echo "tool mv-T yes"; else echo "tool mv-T no"; fi
+if {{ mv -T l m 2>/dev/null || mv -h l m 2>/dev/null; }} && [ -L m ]; then echo "tool mv-T yes"; else echo "tool mv-T no"; fi
 have rsync
 cd / && rm -rf "$t"
 mkdir -p {root} 2>/dev/null

@@ -44,6 +44,11 @@ pub enum HostError {
     },
 }
 
+/// A shell function printing where `current` points: `readlink` where there
+/// is one, else what POSIX `ls -ld` shows after the arrow.
+pub(crate) const LIVE: &str =
+    "live() { readlink current 2>/dev/null || { [ -L current ] && ls -ld current | sed 's/.* -> //'; }; }";
+
 /// Quotes `s` as one `sh` word.
 pub fn quote(s: &str) -> String {
     shlex::try_quote(s).map(|c| c.into_owned()).unwrap_or_else(|_| {
@@ -118,7 +123,7 @@ impl HostApp {
 mkdir -p .haul
 tmp=.haul/current.$$
 rm -f "$tmp"
-ln -s releases/{to} "$tmp" && mv -Tf "$tmp" current || {{ rm -f "$tmp"; exit 5; }}
+ln -s releases/{to} "$tmp" && {{ mv -Tf "$tmp" current 2>/dev/null || mv -hf "$tmp" current; }} || {{ rm -f "$tmp"; exit 5; }}
 printf '%s\n' {event} >> .haul/history
 "#,
             dir = quote(&self.dir),
@@ -145,7 +150,7 @@ printf '%s\n' {event} >> .haul/history
         if ids.is_empty() {
             return Ok(());
         }
-        let mut script = format!("cd {} || exit 3\nlive=$(readlink current 2>/dev/null)\n", quote(&self.dir));
+        let mut script = format!("cd {} || exit 3\n{LIVE}\nlive=$(live)\n", quote(&self.dir));
         for id in ids {
             check_id(self.host(), id)?;
             script.push_str(&format!(
@@ -165,7 +170,8 @@ rm -f releases/{id}.manifest && rm -rf releases/{id} && printf '%s\n' {event} >>
         check_id(self.host(), id)?;
         let script = format!(
             r#"cd {dir} 2>/dev/null || exit 0
-[ "$(readlink current 2>/dev/null)" = releases/{id} ] && exit 0
+{LIVE}
+[ "$(live)" = releases/{id} ] && exit 0
 [ -f releases/{id}.manifest ] && exit 0
 rm -rf releases/{id} releases/{id}.manifest.tmp releases/.stage-{id} releases/.incoming-{id}
 "#,
@@ -210,5 +216,30 @@ pub(crate) fn check_id(host: &str, id: &str) -> Result<(), HostError> {
         Ok(())
     } else {
         Err(HostError::Invalid { host: host.into(), message: format!("`{id}` is not a release id") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn live_works_without_readlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        for tool in ["ls", "sed"] {
+            let path = String::from_utf8(
+                std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap().stdout,
+            )
+            .unwrap();
+            std::os::unix::fs::symlink(path.trim(), bin.join(tool)).unwrap();
+        }
+        std::os::unix::fs::symlink("releases/20261123T000000.000Z-abcdefabcdef", tmp.path().join("current")).unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .current_dir(tmp.path())
+            .env("PATH", &bin)
+            .args(["-c", &format!("{}; live", super::LIVE)])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "releases/20261123T000000.000Z-abcdefabcdef");
     }
 }

@@ -61,7 +61,7 @@ impl HostApp {
         let script = format!(
             r#"command -v rsync >/dev/null 2>&1 && echo @rsync
 cd {dir} 2>/dev/null || {{ echo @absent; exit 0; }}
-echo @current; readlink current 2>/dev/null
+echo @current; {live_fn}; live
 echo @releases
 for d in releases/*; do
   [ -d "$d" ] && [ ! -L "$d" ] || continue
@@ -71,7 +71,8 @@ echo @lock; cat .haul/lock 2>/dev/null
 echo @history; cat .haul/history 2>/dev/null
 exit 0
 "#,
-            dir = quote(self.dir())
+            dir = quote(self.dir()),
+            live_fn = crate::LIVE
         );
         let out = self.run_ok("inspect", &script, Input::None).await?;
         parse_state(self.host(), &out.stdout_str())
