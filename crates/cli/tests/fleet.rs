@@ -206,6 +206,15 @@ start = ["if [ $HAUL_HOST = h3 ] && [ -f index2.html ]; then touch /srv/starting
 
 #[test]
 fn an_interrupted_deploy_stops_between_steps_and_a_rerun_converges() {
+    interrupted_deploy("-INT");
+}
+
+#[test]
+fn a_terminated_deploy_stops_between_steps_and_a_rerun_converges() {
+    interrupted_deploy("-TERM");
+}
+
+fn interrupted_deploy(signal: &str) {
     let (fleet, p) = setup(2, false, r#"post_upload = ["touch /srv/staged-$HAUL_RELEASE; sleep 2"]"#, "");
     let v1 = deploy(&p);
     p.write("src/index.html", "v2");
@@ -227,7 +236,7 @@ fn an_interrupted_deploy_stops_between_steps_and_a_rerun_converges() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert!(std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

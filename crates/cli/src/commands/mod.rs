@@ -30,13 +30,24 @@ impl Ctx {
         let flag = interrupted.clone();
         let printer = self.printer.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                printer.err("interrupted: stopping after the current step (press again to force)");
-                flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                return;
+            };
+            // The first SIGINT or SIGTERM stops the run between steps (locks
+            // are released, nothing half-done is left live); a second one
+            // exits at once.
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
+            printer.err("interrupted: stopping after the current step (signal again to force)");
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            std::process::exit(130);
         });
         let mut engine = Engine::new(config, self.printer.clone(), self.parallel, Whoami::current());
         engine.interrupted = interrupted;
