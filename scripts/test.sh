@@ -15,6 +15,10 @@ done
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)
+# The ledger's tests run a real PostgreSQL server on loopback (as the postgres
+# user when run as root); Debian keeps initdb in /usr/lib/postgresql/*/bin.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
+command -v psql >/dev/null || need+=(postgresql-client)
 if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq

@@ -1,0 +1,571 @@
+//! The ledger: one source of truth of which release ran where, when, by
+//! whom, and whether it was verified.
+//!
+//! One implementation over sqlx's `Any` driver, so SQLite (the default, a
+//! file beside the config) and PostgreSQL (for several servers over one
+//! database) behave the same by construction; each backend has its own
+//! schema file because their DDL differs. Queries number their parameters
+//! in the order they appear, which both backends accept.
+//!
+//! Every write goes into an append-only audit log in the same transaction;
+//! each audit entry carries the hash of the one before, so `verify_audit`
+//! finds an entry that was changed or removed. Configuration (environments,
+//! requirements, tokens) is never stored here: it lives in `haul.toml`.
+
+mod model;
+
+pub use model::*;
+
+use serde_json::json;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// Why a ledger operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger {url}: {message}")]
+    Open { url: String, message: String },
+    #[error("ledger: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Refused(String),
+    #[error("no deployment {0} in the ledger")]
+    NoDeployment(i64),
+}
+
+type Result<T> = std::result::Result<T, LedgerError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool to the ledger database.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The current time, fixed-width so that text order is time order.
+pub fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+}
+
+impl Ledger {
+    /// Opens (creating and migrating when needed) the ledger at `url`:
+    /// `sqlite://<path>` or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Ledger> {
+        sqlx::any::install_default_drivers();
+        let fail = |message: String| LedgerError::Open { url: redact(url), message };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(fail("the URL must start with sqlite:// or postgres://".into()));
+        };
+        let url_full = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url_full)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let ledger = Ledger { pool, backend };
+        ledger.migrate().await.map_err(|e| fail(e.to_string()))?;
+        Ok(ledger)
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a read lock upgraded later fails at once with
+    /// "database is locked" when another writer got there first.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let have: std::result::Result<i64, _> =
+            sqlx::query_scalar("SELECT version FROM haul_schema").fetch_one(&self.pool).await;
+        if have.is_ok() {
+            return Ok(());
+        }
+        let schema = match self.backend {
+            Backend::Sqlite => include_str!("../migrations/sqlite.sql"),
+            Backend::Postgres => include_str!("../migrations/postgres.sql"),
+        };
+        let mut tx = self.write().await?;
+        let created = match sqlx::raw_sql("CREATE TABLE haul_schema (version BIGINT NOT NULL)").execute(&mut *tx).await
+        {
+            Ok(_) => sqlx::raw_sql(schema).execute(&mut *tx).await,
+            Err(e) => Err(e),
+        };
+        match created {
+            Ok(_) => {
+                sqlx::query("INSERT INTO haul_schema (version) VALUES (1)").execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            // Another process migrated at the same moment; its schema stands.
+            Err(_) if sqlx::query("SELECT version FROM haul_schema").fetch_one(&self.pool).await.is_ok() => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Appends an audit entry inside `tx`, chained to the one before.
+    async fn audit(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        actor: &str,
+        kind: &str,
+        subject: &str,
+        data: serde_json::Value,
+    ) -> Result<()> {
+        // Taking the head row first serializes concurrent writers.
+        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut **tx).await?;
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
+        let seq: i64 = row.try_get("seq")?;
+        let prev: String = row.try_get("hash")?;
+        let at = now();
+        let data = data.to_string();
+        let hash = audit_hash(seq, &at, actor, kind, subject, &data, &prev);
+        sqlx::query("INSERT INTO audit (seq, at, actor, kind, subject, data, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(seq)
+            .bind(&at)
+            .bind(actor)
+            .bind(kind)
+            .bind(subject)
+            .bind(&data)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// Records a built release; recording the same release again is a no-op.
+    pub async fn register_release(&self, r: &NewRelease, actor: &str) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT digest FROM releases WHERE app = $1 AND id = $2")
+            .bind(&r.app)
+            .bind(&r.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = exists {
+            let digest: String = row.try_get("digest")?;
+            if digest != r.digest {
+                return Err(LedgerError::Refused(format!(
+                    "release {} of {} is already recorded with another digest",
+                    r.id, r.app
+                )));
+            }
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO releases (app, id, digest, revision, built_by, created, files, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(&r.app)
+            .bind(&r.id)
+            .bind(&r.digest)
+            .bind(&r.revision)
+            .bind(&r.built_by)
+            .bind(&r.created)
+            .bind(r.files)
+            .bind(r.bytes)
+            .execute(&mut *tx)
+            .await?;
+        Self::audit(&mut tx, actor, "release.registered", &format!("{}/{}", r.app, r.id), json!(r)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Starts a deployment (status `running`) and returns its id. A
+    /// deployment that undoes another turns that one `undone`.
+    pub async fn start_deployment(&self, d: &NewDeployment) -> Result<i64> {
+        let mut tx = self.write().await?;
+        if self.quarantine_of(&mut tx, &d.app, &d.release).await?.is_some() && d.trigger != Trigger::Rollback {
+            return Err(LedgerError::Refused(format!("release {} of {} is quarantined", d.release, d.app)));
+        }
+        let started = now();
+        let row = sqlx::query(
+            "INSERT INTO deployments (app, env, release, trigger, actor, reason, config_digest, status, undoes, started) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(&d.app)
+        .bind(&d.env)
+        .bind(&d.release)
+        .bind(d.trigger.as_str())
+        .bind(&d.actor)
+        .bind(&d.reason)
+        .bind(&d.config_digest)
+        .bind(Status::Running.as_str())
+        .bind(d.undoes)
+        .bind(&started)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        Self::audit(&mut tx, &d.actor, "deployment.started", &id.to_string(), json!(d)).await?;
+        if let Some(undone) = d.undoes {
+            Self::transition(&mut tx, undone, Status::Undone, None, &d.actor).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn transition(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: i64,
+        to: Status,
+        message: Option<&str>,
+        actor: &str,
+    ) -> Result<()> {
+        let row = sqlx::query("SELECT status FROM deployments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(LedgerError::NoDeployment(id))?;
+        let from = Status::parse(&row.try_get::<String, _>("status")?);
+        if !from.can_become(to) {
+            return Err(LedgerError::Refused(format!(
+                "deployment {id} is {}; it cannot become {}",
+                from.as_str(),
+                to.as_str()
+            )));
+        }
+        let finished = (to != Status::Undone).then(now);
+        sqlx::query("UPDATE deployments SET status = $1, message = COALESCE($2, message), finished = COALESCE($3, finished) WHERE id = $4")
+            .bind(to.as_str())
+            .bind(message)
+            .bind(finished)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Self::audit(
+            tx,
+            actor,
+            "deployment.status",
+            &id.to_string(),
+            json!({"from": from.as_str(), "to": to.as_str(), "message": message}),
+        )
+        .await
+    }
+
+    /// Ends a deployment with `status` and each host's result.
+    pub async fn finish_deployment(
+        &self,
+        id: i64,
+        status: Status,
+        message: Option<&str>,
+        hosts: &[HostResult],
+        actor: &str,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        for h in hosts {
+            sqlx::query("INSERT INTO host_results (deployment, host, phase, status, error, elapsed_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id)
+                .bind(&h.host)
+                .bind(&h.phase)
+                .bind(&h.status)
+                .bind(&h.error)
+                .bind(h.elapsed_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Self::transition(&mut tx, id, status, message, actor).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records what an outside tool (or a person) found about a deployment.
+    /// A newer report of the same name supersedes an older one.
+    pub async fn report_verification(&self, v: &NewVerification) -> Result<i64> {
+        let mut tx = self.write().await?;
+        sqlx::query("SELECT id FROM deployments WHERE id = $1")
+            .bind(v.deployment)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(LedgerError::NoDeployment(v.deployment))?;
+        let row = sqlx::query(
+            "INSERT INTO verifications (deployment, name, result, link, reporter, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(v.deployment)
+        .bind(&v.name)
+        .bind(v.result.as_str())
+        .bind(&v.link)
+        .bind(&v.reporter)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        Self::audit(&mut tx, &v.reporter, "verification.reported", &v.deployment.to_string(), json!(v)).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Records `actor`'s approval of `release` for `env` (once per actor).
+    pub async fn approve(&self, app: &str, release: &str, env: &str, actor: &str, comment: Option<&str>) -> Result<()> {
+        let mut tx = self.write().await?;
+        let dup = sqlx::query("SELECT id FROM approvals WHERE app = $1 AND release = $2 AND env = $3 AND actor = $4")
+            .bind(app)
+            .bind(release)
+            .bind(env)
+            .bind(actor)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if dup.is_some() {
+            return Err(LedgerError::Refused(format!("{actor} already approved {release} of {app} for {env}")));
+        }
+        sqlx::query("INSERT INTO approvals (app, release, env, actor, comment, at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(app)
+            .bind(release)
+            .bind(env)
+            .bind(actor)
+            .bind(comment)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        Self::audit(
+            &mut tx,
+            actor,
+            "approval.recorded",
+            &format!("{app}/{release}"),
+            json!({"env": env, "comment": comment}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn quarantine_of(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        app: &str,
+        release: &str,
+    ) -> Result<Option<Quarantine>> {
+        let row =
+            sqlx::query("SELECT app, release, reason, actor, at FROM quarantines WHERE app = $1 AND release = $2")
+                .bind(app)
+                .bind(release)
+                .fetch_optional(&mut **tx)
+                .await?;
+        row.map(|r| quarantine_from(&r)).transpose()
+    }
+
+    /// Quarantines a release: nothing deploys or promotes it again.
+    pub async fn quarantine(&self, app: &str, release: &str, reason: &str, actor: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        if let Some(q) = self.quarantine_of(&mut tx, app, release).await? {
+            return Err(LedgerError::Refused(format!(
+                "release {release} of {app} is already quarantined ({}, by {} at {})",
+                q.reason, q.actor, q.at
+            )));
+        }
+        sqlx::query("INSERT INTO quarantines (app, release, reason, actor, at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(app)
+            .bind(release)
+            .bind(reason)
+            .bind(actor)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        Self::audit(&mut tx, actor, "quarantine.added", &format!("{app}/{release}"), json!({"reason": reason})).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn quarantined(&self, app: &str, release: &str) -> Result<Option<Quarantine>> {
+        let mut tx = self.write().await?;
+        let q = self.quarantine_of(&mut tx, app, release).await?;
+        tx.commit().await?;
+        Ok(q)
+    }
+
+    /// Deployments, newest first, optionally of one app and environment.
+    pub async fn deployments(&self, app: Option<&str>, env: Option<&str>, limit: i64) -> Result<Vec<Deployment>> {
+        let rows = sqlx::query(
+            "SELECT * FROM deployments WHERE ($1 IS NULL OR app = $2) AND ($3 IS NULL OR env = $4) ORDER BY id DESC LIMIT $5",
+        )
+        .bind(app)
+        .bind(app)
+        .bind(env)
+        .bind(env)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deployment_from).collect()
+    }
+
+    pub async fn deployment(&self, id: i64) -> Result<Deployment> {
+        let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(LedgerError::NoDeployment(id))?;
+        deployment_from(&row)
+    }
+
+    pub async fn host_results(&self, deployment: i64) -> Result<Vec<HostResult>> {
+        let rows = sqlx::query("SELECT * FROM host_results WHERE deployment = $1 ORDER BY host")
+            .bind(deployment)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HostResult {
+                    host: r.try_get("host")?,
+                    phase: r.try_get("phase")?,
+                    status: r.try_get("status")?,
+                    error: r.try_get("error")?,
+                    elapsed_ms: r.try_get("elapsed_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The verifications of a deployment that stand: the newest of each name.
+    pub async fn verifications(&self, deployment: i64) -> Result<Vec<Verification>> {
+        let rows = sqlx::query("SELECT * FROM verifications WHERE deployment = $1 ORDER BY id")
+            .bind(deployment)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut by_name: std::collections::BTreeMap<String, Verification> = Default::default();
+        for r in rows {
+            let v = Verification {
+                id: r.try_get("id")?,
+                deployment: r.try_get("deployment")?,
+                name: r.try_get("name")?,
+                result: VerificationResult::parse(&r.try_get::<String, _>("result")?),
+                link: r.try_get("link")?,
+                reporter: r.try_get("reporter")?,
+                at: r.try_get("at")?,
+            };
+            by_name.insert(v.name.clone(), v);
+        }
+        Ok(by_name.into_values().collect())
+    }
+
+    /// The deployment whose release the ledger says `env` runs: the newest
+    /// that succeeded and was not undone since.
+    pub async fn live(&self, app: &str, env: &str) -> Result<Option<Deployment>> {
+        let row = sqlx::query(
+            "SELECT * FROM deployments WHERE app = $1 AND env = $2 AND status = $3 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(app)
+        .bind(env)
+        .bind(Status::Succeeded.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(deployment_from).transpose()
+    }
+
+    /// Walks the audit log checking every link of the chain.
+    pub async fn verify_audit(&self) -> Result<AuditReport> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY seq").fetch_all(&self.pool).await?;
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        let (head_seq, head_hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
+        let mut prev = String::new();
+        let mut expected_seq = 1;
+        for r in &rows {
+            let seq: i64 = r.try_get("seq")?;
+            let get = |k: &str| r.try_get::<String, _>(k);
+            if seq != expected_seq {
+                return Ok(AuditReport::broken(rows.len(), expected_seq, format!("entry {expected_seq} is missing")));
+            }
+            if get("prev")? != prev {
+                return Ok(AuditReport::broken(
+                    rows.len(),
+                    seq,
+                    format!("entry {seq} does not follow entry {}", seq - 1),
+                ));
+            }
+            let hash =
+                audit_hash(seq, &get("at")?, &get("actor")?, &get("kind")?, &get("subject")?, &get("data")?, &prev);
+            if hash != get("hash")? {
+                return Ok(AuditReport::broken(rows.len(), seq, format!("entry {seq} was changed")));
+            }
+            prev = hash;
+            expected_seq += 1;
+        }
+        if head_seq != expected_seq - 1 || head_hash != prev {
+            return Ok(AuditReport::broken(
+                rows.len(),
+                expected_seq,
+                format!("entries after {} were removed", expected_seq - 1),
+            ));
+        }
+        Ok(AuditReport { entries: rows.len(), broken: None })
+    }
+
+    /// Runs raw SQL; for tests that tamper with the audit log.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn audit_hash(seq: i64, at: &str, actor: &str, kind: &str, subject: &str, data: &str, prev: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    for part in [&seq.to_string(), at, actor, kind, subject, data, prev] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+fn deployment_from(r: &AnyRow) -> Result<Deployment> {
+    Ok(Deployment {
+        id: r.try_get("id")?,
+        app: r.try_get("app")?,
+        env: r.try_get("env")?,
+        release: r.try_get("release")?,
+        trigger: Trigger::parse(&r.try_get::<String, _>("trigger")?),
+        actor: r.try_get("actor")?,
+        reason: r.try_get("reason")?,
+        config_digest: r.try_get("config_digest")?,
+        status: Status::parse(&r.try_get::<String, _>("status")?),
+        undoes: r.try_get("undoes")?,
+        message: r.try_get("message")?,
+        started: r.try_get("started")?,
+        finished: r.try_get("finished")?,
+    })
+}
+
+fn quarantine_from(r: &AnyRow) -> Result<Quarantine> {
+    Ok(Quarantine {
+        app: r.try_get("app")?,
+        release: r.try_get("release")?,
+        reason: r.try_get("reason")?,
+        actor: r.try_get("actor")?,
+        at: r.try_get("at")?,
+    })
+}
+
+/// A URL with its password (if any) hidden, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let cred = &url[s + 3..at];
+            match cred.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,164 @@
+//! One conformance suite, run against SQLite and against a real PostgreSQL
+//! started on a loopback port: the ledger must behave the same on both.
+
+use haul_ledger::*;
+
+fn release(app: &str, id: &str, digest: &str) -> NewRelease {
+    NewRelease {
+        app: app.into(),
+        id: id.into(),
+        digest: digest.into(),
+        revision: Some("abc123".into()),
+        built_by: "ci".into(),
+        created: now(),
+        files: 3,
+        bytes: 42,
+    }
+}
+
+fn deployment(env: &str, rel: &str, trigger: Trigger, undoes: Option<i64>) -> NewDeployment {
+    NewDeployment {
+        app: "web".into(),
+        env: env.into(),
+        release: rel.into(),
+        trigger,
+        actor: "alice".into(),
+        reason: Some("test".into()),
+        config_digest: "cfg".into(),
+        undoes,
+    }
+}
+
+fn host(h: &str) -> HostResult {
+    HostResult { host: h.into(), phase: "verify".into(), status: "ok".into(), error: None, elapsed_ms: 12 }
+}
+
+async fn suite(url: &str) {
+    let l = Ledger::open(url).await.unwrap();
+    // Opening again finds the schema in place.
+    let l2 = Ledger::open(url).await.unwrap();
+
+    // Releases: recorded once; the same id with another digest is refused.
+    assert!(l.register_release(&release("web", "r1", "d1"), "ci").await.unwrap());
+    assert!(!l.register_release(&release("web", "r1", "d1"), "ci").await.unwrap());
+    let e = l.register_release(&release("web", "r1", "other"), "ci").await.unwrap_err();
+    assert_eq!(e.to_string(), "release r1 of web is already recorded with another digest");
+    l.register_release(&release("web", "r2", "d2"), "ci").await.unwrap();
+
+    // Deployments and the transition table.
+    let d1 = l.start_deployment(&deployment("staging", "r1", Trigger::Deploy, None)).await.unwrap();
+    assert_eq!(l.deployment(d1).await.unwrap().status, Status::Running);
+    l.finish_deployment(d1, Status::Succeeded, None, &[host("a"), host("b")], "alice").await.unwrap();
+    let e = l.finish_deployment(d1, Status::Failed, None, &[], "alice").await.unwrap_err();
+    assert_eq!(e.to_string(), format!("deployment {d1} is succeeded; it cannot become failed"));
+    assert_eq!(l.host_results(d1).await.unwrap(), vec![host("a"), host("b")]);
+    assert_eq!(l.live("web", "staging").await.unwrap().unwrap().release, "r1");
+
+    let d2 = l.start_deployment(&deployment("staging", "r2", Trigger::Deploy, None)).await.unwrap();
+    l.finish_deployment(d2, Status::SwitchedBack, Some("health check failed"), &[host("a")], "alice").await.unwrap();
+    let d = l.deployment(d2).await.unwrap();
+    assert_eq!((d.status, d.message.as_deref()), (Status::SwitchedBack, Some("health check failed")));
+    assert!(d.finished.is_some());
+    assert_eq!(l.live("web", "staging").await.unwrap().unwrap().id, d1, "a failed deploy is not live");
+
+    // A rollback is linked to what it undoes, which becomes `undone`.
+    let d3 = l.start_deployment(&deployment("staging", "r2", Trigger::Deploy, None)).await.unwrap();
+    l.finish_deployment(d3, Status::Succeeded, None, &[], "alice").await.unwrap();
+    let d4 = l.start_deployment(&deployment("staging", "r1", Trigger::Rollback, Some(d3))).await.unwrap();
+    l.finish_deployment(d4, Status::Succeeded, None, &[], "alice").await.unwrap();
+    assert_eq!(l.deployment(d3).await.unwrap().status, Status::Undone);
+    assert_eq!(l.deployment(d4).await.unwrap().undoes, Some(d3));
+    let live = l.live("web", "staging").await.unwrap().unwrap();
+    assert_eq!((live.id, live.release.as_str(), live.trigger), (d4, "r1", Trigger::Rollback));
+
+    // History: newest first, filtered.
+    let all = l.deployments(Some("web"), Some("staging"), 10).await.unwrap();
+    assert_eq!(all.iter().map(|d| d.id).collect::<Vec<_>>(), vec![d4, d3, d2, d1]);
+    assert_eq!(l.deployments(None, Some("prod"), 10).await.unwrap(), vec![]);
+    assert_eq!(l.deployments(None, None, 2).await.unwrap().len(), 2);
+
+    // Verifications: the newest report of a name supersedes older ones.
+    for (name, result) in
+        [("smoke", VerificationResult::Fail), ("e2e", VerificationResult::Pass), ("smoke", VerificationResult::Pass)]
+    {
+        let v = NewVerification {
+            deployment: d4,
+            name: name.into(),
+            result,
+            link: Some("https://ci/1".into()),
+            reporter: "ci".into(),
+        };
+        l.report_verification(&v).await.unwrap();
+    }
+    let vs = l.verifications(d4).await.unwrap();
+    assert_eq!(
+        vs.iter().map(|v| (v.name.as_str(), v.result)).collect::<Vec<_>>(),
+        vec![("e2e", VerificationResult::Pass), ("smoke", VerificationResult::Pass)]
+    );
+    let v = NewVerification {
+        deployment: 999_999,
+        name: "x".into(),
+        result: VerificationResult::Pass,
+        link: None,
+        reporter: "ci".into(),
+    };
+    assert_eq!(l.report_verification(&v).await.unwrap_err().to_string(), "no deployment 999999 in the ledger");
+
+    // Approvals: once per person.
+    l.approve("web", "r1", "prod", "bob", Some("looks good")).await.unwrap();
+    let e = l.approve("web", "r1", "prod", "bob", None).await.unwrap_err();
+    assert_eq!(e.to_string(), "bob already approved r1 of web for prod");
+
+    // Quarantine: nothing deploys the release again, but a rollback may go
+    // through it (a rollback goes back, it does not promote).
+    l.quarantine("web", "r2", "leaks memory", "carol").await.unwrap();
+    let e = l.quarantine("web", "r2", "again", "carol").await.unwrap_err();
+    assert!(e.to_string().starts_with("release r2 of web is already quarantined (leaks memory, by carol at "), "{e}");
+    let e = l.start_deployment(&deployment("prod", "r2", Trigger::Deploy, None)).await.unwrap_err();
+    assert_eq!(e.to_string(), "release r2 of web is quarantined");
+    assert_eq!(l2.quarantined("web", "r2").await.unwrap().unwrap().reason, "leaks memory");
+
+    // Two pools writing at once: every write lands, the chain holds.
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let l = if i % 2 == 0 { l.clone() } else { l2.clone() };
+        tasks.push(tokio::spawn(async move { l.approve("web", "r1", "qa", &format!("user{i}"), None).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let report = l.verify_audit().await.unwrap();
+    assert_eq!(report.broken, None);
+    assert!(report.entries > 30, "{report:?}");
+
+    // Tampering is found: a changed entry, then a removed one, then a gap.
+    l.execute_raw("UPDATE audit SET data = '{}' WHERE seq = 3").await.unwrap();
+    let r = l.verify_audit().await.unwrap();
+    assert_eq!(r.broken, Some((3, "entry 3 was changed".into())));
+}
+
+async fn tamper_removals(url: &str) {
+    let l = Ledger::open(url).await.unwrap();
+    for i in 0..5 {
+        l.register_release(&release("api", &format!("r{i}"), &format!("d{i}")), "ci").await.unwrap();
+    }
+    assert_eq!(l.verify_audit().await.unwrap(), AuditReport { entries: 5, broken: None });
+    l.execute_raw("DELETE FROM audit WHERE seq = 5").await.unwrap();
+    assert_eq!(l.verify_audit().await.unwrap().broken, Some((5, "entries after 4 were removed".into())));
+    l.execute_raw("DELETE FROM audit WHERE seq = 2").await.unwrap();
+    assert_eq!(l.verify_audit().await.unwrap().broken, Some((2, "entry 2 is missing".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(&format!("sqlite://{}", dir.path().join("ledger.db").display())).await;
+    tamper_removals(&format!("sqlite://{}", dir.path().join("other.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_conformance() {
+    let pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
+    suite(&pg.create_database("suite").unwrap()).await;
+    tamper_removals(&pg.create_database("tamper").unwrap()).await;
+}
