@@ -69,6 +69,9 @@ pub enum Command {
         /// Leave out hosts that cannot be reached instead of refusing.
         #[arg(long)]
         skip_unreachable: bool,
+        /// Why; recorded in the ledger.
+        #[arg(long)]
+        reason: Option<String>,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -132,6 +135,52 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Deployments recorded in the ledger, newest first.
+    History {
+        app: Option<String>,
+        env: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Record a verification (pass, fail or error) of an environment's latest deployment.
+    Verify {
+        app: String,
+        env: String,
+        /// What was checked, e.g. `smoke`; a newer report of the same name supersedes older ones.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        result: ResultArg,
+        /// Where the details are (a CI job, a dashboard).
+        #[arg(long)]
+        link: Option<String>,
+        /// The deployment verified [default: the environment's latest].
+        #[arg(long)]
+        deployment: Option<i64>,
+    },
+    /// Approve a release for an environment.
+    Approve {
+        app: String,
+        release: String,
+        #[arg(long = "for", value_name = "ENV")]
+        env: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Quarantine a release: nothing deploys or promotes it again.
+    Quarantine {
+        app: String,
+        release: String,
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// Check the ledger's audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -151,6 +200,9 @@ pub struct DeployArgs {
     /// Leave out hosts that cannot be reached instead of refusing to deploy.
     #[arg(long)]
     pub skip_unreachable: bool,
+    /// Why; recorded in the ledger.
+    #[arg(long)]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
 }
@@ -167,4 +219,20 @@ pub struct JsonArg {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Walk the hash chain; any changed or removed entry is reported.
+    Verify {
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum ResultArg {
+    Pass,
+    Fail,
+    Error,
 }

@@ -50,6 +50,7 @@ impl Config {
         let mut config: Config =
             toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;
         config.path = absolute(path);
+        config.digest = blake3::hash(text.as_bytes()).to_hex().to_string();
         config.dir = config.path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         validate::validate(&config).map_err(|(span, message)| at(span, message))?;
         Ok(config)

@@ -16,8 +16,13 @@ pub struct Config {
     /// Directory relative paths in the file are resolved against.
     #[serde(skip)]
     pub dir: PathBuf,
+    /// blake3 of the file's text: recorded with every deployment.
+    #[serde(skip)]
+    pub digest: String,
     /// Where built releases are kept (default `.haul/releases` beside the file).
     pub cache: Option<String>,
+    #[serde(default)]
+    pub ledger: LedgerConfig,
     #[serde(default)]
     pub lock: LockConfig,
     #[serde(default)]
@@ -28,6 +33,15 @@ pub struct Config {
     pub environments: BTreeMap<Spanned<String>, Environment>,
     #[serde(default)]
     pub hosts: BTreeMap<Spanned<String>, Host>,
+}
+
+/// Where deployments are recorded.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// `sqlite://<path>` (relative to the file) or `postgres://…`; default
+    /// `.haul/ledger.db` beside the file.
+    pub url: Option<Spanned<String>>,
 }
 
 /// How haul uses SSH.

@@ -182,6 +182,18 @@ impl Config {
         JumpHop { key: hop.to_string(), address, user, port }
     }
 
+    /// The ledger's URL: as configured (a relative SQLite path resolved
+    /// against the file), or `.haul/ledger.db` beside the file.
+    pub fn ledger_url(&self) -> String {
+        match self.ledger.url.as_ref().map(|u| u.get_ref().as_str()) {
+            Some(u) => match u.strip_prefix("sqlite://") {
+                Some(p) if !p.starts_with('/') => format!("sqlite://{}", self.dir.join(p).display()),
+                _ => u.to_string(),
+            },
+            None => format!("sqlite://{}", self.dir.join(".haul/ledger.db").display()),
+        }
+    }
+
     /// The `ssh_config` named in `[ssh]`, resolved against the file.
     pub fn ssh_config_path(&self) -> Option<PathBuf> {
         self.ssh.config.as_ref().map(|c| self.dir.join(c.get_ref()))

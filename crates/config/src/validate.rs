@@ -8,6 +8,12 @@ use toml::Spanned;
 type Fail = (Range<usize>, String);
 
 pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
+    if let Some(u) = &c.ledger.url {
+        let ok = ["sqlite://", "postgres://", "postgresql://"].iter().any(|p| u.get_ref().starts_with(p));
+        if !ok {
+            return Err((u.span(), "the ledger `url` must start with sqlite:// or postgres://".into()));
+        }
+    }
     for (kind, names) in [
         ("app", c.apps.keys().collect::<Vec<_>>()),
         ("environment", c.environments.keys().collect()),

@@ -34,6 +34,8 @@ pub struct Engine {
     pub interrupted: Arc<AtomicBool>,
     /// Leave hosts that cannot be reached out of a run instead of refusing it.
     pub skip_unreachable: bool,
+    /// Why the run happens, recorded with it.
+    pub reason: Option<String>,
     /// SSH connections of this run, made on first use.
     ssh: std::sync::OnceLock<Result<Arc<SshPool>, String>>,
 }
@@ -89,6 +91,7 @@ impl Engine {
             who,
             interrupted: Arc::new(AtomicBool::new(false)),
             skip_unreachable: false,
+            reason: None,
             ssh: std::sync::OnceLock::new(),
         }
     }

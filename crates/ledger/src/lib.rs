@@ -66,6 +66,11 @@ impl Ledger {
         } else {
             return Err(fail("the URL must start with sqlite:// or postgres://".into()));
         };
+        if let Some(path) = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p))
+            && let Some(parent) = std::path::Path::new(path).parent()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
+        }
         let url_full = match backend {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
@@ -195,7 +200,8 @@ impl Ledger {
     }
 
     /// Starts a deployment (status `running`) and returns its id. A
-    /// deployment that undoes another turns that one `undone`.
+    /// rollback names the deployment it undoes, which turns `undone` when
+    /// the rollback succeeds.
     pub async fn start_deployment(&self, d: &NewDeployment) -> Result<i64> {
         let mut tx = self.write().await?;
         if self.quarantine_of(&mut tx, &d.app, &d.release).await?.is_some() && d.trigger != Trigger::Rollback {
@@ -220,9 +226,6 @@ impl Ledger {
         .await?;
         let id: i64 = row.try_get("id")?;
         Self::audit(&mut tx, &d.actor, "deployment.started", &id.to_string(), json!(d)).await?;
-        if let Some(undone) = d.undoes {
-            Self::transition(&mut tx, undone, Status::Undone, None, &d.actor).await?;
-        }
         tx.commit().await?;
         Ok(id)
     }
@@ -287,6 +290,12 @@ impl Ledger {
                 .await?;
         }
         Self::transition(&mut tx, id, status, message, actor).await?;
+        // A rollback that succeeded undoes the deployment it went back from.
+        let undoes: Option<i64> =
+            sqlx::query_scalar("SELECT undoes FROM deployments WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+        if let (Status::Succeeded, Some(undone)) = (status, undoes) {
+            Self::transition(&mut tx, undone, Status::Undone, None, actor).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -4,7 +4,7 @@ use super::Ctx;
 use crate::cli::DeployArgs;
 use crate::error::{Failure, Result};
 use crate::printer::table;
-use haul_deploy::{DeployError, DeployReport, Plan, ReleaseChoice, plan_deploy, plan_rollback};
+use haul_deploy::{DeployError, DeployReport, Plan, PlanKind, ReleaseChoice, plan_deploy, plan_rollback};
 
 pub async fn build(ctx: &Ctx, app: &str, json: bool) -> Result {
     let config = ctx.config()?;
@@ -46,11 +46,12 @@ fn show_plan(ctx: &Ctx, plan: &Plan, json: bool) {
 pub struct RunOpts {
     pub dry_run: bool,
     pub skip_unreachable: bool,
+    pub reason: Option<String>,
     pub json: bool,
 }
 
 pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
-    let DeployArgs { app, env, release, hosts, dry_run: _, skip_unreachable: _, json } = args;
+    let DeployArgs { app, env, release, hosts, dry_run: _, skip_unreachable: _, reason: _, json } = args;
     let config = ctx.config()?;
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
     show_plan(ctx, &plan, json.json);
@@ -58,10 +59,10 @@ pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
 }
 
 pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result {
-    let DeployArgs { app, env, release, hosts, dry_run, skip_unreachable, json } = args;
+    let DeployArgs { app, env, release, hosts, dry_run, skip_unreachable, reason, json } = args;
     let config = ctx.config()?;
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
-    run(ctx, config, plan, RunOpts { dry_run, skip_unreachable, json: json.json }).await
+    run(ctx, config, plan, RunOpts { dry_run, skip_unreachable, reason, json: json.json }).await
 }
 
 pub async fn rollback(ctx: &Ctx, app: &str, env: &str, to: Option<String>, hosts: &[String], opts: RunOpts) -> Result {
@@ -70,14 +71,25 @@ pub async fn rollback(ctx: &Ctx, app: &str, env: &str, to: Option<String>, hosts
     run(ctx, config, plan, opts).await
 }
 
-async fn run(ctx: &Ctx, config: haul_config::Config, plan: Plan, opts: RunOpts) -> Result {
+async fn run(ctx: &Ctx, config: haul_config::Config, mut plan: Plan, opts: RunOpts) -> Result {
     if opts.dry_run {
         show_plan(ctx, &plan, opts.json);
         return Ok(());
     }
+    let ledger = super::ledger::open(&config).await?;
     let mut engine = ctx.engine(config);
     engine.skip_unreachable = opts.skip_unreachable;
-    finish(ctx, engine.run(&plan).await, opts.json)
+    engine.reason = opts.reason;
+    // Build first, so the ledger knows the release before anything ships.
+    if let (PlanKind::Deploy, ReleaseChoice::Build) = (plan.kind, &plan.release) {
+        engine.observer.progress(haul_deploy::Progress::Phase(haul_deploy::Phase::Build));
+        let release = haul_deploy::build_release(&engine.config, &plan.app, &engine.who, &engine.observer).await?;
+        plan.release = ReleaseChoice::Given { id: release.id };
+    }
+    let recorder = super::ledger::Recorder::start(&ledger, &engine, &plan).await?;
+    let result = engine.run(&plan).await;
+    recorder.finish(&ledger, &engine, &plan, &result).await?;
+    finish(ctx, result, opts.json)
 }
 
 /// Prints the run's summary; a failed run exits 1 after its summary.

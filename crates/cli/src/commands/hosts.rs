@@ -98,6 +98,7 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
         .map(|k| k.get_ref().clone())
         .filter(|e| env.as_ref().is_none_or(|x| x == e))
         .collect();
+    let ledger = super::ledger::open(&config).await?;
     let engine = ctx.engine(config);
     let mut rows = Vec::new();
     let mut out = Vec::new();
@@ -111,6 +112,7 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
             let lives: std::collections::BTreeSet<Option<&str>> =
                 states.iter().filter_map(|(_, s)| s.as_ref().ok().map(|s| s.current.as_deref())).collect();
             let mixed = lives.len() > 1;
+            let recorded = ledger.live(a, e).await.map_err(|e| Failure::Run(e.to_string()))?.map(|d| d.release);
             for (h, s) in &states {
                 let (live, lock, err) = match s {
                     Ok(s) => (s.current.clone(), s.lock.as_ref().map(|l| l.describe()), None),
@@ -119,13 +121,19 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
                         (None, None, Some(err.clone()))
                     }
                 };
+                // Drift: the host runs something other than what the ledger
+                // says the environment runs.
+                let drift = err.is_none() && live != recorded;
                 out.push(json!({
-                    "app": a, "env": e, "host": h.name, "live": live,
-                    "mixed": mixed, "lock": lock, "error": err,
+                    "app": a, "env": e, "host": h.name, "live": live, "ledger": recorded,
+                    "drift": drift, "mixed": mixed, "lock": lock, "error": err,
                 }));
                 let mut note = vec![];
                 if mixed {
                     note.push("hosts differ".to_string());
+                }
+                if drift {
+                    note.push(format!("drift: the ledger says {}", recorded.as_deref().unwrap_or("nothing")));
                 }
                 if let Some(l) = lock {
                     note.push(format!("locked: {l}"));

@@ -3,6 +3,7 @@
 mod config;
 mod deploy;
 mod hosts;
+mod ledger;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Failure, Result};
@@ -60,6 +61,7 @@ pub async fn run(cli: Cli) -> i32 {
     let json = match &command {
         Command::Check { json: j, .. } | Command::Build { json: j, .. } => j.json,
         Command::Plan(d) | Command::Deploy(d) => d.json.json,
+        Command::History { json, .. } | Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => json.json,
         Command::Rollback { json, .. }
         | Command::Releases { json, .. }
         | Command::Status { json, .. }
@@ -80,11 +82,29 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Check { hosts: false, json, .. } => config::check(&ctx, json.json),
         Command::Check { hosts: true, env, json } => hosts::probe(&ctx, env.as_deref(), json.json).await,
         Command::Completions { shell } => config::completions(shell),
+        Command::History { app, env, limit, json } => {
+            ledger::history(&ctx, app.as_deref(), env.as_deref(), limit, json.json).await
+        }
+        Command::Verify { app, env, name, result, link, deployment } => {
+            let result = match result {
+                crate::cli::ResultArg::Pass => haul_ledger::VerificationResult::Pass,
+                crate::cli::ResultArg::Fail => haul_ledger::VerificationResult::Fail,
+                crate::cli::ResultArg::Error => haul_ledger::VerificationResult::Error,
+            };
+            ledger::verify(&ctx, &app, &env, &name, result, link, deployment).await
+        }
+        Command::Approve { app, release, env, comment } => {
+            ledger::approve(&ctx, &app, &release, &env, comment.as_deref()).await
+        }
+        Command::Quarantine { app, release, reason } => ledger::quarantine(&ctx, &app, &release, &reason).await,
+        Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => {
+            ledger::audit_verify(&ctx, json.json).await
+        }
         Command::Build { app, json } => deploy::build(&ctx, &app, json.json).await,
         Command::Plan(args) => deploy::plan(&ctx, args),
         Command::Deploy(args) => deploy::deploy(&ctx, args).await,
-        Command::Rollback { app, env, to, hosts, dry_run, skip_unreachable, json } => {
-            let opts = deploy::RunOpts { dry_run, skip_unreachable, json: json.json };
+        Command::Rollback { app, env, to, hosts, dry_run, skip_unreachable, reason, json } => {
+            let opts = deploy::RunOpts { dry_run, skip_unreachable, reason, json: json.json };
             deploy::rollback(&ctx, &app, &env, to, &hosts.hosts, opts).await
         }
         Command::Releases { app, env, hosts, json } => hosts::releases(&ctx, &app, &env, &hosts.hosts, json.json).await,

@@ -1,0 +1,204 @@
+//! `history`, `verify`, `approve`, `quarantine`, `audit verify`, and the
+//! recording of every deploy and rollback into the ledger.
+
+use super::Ctx;
+use crate::error::{Failure, Result};
+use crate::printer::table;
+use haul_deploy::{DeployError, DeployReport, Engine, HostStatus, Plan, PlanKind, ReleaseChoice};
+use haul_ledger::{
+    HostResult, Ledger, NewDeployment, NewRelease, NewVerification, Status, Trigger, VerificationResult,
+};
+
+pub async fn open(config: &haul_config::Config) -> Result<Ledger> {
+    Ledger::open(&config.ledger_url()).await.map_err(|e| Failure::Run(e.to_string()))
+}
+
+fn failed(e: haul_ledger::LedgerError) -> Failure {
+    Failure::Run(e.to_string())
+}
+
+/// Records one run: before it (a deploy, whose release is known) and after.
+pub struct Recorder {
+    deployment: Option<i64>,
+    /// The deployment a rollback undoes: the one live before it.
+    undoes: Option<i64>,
+}
+
+impl Recorder {
+    pub async fn start(ledger: &Ledger, engine: &Engine, plan: &Plan) -> Result<Recorder> {
+        let live = ledger.live(&plan.app, &plan.env).await.map_err(failed)?;
+        let (PlanKind::Deploy, ReleaseChoice::Given { id }) = (plan.kind, &plan.release) else {
+            return Ok(Recorder { deployment: None, undoes: live.map(|d| d.id) });
+        };
+        let r = engine.cache().get(&plan.app, id).map_err(DeployError::from)?;
+        let new = NewRelease {
+            app: r.app.clone(),
+            id: r.id.clone(),
+            digest: r.digest.clone(),
+            revision: r.revision.clone(),
+            built_by: r.built_by.clone(),
+            created: r.created.clone(),
+            files: r.manifest.files() as i64,
+            bytes: r.manifest.bytes() as i64,
+        };
+        ledger.register_release(&new, &engine.who.user).await.map_err(failed)?;
+        let d = NewDeployment {
+            app: plan.app.clone(),
+            env: plan.env.clone(),
+            release: id.clone(),
+            trigger: Trigger::Deploy,
+            actor: engine.who.user.clone(),
+            reason: engine.reason.clone(),
+            config_digest: engine.config.digest.clone(),
+            undoes: None,
+        };
+        let id = ledger.start_deployment(&d).await.map_err(failed)?;
+        Ok(Recorder { deployment: Some(id), undoes: None })
+    }
+
+    pub async fn finish(
+        self,
+        ledger: &Ledger,
+        engine: &Engine,
+        plan: &Plan,
+        result: &std::result::Result<DeployReport, DeployError>,
+    ) -> Result {
+        let (report, status, message) = match result {
+            Ok(r) => (Some(r), Status::Succeeded, r.message.clone()),
+            Err(DeployError::Failed(r)) => {
+                let back = r.hosts.iter().any(|h| h.status == HostStatus::SwitchedBack);
+                (Some(&**r), if back { Status::SwitchedBack } else { Status::Failed }, r.message.clone())
+            }
+            Err(e) => (None, Status::Failed, Some(e.to_string())),
+        };
+        let id = match self.deployment {
+            Some(id) => id,
+            None => {
+                // A rollback: recorded once it is known where it went.
+                let Some(release) = report.and_then(|r| r.release.clone()) else { return Ok(()) };
+                let d = NewDeployment {
+                    app: plan.app.clone(),
+                    env: plan.env.clone(),
+                    release,
+                    trigger: Trigger::Rollback,
+                    actor: engine.who.user.clone(),
+                    reason: engine.reason.clone(),
+                    config_digest: engine.config.digest.clone(),
+                    undoes: self.undoes,
+                };
+                ledger.start_deployment(&d).await.map_err(failed)?
+            }
+        };
+        let hosts: Vec<HostResult> = report
+            .map(|r| {
+                r.hosts
+                    .iter()
+                    .map(|h| HostResult {
+                        host: h.host.clone(),
+                        phase: h.reached.to_string(),
+                        status: h.status.to_string(),
+                        error: h.error.clone(),
+                        elapsed_ms: h.elapsed_ms as i64,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ledger.finish_deployment(id, status, message.as_deref(), &hosts, &engine.who.user).await.map_err(failed)
+    }
+}
+
+pub async fn history(ctx: &Ctx, app: Option<&str>, env: Option<&str>, limit: i64, json: bool) -> Result {
+    let config = ctx.config()?;
+    let ledger = open(&config).await?;
+    let deployments = ledger.deployments(app, env, limit).await.map_err(failed)?;
+    if json {
+        ctx.printer.json(&deployments);
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for d in &deployments {
+        let verified = ledger.verifications(d.id).await.map_err(failed)?;
+        let v: Vec<String> = verified.iter().map(|v| format!("{} {}", v.name, v.result.as_str())).collect();
+        let undoes = d.undoes.map(|u| format!(" (undoes {u})")).unwrap_or_default();
+        rows.push(vec![
+            d.id.to_string(),
+            d.app.clone(),
+            d.env.clone(),
+            d.release.clone(),
+            format!("{}{undoes}", d.trigger.as_str()),
+            d.status.as_str().to_string(),
+            d.actor.clone(),
+            d.started.clone(),
+            if v.is_empty() { "-".into() } else { v.join(", ") },
+        ]);
+    }
+    ctx.printer.out(&table(&["ID", "APP", "ENV", "RELEASE", "TRIGGER", "STATUS", "BY", "STARTED", "VERIFIED"], &rows));
+    Ok(())
+}
+
+pub async fn verify(
+    ctx: &Ctx,
+    app: &str,
+    env: &str,
+    name: &str,
+    result: VerificationResult,
+    link: Option<String>,
+    deployment: Option<i64>,
+) -> Result {
+    let config = ctx.config()?;
+    config.app(app).map_err(|e| Failure::Usage(e.to_string()))?;
+    config.env(env).map_err(|e| Failure::Usage(e.to_string()))?;
+    let ledger = open(&config).await?;
+    let deployment = match deployment {
+        Some(d) => d,
+        None => match ledger.deployments(Some(app), Some(env), 1).await.map_err(failed)?.first() {
+            Some(d) => d.id,
+            None => return Err(Failure::Run(format!("no deployment of {app} to {env} in the ledger"))),
+        },
+    };
+    let reporter = haul_deploy::Whoami::current().user;
+    let v = NewVerification { deployment, name: name.into(), result, link, reporter };
+    ledger.report_verification(&v).await.map_err(failed)?;
+    ctx.printer.out(&format!("recorded {name}: {} for deployment {deployment}", result.as_str()));
+    Ok(())
+}
+
+pub async fn approve(ctx: &Ctx, app: &str, release: &str, env: &str, comment: Option<&str>) -> Result {
+    let config = ctx.config()?;
+    config.env(env).map_err(|e| Failure::Usage(e.to_string()))?;
+    let ledger = open(&config).await?;
+    let actor = haul_deploy::Whoami::current().user;
+    ledger.approve(app, release, env, &actor, comment).await.map_err(failed)?;
+    ctx.printer.out(&format!("{actor} approved {release} of {app} for {env}"));
+    Ok(())
+}
+
+pub async fn quarantine(ctx: &Ctx, app: &str, release: &str, reason: &str) -> Result {
+    if reason.trim().is_empty() {
+        return Err(Failure::Usage("--reason must say why the release is quarantined".into()));
+    }
+    let config = ctx.config()?;
+    config.app(app).map_err(|e| Failure::Usage(e.to_string()))?;
+    let ledger = open(&config).await?;
+    let actor = haul_deploy::Whoami::current().user;
+    ledger.quarantine(app, release, reason, &actor).await.map_err(failed)?;
+    ctx.printer.out(&format!("quarantined {release} of {app}: nothing will deploy it again"));
+    Ok(())
+}
+
+pub async fn audit_verify(ctx: &Ctx, json: bool) -> Result {
+    let ledger = open(&ctx.config()?).await?;
+    let report = ledger.verify_audit().await.map_err(failed)?;
+    if json {
+        ctx.printer.json(&report);
+    }
+    match report.broken {
+        None => {
+            if !json {
+                ctx.printer.out(&format!("audit log intact: {} entries", report.entries));
+            }
+            Ok(())
+        }
+        Some((seq, why)) => Err(Failure::Run(format!("the audit log is broken at entry {seq}: {why}"))),
+    }
+}
