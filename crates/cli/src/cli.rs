@@ -176,6 +176,28 @@ pub enum Command {
         #[arg(long, required = true)]
         reason: String,
     },
+    /// Deploy the newest release that meets an environment's requirements,
+    /// taken from the environment its code comes from; or say what each
+    /// candidate still lacks.
+    Promote {
+        app: String,
+        /// The environment to promote into.
+        #[arg(long)]
+        to: String,
+        /// Promote this release (it must qualify).
+        #[arg(long, value_name = "ID")]
+        release: Option<String>,
+        /// Show what would be promoted, and stop.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        skip_unreachable: bool,
+        /// Why; recorded in the ledger.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Check the ledger's audit log.
     Audit {
         #[command(subcommand)]

@@ -119,3 +119,99 @@ fn a_postgresql_ledger_records_the_same() {
     assert!(!p.path().join(".haul/ledger.db").exists(), "nothing was written to SQLite");
     p.haul(&["audit", "verify"]).ok();
 }
+
+fn pipeline(requires: &str) -> String {
+    format!(
+        r#"[apps.app]
+ship = "src"
+
+[environments.staging]
+hosts = ["a"]
+
+[environments.prod]
+hosts = ["b"]
+code = "staging"
+{requires}
+
+[hosts.a]
+transport = "local"
+root = ".haul/hosts/a"
+
+[hosts.b]
+transport = "local"
+root = ".haul/hosts/b"
+"#
+    )
+}
+
+#[test]
+fn promotion_takes_only_what_qualified_upstream_and_says_why_not() {
+    let p = Project::new(&pipeline("[environments.prod.requires]\nverifications = [\"smoke\"]\napprovals = 1"));
+    let out = p.haul(&["promote", "app", "--to", "prod"]).fails(1);
+    assert_eq!(out.stderr, "error: nothing to promote: no release of app has succeeded in staging\n");
+    let out = p.haul(&["promote", "app", "--to", "staging"]).fails(2);
+    assert!(out.stderr.contains("environment `staging` builds its own code"), "{}", out.stderr);
+
+    let v1 = p.haul(&["deploy", "app", "staging", "--json"]).ok().report()["release"].as_str().unwrap().to_string();
+    let out = p.haul(&["promote", "app", "--to", "prod"]).fails(1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: no release of app in staging may enter prod yet:\n  {v1} (deployment 1):\n    - verification `smoke` has not been reported on deployment 1\n    - 0 of 1 approvals for prod\n"
+        )
+    );
+    p.haul(&["verify", "app", "staging", "--name", "smoke", "--result", "pass"]).ok();
+    p.haul(&["approve", "app", &v1, "--for", "prod"]).ok();
+    let out = p.haul(&["promote", "app", "--to", "prod", "--dry-run"]).ok();
+    assert_eq!(out.stdout, format!("{v1}\n"));
+    assert!(p.live("b").is_none(), "a dry run changes nothing");
+    p.haul(&["promote", "app", "--to", "prod", "--reason", "release train"]).ok();
+    assert_eq!(p.live("b").as_deref(), Some(v1.as_str()));
+    let h = history(&p);
+    assert_eq!(
+        (h[0]["trigger"].as_str(), h[0]["env"].as_str(), h[0]["release"].as_str()),
+        (Some("promote"), Some("prod"), Some(v1.as_str()))
+    );
+
+    // A newer release whose smoke test failed does not qualify; a
+    // quarantined one never does.
+    p.write("src/index.html", "v2");
+    let v2 = p.haul(&["deploy", "app", "staging", "--json"]).ok().report()["release"].as_str().unwrap().to_string();
+    p.haul(&["verify", "app", "staging", "--name", "smoke", "--result", "fail", "--link", "https://ci/9"]).ok();
+    p.haul(&["approve", "app", &v2, "--for", "prod"]).ok();
+    p.haul(&["quarantine", "app", &v1, "--reason", "bad migration"]).ok();
+    let out = p.haul(&["promote", "app", "--to", "prod"]).fails(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "  {v2} (deployment 3):\n    - verification `smoke` is fail on deployment 3 (reported by tester at "
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(&format!("  {v1} (deployment 1):\n    - quarantined by tester at ")), "{}", out.stderr);
+    assert!(out.stderr.contains(": bad migration\n"), "{}", out.stderr);
+    let out = p.haul(&["promote", "app", "--to", "prod", "--release", "20200101T000000.000Z-000000000000"]).fails(1);
+    assert!(out.stderr.contains("never succeeded in staging, where prod takes its code from"), "{}", out.stderr);
+}
+
+#[test]
+fn soak_time_is_required_before_promotion() {
+    let p = Project::new(&pipeline("[environments.prod.requires]\nsoak = \"1h\""));
+    p.haul(&["deploy", "app", "staging"]).ok();
+    let out = p.haul(&["promote", "app", "--to", "prod"]).fails(1);
+    assert!(out.stderr.contains("of the 3600s required since deployment 1 finished"), "{}", out.stderr);
+}
+
+#[test]
+fn a_failed_deploy_goes_back_to_the_last_verified_release() {
+    let p = Project::new(&config("", "[apps.app.service]\nstart = [\"if [ -f broken ]; then exit 3; fi\"]\n"));
+    let v1 = p.deploy();
+    p.haul(&["verify", "app", "test", "--name", "smoke", "--result", "pass"]).ok();
+    p.write("src/index.html", "v2");
+    let v2 = p.deploy(); // never verified
+    p.write("src/broken", "");
+    let out = p.haul(&["deploy", "app", "test", "--json"]).fails(1).report();
+    let msg = out["message"].as_str().unwrap();
+    assert!(msg.contains(&format!("a: switched back to {v1}")), "{msg}");
+    assert_eq!(p.live("a").as_deref(), Some(v1.as_str()), "not {v2}, which was never verified");
+}

@@ -269,6 +269,23 @@ pub struct Environment {
     pub canary: Option<Spanned<u32>>,
     /// Wait between batches when rolling.
     pub pause: Option<Spanned<Duration>>,
+    /// What a release must show in the upstream environment (`code`) before
+    /// it may be promoted here.
+    pub requires: Option<Spanned<Requires>>,
+}
+
+/// Promotion requirements.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requires {
+    /// Verifications that must have passed on the upstream deployment.
+    #[serde(default)]
+    pub verifications: Vec<String>,
+    /// How long the upstream deployment must have run.
+    pub soak: Option<Duration>,
+    /// How many people must have approved the release for this environment.
+    #[serde(default)]
+    pub approvals: u32,
 }
 
 /// How a deploy switches the hosts of an environment.

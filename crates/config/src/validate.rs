@@ -129,6 +129,17 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
                 return Err((span, format!("`{field}` applies to a rolling rollout; add `rollout = \"rolling\"`")));
             }
         }
+        if let Some(r) = &env.requires
+            && env.code.get_ref() == "build"
+        {
+            return Err((
+                r.span(),
+                format!(
+                    "environment `{}` builds its own code, so it has no upstream to require anything of; set `code` to an environment",
+                    name.get_ref()
+                ),
+            ));
+        }
         if let Some(c) = &env.canary
             && *c.get_ref() == 0
         {

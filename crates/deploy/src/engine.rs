@@ -55,6 +55,8 @@ struct Run {
     stopped: bool,
     switched: bool,
     switched_back: bool,
+    /// Where a switch back went.
+    back_to: Option<String>,
     reached: Phase,
     error: Option<String>,
     started: Instant,
@@ -413,6 +415,7 @@ impl Engine {
                 stopped: false,
                 switched: false,
                 switched_back: false,
+                back_to: None,
                 reached: Phase::Stage,
                 error: None,
                 started: Instant::now(),
@@ -859,13 +862,20 @@ impl Engine {
             let run = &view[i];
             let (stop, start) = (&stop, &start);
             async move {
-                let env = self.step_env(plan, Some(run), run.before.as_deref());
+                // The environment's last verified release when the host has
+                // it, else what the host ran before.
+                let back_to = plan
+                    .fallback
+                    .as_ref()
+                    .filter(|f| **f != run.goal && run.state.has_complete(f))
+                    .or(run.before.as_ref());
+                let env = self.step_env(plan, Some(run), back_to.map(String::as_str));
                 let current = format!("{}/current", run.app.dir());
                 let mut notes = Vec::new();
                 let mut back = false;
                 if run.switched {
-                    let Some(before) = &run.before else {
-                        return (false, vec![format!("{}: nothing ran before; left on {}", run.target.name, run.goal)]);
+                    let Some(before) = back_to else {
+                        return (None, vec![format!("{}: nothing ran before; left on {}", run.target.name, run.goal)]);
                     };
                     for s in stop.iter().filter(|s| !s.local) {
                         if let Err(e) = run_checked(&run.app, &s.run, &current, &env).await {
@@ -877,7 +887,7 @@ impl Engine {
                         Ok(()) => back = true,
                         Err(e) => {
                             notes.push(format!("{}: could not switch back: {e}", run.target.name));
-                            return (false, notes);
+                            return (None, notes);
                         }
                     }
                 }
@@ -886,16 +896,17 @@ impl Engine {
                         notes.push(format!("{}: start while switching back: {e}", run.target.name));
                     }
                 }
-                (back, notes)
+                (back.then(|| back_to.cloned()).flatten(), notes)
             }
         })
         .await;
         let mut lines = Vec::new();
         for (i, (back, notes)) in chosen.into_iter().zip(results) {
             let run = &mut runs[i];
-            if back {
+            if let Some(to) = back {
                 run.switched_back = true;
-                lines.push(format!("{}: switched back to {}", run.target.name, run.before.clone().unwrap_or_default()));
+                lines.push(format!("{}: switched back to {to}", run.target.name));
+                run.back_to = Some(to);
             }
             lines.extend(notes);
         }
@@ -936,7 +947,13 @@ impl Engine {
         let hosts = runs
             .iter()
             .map(|r| {
-                let live = if r.switched && !r.switched_back { Some(r.goal.clone()) } else { r.before.clone() };
+                let live = if r.switched_back {
+                    r.back_to.clone()
+                } else if r.switched {
+                    Some(r.goal.clone())
+                } else {
+                    r.before.clone()
+                };
                 let status = if r.unchanged {
                     HostStatus::Unchanged
                 } else if r.switched_back {

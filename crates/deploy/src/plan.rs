@@ -175,6 +175,10 @@ pub struct Plan {
     pub failure: FailurePolicy,
     pub keep: u32,
     pub rollout: RolloutPlan,
+    /// Where a failed deploy switches back to, when the host has it (the
+    /// environment's last verified release); otherwise each host's previous.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
     pub phases: Vec<PlanPhase>,
 }
 
@@ -303,6 +307,7 @@ pub fn plan_deploy(
     Ok(Plan {
         kind: PlanKind::Deploy,
         rollout,
+        fallback: None,
         app: app_name.into(),
         env: env_name.into(),
         release,

@@ -13,8 +13,10 @@
 //! requirements, tokens) is never stored here: it lives in `haul.toml`.
 
 mod model;
+mod promotion;
 
 pub use model::*;
+pub use promotion::{Candidate, Requirements};
 
 use serde_json::json;
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -44,6 +44,8 @@ fn show_plan(ctx: &Ctx, plan: &Plan, json: bool) {
 
 /// How a plan is run.
 pub struct RunOpts {
+    /// A promotion rather than a plain deploy (recorded as such).
+    pub promote: bool,
     pub dry_run: bool,
     pub skip_unreachable: bool,
     pub reason: Option<String>,
@@ -62,7 +64,7 @@ pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result {
     let DeployArgs { app, env, release, hosts, dry_run, skip_unreachable, reason, json } = args;
     let config = ctx.config()?;
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
-    run(ctx, config, plan, RunOpts { dry_run, skip_unreachable, reason, json: json.json }).await
+    run(ctx, config, plan, RunOpts { promote: false, dry_run, skip_unreachable, reason, json: json.json }).await
 }
 
 pub async fn rollback(ctx: &Ctx, app: &str, env: &str, to: Option<String>, hosts: &[String], opts: RunOpts) -> Result {
@@ -71,7 +73,7 @@ pub async fn rollback(ctx: &Ctx, app: &str, env: &str, to: Option<String>, hosts
     run(ctx, config, plan, opts).await
 }
 
-async fn run(ctx: &Ctx, config: haul_config::Config, mut plan: Plan, opts: RunOpts) -> Result {
+pub async fn run(ctx: &Ctx, config: haul_config::Config, mut plan: Plan, opts: RunOpts) -> Result {
     if opts.dry_run {
         show_plan(ctx, &plan, opts.json);
         return Ok(());
@@ -86,7 +88,11 @@ async fn run(ctx: &Ctx, config: haul_config::Config, mut plan: Plan, opts: RunOp
         let release = haul_deploy::build_release(&engine.config, &plan.app, &engine.who, &engine.observer).await?;
         plan.release = ReleaseChoice::Given { id: release.id };
     }
-    let recorder = super::ledger::Recorder::start(&ledger, &engine, &plan).await?;
+    if plan.kind == PlanKind::Deploy {
+        plan.fallback = ledger.last_verified(&plan.app, &plan.env).await.map_err(|e| Failure::Run(e.to_string()))?;
+    }
+    let trigger = if opts.promote { haul_ledger::Trigger::Promote } else { haul_ledger::Trigger::Deploy };
+    let recorder = super::ledger::Recorder::start(&ledger, &engine, &plan, trigger).await?;
     let result = engine.run(&plan).await;
     recorder.finish(&ledger, &engine, &plan, &result).await?;
     finish(ctx, result, opts.json)

@@ -25,7 +25,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub async fn start(ledger: &Ledger, engine: &Engine, plan: &Plan) -> Result<Recorder> {
+    pub async fn start(ledger: &Ledger, engine: &Engine, plan: &Plan, trigger: Trigger) -> Result<Recorder> {
         let live = ledger.live(&plan.app, &plan.env).await.map_err(failed)?;
         let (PlanKind::Deploy, ReleaseChoice::Given { id }) = (plan.kind, &plan.release) else {
             return Ok(Recorder { deployment: None, undoes: live.map(|d| d.id) });
@@ -46,7 +46,7 @@ impl Recorder {
             app: plan.app.clone(),
             env: plan.env.clone(),
             release: id.clone(),
-            trigger: Trigger::Deploy,
+            trigger,
             actor: engine.who.user.clone(),
             reason: engine.reason.clone(),
             config_digest: engine.config.digest.clone(),
@@ -201,4 +201,56 @@ pub async fn audit_verify(ctx: &Ctx, json: bool) -> Result {
         }
         Some((seq, why)) => Err(Failure::Run(format!("the audit log is broken at entry {seq}: {why}"))),
     }
+}
+
+pub async fn promote(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts: super::deploy::RunOpts) -> Result {
+    let config = ctx.config()?;
+    config.app(app).map_err(|e| Failure::Usage(e.to_string()))?;
+    let env = config.env(to).map_err(|e| Failure::Usage(e.to_string()))?;
+    let upstream = env.code.get_ref().clone();
+    if upstream == "build" {
+        return Err(Failure::Usage(format!(
+            "environment `{to}` builds its own code; deploy to it (`haul deploy {app} {to}`) instead of promoting"
+        )));
+    }
+    let req = env.requires.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default();
+    let req = haul_ledger::Requirements {
+        verifications: req.verifications,
+        soak: req.soak.map(|d| d.0),
+        approvals: req.approvals,
+    };
+    let ledger = open(&config).await?;
+    let mut candidates = ledger.candidates(app, &upstream, to, &req).await.map_err(failed)?;
+    if let Some(id) = release {
+        candidates.retain(|c| c.release == id);
+        if candidates.is_empty() {
+            return Err(Failure::Run(format!(
+                "release {id} of {app} never succeeded in {upstream}, where {to} takes its code from"
+            )));
+        }
+    }
+    let Some(chosen) = candidates.iter().find(|c| c.qualifies()).cloned() else {
+        if candidates.is_empty() {
+            return Err(Failure::Run(format!("nothing to promote: no release of {app} has succeeded in {upstream}")));
+        }
+        let mut msg = format!("no release of {app} in {upstream} may enter {to} yet:");
+        for c in &candidates {
+            msg.push_str(&format!("\n  {} (deployment {}):", c.release, c.deployment));
+            for u in &c.unmet {
+                msg.push_str(&format!("\n    - {u}"));
+            }
+        }
+        if opts.json {
+            ctx.printer.json(&candidates);
+        }
+        return Err(Failure::Run(msg));
+    };
+    ctx.printer
+        .err(&format!("promoting {} from {upstream} (deployment {}) to {to}", chosen.release, chosen.deployment));
+    if opts.dry_run {
+        ctx.printer.out(&chosen.release);
+        return Ok(());
+    }
+    let plan = haul_deploy::plan_deploy(&config, app, to, ReleaseChoice::Given { id: chosen.release }, &[])?;
+    super::deploy::run(ctx, config, plan, opts).await
 }

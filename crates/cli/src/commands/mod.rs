@@ -61,7 +61,9 @@ pub async fn run(cli: Cli) -> i32 {
     let json = match &command {
         Command::Check { json: j, .. } | Command::Build { json: j, .. } => j.json,
         Command::Plan(d) | Command::Deploy(d) => d.json.json,
-        Command::History { json, .. } | Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => json.json,
+        Command::History { json, .. }
+        | Command::Promote { json, .. }
+        | Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => json.json,
         Command::Rollback { json, .. }
         | Command::Releases { json, .. }
         | Command::Status { json, .. }
@@ -97,6 +99,10 @@ pub async fn run(cli: Cli) -> i32 {
             ledger::approve(&ctx, &app, &release, &env, comment.as_deref()).await
         }
         Command::Quarantine { app, release, reason } => ledger::quarantine(&ctx, &app, &release, &reason).await,
+        Command::Promote { app, to, release, dry_run, skip_unreachable, reason, json } => {
+            let opts = deploy::RunOpts { promote: true, dry_run, skip_unreachable, reason, json: json.json };
+            ledger::promote(&ctx, &app, &to, release.as_deref(), opts).await
+        }
         Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => {
             ledger::audit_verify(&ctx, json.json).await
         }
@@ -104,7 +110,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Plan(args) => deploy::plan(&ctx, args),
         Command::Deploy(args) => deploy::deploy(&ctx, args).await,
         Command::Rollback { app, env, to, hosts, dry_run, skip_unreachable, reason, json } => {
-            let opts = deploy::RunOpts { dry_run, skip_unreachable, reason, json: json.json };
+            let opts = deploy::RunOpts { promote: false, dry_run, skip_unreachable, reason, json: json.json };
             deploy::rollback(&ctx, &app, &env, to, &hosts.hosts, opts).await
         }
         Command::Releases { app, env, hosts, json } => hosts::releases(&ctx, &app, &env, &hosts.hosts, json.json).await,

@@ -1,0 +1,134 @@
+//! Which releases may enter an environment, and why the others may not.
+//!
+//! A candidate is a release that succeeded in the upstream environment. It
+//! qualifies when its upstream deployment's required verifications passed
+//! (the newest report of each name), it has soaked long enough since that
+//! deployment finished, enough people approved it for the target, and it is
+//! not quarantined. Every unmet requirement is listed, so a refusal explains
+//! itself.
+
+use crate::{Deployment, Ledger, Result, Status, VerificationResult};
+use serde::Serialize;
+
+/// What a target environment requires of a release.
+#[derive(Debug, Clone, Default)]
+pub struct Requirements {
+    pub verifications: Vec<String>,
+    pub soak: Option<std::time::Duration>,
+    pub approvals: u32,
+}
+
+/// A release that could be promoted, with what stands in its way.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub release: String,
+    /// Its newest successful deployment upstream.
+    pub deployment: i64,
+    pub unmet: Vec<String>,
+}
+
+impl Candidate {
+    pub fn qualifies(&self) -> bool {
+        self.unmet.is_empty()
+    }
+}
+
+fn age(since: &str) -> Option<std::time::Duration> {
+    let t: jiff::Timestamp = since.parse().ok()?;
+    let secs = jiff::Timestamp::now().as_second() - t.as_second();
+    Some(std::time::Duration::from_secs(secs.max(0) as u64))
+}
+
+impl Ledger {
+    /// Releases that succeeded in `upstream`, newest first, judged against
+    /// what `target` requires.
+    pub async fn candidates(
+        &self,
+        app: &str,
+        upstream: &str,
+        target: &str,
+        req: &Requirements,
+    ) -> Result<Vec<Candidate>> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for d in self.deployments(Some(app), Some(upstream), 200).await? {
+            if d.status != Status::Succeeded || !seen.insert(d.release.clone()) {
+                continue;
+            }
+            let unmet = self.unmet(&d, target, req).await?;
+            out.push(Candidate { release: d.release.clone(), deployment: d.id, unmet });
+        }
+        Ok(out)
+    }
+
+    async fn unmet(&self, d: &Deployment, target: &str, req: &Requirements) -> Result<Vec<String>> {
+        let mut unmet = Vec::new();
+        if let Some(q) = self.quarantined(&d.app, &d.release).await? {
+            unmet.push(format!("quarantined by {} at {}: {}", q.actor, q.at, q.reason));
+        }
+        let found = self.verifications(d.id).await?;
+        for name in &req.verifications {
+            match found.iter().find(|v| &v.name == name) {
+                None => unmet.push(format!("verification `{name}` has not been reported on deployment {}", d.id)),
+                Some(v) if v.result != VerificationResult::Pass => unmet.push(format!(
+                    "verification `{name}` is {} on deployment {} (reported by {} at {})",
+                    v.result.as_str(),
+                    d.id,
+                    v.reporter,
+                    v.at
+                )),
+                Some(_) => {}
+            }
+        }
+        if let Some(soak) = req.soak {
+            let ran = d.finished.as_deref().and_then(age).unwrap_or_default();
+            if ran < soak {
+                unmet.push(format!(
+                    "it has soaked {}s of the {}s required since deployment {} finished",
+                    ran.as_secs(),
+                    soak.as_secs(),
+                    d.id
+                ));
+            }
+        }
+        let approvals = self.approvals(&d.app, &d.release, target).await?;
+        if (approvals.len() as u32) < req.approvals {
+            unmet.push(format!(
+                "{} of {} approvals for {target}{}",
+                approvals.len(),
+                req.approvals,
+                if approvals.is_empty() { String::new() } else { format!(" (by {})", approvals.join(", ")) }
+            ));
+        }
+        Ok(unmet)
+    }
+
+    /// Who approved `release` for `env`.
+    pub async fn approvals(&self, app: &str, release: &str, env: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT actor FROM approvals WHERE app = $1 AND release = $2 AND env = $3 ORDER BY id")
+            .bind(app)
+            .bind(release)
+            .bind(env)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The newest release `env` ran successfully whose verifications all
+    /// passed (at least one was reported) and that is not quarantined: where
+    /// a failed deploy goes back to.
+    pub async fn last_verified(&self, app: &str, env: &str) -> Result<Option<String>> {
+        for d in self.deployments(Some(app), Some(env), 200).await? {
+            if !matches!(d.status, Status::Succeeded | Status::Undone) {
+                continue;
+            }
+            let v = self.verifications(d.id).await?;
+            if !v.is_empty()
+                && v.iter().all(|v| v.result == VerificationResult::Pass)
+                && self.quarantined(app, &d.release).await?.is_none()
+            {
+                return Ok(Some(d.release));
+            }
+        }
+        Ok(None)
+    }
+}
