@@ -19,6 +19,10 @@
 #          to let it install rsync and hyperfine with apt-get)
 # Tunable: RUNS=<n> runs per redeploy measurement (default 15),
 #          COLD_RUNS (10), BUILD_RUNS (8), ROLLBACK_RUNS (2 x RUNS).
+#          TMPDIR=/dev/shm puts the tree, the cache and the host on tmpfs
+#          (no disk: numbers then show CPU and syscall cost only).
+#          PROFILE=1 adds a timeline of the processes one redeploy runs
+#          (needs strace; traced, so slower than untraced).
 #          KEEP_TMP=1 keeps the temp dir for inspection.
 #
 # Progress and hyperfine's own output go to stderr; the results (markdown)
@@ -179,6 +183,10 @@ rm -rf "$RS/one"
 rs_sent_files=$(echo "$rs_stats" | sed -n 's/^Number of regular files transferred: *\([0-9,]*\).*/\1/p' | tr -d ,)
 rs_sent_bytes=$(echo "$rs_stats" | sed -n 's/^Total transferred file size: *\([0-9,]*\).*/\1/p' | tr -d ,)
 dirs=$(find "$TREE" -type d | wc -l)
+# Directories cannot be hard-linked: every release has its own, and their
+# blocks are part of what a release adds (the same for rsync --link-dest).
+dir_bytes=$(find "$APPDIR/releases/$R1" -type d -printf '%b\n' | awk '{s+=$1} END {print s * 512}')
+file_blocks=$(find "$APPDIR/releases/$R1/d050/f25.bin" -printf '%b\n' | awk '{print $1 * 512}')
 
 # ---------------------------------------------------------------------------
 # 3b. Redeploys after changing one file: a new release every run.
@@ -204,6 +212,33 @@ RP=$($H build bench)
 TIMEFORMAT='total: wall %3Rs, user %3Us, sys %3Ss'
 phases=$( { time $H deploy bench bench --release "$RP" >/dev/null; } 2>&1 )
 
+# Optional: which processes one redeploy starts, and how long each takes
+# (strace follows forks but stops only at execve/exit, via seccomp-bpf).
+timeline=""
+if [ "${PROFILE:-0}" = 1 ] && command -v strace >/dev/null; then
+    "$MUTATE"
+    RP=$($H build bench)
+    strace -f --seccomp-bpf -ttt -e trace=execve,exit_group -o "$WORK/trace" \
+        $H deploy bench bench --release "$RP" >/dev/null 2>&1
+    timeline=$(python3 - "$WORK/trace" <<'PY'
+import re, sys
+start, t0, t = {}, None, 0.0
+for line in open(sys.argv[1]):
+    m = re.match(r"(\d+) (\d+\.\d+) (.*)", line)
+    if not m:
+        continue
+    pid, t, rest = m.group(1), float(m.group(2)), m.group(3)
+    t0 = t if t0 is None else t0
+    if rest.startswith("execve(") and rest.rstrip().endswith("= 0"):
+        start[pid] = (t, " ".join(re.findall(r'"([^"]*)"', rest)[1:4])[:60])
+    elif rest.startswith("+++ exited") and pid in start:
+        s, what = start.pop(pid)
+        print(f"{(s - t0) * 1000:7.1f} ms  took {(t - s) * 1000:6.1f} ms  {what}")
+print(f"{(t - t0) * 1000:7.1f} ms  end")
+PY
+)
+fi
+
 # ---------------------------------------------------------------------------
 # 3c. Rollbacks: no build, no transfer; a switch of `current`.
 # ---------------------------------------------------------------------------
@@ -227,7 +262,7 @@ echo "## haul local-deploy benchmark"
 echo
 echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "- haul: $REV ($("$HAUL" --version), release profile)"
-echo "- machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/^Mem:/ {print $2}') RAM, kernel $(uname -r), $(findmnt -no FSTYPE -T "$WORK") on $(findmnt -no SOURCE -T "$WORK")"
+echo "- machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/^Mem:/ {print $2}') RAM, kernel $(uname -r), temp dir on $(stat -f -c %T "$WORK") ($(df --output=source "$WORK" | tail -n 1))"
 echo "- tools: $(hyperfine --version), $(rsync --version | head -n 1 | awk '{print $1, $3}'), runs per row in the table"
 echo "- load average (1/5/15 min) at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)"
 echo "- tree: $files files in $((dirs - 1)) dirs, $bytes bytes (seeded random, incompressible); page cache warm"
@@ -274,7 +309,8 @@ echo "| files sent (reported) | $haul_sent_files (reused $haul_reused) | $rs_sen
 echo "| bytes sent (reported) | $haul_sent_bytes | $rs_sent_bytes |"
 echo "| disk added on the host (du, hard links once) | $((host_after - host_before)) B ($(kib $((host_after - host_before)))) | $((rs_after - rs_before)) B ($(kib $((rs_after - rs_before)))) |"
 echo "| of which: release record \`<id>.manifest\` | $manifest_bytes B ($(kib "$manifest_bytes")) | — |"
-echo "| of which: new directories ($dirs, $(stat -c %s "$TREE") B each) | $((dirs * $(stat -c %s "$TREE"))) B | same |"
+echo "| of which: the changed file's blocks | $file_blocks B | same |"
+echo "| of which: $dirs new directories' blocks | $dir_bytes B | same |"
 echo "| build side: release cache growth (\`<id>.tar.zst\` + record) | $((cache_after - cache_before)) B ($(kib $((cache_after - cache_before)))); archive $archive_bytes B | — |"
 echo
 echo "### One redeploy (deploy only), haul's progress lines"
@@ -282,11 +318,17 @@ echo
 echo '```'
 echo "$phases"
 echo '```'
+if [ -n "$timeline" ]; then
+    echo
+    echo "### One redeploy (deploy only) under strace: each process, start and duration"
+    echo
+    echo '```'
+    echo "$timeline"
+    echo '```'
+fi
 } >&3
 
 # Targets from the issue.
-dir_bytes=$((dirs * $(stat -c %s "$TREE")))
-file_blocks=$(du -sB1 "$TREE/d050/f25.bin" | awk '{print $1}')
 python3 - "$RES" "$((host_after - host_before))" "$bytes" "$haul_sent_bytes" "$file_blocks" \
     "$dir_bytes" "$manifest_bytes" "$((rs_after - rs_before))" >&3 <<'PY'
 import json, os, sys

@@ -137,7 +137,7 @@ transport = "local"
 root = "hosts/a"
 "#,
         r#"
-error: unknown field `failover`, expected one of `hosts`, `code`, `content`, `failure`, `rollout`, `batch`, `canary`, `pause`
+error: unknown field `failover`, expected one of `hosts`, `code`, `content`, `failure`, `rollout`, `batch`, `canary`, `pause`, `requires`
  --> [DIR]/haul.toml:3:1
   |
 3 | failover = "halt"
