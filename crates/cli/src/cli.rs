@@ -63,17 +63,8 @@ pub enum Command {
         to: Option<String>,
         #[command(flatten)]
         hosts: HostFilter,
-        /// Print the plan and stop.
-        #[arg(long)]
-        dry_run: bool,
-        /// Leave out hosts that cannot be reached instead of refusing.
-        #[arg(long)]
-        skip_unreachable: bool,
-        /// Why; recorded in the ledger.
-        #[arg(long)]
-        reason: Option<String>,
         #[command(flatten)]
-        json: JsonArg,
+        run: RunFlags,
     },
     /// List each host's releases, the live one and the switch history.
     Releases {
@@ -187,16 +178,8 @@ pub enum Command {
         /// Promote this release (it must qualify).
         #[arg(long, value_name = "ID")]
         release: Option<String>,
-        /// Show what would be promoted, and stop.
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long)]
-        skip_unreachable: bool,
-        /// Why; recorded in the ledger.
-        #[arg(long)]
-        reason: Option<String>,
         #[command(flatten)]
-        json: JsonArg,
+        run: RunFlags,
     },
     /// Check the ledger's audit log.
     Audit {
@@ -216,10 +199,17 @@ pub struct DeployArgs {
     pub release: Option<String>,
     #[command(flatten)]
     pub hosts: HostFilter,
-    /// Print the plan and stop (same as `haul plan`).
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// Flags of every command that runs a plan (deploy, rollback, promote).
+#[derive(Args, Debug, Default)]
+pub struct RunFlags {
+    /// Print what would be done (the plan) and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Leave out hosts that cannot be reached instead of refusing to deploy.
+    /// Leave out hosts that cannot be reached instead of refusing.
     #[arg(long)]
     pub skip_unreachable: bool,
     /// Why; recorded in the ledger.

@@ -146,12 +146,7 @@ fn a_host_dying_during_stage_switches_no_host_and_a_rerun_converges() {
     let (fleet, p) = setup(3, false, step, "");
     let v1 = deploy(&p);
     p.write("src/slow", "");
-    let child = p
-        .command(&["deploy", "app", "prod"], &[])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = p.spawn(&["deploy", "app", "prod"]);
     wait_for(&on(&fleet, 1, "/srv/staging"));
     fleet.stop_host(1);
     let out = child.wait_with_output().unwrap();
@@ -182,12 +177,7 @@ start = ["if [ $HAUL_HOST = h3 ] && [ -f index2.html ]; then touch /srv/starting
     );
     let v1 = deploy(&p);
     p.write("src/index2.html", "v2");
-    let child = p
-        .command(&["deploy", "app", "prod"], &[])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = p.spawn(&["deploy", "app", "prod"]);
     wait_for(&on(&fleet, 2, "/srv/starting"));
     fleet.stop_host(2);
     let out = child.wait_with_output().unwrap();
@@ -218,12 +208,7 @@ fn interrupted_deploy(signal: &str) {
     let (fleet, p) = setup(2, false, r#"post_upload = ["touch /srv/staged-$HAUL_RELEASE; sleep 2"]"#, "");
     let v1 = deploy(&p);
     p.write("src/index.html", "v2");
-    let child = p
-        .command(&["deploy", "app", "prod"], &[])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = p.spawn(&["deploy", "app", "prod"]);
     let marker = || {
         std::fs::read_dir(on(&fleet, 0, "/srv"))
             .unwrap()

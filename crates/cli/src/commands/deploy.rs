@@ -42,6 +42,13 @@ fn show_plan(ctx: &Ctx, plan: &Plan, json: bool) {
     }
 }
 
+impl RunOpts {
+    pub fn from(flags: crate::cli::RunFlags, promote: bool) -> RunOpts {
+        let crate::cli::RunFlags { dry_run, skip_unreachable, reason, json } = flags;
+        RunOpts { promote, dry_run, skip_unreachable, reason, json: json.json }
+    }
+}
+
 /// How a plan is run.
 pub struct RunOpts {
     /// A promotion rather than a plain deploy (recorded as such).
@@ -53,18 +60,18 @@ pub struct RunOpts {
 }
 
 pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
-    let DeployArgs { app, env, release, hosts, dry_run: _, skip_unreachable: _, reason: _, json } = args;
+    let DeployArgs { app, env, release, hosts, run } = args;
     let config = ctx.config()?;
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
-    show_plan(ctx, &plan, json.json);
+    show_plan(ctx, &plan, run.json.json);
     Ok(())
 }
 
 pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result {
-    let DeployArgs { app, env, release, hosts, dry_run, skip_unreachable, reason, json } = args;
+    let DeployArgs { app, env, release, hosts, run: flags } = args;
     let config = ctx.config()?;
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
-    run(ctx, config, plan, RunOpts { promote: false, dry_run, skip_unreachable, reason, json: json.json }).await
+    run(ctx, config, plan, RunOpts::from(flags, false)).await
 }
 
 pub async fn rollback(ctx: &Ctx, app: &str, env: &str, to: Option<String>, hosts: &[String], opts: RunOpts) -> Result {

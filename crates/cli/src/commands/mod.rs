@@ -60,14 +60,10 @@ pub async fn run(cli: Cli) -> i32 {
     let Cli { config, parallel, verbose, command } = cli;
     let json = match &command {
         Command::Check { json: j, .. } | Command::Build { json: j, .. } => j.json,
-        Command::Plan(d) | Command::Deploy(d) => d.json.json,
-        Command::History { json, .. }
-        | Command::Promote { json, .. }
-        | Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => json.json,
-        Command::Rollback { json, .. }
-        | Command::Releases { json, .. }
-        | Command::Status { json, .. }
-        | Command::Prune { json, .. } => json.json,
+        Command::Plan(d) | Command::Deploy(d) => d.run.json.json,
+        Command::Rollback { run, .. } | Command::Promote { run, .. } => run.json.json,
+        Command::History { json, .. } | Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => json.json,
+        Command::Releases { json, .. } | Command::Status { json, .. } | Command::Prune { json, .. } => json.json,
         _ => false,
     };
     let mut printer = Printer::new(verbose, json);
@@ -99,9 +95,8 @@ pub async fn run(cli: Cli) -> i32 {
             ledger::approve(&ctx, &app, &release, &env, comment.as_deref()).await
         }
         Command::Quarantine { app, release, reason } => ledger::quarantine(&ctx, &app, &release, &reason).await,
-        Command::Promote { app, to, release, dry_run, skip_unreachable, reason, json } => {
-            let opts = deploy::RunOpts { promote: true, dry_run, skip_unreachable, reason, json: json.json };
-            ledger::promote(&ctx, &app, &to, release.as_deref(), opts).await
+        Command::Promote { app, to, release, run } => {
+            ledger::promote(&ctx, &app, &to, release.as_deref(), deploy::RunOpts::from(run, true)).await
         }
         Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => {
             ledger::audit_verify(&ctx, json.json).await
@@ -109,9 +104,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Build { app, json } => deploy::build(&ctx, &app, json.json).await,
         Command::Plan(args) => deploy::plan(&ctx, args),
         Command::Deploy(args) => deploy::deploy(&ctx, args).await,
-        Command::Rollback { app, env, to, hosts, dry_run, skip_unreachable, reason, json } => {
-            let opts = deploy::RunOpts { promote: false, dry_run, skip_unreachable, reason, json: json.json };
-            deploy::rollback(&ctx, &app, &env, to, &hosts.hosts, opts).await
+        Command::Rollback { app, env, to, hosts, run } => {
+            deploy::rollback(&ctx, &app, &env, to, &hosts.hosts, deploy::RunOpts::from(run, false)).await
         }
         Command::Releases { app, env, hosts, json } => hosts::releases(&ctx, &app, &env, &hosts.hosts, json.json).await,
         Command::Status { app, env, json } => hosts::status(&ctx, app, env, json.json).await,

@@ -139,6 +139,11 @@ impl Project {
         c
     }
 
+    /// Starts `haul <args>` in the background with its output captured.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("haul starts")
+    }
+
     /// Deploys and returns the new live release id (the same on every host).
     #[track_caller]
     pub fn deploy(&self) -> String {
