@@ -181,6 +181,12 @@ pub enum Command {
         #[command(flatten)]
         run: RunFlags,
     },
+    /// Serve the ledger over HTTP (JSON API, metrics) until SIGINT or SIGTERM.
+    Server {
+        /// Address to listen on [default: `[server] listen`, else 127.0.0.1:7878].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Check the ledger's audit log.
     Audit {
         #[command(subcommand)]

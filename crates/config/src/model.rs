@@ -24,6 +24,8 @@ pub struct Config {
     #[serde(default)]
     pub ledger: LedgerConfig,
     #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
     pub lock: LockConfig,
     #[serde(default)]
     pub ssh: SshConfig,
@@ -42,6 +44,28 @@ pub struct LedgerConfig {
     /// `sqlite://<path>` (relative to the file) or `postgres://…`; default
     /// `.haul/ledger.db` beside the file.
     pub url: Option<Spanned<String>>,
+}
+
+/// `haul server`: where it listens and who may use it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:7878`).
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub tokens: Vec<Spanned<Token>>,
+}
+
+/// A bearer token, stored as the SHA-256 of its secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// Who uses it; recorded as the actor of what it writes.
+    pub name: String,
+    /// Hex SHA-256 of the secret (`printf %s "$SECRET" | sha256sum`).
+    pub sha256: String,
+    /// Any of `read`, `deploy`, `verify`, `approve`, `admin` (admin may do all).
+    pub scopes: Vec<String>,
 }
 
 /// How haul uses SSH.

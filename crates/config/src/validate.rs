@@ -8,6 +8,23 @@ use toml::Spanned;
 type Fail = (Range<usize>, String);
 
 pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
+    for t in &c.server.tokens {
+        let tok = t.get_ref();
+        if tok.sha256.len() != 64 || !tok.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err((
+                t.span(),
+                format!("token `{}`: `sha256` must be 64 hex digits (the SHA-256 of the secret)", tok.name),
+            ));
+        }
+        if let Some(bad) =
+            tok.scopes.iter().find(|s| !["read", "deploy", "verify", "approve", "admin"].contains(&s.as_str()))
+        {
+            return Err((
+                t.span(),
+                format!("token `{}`: unknown scope `{bad}` (scopes: read, deploy, verify, approve, admin)", tok.name),
+            ));
+        }
+    }
     if let Some(u) = &c.ledger.url {
         let ok = ["sqlite://", "postgres://", "postgresql://"].iter().any(|p| u.get_ref().starts_with(p));
         if !ok {

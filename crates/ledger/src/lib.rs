@@ -408,13 +408,27 @@ impl Ledger {
 
     /// Deployments, newest first, optionally of one app and environment.
     pub async fn deployments(&self, app: Option<&str>, env: Option<&str>, limit: i64) -> Result<Vec<Deployment>> {
+        self.deployments_before(app, env, None, limit).await
+    }
+
+    /// A page of deployments older than `before` (an id), newest first.
+    pub async fn deployments_before(
+        &self,
+        app: Option<&str>,
+        env: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Deployment>> {
         let rows = sqlx::query(
-            "SELECT * FROM deployments WHERE ($1 IS NULL OR app = $2) AND ($3 IS NULL OR env = $4) ORDER BY id DESC LIMIT $5",
+            "SELECT * FROM deployments WHERE ($1 IS NULL OR app = $2) AND ($3 IS NULL OR env = $4) \
+             AND ($5 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7",
         )
         .bind(app)
         .bind(app)
         .bind(env)
         .bind(env)
+        .bind(before)
+        .bind(before)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

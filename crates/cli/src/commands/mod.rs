@@ -101,6 +101,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => {
             ledger::audit_verify(&ctx, json.json).await
         }
+        Command::Server { listen } => ledger::server(&ctx, listen).await,
         Command::Build { app, json } => deploy::build(&ctx, &app, json.json).await,
         Command::Plan(args) => deploy::plan(&ctx, args),
         Command::Deploy(args) => deploy::deploy(&ctx, args).await,

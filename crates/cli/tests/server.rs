@@ -1,0 +1,127 @@
+//! `haul server` through the real binary: tokens and scopes, JSON errors
+//! with the right status, body limits, health, metrics, graceful shutdown.
+
+mod common;
+
+use common::{Project, config};
+use std::io::{BufRead, BufReader, Read, Write};
+
+fn sha256(s: &str) -> String {
+    let mut c = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+/// One HTTP/1.1 request; returns the status and the body.
+fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    if let Some(b) = body {
+        let _ = s.write_all(b.as_bytes()); // the server may stop reading a body it refuses
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_api_checks_tokens_and_scopes_and_answers_json() {
+    let tokens = format!(
+        "[server]\n\n[[server.tokens]]\nname = \"dashboard\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n\n[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"read\", \"verify\", \"approve\"]\n",
+        sha256("reader-secret"),
+        sha256("ci-secret")
+    );
+    let p = Project::new(&config("", &tokens));
+    let release = p.deploy();
+    let mut server =
+        p.command(&["server", "--listen", "127.0.0.1:0"], &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+
+    assert_eq!(http(port, "GET", "/healthz", None, None), (200, r#"{"ok":true}"#.into()));
+    let (st, doc) = http(port, "GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(st, 200);
+    assert!(doc.contains(r#""openapi":"3.1.0""#));
+
+    let (st, body) = http(port, "GET", "/api/v1/deployments", None, None);
+    assert_eq!(
+        (st, body.as_str()),
+        (401, r#"{"error":{"message":"a bearer token is needed (Authorization: Bearer …)","status":401}}"#)
+    );
+    assert_eq!(http(port, "GET", "/api/v1/deployments", Some("wrong"), None).0, 401);
+    let (st, body) = http(port, "GET", "/api/v1/deployments?app=app&limit=1", Some("reader-secret"), None);
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["items"][0]["release"], release.as_str());
+    assert_eq!(v["next_before"], v["items"][0]["id"]);
+    assert_eq!(http(port, "GET", "/api/v1/deployments?limit=0", Some("reader-secret"), None).0, 422);
+    assert_eq!(http(port, "GET", "/api/v1/deployments?limit=x", Some("reader-secret"), None).0, 400);
+
+    let id = v["items"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/deployments/{id}/verifications");
+    let good = r#"{"name":"smoke","result":"pass","link":"https://ci/1"}"#;
+    let (st, body) = http(port, "POST", &path, Some("reader-secret"), Some(good));
+    assert_eq!(
+        (st, body.as_str()),
+        (403, r#"{"error":{"message":"token `dashboard` lacks the `verify` scope (it has: read)","status":403}}"#)
+    );
+    assert_eq!(http(port, "POST", &path, Some("ci-secret"), Some(good)).0, 201);
+    assert_eq!(http(port, "POST", &path, Some("ci-secret"), Some("{not json")).0, 400);
+    assert_eq!(http(port, "POST", &path, Some("ci-secret"), Some(r#"{"name":"smoke","result":"maybe"}"#)).0, 422);
+    assert_eq!(
+        http(port, "POST", &path, Some("ci-secret"), Some(r#"{"name":"smoke","result":"pass","extra":1}"#)).0,
+        422
+    );
+    let huge = format!(r#"{{"name":"{}","result":"pass"}}"#, "x".repeat(70_000));
+    assert_eq!(http(port, "POST", &path, Some("ci-secret"), Some(&huge)).0, 413);
+    assert_eq!(http(port, "POST", "/api/v1/deployments/99999/verifications", Some("ci-secret"), Some(good)).0, 404);
+
+    let (st, body) = http(port, "GET", &format!("/api/v1/deployments/{id}"), Some("reader-secret"), None);
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["verifications"][0]["reporter"], "ci", "the token's name is the actor");
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 2);
+
+    let approval = format!(r#"{{"app":"app","release":"{release}","env":"test"}}"#);
+    assert_eq!(http(port, "POST", "/api/v1/approvals", Some("ci-secret"), Some(&approval)).0, 201);
+    assert_eq!(http(port, "POST", "/api/v1/approvals", Some("ci-secret"), Some(&approval)).0, 409);
+    let q = format!(r#"{{"app":"app","release":"{release}","reason":"x"}}"#);
+    assert_eq!(http(port, "POST", "/api/v1/quarantines", Some("ci-secret"), Some(&q)).0, 403, "quarantine needs admin");
+    assert_eq!(http(port, "GET", "/nope", None, None).0, 404);
+
+    let (st, m) = http(port, "GET", "/metrics", None, None);
+    assert_eq!(st, 200);
+    assert!(m.contains("haul_ledger_writes_total 2\n"), "{m}");
+    assert!(m.contains("haul_http_requests_total{code=\"4xx\"}"), "{m}");
+
+    // What the server wrote is in the same ledger the CLI reads.
+    let h = p.haul(&["history", "--json"]).ok().json();
+    assert_eq!(h[0]["id"].as_i64(), Some(id));
+    let out = p.haul(&["history"]).ok();
+    assert!(out.stdout.contains("smoke pass"), "{}", out.stdout);
+
+    // Graceful shutdown on SIGTERM; no secret was ever logged.
+    assert!(std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap().success());
+    assert!(server.wait().unwrap().success());
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "haul server stopped\n");
+    assert!(!line.contains("secret") && !rest.contains("secret"));
+}

@@ -1,0 +1,197 @@
+//! The routes of `/api/v1`, `/healthz` and `/metrics`.
+
+use crate::{ApiError, State};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use haul_ledger::{NewVerification, VerificationResult};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::atomic::Ordering;
+
+type Res = Result<axum::response::Response, ApiError>;
+
+pub fn routes(state: State) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(|| async { Json(crate::openapi::document()) }))
+        .route("/api/v1/deployments", get(list_deployments))
+        .route("/api/v1/deployments/{id}", get(get_deployment))
+        .route("/api/v1/deployments/{id}/verifications", post(verify))
+        .route("/api/v1/approvals", post(approve))
+        .route("/api/v1/quarantines", post(quarantine))
+        .route("/api/v1/audit/verify", get(audit))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .with_state(state)
+}
+
+/// The name of the token presented, if it may act in `scope`.
+fn authorize(state: &State, headers: &HeaderMap, scope: &str) -> Result<String, ApiError> {
+    let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "a bearer token is needed (Authorization: Bearer …)");
+    let header = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(unauthorized)?;
+    let secret = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(unauthorized)?;
+    let digest = hex(&Sha256::digest(secret.trim().as_bytes()));
+    let token = state
+        .tokens
+        .iter()
+        .find(|t| t.sha256.eq_ignore_ascii_case(&digest))
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown token"))?;
+    if token.scopes.iter().any(|s| s == scope || s == "admin") {
+        Ok(token.name.clone())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("token `{}` lacks the `{scope}` scope (it has: {})", token.name, token.scopes.join(", ")),
+        ))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn created(v: Value) -> Res {
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+fn ok(v: Value) -> Res {
+    Ok(Json(v).into_response())
+}
+
+async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Res {
+    state.ledger.deployments(None, None, 1).await?;
+    ok(json!({ "ok": true }))
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> impl IntoResponse {
+    let m = &state.metrics;
+    let mut out = String::from("# HELP haul_http_requests_total HTTP requests answered, by status class.\n");
+    out.push_str("# TYPE haul_http_requests_total counter\n");
+    for (i, n) in m.by_class.iter().enumerate() {
+        out.push_str(&format!("haul_http_requests_total{{code=\"{}xx\"}} {}\n", i + 1, n.load(Ordering::Relaxed)));
+    }
+    out.push_str("# HELP haul_ledger_writes_total Records written to the ledger through the API.\n");
+    out.push_str("# TYPE haul_ledger_writes_total counter\n");
+    out.push_str(&format!("haul_ledger_writes_total {}\n", m.writes.load(Ordering::Relaxed)));
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    app: Option<String>,
+    env: Option<String>,
+    /// Only deployments older than this id (for the next page).
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list_deployments(
+    axum::extract::State(state): axum::extract::State<State>,
+    headers: HeaderMap,
+    q: Result<Query<Page>, QueryRejection>,
+) -> Res {
+    authorize(&state, &headers, "read")?;
+    let Query(q) = q?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`limit` must be between 1 and 500"));
+    }
+    let items = state.ledger.deployments_before(q.app.as_deref(), q.env.as_deref(), q.before, limit).await?;
+    let next = (items.len() as i64 == limit).then(|| items.last().map(|d| d.id)).flatten();
+    ok(json!({ "items": items, "next_before": next }))
+}
+
+async fn get_deployment(
+    axum::extract::State(state): axum::extract::State<State>,
+    headers: HeaderMap,
+    id: Result<Path<i64>, PathRejection>,
+) -> Res {
+    authorize(&state, &headers, "read")?;
+    let Path(id) = id?;
+    let d = state.ledger.deployment(id).await?;
+    let hosts = state.ledger.host_results(id).await?;
+    let verifications = state.ledger.verifications(id).await?;
+    ok(json!({ "deployment": d, "hosts": hosts, "verifications": verifications }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    name: String,
+    result: VerificationResult,
+    link: Option<String>,
+}
+
+async fn verify(
+    axum::extract::State(state): axum::extract::State<State>,
+    headers: HeaderMap,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<VerifyBody>, JsonRejection>,
+) -> Res {
+    let actor = authorize(&state, &headers, "verify")?;
+    let Path(id) = id?;
+    let Json(b) = body?;
+    if b.name.trim().is_empty() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`name` must not be empty"));
+    }
+    let v = NewVerification { deployment: id, name: b.name, result: b.result, link: b.link, reporter: actor };
+    let vid = state.ledger.report_verification(&v).await?;
+    state.metrics.writes.fetch_add(1, Ordering::Relaxed);
+    created(json!({ "id": vid, "deployment": id }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveBody {
+    app: String,
+    release: String,
+    env: String,
+    comment: Option<String>,
+}
+
+async fn approve(
+    axum::extract::State(state): axum::extract::State<State>,
+    headers: HeaderMap,
+    body: Result<Json<ApproveBody>, JsonRejection>,
+) -> Res {
+    let actor = authorize(&state, &headers, "approve")?;
+    let Json(b) = body?;
+    state.ledger.approve(&b.app, &b.release, &b.env, &actor, b.comment.as_deref()).await?;
+    state.metrics.writes.fetch_add(1, Ordering::Relaxed);
+    created(json!({ "app": b.app, "release": b.release, "env": b.env, "actor": actor }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuarantineBody {
+    app: String,
+    release: String,
+    reason: String,
+}
+
+async fn quarantine(
+    axum::extract::State(state): axum::extract::State<State>,
+    headers: HeaderMap,
+    body: Result<Json<QuarantineBody>, JsonRejection>,
+) -> Res {
+    let actor = authorize(&state, &headers, "admin")?;
+    let Json(b) = body?;
+    if b.reason.trim().is_empty() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`reason` must say why"));
+    }
+    state.ledger.quarantine(&b.app, &b.release, &b.reason, &actor).await?;
+    state.metrics.writes.fetch_add(1, Ordering::Relaxed);
+    created(json!({ "app": b.app, "release": b.release, "actor": actor }))
+}
+
+async fn audit(axum::extract::State(state): axum::extract::State<State>, headers: HeaderMap) -> Res {
+    authorize(&state, &headers, "admin")?;
+    let report = state.ledger.verify_audit().await?;
+    ok(json!(report))
+}

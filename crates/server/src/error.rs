@@ -1,0 +1,54 @@
+//! Errors as JSON: `{"error": {"status": 409, "message": "…"}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "status": self.status.as_u16(), "message": self.message } });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<haul_ledger::LedgerError> for ApiError {
+    fn from(e: haul_ledger::LedgerError) -> ApiError {
+        use haul_ledger::LedgerError as L;
+        let status = match &e {
+            L::Refused(_) => StatusCode::CONFLICT,
+            L::NoDeployment(_) => StatusCode::NOT_FOUND,
+            L::Open { .. } | L::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> ApiError {
+        // Malformed JSON is 400, well-formed but wrong is 422, too large 413.
+        ApiError::new(r.status(), r.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, r.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(r: axum::extract::rejection::PathRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, r.body_text())
+    }
+}
