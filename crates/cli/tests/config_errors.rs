@@ -97,7 +97,7 @@ colour = "red"
 ship = "dist"
 "#,
         r#"
-error: unknown field `colour`, expected one of `cache`, `ledger`, `lock`, `ssh`, `apps`, `environments`, `hosts`
+error: unknown field `colour`, expected one of `cache`, `ledger`, `server`, `lock`, `ssh`, `apps`, `environments`, `hosts`
  --> [DIR]/haul.toml:1:1
   |
 1 | colour = "red"
