@@ -125,3 +125,57 @@ fn the_api_checks_tokens_and_scopes_and_answers_json() {
     assert_eq!(rest, "haul server stopped\n");
     assert!(!line.contains("secret") && !rest.contains("secret"));
 }
+
+/// Starts `haul server` on a free port and returns it with the port.
+fn start_server(p: &Project) -> (std::process::Child, u16) {
+    let mut server =
+        p.command(&["server", "--listen", "127.0.0.1:0"], &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+    (server, port)
+}
+
+#[test]
+fn two_servers_over_one_postgresql_database_behave_as_one() {
+    let pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
+    let url = pg.create_database("shared").unwrap();
+    let tokens = format!(
+        "[ledger]\nurl = \"{url}\"\n\n[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n",
+        sha256("ci-secret")
+    );
+    let p = Project::new(&config("", &tokens));
+    let release = p.deploy();
+    let (mut a, pa) = start_server(&p);
+    let (mut b, pb) = start_server(&p);
+    let id = p.haul(&["history", "--json"]).ok().json()[0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/deployments/{id}/verifications");
+    // Writes alternate between the servers, concurrently.
+    let writers: Vec<_> = (0..12)
+        .map(|i| {
+            let (port, path) = (if i % 2 == 0 { pa } else { pb }, path.clone());
+            std::thread::spawn(move || {
+                let body = format!(r#"{{"name":"check{i}","result":"pass"}}"#);
+                http(port, "POST", &path, Some("ci-secret"), Some(&body)).0
+            })
+        })
+        .collect();
+    assert!(writers.into_iter().all(|w| w.join().unwrap() == 201));
+    // An approval through one server is a conflict through the other.
+    let approval = format!(r#"{{"app":"app","release":"{release}","env":"test"}}"#);
+    assert_eq!(http(pa, "POST", "/api/v1/approvals", Some("ci-secret"), Some(&approval)).0, 201);
+    assert_eq!(http(pb, "POST", "/api/v1/approvals", Some("ci-secret"), Some(&approval)).0, 409);
+    // Both see everything, and the audit chain stayed one chain.
+    for port in [pa, pb] {
+        let (_, body) = http(port, "GET", &format!("/api/v1/deployments/{id}"), Some("ci-secret"), None);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["verifications"].as_array().unwrap().len(), 12);
+        let (_, audit) = http(port, "GET", "/api/v1/audit/verify", Some("ci-secret"), None);
+        let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
+        assert!(audit["broken"].is_null(), "{audit}");
+    }
+    for s in [&mut a, &mut b] {
+        let _ = std::process::Command::new("kill").args(["-TERM", &s.id().to_string()]).status();
+        assert!(s.wait().unwrap().success());
+    }
+}
