@@ -166,15 +166,20 @@ cache_before=$(du_b "$CACHE")
 R1=$($H build bench)
 cache_after=$(du_b "$CACHE")
 host_before=$(du_b "$APPDIR")
-deploy_out=$($H deploy bench bench --release "$R1" 2>"$WORK/bytes-deploy.err")
+deploy_json=$($H deploy bench bench --release "$R1" --json 2>"$WORK/bytes-deploy.err")
 host_after=$(du_b "$APPDIR")
-echo "$deploy_out" >&2
-# The summary's TRANSFER column: "<n> files, <n> bytes sent, <n> reused".
-haul_sent_files=$(echo "$deploy_out" | grep -oE '[0-9]+ files, [0-9]+ bytes sent' | awk '{print $1}')
-haul_sent_bytes=$(echo "$deploy_out" | grep -oE '[0-9]+ bytes sent' | awk '{print $1}')
-haul_reused=$(echo "$deploy_out" | grep -oE '[0-9]+ reused' | awk '{print $1}')
-manifest_bytes=$(stat -c %s "$APPDIR/releases/$R1.manifest")
-archive_bytes=$(stat -c %s "$CACHE/bench/$R1.tar.zst")
+# --json prints events as JSON lines, the last being the report; take the
+# host's stage report: files and file bytes sent, files reused, and (where
+# haul reports it) the bytes of the whole stage stream.
+read -r haul_sent_files haul_sent_bytes haul_reused haul_stream_bytes < <(
+    echo "$deploy_json" | python3 -c '
+import json, sys
+rep = [json.loads(l) for l in sys.stdin if l.strip().startswith("{")]
+rep = [r for r in rep if r.get("event", "report") == "report" and "hosts" in r][-1]
+st = rep["hosts"][0]["stage"]
+print(st["sent_files"], st["sent_bytes"], st["reused_files"], st.get("stream_bytes", "n/a"))')
+manifest_bytes=$(stat -c %s "$APPDIR/releases/$R1.manifest" 2>/dev/null || echo 0)
+archive_bytes=$(stat -c %s "$CACHE/bench/$R1.tar.zst" 2>/dev/null || echo n/a)
 
 rs_before=$(du_b "$RS")
 rs_stats=$(rsync -a --stats --link-dest="$RS/base" "$TREE/" "$RS/one/")
@@ -182,6 +187,7 @@ rs_after=$(du_b "$RS")
 rm -rf "$RS/one"
 rs_sent_files=$(echo "$rs_stats" | sed -n 's/^Number of regular files transferred: *\([0-9,]*\).*/\1/p' | tr -d ,)
 rs_sent_bytes=$(echo "$rs_stats" | sed -n 's/^Total transferred file size: *\([0-9,]*\).*/\1/p' | tr -d ,)
+rs_stream_bytes=$(echo "$rs_stats" | sed -n 's/^Total bytes sent: *\([0-9,]*\).*/\1/p' | tr -d ,)
 dirs=$(find "$TREE" -type d | wc -l)
 # Directories cannot be hard-linked: every release has its own, and their
 # blocks are part of what a release adds (the same for rsync --link-dest).
@@ -224,7 +230,7 @@ if [ "${PROFILE:-0}" = 1 ] && command -v strace >/dev/null; then
 import re, sys
 start, t0, t = {}, None, 0.0
 for line in open(sys.argv[1]):
-    m = re.match(r"(\d+) (\d+\.\d+) (.*)", line)
+    m = re.match(r"(\d+)\s+(\d+\.\d+) (.*)", line)
     if not m:
         continue
     pid, t, rest = m.group(1), float(m.group(2)), m.group(3)
@@ -234,7 +240,8 @@ for line in open(sys.argv[1]):
     elif rest.startswith("+++ exited") and pid in start:
         s, what = start.pop(pid)
         print(f"{(s - t0) * 1000:7.1f} ms  took {(t - s) * 1000:6.1f} ms  {what}")
-print(f"{(t - t0) * 1000:7.1f} ms  end")
+if t0 is not None:
+    print(f"{(t - t0) * 1000:7.1f} ms  end")
 PY
 )
 fi
@@ -262,7 +269,7 @@ echo "## haul local-deploy benchmark"
 echo
 echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "- haul: $REV ($("$HAUL" --version), release profile)"
-echo "- machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/^Mem:/ {print $2}') RAM, kernel $(uname -r), temp dir on $(stat -f -c %T "$WORK") ($(df --output=source "$WORK" | tail -n 1))"
+echo "- machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/^Mem:/ {print $2}') RAM, kernel $(uname -r), temp dir on $(df --output=fstype "$WORK" | tail -n 1) ($(df --output=source "$WORK" | tail -n 1))"
 echo "- tools: $(hyperfine --version), $(rsync --version | head -n 1 | awk '{print $1, $3}'), runs per row in the table"
 echo "- load average (1/5/15 min) at start: $LOAD_START, at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the numbers)"
 echo "- tree: $files files in $((dirs - 1)) dirs, $bytes bytes (seeded random, incompressible); page cache warm"
@@ -306,7 +313,8 @@ echo
 echo "| | haul | rsync --link-dest |"
 echo "|---|---:|---:|"
 echo "| files sent (reported) | $haul_sent_files (reused $haul_reused) | $rs_sent_files |"
-echo "| bytes sent (reported) | $haul_sent_bytes | $rs_sent_bytes |"
+echo "| file bytes sent (reported) | $haul_sent_bytes | $rs_sent_bytes |"
+echo "| whole stream sent (reported) | $haul_stream_bytes | $rs_stream_bytes |"
 echo "| disk added on the host (du, hard links once) | $((host_after - host_before)) B ($(kib $((host_after - host_before)))) | $((rs_after - rs_before)) B ($(kib $((rs_after - rs_before)))) |"
 echo "| of which: release record \`<id>.manifest\` | $manifest_bytes B ($(kib "$manifest_bytes")) | — |"
 echo "| of which: the changed file's blocks | $file_blocks B | same |"
