@@ -38,6 +38,8 @@ pub struct Engine {
     pub reason: Option<String>,
     /// SSH connections of this run, made on first use.
     ssh: std::sync::OnceLock<Result<Arc<SshPool>, String>>,
+    /// Release records read from the cache during this run, by id.
+    records: std::sync::Mutex<std::collections::HashMap<String, Arc<Release>>>,
 }
 
 /// One host during a run.
@@ -95,6 +97,7 @@ impl Engine {
             skip_unreachable: false,
             reason: None,
             ssh: std::sync::OnceLock::new(),
+            records: Default::default(),
         }
     }
 
@@ -763,11 +766,18 @@ impl Engine {
     /// The release record of `id` on `run`'s host: from the cache when it is
     /// there (the id ends in the content digest, so a cached record of the
     /// same id describes the same tree), else from the host.
-    async fn record(&self, run: &Run, app: &str, id: &str) -> Result<Release, String> {
-        match self.cache().get(app, id) {
-            Ok(r) => Ok(r),
-            Err(_) => run.app.read_release(id).await.map_err(|e| e.to_string()),
+    /// Read once per run: every host of a fleet usually has the same base.
+    async fn record(&self, run: &Run, app: &str, id: &str) -> Result<Arc<Release>, String> {
+        if let Some(r) = self.records.lock().expect("not poisoned").get(id) {
+            return Ok(r.clone());
         }
+        let r = match self.cache().get(app, id) {
+            Ok(r) => Arc::new(r),
+            // Read from a host, it describes that host's copy: not shared.
+            Err(_) => return run.app.read_release(id).await.map(Arc::new).map_err(|e| e.to_string()),
+        };
+        self.records.lock().expect("not poisoned").insert(id.to_string(), r.clone());
+        Ok(r)
     }
 
     /// Whether a file matching one of `globs` changed between what `run`'s
@@ -806,7 +816,7 @@ impl Engine {
         let shared: Vec<SharedPath> = shared.iter().map(|s| SharedPath::parse(s)).collect();
         let archive = self.cache().archive_path(&release.app, &release.id);
         run.app
-            .stage(release, &archive, base.as_ref().map(|(_, r)| r), &shared, run.state.rsync)
+            .stage(release, &archive, base.as_ref().map(|(_, r)| &**r), &shared, run.state.rsync)
             .await
             .map_err(|e| e.to_string())
     }

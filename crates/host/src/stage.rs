@@ -157,11 +157,21 @@ awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.ma
         let (rel, base) = (release.clone(), base.cloned());
         let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = sent.clone();
-        let input = Input::Stream(Box::new(move |w| {
-            let mut w = Counting { inner: w, n: &counter };
-            haul_release::write_stage_stream(&rel, base.as_ref(), &archive, &diff, &mut w)
-                .map_err(std::io::Error::other)
-        }));
+        let input = if diff.send_bytes() <= SHARED_STREAM_MAX {
+            // Small streams are built once and shared by every host with the
+            // same base: finding one file costs a walk of the whole archive.
+            let bytes = shared_stream(&rel, base.as_ref(), &archive, &diff)
+                .await
+                .map_err(|source| HostError::Release { host: self.host().into(), source })?;
+            counter.store(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            Input::Bytes(bytes.to_vec())
+        } else {
+            Input::Stream(Box::new(move |w| {
+                let mut w = Counting { inner: w, n: &counter };
+                haul_release::write_stage_stream(&rel, base.as_ref(), &archive, &diff, &mut w)
+                    .map_err(std::io::Error::other)
+            }))
+        };
         self.run_ok(&format!("stage {id}"), &script, input).await?;
         let mut stream_bytes = sent.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(((shell, prefix), paths)) = rsync {
@@ -256,6 +266,50 @@ awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.ma
         self.run_ok(&format!("complete {id}"), &script, Input::None).await?;
         Ok(())
     }
+}
+
+/// Stage streams up to this size are built once per (release, base) pair.
+const SHARED_STREAM_MAX: u64 = 8 << 20;
+
+type StreamKey = (String, Option<String>);
+
+/// The stage stream of `release` over `base`, built once: both ids are
+/// content digests, so the key determines the bytes. Keeps a few.
+async fn shared_stream(
+    release: &Release,
+    base: Option<&Release>,
+    archive: &Path,
+    diff: &Diff,
+) -> Result<std::sync::Arc<Vec<u8>>, haul_release::ReleaseError> {
+    use std::sync::{Arc, Mutex};
+    type Slot = Arc<tokio::sync::OnceCell<Arc<Vec<u8>>>>;
+    static STREAMS: Mutex<Vec<(StreamKey, Slot)>> = Mutex::new(Vec::new());
+    let key = (release.id.clone(), base.map(|b| b.id.clone()));
+    let slot = {
+        let mut all = STREAMS.lock().expect("not poisoned");
+        match all.iter().find(|(k, _)| *k == key) {
+            Some((_, s)) => s.clone(),
+            None => {
+                if all.len() >= 4 {
+                    all.remove(0);
+                }
+                let s: Slot = Arc::default();
+                all.push((key, s.clone()));
+                s
+            }
+        }
+    };
+    let (rel, base, archive, diff) = (release.clone(), base.cloned(), archive.to_path_buf(), diff.clone());
+    slot.get_or_try_init(|| async move {
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            haul_release::write_stage_stream(&rel, base.as_ref(), &archive, &diff, &mut out).map(|_| Arc::new(out))
+        })
+        .await
+        .expect("stream builder does not panic")
+    })
+    .await
+    .cloned()
 }
 
 /// Below this many bytes of modified files, rsync's delta transfer is not
