@@ -125,8 +125,12 @@ awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.ma
 "#
                 ));
             }
-            None => script
-                .push_str("mkdir \"$S\"\nmv \"$I/record\" releases/{id}.manifest.tmp\n".replace("{id}", id).as_str()),
+            // Nothing to reuse: the unpacked tree becomes the stage dir by
+            // one rename instead of a hard link per file.
+            None => script.push_str(
+                &"if [ -d \"$I/tree\" ]; then mv \"$I/tree\" \"$S\"; else mkdir \"$S\"; fi\nmv \"$I/record\" releases/{id}.manifest.tmp\n"
+                    .replace("{id}", id),
+            ),
         }
         // Shared paths are links in the base copy; remove them before laying
         // the new files over, or those files would land in `shared/`.
