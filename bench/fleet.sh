@@ -10,7 +10,9 @@
 #        opened beforehand (warm) or a fresh connection each (cold);
 #   (b)  a cold deploy (empty /srv/site on every host) of a 5,000-file,
 #        51.2 MB tree to 8 hosts, deploy only (`--release ID`), against
-#        parallel raw `tar -cf - . | ssh host 'tar -xf -'` through masters;
+#        parallel raw `tar -cf - . | ssh host 'tar -xf -'` through masters,
+#        and (for reading the gap) the same plus the host-side steps of
+#        haul's first stage (extract to a temp dir, cp -al, rm -rf);
 #   (c)  a redeploy to 8 hosts after changing exactly one file (a new
 #        release every run; built in --prepare, so build time is excluded),
 #        against a floor: raw `cp -al` of the tree plus a one-file tar on
@@ -315,6 +317,9 @@ open_raw_masters() {
 #   true     ssh through the host's master: `true`
 #   cold     ssh with a new connection (no master): `true`
 #   tar      the whole tree, through the master, into /srv/raw
+#   tarstaged  the same with the host-side steps of haul's first stage: the
+#            tree lands in a temporary dir, is hard-linked into place
+#            (cp -al), and the temporary dir is removed
 #   onefile  cp -al /srv/raw /srv/raw1, then the one changed file into it
 #   link     ln -s + mv -T (a symlink switched by rename), through the master
 cat > "$WORK/raw" <<EOF
@@ -329,6 +334,8 @@ while read -r n addr <&4; do
         true) ssh -n "\${ssh[@]:1}" true & ;;
         cold) ssh -n -F "\$d/ssh_config" -o ControlMaster=no -o ControlPath=none -p $PORT "\$addr" true & ;;
         tar) tar -C "$TREE" -cf - . | "\${ssh[@]}" 'mkdir -p /srv/raw && tar -C /srv/raw -xf -' & ;;
+        tarstaged) tar -C "$TREE" -cf - . | "\${ssh[@]}" 'mkdir -p /srv/rawi /srv/raw &&
+                   tar -C /srv/rawi -xf - && cp -al /srv/rawi/. /srv/raw/ && rm -rf /srv/rawi' & ;;
         onefile) tar -C "$TREE" -cf - "\$arg" |
                  "\${ssh[@]}" 'rm -rf /srv/raw1 && cp -al /srv/raw /srv/raw1 && tar -C /srv/raw1 -xf -' & ;;
         link) ssh -n "\${ssh[@]:1}" "ln -sfn \$arg /srv/rawlink.new && mv -T /srv/rawlink.new /srv/rawlink" & ;;
@@ -434,6 +441,8 @@ hf deploy_cold "$DEPLOY_RUNS" 1 --prepare "$H exec fleet -- rm -rf /srv/site /sr
     "$H deploy site fleet --release $R0"
 hf raw_tar "$DEPLOY_RUNS" 1 --prepare "$H exec fleet -- rm -rf /srv/raw" \
     "$WORK/raw tar $D"
+hf raw_tarstaged "$DEPLOY_RUNS" 1 --prepare "$H exec fleet -- rm -rf /srv/raw /srv/rawi" \
+    "$WORK/raw tarstaged $D"
 # One more, with haul's JSON events, for where the time goes.
 $H exec fleet -- rm -rf /srv/site
 $H deploy site fleet --release "$R0" --json > "$WORK/cold.json"
@@ -558,6 +567,9 @@ for n in sizes:
 rows += [
     (f"(b) cold deploy, 5,000 files / 51 MB, {dh} hosts", "deploy_cold",
      "raw `tar -c` piped to `ssh … tar -x`, via masters", "raw_tar", "ratio", 1.3),
+    ("(b) same cold deploy", "deploy_cold",
+     "raw tar as above + haul's host steps (extract to a temp dir, `cp -al` into place, `rm -rf` temp)",
+     "raw_tarstaged", None, None),
     (f"(c) redeploy, 1 file changed, {dh} hosts", "redeploy",
      "floor: raw `cp -al` + 1-file tar, 1 ssh/host", "raw_onefile", "abs", 1.0),
     (f"(c) same, `keep = 100`: no old release pruned", "redeploy_keep100",
