@@ -33,7 +33,8 @@
 #          ROLLBACK_RUNS (20), SIZES ("8 32 100"), PORT (2222),
 #          KEEP_TMP=1 (keep the temp dir; fleets are still taken down),
 #          NO_BUILD=1 (skip the cargo build, use target/release as it is).
-# Progress goes to stderr, results to stdout. Takes ~4-6 minutes on 2 cores.
+# Progress goes to stderr, results to stdout. Takes ~5 minutes on a quiet
+# 2-core machine, plus the build; up to ~9 when other work competes.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
