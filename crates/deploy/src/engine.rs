@@ -265,8 +265,8 @@ impl Engine {
     pub async fn run(&self, plan: &Plan) -> Result<DeployReport, DeployError> {
         let t0 = Instant::now();
         let release = match (&plan.kind, &plan.release) {
-            (PlanKind::Deploy, ReleaseChoice::Build) => Some(self.build_phase(plan).await?),
-            (PlanKind::Deploy, ReleaseChoice::Given { id }) => Some(self.cache().get(&plan.app, id)?),
+            (PlanKind::Deploy, ReleaseChoice::Build) => Some(Arc::new(self.build_phase(plan).await?)),
+            (PlanKind::Deploy, ReleaseChoice::Given { id }) => Some(self.cached(&plan.app, id)?),
             (PlanKind::Deploy, ReleaseChoice::Previous) => {
                 return Err(DeployError::Refused("a deploy needs a release".into()));
             }
@@ -287,7 +287,7 @@ impl Engine {
         let token = self
             .lock_all(&apps, format!("{verb} {} {}", plan.app, plan.env), self.unlock_hint(&plan.app, &plan.env))
             .await?;
-        let mut result = self.run_locked(plan, release.as_ref(), apps.clone(), t0).await;
+        let mut result = self.run_locked(plan, release.as_deref(), apps.clone(), t0).await;
         self.unlock_all(&apps, &token).await;
         let add = |r: &mut DeployReport| {
             for (host, why) in &skipped {
@@ -768,14 +768,20 @@ impl Engine {
     /// same id describes the same tree), else from the host.
     /// Read once per run: every host of a fleet usually has the same base.
     async fn record(&self, run: &Run, app: &str, id: &str) -> Result<Arc<Release>, String> {
+        match self.cached(app, id) {
+            Ok(r) => Ok(r),
+            // Read from a host, it describes that host's copy: not shared.
+            Err(_) => run.app.read_release(id).await.map(Arc::new).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The cached release `id` of `app`, parsed once per engine: its record
+    /// lists every file, and a deploy needs it in several places.
+    pub fn cached(&self, app: &str, id: &str) -> Result<Arc<Release>, haul_release::ReleaseError> {
         if let Some(r) = self.records.lock().expect("not poisoned").get(id) {
             return Ok(r.clone());
         }
-        let r = match self.cache().get(app, id) {
-            Ok(r) => Arc::new(r),
-            // Read from a host, it describes that host's copy: not shared.
-            Err(_) => return run.app.read_release(id).await.map(Arc::new).map_err(|e| e.to_string()),
-        };
+        let r = Arc::new(self.cache().get(app, id)?);
         self.records.lock().expect("not poisoned").insert(id.to_string(), r.clone());
         Ok(r)
     }

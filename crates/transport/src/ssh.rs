@@ -361,10 +361,6 @@ impl SshHost {
         &self.name
     }
 
-    pub fn pool(&self) -> &Arc<SshPool> {
-        &self.pool
-    }
-
     /// The `-e` command and the `host:` prefix with which `rsync` reaches
     /// this host through its master connection (open it first).
     pub fn rsync_remote(&self) -> Option<(String, String)> {

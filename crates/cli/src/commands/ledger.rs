@@ -30,7 +30,7 @@ impl Recorder {
         let (PlanKind::Deploy, ReleaseChoice::Given { id }) = (plan.kind, &plan.release) else {
             return Ok(Recorder { deployment: None, undoes: live.map(|d| d.id) });
         };
-        let r = engine.cache().get(&plan.app, id).map_err(DeployError::from)?;
+        let r = engine.cached(&plan.app, id).map_err(DeployError::from)?;
         let new = NewRelease {
             app: r.app.clone(),
             id: r.id.clone(),
