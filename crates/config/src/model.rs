@@ -41,9 +41,13 @@ pub struct Config {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
-    /// `sqlite://<path>` (relative to the file) or `postgres://…`; default
+    /// `sqlite://<path>` (relative to the file), `postgres://…`, or the
+    /// `http(s)://` address of a `haul server` to record through; default
     /// `.haul/ledger.db` beside the file.
     pub url: Option<Spanned<String>>,
+    /// The environment variable holding the bearer token sent to a ledger
+    /// server (default `HAUL_TOKEN`).
+    pub token_env: Option<String>,
 }
 
 /// `haul server`: where it listens and who may use it.

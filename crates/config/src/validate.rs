@@ -26,9 +26,14 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         }
     }
     if let Some(u) = &c.ledger.url {
-        let ok = ["sqlite://", "postgres://", "postgresql://"].iter().any(|p| u.get_ref().starts_with(p));
+        let ok = ["sqlite://", "postgres://", "postgresql://", "http://", "https://"]
+            .iter()
+            .any(|p| u.get_ref().starts_with(p));
         if !ok {
-            return Err((u.span(), "the ledger `url` must start with sqlite:// or postgres://".into()));
+            return Err((
+                u.span(),
+                "the ledger `url` must start with sqlite://, postgres:// or http(s):// (a haul server)".into(),
+            ));
         }
     }
     for (kind, names) in [

@@ -31,6 +31,9 @@ pub enum LedgerError {
     Db(#[from] sqlx::Error),
     #[error("{0}")]
     Refused(String),
+    /// Another deployment holds the environment.
+    #[error("{0}")]
+    Busy(String),
     #[error("no deployment {0} in the ledger")]
     NoDeployment(i64),
 }
@@ -204,10 +207,43 @@ impl Ledger {
     /// Starts a deployment (status `running`) and returns its id. A
     /// rollback names the deployment it undoes, which turns `undone` when
     /// the rollback succeeds.
-    pub async fn start_deployment(&self, d: &NewDeployment) -> Result<i64> {
+    ///
+    /// One deployment of an app runs in an environment at a time: another
+    /// one still running is refused, unless it started more than
+    /// `stale_after` ago (its runner died without finishing), in which case
+    /// it is closed as failed and this one goes ahead. Writers are
+    /// serialized on the audit head first, so two racing starts cannot both
+    /// see the environment free.
+    pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
         let mut tx = self.write().await?;
+        Self::serialize(&mut tx).await?;
         if self.quarantine_of(&mut tx, &d.app, &d.release).await?.is_some() && d.trigger != Trigger::Rollback {
             return Err(LedgerError::Refused(format!("release {} of {} is quarantined", d.release, d.app)));
+        }
+        let running = sqlx::query("SELECT * FROM deployments WHERE app = $1 AND env = $2 AND status = $3 ORDER BY id")
+            .bind(&d.app)
+            .bind(&d.env)
+            .bind(Status::Running.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &running {
+            let other = deployment_from(row)?;
+            let age = promotion::age(&other.started).unwrap_or_default();
+            if age < stale_after {
+                return Err(LedgerError::Busy(format!(
+                    "deployment {} ({} of {} by {}, started {}) is still running in {}; \
+                     it may be retried once that one finishes",
+                    other.id,
+                    other.trigger.as_str(),
+                    other.release,
+                    other.actor,
+                    other.started,
+                    other.env
+                )));
+            }
+            let why =
+                format!("abandoned: still running after {}s; closed when a new deployment started", age.as_secs());
+            Self::transition(&mut tx, &other, Status::Failed, Some(&why), &d.actor).await?;
         }
         let started = now();
         let row = sqlx::query(
@@ -227,24 +263,37 @@ impl Ledger {
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
-        Self::audit(&mut tx, &d.actor, "deployment.started", &id.to_string(), json!(d)).await?;
+        let mut data = json!(d);
+        data["id"] = json!(id);
+        Self::audit(&mut tx, &d.actor, "deployment.started", &id.to_string(), data).await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    async fn transition(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        id: i64,
-        to: Status,
-        message: Option<&str>,
-        actor: &str,
-    ) -> Result<()> {
-        let row = sqlx::query("SELECT status FROM deployments WHERE id = $1")
+    /// Takes the write lock every writer takes (the audit head row), so
+    /// that checks made after it hold until commit on PostgreSQL too.
+    async fn serialize(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn deployment_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i64) -> Result<Deployment> {
+        let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?
             .ok_or(LedgerError::NoDeployment(id))?;
-        let from = Status::parse(&row.try_get::<String, _>("status")?);
+        deployment_from(&row)
+    }
+
+    async fn transition(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        d: &Deployment,
+        to: Status,
+        message: Option<&str>,
+        actor: &str,
+    ) -> Result<()> {
+        let (id, from) = (d.id, d.status);
         if !from.can_become(to) {
             return Err(LedgerError::Refused(format!(
                 "deployment {id} is {}; it cannot become {}",
@@ -260,14 +309,45 @@ impl Ledger {
             .bind(id)
             .execute(&mut **tx)
             .await?;
-        Self::audit(
-            tx,
-            actor,
-            "deployment.status",
-            &id.to_string(),
-            json!({"from": from.as_str(), "to": to.as_str(), "message": message}),
+        let data = json!({
+            "id": id, "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger,
+            "from": from.as_str(), "to": to.as_str(), "message": message,
+        });
+        Self::audit(tx, actor, &format!("deployment.{}", to.as_str()), &id.to_string(), data).await
+    }
+
+    async fn upsert_host(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: &Deployment, h: &HostResult) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO host_results (deployment, host, phase, status, error, elapsed_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (deployment, host) DO UPDATE SET phase = excluded.phase, status = excluded.status, \
+             error = excluded.error, elapsed_ms = excluded.elapsed_ms",
         )
-        .await
+        .bind(d.id)
+        .bind(&h.host)
+        .bind(&h.phase)
+        .bind(&h.status)
+        .bind(&h.error)
+        .bind(h.elapsed_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records (or updates) one host's part while a deployment runs.
+    pub async fn record_host(&self, id: i64, h: &HostResult, actor: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let d = Self::deployment_in(&mut tx, id).await?;
+        if d.status != Status::Running {
+            return Err(LedgerError::Refused(format!(
+                "deployment {id} is {}; host results can only change while it runs",
+                d.status.as_str()
+            )));
+        }
+        Self::upsert_host(&mut tx, &d, h).await?;
+        let data = json!({"deployment": id, "app": d.app, "env": d.env, "release": d.release, "host": h});
+        Self::audit(&mut tx, actor, "host.result", &id.to_string(), data).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Ends a deployment with `status` and each host's result.
@@ -280,23 +360,15 @@ impl Ledger {
         actor: &str,
     ) -> Result<()> {
         let mut tx = self.write().await?;
+        let d = Self::deployment_in(&mut tx, id).await?;
         for h in hosts {
-            sqlx::query("INSERT INTO host_results (deployment, host, phase, status, error, elapsed_ms) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(id)
-                .bind(&h.host)
-                .bind(&h.phase)
-                .bind(&h.status)
-                .bind(&h.error)
-                .bind(h.elapsed_ms)
-                .execute(&mut *tx)
-                .await?;
+            Self::upsert_host(&mut tx, &d, h).await?;
         }
-        Self::transition(&mut tx, id, status, message, actor).await?;
+        Self::transition(&mut tx, &d, status, message, actor).await?;
         // A rollback that succeeded undoes the deployment it went back from.
-        let undoes: Option<i64> =
-            sqlx::query_scalar("SELECT undoes FROM deployments WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
-        if let (Status::Succeeded, Some(undone)) = (status, undoes) {
-            Self::transition(&mut tx, undone, Status::Undone, None, actor).await?;
+        if let (Status::Succeeded, Some(undone)) = (status, d.undoes) {
+            let u = Self::deployment_in(&mut tx, undone).await?;
+            Self::transition(&mut tx, &u, Status::Undone, None, actor).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -306,11 +378,7 @@ impl Ledger {
     /// A newer report of the same name supersedes an older one.
     pub async fn report_verification(&self, v: &NewVerification) -> Result<i64> {
         let mut tx = self.write().await?;
-        sqlx::query("SELECT id FROM deployments WHERE id = $1")
-            .bind(v.deployment)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(LedgerError::NoDeployment(v.deployment))?;
+        let d = Self::deployment_in(&mut tx, v.deployment).await?;
         let row = sqlx::query(
             "INSERT INTO verifications (deployment, name, result, link, reporter, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
@@ -323,7 +391,11 @@ impl Ledger {
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get("id")?;
-        Self::audit(&mut tx, &v.reporter, "verification.reported", &v.deployment.to_string(), json!(v)).await?;
+        let mut data = json!(v);
+        data["app"] = json!(d.app);
+        data["env"] = json!(d.env);
+        data["release"] = json!(d.release);
+        Self::audit(&mut tx, &v.reporter, "verification.reported", &v.deployment.to_string(), data).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -355,7 +427,7 @@ impl Ledger {
             actor,
             "approval.recorded",
             &format!("{app}/{release}"),
-            json!({"env": env, "comment": comment}),
+            json!({"app": app, "release": release, "env": env, "comment": comment}),
         )
         .await?;
         tx.commit().await?;
@@ -394,7 +466,14 @@ impl Ledger {
             .bind(now())
             .execute(&mut *tx)
             .await?;
-        Self::audit(&mut tx, actor, "quarantine.added", &format!("{app}/{release}"), json!({"reason": reason})).await?;
+        Self::audit(
+            &mut tx,
+            actor,
+            "quarantine.added",
+            &format!("{app}/{release}"),
+            json!({"app": app, "release": release, "reason": reason}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -496,6 +575,35 @@ impl Ledger {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(deployment_from).transpose()
+    }
+
+    /// Audit entries after `seq`, oldest first: the event stream that the
+    /// server's SSE endpoint and webhooks deliver.
+    pub async fn events_after(&self, seq: i64, limit: i64) -> Result<Vec<Event>> {
+        let rows =
+            sqlx::query("SELECT seq, at, actor, kind, subject, data FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let data: String = r.try_get("data")?;
+                Ok(Event {
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    kind: r.try_get("kind")?,
+                    subject: r.try_get("subject")?,
+                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+
+    /// The newest event's sequence number (0 when there is none).
+    pub async fn last_event(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?)
     }
 
     /// Walks the audit log checking every link of the chain.

@@ -199,3 +199,17 @@ impl AuditReport {
         AuditReport { entries, broken: Some((seq, why)) }
     }
 }
+
+/// One entry of the audit log, as an event others are told about. `kind`
+/// is the event type (`deployment.started`, `deployment.succeeded`,
+/// `host.result`, `verification.reported`, …); `data` carries `app` and,
+/// where there is one, `env`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub subject: String,
+    pub data: serde_json::Value,
+}

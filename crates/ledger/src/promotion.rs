@@ -33,7 +33,7 @@ impl Candidate {
     }
 }
 
-fn age(since: &str) -> Option<std::time::Duration> {
+pub(crate) fn age(since: &str) -> Option<std::time::Duration> {
     let t: jiff::Timestamp = since.parse().ok()?;
     let secs = jiff::Timestamp::now().as_second() - t.as_second();
     Some(std::time::Duration::from_secs(secs.max(0) as u64))

@@ -33,6 +33,8 @@ fn host(h: &str) -> HostResult {
     HostResult { host: h.into(), phase: "verify".into(), status: "ok".into(), error: None, elapsed_ms: 12 }
 }
 
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
 async fn suite(url: &str) {
     let l = Ledger::open(url).await.unwrap();
     // Opening again finds the schema in place.
@@ -46,7 +48,7 @@ async fn suite(url: &str) {
     l.register_release(&release("web", "r2", "d2"), "ci").await.unwrap();
 
     // Deployments and the transition table.
-    let d1 = l.start_deployment(&deployment("staging", "r1", Trigger::Deploy, None)).await.unwrap();
+    let d1 = l.start_deployment(&deployment("staging", "r1", Trigger::Deploy, None), HOUR).await.unwrap();
     assert_eq!(l.deployment(d1).await.unwrap().status, Status::Running);
     l.finish_deployment(d1, Status::Succeeded, None, &[host("a"), host("b")], "alice").await.unwrap();
     let e = l.finish_deployment(d1, Status::Failed, None, &[], "alice").await.unwrap_err();
@@ -54,27 +56,61 @@ async fn suite(url: &str) {
     assert_eq!(l.host_results(d1).await.unwrap(), vec![host("a"), host("b")]);
     assert_eq!(l.live("web", "staging").await.unwrap().unwrap().release, "r1");
 
-    let d2 = l.start_deployment(&deployment("staging", "r2", Trigger::Deploy, None)).await.unwrap();
+    let d2 = l.start_deployment(&deployment("staging", "r2", Trigger::Deploy, None), HOUR).await.unwrap();
+    // One deployment at a time per app and environment; another app or
+    // environment is free.
+    let e = l.start_deployment(&deployment("staging", "r1", Trigger::Promote, None), HOUR).await.unwrap_err();
+    assert!(matches!(e, LedgerError::Busy(_)), "{e}");
+    assert!(e.to_string().starts_with(&format!("deployment {d2} (deploy of r2 by alice, started ")), "{e}");
+    // Host results are updated while it runs, then by the final report.
+    let mut a = host("a");
+    a.phase = "stage".into();
+    l.record_host(d2, &a, "alice").await.unwrap();
+    assert_eq!(l.host_results(d2).await.unwrap()[0].phase, "stage");
     l.finish_deployment(d2, Status::SwitchedBack, Some("health check failed"), &[host("a")], "alice").await.unwrap();
     let d = l.deployment(d2).await.unwrap();
     assert_eq!((d.status, d.message.as_deref()), (Status::SwitchedBack, Some("health check failed")));
+    assert_eq!(l.host_results(d2).await.unwrap(), vec![host("a")]);
+    let e = l.record_host(d2, &a, "alice").await.unwrap_err();
+    assert_eq!(e.to_string(), format!("deployment {d2} is switched_back; host results can only change while it runs"));
     assert!(d.finished.is_some());
     assert_eq!(l.live("web", "staging").await.unwrap().unwrap().id, d1, "a failed deploy is not live");
 
     // A rollback is linked to what it undoes, which becomes `undone`.
-    let d3 = l.start_deployment(&deployment("staging", "r2", Trigger::Deploy, None)).await.unwrap();
+    let d3 = l.start_deployment(&deployment("staging", "r2", Trigger::Deploy, None), HOUR).await.unwrap();
     l.finish_deployment(d3, Status::Succeeded, None, &[], "alice").await.unwrap();
-    let d4 = l.start_deployment(&deployment("staging", "r1", Trigger::Rollback, Some(d3))).await.unwrap();
+    let d4 = l.start_deployment(&deployment("staging", "r1", Trigger::Rollback, Some(d3)), HOUR).await.unwrap();
     l.finish_deployment(d4, Status::Succeeded, None, &[], "alice").await.unwrap();
     assert_eq!(l.deployment(d3).await.unwrap().status, Status::Undone);
     assert_eq!(l.deployment(d4).await.unwrap().undoes, Some(d3));
     let live = l.live("web", "staging").await.unwrap().unwrap();
     assert_eq!((live.id, live.release.as_str(), live.trigger), (d4, "r1", Trigger::Rollback));
 
+    // A deployment whose runner died is closed once it is older than the
+    // stale limit, and the next one proceeds.
+    let dead = l.start_deployment(&deployment("qa", "r1", Trigger::Deploy, None), HOUR).await.unwrap();
+    let next =
+        l.start_deployment(&deployment("qa", "r2", Trigger::Deploy, None), std::time::Duration::ZERO).await.unwrap();
+    let dead = l.deployment(dead).await.unwrap();
+    assert_eq!(dead.status, Status::Failed);
+    assert!(dead.message.unwrap().starts_with("abandoned: still running after"));
+    l.finish_deployment(next, Status::Failed, None, &[], "alice").await.unwrap();
+
+    // Events: every write, in order, with the app and environment.
+    let events = l.events_after(0, 1000).await.unwrap();
+    assert_eq!(events.len() as i64, l.last_event().await.unwrap());
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(&kinds[..3], ["release.registered", "release.registered", "deployment.started"]);
+    assert!(kinds.contains(&"deployment.undone") && kinds.contains(&"host.result"), "{kinds:?}");
+    let undone = events.iter().find(|e| e.kind == "deployment.undone").unwrap();
+    assert_eq!((undone.data["env"].as_str(), undone.data["id"].as_i64()), (Some("staging"), Some(d3)));
+    assert_eq!(l.events_after(events[1].seq, 1).await.unwrap(), vec![events[2].clone()]);
+
     // History: newest first, filtered.
     let all = l.deployments(Some("web"), Some("staging"), 10).await.unwrap();
     assert_eq!(all.iter().map(|d| d.id).collect::<Vec<_>>(), vec![d4, d3, d2, d1]);
     assert_eq!(l.deployments(None, Some("prod"), 10).await.unwrap(), vec![]);
+    assert_eq!(l.deployments(Some("web"), None, 10).await.unwrap().len(), 6);
     assert_eq!(l.deployments(None, None, 2).await.unwrap().len(), 2);
 
     // Verifications: the newest report of a name supersedes older ones.
@@ -114,7 +150,7 @@ async fn suite(url: &str) {
     l.quarantine("web", "r2", "leaks memory", "carol").await.unwrap();
     let e = l.quarantine("web", "r2", "again", "carol").await.unwrap_err();
     assert!(e.to_string().starts_with("release r2 of web is already quarantined (leaks memory, by carol at "), "{e}");
-    let e = l.start_deployment(&deployment("prod", "r2", Trigger::Deploy, None)).await.unwrap_err();
+    let e = l.start_deployment(&deployment("prod", "r2", Trigger::Deploy, None), HOUR).await.unwrap_err();
     assert_eq!(e.to_string(), "release r2 of web is quarantined");
     assert_eq!(l2.quarantined("web", "r2").await.unwrap().unwrap().reason, "leaks memory");
 

@@ -26,7 +26,7 @@ impl From<haul_ledger::LedgerError> for ApiError {
     fn from(e: haul_ledger::LedgerError) -> ApiError {
         use haul_ledger::LedgerError as L;
         let status = match &e {
-            L::Refused(_) => StatusCode::CONFLICT,
+            L::Refused(_) | L::Busy(_) => StatusCode::CONFLICT,
             L::NoDeployment(_) => StatusCode::NOT_FOUND,
             L::Open { .. } | L::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -14,6 +14,7 @@ mod openapi;
 pub use error::ApiError;
 
 use axum::Router;
+use haul_config::Config;
 use haul_ledger::Ledger;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,13 +52,26 @@ impl Metrics {
 #[derive(Debug, Clone)]
 pub struct State {
     pub(crate) ledger: Ledger,
+    /// The `haul.toml` the server runs under: apps, environments, hosts,
+    /// requirements, tokens and webhooks come from it, never from the
+    /// database.
+    pub(crate) config: Arc<Config>,
     pub(crate) tokens: Arc<Vec<Token>>,
     pub(crate) metrics: Arc<Metrics>,
 }
 
 impl State {
-    pub fn new(ledger: Ledger, tokens: Vec<Token>) -> State {
-        State { ledger, tokens: Arc::new(tokens), metrics: Arc::default() }
+    pub fn new(ledger: Ledger, config: Arc<Config>) -> State {
+        let tokens = config
+            .server
+            .tokens
+            .iter()
+            .map(|t| {
+                let t = t.get_ref();
+                Token { name: t.name.clone(), sha256: t.sha256.to_lowercase(), scopes: t.scopes.clone() }
+            })
+            .collect();
+        State { ledger, config, tokens: Arc::new(tokens), metrics: Arc::default() }
     }
 }
 
@@ -82,10 +96,32 @@ async fn count(
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// Background work (the event feed, webhook deliveries) runs beside the
+/// listener and stops with it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: State,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let background = background(state.clone(), stop_rx);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    background.await;
+    served
+}
+
+/// Starts the server's background tasks; the returned future ends once
+/// `stop` turns true and every task has finished what it was doing.
+fn background(_state: State, stop: tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
+    let tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    drop(stop);
+    async move {
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
 }

@@ -52,7 +52,7 @@ impl Recorder {
             config_digest: engine.config.digest.clone(),
             undoes: None,
         };
-        let id = ledger.start_deployment(&d).await.map_err(failed)?;
+        let id = ledger.start_deployment(&d, engine.config.lock.stale_after.0).await.map_err(failed)?;
         Ok(Recorder { deployment: Some(id), undoes: None })
     }
 
@@ -86,7 +86,7 @@ impl Recorder {
                     config_digest: engine.config.digest.clone(),
                     undoes: self.undoes,
                 };
-                ledger.start_deployment(&d).await.map_err(failed)?
+                ledger.start_deployment(&d, engine.config.lock.stale_after.0).await.map_err(failed)?
             }
         };
         let hosts: Vec<HostResult> = report
@@ -253,38 +253,4 @@ pub async fn promote(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts
     }
     let plan = haul_deploy::plan_deploy(&config, app, to, ReleaseChoice::Given { id: chosen.release }, &[])?;
     super::deploy::run(ctx, config, plan, opts).await
-}
-
-pub async fn server(ctx: &Ctx, listen: Option<String>) -> Result {
-    let config = ctx.config()?;
-    let ledger = open(&config).await?;
-    let addr = listen.or_else(|| config.server.listen.clone()).unwrap_or_else(|| "127.0.0.1:7878".into());
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|e| Failure::Run(format!("cannot listen on {addr}: {e}")))?;
-    let local = listener.local_addr().map_err(|e| Failure::Run(e.to_string()))?;
-    let tokens = config
-        .server
-        .tokens
-        .iter()
-        .map(|t| {
-            let t = t.get_ref();
-            haul_server::Token { name: t.name.clone(), sha256: t.sha256.to_lowercase(), scopes: t.scopes.clone() }
-        })
-        .collect();
-    ctx.printer.err(&format!("haul server listening on http://{local}"));
-    let shutdown = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-    };
-    haul_server::serve(listener, haul_server::State::new(ledger, tokens), shutdown)
-        .await
-        .map_err(|e| Failure::Run(format!("server: {e}")))?;
-    ctx.printer.err("haul server stopped");
-    Ok(())
 }

@@ -4,6 +4,7 @@ mod config;
 mod deploy;
 mod hosts;
 mod ledger;
+mod server;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Failure, Result};
@@ -101,7 +102,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => {
             ledger::audit_verify(&ctx, json.json).await
         }
-        Command::Server { listen } => ledger::server(&ctx, listen).await,
+        Command::Server { listen } => server::server(&ctx, listen).await,
         Command::Build { app, json } => deploy::build(&ctx, &app, json.json).await,
         Command::Plan(args) => deploy::plan(&ctx, args),
         Command::Deploy(args) => deploy::deploy(&ctx, args).await,

@@ -1,0 +1,30 @@
+//! `haul server`: binds the listener, opens the ledger and serves until
+//! SIGINT or SIGTERM, finishing requests in flight.
+
+use super::Ctx;
+use crate::error::{Failure, Result};
+
+pub async fn server(ctx: &Ctx, listen: Option<String>) -> Result {
+    let config = ctx.config()?;
+    let ledger = super::ledger::open(&config).await?;
+    let addr = listen.or_else(|| config.server.listen.clone()).unwrap_or_else(|| "127.0.0.1:7878".into());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| Failure::Run(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| Failure::Run(e.to_string()))?;
+    ctx.printer.err(&format!("haul server listening on http://{local}"));
+    let shutdown = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+    };
+    haul_server::serve(listener, haul_server::State::new(ledger, std::sync::Arc::new(config)), shutdown)
+        .await
+        .map_err(|e| Failure::Run(format!("server: {e}")))?;
+    ctx.printer.err("haul server stopped");
+    Ok(())
+}
