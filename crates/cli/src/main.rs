@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod error;
 mod printer;
+mod store;
 
 use clap::Parser;
 

@@ -13,10 +13,14 @@
 //! requirements, tokens) is never stored here: it lives in `haul.toml`.
 
 mod model;
+mod outbox;
 mod promotion;
+mod views;
 
 pub use model::*;
+pub use outbox::{Delivery, DeliveryAttempt, NewAttempt, Outcome, now_plus};
 pub use promotion::{Candidate, Requirements};
+pub use views::*;
 
 use serde_json::json;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -512,6 +516,32 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(deployment_from).collect()
+    }
+
+    /// A page of `app`'s releases older than `before` (an id), newest first.
+    pub async fn releases(&self, app: &str, before: Option<&str>, limit: i64) -> Result<Vec<Release>> {
+        let rows =
+            sqlx::query("SELECT * FROM releases WHERE app = $1 AND ($2 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4")
+                .bind(app)
+                .bind(before)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Release {
+                    app: r.try_get("app")?,
+                    id: r.try_get("id")?,
+                    digest: r.try_get("digest")?,
+                    revision: r.try_get("revision")?,
+                    built_by: r.try_get("built_by")?,
+                    created: r.try_get("created")?,
+                    files: r.try_get("files")?,
+                    bytes: r.try_get("bytes")?,
+                })
+            })
+            .collect()
     }
 
     pub async fn deployment(&self, id: i64) -> Result<Deployment> {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::Ordering;
 
-type Res = Result<axum::response::Response, ApiError>;
+pub(crate) type Res = Result<axum::response::Response, ApiError>;
 
 pub fn routes(state: State) -> Router {
     Router::new()
@@ -21,6 +21,8 @@ pub fn routes(state: State) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(|| async { Json(crate::openapi::document()) }))
         .route("/api/v1/deployments", get(list_deployments))
+        .merge(crate::records::routes())
+        .merge(crate::events::routes())
         .route("/api/v1/deployments/{id}", get(get_deployment))
         .route("/api/v1/deployments/{id}/verifications", post(verify))
         .route("/api/v1/approvals", post(approve))
@@ -31,7 +33,7 @@ pub fn routes(state: State) -> Router {
 }
 
 /// The name of the token presented, if it may act in `scope`.
-fn authorize(state: &State, headers: &HeaderMap, scope: &str) -> Result<String, ApiError> {
+pub(crate) fn authorize(state: &State, headers: &HeaderMap, scope: &str) -> Result<String, ApiError> {
     let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "a bearer token is needed (Authorization: Bearer …)");
     let header = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(unauthorized)?;
     let secret = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(unauthorized)?;
@@ -55,12 +57,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn created(v: Value) -> Res {
+pub(crate) fn created(v: Value) -> Res {
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-fn ok(v: Value) -> Res {
+pub(crate) fn ok(v: Value) -> Res {
     Ok(Json(v).into_response())
+}
+
+/// A page size: 50 unless asked, at most 500.
+pub(crate) fn limit(asked: Option<i64>) -> Result<i64, ApiError> {
+    let limit = asked.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`limit` must be between 1 and 500"));
+    }
+    Ok(limit)
 }
 
 async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Res {
@@ -98,10 +109,7 @@ async fn list_deployments(
 ) -> Res {
     authorize(&state, &headers, "read")?;
     let Query(q) = q?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`limit` must be between 1 and 500"));
-    }
+    let limit = limit(q.limit)?;
     let items = state.ledger.deployments_before(q.app.as_deref(), q.env.as_deref(), q.before, limit).await?;
     let next = (items.len() as i64 == limit).then(|| items.last().map(|d| d.id)).flatten();
     ok(json!({ "items": items, "next_before": next }))

@@ -7,17 +7,29 @@ use axum::response::{IntoResponse, Response};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Fields merged into the error object (e.g. every candidate of a
+    /// refused promotion and what it lacks).
+    pub detail: Option<serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), detail: None }
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> ApiError {
+        self.detail = Some(detail);
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "status": self.status.as_u16(), "message": self.message } });
+        let mut error = serde_json::json!({ "status": self.status.as_u16(), "message": self.message });
+        if let Some(serde_json::Value::Object(extra)) = self.detail {
+            error.as_object_mut().expect("an object").extend(extra);
+        }
+        let body = serde_json::json!({ "error": error });
         (self.status, axum::Json(body)).into_response()
     }
 }

@@ -9,7 +9,11 @@
 
 mod api;
 mod error;
+mod events;
 mod openapi;
+mod records;
+
+pub use records::requirements;
 
 pub use error::ApiError;
 
@@ -58,6 +62,10 @@ pub struct State {
     pub(crate) config: Arc<Config>,
     pub(crate) tokens: Arc<Vec<Token>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The newest event's number, as last read from the database.
+    pub(crate) feed: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Turns true when the server stops, ending long-lived responses.
+    pub(crate) stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl State {
@@ -71,7 +79,14 @@ impl State {
                 Token { name: t.name.clone(), sha256: t.sha256.to_lowercase(), scopes: t.scopes.clone() }
             })
             .collect();
-        State { ledger, config, tokens: Arc::new(tokens), metrics: Arc::default() }
+        State {
+            ledger,
+            config,
+            tokens: Arc::new(tokens),
+            metrics: Arc::default(),
+            feed: Arc::new(tokio::sync::watch::channel(0).0),
+            stop: tokio::sync::watch::channel(false).1,
+        }
     }
 }
 
@@ -100,10 +115,11 @@ async fn count(
 /// listener and stops with it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: State,
+    mut state: State,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    state.stop = stop_rx.clone();
     let background = background(state.clone(), stop_rx);
     let shutdown = async move {
         shutdown.await;
@@ -116,9 +132,8 @@ pub async fn serve(
 
 /// Starts the server's background tasks; the returned future ends once
 /// `stop` turns true and every task has finished what it was doing.
-fn background(_state: State, stop: tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
-    let tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    drop(stop);
+fn background(state: State, stop: tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
+    let tasks: Vec<tokio::task::JoinHandle<()>> = vec![tokio::spawn(events::watch_head(state.clone(), stop.clone()))];
     async move {
         for t in tasks {
             let _ = t.await;

@@ -96,7 +96,7 @@ pub async fn run(ctx: &Ctx, config: haul_config::Config, mut plan: Plan, opts: R
         plan.release = ReleaseChoice::Given { id: release.id };
     }
     if plan.kind == PlanKind::Deploy {
-        plan.fallback = ledger.last_verified(&plan.app, &plan.env).await.map_err(|e| Failure::Run(e.to_string()))?;
+        plan.fallback = ledger.last_verified(&plan.app, &plan.env).await?;
     }
     let trigger = if opts.promote { haul_ledger::Trigger::Promote } else { haul_ledger::Trigger::Deploy };
     let recorder = super::ledger::Recorder::start(&ledger, &engine, &plan, trigger).await?;

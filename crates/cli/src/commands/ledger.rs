@@ -4,17 +4,12 @@
 use super::Ctx;
 use crate::error::{Failure, Result};
 use crate::printer::table;
+use crate::store::Store;
 use haul_deploy::{DeployError, DeployReport, Engine, HostStatus, Plan, PlanKind, ReleaseChoice};
-use haul_ledger::{
-    HostResult, Ledger, NewDeployment, NewRelease, NewVerification, Status, Trigger, VerificationResult,
-};
+use haul_ledger::{HostResult, NewDeployment, NewRelease, NewVerification, Status, Trigger, VerificationResult};
 
-pub async fn open(config: &haul_config::Config) -> Result<Ledger> {
-    Ledger::open(&config.ledger_url()).await.map_err(|e| Failure::Run(e.to_string()))
-}
-
-fn failed(e: haul_ledger::LedgerError) -> Failure {
-    Failure::Run(e.to_string())
+pub async fn open(config: &haul_config::Config) -> Result<Store> {
+    Store::open(config).await
 }
 
 /// Records one run: before it (a deploy, whose release is known) and after.
@@ -25,8 +20,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub async fn start(ledger: &Ledger, engine: &Engine, plan: &Plan, trigger: Trigger) -> Result<Recorder> {
-        let live = ledger.live(&plan.app, &plan.env).await.map_err(failed)?;
+    pub async fn start(ledger: &Store, engine: &Engine, plan: &Plan, trigger: Trigger) -> Result<Recorder> {
+        let live = ledger.live(&plan.app, &plan.env).await?;
         let (PlanKind::Deploy, ReleaseChoice::Given { id }) = (plan.kind, &plan.release) else {
             return Ok(Recorder { deployment: None, undoes: live.map(|d| d.id) });
         };
@@ -41,7 +36,7 @@ impl Recorder {
             files: r.manifest.files() as i64,
             bytes: r.manifest.bytes() as i64,
         };
-        ledger.register_release(&new, &engine.who.user).await.map_err(failed)?;
+        ledger.register_release(&new, &engine.who.user).await?;
         let d = NewDeployment {
             app: plan.app.clone(),
             env: plan.env.clone(),
@@ -52,13 +47,13 @@ impl Recorder {
             config_digest: engine.config.digest.clone(),
             undoes: None,
         };
-        let id = ledger.start_deployment(&d, engine.config.lock.stale_after.0).await.map_err(failed)?;
+        let id = ledger.start_deployment(&d, engine.config.lock.stale_after.0).await?;
         Ok(Recorder { deployment: Some(id), undoes: None })
     }
 
     pub async fn finish(
         self,
-        ledger: &Ledger,
+        ledger: &Store,
         engine: &Engine,
         plan: &Plan,
         result: &std::result::Result<DeployReport, DeployError>,
@@ -86,7 +81,7 @@ impl Recorder {
                     config_digest: engine.config.digest.clone(),
                     undoes: self.undoes,
                 };
-                ledger.start_deployment(&d, engine.config.lock.stale_after.0).await.map_err(failed)?
+                ledger.start_deployment(&d, engine.config.lock.stale_after.0).await?
             }
         };
         let hosts: Vec<HostResult> = report
@@ -103,21 +98,21 @@ impl Recorder {
                     .collect()
             })
             .unwrap_or_default();
-        ledger.finish_deployment(id, status, message.as_deref(), &hosts, &engine.who.user).await.map_err(failed)
+        ledger.finish_deployment(id, status, message.as_deref(), &hosts, &engine.who.user).await
     }
 }
 
 pub async fn history(ctx: &Ctx, app: Option<&str>, env: Option<&str>, limit: i64, json: bool) -> Result {
     let config = ctx.config()?;
     let ledger = open(&config).await?;
-    let deployments = ledger.deployments(app, env, limit).await.map_err(failed)?;
+    let deployments = ledger.deployments(app, env, limit).await?;
     if json {
         ctx.printer.json(&deployments);
         return Ok(());
     }
     let mut rows = Vec::new();
     for d in &deployments {
-        let verified = ledger.verifications(d.id).await.map_err(failed)?;
+        let verified = ledger.verifications(d.id).await?;
         let v: Vec<String> = verified.iter().map(|v| format!("{} {}", v.name, v.result.as_str())).collect();
         let undoes = d.undoes.map(|u| format!(" (undoes {u})")).unwrap_or_default();
         rows.push(vec![
@@ -151,14 +146,14 @@ pub async fn verify(
     let ledger = open(&config).await?;
     let deployment = match deployment {
         Some(d) => d,
-        None => match ledger.deployments(Some(app), Some(env), 1).await.map_err(failed)?.first() {
+        None => match ledger.deployments(Some(app), Some(env), 1).await?.first() {
             Some(d) => d.id,
             None => return Err(Failure::Run(format!("no deployment of {app} to {env} in the ledger"))),
         },
     };
     let reporter = haul_deploy::Whoami::current().user;
     let v = NewVerification { deployment, name: name.into(), result, link, reporter };
-    ledger.report_verification(&v).await.map_err(failed)?;
+    ledger.report_verification(&v).await?;
     ctx.printer.out(&format!("recorded {name}: {} for deployment {deployment}", result.as_str()));
     Ok(())
 }
@@ -168,7 +163,7 @@ pub async fn approve(ctx: &Ctx, app: &str, release: &str, env: &str, comment: Op
     config.env(env).map_err(|e| Failure::Usage(e.to_string()))?;
     let ledger = open(&config).await?;
     let actor = haul_deploy::Whoami::current().user;
-    ledger.approve(app, release, env, &actor, comment).await.map_err(failed)?;
+    ledger.approve(app, release, env, &actor, comment).await?;
     ctx.printer.out(&format!("{actor} approved {release} of {app} for {env}"));
     Ok(())
 }
@@ -181,14 +176,14 @@ pub async fn quarantine(ctx: &Ctx, app: &str, release: &str, reason: &str) -> Re
     config.app(app).map_err(|e| Failure::Usage(e.to_string()))?;
     let ledger = open(&config).await?;
     let actor = haul_deploy::Whoami::current().user;
-    ledger.quarantine(app, release, reason, &actor).await.map_err(failed)?;
+    ledger.quarantine(app, release, reason, &actor).await?;
     ctx.printer.out(&format!("quarantined {release} of {app}: nothing will deploy it again"));
     Ok(())
 }
 
 pub async fn audit_verify(ctx: &Ctx, json: bool) -> Result {
     let ledger = open(&ctx.config()?).await?;
-    let report = ledger.verify_audit().await.map_err(failed)?;
+    let report = ledger.verify_audit().await?;
     if json {
         ctx.printer.json(&report);
     }
@@ -213,14 +208,8 @@ pub async fn promote(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts
             "environment `{to}` builds its own code; deploy to it (`haul deploy {app} {to}`) instead of promoting"
         )));
     }
-    let req = env.requires.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default();
-    let req = haul_ledger::Requirements {
-        verifications: req.verifications,
-        soak: req.soak.map(|d| d.0),
-        approvals: req.approvals,
-    };
     let ledger = open(&config).await?;
-    let mut candidates = ledger.candidates(app, &upstream, to, &req).await.map_err(failed)?;
+    let mut candidates = ledger.candidates(&config, app, to).await?;
     if let Some(id) = release {
         candidates.retain(|c| c.release == id);
         if candidates.is_empty() {

@@ -6,7 +6,15 @@ use crate::error::{Failure, Result};
 
 pub async fn server(ctx: &Ctx, listen: Option<String>) -> Result {
     let config = ctx.config()?;
-    let ledger = super::ledger::open(&config).await?;
+    let url = config.ledger_url();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return Err(Failure::Usage(format!(
+            "{}: haul server keeps the ledger in a database, but [ledger] url is the server {url}; \
+             give the server a config whose url is sqlite:// or postgres://",
+            config.path.display()
+        )));
+    }
+    let ledger = haul_ledger::Ledger::open(&url).await.map_err(|e| Failure::Run(e.to_string()))?;
     let addr = listen.or_else(|| config.server.listen.clone()).unwrap_or_else(|| "127.0.0.1:7878".into());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

@@ -1,0 +1,249 @@
+//! Where the CLI records and reads the ledger: the database itself (SQLite
+//! by default, or PostgreSQL), or a `haul server` when `[ledger] url` is an
+//! `http(s)://` address. Commands call one set of methods and never know
+//! which; through a server, the server judges promotions against its own
+//! `haul.toml` and records its token's name (with the person it acts for)
+//! as the actor.
+
+use crate::error::{Failure, Result};
+use haul_ledger::{
+    AuditReport, Candidate, Deployment, HostResult, Ledger, NewDeployment, NewRelease, NewVerification, Status,
+    Verification,
+};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub enum Store {
+    Local(Ledger),
+    Remote(Remote),
+}
+
+/// A `haul server` spoken to over its JSON API.
+pub struct Remote {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+fn failed(e: haul_ledger::LedgerError) -> Failure {
+    Failure::Run(e.to_string())
+}
+
+impl Store {
+    pub async fn open(config: &haul_config::Config) -> Result<Store> {
+        let url = config.ledger_url();
+        if url.starts_with("http://") || url.starts_with("https://") {
+            let var = config.ledger.token_env.clone().unwrap_or_else(|| "HAUL_TOKEN".into());
+            let token = std::env::var(&var).map_err(|_| {
+                Failure::Usage(format!(
+                    "{}: [ledger] url is the haul server {url}; set {var} to a token it accepts",
+                    config.path.display()
+                ))
+            })?;
+            let http = reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .map_err(|e| Failure::Run(format!("ledger server {url}: {e}")))?;
+            return Ok(Store::Remote(Remote { base: url.trim_end_matches('/').to_string(), token, http }));
+        }
+        Ledger::open(&url).await.map(Store::Local).map_err(failed)
+    }
+
+    pub async fn register_release(&self, r: &NewRelease, actor: &str) -> Result<()> {
+        match self {
+            Store::Local(l) => l.register_release(r, actor).await.map(drop).map_err(failed),
+            Store::Remote(s) => s.send("POST", "/api/v1/releases", json!(r)).await.map(drop),
+        }
+    }
+
+    pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
+        match self {
+            Store::Local(l) => l.start_deployment(d, stale_after).await.map_err(failed),
+            Store::Remote(s) => {
+                let body = json!({
+                    "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger, "reason": d.reason,
+                    "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor,
+                });
+                let v = s.send("POST", "/api/v1/deployments", body).await?;
+                v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))
+            }
+        }
+    }
+
+    pub async fn finish_deployment(
+        &self,
+        id: i64,
+        status: Status,
+        message: Option<&str>,
+        hosts: &[HostResult],
+        actor: &str,
+    ) -> Result {
+        match self {
+            Store::Local(l) => l.finish_deployment(id, status, message, hosts, actor).await.map_err(failed),
+            Store::Remote(s) => {
+                let body = json!({ "status": status, "message": message, "hosts": hosts });
+                s.send("POST", &format!("/api/v1/deployments/{id}/finish"), body).await.map(drop)
+            }
+        }
+    }
+
+    pub async fn report_verification(&self, v: &NewVerification) -> Result<()> {
+        match self {
+            Store::Local(l) => l.report_verification(v).await.map(drop).map_err(failed),
+            Store::Remote(s) => {
+                let body = json!({ "name": v.name, "result": v.result, "link": v.link });
+                s.send("POST", &format!("/api/v1/deployments/{}/verifications", v.deployment), body).await.map(drop)
+            }
+        }
+    }
+
+    pub async fn approve(&self, app: &str, release: &str, env: &str, actor: &str, comment: Option<&str>) -> Result {
+        match self {
+            Store::Local(l) => l.approve(app, release, env, actor, comment).await.map_err(failed),
+            Store::Remote(s) => {
+                let body = json!({ "app": app, "release": release, "env": env, "comment": comment });
+                s.send("POST", "/api/v1/approvals", body).await.map(drop)
+            }
+        }
+    }
+
+    pub async fn quarantine(&self, app: &str, release: &str, reason: &str, actor: &str) -> Result {
+        match self {
+            Store::Local(l) => l.quarantine(app, release, reason, actor).await.map_err(failed),
+            Store::Remote(s) => {
+                let body = json!({ "app": app, "release": release, "reason": reason });
+                s.send("POST", "/api/v1/quarantines", body).await.map(drop)
+            }
+        }
+    }
+
+    pub async fn deployments(&self, app: Option<&str>, env: Option<&str>, limit: i64) -> Result<Vec<Deployment>> {
+        match self {
+            Store::Local(l) => l.deployments(app, env, limit).await.map_err(failed),
+            Store::Remote(s) => {
+                let mut q = vec![("limit", limit.to_string())];
+                q.extend(app.map(|a| ("app", a.to_string())));
+                q.extend(env.map(|e| ("env", e.to_string())));
+                let v = s.get("/api/v1/deployments", &q).await?;
+                s.decode(v["items"].clone())
+            }
+        }
+    }
+
+    pub async fn verifications(&self, deployment: i64) -> Result<Vec<Verification>> {
+        match self {
+            Store::Local(l) => l.verifications(deployment).await.map_err(failed),
+            Store::Remote(s) => {
+                let v = s.get(&format!("/api/v1/deployments/{deployment}"), &[]).await?;
+                s.decode(v["verifications"].clone())
+            }
+        }
+    }
+
+    /// The deployment the ledger says `env` runs.
+    pub async fn live(&self, app: &str, env: &str) -> Result<Option<Deployment>> {
+        match self {
+            Store::Local(l) => l.live(app, env).await.map_err(failed),
+            Store::Remote(s) => s.decode(s.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?["live"].clone()),
+        }
+    }
+
+    /// Where a failed deploy of `app` to `env` goes back to.
+    pub async fn last_verified(&self, app: &str, env: &str) -> Result<Option<String>> {
+        match self {
+            Store::Local(l) => l.last_verified(app, env).await.map_err(failed),
+            Store::Remote(s) => {
+                s.decode(s.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?["last_verified"].clone())
+            }
+        }
+    }
+
+    /// Releases that could be promoted into `env` and what each lacks,
+    /// judged by the local `haul.toml`, or by the server's.
+    pub async fn candidates(&self, config: &haul_config::Config, app: &str, env: &str) -> Result<Vec<Candidate>> {
+        match self {
+            Store::Local(l) => {
+                let target = config.env(env).map_err(|e| Failure::Usage(e.to_string()))?;
+                let req = haul_server::requirements(target);
+                l.candidates(app, target.code.get_ref(), env, &req).await.map_err(failed)
+            }
+            Store::Remote(s) => {
+                s.decode(s.get(&format!("/api/v1/promotions/{app}/{env}"), &[]).await?["candidates"].clone())
+            }
+        }
+    }
+
+    pub async fn verify_audit(&self) -> Result<AuditReport> {
+        match self {
+            Store::Local(l) => l.verify_audit().await.map_err(failed),
+            Store::Remote(s) => {
+                let v = s.get("/api/v1/audit/verify", &[]).await?;
+                let entries = v["entries"].as_u64().ok_or_else(|| s.malformed("an audit report"))? as usize;
+                let broken = s.decode(v["broken"].clone())?;
+                Ok(AuditReport { entries, broken })
+            }
+        }
+    }
+}
+
+impl Remote {
+    fn malformed(&self, what: &str) -> Failure {
+        Failure::Run(format!("ledger server {}: the answer is not {what}", self.base))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, v: Value) -> Result<T> {
+        serde_json::from_value(v)
+            .map_err(|e| Failure::Run(format!("ledger server {}: unexpected answer: {e}", self.base)))
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), query)
+            .map_err(|e| Failure::Usage(format!("ledger server {}: {e}", self.base)))?;
+        self.call(self.http.get(url)).await
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Value) -> Result<Value> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        self.call(req).await
+    }
+
+    /// Sends one request; a refusal comes back as the server's message.
+    async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+        let res = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| Failure::Run(format!("ledger server {}: {}", self.base, error_chain(&e))))?;
+        let status = res.status();
+        let bytes = res.bytes().await.map_err(|e| Failure::Run(format!("ledger server {}: {e}", self.base)))?;
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(v);
+        }
+        let msg = v["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| {
+            format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>())
+        });
+        Err(match status.as_u16() {
+            401 | 403 => Failure::Usage(format!("ledger server {}: {msg}", self.base)),
+            _ => Failure::Run(msg),
+        })
+    }
+}
+
+/// An error with its causes ("connection refused" sits a few levels down).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}

@@ -1,0 +1,283 @@
+//! The write side of the API: what a `haul` CLI (or any CI system) records
+//! through the server — releases, deployments and their hosts as they run,
+//! and promotions, which the server judges against the requirements of its
+//! own `haul.toml` so that a client cannot promote what does not qualify.
+
+use crate::api::{Res, authorize, created, ok};
+use crate::{ApiError, State};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State as S};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use haul_ledger::{Candidate, HostResult, NewDeployment, NewRelease, Requirements, Status, Trigger};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+pub fn routes() -> Router<State> {
+    Router::new()
+        .route("/api/v1/releases", post(register_release).get(list_releases))
+        .route("/api/v1/deployments", post(start_deployment))
+        .route("/api/v1/deployments/{id}/hosts", post(record_host))
+        .route("/api/v1/deployments/{id}/finish", post(finish_deployment))
+        .route("/api/v1/promotions", post(promote))
+        .route("/api/v1/promotions/{app}/{env}", get(candidates))
+        .route("/api/v1/apps/{app}/envs/{env}", get(app_env))
+}
+
+/// What `env` requires of a release promoted into it, from `haul.toml`.
+pub fn requirements(env: &haul_config::Environment) -> Requirements {
+    let req = env.requires.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default();
+    Requirements { verifications: req.verifications, soak: req.soak.map(|d| d.0), approvals: req.approvals }
+}
+
+fn unprocessable(msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg)
+}
+
+/// The actor recorded for a write: the token's name, and the person it
+/// acts for when the client says so (`alice via ci`).
+fn actor(token: String, on_behalf_of: Option<&str>) -> String {
+    match on_behalf_of.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(who) if who != token => format!("{who} via {token}"),
+        _ => token,
+    }
+}
+
+fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
+    state.config.app(app).map_err(|e| unprocessable(e.to_string()))?;
+    if let Some(env) = env {
+        state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    app: String,
+    id: String,
+    digest: String,
+    revision: Option<String>,
+    built_by: String,
+    created: String,
+    files: i64,
+    bytes: i64,
+}
+
+async fn register_release(
+    S(state): S<State>,
+    headers: HeaderMap,
+    body: Result<Json<ReleaseBody>, JsonRejection>,
+) -> Res {
+    let token = authorize(&state, &headers, "deploy")?;
+    let Json(b) = body?;
+    known_app_env(&state, &b.app, None)?;
+    if b.id.is_empty() || b.digest.is_empty() {
+        return Err(unprocessable("`id` and `digest` must not be empty"));
+    }
+    let r = NewRelease {
+        app: b.app,
+        id: b.id,
+        digest: b.digest,
+        revision: b.revision,
+        built_by: b.built_by,
+        created: b.created,
+        files: b.files,
+        bytes: b.bytes,
+    };
+    let new = state.ledger.register_release(&r, &token).await?;
+    state.metrics.writes.fetch_add(u64::from(new), Ordering::Relaxed);
+    let v = json!({ "app": r.app, "id": r.id, "created": new });
+    if new { created(v) } else { ok(v) }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleasePage {
+    app: String,
+    before: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_releases(S(state): S<State>, headers: HeaderMap, q: Result<Query<ReleasePage>, QueryRejection>) -> Res {
+    authorize(&state, &headers, "read")?;
+    let Query(q) = q?;
+    let limit = crate::api::limit(q.limit)?;
+    let items = state.ledger.releases(&q.app, q.before.as_deref(), limit).await?;
+    let next = (items.len() as i64 == limit).then(|| items.last().map(|r| r.id.clone())).flatten();
+    ok(json!({ "items": items, "next_before": next }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    app: String,
+    env: String,
+    release: String,
+    trigger: Trigger,
+    reason: Option<String>,
+    config_digest: String,
+    undoes: Option<i64>,
+    on_behalf_of: Option<String>,
+}
+
+async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<Json<StartBody>, JsonRejection>) -> Res {
+    let token = authorize(&state, &headers, "deploy")?;
+    let Json(b) = body?;
+    known_app_env(&state, &b.app, Some(&b.env))?;
+    if b.trigger == Trigger::Promote {
+        judge(&state, &b.app, &b.env, Some(&b.release)).await?;
+    }
+    let d = NewDeployment {
+        app: b.app,
+        env: b.env,
+        release: b.release,
+        trigger: b.trigger,
+        actor: actor(token, b.on_behalf_of.as_deref()),
+        reason: b.reason,
+        config_digest: b.config_digest,
+        undoes: b.undoes,
+    };
+    let id = state.ledger.start_deployment(&d, state.config.lock.stale_after.0).await?;
+    state.metrics.writes.fetch_add(1, Ordering::Relaxed);
+    created(json!({ "id": id, "release": d.release, "actor": d.actor }))
+}
+
+async fn record_host(
+    S(state): S<State>,
+    headers: HeaderMap,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<HostResult>, JsonRejection>,
+) -> Res {
+    let token = authorize(&state, &headers, "deploy")?;
+    let Path(id) = id?;
+    let Json(h) = body?;
+    state.ledger.record_host(id, &h, &token).await?;
+    state.metrics.writes.fetch_add(1, Ordering::Relaxed);
+    ok(json!({ "deployment": id, "host": h.host }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FinishBody {
+    status: Status,
+    message: Option<String>,
+    #[serde(default)]
+    hosts: Vec<HostResult>,
+}
+
+async fn finish_deployment(
+    S(state): S<State>,
+    headers: HeaderMap,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<FinishBody>, JsonRejection>,
+) -> Res {
+    let token = authorize(&state, &headers, "deploy")?;
+    let Path(id) = id?;
+    let Json(b) = body?;
+    if matches!(b.status, Status::Running | Status::Undone) {
+        return Err(unprocessable("`status` must be succeeded, failed or switched_back"));
+    }
+    state.ledger.finish_deployment(id, b.status, b.message.as_deref(), &b.hosts, &token).await?;
+    state.metrics.writes.fetch_add(1, Ordering::Relaxed);
+    ok(json!({ "id": id, "status": b.status }))
+}
+
+/// The environment `env` takes its code from, or a 422 when it builds its own.
+fn upstream(state: &State, env: &str) -> Result<String, ApiError> {
+    let e = state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
+    let up = e.code.get_ref().clone();
+    if up == "build" {
+        return Err(unprocessable(format!("environment `{env}` builds its own code; nothing is promoted into it")));
+    }
+    Ok(up)
+}
+
+/// The candidate to promote into `env`: `release` if given, else the
+/// newest that qualifies; a 409 listing every unmet requirement otherwise.
+async fn judge(state: &State, app: &str, env: &str, release: Option<&str>) -> Result<Candidate, ApiError> {
+    let up = upstream(state, env)?;
+    let req = requirements(state.config.env(env).map_err(|e| unprocessable(e.to_string()))?);
+    let mut all = state.ledger.candidates(app, &up, env, &req).await?;
+    if let Some(r) = release {
+        all.retain(|c| c.release == r);
+        if all.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("release {r} of {app} never succeeded in {up}, where {env} takes its code from"),
+            ));
+        }
+    }
+    if let Some(c) = all.iter().find(|c| c.qualifies()) {
+        return Ok(c.clone());
+    }
+    if all.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("nothing to promote: no release of {app} has succeeded in {up}"),
+        ));
+    }
+    let mut msg = format!("no release of {app} in {up} may enter {env} yet:");
+    for c in &all {
+        msg.push_str(&format!("\n  {} (deployment {}):", c.release, c.deployment));
+        for u in &c.unmet {
+            msg.push_str(&format!("\n    - {u}"));
+        }
+    }
+    Err(ApiError::new(StatusCode::CONFLICT, msg).with_detail(json!({ "candidates": all })))
+}
+
+async fn candidates(S(state): S<State>, headers: HeaderMap, p: Result<Path<(String, String)>, PathRejection>) -> Res {
+    authorize(&state, &headers, "read")?;
+    let Path((app, env)) = p?;
+    known_app_env(&state, &app, Some(&env))?;
+    let up = upstream(&state, &env)?;
+    let req = requirements(state.config.env(&env).map_err(|e| unprocessable(e.to_string()))?);
+    let all = state.ledger.candidates(&app, &up, &env, &req).await?;
+    ok(json!({ "app": app, "env": env, "upstream": up, "candidates": all }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromoteBody {
+    app: String,
+    env: String,
+    release: Option<String>,
+    reason: Option<String>,
+    on_behalf_of: Option<String>,
+}
+
+/// Picks what to promote and starts its deployment record (trigger
+/// `promote`); the caller runs it and reports hosts and the outcome.
+async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Json<PromoteBody>, JsonRejection>) -> Res {
+    let token = authorize(&state, &headers, "deploy")?;
+    let Json(b) = body?;
+    known_app_env(&state, &b.app, Some(&b.env))?;
+    let chosen = judge(&state, &b.app, &b.env, b.release.as_deref()).await?;
+    let d = NewDeployment {
+        app: b.app,
+        env: b.env,
+        release: chosen.release.clone(),
+        trigger: Trigger::Promote,
+        actor: actor(token, b.on_behalf_of.as_deref()),
+        reason: b.reason,
+        config_digest: state.config.digest.clone(),
+        undoes: None,
+    };
+    let id = state.ledger.start_deployment(&d, state.config.lock.stale_after.0).await?;
+    state.metrics.writes.fetch_add(1, Ordering::Relaxed);
+    created(json!({ "id": id, "release": chosen.release, "upstream_deployment": chosen.deployment }))
+}
+
+/// What an environment runs according to the ledger, and where a failed
+/// deploy would go back to.
+async fn app_env(S(state): S<State>, headers: HeaderMap, p: Result<Path<(String, String)>, PathRejection>) -> Res {
+    authorize(&state, &headers, "read")?;
+    let Path((app, env)) = p?;
+    known_app_env(&state, &app, Some(&env))?;
+    let live = state.ledger.live(&app, &env).await?;
+    let last_verified = state.ledger.last_verified(&app, &env).await?;
+    ok(json!({ "app": app, "env": env, "live": live, "last_verified": last_verified }))
+}
