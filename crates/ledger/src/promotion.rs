@@ -27,6 +27,44 @@ pub struct Candidate {
     pub unmet: Vec<String>,
 }
 
+/// One requirement judged for one candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub kind: CheckKind,
+    pub met: bool,
+    /// What was found, in the words a refusal uses when unmet.
+    pub detail: String,
+}
+
+/// Which requirement a [`Check`] is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// Not quarantined; only listed when it is.
+    Quarantine,
+    /// This named verification passed upstream.
+    Verification(String),
+    Soak,
+    Approvals,
+}
+
+/// A candidate release with every requirement judged, met or not.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    pub release: String,
+    /// Its newest successful deployment upstream.
+    pub deployment: i64,
+    /// When that deployment finished (soak counts from there).
+    pub finished: Option<String>,
+    pub checks: Vec<Check>,
+}
+
+impl Assessment {
+    pub fn qualifies(&self) -> bool {
+        self.checks.iter().all(|c| c.met)
+    }
+}
+
 impl Candidate {
     pub fn qualifies(&self) -> bool {
         self.unmet.is_empty()
@@ -61,46 +99,92 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Every candidate with each requirement of `target` judged one by one,
+    /// met or not, for a page that shows all of them.
+    pub async fn assess(&self, app: &str, upstream: &str, target: &str, req: &Requirements) -> Result<Vec<Assessment>> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for d in self.deployments(Some(app), Some(upstream), 200).await? {
+            if d.status != Status::Succeeded || !seen.insert(d.release.clone()) {
+                continue;
+            }
+            let checks = self.checks(&d, target, req).await?;
+            out.push(Assessment { release: d.release.clone(), deployment: d.id, finished: d.finished.clone(), checks });
+        }
+        Ok(out)
+    }
+
     async fn unmet(&self, d: &Deployment, target: &str, req: &Requirements) -> Result<Vec<String>> {
-        let mut unmet = Vec::new();
+        let checks = self.checks(d, target, req).await?;
+        Ok(checks.into_iter().filter(|c| !c.met).map(|c| c.detail).collect())
+    }
+
+    /// Each requirement of `target` judged against deployment `d`; the
+    /// quarantine check first, and only when the release is quarantined.
+    async fn checks(&self, d: &Deployment, target: &str, req: &Requirements) -> Result<Vec<Check>> {
+        let mut checks = Vec::new();
         if let Some(q) = self.quarantined(&d.app, &d.release).await? {
-            unmet.push(format!("quarantined by {} at {}: {}", q.actor, q.at, q.reason));
+            checks.push(Check {
+                kind: CheckKind::Quarantine,
+                met: false,
+                detail: format!("quarantined by {} at {}: {}", q.actor, q.at, q.reason),
+            });
         }
         let found = self.verifications(d.id).await?;
         for name in &req.verifications {
-            match found.iter().find(|v| &v.name == name) {
-                None => unmet.push(format!("verification `{name}` has not been reported on deployment {}", d.id)),
-                Some(v) if v.result != VerificationResult::Pass => unmet.push(format!(
-                    "verification `{name}` is {} on deployment {} (reported by {} at {})",
-                    v.result.as_str(),
-                    d.id,
-                    v.reporter,
-                    v.at
-                )),
-                Some(_) => {}
-            }
+            let (met, detail) = match found.iter().find(|v| &v.name == name) {
+                None => (false, format!("verification `{name}` has not been reported on deployment {}", d.id)),
+                Some(v) if v.result != VerificationResult::Pass => (
+                    false,
+                    format!(
+                        "verification `{name}` is {} on deployment {} (reported by {} at {})",
+                        v.result.as_str(),
+                        d.id,
+                        v.reporter,
+                        v.at
+                    ),
+                ),
+                Some(v) => (
+                    true,
+                    format!(
+                        "verification `{name}` passed on deployment {} (reported by {} at {})",
+                        d.id, v.reporter, v.at
+                    ),
+                ),
+            };
+            checks.push(Check { kind: CheckKind::Verification(name.clone()), met, detail });
         }
         if let Some(soak) = req.soak {
             let ran = d.finished.as_deref().and_then(age).unwrap_or_default();
-            if ran < soak {
-                unmet.push(format!(
+            let met = ran >= soak;
+            let detail = if met {
+                format!(
+                    "it has soaked {}s, at least the {}s required since deployment {} finished",
+                    ran.as_secs(),
+                    soak.as_secs(),
+                    d.id
+                )
+            } else {
+                format!(
                     "it has soaked {}s of the {}s required since deployment {} finished",
                     ran.as_secs(),
                     soak.as_secs(),
                     d.id
-                ));
-            }
+                )
+            };
+            checks.push(Check { kind: CheckKind::Soak, met, detail });
         }
-        let approvals = self.approvals(&d.app, &d.release, target).await?;
-        if (approvals.len() as u32) < req.approvals {
-            unmet.push(format!(
+        if req.approvals > 0 {
+            let approvals = self.approvals(&d.app, &d.release, target).await?;
+            let detail = format!(
                 "{} of {} approvals for {target}{}",
                 approvals.len(),
                 req.approvals,
                 if approvals.is_empty() { String::new() } else { format!(" (by {})", approvals.join(", ")) }
-            ));
+            );
+            checks.push(Check { kind: CheckKind::Approvals, met: approvals.len() as u32 >= req.approvals, detail });
         }
-        Ok(unmet)
+        Ok(checks)
     }
 
     /// Who approved `release` for `env`.

@@ -8,6 +8,7 @@
 //! means the database failed.
 
 mod api;
+mod dashboard;
 mod error;
 mod events;
 mod openapi;
@@ -96,6 +97,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// The application: every route, the body limit, the request counter.
 pub fn app(state: State) -> Router {
     api::routes(state.clone())
+        .merge(dashboard::routes(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state, count))
 }

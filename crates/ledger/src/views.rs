@@ -1,0 +1,119 @@
+//! Read queries for the dashboard's pages: what landed on each host, what
+//! is running, what touched a host, what undid a deployment.
+//!
+//! They live apart from the writes so the pages can ask exactly what they
+//! show in a few queries, on SQLite and PostgreSQL alike, without the
+//! server knowing SQL.
+
+use crate::{Deployment, HostResult, Ledger, Result, Status, deployment_from};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+pub use crate::promotion::{Assessment, Check, CheckKind};
+
+/// A host's part in a deployment, with the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HostDeployment {
+    pub deployment: Deployment,
+    pub result: HostResult,
+}
+
+/// The columns of a deployment joined with one of its host results (the
+/// host's status as `host_status`, beside the deployment's `status`).
+macro_rules! joined {
+    ($($rest:expr),*) => {
+        concat!(
+            "SELECT d.*, h.host, h.phase, h.status AS host_status, h.error, h.elapsed_ms \
+             FROM host_results h JOIN deployments d ON d.id = h.deployment ",
+            $($rest),*
+        )
+    };
+}
+
+/// Host results that count as the release having landed on the host: the
+/// host ended `ok` or `unchanged` in a deployment that succeeded.
+macro_rules! landed {
+    () => {
+        "h.status IN ('ok', 'unchanged') AND d.status IN ('succeeded', 'undone')"
+    };
+}
+
+fn host_result_from(r: &AnyRow) -> Result<HostResult> {
+    Ok(HostResult {
+        host: r.try_get("host")?,
+        phase: r.try_get("phase")?,
+        status: r.try_get("host_status")?,
+        error: r.try_get("error")?,
+        elapsed_ms: r.try_get("elapsed_ms")?,
+    })
+}
+
+fn joined(rows: &[AnyRow]) -> Result<Vec<HostDeployment>> {
+    rows.iter().map(|r| Ok(HostDeployment { deployment: deployment_from(r)?, result: host_result_from(r)? })).collect()
+}
+
+impl Ledger {
+    /// For each of `hosts`, the newest result of `app` that landed there (a
+    /// host status `ok` or `unchanged` in a deployment that succeeded, in
+    /// any environment): what the host runs as far as the ledger knows.
+    /// Hosts with no such result are left out.
+    pub async fn landed(&self, app: &str, hosts: &[String]) -> Result<Vec<HostDeployment>> {
+        let mut out = Vec::new();
+        for host in hosts {
+            let sql = joined!("WHERE d.app = $1 AND h.host = $2 AND ", landed!(), " ORDER BY d.id DESC LIMIT 1");
+            let rows = sqlx::query(sql).bind(app).bind(host).fetch_all(&self.pool).await?;
+            out.extend(joined(&rows)?);
+        }
+        Ok(out)
+    }
+
+    /// Per app, the newest result that landed on `host`, by app name.
+    pub async fn landed_on_host(&self, host: &str) -> Result<Vec<HostDeployment>> {
+        let sql = joined!("WHERE h.host = $1 AND ", landed!(), " ORDER BY d.id DESC");
+        let rows = sqlx::query(sql).bind(host).fetch_all(&self.pool).await?;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out: Vec<HostDeployment> =
+            joined(&rows)?.into_iter().filter(|hd| seen.insert(hd.deployment.app.clone())).collect();
+        out.sort_by(|a, b| a.deployment.app.cmp(&b.deployment.app));
+        Ok(out)
+    }
+
+    /// The newest deployments that touched `host` (it has a result in
+    /// them), newest first.
+    pub async fn host_history(&self, host: &str, limit: i64) -> Result<Vec<HostDeployment>> {
+        let sql = joined!("WHERE h.host = $1 ORDER BY d.id DESC LIMIT $2");
+        let rows = sqlx::query(sql).bind(host).bind(limit).fetch_all(&self.pool).await?;
+        joined(&rows)
+    }
+
+    /// The deployment of `app` running in `env` now, if any.
+    pub async fn running(&self, app: &str, env: &str) -> Result<Option<Deployment>> {
+        let row = sqlx::query(
+            "SELECT * FROM deployments WHERE app = $1 AND env = $2 AND status = $3 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(app)
+        .bind(env)
+        .bind(Status::Running.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(deployment_from).transpose()
+    }
+
+    /// The rollback that undid deployment `id`, if one did.
+    pub async fn undone_by(&self, id: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT id FROM deployments WHERE undoes = $1 AND status = $2 ORDER BY id LIMIT 1")
+            .bind(id)
+            .bind(Status::Succeeded.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Whether `host` appears in any host result.
+    pub async fn host_known(&self, host: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM host_results WHERE host = $1")
+            .bind(host)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+}
