@@ -13,12 +13,14 @@ use haul_ledger::{
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+#[derive(Clone)]
 pub enum Store {
     Local(Ledger),
     Remote(Remote),
 }
 
 /// A `haul server` spoken to over its JSON API.
+#[derive(Clone)]
 pub struct Remote {
     base: String,
     token: String,
@@ -68,6 +70,14 @@ impl Store {
                 let v = s.send("POST", "/api/v1/deployments", body).await?;
                 v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))
             }
+        }
+    }
+
+    /// Records one host's progress while the deployment runs.
+    pub async fn record_host(&self, id: i64, h: &HostResult, actor: &str) -> Result {
+        match self {
+            Store::Local(l) => l.record_host(id, h, actor).await.map_err(failed),
+            Store::Remote(s) => s.send("POST", &format!("/api/v1/deployments/{id}/hosts"), json!(h)).await.map(drop),
         }
     }
 

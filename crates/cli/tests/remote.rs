@@ -220,6 +220,10 @@ fn the_cli_records_through_a_ledger_server_which_judges_promotions() {
         kinds.push(kind);
     }
     assert_eq!(kinds[0], "release.registered");
+    // Hosts are reported while the deploy runs, before it succeeds.
+    let first_host = kinds.iter().position(|k| k == "host.result").expect("host progress is streamed");
+    let first_done = kinds.iter().position(|k| k == "deployment.succeeded").unwrap();
+    assert!(first_host < first_done, "{kinds:?}");
     for k in ["deployment.started", "deployment.succeeded", "verification.reported", "approval.recorded"] {
         assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
     }

@@ -99,9 +99,9 @@ pub async fn run(ctx: &Ctx, config: haul_config::Config, mut plan: Plan, opts: R
         plan.fallback = ledger.last_verified(&plan.app, &plan.env).await?;
     }
     let trigger = if opts.promote { haul_ledger::Trigger::Promote } else { haul_ledger::Trigger::Deploy };
-    let recorder = super::ledger::Recorder::start(&ledger, &engine, &plan, trigger).await?;
+    let recorder = super::ledger::Recorder::start(&ledger, &mut engine, &plan, trigger).await?;
     let result = engine.run(&plan).await;
-    recorder.finish(&ledger, &engine, &plan, &result).await?;
+    recorder.finish(&ledger, &mut engine, &plan, &result).await?;
     finish(ctx, result, opts.json)
 }
 

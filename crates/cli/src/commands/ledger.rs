@@ -5,25 +5,99 @@ use super::Ctx;
 use crate::error::{Failure, Result};
 use crate::printer::table;
 use crate::store::Store;
-use haul_deploy::{DeployError, DeployReport, Engine, HostStatus, Plan, PlanKind, ReleaseChoice};
+use haul_deploy::{DeployError, DeployReport, Engine, HostStatus, Observer, Plan, PlanKind, Progress, ReleaseChoice};
 use haul_ledger::{HostResult, NewDeployment, NewRelease, NewVerification, Status, Trigger, VerificationResult};
 
 pub async fn open(config: &haul_config::Config) -> Result<Store> {
     Store::open(config).await
 }
 
-/// Records one run: before it (a deploy, whose release is known) and after.
+/// Records one run: before it (a deploy, whose release is known), each
+/// host's progress while it runs, and the outcome after.
 pub struct Recorder {
     deployment: Option<i64>,
     /// The deployment a rollback undoes: the one live before it.
     undoes: Option<i64>,
+    live: Option<LiveHosts>,
+}
+
+/// Passes progress on to the terminal and reports each host's phase to the
+/// ledger as the run goes, so the server's event stream and dashboard show
+/// a deployment while it runs. Reports go through a channel to one task, in
+/// order; the final report at the end of the run is what stands.
+struct Tee {
+    inner: std::sync::Arc<dyn Observer>,
+    phase: std::sync::Mutex<String>,
+    tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<HostResult>>>,
+}
+
+impl Observer for Tee {
+    fn progress(&self, p: Progress<'_>) {
+        match &p {
+            Progress::Phase(phase) => *self.phase.lock().expect("not poisoned") = phase.to_string(),
+            Progress::Finished { host: Some(host), ok, elapsed, .. } => {
+                let phase = self.phase.lock().expect("not poisoned").clone();
+                let h = HostResult {
+                    host: host.to_string(),
+                    phase,
+                    status: if *ok { "running" } else { "failed" }.into(),
+                    error: None,
+                    elapsed_ms: elapsed.as_millis() as i64,
+                };
+                if let Some(tx) = &*self.tx.lock().expect("not poisoned") {
+                    let _ = tx.send(h);
+                }
+            }
+            _ => {}
+        }
+        self.inner.progress(p);
+    }
+}
+
+struct LiveHosts {
+    tee: std::sync::Arc<Tee>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LiveHosts {
+    fn start(store: &Store, engine: &mut Engine, id: i64) -> LiveHosts {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<HostResult>();
+        let tee = std::sync::Arc::new(Tee {
+            inner: engine.observer.clone(),
+            phase: Default::default(),
+            tx: std::sync::Mutex::new(Some(tx)),
+        });
+        engine.observer = tee.clone();
+        let (store, actor) = (store.clone(), engine.who.user.clone());
+        let task = tokio::spawn(async move {
+            let mut last: std::collections::HashMap<String, (String, String)> = Default::default();
+            while let Some(h) = rx.recv().await {
+                // One report per host and phase (or failure) is enough.
+                let key = (h.phase.clone(), h.status.clone());
+                if last.get(&h.host) == Some(&key) {
+                    continue;
+                }
+                last.insert(h.host.clone(), key);
+                // Progress is best effort: the final report still lands.
+                let _ = store.record_host(id, &h, &actor).await;
+            }
+        });
+        LiveHosts { tee, task }
+    }
+
+    /// Stops reporting, once every report sent so far has landed.
+    async fn stop(self, engine: &mut Engine) {
+        self.tee.tx.lock().expect("not poisoned").take();
+        engine.observer = self.tee.inner.clone();
+        let _ = self.task.await;
+    }
 }
 
 impl Recorder {
-    pub async fn start(ledger: &Store, engine: &Engine, plan: &Plan, trigger: Trigger) -> Result<Recorder> {
+    pub async fn start(ledger: &Store, engine: &mut Engine, plan: &Plan, trigger: Trigger) -> Result<Recorder> {
         let live = ledger.live(&plan.app, &plan.env).await?;
         let (PlanKind::Deploy, ReleaseChoice::Given { id }) = (plan.kind, &plan.release) else {
-            return Ok(Recorder { deployment: None, undoes: live.map(|d| d.id) });
+            return Ok(Recorder { deployment: None, undoes: live.map(|d| d.id), live: None });
         };
         let r = engine.cached(&plan.app, id).map_err(DeployError::from)?;
         let new = NewRelease {
@@ -48,16 +122,20 @@ impl Recorder {
             undoes: None,
         };
         let id = ledger.start_deployment(&d, engine.config.lock.stale_after.0).await?;
-        Ok(Recorder { deployment: Some(id), undoes: None })
+        let live = LiveHosts::start(ledger, engine, id);
+        Ok(Recorder { deployment: Some(id), undoes: None, live: Some(live) })
     }
 
     pub async fn finish(
         self,
         ledger: &Store,
-        engine: &Engine,
+        engine: &mut Engine,
         plan: &Plan,
         result: &std::result::Result<DeployReport, DeployError>,
     ) -> Result {
+        if let Some(live) = self.live {
+            live.stop(engine).await;
+        }
         let (report, status, message) = match result {
             Ok(r) => (Some(r), Status::Succeeded, r.message.clone()),
             Err(DeployError::Failed(r)) => {
