@@ -97,7 +97,7 @@ colour = "red"
 ship = "dist"
 "#,
         r#"
-error: unknown field `colour`, expected one of `cache`, `ledger`, `server`, `lock`, `ssh`, `apps`, `environments`, `hosts`
+error: unknown field `colour`, expected one of `cache`, `ledger`, `server`, `lock`, `ssh`, `apps`, `environments`, `hosts`, `webhooks`
  --> [DIR]/haul.toml:1:1
   |
 1 | colour = "red"
@@ -137,7 +137,7 @@ transport = "local"
 root = "hosts/a"
 "#,
         r#"
-error: unknown field `failover`, expected one of `hosts`, `code`, `content`, `failure`, `rollout`, `batch`, `canary`, `pause`, `requires`
+error: unknown field `failover`, expected one of `hosts`, `code`, `content`, `failure`, `rollout`, `batch`, `canary`, `pause`, `requires`, `webhooks`
  --> [DIR]/haul.toml:3:1
   |
 3 | failover = "halt"
@@ -941,6 +941,180 @@ error: `db/[x` is not a valid glob: Pattern syntax error near position 3: invali
   |
 5 | when_changed = ["db/[x"]
   |                 ^^^^^^^
+"#,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Webhooks
+// ---------------------------------------------------------------------------
+
+#[test]
+fn webhook_with_an_unknown_key() {
+    rejects(
+        r#"
+[webhooks.chat]
+url = "http://chat.example/hook"
+secret_env = "CHAT_SECRET"
+secret = "whsec_abc"
+"#,
+        r#"
+error: unknown field `secret`, expected one of `url`, `secret_env`, `events`, `environments`, `attempts`, `backoff`, `timeout`
+ --> [DIR]/haul.toml:4:1
+  |
+4 | secret = "whsec_abc"
+  | ^^^^^^
+"#,
+    );
+}
+
+#[test]
+fn webhook_with_an_unknown_event() {
+    rejects(
+        r#"
+[webhooks.chat]
+url = "http://chat.example/hook"
+secret_env = "CHAT_SECRET"
+events = ["deployment.*", "deploy.done"]
+"#,
+        r#"
+error: webhook `chat`: unknown event `deploy.done` (events: release.registered, deployment.started, deployment.succeeded, deployment.failed, deployment.switched_back, deployment.undone, host.result, verification.reported, approval.recorded, quarantine.added; or a prefix like `deployment.*`, or `*`)
+ --> [DIR]/haul.toml:4:27
+  |
+4 | events = ["deployment.*", "deploy.done"]
+  |                           ^^^^^^^^^^^^^
+"#,
+    );
+}
+
+#[test]
+fn webhook_url_must_be_http() {
+    rejects(
+        r#"
+[webhooks.chat]
+url = "ftp://chat.example/hook"
+secret_env = "CHAT_SECRET"
+"#,
+        r#"
+error: webhook `chat`: `url` must be an http:// or https:// URL with a host
+ --> [DIR]/haul.toml:2:7
+  |
+2 | url = "ftp://chat.example/hook"
+  |       ^^^^^^^^^^^^^^^^^^^^^^^^^
+"#,
+    );
+}
+
+#[test]
+fn webhook_secret_in_the_file() {
+    rejects(
+        r#"
+[webhooks.chat]
+url = "http://chat.example/hook"
+secret_env = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"#,
+        r#"
+error: webhook `chat`: `secret_env` names the environment variable holding the secret (like `HOOK_SECRET`), not the secret
+ --> [DIR]/haul.toml:3:14
+  |
+3 | secret_env = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+  |              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+"#,
+    );
+}
+
+#[test]
+fn webhook_for_an_unknown_environment() {
+    rejects(
+        r#"
+[webhooks.chat]
+url = "http://chat.example/hook"
+secret_env = "CHAT_SECRET"
+environments = ["prod", "staging"]
+
+[environments.prod]
+hosts = ["a"]
+
+[hosts.a]
+transport = "local"
+root = "a"
+"#,
+        r#"
+error: webhook `chat`: there is no environment `staging`
+ --> [DIR]/haul.toml:4:25
+  |
+4 | environments = ["prod", "staging"]
+  |                         ^^^^^^^^^
+"#,
+    );
+}
+
+#[test]
+fn environment_webhook_with_environments() {
+    rejects(
+        r#"
+[environments.prod]
+hosts = ["a"]
+
+[environments.prod.webhooks.pager]
+url = "http://pager.example/in"
+secret_env = "PAGER_SECRET"
+environments = ["prod"]
+
+[hosts.a]
+transport = "local"
+root = "a"
+"#,
+        r#"
+error: webhook `pager` belongs to an environment; `environments` applies to top-level webhooks only
+ --> [DIR]/haul.toml:7:16
+  |
+7 | environments = ["prod"]
+  |                ^^^^^^^^
+"#,
+    );
+}
+
+#[test]
+fn webhook_with_zero_attempts() {
+    rejects(
+        r#"
+[environments.prod]
+hosts = ["a"]
+
+[environments.prod.webhooks.pager]
+url = "http://pager.example/in"
+secret_env = "PAGER_SECRET"
+attempts = 0
+
+[hosts.a]
+transport = "local"
+root = "a"
+"#,
+        r#"
+error: webhook `pager`: `attempts` must be at least 1
+ --> [DIR]/haul.toml:7:12
+  |
+7 | attempts = 0
+  |            ^
+"#,
+    );
+}
+
+#[test]
+fn webhook_name_with_a_dot() {
+    rejects(
+        r#"
+[webhooks."chat.ops"]
+url = "http://chat.example/hook"
+secret_env = "CHAT_SECRET"
+"#,
+        r#"
+error: webhook name `chat.ops` may only use letters, digits, `-` and `_`, and must start with a letter or digit
+ --> [DIR]/haul.toml:1:11
+  |
+1 | [webhooks."chat.ops"]
+  |           ^^^^^^^^^^
 "#,
     );
 }

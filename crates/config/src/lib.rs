@@ -12,6 +12,7 @@ mod model;
 mod resolve;
 mod step;
 mod validate;
+mod webhooks;
 
 pub use duration::Duration;
 pub use error::ConfigError;
@@ -19,6 +20,7 @@ pub use example::EXAMPLE;
 pub use model::*;
 pub use resolve::*;
 pub use step::Step;
+pub use webhooks::{EVENT_KINDS, MAX_BACKOFF, Webhook, WebhookConfig, pattern_matches};
 
 use std::path::{Path, PathBuf};
 

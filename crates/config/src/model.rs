@@ -1,6 +1,6 @@
 //! The shape of `haul.toml`. Every table refuses unknown keys.
 
-use crate::{Duration, Step};
+use crate::{Duration, Step, WebhookConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,6 +35,9 @@ pub struct Config {
     pub environments: BTreeMap<Spanned<String>, Environment>,
     #[serde(default)]
     pub hosts: BTreeMap<Spanned<String>, Host>,
+    /// Webhooks told about events of every environment (see `webhooks()`).
+    #[serde(default)]
+    pub webhooks: BTreeMap<Spanned<String>, Spanned<WebhookConfig>>,
 }
 
 /// Where deployments are recorded.
@@ -300,6 +303,9 @@ pub struct Environment {
     /// What a release must show in the upstream environment (`code`) before
     /// it may be promoted here.
     pub requires: Option<Spanned<Requires>>,
+    /// Webhooks told about this environment's events only.
+    #[serde(default)]
+    pub webhooks: BTreeMap<Spanned<String>, Spanned<WebhookConfig>>,
 }
 
 /// Promotion requirements.

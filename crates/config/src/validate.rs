@@ -198,6 +198,15 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         }
     }
 
+    for (name, w) in &c.webhooks {
+        crate::webhooks::validate(c, name, w, None)?;
+    }
+    for (env, e) in &c.environments {
+        for (name, w) in &e.webhooks {
+            crate::webhooks::validate(c, name, w, Some(env.get_ref()))?;
+        }
+    }
+
     for (name, host) in &c.hosts {
         match host.kind() {
             TransportKind::Local => {
