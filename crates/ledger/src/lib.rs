@@ -14,12 +14,10 @@
 
 mod model;
 mod outbox;
-mod outbox;
 mod promotion;
 mod views;
 
 pub use model::*;
-pub use outbox::{Delivery, DeliveryAttempt, NewAttempt, Outcome, now_plus};
 pub use outbox::{Delivery, DeliveryAttempt, NewAttempt, Outcome, now_plus};
 pub use promotion::{Candidate, Requirements};
 pub use views::*;
