@@ -107,6 +107,14 @@ impl Ledger {
             .await?)
     }
 
+    /// Every webhook's cursor, by name: the webhooks some server has
+    /// started to follow.
+    pub async fn webhook_cursors(&self) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT webhook, seq FROM webhook_cursors ORDER BY webhook").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("webhook")?, r.try_get("seq")?))).collect()
+    }
+
     /// Enqueues `events` (sequence number and kind) for `webhook` and moves
     /// its cursor to `upto`, together. Events already enqueued stay as they
     /// are; a cursor already past `upto` stays. Returns how many were new.

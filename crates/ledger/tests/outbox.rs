@@ -48,6 +48,7 @@ async fn suite(url: &str) {
     // Enqueueing again, or with an older cursor, changes nothing.
     assert_eq!(l.enqueue_deliveries("chat", &[(2, "release.registered")], 2).await.unwrap(), 0);
     assert_eq!(l.webhook_cursor("chat").await.unwrap(), 3, "the cursor never goes back");
+    assert_eq!(l.webhook_cursors().await.unwrap(), [("chat".to_string(), 3)]);
     let all = l.deliveries(Some("chat"), None, None, 10).await.unwrap();
     assert_eq!(all.iter().map(|d| d.event).collect::<Vec<_>>(), [3, 2], "newest first");
     assert!(all.iter().all(|d| d.status == "pending" && d.attempts == 0 && d.kind == "release.registered"));

@@ -89,6 +89,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> im
     out.push_str("# HELP haul_ledger_writes_total Records written to the ledger through the API.\n");
     out.push_str("# TYPE haul_ledger_writes_total counter\n");
     out.push_str(&format!("haul_ledger_writes_total {}\n", m.writes.load(Ordering::Relaxed)));
+    out.push_str(&crate::webhooks::metrics(&state).await);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

@@ -13,10 +13,12 @@ mod error;
 mod events;
 mod openapi;
 mod records;
+mod webhooks;
 
 pub use records::requirements;
 
 pub use error::ApiError;
+pub use webhooks::check_webhooks;
 
 use axum::Router;
 use haul_config::Config;
@@ -98,6 +100,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn app(state: State) -> Router {
     api::routes(state.clone())
         .merge(dashboard::routes(state.clone()))
+        .merge(webhooks::routes(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state, count))
 }
@@ -135,7 +138,10 @@ pub async fn serve(
 /// Starts the server's background tasks; the returned future ends once
 /// `stop` turns true and every task has finished what it was doing.
 fn background(state: State, stop: tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
-    let tasks: Vec<tokio::task::JoinHandle<()>> = vec![tokio::spawn(events::watch_head(state.clone(), stop.clone()))];
+    let tasks: Vec<tokio::task::JoinHandle<()>> = vec![
+        tokio::spawn(events::watch_head(state.clone(), stop.clone())),
+        tokio::spawn(webhooks::run(state.clone(), stop.clone())),
+    ];
     async move {
         for t in tasks {
             let _ = t.await;

@@ -1,0 +1,417 @@
+//! Webhooks through the real binary and a real HTTP receiver: events
+//! recorded while the receiver is down, across a server restart, all arrive
+//! once with valid signatures; two servers over one PostgreSQL never send
+//! one event twice; filters by kind and environment; redelivery.
+//!
+//! The receiver checks each Standard Webhooks signature itself (HMAC-SHA256
+//! over `id.timestamp.body` with the decoded secret), independently of the
+//! server's code. Nothing here waits a fixed time: every wait polls for a
+//! condition under a deadline.
+
+mod common;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::{Project, config};
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, ChildStderr, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "whsec_aGF1bC13ZWJob29rLXRlc3Qtc2VjcmV0LTAxMjM0NTY=";
+const ADMIN: &str = "admin-secret";
+
+fn sha256(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An admin token and `hooks` (TOML) after the hosts of the common config.
+fn project(extra: &str, hooks: &str) -> Project {
+    let rest = format!(
+        "{extra}\n[[server.tokens]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n\n{hooks}",
+        sha256(ADMIN)
+    );
+    Project::new(&config("", &rest))
+}
+
+fn hook(name: &str, port: u16, extra: &str) -> String {
+    format!(
+        "[webhooks.{name}]\nurl = \"http://127.0.0.1:{port}/{name}\"\nsecret_env = \"HOOK_SECRET\"\nbackoff = \"100ms\"\n{extra}\n"
+    )
+}
+
+/// A port nothing listens on (until a receiver takes it).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `f` until it returns `Some`, for at most a minute.
+#[track_caller]
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One HTTP/1.1 request with the admin token; the status and the JSON body.
+fn api(port: u16, method: &str, path: &str) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {ADMIN}\r\nContent-Length: 0\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn get(port: u16, path: &str) -> Value {
+    let (status, v) = api(port, "GET", path);
+    assert_eq!(status, 200, "{path}: {v}");
+    v
+}
+
+/// A running `haul server` with the webhook secret in its environment.
+struct Server {
+    child: Child,
+    port: u16,
+    stderr: BufReader<ChildStderr>,
+}
+
+impl Server {
+    fn start(p: &Project) -> Server {
+        let mut child = p
+            .command(&["server", "--listen", "127.0.0.1:0"], &[("HOOK_SECRET", SECRET)])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+        Server { child, port, stderr }
+    }
+
+    /// SIGTERM; the server stops cleanly.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(self.child.wait().unwrap().success());
+        let mut rest = String::new();
+        self.stderr.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "haul server stopped\n");
+    }
+
+    /// Waits until the server follows each of `hooks`; returns the event
+    /// each started after.
+    fn cursors(&self, hooks: &[&str]) -> BTreeMap<String, i64> {
+        wait_for("the webhooks' cursors", || {
+            let v = get(self.port, "/api/v1/webhooks");
+            let got: BTreeMap<String, i64> = v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|w| Some((w["name"].as_str()?.to_string(), w["cursor"].as_i64()?)))
+                .collect();
+            hooks.iter().all(|h| got.contains_key(*h)).then_some(got)
+        })
+    }
+
+    /// Every event after `after`, oldest first.
+    fn events_after(&self, after: i64) -> Vec<Value> {
+        get(self.port, &format!("/api/v1/events?after={after}&limit=500"))["items"].as_array().unwrap().clone()
+    }
+
+    fn deliveries(&self, query: &str) -> Vec<Value> {
+        get(self.port, &format!("/api/v1/webhooks/deliveries?limit=500{query}"))["items"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the receiver got in one request.
+#[derive(Debug, Clone)]
+struct Got {
+    path: String,
+    id: String,
+    kind: String,
+    seq: i64,
+    valid: bool,
+}
+
+/// A webhook receiver on 127.0.0.1:`port`: answers 500 to the first
+/// `fail_first` requests, then 204.
+#[derive(Clone)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Got>>>,
+}
+
+impl Receiver {
+    fn start(port: u16, fail_first: usize) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let got: Arc<Mutex<Vec<Got>>> = Arc::default();
+        let seen = Arc::new(Mutex::new(0usize));
+        let r = Receiver { got: got.clone() };
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (got, seen) = (got.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    let Some(g) = read_request(&stream) else { return };
+                    let n = {
+                        let mut s = seen.lock().unwrap();
+                        *s += 1;
+                        *s
+                    };
+                    let ok = n > fail_first;
+                    if ok {
+                        got.lock().unwrap().push(g);
+                    }
+                    let status = if ok { "204 No Content" } else { "500 Internal Server Error" };
+                    let _ = (&stream).write_all(
+                        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                    );
+                });
+            }
+        });
+        r
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// The event numbers received at `/path`.
+    fn seqs(&self, path: &str) -> BTreeSet<i64> {
+        self.got().iter().filter(|g| g.path == path).map(|g| g.seq).collect()
+    }
+}
+
+fn read_request(stream: &TcpStream) -> Option<Got> {
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let path = line.split_whitespace().nth(1)?.to_string();
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+    }
+    let len: usize = headers.get("content-length")?.parse().ok()?;
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    let body = String::from_utf8(body).ok()?;
+    let id = headers.get("webhook-id")?.clone();
+    let ts: i64 = headers.get("webhook-timestamp")?.parse().ok()?;
+    let valid = verify(&id, ts, &body, headers.get("webhook-signature")?);
+    let v: Value = serde_json::from_str(&body).ok()?;
+    Some(Got {
+        path,
+        id,
+        kind: v["type"].as_str()?.to_string(),
+        seq: v["data"]["seq"].as_i64()?,
+        valid: valid && headers.get("content-type").map(String::as_str) == Some("application/json"),
+    })
+}
+
+/// The Standard Webhooks check: one of the space-separated `v1,<base64>`
+/// signatures is the HMAC-SHA256 of `id.timestamp.body` under the decoded
+/// secret, and the timestamp is within five minutes.
+fn verify(id: &str, ts: i64, body: &str, signatures: &str) -> bool {
+    let key = B64.decode(SECRET.strip_prefix("whsec_").unwrap()).unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.{body}").as_bytes());
+    let expected = format!("v1,{}", B64.encode(mac.finalize().into_bytes()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    signatures.split(' ').any(|s| s == expected) && (now - ts).abs() < 300
+}
+
+fn seqs(events: &[Value], keep: impl Fn(&Value) -> bool) -> BTreeSet<i64> {
+    events.iter().filter(|e| keep(e)).map(|e| e["seq"].as_i64().unwrap()).collect()
+}
+
+#[test]
+fn a_receiver_down_across_a_server_restart_gets_every_event_once_signed() {
+    let port = free_port();
+    let p = project("", &hook("all", port, ""));
+    let server = Server::start(&p);
+    let start = server.cursors(&["all"])["all"];
+
+    // The receiver is down: deliveries fail and are retried.
+    p.deploy();
+    p.haul(&["verify", "app", "test", "--name", "smoke", "--result", "pass"]).ok();
+    wait_for("a failed attempt", || {
+        server
+            .deliveries("")
+            .iter()
+            .any(|d| d["attempts"].as_i64() >= Some(1) && d["last_error"].is_string())
+            .then_some(())
+    });
+
+    // Stopped while deliveries are pending; more events meanwhile.
+    server.stop();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    p.deploy();
+    let server = Server::start(&p);
+
+    // The receiver comes up: everything arrives, once, signed.
+    let rx = Receiver::start(port, 0);
+    let events = server.events_after(start);
+    let expected = seqs(&events, |_| true);
+    assert!(expected.len() >= 10, "{events:?}");
+    wait_for("every event delivered", || (rx.seqs("/all") == expected).then_some(()));
+    wait_for("the outbox to settle", || server.deliveries("&status=pending").is_empty().then_some(()));
+    let got = rx.got();
+    assert!(got.iter().all(|g| g.valid), "{got:?}");
+    let ids: BTreeSet<&str> = got.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids.len(), got.len(), "no event twice: {got:?}");
+    assert!(got.iter().all(|g| g.id == format!("msg_{}", g.seq)));
+    let kinds: BTreeSet<&str> = got.iter().map(|g| g.kind.as_str()).collect();
+    for k in ["release.registered", "deployment.started", "deployment.succeeded", "verification.reported"] {
+        assert!(kinds.contains(k), "{kinds:?}");
+    }
+
+    // The delivery log: failed tries, then success.
+    let first = server.deliveries("&webhook=all").into_iter().find(|d| d["event"].as_i64() == Some(start + 1)).unwrap();
+    assert_eq!(first["status"], "delivered");
+    let one = get(server.port, &format!("/api/v1/webhooks/deliveries/{}", first["id"]));
+    let attempts = one["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{one}");
+    assert!(attempts[..attempts.len() - 1].iter().all(|a| a["status"].is_null() && a["error"].is_string()), "{one}");
+    assert_eq!(attempts.last().unwrap()["status"], 204);
+
+    // Redelivery sends a delivered event again.
+    let (status, v) = api(server.port, "POST", &format!("/api/v1/webhooks/deliveries/{}/redeliver", first["id"]));
+    assert_eq!((status, v["delivery"]["status"].as_str()), (200, Some("pending")));
+    wait_for("the redelivery", || (rx.got().iter().filter(|g| g.seq == start + 1).count() == 2).then_some(()));
+    assert_eq!(api(server.port, "POST", "/api/v1/webhooks/deliveries/99999/redeliver").0, 404);
+
+    let (_, metrics) = {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        ((), out)
+    };
+    assert!(metrics.contains("haul_webhook_deliveries{webhook=\"all\",status=\"delivered\"}"), "{metrics}");
+    server.stop();
+}
+
+#[test]
+fn two_servers_over_one_postgresql_deliver_each_event_once() {
+    let pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
+    let url = pg.create_database("hooks").unwrap();
+    let port = free_port();
+    let p = project(&format!("[ledger]\nurl = \"{url}\"\n"), &hook("all", port, ""));
+    let rx = Receiver::start(port, 0);
+    let (a, b) = (Server::start(&p), Server::start(&p));
+    let start = a.cursors(&["all"])["all"];
+    b.cursors(&["all"]);
+    for i in 0..3 {
+        p.write("src/index.html", &format!("<h1>v{i}</h1>\n"));
+        p.deploy();
+        p.haul(&["verify", "app", "test", "--name", "smoke", "--result", "pass"]).ok();
+    }
+    let expected = seqs(&a.events_after(start), |_| true);
+    wait_for("every event delivered", || (rx.seqs("/all") == expected).then_some(()));
+    wait_for("the outbox to settle", || b.deliveries("&status=pending").is_empty().then_some(()));
+    let got = rx.got();
+    assert!(got.iter().all(|g| g.valid), "{got:?}");
+    let ids: BTreeSet<&str> = got.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids.len(), got.len(), "an event was delivered twice: {got:?}");
+    // Each delivery was tried exactly once, by one of the servers.
+    for d in a.deliveries("") {
+        assert_eq!(d["attempts"], 1, "{d}");
+    }
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn webhooks_get_only_the_kinds_and_environments_they_ask_for_and_retry_errors() {
+    let port = free_port();
+    let hooks = [
+        hook("deploys", port, "events = [\"deployment.*\"]"),
+        hook("prodonly", port, "environments = [\"prod\"]"),
+        hook("releases", port, "events = [\"release.registered\"]"),
+        format!(
+            "[environments.test.webhooks.verifs]\nurl = \"http://127.0.0.1:{port}/verifs\"\nsecret_env = \"HOOK_SECRET\"\nbackoff = \"100ms\"\nevents = [\"verification.reported\"]\n"
+        ),
+    ]
+    .concat();
+    let p = project("[environments.prod]\nhosts = [\"b\"]\n", &hooks);
+    // The receiver answers 500 to the first request, whichever it is.
+    let rx = Receiver::start(port, 1);
+    let server = Server::start(&p);
+    let start = *server.cursors(&["deploys", "prodonly", "releases", "test.verifs"]).values().max().unwrap();
+    p.deploy();
+    p.haul(&["verify", "app", "test", "--name", "smoke", "--result", "pass"]).ok();
+    p.haul(&["deploy", "app", "prod", "--json"]).ok();
+    p.haul(&["verify", "app", "prod", "--name", "smoke", "--result", "fail"]).ok();
+
+    let events = server.events_after(start);
+    let env = |e: &Value| e["data"]["env"].as_str().map(str::to_string);
+    let kind = |e: &Value| e["kind"].as_str().unwrap().to_string();
+    let want: BTreeMap<&str, BTreeSet<i64>> = [
+        ("/deploys", seqs(&events, |e| kind(e).starts_with("deployment."))),
+        ("/prodonly", seqs(&events, |e| env(e).as_deref() == Some("prod"))),
+        ("/releases", seqs(&events, |e| kind(e) == "release.registered")),
+        ("/verifs", seqs(&events, |e| kind(e) == "verification.reported" && env(e).as_deref() == Some("test"))),
+    ]
+    .into_iter()
+    .collect();
+    assert!(want.values().all(|s| !s.is_empty()), "{want:?}");
+    wait_for("every wanted event", || want.iter().all(|(path, s)| rx.seqs(path) == *s).then_some(()));
+    wait_for("the outbox to settle", || server.deliveries("&status=pending").is_empty().then_some(()));
+    assert!(rx.got().iter().all(|g| g.valid));
+    // The one answered 500 was retried: its log shows both tries.
+    let retried: Vec<Value> = server.deliveries("").into_iter().filter(|d| d["attempts"] == 2).collect();
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    let log = get(server.port, &format!("/api/v1/webhooks/deliveries/{}", retried[0]["id"]));
+    let statuses: Vec<&Value> = log["attempts"].as_array().unwrap().iter().map(|a| &a["status"]).collect();
+    assert_eq!(statuses, [&Value::from(500), &Value::from(204)], "{log}");
+    assert_eq!(log["attempts"][0]["error"], "HTTP 500 Internal Server Error");
+    // Listing filters by webhook and status; bad filters are refused.
+    let verifs = server.deliveries("&webhook=test.verifs");
+    assert_eq!(verifs.len(), want["/verifs"].len());
+    assert!(verifs.iter().all(|d| d["kind"] == "verification.reported" && d["status"] == "delivered"));
+    assert_eq!(api(server.port, "GET", "/api/v1/webhooks/deliveries?status=lost").0, 422);
+    server.stop();
+}
+
+#[test]
+fn the_server_refuses_to_start_without_a_well_formed_secret() {
+    let p = project("", &hook("chat", 1, ""));
+    let out = p.haul(&["server", "--listen", "127.0.0.1:0"]).fails(2);
+    assert_eq!(
+        out.stderr,
+        "error: webhook `chat`: the environment variable `HOOK_SECRET` holding its secret is not set\n"
+    );
+    let out = p.haul_env(&["server", "--listen", "127.0.0.1:0"], &[("HOOK_SECRET", "hunter2")]).fails(2);
+    assert_eq!(
+        out.stderr,
+        "error: webhook `chat`: `HOOK_SECRET` must hold `whsec_` followed by base64 (the secret's bytes)\n"
+    );
+}
