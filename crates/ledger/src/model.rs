@@ -16,6 +16,9 @@ pub struct NewRelease {
     pub bytes: i64,
 }
 
+/// A recorded release (the same fields as registered).
+pub type Release = NewRelease;
+
 /// What started a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -19,7 +19,7 @@ pub struct Requirements {
 }
 
 /// A release that could be promoted, with what stands in its way.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub release: String,
     /// Its newest successful deployment upstream.
