@@ -19,6 +19,9 @@ command -v python3 >/dev/null || need+=(python3)
 # user when run as root); Debian keeps initdb in /usr/lib/postgresql/*/bin.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
 command -v psql >/dev/null || need+=(postgresql-client)
+# The dashboard's end-to-end test drives headless Chromium through chromedriver.
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq

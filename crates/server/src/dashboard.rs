@@ -395,10 +395,10 @@ fn verified(vs: &[Verification]) -> Markup {
             span.badge.muted.verification { "not verified" }
         } @else if failing.is_empty() {
             span.badge.ok.verification title=(passing.join(", ")) { "verified" }
-            span.names { (passing.join(", ")) }
+            " " span.names { (passing.join(", ")) }
         } @else {
             span.badge.bad.verification { "not verified" }
-            span.names {
+            " " span.names {
                 @for (i, v) in failing.iter().enumerate() {
                     @if i > 0 { ", " }
                     (v.name) " " (v.result.as_str())
@@ -497,7 +497,7 @@ fn cell_html(app: &str, c: &Cell) -> Markup {
                         span.badge.ok.drift title="every host runs the live release" { "drift 0" }
                     } @else {
                         span.badge.warn.drift { "drift " (c.drift.len()) }
-                        span.names {
+                        " " span.names {
                             @for (i, (h, runs)) in c.drift.iter().enumerate() {
                                 @if i > 0 { ", " }
                                 a href=(host_href(h)) { (h) }

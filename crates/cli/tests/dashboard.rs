@@ -1,0 +1,481 @@
+//! The dashboard end to end: real deploys through the CLI, `haul server`,
+//! and headless Chromium driven through chromedriver by a minimal W3C
+//! WebDriver client (plain JSON over HTTP), checking what a person sees.
+//!
+//! Set `HAUL_DASHBOARD_SCREENSHOT=<path>` to save a PNG of the matrix
+//! (docs/dashboard.png is made that way).
+
+mod common;
+
+use common::Project;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "reader-secret";
+
+fn sha256(s: &str) -> String {
+    let mut c = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+/// Staging builds on hosts a and b; prod takes staging's releases on host c
+/// once `smoke` passed there and one person approved.
+fn pipeline() -> String {
+    format!(
+        r#"[apps.app]
+ship = "src"
+
+[environments.staging]
+hosts = ["a", "b"]
+
+[environments.prod]
+hosts = ["c"]
+code = "staging"
+
+[environments.prod.requires]
+verifications = ["smoke"]
+approvals = 1
+
+[hosts.a]
+transport = "local"
+root = ".haul/hosts/a"
+
+[hosts.b]
+transport = "local"
+root = ".haul/hosts/b"
+
+[hosts.c]
+transport = "local"
+root = ".haul/hosts/c"
+
+[[server.tokens]]
+name = "dashboard"
+sha256 = "{}"
+scopes = ["read"]
+
+[[server.tokens]]
+name = "ci"
+sha256 = "{}"
+scopes = ["verify"]
+"#,
+        sha256(TOKEN),
+        sha256("ci-secret")
+    )
+}
+
+/// A child process killed (with its process group) when dropped, so a
+/// failing test leaves no server, chromedriver or browser behind.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_in_group(mut c: Command) -> Reaper {
+    use std::os::unix::process::CommandExt;
+    Reaper(c.process_group(0).spawn().expect("starts"))
+}
+
+/// Starts `haul server` on a free port.
+fn start_server(p: &Project) -> (Reaper, u16) {
+    let mut c = p.command(&["server", "--listen", "127.0.0.1:0"], &[]);
+    c.stderr(Stdio::piped());
+    let mut server = spawn_in_group(c);
+    let mut line = String::new();
+    BufReader::new(server.0.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+    (server, port)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.1 exchange: status, headers (lowercased names), body.
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, String, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if method != "GET" && method != "DELETE" || !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    // Read by Content-Length (or chunks): chromedriver keeps the connection open.
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let head = head.to_ascii_lowercase();
+    let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|n| n.trim().parse().ok());
+    let mut body = Vec::new();
+    if let Some(n) = length {
+        body.resize(n, 0);
+        r.read_exact(&mut body).unwrap();
+    } else if head.contains("transfer-encoding: chunked") {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        let _ = r.read_to_end(&mut body);
+    }
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A W3C WebDriver session through chromedriver. Dropping it ends the
+/// session (closing the browser), then kills chromedriver's process group.
+struct Browser {
+    port: u16,
+    session: String,
+    _driver: Reaper,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            std::path::Path::new(&driver_bin).exists() && std::path::Path::new(&chromium).exists(),
+            "the dashboard test needs {chromium} and {driver_bin} (Debian: apt-get install chromium chromium-driver; \
+             scripts/test.sh installs them)"
+        );
+        let port = free_port();
+        let mut c = Command::new(&driver_bin);
+        c.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).stdin(Stdio::null());
+        let driver = spawn_in_group(c);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--window-size=1440,900".into(),
+            "--hide-scrollbars".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+        }}});
+        let v = call(port, "POST", "/session", Some(caps));
+        let session = v["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_string();
+        Browser { port, session, _driver: driver, _profile: profile }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        call(self.port, method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    fn go(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn url(&self) -> String {
+        self.cmd("GET", "/url", None).as_str().unwrap().to_string()
+    }
+
+    /// Waits for the browser to arrive at a URL satisfying `ok` (a click
+    /// may return before the page it leads to has loaded).
+    fn wait_url(&self, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = self.url();
+            if ok(&url) {
+                // And for that page to be complete.
+                while self.cmd(
+                    "POST",
+                    "/execute/sync",
+                    Some(json!({"script": "return document.readyState", "args": []})),
+                ) != "complete"
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                return url;
+            }
+            assert!(Instant::now() < deadline, "still at {url}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn arrive(&self, url: &str) {
+        self.wait_url(|u| u == url);
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.cmd("POST", "/element", Some(json!({"using": "css selector", "value": css})));
+        v["element-6066-11e4-a52e-4f735466cecf"].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+    }
+
+    fn count(&self, css: &str) -> usize {
+        let v = self.cmd("POST", "/elements", Some(json!({"using": "css selector", "value": css})));
+        v.as_array().map_or(0, Vec::len)
+    }
+
+    fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.cmd("GET", &format!("/element/{e}/text"), None).as_str().unwrap().to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/value"), Some(json!({ "text": text })));
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+    }
+
+    fn screenshot(&self) -> Vec<u8> {
+        base64(self.cmd("GET", "/screenshot", None).as_str().unwrap())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            http(self.port, "DELETE", &format!("/session/{}", self.session), &[], None);
+        });
+    }
+}
+
+/// One WebDriver command; returns its `value`, panicking on a WebDriver error.
+fn call(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
+    let body = body.map(|b| b.to_string());
+    let (status, _, text) =
+        http(port, method, path, &[("Content-Type", "application/json; charset=utf-8")], body.as_deref());
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {status} {e}: {text}"));
+    assert!(status == 200, "{method} {path}: {status} {v}");
+    v["value"].clone()
+}
+
+fn base64(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|c| !matches!(c, b'=' | b'\n' | b'\r')).collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, c)| n | (val(*c) as u32) << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+fn deploy(p: &Project, env: &str, extra: &[&str]) -> String {
+    let mut args = vec!["deploy", "app", env, "--json"];
+    args.extend_from_slice(extra);
+    p.haul(&args).ok().report()["release"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_dashboard_shows_what_runs_where_in_a_browser() {
+    let p = Project::new(&pipeline());
+    let v1 = deploy(&p, "staging", &[]);
+    p.haul(&["verify", "app", "staging", "--name", "smoke", "--result", "pass"]).ok();
+    p.haul(&["approve", "app", &v1, "--for", "prod"]).ok();
+    p.haul_env(&["promote", "app", "--to", "prod", "--reason", "release train"], &[("HAUL_ACTOR", "alice")]).ok();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = deploy(&p, "staging", &[]);
+    p.haul(&["verify", "app", "staging", "--name", "smoke", "--result", "pass", "--link", "https://ci.example/7"]).ok();
+    assert_ne!(v1, v2);
+
+    let (_server, port) = start_server(&p);
+    let base = format!("http://127.0.0.1:{port}");
+    let b = Browser::start();
+
+    // Not signed in: the matrix sends us to the login form.
+    b.go(&format!("{base}/"));
+    assert_eq!(b.url(), format!("{base}/login"));
+    b.type_into("#token", "wrong");
+    b.click("#sign-in");
+    b.wait_url(|_| b.count("p.error") == 1);
+    assert!(b.text("p.error").contains("unknown token"));
+    b.type_into("#token", TOKEN);
+    b.click("#sign-in");
+    b.arrive(&format!("{base}/"));
+    assert_eq!(b.text("#viewer"), "dashboard");
+
+    // The matrix: staging runs v2 (verified), prod runs v1 (promoted by
+    // alice, nothing verified there yet); no host drifts.
+    let staging = b.text(r#"td.cell[data-app="app"][data-env="staging"]"#);
+    assert!(staging.contains(&v2), "{staging}");
+    assert!(staging.contains("deploy by tester"), "{staging}");
+    assert!(staging.contains("verified smoke"), "{staging}");
+    assert!(staging.contains("drift 0"), "{staging}");
+    let prod = b.text(r#"td.cell[data-app="app"][data-env="prod"]"#);
+    assert!(prod.contains(&v1), "{prod}");
+    assert!(prod.contains("promote by alice"), "{prod}");
+    assert!(prod.contains("not verified"), "{prod}");
+    assert!(prod.contains("drift 0"), "{prod}");
+    assert!(prod.contains("promotion from staging"), "{prod}");
+
+    // The deployment page: each host's row, the phases it went through.
+    b.click(r#"td.cell[data-env="staging"] a.release-id"#);
+    b.wait_url(|u| u.starts_with(&format!("{base}/deployments/")));
+    assert_eq!(b.text("#release"), v2);
+    assert_eq!(b.count("#hosts tbody tr"), 2);
+    for h in ["a", "b"] {
+        let row = b.text(&format!(r#"tr[data-host="{h}"]"#));
+        assert!(row.starts_with(h) && row.contains("ok"), "{row}");
+    }
+    let verifications = b.text("main");
+    assert!(verifications.contains("smoke") && verifications.contains("https://ci.example/7"), "{verifications}");
+
+    // The host page: what runs there, what touched it.
+    b.click(r#"tr[data-host="b"] a"#);
+    b.arrive(&format!("{base}/hosts/b"));
+    let landed = b.text("#landed");
+    assert!(landed.contains(&v2) && landed.contains("staging"), "{landed}");
+    assert_eq!(b.count("#history tbody tr"), 2);
+
+    // The promotion page: v2 lacks the approval; v1 qualified.
+    b.go(&format!("{base}/"));
+    b.click(r#"td.cell[data-env="prod"] a.promotion"#);
+    b.arrive(&format!("{base}/promotions/app/prod"));
+    let c2 = b.text(&format!(r#"section.candidate[data-release="{v2}"]"#));
+    assert!(c2.contains("blocked") && c2.contains("0 of 1 approvals for prod"), "{c2}");
+    let rows = format!(r#"section.candidate[data-release="{v2}"] tr"#);
+    assert_eq!((b.count(&format!("{rows}.met")), b.count(&format!("{rows}.unmet"))), (1, 1));
+    assert!(b.text(&format!("{rows}.unmet")).contains("approvals"));
+    assert!(b.text(&format!("{rows}.met")).contains("smoke"));
+    let c1 = b.text(&format!(r#"section.candidate[data-release="{v1}"]"#));
+    assert!(c1.contains("qualifies") && c1.contains("(by tester)"), "{c1}");
+
+    // Unknown things are a 404 page, not an error.
+    b.go(&format!("{base}/deployments/99999"));
+    assert!(b.text("main").contains("There is no deployment 99999"));
+    b.go(&format!("{base}/hosts/nowhere"));
+    assert!(b.text("main").contains("There is no host"));
+
+    // One host drifts: v3 goes to a only.
+    p.write("src/index.html", "<h1>v3</h1>\n");
+    let v3 = deploy(&p, "staging", &["--hosts", "a"]);
+    b.go(&format!("{base}/"));
+    let staging = b.text(r#"td.cell[data-app="app"][data-env="staging"]"#);
+    assert!(staging.contains(&v3), "{staging}");
+    assert!(staging.contains("not verified"), "{staging}");
+    assert!(staging.contains(&format!("drift 1 b runs {v2}")), "{staging}");
+    if let Some(path) = std::env::var_os("HAUL_DASHBOARD_SCREENSHOT") {
+        std::fs::write(&path, b.screenshot()).unwrap();
+    }
+
+    // Signing out ends the session.
+    b.click("form.logout button");
+    b.arrive(&format!("{base}/login"));
+    b.go(&format!("{base}/hosts/a"));
+    assert_eq!(b.url(), format!("{base}/login?next=%2Fhosts%2Fa"));
+}
+
+#[test]
+fn pages_need_a_read_token_and_the_cookie_is_locked_down() {
+    let p = Project::new(&pipeline());
+    let v1 = deploy(&p, "staging", &[]);
+    let (_server, port) = start_server(&p);
+
+    let (st, head, _) = http(port, "GET", "/deployments/1", &[], None);
+    assert_eq!(st, 303);
+    assert!(head.contains("location: /login?next=%2fdeployments%2f1"), "{head}");
+    let (st, _, body) = http(port, "GET", "/login", &[], None);
+    assert_eq!(st, 200);
+    assert!(body.contains(r#"name="token""#));
+
+    // A token without the read scope, or an unknown one, is refused.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (st, head, body) = http(port, "POST", "/login", &form, Some("token=ci-secret&next=%2F"));
+    assert_eq!(st, 401);
+    assert!(!head.contains("set-cookie"));
+    assert!(body.contains("lacks the `read` scope"), "{body}");
+    assert_eq!(http(port, "POST", "/login", &form, Some("token=nope")).0, 401);
+    assert_eq!(http(port, "POST", "/login", &form, Some("garbage")).0, 400);
+
+    // A good token: an HttpOnly, SameSite=Strict cookie, Secure behind https,
+    // and a redirect that stays on this server.
+    let (st, head, _) = http(port, "POST", "/login", &form, Some("token=reader-secret&next=%2F%2Fevil.example"));
+    assert_eq!(st, 303);
+    assert!(head.contains("location: /\r\n"), "{head}");
+    let cookie = head.lines().find_map(|l| l.strip_prefix("set-cookie: ")).unwrap().to_string();
+    assert!(cookie.contains("; httponly; samesite=strict"), "{cookie}");
+    assert!(!cookie.contains("secure") && !cookie.contains("reader-secret"), "{cookie}");
+    let https = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Forwarded-Proto", "https")];
+    let (_, head, _) = http(port, "POST", "/login", &https, Some("token=reader-secret&next=%2Fhosts%2Fa"));
+    assert!(head.contains("location: /hosts/a\r\n"), "{head}");
+    assert!(head.contains("; secure"), "{head}");
+
+    let session = cookie.split(';').next().unwrap().to_string();
+    let with_cookie = [("Cookie", session.as_str())];
+    let (st, head, body) = http(port, "GET", "/", &with_cookie, None);
+    assert_eq!(st, 200);
+    assert!(head.contains("content-security-policy"), "{head}");
+    assert!(body.contains(&v1));
+    let (st, _, css) = http(port, "GET", "/dashboard.css", &[], None);
+    assert_eq!(st, 200);
+    assert!(css.contains(".badge"));
+
+    // A bearer token works as well; bad input is a 404 page, never a 500.
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+    for path in ["/deployments/1", "/hosts/a", "/promotions/app/prod"] {
+        assert_eq!(http(port, "GET", path, &auth, None).0, 200, "{path}");
+    }
+    for path in [
+        "/deployments/x",
+        "/deployments/99999999999999999999",
+        "/deployments/42",
+        "/hosts/%3Cscript%3E",
+        "/promotions/app/staging",
+        "/promotions/nope/prod",
+        "/promotions/app/nope",
+    ] {
+        let (st, _, body) = http(port, "GET", path, &auth, None);
+        assert_eq!(st, 404, "{path}: {body}");
+        assert!(!body.contains("<script>"), "escaped: {body}");
+    }
+
+    // Signing out clears the cookie.
+    let (st, head, _) = http(port, "POST", "/logout", &with_cookie, None);
+    assert_eq!(st, 303);
+    assert!(head.contains("set-cookie: haul_session=; path=/; httponly; samesite=strict; max-age=0"), "{head}");
+}
