@@ -117,3 +117,111 @@ impl Ledger {
         Ok(n > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    fn new(env: &str, release: &str, trigger: Trigger, undoes: Option<i64>) -> NewDeployment {
+        NewDeployment {
+            app: "web".into(),
+            env: env.into(),
+            release: release.into(),
+            trigger,
+            actor: "alice".into(),
+            reason: None,
+            config_digest: "cfg".into(),
+            undoes,
+        }
+    }
+
+    fn host(h: &str, status: &str) -> HostResult {
+        HostResult { host: h.into(), phase: "verify".into(), status: status.into(), error: None, elapsed_ms: 5 }
+    }
+
+    async fn views(url: &str) {
+        let l = Ledger::open(url).await.unwrap();
+        let hosts = ["a".to_string(), "b".to_string()];
+        assert!(l.landed("web", &hosts).await.unwrap().is_empty());
+        assert!(!l.host_known("a").await.unwrap());
+
+        let d1 = l.start_deployment(&new("staging", "r1", Trigger::Deploy, None), HOUR).await.unwrap();
+        assert_eq!(l.running("web", "staging").await.unwrap().map(|d| d.id), Some(d1));
+        l.finish_deployment(d1, Status::Succeeded, None, &[host("a", "ok"), host("b", "ok")], "alice").await.unwrap();
+        assert_eq!(l.running("web", "staging").await.unwrap(), None);
+        // r2 lands on a only; a failed deploy lands nowhere.
+        let d2 = l.start_deployment(&new("staging", "r2", Trigger::Deploy, None), HOUR).await.unwrap();
+        l.finish_deployment(d2, Status::Succeeded, None, &[host("a", "unchanged")], "alice").await.unwrap();
+        let d3 = l.start_deployment(&new("staging", "r3", Trigger::Deploy, None), HOUR).await.unwrap();
+        l.finish_deployment(d3, Status::Failed, Some("boom"), &[host("a", "failed"), host("b", "ok")], "alice")
+            .await
+            .unwrap();
+
+        let landed: Vec<(String, String, String)> = l
+            .landed("web", &hosts)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|hd| (hd.result.host, hd.deployment.release, hd.result.status))
+            .collect();
+        assert_eq!(landed, vec![("a".into(), "r2".into(), "unchanged".into()), ("b".into(), "r1".into(), "ok".into())]);
+        let on_b = l.landed_on_host("b").await.unwrap();
+        assert_eq!((on_b.len(), on_b[0].deployment.id, on_b[0].deployment.status), (1, d1, Status::Succeeded));
+        let history: Vec<(i64, String)> =
+            l.host_history("a", 10).await.unwrap().into_iter().map(|hd| (hd.deployment.id, hd.result.status)).collect();
+        assert_eq!(history, vec![(d3, "failed".into()), (d2, "unchanged".into()), (d1, "ok".into())]);
+        assert_eq!(l.host_history("a", 1).await.unwrap().len(), 1);
+        assert!(l.host_known("b").await.unwrap());
+
+        // A rollback of d2 undoes it and says so.
+        let d4 = l.start_deployment(&new("staging", "r1", Trigger::Rollback, Some(d2)), HOUR).await.unwrap();
+        assert_eq!(l.undone_by(d2).await.unwrap(), None, "not while it runs");
+        l.finish_deployment(d4, Status::Succeeded, None, &[host("a", "ok")], "alice").await.unwrap();
+        assert_eq!(l.undone_by(d2).await.unwrap(), Some(d4));
+        assert_eq!(l.landed("web", &hosts[..1]).await.unwrap()[0].deployment.id, d4);
+
+        // Promotion: every requirement judged, met or not.
+        // r1's candidate deployment is its newest success upstream: d4.
+        l.report_verification(&NewVerification {
+            deployment: d4,
+            name: "smoke".into(),
+            result: VerificationResult::Pass,
+            link: None,
+            reporter: "ci".into(),
+        })
+        .await
+        .unwrap();
+        let req = Requirements { verifications: vec!["smoke".into(), "load".into()], soak: Some(HOUR), approvals: 1 };
+        let a = l.assess("web", "staging", "prod", &req).await.unwrap();
+        let r1 = a.iter().find(|c| c.release == "r1").unwrap();
+        let judged: Vec<(CheckKind, bool)> = r1.checks.iter().map(|c| (c.kind.clone(), c.met)).collect();
+        assert_eq!(
+            judged,
+            vec![
+                (CheckKind::Verification("smoke".into()), true),
+                (CheckKind::Verification("load".into()), false),
+                (CheckKind::Soak, false),
+                (CheckKind::Approvals, false),
+            ]
+        );
+        assert!(!r1.qualifies());
+        // The refusal's wording is the unmet checks' details.
+        let c = l.candidates("web", "staging", "prod", &req).await.unwrap();
+        let unmet: Vec<String> = r1.checks.iter().filter(|c| !c.met).map(|c| c.detail.clone()).collect();
+        assert_eq!(c.iter().find(|c| c.release == "r1").unwrap().unmet, unmet);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sqlite_views() {
+        let dir = tempfile::tempdir().unwrap();
+        views(&format!("sqlite://{}", dir.path().join("ledger.db").display())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn postgres_views() {
+        let pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
+        views(&pg.create_database("views").unwrap()).await;
+    }
+}

@@ -626,6 +626,9 @@ fn phase_cell(h: &HostResult, phase: &str) -> Markup {
             "switched_back" => ("warn", "↩", "switched back here"),
             _ => ("muted", "•", "stopped here"),
         },
+        (Some(r), Some(t)) if t > r && matches!(h.status.as_str(), "ok" | "unchanged") => {
+            ("muted", "–", "nothing to do")
+        }
         _ => ("muted", "·", "not reached"),
     };
     html! { td class={"phase " (class)} title=(title) { (mark) } }
@@ -890,6 +893,7 @@ async fn promotion(
                     h3 {
                         span.mono { (c.release) } " "
                         @if c.qualifies() { span.badge.ok { "qualifies" } } @else { span.badge.bad { "blocked" } }
+                        @if live.as_ref().is_some_and(|d| d.release == c.release) { " " span.badge.run { "live in " (env) } }
                     }
                     p.muted.small {
                         "succeeded in " (up) " as " a href=(deployment_href(c.deployment)) { "deployment #" (c.deployment) }
