@@ -12,6 +12,7 @@
 //! finds an entry that was changed or removed. Configuration (environments,
 //! requirements, tokens) is never stored here: it lives in `haul.toml`.
 
+mod batch;
 mod model;
 mod outbox;
 mod promotion;
@@ -22,6 +23,7 @@ pub use outbox::{Delivery, DeliveryAttempt, NewAttempt, Outcome, now_plus};
 pub use promotion::{Candidate, Requirements};
 pub use views::*;
 
+use batch::Batch;
 use serde_json::json;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -38,6 +40,9 @@ pub enum LedgerError {
     /// Another deployment holds the environment.
     #[error("{0}")]
     Busy(String),
+    /// A write's batch could not be committed (or the writer is gone).
+    #[error("ledger: {0}")]
+    Write(String),
     #[error("no deployment {0} in the ledger")]
     NoDeployment(i64),
 }
@@ -54,6 +59,12 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     pool: AnyPool,
+    /// Where write transactions run: on SQLite a pool of one connection,
+    /// so that this process's writers queue in order instead of spinning
+    /// on SQLite's busy handler; on PostgreSQL the same pool as reads.
+    writer: AnyPool,
+    /// The group-commit writer every audited write goes through.
+    batcher: tokio::sync::mpsc::UnboundedSender<batch::Request>,
     backend: Backend,
 }
 
@@ -84,9 +95,8 @@ impl Ledger {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .after_connect(move |conn, _| {
+        let options = |max: u32| {
+            AnyPoolOptions::new().max_connections(max).after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         use sqlx::Executor;
@@ -97,10 +107,20 @@ impl Ledger {
                     Ok(())
                 })
             })
-            .connect(&url_full)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let ledger = Ledger { pool, backend };
+        };
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                let pool = options(4).connect(&url_full).await.map_err(|e| fail(e.to_string()))?;
+                (pool, options(1).connect(&url_full).await.map_err(|e| fail(e.to_string()))?)
+            }
+            Backend::Postgres => {
+                let pool = options(16).connect(&url_full).await.map_err(|e| fail(e.to_string()))?;
+                (pool.clone(), pool)
+            }
+        };
+        let (batcher, requests) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(batch::run(writer.clone(), backend, requests));
+        let ledger = Ledger { pool, writer, batcher, backend };
         ledger.migrate().await.map_err(|e| fail(e.to_string()))?;
         Ok(ledger)
     }
@@ -110,8 +130,8 @@ impl Ledger {
     /// "database is locked" when another writer got there first.
     async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 
@@ -143,44 +163,39 @@ impl Ledger {
         Ok(())
     }
 
-    /// Appends an audit entry inside `tx`, chained to the one before.
-    async fn audit(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        actor: &str,
-        kind: &str,
-        subject: &str,
-        data: serde_json::Value,
-    ) -> Result<()> {
-        // Taking the head row first serializes concurrent writers.
-        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut **tx).await?;
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
-        let seq: i64 = row.try_get("seq")?;
-        let prev: String = row.try_get("hash")?;
+    /// Appends an audit entry to the batch, chained to the one before; the
+    /// batch inserts its entries together before it commits.
+    async fn audit(b: &mut Batch, actor: &str, kind: &str, subject: &str, data: serde_json::Value) -> Result<()> {
+        let seq = b.seq + 1;
         let at = now();
         let data = data.to_string();
-        let hash = audit_hash(seq, &at, actor, kind, subject, &data, &prev);
-        sqlx::query("INSERT INTO audit (seq, at, actor, kind, subject, data, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(seq)
-            .bind(&at)
-            .bind(actor)
-            .bind(kind)
-            .bind(subject)
-            .bind(&data)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&hash).execute(&mut **tx).await?;
+        let hash = audit_hash(seq, &at, actor, kind, subject, &data, &b.hash);
+        let prev = std::mem::replace(&mut b.hash, hash.clone());
+        b.seq = seq;
+        b.audit.push((seq, at, actor.into(), kind.into(), subject.into(), data, prev, hash));
         Ok(())
+    }
+
+    /// Runs a write in the next group commit.
+    async fn batched<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Batch) -> batch::BoxFut<'a, Result<T>> + Send + 'static,
+    {
+        batch::submit(&self.batcher, f).await
     }
 
     /// Records a built release; recording the same release again is a no-op.
     pub async fn register_release(&self, r: &NewRelease, actor: &str) -> Result<bool> {
-        let mut tx = self.write().await?;
+        let (r, actor) = (r.clone(), actor.to_string());
+        self.batched(move |b| Box::pin(async move { Self::register_release_in(b, &r, &actor).await })).await
+    }
+
+    async fn register_release_in(b: &mut Batch, r: &NewRelease, actor: &str) -> Result<bool> {
         let exists = sqlx::query("SELECT digest FROM releases WHERE app = $1 AND id = $2")
             .bind(&r.app)
             .bind(&r.id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *b.tx)
             .await?;
         if let Some(row) = exists {
             let digest: String = row.try_get("digest")?;
@@ -201,10 +216,9 @@ impl Ledger {
             .bind(&r.created)
             .bind(r.files)
             .bind(r.bytes)
-            .execute(&mut *tx)
+            .execute(&mut *b.tx)
             .await?;
-        Self::audit(&mut tx, actor, "release.registered", &format!("{}/{}", r.app, r.id), json!(r)).await?;
-        tx.commit().await?;
+        Self::audit(b, actor, "release.registered", &format!("{}/{}", r.app, r.id), json!(r)).await?;
         Ok(true)
     }
 
@@ -219,35 +233,38 @@ impl Ledger {
     /// serialized on the audit head first, so two racing starts cannot both
     /// see the environment free.
     pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
-        let mut tx = self.write().await?;
-        Self::serialize(&mut tx).await?;
-        if self.quarantine_of(&mut tx, &d.app, &d.release).await?.is_some() && d.trigger != Trigger::Rollback {
+        let d = d.clone();
+        self.batched(move |b| Box::pin(async move { Self::start_deployment_in(b, &d, stale_after).await })).await
+    }
+
+    async fn start_deployment_in(b: &mut Batch, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
+        if Self::quarantine_of(&mut b.tx, &d.app, &d.release).await?.is_some() && d.trigger != Trigger::Rollback {
             return Err(LedgerError::Refused(format!("release {} of {} is quarantined", d.release, d.app)));
         }
         let running = sqlx::query("SELECT * FROM deployments WHERE app = $1 AND env = $2 AND status = $3 ORDER BY id")
             .bind(&d.app)
             .bind(&d.env)
             .bind(Status::Running.as_str())
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *b.tx)
             .await?;
-        for row in &running {
-            let other = deployment_from(row)?;
+        let running = running.iter().map(deployment_from).collect::<Result<Vec<_>>>()?;
+        if let Some(other) = running.iter().find(|o| promotion::age(&o.started).unwrap_or_default() < stale_after) {
+            return Err(LedgerError::Busy(format!(
+                "deployment {} ({} of {} by {}, started {}) is still running in {}; \
+                 it may be retried once that one finishes",
+                other.id,
+                other.trigger.as_str(),
+                other.release,
+                other.actor,
+                other.started,
+                other.env
+            )));
+        }
+        for other in &running {
             let age = promotion::age(&other.started).unwrap_or_default();
-            if age < stale_after {
-                return Err(LedgerError::Busy(format!(
-                    "deployment {} ({} of {} by {}, started {}) is still running in {}; \
-                     it may be retried once that one finishes",
-                    other.id,
-                    other.trigger.as_str(),
-                    other.release,
-                    other.actor,
-                    other.started,
-                    other.env
-                )));
-            }
             let why =
                 format!("abandoned: still running after {}s; closed when a new deployment started", age.as_secs());
-            Self::transition(&mut tx, &other, Status::Failed, Some(&why), &d.actor).await?;
+            Self::transition(b, other, Status::Failed, Some(&why), &d.actor).await?;
         }
         let started = now();
         let row = sqlx::query(
@@ -264,60 +281,61 @@ impl Ledger {
         .bind(Status::Running.as_str())
         .bind(d.undoes)
         .bind(&started)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *b.tx)
         .await?;
         let id: i64 = row.try_get("id")?;
         let mut data = json!(d);
         data["id"] = json!(id);
-        Self::audit(&mut tx, &d.actor, "deployment.started", &id.to_string(), data).await?;
-        tx.commit().await?;
+        Self::audit(b, &d.actor, "deployment.started", &id.to_string(), data).await?;
         Ok(id)
     }
 
-    /// Takes the write lock every writer takes (the audit head row), so
-    /// that checks made after it hold until commit on PostgreSQL too.
-    async fn serialize(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
-        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut **tx).await?;
-        Ok(())
-    }
-
-    async fn deployment_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i64) -> Result<Deployment> {
+    /// A deployment as it stands inside the batch (read once per batch:
+    /// a burst of reports about one deployment costs one lookup).
+    async fn deployment_in(b: &mut Batch, id: i64) -> Result<Deployment> {
+        if let Some(d) = b.deployments.get(&id) {
+            return Ok(d.clone());
+        }
         let row = sqlx::query("SELECT * FROM deployments WHERE id = $1")
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *b.tx)
             .await?
             .ok_or(LedgerError::NoDeployment(id))?;
-        deployment_from(&row)
+        let d = deployment_from(&row)?;
+        b.deployments.insert(id, d.clone());
+        Ok(d)
     }
 
-    async fn transition(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        d: &Deployment,
-        to: Status,
-        message: Option<&str>,
-        actor: &str,
-    ) -> Result<()> {
-        let (id, from) = (d.id, d.status);
-        if !from.can_become(to) {
-            return Err(LedgerError::Refused(format!(
-                "deployment {id} is {}; it cannot become {}",
-                from.as_str(),
-                to.as_str()
-            )));
+    /// Whether the transition table lets `d` become `to`.
+    fn may_become(d: &Deployment, to: Status) -> Result<()> {
+        if d.status.can_become(to) {
+            return Ok(());
         }
+        Err(LedgerError::Refused(format!(
+            "deployment {} is {}; it cannot become {}",
+            d.id,
+            d.status.as_str(),
+            to.as_str()
+        )))
+    }
+
+    async fn transition(b: &mut Batch, d: &Deployment, to: Status, message: Option<&str>, actor: &str) -> Result<()> {
+        let (id, from) = (d.id, d.status);
+        Self::may_become(d, to)?;
         let finished = (to != Status::Undone).then(now);
         sqlx::query("UPDATE deployments SET status = $1, message = COALESCE($2, message), finished = COALESCE($3, finished) WHERE id = $4")
             .bind(to.as_str())
             .bind(message)
             .bind(finished)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(&mut *b.tx)
             .await?;
+        b.deployments.remove(&id);
         let data = json!({
             "id": id, "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger,
             "from": from.as_str(), "to": to.as_str(), "message": message,
         });
-        Self::audit(tx, actor, &format!("deployment.{}", to.as_str()), &id.to_string(), data).await
+        Self::audit(b, actor, &format!("deployment.{}", to.as_str()), &id.to_string(), data).await
     }
 
     async fn upsert_host(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: &Deployment, h: &HostResult) -> Result<()> {
@@ -339,18 +357,21 @@ impl Ledger {
 
     /// Records (or updates) one host's part while a deployment runs.
     pub async fn record_host(&self, id: i64, h: &HostResult, actor: &str) -> Result<()> {
-        let mut tx = self.write().await?;
-        let d = Self::deployment_in(&mut tx, id).await?;
+        let (h, actor) = (h.clone(), actor.to_string());
+        self.batched(move |b| Box::pin(async move { Self::record_host_in(b, id, &h, &actor).await })).await
+    }
+
+    async fn record_host_in(b: &mut Batch, id: i64, h: &HostResult, actor: &str) -> Result<()> {
+        let d = Self::deployment_in(b, id).await?;
         if d.status != Status::Running {
             return Err(LedgerError::Refused(format!(
                 "deployment {id} is {}; host results can only change while it runs",
                 d.status.as_str()
             )));
         }
-        Self::upsert_host(&mut tx, &d, h).await?;
+        Self::upsert_host(&mut b.tx, &d, h).await?;
         let data = json!({"deployment": id, "app": d.app, "env": d.env, "release": d.release, "host": h});
-        Self::audit(&mut tx, actor, "host.result", &id.to_string(), data).await?;
-        tx.commit().await?;
+        Self::audit(b, actor, "host.result", &id.to_string(), data).await?;
         Ok(())
     }
 
@@ -363,26 +384,51 @@ impl Ledger {
         hosts: &[HostResult],
         actor: &str,
     ) -> Result<()> {
-        let mut tx = self.write().await?;
-        let d = Self::deployment_in(&mut tx, id).await?;
-        for h in hosts {
-            Self::upsert_host(&mut tx, &d, h).await?;
-        }
-        Self::transition(&mut tx, &d, status, message, actor).await?;
+        let (message, hosts, actor) = (message.map(str::to_string), hosts.to_vec(), actor.to_string());
+        self.batched(move |b| {
+            Box::pin(async move { Self::finish_deployment_in(b, id, status, message.as_deref(), &hosts, &actor).await })
+        })
+        .await
+    }
+
+    async fn finish_deployment_in(
+        b: &mut Batch,
+        id: i64,
+        status: Status,
+        message: Option<&str>,
+        hosts: &[HostResult],
+        actor: &str,
+    ) -> Result<()> {
+        let d = Self::deployment_in(b, id).await?;
+        Self::may_become(&d, status)?;
         // A rollback that succeeded undoes the deployment it went back from.
-        if let (Status::Succeeded, Some(undone)) = (status, d.undoes) {
-            let u = Self::deployment_in(&mut tx, undone).await?;
-            Self::transition(&mut tx, &u, Status::Undone, None, actor).await?;
+        let undone = match (status, d.undoes) {
+            (Status::Succeeded, Some(undone)) => {
+                let u = Self::deployment_in(b, undone).await?;
+                Self::may_become(&u, Status::Undone)?;
+                Some(u)
+            }
+            _ => None,
+        };
+        for h in hosts {
+            Self::upsert_host(&mut b.tx, &d, h).await?;
         }
-        tx.commit().await?;
+        Self::transition(b, &d, status, message, actor).await?;
+        if let Some(u) = undone {
+            Self::transition(b, &u, Status::Undone, None, actor).await?;
+        }
         Ok(())
     }
 
     /// Records what an outside tool (or a person) found about a deployment.
     /// A newer report of the same name supersedes an older one.
     pub async fn report_verification(&self, v: &NewVerification) -> Result<i64> {
-        let mut tx = self.write().await?;
-        let d = Self::deployment_in(&mut tx, v.deployment).await?;
+        let v = v.clone();
+        self.batched(move |b| Box::pin(async move { Self::report_verification_in(b, &v).await })).await
+    }
+
+    async fn report_verification_in(b: &mut Batch, v: &NewVerification) -> Result<i64> {
+        let d = Self::deployment_in(b, v.deployment).await?;
         let row = sqlx::query(
             "INSERT INTO verifications (deployment, name, result, link, reporter, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
@@ -392,27 +438,41 @@ impl Ledger {
         .bind(&v.link)
         .bind(&v.reporter)
         .bind(now())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *b.tx)
         .await?;
         let id: i64 = row.try_get("id")?;
         let mut data = json!(v);
         data["app"] = json!(d.app);
         data["env"] = json!(d.env);
         data["release"] = json!(d.release);
-        Self::audit(&mut tx, &v.reporter, "verification.reported", &v.deployment.to_string(), data).await?;
-        tx.commit().await?;
+        Self::audit(b, &v.reporter, "verification.reported", &v.deployment.to_string(), data).await?;
         Ok(id)
     }
 
     /// Records `actor`'s approval of `release` for `env` (once per actor).
     pub async fn approve(&self, app: &str, release: &str, env: &str, actor: &str, comment: Option<&str>) -> Result<()> {
-        let mut tx = self.write().await?;
+        let [app, release, env, actor] = [app, release, env, actor].map(str::to_string);
+        let comment = comment.map(str::to_string);
+        self.batched(move |b| {
+            Box::pin(async move { Self::approve_in(b, &app, &release, &env, &actor, comment.as_deref()).await })
+        })
+        .await
+    }
+
+    async fn approve_in(
+        b: &mut Batch,
+        app: &str,
+        release: &str,
+        env: &str,
+        actor: &str,
+        comment: Option<&str>,
+    ) -> Result<()> {
         let dup = sqlx::query("SELECT id FROM approvals WHERE app = $1 AND release = $2 AND env = $3 AND actor = $4")
             .bind(app)
             .bind(release)
             .bind(env)
             .bind(actor)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *b.tx)
             .await?;
         if dup.is_some() {
             return Err(LedgerError::Refused(format!("{actor} already approved {release} of {app} for {env}")));
@@ -424,23 +484,21 @@ impl Ledger {
             .bind(actor)
             .bind(comment)
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut *b.tx)
             .await?;
         Self::audit(
-            &mut tx,
+            b,
             actor,
             "approval.recorded",
             &format!("{app}/{release}"),
             json!({"app": app, "release": release, "env": env, "comment": comment}),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     async fn quarantine_of(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         app: &str,
         release: &str,
     ) -> Result<Option<Quarantine>> {
@@ -455,8 +513,13 @@ impl Ledger {
 
     /// Quarantines a release: nothing deploys or promotes it again.
     pub async fn quarantine(&self, app: &str, release: &str, reason: &str, actor: &str) -> Result<()> {
-        let mut tx = self.write().await?;
-        if let Some(q) = self.quarantine_of(&mut tx, app, release).await? {
+        let [app, release, reason, actor] = [app, release, reason, actor].map(str::to_string);
+        self.batched(move |b| Box::pin(async move { Self::quarantine_in(b, &app, &release, &reason, &actor).await }))
+            .await
+    }
+
+    async fn quarantine_in(b: &mut Batch, app: &str, release: &str, reason: &str, actor: &str) -> Result<()> {
+        if let Some(q) = Self::quarantine_of(&mut b.tx, app, release).await? {
             return Err(LedgerError::Refused(format!(
                 "release {release} of {app} is already quarantined ({}, by {} at {})",
                 q.reason, q.actor, q.at
@@ -468,23 +531,22 @@ impl Ledger {
             .bind(reason)
             .bind(actor)
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut *b.tx)
             .await?;
         Self::audit(
-            &mut tx,
+            b,
             actor,
             "quarantine.added",
             &format!("{app}/{release}"),
             json!({"app": app, "release": release, "reason": reason}),
         )
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     pub async fn quarantined(&self, app: &str, release: &str) -> Result<Option<Quarantine>> {
-        let mut tx = self.write().await?;
-        let q = self.quarantine_of(&mut tx, app, release).await?;
+        let mut tx = self.pool.begin().await?;
+        let q = Self::quarantine_of(&mut tx, app, release).await?;
         tx.commit().await?;
         Ok(q)
     }

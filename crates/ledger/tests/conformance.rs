@@ -163,6 +163,41 @@ async fn suite(url: &str) {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
+    // Writes committed together (group commit): a refused one among them is
+    // undone alone, the others land, and each caller hears its own answer.
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let l = l.clone();
+            tokio::spawn(async move { l.approve("web", "r2", "qa", &format!("dup{}", i / 2), None).await })
+        })
+        .collect();
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => {}
+            Err(LedgerError::Refused(m)) => {
+                assert!(m.contains(" already approved r2 of web for qa"), "{m}");
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(refused, 12);
+    // A write that fails after writing (host results, then a transition
+    // the table refuses) leaves nothing behind, even amid a batch.
+    let others: Vec<_> = (0..16)
+        .map(|i| {
+            let l = l.clone();
+            tokio::spawn(async move { l.approve("web", "r1", "load", &format!("u{i}"), None).await })
+        })
+        .collect();
+    let e = l.finish_deployment(d1, Status::Failed, None, &[host("zzz")], "alice").await.unwrap_err();
+    assert!(e.to_string().contains("cannot become failed"), "{e}");
+    for t in others {
+        t.await.unwrap().unwrap();
+    }
+    assert!(l.host_results(d1).await.unwrap().iter().all(|h| h.host != "zzz"));
+    assert_eq!(l.approvals("web", "r2", "qa").await.unwrap().len(), 12);
     let report = l.verify_audit().await.unwrap();
     assert_eq!(report.broken, None);
     assert!(report.entries > 30, "{report:?}");

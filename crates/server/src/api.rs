@@ -106,27 +106,39 @@ struct Page {
 async fn list_deployments(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     q: Result<Query<Page>, QueryRejection>,
 ) -> Res {
     authorize(&state, &headers, "read")?;
     let Query(q) = q?;
     let limit = limit(q.limit)?;
-    let items = state.ledger.deployments_before(q.app.as_deref(), q.env.as_deref(), q.before, limit).await?;
-    let next = (items.len() as i64 == limit).then(|| items.last().map(|d| d.id)).flatten();
-    ok(json!({ "items": items, "next_before": next }))
+    state
+        .cache
+        .get(&state.ledger, uri.to_string(), async {
+            let items = state.ledger.deployments_before(q.app.as_deref(), q.env.as_deref(), q.before, limit).await?;
+            let next = (items.len() as i64 == limit).then(|| items.last().map(|d| d.id)).flatten();
+            Ok(json!({ "items": items, "next_before": next }))
+        })
+        .await
 }
 
 async fn get_deployment(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     id: Result<Path<i64>, PathRejection>,
 ) -> Res {
     authorize(&state, &headers, "read")?;
     let Path(id) = id?;
-    let d = state.ledger.deployment(id).await?;
-    let hosts = state.ledger.host_results(id).await?;
-    let verifications = state.ledger.verifications(id).await?;
-    ok(json!({ "deployment": d, "hosts": hosts, "verifications": verifications }))
+    state
+        .cache
+        .get(&state.ledger, uri.path().to_string(), async {
+            let d = state.ledger.deployment(id).await?;
+            let hosts = state.ledger.host_results(id).await?;
+            let verifications = state.ledger.verifications(id).await?;
+            Ok(json!({ "deployment": d, "hosts": hosts, "verifications": verifications }))
+        })
+        .await
 }
 
 #[derive(Deserialize)]

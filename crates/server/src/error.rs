@@ -40,7 +40,7 @@ impl From<haul_ledger::LedgerError> for ApiError {
         let status = match &e {
             L::Refused(_) | L::Busy(_) => StatusCode::CONFLICT,
             L::NoDeployment(_) => StatusCode::NOT_FOUND,
-            L::Open { .. } | L::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            L::Open { .. } | L::Db(_) | L::Write(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }

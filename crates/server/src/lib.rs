@@ -8,6 +8,7 @@
 //! means the database failed.
 
 mod api;
+mod cache;
 mod dashboard;
 mod error;
 mod events;
@@ -65,6 +66,8 @@ pub struct State {
     pub(crate) config: Arc<Config>,
     pub(crate) tokens: Arc<Vec<Token>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Answers to reads, kept until the ledger changes.
+    pub(crate) cache: Arc<cache::Cache>,
     /// The newest event's number, as last read from the database.
     pub(crate) feed: Arc<tokio::sync::watch::Sender<i64>>,
     /// Turns true when the server stops, ending long-lived responses.
@@ -87,6 +90,7 @@ impl State {
             config,
             tokens: Arc::new(tokens),
             metrics: Arc::default(),
+            cache: Arc::default(),
             feed: Arc::new(tokio::sync::watch::channel(0).0),
             stop: tokio::sync::watch::channel(false).1,
         }

@@ -7,7 +7,7 @@ use crate::api::{Res, authorize, created, ok};
 use crate::{ApiError, State};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use haul_ledger::{Candidate, HostResult, NewDeployment, NewRelease, Requirements, Status, Trigger};
@@ -101,13 +101,23 @@ struct ReleasePage {
     limit: Option<i64>,
 }
 
-async fn list_releases(S(state): S<State>, headers: HeaderMap, q: Result<Query<ReleasePage>, QueryRejection>) -> Res {
+async fn list_releases(
+    S(state): S<State>,
+    headers: HeaderMap,
+    uri: Uri,
+    q: Result<Query<ReleasePage>, QueryRejection>,
+) -> Res {
     authorize(&state, &headers, "read")?;
     let Query(q) = q?;
     let limit = crate::api::limit(q.limit)?;
-    let items = state.ledger.releases(&q.app, q.before.as_deref(), limit).await?;
-    let next = (items.len() as i64 == limit).then(|| items.last().map(|r| r.id.clone())).flatten();
-    ok(json!({ "items": items, "next_before": next }))
+    state
+        .cache
+        .get(&state.ledger, uri.to_string(), async {
+            let items = state.ledger.releases(&q.app, q.before.as_deref(), limit).await?;
+            let next = (items.len() as i64 == limit).then(|| items.last().map(|r| r.id.clone())).flatten();
+            Ok(json!({ "items": items, "next_before": next }))
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -273,11 +283,21 @@ async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Json<Promo
 
 /// What an environment runs according to the ledger, and where a failed
 /// deploy would go back to.
-async fn app_env(S(state): S<State>, headers: HeaderMap, p: Result<Path<(String, String)>, PathRejection>) -> Res {
+async fn app_env(
+    S(state): S<State>,
+    headers: HeaderMap,
+    uri: Uri,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Res {
     authorize(&state, &headers, "read")?;
     let Path((app, env)) = p?;
     known_app_env(&state, &app, Some(&env))?;
-    let live = state.ledger.live(&app, &env).await?;
-    let last_verified = state.ledger.last_verified(&app, &env).await?;
-    ok(json!({ "app": app, "env": env, "live": live, "last_verified": last_verified }))
+    state
+        .cache
+        .get(&state.ledger, uri.path().to_string(), async {
+            let live = state.ledger.live(&app, &env).await?;
+            let last_verified = state.ledger.last_verified(&app, &env).await?;
+            Ok(json!({ "app": app, "env": env, "live": live, "last_verified": last_verified }))
+        })
+        .await
 }

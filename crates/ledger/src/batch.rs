@@ -1,0 +1,183 @@
+//! Group commit: concurrent writes share one transaction.
+//!
+//! Every write appends to the hash-chained audit log, so writes are
+//! serialized on the log's head, and each transaction ends with a commit
+//! (an fsync on SQLite). Done one by one, that caps a ledger at roughly one
+//! write per commit latency. Instead, each write is sent to one writer task
+//! per `Ledger`, which takes every write waiting, runs them in one
+//! transaction, chains their audit entries in memory, updates the head once
+//! and commits once. A caller hears back only after the commit that holds
+//! its write.
+//!
+//! The rule every write follows: it makes all its checks before its first
+//! change, so a write that is refused (`Refused`, `Busy`, `NoDeployment`)
+//! has changed nothing and the batch goes on without it. Any other error
+//! (the database failing) fails the whole batch and every write in it is
+//! told so; nothing of it is committed. This keeps a write to the few
+//! statements it needs, without a savepoint around each.
+//!
+//! The head row is locked at the start of each batch (`UPDATE … RETURNING`),
+//! so on PostgreSQL the batches of several servers over one database are
+//! serialized too, and a check made in a write (say, that an environment
+//! has no running deployment) holds until its batch commits.
+
+use crate::{Backend, LedgerError, Result};
+use sqlx::{AnyPool, Row};
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most writes committed together.
+const MAX_BATCH: usize = 256;
+
+pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Value = Box<dyn Any + Send>;
+type Job = Box<dyn for<'a> FnOnce(&'a mut Batch) -> BoxFut<'a, Result<Value>> + Send>;
+
+/// One write waiting for the writer, and where its answer goes.
+pub(crate) struct Request {
+    job: Job,
+    reply: oneshot::Sender<Result<Value>>,
+}
+
+/// The transaction a batch of writes runs in, with the audit chain's head
+/// as it stands inside it.
+pub(crate) struct Batch {
+    pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// The newest audit entry's number and hash, including this batch's.
+    pub(crate) seq: i64,
+    pub(crate) hash: String,
+    /// This batch's audit entries, inserted together before the commit.
+    pub(crate) audit: Vec<AuditRow>,
+    /// Deployments read in this batch, by id (forgotten when one changes).
+    pub(crate) deployments: std::collections::HashMap<i64, crate::Deployment>,
+}
+
+/// One audit entry: seq, at, actor, kind, subject, data, prev, hash.
+pub(crate) type AuditRow = (i64, String, String, String, String, String, String, String);
+
+/// Audit rows per INSERT statement (8 parameters each; SQLite allows 32,766).
+const ROWS_PER_INSERT: usize = 500;
+
+async fn insert_audit(b: &mut Batch) -> std::result::Result<(), sqlx::Error> {
+    for chunk in b.audit.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from("INSERT INTO audit (seq, at, actor, kind, subject, data, prev, hash) VALUES ");
+        for i in 0..chunk.len() {
+            let n = i * 8;
+            let sep = if i == 0 { "" } else { ", " };
+            sql.push_str(&format!(
+                "{sep}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 8
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, at, actor, kind, subject, data, prev, hash) in chunk {
+            q = q.bind(seq).bind(at).bind(actor).bind(kind).bind(subject).bind(data).bind(prev).bind(hash);
+        }
+        q.execute(&mut *b.tx).await?;
+    }
+    Ok(())
+}
+
+/// Sends `f` to the writer and waits for its result, which stands once
+/// the batch it ran in has committed.
+pub(crate) async fn submit<T, F>(writer: &mpsc::UnboundedSender<Request>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(&'a mut Batch) -> BoxFut<'a, Result<T>> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let job: Job = Box::new(move |b| {
+        let fut = f(b);
+        Box::pin(async move { fut.await.map(|t| Box::new(t) as Value) })
+    });
+    writer.send(Request { job, reply }).map_err(|_| LedgerError::Write("the ledger's writer has stopped".into()))?;
+    let value = answer.await.map_err(|_| LedgerError::Write("the ledger's writer stopped mid-write".into()))??;
+    Ok(*value.downcast::<T>().expect("a write answers with its own type"))
+}
+
+/// The writer task: runs until every `Ledger` handle is dropped.
+pub(crate) async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedReceiver<Request>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        commit(&pool, backend, batch).await;
+    }
+}
+
+fn failed(e: &dyn std::fmt::Display) -> LedgerError {
+    LedgerError::Write(e.to_string())
+}
+
+/// A write refused by its checks, before it changed anything.
+fn is_refusal(e: &LedgerError) -> bool {
+    matches!(e, LedgerError::Refused(_) | LedgerError::Busy(_) | LedgerError::NoDeployment(_))
+}
+
+async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
+    let begun = match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    };
+    let mut tx = match begun {
+        Ok(tx) => tx,
+        Err(e) => return requests.into_iter().for_each(|r| drop(r.reply.send(Err(failed(&e))))),
+    };
+    // Lock the head: the batch is the only writer of the chain until commit.
+    let head = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|row| Ok((row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?)));
+    let (seq, hash) = match head {
+        Ok(h) => h,
+        Err(e) => return requests.into_iter().for_each(|r| drop(r.reply.send(Err(failed(&e))))),
+    };
+    let mut b = Batch { tx, seq, hash, audit: Vec::new(), deployments: Default::default() };
+    let mut done = Vec::with_capacity(requests.len());
+    for r in requests {
+        match (r.job)(&mut b).await {
+            Ok(v) => done.push((r.reply, v)),
+            Err(e) if is_refusal(&e) => drop(r.reply.send(Err(e))),
+            Err(e) => {
+                // The transaction may hold part of this write: drop it all.
+                let why = e.to_string();
+                let _ = r.reply.send(Err(e));
+                for (reply, _) in done {
+                    let _ = reply.send(Err(LedgerError::Write(format!("not committed: another write failed: {why}"))));
+                }
+                return;
+            }
+        }
+    }
+    if done.is_empty() {
+        return; // nothing to commit; dropping the transaction ends it
+    }
+    let end = async {
+        insert_audit(&mut b).await?;
+        if b.seq != seq {
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(b.seq)
+                .bind(&b.hash)
+                .execute(&mut *b.tx)
+                .await?;
+        }
+        b.tx.commit().await
+    };
+    match end.await {
+        Ok(()) => done.into_iter().for_each(|(reply, v)| drop(reply.send(Ok(v)))),
+        Err(e) => done.into_iter().for_each(|(reply, _)| drop(reply.send(Err(failed(&e))))),
+    }
+}
