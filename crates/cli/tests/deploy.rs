@@ -224,7 +224,20 @@ fn a_second_deploy_is_refused_while_the_first_holds_the_lock() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    // The ledger knows the environment is busy and says so before any host
+    // is touched.
     let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(out.stderr.contains("error: deployment 1 (deploy of "), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(" is still running in test; it may be retried once that one finishes"),
+        "{}",
+        out.stderr
+    );
+    // A deploy recorded elsewhere (another ledger) meets the hosts' locks.
+    let other = std::fs::read_to_string(p.path().join("haul.toml")).unwrap()
+        + "\n[ledger]\nurl = \"sqlite://.haul/other.db\"\n";
+    p.write("other.toml", &other);
+    let out = p.haul(&["--config", "other.toml", "deploy", "app", "test"]).fails(1);
     let pid = first.id();
     assert!(out.stderr.contains("a: locked by deploy app test by tester on "), "{}", out.stderr);
     assert!(out.stderr.contains(&format!("(pid {pid}) since ")), "{}", out.stderr);

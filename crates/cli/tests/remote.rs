@@ -242,4 +242,27 @@ fn the_cli_records_through_a_ledger_server_which_judges_promotions() {
     let (_, p2) = http(port, "GET", &format!("/api/v1/events?kinds=deployment.*&after={next}"), "viewer-secret", None);
     assert!(p2["items"].as_array().unwrap().iter().all(|e| e["seq"].as_i64() > Some(next)));
     assert_eq!(http(port, "GET", "/api/v1/events?after=x", "viewer-secret", None).0, 400);
+
+    // Approvals and quarantines are listed too.
+    let (_, a) = http(port, "GET", "/api/v1/approvals?app=app&env=prod", "viewer-secret", None);
+    assert_eq!((a["items"][0]["actor"].as_str(), a["items"][0]["release"].as_str()), (Some("ci"), Some(v1.as_str())));
+    let (_, q) = http(port, "GET", "/api/v1/quarantines?app=app", "viewer-secret", None);
+    assert_eq!(q["items"][0]["reason"], "bad");
+    assert_eq!(http(port, "GET", "/api/v1/quarantines", "viewer-secret", None).0, 400, "app is required");
+
+    // SIGTERM ends open streams, and the server exits cleanly.
+    let mut server = server;
+    assert!(std::process::Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap().success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = server.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not stop with a stream open");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let mut rest = String::new();
+    let _ = resumed.0.read_to_string(&mut rest);
+    drop(stream);
 }

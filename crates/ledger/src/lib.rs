@@ -229,7 +229,8 @@ impl Ledger {
     /// One deployment of an app runs in an environment at a time: another
     /// one still running is refused, unless it started more than
     /// `stale_after` ago (its runner died without finishing), in which case
-    /// it is closed as failed and this one goes ahead. Writers are
+    /// it is closed as failed and this one goes ahead. A rollback (recorded
+    /// after it ran) closes whatever is still recorded as running. Writers are
     /// serialized on the audit head first, so two racing starts cannot both
     /// see the environment free.
     pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
@@ -248,7 +249,10 @@ impl Ledger {
             .fetch_all(&mut *b.tx)
             .await?;
         let running = running.iter().map(deployment_from).collect::<Result<Vec<_>>>()?;
-        if let Some(other) = running.iter().find(|o| promotion::age(&o.started).unwrap_or_default() < stale_after) {
+        // A rollback is recorded once it has run, holding every host's lock:
+        // whatever the ledger still shows running there is not running.
+        let young = |o: &&Deployment| promotion::age(&o.started).unwrap_or_default() < stale_after;
+        if let Some(other) = running.iter().find(young).filter(|_| d.trigger != Trigger::Rollback) {
             return Err(LedgerError::Busy(format!(
                 "deployment {} ({} of {} by {}, started {}) is still running in {}; \
                  it may be retried once that one finishes",
@@ -262,8 +266,10 @@ impl Ledger {
         }
         for other in &running {
             let age = promotion::age(&other.started).unwrap_or_default();
-            let why =
-                format!("abandoned: still running after {}s; closed when a new deployment started", age.as_secs());
+            let why = match d.trigger {
+                Trigger::Rollback => "abandoned: a rollback ran while it was recorded as running".to_string(),
+                _ => format!("abandoned: still running after {}s; closed when a new deployment started", age.as_secs()),
+            };
             Self::transition(b, other, Status::Failed, Some(&why), &d.actor).await?;
         }
         let started = now();
@@ -549,6 +555,55 @@ impl Ledger {
         let q = Self::quarantine_of(&mut tx, app, release).await?;
         tx.commit().await?;
         Ok(q)
+    }
+
+    /// A page of approvals of `app` (optionally of one release and one
+    /// environment) older than `before` (an id), newest first.
+    pub async fn approval_list(
+        &self,
+        app: &str,
+        release: Option<&str>,
+        env: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Approval>> {
+        let rows = sqlx::query(
+            "SELECT * FROM approvals WHERE app = $1 AND ($2 IS NULL OR release = $3) AND ($4 IS NULL OR env = $5) \
+             AND ($6 IS NULL OR id < $7) ORDER BY id DESC LIMIT $8",
+        )
+        .bind(app)
+        .bind(release)
+        .bind(release)
+        .bind(env)
+        .bind(env)
+        .bind(before)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Approval {
+                    id: r.try_get("id")?,
+                    app: r.try_get("app")?,
+                    release: r.try_get("release")?,
+                    env: r.try_get("env")?,
+                    actor: r.try_get("actor")?,
+                    comment: r.try_get("comment")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The quarantined releases of `app`, newest first.
+    pub async fn quarantine_list(&self, app: &str) -> Result<Vec<Quarantine>> {
+        let rows =
+            sqlx::query("SELECT app, release, reason, actor, at FROM quarantines WHERE app = $1 ORDER BY at DESC")
+                .bind(app)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(quarantine_from).collect()
     }
 
     /// Deployments, newest first, optionally of one app and environment.

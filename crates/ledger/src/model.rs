@@ -181,6 +181,17 @@ pub struct Verification {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: i64,
+    pub app: String,
+    pub release: String,
+    pub env: String,
+    pub actor: String,
+    pub comment: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantine {
     pub app: String,
     pub release: String,

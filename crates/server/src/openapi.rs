@@ -90,11 +90,23 @@ pub fn document() -> Value {
             "/api/v1/apps/{app}/envs/{env}": { "get": with(op("What the environment runs by the ledger, and its last verified release", "read", "200"), json!({ "parameters": app_env() })) },
             "/api/v1/events": { "get": with(op("Events (every ledger write) after `after`, oldest first; `next_after` pages on", "read", "200"), json!({ "parameters": events(true) })) },
             "/api/v1/events/stream": { "get": with(op("Follow events live as Server-Sent Events (`id` is the event number; send `Last-Event-ID` to resume)", "read", "200"), json!({ "parameters": events(false) })) },
-            "/api/v1/approvals": { "post": with(op("Approve a release for an environment", "approve", "201"), json!({ "requestBody": body(json!({
+            "/api/v1/approvals": {
+                "get": with(op("Approvals of an app, newest first; `next_before` pages on", "read", "200"), json!({ "parameters": [
+                    { "name": "app", "in": "query", "required": true, "schema": { "type": "string" } },
+                    { "name": "release", "in": "query", "schema": { "type": "string" } },
+                    { "name": "env", "in": "query", "schema": { "type": "string" } },
+                    { "name": "before", "in": "query", "schema": { "type": "integer" } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }
+                ]})),
+                "post": with(op("Approve a release for an environment", "approve", "201"), json!({ "requestBody": body(json!({
                 "type": "object", "required": ["app", "release", "env"], "additionalProperties": false,
                 "properties": { "app": { "type": "string" }, "release": { "type": "string" }, "env": { "type": "string" }, "comment": { "type": "string" } }
             }))}))},
-            "/api/v1/quarantines": { "post": with(op("Quarantine a release", "admin", "201"), json!({ "requestBody": body(json!({
+            "/api/v1/quarantines": {
+                "get": with(op("The quarantined releases of an app", "read", "200"), json!({ "parameters": [
+                    { "name": "app", "in": "query", "required": true, "schema": { "type": "string" } }
+                ]})),
+                "post": with(op("Quarantine a release", "admin", "201"), json!({ "requestBody": body(json!({
                 "type": "object", "required": ["app", "release", "reason"], "additionalProperties": false,
                 "properties": { "app": { "type": "string" }, "release": { "type": "string" }, "reason": { "type": "string" } }
             }))}))},

@@ -24,6 +24,8 @@ pub fn routes() -> Router<State> {
         .route("/api/v1/promotions", post(promote))
         .route("/api/v1/promotions/{app}/{env}", get(candidates))
         .route("/api/v1/apps/{app}/envs/{env}", get(app_env))
+        .route("/api/v1/approvals", get(list_approvals))
+        .route("/api/v1/quarantines", get(list_quarantines))
 }
 
 /// What `env` requires of a release promoted into it, from `haul.toml`.
@@ -298,6 +300,58 @@ async fn app_env(
             let live = state.ledger.live(&app, &env).await?;
             let last_verified = state.ledger.last_verified(&app, &env).await?;
             Ok(json!({ "app": app, "env": env, "live": live, "last_verified": last_verified }))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalPage {
+    app: String,
+    release: Option<String>,
+    env: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list_approvals(
+    S(state): S<State>,
+    headers: HeaderMap,
+    uri: Uri,
+    q: Result<Query<ApprovalPage>, QueryRejection>,
+) -> Res {
+    authorize(&state, &headers, "read")?;
+    let Query(q) = q?;
+    let limit = crate::api::limit(q.limit)?;
+    state
+        .cache
+        .get(&state.ledger, uri.to_string(), async {
+            let items =
+                state.ledger.approval_list(&q.app, q.release.as_deref(), q.env.as_deref(), q.before, limit).await?;
+            let next = (items.len() as i64 == limit).then(|| items.last().map(|a| a.id)).flatten();
+            Ok(json!({ "items": items, "next_before": next }))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppQuery {
+    app: String,
+}
+
+async fn list_quarantines(
+    S(state): S<State>,
+    headers: HeaderMap,
+    uri: Uri,
+    q: Result<Query<AppQuery>, QueryRejection>,
+) -> Res {
+    authorize(&state, &headers, "read")?;
+    let Query(q) = q?;
+    state
+        .cache
+        .get(&state.ledger, uri.to_string(), async {
+            Ok(json!({ "items": state.ledger.quarantine_list(&q.app).await? }))
         })
         .await
 }
