@@ -42,7 +42,7 @@ impl Store {
                     config.path.display()
                 ))
             })?;
-            let http = reqwest::Client::builder()
+            let http = haul_deploy::http_client()
                 .connect_timeout(std::time::Duration::from_secs(10))
                 .timeout(std::time::Duration::from_secs(60))
                 .build()

@@ -266,3 +266,80 @@ fn the_cli_records_through_a_ledger_server_which_judges_promotions() {
     let _ = resumed.0.read_to_string(&mut rest);
     drop(stream);
 }
+
+/// A TLS front for a plain-HTTP server: Python's ssl module terminating TLS
+/// with the test certificate and passing bytes through.
+const TLS_PROXY: &str = r#"
+import socket, ssl, sys, threading
+port, backend = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("srv.pem", "srv.key")
+ls = socket.create_server(("127.0.0.1", port))
+print("ready", flush=True)
+def pump(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.close()
+        except OSError:
+            pass
+def serve(c):
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+    except OSError:
+        return
+    u = socket.create_connection(("127.0.0.1", backend))
+    threading.Thread(target=pump, args=(u, t), daemon=True).start()
+    pump(t, u)
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+#[test]
+fn the_cli_records_through_a_server_behind_https() {
+    let token =
+        format!("[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n", sha256("ci-secret"));
+    let server_side = Project::new(&pipeline(&token));
+    let server = Server::start(&server_side);
+    let certs = tempfile::tempdir().unwrap();
+    common::test_certificates(certs.path());
+    std::fs::write(certs.path().join("proxy.py"), TLS_PROXY).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut proxy = std::process::Command::new("python3")
+        .args(["proxy.py", &port.to_string(), &server.1.to_string()])
+        .current_dir(certs.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut ready = String::new();
+    BufReader::new(proxy.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    let _proxy = common::Killed(proxy);
+
+    let client = Project::new(&pipeline(&format!("[ledger]\nurl = \"https://127.0.0.1:{port}\"\n")));
+    // A certificate the client does not trust is refused, and nothing is
+    // recorded.
+    let other = certs.path().join("other-ca.pem");
+    let env = [("HAUL_TOKEN", "ci-secret"), ("SSL_CERT_FILE", other.to_str().unwrap())];
+    let out = client.haul_env(&["deploy", "app", "staging"], &env).fails(1);
+    assert!(out.stderr.contains("certificate"), "{}", out.stderr);
+    assert!(client.live("a").is_none(), "nothing shipped without a ledger");
+    // Trusting the CA that signed it, the deploy is recorded over TLS.
+    let ca = certs.path().join("ca.pem");
+    let env = [("HAUL_TOKEN", "ci-secret"), ("SSL_CERT_FILE", ca.to_str().unwrap())];
+    let v1 = client.haul_env(&["deploy", "app", "staging", "--json"], &env).ok().report()["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, page) = http(server.1, "GET", "/api/v1/deployments?app=app", "ci-secret", None);
+    assert_eq!(page["items"][0]["release"], v1.as_str());
+    assert_eq!(page["items"][0]["status"], "succeeded");
+}

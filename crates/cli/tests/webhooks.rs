@@ -1,7 +1,9 @@
 //! Webhooks through the real binary and a real HTTP receiver: events
 //! recorded while the receiver is down, across a server restart, all arrive
 //! once with valid signatures; two servers over one PostgreSQL never send
-//! one event twice; filters by kind and environment; redelivery.
+//! one event twice; filters by kind and environment; redelivery; an
+//! `https://` receiver (Python's TLS server with a certificate from a test
+//! CA made by the `openssl` command) trusted only through `SSL_CERT_FILE`.
 //!
 //! The receiver checks each Standard Webhooks signature itself (HMAC-SHA256
 //! over `id.timestamp.body` with the decoded secret), independently of the
@@ -92,11 +94,14 @@ struct Server {
 
 impl Server {
     fn start(p: &Project) -> Server {
-        let mut child = p
-            .command(&["server", "--listen", "127.0.0.1:0"], &[("HOOK_SECRET", SECRET)])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        Server::start_with(p, &[])
+    }
+
+    /// Starts with `env` added to the server's environment.
+    fn start_with(p: &Project, env: &[(&str, &str)]) -> Server {
+        let mut all = vec![("HOOK_SECRET", SECRET)];
+        all.extend_from_slice(env);
+        let mut child = p.command(&["server", "--listen", "127.0.0.1:0"], &all).stderr(Stdio::piped()).spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();
@@ -414,4 +419,85 @@ fn the_server_refuses_to_start_without_a_well_formed_secret() {
         out.stderr,
         "error: webhook `chat`: `HOOK_SECRET` must hold `whsec_` followed by base64 (the secret's bytes)\n"
     );
+}
+
+/// Python's HTTPS server as a receiver: appends each request's webhook
+/// headers and body to a file, answers 204.
+const TLS_RECEIVER: &str = r#"
+import http.server, json, ssl, sys
+port, cert, key, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["content-length"])).decode()
+        rec = {h: self.headers[h] for h in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+        rec["body"] = body
+        with open(out, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("ready", flush=True)
+srv.serve_forever()
+"#;
+
+#[test]
+fn an_https_receiver_is_reached_over_tls_when_its_certificate_is_trusted() {
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    common::test_certificates(d);
+    std::fs::write(d.join("receiver.py"), TLS_RECEIVER).unwrap();
+    let port = free_port();
+    let got = d.join("got.jsonl");
+    let mut rx = std::process::Command::new("python3")
+        .arg(d.join("receiver.py"))
+        .args([&port.to_string(), "srv.pem", "srv.key"])
+        .arg(&got)
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut ready = String::new();
+    BufReader::new(rx.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    let _rx = common::Killed(rx);
+
+    let hook = format!(
+        "[webhooks.tls]\nurl = \"https://127.0.0.1:{port}/tls\"\nsecret_env = \"HOOK_SECRET\"\nbackoff = \"100ms\"\nevents = [\"deployment.*\"]\n"
+    );
+    let p = project("", &hook);
+    // Trusting only the system's roots, the receiver's certificate is refused.
+    let other = d.join("other-ca.pem");
+    let server = Server::start_with(&p, &[("SSL_CERT_FILE", other.to_str().unwrap())]);
+    server.cursors(&["tls"]);
+    p.deploy();
+    let refused = wait_for("a refused try", || {
+        server.deliveries("").into_iter().find(|d| d["last_error"].as_str().is_some_and(|e| e.contains("certificate")))
+    });
+    assert_eq!(refused["status"], "pending", "{refused}");
+    assert!(!got.exists(), "nothing reached the receiver");
+    server.stop();
+
+    // Trusting the test CA, the pending deliveries go through, signed.
+    let ca = d.join("ca.pem");
+    let server = Server::start_with(&p, &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    wait_for("every delivery", || server.deliveries("&status=pending").is_empty().then_some(()));
+    let lines = std::fs::read_to_string(&got).unwrap();
+    let kinds: Vec<String> = lines
+        .lines()
+        .map(|l| {
+            let r: Value = serde_json::from_str(l).unwrap();
+            let ts = r["webhook-timestamp"].as_str().unwrap().parse().unwrap();
+            let body = r["body"].as_str().unwrap();
+            assert!(verify(r["webhook-id"].as_str().unwrap(), ts, body, r["webhook-signature"].as_str().unwrap()));
+            serde_json::from_str::<Value>(body).unwrap()["type"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(kinds.contains(&"deployment.succeeded".to_string()), "{kinds:?}");
+    assert!(kinds.iter().all(|k| k.starts_with("deployment.")), "{kinds:?}");
+    server.stop();
 }

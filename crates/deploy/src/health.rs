@@ -48,7 +48,7 @@ async fn once(check: &HealthCheck, host: &HostApp, address: &str, env: &[(String
         };
     }
     let url = check.http.as_deref().unwrap_or_default().replace("{host}", address);
-    let client = reqwest::Client::builder()
+    let client = http_client()
         .timeout(limit)
         .connect_timeout(limit.min(Duration::from_secs(5)))
         .build()
@@ -59,6 +59,15 @@ async fn once(check: &HealthCheck, host: &HostApp, address: &str, env: &[(String
         Err(e) if e.is_timeout() => Err(format!("GET {url} timed out after {}", check.timeout)),
         Err(e) => Err(format!("GET {url}: {}", error_chain(&e))),
     }
+}
+
+/// A client builder for HTTP and HTTPS: TLS by rustls over ring,
+/// trusting the system's roots (and `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+pub fn http_client() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    // Another part of the process may have installed one first; either will do.
+    PROVIDER.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));
+    reqwest::Client::builder()
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -21,6 +21,7 @@ mod whoami;
 pub use build::{build_release, run_local};
 pub use engine::Engine;
 pub use error::{DeployError, LockHeld};
+pub use health::http_client;
 pub use observer::{Observer, Progress, Quiet};
 pub use ops::{PerHost, Probe};
 pub use plan::{

@@ -19,8 +19,8 @@
 //! by `webhook-id` (`msg_<event seq>`, the same for every try of one
 //! event). On shutdown the task stops sending and gives its leases back.
 //!
-//! Only `http://` URLs are delivered: this build has no TLS client, so
-//! `haul server` refuses to start with an `https://` webhook.
+//! `https://` receivers are reached over TLS (rustls), trusting the
+//! system's roots, or the ones `SSL_CERT_FILE` / `SSL_CERT_DIR` name.
 
 use crate::api::{Res, authorize, limit, ok};
 use crate::{ApiError, State};
@@ -56,7 +56,24 @@ struct Hook {
 /// Checks that every webhook's secret is set and well-formed and that its
 /// URL can be delivered to; the message names the webhook and variable.
 pub fn check_webhooks(config: &Config) -> Result<(), String> {
-    load(config, |v| std::env::var(v).ok()).map(drop)
+    let hooks = load(config, |v| std::env::var(v).ok())?;
+    if !hooks.is_empty() {
+        // The client the worker will use: TLS roots that cannot be loaded
+        // (a bad SSL_CERT_FILE, say) are reported now, not found later.
+        http_client().build().map_err(|e| format!("webhooks: cannot set up the HTTP client: {}", error_chain(&e)))?;
+    }
+    Ok(())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
 }
 
 fn load(config: &Config, var: impl Fn(&str) -> Option<String>) -> Result<Vec<Hook>, String> {
@@ -64,13 +81,6 @@ fn load(config: &Config, var: impl Fn(&str) -> Option<String>) -> Result<Vec<Hoo
         .webhooks()
         .into_iter()
         .map(|w| {
-            if w.url.starts_with("https://") {
-                return Err(format!(
-                    "webhook `{}`: https:// URLs are not supported by this build of haul server; use http:// \
-                     (e.g. through a TLS-terminating proxy)",
-                    w.name
-                ));
-            }
             let value = var(&w.secret_env).ok_or_else(|| {
                 format!(
                     "webhook `{}`: the environment variable `{}` holding its secret is not set",
@@ -123,7 +133,7 @@ pub(crate) async fn run(state: State, mut stop: watch::Receiver<bool>) {
         _ => return,
     };
     let owner = format!("{}-{}", std::process::id(), haul_ledger::now());
-    let Ok(client) = reqwest::Client::builder().build() else { return };
+    let Ok(client) = http_client().build() else { return };
     let mut feed = state.feed.subscribe();
     let mut in_flight = JoinSet::new();
     while !*stop.borrow() {
@@ -361,6 +371,15 @@ pub(crate) fn openapi_paths() -> Value {
             json!({ "parameters": id }),
         )}
     })
+}
+
+/// A client builder for HTTP and HTTPS: TLS by rustls over ring, trusting
+/// the system's roots (and `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+fn http_client() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    // Another part of the process may have installed one first; either will do.
+    PROVIDER.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));
+    reqwest::Client::builder()
 }
 
 #[cfg(test)]
