@@ -15,6 +15,9 @@ done
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)
+# The HTTPS tests make a test CA and certificates with the openssl command
+# (and serve them with Python's ssl module).
+command -v openssl >/dev/null || need+=(openssl)
 # The ledger's tests run a real PostgreSQL server on loopback (as the postgres
 # user when run as root); Debian keeps initdb in /usr/lib/postgresql/*/bin.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
