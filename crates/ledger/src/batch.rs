@@ -5,8 +5,9 @@
 //! (an fsync on SQLite). Done one by one, that caps a ledger at roughly one
 //! write per commit latency. Instead, each write is sent to one writer task
 //! per `Ledger`, which takes every write waiting, runs them in one
-//! transaction, chains their audit entries in memory, updates the head once
-//! and commits once. A caller hears back only after the commit that holds
+//! transaction, chains their audit entries in memory, inserts them (and
+//! the batch's verifications, the most frequent record) in one statement,
+//! updates the head once and commits once. A caller hears back only after the commit that holds
 //! its write.
 //!
 //! The rule every write follows: it makes all its checks before its first
@@ -52,32 +53,53 @@ pub(crate) struct Batch {
     pub(crate) audit: Vec<AuditRow>,
     /// Deployments read in this batch, by id (forgotten when one changes).
     pub(crate) deployments: std::collections::HashMap<i64, crate::Deployment>,
+    /// Verifications reported in this batch, inserted together before the
+    /// commit, and the id the next one gets. Ids are given here, not by
+    /// the database: the batch holds the head lock, so no other writer can
+    /// take one meanwhile, and nothing reads verifications inside a batch.
+    pub(crate) verifications: Vec<VerificationRow>,
+    pub(crate) next_verification: Option<i64>,
 }
+
+/// id, deployment, name, result, link, reporter, at.
+pub(crate) type VerificationRow = (i64, i64, String, String, Option<String>, String, String);
 
 /// One audit entry: seq, at, actor, kind, subject, data, prev, hash.
 pub(crate) type AuditRow = (i64, String, String, String, String, String, String, String);
 
-/// Audit rows per INSERT statement (8 parameters each; SQLite allows 32,766).
+/// Rows per INSERT statement (at most 8 parameters each; SQLite allows
+/// 32,766 in one statement, PostgreSQL 65,535).
 const ROWS_PER_INSERT: usize = 500;
 
-async fn insert_audit(b: &mut Batch) -> std::result::Result<(), sqlx::Error> {
-    for chunk in b.audit.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::from("INSERT INTO audit (seq, at, actor, kind, subject, data, prev, hash) VALUES ");
-        for i in 0..chunk.len() {
-            let n = i * 8;
-            let sep = if i == 0 { "" } else { ", " };
-            sql.push_str(&format!(
-                "{sep}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8
-            ));
+/// `($1, …, $n), ($n+1, …)`: placeholders for `rows` rows of `cols` values.
+fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Inserts the batch's deferred rows: its verifications, then its audit
+/// entries, a few statements in all.
+async fn insert_deferred(b: &mut Batch) -> std::result::Result<(), sqlx::Error> {
+    let verifications = std::mem::take(&mut b.verifications);
+    for chunk in verifications.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO verifications (id, deployment, name, result, link, reporter, at) VALUES {}",
+            placeholders(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, deployment, name, result, link, reporter, at) in chunk {
+            q = q.bind(id).bind(deployment).bind(name).bind(result).bind(link).bind(reporter).bind(at);
         }
+        q.execute(&mut *b.tx).await?;
+    }
+    let audit = std::mem::take(&mut b.audit);
+    for chunk in audit.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO audit (seq, at, actor, kind, subject, data, prev, hash) VALUES {}",
+            placeholders(chunk.len(), 8)
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (seq, at, actor, kind, subject, data, prev, hash) in chunk {
             q = q.bind(seq).bind(at).bind(actor).bind(kind).bind(subject).bind(data).bind(prev).bind(hash);
@@ -145,7 +167,15 @@ async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
         Ok(h) => h,
         Err(e) => return requests.into_iter().for_each(|r| drop(r.reply.send(Err(failed(&e))))),
     };
-    let mut b = Batch { tx, seq, hash, audit: Vec::new(), deployments: Default::default() };
+    let mut b = Batch {
+        tx,
+        seq,
+        hash,
+        audit: Vec::new(),
+        deployments: Default::default(),
+        verifications: Vec::new(),
+        next_verification: None,
+    };
     let mut done = Vec::with_capacity(requests.len());
     for r in requests {
         match (r.job)(&mut b).await {
@@ -166,7 +196,7 @@ async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
         return; // nothing to commit; dropping the transaction ends it
     }
     let end = async {
-        insert_audit(&mut b).await?;
+        insert_deferred(&mut b).await?;
         if b.seq != seq {
             sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
                 .bind(b.seq)
