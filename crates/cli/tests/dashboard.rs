@@ -15,12 +15,6 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "reader-secret";
 
-fn sha256(s: &str) -> String {
-    let mut c = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_string()
-}
-
 /// Staging builds on hosts a and b; prod takes staging's releases on host c
 /// once `smoke` passed there and one person approved.
 fn pipeline() -> String {
@@ -61,8 +55,8 @@ name = "ci"
 sha256 = "{}"
 scopes = ["verify"]
 "#,
-        sha256(TOKEN),
-        sha256("ci-secret")
+        common::sha256(TOKEN),
+        common::sha256("ci-secret")
     )
 }
 

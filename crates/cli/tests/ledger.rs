@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Project, config};
+use common::{Project, config, pipeline};
 
 fn history(p: &Project) -> Vec<serde_json::Value> {
     p.haul(&["history", "--json"]).ok().json().as_array().unwrap().clone()
@@ -118,30 +118,6 @@ fn a_postgresql_ledger_records_the_same() {
     assert_eq!((h[0]["release"].as_str(), h[0]["status"].as_str()), (Some(v1.as_str()), Some("succeeded")));
     assert!(!p.path().join(".haul/ledger.db").exists(), "nothing was written to SQLite");
     p.haul(&["audit", "verify"]).ok();
-}
-
-fn pipeline(requires: &str) -> String {
-    format!(
-        r#"[apps.app]
-ship = "src"
-
-[environments.staging]
-hosts = ["a"]
-
-[environments.prod]
-hosts = ["b"]
-code = "staging"
-{requires}
-
-[hosts.a]
-transport = "local"
-root = ".haul/hosts/a"
-
-[hosts.b]
-transport = "local"
-root = ".haul/hosts/b"
-"#
-    )
 }
 
 #[test]

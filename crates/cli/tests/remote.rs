@@ -9,39 +9,9 @@ use common::Project;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 
-fn sha256(s: &str) -> String {
-    use std::process::{Command, Stdio};
-    let mut c = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_string()
-}
-
+/// Prod takes staging's releases once `smoke` passed and one person approved.
 fn pipeline(rest: &str) -> String {
-    format!(
-        r#"[apps.app]
-ship = "src"
-
-[environments.staging]
-hosts = ["a"]
-
-[environments.prod]
-hosts = ["b"]
-code = "staging"
-
-[environments.prod.requires]
-verifications = ["smoke"]
-approvals = 1
-
-[hosts.a]
-transport = "local"
-root = ".haul/hosts/a"
-
-[hosts.b]
-transport = "local"
-root = ".haul/hosts/b"
-{rest}
-"#
-    )
+    common::pipeline(&format!("\n[environments.prod.requires]\nverifications = [\"smoke\"]\napprovals = 1\n\n{rest}"))
 }
 
 /// One HTTP/1.1 request; returns the status and the body as JSON.
@@ -132,8 +102,8 @@ impl Stream {
 fn the_cli_records_through_a_ledger_server_which_judges_promotions() {
     let token = format!(
         "[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"read\", \"deploy\", \"verify\", \"approve\", \"admin\"]\n\n[[server.tokens]]\nname = \"viewer\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n",
-        sha256("ci-secret"),
-        sha256("viewer-secret")
+        common::sha256("ci-secret"),
+        common::sha256("viewer-secret")
     );
     let server_side = Project::new(&pipeline(&token));
     let server = Server::start(&server_side);
@@ -305,8 +275,10 @@ while True:
 
 #[test]
 fn the_cli_records_through_a_server_behind_https() {
-    let token =
-        format!("[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n", sha256("ci-secret"));
+    let token = format!(
+        "[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n",
+        common::sha256("ci-secret")
+    );
     let server_side = Project::new(&pipeline(&token));
     let server = Server::start(&server_side);
     let certs = tempfile::tempdir().unwrap();

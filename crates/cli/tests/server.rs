@@ -6,16 +6,6 @@ mod common;
 use common::{Project, config};
 use std::io::{BufRead, BufReader, Read, Write};
 
-fn sha256(s: &str) -> String {
-    let mut c = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_string()
-}
-
 /// One HTTP/1.1 request; returns the status and the body.
 fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -43,8 +33,8 @@ fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&
 fn the_api_checks_tokens_and_scopes_and_answers_json() {
     let tokens = format!(
         "[server]\n\n[[server.tokens]]\nname = \"dashboard\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n\n[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"read\", \"verify\", \"approve\"]\n",
-        sha256("reader-secret"),
-        sha256("ci-secret")
+        common::sha256("reader-secret"),
+        common::sha256("ci-secret")
     );
     let p = Project::new(&config("", &tokens));
     let release = p.deploy();
@@ -142,7 +132,7 @@ fn two_servers_over_one_postgresql_database_behave_as_one() {
     let url = pg.create_database("shared").unwrap();
     let tokens = format!(
         "[ledger]\nurl = \"{url}\"\n\n[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n",
-        sha256("ci-secret")
+        common::sha256("ci-secret")
     );
     let p = Project::new(&config("", &tokens));
     let release = p.deploy();

@@ -27,16 +27,11 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "whsec_aGF1bC13ZWJob29rLXRlc3Qtc2VjcmV0LTAxMjM0NTY=";
 const ADMIN: &str = "admin-secret";
 
-fn sha256(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// An admin token and `hooks` (TOML) after the hosts of the common config.
 fn project(extra: &str, hooks: &str) -> Project {
     let rest = format!(
         "{extra}\n[[server.tokens]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n\n{hooks}",
-        sha256(ADMIN)
+        common::sha256(ADMIN)
     );
     Project::new(&config("", &rest))
 }

@@ -241,3 +241,36 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// Hex SHA-256 of `s`: how a token is listed in `[[server.tokens]]`.
+pub fn sha256(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A pipeline: app `app` built in `staging` on host a, promoted to `prod`
+/// on host b; `extra` follows `[environments.prod]` (its `requires`, and
+/// any other tables).
+pub fn pipeline(extra: &str) -> String {
+    format!(
+        r#"[apps.app]
+ship = "src"
+
+[environments.staging]
+hosts = ["a"]
+
+[environments.prod]
+hosts = ["b"]
+code = "staging"
+{extra}
+
+[hosts.a]
+transport = "local"
+root = ".haul/hosts/a"
+
+[hosts.b]
+transport = "local"
+root = ".haul/hosts/b"
+"#
+    )
+}
