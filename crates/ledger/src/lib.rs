@@ -68,6 +68,14 @@ pub struct Ledger {
     backend: Backend,
 }
 
+/// The schema, as numbered migrations (SQLite and PostgreSQL text of each):
+/// a database records the newest it has, and opening it applies the rest.
+/// A migration, once released, never changes; new ones are appended.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, include_str!("../migrations/sqlite/001_ledger.sql"), include_str!("../migrations/postgres/001_ledger.sql")),
+    (2, include_str!("../migrations/sqlite/002_webhooks.sql"), include_str!("../migrations/postgres/002_webhooks.sql")),
+];
+
 /// The current time, fixed-width so that text order is time order.
 pub fn now() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
@@ -135,32 +143,44 @@ impl Ledger {
         })
     }
 
+    /// Brings the schema up to the newest version, applying each missing
+    /// migration in order, all in one transaction. Concurrent openers are
+    /// serialized (SQLite's write lock; an advisory lock on PostgreSQL), so
+    /// each migration runs once.
     async fn migrate(&self) -> Result<()> {
-        let have: std::result::Result<i64, _> =
-            sqlx::query_scalar("SELECT version FROM haul_schema").fetch_one(&self.pool).await;
-        if have.is_ok() {
+        let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+        let have: std::result::Result<Option<i64>, _> =
+            sqlx::query_scalar("SELECT MAX(version) FROM haul_schema").fetch_one(&self.pool).await;
+        if matches!(have, Ok(Some(v)) if v >= newest) {
             return Ok(());
         }
-        let schema = match self.backend {
-            Backend::Sqlite => include_str!("../migrations/sqlite.sql"),
-            Backend::Postgres => include_str!("../migrations/postgres.sql"),
-        };
         let mut tx = self.write().await?;
-        let created = match sqlx::raw_sql("CREATE TABLE haul_schema (version BIGINT NOT NULL)").execute(&mut *tx).await
-        {
-            Ok(_) => sqlx::raw_sql(schema).execute(&mut *tx).await,
-            Err(e) => Err(e),
-        };
-        match created {
-            Ok(_) => {
-                sqlx::query("INSERT INTO haul_schema (version) VALUES (1)").execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            // Another process migrated at the same moment; its schema stands.
-            Err(_) if sqlx::query("SELECT version FROM haul_schema").fetch_one(&self.pool).await.is_ok() => {}
-            Err(e) => return Err(e.into()),
+        if self.backend == Backend::Postgres {
+            // Any fixed key will do: only haul's migrations take it.
+            sqlx::query("SELECT pg_advisory_xact_lock(2038400001)").execute(&mut *tx).await?;
         }
+        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS haul_schema (version BIGINT NOT NULL)").execute(&mut *tx).await?;
+        let have: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM haul_schema").fetch_one(&mut *tx).await?;
+        let have = have.unwrap_or(0);
+        for (version, sqlite, postgres) in MIGRATIONS.iter().filter(|m| m.0 > have) {
+            let sql: &'static str = if self.backend == Backend::Sqlite { sqlite } else { postgres };
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| LedgerError::Write(format!("schema migration {version}: {e}")))?;
+        }
+        if have < newest {
+            sqlx::query("DELETE FROM haul_schema").execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO haul_schema (version) VALUES ($1)").bind(newest).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// The schema version of the database.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM haul_schema").fetch_one(&self.pool).await?;
+        Ok(v.unwrap_or(0))
     }
 
     /// Appends an audit entry to the batch, chained to the one before; the

@@ -223,11 +223,41 @@ async fn tamper_removals(url: &str) {
     assert_eq!(l.verify_audit().await.unwrap().broken, Some((2, "entry 2 is missing".into())));
 }
 
+/// A ledger made at schema version 1 (before the webhook outbox) is
+/// brought up to date when opened, its records kept.
+async fn upgrade(url: &str) {
+    let l = Ledger::open(url).await.unwrap();
+    l.register_release(&release("old", "r1", "d1"), "ci").await.unwrap();
+    for t in ["webhook_attempts", "webhook_deliveries", "webhook_cursors"] {
+        l.execute_raw(&format!("DROP TABLE {t}")).await.unwrap();
+    }
+    l.execute_raw("UPDATE haul_schema SET version = 1").await.unwrap();
+    drop(l);
+    // Several openers at once: the migration runs once.
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn({
+                let url = url.to_string();
+                async move { Ledger::open(&url).await }
+            })
+        })
+        .collect();
+    for o in opened {
+        o.await.unwrap().unwrap();
+    }
+    let l = Ledger::open(url).await.unwrap();
+    assert_eq!(l.schema_version().await.unwrap(), 2);
+    assert_eq!(l.webhook_cursors().await.unwrap(), vec![]);
+    assert_eq!(l.releases("old", None, 10).await.unwrap().len(), 1);
+    assert_eq!(l.verify_audit().await.unwrap().broken, None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_conformance() {
     let dir = tempfile::tempdir().unwrap();
     suite(&format!("sqlite://{}", dir.path().join("ledger.db").display())).await;
     tamper_removals(&format!("sqlite://{}", dir.path().join("other.db").display())).await;
+    upgrade(&format!("sqlite://{}", dir.path().join("old.db").display())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,4 +265,5 @@ async fn postgres_conformance() {
     let pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
     suite(&pg.create_database("suite").unwrap()).await;
     tamper_removals(&pg.create_database("tamper").unwrap()).await;
+    upgrade(&pg.create_database("old").unwrap()).await;
 }
