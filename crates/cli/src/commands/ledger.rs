@@ -71,15 +71,27 @@ impl LiveHosts {
         let (store, actor) = (store.clone(), engine.who.user.clone());
         let task = tokio::spawn(async move {
             let mut last: std::collections::HashMap<String, (String, String)> = Default::default();
-            while let Some(h) = rx.recv().await {
-                // One report per host and phase (or failure) is enough.
-                let key = (h.phase.clone(), h.status.clone());
-                if last.get(&h.host) == Some(&key) {
-                    continue;
+            while let Some(first) = rx.recv().await {
+                // Take every report waiting; one per host and phase (or
+                // failure) is enough, and each host's newest stands.
+                let mut burst = std::collections::BTreeMap::new();
+                let mut next = Some(first);
+                while let Some(h) = next {
+                    let key = (h.phase.clone(), h.status.clone());
+                    if last.get(&h.host) != Some(&key) {
+                        last.insert(h.host.clone(), key);
+                        burst.insert(h.host.clone(), h);
+                    }
+                    next = rx.try_recv().ok();
                 }
-                last.insert(h.host.clone(), key);
+                // Sent together, so the ledger commits them as one batch.
                 // Progress is best effort: the final report still lands.
-                let _ = store.record_host(id, &h, &actor).await;
+                let mut sends = tokio::task::JoinSet::new();
+                for h in burst.into_values() {
+                    let (store, actor) = (store.clone(), actor.clone());
+                    sends.spawn(async move { store.record_host(id, &h, &actor).await });
+                }
+                while sends.join_next().await.is_some() {}
             }
         });
         LiveHosts { tee, task }
