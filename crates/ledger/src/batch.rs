@@ -6,7 +6,8 @@
 //! write per commit latency. Instead, each write is sent to one writer task
 //! per `Ledger`, which takes every write waiting, runs them in one
 //! transaction, chains their audit entries in memory, inserts them (and
-//! the batch's verifications, the most frequent record) in one statement,
+//! the batch's verifications and host results, the most frequent records)
+//! a statement for each kind,
 //! updates the head once and commits once. A caller hears back only after the commit that holds
 //! its write.
 //!
@@ -59,6 +60,9 @@ pub(crate) struct Batch {
     /// take one meanwhile, and nothing reads verifications inside a batch.
     pub(crate) verifications: Vec<VerificationRow>,
     pub(crate) next_verification: Option<i64>,
+    /// Host results recorded in this batch, the newest per deployment and
+    /// host, upserted together before the commit.
+    pub(crate) hosts: std::collections::BTreeMap<(i64, String), crate::HostResult>,
 }
 
 /// id, deployment, name, result, link, reporter, at.
@@ -79,8 +83,8 @@ fn placeholders(rows: usize, cols: usize) -> String {
         .join(", ")
 }
 
-/// Inserts the batch's deferred rows: its verifications, then its audit
-/// entries, a few statements in all.
+/// Inserts the batch's deferred rows: its verifications, its host results,
+/// then its audit entries, a few statements in all.
 async fn insert_deferred(b: &mut Batch) -> std::result::Result<(), sqlx::Error> {
     let verifications = std::mem::take(&mut b.verifications);
     for chunk in verifications.chunks(ROWS_PER_INSERT) {
@@ -91,6 +95,22 @@ async fn insert_deferred(b: &mut Batch) -> std::result::Result<(), sqlx::Error> 
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (id, deployment, name, result, link, reporter, at) in chunk {
             q = q.bind(id).bind(deployment).bind(name).bind(result).bind(link).bind(reporter).bind(at);
+        }
+        q.execute(&mut *b.tx).await?;
+    }
+    let hosts: Vec<_> = std::mem::take(&mut b.hosts).into_iter().collect();
+    for chunk in hosts.chunks(ROWS_PER_INSERT) {
+        // One row per key in a statement: PostgreSQL refuses to update a
+        // row twice in one upsert.
+        let sql = format!(
+            "INSERT INTO host_results (deployment, host, phase, status, error, elapsed_ms) VALUES {} \
+             ON CONFLICT (deployment, host) DO UPDATE SET phase = excluded.phase, status = excluded.status, \
+             error = excluded.error, elapsed_ms = excluded.elapsed_ms",
+            placeholders(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((deployment, host), h) in chunk {
+            q = q.bind(deployment).bind(host).bind(&h.phase).bind(&h.status).bind(&h.error).bind(h.elapsed_ms);
         }
         q.execute(&mut *b.tx).await?;
     }
@@ -175,6 +195,7 @@ async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
         deployments: Default::default(),
         verifications: Vec::new(),
         next_verification: None,
+        hosts: Default::default(),
     };
     let mut done = Vec::with_capacity(requests.len());
     for r in requests {

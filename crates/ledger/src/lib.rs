@@ -364,21 +364,10 @@ impl Ledger {
         Self::audit(b, actor, &format!("deployment.{}", to.as_str()), &id.to_string(), data).await
     }
 
-    async fn upsert_host(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: &Deployment, h: &HostResult) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO host_results (deployment, host, phase, status, error, elapsed_ms) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (deployment, host) DO UPDATE SET phase = excluded.phase, status = excluded.status, \
-             error = excluded.error, elapsed_ms = excluded.elapsed_ms",
-        )
-        .bind(d.id)
-        .bind(&h.host)
-        .bind(&h.phase)
-        .bind(&h.status)
-        .bind(&h.error)
-        .bind(h.elapsed_ms)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+    /// Records a host's result in the batch; a batch writes its host
+    /// results together before it commits, the newest for each host.
+    fn upsert_host(b: &mut Batch, d: &Deployment, h: &HostResult) {
+        b.hosts.insert((d.id, h.host.clone()), h.clone());
     }
 
     /// Records (or updates) one host's part while a deployment runs.
@@ -395,7 +384,7 @@ impl Ledger {
                 d.status.as_str()
             )));
         }
-        Self::upsert_host(&mut b.tx, &d, h).await?;
+        Self::upsert_host(b, &d, h);
         let data = json!({"deployment": id, "app": d.app, "env": d.env, "release": d.release, "host": h});
         Self::audit(b, actor, "host.result", &id.to_string(), data).await?;
         Ok(())
@@ -437,7 +426,7 @@ impl Ledger {
             _ => None,
         };
         for h in hosts {
-            Self::upsert_host(&mut b.tx, &d, h).await?;
+            Self::upsert_host(b, &d, h);
         }
         Self::transition(b, &d, status, message, actor).await?;
         if let Some(u) = undone {
