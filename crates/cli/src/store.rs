@@ -55,7 +55,7 @@ impl Store {
     pub async fn register_release(&self, r: &NewRelease, actor: &str) -> Result<()> {
         match self {
             Store::Local(l) => l.register_release(r, actor).await.map(drop).map_err(failed),
-            Store::Remote(s) => s.send("POST", "/api/v1/releases", json!(r)).await.map(drop),
+            Store::Remote(s) => s.post("/api/v1/releases", json!(r)).await.map(drop),
         }
     }
 
@@ -67,7 +67,7 @@ impl Store {
                     "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger, "reason": d.reason,
                     "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor,
                 });
-                let v = s.send("POST", "/api/v1/deployments", body).await?;
+                let v = s.post("/api/v1/deployments", body).await?;
                 v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))
             }
         }
@@ -77,7 +77,7 @@ impl Store {
     pub async fn record_host(&self, id: i64, h: &HostResult, actor: &str) -> Result {
         match self {
             Store::Local(l) => l.record_host(id, h, actor).await.map_err(failed),
-            Store::Remote(s) => s.send("POST", &format!("/api/v1/deployments/{id}/hosts"), json!(h)).await.map(drop),
+            Store::Remote(s) => s.post(&format!("/api/v1/deployments/{id}/hosts"), json!(h)).await.map(drop),
         }
     }
 
@@ -93,7 +93,7 @@ impl Store {
             Store::Local(l) => l.finish_deployment(id, status, message, hosts, actor).await.map_err(failed),
             Store::Remote(s) => {
                 let body = json!({ "status": status, "message": message, "hosts": hosts });
-                s.send("POST", &format!("/api/v1/deployments/{id}/finish"), body).await.map(drop)
+                s.post(&format!("/api/v1/deployments/{id}/finish"), body).await.map(drop)
             }
         }
     }
@@ -103,7 +103,7 @@ impl Store {
             Store::Local(l) => l.report_verification(v).await.map(drop).map_err(failed),
             Store::Remote(s) => {
                 let body = json!({ "name": v.name, "result": v.result, "link": v.link });
-                s.send("POST", &format!("/api/v1/deployments/{}/verifications", v.deployment), body).await.map(drop)
+                s.post(&format!("/api/v1/deployments/{}/verifications", v.deployment), body).await.map(drop)
             }
         }
     }
@@ -113,7 +113,7 @@ impl Store {
             Store::Local(l) => l.approve(app, release, env, actor, comment).await.map_err(failed),
             Store::Remote(s) => {
                 let body = json!({ "app": app, "release": release, "env": env, "comment": comment });
-                s.send("POST", "/api/v1/approvals", body).await.map(drop)
+                s.post("/api/v1/approvals", body).await.map(drop)
             }
         }
     }
@@ -123,7 +123,7 @@ impl Store {
             Store::Local(l) => l.quarantine(app, release, reason, actor).await.map_err(failed),
             Store::Remote(s) => {
                 let body = json!({ "app": app, "release": release, "reason": reason });
-                s.send("POST", "/api/v1/quarantines", body).await.map(drop)
+                s.post("/api/v1/quarantines", body).await.map(drop)
             }
         }
     }
@@ -213,11 +213,10 @@ impl Remote {
         self.call(self.http.get(url)).await
     }
 
-    async fn send(&self, method: &str, path: &str, body: Value) -> Result<Value> {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    async fn post(&self, path: &str, body: Value) -> Result<Value> {
         let req = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .post(format!("{}{path}", self.base))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
         self.call(req).await
@@ -229,7 +228,7 @@ impl Remote {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| Failure::Run(format!("ledger server {}: {}", self.base, error_chain(&e))))?;
+            .map_err(|e| Failure::Run(format!("ledger server {}: {}", self.base, haul_deploy::error_chain(&e))))?;
         let status = res.status();
         let bytes = res.bytes().await.map_err(|e| Failure::Run(format!("ledger server {}: {e}", self.base)))?;
         let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -244,16 +243,4 @@ impl Remote {
             _ => Failure::Run(msg),
         })
     }
-}
-
-/// An error with its causes ("connection refused" sits a few levels down).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }

@@ -70,7 +70,8 @@ pub fn http_client() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its causes ("connection refused" sits a few levels down).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {

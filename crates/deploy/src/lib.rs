@@ -21,7 +21,7 @@ mod whoami;
 pub use build::{build_release, run_local};
 pub use engine::Engine;
 pub use error::{DeployError, LockHeld};
-pub use health::http_client;
+pub use health::{error_chain, http_client};
 pub use observer::{Observer, Progress, Quiet};
 pub use ops::{PerHost, Probe};
 pub use plan::{

@@ -20,7 +20,7 @@ mod views;
 
 pub use model::*;
 pub use outbox::{Delivery, DeliveryAttempt, NewAttempt, Outcome, now_plus};
-pub use promotion::{Candidate, Requirements};
+pub use promotion::{Candidate, Requirements, choose};
 pub use views::*;
 
 use batch::Batch;

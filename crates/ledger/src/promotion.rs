@@ -65,6 +65,41 @@ impl Assessment {
     }
 }
 
+/// Picks what to promote into `target` from `upstream`'s candidates
+/// (newest first): `release` if given, else the newest that qualifies. A
+/// refusal says why, listing every unmet requirement of every candidate
+/// left, which come back with it.
+pub fn choose(
+    mut candidates: Vec<Candidate>,
+    release: Option<&str>,
+    app: &str,
+    upstream: &str,
+    target: &str,
+) -> std::result::Result<Candidate, (String, Vec<Candidate>)> {
+    if let Some(id) = release {
+        candidates.retain(|c| c.release == id);
+        if candidates.is_empty() {
+            let msg =
+                format!("release {id} of {app} never succeeded in {upstream}, where {target} takes its code from");
+            return Err((msg, candidates));
+        }
+    }
+    if let Some(c) = candidates.iter().find(|c| c.qualifies()) {
+        return Ok(c.clone());
+    }
+    if candidates.is_empty() {
+        return Err((format!("nothing to promote: no release of {app} has succeeded in {upstream}"), candidates));
+    }
+    let mut msg = format!("no release of {app} in {upstream} may enter {target} yet:");
+    for c in &candidates {
+        msg.push_str(&format!("\n  {} (deployment {}):", c.release, c.deployment));
+        for u in &c.unmet {
+            msg.push_str(&format!("\n    - {u}"));
+        }
+    }
+    Err((msg, candidates))
+}
+
 impl Candidate {
     pub fn qualifies(&self) -> bool {
         self.unmet.is_empty()

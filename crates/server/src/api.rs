@@ -65,6 +65,17 @@ pub(crate) fn ok(v: Value) -> Res {
     Ok(Json(v).into_response())
 }
 
+/// A page of a list, newest first: `next_before` (the last item's key)
+/// asks for the next page, and is null when this page is the last.
+pub(crate) fn page<T: serde::Serialize, K: serde::Serialize>(
+    items: Vec<T>,
+    limit: i64,
+    key: impl Fn(&T) -> K,
+) -> Value {
+    let next = (items.len() as i64 == limit).then(|| items.last().map(&key)).flatten();
+    json!({ "items": items, "next_before": next })
+}
+
 /// A page size: 50 unless asked, at most 500.
 pub(crate) fn limit(asked: Option<i64>) -> Result<i64, ApiError> {
     let limit = asked.unwrap_or(50);
@@ -116,8 +127,7 @@ async fn list_deployments(
         .cache
         .get(&state.ledger, uri.to_string(), async {
             let items = state.ledger.deployments_before(q.app.as_deref(), q.env.as_deref(), q.before, limit).await?;
-            let next = (items.len() as i64 == limit).then(|| items.last().map(|d| d.id)).flatten();
-            Ok(json!({ "items": items, "next_before": next }))
+            Ok(page(items, limit, |d| d.id))
         })
         .await
 }

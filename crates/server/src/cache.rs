@@ -52,9 +52,7 @@ impl Cache {
         answers.insert(key, (version, body.clone()));
         Ok(json(body))
     }
-}
 
-impl Cache {
     /// The ledger's version as of a moment after this call began.
     async fn version(&self, ledger: &haul_ledger::Ledger) -> Result<i64, ApiError> {
         let arrived = std::time::Instant::now();

@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use haul_ledger::{
-    Assessment, CheckKind, Deployment, HostDeployment, HostResult, LedgerError, Requirements, Status, Verification,
+    Assessment, CheckKind, Deployment, HostDeployment, HostResult, LedgerError, Status, Verification,
     VerificationResult,
 };
 use maud::{DOCTYPE, Markup, html};
@@ -854,12 +854,7 @@ async fn promotion(
     let Some(up) = upstream(&state, &env) else {
         return Err(not_found(&who, &format!("Environment {env:?} builds its own code; nothing is promoted to it.")));
     };
-    let req = e.requires.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default();
-    let requirements = Requirements {
-        verifications: req.verifications.clone(),
-        soak: req.soak.map(|d| d.0),
-        approvals: req.approvals,
-    };
+    let requirements = crate::requirements(e);
     let f = failed(&who);
     let candidates: Vec<Assessment> = state.ledger.assess(&app, &up, &env, &requirements).await.map_err(&f)?;
     let live = state.ledger.live(&app, &env).await.map_err(&f)?;
@@ -868,9 +863,9 @@ async fn promotion(
         h1 { "Promotion of " (app) " from " (up) " to " (env) }
         h2 { "What " (env) " requires" }
         ul.requirements #requirements {
-            @for v in &req.verifications { li { "verification " code { (v) } " passed on the " (up) " deployment" } }
-            @if let Some(s) = req.soak { li { "a soak of " (secs(s.0.as_secs())) " since the " (up) " deployment finished" } }
-            @if req.approvals > 0 { li { (req.approvals) " approval" @if req.approvals != 1 { "s" } " for " (env) } }
+            @for v in &requirements.verifications { li { "verification " code { (v) } " passed on the " (up) " deployment" } }
+            @if let Some(s) = requirements.soak { li { "a soak of " (secs(s.as_secs())) " since the " (up) " deployment finished" } }
+            @if requirements.approvals > 0 { li { (requirements.approvals) " approval" @if requirements.approvals != 1 { "s" } " for " (env) } }
             li { "not quarantined" }
         }
         p {

@@ -3,7 +3,7 @@
 //! and promotions, which the server judges against the requirements of its
 //! own `haul.toml` so that a client cannot promote what does not qualify.
 
-use crate::api::{Res, authorize, created, ok};
+use crate::api::{Res, authorize, created, ok, page};
 use crate::{ApiError, State};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
@@ -116,8 +116,7 @@ async fn list_releases(
         .cache
         .get(&state.ledger, uri.to_string(), async {
             let items = state.ledger.releases(&q.app, q.before.as_deref(), limit).await?;
-            let next = (items.len() as i64 == limit).then(|| items.last().map(|r| r.id.clone())).flatten();
-            Ok(json!({ "items": items, "next_before": next }))
+            Ok(page(items, limit, |r| r.id.clone()))
         })
         .await
 }
@@ -197,56 +196,32 @@ async fn finish_deployment(
     ok(json!({ "id": id, "status": b.status }))
 }
 
-/// The environment `env` takes its code from, or a 422 when it builds its own.
-fn upstream(state: &State, env: &str) -> Result<String, ApiError> {
+/// What `env` takes releases from and requires of them, or a 422.
+fn pipeline(state: &State, env: &str) -> Result<(String, Requirements), ApiError> {
     let e = state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
     let up = e.code.get_ref().clone();
     if up == "build" {
         return Err(unprocessable(format!("environment `{env}` builds its own code; nothing is promoted into it")));
     }
-    Ok(up)
+    Ok((up, requirements(e)))
 }
 
 /// The candidate to promote into `env`: `release` if given, else the
 /// newest that qualifies; a 409 listing every unmet requirement otherwise.
 async fn judge(state: &State, app: &str, env: &str, release: Option<&str>) -> Result<Candidate, ApiError> {
-    let up = upstream(state, env)?;
-    let req = requirements(state.config.env(env).map_err(|e| unprocessable(e.to_string()))?);
-    let mut all = state.ledger.candidates(app, &up, env, &req).await?;
-    if let Some(r) = release {
-        all.retain(|c| c.release == r);
-        if all.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("release {r} of {app} never succeeded in {up}, where {env} takes its code from"),
-            ));
-        }
-    }
-    if let Some(c) = all.iter().find(|c| c.qualifies()) {
-        return Ok(c.clone());
-    }
-    if all.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("nothing to promote: no release of {app} has succeeded in {up}"),
-        ));
-    }
-    let mut msg = format!("no release of {app} in {up} may enter {env} yet:");
-    for c in &all {
-        msg.push_str(&format!("\n  {} (deployment {}):", c.release, c.deployment));
-        for u in &c.unmet {
-            msg.push_str(&format!("\n    - {u}"));
-        }
-    }
-    Err(ApiError::new(StatusCode::CONFLICT, msg).with_detail(json!({ "candidates": all })))
+    let (up, req) = pipeline(state, env)?;
+    let all = state.ledger.candidates(app, &up, env, &req).await?;
+    haul_ledger::choose(all, release, app, &up, env).map_err(|(msg, left)| {
+        let e = ApiError::new(StatusCode::CONFLICT, msg);
+        if left.is_empty() { e } else { e.with_detail(json!({ "candidates": left })) }
+    })
 }
 
 async fn candidates(S(state): S<State>, headers: HeaderMap, p: Result<Path<(String, String)>, PathRejection>) -> Res {
     authorize(&state, &headers, "read")?;
     let Path((app, env)) = p?;
     known_app_env(&state, &app, Some(&env))?;
-    let up = upstream(&state, &env)?;
-    let req = requirements(state.config.env(&env).map_err(|e| unprocessable(e.to_string()))?);
+    let (up, req) = pipeline(&state, &env)?;
     let all = state.ledger.candidates(&app, &up, &env, &req).await?;
     ok(json!({ "app": app, "env": env, "upstream": up, "candidates": all }))
 }
@@ -328,8 +303,7 @@ async fn list_approvals(
         .get(&state.ledger, uri.to_string(), async {
             let items =
                 state.ledger.approval_list(&q.app, q.release.as_deref(), q.env.as_deref(), q.before, limit).await?;
-            let next = (items.len() as i64 == limit).then(|| items.last().map(|a| a.id)).flatten();
-            Ok(json!({ "items": items, "next_before": next }))
+            Ok(page(items, limit, |a| a.id))
         })
         .await
 }

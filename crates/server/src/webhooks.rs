@@ -22,7 +22,7 @@
 //! `https://` receivers are reached over TLS (rustls), trusting the
 //! system's roots, or the ones `SSL_CERT_FILE` / `SSL_CERT_DIR` name.
 
-use crate::api::{Res, authorize, limit, ok};
+use crate::api::{Res, authorize, limit, ok, page};
 use crate::{ApiError, State};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
@@ -300,8 +300,7 @@ async fn list(S(state): S<State>, headers: HeaderMap, q: Result<Query<Page>, Que
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`status` is pending, delivered or failed"));
     }
     let items = state.ledger.deliveries(q.webhook.as_deref(), q.status.as_deref(), q.before, limit).await?;
-    let next = (items.len() as i64 == limit).then(|| items.last().map(|d| d.id)).flatten();
-    ok(json!({ "items": items, "next_before": next }))
+    ok(page(items, limit, |d| d.id))
 }
 
 fn no_delivery(id: i64) -> ApiError {

@@ -23,8 +23,8 @@ pub struct Recorder {
 
 /// Passes progress on to the terminal and reports each host's phase to the
 /// ledger as the run goes, so the server's event stream and dashboard show
-/// a deployment while it runs. Reports go through a channel to one task, in
-/// order; the final report at the end of the run is what stands.
+/// a deployment while it runs. Reports go through a channel to one task,
+/// which sends each burst together; the final report is what stands.
 struct Tee {
     inner: std::sync::Arc<dyn Observer>,
     phase: std::sync::Mutex<String>,
@@ -107,9 +107,10 @@ impl LiveHosts {
 
 impl Recorder {
     pub async fn start(ledger: &Store, engine: &mut Engine, plan: &Plan, trigger: Trigger) -> Result<Recorder> {
-        let live = ledger.live(&plan.app, &plan.env).await?;
         let (PlanKind::Deploy, ReleaseChoice::Given { id }) = (plan.kind, &plan.release) else {
-            return Ok(Recorder { deployment: None, undoes: live.map(|d| d.id), live: None });
+            // A rollback undoes what the ledger says is live before it.
+            let undoes = ledger.live(&plan.app, &plan.env).await?.map(|d| d.id);
+            return Ok(Recorder { deployment: None, undoes, live: None });
         };
         let r = engine.cached(&plan.app, id).map_err(DeployError::from)?;
         let new = NewRelease {
@@ -299,31 +300,13 @@ pub async fn promote(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts
         )));
     }
     let ledger = open(&config).await?;
-    let mut candidates = ledger.candidates(&config, app, to).await?;
-    if let Some(id) = release {
-        candidates.retain(|c| c.release == id);
-        if candidates.is_empty() {
-            return Err(Failure::Run(format!(
-                "release {id} of {app} never succeeded in {upstream}, where {to} takes its code from"
-            )));
+    let candidates = ledger.candidates(&config, app, to).await?;
+    let chosen = haul_ledger::choose(candidates, release, app, &upstream, to).map_err(|(msg, left)| {
+        if opts.json && !left.is_empty() {
+            ctx.printer.json(&left);
         }
-    }
-    let Some(chosen) = candidates.iter().find(|c| c.qualifies()).cloned() else {
-        if candidates.is_empty() {
-            return Err(Failure::Run(format!("nothing to promote: no release of {app} has succeeded in {upstream}")));
-        }
-        let mut msg = format!("no release of {app} in {upstream} may enter {to} yet:");
-        for c in &candidates {
-            msg.push_str(&format!("\n  {} (deployment {}):", c.release, c.deployment));
-            for u in &c.unmet {
-                msg.push_str(&format!("\n    - {u}"));
-            }
-        }
-        if opts.json {
-            ctx.printer.json(&candidates);
-        }
-        return Err(Failure::Run(msg));
-    };
+        Failure::Run(msg)
+    })?;
     ctx.printer
         .err(&format!("promoting {} from {upstream} (deployment {}) to {to}", chosen.release, chosen.deployment));
     if opts.dry_run {
