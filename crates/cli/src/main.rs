@@ -9,6 +9,10 @@ mod store;
 use clap::Parser;
 
 fn main() {
+    // SIGPIPE stays ignored, as the Rust runtime leaves it, so a reader that
+    // goes away (`| head`) makes a write fail, which the printer turns into
+    // silence, instead of killing a run half-way. Children get the default
+    // disposition back when they are spawned.
     let args = cli::Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime starts");
     let code = runtime.block_on(commands::run(args));

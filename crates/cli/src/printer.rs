@@ -1,13 +1,20 @@
 //! All output goes through here: results to stdout, progress and messages to
-//! stderr, a spinner only on a terminal. A closed stdout (`| head`) is not an
-//! error.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//! stderr, a spinner only on a terminal.
+//!
+//! Output is never what stops a run. A stdout or stderr that cannot be
+//! written (a reader gone, as in `| head`: EPIPE; a full disk; a closed
+//! descriptor) makes that stream go quiet for the rest of the process, and
+//! the run goes on to its end: locks released, the ledger told the real
+//! outcome, the exit code the run's. SIGPIPE stays ignored (Rust's default
+//! for binaries; nothing here changes it), so a write fails instead of
+//! killing the process.
 
 use haul_deploy::{Observer, Progress};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub struct Printer {
@@ -18,6 +25,10 @@ pub struct Printer {
     exec: bool,
     bar: Option<ProgressBar>,
     inflight: Mutex<BTreeMap<String, String>>,
+    /// Set once a write to stdout failed: nothing more is written there.
+    out_closed: AtomicBool,
+    /// Set once a write to stderr failed: messages and the bar stop.
+    err_closed: AtomicBool,
 }
 
 impl Printer {
@@ -29,7 +40,15 @@ impl Printer {
             pb.enable_steady_tick(Duration::from_millis(120));
             pb
         });
-        Printer { verbose, events: json, exec: false, bar, inflight: Mutex::new(BTreeMap::new()) }
+        Printer {
+            verbose,
+            events: json,
+            exec: false,
+            bar,
+            inflight: Mutex::new(BTreeMap::new()),
+            out_closed: AtomicBool::new(false),
+            err_closed: AtomicBool::new(false),
+        }
     }
 
     fn event(&self, p: &Progress<'_>) {
@@ -54,20 +73,35 @@ impl Printer {
         self
     }
 
-    /// A line of results on stdout.
+    /// A line of results on stdout (nothing once stdout failed).
     pub fn out(&self, line: &str) {
+        if self.out_closed.load(Ordering::Relaxed) {
+            return;
+        }
         self.suspend(|| {
             let mut o = std::io::stdout().lock();
-            if writeln!(o, "{line}").is_err() {
-                // The reader went away (`| head`): stop quietly.
-                std::process::exit(0);
+            if writeln!(o, "{line}").and_then(|()| o.flush()).is_err() {
+                self.out_closed.store(true, Ordering::Relaxed);
             }
         });
     }
 
-    /// A message on stderr.
+    /// A message on stderr (nothing once stderr failed).
     pub fn err(&self, line: &str) {
-        self.suspend(|| eprintln!("{line}"));
+        if self.err_closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let written = self.suspend(|| {
+            let mut e = std::io::stderr().lock();
+            writeln!(e, "{line}").and_then(|()| e.flush()).is_ok()
+        });
+        if !written {
+            self.err_closed.store(true, Ordering::Relaxed);
+            // The bar draws on stderr too: it goes quiet with it.
+            if let Some(b) = &self.bar {
+                b.set_draw_target(ProgressDrawTarget::hidden());
+            }
+        }
     }
 
     pub fn json<T: serde::Serialize>(&self, v: &T) {
@@ -80,7 +114,7 @@ impl Printer {
         }
     }
 
-    fn suspend(&self, f: impl FnOnce()) {
+    fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
         match &self.bar {
             Some(b) => b.suspend(f),
             None => f(),

@@ -50,8 +50,11 @@ pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-pub fn completions(shell: clap_complete::Shell) -> Result {
+pub fn completions(ctx: &Ctx, shell: clap_complete::Shell) -> Result {
     let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(shell, &mut cmd, "haul", &mut std::io::stdout());
+    // Through the printer, so a closed stdout is quiet here too.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "haul", &mut script);
+    ctx.printer.out(String::from_utf8_lossy(&script).trim_end_matches('\n'));
     Ok(())
 }

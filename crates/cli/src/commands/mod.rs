@@ -80,7 +80,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Init { force } => config::init(&ctx, force),
         Command::Check { hosts: false, json, .. } => config::check(&ctx, json.json),
         Command::Check { hosts: true, env, json } => hosts::probe(&ctx, env.as_deref(), json.json).await,
-        Command::Completions { shell } => config::completions(shell),
+        Command::Completions { shell } => config::completions(&ctx, shell),
         Command::History { app, env, limit, json } => {
             ledger::history(&ctx, app.as_deref(), env.as_deref(), limit, json.json).await
         }
