@@ -1,4 +1,12 @@
-//! The commented example written by `haul init`.
+//! The commented example written by `haul init`, and the page its app ships,
+//! so that what `init` writes deploys as written.
+
+/// What the example app builds from, relative to the config's directory.
+pub const EXAMPLE_PAGE_PATH: &str = "public/index.html";
+
+/// The page `haul init` puts at [`EXAMPLE_PAGE_PATH`] when `public/` does not
+/// exist yet: the example app's build copies `public/` into what ships.
+pub const EXAMPLE_PAGE: &str = "<!doctype html>\n<title>web</title>\n<h1>Deployed by haul</h1>\n";
 
 /// A complete, valid `haul.toml` that explains every section.
 pub const EXAMPLE: &str = r#"# haul.toml — what haul deploys, where, and how.
@@ -13,7 +21,7 @@ stale_after = "1h"
 
 [apps.web]
 # Local build steps, run in `workdir`. haul invokes your build system;
-# it is not one.
+# it is not one. `haul init` wrote public/index.html for this one to copy.
 build = ["mkdir -p dist && cp -R public/. dist/"]
 workdir = "."
 # The tree that ships (relative to workdir).

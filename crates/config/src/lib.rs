@@ -16,7 +16,7 @@ mod webhooks;
 
 pub use duration::Duration;
 pub use error::ConfigError;
-pub use example::EXAMPLE;
+pub use example::{EXAMPLE, EXAMPLE_PAGE, EXAMPLE_PAGE_PATH};
 pub use model::*;
 pub use resolve::*;
 pub use step::Step;

@@ -4,14 +4,36 @@ use super::Ctx;
 use crate::error::{Failure, Result};
 use clap::CommandFactory;
 
+/// Writes the example config and, when there is no `public/` beside it, the
+/// page its app ships, so `haul deploy web staging` works right after. An
+/// existing file is never overwritten (but `haul.toml` with `--force`).
 pub fn init(ctx: &Ctx, force: bool) -> Result {
     let path = &ctx.config_path;
     if path.exists() && !force {
         return Err(Failure::Usage(format!("{} already exists; pass --force to overwrite it", path.display())));
     }
+    let page = path.with_file_name(haul_config::EXAMPLE_PAGE_PATH);
+    let public = page.parent().expect("the page is in public/");
+    // A `public/` of the user's own is theirs: the example ships it as it is.
+    let write_page = !public.exists();
     std::fs::write(path, haul_config::EXAMPLE)
         .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display())))?;
-    ctx.printer.out(&format!("wrote {}; check it with `haul check`", path.display()));
+    if write_page {
+        std::fs::create_dir_all(public)
+            .and_then(|()| std::fs::write(&page, haul_config::EXAMPLE_PAGE))
+            .map_err(|e| Failure::Run(format!("cannot write {}: {e}", page.display())))?;
+        ctx.printer.out(&format!(
+            "wrote {} and {} (the page the example app ships); check it with `haul check`",
+            path.display(),
+            page.display()
+        ));
+    } else {
+        ctx.printer.out(&format!(
+            "wrote {}; the example app ships {}/, which exists and was left as it is; check it with `haul check`",
+            path.display(),
+            public.display()
+        ));
+    }
     Ok(())
 }
 
