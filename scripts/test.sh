@@ -22,6 +22,10 @@ command -v openssl >/dev/null || need+=(openssl)
 # user when run as root); Debian keeps initdb in /usr/lib/postgresql/*/bin.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
 command -v psql >/dev/null || need+=(postgresql-client)
+# Minimal hosts: the host scripts run with nothing but BusyBox's applets on
+# PATH, and under dash.
+command -v busybox >/dev/null || need+=(busybox)
+command -v dash >/dev/null || need+=(dash)
 # The dashboard's end-to-end test drives headless Chromium through chromedriver.
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)

@@ -523,7 +523,10 @@ fn init_writes_a_config_that_checks_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let p = Project { dir };
     let out = p.haul(&["init"]).ok();
-    assert_eq!(out.stdout, "wrote haul.toml; check it with `haul check`\n");
+    assert_eq!(
+        out.stdout,
+        "wrote haul.toml and public/index.html (the page the example app ships); check it with `haul check`\n"
+    );
     let out = p.haul(&["check"]).ok();
     assert!(
         out.stdout.ends_with("haul.toml is valid: 1 app (web), 1 environment (staging), 2 hosts\n"),
@@ -534,7 +537,6 @@ fn init_writes_a_config_that_checks_and_refuses_to_overwrite() {
     assert_eq!(out.stderr, "error: haul.toml already exists; pass --force to overwrite it\n");
     p.haul(&["init", "--force"]).ok();
     // The example deploys as written.
-    p.write("public/index.html", "hi");
     p.haul(&["deploy", "web", "staging"]).ok();
 }
 

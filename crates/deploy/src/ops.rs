@@ -196,8 +196,10 @@ pub struct Probe {
     pub unreachable: Option<String>,
     /// The host's key fingerprints when its key is not known here.
     pub unknown_key: Vec<String>,
-    /// Tools found on the host: sh, tar, cp with hard links, mv -T, rsync.
+    /// Every tool of `haul_host::TOOLS`, and whether the host has it.
     pub tools: std::collections::BTreeMap<String, bool>,
+    /// The required tools the host lacks, each with what it is for.
+    pub missing: Vec<String>,
     /// Free space under the deploy root, in KiB.
     pub free_kib: Option<u64>,
     pub root_writable: bool,
@@ -208,9 +210,7 @@ pub struct Probe {
 impl Probe {
     /// Whether haul can deploy to this host.
     pub fn ready(&self) -> bool {
-        self.unreachable.is_none()
-            && self.root_writable
-            && ["sh", "tar", "cp -l", "mv -T"].iter().all(|t| self.tools.get(*t) == Some(&true))
+        self.unreachable.is_none() && self.root_writable && self.missing.is_empty()
     }
 }
 
@@ -239,25 +239,19 @@ impl Engine {
             unreachable: None,
             unknown_key: vec![],
             tools: Default::default(),
+            missing: vec![],
             free_kib: None,
             root_writable: false,
             locks: vec![],
         };
         let root = quote(&t.root);
         let mut script = format!(
-            r#"t=$(mktemp -d 2>/dev/null || echo /tmp/haul-probe-$$); mkdir -p "$t" && cd "$t" || exit 3
-have() {{ if command -v "$1" >/dev/null 2>&1; then echo "tool $1 yes"; else echo "tool $1 no"; fi; }}
-have sh
-have tar
-touch f && mkdir d && ln -s d l
-if cp -al f g 2>/dev/null && [ f -ef g ]; then echo "tool cp-l yes"; else echo "tool cp-l no"; fi
-if {{ mv -T l m 2>/dev/null || mv -h l m 2>/dev/null; }} && [ -L m ]; then echo "tool mv-T yes"; else echo "tool mv-T no"; fi
-have rsync
-cd / && rm -rf "$t"
+            r#"{tools}
 mkdir -p {root} 2>/dev/null
 if [ -d {root} ] && [ -w {root} ]; then echo "writable yes"; else echo "writable no"; fi
 echo "free $(df -Pk {root} 2>/dev/null | awk 'NR==2 {{print $4}}')"
-"#
+"#,
+            tools = haul_host::probe_script()
         );
         for a in apps {
             let path = self.config.app(a).ok().and_then(|x| x.path.as_ref().map(|p| p.get_ref().clone()));
@@ -278,13 +272,10 @@ echo "free $(df -Pk {root} 2>/dev/null | awk 'NR==2 {{print $4}}')"
         for line in out.stdout_str().lines() {
             let mut w = line.splitn(3, ' ');
             match (w.next(), w.next(), w.next()) {
-                (Some("tool"), Some(name), Some(v)) => {
-                    let name = match name {
-                        "cp-l" => "cp -l",
-                        "mv-T" => "mv -T",
-                        n => n,
-                    };
-                    p.tools.insert(name.to_string(), v == "yes");
+                (Some("tool"), _, _) => {
+                    if let Some((name, yes)) = haul_host::parse_probe_line(line) {
+                        p.tools.insert(name.to_string(), yes);
+                    }
                 }
                 (Some("writable"), Some(v), _) => p.root_writable = v == "yes",
                 (Some("free"), Some(v), _) => p.free_kib = v.parse().ok(),
@@ -297,6 +288,7 @@ echo "free $(df -Pk {root} 2>/dev/null | awk 'NR==2 {{print $4}}')"
                 _ => {}
             }
         }
+        p.missing = haul_host::missing_tools(&p.tools);
         Ok(p)
     }
 }

@@ -12,18 +12,21 @@
 //!
 //! Push deploys and pull agents both go through [`HostApp`], so the switch,
 //! the lock, the history and the staging rule exist once. Every operation is
-//! a POSIX `sh` script sent through a [`Transport`]; the host needs `sh`,
-//! `tar` and `cp`, nothing of haul.
+//! a POSIX `sh` script sent through a [`Transport`]; the host needs `sh` and
+//! the common tools [`TOOLS`] lists (what BusyBox alone gives is enough),
+//! nothing of haul.
 
 mod history;
 mod lock;
 mod stage;
 mod state;
+mod tools;
 
 pub use history::{Event, EventKind, previous_links, rollback_target};
 pub use lock::{LockInfo, LockOutcome};
 pub use stage::{SharedPath, StageReport};
 pub use state::{HostState, ReleaseOnHost};
+pub use tools::{TOOLS, Tool, missing_tools, parse_probe_line, probe_script};
 
 use haul_transport::{Input, LineSink, Output, Transport, TransportError};
 
@@ -34,6 +37,11 @@ pub enum HostError {
     Transport(#[from] TransportError),
     #[error("{host}: {what} failed{}{}", code.map(|c| format!(" (exit {c})")).unwrap_or_default(), if output.is_empty() { String::new() } else { format!(":\n{output}") })]
     Script { host: String, what: String, code: Option<i32>, output: String },
+    /// A script stopped because the host lacks a command it uses.
+    #[error(
+        "{host}: {what} failed: `{tool}` is missing on this host; install it (`haul check --hosts` lists everything a host lacks)"
+    )]
+    MissingTool { host: String, what: String, tool: String },
     #[error("{host}: {message}")]
     Invalid { host: String, message: String },
     #[error("{host}: {source}")]
@@ -92,12 +100,11 @@ impl HostApp {
     }
 
     pub fn script_error(&self, what: &str, out: &Output) -> HostError {
-        HostError::Script {
-            host: self.host().to_string(),
-            what: what.to_string(),
-            code: out.code,
-            output: out.combined(),
+        let output = out.combined();
+        if let Some(tool) = tools::missing_tool(out.code, &output) {
+            return HostError::MissingTool { host: self.host().to_string(), what: what.to_string(), tool };
         }
+        HostError::Script { host: self.host().to_string(), what: what.to_string(), code: out.code, output }
     }
 
     /// Runs a user's step in `cwd` with `env` exported. The step's own exit

@@ -20,6 +20,21 @@ NR == 1 && /^h / { print substr($0, 3); if ((getline line < base) <= 0) exit 3; 
 /^i / { print substr($0, 3); next }
 { exit 4 }
 "#;
+
+/// Before a patch is applied: a missing `awk` or checksum tool is said to be
+/// missing (exit 127, as `sh` does), so it is never mistaken for a damaged
+/// record. `record_ok FILE` checks the patched record with `cksum` (POSIX),
+/// else `sha256sum` (BusyBox, GNU), else `shasum` (macOS).
+const CHECK_TOOLS: &str = r#"command -v awk >/dev/null 2>&1 || { echo "sh: awk: not found" >&2; exit 127; }
+if command -v cksum >/dev/null 2>&1; then
+  record_ok() { [ "$(cksum < "$1")" = "$(cat "$I/record.cksum")" ]; }
+elif command -v sha256sum >/dev/null 2>&1; then
+  record_ok() { set -- "$(sha256sum < "$1")"; [ "${1%% *}" = "$(cat "$I/record.sha256")" ]; }
+elif command -v shasum >/dev/null 2>&1; then
+  record_ok() { set -- "$(shasum -a 256 < "$1")"; [ "${1%% *}" = "$(cat "$I/record.sha256")" ]; }
+else
+  echo "sh: cksum or sha256sum: not found" >&2; exit 127
+fi"#;
 use haul_transport::Input;
 use std::path::Path;
 
@@ -119,8 +134,9 @@ tar -x -o -f - -C "$I"
                 script.push_str(&format!(
                     r#"cp -al releases/{b}/. "$S"
 (cd "$S" && xargs -0 rm -rf -- < ../.incoming-{id}/drop)
+{CHECK_TOOLS}
 awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.manifest.tmp \
-  && [ "$(cksum < releases/{id}.manifest.tmp)" = "$(cat "$I/record.cksum")" ] \
+  && record_ok releases/{id}.manifest.tmp \
   || {{ echo "the record of release {b} on this host is damaged; remove that release (haul remove) and deploy again" >&2; exit 6; }}
 "#
                 ));

@@ -22,5 +22,5 @@ pub use error::ReleaseError;
 pub use id::{is_release_id, new_release_id};
 pub use manifest::{Entry, Kind, Manifest};
 pub use pack::pack;
-pub use record::cksum;
+pub use record::{cksum, sha256_hex};
 pub use stream::{extract_files, write_stage_stream};

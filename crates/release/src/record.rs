@@ -5,7 +5,8 @@
 //! Being line-oriented is what lets an incremental stage send only a patch
 //! of the record (runs of lines to keep, skip or insert against the base
 //! release's record) that a host applies with POSIX `awk` and checks with
-//! POSIX `cksum`, so a one-file change costs bytes, not the whole manifest.
+//! POSIX `cksum` (or, where there is none, as on BusyBox, `sha256sum`), so a
+//! one-file change costs bytes, not the whole manifest.
 
 use crate::cache::Release;
 use crate::manifest::{Entry, Manifest};
@@ -147,9 +148,24 @@ pub fn cksum(data: &[u8]) -> String {
     format!("{} {}", d.finalize(), data.len())
 }
 
+/// What `sha256sum` prints for `data` read from standard input, up to the
+/// first space: the digest in lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::cksum;
+    use super::{cksum, sha256_hex};
+
+    #[test]
+    fn sha256_hex_matches_sha256sum() {
+        let out =
+            std::process::Command::new("sh").args(["-c", "printf 'hello world\\n' | sha256sum"]).output().unwrap();
+        let printed = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(printed.split(' ').next().unwrap(), sha256_hex(b"hello world\n"));
+    }
 
     #[test]
     fn cksum_matches_posix_cksum() {

@@ -3,8 +3,9 @@
 //!
 //! Layout: `drop` (NUL-separated paths to remove from the hard-linked base),
 //! the release record (`record`, whole, when there is no base; else
-//! `record.patch` against the base's record and `record.cksum`, what POSIX
-//! `cksum` must say of the result), then `tree/<path>` for each entry to
+//! `record.patch` against the base's record, and `record.cksum` and
+//! `record.sha256`, what POSIX `cksum` and `sha256sum` must say of the
+//! result: a host checks with whichever it has), then `tree/<path>` for each entry to
 //! send and each of its ancestor directories, copied byte for byte from the
 //! cached archive.
 
@@ -37,6 +38,7 @@ pub fn write_stage_stream(
         Some(b) => {
             files.push(("record.patch", release.record_patch(b).into_bytes()));
             files.push(("record.cksum", crate::cksum(record.as_bytes()).into_bytes()));
+            files.push(("record.sha256", crate::sha256_hex(record.as_bytes()).into_bytes()));
         }
     }
     for (name, data) in files {

@@ -281,6 +281,13 @@ pub async fn probe(ctx: &Ctx, env: Option<&str>, json: bool) -> Result {
             if let Some(why) = &p.unreachable {
                 ctx.printer.out(&format!("\n{}: {why}", p.host));
             }
+            if !p.missing.is_empty() {
+                ctx.printer.out(&format!(
+                    "\n{}: missing, so deploys cannot work there until they are installed:\n  {}",
+                    p.host,
+                    p.missing.join("\n  ")
+                ));
+            }
             if !p.unknown_key.is_empty() {
                 ctx.printer.out(&format!(
                     "{}: the host key is not known here. Its fingerprints are:\n  {}\nCompare them with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on it), then add the key to known_hosts, or set `[ssh] host_keys = \"accept-new\"`.",
