@@ -15,6 +15,7 @@
 //! a POSIX `sh` script sent through a [`Transport`]; the host needs `sh`,
 //! `tar` and `cp`, nothing of haul.
 
+mod guard;
 mod history;
 mod lock;
 mod stage;
