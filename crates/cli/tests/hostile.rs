@@ -54,7 +54,8 @@ fn nothing_ran(p: &Project) {
 fn escaping_links_are_refused_before_any_host_is_touched() {
     // From `src/` (and from `releases/<id>/` on a host), `../tmp` and
     // `../../../sentinel` aim at the sentinels.
-    let cases: &[(&[(&str, &str)], &str)] = &[
+    type Case = (&'static [(&'static str, &'static str)], &'static str);
+    let cases: &[Case] = &[
         (&[("abs", "/etc")], "abs"),
         (&[("abs_dangling", "/nonexistent/x")], "abs_dangling"),
         (&[("up", "../tmp/x")], "up"),
@@ -255,17 +256,18 @@ fn release_ids_built_to_break_quoting_are_refused_before_any_host_is_touched() {
     let sentinels = Sentinels::new(&p);
     let bad = ["x; touch pwned", "../../tmp", "$(touch pwned)", "-rf", "20261123T190512.345Z-abc\nrm", ""];
     for id in bad {
+        let (release, to) = (format!("--release={id}"), format!("--to={id}"));
         for args in [
-            vec!["deploy", "app", "test", "--release", id],
-            vec!["plan", "app", "test", "--release", id],
-            vec!["rollback", "app", "test", "--to", id],
+            vec!["deploy", "app", "test", release.as_str()],
+            vec!["plan", "app", "test", release.as_str()],
+            vec!["rollback", "app", "test", to.as_str()],
             vec!["remove", "app", "test", "--", id],
         ] {
             let out = p.haul(&args).fails(2);
             assert!(out.stderr.contains("is not a release id"), "{args:?}: {}", out.stderr);
         }
     }
-    assert!(!p.path().join(".haul/hosts/a").exists() && !p.path().join(".haul/hosts/b").exists());
+    assert!(!p.host("a").exists() && !p.path().join(".haul/hosts/b").exists(), "a host was touched");
     nothing_ran(&p);
     sentinels.unchanged("bad release ids");
 }

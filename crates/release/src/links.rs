@@ -119,7 +119,8 @@ mod tests {
     fn links_resolve_inside_the_tree_or_are_refused() {
         use LinkEscape::*;
         let above = |via: Option<&str>| Err(AboveRoot { via: via.map(str::to_string) });
-        let table: &[(&[(&str, &str)], &str, Result<String, LinkEscape>)] = &[
+        type Case = (&'static [(&'static str, &'static str)], &'static str, Result<String, LinkEscape>);
+        let table: &[Case] = &[
             (&[("a", "b")], "a", Ok("b".into())),
             (&[("d/a", "../b")], "d/a", Ok("b".into())),
             (&[("a", "../b")], "a", above(None)),

@@ -26,7 +26,8 @@ fn sandbox() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn every_kind_of_escaping_link_is_refused() {
     // (links to make, the one refused, what the message says)
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Case = (&'static [(&'static str, &'static str)], &'static str, &'static str);
+    let cases: &[Case] = &[
         (&[("abs", "/etc/passwd")], "abs", "absolute target"),
         (&[("abs_dangling", "/nonexistent/x")], "abs_dangling", "absolute target"),
         (&[("abs_into_tree", "/r0ot/index.html")], "abs_into_tree", "absolute target"),
