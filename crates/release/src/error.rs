@@ -10,7 +10,7 @@ pub enum ReleaseError {
         #[source]
         source: std::io::Error,
     },
-    #[error("symlink `{}` -> `{}` leads out of the tree that ships: {why}", path.escape_debug(), target.escape_debug())]
+    #[error("symlink `{}` points to `{}`, outside the tree that ships: {why}", path.escape_debug(), target.escape_debug())]
     SymlinkEscapes { path: String, target: String, why: crate::LinkEscape },
     #[error("`{}` is a {kind}; only files, directories and symlinks can ship", path.escape_debug())]
     Special { path: String, kind: &'static str },
