@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in tar cp xargs mkfifo mknod; do
+# The hostile-input tests compare link resolution with `realpath -m`.
+for tool in tar cp xargs mkfifo mknod realpath timeout; do
   command -v "$tool" >/dev/null || need+=(coreutils tar findutils)
 done
 # The SSH tests run a fleet of real sshd hosts on loopback (as root: each host

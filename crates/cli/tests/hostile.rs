@@ -83,6 +83,26 @@ fn escaping_links_are_refused_before_any_host_is_touched() {
     }
 }
 
+/// The case: a link that climbs out through a chain (`s -> .`)
+/// dangled at build time, shipped, and placing `data/uploads/` on the host
+/// ran `rm -rf` through it, outside the app directory.
+#[test]
+fn chained_link_under_a_shared_path_removes_nothing_outside_the_app() {
+    let p = Project::new(&config("shared = [\"data/uploads/\"]", ""));
+    let sentinels = Sentinels::new(&p);
+    symlink(".", p.path().join("src/s")).unwrap();
+    // From `releases/<id>/` on host `a` this is `.haul/hosts/a/sentinel`.
+    symlink("s/s/s/s/s/../../../sentinel", p.path().join("src/data")).unwrap();
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(
+        all(&out).contains("symlink `data` points to `s/s/s/s/s/../../../sentinel`, outside the tree that ships"),
+        "{}",
+        all(&out)
+    );
+    assert!(!p.host("a").exists() && !p.host("b").exists(), "a host was touched");
+    sentinels.unchanged("a chained link under a shared path");
+}
+
 #[test]
 fn shared_path_through_a_shipped_link_is_refused() {
     // `data` is a link inside the tree, so it ships; a shared path under it

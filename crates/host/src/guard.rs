@@ -34,9 +34,12 @@ host_linked() {{ refuse "staging release {id}: \`$1\` in the app directory is a 
 }
 
 /// Refuses, before the script touches anything, `releases/` or `shared/`
-/// being links, and the base release being one.
-pub(crate) fn app_dirs(base: Option<&str>) -> String {
+/// being links, and the base release or the new release's record being one.
+pub(crate) fn app_dirs(id: &str, base: Option<&str>) -> String {
     let mut s = String::from("for d in releases shared; do [ ! -L \"$d\" ] || host_linked \"$d\"; done\n");
+    // Completing renames the record onto this name; onto a link to a
+    // directory, that would move it into the directory.
+    s.push_str(&format!("[ ! -L releases/{id}.manifest ] || host_linked releases/{id}.manifest\n"));
     if let Some(b) = base {
         s.push_str(&format!("[ ! -L releases/{b} ] || host_linked releases/{b}\n"));
     }

@@ -118,7 +118,7 @@ tar -x -o -f - -C "$I"
 "#,
             dir = quote(self.dir()),
             functions = crate::guard::functions(id),
-            app_dirs = crate::guard::app_dirs(base.map(|b| b.id.as_str())),
+            app_dirs = crate::guard::app_dirs(id, base.map(|b| b.id.as_str())),
         );
         match base {
             Some(b) => {

@@ -233,3 +233,38 @@ fn realpath(p: &Path) -> std::path::PathBuf {
     assert!(out.status.success(), "realpath -m {}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim_end_matches('\n').into()
 }
+
+/// The chain of the issue: `s -> .` makes each `s/` add no depth, so
+/// counting `..` in the text passed it while its target was missing.
+#[test]
+fn dangling_link_chain_out_of_tree_is_refused() {
+    let (_tmp, root) = sandbox();
+    symlink(".", root.join("s")).unwrap();
+    symlink("s/s/s/../../../../../tmp/x", root.join("esc")).unwrap();
+    let err = haul_release::pack(&root, std::io::sink()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "symlink `esc` points to `s/s/s/../../../../../tmp/x`, outside the tree that ships: followed through `s` (a link in the tree), it climbs above the tree's root"
+    );
+}
+
+/// A cached release is checked by the same rule before it ships: a record
+/// rewritten with an escaping link (and a matching digest) is refused.
+#[test]
+fn a_cached_release_with_an_escaping_link_is_refused() {
+    let (tmp, root) = sandbox();
+    let cache = ReleaseCache::new(tmp.path().join("cache"));
+    let (mut release, _) = cache.build("app", &root, "t", None).unwrap();
+    let mut entries = release.manifest.entries.clone();
+    entries.push(haul_release::Entry {
+        path: "esc".into(),
+        mode: 0o777,
+        kind: haul_release::Kind::Symlink { target: "sub/../../x".into() },
+    });
+    release.manifest = haul_release::Manifest::new(entries);
+    release.digest = release.manifest.digest();
+    let record = tmp.path().join("cache/app").join(format!("{}.record", release.id));
+    std::fs::write(&record, release.to_lines()).unwrap();
+    let err = cache.get("app", &release.id).unwrap_err();
+    assert!(matches!(&err, ReleaseError::SymlinkEscapes { path, .. } if path == "esc"), "{err}");
+}
