@@ -86,6 +86,7 @@ impl Engine {
     /// Removes release `id` from every host that has it. Refused, before
     /// anything is removed, when it is live on any host.
     pub async fn remove(&self, app: &str, env: &str, id: &str, only: &[String]) -> Result<Vec<String>, DeployError> {
+        haul_release::check_release_id(id)?;
         let states = self.inspect(app, env, only).await?;
         let mut live_on = Vec::new();
         let mut present = false;

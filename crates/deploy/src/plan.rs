@@ -196,6 +196,11 @@ pub fn plan_deploy(
     release: ReleaseChoice,
     only: &[String],
 ) -> Result<Plan, crate::DeployError> {
+    if let ReleaseChoice::Given { id } = &release {
+        // Ids reach host scripts and paths: a bad one stops here, before
+        // any host is touched.
+        haul_release::check_release_id(id)?;
+    }
     let app = config.app(app_name)?;
     let env = config.env(env_name)?;
     let hosts = config.app_hosts(app_name, env_name, only)?;
@@ -329,6 +334,9 @@ pub fn plan_rollback(
     to: Option<String>,
     only: &[String],
 ) -> Result<Plan, crate::DeployError> {
+    if let Some(id) = &to {
+        haul_release::check_release_id(id)?;
+    }
     let mut plan = plan_deploy(config, app_name, env_name, ReleaseChoice::Previous, only)?;
     let app = config.app(app_name)?;
     plan.kind = PlanKind::Rollback;

@@ -16,6 +16,7 @@
 //! the common tools [`TOOLS`] lists (what BusyBox alone gives is enough),
 //! nothing of haul.
 
+mod guard;
 mod history;
 mod lock;
 mod stage;
