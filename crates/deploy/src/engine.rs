@@ -900,7 +900,9 @@ impl Engine {
                 if run.switched {
                     let Some(before) = back_to else {
                         let why = match quarantined {
-                            Some(q) => format!("{q}, which ran before, is quarantined and no release before it is left"),
+                            Some(q) => {
+                                format!("{q}, which ran before, is quarantined and no release before it is left")
+                            }
                             None => "nothing ran before".to_string(),
                         };
                         return (None, vec![format!("{}: {why}; left on {}", run.target.name, run.goal)]);
