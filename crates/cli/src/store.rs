@@ -7,7 +7,7 @@
 
 use crate::error::{Failure, Result};
 use haul_ledger::{
-    AuditReport, Candidate, Deployment, HostResult, Ledger, NewDeployment, NewRelease, NewVerification, Status,
+    AuditReport, Candidate, Deployment, Force, HostResult, Ledger, NewDeployment, NewRelease, NewVerification, Status,
     Verification,
 };
 use serde::de::DeserializeOwned;
@@ -26,6 +26,10 @@ pub struct Remote {
     token: String,
     http: reqwest::Client,
 }
+
+/// How a refusal says it can be overridden.
+const BREAK_GLASS: &str =
+    "(to go ahead anyway, break glass with --force --reason \"…\"; it is recorded as forced in the ledger)";
 
 fn failed(e: haul_ledger::LedgerError) -> Failure {
     Failure::Run(e.to_string())
@@ -59,15 +63,44 @@ impl Store {
         }
     }
 
-    pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
+    /// Starts a deployment once the gate lets its release into the
+    /// environment: judged here, by `config`, over a database; by the
+    /// server, by its own `haul.toml`, through one. `force` is the
+    /// break-glass: the deployment goes ahead and is recorded as forced,
+    /// with what the gate refused (through a server, the token needs `admin`).
+    pub async fn start_deployment(
+        &self,
+        config: &haul_config::Config,
+        d: &NewDeployment,
+        force: bool,
+        stale_after: std::time::Duration,
+    ) -> Result<i64> {
         match self {
-            Store::Local(l) => l.start_deployment(d, stale_after).await.map_err(failed),
+            Store::Local(l) => {
+                let env = config.env(&d.env).map_err(|e| Failure::Usage(e.to_string()))?;
+                let pipeline = haul_server::pipeline_of(env);
+                let verdict = l.judge(&d.app, &d.env, &d.release, d.trigger, &pipeline).await.map_err(failed)?;
+                let message = verdict.message(&d.app, &d.env, &d.release);
+                if !verdict.registered {
+                    return Err(Failure::Run(message));
+                }
+                let mut d = d.clone();
+                if force {
+                    d.force = Some(Force { overrode: verdict.refusals });
+                } else if !verdict.refusals.is_empty() {
+                    return Err(Failure::Run(format!("{message}\n{BREAK_GLASS}")));
+                }
+                l.start_deployment(&d, stale_after).await.map_err(failed)
+            }
             Store::Remote(s) => {
                 let body = json!({
                     "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger, "reason": d.reason,
-                    "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor,
+                    "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor, "force": force,
                 });
-                let v = s.post("/api/v1/deployments", body).await?;
+                let v = s.post("/api/v1/deployments", body).await.map_err(|e| match e {
+                    Failure::Run(m) if m.contains(" may not enter ") => Failure::Run(format!("{m}\n{BREAK_GLASS}")),
+                    other => other,
+                })?;
                 v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))
             }
         }
@@ -165,6 +198,19 @@ impl Store {
             Store::Local(l) => l.last_verified(app, env).await.map_err(failed),
             Store::Remote(s) => {
                 s.decode(s.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?["last_verified"].clone())
+            }
+        }
+    }
+
+    /// The app's quarantined releases, which no run goes to (read with
+    /// what `env` runs, so a `deploy` token may read it).
+    pub async fn quarantined(&self, app: &str, env: &str) -> Result<Vec<String>> {
+        match self {
+            Store::Local(l) => {
+                Ok(l.quarantine_list(app).await.map_err(failed)?.into_iter().map(|q| q.release).collect())
+            }
+            Store::Remote(s) => {
+                s.decode(s.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?["quarantined"].clone())
             }
         }
     }

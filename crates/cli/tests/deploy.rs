@@ -346,7 +346,11 @@ fn rollback_walks_the_chain_and_to_switches_to_any_release() {
     assert_eq!(p.live("a").as_deref(), Some(v3.as_str()));
     assert_eq!(std::fs::read_to_string(p.host("a").join("current/index.html")).unwrap(), "v3");
     let out = p.haul(&["rollback", "app", "test", "--to", "20200101T000000.000Z-000000000000"]).fails(1);
-    assert!(out.stderr.contains("a: release 20200101T000000.000Z-000000000000 is not on this host"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("release 20200101T000000.000Z-000000000000 of app is not in the ledger"),
+        "{}",
+        out.stderr
+    );
     let hist = std::fs::read_to_string(p.host("a").join(".haul/history")).unwrap();
     assert_eq!(hist.matches("\"kind\":\"rollback\"").count(), 3);
 }

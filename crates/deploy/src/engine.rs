@@ -879,19 +879,33 @@ impl Engine {
             let (stop, start) = (&stop, &start);
             async move {
                 // The environment's last verified release when the host has
-                // it, else what the host ran before.
+                // it, else what the host ran before, unless that is
+                // quarantined: then the newest before it that is not.
+                let quarantined = run.before.as_ref().filter(|b| plan.quarantined.contains(b));
+                let further = quarantined.and_then(|b| {
+                    let mut allowed = run.state.complete();
+                    allowed.retain(|r| *r != run.goal && !plan.quarantined.contains(r));
+                    haul_host::rollback_target(&run.state.history, b, &allowed)
+                });
                 let back_to = plan
                     .fallback
                     .as_ref()
                     .filter(|f| **f != run.goal && run.state.has_complete(f))
-                    .or(run.before.as_ref());
+                    .or(run.before.as_ref().filter(|_| quarantined.is_none()))
+                    .or(further.as_ref());
                 let env = self.step_env(plan, Some(run), back_to.map(String::as_str));
                 let current = format!("{}/current", run.app.dir());
                 let mut notes = Vec::new();
                 let mut back = false;
                 if run.switched {
                     let Some(before) = back_to else {
-                        return (None, vec![format!("{}: nothing ran before; left on {}", run.target.name, run.goal)]);
+                        let why = match quarantined {
+                            Some(q) => {
+                                format!("{q}, which ran before, is quarantined and no release before it is left")
+                            }
+                            None => "nothing ran before".to_string(),
+                        };
+                        return (None, vec![format!("{}: {why}; left on {}", run.target.name, run.goal)]);
                     };
                     for s in stop.iter().filter(|s| !s.local) {
                         if let Err(e) = run_checked(&run.app, &s.run, &current, &env).await {

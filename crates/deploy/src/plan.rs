@@ -179,6 +179,10 @@ pub struct Plan {
     /// environment's last verified release); otherwise each host's previous.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// Releases quarantined in the ledger: a failed deploy does not switch
+    /// back to one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<String>,
     pub phases: Vec<PlanPhase>,
 }
 
@@ -313,6 +317,7 @@ pub fn plan_deploy(
         kind: PlanKind::Deploy,
         rollout,
         fallback: None,
+        quarantined: Vec::new(),
         app: app_name.into(),
         env: env_name.into(),
         release,

@@ -13,11 +13,13 @@
 //! requirements, tokens) is never stored here: it lives in `haul.toml`.
 
 mod batch;
+mod gate;
 mod model;
 mod outbox;
 mod promotion;
 mod views;
 
+pub use gate::{Pipeline, Verdict};
 pub use model::*;
 pub use outbox::{Delivery, DeliveryAttempt, NewAttempt, Outcome, now_plus};
 pub use promotion::{Candidate, Requirements, choose};
@@ -74,6 +76,7 @@ pub struct Ledger {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, include_str!("../migrations/sqlite/001_ledger.sql"), include_str!("../migrations/postgres/001_ledger.sql")),
     (2, include_str!("../migrations/sqlite/002_webhooks.sql"), include_str!("../migrations/postgres/002_webhooks.sql")),
+    (3, include_str!("../migrations/sqlite/003_forced.sql"), include_str!("../migrations/postgres/003_forced.sql")),
 ];
 
 /// The current time, fixed-width so that text order is time order.
@@ -249,18 +252,29 @@ impl Ledger {
     /// One deployment of an app runs in an environment at a time: another
     /// one still running is refused, unless it started more than
     /// `stale_after` ago (its runner died without finishing), in which case
-    /// it is closed as failed and this one goes ahead. A rollback (recorded
-    /// after it ran) closes whatever is still recorded as running. Writers are
-    /// serialized on the audit head first, so two racing starts cannot both
-    /// see the environment free.
+    /// it is closed as failed and this one goes ahead; only a forced
+    /// rollback (the break-glass) takes over from one still running, closing
+    /// it as abandoned. A quarantined release is refused unless forced. The
+    /// rest of the gate ([`Ledger::judge`]) is the caller's to ask first.
+    /// Writers are serialized on the audit head first, so two racing starts
+    /// cannot both see the environment free.
     pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
         let d = d.clone();
         self.batched(move |b| Box::pin(async move { Self::start_deployment_in(b, &d, stale_after).await })).await
     }
 
     async fn start_deployment_in(b: &mut Batch, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
-        if Self::quarantine_of(&mut b.tx, &d.app, &d.release).await?.is_some() && d.trigger != Trigger::Rollback {
-            return Err(LedgerError::Refused(format!("release {} of {} is quarantined", d.release, d.app)));
+        // The gate judged the release before this write; what may have
+        // changed since (a quarantine, a deployment started) is checked
+        // again here, in the transaction.
+        let mut overrode = d.force.as_ref().map(|f| f.overrode.clone());
+        if let Some(q) = Self::quarantine_of(&mut b.tx, &d.app, &d.release).await? {
+            let why = gate::quarantined(&q);
+            match &mut overrode {
+                None => return Err(LedgerError::Refused(format!("release {} of {} is {why}", d.release, d.app))),
+                Some(o) if !o.contains(&why) => o.push(why),
+                Some(_) => {}
+            }
         }
         let running = sqlx::query("SELECT * FROM deployments WHERE app = $1 AND env = $2 AND status = $3 ORDER BY id")
             .bind(&d.app)
@@ -269,33 +283,47 @@ impl Ledger {
             .fetch_all(&mut *b.tx)
             .await?;
         let running = running.iter().map(deployment_from).collect::<Result<Vec<_>>>()?;
-        // A rollback is recorded once it has run, holding every host's lock:
-        // whatever the ledger still shows running there is not running.
-        let young = |o: &&Deployment| promotion::age(&o.started).unwrap_or_default() < stale_after;
-        if let Some(other) = running.iter().find(young).filter(|_| d.trigger != Trigger::Rollback) {
-            return Err(LedgerError::Busy(format!(
-                "deployment {} ({} of {} by {}, started {}) is still running in {}; \
-                 it may be retried once that one finishes",
+        let young = |o: &Deployment| promotion::age(&o.started).unwrap_or_default() < stale_after;
+        // Only a forced rollback takes over from a deployment still running.
+        let takes_over = d.trigger == Trigger::Rollback && overrode.is_some();
+        if let Some(other) = running.iter().find(|o| young(o)) {
+            let what = format!(
+                "deployment {} ({} of {} by {}, started {}) is still running in {}",
                 other.id,
                 other.trigger.as_str(),
                 other.release,
                 other.actor,
                 other.started,
                 other.env
-            )));
+            );
+            match &mut overrode {
+                Some(o) if takes_over => o.push(what),
+                _ => {
+                    return Err(LedgerError::Busy(format!(
+                        "{what}; it may be retried once that one finishes{}",
+                        if d.trigger == Trigger::Rollback {
+                            " (a rollback that must take over breaks glass with --force --reason)"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+            }
         }
         for other in &running {
-            let age = promotion::age(&other.started).unwrap_or_default();
-            let why = match d.trigger {
-                Trigger::Rollback => "abandoned: a rollback ran while it was recorded as running".to_string(),
-                _ => format!("abandoned: still running after {}s; closed when a new deployment started", age.as_secs()),
+            let why = if young(other) {
+                format!("abandoned: a forced rollback by {} took over while it was recorded as running", d.actor)
+            } else {
+                let age = promotion::age(&other.started).unwrap_or_default();
+                format!("abandoned: still running after {}s; closed when a new deployment started", age.as_secs())
             };
             Self::transition(b, other, Status::Failed, Some(&why), &d.actor).await?;
         }
+        let forced = overrode.filter(|o| !o.is_empty()).map(|o| o.join("; "));
         let started = now();
         let row = sqlx::query(
-            "INSERT INTO deployments (app, env, release, trigger, actor, reason, config_digest, status, undoes, started) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            "INSERT INTO deployments (app, env, release, trigger, actor, reason, config_digest, status, undoes, started, forced) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(&d.app)
         .bind(&d.env)
@@ -307,12 +335,21 @@ impl Ledger {
         .bind(Status::Running.as_str())
         .bind(d.undoes)
         .bind(&started)
+        .bind(&forced)
         .fetch_one(&mut *b.tx)
         .await?;
         let id: i64 = row.try_get("id")?;
         let mut data = json!(d);
         data["id"] = json!(id);
+        data["forced"] = json!(forced);
         Self::audit(b, &d.actor, "deployment.started", &id.to_string(), data).await?;
+        if let Some(overrode) = &forced {
+            let data = json!({
+                "id": id, "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger,
+                "reason": d.reason, "overrode": overrode,
+            });
+            Self::audit(b, &d.actor, "deployment.forced", &id.to_string(), data).await?;
+        }
         Ok(id)
     }
 
@@ -839,6 +876,7 @@ fn deployment_from(r: &AnyRow) -> Result<Deployment> {
         message: r.try_get("message")?,
         started: r.try_get("started")?,
         finished: r.try_get("finished")?,
+        forced: r.try_get("forced")?,
     })
 }
 

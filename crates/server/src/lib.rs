@@ -16,7 +16,8 @@ mod openapi;
 mod records;
 mod webhooks;
 
-pub use records::requirements;
+pub use api::token_sha256;
+pub use records::{pipeline_of, requirements};
 
 pub use error::ApiError;
 pub use webhooks::check_webhooks;
