@@ -8,9 +8,11 @@
 
 mod local;
 mod ssh;
+mod ssh_args;
 
 pub use local::Local;
 pub use ssh::{Hop, SshHost, SshOptions, SshPool, SshTarget};
+pub use ssh_args::{SshSetupError, unsafe_word};
 
 use std::io::{self, Write};
 use std::sync::Arc;
