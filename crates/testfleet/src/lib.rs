@@ -4,11 +4,13 @@
 //! with its own `/srv` at the same path, its own host key, and the ability
 //! to go down and come back. Each host here is a holder process in its own
 //! mount namespace with a private tmpfs over `/srv` (the deploy root) and
-//! over `/root` (so no shell profile slows commands down), and an `sshd`
-//! entered into that namespace listening on `127.0.0.N`. Stopping a host
-//! kills every process in its namespace but the holder: connections drop
-//! as they would when a server dies, and its disk is still there when it
-//! comes back. Needs root (mount namespaces) and `sshd`, `ssh-keygen`,
+//! over `/root` (so no shell profile slows commands down), and in its own
+//! pid namespace, with an `sshd` entered into both listening on
+//! `127.0.0.N`. Stopping a host kills every process in its pid namespace but
+//! the holder's: connections drop as they would when a server dies, and its
+//! disk is still there when it comes back. Ending the holder ends the whole
+//! host, so the fleet is stopped by the holder pids (and start times) it
+//! recorded, and never by searching for processes that look like its own. Needs root (mount namespaces) and `sshd`, `ssh-keygen`,
 //! `unshare`, `nsenter`.
 //!
 //! An optional bastion sits in front: then the other hosts accept only
@@ -47,8 +49,12 @@ pub struct FleetHost {
     pub name: String,
     pub address: String,
     pub port: u16,
-    /// The process holding the host's mount namespace.
+    /// The process holding the host's namespaces.
     pub holder: u32,
+    /// The holder's start time (clock ticks after boot, from
+    /// `/proc/<pid>/stat`): with the pid, what tells it from a later process
+    /// that got the same pid.
+    pub holder_start: u64,
     dir: PathBuf,
 }
 
@@ -56,6 +62,11 @@ impl FleetHost {
     /// A path as the host sees it (through the holder's root).
     pub fn path(&self, p: &str) -> PathBuf {
         PathBuf::from(format!("/proc/{}/root{}", self.holder, p))
+    }
+
+    /// Whether the recorded holder still runs (same pid, same start time).
+    pub fn holder_alive(&self) -> bool {
+        start_time(self.holder) == Some(self.holder_start)
     }
 }
 
@@ -141,8 +152,9 @@ impl Fleet {
                 cfg.push_str("AllowUsers root@127.0.0.1\n");
             }
             std::fs::write(hdir.join("sshd_config"), cfg)?;
-            let holder = spawn_holder(opts.persist)?;
-            let host = FleetHost { name: name.clone(), address: addr, port: opts.port, holder, dir: hdir };
+            let (holder, holder_start) = spawn_holder(&hdir, opts.persist)?;
+            let host =
+                FleetHost { name: name.clone(), address: addr, port: opts.port, holder, holder_start, dir: hdir };
             if name == "bastion" {
                 fleet.bastion = Some(host);
             } else {
@@ -176,8 +188,9 @@ impl Fleet {
     }
 
     fn start_sshd(&self, h: &FleetHost) -> io::Result<()> {
-        let mut cmd = Command::new("nsenter");
+        let mut cmd = detached("nsenter", self.opts.persist);
         cmd.arg(format!("--mount=/proc/{}/ns/mnt", h.holder))
+            .arg(format!("--pid=/proc/{}/ns/pid_for_children", h.holder))
             .arg("--")
             .arg("/usr/sbin/sshd")
             .arg("-D")
@@ -188,7 +201,6 @@ impl Fleet {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        detach(&mut cmd, self.opts.persist);
         let mut child = cmd.spawn()?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -283,35 +295,50 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn detach(cmd: &mut Command, persist: bool) {
-    use std::os::unix::process::CommandExt;
+/// A command for a process of the fleet. A persistent fleet's processes
+/// start their own session (`setsid`), so neither a Ctrl-C nor the end of
+/// the terminal that started them reaches them; their stdio is always
+/// `/dev/null` or a file, never the caller's.
+fn detached(program: &str, persist: bool) -> Command {
     if persist {
-        // Its own process group: a Ctrl-C in the terminal does not reach it.
-        cmd.process_group(0);
+        let mut c = Command::new("setsid");
+        c.arg(program);
+        c
+    } else {
+        Command::new(program)
     }
 }
 
-/// A process that holds a fresh mount namespace with private tmpfs over
-/// `/srv` and `/root`, and sleeps. Returns its pid once the mounts exist.
-fn spawn_holder(persist: bool) -> io::Result<u32> {
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-        .arg("mount -t tmpfs -o mode=755 tmpfs /srv && mount -t tmpfs -o mode=700 tmpfs /root && exec sleep infinity")
+/// A process that holds a fresh mount namespace (private tmpfs over `/srv`
+/// and `/root`) and a fresh pid namespace whose first process it starts
+/// and sleeps in. When the holder dies, so does that first process
+/// (`--kill-child`) and with it, by the kernel's rule, every process of the
+/// host: nothing of a host outlives its holder. Returns the holder's pid
+/// and start time once the mounts exist.
+fn spawn_holder(dir: &Path, persist: bool) -> io::Result<(u32, u64)> {
+    let mut cmd = detached("unshare", persist);
+    cmd.args(["--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private", "--"])
+        .args(["sh", "-c"])
+        .arg(
+            "mount -t tmpfs -o mode=755 tmpfs /srv && mount -t tmpfs -o mode=700 tmpfs /root && \
+             while :; do sleep 3600 & wait; done",
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    detach(&mut cmd, persist);
+        .stderr(std::fs::File::create(dir.join("holder.log"))?);
     let mut child = cmd.spawn()?;
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
         if mounts.lines().any(|l| l.contains(" /root ") && l.contains("tmpfs")) {
+            let start = start_time(pid).ok_or_else(|| io::Error::other("the namespace holder vanished"))?;
             std::thread::spawn(move || child.wait());
-            return Ok(pid);
+            return Ok((pid, start));
         }
         if let Some(status) = child.try_wait()? {
-            return Err(io::Error::other(format!("the namespace holder exited: {status}")));
+            let log = std::fs::read_to_string(dir.join("holder.log")).unwrap_or_default();
+            return Err(io::Error::other(format!("the namespace holder exited: {status}: {}", log.trim())));
         }
         if Instant::now() > deadline {
             return Err(io::Error::other("the namespace holder did not set up its mounts"));
@@ -320,24 +347,41 @@ fn spawn_holder(persist: bool) -> io::Result<u32> {
     }
 }
 
-/// Kills every process in the host's mount namespace; the holder too when
-/// `holder` is set.
+/// Field `n` (1-based, as in proc(5)) of `/proc/<pid>/stat`.
+fn stat_field(pid: u32, n: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(n.checked_sub(3)?).map(str::to_string)
+}
+
+/// When process `pid` started (clock ticks after boot), if it runs.
+fn start_time(pid: u32) -> Option<u64> {
+    stat_field(pid, 22)?.parse().ok()
+}
+
+/// Kills every process of the host but its holder and the holder's first
+/// process; with `holder`, kills the holder (and so the whole host). Only
+/// a holder that is still the recorded process is touched: a holder that is
+/// gone took its host with it.
 fn kill_namespace(h: &FleetHost, holder: bool) {
-    let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/mnt", h.holder)) else {
+    if !h.holder_alive() {
         return;
-    };
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == h.holder && !holder {
-            continue;
-        }
-        if std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok().as_ref() == Some(&ns) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    if holder {
+        let _ = Command::new("kill").args(["-9", &h.holder.to_string()]).status();
+    } else if let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid_for_children", h.holder)) {
+        for pid in std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        {
+            let in_host = std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| n == ns);
+            let first = stat_field(pid, 4).is_some_and(|ppid| ppid == h.holder.to_string());
+            if in_host && !first && h.holder_alive() {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
         }
     }
     // Wait until the listener is gone, so "down" means down.
@@ -345,4 +389,58 @@ fn kill_namespace(h: &FleetHost, holder: bool) {
     while std::net::TcpStream::connect((h.address.as_str(), h.port)).is_ok() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// The file in a fleet's directory that records its holders.
+const PIDS: &str = "fleet.pids";
+
+impl Fleet {
+    /// Records every host's holder (pid, start time, address, port) in
+    /// `fleet.pids`, for [`stop_recorded`].
+    pub fn record(&self) -> io::Result<()> {
+        let lines: String = self
+            .all()
+            .iter()
+            .map(|h| format!("{} {} {} {} {}\n", h.holder, h.holder_start, h.address, h.port, h.name))
+            .collect();
+        std::fs::write(self.dir.join(PIDS), lines)
+    }
+}
+
+/// Stops the fleet recorded in `dir`: kills each recorded holder that is
+/// still the process it was (same pid and start time), which ends its host;
+/// a holder that is gone is skipped. Returns how many hosts were stopped.
+pub fn stop_recorded(dir: &Path) -> io::Result<usize> {
+    let path = dir.join(PIDS);
+    let text = std::fs::read_to_string(&path)?;
+    let mut stopped = 0;
+    for (i, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(holder), Some(start), Some(address), Some(port)) = (
+            f.first().and_then(|p| p.parse().ok()),
+            f.get(1).and_then(|s| s.parse().ok()),
+            f.get(2),
+            f.get(3).and_then(|p| p.parse().ok()),
+        ) else {
+            return Err(io::Error::other(format!(
+                "{}:{}: expected `pid start-time address port name`",
+                path.display(),
+                i + 1
+            )));
+        };
+        let h = FleetHost {
+            name: f.get(4).unwrap_or(&"").to_string(),
+            address: address.to_string(),
+            port,
+            holder,
+            holder_start: start,
+            dir: dir.to_path_buf(),
+        };
+        if h.holder_alive() {
+            kill_namespace(&h, true);
+            stopped += 1;
+        }
+    }
+    std::fs::remove_file(&path)?;
+    Ok(stopped)
 }
