@@ -103,21 +103,25 @@ fn a_line_break_in_the_ssh_config_path_cannot_inject_an_option() {
 /// A user-style ssh config for a bastion fleet of three hosts, reached only
 /// by alias: `web1` by a `Host` block, `web2` by a `Match` block, `web3` by
 /// a `Host` block with its own user; all through the bastion `gate` by
-/// `ProxyJump`, none by an address haul knows.
+/// `ProxyJump`, with the key named per alias; none by an address haul knows.
 fn aliases(fleet: &Fleet) -> String {
     let [h1, h2, h3] = [&fleet.hosts[0], &fleet.hosts[1], &fleet.hosts[2]];
     let b = fleet.bastion.as_ref().expect("a bastion");
+    let key = fleet.dir.join("client_key");
     format!(
-        "Include {}\n\nHost web1\n  HostName {}\n\nMatch originalhost web2\n  HostName {}\n\n\
-         Host web3\n  HostName {}\n  User root\n\nHost web*\n  Port {}\n  ProxyJump gate\n\n\
-         Host gate\n  HostName {}\n  Port {}\n",
-        fleet.ssh_config().display(),
+        "Host web1\n  HostName {}\n\nMatch originalhost web2\n  HostName {}\n\n\
+         Host web3\n  HostName {}\n  User root\n\n\
+         Host web*\n  Port {port}\n  ProxyJump gate\n  IdentityFile {key}\n\n\
+         Host gate\n  HostName {}\n  Port {port}\n  IdentityFile {key}\n  BindAddress {}\n\n\
+         Host *\n  User root\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  LogLevel ERROR\n",
         h1.address,
         h2.address,
         h3.address,
-        h1.port,
         b.address,
-        b.port,
+        haul_testfleet::CLIENT_ADDRESS,
+        fleet.dir.join("known_hosts").display(),
+        port = h1.port,
+        key = key.display(),
     )
 }
 
