@@ -7,6 +7,7 @@
 //! construction. Transports know nothing of releases or deploys.
 
 mod local;
+mod masters;
 mod ssh;
 mod ssh_args;
 

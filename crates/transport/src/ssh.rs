@@ -18,6 +18,7 @@
 //! closed at once when `persist` is zero. Paths are short hashes: a unix
 //! socket path longer than 108 bytes makes ssh fail with a misleading error.
 
+use crate::masters::{control_path, private_dir, stop_masters};
 use crate::ssh_args::{Endpoint, SshSetupError, config_text};
 use crate::{Input, LineSink, Output, TransportError};
 use openssh::{Session, Stdio};
@@ -308,32 +309,6 @@ fn opened<'a>(cells: impl Iterator<Item = &'a Cell>) -> Vec<PathBuf> {
     cells.filter_map(|c| c.get().and_then(|r| r.as_ref().ok())).map(|s| s.control_socket().to_path_buf()).collect()
 }
 
-/// Asks the masters at `sockets` to exit and waits (a few seconds at most)
-/// until they have: a master removes its socket as it goes.
-fn stop_masters(sockets: &[PathBuf]) {
-    let children: Vec<_> = sockets
-        .iter()
-        .filter_map(|s| {
-            std::process::Command::new("ssh")
-                .arg("-S")
-                .arg(s)
-                .args(["-O", "exit", "haul"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .ok()
-        })
-        .collect();
-    for mut c in children {
-        let _ = c.wait();
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while sockets.iter().any(|s| s.exists()) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Turns what ssh said into a message a person can act on.
 fn describe(said: &str) -> String {
     let mut s: String = said.lines().filter(|l| !l.starts_with('@')).collect::<Vec<_>>().join("\n");
@@ -358,32 +333,6 @@ fn openssh_error(e: &openssh::Error) -> String {
         src = inner.source();
     }
     s
-}
-
-/// This user's private directory for masters, created 0700 and refused if
-/// anyone else owns it or can enter it.
-fn private_dir() -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    let uid = std::fs::metadata("/proc/self")?.uid();
-    let dir = PathBuf::from(format!("/tmp/haul-{uid}"));
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-        _ => {}
-    }
-    let m = std::fs::symlink_metadata(&dir)?;
-    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
-        return Err(std::io::Error::other(format!(
-            "{} is not a directory private to this user; remove it",
-            dir.display()
-        )));
-    }
-    Ok(dir)
-}
-
-/// A short, stable socket path for `alias` under `key`.
-fn control_path(dir: &Path, key: &str, alias: &str) -> PathBuf {
-    let h = blake3::hash(format!("{key}/{alias}").as_bytes()).to_hex();
-    dir.join(&h[..16])
 }
 
 /// One host of an [`SshPool`].
