@@ -199,6 +199,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         }
     }
 
+    crate::ssh_fields::validate(c)?;
     for (name, host) in &c.hosts {
         match host.kind() {
             TransportKind::Local => {
