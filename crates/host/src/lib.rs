@@ -7,6 +7,7 @@
 //!   shared/                persists across releases, linked into each
 //!   current -> releases/<id>   replaced by renaming a new link over it
 //!   .haul/lock             who holds the app on this host
+//!   .haul/lock.guard       held for the moment a lock is released or taken over
 //!   .haul/history          every switch, removal and unlock (JSON lines)
 //! ```
 //!
@@ -16,11 +17,14 @@
 //! `tar` and `cp`, nothing of haul.
 
 mod history;
+mod holder;
 mod lock;
+mod prune;
 mod stage;
 mod state;
 
 pub use history::{Event, EventKind, previous_links, rollback_target};
+pub use holder::Holder;
 pub use lock::{LockInfo, LockOutcome};
 pub use stage::{SharedPath, StageReport};
 pub use state::{HostState, ReleaseOnHost};
