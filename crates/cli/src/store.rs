@@ -7,8 +7,8 @@
 
 use crate::error::{Failure, Result};
 use haul_ledger::{
-    AuditReport, Candidate, Deployment, HostResult, Ledger, NewDeployment, NewRelease, NewVerification, Status,
-    Verification,
+    AuditReport, Candidate, Deployment, HostResult, Lease, Ledger, NewDeployment, NewRelease, NewVerification, Runner,
+    Status, Verification,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -59,16 +59,48 @@ impl Store {
         }
     }
 
-    pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
+    /// Starts a deployment run by `runner` (this process), holding a lease
+    /// of `lock.lease` that [`Store::renew_lease`] renews.
+    pub async fn start_deployment(
+        &self,
+        d: &NewDeployment,
+        lock: &haul_config::LockConfig,
+        runner: Option<Runner>,
+    ) -> Result<i64> {
         match self {
-            Store::Local(l) => l.start_deployment(d, stale_after).await.map_err(failed),
+            Store::Local(l) => {
+                let lease = Lease { runner, ttl: lock.lease.0, judge: haul_server::judge() };
+                l.start_leased(d, lock.stale_after.0, Some(lease)).await.map_err(failed)
+            }
             Store::Remote(s) => {
                 let body = json!({
                     "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger, "reason": d.reason,
-                    "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor,
+                    "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor, "runner": runner,
                 });
                 let v = s.post("/api/v1/deployments", body).await?;
                 v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))
+            }
+        }
+    }
+
+    /// Renews the lease of running deployment `id` (for `ttl` from now; a
+    /// server uses its own `lock.lease`).
+    pub async fn renew_lease(&self, id: i64, ttl: std::time::Duration) -> Result {
+        match self {
+            Store::Local(l) => l.renew_lease(id, ttl).await.map(drop).map_err(failed),
+            Store::Remote(s) => s.post(&format!("/api/v1/deployments/{id}/lease"), json!({})).await.map(drop),
+        }
+    }
+
+    /// Closes, as failed with `reason`, what is still recorded as running of
+    /// `app` in `env`; returns the deployments closed.
+    pub async fn close_running(&self, app: &str, env: &str, reason: &str, actor: &str) -> Result<Vec<i64>> {
+        match self {
+            Store::Local(l) => l.close_running(app, env, reason, actor).await.map_err(failed),
+            Store::Remote(s) => {
+                let body = json!({ "app": app, "env": env, "reason": reason, "on_behalf_of": actor });
+                let v = s.post("/api/v1/deployments/close", body).await?;
+                Ok(v["closed"].as_array().map(|a| a.iter().filter_map(|i| i.as_i64()).collect()).unwrap_or_default())
             }
         }
     }

@@ -231,6 +231,9 @@ async fn upgrade(url: &str) {
     for t in ["webhook_attempts", "webhook_deliveries", "webhook_cursors"] {
         l.execute_raw(&format!("DROP TABLE {t}")).await.unwrap();
     }
+    for c in ["runner", "lease_until"] {
+        l.execute_raw(&format!("ALTER TABLE deployments DROP COLUMN {c}")).await.unwrap();
+    }
     l.execute_raw("UPDATE haul_schema SET version = 1").await.unwrap();
     drop(l);
     // Several openers at once: the migration runs once.
@@ -246,7 +249,7 @@ async fn upgrade(url: &str) {
         o.await.unwrap().unwrap();
     }
     let l = Ledger::open(url).await.unwrap();
-    assert_eq!(l.schema_version().await.unwrap(), 2);
+    assert_eq!(l.schema_version().await.unwrap(), 4);
     assert_eq!(l.webhook_cursors().await.unwrap(), vec![]);
     assert_eq!(l.releases("old", None, 10).await.unwrap().len(), 1);
     assert_eq!(l.verify_audit().await.unwrap().broken, None);

@@ -12,10 +12,12 @@ mod cache;
 mod dashboard;
 mod error;
 mod events;
+mod lease;
 mod openapi;
 mod records;
 mod webhooks;
 
+pub use lease::judge;
 pub use records::requirements;
 
 pub use error::ApiError;

@@ -132,6 +132,8 @@ struct StartBody {
     config_digest: String,
     undoes: Option<i64>,
     on_behalf_of: Option<String>,
+    /// The process that runs the deployment, so that its death is known.
+    runner: Option<haul_ledger::Runner>,
 }
 
 async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<Json<StartBody>, JsonRejection>) -> Res {
@@ -151,7 +153,8 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<J
         config_digest: b.config_digest,
         undoes: b.undoes,
     };
-    let id = state.ledger.start_deployment(&d, state.config.lock.stale_after.0).await?;
+    let lease = crate::lease::lease(&state, b.runner);
+    let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     created(json!({ "id": id, "release": d.release, "actor": d.actor }))
 }
@@ -253,7 +256,8 @@ async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Json<Promo
         config_digest: state.config.digest.clone(),
         undoes: None,
     };
-    let id = state.ledger.start_deployment(&d, state.config.lock.stale_after.0).await?;
+    let lease = crate::lease::lease(&state, None);
+    let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     created(json!({ "id": id, "release": chosen.release, "upstream_deployment": chosen.deployment }))
 }

@@ -19,6 +19,40 @@ pub struct Recorder {
     /// The deployment a rollback undoes: the one live before it.
     undoes: Option<i64>,
     live: Option<LiveHosts>,
+    /// Renews the deployment's lease while the run goes on.
+    renewing: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// This process, as the ledger records the runner of a deployment.
+fn runner(engine: &Engine) -> haul_ledger::Runner {
+    let h = &engine.who.holder;
+    haul_ledger::Runner {
+        machine: h.machine.clone(),
+        pid: h.pid,
+        boot: h.boot.clone(),
+        pidns: h.pidns.clone(),
+        start: h.start,
+    }
+}
+
+/// Renews deployment `id`'s lease every third of it until aborted. A
+/// refused renewal (someone closed the deployment) is said once.
+fn renew(store: &Store, engine: &Engine, id: i64) -> tokio::task::JoinHandle<()> {
+    let (store, ttl, observer) = (store.clone(), engine.config.lock.lease.0, engine.observer.clone());
+    tokio::spawn(async move {
+        let every = (ttl / 3).max(std::time::Duration::from_millis(100));
+        let mut warned = false;
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(Failure::Run(e) | Failure::Usage(e) | Failure::Config(e)) = store.renew_lease(id, ttl).await
+                && !warned
+            {
+                observer
+                    .progress(Progress::Warn(&format!("the ledger's lease of deployment {id} was not renewed: {e}")));
+                warned = true;
+            }
+        }
+    })
 }
 
 /// Passes progress on to the terminal and reports each host's phase to the
@@ -110,7 +144,7 @@ impl Recorder {
         let (PlanKind::Deploy, ReleaseChoice::Given { id }) = (plan.kind, &plan.release) else {
             // A rollback undoes what the ledger says is live before it.
             let undoes = ledger.live(&plan.app, &plan.env).await?.map(|d| d.id);
-            return Ok(Recorder { deployment: None, undoes, live: None });
+            return Ok(Recorder { deployment: None, undoes, live: None, renewing: None });
         };
         let r = engine.cached(&plan.app, id).map_err(DeployError::from)?;
         let new = NewRelease {
@@ -134,9 +168,10 @@ impl Recorder {
             config_digest: engine.config.digest.clone(),
             undoes: None,
         };
-        let id = ledger.start_deployment(&d, engine.config.lock.stale_after.0).await?;
+        let id = ledger.start_deployment(&d, &engine.config.lock, Some(runner(engine))).await?;
+        let renewing = Some(renew(ledger, engine, id));
         let live = LiveHosts::start(ledger, engine, id);
-        Ok(Recorder { deployment: Some(id), undoes: None, live: Some(live) })
+        Ok(Recorder { deployment: Some(id), undoes: None, live: Some(live), renewing })
     }
 
     pub async fn finish(
@@ -146,6 +181,9 @@ impl Recorder {
         plan: &Plan,
         result: &std::result::Result<DeployReport, DeployError>,
     ) -> Result {
+        if let Some(r) = &self.renewing {
+            r.abort();
+        }
         if let Some(live) = self.live {
             live.stop(engine).await;
         }
@@ -172,7 +210,7 @@ impl Recorder {
                     config_digest: engine.config.digest.clone(),
                     undoes: self.undoes,
                 };
-                ledger.start_deployment(&d, engine.config.lock.stale_after.0).await?
+                ledger.start_deployment(&d, &engine.config.lock, Some(runner(engine))).await?
             }
         };
         let hosts: Vec<HostResult> = report
