@@ -189,35 +189,41 @@ fn unlock_closes_a_run_that_died_elsewhere_with_the_reason() {
 }
 
 #[test]
-fn racing_deploys_and_rollbacks_from_many_processes_go_one_at_a_time() {
-    let p = Project::new(&config(r#"post_upload = ["sleep 0.3"]"#, ""));
-    let v1 = p.deploy();
-    p.write("src/index.html", "<h1>v2</h1>\n");
-    let v2 = p.deploy();
-    for round in 0..3 {
+fn an_empty_lock_file_is_shown_by_status_refuses_deploys_and_unlock_clears_it() {
+    let p = Project::new(&config("", ""));
+    p.deploy();
+    std::fs::write(p.host("b").join(".haul/lock"), "").unwrap();
+    let out = p.haul(&["status", "app", "test"]).ok();
+    assert!(out.stdout.contains("locked: an empty lock file: its holder is unknown"), "{}", out.stdout);
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(out.stderr.contains("b: locked by an empty lock file: its holder is unknown"), "{}", out.stderr);
+    assert!(out.stderr.contains("the lock file cannot be read"), "{}", out.stderr);
+    let out = p.haul(&["unlock", "app", "test", "--reason", "torn by a full disk"]).ok();
+    assert!(out.stdout.contains("b: cleared lock held by an empty lock file"), "{}", out.stdout);
+    p.deploy();
+}
+
+/// Races six `haul` processes (`args(i)` each) for `rounds` rounds: each
+/// that fails must say it was another's turn; every host ends on one
+/// complete release, unlocked, with `keep` releases all still there.
+fn race(p: &Project, rounds: usize, args: impl Fn(usize) -> Vec<String>, env: &[(&str, &str)], kept: &[&String]) {
+    for round in 0..rounds {
         let mut racers: Vec<Child> = (0..6)
             .map(|i| {
-                let args: Vec<String> = match i % 3 {
-                    0 => vec!["rollback".into(), "app".into(), "test".into(), "--to".into(), v1.clone()],
-                    1 => vec!["deploy".into(), "app".into(), "test".into(), "--release".into(), v1.clone()],
-                    _ => vec!["deploy".into(), "app".into(), "test".into(), "--release".into(), v2.clone()],
-                };
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                p.command(&args, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+                let a = args(i);
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                p.command(&a, env).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
             })
             .collect();
         let mut ok = 0;
         for c in racers.iter_mut() {
-            let out = c.wait_with_output_ref();
-            if out.0 {
+            let (success, err) = c.wait_with_output_ref();
+            if success {
                 ok += 1;
             } else {
                 assert!(
-                    out.1.contains("is still running in test")
-                        || out.1.contains("locked by")
-                        || out.1.contains("is refused when hosts would go"),
-                    "round {round}: a racer failed without saying it was another's turn:\n{}",
-                    out.1
+                    err.contains("is still running in test") || err.contains("locked by"),
+                    "round {round}: a racer failed without saying it was another's turn:\n{err}"
                 );
             }
         }
@@ -225,22 +231,26 @@ fn racing_deploys_and_rollbacks_from_many_processes_go_one_at_a_time() {
         // holding a lock), so a round may end with none through; a lone
         // deploy then always goes.
         if ok == 0 {
-            p.haul(&["deploy", "app", "test", "--release", &v2]).ok();
+            let mut a = args(1);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            p.haul_env(&a, env).ok();
         }
-        // Every host runs a complete release, the same one, and nothing
-        // anyone ran was pruned.
         let live = p.live("a").unwrap();
-        assert_eq!(p.live("b").unwrap(), live);
-        for id in [&v1, &v2] {
+        assert_eq!(p.live("b").unwrap(), live, "round {round}: hosts agree");
+        for id in kept {
             assert!(p.host("a").join(format!("releases/{id}.manifest")).exists(), "{id} was pruned");
         }
         for h in ["a", "b"] {
             assert!(!p.host(h).join(".haul/lock").exists(), "round {round}: {h} left locked");
         }
     }
-    let h = history(&p, &[], &[]);
+}
+
+/// No deployment is left running, deploys that went through never
+/// overlapped in time, and the audit chain verifies.
+fn check_ledger(p: &Project, args: &[&str], env: &[(&str, &str)]) {
+    let h = history(p, args, env);
     assert!(h.iter().all(|d| d["status"] != "running"), "{h:?}");
-    // Deploys that went through never overlapped in time.
     let mut ran: Vec<(String, String)> = h
         .iter()
         .filter(|d| d["status"] == "succeeded" && d["trigger"] == "deploy")
@@ -250,7 +260,57 @@ fn racing_deploys_and_rollbacks_from_many_processes_go_one_at_a_time() {
     for w in ran.windows(2) {
         assert!(w[0].1 <= w[1].0, "two deploys ran at once: {w:?}");
     }
-    p.haul(&["audit", "verify"]).ok();
+    let mut a = args.to_vec();
+    a.extend(["audit", "verify"]);
+    p.haul_env(&a, env).ok();
+}
+
+fn racer(i: usize, v1: &str, v2: &str) -> Vec<String> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+    match i % 3 {
+        0 => s(&["rollback", "app", "test", "--to", v1]),
+        1 => s(&["deploy", "app", "test", "--release", v2]),
+        _ => s(&["deploy", "app", "test", "--release", v1]),
+    }
+}
+
+#[test]
+fn racing_deploys_and_rollbacks_from_many_processes_go_one_at_a_time() {
+    let p = Project::new(&config(r#"post_upload = ["sleep 0.3"]"#, ""));
+    let v1 = p.deploy();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = p.deploy();
+    race(&p, 3, |i| racer(i, &v1, &v2), &[], &[&v1, &v2]);
+    check_ledger(&p, &[], &[]);
+}
+
+#[test]
+fn racing_deploys_through_two_servers_over_one_postgresql_go_one_at_a_time() {
+    let pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
+    let url = pg.create_database("race").unwrap();
+    let slow = r#"post_upload = ["sleep 0.3"]"#;
+    let p = Project::new(&config(slow, &format!("[ledger]\nurl = \"{url}\"\n\n[server]\n{}", token())));
+    let (s1, s2) = (Server::start(&p), Server::start(&p));
+    for (name, s) in [("one.toml", &s1), ("two.toml", &s2)] {
+        p.write(name, &format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(slow, ""), s.1));
+    }
+    let env = [("HAUL_TOKEN", "ci-secret")];
+    let v1 = p.haul_env(&["--config", "one.toml", "deploy", "app", "test", "--json"], &env).ok().report()["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = p.haul_env(&["--config", "two.toml", "deploy", "app", "test", "--json"], &env).ok().report()["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let args = |i: usize| {
+        let mut a = vec!["--config".to_string(), if i % 2 == 0 { "one.toml" } else { "two.toml" }.to_string()];
+        a.extend(racer(i, &v1, &v2));
+        a
+    };
+    race(&p, 3, args, &env, &[&v1, &v2]);
+    check_ledger(&p, &[], &[]);
 }
 
 trait WaitRef {
