@@ -231,7 +231,7 @@ fn race(p: &Project, rounds: usize, args: impl Fn(usize) -> Vec<String>, env: &[
         // holding a lock), so a round may end with none through; a lone
         // deploy then always goes.
         if ok == 0 {
-            let mut a = args(1);
+            let a = args(1);
             let a: Vec<&str> = a.iter().map(String::as_str).collect();
             p.haul_env(&a, env).ok();
         }
@@ -305,7 +305,7 @@ fn racing_deploys_through_two_servers_over_one_postgresql_go_one_at_a_time() {
         .unwrap()
         .to_string();
     let args = |i: usize| {
-        let mut a = vec!["--config".to_string(), if i % 2 == 0 { "one.toml" } else { "two.toml" }.to_string()];
+        let mut a = vec!["--config".to_string(), if i.is_multiple_of(2) { "one.toml" } else { "two.toml" }.to_string()];
         a.extend(racer(i, &v1, &v2));
         a
     };
