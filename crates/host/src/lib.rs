@@ -26,6 +26,7 @@ mod state;
 pub use history::{Event, EventKind, previous_links, rollback_target};
 pub use holder::Holder;
 pub use lock::{LockInfo, LockOutcome};
+pub use prune::Pruned;
 pub use stage::{SharedPath, StageReport};
 pub use state::{HostState, ReleaseOnHost};
 
