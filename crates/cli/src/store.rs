@@ -60,17 +60,19 @@ impl Store {
     }
 
     /// Starts a deployment run by `runner` (this process), holding a lease
-    /// of `lock.lease` that [`Store::renew_lease`] renews.
+    /// that [`Store::renew_lease`] renews: `lock.lease` here, or the
+    /// server's own, returned beside the id.
     pub async fn start_deployment(
         &self,
         d: &NewDeployment,
         lock: &haul_config::LockConfig,
         runner: Option<Runner>,
-    ) -> Result<i64> {
+    ) -> Result<(i64, std::time::Duration)> {
         match self {
             Store::Local(l) => {
                 let lease = Lease { runner, ttl: lock.lease.0, judge: haul_server::judge() };
-                l.start_leased(d, lock.stale_after.0, Some(lease)).await.map_err(failed)
+                let id = l.start_leased(d, lock.stale_after.0, Some(lease)).await.map_err(failed)?;
+                Ok((id, lock.lease.0))
             }
             Store::Remote(s) => {
                 let body = json!({
@@ -78,7 +80,9 @@ impl Store {
                     "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor, "runner": runner,
                 });
                 let v = s.post("/api/v1/deployments", body).await?;
-                v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))
+                let id = v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))?;
+                let ttl = v["lease_ms"].as_u64().map_or(lock.lease.0, std::time::Duration::from_millis);
+                Ok((id, ttl))
             }
         }
     }

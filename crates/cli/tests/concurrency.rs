@@ -324,3 +324,36 @@ impl WaitRef for Child {
         (self.wait().unwrap().success(), err)
     }
 }
+
+#[test]
+fn a_run_through_a_server_renews_at_the_servers_lease_and_unlock_closes_it_once_dead() {
+    let p = Project::new(&config(SLOW, &format!("[lock]\nlease = \"2s\"\n\n[server]\n{}", token())));
+    let server = Server::start(&p);
+    let client = format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(SLOW, ""), server.1);
+    p.write("client.toml", &client);
+    let env = [("HAUL_TOKEN", "ci-secret")];
+    let mut first = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_haul"))
+        .args(["--config", "client.toml", "deploy", "app", "test"])
+        .current_dir(p.path())
+        .env("HAUL_TOKEN", "ci-secret")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("unshare runs (as root)");
+    wait_for("the contained deploy to stage", || p.host("a").join(".haul/lock").exists());
+    // Longer than the server's lease: the runner renewed it through the
+    // server, so the run still holds the environment.
+    std::thread::sleep(Duration::from_secs(3));
+    let out = p.haul_env(&["--config", "client.toml", "deploy", "app", "test"], &env).fails(1);
+    assert!(out.stderr.contains("deployment 1 (deploy of "), "{}", out.stderr);
+    assert!(out.stderr.contains("is still running in test"), "{}", out.stderr);
+    kill9(&mut first);
+    let out = p.haul_env(&["--config", "client.toml", "unlock", "app", "test", "--reason", "job cancelled"], &env).ok();
+    assert!(out.stdout.contains("closed deployment 1 as failed: job cancelled"), "{}", out.stdout);
+    p.write("client.toml", &client.replace(SLOW, ""));
+    p.haul_env(&["--config", "client.toml", "deploy", "app", "test"], &env).ok();
+}

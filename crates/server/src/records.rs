@@ -156,7 +156,8 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<J
     let lease = crate::lease::lease(&state, b.runner);
     let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(json!({ "id": id, "release": d.release, "actor": d.actor }))
+    let lease_ms = state.config.lock.lease.0.as_millis() as u64;
+    created(json!({ "id": id, "release": d.release, "actor": d.actor, "lease_ms": lease_ms }))
 }
 
 async fn record_host(

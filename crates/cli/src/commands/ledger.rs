@@ -35,10 +35,11 @@ fn runner(engine: &Engine) -> haul_ledger::Runner {
     }
 }
 
-/// Renews deployment `id`'s lease every third of it until aborted. A
+/// Renews deployment `id`'s lease (of `ttl`) every third of it until
+/// aborted. A
 /// refused renewal (someone closed the deployment) is said once.
-fn renew(store: &Store, engine: &Engine, id: i64) -> tokio::task::JoinHandle<()> {
-    let (store, ttl, observer) = (store.clone(), engine.config.lock.lease.0, engine.observer.clone());
+fn renew(store: &Store, engine: &Engine, id: i64, ttl: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let (store, observer) = (store.clone(), engine.observer.clone());
     tokio::spawn(async move {
         let every = (ttl / 3).max(std::time::Duration::from_millis(100));
         let mut warned = false;
@@ -168,8 +169,8 @@ impl Recorder {
             config_digest: engine.config.digest.clone(),
             undoes: None,
         };
-        let id = ledger.start_deployment(&d, &engine.config.lock, Some(runner(engine))).await?;
-        let renewing = Some(renew(ledger, engine, id));
+        let (id, ttl) = ledger.start_deployment(&d, &engine.config.lock, Some(runner(engine))).await?;
+        let renewing = Some(renew(ledger, engine, id, ttl));
         let live = LiveHosts::start(ledger, engine, id);
         Ok(Recorder { deployment: Some(id), undoes: None, live: Some(live), renewing })
     }
@@ -210,7 +211,7 @@ impl Recorder {
                     config_digest: engine.config.digest.clone(),
                     undoes: self.undoes,
                 };
-                ledger.start_deployment(&d, &engine.config.lock, Some(runner(engine))).await?
+                ledger.start_deployment(&d, &engine.config.lock, Some(runner(engine))).await?.0
             }
         };
         let hosts: Vec<HostResult> = report
