@@ -7,8 +7,8 @@
 
 use crate::error::{Failure, Result};
 use haul_ledger::{
-    AuditReport, Candidate, Deployment, Force, HostResult, Ledger, NewDeployment, NewRelease, NewVerification, Status,
-    Verification,
+    AuditReport, Candidate, Deployment, Force, HostResult, Lease, Ledger, NewDeployment, NewRelease, NewVerification,
+    Runner, Status, Verification,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -68,13 +68,17 @@ impl Store {
     /// server, by its own `haul.toml`, through one. `force` is the
     /// break-glass: the deployment goes ahead and is recorded as forced,
     /// with what the gate refused (through a server, the token needs `admin`).
+    /// It is run by `runner` (this process), holding a lease that
+    /// [`Store::renew_lease`] renews: `lock.lease` here, or the server's
+    /// own, returned beside the id.
     pub async fn start_deployment(
         &self,
         config: &haul_config::Config,
         d: &NewDeployment,
         force: bool,
-        stale_after: std::time::Duration,
-    ) -> Result<i64> {
+        runner: Option<Runner>,
+    ) -> Result<(i64, std::time::Duration)> {
+        let lock = &config.lock;
         match self {
             Store::Local(l) => {
                 let env = config.env(&d.env).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -90,18 +94,45 @@ impl Store {
                 } else if !verdict.refusals.is_empty() {
                     return Err(Failure::Run(format!("{message}\n{BREAK_GLASS}")));
                 }
-                l.start_deployment(&d, stale_after).await.map_err(failed)
+                let lease = Lease { runner, ttl: lock.lease.0, judge: haul_server::judge() };
+                let id = l.start_leased(&d, lock.stale_after.0, Some(lease)).await.map_err(failed)?;
+                Ok((id, lock.lease.0))
             }
             Store::Remote(s) => {
                 let body = json!({
                     "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger, "reason": d.reason,
                     "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor, "force": force,
+                    "runner": runner,
                 });
                 let v = s.post("/api/v1/deployments", body).await.map_err(|e| match e {
                     Failure::Run(m) if m.contains(" may not enter ") => Failure::Run(format!("{m}\n{BREAK_GLASS}")),
                     other => other,
                 })?;
-                v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))
+                let id = v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))?;
+                let ttl = v["lease_ms"].as_u64().map_or(lock.lease.0, std::time::Duration::from_millis);
+                Ok((id, ttl))
+            }
+        }
+    }
+
+    /// Renews the lease of running deployment `id` (for `ttl` from now; a
+    /// server uses its own `lock.lease`).
+    pub async fn renew_lease(&self, id: i64, ttl: std::time::Duration) -> Result {
+        match self {
+            Store::Local(l) => l.renew_lease(id, ttl).await.map(drop).map_err(failed),
+            Store::Remote(s) => s.post(&format!("/api/v1/deployments/{id}/lease"), json!({})).await.map(drop),
+        }
+    }
+
+    /// Closes, as failed with `reason`, what is still recorded as running of
+    /// `app` in `env`; returns the deployments closed.
+    pub async fn close_running(&self, app: &str, env: &str, reason: &str, actor: &str) -> Result<Vec<i64>> {
+        match self {
+            Store::Local(l) => l.close_running(app, env, reason, actor).await.map_err(failed),
+            Store::Remote(s) => {
+                let body = json!({ "app": app, "env": env, "reason": reason, "on_behalf_of": actor });
+                let v = s.post("/api/v1/deployments/close", body).await?;
+                Ok(v["closed"].as_array().map(|a| a.iter().filter_map(|i| i.as_i64()).collect()).unwrap_or_default())
             }
         }
     }

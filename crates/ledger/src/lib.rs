@@ -14,12 +14,14 @@
 
 mod batch;
 mod gate;
+mod lease;
 mod model;
 mod outbox;
 mod promotion;
 mod views;
 
 pub use gate::{Pipeline, Verdict};
+pub use lease::{Judge, Lease};
 pub use model::*;
 pub use outbox::{Delivery, DeliveryAttempt, NewAttempt, Outcome, now_plus};
 pub use promotion::{Candidate, Requirements, choose};
@@ -77,6 +79,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, include_str!("../migrations/sqlite/001_ledger.sql"), include_str!("../migrations/postgres/001_ledger.sql")),
     (2, include_str!("../migrations/sqlite/002_webhooks.sql"), include_str!("../migrations/postgres/002_webhooks.sql")),
     (3, include_str!("../migrations/sqlite/003_forced.sql"), include_str!("../migrations/postgres/003_forced.sql")),
+    (
+        4,
+        include_str!("../migrations/sqlite/004_runner_lease.sql"),
+        include_str!("../migrations/postgres/004_runner_lease.sql"),
+    ),
 ];
 
 /// The current time, fixed-width so that text order is time order.
@@ -245,25 +252,44 @@ impl Ledger {
         Ok(true)
     }
 
-    /// Starts a deployment (status `running`) and returns its id. A
-    /// rollback names the deployment it undoes, which turns `undone` when
-    /// the rollback succeeds.
-    ///
-    /// One deployment of an app runs in an environment at a time: another
-    /// one still running is refused, unless it started more than
-    /// `stale_after` ago (its runner died without finishing), in which case
-    /// it is closed as failed and this one goes ahead; only a forced
-    /// rollback (the break-glass) takes over from one still running, closing
-    /// it as abandoned. A quarantined release is refused unless forced. The
-    /// rest of the gate ([`Ledger::judge`]) is the caller's to ask first.
-    /// Writers are serialized on the audit head first, so two racing starts
-    /// cannot both see the environment free.
+    /// Starts a deployment (status `running`) and returns its id, with no
+    /// runner recorded; see [`Ledger::start_leased`].
     pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
-        let d = d.clone();
-        self.batched(move |b| Box::pin(async move { Self::start_deployment_in(b, &d, stale_after).await })).await
+        self.start_leased(d, stale_after, None).await
     }
 
-    async fn start_deployment_in(b: &mut Batch, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
+    /// Starts a deployment (status `running`) and returns its id. A
+    /// rollback names the deployment it undoes, which turns `undone` when
+    /// the rollback succeeds. With a [`Lease`], the runner is recorded and
+    /// holds the environment until `lease.ttl` from now, renewed with
+    /// [`Ledger::renew_lease`].
+    ///
+    /// One deployment of an app runs in an environment at a time. Another
+    /// one still running is closed as failed, saying why, when its runner
+    /// is certainly dead (by `lease.judge`), its lease ran out, or (recorded
+    /// without a lease) it started more than `stale_after` ago; only a
+    /// forced rollback (the break-glass) takes over from one still live,
+    /// closing it as abandoned; otherwise this one is refused. A quarantined
+    /// release is refused unless forced. The rest of the gate
+    /// ([`Ledger::judge`]) is the caller's to ask first.
+    /// Writers are serialized on the audit head first, so two racing starts
+    /// cannot both see the environment free.
+    pub async fn start_leased(
+        &self,
+        d: &NewDeployment,
+        stale_after: std::time::Duration,
+        lease: Option<Lease>,
+    ) -> Result<i64> {
+        let d = d.clone();
+        self.batched(move |b| Box::pin(async move { Self::start_deployment_in(b, &d, stale_after, lease).await })).await
+    }
+
+    async fn start_deployment_in(
+        b: &mut Batch,
+        d: &NewDeployment,
+        stale_after: std::time::Duration,
+        lease: Option<Lease>,
+    ) -> Result<i64> {
         // The gate judged the release before this write; what may have
         // changed since (a quarantine, a deployment started) is checked
         // again here, in the transaction.
@@ -283,47 +309,36 @@ impl Ledger {
             .fetch_all(&mut *b.tx)
             .await?;
         let running = running.iter().map(deployment_from).collect::<Result<Vec<_>>>()?;
-        let young = |o: &Deployment| promotion::age(&o.started).unwrap_or_default() < stale_after;
-        // Only a forced rollback takes over from a deployment still running.
+        // Only a forced rollback takes over from a deployment still live.
         let takes_over = d.trigger == Trigger::Rollback && overrode.is_some();
-        if let Some(other) = running.iter().find(|o| young(o)) {
-            let what = format!(
-                "deployment {} ({} of {} by {}, started {}) is still running in {}",
-                other.id,
-                other.trigger.as_str(),
-                other.release,
-                other.actor,
-                other.started,
-                other.env
-            );
-            match &mut overrode {
-                Some(o) if takes_over => o.push(what),
-                _ => {
-                    return Err(LedgerError::Busy(format!(
-                        "{what}; it may be retried once that one finishes{}",
-                        if d.trigger == Trigger::Rollback {
-                            " (a rollback that must take over breaks glass with --force --reason)"
-                        } else {
-                            ""
-                        }
-                    )));
+        let mut closing = Vec::new();
+        for other in &running {
+            match lease::abandoned(other, stale_after, lease.as_ref()) {
+                Some(why) => closing.push((other, why)),
+                None if takes_over => {
+                    if let Some(o) = &mut overrode {
+                        o.push(lease::still_running(other));
+                    }
+                    let why = format!("abandoned: a forced rollback by {} took over while it was running", d.actor);
+                    closing.push((other, why));
                 }
+                None => return Err(lease::busy(other, d.trigger)),
             }
         }
-        for other in &running {
-            let why = if young(other) {
-                format!("abandoned: a forced rollback by {} took over while it was recorded as running", d.actor)
-            } else {
-                let age = promotion::age(&other.started).unwrap_or_default();
-                format!("abandoned: still running after {}s; closed when a new deployment started", age.as_secs())
-            };
+        for (other, why) in closing {
             Self::transition(b, other, Status::Failed, Some(&why), &d.actor).await?;
         }
         let forced = overrode.filter(|o| !o.is_empty()).map(|o| o.join("; "));
         let started = now();
+        let (runner, until) = match &lease {
+            Some(l) => {
+                (l.runner.as_ref().map(|r| serde_json::to_string(r).expect("runner serializes")), Some(l.until()))
+            }
+            None => (None, None),
+        };
         let row = sqlx::query(
-            "INSERT INTO deployments (app, env, release, trigger, actor, reason, config_digest, status, undoes, started, forced) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            "INSERT INTO deployments (app, env, release, trigger, actor, reason, config_digest, status, undoes, started, forced, runner, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(&d.app)
         .bind(&d.env)
@@ -336,12 +351,17 @@ impl Ledger {
         .bind(d.undoes)
         .bind(&started)
         .bind(&forced)
+        .bind(runner)
+        .bind(until)
         .fetch_one(&mut *b.tx)
         .await?;
         let id: i64 = row.try_get("id")?;
         let mut data = json!(d);
         data["id"] = json!(id);
         data["forced"] = json!(forced);
+        if let Some(r) = lease.as_ref().and_then(|l| l.runner.as_ref()) {
+            data["runner"] = json!(r);
+        }
         Self::audit(b, &d.actor, "deployment.started", &id.to_string(), data).await?;
         if let Some(overrode) = &forced {
             let data = json!({
@@ -453,12 +473,13 @@ impl Ledger {
     ) -> Result<()> {
         let d = Self::deployment_in(b, id).await?;
         Self::may_become(&d, status)?;
-        // A rollback that succeeded undoes the deployment it went back from.
+        // A rollback that succeeded undoes the deployment it went back from,
+        // unless a rollback racing it already did (or it never succeeded):
+        // what it undoes was read before it ran.
         let undone = match (status, d.undoes) {
             (Status::Succeeded, Some(undone)) => {
                 let u = Self::deployment_in(b, undone).await?;
-                Self::may_become(&u, Status::Undone)?;
-                Some(u)
+                (u.status == Status::Succeeded).then_some(u)
             }
             _ => None,
         };
@@ -877,6 +898,8 @@ fn deployment_from(r: &AnyRow) -> Result<Deployment> {
         started: r.try_get("started")?,
         finished: r.try_get("finished")?,
         forced: r.try_get("forced")?,
+        runner: r.try_get::<Option<String>, _>("runner")?.and_then(|s| serde_json::from_str(&s).ok()),
+        lease_until: r.try_get("lease_until")?,
     })
 }
 

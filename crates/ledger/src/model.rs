@@ -138,6 +138,26 @@ pub struct Deployment {
     pub finished: Option<String>,
     /// Set when it was forced past the gate: what was overridden.
     pub forced: Option<String>,
+    /// The process running it, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<Runner>,
+    /// Until when its runner's lease holds (renewed while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<String>,
+}
+
+/// The process running a deployment: enough to tell, on its machine, that
+/// it is certainly gone (see `haul_host::Holder`, whose JSON this is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runner {
+    pub machine: String,
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pidns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
 }
 
 /// One host's part in a deployment.

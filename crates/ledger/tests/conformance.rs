@@ -285,7 +285,9 @@ async fn upgrade(url: &str) {
     for t in ["webhook_attempts", "webhook_deliveries", "webhook_cursors"] {
         l.execute_raw(&format!("DROP TABLE {t}")).await.unwrap();
     }
-    l.execute_raw("ALTER TABLE deployments DROP COLUMN forced").await.unwrap();
+    for c in ["forced", "runner", "lease_until"] {
+        l.execute_raw(&format!("ALTER TABLE deployments DROP COLUMN {c}")).await.unwrap();
+    }
     l.execute_raw("UPDATE haul_schema SET version = 1").await.unwrap();
     drop(l);
     // Several openers at once: the migration runs once.
@@ -301,7 +303,7 @@ async fn upgrade(url: &str) {
         o.await.unwrap().unwrap();
     }
     let l = Ledger::open(url).await.unwrap();
-    assert_eq!(l.schema_version().await.unwrap(), 3);
+    assert_eq!(l.schema_version().await.unwrap(), 4);
     assert_eq!(l.webhook_cursors().await.unwrap(), vec![]);
     assert_eq!(l.deployment(d).await.unwrap().forced, None, "an old deployment was not forced");
     assert_eq!(l.releases("old", None, 10).await.unwrap().len(), 1);

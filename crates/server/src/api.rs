@@ -22,6 +22,7 @@ pub fn routes(state: State) -> Router {
         .route("/api/v1/openapi.json", get(|| async { Json(crate::openapi::document()) }))
         .route("/api/v1/deployments", get(list_deployments))
         .merge(crate::records::routes())
+        .merge(crate::lease::routes())
         .merge(crate::events::routes())
         .route("/api/v1/deployments/{id}", get(get_deployment))
         .route("/api/v1/deployments/{id}/verifications", post(verify))

@@ -45,7 +45,8 @@ pub fn document() -> Value {
                 "type": "object", "required": ["app", "env", "release", "trigger", "config_digest"], "additionalProperties": false,
                 "properties": { "app": { "type": "string" }, "env": { "type": "string" }, "release": { "type": "string" },
                     "trigger": { "enum": ["deploy", "promote", "rollback"] }, "reason": { "type": "string" }, "config_digest": { "type": "string" },
-                    "undoes": { "type": "integer" }, "on_behalf_of": { "type": "string" }, "force": { "type": "boolean" } }
+                    "undoes": { "type": "integer" }, "on_behalf_of": { "type": "string" }, "force": { "type": "boolean" },
+                    "runner": { "type": "object", "description": "the process running it: machine, pid, boot, pidns, start" } }
             }))})),
             "get": with(op("Deployments, newest first; `next_before` pages on", "read or verify", "200"), json!({
                 "parameters": [
@@ -68,6 +69,11 @@ pub fn document() -> Value {
                 "type": "object", "required": ["status"], "additionalProperties": false,
                 "properties": { "status": { "enum": ["succeeded", "failed", "switched_back"] }, "message": { "type": "string" },
                     "hosts": { "type": "array", "items": host_result() } }
+            }))})) },
+            "/api/v1/deployments/{id}/lease": { "post": with(op("Renew a running deployment's lease for the server's `[lock] lease` (409 once it is no longer running)", "deploy", "200"), json!({ "parameters": id })) },
+            "/api/v1/deployments/close": { "post": with(op("Close, as failed with a reason, what is still recorded as running of an app in an environment", "deploy", "200"), json!({ "requestBody": body(json!({
+                "type": "object", "required": ["app", "env", "reason"], "additionalProperties": false,
+                "properties": { "app": { "type": "string" }, "env": { "type": "string" }, "reason": { "type": "string" }, "on_behalf_of": { "type": "string" } }
             }))})) },
             "/api/v1/releases": {
                 "post": with(op("Register a built release (201 when new, 200 when already recorded with the same digest)", "deploy", "201"), json!({ "requestBody": body(json!({

@@ -147,6 +147,8 @@ struct StartBody {
     /// Break glass: go ahead past the gate (needs `admin` and a `reason`).
     #[serde(default)]
     force: bool,
+    /// The process that runs the deployment, so that its death is known.
+    runner: Option<haul_ledger::Runner>,
 }
 
 async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<Json<StartBody>, JsonRejection>) -> Res {
@@ -165,10 +167,12 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<J
         undoes: b.undoes,
         force,
     };
-    let id = state.ledger.start_deployment(&d, state.config.lock.stale_after.0).await?;
+    let lease = crate::lease::lease(&state, b.runner);
+    let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     let forced = state.ledger.deployment(id).await?.forced;
-    created(json!({ "id": id, "release": d.release, "actor": d.actor, "forced": forced }))
+    let lease_ms = state.config.lock.lease.0.as_millis() as u64;
+    created(json!({ "id": id, "release": d.release, "actor": d.actor, "forced": forced, "lease_ms": lease_ms }))
 }
 
 /// The gate, for every deployment started through the API: an unknown
@@ -306,7 +310,8 @@ async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Json<Promo
         undoes: None,
         force,
     };
-    let id = state.ledger.start_deployment(&d, state.config.lock.stale_after.0).await?;
+    let lease = crate::lease::lease(&state, None);
+    let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     created(json!({ "id": id, "release": chosen.release, "upstream_deployment": chosen.deployment }))
 }

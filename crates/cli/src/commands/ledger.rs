@@ -17,6 +17,41 @@ pub async fn open(config: &haul_config::Config) -> Result<Store> {
 pub struct Recorder {
     deployment: i64,
     live: Option<LiveHosts>,
+    /// Renews the deployment's lease while the run goes on.
+    renewing: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// This process, as the ledger records the runner of a deployment.
+fn runner(engine: &Engine) -> haul_ledger::Runner {
+    let h = &engine.who.holder;
+    haul_ledger::Runner {
+        machine: h.machine.clone(),
+        pid: h.pid,
+        boot: h.boot.clone(),
+        pidns: h.pidns.clone(),
+        start: h.start,
+    }
+}
+
+/// Renews deployment `id`'s lease (of `ttl`) every third of it until
+/// aborted. A
+/// refused renewal (someone closed the deployment) is said once.
+fn renew(store: &Store, engine: &Engine, id: i64, ttl: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let (store, observer) = (store.clone(), engine.observer.clone());
+    tokio::spawn(async move {
+        let every = (ttl / 3).max(std::time::Duration::from_millis(100));
+        let mut warned = false;
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(Failure::Run(e) | Failure::Usage(e) | Failure::Config(e)) = store.renew_lease(id, ttl).await
+                && !warned
+            {
+                observer
+                    .progress(Progress::Warn(&format!("the ledger's lease of deployment {id} was not renewed: {e}")));
+                warned = true;
+            }
+        }
+    })
 }
 
 /// Passes progress on to the terminal and reports each host's phase to the
@@ -146,9 +181,10 @@ impl Recorder {
             undoes,
             force: None,
         };
-        let id = ledger.start_deployment(&engine.config, &d, force, engine.config.lock.stale_after.0).await?;
+        let (id, ttl) = ledger.start_deployment(&engine.config, &d, force, Some(runner(engine))).await?;
+        let renewing = Some(renew(ledger, engine, id, ttl));
         let live = LiveHosts::start(ledger, engine, id);
-        Ok(Recorder { deployment: id, live: Some(live) })
+        Ok(Recorder { deployment: id, live: Some(live), renewing })
     }
 
     pub async fn finish(
@@ -157,6 +193,9 @@ impl Recorder {
         engine: &mut Engine,
         result: &std::result::Result<DeployReport, DeployError>,
     ) -> Result {
+        if let Some(r) = &self.renewing {
+            r.abort();
+        }
         if let Some(live) = self.live {
             live.stop(engine).await;
         }
