@@ -28,7 +28,10 @@ pub struct Remote {
 }
 
 fn failed(e: haul_ledger::LedgerError) -> Failure {
-    Failure::Run(e.to_string())
+    match e {
+        haul_ledger::LedgerError::Invalid { .. } => Failure::Usage(e.to_string()),
+        e => Failure::Run(e.to_string()),
+    }
 }
 
 impl Store {
