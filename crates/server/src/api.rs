@@ -1,7 +1,8 @@
 //! The routes of `/api/v1`, `/healthz` and `/metrics`.
 
+use crate::edge::Body;
 use crate::{ApiError, State};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -163,11 +164,11 @@ async fn verify(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Json<VerifyBody>, JsonRejection>,
+    body: Result<Body<VerifyBody>, ApiError>,
 ) -> Res {
     let actor = authorize(&state, &headers, "verify")?;
     let Path(id) = id?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     if b.name.trim().is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`name` must not be empty"));
     }
@@ -189,10 +190,10 @@ struct ApproveBody {
 async fn approve(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
-    body: Result<Json<ApproveBody>, JsonRejection>,
+    body: Result<Body<ApproveBody>, ApiError>,
 ) -> Res {
     let actor = authorize(&state, &headers, "approve")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     state.ledger.approve(&b.app, &b.release, &b.env, &actor, b.comment.as_deref()).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     created(json!({ "app": b.app, "release": b.release, "env": b.env, "actor": actor }))
@@ -209,10 +210,10 @@ struct QuarantineBody {
 async fn quarantine(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
-    body: Result<Json<QuarantineBody>, JsonRejection>,
+    body: Result<Body<QuarantineBody>, ApiError>,
 ) -> Res {
     let actor = authorize(&state, &headers, "admin")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`reason` must say why"));
     }

@@ -10,15 +10,18 @@
 mod api;
 mod cache;
 mod dashboard;
+mod edge;
 mod error;
 mod events;
 mod openapi;
 mod records;
+mod session;
 mod webhooks;
 
 pub use records::requirements;
 
 pub use error::ApiError;
+pub use session::check_session_key;
 pub use webhooks::check_webhooks;
 
 use axum::Router;
@@ -107,6 +110,7 @@ pub fn app(state: State) -> Router {
         .merge(webhooks::routes(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state, count))
+        .layer(axum::middleware::from_fn(edge::middleware))
 }
 
 async fn count(

@@ -4,12 +4,13 @@
 //! own `haul.toml` so that a client cannot promote what does not qualify.
 
 use crate::api::{Res, authorize, created, ok, page};
+use crate::edge::Body;
 use crate::{ApiError, State};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use haul_ledger::{Candidate, HostResult, NewDeployment, NewRelease, Requirements, Status, Trigger};
 use serde::Deserialize;
 use serde_json::json;
@@ -68,13 +69,9 @@ struct ReleaseBody {
     bytes: i64,
 }
 
-async fn register_release(
-    S(state): S<State>,
-    headers: HeaderMap,
-    body: Result<Json<ReleaseBody>, JsonRejection>,
-) -> Res {
+async fn register_release(S(state): S<State>, headers: HeaderMap, body: Result<Body<ReleaseBody>, ApiError>) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     known_app_env(&state, &b.app, None)?;
     if b.id.is_empty() || b.digest.is_empty() {
         return Err(unprocessable("`id` and `digest` must not be empty"));
@@ -134,9 +131,9 @@ struct StartBody {
     on_behalf_of: Option<String>,
 }
 
-async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<Json<StartBody>, JsonRejection>) -> Res {
+async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<Body<StartBody>, ApiError>) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
     if b.trigger == Trigger::Promote {
         judge(&state, &b.app, &b.env, Some(&b.release)).await?;
@@ -160,11 +157,11 @@ async fn record_host(
     S(state): S<State>,
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Json<HostResult>, JsonRejection>,
+    body: Result<Body<HostResult>, ApiError>,
 ) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
     let Path(id) = id?;
-    let Json(h) = body?;
+    let Body(h) = body?;
     state.ledger.record_host(id, &h, &token).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     ok(json!({ "deployment": id, "host": h.host }))
@@ -183,11 +180,11 @@ async fn finish_deployment(
     S(state): S<State>,
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Json<FinishBody>, JsonRejection>,
+    body: Result<Body<FinishBody>, ApiError>,
 ) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
     let Path(id) = id?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     if matches!(b.status, Status::Running | Status::Undone) {
         return Err(unprocessable("`status` must be succeeded, failed or switched_back"));
     }
@@ -238,9 +235,9 @@ struct PromoteBody {
 
 /// Picks what to promote and starts its deployment record (trigger
 /// `promote`); the caller runs it and reports hosts and the outcome.
-async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Json<PromoteBody>, JsonRejection>) -> Res {
+async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Body<PromoteBody>, ApiError>) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
     let chosen = judge(&state, &b.app, &b.env, b.release.as_deref()).await?;
     let d = NewDeployment {

@@ -238,7 +238,9 @@ async fn send(hook: &Hook, client: &reqwest::Client, event: &Event) -> (Option<i
         Err(e) if e.is_timeout() => (None, Some(format!("no answer within {:?}", hook.config.timeout))),
         Err(e) => {
             // reqwest's own message is generic; the cause is in the chain.
-            let mut why = e.to_string();
+            // The URL is left out: its path and query may hold secrets.
+            let e = e.without_url();
+            let mut why = format!("POST {}: {e}", redact_url(&hook.config.url));
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 why = format!("{why}: {s}");
@@ -246,6 +248,19 @@ async fn send(hook: &Hook, client: &reqwest::Client, event: &Event) -> (Option<i
             }
             (None, Some(why))
         }
+    }
+}
+
+/// A webhook URL as it may be shown: scheme, host and port only (its
+/// credentials, path and query may be secrets).
+pub(crate) fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", u.scheme()),
+            (Some(host), None) => format!("{}://{host}", u.scheme()),
+            _ => format!("{}:", u.scheme()),
+        },
+        Err(_) => "(not a URL)".into(),
     }
 }
 
@@ -271,7 +286,7 @@ async fn webhooks(S(state): S<State>, headers: HeaderMap) -> Res {
         .into_iter()
         .map(|w| {
             json!({
-                "name": w.name, "url": w.url, "events": w.events, "environments": w.environments,
+                "name": w.name, "url": redact_url(&w.url), "events": w.events, "environments": w.environments,
                 "attempts": w.attempts, "backoff_ms": w.backoff.as_millis() as u64,
                 "timeout_ms": w.timeout.as_millis() as u64, "cursor": cursors.get(&w.name),
             })
@@ -384,6 +399,14 @@ fn http_client() -> reqwest::ClientBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_urls_are_shown_without_credentials_path_or_query() {
+        assert_eq!(redact_url("https://user:pw@hooks.example/T0/B1/secret?token=x#f"), "https://hooks.example:443");
+        assert_eq!(redact_url("http://127.0.0.1:9000/x"), "http://127.0.0.1:9000");
+        assert_eq!(redact_url("http://[::1]:81/"), "http://[::1]:81");
+        assert_eq!(redact_url("not a url"), "(not a URL)");
+    }
 
     #[test]
     fn signatures_follow_the_standard_webhooks_example() {
