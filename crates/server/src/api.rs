@@ -1,4 +1,9 @@
 //! The routes of `/api/v1`, `/healthz` and `/metrics`.
+//!
+//! Only `/healthz` answers without a token (it says whether the server and
+//! its database answer, nothing more). `/metrics` and the OpenAPI document
+//! need a `read` token like every other read: they tell how busy the
+//! server is, which webhooks exist and what the API offers.
 
 use crate::edge::Body;
 use crate::{ApiError, State};
@@ -20,7 +25,7 @@ pub fn routes(state: State) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/v1/openapi.json", get(|| async { Json(crate::openapi::document()) }))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/deployments", get(list_deployments))
         .merge(crate::records::routes())
         .merge(crate::events::routes())
@@ -91,7 +96,13 @@ async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Re
     ok(json!({ "ok": true }))
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> impl IntoResponse {
+async fn openapi(axum::extract::State(state): axum::extract::State<State>, headers: HeaderMap) -> Res {
+    authorize(&state, &headers, "read")?;
+    ok(crate::openapi::document(&state.config))
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<State>, headers: HeaderMap) -> Res {
+    authorize(&state, &headers, "read")?;
     let m = &state.metrics;
     let mut out = String::from("# HELP haul_http_requests_total HTTP requests answered, by status class.\n");
     out.push_str("# TYPE haul_http_requests_total counter\n");
@@ -102,7 +113,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> im
     out.push_str("# TYPE haul_ledger_writes_total counter\n");
     out.push_str(&format!("haul_ledger_writes_total {}\n", m.writes.load(Ordering::Relaxed)));
     out.push_str(&crate::webhooks::metrics(&state).await);
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
 #[derive(Deserialize)]

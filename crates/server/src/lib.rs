@@ -109,8 +109,8 @@ pub fn app(state: State) -> Router {
         .merge(dashboard::routes(state.clone()))
         .merge(webhooks::routes(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(state, count))
         .layer(axum::middleware::from_fn(edge::middleware))
+        .layer(axum::middleware::from_fn_with_state(state, count))
 }
 
 async fn count(

@@ -1,28 +1,42 @@
 //! The OpenAPI document served at `/api/v1/openapi.json`, kept next to the
-//! routes it describes.
+//! routes it describes. It is meant to be true enough for a fuzzer: every
+//! status a route can answer is listed, every error has the one `Error`
+//! shape, and apps and environments are the ones of the server's
+//! `haul.toml` (anything else is a 422, listed too).
 
 use serde_json::{Value, json};
+
+/// The error statuses every route may answer (each with the `Error` shape):
+/// bad input, tokens and scopes, unknown records, conflicts, body limits and
+/// types, invalid fields, and the database failing.
+pub(crate) const ERRORS: [&str; 9] = ["400", "401", "403", "404", "409", "413", "415", "422", "500"];
+
+/// The `responses` of an operation: `ok` and every error.
+pub(crate) fn responses(ok: &str) -> Value {
+    let mut r = serde_json::Map::new();
+    r.insert(ok.into(), json!({ "description": "done" }));
+    for e in ERRORS {
+        r.insert(e.into(), json!({ "$ref": "#/components/responses/Error" }));
+    }
+    Value::Object(r)
+}
 
 fn op(summary: &str, scope: &str, ok: &str) -> Value {
     json!({
         "summary": summary,
         "security": [{ "bearer": [] }],
         "x-haul-scope": scope,
-        "responses": {
-            ok: { "description": "done" },
-            "400": { "$ref": "#/components/responses/Error" },
-            "401": { "$ref": "#/components/responses/Error" },
-            "403": { "$ref": "#/components/responses/Error" },
-            "404": { "$ref": "#/components/responses/Error" },
-            "409": { "$ref": "#/components/responses/Error" },
-            "413": { "$ref": "#/components/responses/Error" },
-            "422": { "$ref": "#/components/responses/Error" }
-        }
+        "responses": responses(ok)
     })
 }
 
-pub fn document() -> Value {
-    let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }]);
+pub fn document(config: &haul_config::Config) -> Value {
+    let id =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }]);
+    let apps: Vec<&String> = config.apps.keys().map(|k| k.get_ref()).collect();
+    let envs: Vec<&String> = config.environments.keys().map(|k| k.get_ref()).collect();
+    let promotable: Vec<&String> =
+        config.environments.iter().filter(|(_, e)| e.code.get_ref() != "build").map(|(k, _)| k.get_ref()).collect();
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": "haul ledger API", "version": "1" },
@@ -31,10 +45,14 @@ pub fn document() -> Value {
             "responses": {
                 "Error": {
                     "description": "what went wrong",
+                    "headers": { "x-request-id": { "schema": { "type": "string" } } },
                     "content": { "application/json": { "schema": {
-                        "type": "object",
-                        "properties": { "error": { "type": "object", "properties": {
-                            "status": { "type": "integer" }, "message": { "type": "string" }
+                        "type": "object", "required": ["error"],
+                        "properties": { "error": { "type": "object", "required": ["status", "message", "request_id"], "properties": {
+                            "status": { "type": "integer" }, "message": { "type": "string" },
+                            "request_id": { "type": "string", "description": "also in the `x-request-id` header and in the server's log line of a 500" },
+                            "field": { "type": "string", "description": "the field at fault, for a 422 about one" },
+                            "candidates": { "type": "array", "description": "a refused promotion's candidates and what each lacks" }
                         }}}
                     }}}
                 }
@@ -51,7 +69,7 @@ pub fn document() -> Value {
                 "parameters": [
                     { "name": "app", "in": "query", "schema": { "type": "string" } },
                     { "name": "env", "in": "query", "schema": { "type": "string" } },
-                    { "name": "before", "in": "query", "schema": { "type": "integer" } },
+                    { "name": "before", "in": "query", "schema": { "type": "integer", "format": "int64" } },
                     { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }
                 ]
             }))},
@@ -86,8 +104,8 @@ pub fn document() -> Value {
                 "properties": { "app": { "type": "string" }, "env": { "type": "string" }, "release": { "type": "string" },
                     "reason": { "type": "string" }, "on_behalf_of": { "type": "string" } }
             }))})) },
-            "/api/v1/promotions/{app}/{env}": { "get": with(op("Candidates for an environment and what each lacks", "read", "200"), json!({ "parameters": app_env() })) },
-            "/api/v1/apps/{app}/envs/{env}": { "get": with(op("What the environment runs by the ledger, and its last verified release", "read", "200"), json!({ "parameters": app_env() })) },
+            "/api/v1/promotions/{app}/{env}": { "get": with(op("Candidates for an environment and what each lacks", "read", "200"), json!({ "parameters": app_env(&apps, &promotable) })) },
+            "/api/v1/apps/{app}/envs/{env}": { "get": with(op("What the environment runs by the ledger, and its last verified release", "read", "200"), json!({ "parameters": app_env(&apps, &envs) })) },
             "/api/v1/events": { "get": with(op("Events (every ledger write) after `after`, oldest first; `next_after` pages on", "read", "200"), json!({ "parameters": events(true) })) },
             "/api/v1/events/stream": { "get": with(op("Follow events live as Server-Sent Events (`id` is the event number; send `Last-Event-ID` to resume)", "read", "200"), json!({ "parameters": events(false) })) },
             "/api/v1/approvals": {
@@ -95,7 +113,7 @@ pub fn document() -> Value {
                     { "name": "app", "in": "query", "required": true, "schema": { "type": "string" } },
                     { "name": "release", "in": "query", "schema": { "type": "string" } },
                     { "name": "env", "in": "query", "schema": { "type": "string" } },
-                    { "name": "before", "in": "query", "schema": { "type": "integer" } },
+                    { "name": "before", "in": "query", "schema": { "type": "integer", "format": "int64" } },
                     { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }
                 ]})),
                 "post": with(op("Approve a release for an environment", "approve", "201"), json!({ "requestBody": body(json!({
@@ -111,8 +129,11 @@ pub fn document() -> Value {
                 "properties": { "app": { "type": "string" }, "release": { "type": "string" }, "reason": { "type": "string" } }
             }))}))},
             "/api/v1/audit/verify": { "get": op("Check the audit chain", "admin", "200") },
-            "/healthz": { "get": { "summary": "Whether the server and its database answer", "responses": { "200": { "description": "ok" } } } },
-            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text" } } } }
+            "/api/v1/openapi.json": { "get": op("This document", "read", "200") },
+            "/healthz": { "get": { "summary": "Whether the server and its database answer (no token needed)", "responses": {
+                "200": { "description": "ok" }, "500": { "$ref": "#/components/responses/Error" }
+            } } },
+            "/metrics": { "get": op("Prometheus metrics (text format)", "read", "200") }
         }
     });
     let Value::Object(webhooks) = crate::webhooks::openapi_paths() else { unreachable!("an object") };
@@ -128,17 +149,17 @@ fn host_result() -> Value {
     })
 }
 
-fn app_env() -> Value {
+fn app_env(apps: &[&String], envs: &[&String]) -> Value {
     json!([
-        { "name": "app", "in": "path", "required": true, "schema": { "type": "string" } },
-        { "name": "env", "in": "path", "required": true, "schema": { "type": "string" } }
+        { "name": "app", "in": "path", "required": true, "schema": { "type": "string", "enum": apps } },
+        { "name": "env", "in": "path", "required": true, "schema": { "type": "string", "enum": envs } }
     ])
 }
 
 /// The filters of the event feed; a page also takes `limit`.
 fn events(paged: bool) -> Value {
     let mut p = vec![
-        json!({ "name": "after", "in": "query", "schema": { "type": "integer" } }),
+        json!({ "name": "after", "in": "query", "schema": { "type": "integer", "format": "int64" } }),
         json!({ "name": "app", "in": "query", "schema": { "type": "string" } }),
         json!({ "name": "env", "in": "query", "schema": { "type": "string" } }),
         json!({ "name": "kinds", "in": "query", "description": "comma separated; `deployment.*` takes a family", "schema": { "type": "string" } }),

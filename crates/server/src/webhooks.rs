@@ -349,23 +349,16 @@ pub(crate) async fn metrics(state: &State) -> String {
 
 /// The webhook paths of the OpenAPI document.
 pub(crate) fn openapi_paths() -> Value {
-    let errors = json!({
-        "400": { "$ref": "#/components/responses/Error" },
-        "401": { "$ref": "#/components/responses/Error" },
-        "403": { "$ref": "#/components/responses/Error" },
-        "404": { "$ref": "#/components/responses/Error" },
-        "422": { "$ref": "#/components/responses/Error" }
-    });
     let op = |summary: &str, scope: &str, extra: Value| {
-        let mut responses = errors.clone();
-        responses["200"] = json!({ "description": "done" });
+        let responses = crate::openapi::responses("200");
         let mut o = json!({ "summary": summary, "security": [{ "bearer": [] }], "x-haul-scope": scope, "responses": responses });
         if let (Value::Object(o), Value::Object(e)) = (&mut o, extra) {
             o.extend(e);
         }
         o
     };
-    let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }]);
+    let id =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }]);
     json!({
         "/api/v1/webhooks": { "get": op("The configured webhooks and the last event each has looked at", "read", json!({})) },
         "/api/v1/webhooks/deliveries": { "get": op(
@@ -374,7 +367,7 @@ pub(crate) fn openapi_paths() -> Value {
             json!({ "parameters": [
                 { "name": "webhook", "in": "query", "schema": { "type": "string" } },
                 { "name": "status", "in": "query", "schema": { "enum": ["pending", "delivered", "failed"] } },
-                { "name": "before", "in": "query", "schema": { "type": "integer" } },
+                { "name": "before", "in": "query", "schema": { "type": "integer", "format": "int64" } },
                 { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }
             ]}),
         )},
