@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 version="${SCHEMATHESIS_VERSION:-4.32.5}"
-examples="${SCHEMATHESIS_EXAMPLES:-25}"
+examples="${SCHEMATHESIS_EXAMPLES:-10}"
 
 venv="$root/target/schemathesis-$version"
 if [ ! -x "$venv/bin/schemathesis" ]; then

@@ -228,6 +228,23 @@ fn thirty_writes_one_poisoned(port: u16, id: i64) {
     assert!(body.contains(r#""broken":null"#), "{body}");
 }
 
+/// Found by fuzzing: a rollback naming a deployment that does not exist
+/// was a 500 (the database's foreign key), a `null` host list a 422.
+fn a_rollback_of_a_missing_deployment_is_a_404(port: u16, id: i64) {
+    let start = r#"{"app":"app","env":"test","release":"r","trigger":"rollback","config_digest":"c","undoes":357636774177736064}"#;
+    let (st, body) = http(port, "POST", "/api/v1/deployments", Some("ci-secret"), Some(start));
+    assert_eq!((st, error(&body).1.as_str()), (404, "no deployment 357636774177736064 in the ledger"), "{body}");
+    let long = format!(
+        r#"{{"app":"app","env":"test","release":"r","trigger":"deploy","config_digest":"c","on_behalf_of":"{}"}}"#,
+        "x".repeat(300)
+    );
+    let (st, body) = http(port, "POST", "/api/v1/deployments", Some("ci-secret"), Some(&long));
+    assert_eq!(st, 422, "{body}");
+    assert!(body.contains(r#""field":"on_behalf_of""#), "{body}");
+    let finish = r#"{"status":"failed","message":"gave up","hosts":null}"#;
+    assert_eq!(http(port, "POST", &format!("/api/v1/deployments/{id}/finish"), Some("ci-secret"), Some(finish)).0, 409);
+}
+
 fn admin_project(ledger: &str) -> Project {
     let tokens = format!(
         "{ledger}[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n",
@@ -251,6 +268,7 @@ fn a_nul_byte_in_one_write_is_a_422_and_its_batch_commits_on_sqlite() {
     let id = p.haul(&["history", "--json"]).ok().json()[0]["id"].as_i64().unwrap();
     let (server, port) = start_server(&p);
     thirty_writes_one_poisoned(port, id);
+    a_rollback_of_a_missing_deployment_is_a_404(port, id);
     stop(server);
     // The CLI writing to the database directly meets the same rule.
     let out = p.haul(&["verify", "app", "test", "--name", "a\u{1}b", "--result", "pass"]).fails(2);

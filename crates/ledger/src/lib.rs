@@ -274,6 +274,9 @@ impl Ledger {
     }
 
     async fn start_deployment_in(b: &mut Batch, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
+        if let Some(undone) = d.undoes {
+            Self::deployment_in(b, undone).await?; // a rollback undoes a deployment that exists
+        }
         if Self::quarantine_of(&mut b.tx, &d.app, &d.release).await?.is_some() && d.trigger != Trigger::Rollback {
             return Err(LedgerError::Refused(format!("release {} of {} is quarantined", d.release, d.app)));
         }

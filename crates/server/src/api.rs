@@ -205,6 +205,7 @@ async fn approve(
 ) -> Res {
     let actor = authorize(&state, &headers, "approve")?;
     let Body(b) = body?;
+    crate::records::known_app_env(&state, &b.app, Some(&b.env))?;
     state.ledger.approve(&b.app, &b.release, &b.env, &actor, b.comment.as_deref()).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     created(json!({ "app": b.app, "release": b.release, "env": b.env, "actor": actor }))
@@ -225,6 +226,7 @@ async fn quarantine(
 ) -> Res {
     let actor = authorize(&state, &headers, "admin")?;
     let Body(b) = body?;
+    crate::records::known_app_env(&state, &b.app, None)?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`reason` must say why"));
     }

@@ -61,7 +61,7 @@ pub fn document(config: &haul_config::Config) -> Value {
         "paths": {
             "/api/v1/deployments": { "post": with(op("Start a deployment (status running); a promotion must qualify and an environment runs one deployment at a time (409)", "deploy", "201"), json!({ "requestBody": body(json!({
                 "type": "object", "required": ["app", "env", "release", "trigger", "config_digest"], "additionalProperties": false,
-                "properties": { "app": { "type": "string" }, "env": { "type": "string" }, "release": { "type": "string" },
+                "properties": { "app": { "type": "string", "enum": apps }, "env": { "type": "string", "enum": envs }, "release": { "type": "string" },
                     "trigger": { "enum": ["deploy", "promote", "rollback"] }, "reason": { "type": "string" }, "config_digest": { "type": "string" },
                     "undoes": { "type": "integer" }, "on_behalf_of": { "type": "string" } }
             }))})),
@@ -90,7 +90,7 @@ pub fn document(config: &haul_config::Config) -> Value {
             "/api/v1/releases": {
                 "post": with(op("Register a built release (201 when new, 200 when already recorded with the same digest)", "deploy", "201"), json!({ "requestBody": body(json!({
                     "type": "object", "required": ["app", "id", "digest", "built_by", "created", "files", "bytes"], "additionalProperties": false,
-                    "properties": { "app": { "type": "string" }, "id": { "type": "string" }, "digest": { "type": "string" }, "revision": { "type": "string" },
+                    "properties": { "app": { "type": "string", "enum": apps }, "id": { "type": "string", "minLength": 1 }, "digest": { "type": "string", "minLength": 1 }, "revision": { "type": "string" },
                         "built_by": { "type": "string" }, "created": { "type": "string" }, "files": { "type": "integer" }, "bytes": { "type": "integer" } }
                 }))})),
                 "get": with(op("An app's releases, newest first; `next_before` pages on", "read", "200"), json!({ "parameters": [
@@ -101,7 +101,7 @@ pub fn document(config: &haul_config::Config) -> Value {
             },
             "/api/v1/promotions": { "post": with(op("Pick the newest release that qualifies (or `release`) and start its promotion; 409 lists every unmet requirement of every candidate", "deploy", "201"), json!({ "requestBody": body(json!({
                 "type": "object", "required": ["app", "env"], "additionalProperties": false,
-                "properties": { "app": { "type": "string" }, "env": { "type": "string" }, "release": { "type": "string" },
+                "properties": { "app": { "type": "string", "enum": apps }, "env": { "type": "string", "enum": promotable }, "release": { "type": "string" },
                     "reason": { "type": "string" }, "on_behalf_of": { "type": "string" } }
             }))})) },
             "/api/v1/promotions/{app}/{env}": { "get": with(op("Candidates for an environment and what each lacks", "read", "200"), json!({ "parameters": app_env(&apps, &promotable) })) },
@@ -118,7 +118,7 @@ pub fn document(config: &haul_config::Config) -> Value {
                 ]})),
                 "post": with(op("Approve a release for an environment", "approve", "201"), json!({ "requestBody": body(json!({
                 "type": "object", "required": ["app", "release", "env"], "additionalProperties": false,
-                "properties": { "app": { "type": "string" }, "release": { "type": "string" }, "env": { "type": "string" }, "comment": { "type": "string" } }
+                "properties": { "app": { "type": "string", "enum": apps }, "release": { "type": "string" }, "env": { "type": "string", "enum": envs }, "comment": { "type": "string" } }
             }))}))},
             "/api/v1/quarantines": {
                 "get": with(op("The quarantined releases of an app", "read", "200"), json!({ "parameters": [
@@ -126,7 +126,7 @@ pub fn document(config: &haul_config::Config) -> Value {
                 ]})),
                 "post": with(op("Quarantine a release", "admin", "201"), json!({ "requestBody": body(json!({
                 "type": "object", "required": ["app", "release", "reason"], "additionalProperties": false,
-                "properties": { "app": { "type": "string" }, "release": { "type": "string" }, "reason": { "type": "string" } }
+                "properties": { "app": { "type": "string", "enum": apps }, "release": { "type": "string" }, "reason": { "type": "string" } }
             }))}))},
             "/api/v1/audit/verify": { "get": op("Check the audit chain", "admin", "200") },
             "/api/v1/openapi.json": { "get": op("This document", "read", "200") },
@@ -138,7 +138,67 @@ pub fn document(config: &haul_config::Config) -> Value {
     });
     let Value::Object(webhooks) = crate::webhooks::openapi_paths() else { unreachable!("an object") };
     doc["paths"].as_object_mut().expect("an object").extend(webhooks);
+    for item in doc["paths"].as_object_mut().expect("an object").values_mut() {
+        constrain(item, "");
+    }
+    doc["paths"]["/api/v1/releases"]["post"]["responses"]["200"] = json!({ "description": "already recorded" });
+    for path in ["/api/v1/deployments", "/api/v1/promotions"] {
+        doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["on_behalf_of"]
+            ["maxLength"] = json!(crate::records::MAX_ON_BEHALF_OF);
+    }
     doc
+}
+
+/// Characters no text may hold (the ledger's text rule): every control
+/// character, as a regex class body; a block may also hold tabs and line
+/// breaks.
+const LINE_CONTROLS: &str = "\\x00-\\x1f\\x7f-\\x9f";
+const BLOCK_CONTROLS: &str = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f";
+
+/// Writes the text rule into every string schema (a pattern and a length
+/// bound by the field's kind; names and reasons that must not be blank say
+/// so), and makes optional body fields nullable, as the server takes them.
+fn constrain(v: &mut Value, key: &str) {
+    use haul_ledger::text::{Kind, MAX_BLOCK, MAX_LINE};
+    let Value::Object(o) = v else {
+        if let Value::Array(items) = v {
+            items.iter_mut().for_each(|i| constrain(i, key));
+        }
+        return;
+    };
+    if o.get("type") == Some(&json!("string")) && !o.contains_key("enum") {
+        let (controls, max) = match Kind::of(key) {
+            Kind::Line => (LINE_CONTROLS, MAX_LINE),
+            Kind::Block => (BLOCK_CONTROLS, MAX_BLOCK),
+        };
+        let pattern = if matches!(key, "name" | "reason") {
+            format!("^[^{controls}]*[^\\s{controls}][^{controls}]*$")
+        } else {
+            format!("^[^{controls}]*$")
+        };
+        o.insert("pattern".into(), json!(pattern));
+        o.insert("maxLength".into(), json!(max));
+    }
+    if let (Some(Value::Object(props)), required) = (o.get("properties").cloned(), o.get("required").cloned()) {
+        let required: Vec<Value> = required.and_then(|r| r.as_array().cloned()).unwrap_or_default();
+        let mut props = props;
+        for (name, schema) in props.iter_mut() {
+            constrain(schema, name);
+            if !required.contains(&json!(name))
+                && let Some(t @ Value::String(_)) = schema.get("type").cloned()
+            {
+                schema["type"] = json!([t, "null"]);
+            }
+        }
+        o.insert("properties".into(), Value::Object(props));
+    }
+    let param = o.get("in").is_some().then(|| o.get("name").and_then(Value::as_str).unwrap_or_default().to_string());
+    for (k, child) in o.iter_mut().filter(|(k, _)| k.as_str() != "properties") {
+        match (&param, k.as_str()) {
+            (Some(name), "schema") => constrain(child, name),
+            _ => constrain(child, key),
+        }
+    }
 }
 
 fn host_result() -> Value {

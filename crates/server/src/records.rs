@@ -41,14 +41,22 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
 
 /// The actor recorded for a write: the token's name, and the person it
 /// acts for when the client says so (`alice via ci`).
-fn actor(token: String, on_behalf_of: Option<&str>) -> String {
+fn actor(token: String, on_behalf_of: Option<&str>) -> Result<String, ApiError> {
     match on_behalf_of.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(who) if who != token => format!("{who} via {token}"),
-        _ => token,
+        Some(who) if who.chars().count() > MAX_ON_BEHALF_OF => Err(unprocessable(format!(
+            "`on_behalf_of` is {} characters long; at most {MAX_ON_BEHALF_OF} are kept",
+            who.chars().count()
+        ))
+        .with_field("on_behalf_of")),
+        Some(who) if who != token => Ok(format!("{who} via {token}")),
+        _ => Ok(token),
     }
 }
 
-fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
+/// The longest `on_behalf_of`: a person's name, not a text.
+pub(crate) const MAX_ON_BEHALF_OF: usize = 256;
+
+pub(crate) fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
     state.config.app(app).map_err(|e| unprocessable(e.to_string()))?;
     if let Some(env) = env {
         state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
@@ -143,7 +151,7 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<B
         env: b.env,
         release: b.release,
         trigger: b.trigger,
-        actor: actor(token, b.on_behalf_of.as_deref()),
+        actor: actor(token, b.on_behalf_of.as_deref())?,
         reason: b.reason,
         config_digest: b.config_digest,
         undoes: b.undoes,
@@ -172,8 +180,7 @@ async fn record_host(
 struct FinishBody {
     status: Status,
     message: Option<String>,
-    #[serde(default)]
-    hosts: Vec<HostResult>,
+    hosts: Option<Vec<HostResult>>,
 }
 
 async fn finish_deployment(
@@ -188,7 +195,8 @@ async fn finish_deployment(
     if matches!(b.status, Status::Running | Status::Undone) {
         return Err(unprocessable("`status` must be succeeded, failed or switched_back"));
     }
-    state.ledger.finish_deployment(id, b.status, b.message.as_deref(), &b.hosts, &token).await?;
+    let hosts = b.hosts.unwrap_or_default();
+    state.ledger.finish_deployment(id, b.status, b.message.as_deref(), &hosts, &token).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     ok(json!({ "id": id, "status": b.status }))
 }
@@ -245,7 +253,7 @@ async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Body<Promo
         env: b.env,
         release: chosen.release.clone(),
         trigger: Trigger::Promote,
-        actor: actor(token, b.on_behalf_of.as_deref()),
+        actor: actor(token, b.on_behalf_of.as_deref())?,
         reason: b.reason,
         config_digest: state.config.digest.clone(),
         undoes: None,
