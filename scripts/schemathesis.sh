@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 root="$PWD"
 version="${SCHEMATHESIS_VERSION:-4.32.5}"
 examples="${SCHEMATHESIS_EXAMPLES:-10}"
+# SCHEMATHESIS_SCOPES="deploy admin" fuzzes with those scopes' tokens only.
 
 venv="$root/target/schemathesis-$version"
 if [ ! -x "$venv/bin/schemathesis" ]; then
@@ -77,7 +78,8 @@ base="$(sed -n 's/^haul server listening on //p' "$work/server.log" | head -1)"
 curl -fsS -H "Authorization: Bearer read-secret" "$base/api/v1/openapi.json" >"$work/openapi.json"
 
 status=0
-for s in "${scopes[@]}"; do
+read -ra fuzz <<<"${SCHEMATHESIS_SCOPES:-${scopes[*]}}"
+for s in "${fuzz[@]}"; do
   echo "== Schemathesis with a \`$s\` token"
   "$venv/bin/schemathesis" run "$work/openapi.json" --url "$base" \
     --header "Authorization: Bearer $s-secret" \

@@ -241,6 +241,9 @@ fn a_rollback_of_a_missing_deployment_is_a_404(port: u16, id: i64) {
     let (st, body) = http(port, "POST", "/api/v1/deployments", Some("ci-secret"), Some(&long));
     assert_eq!(st, 422, "{body}");
     assert!(body.contains(r#""field":"on_behalf_of""#), "{body}");
+    // An integer written as `1.0` is an integer.
+    let host = r#"{"host":"a","phase":"stage","status":"ok","elapsed_ms":12.0}"#;
+    assert_eq!(http(port, "POST", &format!("/api/v1/deployments/{id}/hosts"), Some("ci-secret"), Some(host)).0, 409);
     let finish = r#"{"status":"failed","message":"gave up","hosts":null}"#;
     assert_eq!(http(port, "POST", &format!("/api/v1/deployments/{id}/finish"), Some("ci-secret"), Some(finish)).0, 409);
 }

@@ -114,6 +114,25 @@ fn check_json(path: &str, key: &str, v: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// Numbers written with a fraction of zero (`3.0`) are integers in JSON
+/// Schema, so they are taken as integers.
+fn integral(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f > i64::MIN as f64
+                && f < i64::MAX as f64
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral),
+        Value::Object(map) => map.values_mut().for_each(integral),
+        _ => {}
+    }
+}
+
 /// A JSON request body whose text fields meet the text rule: 400 when it
 /// is not JSON, 415 without a JSON content type, 413 when too large, 422
 /// when a field is wrong (named).
@@ -125,7 +144,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let axum::Json(v) =
             axum::Json::<Value>::from_request(req, state).await.map_err(|r: JsonRejection| ApiError::from(r))?;
+        let mut v = v;
         check_json("", "", &v)?;
+        integral(&mut v);
         serde_json::from_value(v).map(Body).map_err(|e| unprocessable(format!("the request body: {e}")))
     }
 }

@@ -160,18 +160,23 @@ const BLOCK_CONTROLS: &str = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f";
 /// so), and makes optional body fields nullable, as the server takes them.
 fn constrain(v: &mut Value, key: &str) {
     use haul_ledger::text::{Kind, MAX_BLOCK, MAX_LINE};
+    // `!name`: a field that must not be blank.
+    let (nonblank, key) = key.strip_prefix('!').map_or((false, key), |k| (true, k));
     let Value::Object(o) = v else {
         if let Value::Array(items) = v {
             items.iter_mut().for_each(|i| constrain(i, key));
         }
         return;
     };
+    if o.get("type") == Some(&json!("integer")) && !o.contains_key("format") {
+        o.insert("format".into(), json!("int64"));
+    }
     if o.get("type") == Some(&json!("string")) && !o.contains_key("enum") {
         let (controls, max) = match Kind::of(key) {
             Kind::Line => (LINE_CONTROLS, MAX_LINE),
             Kind::Block => (BLOCK_CONTROLS, MAX_BLOCK),
         };
-        let pattern = if matches!(key, "name" | "reason") {
+        let pattern = if nonblank {
             format!("^[^{controls}]*[^\\s{controls}][^{controls}]*$")
         } else {
             format!("^[^{controls}]*$")
@@ -183,7 +188,9 @@ fn constrain(v: &mut Value, key: &str) {
         let required: Vec<Value> = required.and_then(|r| r.as_array().cloned()).unwrap_or_default();
         let mut props = props;
         for (name, schema) in props.iter_mut() {
-            constrain(schema, name);
+            // A required name or reason must say something.
+            let blank_refused = matches!(name.as_str(), "name" | "reason") && required.contains(&json!(name));
+            constrain(schema, &if blank_refused { format!("!{name}") } else { name.clone() });
             if !required.contains(&json!(name))
                 && let Some(t @ Value::String(_)) = schema.get("type").cloned()
             {
