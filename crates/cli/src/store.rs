@@ -32,7 +32,10 @@ const BREAK_GLASS: &str =
     "(to go ahead anyway, break glass with --force --reason \"…\"; it is recorded as forced in the ledger)";
 
 fn failed(e: haul_ledger::LedgerError) -> Failure {
-    Failure::Run(e.to_string())
+    match e {
+        haul_ledger::LedgerError::Invalid { .. } => Failure::Usage(e.to_string()),
+        e => Failure::Run(e.to_string()),
+    }
 }
 
 impl Store {

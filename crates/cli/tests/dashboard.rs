@@ -95,6 +95,18 @@ fn free_port() -> u16 {
 
 /// One HTTP/1.1 exchange: status, headers (lowercased names), body.
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, String, String) {
+    let (status, head, body) = http_raw(port, method, path, headers, body);
+    (status, head.to_ascii_lowercase(), body)
+}
+
+/// `http`, with the response head as sent (cookie values keep their case).
+fn http_raw(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
@@ -119,8 +131,11 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Opt
         head.push_str(&line);
     }
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let head = head.to_ascii_lowercase();
-    let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|n| n.trim().parse().ok());
+    let length = head
+        .to_ascii_lowercase()
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:").map(str::to_string))
+        .and_then(|n| n.trim().parse().ok());
     let mut body = Vec::new();
     if let Some(n) = length {
         body.resize(n, 0);
@@ -416,25 +431,49 @@ fn pages_need_a_read_token_and_the_cookie_is_locked_down() {
     assert_eq!(st, 200);
     assert!(body.contains(r#"name="token""#));
 
-    // A token without the read scope, or an unknown one, is refused.
+    // Without the form's CSRF token (and its nonce cookie), sign-in is refused.
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let (st, head, body) = http(port, "POST", "/login", &form, Some("token=ci-secret&next=%2F"));
-    assert_eq!(st, 401);
-    assert!(!head.contains("set-cookie"));
-    assert!(body.contains("lacks the `read` scope"), "{body}");
-    assert_eq!(http(port, "POST", "/login", &form, Some("token=nope")).0, 401);
-    assert_eq!(http(port, "POST", "/login", &form, Some("garbage")).0, 400);
+    let (st, head, _) = http(port, "POST", "/login", &form, Some("token=reader-secret&next=%2F&csrf=x"));
+    assert_eq!(st, 403);
+    assert!(!head.contains("haul_session="), "{head}");
+    let (nonce, csrf) = login_form(port);
+    let with_nonce = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", nonce.as_str())];
+    let (_, other_csrf) = login_form(port);
+    let other = format!("token=reader-secret&csrf={other_csrf}");
+    assert_eq!(http(port, "POST", "/login", &with_nonce, Some(&other)).0, 403, "another form's token");
 
-    // A good token: an HttpOnly, SameSite=Strict cookie, Secure behind https,
-    // and a redirect that stays on this server.
-    let (st, head, _) = http(port, "POST", "/login", &form, Some("token=reader-secret&next=%2F%2Fevil.example"));
+    // A token without the read scope, or an unknown one, is refused.
+    let (st, head, body) =
+        http(port, "POST", "/login", &with_nonce, Some(&format!("token=ci-secret&next=%2F&csrf={csrf}")));
+    assert_eq!(st, 401);
+    assert!(!head.contains("haul_session="));
+    assert!(body.contains("lacks the `read` scope"), "{body}");
+    assert_eq!(http(port, "POST", "/login", &with_nonce, Some(&format!("token=nope&csrf={csrf}"))).0, 401);
+    assert_eq!(http(port, "POST", "/login", &with_nonce, Some("garbage")).0, 400);
+
+    // A good token: a signed session (never the token) in an HttpOnly,
+    // SameSite=Strict cookie with an expiry, Secure behind https, and a
+    // redirect that stays on this server.
+    let good = |next: &str| format!("token=reader-secret&next={next}&csrf={csrf}");
+    let (st, head, _) = http_raw(port, "POST", "/login", &with_nonce, Some(&good("%2F%2Fevil.example")));
     assert_eq!(st, 303);
-    assert!(head.contains("location: /\r\n"), "{head}");
-    let cookie = head.lines().find_map(|l| l.strip_prefix("set-cookie: ")).unwrap().to_string();
-    assert!(cookie.contains("; httponly; samesite=strict"), "{cookie}");
-    assert!(!cookie.contains("secure") && !cookie.contains("reader-secret"), "{cookie}");
-    let https = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Forwarded-Proto", "https")];
-    let (_, head, _) = http(port, "POST", "/login", &https, Some("token=reader-secret&next=%2Fhosts%2Fa"));
+    assert!(head.to_ascii_lowercase().contains("location: /\r\n"), "{head}");
+    let cookie = head
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+        .find(|c| c.starts_with("haul_session="))
+        .unwrap()
+        .to_string();
+    let lower = cookie.to_ascii_lowercase();
+    assert!(lower.contains("; httponly; samesite=strict; max-age=43200"), "{cookie}");
+    assert!(!lower.contains("secure") && !cookie.contains("reader-secret"), "{cookie}");
+    assert!(!cookie.contains(&hex(TOKEN)) && !cookie.contains(&common::sha256(TOKEN)), "{cookie}");
+    let https = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("X-Forwarded-Proto", "https"),
+        ("Cookie", nonce.as_str()),
+    ];
+    let (_, head, _) = http(port, "POST", "/login", &https, Some(&good("%2Fhosts%2Fa")));
     assert!(head.contains("location: /hosts/a\r\n"), "{head}");
     assert!(head.contains("; secure"), "{head}");
 
@@ -468,8 +507,90 @@ fn pages_need_a_read_token_and_the_cookie_is_locked_down() {
         assert!(!body.contains("<script>"), "escaped: {body}");
     }
 
-    // Signing out clears the cookie.
-    let (st, head, _) = http(port, "POST", "/logout", &with_cookie, None);
+    // A forged or altered session is no session.
+    let (name, rest) = session.split_once('.').unwrap();
+    for forged in [format!("{name}.{}", rest.replacen('.', ".9", 1)), format!("{session}x"), "haul_session=".into()] {
+        let c = [("Cookie", forged.as_str())];
+        assert_eq!(http(port, "GET", "/", &c, None).0, 303, "{forged}");
+    }
+
+    // Signing out: GET does nothing; POST needs the page's CSRF token.
+    assert_eq!(http(port, "GET", "/logout", &with_cookie, None).0, 405);
+    assert_eq!(http(port, "GET", "/", &with_cookie, None).0, 200, "still signed in");
+    let post = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", session.as_str())];
+    let (st, _, _) = http(port, "POST", "/logout", &post, Some("csrf=forged"));
+    assert_eq!(st, 403);
+    let page = http_raw(port, "GET", "/", &with_cookie, None).2;
+    let logout_csrf = hidden(&page, "csrf");
+    let (st, head, _) = http(port, "POST", "/logout", &post, Some(&format!("csrf={logout_csrf}")));
     assert_eq!(st, 303);
     assert!(head.contains("set-cookie: haul_session=; path=/; httponly; samesite=strict; max-age=0"), "{head}");
+}
+
+#[test]
+fn login_next_is_only_ever_a_path_on_this_server() {
+    let p = Project::new(&pipeline());
+    let (_server, port) = start_server(&p);
+    let (nonce, csrf) = login_form(port);
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", nonce.as_str())];
+    // Each as the form sends it (percent-encoded once).
+    let off_site = [
+        "%2F%09%2Fevil.example",
+        "%2F%0A%2Fevil.example",
+        "%2F%0D%0A%2Fevil.example",
+        "%2F%20%2Fevil.example",
+        "%2F%2Fevil.example",
+        "%2F%5Cevil.example",
+        "%5C%5Cevil.example",
+        "%2F%5C%2Fevil.example",
+        "%2F%252F%2Fevil.example",
+        "%2F%2509%2Fevil.example",
+        "%2F%255Cevil.example",
+        "https%3A%2F%2Fevil.example%2F",
+        "http%3Aevil.example",
+        "evil.example",
+        "javascript%3Aalert(1)",
+    ];
+    for next in off_site {
+        let body = format!("token={TOKEN}&next={next}&csrf={csrf}");
+        let (st, head, _) = http(port, "POST", "/login", &form, Some(&body));
+        assert_eq!(st, 303, "{next}");
+        assert!(head.contains("location: /\r\n"), "{next}: {head}");
+        // The form shown again after a failure carries the safe value too.
+        // (a control character in the query is refused before any page).
+        let (st, _, page) = http(port, "GET", &format!("/login?next={next}"), &[], None);
+        if st != 422 {
+            assert_eq!((st, hidden(&page, "next").as_str()), (200, "/"), "{next}");
+        }
+    }
+    let body = format!("token={TOKEN}&next=%2Fpromotions%2Fapp%2Fprod&csrf={csrf}");
+    let (_, head, _) = http(port, "POST", "/login", &form, Some(&body));
+    assert!(head.contains("location: /promotions/app/prod\r\n"), "{head}");
+}
+
+/// The login form's nonce cookie (`name=value`) and its CSRF token.
+fn login_form(port: u16) -> (String, String) {
+    let (st, head, body) = http_raw(port, "GET", "/login", &[], None);
+    assert_eq!(st, 200);
+    let nonce = head
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, v)| v))
+        .find(|v| v.starts_with("haul_csrf="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    (nonce, hidden(&body, "csrf"))
+}
+
+/// The value of the hidden form field `name` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let at = page.find(&format!(r#"name="{name}" value=""#)).unwrap_or_else(|| panic!("no {name} in {page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
 }

@@ -192,6 +192,32 @@ fn steps_see_the_haul_environment() {
 }
 
 #[test]
+fn build_and_local_steps_do_not_inherit_the_token_or_webhook_secrets() {
+    let p = Project::new(&config(
+        r#"build = ["env | sort > build.env"]
+
+[apps.app.hooks]
+before_stage = [{ run = "env | sort > local.env", local = true }]"#,
+        "[ledger]\ntoken_env = \"CI_TOKEN\"\n\n[webhooks.chat]\nurl = \"http://127.0.0.1:9/x\"\nsecret_env = \"CHAT_SECRET\"\n",
+    ));
+    let secrets = [
+        ("CI_TOKEN", "t0ken"),
+        ("HAUL_TOKEN", "h4ul"),
+        ("CHAT_SECRET", "whsec_c2VjcmV0"),
+        ("HAUL_SESSION_KEY", "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y"),
+        ("OTHER", "kept"),
+    ];
+    p.haul_env(&["deploy", "app", "test"], &secrets).ok();
+    for file in ["build.env", "local.env"] {
+        let env = std::fs::read_to_string(p.path().join(file)).unwrap();
+        assert!(env.contains("OTHER=kept\n"), "{file}: {env}");
+        for (k, v) in &secrets[..4] {
+            assert!(!env.contains(v) && !env.contains(&format!("{k}=")), "{file} has {k}: {env}");
+        }
+    }
+}
+
+#[test]
 fn refresh_replaces_stop_and_start_and_runs_after_the_switch() {
     let p = Project::new(&config(
         "",

@@ -1,4 +1,8 @@
 //! The build phase: local steps, then a snapshot into the release cache.
+//!
+//! Local steps run on the machine running haul, whose environment may hold
+//! the ledger server's token and webhook secrets; a step never sees them
+//! (they are unset before its command runs) unless its command sets them.
 
 use crate::{DeployError, Observer, Progress};
 use haul_release::{Release, ReleaseCache};
@@ -7,15 +11,33 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The environment variables of this machine that hold haul's secrets:
+/// the ledger server's token (`[ledger] token_env`, and `HAUL_TOKEN`, its
+/// default), the server's session key and every webhook's `secret_env`.
+pub fn secret_vars(config: &haul_config::Config) -> Vec<String> {
+    let mut vars = vec!["HAUL_TOKEN".to_string(), "HAUL_SESSION_KEY".to_string()];
+    vars.extend(config.ledger.token_env.clone());
+    vars.extend(config.webhooks().into_iter().map(|w| w.secret_env));
+    vars.retain(|v| {
+        v.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    vars.sort();
+    vars.dedup();
+    vars
+}
+
 /// Runs `command` on this machine in `cwd`, streaming its lines to
-/// `observer` as they come.
+/// `observer` as they come; haul's secrets are not in its environment.
 pub async fn run_local(
+    config: &haul_config::Config,
     command: &str,
     cwd: &Path,
     env: &[(String, String)],
     observer: &Arc<dyn Observer>,
 ) -> Result<Output, DeployError> {
-    let script = haul_host::step_script(command, &cwd.display().to_string(), env);
+    let unset = secret_vars(config).join(" ");
+    let script = format!("unset {unset}\n{}", haul_host::step_script(command, &cwd.display().to_string(), env));
     let obs = observer.clone();
     let sink: LineSink = Arc::new(move |_: Stream, line: &str| obs.progress(Progress::Line { host: None, line }));
     Transport::Local(Local::new("local"))
@@ -36,12 +58,13 @@ pub async fn build_release(
     let tree = workdir.join(app.ship.get_ref());
     let env = vec![("HAUL_APP".to_string(), app_name.to_string())];
     for step in &app.build {
-        run_build_step(step, &workdir, &env, observer).await?;
+        run_build_step(config, step, &workdir, &env, observer).await?;
     }
     pack(config, app_name, &tree, who, observer).await
 }
 
 pub(crate) async fn run_build_step(
+    config: &haul_config::Config,
     step: &haul_config::Step,
     workdir: &Path,
     env: &[(String, String)],
@@ -57,7 +80,7 @@ pub(crate) async fn run_build_step(
             output: format!("the build directory {} does not exist", workdir.display()),
         });
     }
-    let out = run_local(&step.run, workdir, env, observer).await?;
+    let out = run_local(config, &step.run, workdir, env, observer).await?;
     observer.progress(Progress::Finished { host: None, label: &label, ok: out.success(), elapsed: t.elapsed() });
     if out.success() {
         Ok(())

@@ -356,7 +356,9 @@ impl Engine {
                 return Err(DeployError::Refused("interrupted during the build".into()));
             }
             match &t.action {
-                Action::Build { step, workdir } => build::run_build_step(step, workdir, &env, &self.observer).await?,
+                Action::Build { step, workdir } => {
+                    build::run_build_step(&self.config, step, workdir, &env, &self.observer).await?
+                }
                 Action::Pack { tree } => {
                     return build::pack(&self.config, &plan.app, tree, &self.who, &self.observer).await;
                 }
@@ -680,9 +682,15 @@ impl Engine {
             return Ok(());
         }
         let goal = runs.first().map(|r| r.goal.as_str());
-        let out = build::run_local(&step.run, &self.config.dir, &self.step_env(plan, None, goal), &self.observer)
-            .await
-            .map_err(|e| e.to_string())?;
+        let out = build::run_local(
+            &self.config,
+            &step.run,
+            &self.config.dir,
+            &self.step_env(plan, None, goal),
+            &self.observer,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         check_step(&action.label(), out)
     }
 

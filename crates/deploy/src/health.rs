@@ -1,5 +1,11 @@
 //! Health checks after a switch: a command on the host, or an HTTP GET from
 //! here, each with a timeout and retries.
+//!
+//! A command's timeout is kept on the host: the command runs in its own
+//! process group (`set -m`), and when its time is up the whole group is
+//! killed, so a check that started children (a `curl` in a pipeline, a
+//! server it forked) leaves nothing behind; ending only the `sh` here would
+//! leave them running there.
 
 use haul_config::HealthCheck;
 use haul_host::HostApp;
@@ -35,11 +41,15 @@ async fn once(check: &HealthCheck, host: &HostApp, address: &str, env: &[(String
     let limit = check.timeout.0;
     if let Some(cmd) = &check.command {
         let cwd = format!("{}/current", host.dir());
-        let run = host.run_step(cmd, &cwd, env, None);
-        return match tokio::time::timeout(limit, run).await {
+        let script = in_group(cmd, limit);
+        let run = host.run_step(&script, &cwd, env, None);
+        // The host ends the check at `limit`; this bound only covers a host
+        // that stops answering.
+        return match tokio::time::timeout(limit + Duration::from_secs(5), run).await {
             Err(_) => Err(format!("timed out after {}", check.timeout)),
             Ok(Err(e)) => Err(e.to_string()),
             Ok(Ok(out)) if out.success() => Ok(()),
+            Ok(Ok(out)) if out.code == Some(TIMED_OUT) => Err(format!("timed out after {}", check.timeout)),
             Ok(Ok(out)) => Err(format!(
                 "exit {}{}",
                 out.code.map_or("by signal".into(), |c| c.to_string()),
@@ -61,6 +71,38 @@ async fn once(check: &HealthCheck, host: &HostApp, address: &str, env: &[(String
     }
 }
 
+/// The exit status of a check whose process group was killed at its timeout.
+const TIMED_OUT: i32 = 124;
+
+/// `cmd` run in a session (and so a process group) of its own, killed as
+/// a whole (TERM, then KILL a second later) once `limit` has passed; it
+/// exits 124 then. Without `setsid` on the host, only the check's shell is
+/// killed.
+fn in_group(cmd: &str, limit: Duration) -> String {
+    let ms = limit.as_millis().max(1);
+    let secs = format!("{}.{:03}", ms / 1000, ms % 1000);
+    let cmd = haul_host::quote(cmd);
+    // The watchdog tells this shell (USR1) before it kills the group; a
+    // `wait` cut short by the trap is waited again.
+    let watchdog = haul_host::quote(&format!(
+        "sleep {secs}; kill -s USR1 $1; kill -TERM -$0 2>/dev/null || kill -TERM $0; \
+         sleep 1; kill -KILL -$0 2>/dev/null || kill -KILL $0"
+    ));
+    format!(
+        "if command -v setsid >/dev/null 2>&1; then group=setsid; else group=; fi\n\
+         timed_out=\n\
+         trap 'timed_out=1' USR1\n\
+         $group sh -c {cmd} &\n\
+         check=$!\n\
+         $group sh -c {watchdog} $check $$ >/dev/null 2>&1 &\n\
+         watchdog=$!\n\
+         while :; do wait $check; code=$?; kill -0 $check 2>/dev/null || break; done\n\
+         kill -KILL -$watchdog 2>/dev/null || kill -KILL $watchdog 2>/dev/null\n\
+         if [ -n \"$timed_out\" ]; then code={TIMED_OUT}; sleep 1; kill -KILL -$check 2>/dev/null; fi\n\
+         exit $code\n"
+    )
+}
+
 /// A client builder for HTTP and HTTPS: TLS by rustls over ring,
 /// trusting the system's roots (and `SSL_CERT_FILE` / `SSL_CERT_DIR`).
 pub fn http_client() -> reqwest::ClientBuilder {
@@ -80,4 +122,42 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `script` with `sh`, returning its exit code and how long it took.
+    fn run(script: &str) -> (Option<i32>, Duration) {
+        let t = std::time::Instant::now();
+        let out = std::process::Command::new("sh").arg("-c").arg(script).output().unwrap();
+        (out.status.code(), t.elapsed())
+    }
+
+    #[test]
+    fn health_check_timeout_kills_the_checks_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("child-ran");
+        // The child outlives the check's shell unless its group is killed;
+        // it holds the output pipe open, so the run would wait for it.
+        let cmd = format!("(sleep 3; touch {}) & sleep 30 | cat", marker.display());
+        let (code, took) = run(&in_group(&cmd, Duration::from_millis(500)));
+        assert_eq!(code, Some(TIMED_OUT));
+        assert!(took < Duration::from_secs(3), "the run ended at the timeout, not when children did: {took:?}");
+        // A check that ignores TERM is killed a second later.
+        let (code, took) = run(&in_group("trap '' TERM; sleep 10", Duration::from_millis(300)));
+        assert_eq!(code, Some(TIMED_OUT));
+        assert!(took < Duration::from_secs(4), "{took:?}");
+        std::thread::sleep(Duration::from_secs(4));
+        assert!(!marker.exists(), "a child of the timed-out check kept running");
+    }
+
+    #[test]
+    fn a_check_that_finishes_keeps_its_exit_code() {
+        assert_eq!(run(&in_group("exit 3", Duration::from_secs(5))).0, Some(3));
+        let (code, took) = run(&in_group("echo 'it''s fine'", Duration::from_secs(5)));
+        assert_eq!(code, Some(0));
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
 }

@@ -12,11 +12,20 @@
 //! its write.
 //!
 //! The rule every write follows: it makes all its checks before its first
-//! change, so a write that is refused (`Refused`, `Busy`, `NoDeployment`)
-//! has changed nothing and the batch goes on without it. Any other error
-//! (the database failing) fails the whole batch and every write in it is
-//! told so; nothing of it is committed. This keeps a write to the few
-//! statements it needs, without a savepoint around each.
+//! change, so a write that is refused (`Refused`, `Busy`, `NoDeployment`,
+//! `Invalid`) has changed nothing and the batch goes on without it.
+//!
+//! A write the database itself refuses must not fail its neighbours
+//! either. When a statement of a write fails, the transaction is rolled
+//! back, that write is told why, and the rest of the batch runs again
+//! without it. When the batch's deferred inserts fail (the rows of several
+//! writes go in one statement, so the culprit is unknown), the batch is
+//! rolled back and run again in halves, down to the one write that fails.
+//! Writes can be run again because nothing of a rolled-back attempt stays:
+//! each attempt starts from the database and an empty batch. This costs
+//! nothing while writes succeed (no savepoint around each), and a few
+//! more transactions when one fails. A failed commit is not retried: its
+//! outcome is unknown, so every write of it is told it failed.
 //!
 //! The head row is locked at the start of each batch (`UPDATE … RETURNING`),
 //! so on PostgreSQL the batches of several servers over one database are
@@ -35,7 +44,9 @@ const MAX_BATCH: usize = 256;
 
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Value = Box<dyn Any + Send>;
-type Job = Box<dyn for<'a> FnOnce(&'a mut Batch) -> BoxFut<'a, Result<Value>> + Send>;
+/// A write: run again (from scratch) when the attempt it was part of is
+/// rolled back.
+type Job = Box<dyn for<'a> FnMut(&'a mut Batch) -> BoxFut<'a, Result<Value>> + Send>;
 
 /// One write waiting for the writer, and where its answer goes.
 pub(crate) struct Request {
@@ -134,8 +145,9 @@ async fn insert_deferred(b: &mut Batch) -> std::result::Result<(), sqlx::Error> 
 pub(crate) async fn submit<T, F>(writer: &mpsc::UnboundedSender<Request>, f: F) -> Result<T>
 where
     T: Send + 'static,
-    F: for<'a> FnOnce(&'a mut Batch) -> BoxFut<'a, Result<T>> + Send + 'static,
+    F: for<'a> FnMut(&'a mut Batch) -> BoxFut<'a, Result<T>> + Send + 'static,
 {
+    let mut f = f;
     let (reply, answer) = oneshot::channel();
     let job: Job = Box::new(move |b| {
         let fut = f(b);
@@ -166,17 +178,67 @@ fn failed(e: &dyn std::fmt::Display) -> LedgerError {
 
 /// A write refused by its checks, before it changed anything.
 fn is_refusal(e: &LedgerError) -> bool {
-    matches!(e, LedgerError::Refused(_) | LedgerError::Busy(_) | LedgerError::NoDeployment(_))
+    matches!(
+        e,
+        LedgerError::Refused(_) | LedgerError::Busy(_) | LedgerError::NoDeployment(_) | LedgerError::Invalid { .. }
+    )
 }
 
+/// How one attempt at a batch ended.
+enum Attempt {
+    /// Committed: each write's value, or its refusal.
+    Committed(Vec<Result<Value>>),
+    /// Write `i` failed in the database; nothing was committed.
+    WriteFailed(usize, LedgerError),
+    /// The deferred inserts failed; nothing was committed.
+    DeferredFailed(LedgerError),
+    /// The transaction could not begin or commit: every write fails.
+    Failed(LedgerError),
+}
+
+/// Runs `requests` until each is answered: a write that fails in the
+/// database is answered alone and the others run again.
 async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
+    let mut pending = vec![requests];
+    while let Some(mut requests) = pending.pop() {
+        if requests.is_empty() {
+            continue;
+        }
+        match attempt(pool, backend, &mut requests).await {
+            Attempt::Committed(results) => {
+                for (r, v) in requests.into_iter().zip(results) {
+                    let _ = r.reply.send(v);
+                }
+            }
+            Attempt::WriteFailed(i, e) => {
+                let _ = requests.remove(i).reply.send(Err(e));
+                pending.push(requests);
+            }
+            Attempt::DeferredFailed(e) if requests.len() == 1 => drop(requests.remove(0).reply.send(Err(e))),
+            Attempt::DeferredFailed(_) => {
+                let rest = requests.split_off(requests.len() / 2);
+                pending.push(rest);
+                pending.push(requests);
+            }
+            Attempt::Failed(e) => {
+                let why = e.to_string();
+                for r in requests {
+                    let _ = r.reply.send(Err(LedgerError::Write(why.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction running every write of `requests`.
+async fn attempt(pool: &AnyPool, backend: Backend, requests: &mut [Request]) -> Attempt {
     let begun = match backend {
         Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
         Backend::Postgres => pool.begin().await,
     };
     let mut tx = match begun {
         Ok(tx) => tx,
-        Err(e) => return requests.into_iter().for_each(|r| drop(r.reply.send(Err(failed(&e))))),
+        Err(e) => return Attempt::Failed(failed(&e)),
     };
     // Lock the head: the batch is the only writer of the chain until commit.
     let head = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
@@ -185,7 +247,7 @@ async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
         .and_then(|row| Ok((row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?)));
     let (seq, hash) = match head {
         Ok(h) => h,
-        Err(e) => return requests.into_iter().for_each(|r| drop(r.reply.send(Err(failed(&e))))),
+        Err(e) => return Attempt::Failed(failed(&e)),
     };
     let mut b = Batch {
         tx,
@@ -197,26 +259,17 @@ async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
         next_verification: None,
         hosts: Default::default(),
     };
-    let mut done = Vec::with_capacity(requests.len());
-    for r in requests {
+    let mut results = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter_mut().enumerate() {
         match (r.job)(&mut b).await {
-            Ok(v) => done.push((r.reply, v)),
-            Err(e) if is_refusal(&e) => drop(r.reply.send(Err(e))),
-            Err(e) => {
-                // The transaction may hold part of this write: drop it all.
-                let why = e.to_string();
-                let _ = r.reply.send(Err(e));
-                for (reply, _) in done {
-                    let _ = reply.send(Err(LedgerError::Write(format!("not committed: another write failed: {why}"))));
-                }
-                return;
-            }
+            Err(e) if !is_refusal(&e) => return Attempt::WriteFailed(i, e), // dropping `b` rolls back
+            v => results.push(v),
         }
     }
-    if done.is_empty() {
-        return; // nothing to commit; dropping the transaction ends it
+    if results.iter().all(Result::is_err) {
+        return Attempt::Committed(results); // nothing to commit; dropping the transaction ends it
     }
-    let end = async {
+    let deferred = async {
         insert_deferred(&mut b).await?;
         if b.seq != seq {
             sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
@@ -225,10 +278,13 @@ async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
                 .execute(&mut *b.tx)
                 .await?;
         }
-        b.tx.commit().await
+        Ok::<_, sqlx::Error>(())
     };
-    match end.await {
-        Ok(()) => done.into_iter().for_each(|(reply, v)| drop(reply.send(Ok(v)))),
-        Err(e) => done.into_iter().for_each(|(reply, _)| drop(reply.send(Err(failed(&e))))),
+    if let Err(e) = deferred.await {
+        return Attempt::DeferredFailed(failed(&e));
+    }
+    match b.tx.commit().await {
+        Ok(()) => Attempt::Committed(results),
+        Err(e) => Attempt::Failed(failed(&e)),
     }
 }

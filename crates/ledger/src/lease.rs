@@ -120,8 +120,10 @@ impl Ledger {
     /// recorded as running in `env` (a person clearing a run that died).
     /// Returns the ids closed.
     pub async fn close_running(&self, app: &str, env: &str, reason: &str, actor: &str) -> Result<Vec<i64>> {
+        crate::text::fields(&[("app", app), ("env", env), ("actor", actor)], &[("reason", Some(reason))])?;
         let (app, env, reason, actor) = (app.to_string(), env.to_string(), reason.to_string(), actor.to_string());
         self.batched(move |b| {
+            let (app, env, reason, actor) = (app.clone(), env.clone(), reason.clone(), actor.clone());
             Box::pin(async move {
                 let rows =
                     sqlx::query("SELECT * FROM deployments WHERE app = $1 AND env = $2 AND status = $3 ORDER BY id")

@@ -18,6 +18,7 @@ mod lease;
 mod model;
 mod outbox;
 mod promotion;
+pub mod text;
 mod views;
 
 pub use gate::{Pipeline, Verdict};
@@ -49,6 +50,10 @@ pub enum LedgerError {
     Write(String),
     #[error("no deployment {0} in the ledger")]
     NoDeployment(i64),
+    /// A text field breaks the rule of `text` (a NUL byte, a control
+    /// character, too long); checked before anything is written.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
 }
 
 type Result<T> = std::result::Result<T, LedgerError>;
@@ -210,15 +215,20 @@ impl Ledger {
     async fn batched<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'a> FnOnce(&'a mut Batch) -> batch::BoxFut<'a, Result<T>> + Send + 'static,
+        F: for<'a> FnMut(&'a mut Batch) -> batch::BoxFut<'a, Result<T>> + Send + 'static,
     {
         batch::submit(&self.batcher, f).await
     }
 
     /// Records a built release; recording the same release again is a no-op.
     pub async fn register_release(&self, r: &NewRelease, actor: &str) -> Result<bool> {
+        text::release(r, actor)?;
         let (r, actor) = (r.clone(), actor.to_string());
-        self.batched(move |b| Box::pin(async move { Self::register_release_in(b, &r, &actor).await })).await
+        self.batched(move |b| {
+            let (r, actor) = (r.clone(), actor.clone());
+            Box::pin(async move { Self::register_release_in(b, &r, &actor).await })
+        })
+        .await
     }
 
     async fn register_release_in(b: &mut Batch, r: &NewRelease, actor: &str) -> Result<bool> {
@@ -280,8 +290,13 @@ impl Ledger {
         stale_after: std::time::Duration,
         lease: Option<Lease>,
     ) -> Result<i64> {
+        text::deployment(d)?;
         let d = d.clone();
-        self.batched(move |b| Box::pin(async move { Self::start_deployment_in(b, &d, stale_after, lease).await })).await
+        self.batched(move |b| {
+            let (d, lease) = (d.clone(), lease.clone());
+            Box::pin(async move { Self::start_deployment_in(b, &d, stale_after, lease).await })
+        })
+        .await
     }
 
     async fn start_deployment_in(
@@ -290,6 +305,9 @@ impl Ledger {
         stale_after: std::time::Duration,
         lease: Option<Lease>,
     ) -> Result<i64> {
+        if let Some(undone) = d.undoes {
+            Self::deployment_in(b, undone).await?; // a rollback undoes a deployment that exists
+        }
         // The gate judged the release before this write; what may have
         // changed since (a quarantine, a deployment started) is checked
         // again here, in the transaction.
@@ -429,8 +447,14 @@ impl Ledger {
 
     /// Records (or updates) one host's part while a deployment runs.
     pub async fn record_host(&self, id: i64, h: &HostResult, actor: &str) -> Result<()> {
+        text::host("", h)?;
+        text::check("actor", actor, text::Kind::Line)?;
         let (h, actor) = (h.clone(), actor.to_string());
-        self.batched(move |b| Box::pin(async move { Self::record_host_in(b, id, &h, &actor).await })).await
+        self.batched(move |b| {
+            let (h, actor) = (h.clone(), actor.clone());
+            Box::pin(async move { Self::record_host_in(b, id, &h, &actor).await })
+        })
+        .await
     }
 
     async fn record_host_in(b: &mut Batch, id: i64, h: &HostResult, actor: &str) -> Result<()> {
@@ -456,8 +480,10 @@ impl Ledger {
         hosts: &[HostResult],
         actor: &str,
     ) -> Result<()> {
+        text::finish(message, hosts, actor)?;
         let (message, hosts, actor) = (message.map(str::to_string), hosts.to_vec(), actor.to_string());
         self.batched(move |b| {
+            let (message, hosts, actor) = (message.clone(), hosts.clone(), actor.clone());
             Box::pin(async move { Self::finish_deployment_in(b, id, status, message.as_deref(), &hosts, &actor).await })
         })
         .await
@@ -496,8 +522,13 @@ impl Ledger {
     /// Records what an outside tool (or a person) found about a deployment.
     /// A newer report of the same name supersedes an older one.
     pub async fn report_verification(&self, v: &NewVerification) -> Result<i64> {
+        text::verification(v)?;
         let v = v.clone();
-        self.batched(move |b| Box::pin(async move { Self::report_verification_in(b, &v).await })).await
+        self.batched(move |b| {
+            let v = v.clone();
+            Box::pin(async move { Self::report_verification_in(b, &v).await })
+        })
+        .await
     }
 
     async fn report_verification_in(b: &mut Batch, v: &NewVerification) -> Result<i64> {
@@ -531,9 +562,12 @@ impl Ledger {
 
     /// Records `actor`'s approval of `release` for `env` (once per actor).
     pub async fn approve(&self, app: &str, release: &str, env: &str, actor: &str, comment: Option<&str>) -> Result<()> {
+        text::fields(&[("app", app), ("release", release), ("env", env), ("actor", actor)], &[("comment", comment)])?;
         let [app, release, env, actor] = [app, release, env, actor].map(str::to_string);
         let comment = comment.map(str::to_string);
         self.batched(move |b| {
+            let (app, release, env, actor, comment) =
+                (app.clone(), release.clone(), env.clone(), actor.clone(), comment.clone());
             Box::pin(async move { Self::approve_in(b, &app, &release, &env, &actor, comment.as_deref()).await })
         })
         .await
@@ -593,9 +627,13 @@ impl Ledger {
 
     /// Quarantines a release: nothing deploys or promotes it again.
     pub async fn quarantine(&self, app: &str, release: &str, reason: &str, actor: &str) -> Result<()> {
+        text::fields(&[("app", app), ("release", release), ("actor", actor)], &[("reason", Some(reason))])?;
         let [app, release, reason, actor] = [app, release, reason, actor].map(str::to_string);
-        self.batched(move |b| Box::pin(async move { Self::quarantine_in(b, &app, &release, &reason, &actor).await }))
-            .await
+        self.batched(move |b| {
+            let [app, release, reason, actor] = [&app, &release, &reason, &actor].map(|s| s.clone());
+            Box::pin(async move { Self::quarantine_in(b, &app, &release, &reason, &actor).await })
+        })
+        .await
     }
 
     async fn quarantine_in(b: &mut Batch, app: &str, release: &str, reason: &str, actor: &str) -> Result<()> {

@@ -1,7 +1,13 @@
 //! The routes of `/api/v1`, `/healthz` and `/metrics`.
+//!
+//! Only `/healthz` answers without a token (it says whether the server and
+//! its database answer, nothing more). `/metrics` and the OpenAPI document
+//! need a `read` token like every other read: they tell how busy the
+//! server is, which webhooks exist and what the API offers.
 
+use crate::edge::Body;
 use crate::{ApiError, State};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -19,7 +25,7 @@ pub fn routes(state: State) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/v1/openapi.json", get(|| async { Json(crate::openapi::document()) }))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/deployments", get(list_deployments))
         .merge(crate::records::routes())
         .merge(crate::lease::routes())
@@ -104,7 +110,13 @@ async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Re
     ok(json!({ "ok": true }))
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> impl IntoResponse {
+async fn openapi(axum::extract::State(state): axum::extract::State<State>, headers: HeaderMap) -> Res {
+    authorize(&state, &headers, "read")?;
+    ok(crate::openapi::document(&state.config))
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<State>, headers: HeaderMap) -> Res {
+    authorize(&state, &headers, "read")?;
     let m = &state.metrics;
     let mut out = String::from("# HELP haul_http_requests_total HTTP requests answered, by status class.\n");
     out.push_str("# TYPE haul_http_requests_total counter\n");
@@ -115,7 +127,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> im
     out.push_str("# TYPE haul_ledger_writes_total counter\n");
     out.push_str(&format!("haul_ledger_writes_total {}\n", m.writes.load(Ordering::Relaxed)));
     out.push_str(&crate::webhooks::metrics(&state).await);
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
 #[derive(Deserialize)]
@@ -178,11 +190,11 @@ async fn verify(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Json<VerifyBody>, JsonRejection>,
+    body: Result<Body<VerifyBody>, ApiError>,
 ) -> Res {
     let actor = authorize(&state, &headers, "verify")?;
     let Path(id) = id?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     if b.name.trim().is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`name` must not be empty"));
     }
@@ -204,10 +216,11 @@ struct ApproveBody {
 async fn approve(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
-    body: Result<Json<ApproveBody>, JsonRejection>,
+    body: Result<Body<ApproveBody>, ApiError>,
 ) -> Res {
     let actor = authorize(&state, &headers, "approve")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
+    crate::records::known_app_env(&state, &b.app, Some(&b.env))?;
     state.ledger.approve(&b.app, &b.release, &b.env, &actor, b.comment.as_deref()).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     created(json!({ "app": b.app, "release": b.release, "env": b.env, "actor": actor }))
@@ -224,10 +237,11 @@ struct QuarantineBody {
 async fn quarantine(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
-    body: Result<Json<QuarantineBody>, JsonRejection>,
+    body: Result<Body<QuarantineBody>, ApiError>,
 ) -> Res {
     let actor = authorize(&state, &headers, "admin")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
+    crate::records::known_app_env(&state, &b.app, None)?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`reason` must say why"));
     }

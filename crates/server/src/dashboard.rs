@@ -10,26 +10,22 @@
 //! JavaScript and load nothing from elsewhere.
 //!
 //! Pages need a token with the `read` scope, presented as a bearer token
-//! or through the session cookie `/login` sets (HttpOnly, SameSite=Strict,
-//! Secure behind https). The cookie holds the token itself, hex-encoded, so
-//! any server over the same ledger and `haul.toml` accepts it and nothing
-//! is kept on the server; it is checked against the SHA-256 hashes in
-//! `haul.toml` like any bearer token, and never logged.
+//! or through the signed session `/login` starts (see `session`); the
+//! token itself is never kept in the browser, and never logged.
 
-use crate::{State, Token};
+use crate::{State, session};
 use axum::Router;
 use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::extract::{Form, Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use haul_ledger::{
     Assessment, CheckKind, Deployment, HostDeployment, HostResult, LedgerError, Status, Verification,
     VerificationResult,
 };
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 type State_ = axum::extract::State<State>;
@@ -37,7 +33,6 @@ type State_ = axum::extract::State<State>;
 /// A page, or the response that stands in for it (a redirect, an error page).
 type Page = Result<Response, Response>;
 
-const COOKIE: &str = "haul_session";
 const CSS: &str = include_str!("dashboard.css");
 
 /// The phases of a deploy, in order; a host's row shows how far it got.
@@ -49,7 +44,7 @@ pub(crate) fn routes(state: State) -> Router {
     Router::new()
         .route("/", get(matrix))
         .route("/login", get(login_form).post(login))
-        .route("/logout", get(logout).post(logout))
+        .route("/logout", post(logout))
         .route("/deployments/{id}", get(deployment))
         .route("/hosts/{name}", get(host))
         .route("/promotions/{app}/{env}", get(promotion))
@@ -59,98 +54,28 @@ pub(crate) fn routes(state: State) -> Router {
 
 // ---------------------------------------------------------------- auth
 
-fn sha256_hex(secret: &str) -> String {
-    Sha256::digest(secret.trim().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+/// Who is looking, and the CSRF token of their sign-out form (none for a
+/// bearer token, which has no session to end).
+pub(crate) struct Viewer {
+    name: String,
+    logout: Option<String>,
 }
 
-/// The token whose secret this is, if it may read.
-fn reader<'a>(state: &'a State, secret: &str) -> Result<&'a Token, &'static str> {
-    let digest = sha256_hex(secret);
-    let token = state.tokens.iter().find(|t| t.sha256.eq_ignore_ascii_case(&digest)).ok_or("unknown token")?;
-    if token.scopes.iter().any(|s| s == "read" || s == "admin") {
-        Ok(token)
-    } else {
-        Err("this token lacks the `read` scope")
-    }
-}
-
-fn hex_encode(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_decode(s: &str) -> Option<String> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect();
-    String::from_utf8(bytes?).ok()
-}
-
-/// The secret in the session cookie, if there is one.
-fn cookie_secret(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('=')).and_then(hex_decode))
-}
-
-/// Who is looking: the name of a `read` token from the Authorization
-/// header or the session cookie; otherwise a redirect to `/login` that
-/// comes back here.
+/// Who is looking: a `read` token from the Authorization header or a
+/// signed session; otherwise a redirect to `/login` that comes back here.
 #[allow(clippy::result_large_err, reason = "the error is the redirect that answers the request")]
-fn viewer(state: &State, headers: &HeaderMap, uri: &Uri) -> Result<String, Response> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::to_string);
-    if let Some(token) = bearer.or_else(|| cookie_secret(headers)).and_then(|s| reader(state, &s).ok()) {
-        return Ok(token.name.clone());
+fn viewer(state: &State, headers: &HeaderMap, uri: &Uri) -> Result<Viewer, Response> {
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
+    if let Some(token) = bearer.and_then(|s| session::reader(state, s).ok()) {
+        return Ok(Viewer { name: token.name.clone(), logout: None });
+    }
+    if let Some((token, value)) = session::session(state, headers) {
+        return Ok(Viewer { name: token.name.clone(), logout: Some(session::logout_csrf(value)) });
     }
     let here = uri.path_and_query().map_or("/", |p| p.as_str());
     let to = if here == "/" { "/login".to_string() } else { format!("/login?next={}", encode(here)) };
-    Err(redirect(&to, None))
-}
-
-fn redirect(to: &str, cookie: Option<String>) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        res.headers_mut().insert(header::SET_COOKIE, c);
-    }
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
-/// Whether the request reached us over https (directly or through a proxy).
-fn over_https(headers: &HeaderMap, uri: &Uri) -> bool {
-    let forwarded = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
-    uri.scheme_str() == Some("https")
-        || forwarded("x-forwarded-proto").is_some_and(|p| p.split(',').next().is_some_and(|p| p.trim() == "https"))
-        || forwarded("forwarded").is_some_and(|f| f.split([';', ',']).any(|p| p.trim() == "proto=https"))
-}
-
-fn cookie(value: &str, headers: &HeaderMap, uri: &Uri, max_age: Option<u32>) -> String {
-    let mut c = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict");
-    if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
-    }
-    if over_https(headers, uri) {
-        c.push_str("; Secure");
-    }
-    c
-}
-
-/// Where to go after logging in: only a path on this server.
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/",
-    }
+    Err(session::redirect(&to, &[]))
 }
 
 #[derive(Deserialize, Default)]
@@ -162,14 +87,34 @@ struct LoginQuery {
 struct LoginForm {
     token: String,
     next: Option<String>,
+    csrf: String,
 }
 
-async fn login_form(axum::extract::State(state): State_, q: Result<Query<LoginQuery>, QueryRejection>) -> Response {
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf: String,
+}
+
+async fn login_form(
+    axum::extract::State(state): State_,
+    headers: HeaderMap,
+    uri: Uri,
+    q: Result<Query<LoginQuery>, QueryRejection>,
+) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
-    login_page(&state, StatusCode::OK, safe_next(q.next.as_deref()), None)
+    login_page(&state, &headers, &uri, StatusCode::OK, session::safe_next(q.next.as_deref()), None)
 }
 
-fn login_page(state: &State, status: StatusCode, next: &str, error: Option<&str>) -> Response {
+/// The sign-in form, with a fresh CSRF nonce (its cookie is set here).
+fn login_page(
+    state: &State,
+    headers: &HeaderMap,
+    uri: &Uri,
+    status: StatusCode,
+    next: &str,
+    error: Option<&str>,
+) -> Response {
+    let (nonce, csrf) = session::login_csrf();
     let body = html! {
         section.login {
             h1 { "Sign in" }
@@ -178,13 +123,18 @@ fn login_page(state: &State, status: StatusCode, next: &str, error: Option<&str>
             @if state.tokens.is_empty() { p.error { "No tokens are configured: add one to [[server.tokens]] in haul.toml." } }
             form method="post" action="/login" {
                 input type="hidden" name="next" value=(next);
+                input type="hidden" name="csrf" value=(csrf);
                 label for="token" { "Token" }
                 input #token type="password" name="token" autocomplete="current-password" required autofocus;
                 button #sign-in type="submit" { "Sign in" }
             }
         }
     };
-    render(status, "Sign in", None, body)
+    let mut res = render(status, "Sign in", None, body);
+    if let Ok(v) = HeaderValue::from_str(&session::cookie(session::CSRF_COOKIE, &nonce, headers, uri, 3600)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
 }
 
 async fn login(
@@ -194,17 +144,34 @@ async fn login(
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(f)) = form else {
-        return login_page(&state, StatusCode::BAD_REQUEST, "/", Some("The form was not understood; try again."));
+        let why = Some("The form was not understood; try again.");
+        return login_page(&state, &headers, &uri, StatusCode::BAD_REQUEST, "/", why);
     };
-    let next = safe_next(f.next.as_deref()).to_string();
-    match reader(&state, &f.token) {
-        Ok(_) => redirect(&next, Some(cookie(&hex_encode(f.token.trim()), &headers, &uri, None))),
-        Err(why) => login_page(&state, StatusCode::UNAUTHORIZED, &next, Some(why)),
+    let next = session::safe_next(f.next.as_deref()).to_string();
+    if !session::login_allowed(&headers, &f.csrf) {
+        let why = Some("The form has expired or was not sent from this page; try again.");
+        return login_page(&state, &headers, &uri, StatusCode::FORBIDDEN, &next, why);
+    }
+    match session::reader(&state, &f.token) {
+        Ok(token) => {
+            let cookies = [
+                session::session_cookie(token, &headers, &uri),
+                session::cookie(session::CSRF_COOKIE, "", &headers, &uri, 0),
+            ];
+            session::redirect(&next, &cookies)
+        }
+        Err(why) => login_page(&state, &headers, &uri, StatusCode::UNAUTHORIZED, &next, Some(why)),
     }
 }
 
-async fn logout(headers: HeaderMap, uri: Uri) -> Response {
-    redirect("/login", Some(cookie("", &headers, &uri, Some(0))))
+/// Signing out: a POST from the dashboard's own form only.
+async fn logout(headers: HeaderMap, uri: Uri, form: Result<Form<LogoutForm>, FormRejection>) -> Response {
+    match form {
+        Ok(Form(f)) if session::logout_allowed(&headers, &f.csrf) => {
+            session::redirect("/login", &[session::cookie(session::COOKIE, "", &headers, &uri, 0)])
+        }
+        _ => (StatusCode::FORBIDDEN, "sign-out needs the form of a page of this dashboard\n").into_response(),
+    }
 }
 
 async fn css() -> Response {
@@ -214,7 +181,7 @@ async fn css() -> Response {
 
 // ---------------------------------------------------------------- rendering helpers
 
-fn render(status: StatusCode, title: &str, who: Option<&str>, body: Markup) -> Response {
+fn render(status: StatusCode, title: &str, who: Option<&Viewer>, body: Markup) -> Response {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -229,9 +196,14 @@ fn render(status: StatusCode, title: &str, who: Option<&str>, body: Markup) -> R
                     a.brand href="/" { "haul" }
                     nav { a href="/" { "Matrix" } }
                     @if let Some(who) = who {
-                        form.logout method="post" action="/logout" {
-                            span.muted { "signed in as " strong #viewer { (who) } }
-                            button type="submit" { "Sign out" }
+                        @if let Some(csrf) = &who.logout {
+                            form.logout method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                span.muted { "signed in as " strong #viewer { (who.name) } }
+                                button type="submit" { "Sign out" }
+                            }
+                        } @else {
+                            span.muted.logout { "signed in as " strong #viewer { (who.name) } }
                         }
                     }
                 }
@@ -254,7 +226,7 @@ fn render(status: StatusCode, title: &str, who: Option<&str>, body: Markup) -> R
     res
 }
 
-fn not_found(who: &str, what: &str) -> Response {
+fn not_found(who: &Viewer, what: &str) -> Response {
     let body = html! {
         section.notfound {
             h1 { "Not found" }
@@ -267,11 +239,12 @@ fn not_found(who: &str, what: &str) -> Response {
 
 /// A ledger failure: 404 for a deployment that does not exist, otherwise
 /// the database failed (the only 500).
-fn failed(who: &str) -> impl Fn(LedgerError) -> Response + '_ {
+fn failed(who: &Viewer) -> impl Fn(LedgerError) -> Response + '_ {
     move |e| match e {
         LedgerError::NoDeployment(id) => not_found(who, &format!("There is no deployment {id} in the ledger.")),
         e => {
-            let body = html! { section { h1 { "The ledger failed" } p.error { (e.to_string()) } } };
+            let e = crate::ApiError::internal(&e);
+            let body = html! { section { h1 { "The ledger failed" } p.error { (e.message) } } };
             render(StatusCode::INTERNAL_SERVER_ERROR, "Error", Some(who), body)
         }
     }
@@ -922,14 +895,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookies_round_trip_and_next_stays_on_this_server() {
-        assert_eq!(hex_decode(&hex_encode("sécret; x=y")).as_deref(), Some("sécret; x=y"));
-        assert_eq!(hex_decode("zz"), None);
-        assert_eq!(hex_decode("abc"), None);
-        assert_eq!(safe_next(Some("/deployments/3")), "/deployments/3");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", ""] {
-            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
-        }
+    fn paths_are_encoded() {
         assert_eq!(encode("a b/c"), "a%20b%2Fc");
     }
 
@@ -937,12 +903,12 @@ mod tests {
     fn https_is_detected_directly_or_through_a_proxy() {
         let uri: Uri = "/".parse().unwrap();
         let mut h = HeaderMap::new();
-        assert!(!over_https(&h, &uri));
+        assert!(!session::over_https(&h, &uri));
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        assert!(over_https(&h, &uri));
-        assert!(cookie("x", &h, &uri, None).ends_with("; Secure"));
+        assert!(session::over_https(&h, &uri));
+        assert!(session::cookie("x", "v", &h, &uri, 1).ends_with("; Secure"));
         let mut h = HeaderMap::new();
         h.insert("forwarded", HeaderValue::from_static("for=1.2.3.4;proto=https"));
-        assert!(over_https(&h, &uri));
+        assert!(session::over_https(&h, &uri));
     }
 }

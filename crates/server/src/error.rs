@@ -1,4 +1,8 @@
-//! Errors as JSON: `{"error": {"status": 409, "message": "…"}}`.
+//! Errors as JSON: `{"error": {"status": 409, "message": "…", "request_id": "…"}}`.
+//!
+//! A server error (500) never carries its cause to the client: the message
+//! is generic and names the request id, and the cause is logged on the
+//! server's standard error with the same id.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,11 +25,30 @@ impl ApiError {
         self.detail = Some(detail);
         self
     }
+
+    /// Names the field at fault (`"field": "hosts[0].error"`).
+    pub fn with_field(self, field: &str) -> ApiError {
+        self.with_detail(serde_json::json!({ "field": field }))
+    }
+
+    /// A server error: `detail` goes to the log with the request id, the
+    /// client hears only that it happened and under which id.
+    #[allow(clippy::print_stderr, reason = "the server's log is its standard error")]
+    pub fn internal(detail: &dyn std::fmt::Display) -> ApiError {
+        let id = crate::edge::request_id();
+        eprintln!("haul server: request {id}: {detail}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the server failed to answer; the cause is logged under request id {id}"),
+        )
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = serde_json::json!({ "status": self.status.as_u16(), "message": self.message });
+        let mut error = serde_json::json!({
+            "status": self.status.as_u16(), "message": self.message, "request_id": crate::edge::request_id(),
+        });
         if let Some(serde_json::Value::Object(extra)) = self.detail {
             error.as_object_mut().expect("an object").extend(extra);
         }
@@ -37,12 +60,14 @@ impl IntoResponse for ApiError {
 impl From<haul_ledger::LedgerError> for ApiError {
     fn from(e: haul_ledger::LedgerError) -> ApiError {
         use haul_ledger::LedgerError as L;
-        let status = match &e {
-            L::Refused(_) | L::Busy(_) => StatusCode::CONFLICT,
-            L::NoDeployment(_) => StatusCode::NOT_FOUND,
-            L::Open { .. } | L::Db(_) | L::Write(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
+        match &e {
+            L::Refused(_) | L::Busy(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            L::NoDeployment(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            L::Invalid { field, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message.clone()).with_field(field)
+            }
+            L::Open { .. } | L::Db(_) | L::Write(_) => ApiError::internal(&e),
+        }
     }
 }
 

@@ -7,11 +7,11 @@
 
 use crate::api::{Res, authorize, ok};
 use crate::{ApiError, State};
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::Router;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as S};
 use axum::http::HeaderMap;
 use axum::routing::post;
-use axum::{Json, Router};
 use haul_ledger::{Lease, Runner};
 use serde::Deserialize;
 use serde_json::json;
@@ -57,9 +57,9 @@ struct CloseBody {
     on_behalf_of: Option<String>,
 }
 
-async fn close(S(state): S<State>, headers: HeaderMap, body: Result<Json<CloseBody>, JsonRejection>) -> Res {
+async fn close(S(state): S<State>, headers: HeaderMap, body: Result<crate::edge::Body<CloseBody>, ApiError>) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
-    let Json(b) = body?;
+    let crate::edge::Body(b) = body?;
     state.config.app(&b.app).map_err(|e| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     state.config.env(&b.env).map_err(|e| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     if b.reason.trim().is_empty() {

@@ -10,11 +10,13 @@
 mod api;
 mod cache;
 mod dashboard;
+mod edge;
 mod error;
 mod events;
 mod lease;
 mod openapi;
 mod records;
+mod session;
 mod webhooks;
 
 pub use api::token_sha256;
@@ -22,6 +24,7 @@ pub use lease::judge;
 pub use records::{pipeline_of, requirements};
 
 pub use error::ApiError;
+pub use session::check_session_key;
 pub use webhooks::check_webhooks;
 
 use axum::Router;
@@ -109,6 +112,7 @@ pub fn app(state: State) -> Router {
         .merge(dashboard::routes(state.clone()))
         .merge(webhooks::routes(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(edge::middleware))
         .layer(axum::middleware::from_fn_with_state(state, count))
 }
 

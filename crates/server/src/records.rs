@@ -4,12 +4,13 @@
 //! own `haul.toml` so that a client cannot promote what does not qualify.
 
 use crate::api::{Res, authorize, authorize_any, created, ok, page};
+use crate::edge::Body;
 use crate::{ApiError, State};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use haul_ledger::{Candidate, Force, HostResult, NewDeployment, NewRelease, Pipeline, Requirements, Status, Trigger};
 use serde::Deserialize;
 use serde_json::json;
@@ -52,14 +53,22 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
 
 /// The actor recorded for a write: the token's name, and the person it
 /// acts for when the client says so (`alice via ci`).
-fn actor(token: String, on_behalf_of: Option<&str>) -> String {
+fn actor(token: String, on_behalf_of: Option<&str>) -> Result<String, ApiError> {
     match on_behalf_of.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(who) if who != token => format!("{who} via {token}"),
-        _ => token,
+        Some(who) if who.chars().count() > MAX_ON_BEHALF_OF => Err(unprocessable(format!(
+            "`on_behalf_of` is {} characters long; at most {MAX_ON_BEHALF_OF} are kept",
+            who.chars().count()
+        ))
+        .with_field("on_behalf_of")),
+        Some(who) if who != token => Ok(format!("{who} via {token}")),
+        _ => Ok(token),
     }
 }
 
-fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
+/// The longest `on_behalf_of`: a person's name, not a text.
+pub(crate) const MAX_ON_BEHALF_OF: usize = 256;
+
+pub(crate) fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
     state.config.app(app).map_err(|e| unprocessable(e.to_string()))?;
     if let Some(env) = env {
         state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
@@ -80,13 +89,9 @@ struct ReleaseBody {
     bytes: i64,
 }
 
-async fn register_release(
-    S(state): S<State>,
-    headers: HeaderMap,
-    body: Result<Json<ReleaseBody>, JsonRejection>,
-) -> Res {
+async fn register_release(S(state): S<State>, headers: HeaderMap, body: Result<Body<ReleaseBody>, ApiError>) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     known_app_env(&state, &b.app, None)?;
     if b.id.is_empty() || b.digest.is_empty() {
         return Err(unprocessable("`id` and `digest` must not be empty"));
@@ -151,9 +156,9 @@ struct StartBody {
     runner: Option<haul_ledger::Runner>,
 }
 
-async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<Json<StartBody>, JsonRejection>) -> Res {
+async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<Body<StartBody>, ApiError>) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
     let force = gate(&state, &headers, &b.app, &b.env, &b.release, b.trigger, b.force, b.reason.as_deref()).await?;
     let d = NewDeployment {
@@ -161,7 +166,7 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<J
         env: b.env,
         release: b.release,
         trigger: b.trigger,
-        actor: actor(token, b.on_behalf_of.as_deref()),
+        actor: actor(token, b.on_behalf_of.as_deref())?,
         reason: b.reason,
         config_digest: b.config_digest,
         undoes: b.undoes,
@@ -215,11 +220,11 @@ async fn record_host(
     S(state): S<State>,
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Json<HostResult>, JsonRejection>,
+    body: Result<Body<HostResult>, ApiError>,
 ) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
     let Path(id) = id?;
-    let Json(h) = body?;
+    let Body(h) = body?;
     state.ledger.record_host(id, &h, &token).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     ok(json!({ "deployment": id, "host": h.host }))
@@ -230,23 +235,23 @@ async fn record_host(
 struct FinishBody {
     status: Status,
     message: Option<String>,
-    #[serde(default)]
-    hosts: Vec<HostResult>,
+    hosts: Option<Vec<HostResult>>,
 }
 
 async fn finish_deployment(
     S(state): S<State>,
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Json<FinishBody>, JsonRejection>,
+    body: Result<Body<FinishBody>, ApiError>,
 ) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
     let Path(id) = id?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     if matches!(b.status, Status::Running | Status::Undone) {
         return Err(unprocessable("`status` must be succeeded, failed or switched_back"));
     }
-    state.ledger.finish_deployment(id, b.status, b.message.as_deref(), &b.hosts, &token).await?;
+    let hosts = b.hosts.unwrap_or_default();
+    state.ledger.finish_deployment(id, b.status, b.message.as_deref(), &hosts, &token).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     ok(json!({ "id": id, "status": b.status }))
 }
@@ -293,9 +298,9 @@ struct PromoteBody {
 
 /// Picks what to promote and starts its deployment record (trigger
 /// `promote`); the caller runs it and reports hosts and the outcome.
-async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Json<PromoteBody>, JsonRejection>) -> Res {
+async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Body<PromoteBody>, ApiError>) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
-    let Json(b) = body?;
+    let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
     let chosen = choose(&state, &b.app, &b.env, b.release.as_deref()).await?;
     let force = gate(&state, &headers, &b.app, &b.env, &chosen.release, Trigger::Promote, false, None).await?;
@@ -304,7 +309,7 @@ async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Json<Promo
         env: b.env,
         release: chosen.release.clone(),
         trigger: Trigger::Promote,
-        actor: actor(token, b.on_behalf_of.as_deref()),
+        actor: actor(token, b.on_behalf_of.as_deref())?,
         reason: b.reason,
         config_digest: state.config.digest.clone(),
         undoes: None,

@@ -238,7 +238,9 @@ async fn send(hook: &Hook, client: &reqwest::Client, event: &Event) -> (Option<i
         Err(e) if e.is_timeout() => (None, Some(format!("no answer within {:?}", hook.config.timeout))),
         Err(e) => {
             // reqwest's own message is generic; the cause is in the chain.
-            let mut why = e.to_string();
+            // The URL is left out: its path and query may hold secrets.
+            let e = e.without_url();
+            let mut why = format!("POST {}: {e}", redact_url(&hook.config.url));
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 why = format!("{why}: {s}");
@@ -246,6 +248,19 @@ async fn send(hook: &Hook, client: &reqwest::Client, event: &Event) -> (Option<i
             }
             (None, Some(why))
         }
+    }
+}
+
+/// A webhook URL as it may be shown: scheme, host and port only (its
+/// credentials, path and query may be secrets).
+pub(crate) fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", u.scheme()),
+            (Some(host), None) => format!("{}://{host}", u.scheme()),
+            _ => format!("{}:", u.scheme()),
+        },
+        Err(_) => "(not a URL)".into(),
     }
 }
 
@@ -271,7 +286,7 @@ async fn webhooks(S(state): S<State>, headers: HeaderMap) -> Res {
         .into_iter()
         .map(|w| {
             json!({
-                "name": w.name, "url": w.url, "events": w.events, "environments": w.environments,
+                "name": w.name, "url": redact_url(&w.url), "events": w.events, "environments": w.environments,
                 "attempts": w.attempts, "backoff_ms": w.backoff.as_millis() as u64,
                 "timeout_ms": w.timeout.as_millis() as u64, "cursor": cursors.get(&w.name),
             })
@@ -334,23 +349,16 @@ pub(crate) async fn metrics(state: &State) -> String {
 
 /// The webhook paths of the OpenAPI document.
 pub(crate) fn openapi_paths() -> Value {
-    let errors = json!({
-        "400": { "$ref": "#/components/responses/Error" },
-        "401": { "$ref": "#/components/responses/Error" },
-        "403": { "$ref": "#/components/responses/Error" },
-        "404": { "$ref": "#/components/responses/Error" },
-        "422": { "$ref": "#/components/responses/Error" }
-    });
     let op = |summary: &str, scope: &str, extra: Value| {
-        let mut responses = errors.clone();
-        responses["200"] = json!({ "description": "done" });
+        let responses = crate::openapi::responses("200");
         let mut o = json!({ "summary": summary, "security": [{ "bearer": [] }], "x-haul-scope": scope, "responses": responses });
         if let (Value::Object(o), Value::Object(e)) = (&mut o, extra) {
             o.extend(e);
         }
         o
     };
-    let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }]);
+    let id =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }]);
     json!({
         "/api/v1/webhooks": { "get": op("The configured webhooks and the last event each has looked at", "read", json!({})) },
         "/api/v1/webhooks/deliveries": { "get": op(
@@ -359,7 +367,7 @@ pub(crate) fn openapi_paths() -> Value {
             json!({ "parameters": [
                 { "name": "webhook", "in": "query", "schema": { "type": "string" } },
                 { "name": "status", "in": "query", "schema": { "enum": ["pending", "delivered", "failed"] } },
-                { "name": "before", "in": "query", "schema": { "type": "integer" } },
+                { "name": "before", "in": "query", "schema": { "type": "integer", "format": "int64" } },
                 { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }
             ]}),
         )},
@@ -384,6 +392,14 @@ fn http_client() -> reqwest::ClientBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_urls_are_shown_without_credentials_path_or_query() {
+        assert_eq!(redact_url("https://user:pw@hooks.example/T0/B1/secret?token=x#f"), "https://hooks.example:443");
+        assert_eq!(redact_url("http://127.0.0.1:9000/x"), "http://127.0.0.1:9000");
+        assert_eq!(redact_url("http://[::1]:81/"), "http://[::1]:81");
+        assert_eq!(redact_url("not a url"), "(not a URL)");
+    }
 
     #[test]
     fn signatures_follow_the_standard_webhooks_example() {

@@ -216,12 +216,14 @@ impl Recorder {
                         host: h.host.clone(),
                         phase: h.reached.to_string(),
                         status: h.status.to_string(),
-                        error: h.error.clone(),
+                        // Output captured from hosts: kept, made storable.
+                        error: h.error.as_deref().map(|e| haul_ledger::text::clean(e, haul_ledger::text::Kind::Block)),
                         elapsed_ms: h.elapsed_ms as i64,
                     })
                     .collect()
             })
             .unwrap_or_default();
+        let message = message.map(|m| haul_ledger::text::clean(&m, haul_ledger::text::Kind::Block));
         ledger.finish_deployment(id, status, message.as_deref(), &hosts, &engine.who.user).await
     }
 }

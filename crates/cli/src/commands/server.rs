@@ -7,6 +7,7 @@ use crate::error::{Failure, Result};
 pub async fn server(ctx: &Ctx, listen: Option<String>) -> Result {
     let config = ctx.config()?;
     haul_server::check_webhooks(&config).map_err(Failure::Usage)?;
+    haul_server::check_session_key().map_err(Failure::Usage)?;
     let url = config.ledger_url();
     if url.starts_with("http://") || url.starts_with("https://") {
         return Err(Failure::Usage(format!(
