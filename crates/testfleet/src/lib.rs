@@ -8,7 +8,7 @@
 //! entered into that namespace listening on `127.0.0.N`. Stopping a host
 //! kills every process in its namespace but the holder: connections drop
 //! as they would when a server dies, and its disk is still there when it
-//! comes back. Needs root (mount namespaces) and `sshd`, `ssh-keygen`,
+//! comes back. `/srv` may be made small, to fill up. Needs root (mount namespaces) and `sshd`, `ssh-keygen`,
 //! `unshare`, `nsenter`.
 //!
 //! An optional bastion sits in front: then the other hosts accept only
@@ -33,11 +33,14 @@ pub struct FleetOptions {
     pub bastion: bool,
     /// Leave the fleet running when the `Fleet` is dropped.
     pub persist: bool,
+    /// The size of each host's `/srv` tmpfs (`"2m"`); `None` is tmpfs's
+    /// default (half the memory). A small one is a disk that fills up.
+    pub srv_size: Option<String>,
 }
 
 impl Default for FleetOptions {
     fn default() -> Self {
-        FleetOptions { hosts: 2, port: 0, bastion: false, persist: false }
+        FleetOptions { hosts: 2, port: 0, bastion: false, persist: false, srv_size: None }
     }
 }
 
@@ -141,7 +144,7 @@ impl Fleet {
                 cfg.push_str("AllowUsers root@127.0.0.1\n");
             }
             std::fs::write(hdir.join("sshd_config"), cfg)?;
-            let holder = spawn_holder(opts.persist)?;
+            let holder = spawn_holder(opts.persist, opts.srv_size.as_deref())?;
             let host = FleetHost { name: name.clone(), address: addr, port: opts.port, holder, dir: hdir };
             if name == "bastion" {
                 fleet.bastion = Some(host);
@@ -292,11 +295,18 @@ fn detach(cmd: &mut Command, persist: bool) {
 }
 
 /// A process that holds a fresh mount namespace with private tmpfs over
-/// `/srv` and `/root`, and sleeps. Returns its pid once the mounts exist.
-fn spawn_holder(persist: bool) -> io::Result<u32> {
+/// `/srv` (of `srv_size`, when given) and `/root`, and sleeps. Returns its pid once the mounts exist.
+fn spawn_holder(persist: bool, srv_size: Option<&str>) -> io::Result<u32> {
+    let size = match srv_size {
+        Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()) => format!(",size={s}"),
+        Some(s) => return Err(io::Error::other(format!("srv_size {s:?}: a tmpfs size like \"2m\""))),
+        None => String::new(),
+    };
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-        .arg("mount -t tmpfs -o mode=755 tmpfs /srv && mount -t tmpfs -o mode=700 tmpfs /root && exec sleep infinity")
+        .arg(format!(
+            "mount -t tmpfs -o mode=755{size} tmpfs /srv && mount -t tmpfs -o mode=700 tmpfs /root && exec sleep infinity"
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
