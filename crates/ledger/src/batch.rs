@@ -160,8 +160,14 @@ pub(crate) async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Unbounded
     }
 }
 
-fn failed(e: &dyn std::fmt::Display) -> LedgerError {
-    LedgerError::Write(e.to_string())
+/// A batch that could not begin or commit: unavailable when the database
+/// could not be reached, else a failed write.
+fn failed(e: &sqlx::Error) -> LedgerError {
+    if crate::unreachable_database(e) {
+        LedgerError::Unavailable(e.to_string())
+    } else {
+        LedgerError::Write(e.to_string())
+    }
 }
 
 /// A write refused by its checks, before it changed anything.
@@ -205,9 +211,12 @@ async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
             Err(e) => {
                 // The transaction may hold part of this write: drop it all.
                 let why = e.to_string();
+                let unavailable = e.is_unavailable();
                 let _ = r.reply.send(Err(e));
                 for (reply, _) in done {
-                    let _ = reply.send(Err(LedgerError::Write(format!("not committed: another write failed: {why}"))));
+                    let why = format!("not committed: another write failed: {why}");
+                    let e = if unavailable { LedgerError::Unavailable(why) } else { LedgerError::Write(why) };
+                    let _ = reply.send(Err(e));
                 }
                 return;
             }

@@ -265,11 +265,16 @@ fn not_found(who: &str, what: &str) -> Response {
     render(StatusCode::NOT_FOUND, "Not found", Some(who), body)
 }
 
-/// A ledger failure: 404 for a deployment that does not exist, otherwise
-/// the database failed (the only 500).
+/// A ledger failure: 404 for a deployment that does not exist, 503 while
+/// the database cannot be reached, otherwise the database failed (the only
+/// 500).
 fn failed(who: &str) -> impl Fn(LedgerError) -> Response + '_ {
     move |e| match e {
         LedgerError::NoDeployment(id) => not_found(who, &format!("There is no deployment {id} in the ledger.")),
+        e if e.is_unavailable() => {
+            let body = html! { section { h1 { "The ledger is unavailable" } p.error { (e.to_string()) } } };
+            render(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", Some(who), body)
+        }
         e => {
             let body = html! { section { h1 { "The ledger failed" } p.error { (e.to_string()) } } };
             render(StatusCode::INTERNAL_SERVER_ERROR, "Error", Some(who), body)

@@ -38,11 +38,19 @@ impl From<haul_ledger::LedgerError> for ApiError {
     fn from(e: haul_ledger::LedgerError) -> ApiError {
         use haul_ledger::LedgerError as L;
         let status = match &e {
+            _ if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             L::Refused(_) | L::Busy(_) => StatusCode::CONFLICT,
             L::NoDeployment(_) => StatusCode::NOT_FOUND,
-            L::Open { .. } | L::Db(_) | L::Write(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            L::Open { .. } | L::Db(_) | L::Write(_) | L::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, e.to_string())
+        let message = match &e {
+            L::Unavailable(_) => e.to_string(),
+            _ if e.is_unavailable() => {
+                format!("ledger: the database is unavailable: {}", e.to_string().trim_start_matches("ledger: "))
+            }
+            _ => e.to_string(),
+        };
+        ApiError::new(status, message)
     }
 }
 

