@@ -182,3 +182,119 @@ fn postgresql_stopped_under_a_server_answers_503_loses_no_acknowledged_write_and
     assert!(["a", "b"].iter().all(|h| client.live(h).as_deref() == Some(v2.as_str())));
     server.stop();
 }
+
+/// A webhook receiver on 127.0.0.1:`port` answering 204 and keeping each
+/// request's `webhook-id` header and event number.
+fn receiver(port: u16) -> std::sync::Arc<std::sync::Mutex<Vec<(String, i64)>>> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let got: std::sync::Arc<std::sync::Mutex<Vec<(String, i64)>>> = Default::default();
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let keep = keep.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(&stream);
+                let (mut id, mut len) = (String::new(), 0usize);
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).is_err() || h.trim_end().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        match k.trim().to_ascii_lowercase().as_str() {
+                            "webhook-id" => id = v.trim().to_string(),
+                            "content-length" => len = v.trim().parse().unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                }
+                let mut body = vec![0; len];
+                if r.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                if let Some(seq) = v["data"]["seq"].as_i64() {
+                    keep.lock().unwrap().push((id, seq));
+                }
+                let _ =
+                    (&stream).write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            });
+        }
+    });
+    got
+}
+
+/// Seconds between two ledger times (`2026-12-01T20:59:47.109000Z`).
+fn seconds_between(a: &str, b: &str) -> f64 {
+    let secs = |t: &str| -> (String, f64) {
+        let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
+        let f: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
+        (date.to_string(), f[0] * 3600.0 + f[1] * 60.0 + f[2])
+    };
+    let ((da, sa), (db, sb)) = (secs(a), secs(b));
+    sb - sa + if da == db { 0.0 } else { 86400.0 }
+}
+
+#[test]
+fn a_webhook_receiver_down_longer_than_the_backoff_gets_every_event_exactly_once_across_a_server_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let secret = ("HOOK_SECRET", "whsec_aGF1bC13ZWJob29rLXRlc3Qtc2VjcmV0LTAxMjM0NTY=");
+    let hook = format!(
+        "\n[webhooks.all]\nurl = \"http://127.0.0.1:{port}/all\"\nsecret_env = \"HOOK_SECRET\"\nbackoff = \"100ms\"\nattempts = 40\n"
+    );
+    let p = Project::new(&config("", &format!("{}{hook}", admin_token())));
+    let server = Server::start(&p, &[secret]);
+    let start = wait_for("the webhook's cursor", || {
+        let (_, v) = http(server.port, "GET", "/api/v1/webhooks", None);
+        v["items"].as_array()?.iter().find(|w| w["name"] == "all")?["cursor"].as_i64()
+    });
+
+    // Events pile up while the receiver is down.
+    p.deploy();
+    for i in 0..3 {
+        p.haul(&["verify", "app", "test", "--name", &format!("check{i}"), "--result", "pass"]).ok();
+    }
+    // Down for longer than several backoffs: the first delivery was retried
+    // at least four times, each wait at least double the one before.
+    let first = wait_for("four failed tries", || {
+        let (_, v) = http(server.port, "GET", "/api/v1/webhooks/deliveries?limit=500", None);
+        let d = v["items"].as_array()?.iter().find(|d| d["event"].as_i64() == Some(start + 1))?.clone();
+        (d["attempts"].as_i64()? >= 4).then_some(d)
+    });
+    let (_, log) = http(server.port, "GET", &format!("/api/v1/webhooks/deliveries/{}", first["id"]), None);
+    let at: Vec<&str> = log["attempts"].as_array().unwrap().iter().map(|a| a["at"].as_str().unwrap()).collect();
+    assert!(log["attempts"].as_array().unwrap().iter().all(|a| a["error"].is_string()), "{log}");
+    for (i, w) in at.windows(2).enumerate() {
+        let waited = seconds_between(w[0], w[1]);
+        let backoff = 0.1 * f64::from(1u32 << i);
+        assert!(waited >= backoff * 0.95, "retry {} after {waited:.3}s, before its backoff {backoff}s: {log}", i + 1);
+    }
+
+    // The server restarts meanwhile; more events are recorded while it is down.
+    server.stop();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    p.deploy();
+    let server = Server::start(&p, &[secret]);
+
+    // The receiver returns: every event arrives, each exactly once.
+    let got = receiver(port);
+    let (_, page) = http(server.port, "GET", &format!("/api/v1/events?after={start}&limit=500"), None);
+    let expected: std::collections::BTreeSet<i64> =
+        page["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(expected.len() >= 10, "{page}");
+    wait_for("every event delivered", || {
+        let seqs: std::collections::BTreeSet<i64> = got.lock().unwrap().iter().map(|g| g.1).collect();
+        (seqs == expected).then_some(())
+    });
+    wait_for("the outbox to settle", || {
+        let (_, v) = http(server.port, "GET", "/api/v1/webhooks/deliveries?limit=500&status=pending", None);
+        v["items"].as_array()?.is_empty().then_some(())
+    });
+    let (_, v) = http(server.port, "GET", "/api/v1/webhooks/deliveries?limit=500&status=failed", None);
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(0), "none ran out of tries: {v}");
+    let got = got.lock().unwrap().clone();
+    let ids: std::collections::BTreeSet<&str> = got.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(ids.len(), got.len(), "an event arrived twice: {got:?}");
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+    server.stop();
+}
