@@ -33,14 +33,15 @@ pub struct FleetOptions {
     pub bastion: bool,
     /// Leave the fleet running when the `Fleet` is dropped.
     pub persist: bool,
-    /// The size of each host's `/srv` tmpfs (`"2m"`); `None` is tmpfs's
-    /// default (half the memory). A small one is a disk that fills up.
-    pub srv_size: Option<String>,
+    /// Sizes of some hosts' `/srv` tmpfs, by host index (`(1, "2m")`); the
+    /// others get tmpfs's default (half the memory). A small one is a disk
+    /// that fills up.
+    pub srv_sizes: Vec<(usize, String)>,
 }
 
 impl Default for FleetOptions {
     fn default() -> Self {
-        FleetOptions { hosts: 2, port: 0, bastion: false, persist: false, srv_size: None }
+        FleetOptions { hosts: 2, port: 0, bastion: false, persist: false, srv_sizes: Vec::new() }
     }
 }
 
@@ -117,12 +118,13 @@ impl Fleet {
         std::fs::write(dir.join("authorized_keys"), format!("{client}\n"))?;
         let mut fleet = Fleet { dir: dir.clone(), _tmp: None, hosts: vec![], bastion: None, opts: opts.clone() };
         let mut known = String::new();
-        let mut specs: Vec<(String, String, bool)> =
-            (0..opts.hosts).map(|i| (format!("h{}", i + 1), address(i), opts.bastion)).collect();
+        let size = |i: usize| opts.srv_sizes.iter().find(|(h, _)| *h == i).map(|(_, s)| s.clone());
+        let mut specs: Vec<(String, String, bool, Option<String>)> =
+            (0..opts.hosts).map(|i| (format!("h{}", i + 1), address(i), opts.bastion, size(i))).collect();
         if opts.bastion {
-            specs.push(("bastion".into(), BASTION_ADDRESS.into(), false));
+            specs.push(("bastion".into(), BASTION_ADDRESS.into(), false, None));
         }
-        for (name, addr, guarded) in specs {
+        for (name, addr, guarded, srv_size) in specs {
             let hdir = dir.join("hosts").join(&name);
             std::fs::create_dir_all(&hdir)?;
             let key = keygen(&hdir.join("host_key"))?;
@@ -144,7 +146,7 @@ impl Fleet {
                 cfg.push_str("AllowUsers root@127.0.0.1\n");
             }
             std::fs::write(hdir.join("sshd_config"), cfg)?;
-            let holder = spawn_holder(opts.persist, opts.srv_size.as_deref())?;
+            let holder = spawn_holder(opts.persist, srv_size.as_deref())?;
             let host = FleetHost { name: name.clone(), address: addr, port: opts.port, holder, dir: hdir };
             if name == "bastion" {
                 fleet.bastion = Some(host);
