@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in tar cp xargs mkfifo mknod; do
+# The hostile-input tests compare link resolution with `realpath -m`.
+for tool in tar cp xargs mkfifo mknod realpath timeout; do
   command -v "$tool" >/dev/null || need+=(coreutils tar findutils)
 done
 # The SSH tests run a fleet of real sshd hosts on loopback (as root: each host
@@ -15,6 +16,8 @@ done
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)
+# Large files that changed a little travel with rsync when both ends have it.
+command -v rsync >/dev/null || need+=(rsync)
 # The HTTPS tests make a test CA and certificates with the openssl command
 # (and serve them with Python's ssl module).
 command -v openssl >/dev/null || need+=(openssl)

@@ -192,8 +192,28 @@ pub enum Command {
         #[command(subcommand)]
         what: AuditCommand,
     },
+    /// Make API tokens for `haul server`.
+    Token {
+        #[command(subcommand)]
+        what: TokenCommand,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Print a fresh random token (once) and the `[[server.tokens]]` lines,
+    /// with its SHA-256, to add to the server's haul.toml.
+    New {
+        /// The token's name: the actor its writes are recorded as.
+        name: String,
+        /// What it may do (comma-separated): read, deploy, verify, approve, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -221,6 +241,12 @@ pub struct RunFlags {
     /// Why; recorded in the ledger.
     #[arg(long)]
     pub reason: Option<String>,
+    /// Break glass: go ahead where the ledger's gate refuses (a quarantined
+    /// release, one that did not come from the environment's upstream, a
+    /// running deployment a rollback takes over). Needs --reason; recorded
+    /// as forced, with what it overrode.
+    #[arg(long, requires = "reason")]
+    pub force: bool,
     #[command(flatten)]
     pub json: JsonArg,
 }

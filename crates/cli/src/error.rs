@@ -36,7 +36,9 @@ impl From<DeployError> for Failure {
     fn from(e: DeployError) -> Self {
         use haul_release::ReleaseError as R;
         match e {
-            DeployError::Resolve(_) | DeployError::Release(R::NotCached { .. }) => Failure::Usage(e.to_string()),
+            DeployError::Resolve(_) | DeployError::Release(R::NotCached { .. } | R::BadId { .. }) => {
+                Failure::Usage(e.to_string())
+            }
             other => Failure::Run(other.to_string()),
         }
     }

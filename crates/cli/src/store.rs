@@ -7,8 +7,8 @@
 
 use crate::error::{Failure, Result};
 use haul_ledger::{
-    AuditReport, Candidate, Deployment, HostResult, Ledger, NewDeployment, NewRelease, NewVerification, Status,
-    Verification,
+    AuditReport, Candidate, Deployment, Force, HostResult, Lease, Ledger, NewDeployment, NewRelease, NewVerification,
+    Runner, Status, Verification,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -26,6 +26,10 @@ pub struct Remote {
     token: String,
     http: reqwest::Client,
 }
+
+/// How a refusal says it can be overridden.
+const BREAK_GLASS: &str =
+    "(to go ahead anyway, break glass with --force --reason \"…\"; it is recorded as forced in the ledger)";
 
 fn failed(e: haul_ledger::LedgerError) -> Failure {
     Failure::Run(e.to_string())
@@ -59,16 +63,76 @@ impl Store {
         }
     }
 
-    pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
+    /// Starts a deployment once the gate lets its release into the
+    /// environment: judged here, by `config`, over a database; by the
+    /// server, by its own `haul.toml`, through one. `force` is the
+    /// break-glass: the deployment goes ahead and is recorded as forced,
+    /// with what the gate refused (through a server, the token needs `admin`).
+    /// It is run by `runner` (this process), holding a lease that
+    /// [`Store::renew_lease`] renews: `lock.lease` here, or the server's
+    /// own, returned beside the id.
+    pub async fn start_deployment(
+        &self,
+        config: &haul_config::Config,
+        d: &NewDeployment,
+        force: bool,
+        runner: Option<Runner>,
+    ) -> Result<(i64, std::time::Duration)> {
+        let lock = &config.lock;
         match self {
-            Store::Local(l) => l.start_deployment(d, stale_after).await.map_err(failed),
+            Store::Local(l) => {
+                let env = config.env(&d.env).map_err(|e| Failure::Usage(e.to_string()))?;
+                let pipeline = haul_server::pipeline_of(env);
+                let verdict = l.judge(&d.app, &d.env, &d.release, d.trigger, &pipeline).await.map_err(failed)?;
+                let message = verdict.message(&d.app, &d.env, &d.release);
+                if !verdict.registered {
+                    return Err(Failure::Run(message));
+                }
+                let mut d = d.clone();
+                if force {
+                    d.force = Some(Force { overrode: verdict.refusals });
+                } else if !verdict.refusals.is_empty() {
+                    return Err(Failure::Run(format!("{message}\n{BREAK_GLASS}")));
+                }
+                let lease = Lease { runner, ttl: lock.lease.0, judge: haul_server::judge() };
+                let id = l.start_leased(&d, lock.stale_after.0, Some(lease)).await.map_err(failed)?;
+                Ok((id, lock.lease.0))
+            }
             Store::Remote(s) => {
                 let body = json!({
                     "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger, "reason": d.reason,
-                    "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor,
+                    "config_digest": d.config_digest, "undoes": d.undoes, "on_behalf_of": d.actor, "force": force,
+                    "runner": runner,
                 });
-                let v = s.post("/api/v1/deployments", body).await?;
-                v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))
+                let v = s.post("/api/v1/deployments", body).await.map_err(|e| match e {
+                    Failure::Run(m) if m.contains(" may not enter ") => Failure::Run(format!("{m}\n{BREAK_GLASS}")),
+                    other => other,
+                })?;
+                let id = v["id"].as_i64().ok_or_else(|| s.malformed("a deployment id"))?;
+                let ttl = v["lease_ms"].as_u64().map_or(lock.lease.0, std::time::Duration::from_millis);
+                Ok((id, ttl))
+            }
+        }
+    }
+
+    /// Renews the lease of running deployment `id` (for `ttl` from now; a
+    /// server uses its own `lock.lease`).
+    pub async fn renew_lease(&self, id: i64, ttl: std::time::Duration) -> Result {
+        match self {
+            Store::Local(l) => l.renew_lease(id, ttl).await.map(drop).map_err(failed),
+            Store::Remote(s) => s.post(&format!("/api/v1/deployments/{id}/lease"), json!({})).await.map(drop),
+        }
+    }
+
+    /// Closes, as failed with `reason`, what is still recorded as running of
+    /// `app` in `env`; returns the deployments closed.
+    pub async fn close_running(&self, app: &str, env: &str, reason: &str, actor: &str) -> Result<Vec<i64>> {
+        match self {
+            Store::Local(l) => l.close_running(app, env, reason, actor).await.map_err(failed),
+            Store::Remote(s) => {
+                let body = json!({ "app": app, "env": env, "reason": reason, "on_behalf_of": actor });
+                let v = s.post("/api/v1/deployments/close", body).await?;
+                Ok(v["closed"].as_array().map(|a| a.iter().filter_map(|i| i.as_i64()).collect()).unwrap_or_default())
             }
         }
     }
@@ -165,6 +229,19 @@ impl Store {
             Store::Local(l) => l.last_verified(app, env).await.map_err(failed),
             Store::Remote(s) => {
                 s.decode(s.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?["last_verified"].clone())
+            }
+        }
+    }
+
+    /// The app's quarantined releases, which no run goes to (read with
+    /// what `env` runs, so a `deploy` token may read it).
+    pub async fn quarantined(&self, app: &str, env: &str) -> Result<Vec<String>> {
+        match self {
+            Store::Local(l) => {
+                Ok(l.quarantine_list(app).await.map_err(failed)?.into_iter().map(|q| q.release).collect())
+            }
+            Store::Remote(s) => {
+                s.decode(s.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?["quarantined"].clone())
             }
         }
     }

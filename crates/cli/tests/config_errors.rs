@@ -978,7 +978,7 @@ secret_env = "CHAT_SECRET"
 events = ["deployment.*", "deploy.done"]
 "#,
         r#"
-error: webhook `chat`: unknown event `deploy.done` (events: release.registered, deployment.started, deployment.succeeded, deployment.failed, deployment.switched_back, deployment.undone, host.result, verification.reported, approval.recorded, quarantine.added; or a prefix like `deployment.*`, or `*`)
+error: webhook `chat`: unknown event `deploy.done` (events: release.registered, deployment.started, deployment.succeeded, deployment.failed, deployment.switched_back, deployment.undone, deployment.forced, host.result, verification.reported, approval.recorded, quarantine.added; or a prefix like `deployment.*`, or `*`)
  --> [DIR]/haul.toml:4:27
   |
 4 | events = ["deployment.*", "deploy.done"]

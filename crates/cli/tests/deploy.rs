@@ -251,12 +251,19 @@ fn a_second_deploy_is_refused_while_the_first_holds_the_lock() {
 }
 
 fn write_lock(p: &Project, host: &str, pid: u32, machine: &str, since: &str) {
+    write_lock_json(
+        p,
+        host,
+        serde_json::json!({
+            "token": "t1", "user": "ghost", "machine": machine, "pid": pid,
+            "since": since, "command": "deploy app test",
+        }),
+    );
+}
+
+fn write_lock_json(p: &Project, host: &str, lock: serde_json::Value) {
     let dir = p.host(host).join(".haul");
     std::fs::create_dir_all(&dir).unwrap();
-    let lock = serde_json::json!({
-        "token": "t1", "user": "ghost", "machine": machine, "pid": pid,
-        "since": since, "command": "deploy app test",
-    });
     std::fs::write(dir.join("lock"), format!("{lock}\n")).unwrap();
 }
 
@@ -264,28 +271,66 @@ fn this_machine() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string()
 }
 
+/// The identity a lock records for a process that ran here and exited.
+fn dead_process() -> serde_json::Value {
+    let mut child = std::process::Command::new("sleep").arg("0.05").spawn().unwrap();
+    let pid = child.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(19).unwrap().parse().unwrap();
+    child.wait().unwrap();
+    serde_json::json!({
+        "machine": this_machine(), "pid": pid, "start": start,
+        "boot": std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim(),
+        "pidns": std::fs::read_link("/proc/self/ns/pid").unwrap().display().to_string(),
+    })
+}
+
 #[test]
 fn a_lock_of_a_dead_process_here_is_reported_and_taken_over() {
     let p = Project::new(&config("", ""));
-    let mut dead = std::process::Command::new("true").spawn().unwrap();
-    let pid = dead.id();
-    dead.wait().unwrap();
-    write_lock(&p, "b", pid, &this_machine(), "2026-01-01T00:00:00Z");
+    let mut lock = dead_process();
+    let pid = lock["pid"].as_u64().unwrap();
+    for (k, v) in
+        [("token", "t1"), ("user", "ghost"), ("since", "2026-01-01T00:00:00Z"), ("command", "deploy app test")]
+    {
+        lock[k] = v.into();
+    }
+    write_lock_json(&p, "b", lock);
     let out = p.haul(&["deploy", "app", "test"]).ok();
+    let m = this_machine();
     assert!(
         out.stderr.contains(&format!(
-            "warning: b: took over a stale lock: deploy app test by ghost on {} (pid {pid}) since 2026-01-01T00:00:00Z: process {pid} is no longer running",
-            this_machine()
+            "warning: b: took over a stale lock: deploy app test by ghost on {m} (pid {pid}) since 2026-01-01T00:00:00Z: process {pid} on {m} is no longer running"
         )),
         "{}",
         out.stderr
     );
     let hist = std::fs::read_to_string(p.host("b").join(".haul/history")).unwrap();
     assert!(
-        hist.contains(&format!("\"reason\":\"taken over: process {pid} (deploy app test) is no longer running\"")),
+        hist.contains(&format!(
+            "\"reason\":\"taken over: process {pid} on {m} is no longer running (deploy app test)\""
+        )),
         "{hist}"
     );
     assert!(!p.host("b").join(".haul/lock").exists());
+}
+
+#[test]
+fn a_lock_by_host_name_and_pid_alone_is_held_even_if_that_pid_is_gone() {
+    // Without boot and pid namespace the pid may be another namespace's.
+    let p = Project::new(&config("", ""));
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let pid = dead.id();
+    dead.wait().unwrap();
+    write_lock(&p, "b", pid, &this_machine(), "2099-01-01T00:00:00Z");
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(
+        out.stderr.contains(&format!("b: locked by deploy app test by ghost on {} (pid {pid})", this_machine())),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("wait for it to finish"), "{}", out.stderr);
+    assert!(p.host("b").join(".haul/lock").exists());
 }
 
 #[test]
@@ -346,7 +391,11 @@ fn rollback_walks_the_chain_and_to_switches_to_any_release() {
     assert_eq!(p.live("a").as_deref(), Some(v3.as_str()));
     assert_eq!(std::fs::read_to_string(p.host("a").join("current/index.html")).unwrap(), "v3");
     let out = p.haul(&["rollback", "app", "test", "--to", "20200101T000000.000Z-000000000000"]).fails(1);
-    assert!(out.stderr.contains("a: release 20200101T000000.000Z-000000000000 is not on this host"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("release 20200101T000000.000Z-000000000000 of app is not in the ledger"),
+        "{}",
+        out.stderr
+    );
     let hist = std::fs::read_to_string(p.host("a").join(".haul/history")).unwrap();
     assert_eq!(hist.matches("\"kind\":\"rollback\"").count(), 3);
 }

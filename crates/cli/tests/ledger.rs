@@ -85,7 +85,10 @@ fn verifications_approvals_and_quarantines() {
     let v2 = p.haul(&["build", "app"]).ok().stdout.trim().to_string();
     p.haul(&["quarantine", "app", &v2, "--reason", "corrupts uploads"]).ok();
     let out = p.haul(&["deploy", "app", "test", "--release", &v2]).fails(1);
-    assert_eq!(out.stderr.lines().last().unwrap(), format!("error: release {v2} of app is quarantined"));
+    assert!(
+        out.stderr.contains(&format!("error: release {v2} of app may not enter test:\n  - quarantined by tester at "))
+    );
+    assert!(out.stderr.contains(": corrupts uploads\n(to go ahead anyway, break glass with --force --reason"));
     assert_eq!(p.live("a").as_deref(), Some(v1.as_str()), "nothing shipped");
 }
 

@@ -16,8 +16,11 @@ pub const EXAMPLE: &str = r#"# haul.toml — what haul deploys, where, and how.
 # cache = ".haul/releases"
 
 [lock]
-# A deploy lock older than this is reported as stale.
+# A deploy lock whose holder may still run (another machine or container)
+# is reported as stale once older than this.
 stale_after = "1h"
+# A running deployment's lease in the ledger, renewed by its live runner.
+# lease = "30s"
 
 [apps.web]
 # Local build steps, run in `workdir`. haul invokes your build system;

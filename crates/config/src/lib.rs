@@ -10,6 +10,7 @@ mod error;
 mod example;
 mod model;
 mod resolve;
+mod ssh_fields;
 mod step;
 mod validate;
 mod webhooks;

@@ -128,6 +128,14 @@ pub struct LockConfig {
     /// A lock older than this is reported as stale.
     #[serde(default = "default_stale")]
     pub stale_after: Duration,
+    /// A running deployment's lease: its runner renews it (every third of
+    /// it); once it runs out, the next deployment closes the run as failed.
+    #[serde(default = "default_lease")]
+    pub lease: Duration,
+}
+
+fn default_lease() -> Duration {
+    Duration::secs(30)
 }
 
 fn default_stale() -> Duration {
@@ -136,7 +144,7 @@ fn default_stale() -> Duration {
 
 impl Default for LockConfig {
     fn default() -> Self {
-        LockConfig { stale_after: default_stale() }
+        LockConfig { stale_after: default_stale(), lease: default_lease() }
     }
 }
 

@@ -162,7 +162,7 @@ impl Config {
 
     /// A jump hop names a `[hosts]` entry or is an ssh destination itself
     /// (`[user@]host[:port]`).
-    fn jump_destination(&self, hop: &str) -> JumpHop {
+    pub(crate) fn jump_destination(&self, hop: &str) -> JumpHop {
         if let Some(h) = self.hosts.get(hop) {
             return JumpHop {
                 key: hop.to_string(),

@@ -62,17 +62,9 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
             return Err((app.ship.span(), "`ship` must name a directory".into()));
         }
         if let Some(p) = &app.path {
-            relative_path(p, "`path`")?;
+            relative_path(p, "`path`", false)?;
         }
-        for s in &app.shared {
-            relative_path(s, "shared path")?;
-        }
-        let mut seen = BTreeSet::new();
-        for s in &app.shared {
-            if !seen.insert(s.get_ref().trim_end_matches('/')) {
-                return Err((s.span(), format!("shared path `{}` is listed twice", s.get_ref())));
-            }
-        }
+        shared_paths(&app.shared)?;
         for r in &app.roles {
             known_role(r, &format!("app `{}`", name.get_ref()))?;
         }
@@ -207,6 +199,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         }
     }
 
+    crate::ssh_fields::validate(c)?;
     for (name, host) in &c.hosts {
         match host.kind() {
             TransportKind::Local => {
@@ -272,17 +265,64 @@ fn check_name(kind: &str, n: &Spanned<String>) -> Result<(), Fail> {
     }
 }
 
-fn relative_path(p: &Spanned<String>, what: &str) -> Result<(), Fail> {
+/// A path inside the release (or under a host's root): `/`-separated plain
+/// names. `a//b`, `./a`, `a/..`, `/a`, control characters and names that
+/// begin or end with white space are refused, never normalized, so the path
+/// a host acts on is the path the file says. `trailing_slash`: a trailing
+/// `/` is allowed (it marks a shared directory).
+fn relative_path(p: &Spanned<String>, what: &str, trailing_slash: bool) -> Result<(), Fail> {
     let s = p.get_ref();
-    let bad = s.is_empty()
-        || s.starts_with('/')
-        || s.split('/').any(|c| c == ".." || c == ".")
-        || s.trim_end_matches('/').is_empty();
-    if bad {
-        Err((p.span(), format!("{what} `{s}` must be a relative path inside the release, without `.` or `..`")))
-    } else {
-        Ok(())
+    let shown = s.escape_debug().to_string();
+    let fail = |why: String| Err((p.span(), format!("{what} `{shown}` {why}")));
+    let body = if trailing_slash { s.strip_suffix('/').unwrap_or(s) } else { s.as_str() };
+    if s.starts_with('/') || body.split('/').any(|c| c == ".." || c == ".") || body.is_empty() {
+        return fail("must be a relative path inside the release, without `.` or `..`".into());
     }
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return fail(format!("contains the control character {:?}; paths must be plain names", c));
+    }
+    if body.split('/').any(str::is_empty) {
+        let parts: Vec<&str> = body.split('/').filter(|c| !c.is_empty()).collect();
+        let tail = if body.len() < s.len() { "/" } else { "" };
+        let why = if body.ends_with('/') { "ends with more than one `/`" } else { "has an empty component (`//`)" };
+        return fail(format!("{why}; write `{}{tail}`", parts.join("/")));
+    }
+    if let Some(c) = body.split('/').find(|c| c.trim() != *c) {
+        return fail(format!("has the name `{c}`, which begins or ends with white space"));
+    }
+    Ok(())
+}
+
+/// Shared paths are checked one by one, then against each other: listed
+/// twice, or one inside another (staging would link the inner one through
+/// the outer one's link, into `shared/`).
+fn shared_paths(shared: &[Spanned<String>]) -> Result<(), Fail> {
+    for s in shared {
+        relative_path(s, "shared path", true)?;
+    }
+    let parts = |s: &Spanned<String>| -> Vec<String> {
+        s.get_ref().trim_end_matches('/').split('/').map(str::to_string).collect()
+    };
+    for (i, s) in shared.iter().enumerate() {
+        for earlier in &shared[..i] {
+            let (a, b) = (parts(earlier), parts(s));
+            if a == b {
+                return Err((s.span(), format!("shared path `{}` is listed twice", s.get_ref())));
+            }
+            let (outer, inner) = if a.len() < b.len() { (earlier, s) } else { (s, earlier) };
+            if a.len() != b.len() && parts(inner).starts_with(&parts(outer)) {
+                return Err((
+                    s.span(),
+                    format!(
+                        "shared path `{}` is inside shared path `{}`; list only the outer one",
+                        inner.get_ref(),
+                        outer.get_ref()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Finds a cycle in a graph where each node has at most one outgoing edge.

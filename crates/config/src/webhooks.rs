@@ -20,6 +20,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "deployment.failed",
     "deployment.switched_back",
     "deployment.undone",
+    "deployment.forced",
     "host.result",
     "verification.reported",
     "approval.recorded",

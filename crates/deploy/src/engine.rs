@@ -152,30 +152,48 @@ impl Engine {
         format!("haul unlock {app} {env} --reason \"…\"")
     }
 
-    /// Locks `app` on every host, or none of them.
+    /// Locks `app` on every host, or none of them. A lock whose holder is
+    /// certainly dead (see [`haul_host::Holder::dead`]) is taken over, and
+    /// the take-over recorded; any other lock is reported as held.
     pub(crate) async fn lock_all(
         &self,
         apps: &[HostApp],
         command: String,
         hint: String,
     ) -> Result<String, DeployError> {
+        let me = &self.who.holder;
         let token = format!(
             "{}-{}-{}",
-            self.who.machine,
-            self.who.pid,
+            me.machine,
+            me.pid,
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
         );
         let info = LockInfo {
             token: token.clone(),
             user: self.who.user.clone(),
-            machine: self.who.machine.clone(),
-            pid: self.who.pid,
+            holder: me.clone(),
             since: jiff::Timestamp::now().to_string(),
             command,
         };
         let results = each(apps.to_vec(), self.parallel, |a| {
             let info = info.clone();
-            async move { a.lock(&info).await }
+            async move {
+                let theirs = match a.lock(&info).await? {
+                    LockOutcome::Acquired => return Ok((LockOutcome::Acquired, None)),
+                    LockOutcome::Held(theirs) => theirs,
+                };
+                // A lock of a process that is certainly gone protects
+                // nothing: take it over (and say so).
+                let Some(why) = theirs.holder.dead(&info.holder).filter(|_| !theirs.is_unreadable()) else {
+                    return Ok((LockOutcome::Held(theirs), None));
+                };
+                let event = Event {
+                    reason: Some(format!("taken over: {why} ({})", theirs.command)),
+                    ..Event::now(EventKind::Unlock, &info.user)
+                };
+                let outcome = a.take_over(&theirs, &info, &event).await?;
+                Ok::<_, haul_host::HostError>((outcome, Some(format!("{}: {why}", theirs.describe()))))
+            }
         })
         .await;
         let mut held = Vec::new();
@@ -183,40 +201,14 @@ impl Engine {
         let mut acquired = Vec::new();
         for (a, r) in apps.iter().zip(results) {
             match r {
-                Ok(LockOutcome::Acquired) => acquired.push(a.clone()),
-                Ok(LockOutcome::Held(theirs)) => {
-                    // A lock of a process of this machine that is gone
-                    // protects nothing: take it over (and say so).
-                    if theirs.machine == self.who.machine && !Whoami::process_alive(theirs.pid) {
-                        let event = Event {
-                            reason: Some(format!(
-                                "taken over: process {} ({}) is no longer running",
-                                theirs.pid, theirs.command
-                            )),
-                            ..Event::now(EventKind::Unlock, &self.who.user)
-                        };
-                        match a.take_over(&theirs, &info, &event).await {
-                            Ok(LockOutcome::Acquired) => {
-                                self.observer.progress(Progress::Warn(&format!(
-                                    "{}: took over a stale lock: {}: process {} is no longer running",
-                                    a.host(),
-                                    theirs.describe(),
-                                    theirs.pid
-                                )));
-                                acquired.push(a.clone());
-                                continue;
-                            }
-                            Ok(LockOutcome::Held(now)) => {
-                                let stale = self.staleness(&now);
-                                held.push(LockHeld { host: a.host().to_string(), info: now, stale });
-                                continue;
-                            }
-                            Err(e) => {
-                                failure = failure.or(Some(e));
-                                continue;
-                            }
-                        }
+                Ok((LockOutcome::Acquired, took_over)) => {
+                    if let Some(what) = took_over {
+                        self.observer
+                            .progress(Progress::Warn(&format!("{}: took over a stale lock: {what}", a.host())));
                     }
+                    acquired.push(a.clone());
+                }
+                Ok((LockOutcome::Held(theirs), _)) => {
                     let stale = self.staleness(&theirs);
                     held.push(LockHeld { host: a.host().to_string(), info: theirs, stale });
                 }
@@ -233,10 +225,15 @@ impl Engine {
         }
     }
 
-    /// Why a lock looks abandoned, if it does.
+    /// Why a held lock looks abandoned, if it does: its holder is certainly
+    /// dead (and it changed hands meanwhile), it is older than
+    /// `lock.stale_after`, or nobody can tell whose it is.
     fn staleness(&self, info: &LockInfo) -> Option<String> {
-        if info.machine == self.who.machine && !Whoami::process_alive(info.pid) {
-            return Some(format!("process {} on {} is no longer running", info.pid, info.machine));
+        if info.is_unreadable() {
+            return Some("the lock file cannot be read, so nobody can tell whether its holder still runs".into());
+        }
+        if let Some(why) = info.holder.dead(&self.who.holder) {
+            return Some(why);
         }
         let limit = self.config.lock.stale_after;
         match info.age() {
@@ -287,7 +284,7 @@ impl Engine {
         let token = self
             .lock_all(&apps, format!("{verb} {} {}", plan.app, plan.env), self.unlock_hint(&plan.app, &plan.env))
             .await?;
-        let mut result = self.run_locked(plan, release.as_deref(), apps.clone(), t0).await;
+        let mut result = self.run_locked(plan, release.as_deref(), apps.clone(), &token, t0).await;
         self.unlock_all(&apps, &token).await;
         let add = |r: &mut DeployReport| {
             for (host, why) in &skipped {
@@ -374,6 +371,7 @@ impl Engine {
         plan: &Plan,
         release: Option<&Release>,
         apps: Vec<HostApp>,
+        token: &str,
         t0: Instant,
     ) -> Result<DeployReport, DeployError> {
         let states = each(apps.clone(), self.parallel, |a| async move { a.inspect().await }).await;
@@ -483,7 +481,7 @@ impl Engine {
             }
         }
         if plan.kind == PlanKind::Deploy {
-            self.prune_after(plan, &runs).await;
+            self.prune_after(plan, &runs, token).await;
         }
         let ok = runs.iter().all(|r| r.error.is_none());
         let msg = (!ok).then(|| "some hosts failed (failure policy: continue)".to_string());
@@ -879,19 +877,33 @@ impl Engine {
             let (stop, start) = (&stop, &start);
             async move {
                 // The environment's last verified release when the host has
-                // it, else what the host ran before.
+                // it, else what the host ran before, unless that is
+                // quarantined: then the newest before it that is not.
+                let quarantined = run.before.as_ref().filter(|b| plan.quarantined.contains(b));
+                let further = quarantined.and_then(|b| {
+                    let mut allowed = run.state.complete();
+                    allowed.retain(|r| *r != run.goal && !plan.quarantined.contains(r));
+                    haul_host::rollback_target(&run.state.history, b, &allowed)
+                });
                 let back_to = plan
                     .fallback
                     .as_ref()
                     .filter(|f| **f != run.goal && run.state.has_complete(f))
-                    .or(run.before.as_ref());
+                    .or(run.before.as_ref().filter(|_| quarantined.is_none()))
+                    .or(further.as_ref());
                 let env = self.step_env(plan, Some(run), back_to.map(String::as_str));
                 let current = format!("{}/current", run.app.dir());
                 let mut notes = Vec::new();
                 let mut back = false;
                 if run.switched {
                     let Some(before) = back_to else {
-                        return (None, vec![format!("{}: nothing ran before; left on {}", run.target.name, run.goal)]);
+                        let why = match quarantined {
+                            Some(q) => {
+                                format!("{q}, which ran before, is quarantined and no release before it is left")
+                            }
+                            None => "nothing ran before".to_string(),
+                        };
+                        return (None, vec![format!("{}: {why}; left on {}", run.target.name, run.goal)]);
                     };
                     for s in stop.iter().filter(|s| !s.local) {
                         if let Err(e) = run_checked(&run.app, &s.run, &current, &env).await {
@@ -929,7 +941,7 @@ impl Engine {
         if lines.is_empty() { "no host had been switched".into() } else { lines.join("\n") }
     }
 
-    async fn prune_after(&self, plan: &Plan, runs: &[Run]) {
+    async fn prune_after(&self, plan: &Plan, runs: &[Run], token: &str) {
         let chosen: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].error.is_none()).collect();
         let results = each(chosen, self.parallel, |i| {
             let run = &runs[i];
@@ -940,13 +952,22 @@ impl Engine {
                     ids.sort();
                 }
                 let doomed = prune_set(&ids, &run.state, &run.goal, plan.keep as usize);
-                run.app.remove(&doomed, |id| self.event(EventKind::Remove, plan, Some(id.to_string()), None)).await
+                run.app
+                    .prune(&doomed, plan.keep as usize, token, |id| {
+                        self.event(EventKind::Remove, plan, Some(id.to_string()), None)
+                    })
+                    .await
             }
         })
         .await;
         for r in results {
-            if let Err(e) = r {
-                self.observer.progress(Progress::Warn(&format!("pruning old releases: {e}")));
+            match r {
+                Err(e) => self.observer.progress(Progress::Warn(&format!("pruning old releases: {e}"))),
+                Ok(p) => {
+                    for (id, why) in p.kept {
+                        self.observer.progress(Progress::Warn(&format!("not pruned {id}: {why}")));
+                    }
+                }
             }
         }
     }

@@ -38,7 +38,7 @@ impl Engine {
         f: F,
     ) -> Result<Vec<(HostTarget, T)>, DeployError>
     where
-        F: Fn(HostApp, HostState) -> Fut,
+        F: Fn(HostApp, HostState, String) -> Fut,
         Fut: std::future::Future<Output = Result<T, DeployError>>,
     {
         let (hosts, apps) = self.targets(app, env, only)?;
@@ -51,7 +51,7 @@ impl Engine {
             for (a, s) in apps.iter().zip(states) {
                 pairs.push((a.clone(), s?));
             }
-            let out = each(pairs, self.parallel, |(a, s)| f(a, s)).await;
+            let out = each(pairs, self.parallel, |(a, s)| f(a, s, token.clone())).await;
             let mut done = Vec::new();
             for (h, r) in hosts.into_iter().zip(out) {
                 done.push((h, r?));
@@ -72,13 +72,16 @@ impl Engine {
         keep: usize,
         only: &[String],
     ) -> Result<Vec<(HostTarget, Vec<String>)>, DeployError> {
-        self.locked(app, env, only, "prune", |a, s| async move {
+        self.locked(app, env, only, "prune", |a, s, token| async move {
             let ids: Vec<String> = s.releases.iter().map(|r| r.id.clone()).collect();
             // With nothing live, keep the newest releases.
             let live = s.current.clone().or_else(|| s.newest_complete().map(str::to_string)).unwrap_or_default();
             let doomed = prune_set(&ids, &s, &live, keep);
-            a.remove(&doomed, |id| self.removal(env, id)).await?;
-            Ok(doomed)
+            let done = a.prune(&doomed, keep, &token, |id| self.removal(env, id)).await?;
+            for (id, why) in &done.kept {
+                self.observer.progress(Progress::Warn(&format!("{}: not pruned {id}: {why}", a.host())));
+            }
+            Ok(done.removed)
         })
         .await
     }
@@ -86,6 +89,7 @@ impl Engine {
     /// Removes release `id` from every host that has it. Refused, before
     /// anything is removed, when it is live on any host.
     pub async fn remove(&self, app: &str, env: &str, id: &str, only: &[String]) -> Result<Vec<String>, DeployError> {
+        haul_release::check_release_id(id)?;
         let states = self.inspect(app, env, only).await?;
         let mut live_on = Vec::new();
         let mut present = false;
@@ -106,7 +110,7 @@ impl Engine {
             return Err(DeployError::Refused(format!("no host of {env} has release {id}")));
         }
         let done = self
-            .locked(app, env, only, "remove", |a, s| async move {
+            .locked(app, env, only, "remove", |a, s, _token| async move {
                 if s.current.as_deref() == Some(id) {
                     return Err(DeployError::Refused(format!("{}: release {id} became live; not removed", a.host())));
                 }

@@ -179,6 +179,10 @@ pub struct Plan {
     /// environment's last verified release); otherwise each host's previous.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// Releases quarantined in the ledger: a failed deploy does not switch
+    /// back to one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<String>,
     pub phases: Vec<PlanPhase>,
 }
 
@@ -196,6 +200,11 @@ pub fn plan_deploy(
     release: ReleaseChoice,
     only: &[String],
 ) -> Result<Plan, crate::DeployError> {
+    if let ReleaseChoice::Given { id } = &release {
+        // Ids reach host scripts and paths: a bad one stops here, before
+        // any host is touched.
+        haul_release::check_release_id(id)?;
+    }
     let app = config.app(app_name)?;
     let env = config.env(env_name)?;
     let hosts = config.app_hosts(app_name, env_name, only)?;
@@ -308,6 +317,7 @@ pub fn plan_deploy(
         kind: PlanKind::Deploy,
         rollout,
         fallback: None,
+        quarantined: Vec::new(),
         app: app_name.into(),
         env: env_name.into(),
         release,
@@ -329,6 +339,9 @@ pub fn plan_rollback(
     to: Option<String>,
     only: &[String],
 ) -> Result<Plan, crate::DeployError> {
+    if let Some(id) = &to {
+        haul_release::check_release_id(id)?;
+    }
     let mut plan = plan_deploy(config, app_name, env_name, ReleaseChoice::Previous, only)?;
     let app = config.app(app_name)?;
     plan.kind = PlanKind::Rollback;

@@ -1,13 +1,15 @@
-//! Who is deploying, from where: recorded in locks and history.
+//! Who is deploying, from where: recorded in locks, history and the
+//! ledger's running deployments. The process identity is a [`Holder`], so
+//! that a lock or a run left by a dead process is known to be dead.
 
-use rustix::process::{Pid, test_kill_process};
+pub use haul_host::Holder;
 
 /// The person and process behind a command.
 #[derive(Debug, Clone)]
 pub struct Whoami {
     pub user: String,
-    pub machine: String,
-    pub pid: u32,
+    /// This process: machine, boot, pid namespace, pid, start time.
+    pub holder: Holder,
 }
 
 impl Whoami {
@@ -19,19 +21,9 @@ impl Whoami {
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
             .or_else(login_name)
             .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
-        let machine = rustix::system::uname().nodename().to_string_lossy().into_owned();
-        Whoami { user, machine, pid: std::process::id() }
-    }
-
-    /// Whether a process of this machine is still running.
-    pub fn process_alive(pid: u32) -> bool {
-        match Pid::from_raw(pid as i32) {
-            Some(p) => match test_kill_process(p) {
-                Ok(()) => true,
-                Err(e) => e != rustix::io::Errno::SRCH,
-            },
-            None => false,
-        }
+        let mut holder = Holder::current();
+        holder.machine = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        Whoami { user, holder }
     }
 }
 

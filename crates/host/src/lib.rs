@@ -7,6 +7,7 @@
 //!   shared/                persists across releases, linked into each
 //!   current -> releases/<id>   replaced by renaming a new link over it
 //!   .haul/lock             who holds the app on this host
+//!   .haul/lock.guard       held for the moment a lock is released or taken over
 //!   .haul/history          every switch, removal and unlock (JSON lines)
 //! ```
 //!
@@ -16,14 +17,19 @@
 //! the common tools [`TOOLS`] lists (what BusyBox alone gives is enough),
 //! nothing of haul.
 
+mod guard;
 mod history;
+mod holder;
 mod lock;
+mod prune;
 mod stage;
 mod state;
 mod tools;
 
 pub use history::{Event, EventKind, previous_links, rollback_target};
+pub use holder::Holder;
 pub use lock::{LockInfo, LockOutcome};
+pub use prune::Pruned;
 pub use stage::{SharedPath, StageReport};
 pub use state::{HostState, ReleaseOnHost};
 pub use tools::{TOOLS, Tool, missing_tools, parse_probe_line, probe_script};

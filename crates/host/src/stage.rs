@@ -53,7 +53,7 @@ impl SharedPath {
     }
 
     /// The link target, relative to the link's own directory.
-    fn link_target(&self) -> String {
+    pub(crate) fn link_target(&self) -> String {
         let depth = self.path.matches('/').count();
         format!("{}../../shared/{}", "../".repeat(depth), self.path)
     }
@@ -114,11 +114,17 @@ impl HostApp {
             rsync_files: rsync.as_ref().map_or(0, |(_, p)| p.len()),
             already: false,
         };
+        if let Err(message) = crate::guard::check_release(&release.manifest, id, shared) {
+            return Err(HostError::Invalid { host: self.host().into(), message });
+        }
+        if let Some(b) = base {
+            crate::check_id(self.host(), &b.id)?;
+        }
         let mut script = format!(
             r#"set -e
 mkdir -p {dir}
 cd {dir}
-mkdir -p releases shared .haul
+{functions}{app_dirs}mkdir -p releases shared .haul
 S=releases/.stage-{id}
 I=releases/.incoming-{id}
 rm -rf "$S" "$I" releases/{id} releases/{id}.manifest.tmp
@@ -126,19 +132,38 @@ mkdir "$I"
 tar -x -o -f - -C "$I"
 "#,
             dir = quote(self.dir()),
+            functions = crate::guard::functions(id),
+            app_dirs = crate::guard::app_dirs(id, base.map(|b| b.id.as_str())),
         );
         match base {
             Some(b) => {
                 let b = &b.id;
-                crate::check_id(self.host(), b)?;
+                // What is dropped from the base copy, laid over it or sent
+                // with rsync is reached through directories that must be
+                // directories: those of dropped paths in the base copy, those
+                // of the new release's paths once the drops are gone.
+                let ancestors = |paths: &mut dyn Iterator<Item = &str>| {
+                    let mut dirs = std::collections::BTreeSet::new();
+                    for p in paths {
+                        dirs.extend(crate::guard::ancestors(p).map(str::to_string));
+                    }
+                    crate::guard::no_links(&dirs)
+                };
+                let before = ancestors(&mut diff.drop.iter().map(String::as_str));
+                // Shared paths are links in the base copy; they go before
+                // the new files are laid over, or those would land in
+                // `shared/`.
+                let clear: String = shared.iter().map(crate::guard::clear_in_release).collect();
+                let rsync_paths = rsync.iter().flat_map(|(_, p)| p.iter().map(String::as_str));
+                let after = ancestors(&mut diff.send.iter().map(|e| e.path.as_str()).chain(rsync_paths));
                 script.push_str(&format!(
                     r#"cp -al releases/{b}/. "$S"
-(cd "$S" && xargs -0 rm -rf -- < ../.incoming-{id}/drop)
+{before}(cd "$S" && xargs -0 rm -rf -- < ../.incoming-{id}/drop)
 {CHECK_TOOLS}
-awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.manifest.tmp \
+{clear}{after}awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.manifest.tmp \
   && record_ok releases/{id}.manifest.tmp \
   || {{ echo "the record of release {b} on this host is damaged; remove that release (haul remove) and deploy again" >&2; exit 6; }}
-"#
+"#,
                 ));
             }
             // Nothing to reuse: the unpacked tree becomes the stage dir by
@@ -148,23 +173,9 @@ awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.ma
                     .replace("{id}", id),
             ),
         }
-        // Shared paths are links in the base copy; remove them before laying
-        // the new files over, or those files would land in `shared/`.
-        for s in shared {
-            script.push_str(&format!("rm -rf \"$S\"/{}\n", quote(&s.path)));
-        }
         script.push_str("if [ -d \"$I/tree\" ]; then cp -al \"$I/tree/.\" \"$S/\"; fi\n");
         for s in shared {
-            let p = quote(&s.path);
-            if s.dir {
-                script.push_str(&format!("mkdir -p shared/{p}\n"));
-            } else {
-                script.push_str(&format!("mkdir -p \"$(dirname shared/{p})\"\n[ -e shared/{p} ] || : > shared/{p}\n"));
-            }
-            script.push_str(&format!(
-                "rm -rf \"$S\"/{p}\nmkdir -p \"$(dirname \"$S\"/{p})\"\nln -s {t} \"$S\"/{p}\n",
-                t = quote(&s.link_target())
-            ));
+            script.push_str(&crate::guard::place(s));
         }
         script.push_str("rm -rf \"$I\"\n");
         let into_place = format!("mv \"$S\" releases/{id}\n");

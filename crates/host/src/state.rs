@@ -67,7 +67,7 @@ for d in releases/*; do
   [ -d "$d" ] && [ ! -L "$d" ] || continue
   if [ -f "$d.manifest" ]; then echo "complete ${{d#releases/}}"; else echo "partial ${{d#releases/}}"; fi
 done
-echo @lock; cat .haul/lock 2>/dev/null
+echo @lock; [ -f .haul/lock ] && {{ echo '#present'; cat .haul/lock; echo; }}
 echo @history; cat .haul/history 2>/dev/null
 exit 0
 "#,
@@ -94,6 +94,7 @@ fn parse_state(host: &str, text: &str) -> Result<HostState, HostError> {
     st.present = true;
     let mut section = "";
     let mut lock = String::new();
+    let mut locked = false;
     for line in text.lines() {
         if let Some(s) = line.strip_prefix('@') {
             section = match s {
@@ -122,6 +123,7 @@ fn parse_state(host: &str, text: &str) -> Result<HostState, HostError> {
                     st.releases.push(crate::ReleaseOnHost { id: id.into(), complete: state == "complete" });
                 }
             }
+            "lock" if line == "#present" && !locked => locked = true,
             "lock" => {
                 lock.push_str(line);
                 lock.push('\n');
@@ -139,8 +141,9 @@ fn parse_state(host: &str, text: &str) -> Result<HostState, HostError> {
         }
     }
     st.releases.sort_by(|a, b| a.id.cmp(&b.id));
-    if !lock.trim().is_empty() {
-        st.lock = Some(parse_lock(host, &lock)?);
+    // A lock file that is there but empty is still a lock.
+    if locked || !lock.trim().is_empty() {
+        st.lock = Some(parse_lock(&lock));
     }
     Ok(st)
 }

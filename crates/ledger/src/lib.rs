@@ -13,11 +13,15 @@
 //! requirements, tokens) is never stored here: it lives in `haul.toml`.
 
 mod batch;
+mod gate;
+mod lease;
 mod model;
 mod outbox;
 mod promotion;
 mod views;
 
+pub use gate::{Pipeline, Verdict};
+pub use lease::{Judge, Lease};
 pub use model::*;
 pub use outbox::{Delivery, DeliveryAttempt, NewAttempt, Outcome, now_plus};
 pub use promotion::{Candidate, Requirements, choose};
@@ -108,6 +112,12 @@ pub struct Ledger {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, include_str!("../migrations/sqlite/001_ledger.sql"), include_str!("../migrations/postgres/001_ledger.sql")),
     (2, include_str!("../migrations/sqlite/002_webhooks.sql"), include_str!("../migrations/postgres/002_webhooks.sql")),
+    (3, include_str!("../migrations/sqlite/003_forced.sql"), include_str!("../migrations/postgres/003_forced.sql")),
+    (
+        4,
+        include_str!("../migrations/sqlite/004_runner_lease.sql"),
+        include_str!("../migrations/postgres/004_runner_lease.sql"),
+    ),
 ];
 
 /// The current time, fixed-width so that text order is time order.
@@ -280,25 +290,55 @@ impl Ledger {
         Ok(true)
     }
 
-    /// Starts a deployment (status `running`) and returns its id. A
-    /// rollback names the deployment it undoes, which turns `undone` when
-    /// the rollback succeeds.
-    ///
-    /// One deployment of an app runs in an environment at a time: another
-    /// one still running is refused, unless it started more than
-    /// `stale_after` ago (its runner died without finishing), in which case
-    /// it is closed as failed and this one goes ahead. A rollback (recorded
-    /// after it ran) closes whatever is still recorded as running. Writers are
-    /// serialized on the audit head first, so two racing starts cannot both
-    /// see the environment free.
+    /// Starts a deployment (status `running`) and returns its id, with no
+    /// runner recorded; see [`Ledger::start_leased`].
     pub async fn start_deployment(&self, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
-        let d = d.clone();
-        self.batched(move |b| Box::pin(async move { Self::start_deployment_in(b, &d, stale_after).await })).await
+        self.start_leased(d, stale_after, None).await
     }
 
-    async fn start_deployment_in(b: &mut Batch, d: &NewDeployment, stale_after: std::time::Duration) -> Result<i64> {
-        if Self::quarantine_of(&mut b.tx, &d.app, &d.release).await?.is_some() && d.trigger != Trigger::Rollback {
-            return Err(LedgerError::Refused(format!("release {} of {} is quarantined", d.release, d.app)));
+    /// Starts a deployment (status `running`) and returns its id. A
+    /// rollback names the deployment it undoes, which turns `undone` when
+    /// the rollback succeeds. With a [`Lease`], the runner is recorded and
+    /// holds the environment until `lease.ttl` from now, renewed with
+    /// [`Ledger::renew_lease`].
+    ///
+    /// One deployment of an app runs in an environment at a time. Another
+    /// one still running is closed as failed, saying why, when its runner
+    /// is certainly dead (by `lease.judge`), its lease ran out, or (recorded
+    /// without a lease) it started more than `stale_after` ago; only a
+    /// forced rollback (the break-glass) takes over from one still live,
+    /// closing it as abandoned; otherwise this one is refused. A quarantined
+    /// release is refused unless forced. The rest of the gate
+    /// ([`Ledger::judge`]) is the caller's to ask first.
+    /// Writers are serialized on the audit head first, so two racing starts
+    /// cannot both see the environment free.
+    pub async fn start_leased(
+        &self,
+        d: &NewDeployment,
+        stale_after: std::time::Duration,
+        lease: Option<Lease>,
+    ) -> Result<i64> {
+        let d = d.clone();
+        self.batched(move |b| Box::pin(async move { Self::start_deployment_in(b, &d, stale_after, lease).await })).await
+    }
+
+    async fn start_deployment_in(
+        b: &mut Batch,
+        d: &NewDeployment,
+        stale_after: std::time::Duration,
+        lease: Option<Lease>,
+    ) -> Result<i64> {
+        // The gate judged the release before this write; what may have
+        // changed since (a quarantine, a deployment started) is checked
+        // again here, in the transaction.
+        let mut overrode = d.force.as_ref().map(|f| f.overrode.clone());
+        if let Some(q) = Self::quarantine_of(&mut b.tx, &d.app, &d.release).await? {
+            let why = gate::quarantined(&q);
+            match &mut overrode {
+                None => return Err(LedgerError::Refused(format!("release {} of {} is {why}", d.release, d.app))),
+                Some(o) if !o.contains(&why) => o.push(why),
+                Some(_) => {}
+            }
         }
         let running = sqlx::query("SELECT * FROM deployments WHERE app = $1 AND env = $2 AND status = $3 ORDER BY id")
             .bind(&d.app)
@@ -307,33 +347,36 @@ impl Ledger {
             .fetch_all(&mut *b.tx)
             .await?;
         let running = running.iter().map(deployment_from).collect::<Result<Vec<_>>>()?;
-        // A rollback is recorded once it has run, holding every host's lock:
-        // whatever the ledger still shows running there is not running.
-        let young = |o: &&Deployment| promotion::age(&o.started).unwrap_or_default() < stale_after;
-        if let Some(other) = running.iter().find(young).filter(|_| d.trigger != Trigger::Rollback) {
-            return Err(LedgerError::Busy(format!(
-                "deployment {} ({} of {} by {}, started {}) is still running in {}; \
-                 it may be retried once that one finishes",
-                other.id,
-                other.trigger.as_str(),
-                other.release,
-                other.actor,
-                other.started,
-                other.env
-            )));
-        }
+        // Only a forced rollback takes over from a deployment still live.
+        let takes_over = d.trigger == Trigger::Rollback && overrode.is_some();
+        let mut closing = Vec::new();
         for other in &running {
-            let age = promotion::age(&other.started).unwrap_or_default();
-            let why = match d.trigger {
-                Trigger::Rollback => "abandoned: a rollback ran while it was recorded as running".to_string(),
-                _ => format!("abandoned: still running after {}s; closed when a new deployment started", age.as_secs()),
-            };
+            match lease::abandoned(other, stale_after, lease.as_ref()) {
+                Some(why) => closing.push((other, why)),
+                None if takes_over => {
+                    if let Some(o) = &mut overrode {
+                        o.push(lease::still_running(other));
+                    }
+                    let why = format!("abandoned: a forced rollback by {} took over while it was running", d.actor);
+                    closing.push((other, why));
+                }
+                None => return Err(lease::busy(other, d.trigger)),
+            }
+        }
+        for (other, why) in closing {
             Self::transition(b, other, Status::Failed, Some(&why), &d.actor).await?;
         }
+        let forced = overrode.filter(|o| !o.is_empty()).map(|o| o.join("; "));
         let started = now();
+        let (runner, until) = match &lease {
+            Some(l) => {
+                (l.runner.as_ref().map(|r| serde_json::to_string(r).expect("runner serializes")), Some(l.until()))
+            }
+            None => (None, None),
+        };
         let row = sqlx::query(
-            "INSERT INTO deployments (app, env, release, trigger, actor, reason, config_digest, status, undoes, started) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            "INSERT INTO deployments (app, env, release, trigger, actor, reason, config_digest, status, undoes, started, forced, runner, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(&d.app)
         .bind(&d.env)
@@ -345,12 +388,26 @@ impl Ledger {
         .bind(Status::Running.as_str())
         .bind(d.undoes)
         .bind(&started)
+        .bind(&forced)
+        .bind(runner)
+        .bind(until)
         .fetch_one(&mut *b.tx)
         .await?;
         let id: i64 = row.try_get("id")?;
         let mut data = json!(d);
         data["id"] = json!(id);
+        data["forced"] = json!(forced);
+        if let Some(r) = lease.as_ref().and_then(|l| l.runner.as_ref()) {
+            data["runner"] = json!(r);
+        }
         Self::audit(b, &d.actor, "deployment.started", &id.to_string(), data).await?;
+        if let Some(overrode) = &forced {
+            let data = json!({
+                "id": id, "app": d.app, "env": d.env, "release": d.release, "trigger": d.trigger,
+                "reason": d.reason, "overrode": overrode,
+            });
+            Self::audit(b, &d.actor, "deployment.forced", &id.to_string(), data).await?;
+        }
         Ok(id)
     }
 
@@ -454,12 +511,13 @@ impl Ledger {
     ) -> Result<()> {
         let d = Self::deployment_in(b, id).await?;
         Self::may_become(&d, status)?;
-        // A rollback that succeeded undoes the deployment it went back from.
+        // A rollback that succeeded undoes the deployment it went back from,
+        // unless a rollback racing it already did (or it never succeeded):
+        // what it undoes was read before it ran.
         let undone = match (status, d.undoes) {
             (Status::Succeeded, Some(undone)) => {
                 let u = Self::deployment_in(b, undone).await?;
-                Self::may_become(&u, Status::Undone)?;
-                Some(u)
+                (u.status == Status::Succeeded).then_some(u)
             }
             _ => None,
         };
@@ -877,6 +935,9 @@ fn deployment_from(r: &AnyRow) -> Result<Deployment> {
         message: r.try_get("message")?,
         started: r.try_get("started")?,
         finished: r.try_get("finished")?,
+        forced: r.try_get("forced")?,
+        runner: r.try_get::<Option<String>, _>("runner")?.and_then(|s| serde_json::from_str(&s).ok()),
+        lease_until: r.try_get("lease_until")?,
     })
 }
 

@@ -105,6 +105,20 @@ pub struct NewDeployment {
     pub config_digest: String,
     /// The deployment a rollback undoes.
     pub undoes: Option<i64>,
+    /// A break-glass past the gate (see [`Force`]); `None` for an ordinary
+    /// deployment, which the ledger refuses when the gate would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<Force>,
+}
+
+/// A deployment forced past the gate by someone allowed to (`--force
+/// --reason`, or an `admin` token): it goes ahead, and the ledger records it
+/// as forced, with what was overridden, by the deployment's actor, for its
+/// reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Force {
+    /// What the gate refused, in its words.
+    pub overrode: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +136,28 @@ pub struct Deployment {
     pub message: Option<String>,
     pub started: String,
     pub finished: Option<String>,
+    /// Set when it was forced past the gate: what was overridden.
+    pub forced: Option<String>,
+    /// The process running it, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<Runner>,
+    /// Until when its runner's lease holds (renewed while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<String>,
+}
+
+/// The process running a deployment: enough to tell, on its machine, that
+/// it is certainly gone (see `haul_host::Holder`, whose JSON this is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runner {
+    pub machine: String,
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pidns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
 }
 
 /// One host's part in a deployment.

@@ -159,11 +159,7 @@ impl Ledger {
     async fn checks(&self, d: &Deployment, target: &str, req: &Requirements) -> Result<Vec<Check>> {
         let mut checks = Vec::new();
         if let Some(q) = self.quarantined(&d.app, &d.release).await? {
-            checks.push(Check {
-                kind: CheckKind::Quarantine,
-                met: false,
-                detail: format!("quarantined by {} at {}: {}", q.actor, q.at, q.reason),
-            });
+            checks.push(Check { kind: CheckKind::Quarantine, met: false, detail: crate::gate::quarantined(&q) });
         }
         let found = self.verifications(d.id).await?;
         for name in &req.verifications {

@@ -134,6 +134,7 @@ mod tests {
             reason: None,
             config_digest: "cfg".into(),
             undoes,
+            force: None,
         }
     }
 

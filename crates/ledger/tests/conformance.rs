@@ -26,6 +26,7 @@ fn deployment(env: &str, rel: &str, trigger: Trigger, undoes: Option<i64>) -> Ne
         reason: Some("test".into()),
         config_digest: "cfg".into(),
         undoes,
+        force: None,
     }
 }
 
@@ -94,9 +95,19 @@ async fn suite(url: &str) {
     let dead = l.deployment(dead).await.unwrap();
     assert_eq!(dead.status, Status::Failed);
     assert!(dead.message.unwrap().starts_with("abandoned: still running after"));
-    // A rollback, recorded after it ran, closes what is still running.
-    let back = l.start_deployment(&deployment("qa", "r1", Trigger::Rollback, None), HOUR).await.unwrap();
-    assert_eq!(l.deployment(next).await.unwrap().status, Status::Failed);
+    // A rollback while a deployment runs is refused like any other; forced,
+    // it takes over, closing the running one, and says so.
+    let e = l.start_deployment(&deployment("qa", "r1", Trigger::Rollback, None), HOUR).await.unwrap_err();
+    assert!(matches!(e, LedgerError::Busy(_)), "{e}");
+    assert!(e.to_string().contains("breaks glass with --force --reason"), "{e}");
+    let mut forced = deployment("qa", "r1", Trigger::Rollback, None);
+    forced.force = Some(Force::default());
+    let back = l.start_deployment(&forced, HOUR).await.unwrap();
+    let closed = l.deployment(next).await.unwrap();
+    assert_eq!(closed.status, Status::Failed);
+    assert!(closed.message.unwrap().starts_with("abandoned: a forced rollback by alice took over"));
+    let back_row = l.deployment(back).await.unwrap();
+    assert!(back_row.forced.unwrap().starts_with(&format!("deployment {next} (deploy of r2 by alice, started ")));
     l.finish_deployment(back, Status::Succeeded, None, &[], "alice").await.unwrap();
 
     // Events: every write, in order, with the app and environment.
@@ -148,14 +159,55 @@ async fn suite(url: &str) {
     let e = l.approve("web", "r1", "prod", "bob", None).await.unwrap_err();
     assert_eq!(e.to_string(), "bob already approved r1 of web for prod");
 
-    // Quarantine: nothing deploys the release again, but a rollback may go
-    // through it (a rollback goes back, it does not promote).
+    // Quarantine: nothing deploys, promotes or rolls back to the release
+    // again, unless forced, which is recorded.
     l.quarantine("web", "r2", "leaks memory", "carol").await.unwrap();
     let e = l.quarantine("web", "r2", "again", "carol").await.unwrap_err();
     assert!(e.to_string().starts_with("release r2 of web is already quarantined (leaks memory, by carol at "), "{e}");
-    let e = l.start_deployment(&deployment("prod", "r2", Trigger::Deploy, None), HOUR).await.unwrap_err();
-    assert_eq!(e.to_string(), "release r2 of web is quarantined");
+    for trigger in [Trigger::Deploy, Trigger::Promote, Trigger::Rollback] {
+        let e = l.start_deployment(&deployment("prod", "r2", trigger, None), HOUR).await.unwrap_err();
+        assert!(e.to_string().starts_with("release r2 of web is quarantined by carol at "), "{e}");
+        assert!(e.to_string().ends_with(": leaks memory"), "{e}");
+    }
     assert_eq!(l2.quarantined("web", "r2").await.unwrap().unwrap().reason, "leaks memory");
+    let mut forced = deployment("prod", "r2", Trigger::Rollback, None);
+    forced.force = Some(Force::default());
+    let f = l.start_deployment(&forced, HOUR).await.unwrap();
+    l.finish_deployment(f, Status::Succeeded, None, &[], "alice").await.unwrap();
+    let row = l.deployment(f).await.unwrap();
+    assert!(row.forced.as_deref().unwrap().starts_with("quarantined by carol at "), "{row:?}");
+    let audit = l.events_after(0, 1000).await.unwrap();
+    let entry = audit.iter().rfind(|e| e.kind == "deployment.forced").expect("the force is audited");
+    assert_eq!((entry.actor.as_str(), entry.data["reason"].as_str()), ("alice", Some("test")));
+    assert_eq!(entry.data["id"].as_i64(), Some(f));
+
+    // The gate: prod takes staging's releases that passed `smoke` there.
+    let prod = Pipeline {
+        upstream: Some("staging".into()),
+        requires: Requirements { verifications: vec!["smoke".into()], approvals: 2, ..Default::default() },
+    };
+    let v = l.judge("web", "prod", "r1", Trigger::Promote, &prod).await.unwrap();
+    assert!(v.registered && v.refusals == ["1 of 2 approvals for prod (by bob)"], "{v:?}");
+    l.approve("web", "r1", "prod", "dave", None).await.unwrap();
+    assert!(l.judge("web", "prod", "r1", Trigger::Deploy, &prod).await.unwrap().admitted());
+    let v = l.judge("web", "prod", "r2", Trigger::Deploy, &prod).await.unwrap();
+    assert_eq!(v.refusals.len(), 2, "{v:?}");
+    assert!(v.refusals[0].starts_with("quarantined by carol"), "{v:?}");
+    assert!(v.refusals[1].starts_with("prod takes its code from staging, and r2 never succeeded there"), "{v:?}");
+    let v = l.judge("web", "prod", "nope", Trigger::Deploy, &prod).await.unwrap();
+    assert!(!v.registered && !v.admitted());
+    assert_eq!(
+        v.message("web", "prod", "nope"),
+        "release nope of web is not in the ledger (it was never built and recorded)"
+    );
+    // A rollback may go back to what ran there before, requirements or not.
+    let qa =
+        Pipeline { upstream: Some("staging".into()), requires: Requirements { approvals: 9, ..Default::default() } };
+    assert!(l.judge("web", "qa", "r1", Trigger::Rollback, &qa).await.unwrap().admitted());
+    let v = l.judge("web", "qa", "r1", Trigger::Deploy, &qa).await.unwrap();
+    assert_eq!(v.refusals, ["0 of 9 approvals for qa"]);
+    // An environment that builds its own code takes any known release.
+    assert!(l.judge("web", "qa", "r1", Trigger::Deploy, &Pipeline::default()).await.unwrap().admitted());
 
     // Two pools writing at once: every write lands, the chain holds.
     let mut tasks = Vec::new();
@@ -223,13 +275,18 @@ async fn tamper_removals(url: &str) {
     assert_eq!(l.verify_audit().await.unwrap().broken, Some((2, "entry 2 is missing".into())));
 }
 
-/// A ledger made at schema version 1 (before the webhook outbox) is
-/// brought up to date when opened, its records kept.
+/// A ledger made at schema version 1 (before the webhook outbox and the
+/// record of forced deployments) is brought up to date when opened, its
+/// records kept.
 async fn upgrade(url: &str) {
     let l = Ledger::open(url).await.unwrap();
     l.register_release(&release("old", "r1", "d1"), "ci").await.unwrap();
+    let d = l.start_deployment(&deployment("staging", "r1", Trigger::Deploy, None), HOUR).await.unwrap();
     for t in ["webhook_attempts", "webhook_deliveries", "webhook_cursors"] {
         l.execute_raw(&format!("DROP TABLE {t}")).await.unwrap();
+    }
+    for c in ["forced", "runner", "lease_until"] {
+        l.execute_raw(&format!("ALTER TABLE deployments DROP COLUMN {c}")).await.unwrap();
     }
     l.execute_raw("UPDATE haul_schema SET version = 1").await.unwrap();
     drop(l);
@@ -246,8 +303,9 @@ async fn upgrade(url: &str) {
         o.await.unwrap().unwrap();
     }
     let l = Ledger::open(url).await.unwrap();
-    assert_eq!(l.schema_version().await.unwrap(), 2);
+    assert_eq!(l.schema_version().await.unwrap(), 4);
     assert_eq!(l.webhook_cursors().await.unwrap(), vec![]);
+    assert_eq!(l.deployment(d).await.unwrap().forced, None, "an old deployment was not forced");
     assert_eq!(l.releases("old", None, 10).await.unwrap().len(), 1);
     assert_eq!(l.verify_audit().await.unwrap().broken, None);
 }

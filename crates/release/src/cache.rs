@@ -99,6 +99,7 @@ impl ReleaseCache {
         let text = fs::read_to_string(&rec).at(&rec)?;
         let r = Release::from_lines(&text).map_err(|message| ReleaseError::Corrupt { path: rec.clone(), message })?;
         r.manifest.check_paths()?;
+        r.manifest.check_links()?;
         Ok(r)
     }
 

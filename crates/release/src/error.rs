@@ -10,18 +10,22 @@ pub enum ReleaseError {
         #[source]
         source: std::io::Error,
     },
-    #[error("symlink `{path}` points to `{target}`, outside the tree that ships")]
-    SymlinkEscapes { path: String, target: String },
-    #[error("`{path}` is a {kind}; only files, directories and symlinks can ship")]
+    #[error("symlink `{}` points to `{}`, outside the tree that ships: {why}", path.escape_debug(), target.escape_debug())]
+    SymlinkEscapes { path: String, target: String, why: crate::LinkEscape },
+    #[error("`{}` is a {kind}; only files, directories and symlinks can ship", path.escape_debug())]
     Special { path: String, kind: &'static str },
-    #[error("`{}` has a name that is not UTF-8", path.display())]
+    #[error("`{}` has a name that is not UTF-8; only UTF-8 names can ship (rename it)", path.display())]
     NotUtf8 { path: PathBuf },
-    #[error("`{path}` changed while it was being packed; build again")]
+    #[error("symlink `{}` has a target that is not UTF-8; only UTF-8 targets can ship", path.escape_debug())]
+    LinkNotUtf8 { path: String },
+    #[error("`{}` changed while it was being packed; build again", path.escape_debug())]
     Changed { path: String },
     #[error("the tree to ship, {}, does not exist or is not a directory", path.display())]
     NoTree { path: PathBuf },
-    #[error("manifest entry `{path}` is not a clean relative path")]
+    #[error("manifest entry `{}` is not a clean relative path", path.escape_debug())]
     BadPath { path: String },
+    #[error("`{}` is not a release id (ids look like 20261123T190512.345Z-0123456789ab)", id.escape_debug())]
+    BadId { id: String },
     #[error("no release `{id}` of app `{app}` in the release cache ({})", dir.display())]
     NotCached { app: String, id: String, dir: PathBuf },
     #[error("release cache entry {}: {message}", path.display())]

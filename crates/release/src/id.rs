@@ -18,6 +18,13 @@ pub fn is_release_id(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
+/// The one check of a release id that comes from outside (the command line,
+/// the ledger, a host): an id is used in paths and shell words, so anything
+/// else is refused before it reaches either.
+pub fn check_release_id(s: &str) -> Result<(), crate::ReleaseError> {
+    if is_release_id(s) { Ok(()) } else { Err(crate::ReleaseError::BadId { id: s.to_string() }) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

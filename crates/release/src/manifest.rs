@@ -82,6 +82,21 @@ impl Manifest {
         }
         Ok(())
     }
+
+    /// Refuses a manifest with a symlink that leads out of the release, by
+    /// the same rule `pack` applies: a cached release is checked before it
+    /// ships.
+    pub fn check_links(&self) -> Result<(), crate::ReleaseError> {
+        let links = self
+            .entries
+            .iter()
+            .filter_map(|e| match &e.kind {
+                Kind::Symlink { target } => Some((e.path.clone(), target.clone())),
+                _ => None,
+            })
+            .collect();
+        crate::links::check_links(&links)
+    }
 }
 
 pub(crate) fn clean_relative(p: &str) -> bool {

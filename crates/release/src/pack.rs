@@ -2,27 +2,40 @@
 
 use crate::error::{IoContext, ReleaseError};
 use crate::manifest::{Entry, Kind, Manifest};
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Walks `root`, hashing every file while writing it into a tar stream
-/// (compressed with zstd) to `out`. Refuses symlinks that leave the tree,
-/// device files, sockets and FIFOs. Entries are written in manifest order.
+/// (compressed with zstd) to `out`. Refuses symlinks that lead out of the
+/// tree (see [`crate::resolve_link`]), device files, sockets, FIFOs and
+/// names that are not UTF-8. Entries are written in manifest order.
 pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
     if !root.is_dir() {
         return Err(ReleaseError::NoTree { path: root.to_path_buf() });
     }
-    let canon_root = fs::canonicalize(root).at(root)?;
     let mut paths = Vec::new();
     walk(root, root, &mut paths)?;
     paths.sort_by(|a, b| a.0.cmp(&b.0));
+    // Every link's target is read once and checked against all the others;
+    // what ships is the target that was checked.
+    let mut links = HashMap::new();
+    for (rel, full, is_link) in &paths {
+        if *is_link {
+            let target = fs::read_link(full).at(full)?;
+            let target =
+                target.into_os_string().into_string().map_err(|_| ReleaseError::LinkNotUtf8 { path: rel.clone() })?;
+            links.insert(rel.clone(), target);
+        }
+    }
+    crate::links::check_links(&links)?;
 
     let enc = zstd::Encoder::new(out, 3).at(root)?;
     let mut tar = tar::Builder::new(enc);
     let mut entries = Vec::with_capacity(paths.len());
-    for (rel, full) in paths {
+    for (rel, full, _) in paths {
         let meta = fs::symlink_metadata(&full).at(&full)?;
         let mode = meta.permissions().mode() & 0o7777;
         let mut h = tar::Header::new_gnu();
@@ -37,19 +50,13 @@ pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
             tar.append_data(&mut h, &rel, io::empty()).at(&full)?;
             Kind::Dir
         } else if ft.is_symlink() {
-            let target = fs::read_link(&full).at(&full)?;
-            let target = target.to_str().ok_or_else(|| ReleaseError::NotUtf8 { path: full.clone() })?.to_string();
-            // Lexically for dangling links, and through the real chain of
-            // links for those that resolve.
-            let resolved_outside = fs::canonicalize(&full).is_ok_and(|real| !real.starts_with(&canon_root));
-            if escapes(&rel, &target) || resolved_outside {
-                return Err(ReleaseError::SymlinkEscapes { path: rel, target });
-            }
+            // A link that appeared after the check does not ship unchecked.
+            let target = links.remove(&rel).ok_or_else(|| ReleaseError::Changed { path: rel.clone() })?;
             h.set_entry_type(tar::EntryType::Symlink);
             h.set_size(0);
             tar.append_link(&mut h, &rel, &target).at(&full)?;
             Kind::Symlink { target }
-        } else {
+        } else if ft.is_file() {
             let size = meta.len();
             let file = fs::File::open(&full).at(&full)?;
             let mut reader = Hashing { inner: file.take(size), hasher: blake3::Hasher::new(), read: 0 };
@@ -60,6 +67,8 @@ pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
                 return Err(ReleaseError::Changed { path: rel });
             }
             Kind::File { size, blake3: reader.hasher.finalize().to_hex().to_string() }
+        } else {
+            return Err(ReleaseError::Special { path: rel, kind: special(&ft).unwrap_or("special file") });
         };
         entries.push(Entry { path: rel, mode, kind });
     }
@@ -68,7 +77,9 @@ pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
     Ok(Manifest::new(entries))
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), ReleaseError> {
+/// Every path below `dir`, relative to `root`, and whether it is a symlink.
+/// Never follows links.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, bool)>) -> Result<(), ReleaseError> {
     for item in fs::read_dir(dir).at(dir)? {
         let item = item.at(dir)?;
         let full = item.path();
@@ -79,19 +90,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
             .ok_or_else(|| ReleaseError::NotUtf8 { path: full.clone() })?
             .to_string();
         let ft = item.file_type().at(&full)?;
-        let special = if ft.is_block_device() || ft.is_char_device() {
-            Some("device file")
-        } else if ft.is_socket() {
-            Some("socket")
-        } else if ft.is_fifo() {
-            Some("FIFO")
-        } else {
-            None
-        };
-        if let Some(kind) = special {
+        if let Some(kind) = special(&ft) {
             return Err(ReleaseError::Special { path: rel, kind });
         }
-        out.push((rel, full.clone()));
+        out.push((rel, full.clone(), ft.is_symlink()));
         if ft.is_dir() {
             walk(root, &full, out)?;
         }
@@ -99,26 +101,16 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
     Ok(())
 }
 
-/// Whether a symlink at `rel` with `target` resolves (lexically) outside the
-/// tree. Absolute targets always leave it.
-fn escapes(rel: &str, target: &str) -> bool {
-    let t = Path::new(target);
-    if t.is_absolute() {
-        return true;
+fn special(ft: &fs::FileType) -> Option<&'static str> {
+    if ft.is_block_device() || ft.is_char_device() {
+        Some("device file")
+    } else if ft.is_socket() {
+        Some("socket")
+    } else if ft.is_fifo() {
+        Some("FIFO")
+    } else {
+        None
     }
-    let mut depth: i64 = rel.matches('/').count() as i64; // the link's directory
-    for c in t.components() {
-        match c {
-            Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            _ => return true,
-        }
-        if depth < 0 {
-            return true;
-        }
-    }
-    false
 }
 
 struct Hashing<R> {
@@ -133,21 +125,5 @@ impl<R: Read> Read for Hashing<R> {
         self.hasher.update(&buf[..n]);
         self.read += n as u64;
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escapes;
-
-    #[test]
-    fn symlink_escape_rules() {
-        assert!(!escapes("a", "b"));
-        assert!(!escapes("d/a", "../b"));
-        assert!(escapes("a", "../b"));
-        assert!(escapes("d/a", "../../b"));
-        assert!(escapes("a", "/etc/passwd"));
-        assert!(!escapes("d/e/a", "../../x/./y"));
-        assert!(escapes("d/a", "x/../../../y"));
     }
 }

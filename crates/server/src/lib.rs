@@ -13,11 +13,14 @@ mod cache;
 mod dashboard;
 mod error;
 mod events;
+mod lease;
 mod openapi;
 mod records;
 mod webhooks;
 
-pub use records::requirements;
+pub use api::token_sha256;
+pub use lease::judge;
+pub use records::{pipeline_of, requirements};
 
 pub use error::ApiError;
 pub use webhooks::check_webhooks;

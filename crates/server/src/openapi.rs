@@ -41,13 +41,14 @@ pub fn document() -> Value {
             }
         },
         "paths": {
-            "/api/v1/deployments": { "post": with(op("Start a deployment (status running); a promotion must qualify and an environment runs one deployment at a time (409)", "deploy", "201"), json!({ "requestBody": body(json!({
+            "/api/v1/deployments": { "post": with(op("Start a deployment (status running) once the gate lets its release in, whatever the trigger: an unregistered release is 422; a quarantined one, one that did not come from the environment's upstream or does not meet its requirements, or any deployment while another runs, is 409 (`refusals`, `candidates`); `force` (with the `admin` scope and a `reason`) breaks glass and is recorded as forced", "deploy", "201"), json!({ "requestBody": body(json!({
                 "type": "object", "required": ["app", "env", "release", "trigger", "config_digest"], "additionalProperties": false,
                 "properties": { "app": { "type": "string" }, "env": { "type": "string" }, "release": { "type": "string" },
                     "trigger": { "enum": ["deploy", "promote", "rollback"] }, "reason": { "type": "string" }, "config_digest": { "type": "string" },
-                    "undoes": { "type": "integer" }, "on_behalf_of": { "type": "string" } }
+                    "undoes": { "type": "integer" }, "on_behalf_of": { "type": "string" }, "force": { "type": "boolean" },
+                    "runner": { "type": "object", "description": "the process running it: machine, pid, boot, pidns, start" } }
             }))})),
-            "get": with(op("Deployments, newest first; `next_before` pages on", "read", "200"), json!({
+            "get": with(op("Deployments, newest first; `next_before` pages on", "read or verify", "200"), json!({
                 "parameters": [
                     { "name": "app", "in": "query", "schema": { "type": "string" } },
                     { "name": "env", "in": "query", "schema": { "type": "string" } },
@@ -69,6 +70,11 @@ pub fn document() -> Value {
                 "properties": { "status": { "enum": ["succeeded", "failed", "switched_back"] }, "message": { "type": "string" },
                     "hosts": { "type": "array", "items": host_result() } }
             }))})) },
+            "/api/v1/deployments/{id}/lease": { "post": with(op("Renew a running deployment's lease for the server's `[lock] lease` (409 once it is no longer running)", "deploy", "200"), json!({ "parameters": id })) },
+            "/api/v1/deployments/close": { "post": with(op("Close, as failed with a reason, what is still recorded as running of an app in an environment", "deploy", "200"), json!({ "requestBody": body(json!({
+                "type": "object", "required": ["app", "env", "reason"], "additionalProperties": false,
+                "properties": { "app": { "type": "string" }, "env": { "type": "string" }, "reason": { "type": "string" }, "on_behalf_of": { "type": "string" } }
+            }))})) },
             "/api/v1/releases": {
                 "post": with(op("Register a built release (201 when new, 200 when already recorded with the same digest)", "deploy", "201"), json!({ "requestBody": body(json!({
                     "type": "object", "required": ["app", "id", "digest", "built_by", "created", "files", "bytes"], "additionalProperties": false,
@@ -86,8 +92,8 @@ pub fn document() -> Value {
                 "properties": { "app": { "type": "string" }, "env": { "type": "string" }, "release": { "type": "string" },
                     "reason": { "type": "string" }, "on_behalf_of": { "type": "string" } }
             }))})) },
-            "/api/v1/promotions/{app}/{env}": { "get": with(op("Candidates for an environment and what each lacks", "read", "200"), json!({ "parameters": app_env() })) },
-            "/api/v1/apps/{app}/envs/{env}": { "get": with(op("What the environment runs by the ledger, and its last verified release", "read", "200"), json!({ "parameters": app_env() })) },
+            "/api/v1/promotions/{app}/{env}": { "get": with(op("Candidates for an environment and what each lacks", "read or deploy", "200"), json!({ "parameters": app_env() })) },
+            "/api/v1/apps/{app}/envs/{env}": { "get": with(op("What the environment runs by the ledger, its last verified release, and the app's quarantined releases", "read or deploy", "200"), json!({ "parameters": app_env() })) },
             "/api/v1/events": { "get": with(op("Events (every ledger write) after `after`, oldest first; `next_after` pages on", "read", "200"), json!({ "parameters": events(true) })) },
             "/api/v1/events/stream": { "get": with(op("Follow events live as Server-Sent Events (`id` is the event number; send `Last-Event-ID` to resume)", "read", "200"), json!({ "parameters": events(false) })) },
             "/api/v1/approvals": {

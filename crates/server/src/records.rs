@@ -3,14 +3,14 @@
 //! and promotions, which the server judges against the requirements of its
 //! own `haul.toml` so that a client cannot promote what does not qualify.
 
-use crate::api::{Res, authorize, created, ok, page};
+use crate::api::{Res, authorize, authorize_any, created, ok, page};
 use crate::{ApiError, State};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use haul_ledger::{Candidate, HostResult, NewDeployment, NewRelease, Requirements, Status, Trigger};
+use haul_ledger::{Candidate, Force, HostResult, NewDeployment, NewRelease, Pipeline, Requirements, Status, Trigger};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -33,6 +33,18 @@ pub fn requirements(env: &haul_config::Environment) -> Requirements {
     let req = env.requires.as_ref().map(|r| r.get_ref().clone()).unwrap_or_default();
     Requirements { verifications: req.verifications, soak: req.soak.map(|d| d.0), approvals: req.approvals }
 }
+
+/// Where `env`'s code comes from and what it requires: what the gate
+/// judges a release entering it against.
+pub fn pipeline_of(env: &haul_config::Environment) -> Pipeline {
+    let up = env.code.get_ref();
+    Pipeline { upstream: (up != "build").then(|| up.clone()), requires: requirements(env) }
+}
+
+/// The scopes that may read what a run needs from the ledger (what an
+/// environment runs, its quarantines, promotion candidates): `read`, and
+/// `deploy`, so that a token that deploys needs nothing more.
+const RUN_READS: &[&str] = &["read", "deploy"];
 
 fn unprocessable(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg)
@@ -132,15 +144,18 @@ struct StartBody {
     config_digest: String,
     undoes: Option<i64>,
     on_behalf_of: Option<String>,
+    /// Break glass: go ahead past the gate (needs `admin` and a `reason`).
+    #[serde(default)]
+    force: bool,
+    /// The process that runs the deployment, so that its death is known.
+    runner: Option<haul_ledger::Runner>,
 }
 
 async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<Json<StartBody>, JsonRejection>) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
     let Json(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
-    if b.trigger == Trigger::Promote {
-        judge(&state, &b.app, &b.env, Some(&b.release)).await?;
-    }
+    let force = gate(&state, &headers, &b.app, &b.env, &b.release, b.trigger, b.force, b.reason.as_deref()).await?;
     let d = NewDeployment {
         app: b.app,
         env: b.env,
@@ -150,10 +165,50 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<J
         reason: b.reason,
         config_digest: b.config_digest,
         undoes: b.undoes,
+        force,
     };
-    let id = state.ledger.start_deployment(&d, state.config.lock.stale_after.0).await?;
+    let lease = crate::lease::lease(&state, b.runner);
+    let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(json!({ "id": id, "release": d.release, "actor": d.actor }))
+    let forced = state.ledger.deployment(id).await?.forced;
+    let lease_ms = state.config.lock.lease.0.as_millis() as u64;
+    created(json!({ "id": id, "release": d.release, "actor": d.actor, "forced": forced, "lease_ms": lease_ms }))
+}
+
+/// The gate, for every deployment started through the API: an unknown
+/// release is a 422, one the gate refuses a 409 saying why, unless the
+/// caller breaks glass (`force`, which needs the `admin` scope and a
+/// `reason`); then what it overrides is recorded with the deployment.
+#[allow(clippy::too_many_arguments)]
+async fn gate(
+    state: &State,
+    headers: &HeaderMap,
+    app: &str,
+    env: &str,
+    release: &str,
+    trigger: Trigger,
+    force: bool,
+    reason: Option<&str>,
+) -> Result<Option<Force>, ApiError> {
+    if force {
+        authorize(state, headers, "admin")?;
+        if reason.is_none_or(|r| r.trim().is_empty()) {
+            return Err(unprocessable("`force` needs a `reason` saying why the gate is overridden"));
+        }
+    }
+    let e = state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
+    let verdict = state.ledger.judge(app, env, release, trigger, &pipeline_of(e)).await?;
+    if !verdict.registered {
+        return Err(unprocessable(verdict.message(app, env, release)));
+    }
+    if force {
+        return Ok(Some(Force { overrode: verdict.refusals }));
+    }
+    if !verdict.refusals.is_empty() {
+        let detail = json!({ "refusals": verdict.refusals, "candidates": verdict.candidates });
+        return Err(ApiError::new(StatusCode::CONFLICT, verdict.message(app, env, release)).with_detail(detail));
+    }
+    Ok(None)
 }
 
 async fn record_host(
@@ -208,7 +263,7 @@ fn pipeline(state: &State, env: &str) -> Result<(String, Requirements), ApiError
 
 /// The candidate to promote into `env`: `release` if given, else the
 /// newest that qualifies; a 409 listing every unmet requirement otherwise.
-async fn judge(state: &State, app: &str, env: &str, release: Option<&str>) -> Result<Candidate, ApiError> {
+async fn choose(state: &State, app: &str, env: &str, release: Option<&str>) -> Result<Candidate, ApiError> {
     let (up, req) = pipeline(state, env)?;
     let all = state.ledger.candidates(app, &up, env, &req).await?;
     haul_ledger::choose(all, release, app, &up, env).map_err(|(msg, left)| {
@@ -218,7 +273,7 @@ async fn judge(state: &State, app: &str, env: &str, release: Option<&str>) -> Re
 }
 
 async fn candidates(S(state): S<State>, headers: HeaderMap, p: Result<Path<(String, String)>, PathRejection>) -> Res {
-    authorize(&state, &headers, "read")?;
+    authorize_any(&state, &headers, RUN_READS)?;
     let Path((app, env)) = p?;
     known_app_env(&state, &app, Some(&env))?;
     let (up, req) = pipeline(&state, &env)?;
@@ -242,7 +297,8 @@ async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Json<Promo
     let token = authorize(&state, &headers, "deploy")?;
     let Json(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
-    let chosen = judge(&state, &b.app, &b.env, b.release.as_deref()).await?;
+    let chosen = choose(&state, &b.app, &b.env, b.release.as_deref()).await?;
+    let force = gate(&state, &headers, &b.app, &b.env, &chosen.release, Trigger::Promote, false, None).await?;
     let d = NewDeployment {
         app: b.app,
         env: b.env,
@@ -252,21 +308,24 @@ async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Json<Promo
         reason: b.reason,
         config_digest: state.config.digest.clone(),
         undoes: None,
+        force,
     };
-    let id = state.ledger.start_deployment(&d, state.config.lock.stale_after.0).await?;
+    let lease = crate::lease::lease(&state, None);
+    let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     created(json!({ "id": id, "release": chosen.release, "upstream_deployment": chosen.deployment }))
 }
 
-/// What an environment runs according to the ledger, and where a failed
-/// deploy would go back to.
+/// What an environment runs according to the ledger, where a failed
+/// deploy would go back to, and the app's quarantined releases (which no
+/// run goes to): everything a run reads.
 async fn app_env(
     S(state): S<State>,
     headers: HeaderMap,
     uri: Uri,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Res {
-    authorize(&state, &headers, "read")?;
+    authorize_any(&state, &headers, RUN_READS)?;
     let Path((app, env)) = p?;
     known_app_env(&state, &app, Some(&env))?;
     state
@@ -274,7 +333,9 @@ async fn app_env(
         .get(&state.ledger, uri.path().to_string(), async {
             let live = state.ledger.live(&app, &env).await?;
             let last_verified = state.ledger.last_verified(&app, &env).await?;
-            Ok(json!({ "app": app, "env": env, "live": live, "last_verified": last_verified }))
+            let quarantined: Vec<String> =
+                state.ledger.quarantine_list(&app).await?.into_iter().map(|q| q.release).collect();
+            Ok(json!({ "app": app, "env": env, "live": live, "last_verified": last_verified, "quarantined": quarantined }))
         })
         .await
 }

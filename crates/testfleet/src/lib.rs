@@ -4,17 +4,24 @@
 //! with its own `/srv` at the same path, its own host key, and the ability
 //! to go down and come back. Each host here is a holder process in its own
 //! mount namespace with a private tmpfs over `/srv` (the deploy root) and
-//! over `/root` (so no shell profile slows commands down), and an `sshd`
-//! entered into that namespace listening on `127.0.0.N`. Stopping a host
-//! kills every process in its namespace but the holder: connections drop
-//! as they would when a server dies, and its disk is still there when it
-//! comes back. `/srv` may be made small, to fill up. Needs root (mount namespaces) and `sshd`, `ssh-keygen`,
+//! over `/root` (so no shell profile slows commands down), and in its own
+//! pid namespace, with an `sshd` entered into both listening on
+//! `127.0.0.N`. Stopping a host kills every process in its pid namespace but
+//! the holder's: connections drop as they would when a server dies, and its
+//! disk is still there when it comes back. Ending the holder ends the whole
+//! host, so the fleet is stopped by the holder pids (and start times) it
+//! recorded, and never by searching for processes that look like its own.
+//! `/srv` may be made small, to fill up. Needs root (mount namespaces) and `sshd`, `ssh-keygen`,
 //! `unshare`, `nsenter`.
 //!
 //! An optional bastion sits in front: then the other hosts accept only
 //! connections forwarded by the bastion, because haul's own connections are
 //! bound to another loopback address.
 
+mod holder;
+
+pub use holder::stop_recorded;
+use holder::{detached, kill_namespace, spawn_holder, start_time};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -51,8 +58,12 @@ pub struct FleetHost {
     pub name: String,
     pub address: String,
     pub port: u16,
-    /// The process holding the host's mount namespace.
+    /// The process holding the host's namespaces.
     pub holder: u32,
+    /// The holder's start time (clock ticks after boot, from
+    /// `/proc/<pid>/stat`): with the pid, what tells it from a later process
+    /// that got the same pid.
+    pub holder_start: u64,
     dir: PathBuf,
 }
 
@@ -60,6 +71,11 @@ impl FleetHost {
     /// A path as the host sees it (through the holder's root).
     pub fn path(&self, p: &str) -> PathBuf {
         PathBuf::from(format!("/proc/{}/root{}", self.holder, p))
+    }
+
+    /// Whether the recorded holder still runs (same pid, same start time).
+    pub fn holder_alive(&self) -> bool {
+        start_time(self.holder) == Some(self.holder_start)
     }
 }
 
@@ -146,8 +162,9 @@ impl Fleet {
                 cfg.push_str("AllowUsers root@127.0.0.1\n");
             }
             std::fs::write(hdir.join("sshd_config"), cfg)?;
-            let holder = spawn_holder(opts.persist, srv_size.as_deref())?;
-            let host = FleetHost { name: name.clone(), address: addr, port: opts.port, holder, dir: hdir };
+            let (holder, holder_start) = spawn_holder(&hdir, opts.persist, srv_size.as_deref())?;
+            let host =
+                FleetHost { name: name.clone(), address: addr, port: opts.port, holder, holder_start, dir: hdir };
             if name == "bastion" {
                 fleet.bastion = Some(host);
             } else {
@@ -181,8 +198,9 @@ impl Fleet {
     }
 
     fn start_sshd(&self, h: &FleetHost) -> io::Result<()> {
-        let mut cmd = Command::new("nsenter");
+        let mut cmd = detached("nsenter", self.opts.persist);
         cmd.arg(format!("--mount=/proc/{}/ns/mnt", h.holder))
+            .arg(format!("--pid=/proc/{}/ns/pid_for_children", h.holder))
             .arg("--")
             .arg("/usr/sbin/sshd")
             .arg("-D")
@@ -193,7 +211,6 @@ impl Fleet {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        detach(&mut cmd, self.opts.persist);
         let mut child = cmd.spawn()?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -286,75 +303,4 @@ fn is_root() -> bool {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
         .unwrap_or(false)
-}
-
-fn detach(cmd: &mut Command, persist: bool) {
-    use std::os::unix::process::CommandExt;
-    if persist {
-        // Its own process group: a Ctrl-C in the terminal does not reach it.
-        cmd.process_group(0);
-    }
-}
-
-/// A process that holds a fresh mount namespace with private tmpfs over
-/// `/srv` (of `srv_size`, when given) and `/root`, and sleeps. Returns its pid once the mounts exist.
-fn spawn_holder(persist: bool, srv_size: Option<&str>) -> io::Result<u32> {
-    let size = match srv_size {
-        Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()) => format!(",size={s}"),
-        Some(s) => return Err(io::Error::other(format!("srv_size {s:?}: a tmpfs size like \"2m\""))),
-        None => String::new(),
-    };
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-        .arg(format!(
-            "mount -t tmpfs -o mode=755{size} tmpfs /srv && mount -t tmpfs -o mode=700 tmpfs /root && exec sleep infinity"
-        ))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    detach(&mut cmd, persist);
-    let mut child = cmd.spawn()?;
-    let pid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-        if mounts.lines().any(|l| l.contains(" /root ") && l.contains("tmpfs")) {
-            std::thread::spawn(move || child.wait());
-            return Ok(pid);
-        }
-        if let Some(status) = child.try_wait()? {
-            return Err(io::Error::other(format!("the namespace holder exited: {status}")));
-        }
-        if Instant::now() > deadline {
-            return Err(io::Error::other("the namespace holder did not set up its mounts"));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Kills every process in the host's mount namespace; the holder too when
-/// `holder` is set.
-fn kill_namespace(h: &FleetHost, holder: bool) {
-    let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/mnt", h.holder)) else {
-        return;
-    };
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == h.holder && !holder {
-            continue;
-        }
-        if std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok().as_ref() == Some(&ns) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-    }
-    // Wait until the listener is gone, so "down" means down.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect((h.address.as_str(), h.port)).is_ok() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }

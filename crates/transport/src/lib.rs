@@ -7,10 +7,13 @@
 //! construction. Transports know nothing of releases or deploys.
 
 mod local;
+mod masters;
 mod ssh;
+mod ssh_args;
 
 pub use local::Local;
 pub use ssh::{Hop, SshHost, SshOptions, SshPool, SshTarget};
+pub use ssh_args::{SshSetupError, unsafe_word};
 
 use std::io::{self, Write};
 use std::sync::Arc;

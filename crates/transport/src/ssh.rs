@@ -1,25 +1,31 @@
 //! The SSH transport: the system OpenSSH client, one multiplexed master
 //! connection per host for the whole run.
 //!
-//! haul writes an `ssh_config` of its own: an alias per host and per jump
-//! hop, followed by `Include`s of the config named in `haul.toml`, the
-//! user's `~/.ssh/config` and the system one, so everything the user set up
-//! still applies. A jump hop gets one master, opened once; every host behind
-//! it reaches its target through that master (`ssh -S <hop> -W`), so the
-//! bastion's connection is shared. Commands then go through each master with
-//! the mux protocol: no process, no handshake per command.
+//! haul writes an `ssh_config` of its own (its forced settings, then
+//! `Include`s of the config named in `haul.toml`, the user's
+//! `~/.ssh/config` and the system one) and connects to each host by its
+//! address as written, so the user's `Host` aliases and `Match` blocks apply
+//! exactly as they do to `ssh <address>` (see `ssh_args`). A jump hop named
+//! in `haul.toml` gets one master, opened once; every host behind it reaches
+//! its target through that master (`ssh -S <hop> -W`), so the bastion's
+//! connection is shared. Commands then go through each master with the mux
+//! protocol: no process, no handshake per command.
 //!
-//! Masters live at stable paths in a private per-user directory and stay up
-//! for `persist` after their last use (like Ansible's ControlPersist), so the
-//! next haul command finds them ready. Paths are short hashes: a unix
+//! Masters live at stable paths in a private per-user directory. While a
+//! run's pool lives it stays attached to every master it uses, so none
+//! times out mid-run; afterwards each stays up for `persist` (like
+//! Ansible's ControlPersist) so the next haul command finds it ready, or is
+//! closed at once when `persist` is zero. Paths are short hashes: a unix
 //! socket path longer than 108 bytes makes ssh fail with a misleading error.
 
+use crate::masters::{control_path, private_dir, stop_masters};
+use crate::ssh_args::{Endpoint, SshSetupError, config_text};
 use crate::{Input, LineSink, Output, TransportError};
 use openssh::{Session, Stdio};
 use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -59,6 +65,12 @@ pub struct SshOptions {
 
 type Cell = OnceCell<Result<Arc<Session>, String>>;
 
+/// The shortest idle time a master is started with. A master is idle the
+/// moment it is up; until the pool's hold reaches it, only this keeps it
+/// from exiting on a busy machine. `persist = "0s"` masters are closed
+/// explicitly at the end of the run.
+const PERSIST_FLOOR: Duration = Duration::from_secs(10);
+
 /// The connections of one run.
 pub struct SshPool {
     /// Private to this user; holds the config, sockets and logs.
@@ -72,7 +84,13 @@ pub struct SshPool {
     hop_cells: Vec<Cell>,
     /// Host name → (alias, hop indices nearest first).
     targets: HashMap<String, (String, Vec<usize>)>,
+    /// Alias → how ssh reaches it.
+    endpoints: HashMap<String, Endpoint>,
     cells: HashMap<String, Cell>,
+    /// One open connection to each master's control socket while the pool
+    /// lives: a master with a client attached is never idle, so it cannot
+    /// time out between two commands of the run (at a barrier, under load).
+    holds: Mutex<Vec<UnixStream>>,
 }
 
 impl std::fmt::Debug for SshPool {
@@ -89,19 +107,10 @@ fn alias_hop(i: usize) -> String {
     format!("haul.j{i}")
 }
 
-fn endpoint(out: &mut String, alias: &str, address: &str, user: &Option<String>, port: Option<u16>) {
-    let _ = writeln!(out, "Host {alias}\n  HostName {address}");
-    if let Some(u) = user {
-        let _ = writeln!(out, "  User {u}");
-    }
-    if let Some(p) = port {
-        let _ = writeln!(out, "  Port {p}");
-    }
-}
-
 impl SshPool {
     /// Prepares connections to `targets`; nothing connects until used.
-    pub fn new(targets: &[SshTarget], opts: SshOptions) -> std::io::Result<Arc<SshPool>> {
+    /// Refuses any address, user or jump hop that is not one plain word.
+    pub fn new(targets: &[SshTarget], opts: SshOptions) -> Result<Arc<SshPool>, SshSetupError> {
         let dir = private_dir()?;
         let mut hops: Vec<Hop> = Vec::new();
         let mut map = HashMap::new();
@@ -126,11 +135,10 @@ impl SshPool {
         };
         let config = dir.join(format!("{key}.conf"));
         let ctl = |alias: &str| control_path(&dir, &key, alias);
-
-        let mut text = String::from("# Written by haul for one run.\n");
+        // Through hop `i`: a stdio forward over its master.
         let proxy = |i: usize| {
             format!(
-                "  ProxyCommand ssh -F {} -S {} -W [%h]:%p {}\n",
+                "ssh -F {} -o ControlMaster=no -S {} -W [%h]:%p {}",
                 config.display(),
                 ctl(&alias_hop(i)).display(),
                 alias_hop(i)
@@ -144,23 +152,18 @@ impl SshPool {
                 hop_prev[w[1]].get_or_insert(w[0]);
             }
         }
+        let mut endpoints = HashMap::new();
         for (i, h) in hops.iter().enumerate() {
-            endpoint(&mut text, &alias_hop(i), &h.address, &h.user, h.port);
-            if let Some(p) = hop_prev[i] {
-                text.push_str(&proxy(p));
-            }
+            let e = Endpoint::new(&h.key, &h.address, h.user.as_deref(), h.port, hop_prev[i].map(proxy))?;
+            endpoints.insert(alias_hop(i), e);
         }
         for t in targets {
-            endpoint(&mut text, &alias_host(&t.name), &t.address, &t.user, t.port);
-            if let Some(&last) = map[&t.name].1.last() {
-                text.push_str(&proxy(last));
-            }
+            let through = map[&t.name].1.last().map(|&l| proxy(l));
+            let e = Endpoint::new(&t.name, &t.address, t.user.as_deref(), t.port, through)?;
+            endpoints.insert(alias_host(&t.name), e);
         }
-        text.push_str("Host *\n");
-        if let Some(c) = &opts.config {
-            let _ = writeln!(text, "  Include {}", c.display());
-        }
-        text.push_str("  Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n");
+        let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute());
+        let text = config_text(&opts, home.as_deref())?;
         // Written to a temporary name and renamed: another haul may be
         // reading the same file.
         let tmp = dir.join(format!("{key}.conf.{}", std::process::id()));
@@ -169,7 +172,18 @@ impl SshPool {
 
         let cells = targets.iter().map(|t| (t.name.clone(), Cell::new())).collect();
         let hop_cells = hops.iter().map(|_| Cell::new()).collect();
-        Ok(Arc::new(SshPool { dir, key, config, opts, hops, hop_cells, targets: map, cells }))
+        Ok(Arc::new(SshPool {
+            dir,
+            key,
+            config,
+            opts,
+            hops,
+            hop_cells,
+            targets: map,
+            endpoints,
+            cells,
+            holds: Mutex::new(Vec::new()),
+        }))
     }
 
     /// The transport for host `name`.
@@ -184,6 +198,13 @@ impl SshPool {
 
     fn ctl(&self, alias: &str) -> PathBuf {
         control_path(&self.dir, &self.key, alias)
+    }
+
+    /// Attaches to the master at `ctl` for the rest of the run.
+    fn hold(&self, ctl: &Path) -> Result<(), String> {
+        let s = UnixStream::connect(ctl).map_err(|e| format!("cannot attach to {}: {e}", ctl.display()))?;
+        self.holds.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+        Ok(())
     }
 
     /// The master for `alias`: the one left running by an earlier command
@@ -202,14 +223,15 @@ impl SshPool {
         .map_err(|e| format!("cannot lock {}: {e}", ctl.display()))?;
         if ctl.exists() {
             let s = Session::resume_mux(ctl.clone().into_boxed_path(), None);
-            if s.check().await.is_ok() {
+            if s.check().await.is_ok() && self.hold(&ctl).is_ok() {
                 return Ok(Arc::new(s));
             }
             let _ = std::fs::remove_file(&ctl);
         }
         let log = ctl.with_extension("log");
         let _ = std::fs::remove_file(&log);
-        let persist = self.opts.persist.as_secs().max(1);
+        let persist = self.opts.persist.max(PERSIST_FLOOR).as_secs();
+        let end = &self.endpoints[alias];
         let status = tokio::process::Command::new("ssh")
             .arg("-F")
             .arg(&self.config)
@@ -217,24 +239,23 @@ impl SshPool {
             .arg(&ctl)
             .arg("-E")
             .arg(&log)
-            .args(["-o", &format!("ControlPersist={persist}s"), "-o", "BatchMode=yes"])
-            .args([
-                "-o",
-                if self.opts.accept_new { "StrictHostKeyChecking=accept-new" } else { "StrictHostKeyChecking=yes" },
-            ])
-            .args(["-o", &format!("ConnectTimeout={}", self.opts.connect_timeout.as_secs().max(1))])
-            .args(["-o", "ServerAliveInterval=5", alias])
+            .args(["-o", &format!("ControlPersist={persist}s")])
+            .args(&end.args)
+            .arg(&end.dest)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
             .await
             .map_err(|e| format!("cannot run ssh: {e}"))?;
-        drop(guard);
         if !status.success() {
+            drop(guard);
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             return Err(describe(text.trim()));
         }
+        let held = self.hold(&ctl);
+        drop(guard);
+        held?;
         Ok(Arc::new(Session::resume_mux(ctl.into_boxed_path(), Some(log.into_boxed_path()))))
     }
 
@@ -268,33 +289,24 @@ impl SshPool {
 }
 
 impl Drop for SshPool {
-    /// Without persistence, asks every master to exit (in parallel), so no
-    /// connection outlives the run.
+    /// Lets go of every master: with `persist`, each then stays up that long
+    /// for the next command; without, each is asked to exit (hosts before
+    /// the hops they go through, in parallel) and is gone when this returns.
     fn drop(&mut self) {
+        self.holds.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
         if !self.opts.persist.is_zero() {
-            return; // left for the next command; they exit when idle
+            return;
         }
-        let children: Vec<_> = self
-            .cells
-            .values()
-            .chain(self.hop_cells.iter().rev())
-            .filter_map(|c| c.get().and_then(|r| r.as_ref().ok()))
-            .filter_map(|s| {
-                std::process::Command::new("ssh")
-                    .arg("-S")
-                    .arg(s.control_socket())
-                    .args(["-O", "exit", "haul"])
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .ok()
-            })
-            .collect();
-        for mut c in children {
-            let _ = c.wait();
-        }
+        let hosts = opened(self.cells.values());
+        let hops = opened(self.hop_cells.iter().rev());
+        stop_masters(&hosts);
+        stop_masters(&hops);
     }
+}
+
+/// The control sockets of the masters that `cells` opened.
+fn opened<'a>(cells: impl Iterator<Item = &'a Cell>) -> Vec<PathBuf> {
+    cells.filter_map(|c| c.get().and_then(|r| r.as_ref().ok())).map(|s| s.control_socket().to_path_buf()).collect()
 }
 
 /// Turns what ssh said into a message a person can act on.
@@ -321,32 +333,6 @@ fn openssh_error(e: &openssh::Error) -> String {
         src = inner.source();
     }
     s
-}
-
-/// This user's private directory for masters, created 0700 and refused if
-/// anyone else owns it or can enter it.
-fn private_dir() -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    let uid = std::fs::metadata("/proc/self")?.uid();
-    let dir = PathBuf::from(format!("/tmp/haul-{uid}"));
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-        _ => {}
-    }
-    let m = std::fs::symlink_metadata(&dir)?;
-    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
-        return Err(std::io::Error::other(format!(
-            "{} is not a directory private to this user; remove it",
-            dir.display()
-        )));
-    }
-    Ok(dir)
-}
-
-/// A short, stable socket path for `alias` under `key`.
-fn control_path(dir: &Path, key: &str, alias: &str) -> PathBuf {
-    let h = blake3::hash(format!("{key}/{alias}").as_bytes()).to_hex();
-    dir.join(&h[..16])
 }
 
 /// One host of an [`SshPool`].

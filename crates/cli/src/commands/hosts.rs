@@ -206,6 +206,12 @@ pub async fn unlock(ctx: &Ctx, app: &str, env: &str, reason: &str, only: &[Strin
             }
         }
     }
+    // A run that died still holds the environment in the ledger: close it
+    // with the same reason.
+    let ledger = super::ledger::open(&engine.config).await?;
+    for id in ledger.close_running(app, env, reason, &engine.who.user).await? {
+        ctx.printer.out(&format!("closed deployment {id} as failed: {reason}"));
+    }
     if failed { Err(Failure::Reported) } else { Ok(()) }
 }
 

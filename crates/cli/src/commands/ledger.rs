@@ -12,13 +12,46 @@ pub async fn open(config: &haul_config::Config) -> Result<Store> {
     Store::open(config).await
 }
 
-/// Records one run: before it (a deploy, whose release is known), each
+/// Records one run: before it (once the gate let its release in), each
 /// host's progress while it runs, and the outcome after.
 pub struct Recorder {
-    deployment: Option<i64>,
-    /// The deployment a rollback undoes: the one live before it.
-    undoes: Option<i64>,
+    deployment: i64,
     live: Option<LiveHosts>,
+    /// Renews the deployment's lease while the run goes on.
+    renewing: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// This process, as the ledger records the runner of a deployment.
+fn runner(engine: &Engine) -> haul_ledger::Runner {
+    let h = &engine.who.holder;
+    haul_ledger::Runner {
+        machine: h.machine.clone(),
+        pid: h.pid,
+        boot: h.boot.clone(),
+        pidns: h.pidns.clone(),
+        start: h.start,
+    }
+}
+
+/// Renews deployment `id`'s lease (of `ttl`) every third of it until
+/// aborted. A
+/// refused renewal (someone closed the deployment) is said once.
+fn renew(store: &Store, engine: &Engine, id: i64, ttl: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let (store, observer) = (store.clone(), engine.observer.clone());
+    tokio::spawn(async move {
+        let every = (ttl / 3).max(std::time::Duration::from_millis(100));
+        let mut warned = false;
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(Failure::Run(e) | Failure::Usage(e) | Failure::Config(e)) = store.renew_lease(id, ttl).await
+                && !warned
+            {
+                observer
+                    .progress(Progress::Warn(&format!("the ledger's lease of deployment {id} was not renewed: {e}")));
+                warned = true;
+            }
+        }
+    })
 }
 
 /// Passes progress on to the terminal and reports each host's phase to the
@@ -106,24 +139,37 @@ impl LiveHosts {
 }
 
 impl Recorder {
-    pub async fn start(ledger: &Store, engine: &mut Engine, plan: &Plan, trigger: Trigger) -> Result<Recorder> {
-        let (PlanKind::Deploy, ReleaseChoice::Given { id }) = (plan.kind, &plan.release) else {
+    /// Records the run before any host changes: its release (a deploy
+    /// registers it), judged by the gate (`force` breaks glass), and, for a
+    /// rollback, the deployment it undoes.
+    pub async fn start(
+        ledger: &Store,
+        engine: &mut Engine,
+        plan: &Plan,
+        trigger: Trigger,
+        force: bool,
+    ) -> Result<Recorder> {
+        let ReleaseChoice::Given { id } = &plan.release else {
+            return Err(Failure::Run("the release must be chosen before the run is recorded".into()));
+        };
+        let mut undoes = None;
+        if plan.kind == PlanKind::Deploy {
+            let r = engine.cached(&plan.app, id).map_err(DeployError::from)?;
+            let new = NewRelease {
+                app: r.app.clone(),
+                id: r.id.clone(),
+                digest: r.digest.clone(),
+                revision: r.revision.clone(),
+                built_by: r.built_by.clone(),
+                created: r.created.clone(),
+                files: r.manifest.files() as i64,
+                bytes: r.manifest.bytes() as i64,
+            };
+            ledger.register_release(&new, &engine.who.user).await?;
+        } else {
             // A rollback undoes what the ledger says is live before it.
-            let undoes = ledger.live(&plan.app, &plan.env).await?.map(|d| d.id);
-            return Ok(Recorder { deployment: None, undoes, live: None });
-        };
-        let r = engine.cached(&plan.app, id).map_err(DeployError::from)?;
-        let new = NewRelease {
-            app: r.app.clone(),
-            id: r.id.clone(),
-            digest: r.digest.clone(),
-            revision: r.revision.clone(),
-            built_by: r.built_by.clone(),
-            created: r.created.clone(),
-            files: r.manifest.files() as i64,
-            bytes: r.manifest.bytes() as i64,
-        };
-        ledger.register_release(&new, &engine.who.user).await?;
+            undoes = ledger.live(&plan.app, &plan.env).await?.map(|d| d.id);
+        }
         let d = NewDeployment {
             app: plan.app.clone(),
             env: plan.env.clone(),
@@ -132,20 +178,24 @@ impl Recorder {
             actor: engine.who.user.clone(),
             reason: engine.reason.clone(),
             config_digest: engine.config.digest.clone(),
-            undoes: None,
+            undoes,
+            force: None,
         };
-        let id = ledger.start_deployment(&d, engine.config.lock.stale_after.0).await?;
+        let (id, ttl) = ledger.start_deployment(&engine.config, &d, force, Some(runner(engine))).await?;
+        let renewing = Some(renew(ledger, engine, id, ttl));
         let live = LiveHosts::start(ledger, engine, id);
-        Ok(Recorder { deployment: Some(id), undoes: None, live: Some(live) })
+        Ok(Recorder { deployment: id, live: Some(live), renewing })
     }
 
     pub async fn finish(
         self,
         ledger: &Store,
         engine: &mut Engine,
-        plan: &Plan,
         result: &std::result::Result<DeployReport, DeployError>,
     ) -> Result {
+        if let Some(r) = &self.renewing {
+            r.abort();
+        }
         if let Some(live) = self.live {
             live.stop(engine).await;
         }
@@ -157,24 +207,7 @@ impl Recorder {
             }
             Err(e) => (None, Status::Failed, Some(e.to_string())),
         };
-        let id = match self.deployment {
-            Some(id) => id,
-            None => {
-                // A rollback: recorded once it is known where it went.
-                let Some(release) = report.and_then(|r| r.release.clone()) else { return Ok(()) };
-                let d = NewDeployment {
-                    app: plan.app.clone(),
-                    env: plan.env.clone(),
-                    release,
-                    trigger: Trigger::Rollback,
-                    actor: engine.who.user.clone(),
-                    reason: engine.reason.clone(),
-                    config_digest: engine.config.digest.clone(),
-                    undoes: self.undoes,
-                };
-                ledger.start_deployment(&d, engine.config.lock.stale_after.0).await?
-            }
-        };
+        let id = self.deployment;
         let hosts: Vec<HostResult> = report
             .map(|r| {
                 r.hosts
@@ -211,7 +244,7 @@ pub async fn history(ctx: &Ctx, app: Option<&str>, env: Option<&str>, limit: i64
             d.app.clone(),
             d.env.clone(),
             d.release.clone(),
-            format!("{}{undoes}", d.trigger.as_str()),
+            format!("{}{undoes}{}", d.trigger.as_str(), if d.forced.is_some() { " (forced)" } else { "" }),
             d.status.as_str().to_string(),
             d.actor.clone(),
             d.started.clone(),
@@ -301,18 +334,30 @@ pub async fn promote(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts
     }
     let ledger = open(&config).await?;
     let candidates = ledger.candidates(&config, app, to).await?;
-    let chosen = haul_ledger::choose(candidates, release, app, &upstream, to).map_err(|(msg, left)| {
-        if opts.json && !left.is_empty() {
-            ctx.printer.json(&left);
+    let chosen = match haul_ledger::choose(candidates, release, app, &upstream, to) {
+        Ok(c) => {
+            ctx.printer.err(&format!("promoting {} from {upstream} (deployment {}) to {to}", c.release, c.deployment));
+            c.release
         }
-        Failure::Run(msg)
-    })?;
-    ctx.printer
-        .err(&format!("promoting {} from {upstream} (deployment {}) to {to}", chosen.release, chosen.deployment));
+        // Breaking glass names what it forces in.
+        Err((msg, _)) if opts.force => {
+            let Some(id) = release else {
+                return Err(Failure::Usage(format!("{msg}\n--force needs --release naming the release to force in")));
+            };
+            ctx.printer.err(&format!("{msg}\nforcing {id} into {to} (--force): recorded as forced"));
+            id.to_string()
+        }
+        Err((msg, left)) => {
+            if opts.json && !left.is_empty() {
+                ctx.printer.json(&left);
+            }
+            return Err(Failure::Run(msg));
+        }
+    };
     if opts.dry_run {
-        ctx.printer.out(&chosen.release);
+        ctx.printer.out(&chosen);
         return Ok(());
     }
-    let plan = haul_deploy::plan_deploy(&config, app, to, ReleaseChoice::Given { id: chosen.release }, &[])?;
+    let plan = haul_deploy::plan_deploy(&config, app, to, ReleaseChoice::Given { id: chosen }, &[])?;
     super::deploy::run(ctx, config, plan, opts).await
 }

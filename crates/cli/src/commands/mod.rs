@@ -5,6 +5,7 @@ mod deploy;
 mod hosts;
 mod ledger;
 mod server;
+mod token;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Failure, Result};
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Plan(d) | Command::Deploy(d) => d.run.json.json,
         Command::Rollback { run, .. } | Command::Promote { run, .. } => run.json.json,
         Command::History { json, .. } | Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => json.json,
+        Command::Token { what: crate::cli::TokenCommand::New { json, .. } } => json.json,
         Command::Releases { json, .. } | Command::Status { json, .. } | Command::Prune { json, .. } => json.json,
         _ => false,
     };
@@ -103,6 +105,9 @@ pub async fn run(cli: Cli) -> i32 {
             ledger::audit_verify(&ctx, json.json).await
         }
         Command::Server { listen } => server::server(&ctx, listen).await,
+        Command::Token { what: crate::cli::TokenCommand::New { name, scopes, json } } => {
+            token::new(&ctx, &name, &scopes, json.json)
+        }
         Command::Build { app, json } => deploy::build(&ctx, &app, json.json).await,
         Command::Plan(args) => deploy::plan(&ctx, args),
         Command::Deploy(args) => deploy::deploy(&ctx, args).await,

@@ -36,13 +36,7 @@ fn main() {
                 eprintln!("haul-fleet: {e}");
                 std::process::exit(1);
             });
-            let pids: Vec<String> = fleet
-                .hosts
-                .iter()
-                .chain(fleet.bastion.as_ref())
-                .map(|h| format!("{} {} {}", h.holder, h.address, h.port))
-                .collect();
-            std::fs::write(dir.join("fleet.pids"), pids.join("\n") + "\n").expect("write fleet.pids");
+            fleet.record().expect("write fleet.pids");
             let body = format!(
                 "# A simulated fleet. Deploy with: haul --config {dir}/haul.toml deploy site fleet\n\
                  [apps.site]\nbuild = [\"mkdir -p dist && date > dist/index.html\"]\nship = \"dist\"\n\n\
@@ -55,23 +49,13 @@ fn main() {
             println!("{toml}");
             eprintln!("fleet of {} hosts is up; config in {}/haul.toml", fleet.hosts.len(), fleet.dir.display());
         }
-        Some("down") => {
-            let pids = std::fs::read_to_string(dir.join("fleet.pids")).unwrap_or_default();
-            for line in pids.lines() {
-                let Some(holder) = line.split_whitespace().next() else {
-                    continue;
-                };
-                let ns = std::fs::read_link(format!("/proc/{holder}/ns/mnt"));
-                for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                    let pid = e.file_name();
-                    if std::fs::read_link(e.path().join("ns/mnt")).ok() == ns.as_ref().ok().cloned() {
-                        let _ = std::process::Command::new("kill").arg("-9").arg(&pid).status();
-                    }
-                }
+        Some("down") => match haul_testfleet::stop_recorded(&dir) {
+            Ok(n) => eprintln!("fleet in {} is down ({n} hosts stopped)", dir.display()),
+            Err(e) => {
+                eprintln!("haul-fleet: {}: {e}", dir.display());
+                std::process::exit(1);
             }
-            let _ = std::fs::remove_file(dir.join("fleet.pids"));
-            eprintln!("fleet in {} is down", dir.display());
-        }
+        },
         _ => usage(),
     }
 }

@@ -1,0 +1,359 @@
+//! Runs that die, runs elsewhere, and runs that race: a `kill -9`ed deploy
+//! does not block its environment (directly and through a `haul server`), a
+//! deploy in another pid namespace keeps its locks, `haul unlock` closes a
+//! dead run by hand, and many deploys racing on one environment go one at a
+//! time with the audit chain intact.
+
+mod common;
+
+use common::{Project, config};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const SLOW: &str = r#"post_upload = ["sleep 20"]"#;
+
+/// Waits until `cond` holds (at most 30s).
+#[track_caller]
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts `haul <args>` in a process group of its own, so that it and its
+/// steps can be killed together, as a CI runner cancels a job.
+fn spawn_group(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Child {
+    p.command(args, env).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().unwrap()
+}
+
+fn kill9(child: &mut Child) {
+    let pgid = child.id().to_string();
+    std::process::Command::new("kill").args(["-9", "--", &format!("-{pgid}")]).status().unwrap();
+    child.wait().unwrap();
+}
+
+fn history(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let mut a = args.to_vec();
+    a.extend(["history", "--json"]);
+    p.haul_env(&a, env).ok().json().as_array().unwrap().clone()
+}
+
+#[test]
+fn a_killed_deploy_is_closed_as_failed_and_the_rerun_proceeds_at_once() {
+    let p = Project::new(&config(SLOW, ""));
+    let mut first = spawn_group(&p, &["deploy", "app", "test"], &[]);
+    let pid = first.id();
+    wait_for("the first deploy to stage", || p.host("a").join(".haul/lock").exists() && !p.releases("a").is_empty());
+    kill9(&mut first);
+
+    p.write("haul.toml", &config("", ""));
+    let t0 = Instant::now();
+    let out = p.haul(&["deploy", "app", "test"]).ok();
+    assert!(t0.elapsed() < Duration::from_secs(15), "no waiting for a lease or stale_after");
+    assert!(out.stderr.contains("took over a stale lock"), "{}", out.stderr);
+    let h = history(&p, &[], &[]);
+    let dead = h.iter().find(|d| d["id"] == 1).unwrap();
+    assert_eq!(dead["status"], "failed");
+    let msg = dead["message"].as_str().unwrap();
+    assert!(msg.starts_with(&format!("abandoned: its runner is gone: process {pid} on ")), "{msg}");
+    assert_eq!(dead["runner"]["pid"], pid);
+    assert_eq!(h.iter().find(|d| d["id"] == 2).unwrap()["status"], "succeeded");
+    p.haul(&["audit", "verify"]).ok();
+}
+
+struct Server(Child, u16);
+
+impl Server {
+    fn start(p: &Project) -> Server {
+        let mut child = p.command(&["server", "--listen", "127.0.0.1:0"], &[]).stderr(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+        Server(child, port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn token() -> String {
+    format!(
+        "[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"read\", \"deploy\", \"admin\"]\n",
+        common::sha256("ci-secret")
+    )
+}
+
+#[test]
+fn a_killed_deploy_through_a_server_is_closed_and_the_rerun_proceeds_at_once() {
+    let p = Project::new(&config(SLOW, &format!("[server]\n{}", token())));
+    let server = Server::start(&p);
+    let client = format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(SLOW, ""), server.1);
+    p.write("client.toml", &client);
+    let env = [("HAUL_TOKEN", "ci-secret")];
+    let mut first = spawn_group(&p, &["--config", "client.toml", "deploy", "app", "test"], &env);
+    let pid = first.id();
+    wait_for("the first deploy to stage", || p.host("a").join(".haul/lock").exists() && !p.releases("a").is_empty());
+    kill9(&mut first);
+
+    p.write("client.toml", &client.replace(SLOW, ""));
+    let out = p.haul_env(&["--config", "client.toml", "deploy", "app", "test"], &env).ok();
+    assert!(out.stderr.contains("took over a stale lock"), "{}", out.stderr);
+    let h = history(&p, &["--config", "client.toml"], &env);
+    let dead = h.iter().find(|d| d["id"] == 1).unwrap();
+    assert_eq!(dead["status"], "failed");
+    assert!(
+        dead["message"].as_str().unwrap().starts_with(&format!("abandoned: its runner is gone: process {pid} on ")),
+        "{dead}"
+    );
+    assert_eq!(h.iter().find(|d| d["id"] == 2).unwrap()["status"], "succeeded");
+}
+
+/// Starts a slow deploy in a pid namespace of its own (a container on
+/// this machine with host networking); its pid means nothing out here.
+fn deploy_in_namespace(p: &Project, config: &str) -> Child {
+    std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_haul"))
+        .args(["--config", config, "deploy", "app", "test"])
+        .current_dir(p.path())
+        .env("HAUL_ACTOR", "container")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("unshare runs (as root)")
+}
+
+#[test]
+fn a_deploy_in_another_pid_namespace_keeps_its_locks_and_its_run() {
+    let p = Project::new(&config(SLOW, "[lock]\nlease = \"2s\"\n"));
+    let mut first = deploy_in_namespace(&p, "haul.toml");
+    wait_for("the contained deploy to stage", || {
+        p.host("a").join(".haul/lock").exists() && !p.releases("a").is_empty()
+    });
+    // The ledger refuses: its runner may be alive (another namespace) and
+    // renews its lease.
+    std::thread::sleep(Duration::from_secs(3));
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(out.stderr.contains("deployment 1 (deploy of "), "{}", out.stderr);
+    assert!(out.stderr.contains("is still running in test"), "{}", out.stderr);
+    // Another ledger meets the host locks, which are not taken over.
+    p.write("other.toml", &(config(SLOW, "") + "\n[ledger]\nurl = \"sqlite://.haul/other.db\"\n"));
+    let out = p.haul(&["--config", "other.toml", "deploy", "app", "test"]).fails(1);
+    assert!(out.stderr.contains("a: locked by deploy app test by container on "), "{}", out.stderr);
+    assert!(!out.stderr.contains("took over"), "{}", out.stderr);
+
+    // Killed, its lease runs out within seconds; its locks can only be
+    // cleared by hand, which also closes its run.
+    kill9(&mut first);
+    std::thread::sleep(Duration::from_secs(3));
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(out.stderr.contains("a: locked by deploy app test by container"), "{}", out.stderr);
+    let h = history(&p, &[], &[]);
+    let closed = h.iter().find(|d| d["id"] == 1).unwrap();
+    assert!(
+        closed["message"].as_str().unwrap().starts_with("abandoned: its runner stopped renewing its lease"),
+        "{closed}"
+    );
+    p.haul(&["unlock", "app", "test", "--reason", "container was killed"]).ok();
+    p.write("haul.toml", &config("", "[lock]\nlease = \"2s\"\n"));
+    p.deploy();
+}
+
+#[test]
+fn unlock_closes_a_run_that_died_elsewhere_with_the_reason() {
+    let p = Project::new(&config(SLOW, ""));
+    let mut first = deploy_in_namespace(&p, "haul.toml");
+    wait_for("the contained deploy to stage", || p.host("a").join(".haul/lock").exists());
+    wait_for("its deployment to be recorded", || {
+        p.haul(&["history", "--json"]).json().as_array().is_some_and(|a| !a.is_empty())
+    });
+    kill9(&mut first);
+    let out = p.haul(&["unlock", "app", "test", "--reason", "runner host rebooted"]).ok();
+    assert!(out.stdout.contains("closed deployment 1 as failed: runner host rebooted"), "{}", out.stdout);
+    let h = history(&p, &[], &[]);
+    assert_eq!(h[0]["status"], "failed");
+    assert_eq!(h[0]["message"], "closed by hand: runner host rebooted");
+    p.write("haul.toml", &config("", ""));
+    p.deploy();
+    p.haul(&["audit", "verify"]).ok();
+}
+
+#[test]
+fn an_empty_lock_file_is_shown_by_status_refuses_deploys_and_unlock_clears_it() {
+    let p = Project::new(&config("", ""));
+    p.deploy();
+    std::fs::write(p.host("b").join(".haul/lock"), "").unwrap();
+    let out = p.haul(&["status", "app", "test"]).ok();
+    assert!(out.stdout.contains("locked: an empty lock file: its holder is unknown"), "{}", out.stdout);
+    let out = p.haul(&["deploy", "app", "test"]).fails(1);
+    assert!(out.stderr.contains("b: locked by an empty lock file: its holder is unknown"), "{}", out.stderr);
+    assert!(out.stderr.contains("the lock file cannot be read"), "{}", out.stderr);
+    let out = p.haul(&["unlock", "app", "test", "--reason", "torn by a full disk"]).ok();
+    assert!(out.stdout.contains("b: cleared lock held by an empty lock file"), "{}", out.stdout);
+    p.deploy();
+}
+
+/// Races six `haul` processes (`args(i)` each) for `rounds` rounds: each
+/// that fails must say it was another's turn; every host ends on one
+/// complete release, unlocked, with `keep` releases all still there.
+fn race(p: &Project, rounds: usize, args: impl Fn(usize) -> Vec<String>, env: &[(&str, &str)], kept: &[&String]) {
+    for round in 0..rounds {
+        let mut racers: Vec<Child> = (0..6)
+            .map(|i| {
+                let a = args(i);
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                p.command(&a, env).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+            })
+            .collect();
+        let mut ok = 0;
+        for c in racers.iter_mut() {
+            let (success, err) = c.wait_with_output_ref();
+            if success {
+                ok += 1;
+            } else {
+                assert!(
+                    err.contains("is still running in test") || err.contains("locked by"),
+                    "round {round}: a racer failed without saying it was another's turn:\n{err}"
+                );
+            }
+        }
+        // Racers that each took some hosts give way together (no one waits
+        // holding a lock), so a round may end with none through; a lone
+        // deploy then always goes.
+        if ok == 0 {
+            let a = args(1);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            p.haul_env(&a, env).ok();
+        }
+        let live = p.live("a").unwrap();
+        assert_eq!(p.live("b").unwrap(), live, "round {round}: hosts agree");
+        for id in kept {
+            assert!(p.host("a").join(format!("releases/{id}.manifest")).exists(), "{id} was pruned");
+        }
+        for h in ["a", "b"] {
+            assert!(!p.host(h).join(".haul/lock").exists(), "round {round}: {h} left locked");
+        }
+    }
+}
+
+/// No deployment is left running, deploys that went through never
+/// overlapped in time, and the audit chain verifies.
+fn check_ledger(p: &Project, args: &[&str], env: &[(&str, &str)]) {
+    let h = history(p, args, env);
+    assert!(h.iter().all(|d| d["status"] != "running"), "{h:?}");
+    let mut ran: Vec<(String, String)> = h
+        .iter()
+        .filter(|d| d["status"] == "succeeded" && d["trigger"] == "deploy")
+        .map(|d| (d["started"].as_str().unwrap().to_string(), d["finished"].as_str().unwrap().to_string()))
+        .collect();
+    ran.sort();
+    for w in ran.windows(2) {
+        assert!(w[0].1 <= w[1].0, "two deploys ran at once: {w:?}");
+    }
+    let mut a = args.to_vec();
+    a.extend(["audit", "verify"]);
+    p.haul_env(&a, env).ok();
+}
+
+fn racer(i: usize, v1: &str, v2: &str) -> Vec<String> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+    match i % 3 {
+        0 => s(&["rollback", "app", "test", "--to", v1]),
+        1 => s(&["deploy", "app", "test", "--release", v2]),
+        _ => s(&["deploy", "app", "test", "--release", v1]),
+    }
+}
+
+#[test]
+fn racing_deploys_and_rollbacks_from_many_processes_go_one_at_a_time() {
+    let p = Project::new(&config(r#"post_upload = ["sleep 0.3"]"#, ""));
+    let v1 = p.deploy();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = p.deploy();
+    race(&p, 3, |i| racer(i, &v1, &v2), &[], &[&v1, &v2]);
+    check_ledger(&p, &[], &[]);
+}
+
+#[test]
+fn racing_deploys_through_two_servers_over_one_postgresql_go_one_at_a_time() {
+    let pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
+    let url = pg.create_database("race").unwrap();
+    let slow = r#"post_upload = ["sleep 0.3"]"#;
+    let p = Project::new(&config(slow, &format!("[ledger]\nurl = \"{url}\"\n\n[server]\n{}", token())));
+    let (s1, s2) = (Server::start(&p), Server::start(&p));
+    for (name, s) in [("one.toml", &s1), ("two.toml", &s2)] {
+        p.write(name, &format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(slow, ""), s.1));
+    }
+    let env = [("HAUL_TOKEN", "ci-secret")];
+    let v1 = p.haul_env(&["--config", "one.toml", "deploy", "app", "test", "--json"], &env).ok().report()["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = p.haul_env(&["--config", "two.toml", "deploy", "app", "test", "--json"], &env).ok().report()["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let args = |i: usize| {
+        let mut a = vec!["--config".to_string(), if i.is_multiple_of(2) { "one.toml" } else { "two.toml" }.to_string()];
+        a.extend(racer(i, &v1, &v2));
+        a
+    };
+    race(&p, 3, args, &env, &[&v1, &v2]);
+    check_ledger(&p, &[], &[]);
+}
+
+trait WaitRef {
+    fn wait_with_output_ref(&mut self) -> (bool, String);
+}
+
+impl WaitRef for Child {
+    fn wait_with_output_ref(&mut self) -> (bool, String) {
+        let mut err = String::new();
+        std::io::Read::read_to_string(self.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (self.wait().unwrap().success(), err)
+    }
+}
+
+#[test]
+fn a_run_through_a_server_renews_at_the_servers_lease_and_unlock_closes_it_once_dead() {
+    let p = Project::new(&config(SLOW, &format!("[lock]\nlease = \"2s\"\n\n[server]\n{}", token())));
+    let server = Server::start(&p);
+    let client = format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(SLOW, ""), server.1);
+    p.write("client.toml", &client);
+    let env = [("HAUL_TOKEN", "ci-secret")];
+    let mut first = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_haul"))
+        .args(["--config", "client.toml", "deploy", "app", "test"])
+        .current_dir(p.path())
+        .env("HAUL_TOKEN", "ci-secret")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("unshare runs (as root)");
+    wait_for("the contained deploy to stage", || p.host("a").join(".haul/lock").exists());
+    // Longer than the server's lease: the runner renewed it through the
+    // server, so the run still holds the environment.
+    std::thread::sleep(Duration::from_secs(3));
+    let out = p.haul_env(&["--config", "client.toml", "deploy", "app", "test"], &env).fails(1);
+    assert!(out.stderr.contains("deployment 1 (deploy of "), "{}", out.stderr);
+    assert!(out.stderr.contains("is still running in test"), "{}", out.stderr);
+    kill9(&mut first);
+    let out = p.haul_env(&["--config", "client.toml", "unlock", "app", "test", "--reason", "job cancelled"], &env).ok();
+    assert!(out.stdout.contains("closed deployment 1 as failed: job cancelled"), "{}", out.stdout);
+    p.write("client.toml", &client.replace(SLOW, ""));
+    p.haul_env(&["--config", "client.toml", "deploy", "app", "test"], &env).ok();
+}

@@ -1,0 +1,80 @@
+//! Pruning old releases, decided on the host in the script that deletes.
+//!
+//! What a run inspected may be out of date by the time it prunes: another
+//! run (one that took over this run's lock, or a person) may have staged a
+//! release or switched `current` in between. So the deleting script holds
+//! the lock guard (nobody can release, take over or clear the lock while it
+//! runs), checks that the lock is still this run's, and then re-reads the
+//! host: it never removes the live release, one of the newest complete
+//! ones it was told to keep, or anything created or changed after this run
+//! took its lock (that can only be someone else's work). Each release it
+//! skips is named in the result, with why.
+
+use crate::lock::{GUARD, held_by};
+use crate::{Event, HostApp, HostError, LIVE, check_id, quote};
+use haul_transport::Input;
+
+/// What a prune did on one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub removed: Vec<String>,
+    /// Releases that were asked for but kept, each with why.
+    pub kept: Vec<(String, String)>,
+}
+
+impl HostApp {
+    /// Removes `ids` (chosen from an earlier inspect) while the lock is held
+    /// by `token`, except what the host now shows must stay: the live
+    /// release, the newest `keep - 1` complete releases, and anything newer
+    /// than the lock. Each removal is recorded in the history.
+    pub async fn prune(
+        &self,
+        ids: &[String],
+        keep: usize,
+        token: &str,
+        event: impl Fn(&str) -> Event,
+    ) -> Result<Pruned, HostError> {
+        if ids.is_empty() {
+            return Ok(Pruned::default());
+        }
+        let mut script = format!(
+            r#"cd {dir} || exit 3
+cd .haul || exit 3
+{GUARD}guard
+cd .. || exit 3
+if ! ( cd .haul && {held} ); then echo "the lock is no longer this run's; nothing pruned" >&2; exit 7; fi
+{LIVE}
+live=$(live)
+newest=$(for m in releases/*.manifest; do [ -f "$m" ] && basename "$m" .manifest; done | sort | tail -n {recent})
+skip() {{ echo "kept $1 $2"; }}
+"#,
+            dir = quote(self.dir()),
+            held = held_by(token),
+            recent = keep.max(1) - 1,
+        );
+        for id in ids {
+            check_id(self.host(), id)?;
+            script.push_str(&format!(
+                r#"if [ "$live" = releases/{id} ]; then skip {id} "it is live"
+elif printf '%s\n' "$newest" | grep -qxF {id}; then skip {id} "it is one of the newest releases"
+elif [ -n "$(find releases/{id} releases/{id}.manifest -prune -newer .haul/lock 2>/dev/null)" ]; then skip {id} "it changed after this run took the lock"
+elif [ -e releases/{id} ] || [ -e releases/{id}.manifest ]; then
+  rm -f releases/{id}.manifest && rm -rf releases/{id} && printf '%s\n' {event} >> .haul/history || exit 5
+  echo "removed {id}"
+fi
+"#,
+                event = quote(&event(id).to_line())
+            ));
+        }
+        let out = self.run_ok("prune releases", &script, Input::None).await?;
+        let mut done = Pruned::default();
+        for line in out.stdout_str().lines() {
+            if let Some(id) = line.strip_prefix("removed ") {
+                done.removed.push(id.to_string());
+            } else if let Some((id, why)) = line.strip_prefix("kept ").and_then(|l| l.split_once(' ')) {
+                done.kept.push((id.to_string(), why.to_string()));
+            }
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,231 @@
+//! The lock protocol under real concurrency: many `sh` processes taking,
+//! releasing and taking over one lock at once, round after round, through
+//! the local transport (the same scripts a host runs over SSH).
+
+use haul_host::{Event, EventKind, Holder, HostApp, LockInfo, LockOutcome};
+use haul_transport::{Local, Transport};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn app(dir: &Path) -> HostApp {
+    HostApp::new(Transport::Local(Local::new("h")), dir.join("app").display().to_string())
+}
+
+fn info(token: &str, holder: Holder) -> LockInfo {
+    LockInfo {
+        token: token.into(),
+        user: "tester".into(),
+        holder,
+        since: jiff::Timestamp::now().to_string(),
+        command: format!("deploy by {token}"),
+    }
+}
+
+/// A holder that certainly ran here and is gone: a child that exited.
+fn dead_holder() -> Holder {
+    let mut child = std::process::Command::new("sleep").arg("0.05").spawn().unwrap();
+    let pid = child.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let start = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(19).unwrap().parse().unwrap();
+    child.wait().unwrap();
+    Holder { pid, start: Some(start), ..Holder::current() }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn racing_takers_hold_the_lock_one_at_a_time_and_never_see_it_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = app(tmp.path());
+    let inside = Arc::new(AtomicUsize::new(0));
+    let taken = Arc::new(AtomicUsize::new(0));
+    let (workers, rounds) = (8, 8);
+    runtime().block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..workers {
+            let (a, inside, taken) = (a.clone(), inside.clone(), taken.clone());
+            tasks.spawn(async move {
+                for r in 0..rounds {
+                    let me = info(&format!("w{w}-r{r}"), Holder::current());
+                    loop {
+                        match a.lock(&me).await.expect("taking the lock never fails") {
+                            LockOutcome::Acquired => {
+                                assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+                                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                                inside.fetch_sub(1, Ordering::SeqCst);
+                                taken.fetch_add(1, Ordering::SeqCst);
+                                a.unlock(&me.token).await.expect("release");
+                                break;
+                            }
+                            LockOutcome::Held(other) => {
+                                assert!(!other.is_unreadable(), "a lock read half-written: {other:?}");
+                                assert_ne!(other.token, me.token);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+    });
+    assert_eq!(taken.load(Ordering::SeqCst), workers * rounds);
+    let haul = tmp.path().join("app/.haul");
+    assert!(!haul.join("lock").exists());
+    let left: Vec<_> = std::fs::read_dir(&haul).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.iter().all(|n| n == "history"), "nothing left behind: {left:?}");
+}
+
+#[test]
+fn racing_take_overs_of_a_dead_lock_let_exactly_one_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = app(tmp.path());
+    let rt = runtime();
+    for round in 0..8 {
+        let dead = info(&format!("dead{round}"), dead_holder());
+        rt.block_on(async {
+            assert!(matches!(a.lock(&dead).await.unwrap(), LockOutcome::Acquired));
+            let mut tasks = tokio::task::JoinSet::new();
+            for w in 0..8 {
+                let (a, dead) = (a.clone(), dead.clone());
+                tasks.spawn(async move {
+                    let me = info(&format!("r{round}-w{w}"), Holder::current());
+                    let seen = match a.lock(&me).await.unwrap() {
+                        LockOutcome::Acquired => return (me.token, true),
+                        LockOutcome::Held(seen) => seen,
+                    };
+                    let ok = if seen.holder.dead(&me.holder).is_some() {
+                        let ev = Event { reason: Some("taken over".into()), ..Event::now(EventKind::Unlock, "t") };
+                        matches!(a.take_over(&seen, &me, &ev).await.unwrap(), LockOutcome::Acquired)
+                    } else {
+                        assert_ne!(seen.token, dead.token, "the dead holder is judged dead");
+                        false
+                    };
+                    (me.token, ok)
+                });
+            }
+            let mut winners = Vec::new();
+            while let Some(r) = tasks.join_next().await {
+                let (token, ok) = r.unwrap();
+                if ok {
+                    winners.push(token);
+                }
+            }
+            assert_eq!(winners.len(), 1, "round {round}: exactly one takes over: {winners:?}");
+            let lock = std::fs::read_to_string(tmp.path().join("app/.haul/lock")).unwrap();
+            assert!(lock.contains(&format!("\"token\":\"{}\"", winners[0])), "{lock}");
+            a.unlock(&winners[0]).await.unwrap();
+        });
+    }
+    let hist = std::fs::read_to_string(tmp.path().join("app/.haul/history")).unwrap();
+    assert_eq!(hist.lines().count(), 8, "one take-over recorded per round:\n{hist}");
+}
+
+#[test]
+fn a_release_by_a_holder_that_lost_its_lock_leaves_the_new_holder_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = app(tmp.path());
+    runtime().block_on(async {
+        let old = info("old", dead_holder());
+        assert!(matches!(a.lock(&old).await.unwrap(), LockOutcome::Acquired));
+        let new = info("new", Holder::current());
+        let ev = Event::now(EventKind::Unlock, "t");
+        assert!(matches!(a.take_over(&old, &new, &ev).await.unwrap(), LockOutcome::Acquired));
+        // The old holder (wrongly thought dead) releases: nothing happens.
+        a.unlock("old").await.unwrap();
+        match a.lock(&info("third", Holder::current())).await.unwrap() {
+            LockOutcome::Held(h) => assert_eq!(h.token, "new"),
+            LockOutcome::Acquired => panic!("the new holder lost its lock"),
+        }
+        // A take-over of a lock that changed hands reports the new holder.
+        match a.take_over(&old, &info("fourth", Holder::current()), &ev).await.unwrap() {
+            LockOutcome::Held(h) => assert_eq!(h.token, "new"),
+            LockOutcome::Acquired => panic!("took over a live lock"),
+        }
+    });
+}
+
+#[test]
+fn an_empty_or_torn_lock_file_is_held_by_someone_unknown_until_cleared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = app(tmp.path());
+    let haul = tmp.path().join("app/.haul");
+    std::fs::create_dir_all(&haul).unwrap();
+    runtime().block_on(async {
+        for torn in ["", "{\"token\":\"t1\",\"user\":\"gh"] {
+            std::fs::write(haul.join("lock"), torn).unwrap();
+            let me = info("me", Holder::current());
+            match a.lock(&me).await.unwrap() {
+                LockOutcome::Held(h) => {
+                    assert!(h.is_unreadable(), "{h:?}");
+                    assert!(h.describe().contains("its holder is unknown"), "{}", h.describe());
+                }
+                LockOutcome::Acquired => panic!("took a lock over a torn lock file"),
+            }
+            let state = a.inspect().await.unwrap();
+            assert!(state.lock.as_ref().is_some_and(|l| l.is_unreadable()), "status shows it: {:?}", state.lock);
+            let cleared = a.force_unlock(&Event::now(EventKind::Unlock, "t")).await.unwrap();
+            assert!(cleared.is_some_and(|l| l.is_unreadable()));
+            assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
+            a.unlock("me").await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_guard_left_by_a_killed_script_is_recovered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = app(tmp.path());
+    let haul = tmp.path().join("app/.haul");
+    std::fs::create_dir_all(&haul).unwrap();
+    let dead = dead_holder();
+    let guard = format!("{} {} {} {}\n", dead.boot.unwrap(), dead.pidns.unwrap(), dead.pid, dead.start.unwrap());
+    std::fs::write(haul.join("lock.guard"), guard).unwrap();
+    runtime().block_on(async {
+        let me = info("me", Holder::current());
+        assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
+        let t0 = std::time::Instant::now();
+        a.unlock("me").await.unwrap();
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    });
+    assert!(!haul.join("lock").exists() && !haul.join("lock.guard").exists());
+}
+
+#[test]
+fn a_holder_in_another_pid_namespace_is_never_judged_dead() {
+    // A real process in its own pid namespace, where its pid means another
+    // process (or none) out here.
+    let mut ns = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c"])
+        .arg(
+            "cat /proc/sys/kernel/random/boot_id; readlink /proc/self/ns/pid; echo $$; \
+             sed 's/.*) //' /proc/$$/stat | cut -d' ' -f20; exec sleep 30",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare runs (as root)");
+    let mut out = std::io::BufReader::new(ns.stdout.take().unwrap());
+    let mut line = || {
+        let mut s = String::new();
+        std::io::BufRead::read_line(&mut out, &mut s).unwrap();
+        s.trim().to_string()
+    };
+    let (boot, pidns, pid, start) = (line(), line(), line(), line());
+    let theirs = Holder {
+        machine: Holder::current().machine,
+        pid: pid.parse().unwrap(),
+        boot: Some(boot),
+        pidns: Some(pidns),
+        start: start.parse().ok(),
+    };
+    let me = Holder::current();
+    assert_eq!(theirs.boot, me.boot, "same machine, same boot");
+    assert_ne!(theirs.pidns, me.pidns);
+    assert_eq!(theirs.dead(&me), None, "{theirs:?} is alive in its own namespace");
+    ns.kill().unwrap();
+    ns.wait().unwrap();
+}

@@ -1,0 +1,61 @@
+//! Pruning decides on the host, in the script that deletes: it never
+//! removes what another run switched to or staged after this run's inspect,
+//! and nothing at all once the lock is no longer this run's.
+
+use haul_host::{Event, EventKind, Holder, HostApp, LockInfo, LockOutcome};
+use haul_transport::{Local, Transport};
+use std::path::Path;
+
+fn id(n: u32) -> String {
+    format!("20261123T0000{n:02}.000Z-abcdefabcdef")
+}
+
+fn complete(dir: &Path, n: u32) {
+    std::fs::create_dir_all(dir.join("releases").join(id(n))).unwrap();
+    std::fs::write(dir.join("releases").join(format!("{}.manifest", id(n))), "").unwrap();
+}
+
+#[test]
+fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("app");
+    for n in 1..=4 {
+        complete(&dir, n);
+    }
+    std::os::unix::fs::symlink(format!("releases/{}", id(4)), dir.join("current")).unwrap();
+    let a = HostApp::new(Transport::Local(Local::new("h")), dir.display().to_string());
+    let me = LockInfo {
+        token: "mine".into(),
+        user: "t".into(),
+        holder: Holder::current(),
+        since: "2026-01-01T00:00:00Z".into(),
+        command: "deploy".into(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
+        // What this run inspected: 4 live, 1..3 old. Meanwhile another run
+        // (one that wrongly took this run's lock, say) switched back to 2
+        // and started staging 5.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::os::unix::fs::symlink(format!("releases/{}", id(2)), dir.join(".haul/current.tmp")).unwrap();
+        std::fs::rename(dir.join(".haul/current.tmp"), dir.join("current")).unwrap();
+        std::fs::create_dir_all(dir.join("releases").join(id(5))).unwrap();
+        let ev = |i: &str| Event { from: Some(i.to_string()), ..Event::now(EventKind::Remove, "t") };
+        let done = a.prune(&[id(1), id(2), id(3), id(5)], 2, "mine", ev).await.unwrap();
+        assert_eq!(done.removed, vec![id(1), id(3)]);
+        assert_eq!(
+            done.kept,
+            vec![(id(2), "it is live".to_string()), (id(5), "it changed after this run took the lock".to_string())]
+        );
+        assert!(dir.join("releases").join(id(2)).exists() && dir.join("releases").join(id(5)).exists());
+
+        // Once the lock is someone else's, nothing is pruned.
+        a.unlock("mine").await.unwrap();
+        let theirs = LockInfo { token: "theirs".into(), ..me.clone() };
+        assert!(matches!(a.lock(&theirs).await.unwrap(), LockOutcome::Acquired));
+        let e = a.prune(&[id(4)], 1, "mine", ev).await.unwrap_err();
+        assert!(e.to_string().contains("the lock is no longer this run's; nothing pruned"), "{e}");
+        assert!(dir.join("releases").join(id(4)).exists());
+    });
+}
