@@ -259,11 +259,12 @@ fn haul_killed(phase: Phase, rollout: Rollout) {
     }
     assert_consistent(&fleet);
     assert_recorded(&p, "failed");
+    let killed = &p.haul(&["history", "--json"]).ok().json()[1];
+    let why = killed["message"].as_str().unwrap();
+    assert!(why.starts_with("abandoned: its runner is gone"), "closed at once, not when its lease ran out: {killed}");
 }
 
-matrix!(
-    #[ignore = "a killed run's deployment stays `running` and blocks the rerun until runner leases land"]
-    haul_killed:
+matrix!(haul_killed:
     haul_killed_in_stage_fleet => (Stage, Fleet),
     haul_killed_in_stage_rolling => (Stage, Rolling),
     haul_killed_in_migrate_fleet => (Migrate, Fleet),

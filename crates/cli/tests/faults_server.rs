@@ -300,7 +300,6 @@ fn a_webhook_receiver_down_longer_than_the_backoff_gets_every_event_exactly_once
 }
 
 #[test]
-#[ignore = "the run that could not record stays `running` and blocks the rerun until runner leases land"]
 fn postgresql_stopping_mid_deploy_through_a_server_leaves_no_host_half_switched() {
     let mut pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
     let url = pg.create_database("middeploy").unwrap();
