@@ -1,6 +1,7 @@
 //! The fault matrix on the SSH test fleet: a host dying in each phase of a
 //! deploy (stage, migrate, switch, verify) under each rollout (`fleet`,
-//! `rolling`), and a host whose disk fills during stage. Every case ends
+//! `rolling`), haul itself killed with SIGKILL in each of them (and on
+//! local hosts), and a host whose disk fills during stage. Every case ends
 //! consistent on every host and converges on an immediate rerun, and the
 //! ledger records what happened truly.
 //!
@@ -317,4 +318,43 @@ fn a_disk_filling_during_stage_switches_no_host_and_removes_the_partial_release(
     assert!((0..2).all(|i| live(&fleet, i).as_deref() == Some(v2.as_str())));
     assert_consistent(&fleet);
     assert_recorded(&p, "failed");
+}
+
+#[test]
+fn haul_killed_in_switch_on_local_hosts_converges_on_a_rerun() {
+    let marks = tempfile::tempdir().unwrap();
+    let (hold, held) = (marks.path().join("hold"), marks.path().join("held"));
+    let step = format!(
+        "if [ $HAUL_HOST = b ] && [ -f {h} ]; then touch {d}; while [ -f {h} ]; do sleep 0.05; done; fi",
+        h = hold.display(),
+        d = held.display()
+    );
+    let p = Project::new(&common::config("", &format!("\n[apps.app.service]\nstart = ['{step}']\n")));
+    let v1 = p.deploy();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    std::fs::write(&hold, "").unwrap();
+    let mut child = p.spawn(&["deploy", "app", "test", "--json"]);
+    wait_for(&held);
+    assert!(std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap().success());
+    child.wait().unwrap();
+    std::fs::remove_file(&hold).unwrap();
+    assert!(p.host("b").join(".haul/lock").exists(), "the killed run left its lock");
+
+    let v2 = p.deploy();
+    assert_ne!(v1, v2);
+    for h in ["a", "b"] {
+        assert_eq!(p.live(h).as_deref(), Some(v2.as_str()), "{h} on the new release");
+        assert!(!p.host(h).join(".haul/lock").exists(), "{h}: a lock is still held");
+        for r in p.releases(h) {
+            assert!(p.host(h).join(format!("releases/{r}.manifest")).is_file(), "{h}: half-staged {r}");
+        }
+    }
+    let history = p.haul(&["history", "--json"]).ok().json();
+    assert_eq!(history[0]["status"], "succeeded", "{history}");
+    assert_eq!(history[1]["status"], "failed", "{history}");
+    assert!(
+        history[1]["message"].as_str().is_some_and(|m| m.starts_with("abandoned: its runner is gone")),
+        "{history}"
+    );
+    p.haul(&["audit", "verify"]).ok();
 }
