@@ -137,10 +137,18 @@ fn postgresql_stopped_under_a_server_answers_503_loses_no_acknowledged_write_and
     pg.stop().expect("PostgreSQL stops");
 
     // While it is down: reads and writes answer 503 with a JSON error.
-    unavailable(http(port, "GET", "/api/v1/deployments?app=app", None));
-    unavailable(http(port, "GET", "/healthz", None));
-    unavailable(http(port, "GET", &format!("/api/v1/deployments/{id}"), None));
-    unavailable(http(port, "POST", &path, Some(r#"{"name":"down","result":"pass"}"#)));
+    // (At once: each waits out the server's few seconds for a connection.)
+    let detail = format!("/api/v1/deployments/{id}");
+    let asks: Vec<(&str, &str, Option<&str>)> = vec![
+        ("GET", "/api/v1/deployments?app=app", None),
+        ("GET", "/healthz", None),
+        ("GET", &detail, None),
+        ("POST", &path, Some(r#"{"name":"down","result":"pass"}"#)),
+    ];
+    std::thread::scope(|s| {
+        let asked: Vec<_> = asks.iter().map(|&(m, path, body)| s.spawn(move || http(port, m, path, body))).collect();
+        asked.into_iter().for_each(|a| unavailable(a.join().unwrap()));
+    });
     // A deploy recording through the server fails clearly, before any host
     // is touched.
     client.write("src/index.html", "<h1>v2</h1>\n");
