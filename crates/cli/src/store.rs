@@ -320,6 +320,7 @@ impl Remote {
         });
         Err(match status.as_u16() {
             401 | 403 => Failure::Usage(format!("ledger server {}: {msg}", self.base)),
+            503 => Failure::Run(format!("ledger server {} is unavailable (HTTP 503): {msg}", self.base)),
             _ => Failure::Run(msg),
         })
     }

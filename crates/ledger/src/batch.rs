@@ -172,8 +172,14 @@ pub(crate) async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Unbounded
     }
 }
 
-fn failed(e: &dyn std::fmt::Display) -> LedgerError {
-    LedgerError::Write(e.to_string())
+/// A batch that could not begin or commit: unavailable when the database
+/// could not be reached, else a failed write.
+fn failed(e: &sqlx::Error) -> LedgerError {
+    if crate::unreachable_database(e) {
+        LedgerError::Unavailable(e.to_string())
+    } else {
+        LedgerError::Write(e.to_string())
+    }
 }
 
 /// A write refused by its checks, before it changed anything.
@@ -210,6 +216,14 @@ async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
                     let _ = r.reply.send(v);
                 }
             }
+            // The database is gone, not this write at fault: running the
+            // others again would only wait for it again.
+            Attempt::WriteFailed(_, e) | Attempt::DeferredFailed(e) if e.is_unavailable() => {
+                let why = e.to_string();
+                for r in requests {
+                    let _ = r.reply.send(Err(LedgerError::Unavailable(why.clone())));
+                }
+            }
             Attempt::WriteFailed(i, e) => {
                 let _ = requests.remove(i).reply.send(Err(e));
                 pending.push(requests);
@@ -221,9 +235,14 @@ async fn commit(pool: &AnyPool, backend: Backend, requests: Vec<Request>) {
                 pending.push(requests);
             }
             Attempt::Failed(e) => {
-                let why = e.to_string();
+                let (why, unavailable) = (e.to_string(), e.is_unavailable());
                 for r in requests {
-                    let _ = r.reply.send(Err(LedgerError::Write(why.clone())));
+                    let e = if unavailable {
+                        LedgerError::Unavailable(why.clone())
+                    } else {
+                        LedgerError::Write(why.clone())
+                    };
+                    let _ = r.reply.send(Err(e));
                 }
             }
         }

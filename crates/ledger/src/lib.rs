@@ -54,7 +54,41 @@ pub enum LedgerError {
     /// character, too long); checked before anything is written.
     #[error("{message}")]
     Invalid { field: String, message: String },
+    /// The database cannot be reached (down, restarting, or every
+    /// connection lost): the write was not acknowledged; trying again later
+    /// may work.
+    #[error("ledger: the database is unavailable: {0}")]
+    Unavailable(String),
 }
+
+impl LedgerError {
+    /// Whether the database could not be reached, rather than refusing or
+    /// failing a query: a server answers 503 for these.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            LedgerError::Unavailable(_) => true,
+            LedgerError::Db(e) => unreachable_database(e),
+            _ => false,
+        }
+    }
+}
+
+/// A connection-level failure: no connection to be had, or the one in use
+/// lost, or the server shutting down (SQLSTATE class 08, 57P01–57P03).
+pub(crate) fn unreachable_database(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            d.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
+/// How long a request waits for a PostgreSQL connection before it is told
+/// the database is unavailable.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Result<T> = std::result::Result<T, LedgerError>;
 
@@ -137,7 +171,11 @@ impl Ledger {
                 (pool, options(1).connect(&url_full).await.map_err(|e| fail(e.to_string()))?)
             }
             Backend::Postgres => {
-                let pool = options(16).connect(&url_full).await.map_err(|e| fail(e.to_string()))?;
+                let pool = options(16)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect(&url_full)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
                 (pool.clone(), pool)
             }
         };

@@ -237,11 +237,17 @@ fn not_found(who: &Viewer, what: &str) -> Response {
     render(StatusCode::NOT_FOUND, "Not found", Some(who), body)
 }
 
-/// A ledger failure: 404 for a deployment that does not exist, otherwise
-/// the database failed (the only 500).
+/// A ledger failure: 404 for a deployment that does not exist, 503 while
+/// the database cannot be reached, otherwise the database failed (the only
+/// 500).
 fn failed(who: &Viewer) -> impl Fn(LedgerError) -> Response + '_ {
     move |e| match e {
         LedgerError::NoDeployment(id) => not_found(who, &format!("There is no deployment {id} in the ledger.")),
+        e if e.is_unavailable() => {
+            let e = crate::ApiError::from(e);
+            let body = html! { section { h1 { "The ledger is unavailable" } p.error { (e.message) } } };
+            render(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", Some(who), body)
+        }
         e => {
             let e = crate::ApiError::internal(&e);
             let body = html! { section { h1 { "The ledger failed" } p.error { (e.message) } } };

@@ -33,15 +33,31 @@ impl ApiError {
 
     /// A server error: `detail` goes to the log with the request id, the
     /// client hears only that it happened and under which id.
-    #[allow(clippy::print_stderr, reason = "the server's log is its standard error")]
     pub fn internal(detail: &dyn std::fmt::Display) -> ApiError {
-        let id = crate::edge::request_id();
-        eprintln!("haul server: request {id}: {detail}");
+        let id = logged(detail);
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the server failed to answer; the cause is logged under request id {id}"),
         )
     }
+
+    /// The database cannot be reached: said plainly (trying again later may
+    /// work), the cause logged as for [`ApiError::internal`].
+    pub fn unavailable(detail: &dyn std::fmt::Display) -> ApiError {
+        let id = logged(detail);
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("ledger: the database is unavailable; the cause is logged under request id {id}"),
+        )
+    }
+}
+
+/// Writes `detail` to the server's log under this request's id; returns the id.
+#[allow(clippy::print_stderr, reason = "the server's log is its standard error")]
+fn logged(detail: &dyn std::fmt::Display) -> String {
+    let id = crate::edge::request_id();
+    eprintln!("haul server: request {id}: {detail}");
+    id
 }
 
 impl IntoResponse for ApiError {
@@ -61,12 +77,14 @@ impl From<haul_ledger::LedgerError> for ApiError {
     fn from(e: haul_ledger::LedgerError) -> ApiError {
         use haul_ledger::LedgerError as L;
         match &e {
+            // Said plainly, the cause logged: trying again later may work.
+            _ if e.is_unavailable() => ApiError::unavailable(&e),
             L::Refused(_) | L::Busy(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             L::NoDeployment(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             L::Invalid { field, message } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message.clone()).with_field(field)
             }
-            L::Open { .. } | L::Db(_) | L::Write(_) => ApiError::internal(&e),
+            L::Open { .. } | L::Db(_) | L::Write(_) | L::Unavailable(_) => ApiError::internal(&e),
         }
     }
 }

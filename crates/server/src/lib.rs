@@ -4,8 +4,9 @@
 //! it on port 0 and stop it cleanly. Every route under `/api/v1` needs a
 //! bearer token whose SHA-256 is in `haul.toml` and whose scopes allow the
 //! route; tokens are never logged. Errors are JSON with the status that
-//! fits (400, 401, 403, 404, 409, 413, 422); a server error (500) only ever
-//! means the database failed.
+//! fits (400, 401, 403, 404, 409, 413, 422); 503 means the database cannot
+//! be reached (the server keeps running and answers again once it can); a
+//! server error (500) only ever means the database failed.
 
 mod api;
 mod cache;

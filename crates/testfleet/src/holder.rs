@@ -30,16 +30,21 @@ pub(crate) fn detached(program: &str, persist: bool) -> Command {
 /// and `/root`) and a fresh pid namespace whose first process it starts
 /// and sleeps in. When the holder dies, so does that first process
 /// (`--kill-child`) and with it, by the kernel's rule, every process of the
-/// host: nothing of a host outlives its holder. Returns the holder's pid
-/// and start time once the mounts exist.
-pub(crate) fn spawn_holder(dir: &Path, persist: bool) -> io::Result<(u32, u64)> {
+/// host: nothing of a host outlives its holder. `srv_size` limits `/srv`
+/// (`"2m"`). Returns the holder's pid and start time once the mounts exist.
+pub(crate) fn spawn_holder(dir: &Path, persist: bool, srv_size: Option<&str>) -> io::Result<(u32, u64)> {
+    let size = match srv_size {
+        Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()) => format!(",size={s}"),
+        Some(s) => return Err(io::Error::other(format!("srv_size {s:?}: a tmpfs size like \"2m\""))),
+        None => String::new(),
+    };
     let mut cmd = detached("unshare", persist);
     cmd.args(["--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private", "--"])
         .args(["sh", "-c"])
-        .arg(
-            "mount -t tmpfs -o mode=755 tmpfs /srv && mount -t tmpfs -o mode=700 tmpfs /root && \
-             while :; do sleep 3600 & wait; done",
-        )
+        .arg(format!(
+            "mount -t tmpfs -o mode=755{size} tmpfs /srv && mount -t tmpfs -o mode=700 tmpfs /root && \
+             while :; do sleep 3600 & wait; done"
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("holder.log"))?);

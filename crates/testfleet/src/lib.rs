@@ -10,7 +10,8 @@
 //! the holder's: connections drop as they would when a server dies, and its
 //! disk is still there when it comes back. Ending the holder ends the whole
 //! host, so the fleet is stopped by the holder pids (and start times) it
-//! recorded, and never by searching for processes that look like its own. Needs root (mount namespaces) and `sshd`, `ssh-keygen`,
+//! recorded, and never by searching for processes that look like its own.
+//! `/srv` may be made small, to fill up. Needs root (mount namespaces) and `sshd`, `ssh-keygen`,
 //! `unshare`, `nsenter`.
 //!
 //! An optional bastion sits in front: then the other hosts accept only
@@ -39,11 +40,15 @@ pub struct FleetOptions {
     pub bastion: bool,
     /// Leave the fleet running when the `Fleet` is dropped.
     pub persist: bool,
+    /// Sizes of some hosts' `/srv` tmpfs, by host index (`(1, "2m")`); the
+    /// others get tmpfs's default (half the memory). A small one is a disk
+    /// that fills up.
+    pub srv_sizes: Vec<(usize, String)>,
 }
 
 impl Default for FleetOptions {
     fn default() -> Self {
-        FleetOptions { hosts: 2, port: 0, bastion: false, persist: false }
+        FleetOptions { hosts: 2, port: 0, bastion: false, persist: false, srv_sizes: Vec::new() }
     }
 }
 
@@ -129,12 +134,13 @@ impl Fleet {
         std::fs::write(dir.join("authorized_keys"), format!("{client}\n"))?;
         let mut fleet = Fleet { dir: dir.clone(), _tmp: None, hosts: vec![], bastion: None, opts: opts.clone() };
         let mut known = String::new();
-        let mut specs: Vec<(String, String, bool)> =
-            (0..opts.hosts).map(|i| (format!("h{}", i + 1), address(i), opts.bastion)).collect();
+        let size = |i: usize| opts.srv_sizes.iter().find(|(h, _)| *h == i).map(|(_, s)| s.clone());
+        let mut specs: Vec<(String, String, bool, Option<String>)> =
+            (0..opts.hosts).map(|i| (format!("h{}", i + 1), address(i), opts.bastion, size(i))).collect();
         if opts.bastion {
-            specs.push(("bastion".into(), BASTION_ADDRESS.into(), false));
+            specs.push(("bastion".into(), BASTION_ADDRESS.into(), false, None));
         }
-        for (name, addr, guarded) in specs {
+        for (name, addr, guarded, srv_size) in specs {
             let hdir = dir.join("hosts").join(&name);
             std::fs::create_dir_all(&hdir)?;
             let key = keygen(&hdir.join("host_key"))?;
@@ -156,7 +162,7 @@ impl Fleet {
                 cfg.push_str("AllowUsers root@127.0.0.1\n");
             }
             std::fs::write(hdir.join("sshd_config"), cfg)?;
-            let (holder, holder_start) = spawn_holder(&hdir, opts.persist)?;
+            let (holder, holder_start) = spawn_holder(&hdir, opts.persist, srv_size.as_deref())?;
             let host =
                 FleetHost { name: name.clone(), address: addr, port: opts.port, holder, holder_start, dir: hdir };
             if name == "bastion" {

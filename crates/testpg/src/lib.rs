@@ -8,8 +8,10 @@
 //! authentication is safe) with durability off (a test's data never outlives
 //! the test). Each test takes its own database with
 //! [`Postgres::create_database`], so tests running in parallel never see each
-//! other's rows. Dropping the [`Postgres`] stops the server and removes its
-//! directory.
+//! other's rows. [`Postgres::stop`] and [`Postgres::restart`] take the
+//! server down and bring it back on the same port with its data, for tests
+//! of what happens to its clients meanwhile. Dropping the [`Postgres`] stops
+//! the server and removes its directory.
 //!
 //! CI runs the tests as root, and `initdb`, `postgres` and `pg_ctl` refuse to
 //! run as root: then they run as the `postgres` system user (the one the
@@ -80,53 +82,54 @@ impl Postgres {
         let mut attempt = 1;
         loop {
             let port = TcpListener::bind((HOST, 0))?.local_addr()?.port();
-            let out = File::create(&log)?;
-            let mut server = run_as
-                .command(&tools.postgres, dir.path())
-                .arg("-D")
-                .arg(&data)
-                .arg("-p")
-                .arg(port.to_string())
-                .arg("-k")
-                .arg(&sockets)
-                .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-                .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
-                .stdin(Stdio::null())
-                .stdout(out.try_clone()?)
-                .stderr(out)
-                // Its own process group, which holds its backends too: Ctrl-C
-                // in a terminal does not reach it, and one signal stops them all.
-                .process_group(0)
-                .spawn()
-                .map_err(|e| io::Error::new(e.kind(), format!("starting {}: {e}", tools.postgres.display())))?;
+            let mut server = spawn_server(&tools, &run_as, dir.path(), &data, port)?;
             match wait_ready(&mut server, port, &tools, &data) {
                 Ok(()) => return Ok(Postgres { port, server, tools, run_as, data, dir }),
-                Err(Startup::Exited(status)) => {
-                    let log = log_tail(&log);
-                    // Another process took the port between our probe and the bind.
-                    if log.contains("could not bind") && attempt < PORT_ATTEMPTS {
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(io::Error::other(format!("postgres exited on startup ({status}): {log}")));
+                // Another process took the port between our probe and the bind.
+                Err(Startup::Exited(_)) if log_tail(&log).contains("could not bind") && attempt < PORT_ATTEMPTS => {
+                    attempt += 1;
                 }
-                Err(Startup::TimedOut) => {
-                    kill_group(&mut server);
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "postgres did not accept connections on {HOST}:{port} within {} s: {}",
-                            STARTUP.as_secs(),
-                            log_tail(&log)
-                        ),
-                    ));
-                }
-                Err(Startup::Wait(e)) => {
-                    kill_group(&mut server);
-                    return Err(io::Error::new(e.kind(), format!("waiting for postgres: {e}")));
-                }
+                Err(e) => return Err(startup_error(e, &mut server, port, &log)),
             }
         }
+    }
+
+    /// Stops the server (a fast shutdown: connections are cut, committed
+    /// data stays) and waits until nothing listens on its port. Its data
+    /// stays for [`Postgres::restart`].
+    pub fn stop(&mut self) -> io::Result<()> {
+        if matches!(self.server.try_wait(), Ok(Some(_))) {
+            return Ok(());
+        }
+        match &self.tools.pg_ctl {
+            Some(pg_ctl) => {
+                run(
+                    self.run_as
+                        .command(pg_ctl, self.dir.path())
+                        .arg("stop")
+                        .arg("-D")
+                        .arg(&self.data)
+                        .args(["-m", "fast", "-w", "-t", "30"]),
+                    "pg_ctl stop",
+                )?;
+            }
+            None => {
+                // SIGINT to the postmaster is a fast shutdown.
+                run(Command::new("kill").args(["-INT", &self.server.id().to_string()]), "kill -INT postgres")?;
+            }
+        }
+        self.server.wait()?;
+        Ok(())
+    }
+
+    /// Starts a stopped server again on the same port, with the same data;
+    /// returns once it accepts connections.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop()?;
+        let log = self.dir.path().join("postgres.log");
+        self.server = spawn_server(&self.tools, &self.run_as, self.dir.path(), &self.data, self.port)?;
+        wait_ready(&mut self.server, self.port, &self.tools, &self.data)
+            .map_err(|e| startup_error(e, &mut self.server, self.port, &log))
     }
 
     /// The URL of the `postgres` database, as the `postgres` superuser.
@@ -358,6 +361,54 @@ fn wait_ready(server: &mut Child, port: u16, tools: &Tools, data: &Path) -> Resu
             return Err(Startup::TimedOut);
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts `postgres` on `port` over the cluster in `data`, logging to
+/// `postgres.log` in `dir`.
+fn spawn_server(tools: &Tools, run_as: &RunAs, dir: &Path, data: &Path, port: u16) -> io::Result<Child> {
+    let out = File::create(dir.join("postgres.log"))?;
+    run_as
+        .command(&tools.postgres, dir)
+        .arg("-D")
+        .arg(data)
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-k")
+        .arg(dir.join("sockets"))
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        // Its own process group, which holds its backends too: Ctrl-C
+        // in a terminal does not reach it, and one signal stops them all.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("starting {}: {e}", tools.postgres.display())))
+}
+
+/// The error for a server that did not come up (killed if still running).
+fn startup_error(e: Startup, server: &mut Child, port: u16, log: &Path) -> io::Error {
+    match e {
+        Startup::Exited(status) => {
+            io::Error::other(format!("postgres exited on startup ({status}): {}", log_tail(log)))
+        }
+        Startup::TimedOut => {
+            kill_group(server);
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "postgres did not accept connections on {HOST}:{port} within {} s: {}",
+                    STARTUP.as_secs(),
+                    log_tail(log)
+                ),
+            )
+        }
+        Startup::Wait(e) => {
+            kill_group(server);
+            io::Error::new(e.kind(), format!("waiting for postgres: {e}"))
+        }
     }
 }
 

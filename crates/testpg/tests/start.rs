@@ -37,3 +37,14 @@ fn drop_stops_the_server() {
     drop(pg);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens on {port} after drop");
 }
+
+#[test]
+fn a_stopped_server_refuses_connections_and_comes_back_with_its_data() {
+    let mut pg = Postgres::start().expect("start postgres");
+    let url = pg.create_database("kept").expect("create kept");
+    let port: u16 = url.rsplit_once(':').and_then(|(_, rest)| rest.split('/').next()?.parse().ok()).expect("port");
+    pg.stop().expect("stop");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens on {port} while stopped");
+    pg.restart().expect("restart");
+    assert_eq!(select_one(&url), "1", "the database created before the stop is still there");
+}
