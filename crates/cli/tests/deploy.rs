@@ -195,6 +195,7 @@ fn steps_see_the_haul_environment() {
 fn build_and_local_steps_do_not_inherit_the_token_or_webhook_secrets() {
     let p = Project::new(&config(
         r#"build = ["env | sort > build.env"]
+post_upload = ["env | sort > ../../host.env"]
 
 [apps.app.hooks]
 before_stage = [{ run = "env | sort > local.env", local = true }]"#,
@@ -208,8 +209,12 @@ before_stage = [{ run = "env | sort > local.env", local = true }]"#,
         ("OTHER", "kept"),
     ];
     p.haul_env(&["deploy", "app", "test"], &secrets).ok();
-    for file in ["build.env", "local.env"] {
-        let env = std::fs::read_to_string(p.path().join(file)).unwrap();
+    // A host with `transport = "local"` stands in for a server, which never
+    // holds this machine's secrets: its steps do not see them either.
+    let host = p.host("b").join("host.env");
+    for file in [p.path().join("build.env"), p.path().join("local.env"), host] {
+        let env = std::fs::read_to_string(&file).unwrap();
+        let file = file.display();
         assert!(env.contains("OTHER=kept\n"), "{file}: {env}");
         for (k, v) in &secrets[..4] {
             assert!(!env.contains(v) && !env.contains(&format!("{k}=")), "{file} has {k}: {env}");

@@ -142,7 +142,11 @@ impl Engine {
     /// The way to reach `target`, for `dir` on it.
     pub fn host_app(&self, target: &HostTarget, dir: String) -> Result<HostApp, DeployError> {
         let transport = match &target.reach {
-            Reach::Local => Transport::Local(Local::new(&target.name)),
+            // A directory here stands in for a server, which would not hold
+            // this machine's secrets: its scripts and steps do not see them.
+            Reach::Local => {
+                Transport::Local(Local::new(&target.name).without_env(crate::build::secret_vars(&self.config)))
+            }
             Reach::Ssh { .. } => Transport::Ssh(self.ssh_pool()?.host(&target.name)),
         };
         Ok(HostApp::new(transport, dir))

@@ -60,8 +60,7 @@ struct CloseBody {
 async fn close(S(state): S<State>, headers: HeaderMap, body: Result<crate::edge::Body<CloseBody>, ApiError>) -> Res {
     let token = authorize(&state, &headers, "deploy")?;
     let crate::edge::Body(b) = body?;
-    state.config.app(&b.app).map_err(|e| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-    state.config.env(&b.env).map_err(|e| ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    crate::records::known_app_env(&state, &b.app, Some(&b.env))?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "`reason` must say why"));
     }

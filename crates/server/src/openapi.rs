@@ -91,7 +91,7 @@ pub fn document(config: &haul_config::Config) -> Value {
             "/api/v1/deployments/{id}/lease": { "post": with(op("Renew a running deployment's lease for the server's `[lock] lease` (409 once it is no longer running)", "deploy", "200"), json!({ "parameters": id })) },
             "/api/v1/deployments/close": { "post": with(op("Close, as failed with a reason, what is still recorded as running of an app in an environment", "deploy", "200"), json!({ "requestBody": body(json!({
                 "type": "object", "required": ["app", "env", "reason"], "additionalProperties": false,
-                "properties": { "app": { "type": "string" }, "env": { "type": "string" }, "reason": { "type": "string" }, "on_behalf_of": { "type": "string" } }
+                "properties": { "app": { "type": "string", "enum": apps }, "env": { "type": "string", "enum": envs }, "reason": { "type": "string" }, "on_behalf_of": { "type": "string" } }
             }))})) },
             "/api/v1/releases": {
                 "post": with(op("Register a built release (201 when new, 200 when already recorded with the same digest)", "deploy", "201"), json!({ "requestBody": body(json!({

@@ -69,9 +69,19 @@ fn actor(token: String, on_behalf_of: Option<&str>) -> Result<String, ApiError> 
 pub(crate) const MAX_ON_BEHALF_OF: usize = 256;
 
 pub(crate) fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
-    state.config.app(app).map_err(|e| unprocessable(e.to_string()))?;
-    if let Some(env) = env {
-        state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
+    // Named without the config file's path: where the server keeps its
+    // files is not the client's to know.
+    let unknown = |what: &str, name: &str, known: Vec<&str>| {
+        unprocessable(format!("no {what} `{name}` in the server's haul.toml (known: {})", known.join(", ")))
+    };
+    let c = &state.config;
+    if state.config.app(app).is_err() {
+        return Err(unknown("app", app, c.apps.keys().map(|k| k.get_ref().as_str()).collect()));
+    }
+    if let Some(env) = env
+        && state.config.env(env).is_err()
+    {
+        return Err(unknown("environment", env, c.environments.keys().map(|k| k.get_ref().as_str()).collect()));
     }
     Ok(())
 }
@@ -151,7 +161,7 @@ struct StartBody {
     on_behalf_of: Option<String>,
     /// Break glass: go ahead past the gate (needs `admin` and a `reason`).
     #[serde(default)]
-    force: bool,
+    force: Option<bool>,
     /// The process that runs the deployment, so that its death is known.
     runner: Option<haul_ledger::Runner>,
 }
@@ -160,7 +170,9 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<B
     let token = authorize(&state, &headers, "deploy")?;
     let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
-    let force = gate(&state, &headers, &b.app, &b.env, &b.release, b.trigger, b.force, b.reason.as_deref()).await?;
+    let force =
+        gate(&state, &headers, &b.app, &b.env, &b.release, b.trigger, b.force == Some(true), b.reason.as_deref())
+            .await?;
     let d = NewDeployment {
         app: b.app,
         env: b.env,

@@ -9,11 +9,21 @@ use std::process::Stdio;
 #[derive(Debug, Clone)]
 pub struct Local {
     host: String,
+    /// Variables of this process that scripts must not see (secrets a
+    /// server host would never have).
+    hidden: std::sync::Arc<[String]>,
 }
 
 impl Local {
     pub fn new(host: impl Into<String>) -> Self {
-        Local { host: host.into() }
+        Local { host: host.into(), hidden: std::sync::Arc::new([]) }
+    }
+
+    /// Runs every script without the variables `names` of this process's
+    /// environment, as a host reached over SSH never has them.
+    pub fn without_env(mut self, names: Vec<String>) -> Self {
+        self.hidden = names.into();
+        self
     }
 
     pub fn host(&self) -> &str {
@@ -27,7 +37,11 @@ impl Local {
         sink: Option<LineSink>,
     ) -> Result<Output, TransportError> {
         let fail = |e: std::io::Error| TransportError { host: self.host.clone(), message: e.to_string() };
-        let mut child = tokio::process::Command::new("sh")
+        let mut command = tokio::process::Command::new("sh");
+        for name in self.hidden.iter() {
+            command.env_remove(name);
+        }
+        let mut child = command
             .arg("-c")
             .arg(script)
             .current_dir("/")
