@@ -207,6 +207,20 @@ fn an_empty_lock_file_is_shown_by_status_refuses_deploys_and_unlock_clears_it() 
 /// that fails must say it was another's turn; every host ends on one
 /// complete release, unlocked, with `keep` releases all still there.
 fn race(p: &Project, rounds: usize, args: impl Fn(usize) -> Vec<String>, env: &[(&str, &str)], kept: &[&String]) {
+    race_in(p, ("test", ["a", "b"]), rounds, args, env, kept)
+}
+
+/// [`race`] in environment `target.0`, whose hosts are `target.1`.
+fn race_in(
+    p: &Project,
+    target: (&str, [&str; 2]),
+    rounds: usize,
+    args: impl Fn(usize) -> Vec<String>,
+    env: &[(&str, &str)],
+    kept: &[&String],
+) {
+    let (name, hosts) = target;
+    let busy = format!("is still running in {name}");
     for round in 0..rounds {
         let mut racers: Vec<Child> = (0..6)
             .map(|i| {
@@ -222,7 +236,7 @@ fn race(p: &Project, rounds: usize, args: impl Fn(usize) -> Vec<String>, env: &[
                 ok += 1;
             } else {
                 assert!(
-                    err.contains("is still running in test") || err.contains("locked by"),
+                    err.contains(&busy) || err.contains("locked by"),
                     "round {round}: a racer failed without saying it was another's turn:\n{err}"
                 );
             }
@@ -235,30 +249,33 @@ fn race(p: &Project, rounds: usize, args: impl Fn(usize) -> Vec<String>, env: &[
             let a: Vec<&str> = a.iter().map(String::as_str).collect();
             p.haul_env(&a, env).ok();
         }
-        let live = p.live("a").unwrap();
-        assert_eq!(p.live("b").unwrap(), live, "round {round}: hosts agree");
+        let live = p.live(hosts[0]).unwrap();
+        assert_eq!(p.live(hosts[1]).unwrap(), live, "round {round}: hosts agree");
         for id in kept {
-            assert!(p.host("a").join(format!("releases/{id}.manifest")).exists(), "{id} was pruned");
+            assert!(p.host(hosts[0]).join(format!("releases/{id}.manifest")).exists(), "{id} was pruned");
         }
-        for h in ["a", "b"] {
+        for h in hosts {
             assert!(!p.host(h).join(".haul/lock").exists(), "round {round}: {h} left locked");
         }
     }
 }
 
-/// No deployment is left running, deploys that went through never
-/// overlapped in time, and the audit chain verifies.
+/// No deployment is left running, no two deployments (deploys,
+/// promotions, rollbacks) of one environment overlapped in time, and the
+/// audit chain verifies.
 fn check_ledger(p: &Project, args: &[&str], env: &[(&str, &str)]) {
     let h = history(p, args, env);
     assert!(h.iter().all(|d| d["status"] != "running"), "{h:?}");
-    let mut ran: Vec<(String, String)> = h
+    let mut ran: Vec<(String, String, String)> = h
         .iter()
-        .filter(|d| d["status"] == "succeeded" && d["trigger"] == "deploy")
-        .map(|d| (d["started"].as_str().unwrap().to_string(), d["finished"].as_str().unwrap().to_string()))
+        .map(|d| {
+            let s = |k: &str| d[k].as_str().unwrap().to_string();
+            (s("env"), s("started"), s("finished"))
+        })
         .collect();
     ran.sort();
     for w in ran.windows(2) {
-        assert!(w[0].1 <= w[1].0, "two deploys ran at once: {w:?}");
+        assert!(w[0].0 != w[1].0 || w[0].2 <= w[1].1, "two deployments of one environment ran at once: {w:?}");
     }
     let mut a = args.to_vec();
     a.extend(["audit", "verify"]);
@@ -281,6 +298,42 @@ fn racing_deploys_and_rollbacks_from_many_processes_go_one_at_a_time() {
     p.write("src/index.html", "<h1>v2</h1>\n");
     let v2 = p.deploy();
     race(&p, 3, |i| racer(i, &v1, &v2), &[], &[&v1, &v2]);
+    check_ledger(&p, &[], &[]);
+}
+
+/// Promotions race each other and rollbacks into an environment fed by
+/// another: one at a time, the others told why, nothing in use pruned.
+#[test]
+fn racing_promotions_and_rollbacks_from_many_processes_go_one_at_a_time() {
+    let prod = r#"
+[environments.prod]
+hosts = ["c", "d"]
+code = "test"
+
+[hosts.c]
+transport = "local"
+root = ".haul/hosts/c"
+
+[hosts.d]
+transport = "local"
+root = ".haul/hosts/d"
+"#;
+    let p = Project::new(&config(r#"post_upload = ["sleep 0.3"]"#, prod));
+    let v1 = p.deploy();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = p.deploy();
+    for v in [&v1, &v2] {
+        p.haul(&["promote", "app", "--to", "prod", "--release", v]).ok();
+    }
+    let racer = |i: usize| -> Vec<String> {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+        match i % 3 {
+            0 => s(&["rollback", "app", "prod", "--to", &v1]),
+            1 => s(&["promote", "app", "--to", "prod", "--release", &v2]),
+            _ => s(&["promote", "app", "--to", "prod", "--release", &v1]),
+        }
+    };
+    race_in(&p, ("prod", ["c", "d"]), 3, racer, &[], &[&v1, &v2]);
     check_ledger(&p, &[], &[]);
 }
 
