@@ -189,10 +189,11 @@ fn the_api_gates_every_trigger_and_only_admin_breaks_glass() {
         .unwrap()
         .to_string();
 
-    // A deploy of a release the ledger never heard of: 422.
+    // A deploy of a release the ledger never heard of: 404, as an unknown
+    // deployment is.
     let never = "20200101T000000.000Z-000000000000";
     let (st, e) = http(port, "POST", "/api/v1/deployments", "ci", Some(&start_body("test", never, "deploy", "")));
-    assert_eq!(st, 422, "{e}");
+    assert_eq!(st, 404, "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("is not in the ledger"), "{e}");
 
     // A rollback to a quarantined release: 409, for the CLI too.

@@ -64,10 +64,7 @@ async fn close(S(state): S<State>, headers: HeaderMap, body: Result<crate::edge:
     if b.reason.trim().is_empty() {
         return Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "`reason` must say why"));
     }
-    let actor = match b.on_behalf_of.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(who) if who != token => format!("{who} via {token}"),
-        _ => token,
-    };
+    let actor = crate::records::actor(token, b.on_behalf_of.as_deref())?;
     let closed = state.ledger.close_running(&b.app, &b.env, &b.reason, &actor).await?;
     ok(json!({ "closed": closed }))
 }

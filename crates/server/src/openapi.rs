@@ -59,7 +59,7 @@ pub fn document(config: &haul_config::Config) -> Value {
             }
         },
         "paths": {
-            "/api/v1/deployments": { "post": with(op("Start a deployment (status running) once the gate lets its release in, whatever the trigger: an unregistered release is 422; a quarantined one, one that did not come from the environment's upstream or does not meet its requirements, or any deployment while another runs, is 409 (`refusals`, `candidates`); `force` (with the `admin` scope and a `reason`) breaks glass and is recorded as forced", "deploy", "201"), json!({ "requestBody": body(json!({
+            "/api/v1/deployments": { "post": with(op("Start a deployment (status running) once the gate lets its release in, whatever the trigger: an unregistered release is 404; a quarantined one, one that did not come from the environment's upstream or does not meet its requirements, or any deployment while another runs, is 409 (`refusals`, `candidates`); `force` (with the `admin` scope and a `reason`) breaks glass and is recorded as forced", "deploy", "201"), json!({ "requestBody": body(json!({
                 "type": "object", "required": ["app", "env", "release", "trigger", "config_digest"], "additionalProperties": false,
                 "properties": { "app": { "type": "string", "enum": apps }, "env": { "type": "string", "enum": envs }, "release": { "type": "string" },
                     "trigger": { "enum": ["deploy", "promote", "rollback"] }, "reason": { "type": "string" }, "config_digest": { "type": "string" },
@@ -148,7 +148,7 @@ pub fn document(config: &haul_config::Config) -> Value {
         constrain(item, "");
     }
     doc["paths"]["/api/v1/releases"]["post"]["responses"]["200"] = json!({ "description": "already recorded" });
-    for path in ["/api/v1/deployments", "/api/v1/promotions"] {
+    for path in ["/api/v1/deployments", "/api/v1/promotions", "/api/v1/deployments/close"] {
         doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["on_behalf_of"]
             ["maxLength"] = json!(crate::records::MAX_ON_BEHALF_OF);
     }

@@ -53,7 +53,7 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
 
 /// The actor recorded for a write: the token's name, and the person it
 /// acts for when the client says so (`alice via ci`).
-fn actor(token: String, on_behalf_of: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn actor(token: String, on_behalf_of: Option<&str>) -> Result<String, ApiError> {
     match on_behalf_of.map(str::trim).filter(|s| !s.is_empty()) {
         Some(who) if who.chars().count() > MAX_ON_BEHALF_OF => Err(unprocessable(format!(
             "`on_behalf_of` is {} characters long; at most {MAX_ON_BEHALF_OF} are kept",
@@ -216,7 +216,8 @@ async fn gate(
     let e = state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
     let verdict = state.ledger.judge(app, env, release, trigger, &pipeline_of(e)).await?;
     if !verdict.registered {
-        return Err(unprocessable(verdict.message(app, env, release)));
+        // What the request names does not exist, as an unknown deployment.
+        return Err(ApiError::new(StatusCode::NOT_FOUND, verdict.message(app, env, release)));
     }
     if force {
         return Ok(Some(Force { overrode: verdict.refusals }));
