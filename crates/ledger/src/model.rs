@@ -149,6 +149,7 @@ pub struct Deployment {
 /// The process running a deployment: enough to tell, on its machine, that
 /// it is certainly gone (see `haul_host::Holder`, whose JSON this is).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Runner {
     pub machine: String,
     pub pid: u32,

@@ -64,7 +64,9 @@ pub fn document(config: &haul_config::Config) -> Value {
                 "properties": { "app": { "type": "string", "enum": apps }, "env": { "type": "string", "enum": envs }, "release": { "type": "string" },
                     "trigger": { "enum": ["deploy", "promote", "rollback"] }, "reason": { "type": "string" }, "config_digest": { "type": "string" },
                     "undoes": { "type": "integer" }, "on_behalf_of": { "type": "string" }, "force": { "type": "boolean" },
-                    "runner": { "type": "object", "description": "the process running it: machine, pid, boot, pidns, start" } }
+                    "runner": { "type": "object", "description": "the process running it", "required": ["machine", "pid"], "additionalProperties": false,
+                        "properties": { "machine": { "type": "string" }, "pid": { "type": "integer", "minimum": 0, "maximum": 4294967295u64 },
+                            "boot": { "type": "string" }, "pidns": { "type": "string" }, "start": { "type": "integer", "minimum": 0, "maximum": i64::MAX } } } }
             }))})),
             "get": with(op("Deployments, newest first; `next_before` pages on", "read or verify", "200"), json!({
                 "parameters": [
