@@ -150,6 +150,13 @@ pub fn document(config: &haul_config::Config) -> Value {
         constrain(item, "");
     }
     doc["paths"]["/api/v1/releases"]["post"]["responses"]["200"] = json!({ "description": "already recorded" });
+    // Breaking glass must say why: `force: true` needs a reason that is not
+    // blank (JSON Schema 2020-12, as OpenAPI 3.1 uses).
+    let start =
+        &mut doc["paths"]["/api/v1/deployments"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    start["if"] = json!({ "properties": { "force": { "const": true } }, "required": ["force"] });
+    start["then"] =
+        json!({ "required": ["reason"], "properties": { "reason": { "type": "string", "pattern": "\\S" } } });
     for path in ["/api/v1/deployments", "/api/v1/promotions", "/api/v1/deployments/close"] {
         doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["on_behalf_of"]
             ["maxLength"] = json!(crate::records::MAX_ON_BEHALF_OF);
