@@ -59,6 +59,12 @@ fn actor(token: String, on_behalf_of: Option<&str>) -> String {
     }
 }
 
+/// A release id from a request: the release crate's one check, so that no
+/// id the CLI would refuse reaches the ledger or a host through the API.
+fn release_id(id: &str) -> Result<(), ApiError> {
+    haul_release::check_release_id(id).map_err(|e| unprocessable(e.to_string()))
+}
+
 fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
     state.config.app(app).map_err(|e| unprocessable(e.to_string()))?;
     if let Some(env) = env {
@@ -88,8 +94,9 @@ async fn register_release(
     let token = authorize(&state, &headers, "deploy")?;
     let Json(b) = body?;
     known_app_env(&state, &b.app, None)?;
-    if b.id.is_empty() || b.digest.is_empty() {
-        return Err(unprocessable("`id` and `digest` must not be empty"));
+    release_id(&b.id)?;
+    if b.digest.is_empty() {
+        return Err(unprocessable("`digest` must not be empty"));
     }
     let r = NewRelease {
         app: b.app,
@@ -155,6 +162,7 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<J
     let token = authorize(&state, &headers, "deploy")?;
     let Json(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
+    release_id(&b.release)?;
     let force = gate(&state, &headers, &b.app, &b.env, &b.release, b.trigger, b.force, b.reason.as_deref()).await?;
     let d = NewDeployment {
         app: b.app,
