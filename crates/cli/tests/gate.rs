@@ -329,3 +329,23 @@ fn a_new_token_pasted_into_haul_toml_lets_that_token_in_with_exactly_its_scopes(
     let out = p.haul(&["token", "new", "c\"i", "--scopes", "read"]).fails(2);
     assert!(out.stderr.contains("token name `c\"i`"), "{}", out.stderr);
 }
+
+#[test]
+fn a_release_id_that_is_not_one_is_refused_by_the_api() {
+    let tokens = token("ci", "\"deploy\"");
+    let server_side = Project::new(&config("", &tokens));
+    let (_server, port) = server(&server_side);
+    for id in ["x; rm -rf / #aaaaaaaaaaaaaa", "../../../../etc/passwd", "<script>alert(1)</script>"] {
+        let body = serde_json::json!({
+            "app": "app", "id": id, "digest": "d", "built_by": "ci", "created": "2026-01-01T00:00:00Z",
+            "files": 1, "bytes": 1,
+        })
+        .to_string();
+        let (st, e) = http(port, "POST", "/api/v1/releases", "ci", Some(&body));
+        assert_eq!(st, 422, "{id}: {e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains("release id"), "{e}");
+        let start = serde_json::json!({"app":"app","env":"test","release":id,"trigger":"deploy","config_digest":"c"});
+        let (st, e) = http(port, "POST", "/api/v1/deployments", "ci", Some(&start.to_string()));
+        assert_eq!(st, 422, "{id}: {e}");
+    }
+}

@@ -150,6 +150,12 @@ pub fn document(config: &haul_config::Config) -> Value {
         constrain(item, "");
     }
     doc["paths"]["/api/v1/releases"]["post"]["responses"]["200"] = json!({ "description": "already recorded" });
+    // Release ids follow the release crate's rule where the server checks it.
+    let id_rule = json!("^[A-Za-z0-9][A-Za-z0-9._-]{13,63}$");
+    for (path, field) in [("/api/v1/deployments", "release"), ("/api/v1/releases", "id")] {
+        doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"][field]["pattern"] =
+            id_rule.clone();
+    }
     // Breaking glass must say why: `force: true` needs a reason that is not
     // blank (JSON Schema 2020-12, as OpenAPI 3.1 uses).
     let start =

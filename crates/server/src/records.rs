@@ -68,6 +68,12 @@ pub(crate) fn actor(token: String, on_behalf_of: Option<&str>) -> Result<String,
 /// The longest `on_behalf_of`: a person's name, not a text.
 pub(crate) const MAX_ON_BEHALF_OF: usize = 256;
 
+/// A release id from a request: the release crate's one check, so that no
+/// id the CLI would refuse reaches the ledger or a host through the API.
+fn release_id(id: &str) -> Result<(), ApiError> {
+    haul_release::check_release_id(id).map_err(|e| unprocessable(e.to_string()))
+}
+
 pub(crate) fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
     // Named without the config file's path: where the server keeps its
     // files is not the client's to know.
@@ -103,8 +109,9 @@ async fn register_release(S(state): S<State>, headers: HeaderMap, body: Result<B
     let token = authorize(&state, &headers, "deploy")?;
     let Body(b) = body?;
     known_app_env(&state, &b.app, None)?;
-    if b.id.is_empty() || b.digest.is_empty() {
-        return Err(unprocessable("`id` and `digest` must not be empty"));
+    release_id(&b.id)?;
+    if b.digest.is_empty() {
+        return Err(unprocessable("`digest` must not be empty"));
     }
     let r = NewRelease {
         app: b.app,
@@ -170,6 +177,7 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<B
     let token = authorize(&state, &headers, "deploy")?;
     let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
+    release_id(&b.release)?;
     let force =
         gate(&state, &headers, &b.app, &b.env, &b.release, b.trigger, b.force == Some(true), b.reason.as_deref())
             .await?;
