@@ -185,7 +185,12 @@ fn host_dies(phase: Phase, rollout: Rollout) {
         }
     };
     assert_eq!(h1["live"].as_str(), live(&fleet, 0).as_deref(), "the report says where h1 was left: {r}");
-    assert_eq!(h2["live"].as_str(), live(&fleet, 1).as_deref(), "the report says where h2 was left: {r}");
+    // h2 died: where a switch back's connection was lost, the report
+    // claims nothing (the switch may or may not have run before it died);
+    // whatever it claims is true.
+    if !h2["live"].is_null() || !matches!(phase, Switch | Verify) {
+        assert_eq!(h2["live"].as_str(), live(&fleet, 1).as_deref(), "the report says where h2 was left: {r}");
+    }
     // The ledger says the same: closed, with each host's outcome.
     let closed = &p.haul(&["history", "--json"]).ok().json()[0];
     assert_eq!(closed["status"], recorded, "{closed}");

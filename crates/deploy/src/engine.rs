@@ -59,6 +59,9 @@ struct Run {
     switched_back: bool,
     /// Where a switch back went.
     back_to: Option<String>,
+    /// A switch back whose connection was lost: it may or may not have
+    /// happened, so the report claims nothing about what is live.
+    live_unknown: bool,
     reached: Phase,
     error: Option<String>,
     started: Instant,
@@ -423,6 +426,7 @@ impl Engine {
                 switched: false,
                 switched_back: false,
                 back_to: None,
+                live_unknown: false,
                 reached: Phase::Stage,
                 error: None,
                 started: Instant::now(),
@@ -915,7 +919,7 @@ impl Engine {
                             }
                             None => "nothing ran before".to_string(),
                         };
-                        return (None, vec![format!("{}: {why}; left on {}", run.target.name, run.goal)]);
+                        return (None, vec![format!("{}: {why}; left on {}", run.target.name, run.goal)], false);
                     };
                     for s in stop.iter().filter(|s| !s.local) {
                         if let Err(e) = run_checked(&run.app, &s.run, &current, &env).await {
@@ -926,8 +930,9 @@ impl Engine {
                     match run.app.switch(before, &event).await {
                         Ok(()) => back = true,
                         Err(e) => {
+                            let unknown = matches!(e, haul_host::HostError::Transport(_));
                             notes.push(format!("{}: could not switch back: {e}", run.target.name));
-                            return (None, notes);
+                            return (None, notes, unknown);
                         }
                     }
                 }
@@ -936,13 +941,14 @@ impl Engine {
                         notes.push(format!("{}: start while switching back: {e}", run.target.name));
                     }
                 }
-                (back.then(|| back_to.cloned()).flatten(), notes)
+                (back.then(|| back_to.cloned()).flatten(), notes, false)
             }
         })
         .await;
         let mut lines = Vec::new();
-        for (i, (back, notes)) in chosen.into_iter().zip(results) {
+        for (i, (back, notes, unknown)) in chosen.into_iter().zip(results) {
             let run = &mut runs[i];
+            run.live_unknown = unknown;
             if let Some(to) = back {
                 run.switched_back = true;
                 lines.push(format!("{}: switched back to {to}", run.target.name));
@@ -996,7 +1002,9 @@ impl Engine {
         let hosts = runs
             .iter()
             .map(|r| {
-                let live = if r.switched_back {
+                let live = if r.live_unknown {
+                    None
+                } else if r.switched_back {
                     r.back_to.clone()
                 } else if r.switched {
                     Some(r.goal.clone())
