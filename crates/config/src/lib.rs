@@ -20,6 +20,7 @@ pub use error::ConfigError;
 pub use example::{EXAMPLE, EXAMPLE_PAGE, EXAMPLE_PAGE_PATH};
 pub use model::*;
 pub use resolve::*;
+pub use ssh_fields::char_problem as ssh_char_problem;
 pub use step::Step;
 pub use webhooks::{EVENT_KINDS, MAX_BACKOFF, Webhook, WebhookConfig, pattern_matches};
 

@@ -79,7 +79,10 @@ fn path_problem(p: &str) -> Option<String> {
     p.chars().find_map(|c| char_problem(c, false))
 }
 
-fn char_problem(c: char, refuse_space: bool) -> Option<String> {
+/// Why `c` cannot appear in a value that reaches ssh (a space allowed or
+/// not): the one rule, used here and again by the transport before it
+/// writes anything for ssh.
+pub fn char_problem(c: char, refuse_space: bool) -> Option<String> {
     match c {
         '\n' | '\r' => Some("it contains a line break".into()),
         '\t' => Some("it contains a tab".into()),

@@ -38,16 +38,10 @@ pub fn unsafe_word(value: &str) -> Option<String> {
     value.chars().find_map(|c| unsafe_char(c, true))
 }
 
-/// Why `c` cannot appear in a value handed to ssh (`space` allowed or not).
+/// Why `c` cannot appear in a value handed to ssh (`space` allowed or not):
+/// the config's rule, checked again here as a second wall.
 fn unsafe_char(c: char, refuse_space: bool) -> Option<String> {
-    match c {
-        '\n' | '\r' => Some("it contains a line break".into()),
-        '\t' => Some("it contains a tab".into()),
-        c if c.is_control() => Some(format!("it contains a control character (U+{:04X})", c as u32)),
-        c if c.is_whitespace() && refuse_space => Some("it contains whitespace".into()),
-        '"' | '\'' | '`' | '\\' => Some(format!("it contains a quote or backslash (`{c}`)")),
-        _ => None,
-    }
+    haul_config::ssh_char_problem(c, refuse_space)
 }
 
 /// `value` when it is safe as one ssh word for `field` of `host`.
