@@ -20,7 +20,7 @@ mod stream;
 pub use cache::{Release, ReleaseCache};
 pub use diff::Diff;
 pub use error::ReleaseError;
-pub use id::{check_release_id, is_release_id, new_release_id};
+pub use id::{ReleaseId, check_release_id, is_release_id, new_release_id};
 pub use links::{LinkEscape, MAX_HOPS, resolve_link};
 pub use manifest::{Entry, Kind, Manifest};
 pub use pack::pack;

@@ -1,0 +1,14 @@
+//! The words every part of haul uses about a deployment, and the shapes they
+//! travel in.
+//!
+//! The engine that runs a deploy, the ledger that records it, the server that
+//! serves it, the dashboard that shows it and the clients (the CLI, the coming
+//! pull agent) that report it must agree on what a phase, a host's status and a
+//! deployment's status are. Each is one enum here, with one spelling on the
+//! wire and in SQL, and a parser that refuses what it does not know, so a
+//! misspelt or future value is an error where it is read instead of a silent
+//! default.
+
+mod names;
+
+pub use names::{DeploymentStatus, HostStatus, Phase, Trigger, UnknownName};
