@@ -118,7 +118,12 @@ impl LedgerClient for Server {
                 force,
                 runner,
             };
-            let v = self.post("/api/v1/deployments", &body).await?;
+            // The server answers an unregistered release as it answers an
+            // unknown deployment (404): over a database it is the same.
+            let v = self.post("/api/v1/deployments", &body).await.map_err(|e| match e {
+                RecordError::Status { status: 404, message, .. } => RecordError::Unregistered { message },
+                e => e,
+            })?;
             let id = v["id"].as_i64().ok_or_else(|| self.malformed("a deployment id"))?;
             let ttl = v["lease_ms"].as_u64().map_or(config.lock.lease.0, Duration::from_millis);
             Ok((id, ttl))
