@@ -1,5 +1,8 @@
 //! The one place that decides how an error is shown and which exit code it
-//! gets: 1 when a deploy or a host failed, 2 for bad usage or config.
+//! gets: 1 when a deploy or a host failed, 2 for bad usage or config
+//! (including what the ledger refuses as invalid, a server that does not
+//! accept the token, and a release built for an environment that only
+//! promotes).
 
 use haul_deploy::DeployError;
 
@@ -40,6 +43,37 @@ impl From<DeployError> for Failure {
                 Failure::Usage(e.to_string())
             }
             other => Failure::Run(other.to_string()),
+        }
+    }
+}
+
+impl From<haul_record::RecordError> for Failure {
+    fn from(e: haul_record::RecordError) -> Self {
+        use haul_record::RecordError as E;
+        match e {
+            E::Deploy(d) => d.into(),
+            E::Ledger(haul_ledger::LedgerError::Invalid { .. })
+            | E::Resolve(_)
+            | E::NoToken { .. }
+            | E::BadUrl { .. }
+            | E::Unauthorized { .. }
+            | E::BuiltForDownstream { .. } => Failure::Usage(e.to_string()),
+            E::Refused { .. }
+            | E::Unregistered { .. }
+            | E::Ledger(_)
+            | E::Client { .. }
+            | E::Unreachable { .. }
+            | E::Read { .. }
+            | E::Unavailable { .. }
+            | E::Status { .. }
+            | E::Malformed { .. }
+            | E::Unexpected { .. }
+            | E::Unchosen
+            | E::HostUnreachable { .. }
+            | E::NothingLive { .. }
+            | E::NoPredecessor { .. }
+            | E::NoHostReached
+            | E::Disagree { .. } => Failure::Run(e.to_string()),
         }
     }
 }

@@ -4,7 +4,6 @@ mod cli;
 mod commands;
 mod error;
 mod printer;
-mod store;
 
 use clap::Parser;
 

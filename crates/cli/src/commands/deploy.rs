@@ -4,7 +4,7 @@ use super::Ctx;
 use crate::cli::DeployArgs;
 use crate::error::{Failure, Result};
 use crate::printer::table;
-use haul_deploy::{DeployError, DeployReport, Plan, PlanKind, ReleaseChoice, plan_deploy, plan_rollback};
+use haul_deploy::{DeployError, DeployReport, Plan, ReleaseChoice, plan_deploy, plan_rollback};
 
 pub async fn build(ctx: &Ctx, app: &str, json: bool) -> Result {
     let config = ctx.config()?;
@@ -82,7 +82,9 @@ pub async fn rollback(ctx: &Ctx, app: &str, env: &str, to: Option<String>, hosts
     run(ctx, config, plan, opts).await
 }
 
-pub async fn run(ctx: &Ctx, config: haul_config::Config, mut plan: Plan, opts: RunOpts) -> Result {
+/// Runs `plan` and records it in the ledger (see `haul_record::run`), then
+/// prints its summary.
+pub async fn run(ctx: &Ctx, config: haul_config::Config, plan: Plan, opts: RunOpts) -> Result {
     if opts.dry_run {
         show_plan(ctx, &plan, opts.json);
         return Ok(());
@@ -90,104 +92,15 @@ pub async fn run(ctx: &Ctx, config: haul_config::Config, mut plan: Plan, opts: R
     if opts.force && opts.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
         return Err(Failure::Usage("--force needs a --reason saying why the gate is overridden".into()));
     }
-    built_for_downstream(&config, &plan, opts.force)?;
-    let ledger = super::ledger::open(&config).await?;
+    // Refused before the ledger is even opened (and again by the run).
+    haul_record::check_built_for_downstream(&config, &plan, opts.force)?;
+    let ledger = haul_record::open(&config).await?;
     let mut engine = ctx.engine(config);
     engine.skip_unreachable = opts.skip_unreachable;
     engine.reason = opts.reason;
-    // Build first, so the ledger knows the release before anything ships.
-    if let (PlanKind::Deploy, ReleaseChoice::Build) = (plan.kind, &plan.release) {
-        engine.observer.progress(haul_deploy::Progress::Phase(haul_deploy::Phase::Build));
-        let release = haul_deploy::build_release(&engine.config, &plan.app, &engine.who, &engine.observer).await?;
-        plan.release = ReleaseChoice::Given { id: release.id };
-    }
-    plan.quarantined = ledger.quarantined(&plan.app, &plan.env).await?;
-    match plan.kind {
-        PlanKind::Deploy => plan.fallback = ledger.last_verified(&plan.app, &plan.env).await?,
-        PlanKind::Rollback => resolve_rollback(&engine, &mut plan).await?,
-    }
-    let trigger = match (plan.kind, opts.promote) {
-        (PlanKind::Rollback, _) => haul_ledger::Trigger::Rollback,
-        (_, true) => haul_ledger::Trigger::Promote,
-        (_, false) => haul_ledger::Trigger::Deploy,
-    };
-    let recorder = super::ledger::Recorder::start(&ledger, &mut engine, &plan, trigger, opts.force).await?;
-    let result = engine.run(&plan).await;
-    recorder.finish(&ledger, &mut engine, &result).await?;
-    finish(ctx, result, opts.json)
-}
-
-/// A release built now never ran anywhere: an environment whose code comes
-/// from another refuses it before anything is built (unless forced).
-fn built_for_downstream(config: &haul_config::Config, plan: &Plan, force: bool) -> Result {
-    if force || !matches!((plan.kind, &plan.release), (PlanKind::Deploy, ReleaseChoice::Build)) {
-        return Ok(());
-    }
-    let up = config.env(&plan.env).map_err(|e| Failure::Usage(e.to_string()))?.code.get_ref();
-    if up == "build" {
-        return Ok(());
-    }
-    let (app, env) = (&plan.app, &plan.env);
-    Err(Failure::Usage(format!(
-        "environment `{env}` takes its code from `{up}`: it receives only releases that succeeded there and meet \
-         its requirements, never one built for it. Deploy to {up} (`haul deploy {app} {up}`), then promote \
-         (`haul promote {app} --to {env}`), or name a release that qualifies with --release"
-    )))
-}
-
-/// Picks where a plain rollback goes before any host changes: each host's
-/// previous release by its switch history, past quarantined ones; the
-/// hosts must agree. The gate then judges that release, and the ledger
-/// records the rollback, before the switch.
-async fn resolve_rollback(engine: &haul_deploy::Engine, plan: &mut Plan) -> Result {
-    if !matches!(plan.release, ReleaseChoice::Previous) {
-        return Ok(());
-    }
-    let names: Vec<String> = plan.hosts.iter().map(|h| h.name.clone()).collect();
-    let mut goals: Vec<(String, String)> = Vec::new();
-    for (host, state) in engine.inspect(&plan.app, &plan.env, &names).await? {
-        let state = match state {
-            Ok(s) => s,
-            Err(_) if engine.skip_unreachable => continue,
-            Err(e) => return Err(Failure::Run(format!("{}: {e}", host.name))),
-        };
-        let Some(current) = state.current.clone() else {
-            return Err(Failure::Run(format!(
-                "{}: no release to roll back to (nothing is live); name one with --to",
-                host.name
-            )));
-        };
-        let mut allowed = state.complete();
-        allowed.retain(|r| !plan.quarantined.contains(r));
-        match haul_host::rollback_target(&state.history, &current, &allowed) {
-            Some(t) => goals.push((host.name.clone(), t)),
-            None => {
-                let why = match state.rollback_target() {
-                    Some(q) => format!(
-                        "{q}, the release before {current}, is quarantined and no release before it is left; \
-                         name one with --to"
-                    ),
-                    None => format!("{current} is live and nothing was live before it; name one with --to"),
-                };
-                return Err(Failure::Run(format!("{}: no release to roll back to: {why}", host.name)));
-            }
-        }
-    }
-    let targets: std::collections::BTreeSet<&str> = goals.iter().map(|(_, t)| t.as_str()).collect();
-    match targets.len() {
-        0 => Err(Failure::Run("no host to roll back could be reached".into())),
-        1 => {
-            plan.release = ReleaseChoice::Given { id: goals[0].1.clone() };
-            Ok(())
-        }
-        _ => {
-            let detail: Vec<String> = goals.iter().map(|(h, t)| format!("{h} → {t}")).collect();
-            Err(Failure::Run(format!(
-                "hosts would roll back to different releases ({}); choose one with --to",
-                detail.join(", ")
-            )))
-        }
-    }
+    let trigger = haul_record::trigger_of(&plan, opts.promote);
+    let outcome = haul_record::run(&ledger, &mut engine, plan, trigger, opts.force).await?;
+    finish(ctx, outcome, opts.json)
 }
 
 /// Prints the run's summary; a failed run exits 1 after its summary.

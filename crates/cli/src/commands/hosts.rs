@@ -98,7 +98,7 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
         .map(|k| k.get_ref().clone())
         .filter(|e| env.as_ref().is_none_or(|x| x == e))
         .collect();
-    let ledger = super::ledger::open(&config).await?;
+    let ledger = haul_record::open(&config).await?;
     let engine = ctx.engine(config);
     let mut rows = Vec::new();
     let mut out = Vec::new();
@@ -208,7 +208,7 @@ pub async fn unlock(ctx: &Ctx, app: &str, env: &str, reason: &str, only: &[Strin
     }
     // A run that died still holds the environment in the ledger: close it
     // with the same reason.
-    let ledger = super::ledger::open(&engine.config).await?;
+    let ledger = haul_record::open(&engine.config).await?;
     for id in ledger.close_running(app, env, reason, &engine.who.user).await? {
         ctx.printer.out(&format!("closed deployment {id} as failed: {reason}"));
     }

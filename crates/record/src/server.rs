@@ -1,0 +1,246 @@
+//! A `haul server` as a [`LedgerClient`], over its JSON API: the server
+//! judges the gate by its own `haul.toml` and records its token's name
+//! (with the person it acts for) as the actor.
+
+use crate::client::{Answer, LedgerClient};
+use crate::wire;
+use crate::{RecordError, Result};
+use haul_config::Config;
+use haul_ledger::{
+    AuditReport, Candidate, Deployment, HostResult, NewDeployment, NewRelease, NewVerification, Runner, Status,
+    Verification,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+
+/// A `haul server` spoken to over its JSON API.
+#[derive(Clone)]
+pub struct Server {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    /// A client of the server at `url` (`http(s)://host:port`), sending
+    /// `token` with every request.
+    pub fn new(url: &str, token: String) -> Result<Server> {
+        let http = haul_deploy::http_client()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|source| RecordError::Client { url: url.to_string(), source })?;
+        Ok(Server { base: url.trim_end_matches('/').to_string(), token, http })
+    }
+
+    fn malformed(&self, what: &'static str) -> RecordError {
+        RecordError::Malformed { base: self.base.clone(), what }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, v: Value) -> Result<T> {
+        serde_json::from_value(v).map_err(|source| RecordError::Unexpected { base: self.base.clone(), source })
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), query)
+            .map_err(|e| RecordError::BadUrl { base: self.base.clone(), message: e.to_string() })?;
+        self.call(self.http.get(url)).await
+    }
+
+    async fn post(&self, path: &str, body: &impl Serialize) -> Result<Value> {
+        let body = serde_json::to_string(body).expect("request bodies serialize");
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.call(req).await
+    }
+
+    /// Sends one request; a refusal comes back as the server's message, a
+    /// gate's refusal (a 409 listing `refusals`) as [`RecordError::Refused`].
+    async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+        let base = || self.base.clone();
+        let res = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|source| RecordError::Unreachable { base: base(), source })?;
+        let status = res.status();
+        let bytes = res.bytes().await.map_err(|source| RecordError::Read { base: base(), source })?;
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(v);
+        }
+        let error = &v["error"];
+        let message = error["message"].as_str().map(str::to_string).unwrap_or_else(|| {
+            format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>())
+        });
+        let refusals = error["refusals"].as_array().is_some_and(|r| !r.is_empty());
+        Err(match status.as_u16() {
+            401 | 403 => RecordError::Unauthorized { base: base(), status: status.as_u16(), message },
+            503 => RecordError::Unavailable { base: base(), message },
+            409 if refusals => RecordError::Refused { message },
+            s => RecordError::Status { base: base(), status: s, message },
+        })
+    }
+
+    /// What the server says `app` in `env` runs, read as `T`.
+    async fn environment<T: DeserializeOwned>(&self, app: &str, env: &str) -> Result<T> {
+        self.decode(self.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?)
+    }
+}
+
+impl LedgerClient for Server {
+    fn register_release<'a>(&'a self, r: &'a NewRelease, _actor: &'a str) -> Answer<'a> {
+        Box::pin(async move { self.post("/api/v1/releases", r).await.map(drop) })
+    }
+
+    fn start_deployment<'a>(
+        &'a self,
+        config: &'a Config,
+        d: &'a NewDeployment,
+        force: bool,
+        runner: Option<Runner>,
+    ) -> Answer<'a, (i64, Duration)> {
+        Box::pin(async move {
+            let body = wire::StartDeployment {
+                app: &d.app,
+                env: &d.env,
+                release: &d.release,
+                trigger: d.trigger,
+                reason: d.reason.as_deref(),
+                config_digest: &d.config_digest,
+                undoes: d.undoes,
+                on_behalf_of: &d.actor,
+                force,
+                runner,
+            };
+            // The server answers an unregistered release as it answers an
+            // unknown deployment (404): over a database it is the same.
+            let v = self.post("/api/v1/deployments", &body).await.map_err(|e| match e {
+                RecordError::Status { status: 404, message, .. } => RecordError::Unregistered { message },
+                e => e,
+            })?;
+            let id = v["id"].as_i64().ok_or_else(|| self.malformed("a deployment id"))?;
+            let ttl = v["lease_ms"].as_u64().map_or(config.lock.lease.0, Duration::from_millis);
+            Ok((id, ttl))
+        })
+    }
+
+    fn renew_lease(&self, id: i64, _ttl: Duration) -> Answer<'_> {
+        Box::pin(
+            async move { self.post(&format!("/api/v1/deployments/{id}/lease"), &wire::RenewLease {}).await.map(drop) },
+        )
+    }
+
+    fn close_running<'a>(
+        &'a self,
+        app: &'a str,
+        env: &'a str,
+        reason: &'a str,
+        actor: &'a str,
+    ) -> Answer<'a, Vec<i64>> {
+        Box::pin(async move {
+            let body = wire::CloseRunning { app, env, reason, on_behalf_of: actor };
+            let v = self.post("/api/v1/deployments/close", &body).await?;
+            Ok(serde_json::from_value::<wire::Closed>(v).map(|c| c.closed).unwrap_or_default())
+        })
+    }
+
+    fn record_host<'a>(&'a self, id: i64, h: &'a HostResult, _actor: &'a str) -> Answer<'a> {
+        Box::pin(async move { self.post(&format!("/api/v1/deployments/{id}/hosts"), h).await.map(drop) })
+    }
+
+    fn finish_deployment<'a>(
+        &'a self,
+        id: i64,
+        status: Status,
+        message: Option<&'a str>,
+        hosts: &'a [HostResult],
+        _actor: &'a str,
+    ) -> Answer<'a> {
+        Box::pin(async move {
+            let body = wire::FinishDeployment { status, message, hosts };
+            self.post(&format!("/api/v1/deployments/{id}/finish"), &body).await.map(drop)
+        })
+    }
+
+    fn report_verification<'a>(&'a self, v: &'a NewVerification) -> Answer<'a> {
+        Box::pin(async move {
+            let body = wire::ReportVerification { name: &v.name, result: v.result, link: v.link.as_deref() };
+            self.post(&format!("/api/v1/deployments/{}/verifications", v.deployment), &body).await.map(drop)
+        })
+    }
+
+    fn approve<'a>(
+        &'a self,
+        app: &'a str,
+        release: &'a str,
+        env: &'a str,
+        _actor: &'a str,
+        comment: Option<&'a str>,
+    ) -> Answer<'a> {
+        Box::pin(async move {
+            self.post("/api/v1/approvals", &wire::Approve { app, release, env, comment }).await.map(drop)
+        })
+    }
+
+    fn quarantine<'a>(&'a self, app: &'a str, release: &'a str, reason: &'a str, _actor: &'a str) -> Answer<'a> {
+        Box::pin(
+            async move { self.post("/api/v1/quarantines", &wire::Quarantine { app, release, reason }).await.map(drop) },
+        )
+    }
+
+    fn deployments<'a>(
+        &'a self,
+        app: Option<&'a str>,
+        env: Option<&'a str>,
+        limit: i64,
+    ) -> Answer<'a, Vec<Deployment>> {
+        Box::pin(async move {
+            let mut q = vec![("limit", limit.to_string())];
+            q.extend(app.map(|a| ("app", a.to_string())));
+            q.extend(env.map(|e| ("env", e.to_string())));
+            let page: wire::DeploymentPage = self.decode(self.get("/api/v1/deployments", &q).await?)?;
+            Ok(page.items)
+        })
+    }
+
+    fn verifications(&self, deployment: i64) -> Answer<'_, Vec<Verification>> {
+        Box::pin(async move {
+            let d: wire::DeploymentDetail =
+                self.decode(self.get(&format!("/api/v1/deployments/{deployment}"), &[]).await?)?;
+            Ok(d.verifications)
+        })
+    }
+
+    fn live<'a>(&'a self, app: &'a str, env: &'a str) -> Answer<'a, Option<Deployment>> {
+        Box::pin(async move { Ok(self.environment::<wire::Live>(app, env).await?.live) })
+    }
+
+    fn last_verified<'a>(&'a self, app: &'a str, env: &'a str) -> Answer<'a, Option<String>> {
+        Box::pin(async move { Ok(self.environment::<wire::LastVerified>(app, env).await?.last_verified) })
+    }
+
+    fn quarantined<'a>(&'a self, app: &'a str, env: &'a str) -> Answer<'a, Vec<String>> {
+        Box::pin(async move { Ok(self.environment::<wire::Quarantined>(app, env).await?.quarantined) })
+    }
+
+    fn candidates<'a>(&'a self, _config: &'a Config, app: &'a str, env: &'a str) -> Answer<'a, Vec<Candidate>> {
+        Box::pin(async move {
+            let p: wire::Promotions = self.decode(self.get(&format!("/api/v1/promotions/{app}/{env}"), &[]).await?)?;
+            Ok(p.candidates)
+        })
+    }
+
+    fn verify_audit(&self) -> Answer<'_, AuditReport> {
+        Box::pin(async move {
+            let v: wire::AuditVerdict = self.decode(self.get("/api/v1/audit/verify", &[]).await?)?;
+            let entries = v.entries.ok_or_else(|| self.malformed("an audit report"))? as usize;
+            Ok(AuditReport { entries, broken: v.broken })
+        })
+    }
+}
