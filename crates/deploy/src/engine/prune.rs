@@ -14,8 +14,8 @@ impl Engine {
             let run = &runs[i];
             async move {
                 let mut ids: Vec<String> = run.host.releases.iter().map(|r| r.id.clone()).collect();
-                if !ids.contains(&run.goal) {
-                    ids.push(run.goal.clone());
+                if !ids.iter().any(|id| *id == *run.goal) {
+                    ids.push(run.goal.to_string());
                     ids.sort();
                 }
                 let doomed = prune_set(&ids, &run.host, &run.goal, plan.keep as usize);

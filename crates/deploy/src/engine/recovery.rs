@@ -36,7 +36,7 @@ impl Engine {
                 self.observer.progress(Progress::Warn(&format!("could not remove a half-staged release: {e}")));
             }
         }
-        let release = runs.first().map(|r| r.goal.clone());
+        let release = runs.first().map(|r| r.goal.to_string());
         let report = self.report(
             plan,
             runs,
@@ -76,13 +76,13 @@ impl Engine {
                 let quarantined = run.before.as_ref().filter(|b| plan.quarantined.contains(b));
                 let further = quarantined.and_then(|b| {
                     let mut allowed = run.host.complete();
-                    allowed.retain(|r| *r != run.goal && !plan.quarantined.contains(r));
+                    allowed.retain(|r| *r != *run.goal && !plan.quarantined.contains(r));
                     haul_host::rollback_target(&run.host.history, b, &allowed)
                 });
                 let back_to = plan
                     .fallback
                     .as_ref()
-                    .filter(|f| **f != run.goal && run.host.has_complete(f))
+                    .filter(|f| f.as_str() != run.goal.as_str() && run.host.has_complete(f))
                     .or(run.before.as_ref().filter(|_| quarantined.is_none()))
                     .or(further.as_ref());
                 let env = self.step_env(plan, Some(run), back_to.map(String::as_str));
@@ -104,7 +104,7 @@ impl Engine {
                         }
                     }
                     let event =
-                        self.event(EventKind::Switchback, &plan.env, Some(run.goal.clone()), Some(before.clone()));
+                        self.event(EventKind::Switchback, &plan.env, Some(run.goal.to_string()), Some(before.clone()));
                     match run.app.switch(before, &event).await {
                         Ok(()) => moved = Some(Move::SwitchBack(before.clone())),
                         Err(error) => {

@@ -31,7 +31,7 @@ impl Engine {
         t0: Instant,
     ) -> Result<DeployReport, DeployError> {
         let mut runs = self.host_runs(plan, release, apps).await?;
-        let release_id = release.map(|r| r.id.clone()).or_else(|| runs.first().map(|r| r.goal.clone()));
+        let release_id = release.map(|r| r.id.clone()).or_else(|| runs.first().map(|r| r.goal.to_string()));
         if runs.iter().all(HostRun::unchanged) {
             let msg = format!("{} is already live on every host", release_id.clone().unwrap_or_default());
             self.observer.progress(Progress::Note(&msg));

@@ -8,7 +8,7 @@ use crate::plan::{Action, Plan, PlanKind, ReleaseChoice};
 use crate::report::{DeployReport, HostReport, HostStatus};
 use crate::{DeployError, Engine, Phase, Progress, build};
 use haul_host::{HostApp, HostState};
-use haul_release::Release;
+use haul_release::{Release, ReleaseId};
 use haul_transport::Transport;
 use std::sync::Arc;
 use std::time::Instant;
@@ -155,9 +155,9 @@ impl Engine {
 
 /// The release `host` goes to: the deploy's, the one named, or the one
 /// before its live one by its switch history.
-fn goal(plan: &Plan, release: Option<&Release>, host: &str, state: &HostState) -> Result<String, DeployError> {
-    match (&plan.kind, release, &plan.release) {
-        (PlanKind::Deploy, Some(r), _) => Ok(r.id.clone()),
+fn goal(plan: &Plan, release: Option<&Release>, host: &str, state: &HostState) -> Result<ReleaseId, DeployError> {
+    let id = match (&plan.kind, release, &plan.release) {
+        (PlanKind::Deploy, Some(r), _) => r.id.clone(),
         (_, _, ReleaseChoice::Given { id }) => {
             if !state.has_complete(id) {
                 return Err(DeployError::Refused(format!(
@@ -165,7 +165,7 @@ fn goal(plan: &Plan, release: Option<&Release>, host: &str, state: &HostState) -
                     list(state.complete())
                 )));
             }
-            Ok(id.clone())
+            id.clone()
         }
         _ => state.rollback_target().ok_or_else(|| {
             DeployError::Refused(format!(
@@ -175,8 +175,11 @@ fn goal(plan: &Plan, release: Option<&Release>, host: &str, state: &HostState) -
                     Some(c) => format!("{c} is live and nothing was live before it"),
                 }
             ))
-        }),
-    }
+        })?,
+    };
+    // Every source is checked where it is read (the cache, the plan, the
+    // host's list of releases); this is the proof for what interpolates it.
+    Ok(ReleaseId::parse(&id)?)
 }
 
 fn list(set: std::collections::BTreeSet<String>) -> String {

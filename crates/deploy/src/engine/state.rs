@@ -11,6 +11,7 @@ use crate::engine::errors::TaskError;
 use haul_api::Phase;
 use haul_config::HostTarget;
 use haul_host::{HostApp, HostState, StageReport};
+use haul_release::ReleaseId;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -87,8 +88,9 @@ pub(crate) struct HostRun {
     pub host: HostState,
     /// Live release before the run.
     pub before: Option<String>,
-    /// The release this host is switched to.
-    pub goal: String,
+    /// The release this host is switched to: checked, since host scripts
+    /// and paths interpolate it.
+    pub goal: ReleaseId,
     pub state: RunState,
     pub stage: Option<StageReport>,
     pub reached: Phase,
@@ -98,7 +100,7 @@ pub(crate) struct HostRun {
 }
 
 impl HostRun {
-    pub(crate) fn new(app: HostApp, target: HostTarget, host: HostState, goal: String) -> HostRun {
+    pub(crate) fn new(app: HostApp, target: HostTarget, host: HostState, goal: ReleaseId) -> HostRun {
         let before = host.current.clone();
         let state = if before.as_deref() == Some(goal.as_str()) { RunState::Unchanged } else { RunState::Pending };
         HostRun {
@@ -135,7 +137,7 @@ impl HostRun {
     pub(crate) fn live(&self) -> Option<String> {
         match &self.state {
             RunState::Unchanged | RunState::Pending | RunState::Stopped => self.before.clone(),
-            RunState::Switched => Some(self.goal.clone()),
+            RunState::Switched => Some(self.goal.to_string()),
             RunState::SwitchedBack { to } => Some(to.clone()),
             RunState::SwitchUnknown | RunState::BackUnknown => None,
         }

@@ -220,7 +220,7 @@ impl Engine {
                     PlanKind::Deploy => EventKind::Deploy,
                     PlanKind::Rollback => EventKind::Rollback,
                 };
-                let event = self.event(kind, &plan.env, run.before.clone(), Some(run.goal.clone()));
+                let event = self.event(kind, &plan.env, run.before.clone(), Some(run.goal.to_string()));
                 app.switch(&run.goal, &event).await?;
                 Ok(Effect::Moved(Move::Switch))
             }
