@@ -24,6 +24,8 @@ pub enum DeployError {
     Locked(Vec<LockHeld>, String),
     #[error(transparent)]
     Host(#[from] haul_host::HostError),
+    #[error("cannot prepare SSH connections: {0}")]
+    SshSetup(#[source] std::sync::Arc<haul_transport::SshSetupError>),
     #[error("{0}")]
     Refused(String),
     /// The run started and failed; the report says where and what state each

@@ -8,8 +8,40 @@
 //! leave them running there.
 
 use haul_config::HealthCheck;
-use haul_host::HostApp;
+use haul_host::{HostApp, HostError};
 use std::time::Duration;
+
+/// A health check that did not pass, with what its last attempt saw.
+#[derive(Debug, thiserror::Error)]
+#[error("health check `{label}` failed after {tries} attempt{}: {last}", if *tries == 1 { "" } else { "s" })]
+pub struct HealthError {
+    pub label: String,
+    pub tries: u32,
+    pub last: Attempt,
+}
+
+/// Why one attempt of a health check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Attempt {
+    #[error("timed out after {0}")]
+    TimedOut(haul_config::Duration),
+    #[error("exit {}{}", code.map_or("by signal".into(), |c| c.to_string()), if output.is_empty() { String::new() } else { format!(": {output}") })]
+    Exit { code: Option<i32>, output: String },
+    /// The host could not be reached; the message, not the host (the task's
+    /// error names it).
+    #[error("{}", .0.message)]
+    Unreached(haul_transport::TransportError),
+    #[error(transparent)]
+    Host(HostError),
+    #[error("cannot make an HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("GET {url} answered {got}, expected {expected}")]
+    Status { url: String, got: u16, expected: u16 },
+    #[error("GET {url} timed out after {timeout}")]
+    HttpTimedOut { url: String, timeout: haul_config::Duration },
+    #[error("GET {url}: {}", error_chain(source))]
+    Request { url: String, source: reqwest::Error },
+}
 
 /// Runs `check` against one host until it passes or its retries run out.
 /// The error says what the last attempt saw.
@@ -18,26 +50,22 @@ pub(crate) async fn check_host(
     host: &HostApp,
     address: &str,
     env: &[(String, String)],
-) -> Result<(), String> {
-    let mut last = String::new();
+) -> Result<(), HealthError> {
+    let mut last = None;
     for attempt in 0..=check.retries {
         if attempt > 0 {
             tokio::time::sleep(check.interval.0).await;
         }
         match once(check, host, address, env).await {
             Ok(()) => return Ok(()),
-            Err(e) => last = e,
+            Err(e) => last = Some(e),
         }
     }
-    let tries = check.retries + 1;
-    Err(format!(
-        "health check `{}` failed after {tries} attempt{}: {last}",
-        check.label(),
-        if tries == 1 { "" } else { "s" }
-    ))
+    let last = last.expect("at least one attempt ran");
+    Err(HealthError { label: check.label(), tries: check.retries + 1, last })
 }
 
-async fn once(check: &HealthCheck, host: &HostApp, address: &str, env: &[(String, String)]) -> Result<(), String> {
+async fn once(check: &HealthCheck, host: &HostApp, address: &str, env: &[(String, String)]) -> Result<(), Attempt> {
     let limit = check.timeout.0;
     if let Some(cmd) = &check.command {
         let cwd = format!("{}/current", host.dir());
@@ -46,15 +74,12 @@ async fn once(check: &HealthCheck, host: &HostApp, address: &str, env: &[(String
         // The host ends the check at `limit`; this bound only covers a host
         // that stops answering.
         return match tokio::time::timeout(limit + Duration::from_secs(5), run).await {
-            Err(_) => Err(format!("timed out after {}", check.timeout)),
-            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(Attempt::TimedOut(check.timeout)),
+            Ok(Err(HostError::Transport(t))) => Err(Attempt::Unreached(t)),
+            Ok(Err(e)) => Err(Attempt::Host(e)),
             Ok(Ok(out)) if out.success() => Ok(()),
-            Ok(Ok(out)) if out.code == Some(TIMED_OUT) => Err(format!("timed out after {}", check.timeout)),
-            Ok(Ok(out)) => Err(format!(
-                "exit {}{}",
-                out.code.map_or("by signal".into(), |c| c.to_string()),
-                if out.combined().is_empty() { String::new() } else { format!(": {}", out.combined()) }
-            )),
+            Ok(Ok(out)) if out.code == Some(TIMED_OUT) => Err(Attempt::TimedOut(check.timeout)),
+            Ok(Ok(out)) => Err(Attempt::Exit { code: out.code, output: out.combined() }),
         };
     }
     let url = check.http.as_deref().unwrap_or_default().replace("{host}", address);
@@ -62,12 +87,12 @@ async fn once(check: &HealthCheck, host: &HostApp, address: &str, env: &[(String
         .timeout(limit)
         .connect_timeout(limit.min(Duration::from_secs(5)))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(Attempt::Client)?;
     match client.get(&url).send().await {
         Ok(resp) if resp.status().as_u16() == check.status => Ok(()),
-        Ok(resp) => Err(format!("GET {url} answered {}, expected {}", resp.status().as_u16(), check.status)),
-        Err(e) if e.is_timeout() => Err(format!("GET {url} timed out after {}", check.timeout)),
-        Err(e) => Err(format!("GET {url}: {}", error_chain(&e))),
+        Ok(resp) => Err(Attempt::Status { url, got: resp.status().as_u16(), expected: check.status }),
+        Err(e) if e.is_timeout() => Err(Attempt::HttpTimedOut { url, timeout: check.timeout }),
+        Err(source) => Err(Attempt::Request { url, source }),
     }
 }
 

@@ -19,9 +19,9 @@ mod report;
 mod whoami;
 
 pub use build::{build_release, run_local};
-pub use engine::Engine;
+pub use engine::{Engine, IllegalMove, NoWayBack, RecoveryNote, StepError, StepFailed, TaskError, TaskFailure};
 pub use error::{DeployError, LockHeld};
-pub use health::{error_chain, http_client};
+pub use health::{Attempt, HealthError, error_chain, http_client};
 pub use observer::{Observer, Progress, Quiet};
 pub use ops::{PerHost, Probe};
 pub use plan::{

@@ -1,7 +1,7 @@
 //! Progress as it happens, for whoever is watching (a terminal, a JSON
 //! stream, a test). The engine never prints.
 
-use crate::plan::Phase;
+use haul_api::Phase;
 use std::time::Duration;
 
 /// One thing that happened during a run.

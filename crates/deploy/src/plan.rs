@@ -1,31 +1,10 @@
 //! A deploy as data: what runs where, in which phase, before anything runs.
 
+pub use haul_api::Phase;
 use haul_config::{App, Config, FailurePolicy, HealthCheck, HostTarget, Rollout, Step};
 use serde::Serialize;
 use std::fmt::{self, Write};
 use std::path::PathBuf;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    Build,
-    Stage,
-    Migrate,
-    Switch,
-    Verify,
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Phase::Build => "build",
-            Phase::Stage => "stage",
-            Phase::Migrate => "migrate",
-            Phase::Switch => "switch",
-            Phase::Verify => "verify",
-        })
-    }
-}
 
 /// Where a task runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

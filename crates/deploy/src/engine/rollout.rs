@@ -1,0 +1,162 @@
+//! The rollout: phase by phase with a barrier between tasks, the switch and
+//! verify phases fleet-wide or batch by batch, and the failure policy when a
+//! task fails.
+
+use crate::engine::humanize;
+use crate::engine::state::HostRun;
+use crate::plan::{On, Plan, PlanKind, PlanPhase, RolloutPlan};
+use crate::report::DeployReport;
+use crate::{DeployError, Engine, Phase, Progress};
+use haul_config::FailurePolicy;
+use haul_host::HostApp;
+use haul_release::Release;
+use std::time::Instant;
+
+/// What every phase of one run shares.
+pub(super) struct RunCx<'a> {
+    pub plan: &'a Plan,
+    pub release: Option<&'a Release>,
+    pub release_id: Option<String>,
+    pub t0: Instant,
+}
+
+impl Engine {
+    /// The run once every host is locked.
+    pub(super) async fn run_locked(
+        &self,
+        plan: &Plan,
+        release: Option<&Release>,
+        apps: Vec<HostApp>,
+        token: &str,
+        t0: Instant,
+    ) -> Result<DeployReport, DeployError> {
+        let mut runs = self.host_runs(plan, release, apps).await?;
+        let release_id = release.map(|r| r.id.clone()).or_else(|| runs.first().map(|r| r.goal.to_string()));
+        if runs.iter().all(HostRun::unchanged) {
+            let msg = format!("{} is already live on every host", release_id.clone().unwrap_or_default());
+            self.observer.progress(Progress::Note(&msg));
+            return Ok(self.report(plan, &runs, release_id, true, Some(msg), t0));
+        }
+
+        let work: usize = plan
+            .phases
+            .iter()
+            .filter(|p| p.phase != Phase::Build)
+            .flat_map(|p| &p.tasks)
+            .map(|t| match &t.on {
+                On::Local => 1,
+                On::Hosts(h) => runs.iter().filter(|r| r.active() && h.contains(&r.target.name)).count(),
+            })
+            .sum();
+        self.observer.progress(Progress::Work(work));
+        let (early, late): (Vec<&PlanPhase>, Vec<&PlanPhase>) =
+            plan.phases.iter().filter(|p| p.phase != Phase::Build).partition(|p| p.phase < Phase::Switch);
+        let cx = RunCx { plan, release, release_id: release_id.clone(), t0 };
+        for phase in early {
+            self.run_phase(&cx, &mut runs, phase, None).await?;
+        }
+        match &plan.rollout {
+            RolloutPlan::Fleet => {
+                for phase in &late {
+                    self.run_phase(&cx, &mut runs, phase, None).await?;
+                }
+            }
+            RolloutPlan::Rolling { batches, pause_ms } => {
+                for (i, batch) in batches.iter().enumerate() {
+                    if i > 0
+                        && let Some(ms) = pause_ms
+                    {
+                        let pause = std::time::Duration::from_millis(*ms);
+                        self.observer
+                            .progress(Progress::Note(&format!("pausing {} before the next batch", humanize(pause))));
+                        self.pause(pause).await;
+                    }
+                    let label = format!("batch {} of {}: {}", i + 1, batches.len(), batch.join(", "));
+                    self.observer.progress(Progress::Note(&label));
+                    for phase in &late {
+                        self.run_phase(&cx, &mut runs, phase, Some(batch)).await?;
+                    }
+                }
+            }
+        }
+        if plan.kind == PlanKind::Deploy {
+            self.prune_after(plan, &runs, token).await;
+        }
+        let ok = runs.iter().all(|r| r.error.is_none());
+        let msg = (!ok).then(|| "some hosts failed (failure policy: continue)".to_string());
+        let report = self.report(plan, &runs, release_id, ok, msg, t0);
+        if ok { Ok(report) } else { Err(DeployError::Failed(Box::new(report))) }
+    }
+
+    /// Waits `d`, waking early when interrupted.
+    async fn pause(&self, d: std::time::Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end && !self.interrupted() {
+            tokio::time::sleep((end - Instant::now()).min(std::time::Duration::from_millis(100))).await;
+        }
+    }
+
+    /// Runs one phase's tasks on the hosts (of `batch`, when rolling), each
+    /// task on every host before the next, and applies the failure policy.
+    async fn run_phase(
+        &self,
+        cx: &RunCx<'_>,
+        runs: &mut [HostRun],
+        phase: &PlanPhase,
+        batch: Option<&[String]>,
+    ) -> Result<(), DeployError> {
+        let in_batch = |name: &String| batch.is_none_or(|b| b.contains(name));
+        let plan = cx.plan;
+        self.observer.progress(Progress::Phase(phase.phase));
+        for r in runs.iter_mut().filter(|r| r.active() && in_batch(&r.target.name)) {
+            r.reached = phase.phase;
+        }
+        for task in &phase.tasks {
+            let on = match &task.on {
+                On::Hosts(h) => On::Hosts(h.iter().filter(|n| in_batch(n)).cloned().collect()),
+                On::Local => On::Local,
+            };
+            let msg = if self.interrupted() {
+                self.interrupt(runs, phase.phase);
+                "interrupted".to_string()
+            } else {
+                let failed = self.run_task(cx, runs, phase.phase, &task.action, &on).await;
+                if failed.is_empty() {
+                    continue;
+                }
+                failed.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            };
+            let fail = |runs: &[HostRun], message: String| {
+                let report = self.report(plan, runs, cx.release_id.clone(), false, Some(message), cx.t0);
+                Err(DeployError::Failed(Box::new(report)))
+            };
+            if phase.phase < Phase::Switch {
+                return Err(self.abort_before_switch(plan, runs, phase.phase, msg, cx.t0).await);
+            }
+            let policy = match plan.kind {
+                // A rollback never triggers another rollback.
+                PlanKind::Rollback => FailurePolicy::Halt,
+                PlanKind::Deploy => plan.failure,
+            };
+            match policy {
+                FailurePolicy::Continue => {
+                    self.observer.progress(Progress::Warn(&format!("{msg}\ncontinuing (failure policy: continue)")));
+                    if !runs.iter().any(HostRun::active) {
+                        return fail(runs, format!("{} failed on every host", phase.phase));
+                    }
+                }
+                FailurePolicy::Halt => {
+                    return fail(runs, format!("{msg}\nhalted (failure policy: halt); hosts are left as they are"));
+                }
+                FailurePolicy::Rollback => {
+                    self.observer.progress(Progress::Warn(&format!(
+                        "{msg}\nswitching every host back (failure policy: rollback)"
+                    )));
+                    let back = self.switch_back(plan, runs).await;
+                    return fail(runs, format!("{msg}\n{back}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
