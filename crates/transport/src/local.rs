@@ -82,3 +82,45 @@ impl Local {
         crate::finish(fed, out, err, status.code()).map_err(fail)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::words::tests::HOSTILE;
+    use crate::{Input, Local, Transport};
+
+    fn run(shell: &[&str], args: &[std::ffi::OsString]) -> Result<crate::Output, crate::TransportError> {
+        let t = Transport::Local(Local::new("h").with_shell(shell.iter().copied()));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(t.exec_args("printf '%s\\0' \"$0\" \"$@\"", args, Input::None, None))
+    }
+
+    fn hostile_arguments_arrive_as_given_under(shell: &[&str]) {
+        let args: Vec<std::ffi::OsString> = HOSTILE.iter().map(Into::into).collect();
+        let out = run(shell, &args).unwrap();
+        assert!(out.success(), "{shell:?}: {}", out.combined());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut got: Vec<&str> = text.split('\0').collect();
+        got.pop();
+        assert_eq!(got[0], "haul");
+        assert_eq!(&got[1..], HOSTILE, "{shell:?}");
+        // What SSH refuses is refused here too, naming the host.
+        use std::os::unix::ffi::OsStringExt;
+        let e = run(shell, &[std::ffi::OsString::from_vec(vec![0xff])]).unwrap_err();
+        assert!(e.to_string().starts_with("h: argument 1 of the script is not UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn hostile_arguments_arrive_as_given_under_dash() {
+        hostile_arguments_arrive_as_given_under(&["dash"]);
+    }
+
+    #[test]
+    fn hostile_arguments_arrive_as_given_under_busybox_sh() {
+        hostile_arguments_arrive_as_given_under(&["busybox", "sh"]);
+    }
+
+    #[test]
+    fn hostile_arguments_arrive_as_given_under_bash() {
+        hostile_arguments_arrive_as_given_under(&["bash"]);
+    }
+}

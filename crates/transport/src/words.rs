@@ -78,13 +78,13 @@ pub fn command_line<A: AsRef<OsStr>>(script: &str, args: &[A]) -> Result<String,
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt;
 
     /// Arguments that would each break a line built by pasting.
-    const HOSTILE: &[&str] = &[
+    pub(crate) const HOSTILE: &[&str] = &[
         "it's",
         "\"double\"",
         "$(touch pwned)",
