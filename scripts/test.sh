@@ -29,6 +29,8 @@ command -v psql >/dev/null || need+=(postgresql-client)
 # PATH, and under dash.
 command -v busybox >/dev/null || need+=(busybox)
 command -v dash >/dev/null || need+=(dash)
+# The host scripts are linted with shellcheck (scripts/host-scripts.sh).
+command -v shellcheck >/dev/null || need+=(shellcheck)
 # The dashboard's end-to-end test drives headless Chromium through chromedriver.
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)

@@ -36,12 +36,11 @@ pub async fn run_local(
     env: &[(String, String)],
     observer: &Arc<dyn Observer>,
 ) -> Result<Output, DeployError> {
-    let unset = secret_vars(config).join(" ");
-    let script = format!("unset {unset}\n{}", haul_host::step_script(command, &cwd.display().to_string(), env));
+    let (script, args) = haul_host::step_script(command, &cwd.display().to_string(), env);
     let obs = observer.clone();
     let sink: LineSink = Arc::new(move |_: Stream, line: &str| obs.progress(Progress::Line { host: None, line }));
-    Transport::Local(Local::new("local"))
-        .exec(&script, Input::None, Some(sink))
+    Transport::Local(Local::new("local").without_env(secret_vars(config)))
+        .exec_args(&script, &args, Input::None, Some(sink))
         .await
         .map_err(|e| DeployError::Refused(format!("cannot run a local step: {e}")))
 }

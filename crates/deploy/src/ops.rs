@@ -1,12 +1,14 @@
 //! Commands that look at or tidy hosts without deploying: status, prune,
-//! remove, unlock, exec. Each that changes a host holds its lock.
+//! remove, unlock, exec, check. Each that changes a host holds its lock.
+//! What they do on a host is `haul-host`'s (its scripts, its layout); this
+//! module decides where and reports.
 
 use crate::engine::prune_set;
 use crate::fanout::each;
 use crate::{DeployError, Engine, Progress};
 use haul_config::HostTarget;
-use haul_host::{Event, EventKind, HostApp, HostState, LockInfo, quote};
-use haul_transport::{Input, LineSink, Output, Stream};
+use haul_host::{Event, EventKind, HostApp, HostState, LockInfo};
+use haul_transport::{LineSink, Output, Stream};
 use std::sync::Arc;
 
 /// One host's answer, or why it gave none.
@@ -166,26 +168,21 @@ impl Engine {
         let hosts = self.config.hosts_of(env, roles, only)?;
         let runs = hosts
             .iter()
-            .map(|h| Ok((h.clone(), self.host_app(h, h.root.clone())?.transport().clone())))
+            .map(|h| Ok((h.clone(), self.host_app(h, h.root.clone())?)))
             .collect::<Result<Vec<_>, DeployError>>()?;
-        let out = each(runs.clone(), self.parallel, |(h, t)| async move {
+        let out = each(runs, self.parallel, |(h, host)| async move {
             let env_vars = vec![
                 ("HAUL_ENV".to_string(), env.to_string()),
                 ("HAUL_HOST".to_string(), h.name.clone()),
                 ("HAUL_ROLES".to_string(), h.roles.join(",")),
             ];
-            let mut script = String::new();
-            for (k, v) in &env_vars {
-                script.push_str(&format!("export {k}={}\n", quote(v)));
-            }
-            script.push_str(&format!("cd {} 2>/dev/null || cd\n{command}\n", quote(&h.root)));
             let obs = self.observer.clone();
             let name = h.name.clone();
             let sink: LineSink = Arc::new(move |s: Stream, line: &str| {
                 let tag = if s == Stream::Stderr { format!("{name}!") } else { name.clone() };
                 obs.progress(Progress::Line { host: Some(&tag), line })
             });
-            t.exec(&script, Input::None, Some(sink)).await.map_err(|e| e.to_string())
+            host.run_command(command, &env_vars, Some(sink)).await.map_err(|e| e.to_string())
         })
         .await;
         Ok(hosts.into_iter().zip(out).collect())
@@ -248,23 +245,15 @@ impl Engine {
             root_writable: false,
             locks: vec![],
         };
-        let root = quote(&t.root);
-        let mut script = format!(
-            r#"{tools}
-mkdir -p {root} 2>/dev/null
-if [ -d {root} ] && [ -w {root} ]; then echo "writable yes"; else echo "writable no"; fi
-echo "free $(df -Pk {root} 2>/dev/null | awk 'NR==2 {{print $4}}')"
-"#,
-            tools = haul_host::probe_script()
-        );
-        for a in apps {
-            let path = self.config.app(a).ok().and_then(|x| x.path.as_ref().map(|p| p.get_ref().clone()));
-            let lock = format!("{}/.haul/lock", t.app_dir(a, path.as_deref()));
-            script.push_str(&format!("[ -f {l} ] && echo \"lock {a} $(cat {l})\"\n", l = quote(&lock)));
-        }
-        script.push_str("exit 0\n");
-        let out = match host.transport().exec(&script, haul_transport::Input::None, None).await {
-            Ok(o) => o,
+        let apps: Vec<(String, String)> = apps
+            .iter()
+            .map(|a| {
+                let path = self.config.app(a).ok().and_then(|x| x.path.as_ref().map(|p| p.get_ref().clone()));
+                (a.clone(), t.app_dir(a, path.as_deref()))
+            })
+            .collect();
+        let found = match host.probe(&apps).await {
+            Ok(found) => found,
             Err(e) => {
                 if e.message.contains("host key") || e.message.contains("Host key") {
                     p.unknown_key = fingerprints(&t).await;
@@ -273,24 +262,12 @@ echo "free $(df -Pk {root} 2>/dev/null | awk 'NR==2 {{print $4}}')"
                 return Ok(p);
             }
         };
-        for line in out.stdout_str().lines() {
-            let mut w = line.splitn(3, ' ');
-            match (w.next(), w.next(), w.next()) {
-                (Some("tool"), _, _) => {
-                    if let Some((name, yes)) = haul_host::parse_probe_line(line) {
-                        p.tools.insert(name.to_string(), yes);
-                    }
-                }
-                (Some("writable"), Some(v), _) => p.root_writable = v == "yes",
-                (Some("free"), Some(v), _) => p.free_kib = v.parse().ok(),
-                (Some("lock"), Some(app), Some(info)) => {
-                    let who = serde_json::from_str::<haul_host::LockInfo>(info)
-                        .map(|l| l.describe())
-                        .unwrap_or(info.to_string());
-                    p.locks.push(format!("{app}: {who}"));
-                }
-                _ => {}
-            }
+        p.tools = found.tools;
+        p.root_writable = found.writable;
+        p.free_kib = found.free_kib;
+        for (app, info) in found.locks {
+            let who = serde_json::from_str::<LockInfo>(&info).map(|l| l.describe()).unwrap_or(info);
+            p.locks.push(format!("{app}: {who}"));
         }
         p.missing = haul_host::missing_tools(&p.tools);
         Ok(p)

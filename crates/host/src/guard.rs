@@ -13,43 +13,42 @@
 //! link the host's operator placed (a volume mounted elsewhere); it is used
 //! as it is, never written through, and refused unless it leads to what the
 //! shared path says (a directory or a file).
+//!
+//! The checks themselves are in `scripts/stage.sh`; this module decides,
+//! from the release and the diff, which paths they are given.
 
-use crate::quote;
 use crate::stage::SharedPath;
 use haul_release::{Kind, Manifest};
 use std::collections::BTreeSet;
 
-/// Exit status of a script that refused to act through a link.
-const REFUSED: u8 = 7;
-
-/// Shell functions the checks call; `$S` is the stage directory.
-pub(crate) fn functions(id: &str) -> String {
-    format!(
-        r#"refuse() {{ printf '%s\n' "$1" >&2; exit {REFUSED}; }}
-linked() {{ refuse "staging release {id}: \`$1\` in the copy of the base release is a symlink, where that release has a directory; the base was changed on this host after it was staged (remove it with haul remove and deploy again); nothing was followed"; }}
-shared_linked() {{ refuse "staging release {id}: shared path \`$1\` passes through \`$2\`, a symlink in the release; haul never follows a link in a release when it places a shared path"; }}
-host_linked() {{ refuse "staging release {id}: \`$1\` in the app directory is a symlink; haul creates shared paths and releases only in real directories"; }}
-"#
-    )
-}
-
-/// Refuses, before the script touches anything, `releases/` or `shared/`
-/// being links, and the base release or the new release's record being one.
-pub(crate) fn app_dirs(id: &str, base: Option<&str>) -> String {
-    let mut s = String::from("for d in releases shared; do [ ! -L \"$d\" ] || host_linked \"$d\"; done\n");
-    // Completing renames the record onto this name; onto a link to a
-    // directory, that would move it into the directory.
-    s.push_str(&format!("[ ! -L releases/{id}.manifest ] || host_linked releases/{id}.manifest\n"));
-    if let Some(b) = base {
-        s.push_str(&format!("[ ! -L releases/{b} ] || host_linked releases/{b}\n"));
+/// The checked part of `stage.sh`'s arguments: the directories that must
+/// not be links before the drops (`before`: ancestors of what is dropped
+/// from the base copy), the shared paths (four words each: `dir` or `file`,
+/// the path, the link's target, the path as messages show it), and the
+/// directories that must not be links once the drops are gone (`after`:
+/// ancestors of what is laid over the copy or sent with rsync); each list
+/// preceded by its length.
+pub(crate) fn stage_lists<'a>(
+    before: impl Iterator<Item = &'a str>,
+    shared: &[SharedPath],
+    after: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
+    fn dirs<'a>(paths: impl Iterator<Item = &'a str>) -> BTreeSet<String> {
+        paths.flat_map(ancestors).map(str::to_string).collect()
     }
-    s
-}
-
-/// Checks that none of `dirs` (paths in the stage directory that must be
-/// real directories if they exist) is a link.
-pub(crate) fn no_links(dirs: &BTreeSet<String>) -> String {
-    dirs.iter().map(|d| format!("[ ! -L \"$S\"/{q} ] || linked {q}\n", q = quote(d))).collect()
+    let mut args = Vec::new();
+    let before = dirs(before);
+    args.push(before.len().to_string());
+    args.extend(before);
+    args.push(shared.len().to_string());
+    for s in shared {
+        let kind = if s.dir { "dir" } else { "file" };
+        args.extend([kind.to_string(), s.path.clone(), s.link_target(), s.path.escape_debug().to_string()]);
+    }
+    let after = dirs(after);
+    args.push(after.len().to_string());
+    args.extend(after);
+    args
 }
 
 /// The proper ancestors of `path` (`a`, `a/b` for `a/b/c`).
@@ -76,46 +75,6 @@ pub(crate) fn check_release(manifest: &Manifest, id: &str, shared: &[SharedPath]
         }
     }
     Ok(())
-}
-
-/// Checks that no component of `s` inside the stage directory but the last
-/// is a link, then removes what is at `s` there.
-pub(crate) fn clear_in_release(s: &SharedPath) -> String {
-    let p = quote(&s.path);
-    let mut out: String =
-        ancestors(&s.path).map(|a| format!("[ ! -L \"$S\"/{q} ] || shared_linked {p} {q}\n", q = quote(a))).collect();
-    out.push_str(&format!("rm -rf \"$S\"/{p}\n"));
-    out
-}
-
-/// Creates `shared/<s>` when it is missing, without following a link
-/// anywhere on the way, and links it into the stage directory.
-pub(crate) fn place(s: &SharedPath) -> String {
-    let p = quote(&s.path);
-    let mut out: String =
-        ancestors(&s.path).map(|a| format!("[ ! -L shared/{q} ] || host_linked shared/{q}\n", q = quote(a))).collect();
-    if let Some((parent, _)) = s.path.rsplit_once('/') {
-        out.push_str(&format!("mkdir -p shared/{}\n", quote(parent)));
-    }
-    if s.dir {
-        out.push_str(&format!(
-            "if [ -L shared/{p} ]; then [ -d shared/{p} ] || refuse {why}; else mkdir -p shared/{p} 2>/dev/null || :; [ -d shared/{p} ] || refuse {not}; fi\n",
-            why = quote(&format!("shared/{} is a symlink that does not lead to a directory", s.path.escape_debug())),
-            not = quote(&format!("shared/{} exists and is not a directory", s.path.escape_debug())),
-        ));
-    } else {
-        out.push_str(&format!(
-            "if [ -L shared/{p} ]; then [ -f shared/{p} ] || refuse {why}; elif [ ! -e shared/{p} ]; then : > shared/{p}; fi\n[ -f shared/{p} ] || refuse {not}\n",
-            why = quote(&format!("shared/{} is a symlink that does not lead to a file", s.path.escape_debug())),
-            not = quote(&format!("shared/{} exists and is not a file", s.path.escape_debug())),
-        ));
-    }
-    out.push_str(&clear_in_release(s));
-    if let Some((parent, _)) = s.path.rsplit_once('/') {
-        out.push_str(&format!("mkdir -p \"$S\"/{}\n", quote(parent)));
-    }
-    out.push_str(&format!("ln -s {t} \"$S\"/{p}\n", t = quote(&s.link_target())));
-    out
 }
 
 #[cfg(test)]

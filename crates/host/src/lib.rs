@@ -13,22 +13,29 @@
 //!
 //! Push deploys and pull agents both go through [`HostApp`], so the switch,
 //! the lock, the history and the staging rule exist once. Every operation is
-//! a POSIX `sh` script sent through a [`Transport`]; the host needs `sh` and
-//! the common tools [`TOOLS`] lists (what BusyBox alone gives is enough),
-//! nothing of haul.
+//! a POSIX `sh` script, a file of `scripts/` (see `scripts.rs`) sent through
+//! a [`Transport`] with its data as arguments; the host needs `sh` (dash,
+//! BusyBox and bash all do) and the common tools [`TOOLS`] lists (what
+//! BusyBox alone gives is enough), nothing of haul.
 
 mod guard;
 mod history;
 mod holder;
 mod lock;
+mod probe;
 mod prune;
+mod scripts;
 mod stage;
 mod state;
 mod tools;
 
+/// Quotes a string as one `sh` word: the transport's one rule, for code that
+/// writes a person's command (a health check) into a script of its own.
+pub use haul_transport::quote;
 pub use history::{Event, EventKind, previous_links, rollback_target};
 pub use holder::Holder;
 pub use lock::{LockInfo, LockOutcome};
+pub use probe::HostProbe;
 pub use prune::Pruned;
 pub use stage::{SharedPath, StageReport};
 pub use state::{HostState, ReleaseOnHost};
@@ -56,19 +63,6 @@ pub enum HostError {
         #[source]
         source: haul_release::ReleaseError,
     },
-}
-
-/// A shell function printing where `current` points: `readlink` where there
-/// is one, else what POSIX `ls -ld` shows after the arrow.
-pub(crate) const LIVE: &str =
-    "live() { readlink current 2>/dev/null || { [ -L current ] && ls -ld current | sed 's/.* -> //'; }; }";
-
-/// Quotes `s` as one `sh` word.
-pub fn quote(s: &str) -> String {
-    shlex::try_quote(s).map(|c| c.into_owned()).unwrap_or_else(|_| {
-        // Only NUL bytes make quoting fail; they cannot reach a shell anyway.
-        format!("'{}'", s.replace('\0', "").replace('\'', r"'\''"))
-    })
 }
 
 /// One app on one host.
@@ -99,9 +93,10 @@ impl HostApp {
         &self.transport
     }
 
-    /// Runs `script` and turns a non-zero exit into [`HostError::Script`].
-    async fn run_ok(&self, what: &str, script: &str, input: Input) -> Result<Output, HostError> {
-        let out = self.transport.exec(script, input, None).await?;
+    /// Runs `script` with `args` and turns a non-zero exit into
+    /// [`HostError::Script`].
+    async fn run_ok(&self, what: &str, script: &str, args: &[&str], input: Input) -> Result<Output, HostError> {
+        let out = self.transport.exec_args(script, args, input, None).await?;
         if out.success() { Ok(out) } else { Err(self.script_error(what, &out)) }
     }
 
@@ -122,38 +117,35 @@ impl HostApp {
         env: &[(String, String)],
         sink: Option<LineSink>,
     ) -> Result<Output, HostError> {
-        let script = step_script(command, cwd, env);
-        Ok(self.transport.exec(&script, Input::None, sink).await?)
+        let (script, args) = step_script(command, cwd, env);
+        Ok(self.transport.exec_args(&script, &args, Input::None, sink).await?)
+    }
+
+    /// Runs a person's `command` in this directory (the deploy root), or in
+    /// the home directory where it does not exist, with `env` exported.
+    /// The command's own exit status is returned, not turned into an error.
+    pub async fn run_command(
+        &self,
+        command: &str,
+        env: &[(String, String)],
+        sink: Option<LineSink>,
+    ) -> Result<Output, HostError> {
+        let (script, args) = step(command, &self.dir, "home", env);
+        Ok(self.transport.exec_args(&script, &args, Input::None, sink).await?)
     }
 
     /// Switches `current` to `to` by renaming a new link over it, and records
     /// the switch. `to` must be a complete release.
     pub async fn switch(&self, to: &str, event: &Event) -> Result<(), HostError> {
         check_id(self.host(), to)?;
-        let script = format!(
-            r#"cd {dir} || exit 3
-[ -d releases/{to} ] && [ -f releases/{to}.manifest ] || {{ echo "release {to} is not complete on this host" >&2; exit 4; }}
-mkdir -p .haul
-tmp=.haul/current.$$
-rm -f "$tmp"
-ln -s releases/{to} "$tmp" && {{ mv -Tf "$tmp" current 2>/dev/null || mv -hf "$tmp" current; }} || {{ rm -f "$tmp"; exit 5; }}
-printf '%s\n' {event} >> .haul/history
-"#,
-            dir = quote(&self.dir),
-            event = quote(&event.to_line()),
-        );
-        self.run_ok(&format!("switch to {to}"), &script, Input::None).await?;
+        let event = event.to_line();
+        self.run_ok(&format!("switch to {to}"), scripts::SWITCH, &[&self.dir, to, &event], Input::None).await?;
         Ok(())
     }
 
     /// Appends an event to the history without switching.
     pub async fn record(&self, event: &Event) -> Result<(), HostError> {
-        let script = format!(
-            "mkdir -p {dir}/.haul && printf '%s\\n' {event} >> {dir}/.haul/history",
-            dir = quote(&self.dir),
-            event = quote(&event.to_line()),
-        );
-        self.run_ok("record history", &script, Input::None).await?;
+        self.run_ok("record history", scripts::RECORD, &[&self.dir, &event.to_line()], Input::None).await?;
         Ok(())
     }
 
@@ -163,17 +155,13 @@ printf '%s\n' {event} >> .haul/history
         if ids.is_empty() {
             return Ok(());
         }
-        let mut script = format!("cd {} || exit 3\n{LIVE}\nlive=$(live)\n", quote(&self.dir));
+        let mut args = vec![self.dir.clone()];
         for id in ids {
             check_id(self.host(), id)?;
-            script.push_str(&format!(
-                r#"if [ "$live" = releases/{id} ]; then echo "release {id} is live; not removed" >&2; exit 4; fi
-rm -f releases/{id}.manifest && rm -rf releases/{id} && printf '%s\n' {event} >> .haul/history || exit 5
-"#,
-                event = quote(&event(id).to_line())
-            ));
+            args.extend([id.clone(), event(id).to_line()]);
         }
-        self.run_ok("remove releases", &script, Input::None).await?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run_ok("remove releases", scripts::REMOVE, &args, Input::None).await?;
         Ok(())
     }
 
@@ -181,16 +169,7 @@ rm -f releases/{id}.manifest && rm -rf releases/{id} && printf '%s\n' {event} >>
     /// unless it is live.
     pub async fn discard_incomplete(&self, id: &str) -> Result<(), HostError> {
         check_id(self.host(), id)?;
-        let script = format!(
-            r#"cd {dir} 2>/dev/null || exit 0
-{LIVE}
-[ "$(live)" = releases/{id} ] && exit 0
-[ -f releases/{id}.manifest ] && exit 0
-rm -rf releases/{id} releases/{id}.manifest.tmp releases/.stage-{id} releases/.incoming-{id}
-"#,
-            dir = quote(&self.dir)
-        );
-        self.run_ok("discard staged release", &script, Input::None).await?;
+        self.run_ok("discard staged release", scripts::DISCARD, &[&self.dir, id], Input::None).await?;
         Ok(())
     }
 
@@ -198,11 +177,7 @@ rm -rf releases/{id} releases/{id}.manifest.tmp releases/.stage-{id} releases/.i
     pub async fn read_release(&self, id: &str) -> Result<haul_release::Release, HostError> {
         check_id(self.host(), id)?;
         let out = self
-            .run_ok(
-                &format!("read manifest of {id}"),
-                &format!("cat {}/releases/{id}.manifest", quote(&self.dir)),
-                Input::None,
-            )
+            .run_ok(&format!("read manifest of {id}"), scripts::READ_RELEASE, &[&self.dir, id], Input::None)
             .await?;
         let r = haul_release::Release::from_lines(&out.stdout_str()).map_err(|e| HostError::Invalid {
             host: self.host().into(),
@@ -213,15 +188,20 @@ rm -rf releases/{id} releases/{id}.manifest.tmp releases/.stage-{id} releases/.i
     }
 }
 
-/// The script that runs a user's `command` in `cwd` with `env` exported,
-/// the same on a host and on the machine running haul.
-pub fn step_script(command: &str, cwd: &str, env: &[(String, String)]) -> String {
-    let mut script = String::new();
-    for (k, v) in env {
-        script.push_str(&format!("export {k}={}\n", quote(v)));
-    }
-    script.push_str(&format!("cd {} || exit 1\n{command}\n", quote(cwd)));
-    script
+/// The script and arguments that run a user's `command` in `cwd` with `env`
+/// exported, the same on a host and on the machine running haul: the
+/// command's text after `step.sh`, which takes the directory and the
+/// variables as arguments.
+pub fn step_script(command: &str, cwd: &str, env: &[(String, String)]) -> (String, Vec<String>) {
+    step(command, cwd, "fail", env)
+}
+
+/// `step.sh` then `command`; `missing` says what a missing `cwd` does.
+fn step(command: &str, cwd: &str, missing: &str, env: &[(String, String)]) -> (String, Vec<String>) {
+    let script = format!("{}{command}\n", scripts::STEP);
+    let mut args = vec![cwd.to_string(), missing.to_string()];
+    args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+    (script, args)
 }
 
 pub(crate) fn check_id(host: &str, id: &str) -> Result<(), HostError> {
@@ -234,12 +214,12 @@ pub(crate) fn check_id(host: &str, id: &str) -> Result<(), HostError> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn live_works_without_readlink() {
+    /// `live` where `PATH` has `ls` and `sed` but no `readlink`, under `shell`.
+    fn live_works_without_readlink(shell: &str) {
         let tmp = tempfile::tempdir().unwrap();
         let bin = tmp.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
-        for tool in ["ls", "sed"] {
+        for tool in ["ls", "sed", shell] {
             let path = String::from_utf8(
                 std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap().stdout,
             )
@@ -247,12 +227,31 @@ mod tests {
             std::os::unix::fs::symlink(path.trim(), bin.join(tool)).unwrap();
         }
         std::os::unix::fs::symlink("releases/20261123T000000.000Z-abcdefabcdef", tmp.path().join("current")).unwrap();
-        let out = std::process::Command::new("/bin/sh")
+        let mut command = std::process::Command::new(bin.join(shell));
+        if shell == "busybox" {
+            command.arg("sh");
+        }
+        let out = command
             .current_dir(tmp.path())
             .env("PATH", &bin)
-            .args(["-c", &format!("{}; live", super::LIVE)])
+            .args(["-c", &format!("{}\nlive", super::scripts::LIVE)])
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "releases/20261123T000000.000Z-abcdefabcdef");
+    }
+
+    #[test]
+    fn live_works_without_readlink_under_dash() {
+        live_works_without_readlink("dash");
+    }
+
+    #[test]
+    fn live_works_without_readlink_under_bash() {
+        live_works_without_readlink("bash");
+    }
+
+    #[test]
+    fn live_works_without_readlink_under_busybox_sh() {
+        live_works_without_readlink("busybox");
     }
 }

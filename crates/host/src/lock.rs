@@ -31,7 +31,7 @@
 //! a full disk) is held by someone unknown: reported as such, shown by
 //! `haul status`, cleared by `haul unlock`.
 
-use crate::{Holder, HostApp, HostError, quote};
+use crate::{Holder, HostApp, HostError, scripts};
 use haul_transport::Input;
 use serde::{Deserialize, Serialize};
 
@@ -95,62 +95,11 @@ pub enum LockOutcome {
     Held(LockInfo),
 }
 
-/// Shell functions every guarded script starts with: `me` prints this
-/// script's identity, `guard` takes `lock.guard` (in the current directory)
-/// until the script exits, recovering one whose taker is certainly dead.
-pub(crate) const GUARD: &str = r#"me() {
-  b=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null); n=$(readlink /proc/$$/ns/pid 2>/dev/null)
-  s=$(sed 's/.*) //' /proc/$$/stat 2>/dev/null | cut -d' ' -f20)
-  printf '%s %s %s %s\n' "${b:-?}" "${n:-?}" $$ "${s:-?}"
-}
-dead() {
-  set -- $1
-  [ "$1" != '?' ] && [ "$2" != '?' ] && [ "$4" != '?' ] || return 1
-  [ "$1" = "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" ] || return 1
-  [ "$2" = "$(readlink /proc/$$/ns/pid 2>/dev/null)" ] || return 1
-  [ -d /proc/$3 ] || return 0
-  [ "$4" != "$(sed 's/.*) //' /proc/$3/stat 2>/dev/null | cut -d' ' -f20)" ]
-}
-guard() {
-  gd=$(pwd)
-  me > lock.guard.$$ || exit 5
-  trap 'rm -f "$gd/lock.guard.$$"' EXIT
-  g=0
-  until ln lock.guard.$$ lock.guard 2>/dev/null; do
-    if o=$(cat lock.guard 2>/dev/null) && dead "$o"; then
-      if mv lock.guard lock.guard.dead.$$ 2>/dev/null; then
-        if [ "$(cat lock.guard.dead.$$)" = "$o" ]; then rm -f lock.guard.dead.$$; else ln lock.guard.dead.$$ lock.guard 2>/dev/null; rm -f lock.guard.dead.$$; fi
-      fi
-      continue
-    fi
-    g=$((g+1))
-    if [ $g -gt 600 ]; then echo "the lock guard $(pwd)/lock.guard has been held for a minute; remove it if no haul runs on this host" >&2; exit 6; fi
-    sleep 0.1 2>/dev/null || sleep 1
-  done
-  trap 'rm -f "$gd/lock.guard" "$gd/lock.guard.$$"' EXIT
-}
-"#;
-
 impl HostApp {
     /// Takes the lock unless someone holds it.
     pub async fn lock(&self, info: &LockInfo) -> Result<LockOutcome, HostError> {
         let line = serde_json::to_string(info).expect("lock serializes");
-        let script = format!(
-            r#"mkdir -p {dir}/.haul && cd {dir}/.haul || exit 3
-t=lock.new.$$
-printf '%s\n' {line} > "$t" || {{ rm -f "$t"; exit 5; }}
-n=0
-while :; do
-  if err=$(ln "$t" lock 2>&1); then rm -f "$t"; echo acquired; exit 0; fi
-  if held=$(cat lock 2>/dev/null); then rm -f "$t"; echo held; printf '%s\n' "$held"; exit 0; fi
-  n=$((n+1))
-  [ $n -lt 200 ] || {{ rm -f "$t"; echo "cannot take the lock: $err" >&2; exit 6; }}
-done
-"#,
-            dir = quote(self.dir()),
-            line = quote(&line)
-        );
-        let out = self.run_ok("take lock", &script, Input::None).await?;
+        let out = self.run_ok("take lock", scripts::LOCK, &[self.dir(), &line], Input::None).await?;
         self.outcome(&out.stdout_str())
     }
 
@@ -168,12 +117,7 @@ done
 
     /// Releases the lock if `token` still holds it.
     pub async fn unlock(&self, token: &str) -> Result<(), HostError> {
-        let script = format!(
-            "cd {dir}/.haul 2>/dev/null || exit 0\n{GUARD}guard\nif {held}; then rm -f lock; fi\n",
-            dir = quote(self.dir()),
-            held = held_by(token)
-        );
-        self.run_ok("release lock", &script, Input::None).await?;
+        self.run_ok("release lock", scripts::UNLOCK, &[self.dir(), token], Input::None).await?;
         Ok(())
     }
 
@@ -188,49 +132,25 @@ done
         event: &crate::Event,
     ) -> Result<LockOutcome, HostError> {
         let line = serde_json::to_string(info).expect("lock serializes");
-        let script = format!(
-            r#"cd {dir}/.haul || exit 3
-{GUARD}guard
-t=lock.new.$$
-printf '%s\n' {line} > "$t" || {{ rm -f "$t"; exit 5; }}
-if {held}; then
-  mv -f "$t" lock || {{ rm -f "$t"; exit 5; }}
-  printf '%s\n' {ev} >> history
-  echo acquired
-elif ln "$t" lock 2>/dev/null; then
-  rm -f "$t"; echo acquired
-else
-  rm -f "$t"; echo held; cat lock
-fi
-"#,
-            dir = quote(self.dir()),
-            held = held_by(&dead.token),
-            line = quote(&line),
-            ev = quote(&event.to_line())
-        );
-        let out = self.run_ok("take over a stale lock", &script, Input::None).await?;
+        let event = event.to_line();
+        let out = self
+            .run_ok(
+                "take over a stale lock",
+                scripts::TAKE_OVER,
+                &[self.dir(), &line, &dead.token, &event],
+                Input::None,
+            )
+            .await?;
         self.outcome(&out.stdout_str())
     }
 
     /// Clears whatever lock is held (readable or not), returning what it was.
     pub async fn force_unlock(&self, event: &crate::Event) -> Result<Option<LockInfo>, HostError> {
-        let script = format!(
-            "cd {dir}/.haul 2>/dev/null || exit 0\n{GUARD}guard\nif [ -f lock ]; then echo @cleared; cat lock; rm -f lock; printf '%s\\n' {ev} >> history; fi\n",
-            dir = quote(self.dir()),
-            ev = quote(&event.to_line())
-        );
-        let out = self.run_ok("clear lock", &script, Input::None).await?;
+        let out =
+            self.run_ok("clear lock", scripts::FORCE_UNLOCK, &[self.dir(), &event.to_line()], Input::None).await?;
         let text = out.stdout_str();
         Ok(text.strip_prefix("@cleared\n").map(parse_lock))
     }
-}
-
-/// A shell test: is `lock` (in the current directory) held by `token`?
-pub(crate) fn held_by(token: &str) -> String {
-    if token.is_empty() {
-        return "false".into();
-    }
-    format!("grep -qF {} lock 2>/dev/null", quote(&format!("\"token\":\"{token}\"")))
 }
 
 /// Reads a lock file's text; anything that is not a lock is a lock held by

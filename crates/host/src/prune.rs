@@ -10,8 +10,7 @@
 //! took its lock (that can only be someone else's work). Each release it
 //! skips is named in the result, with why.
 
-use crate::lock::{GUARD, held_by};
-use crate::{Event, HostApp, HostError, LIVE, check_id, quote};
+use crate::{Event, HostApp, HostError, check_id, scripts};
 use haul_transport::Input;
 
 /// What a prune did on one host.
@@ -37,36 +36,14 @@ impl HostApp {
         if ids.is_empty() {
             return Ok(Pruned::default());
         }
-        let mut script = format!(
-            r#"cd {dir} || exit 3
-cd .haul || exit 3
-{GUARD}guard
-cd .. || exit 3
-if ! ( cd .haul && {held} ); then echo "the lock is no longer this run's; nothing pruned" >&2; exit 7; fi
-{LIVE}
-live=$(live)
-newest=$(for m in releases/*.manifest; do [ -f "$m" ] && basename "$m" .manifest; done | sort | tail -n {recent})
-skip() {{ echo "kept $1 $2"; }}
-"#,
-            dir = quote(self.dir()),
-            held = held_by(token),
-            recent = keep.max(1) - 1,
-        );
+        let recent = (keep.max(1) - 1).to_string();
+        let mut args = vec![self.dir().to_string(), token.to_string(), recent];
         for id in ids {
             check_id(self.host(), id)?;
-            script.push_str(&format!(
-                r#"if [ "$live" = releases/{id} ]; then skip {id} "it is live"
-elif printf '%s\n' "$newest" | grep -qxF {id}; then skip {id} "it is one of the newest releases"
-elif [ -n "$(find releases/{id} releases/{id}.manifest -prune -newer .haul/lock 2>/dev/null)" ]; then skip {id} "it changed after this run took the lock"
-elif [ -e releases/{id} ] || [ -e releases/{id}.manifest ]; then
-  rm -f releases/{id}.manifest && rm -rf releases/{id} && printf '%s\n' {event} >> .haul/history || exit 5
-  echo "removed {id}"
-fi
-"#,
-                event = quote(&event(id).to_line())
-            ));
+            args.extend([id.clone(), event(id).to_line()]);
         }
-        let out = self.run_ok("prune releases", &script, Input::None).await?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.run_ok("prune releases", scripts::PRUNE, &args, Input::None).await?;
         let mut done = Pruned::default();
         for line in out.stdout_str().lines() {
             if let Some(id) = line.strip_prefix("removed ") {

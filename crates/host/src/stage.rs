@@ -8,33 +8,9 @@
 //! The tree is assembled under a hidden name and renamed into place, and it
 //! only counts as complete once its manifest is moved beside it.
 
-use crate::{HostApp, HostError, quote};
+use crate::{HostApp, HostError, scripts};
 use haul_release::{Diff, Release};
 
-/// Applies a record patch (see `haul-release`): reads the patch on stdin and
-/// the base record from the file `base`, writes the new record.
-const AWK: &str = r#"
-NR == 1 && /^h / { print substr($0, 3); if ((getline line < base) <= 0) exit 3; next }
-/^k / { n = substr($0, 3) + 0; for (i = 0; i < n; i++) { if ((getline line < base) <= 0) exit 3; print line }; next }
-/^s / { n = substr($0, 3) + 0; for (i = 0; i < n; i++) { if ((getline line < base) <= 0) exit 3 }; next }
-/^i / { print substr($0, 3); next }
-{ exit 4 }
-"#;
-
-/// Before a patch is applied: a missing `awk` or checksum tool is said to be
-/// missing (exit 127, as `sh` does), so it is never mistaken for a damaged
-/// record. `record_ok FILE` checks the patched record with `cksum` (POSIX),
-/// else `sha256sum` (BusyBox, GNU), else `shasum` (macOS).
-const CHECK_TOOLS: &str = r#"command -v awk >/dev/null 2>&1 || { echo "sh: awk: not found" >&2; exit 127; }
-if command -v cksum >/dev/null 2>&1; then
-  record_ok() { [ "$(cksum < "$1")" = "$(cat "$I/record.cksum")" ]; }
-elif command -v sha256sum >/dev/null 2>&1; then
-  record_ok() { set -- "$(sha256sum < "$1")"; [ "${1%% *}" = "$(cat "$I/record.sha256")" ]; }
-elif command -v shasum >/dev/null 2>&1; then
-  record_ok() { set -- "$(shasum -a 256 < "$1")"; [ "${1%% *}" = "$(cat "$I/record.sha256")" ]; }
-else
-  echo "sh: cksum or sha256sum: not found" >&2; exit 127
-fi"#;
 use haul_transport::Input;
 use std::path::Path;
 
@@ -120,68 +96,27 @@ impl HostApp {
         if let Some(b) = base {
             crate::check_id(self.host(), &b.id)?;
         }
-        let mut script = format!(
-            r#"set -e
-mkdir -p {dir}
-cd {dir}
-{functions}{app_dirs}mkdir -p releases shared .haul
-S=releases/.stage-{id}
-I=releases/.incoming-{id}
-rm -rf "$S" "$I" releases/{id} releases/{id}.manifest.tmp
-mkdir "$I"
-tar -x -o -f - -C "$I"
-"#,
-            dir = quote(self.dir()),
-            functions = crate::guard::functions(id),
-            app_dirs = crate::guard::app_dirs(id, base.map(|b| b.id.as_str())),
-        );
-        match base {
-            Some(b) => {
-                let b = &b.id;
-                // What is dropped from the base copy, laid over it or sent
-                // with rsync is reached through directories that must be
-                // directories: those of dropped paths in the base copy, those
-                // of the new release's paths once the drops are gone.
-                let ancestors = |paths: &mut dyn Iterator<Item = &str>| {
-                    let mut dirs = std::collections::BTreeSet::new();
-                    for p in paths {
-                        dirs.extend(crate::guard::ancestors(p).map(str::to_string));
-                    }
-                    crate::guard::no_links(&dirs)
-                };
-                let before = ancestors(&mut diff.drop.iter().map(String::as_str));
-                // Shared paths are links in the base copy; they go before
-                // the new files are laid over, or those would land in
-                // `shared/`.
-                let clear: String = shared.iter().map(crate::guard::clear_in_release).collect();
-                let rsync_paths = rsync.iter().flat_map(|(_, p)| p.iter().map(String::as_str));
-                let after = ancestors(&mut diff.send.iter().map(|e| e.path.as_str()).chain(rsync_paths));
-                script.push_str(&format!(
-                    r#"cp -al releases/{b}/. "$S"
-{before}(cd "$S" && xargs -0 rm -rf -- < ../.incoming-{id}/drop)
-{CHECK_TOOLS}
-{clear}{after}awk -v base=releases/{b}.manifest '{AWK}' < "$I/record.patch" > releases/{id}.manifest.tmp \
-  && record_ok releases/{id}.manifest.tmp \
-  || {{ echo "the record of release {b} on this host is damaged; remove that release (haul remove) and deploy again" >&2; exit 6; }}
-"#,
-                ));
-            }
-            // Nothing to reuse: the unpacked tree becomes the stage dir by
-            // one rename instead of a hard link per file.
-            None => script.push_str(
-                &"if [ -d \"$I/tree\" ]; then mv \"$I/tree\" \"$S\"; else mkdir \"$S\"; fi\nmv \"$I/record\" releases/{id}.manifest.tmp\n"
-                    .replace("{id}", id),
+        // What is dropped from the base copy, laid over it or sent with
+        // rsync is reached through directories that must be directories:
+        // those of dropped paths in the base copy, those of the new
+        // release's paths once the drops are gone. Nothing is dropped from
+        // or laid over a release that has no base.
+        let rsync_paths = rsync.iter().flat_map(|(_, p)| p.iter().map(String::as_str));
+        let (before, after): (Vec<&str>, Vec<&str>) = match base {
+            Some(_) => (
+                diff.drop.iter().map(String::as_str).collect(),
+                diff.send.iter().map(|e| e.path.as_str()).chain(rsync_paths).collect(),
             ),
-        }
-        script.push_str("if [ -d \"$I/tree\" ]; then cp -al \"$I/tree/.\" \"$S/\"; fi\n");
-        for s in shared {
-            script.push_str(&crate::guard::place(s));
-        }
-        script.push_str("rm -rf \"$I\"\n");
-        let into_place = format!("mv \"$S\" releases/{id}\n");
-        if rsync.is_none() {
-            script.push_str(&into_place);
-        }
+            None => (vec![], vec![]),
+        };
+        let mut args = vec![
+            self.dir().to_string(),
+            id.clone(),
+            base.map(|b| b.id.clone()).unwrap_or_default(),
+            if rsync.is_some() { "rsync" } else { "" }.to_string(),
+        ];
+        args.extend(crate::guard::stage_lists(before.into_iter(), shared, after.into_iter()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
         let archive = archive.to_path_buf();
         let archive_path = archive.clone();
@@ -203,12 +138,11 @@ tar -x -o -f - -C "$I"
                     .map_err(std::io::Error::other)
             }))
         };
-        self.run_ok(&format!("stage {id}"), &script, input).await?;
+        self.run_ok(&format!("stage {id}"), scripts::STAGE, &args, input).await?;
         let mut stream_bytes = sent.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(((shell, prefix), paths)) = rsync {
             stream_bytes += self.rsync_into_stage(id, archive_path, &paths, &shell, &prefix).await?;
-            let finish = format!("cd {dir} && S=releases/.stage-{id} && {into_place}", dir = quote(self.dir()));
-            self.run_ok(&format!("stage {id}"), &finish, Input::None).await?;
+            self.run_ok(&format!("stage {id}"), scripts::STAGE_FINISH, &[self.dir(), id], Input::None).await?;
         }
         Ok(StageReport { stream_bytes, ..report })
     }
@@ -292,9 +226,7 @@ tar -x -o -f - -C "$I"
     /// reused.
     pub async fn complete(&self, id: &str) -> Result<(), HostError> {
         crate::check_id(self.host(), id)?;
-        let script =
-            format!("cd {dir} && mv releases/{id}.manifest.tmp releases/{id}.manifest", dir = quote(self.dir()));
-        self.run_ok(&format!("complete {id}"), &script, Input::None).await?;
+        self.run_ok(&format!("complete {id}"), scripts::COMPLETE, &[self.dir(), id], Input::None).await?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::history::Event;
 use crate::lock::{LockInfo, parse_lock};
-use crate::{HostApp, HostError, quote};
+use crate::{HostApp, HostError, scripts};
 use haul_transport::Input;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -58,23 +58,7 @@ impl HostState {
 impl HostApp {
     /// Reads the live release, every release, the lock and the history.
     pub async fn inspect(&self) -> Result<HostState, HostError> {
-        let script = format!(
-            r#"command -v rsync >/dev/null 2>&1 && echo @rsync
-cd {dir} 2>/dev/null || {{ echo @absent; exit 0; }}
-echo @current; {live_fn}; live
-echo @releases
-for d in releases/*; do
-  [ -d "$d" ] && [ ! -L "$d" ] || continue
-  if [ -f "$d.manifest" ]; then echo "complete ${{d#releases/}}"; else echo "partial ${{d#releases/}}"; fi
-done
-echo @lock; [ -f .haul/lock ] && {{ echo '#present'; cat .haul/lock; echo; }}
-echo @history; cat .haul/history 2>/dev/null
-exit 0
-"#,
-            dir = quote(self.dir()),
-            live_fn = crate::LIVE
-        );
-        let out = self.run_ok("inspect", &script, Input::None).await?;
+        let out = self.run_ok("inspect", scripts::INSPECT, &[self.dir()], Input::None).await?;
         parse_state(self.host(), &out.stdout_str())
     }
 }

@@ -7,10 +7,8 @@
 //! deploy and by the failing script itself during one ([`missing_tool`]),
 //! never as some other fault.
 
-/// One thing the host scripts need, and the `sh` test that shows the host
-/// has it. Tests run in a scratch directory holding a file `f`, a
-/// directory `d` and a symlink `l -> d`. (`[ a -ef b ]` is not POSIX, but
-/// every `sh` haul meets has it: dash, bash, BusyBox, ksh, zsh.)
+/// One thing the host scripts need. The `sh` test that shows the host has
+/// it is in `scripts/tools.sh`, at the tool's index in [`TOOLS`].
 #[derive(Debug, Clone, Copy)]
 pub struct Tool {
     /// How a person names it: `tar`, `cp -l`, `cksum or sha256sum`.
@@ -19,70 +17,37 @@ pub struct Tool {
     pub used_for: &'static str,
     /// Deploys cannot work without it (else it only makes them better).
     pub required: bool,
-    test: &'static str,
 }
 
-const fn need(name: &'static str, used_for: &'static str, test: &'static str) -> Tool {
-    Tool { name, used_for, required: true, test }
+const fn need(name: &'static str, used_for: &'static str) -> Tool {
+    Tool { name, used_for, required: true }
 }
 
 /// Every tool, in the order `haul check --hosts` lists them. `sh` builtins
 /// (`cd`, `printf`, `[`, `command`, `set`) are not listed: `sh` has them.
 pub const TOOLS: &[Tool] = &[
-    need("sh", "running every script", "true"),
-    need("tar", "unpacking what a deploy sends", "command -v tar"),
-    need(
-        "cp -l",
-        "reusing files of the previous release as hard links",
-        "cp -al f g 2>/dev/null && [ f -ef g ] && rm -f g",
-    ),
-    need(
-        "mv -T",
-        "switching `current` by one rename",
-        "ln -s d l2 && { mv -T l2 m 2>/dev/null || mv -h l2 m 2>/dev/null; } && [ -L m ] && rm -f m l2",
-    ),
-    need("ln -s", "the `current` link and shared paths", "ln -s d l3 && [ -L l3 ] && rm -f l3"),
-    need("mkdir", "release and shared directories", "mkdir -p p/q && [ -d p/q ]"),
-    need("rm", "removing releases and staging leftovers", "command -v rm"),
-    need("cat", "reading records, locks and history", "command -v cat"),
-    need("dirname", "shared file paths", "[ \"$(dirname a/b)\" = a ]"),
-    need("xargs -0", "removing files a release no longer has", "[ \"$(printf 'x\\0' | xargs -0 echo)\" = x ]"),
-    need("awk", "applying the patch of a release record", "[ \"$(echo 'a b' | awk '{ print $2 }')\" = b ]"),
-    need(
-        "cksum or sha256sum",
-        "checking a patched release record",
-        "command -v cksum || command -v sha256sum || command -v shasum",
-    ),
-    need("grep -F", "telling whose lock is held", "echo 'a.b' | grep -qF a.b"),
-    need(
-        "readlink, or ls and sed",
-        "reading where `current` points",
-        "command -v readlink || { command -v ls && command -v sed; }",
-    ),
-    Tool {
-        name: "rsync",
-        used_for: "sending large changed files as deltas",
-        required: false,
-        test: "command -v rsync",
-    },
+    need("sh", "running every script"),
+    need("tar", "unpacking what a deploy sends"),
+    need("cp -l", "reusing files of the previous release as hard links"),
+    need("mv -T", "switching `current` by one rename"),
+    need("ln -s", "the `current` link and shared paths"),
+    need("mkdir", "release and shared directories"),
+    need("rm", "removing releases and staging leftovers"),
+    need("cat", "reading records, locks and history"),
+    need("dirname", "shared file paths"),
+    need("xargs -0", "removing files a release no longer has"),
+    need("awk", "applying the patch of a release record"),
+    need("cksum or sha256sum", "checking a patched release record"),
+    need("grep -F", "telling whose lock is held"),
+    need("readlink, or ls and sed", "reading where `current` points"),
+    Tool { name: "rsync", used_for: "sending large changed files as deltas", required: false },
 ];
 
-/// The `sh` that checks every tool: prints `tool yes N` or `tool no N` for
-/// the tool at index `N` of [`TOOLS`], in a scratch directory it removes
-/// again.
-pub fn probe_script() -> String {
-    let mut s = String::from(
-        "t=$(mktemp -d 2>/dev/null || echo \"${TMPDIR:-/tmp}/haul-probe-$$\"); mkdir -p \"$t\" && cd \"$t\" || exit 3\n\
-         : > f; mkdir d; ln -s d l 2>/dev/null\n",
-    );
-    for (i, t) in TOOLS.iter().enumerate() {
-        s.push_str(&format!(
-            "if {{ {}; }} >/dev/null 2>&1; then echo \"tool yes {i}\"; else echo \"tool no {i}\"; fi\n",
-            t.test
-        ));
-    }
-    s.push_str("cd / && rm -rf \"$t\"\n");
-    s
+/// The `sh` that checks every tool (`scripts/tools.sh`): prints `tool yes
+/// N` or `tool no N` for the tool at index `N` of [`TOOLS`], in a scratch
+/// directory it removes again.
+pub fn probe_script() -> &'static str {
+    crate::scripts::TOOLS
 }
 
 /// Reads one line of [`probe_script`]'s output: the tool's name and whether
@@ -131,9 +96,12 @@ mod tests {
         assert_eq!(missing_tool(Some(1), "sh: cksum: not found"), None);
     }
 
-    #[test]
-    fn the_probe_finds_every_tool_here_under_dash() {
-        let out = std::process::Command::new("dash").args(["-c", &probe_script()]).output().expect("dash runs");
+    fn the_probe_finds_every_tool_here_under(shell: &[&str]) {
+        let out = std::process::Command::new(shell[0])
+            .args(&shell[1..])
+            .args(["-c", probe_script()])
+            .output()
+            .expect("the shell runs");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let found: std::collections::BTreeMap<String, bool> = String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -142,6 +110,39 @@ mod tests {
             .collect();
         assert_eq!(found.len(), TOOLS.len(), "{found:?}");
         assert_eq!(missing_tools(&found), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_probe_finds_every_tool_here_under_dash() {
+        the_probe_finds_every_tool_here_under(&["dash"]);
+    }
+
+    #[test]
+    fn the_probe_finds_every_tool_here_under_bash() {
+        the_probe_finds_every_tool_here_under(&["bash"]);
+    }
+
+    #[test]
+    fn the_probe_finds_every_tool_here_under_busybox_sh() {
+        the_probe_finds_every_tool_here_under(&["busybox", "sh"]);
+    }
+
+    #[test]
+    fn the_probe_script_checks_each_tool_once_in_order() {
+        let indices: Vec<usize> = probe_script()
+            .lines()
+            .filter_map(|l| l.split_once("; found ")?.1.split(' ').next()?.parse().ok())
+            .collect();
+        assert_eq!(indices, (0..TOOLS.len()).collect::<Vec<_>>());
+        // Each test sits under a comment naming its tool.
+        let names: Vec<&str> = probe_script()
+            .lines()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[1].contains("; found "))
+            .map(|w| w[0].trim_start_matches("# "))
+            .collect();
+        assert_eq!(names, TOOLS.iter().map(|t| t.name).collect::<Vec<_>>());
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! The lock protocol under real concurrency: many `sh` processes taking,
 //! releasing and taking over one lock at once, round after round, through
-//! the local transport (the same scripts a host runs over SSH).
+//! the local transport (the same scripts a host runs over SSH), under each
+//! shell a host may have.
+
+mod shells;
 
 use haul_host::{Event, EventKind, Holder, HostApp, LockInfo, LockOutcome};
-use haul_transport::{Local, Transport};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-fn app(dir: &Path) -> HostApp {
-    HostApp::new(Transport::Local(Local::new("h")), dir.join("app").display().to_string())
+fn app(dir: &Path, shell: &[&str]) -> HostApp {
+    HostApp::new(shells::local(shell), dir.join("app").display().to_string())
 }
 
 fn info(token: &str, holder: Holder) -> LockInfo {
@@ -32,14 +34,21 @@ fn dead_holder() -> Holder {
     Holder { pid, start: Some(start), ..Holder::current() }
 }
 
+under_every_shell!(
+    racing_takers_hold_the_lock_one_at_a_time_and_never_see_it_missing,
+    racing_take_overs_of_a_dead_lock_let_exactly_one_in,
+    a_release_by_a_holder_that_lost_its_lock_leaves_the_new_holder_alone,
+    an_empty_or_torn_lock_file_is_held_by_someone_unknown_until_cleared,
+    a_guard_left_by_a_killed_script_is_recovered,
+);
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-#[test]
-fn racing_takers_hold_the_lock_one_at_a_time_and_never_see_it_missing() {
+fn racing_takers_hold_the_lock_one_at_a_time_and_never_see_it_missing(shell: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
-    let a = app(tmp.path());
+    let a = app(tmp.path(), shell);
     let inside = Arc::new(AtomicUsize::new(0));
     let taken = Arc::new(AtomicUsize::new(0));
     let (workers, rounds) = (8, 8);
@@ -80,10 +89,9 @@ fn racing_takers_hold_the_lock_one_at_a_time_and_never_see_it_missing() {
     assert!(left.iter().all(|n| n == "history"), "nothing left behind: {left:?}");
 }
 
-#[test]
-fn racing_take_overs_of_a_dead_lock_let_exactly_one_in() {
+fn racing_take_overs_of_a_dead_lock_let_exactly_one_in(shell: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
-    let a = app(tmp.path());
+    let a = app(tmp.path(), shell);
     let rt = runtime();
     for round in 0..8 {
         let dead = info(&format!("dead{round}"), dead_holder());
@@ -125,10 +133,9 @@ fn racing_take_overs_of_a_dead_lock_let_exactly_one_in() {
     assert_eq!(hist.lines().count(), 8, "one take-over recorded per round:\n{hist}");
 }
 
-#[test]
-fn a_release_by_a_holder_that_lost_its_lock_leaves_the_new_holder_alone() {
+fn a_release_by_a_holder_that_lost_its_lock_leaves_the_new_holder_alone(shell: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
-    let a = app(tmp.path());
+    let a = app(tmp.path(), shell);
     runtime().block_on(async {
         let old = info("old", dead_holder());
         assert!(matches!(a.lock(&old).await.unwrap(), LockOutcome::Acquired));
@@ -149,10 +156,9 @@ fn a_release_by_a_holder_that_lost_its_lock_leaves_the_new_holder_alone() {
     });
 }
 
-#[test]
-fn an_empty_or_torn_lock_file_is_held_by_someone_unknown_until_cleared() {
+fn an_empty_or_torn_lock_file_is_held_by_someone_unknown_until_cleared(shell: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
-    let a = app(tmp.path());
+    let a = app(tmp.path(), shell);
     let haul = tmp.path().join("app/.haul");
     std::fs::create_dir_all(&haul).unwrap();
     runtime().block_on(async {
@@ -176,10 +182,9 @@ fn an_empty_or_torn_lock_file_is_held_by_someone_unknown_until_cleared() {
     });
 }
 
-#[test]
-fn a_guard_left_by_a_killed_script_is_recovered() {
+fn a_guard_left_by_a_killed_script_is_recovered(shell: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
-    let a = app(tmp.path());
+    let a = app(tmp.path(), shell);
     let haul = tmp.path().join("app/.haul");
     std::fs::create_dir_all(&haul).unwrap();
     let dead = dead_holder();

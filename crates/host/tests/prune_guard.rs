@@ -1,9 +1,11 @@
 //! Pruning decides on the host, in the script that deletes: it never
 //! removes what another run switched to or staged after this run's inspect,
-//! and nothing at all once the lock is no longer this run's.
+//! and nothing at all once the lock is no longer this run's. Under each
+//! shell a host may have.
+
+mod shells;
 
 use haul_host::{Event, EventKind, Holder, HostApp, LockInfo, LockOutcome};
-use haul_transport::{Local, Transport};
 use std::path::Path;
 
 fn id(n: u32) -> String {
@@ -15,15 +17,16 @@ fn complete(dir: &Path, n: u32) {
     std::fs::write(dir.join("releases").join(format!("{}.manifest", id(n))), "").unwrap();
 }
 
-#[test]
-fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock() {
+under_every_shell!(prune_keeps_what_another_run_switched_to_or_staged_after_our_lock);
+
+fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock(shell: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("app");
     for n in 1..=4 {
         complete(&dir, n);
     }
     std::os::unix::fs::symlink(format!("releases/{}", id(4)), dir.join("current")).unwrap();
-    let a = HostApp::new(Transport::Local(Local::new("h")), dir.display().to_string());
+    let a = HostApp::new(shells::local(shell), dir.display().to_string());
     let me = LockInfo {
         token: "mine".into(),
         user: "t".into(),

@@ -1,11 +1,13 @@
 //! The staging law: staging a release over the host's newest one, by the
 //! manifest diff, yields exactly the new tree, and the old release does not
 //! change by a byte. Checked in memory (`Diff::apply`) and on real trees with
-//! real `sh`, `tar` and `cp` through the local transport.
+//! real `sh`, `tar` and `cp` through the local transport, under each shell a
+//! host may have.
+
+mod shells;
 
 use haul_host::{Event, EventKind, HostApp};
 use haul_release::{Diff, Manifest, ReleaseCache};
-use haul_transport::{Local, Transport};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -111,43 +113,60 @@ proptest! {
     }
 }
 
+/// Stages `a`, then `b` over it, under `shell`.
+fn staging_over_a_real_tree_gives_the_new_tree(
+    shell: &[&str],
+    a: BTreeMap<String, Node>,
+    b: BTreeMap<String, Node>,
+) -> Result<(), TestCaseError> {
+    let tmp = tempfile::tempdir().unwrap();
+    write(&tmp.path().join("src-a"), &a);
+    write(&tmp.path().join("src-b"), &b);
+    let cache = ReleaseCache::new(tmp.path().join("cache"));
+    let (ra, _) = cache.build("app", &tmp.path().join("src-a"), "test", None).unwrap();
+    let (rb, same) = cache.build("app", &tmp.path().join("src-b"), "test", None).unwrap();
+    let host = HostApp::new(shells::local(shell), tmp.path().join("host/app").display().to_string());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        host.stage(&ra, &cache.archive_path("app", &ra.id), None, &[], false).await.unwrap();
+        host.complete(&ra.id).await.unwrap();
+        host.switch(&ra.id, &Event::now(EventKind::Deploy, "t")).await.unwrap();
+    });
+    let dir_a = tmp.path().join("host/app/releases").join(&ra.id);
+    prop_assert_eq!(manifest_of(&dir_a), ra.manifest.clone());
+    if same {
+        return Ok(()); // identical trees are one release
+    }
+    rt.block_on(async {
+        let report = host.stage(&rb, &cache.archive_path("app", &rb.id), Some(&ra), &[], false).await.unwrap();
+        let d = Diff::between(Some(&ra.manifest), &rb.manifest);
+        assert_eq!(report.sent_files, d.send_files());
+        host.complete(&rb.id).await.unwrap();
+    });
+    let dir_b = tmp.path().join("host/app/releases").join(&rb.id);
+    prop_assert_eq!(manifest_of(&dir_b), rb.manifest.clone());
+    // The record the host rebuilt from the patch is the release's record.
+    let record = std::fs::read_to_string(tmp.path().join(format!("host/app/releases/{}.manifest", rb.id))).unwrap();
+    prop_assert_eq!(record, rb.to_lines());
+    prop_assert_eq!(manifest_of(&dir_a), ra.manifest.clone(), "the old release changed");
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn staging_over_a_real_tree_gives_the_new_tree(a in tree(), b in tree()) {
-        let tmp = tempfile::tempdir().unwrap();
-        write(&tmp.path().join("src-a"), &a);
-        write(&tmp.path().join("src-b"), &b);
-        let cache = ReleaseCache::new(tmp.path().join("cache"));
-        let (ra, _) = cache.build("app", &tmp.path().join("src-a"), "test", None).unwrap();
-        let (rb, same) = cache.build("app", &tmp.path().join("src-b"), "test", None).unwrap();
-        let host = HostApp::new(Transport::Local(Local::new("h")), tmp.path().join("host/app").display().to_string());
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            host.stage(&ra, &cache.archive_path("app", &ra.id), None, &[], false).await.unwrap();
-            host.complete(&ra.id).await.unwrap();
-            host.switch(&ra.id, &Event::now(EventKind::Deploy, "t")).await.unwrap();
-        });
-        let dir_a = tmp.path().join("host/app/releases").join(&ra.id);
-        prop_assert_eq!(manifest_of(&dir_a), ra.manifest.clone());
-        if same {
-            return Ok(()); // identical trees are one release
-        }
-        rt.block_on(async {
-            let report = host
-                .stage(&rb, &cache.archive_path("app", &rb.id), Some(&ra), &[], false)
-                .await
-                .unwrap();
-            let d = Diff::between(Some(&ra.manifest), &rb.manifest);
-            assert_eq!(report.sent_files, d.send_files());
-            host.complete(&rb.id).await.unwrap();
-        });
-        let dir_b = tmp.path().join("host/app/releases").join(&rb.id);
-        prop_assert_eq!(manifest_of(&dir_b), rb.manifest.clone());
-        // The record the host rebuilt from the patch is the release's record.
-        let record = std::fs::read_to_string(tmp.path().join(format!("host/app/releases/{}.manifest", rb.id))).unwrap();
-        prop_assert_eq!(record, rb.to_lines());
-        prop_assert_eq!(manifest_of(&dir_a), ra.manifest.clone(), "the old release changed");
+    fn staging_over_a_real_tree_gives_the_new_tree_under_dash(a in tree(), b in tree()) {
+        staging_over_a_real_tree_gives_the_new_tree(&["dash"], a, b)?;
+    }
+
+    #[test]
+    fn staging_over_a_real_tree_gives_the_new_tree_under_busybox_sh(a in tree(), b in tree()) {
+        staging_over_a_real_tree_gives_the_new_tree(&["busybox", "sh"], a, b)?;
+    }
+
+    #[test]
+    fn staging_over_a_real_tree_gives_the_new_tree_under_bash(a in tree(), b in tree()) {
+        staging_over_a_real_tree_gives_the_new_tree(&["bash"], a, b)?;
     }
 }

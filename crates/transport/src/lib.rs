@@ -2,18 +2,22 @@
 //! stream, read what it prints.
 //!
 //! Every operation on a host (stage, switch, lock, steps) is a script that
-//! goes through [`Transport::exec`], so the local transport (a directory on
-//! this machine standing in for a server) and SSH behave alike by
-//! construction. Transports know nothing of releases or deploys.
+//! goes through [`Transport::exec_args`], so the local transport (a directory
+//! on this machine standing in for a server) and SSH behave alike by
+//! construction. A script takes its data as positional arguments, and the
+//! transport alone turns them into what the host's shell reads (`words`).
+//! Transports know nothing of releases or deploys.
 
 mod local;
 mod masters;
 mod ssh;
 mod ssh_args;
+mod words;
 
 pub use local::Local;
 pub use ssh::{Hop, SshHost, SshOptions, SshPool, SshTarget};
 pub use ssh_args::{SshSetupError, unsafe_word};
+pub use words::{ArgError, command_line, quote};
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -93,11 +97,24 @@ impl Transport {
         }
     }
 
-    /// Runs `script` with `sh -c` on the host.
+    /// Runs `script` with `sh -c` on the host, with no arguments.
     pub async fn exec(&self, script: &str, input: Input, sink: Option<LineSink>) -> Result<Output, TransportError> {
+        self.exec_args(script, &[] as &[&str], input, sink).await
+    }
+
+    /// Runs `script` with `sh -c` on the host, `args` as its `"$1"`, `"$2"`…
+    /// (and `haul` as `$0`). Every argument arrives exactly as given; one
+    /// that is not UTF-8 or holds a NUL byte is refused, on every transport.
+    pub async fn exec_args<A: AsRef<std::ffi::OsStr>>(
+        &self,
+        script: &str,
+        args: &[A],
+        input: Input,
+        sink: Option<LineSink>,
+    ) -> Result<Output, TransportError> {
         match self {
-            Transport::Local(l) => l.exec(script, input, sink).await,
-            Transport::Ssh(s) => s.exec(script, input, sink).await,
+            Transport::Local(l) => l.exec(script, args, input, sink).await,
+            Transport::Ssh(s) => s.exec(script, args, input, sink).await,
         }
     }
 }

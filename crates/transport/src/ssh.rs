@@ -369,15 +369,18 @@ impl SshHost {
         TransportError { host: self.name.clone(), message }
     }
 
-    pub(crate) async fn exec(
+    pub(crate) async fn exec<A: AsRef<std::ffi::OsStr>>(
         &self,
         script: &str,
+        args: &[A],
         input: Input,
         sink: Option<LineSink>,
     ) -> Result<Output, TransportError> {
+        // The login shell may not be sh: the line runs the script with sh
+        // explicitly. Checked before connecting: a refused argument is the
+        // caller's fault, not the host's.
+        let command = crate::words::command_line(script, args).map_err(|e| self.error(e.to_string()))?;
         let session = self.pool.session(&self.name).await.map_err(|m| self.error(m))?;
-        // The login shell may not be sh: run the script with sh explicitly.
-        let command = format!("sh -c {}", shlex::try_quote(script).map_err(|e| self.error(e.to_string()))?);
         let mut cmd = session.raw_command(command);
         cmd.stdin(match input {
             Input::None => Stdio::null(),

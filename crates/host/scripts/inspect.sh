@@ -1,0 +1,15 @@
+# shellcheck shell=sh
+# After live.sh. Prints, in sections, what is on this host for the app at
+# $1: whether rsync is here, the live release, every release and whether it
+# is complete, the lock, the history.
+command -v rsync >/dev/null 2>&1 && echo @rsync
+cd "$1" 2>/dev/null || { echo @absent; exit 0; }
+echo @current; live
+echo @releases
+for d in releases/*; do
+  if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
+  if [ -f "$d.manifest" ]; then echo "complete ${d#releases/}"; else echo "partial ${d#releases/}"; fi
+done
+echo @lock; [ -f .haul/lock ] && { echo '#present'; cat .haul/lock; echo; }
+echo @history; cat .haul/history 2>/dev/null
+exit 0

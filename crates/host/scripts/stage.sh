@@ -1,0 +1,145 @@
+# shellcheck shell=sh
+# Stages release $2 of the app at $1 from the stage stream on stdin (see
+# stage.rs and guard.rs), over the complete release $3 when it is not empty.
+# When $4 is `rsync`, rsync fills the stage directory afterwards and
+# stage-finish.sh moves it into place; else this script does.
+#
+# Then three lists, each its length and its words:
+#   directories of the base copy that must not be links before the drops;
+#   shared paths, four words each: `dir` or `file`, the path, the link's
+#     target, the path as messages show it;
+#   directories that must not be links once the drops are gone and the
+#     shared paths cleared.
+#
+# Nothing is done through a link: each directory staging drops from, lays
+# over or links a shared path into is checked before it acts, and refused
+# (exit 7) when it is one.
+set -e
+dir=$1 id=$2 base=$3 rsync=$4
+shift 4
+mkdir -p "$dir"
+cd "$dir"
+
+refuse() { printf '%s\n' "$1" >&2; exit 7; }
+linked() { refuse "staging release $id: \`$1\` in the copy of the base release is a symlink, where that release has a directory; the base was changed on this host after it was staged (remove it with haul remove and deploy again); nothing was followed"; }
+shared_linked() { refuse "staging release $id: shared path \`$1\` passes through \`$2\`, a symlink in the release; haul never follows a link in a release when it places a shared path"; }
+host_linked() { refuse "staging release $id: \`$1\` in the app directory is a symlink; haul creates shared paths and releases only in real directories"; }
+
+# each_ancestor FN PATH: runs `FN ANCESTOR PATH` for every proper ancestor
+# of PATH, outermost first (`a`, then `a/b`, for `a/b/c`).
+each_ancestor() {
+  ea_rest=$2 ea_pre=
+  while :; do
+    case $ea_rest in */*) ;; *) return 0 ;; esac
+    ea_pre=${ea_pre:+$ea_pre/}${ea_rest%%/*}
+    ea_rest=${ea_rest#*/}
+    "$1" "$ea_pre" "$2"
+  done
+}
+not_linked_in_stage() { [ ! -L "$S/$1" ] || shared_linked "$2" "$1"; }
+not_linked_in_shared() { [ ! -L "shared/$1" ] || host_linked "shared/$1"; }
+
+# clear_in_stage PATH: checks that no component of PATH in the stage
+# directory but the last is a link, then removes what is at PATH there.
+clear_in_stage() {
+  each_ancestor not_linked_in_stage "$1"
+  rm -rf "${S:?}/$1"
+}
+
+# place KIND PATH TARGET SHOWN: creates shared/PATH when it is missing,
+# without following a link anywhere on the way, and links it into the stage
+# directory. The last component under shared/ may be a link the host's
+# operator placed; it is used, never written through.
+place() {
+  each_ancestor not_linked_in_shared "$2"
+  case $2 in */*) mkdir -p "shared/${2%/*}" ;; esac
+  if [ "$1" = dir ]; then
+    if [ -L "shared/$2" ]; then
+      [ -d "shared/$2" ] || refuse "shared/$4 is a symlink that does not lead to a directory"
+    else
+      mkdir -p "shared/$2" 2>/dev/null || :
+      [ -d "shared/$2" ] || refuse "shared/$4 exists and is not a directory"
+    fi
+  else
+    if [ -L "shared/$2" ]; then
+      [ -f "shared/$2" ] || refuse "shared/$4 is a symlink that does not lead to a file"
+    elif [ ! -e "shared/$2" ]; then
+      : > "shared/$2"
+    fi
+    [ -f "shared/$2" ] || refuse "shared/$4 exists and is not a file"
+  fi
+  clear_in_stage "$2"
+  case $2 in */*) mkdir -p "$S/${2%/*}" ;; esac
+  ln -s "$3" "$S/$2"
+}
+
+for d in releases shared; do [ ! -L "$d" ] || host_linked "$d"; done
+# Completing renames the record onto this name; onto a link to a
+# directory, that would move it into the directory.
+[ ! -L "releases/$id.manifest" ] || host_linked "releases/$id.manifest"
+if [ -n "$base" ]; then [ ! -L "releases/$base" ] || host_linked "releases/$base"; fi
+mkdir -p releases shared .haul
+S=releases/.stage-$id
+I=releases/.incoming-$id
+rm -rf "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"
+mkdir "$I"
+tar -x -o -f - -C "$I"
+
+[ -z "$base" ] || cp -al "releases/$base/." "$S"
+n=$1; shift
+while [ "$n" -gt 0 ]; do [ ! -L "$S/$1" ] || linked "$1"; shift; n=$((n - 1)); done
+if [ -n "$base" ]; then
+  (cd "$S" && xargs -0 rm -rf -- < "../.incoming-$id/drop")
+  # A missing `awk` or checksum tool is said to be missing (exit 127, as
+  # `sh` does), so it is never mistaken for a damaged record. `record_ok
+  # FILE` checks the patched record with `cksum` (POSIX), else `sha256sum`
+  # (BusyBox, GNU), else `shasum` (macOS).
+  command -v awk >/dev/null 2>&1 || { echo "sh: awk: not found" >&2; exit 127; }
+  if command -v cksum >/dev/null 2>&1; then
+    record_ok() { [ "$(cksum < "$1")" = "$(cat "$I/record.cksum")" ]; }
+  elif command -v sha256sum >/dev/null 2>&1; then
+    record_ok() { set -- "$(sha256sum < "$1")"; [ "${1%% *}" = "$(cat "$I/record.sha256")" ]; }
+  elif command -v shasum >/dev/null 2>&1; then
+    record_ok() { set -- "$(shasum -a 256 < "$1")"; [ "${1%% *}" = "$(cat "$I/record.sha256")" ]; }
+  else
+    echo "sh: cksum or sha256sum: not found" >&2; exit 127
+  fi
+fi
+# The shared paths move to the end of the arguments. Over a base they are
+# links in its copy: they are cleared before the new files are laid over,
+# or those would land in shared/.
+n=$1; shift
+while [ "$n" -gt 0 ]; do
+  [ -z "$base" ] || clear_in_stage "$2"
+  set -- "$@" "$1" "$2" "$3" "$4"
+  shift 4
+  n=$((n - 1))
+done
+n=$1; shift
+while [ "$n" -gt 0 ]; do [ ! -L "$S/$1" ] || linked "$1"; shift; n=$((n - 1)); done
+if [ -n "$base" ]; then
+  # Applies the record patch (see haul-release): the patch on stdin, the
+  # base record from the file `base`.
+  if ! { awk -v base="releases/$base.manifest" '
+NR == 1 && /^h / { print substr($0, 3); if ((getline line < base) <= 0) exit 3; next }
+/^k / { n = substr($0, 3) + 0; for (i = 0; i < n; i++) { if ((getline line < base) <= 0) exit 3; print line }; next }
+/^s / { n = substr($0, 3) + 0; for (i = 0; i < n; i++) { if ((getline line < base) <= 0) exit 3 }; next }
+/^i / { print substr($0, 3); next }
+{ exit 4 }
+' < "$I/record.patch" > "releases/$id.manifest.tmp" && record_ok "releases/$id.manifest.tmp"; }; then
+    echo "the record of release $base on this host is damaged; remove that release (haul remove) and deploy again" >&2
+    exit 6
+  fi
+else
+  # Nothing to reuse: the unpacked tree becomes the stage directory by one
+  # rename instead of a hard link per file.
+  if [ -d "$I/tree" ]; then mv "$I/tree" "$S"; else mkdir "$S"; fi
+  mv "$I/record" "releases/$id.manifest.tmp"
+fi
+if [ -d "$I/tree" ]; then cp -al "$I/tree/." "$S/"; fi
+while [ $# -gt 0 ]; do
+  place "$1" "$2" "$3" "$4"
+  shift 4
+done
+rm -rf "$I"
+[ "$rsync" = rsync ] || mv "$S" "releases/$id"

@@ -1,0 +1,106 @@
+//! The host scripts: the `.sh` files of `crates/host/scripts/`, built into
+//! haul.
+//!
+//! Every script takes its data as positional arguments (`"$1"`, `"$2"`…)
+//! and none has data written into its text, so a value reaches a host's
+//! shell only through the transport's one quoting rule. Files are linted on
+//! their own (`scripts/host-scripts.sh`: `shellcheck -s sh`, `dash -n`);
+//! where one script needs another's functions (the lock guard, `live`), the
+//! files are joined here, at build time, never as strings at run time.
+
+macro_rules! script {
+    ($($file:literal),+) => {
+        concat!($(include_str!(concat!("../scripts/", $file))),+)
+    };
+}
+
+pub(crate) const LOCK: &str = script!("lock.sh");
+pub(crate) const UNLOCK: &str = script!("guard.sh", "unlock.sh");
+pub(crate) const TAKE_OVER: &str = script!("guard.sh", "take-over.sh");
+pub(crate) const FORCE_UNLOCK: &str = script!("guard.sh", "force-unlock.sh");
+pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "prune.sh");
+pub(crate) const INSPECT: &str = script!("live.sh", "inspect.sh");
+pub(crate) const SWITCH: &str = script!("switch.sh");
+pub(crate) const RECORD: &str = script!("record.sh");
+pub(crate) const REMOVE: &str = script!("live.sh", "remove.sh");
+pub(crate) const DISCARD: &str = script!("live.sh", "discard.sh");
+pub(crate) const READ_RELEASE: &str = script!("read-release.sh");
+pub(crate) const STAGE: &str = script!("stage.sh");
+pub(crate) const STAGE_FINISH: &str = script!("stage-finish.sh");
+pub(crate) const COMPLETE: &str = script!("complete.sh");
+pub(crate) const STEP: &str = script!("step.sh");
+pub(crate) const TOOLS: &str = script!("tools.sh");
+pub(crate) const CHECK: &str = script!("tools.sh", "check.sh");
+#[cfg(test)]
+pub(crate) const LIVE: &str = script!("live.sh");
+
+/// Every file of `scripts/`, by name, for the test that none is left out.
+#[cfg(test)]
+const FILES: &[&str] = &[
+    "check.sh",
+    "complete.sh",
+    "discard.sh",
+    "force-unlock.sh",
+    "guard.sh",
+    "inspect.sh",
+    "live.sh",
+    "lock.sh",
+    "prune.sh",
+    "read-release.sh",
+    "record.sh",
+    "remove.sh",
+    "stage-finish.sh",
+    "stage.sh",
+    "step.sh",
+    "switch.sh",
+    "take-over.sh",
+    "tools.sh",
+    "unlock.sh",
+];
+
+#[cfg(test)]
+mod tests {
+    /// Every script the crate runs, so each is parsed by every shell.
+    const ALL: &[&str] = &[
+        super::LOCK,
+        super::UNLOCK,
+        super::TAKE_OVER,
+        super::FORCE_UNLOCK,
+        super::PRUNE,
+        super::INSPECT,
+        super::SWITCH,
+        super::RECORD,
+        super::REMOVE,
+        super::DISCARD,
+        super::READ_RELEASE,
+        super::STAGE,
+        super::STAGE_FINISH,
+        super::COMPLETE,
+        super::STEP,
+        super::TOOLS,
+        super::CHECK,
+    ];
+
+    #[test]
+    fn every_file_in_scripts_is_listed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+        let mut found: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        found.sort();
+        assert_eq!(found, super::FILES);
+    }
+
+    #[test]
+    fn every_script_as_composed_parses_under_every_shell() {
+        for shell in [&["dash"][..], &["bash", "--posix"], &["busybox", "sh"]] {
+            for script in ALL {
+                let out = std::process::Command::new(shell[0])
+                    .args(&shell[1..])
+                    .args(["-n", "-c", script])
+                    .output()
+                    .expect("the shell runs (scripts/test.sh installs it)");
+                assert!(out.status.success(), "{shell:?}: {}\n{script}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+    }
+}

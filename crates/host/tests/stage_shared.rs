@@ -1,0 +1,119 @@
+//! Shared paths and the links staging never follows, on real trees through
+//! the local transport, under each shell a host may have: a shared
+//! directory and a shared file are created once and linked into every
+//! release, and a link where staging would act (`shared` itself, a
+//! directory under it, a shared path leading elsewhere) is refused, naming
+//! it, with nothing made through it.
+
+mod shells;
+
+use haul_host::{HostApp, SharedPath};
+use haul_release::{Release, ReleaseCache};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+struct Host {
+    tmp: tempfile::TempDir,
+    cache: ReleaseCache,
+    host: HostApp,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Host {
+    fn new(shell: &[&str]) -> Host {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ReleaseCache::new(tmp.path().join("cache"));
+        let host = HostApp::new(shells::local(shell), tmp.path().join("host/app").display().to_string());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        Host { tmp, cache, host, rt }
+    }
+
+    fn app(&self) -> PathBuf {
+        self.tmp.path().join("host/app")
+    }
+
+    /// A release whose tree holds `index.html` saying `text`.
+    fn build(&self, text: &str) -> Release {
+        let src = self.tmp.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("index.html"), text).unwrap();
+        self.cache.build("app", &src, "test", None).unwrap().0
+    }
+
+    fn stage(&self, r: &Release, base: Option<&Release>) -> Result<(), String> {
+        let shared = [SharedPath::parse("log/"), SharedPath::parse("config/app.env")];
+        self.rt.block_on(async {
+            let archive = self.cache.archive_path("app", &r.id);
+            self.host.stage(r, &archive, base, &shared, false).await.map_err(|e| e.to_string())?;
+            self.host.complete(&r.id).await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+fn link(p: &Path) -> String {
+    std::fs::read_link(p).unwrap().display().to_string()
+}
+
+fn shared_paths_are_made_once_and_linked_into_every_release(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    h.stage(&v1, None).unwrap();
+    let app = h.app();
+    assert!(app.join("shared/log").is_dir());
+    assert!(app.join("shared/config/app.env").is_file());
+    std::fs::write(app.join("shared/config/app.env"), "SECRET=1\n").unwrap();
+    let v2 = h.build("v2\n");
+    h.stage(&v2, Some(&v1)).unwrap();
+    for r in [&v1, &v2] {
+        let dir = app.join("releases").join(&r.id);
+        assert_eq!(link(&dir.join("log")), "../../shared/log");
+        assert_eq!(link(&dir.join("config/app.env")), "../../../shared/config/app.env");
+        assert_eq!(std::fs::read_to_string(dir.join("config/app.env")).unwrap(), "SECRET=1\n", "kept");
+    }
+    assert_eq!(std::fs::read_to_string(app.join("releases").join(&v2.id).join("index.html")).unwrap(), "v2\n");
+}
+
+fn links_on_the_way_to_a_shared_path_are_refused(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    h.stage(&v1, None).unwrap();
+    let app = h.app();
+    let outside = h.tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+
+    // `shared` itself a link.
+    std::fs::rename(app.join("shared"), app.join("shared.real")).unwrap();
+    symlink(&outside, app.join("shared")).unwrap();
+    let e = h.stage(&h.build("v2\n"), Some(&v1)).unwrap_err();
+    assert!(e.contains("`shared` in the app directory is a symlink") && e.contains("(exit 7)"), "{e}");
+    std::fs::remove_file(app.join("shared")).unwrap();
+    std::fs::rename(app.join("shared.real"), app.join("shared")).unwrap();
+
+    // A directory on the way under `shared/`.
+    std::fs::remove_dir_all(app.join("shared/config")).unwrap();
+    symlink(&outside, app.join("shared/config")).unwrap();
+    let e = h.stage(&h.build("v3\n"), Some(&v1)).unwrap_err();
+    assert!(e.contains("`shared/config` in the app directory is a symlink"), "{e}");
+    std::fs::remove_file(app.join("shared/config")).unwrap();
+
+    // The shared path itself a link to something that is not a directory.
+    std::fs::remove_dir_all(app.join("shared/log")).unwrap();
+    std::fs::write(outside.join("file"), "x").unwrap();
+    symlink(outside.join("file"), app.join("shared/log")).unwrap();
+    let e = h.stage(&h.build("v4\n"), Some(&v1)).unwrap_err();
+    assert!(e.contains("shared/log is a symlink that does not lead to a directory"), "{e}");
+
+    // ... but a link to a directory is used as it is.
+    std::fs::remove_file(app.join("shared/log")).unwrap();
+    symlink(&outside, app.join("shared/log")).unwrap();
+    let v5 = h.build("v5\n");
+    h.stage(&v5, Some(&v1)).unwrap();
+    assert_eq!(link(&app.join("releases").join(&v5.id).join("log")), "../../shared/log");
+    let left: Vec<_> = std::fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["file"], "nothing was made outside the app");
+}
+
+under_every_shell!(
+    shared_paths_are_made_once_and_linked_into_every_release,
+    links_on_the_way_to_a_shared_path_are_refused,
+);
