@@ -22,18 +22,21 @@
 //! `https://` receivers are reached over TLS (rustls), trusting the
 //! system's roots, or the ones `SSL_CERT_FILE` / `SSL_CERT_DIR` name.
 
-use crate::api::{Res, authorize, limit, ok, page};
-use crate::{ApiError, State};
+use crate::api::{Res, limit, next, ok};
+use crate::auth::{Admin, Auth, Read};
+use crate::openapi::Errors;
+use crate::{ApiError, State, wire};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use haul_api::DeliveryStatus;
+use haul_api::requests::DeliveryQuery;
+use haul_api::responses::{DeliveryDetail, DeliveryPage, Redelivered, WebhookList};
 use haul_config::{Config, Webhook};
 use haul_ledger::{Delivery, Event, NewAttempt, Outcome};
 use hmac::{KeyInit, Mac};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -265,76 +268,82 @@ pub(crate) fn redact_url(url: &str) -> String {
 }
 
 /// The webhook routes of `/api/v1`.
-pub(crate) fn routes(state: State) -> axum::Router {
-    axum::Router::new()
-        .route("/api/v1/webhooks", get(webhooks))
-        .route("/api/v1/webhooks/deliveries", get(list))
-        .route("/api/v1/webhooks/deliveries/{id}", get(one))
-        .route("/api/v1/webhooks/deliveries/{id}/redeliver", post(redeliver))
-        .with_state(state)
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<State> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(webhooks))
+        .routes(routes!(list))
+        .routes(routes!(one))
+        .routes(routes!(redeliver))
 }
 
-/// The webhooks of `haul.toml` (never their secrets) and how far each has
-/// got: `cursor` is the last event looked at, `null` until a server first
-/// follows it.
-async fn webhooks(S(state): S<State>, headers: HeaderMap) -> Res {
-    authorize(&state, &headers, "read")?;
+/// The configured webhooks and the last event each has looked at.
+///
+/// Never their secrets: `cursor` is the last event looked at, `null` until
+/// a server first follows it.
+#[utoipa::path(get, path = "/api/v1/webhooks", responses((status = 200, body = WebhookList), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
+async fn webhooks(_: Auth<Read>, S(state): S<State>) -> Res {
     let cursors: std::collections::BTreeMap<String, i64> = state.ledger.webhook_cursors().await?.into_iter().collect();
-    let items: Vec<Value> = state
+    let items = state
         .config
         .webhooks()
         .into_iter()
-        .map(|w| {
-            json!({
-                "name": w.name, "url": redact_url(&w.url), "events": w.events, "environments": w.environments,
-                "attempts": w.attempts, "backoff_ms": w.backoff.as_millis() as u64,
-                "timeout_ms": w.timeout.as_millis() as u64, "cursor": cursors.get(&w.name),
-            })
+        .map(|w| haul_api::records::Webhook {
+            url: redact_url(&w.url),
+            events: w.events,
+            environments: w.environments,
+            attempts: w.attempts,
+            backoff_ms: w.backoff.as_millis() as u64,
+            timeout_ms: w.timeout.as_millis() as u64,
+            cursor: cursors.get(&w.name).copied(),
+            name: w.name,
         })
         .collect();
-    ok(json!({ "items": items }))
+    ok(WebhookList { items })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    webhook: Option<String>,
-    status: Option<String>,
-    /// Only deliveries older than this id (for the next page).
-    before: Option<i64>,
-    limit: Option<i64>,
-}
-
-async fn list(S(state): S<State>, headers: HeaderMap, q: Result<Query<Page>, QueryRejection>) -> Res {
-    authorize(&state, &headers, "read")?;
+/// Webhook deliveries, newest first; `next_before` pages on.
+#[utoipa::path(get, path = "/api/v1/webhooks/deliveries", params(DeliveryQuery),
+    responses((status = 200, body = DeliveryPage), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
+async fn list(_: Auth<Read>, S(state): S<State>, q: Result<Query<DeliveryQuery>, QueryRejection>) -> Res {
     let Query(q) = q?;
     let limit = limit(q.limit)?;
     if let Some(s) = &q.status
-        && !["pending", "delivered", "failed"].contains(&s.as_str())
+        && s.parse::<DeliveryStatus>().is_err()
     {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`status` is pending, delivered or failed"));
     }
     let items = state.ledger.deliveries(q.webhook.as_deref(), q.status.as_deref(), q.before, limit).await?;
-    ok(page(items, limit, |d| d.id))
+    let items = items.into_iter().map(wire::delivery).collect::<Result<Vec<_>, _>>()?;
+    let next_before = next(&items, limit, |d| d.id);
+    ok(DeliveryPage { items, next_before })
 }
 
 fn no_delivery(id: i64) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("no webhook delivery {id}"))
 }
 
-async fn one(S(state): S<State>, headers: HeaderMap, id: Result<Path<i64>, PathRejection>) -> Res {
-    authorize(&state, &headers, "read")?;
+/// A delivery with every attempt.
+#[utoipa::path(get, path = "/api/v1/webhooks/deliveries/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = DeliveryDetail), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
+async fn one(_: Auth<Read>, S(state): S<State>, id: Result<Path<i64>, PathRejection>) -> Res {
     let Path(id) = id?;
     let d = state.ledger.delivery(id).await?.ok_or_else(|| no_delivery(id))?;
-    let attempts = state.ledger.delivery_attempts(id).await?;
-    ok(json!({ "delivery": d, "attempts": attempts }))
+    let attempts = state.ledger.delivery_attempts(id).await?.into_iter().map(wire::attempt).collect();
+    ok(DeliveryDetail { delivery: wire::delivery(d)?, attempts })
 }
 
-async fn redeliver(S(state): S<State>, headers: HeaderMap, id: Result<Path<i64>, PathRejection>) -> Res {
-    authorize(&state, &headers, "admin")?;
+/// Send a delivery again: pending, due now, with a fresh round of attempts.
+#[utoipa::path(post, path = "/api/v1/webhooks/deliveries/{id}/redeliver", params(("id" = i64, Path)),
+    responses((status = 200, body = Redelivered), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("admin"))))]
+async fn redeliver(_: Auth<Admin>, S(state): S<State>, id: Result<Path<i64>, PathRejection>) -> Res {
     let Path(id) = id?;
     let d = state.ledger.redeliver(id).await?.ok_or_else(|| no_delivery(id))?;
-    ok(json!({ "delivery": d }))
+    ok(Redelivered { delivery: wire::delivery(d)? })
 }
 
 /// Deliveries by webhook and status, in Prometheus text format.
@@ -345,39 +354,6 @@ pub(crate) async fn metrics(state: &State) -> String {
         out.push_str(&format!("haul_webhook_deliveries{{webhook=\"{webhook}\",status=\"{status}\"}} {n}\n"));
     }
     out
-}
-
-/// The webhook paths of the OpenAPI document.
-pub(crate) fn openapi_paths() -> Value {
-    let op = |summary: &str, scope: &str, extra: Value| {
-        let responses = crate::openapi::responses("200");
-        let mut o = json!({ "summary": summary, "security": [{ "bearer": [] }], "x-haul-scope": scope, "responses": responses });
-        if let (Value::Object(o), Value::Object(e)) = (&mut o, extra) {
-            o.extend(e);
-        }
-        o
-    };
-    let id =
-        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }]);
-    json!({
-        "/api/v1/webhooks": { "get": op("The configured webhooks and the last event each has looked at", "read", json!({})) },
-        "/api/v1/webhooks/deliveries": { "get": op(
-            "Webhook deliveries, newest first; `next_before` pages on",
-            "read",
-            json!({ "parameters": [
-                { "name": "webhook", "in": "query", "schema": { "type": "string" } },
-                { "name": "status", "in": "query", "schema": { "enum": ["pending", "delivered", "failed"] } },
-                { "name": "before", "in": "query", "schema": { "type": "integer", "format": "int64" } },
-                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }
-            ]}),
-        )},
-        "/api/v1/webhooks/deliveries/{id}": { "get": op("A delivery with every attempt", "read", json!({ "parameters": id })) },
-        "/api/v1/webhooks/deliveries/{id}/redeliver": { "post": op(
-            "Send a delivery again: pending, due now, with a fresh round of attempts",
-            "admin",
-            json!({ "parameters": id }),
-        )}
-    })
 }
 
 /// A client builder for HTTP and HTTPS: TLS by rustls over ring, trusting
