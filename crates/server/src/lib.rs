@@ -18,6 +18,8 @@ mod events;
 mod lease;
 mod openapi;
 mod records;
+#[cfg(test)]
+mod routes_test;
 mod webhooks;
 mod wire;
 

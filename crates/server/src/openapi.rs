@@ -40,18 +40,6 @@ fn generated() -> &'static Value {
     })
 }
 
-/// The paths the API routes serve, with their methods, as documented.
-pub(crate) fn operations() -> Vec<(String, String, Option<String>)> {
-    let mut out = Vec::new();
-    for (path, item) in generated()["paths"].as_object().expect("paths") {
-        for (method, op) in item.as_object().expect("a path item") {
-            let scope = op.pointer("/x-haul-scope").and_then(Value::as_str).map(str::to_string);
-            out.push((path.clone(), method.to_uppercase(), scope));
-        }
-    }
-    out
-}
-
 pub fn document(config: &haul_config::Config) -> Value {
     let mut doc = generated().clone();
     let apps: Vec<&String> = config.apps.keys().map(|k| k.get_ref()).collect();
@@ -59,7 +47,12 @@ pub fn document(config: &haul_config::Config) -> Value {
     let promotable: Vec<&String> =
         config.environments.iter().filter(|(_, e)| e.code.get_ref() != "build").map(|(k, _)| k.get_ref()).collect();
     doc["info"] = json!({ "title": "haul ledger API", "version": "1" });
-    let error_schema = serde_json::to_value(<ErrorBody as utoipa::PartialSchema>::schema()).expect("a schema");
+    let mut error_schemas = vec![("ErrorBody".to_string(), <ErrorBody as utoipa::PartialSchema>::schema())];
+    <ErrorBody as utoipa::ToSchema>::schemas(&mut error_schemas);
+    for (name, schema) in error_schemas {
+        doc["components"]["schemas"][name] = serde_json::to_value(schema).expect("a schema");
+    }
+    let error_schema = json!({ "$ref": "#/components/schemas/ErrorBody" });
     doc["components"]["securitySchemes"] = json!({ "bearer": { "type": "http", "scheme": "bearer" } });
     doc["components"]["responses"] = json!({
         "Error": {

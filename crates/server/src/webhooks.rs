@@ -358,7 +358,7 @@ pub(crate) async fn metrics(state: &State) -> String {
 
 /// A client builder for HTTP and HTTPS: TLS by rustls over ring, trusting
 /// the system's roots (and `SSL_CERT_FILE` / `SSL_CERT_DIR`).
-fn http_client() -> reqwest::ClientBuilder {
+pub(crate) fn http_client() -> reqwest::ClientBuilder {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     // Another part of the process may have installed one first; either will do.
     PROVIDER.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));

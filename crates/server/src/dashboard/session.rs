@@ -255,4 +255,17 @@ mod tests {
         assert!(logout_allowed(&h, &logout_csrf("abc")));
         assert!(!logout_allowed(&h, &logout_csrf("abd")));
     }
+
+    #[test]
+    fn https_is_detected_directly_or_through_a_proxy() {
+        let uri: Uri = "/".parse().unwrap();
+        let mut h = HeaderMap::new();
+        assert!(!over_https(&h, &uri));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(over_https(&h, &uri));
+        assert!(cookie("x", "v", &h, &uri, 1).ends_with("; Secure"));
+        let mut h = HeaderMap::new();
+        h.insert("forwarded", HeaderValue::from_static("for=1.2.3.4;proto=https"));
+        assert!(over_https(&h, &uri));
+    }
 }
