@@ -105,7 +105,7 @@ async fn page(_: Auth<Read>, S(state): S<State>, q: Result<Query<Filter>, QueryR
 /// the `Last-Event-ID` a reconnecting client sends, or at the end of the
 /// log (only what happens from now on).
 #[utoipa::path(get, path = "/api/v1/events/stream", params(StreamQuery),
-    responses((status = 200, description = "Server-Sent Events: `id` is the event number, `event` its type, `data` the event", content_type = "text/event-stream", body = String), Errors),
+    responses((status = 200, description = "Server-Sent Events: `id` is the event number, `event` its type, `data` the event"), Errors),
     security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
 async fn stream(
     _: Auth<Read>,

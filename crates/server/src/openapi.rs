@@ -66,7 +66,7 @@ pub fn document(config: &haul_config::Config) -> Value {
     for (path, item) in doc["paths"].as_object_mut().expect("paths") {
         let env_names = if path.starts_with("/api/v1/promotions") { &promotable } else { &envs };
         for op in item.as_object_mut().expect("a path item").values_mut() {
-            for p in op["parameters"].as_array_mut().into_iter().flatten() {
+            for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
                 match (p["in"].as_str(), p["name"].as_str()) {
                     (Some("path"), Some("app")) => p["schema"]["enum"] = json!(apps),
                     (Some("path"), Some("env")) => p["schema"]["enum"] = json!(env_names),
@@ -93,7 +93,9 @@ pub fn document(config: &haul_config::Config) -> Value {
     // and the schemas request bodies use.
     for item in doc["paths"].as_object_mut().expect("paths").values_mut() {
         for op in item.as_object_mut().expect("a path item").values_mut() {
-            constrain(&mut op["parameters"], "");
+            if let Some(params) = op.get_mut("parameters") {
+                constrain(params, "");
+            }
         }
     }
     let mut requested: Vec<String> = Vec::new();

@@ -182,6 +182,11 @@ async fn the_document_refers_only_to_what_it_defines() {
         }
     }
     walk(&doc, &mut refs);
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(op.get("parameters").is_none_or(Value::is_array), "{method} {path}: {}", op["parameters"]);
+        }
+    }
     assert!(!refs.is_empty());
     for r in refs {
         let pointer = r.strip_prefix('#').unwrap();
