@@ -40,7 +40,7 @@ pub(crate) fn routes() -> OpenApiRouter<State> {
         .merge(crate::records::routes())
         .merge(crate::lease::routes())
         .merge(crate::events::routes())
-        .merge(crate::webhooks::routes())
+        .merge(crate::deliveries::routes())
 }
 
 /// The API's router over `state`, answering a 404 for what it lacks.
@@ -108,7 +108,7 @@ async fn metrics(_: Auth<Read>, S(state): S<State>) -> Res {
     out.push_str("# HELP haul_ledger_writes_total Records written to the ledger through the API.\n");
     out.push_str("# TYPE haul_ledger_writes_total counter\n");
     out.push_str(&format!("haul_ledger_writes_total {}\n", m.writes.load(Ordering::Relaxed)));
-    out.push_str(&crate::webhooks::metrics(&state).await);
+    out.push_str(&crate::deliveries::metrics(&state).await);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 

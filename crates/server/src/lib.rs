@@ -12,6 +12,7 @@ mod api;
 mod auth;
 mod cache;
 mod dashboard;
+mod deliveries;
 mod edge;
 mod error;
 mod events;

@@ -60,7 +60,8 @@ impl Running {
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_string());
-        let streamed = res.headers().get("content-type").is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+        let streamed =
+            res.headers().get("content-type").is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
         // A stream never ends by itself; its status is enough.
         let body = if streamed { String::new() } else { res.text().await.unwrap() };
         (status, body, location)
