@@ -160,3 +160,83 @@ pub(crate) fn attempt(a: ledger::DeliveryAttempt) -> api::DeliveryAttempt {
 pub(crate) fn audit(r: ledger::AuditReport) -> api::AuditReport {
     api::AuditReport { entries: r.entries, broken: r.broken }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The API's records keep the JSON the ledger's model had on the wire.
+    #[test]
+    fn records_keep_their_json() {
+        let id = ReleaseId::new("0123456789abcdef0123").to_string();
+        let runner =
+            ledger::Runner { machine: "m".into(), pid: 7, boot: Some("b".into()), pidns: None, start: Some(9) };
+        for (runner, lease_until) in [(None, None), (Some(runner), Some("2026-01-01T00:00:01.000000Z".to_string()))] {
+            let d = ledger::Deployment {
+                id: 3,
+                app: "app".into(),
+                env: "prod".into(),
+                release: id.clone(),
+                trigger: ledger::Trigger::Rollback,
+                actor: "alice via ci".into(),
+                reason: None,
+                config_digest: "c".into(),
+                status: ledger::Status::SwitchedBack,
+                undoes: Some(2),
+                message: Some("m\nn".into()),
+                started: "2026-01-01T00:00:00.000000Z".into(),
+                finished: None,
+                forced: Some("quarantined".into()),
+                runner,
+                lease_until,
+            };
+            let before = serde_json::to_value(&d).unwrap();
+            assert_eq!(serde_json::to_value(deployment(d).unwrap()).unwrap(), before);
+        }
+        let r = ledger::Release {
+            app: "app".into(),
+            id,
+            digest: "d".into(),
+            revision: None,
+            built_by: "ci".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            files: 1,
+            bytes: 2,
+        };
+        let before = serde_json::to_value(&r).unwrap();
+        assert_eq!(serde_json::to_value(release(r).unwrap()).unwrap(), before);
+        let h = ledger::HostResult {
+            host: "a".into(),
+            phase: "switch".into(),
+            status: "running".into(),
+            error: None,
+            elapsed_ms: 5,
+        };
+        assert_eq!(serde_json::to_value(host(h.clone())).unwrap(), serde_json::to_value(&h).unwrap());
+        let report = ledger::AuditReport { entries: 4, broken: Some((2, "hash".into())) };
+        assert_eq!(serde_json::to_value(audit(report)).unwrap(), json!({ "entries": 4, "broken": [2, "hash"] }));
+    }
+
+    /// A word the API does not know, read from the ledger, is the ledger
+    /// failing (a 500), never passed on.
+    #[test]
+    fn an_unknown_delivery_status_in_the_ledger_is_an_error_not_passed_on() {
+        let d = ledger::Delivery {
+            id: 1,
+            webhook: "w".into(),
+            event: 1,
+            kind: "k".into(),
+            status: "lost".into(),
+            attempts: 0,
+            next_at: "t".into(),
+            lease_owner: None,
+            lease_until: None,
+            last_status: None,
+            last_error: None,
+            created: "t".into(),
+            updated: "t".into(),
+        };
+        assert_eq!(delivery(d).unwrap_err().status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
