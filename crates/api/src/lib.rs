@@ -8,7 +8,16 @@
 //! wire and in SQL, and a parser that refuses what it does not know, so a
 //! misspelt or future value is an error where it is read instead of a silent
 //! default.
+//!
+//! The HTTP API's requests (`requests`), answers (`responses`) and the
+//! records they carry (`records`) are here too, once, for the server and its
+//! clients; each derives its OpenAPI schema (`utoipa`), so the document the
+//! server serves is generated from the types it (de)serializes and cannot
+//! drift from them.
 
 mod names;
+pub mod records;
+pub mod requests;
+pub mod responses;
 
-pub use names::{DeploymentStatus, HostStatus, Phase, Trigger, UnknownName};
+pub use names::{DeliveryStatus, DeploymentStatus, HostStatus, Phase, Trigger, UnknownName, VerificationResult};

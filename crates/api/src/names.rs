@@ -1,6 +1,7 @@
 //! The closed vocabularies: phases, host statuses, deployment statuses and
-//! triggers. One macro gives each its spelling, `Display`, `FromStr` (strict)
-//! and serde, so the spelling lives in one place.
+//! triggers. One macro gives each its spelling, `Display`, `FromStr` (strict),
+//! serde and its OpenAPI schema (a string of those words), so the spelling
+//! lives in one place.
 
 use std::fmt;
 use std::str::FromStr;
@@ -60,6 +61,17 @@ macro_rules! vocabulary {
                 s.serialize_str(self.as_str())
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
@@ -123,6 +135,26 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What a verification found.
+    VerificationResult, "verification result" {
+        Pass => "pass",
+        Fail => "fail",
+        Error => "error",
+    }
+}
+
+vocabulary! {
+    /// Where a webhook delivery stands.
+    DeliveryStatus, "delivery status" {
+        /// Due (now or after a backoff), or being sent.
+        Pending => "pending",
+        Delivered => "delivered",
+        /// Out of attempts.
+        Failed => "failed",
+    }
+}
+
 impl DeploymentStatus {
     /// The table of allowed transitions: a running deployment ends once; a
     /// succeeded one can only be undone later; nothing else moves.
@@ -165,6 +197,8 @@ mod tests {
         round_trips(HostStatus::ALL);
         round_trips(DeploymentStatus::ALL);
         round_trips(Trigger::ALL);
+        round_trips(VerificationResult::ALL);
+        round_trips(DeliveryStatus::ALL);
     }
 
     #[test]

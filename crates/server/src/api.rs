@@ -1,99 +1,66 @@
-//! The routes of `/api/v1`, `/healthz` and `/metrics`.
+//! The routes of `/api/v1`, `/healthz` and `/metrics`, and the router that
+//! serves them and documents them at once (`utoipa_axum::routes!` takes each
+//! handler's path and method from its `#[utoipa::path]`).
 //!
 //! Only `/healthz` answers without a token (it says whether the server and
 //! its database answer, nothing more). `/metrics` and the OpenAPI document
 //! need a `read` token like every other read: they tell how busy the
 //! server is, which webhooks exist and what the API offers.
 
+use crate::auth::{Admin, Approve, Auth, Read, ReadOrVerify, Verify};
 use crate::edge::Body;
-use crate::{ApiError, State};
+use crate::openapi::Errors;
+use crate::{ApiError, State, wire};
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State as S};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use axum::{Json, Router};
-use haul_ledger::{NewVerification, VerificationResult};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use haul_api::requests::{Approve as ApproveBody, DeploymentQuery, QuarantineRelease, ReportVerification};
+use haul_api::responses::{Approved, DeploymentDetail, DeploymentPage, Health, Quarantined, VerificationReported};
+use haul_ledger::NewVerification;
+use serde::Serialize;
 use std::sync::atomic::Ordering;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub(crate) type Res = Result<axum::response::Response, ApiError>;
 
-pub fn routes(state: State) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/deployments", get(list_deployments))
+/// Every API route, with its documentation.
+pub(crate) fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .routes(routes!(get_deployment))
+        .routes(routes!(verify))
+        .routes(routes!(approve))
+        .routes(routes!(quarantine))
+        .routes(routes!(audit))
         .merge(crate::records::routes())
         .merge(crate::lease::routes())
         .merge(crate::events::routes())
-        .route("/api/v1/deployments/{id}", get(get_deployment))
-        .route("/api/v1/deployments/{id}/verifications", post(verify))
-        .route("/api/v1/approvals", post(approve))
-        .route("/api/v1/quarantines", post(quarantine))
-        .route("/api/v1/audit/verify", get(audit))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
-        .with_state(state)
+        .merge(crate::deliveries::routes())
 }
 
-/// The name of the token presented, if it may act in `scope`.
-pub(crate) fn authorize(state: &State, headers: &HeaderMap, scope: &str) -> Result<String, ApiError> {
-    authorize_any(state, headers, &[scope])
+/// The API's router over `state`, answering a 404 for what it lacks.
+pub(crate) fn router(state: State) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") }).with_state(state)
 }
 
-/// The name of the token presented, if one of `scopes` (or `admin`) lets
-/// it act.
-pub(crate) fn authorize_any(state: &State, headers: &HeaderMap, scopes: &[&str]) -> Result<String, ApiError> {
-    let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "a bearer token is needed (Authorization: Bearer …)");
-    let header = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(unauthorized)?;
-    let secret = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(unauthorized)?;
-    let digest = token_sha256(secret.trim());
-    let token = state
-        .tokens
-        .iter()
-        .find(|t| t.sha256.eq_ignore_ascii_case(&digest))
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown token"))?;
-    if token.scopes.iter().any(|s| scopes.contains(&s.as_str()) || s == "admin") {
-        Ok(token.name.clone())
-    } else {
-        let wanted = scopes.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" or ");
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("token `{}` lacks the {wanted} scope (it has: {})", token.name, token.scopes.join(", ")),
-        ))
-    }
-}
-
-/// The hex SHA-256 of a token's secret: what `[[server.tokens]] sha256`
-/// lists and what a presented token is compared by.
-pub fn token_sha256(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn created(v: Value) -> Res {
+pub(crate) fn created(v: impl Serialize) -> Res {
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-pub(crate) fn ok(v: Value) -> Res {
+pub(crate) fn ok(v: impl Serialize) -> Res {
     Ok(Json(v).into_response())
 }
 
-/// A page of a list, newest first: `next_before` (the last item's key)
-/// asks for the next page, and is null when this page is the last.
-pub(crate) fn page<T: serde::Serialize, K: serde::Serialize>(
-    items: Vec<T>,
-    limit: i64,
-    key: impl Fn(&T) -> K,
-) -> Value {
-    let next = (items.len() as i64 == limit).then(|| items.last().map(&key)).flatten();
-    json!({ "items": items, "next_before": next })
+/// The key of the next page of a list, newest first: the last item's key
+/// when the page is full, `None` when this page is the last.
+pub(crate) fn next<T, K>(items: &[T], limit: i64, key: impl Fn(&T) -> K) -> Option<K> {
+    (items.len() as i64 == limit).then(|| items.last().map(&key)).flatten()
 }
 
 /// A page size: 50 unless asked, at most 500.
@@ -105,18 +72,33 @@ pub(crate) fn limit(asked: Option<i64>) -> Result<i64, ApiError> {
     Ok(limit)
 }
 
-async fn healthz(axum::extract::State(state): axum::extract::State<State>) -> Res {
+/// Whether the server and its database answer (no token needed).
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 500, response = inline(ErrorRef))))]
+async fn healthz(S(state): S<State>) -> Res {
     state.ledger.deployments(None, None, 1).await?;
-    ok(json!({ "ok": true }))
+    ok(Health { ok: true })
 }
 
-async fn openapi(axum::extract::State(state): axum::extract::State<State>, headers: HeaderMap) -> Res {
-    authorize(&state, &headers, "read")?;
+/// The `Error` response, by reference (for a route that answers few errors).
+struct ErrorRef;
+
+impl utoipa::ToResponse<'static> for ErrorRef {
+    fn response() -> (&'static str, utoipa::openapi::RefOr<utoipa::openapi::Response>) {
+        ("Error", utoipa::openapi::RefOr::Ref(utoipa::openapi::Ref::from_response_name("Error")))
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, body = Object), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
+async fn openapi(_: Auth<Read>, S(state): S<State>) -> Res {
     ok(crate::openapi::document(&state.config))
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<State>, headers: HeaderMap) -> Res {
-    authorize(&state, &headers, "read")?;
+/// Prometheus metrics (text format).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, body = String, content_type = "text/plain"), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
+async fn metrics(_: Auth<Read>, S(state): S<State>) -> Res {
     let m = &state.metrics;
     let mut out = String::from("# HELP haul_http_requests_total HTTP requests answered, by status class.\n");
     out.push_str("# TYPE haul_http_requests_total counter\n");
@@ -126,132 +108,116 @@ async fn metrics(axum::extract::State(state): axum::extract::State<State>, heade
     out.push_str("# HELP haul_ledger_writes_total Records written to the ledger through the API.\n");
     out.push_str("# TYPE haul_ledger_writes_total counter\n");
     out.push_str(&format!("haul_ledger_writes_total {}\n", m.writes.load(Ordering::Relaxed)));
-    out.push_str(&crate::webhooks::metrics(&state).await);
+    out.push_str(&crate::deliveries::metrics(&state).await);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    app: Option<String>,
-    env: Option<String>,
-    /// Only deployments older than this id (for the next page).
-    before: Option<i64>,
-    limit: Option<i64>,
-}
-
-async fn list_deployments(
-    axum::extract::State(state): axum::extract::State<State>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    q: Result<Query<Page>, QueryRejection>,
-) -> Res {
+/// Deployments, newest first; `next_before` pages on.
+#[utoipa::path(get, path = "/api/v1/deployments", params(DeploymentQuery),
+    responses((status = 200, body = DeploymentPage), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read or verify"))))]
+pub(crate) async fn list_deployments(
     // `haul verify` finds an environment's latest deployment here.
-    authorize_any(&state, &headers, &["read", "verify"])?;
+    _: Auth<ReadOrVerify>,
+    S(state): S<State>,
+    uri: axum::http::Uri,
+    q: Result<Query<DeploymentQuery>, QueryRejection>,
+) -> Res {
     let Query(q) = q?;
     let limit = limit(q.limit)?;
     state
         .cache
         .get(&state.ledger, uri.to_string(), async {
             let items = state.ledger.deployments_before(q.app.as_deref(), q.env.as_deref(), q.before, limit).await?;
-            Ok(page(items, limit, |d| d.id))
+            let items = wire::deployments(items)?;
+            let next_before = next(&items, limit, |d| d.id);
+            Ok(DeploymentPage { items, next_before })
         })
         .await
 }
 
+/// A deployment with its hosts and verifications.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", params(("id" = i64, Path)),
+    responses((status = 200, body = DeploymentDetail), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
 async fn get_deployment(
-    axum::extract::State(state): axum::extract::State<State>,
-    headers: HeaderMap,
+    _: Auth<Read>,
+    S(state): S<State>,
     uri: axum::http::Uri,
     id: Result<Path<i64>, PathRejection>,
 ) -> Res {
-    authorize(&state, &headers, "read")?;
     let Path(id) = id?;
     state
         .cache
         .get(&state.ledger, uri.path().to_string(), async {
-            let d = state.ledger.deployment(id).await?;
-            let hosts = state.ledger.host_results(id).await?;
-            let verifications = state.ledger.verifications(id).await?;
-            Ok(json!({ "deployment": d, "hosts": hosts, "verifications": verifications }))
+            let deployment = wire::deployment(state.ledger.deployment(id).await?)?;
+            let hosts = state.ledger.host_results(id).await?.into_iter().map(wire::host).collect();
+            let verifications =
+                state.ledger.verifications(id).await?.into_iter().map(wire::verification).collect::<Result<_, _>>()?;
+            Ok(DeploymentDetail { deployment, hosts, verifications })
         })
         .await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyBody {
-    name: String,
-    result: VerificationResult,
-    link: Option<String>,
-}
-
+/// Report a verification; a newer report of a name supersedes older ones.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/verifications", params(("id" = i64, Path)),
+    request_body = ReportVerification, responses((status = 201, body = VerificationReported), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("verify"))))]
 async fn verify(
-    axum::extract::State(state): axum::extract::State<State>,
-    headers: HeaderMap,
+    auth: Auth<Verify>,
+    S(state): S<State>,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Body<VerifyBody>, ApiError>,
+    body: Result<Body<ReportVerification>, ApiError>,
 ) -> Res {
-    let actor = authorize(&state, &headers, "verify")?;
     let Path(id) = id?;
     let Body(b) = body?;
     if b.name.trim().is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`name` must not be empty"));
     }
-    let v = NewVerification { deployment: id, name: b.name, result: b.result, link: b.link, reporter: actor };
+    let v = NewVerification {
+        deployment: id,
+        name: b.name,
+        result: wire::to_result(b.result),
+        link: b.link,
+        reporter: auth.name().to_string(),
+    };
     let vid = state.ledger.report_verification(&v).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(json!({ "id": vid, "deployment": id }))
+    created(VerificationReported { id: vid, deployment: id })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApproveBody {
-    app: String,
-    release: String,
-    env: String,
-    comment: Option<String>,
-}
-
-async fn approve(
-    axum::extract::State(state): axum::extract::State<State>,
-    headers: HeaderMap,
-    body: Result<Body<ApproveBody>, ApiError>,
-) -> Res {
-    let actor = authorize(&state, &headers, "approve")?;
+/// Approve a release for an environment.
+#[utoipa::path(post, path = "/api/v1/approvals", request_body = ApproveBody,
+    responses((status = 201, body = Approved), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("approve"))))]
+async fn approve(auth: Auth<Approve>, S(state): S<State>, body: Result<Body<ApproveBody>, ApiError>) -> Res {
     let Body(b) = body?;
     crate::records::known_app_env(&state, &b.app, Some(&b.env))?;
+    let actor = auth.name().to_string();
     state.ledger.approve(&b.app, &b.release, &b.env, &actor, b.comment.as_deref()).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(json!({ "app": b.app, "release": b.release, "env": b.env, "actor": actor }))
+    created(Approved { app: b.app, release: b.release, env: b.env, actor })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuarantineBody {
-    app: String,
-    release: String,
-    reason: String,
-}
-
-async fn quarantine(
-    axum::extract::State(state): axum::extract::State<State>,
-    headers: HeaderMap,
-    body: Result<Body<QuarantineBody>, ApiError>,
-) -> Res {
-    let actor = authorize(&state, &headers, "admin")?;
+/// Quarantine a release.
+#[utoipa::path(post, path = "/api/v1/quarantines", request_body = QuarantineRelease,
+    responses((status = 201, body = Quarantined), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("admin"))))]
+async fn quarantine(auth: Auth<Admin>, S(state): S<State>, body: Result<Body<QuarantineRelease>, ApiError>) -> Res {
     let Body(b) = body?;
     crate::records::known_app_env(&state, &b.app, None)?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`reason` must say why"));
     }
+    let actor = auth.name().to_string();
     state.ledger.quarantine(&b.app, &b.release, &b.reason, &actor).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(json!({ "app": b.app, "release": b.release, "actor": actor }))
+    created(Quarantined { app: b.app, release: b.release, actor })
 }
 
-async fn audit(axum::extract::State(state): axum::extract::State<State>, headers: HeaderMap) -> Res {
-    authorize(&state, &headers, "admin")?;
-    let report = state.ledger.verify_audit().await?;
-    ok(json!(report))
+/// Check the audit chain.
+#[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, body = haul_api::records::AuditReport), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("admin"))))]
+async fn audit(_: Auth<Admin>, S(state): S<State>) -> Res {
+    ok(wire::audit(state.ledger.verify_audit().await?))
 }

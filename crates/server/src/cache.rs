@@ -34,9 +34,10 @@ pub struct Cache {
 impl Cache {
     /// The answer to `key` (a request's path and query) at the ledger's
     /// current version, computed by `compute` when it is not kept.
-    pub async fn get<F>(&self, ledger: &haul_ledger::Ledger, key: String, compute: F) -> Res
+    pub async fn get<F, T>(&self, ledger: &haul_ledger::Ledger, key: String, compute: F) -> Res
     where
-        F: Future<Output = Result<serde_json::Value, ApiError>>,
+        F: Future<Output = Result<T, ApiError>>,
+        T: serde::Serialize,
     {
         let version = self.version(ledger).await?;
         if let Some((v, body)) = self.answers.lock().expect("not poisoned").get(&key)
@@ -44,7 +45,8 @@ impl Cache {
         {
             return Ok(json(body.clone()));
         }
-        let body = axum::body::Bytes::from(compute.await?.to_string());
+        let body = serde_json::to_vec(&compute.await?).map_err(|e| ApiError::internal(&e))?;
+        let body = axum::body::Bytes::from(body);
         let mut answers = self.answers.lock().expect("not poisoned");
         if answers.len() >= CAPACITY {
             answers.clear();

@@ -9,26 +9,27 @@
 //! reconnects with `Last-Event-ID` loses nothing, and writes made by other
 //! replicas or by a CLI writing to the database directly are seen too.
 
-use crate::api::{Res, authorize, limit, ok};
-use crate::{ApiError, State};
+use crate::api::{Res, limit, ok};
+use crate::auth::{Auth, Read};
+use crate::openapi::Errors;
+use crate::{ApiError, State, wire};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State as S};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event as Sse, KeepAlive};
-use axum::routing::get;
-use haul_ledger::Event;
-use serde::Deserialize;
-use serde_json::json;
+use haul_api::records::Event;
+use haul_api::requests::{EventQuery as Filter, StreamQuery};
+use haul_api::responses::EventPage;
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router {
-    Router::new().route("/api/v1/events", get(page)).route("/api/v1/events/stream", get(stream))
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new().routes(routes!(page)).routes(routes!(stream))
 }
-
-type Router = axum::Router<State>;
 
 /// How often the head of the log is read.
 const POLL: Duration = Duration::from_millis(200);
@@ -50,19 +51,12 @@ pub async fn watch_head(state: State, mut stop: watch::Receiver<bool>) {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Filter {
-    /// Only events after this sequence number.
-    after: Option<i64>,
-    limit: Option<i64>,
-    app: Option<String>,
-    env: Option<String>,
-    /// Event types, comma separated; `deployment.*` takes a family.
-    kinds: Option<String>,
+/// Whether an event passes a filter's `app`, `env` and `kinds`.
+trait Matches {
+    fn matches(&self, e: &Event) -> bool;
 }
 
-impl Filter {
+impl Matches for Filter {
     fn matches(&self, e: &Event) -> bool {
         let field = |k: &str| e.data.get(k).and_then(|v| v.as_str());
         self.app.as_deref().is_none_or(|a| field("app") == Some(a))
@@ -76,9 +70,12 @@ impl Filter {
     }
 }
 
-/// A page of events after `after`, oldest first; `next_after` continues.
-async fn page(S(state): S<State>, headers: HeaderMap, q: Result<Query<Filter>, QueryRejection>) -> Res {
-    authorize(&state, &headers, "read")?;
+/// Events (every ledger write) after `after`, oldest first; `next_after`
+/// pages on.
+#[utoipa::path(get, path = "/api/v1/events", params(Filter),
+    responses((status = 200, body = EventPage), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
+async fn page(_: Auth<Read>, S(state): S<State>, q: Result<Query<Filter>, QueryRejection>) -> Res {
     let Query(f) = q?;
     let limit = limit(f.limit)?;
     let mut cursor = f.after.unwrap_or(0);
@@ -88,24 +85,34 @@ async fn page(S(state): S<State>, headers: HeaderMap, q: Result<Query<Filter>, Q
         let batch = state.ledger.events_after(cursor, 500).await?;
         let Some(last) = batch.last() else { break };
         cursor = last.seq;
-        for e in batch {
+        for e in batch.into_iter().map(wire::event) {
             if f.matches(&e) {
                 items.push(e);
                 if items.len() as i64 == limit {
-                    let next = items.last().map(|e| e.seq);
-                    return ok(json!({ "items": items, "next_after": next }));
+                    let next_after = items.last().map(|e| e.seq);
+                    return ok(EventPage { items, next_after });
                 }
             }
         }
     }
-    ok(json!({ "items": items, "next_after": null }))
+    ok(EventPage { items, next_after: None })
 }
 
+/// Follow events live as Server-Sent Events (`id` is the event number;
+/// send `Last-Event-ID` to resume).
+///
 /// Streams events as they are recorded. Starts after `after`, or after
 /// the `Last-Event-ID` a reconnecting client sends, or at the end of the
 /// log (only what happens from now on).
-async fn stream(S(state): S<State>, headers: HeaderMap, q: Result<Query<Filter>, QueryRejection>) -> Res {
-    authorize(&state, &headers, "read")?;
+#[utoipa::path(get, path = "/api/v1/events/stream", params(StreamQuery),
+    responses((status = 200, description = "Server-Sent Events: `id` is the event number, `event` its type, `data` the event"), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
+async fn stream(
+    _: Auth<Read>,
+    S(state): S<State>,
+    headers: HeaderMap,
+    q: Result<Query<Filter>, QueryRejection>,
+) -> Res {
     let Query(f) = q?;
     if f.limit.is_some() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "`limit` applies to /api/v1/events, not to the stream"));
@@ -158,7 +165,7 @@ impl Follow {
             match self.state.ledger.events_after(self.cursor, 200).await {
                 Ok(batch) if !batch.is_empty() => {
                     self.cursor = batch.last().map_or(self.cursor, |e| e.seq);
-                    self.ready.extend(batch.into_iter().filter(|e| self.filter.matches(e)));
+                    self.ready.extend(batch.into_iter().map(wire::event).filter(|e| self.filter.matches(e)));
                     continue;
                 }
                 // Caught up, or the database is briefly unavailable: wait

@@ -5,20 +5,21 @@
 //! on another machine or in another pid namespace is never judged dead here,
 //! only its lease can run out.
 
-use crate::api::{Res, authorize, ok};
+use crate::api::{Res, ok};
+use crate::auth::{Auth, Deploy};
+use crate::openapi::Errors;
 use crate::{ApiError, State};
-use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as S};
-use axum::http::HeaderMap;
-use axum::routing::post;
+use haul_api::requests::CloseRunning;
+use haul_api::responses::{Closed, LeaseRenewed};
 use haul_ledger::{Lease, Runner};
-use serde::Deserialize;
-use serde_json::json;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<State> {
-    Router::new().route("/api/v1/deployments/{id}/lease", post(renew)).route("/api/v1/deployments/close", post(close))
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new().routes(routes!(renew)).routes(routes!(close))
 }
 
 /// The lease a deployment started through this server holds.
@@ -41,30 +42,29 @@ pub fn judge() -> haul_ledger::Judge {
     })
 }
 
-async fn renew(S(state): S<State>, headers: HeaderMap, id: Result<Path<i64>, PathRejection>) -> Res {
-    authorize(&state, &headers, "deploy")?;
+/// Renew a running deployment's lease for the server's `[lock] lease`
+/// (409 once it is no longer running).
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/lease", params(("id" = i64, Path)),
+    responses((status = 200, body = LeaseRenewed), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("deploy"))))]
+async fn renew(_: Auth<Deploy>, S(state): S<State>, id: Result<Path<i64>, PathRejection>) -> Res {
     let Path(id) = id?;
-    let until = state.ledger.renew_lease(id, state.config.lock.lease.0).await?;
-    ok(json!({ "id": id, "lease_until": until }))
+    let lease_until = state.ledger.renew_lease(id, state.config.lock.lease.0).await?;
+    ok(LeaseRenewed { id, lease_until })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CloseBody {
-    app: String,
-    env: String,
-    reason: String,
-    on_behalf_of: Option<String>,
-}
-
-async fn close(S(state): S<State>, headers: HeaderMap, body: Result<crate::edge::Body<CloseBody>, ApiError>) -> Res {
-    let token = authorize(&state, &headers, "deploy")?;
+/// Close, as failed with a reason, what is still recorded as running of an
+/// app in an environment.
+#[utoipa::path(post, path = "/api/v1/deployments/close", request_body = CloseRunning,
+    responses((status = 200, body = Closed), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("deploy"))))]
+async fn close(auth: Auth<Deploy>, S(state): S<State>, body: Result<crate::edge::Body<CloseRunning>, ApiError>) -> Res {
     let crate::edge::Body(b) = body?;
     crate::records::known_app_env(&state, &b.app, Some(&b.env))?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "`reason` must say why"));
     }
-    let actor = crate::records::actor(token, b.on_behalf_of.as_deref())?;
+    let actor = crate::records::actor(auth.name(), b.on_behalf_of.as_deref())?;
     let closed = state.ledger.close_running(&b.app, &b.env, &b.reason, &actor).await?;
-    ok(json!({ "closed": closed }))
+    ok(Closed { closed })
 }

@@ -9,23 +9,27 @@
 //! server error (500) only ever means the database failed.
 
 mod api;
+mod auth;
 mod cache;
 mod dashboard;
+mod deliveries;
 mod edge;
 mod error;
 mod events;
 mod lease;
 mod openapi;
 mod records;
-mod session;
+#[cfg(test)]
+mod routes_test;
 mod webhooks;
+mod wire;
 
-pub use api::token_sha256;
+pub use auth::token_sha256;
 pub use lease::judge;
 pub use records::{pipeline_of, requirements};
 
+pub use dashboard::session::check_session_key;
 pub use error::ApiError;
-pub use session::check_session_key;
 pub use webhooks::check_webhooks;
 
 use axum::Router;
@@ -109,9 +113,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The application: every route, the body limit, the request counter.
 pub fn app(state: State) -> Router {
-    api::routes(state.clone())
+    api::router(state.clone())
         .merge(dashboard::routes(state.clone()))
-        .merge(webhooks::routes(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(edge::middleware))
         .layer(axum::middleware::from_fn_with_state(state, count))

@@ -3,30 +3,39 @@
 //! and promotions, which the server judges against the requirements of its
 //! own `haul.toml` so that a client cannot promote what does not qualify.
 
-use crate::api::{Res, authorize, authorize_any, created, ok, page};
+use crate::api::{Res, created, next, ok};
+use crate::auth::{Admin, Auth, Deploy, Read, ReadOrDeploy};
 use crate::edge::Body;
-use crate::{ApiError, State};
-use axum::Router;
+use crate::openapi::Errors;
+use crate::{ApiError, State, wire};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::{get, post};
-use haul_ledger::{Candidate, Force, HostResult, NewDeployment, NewRelease, Pipeline, Requirements, Status, Trigger};
-use serde::Deserialize;
+use axum::http::{StatusCode, Uri};
+use haul_api::requests::{
+    AppQuery, ApprovalQuery, FinishDeployment, Promote, RegisterRelease, ReleaseQuery, StartDeployment,
+};
+use haul_api::responses::{
+    AppEnv, ApprovalPage, Candidates, DeploymentFinished, DeploymentStarted, HostRecorded, PromotionStarted,
+    QuarantineList, ReleasePage, ReleaseRegistered,
+};
+use haul_api::{DeploymentStatus, Trigger, records::HostResult};
+use haul_ledger::{Candidate, Force, NewDeployment, NewRelease, Pipeline, Requirements};
 use serde_json::json;
 use std::sync::atomic::Ordering;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<State> {
-    Router::new()
-        .route("/api/v1/releases", post(register_release).get(list_releases))
-        .route("/api/v1/deployments", post(start_deployment))
-        .route("/api/v1/deployments/{id}/hosts", post(record_host))
-        .route("/api/v1/deployments/{id}/finish", post(finish_deployment))
-        .route("/api/v1/promotions", post(promote))
-        .route("/api/v1/promotions/{app}/{env}", get(candidates))
-        .route("/api/v1/apps/{app}/envs/{env}", get(app_env))
-        .route("/api/v1/approvals", get(list_approvals))
-        .route("/api/v1/quarantines", get(list_quarantines))
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new()
+        .routes(routes!(register_release, list_releases))
+        .routes(routes!(crate::api::list_deployments, start_deployment))
+        .routes(routes!(record_host))
+        .routes(routes!(finish_deployment))
+        .routes(routes!(promote))
+        .routes(routes!(candidates))
+        .routes(routes!(app_env))
+        .routes(routes!(list_approvals))
+        .routes(routes!(list_quarantines))
 }
 
 /// What `env` requires of a release promoted into it, from `haul.toml`.
@@ -42,18 +51,13 @@ pub fn pipeline_of(env: &haul_config::Environment) -> Pipeline {
     Pipeline { upstream: (up != "build").then(|| up.clone()), requires: requirements(env) }
 }
 
-/// The scopes that may read what a run needs from the ledger (what an
-/// environment runs, its quarantines, promotion candidates): `read`, and
-/// `deploy`, so that a token that deploys needs nothing more.
-const RUN_READS: &[&str] = &["read", "deploy"];
-
 fn unprocessable(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg)
 }
 
 /// The actor recorded for a write: the token's name, and the person it
 /// acts for when the client says so (`alice via ci`).
-pub(crate) fn actor(token: String, on_behalf_of: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn actor(token: &str, on_behalf_of: Option<&str>) -> Result<String, ApiError> {
     match on_behalf_of.map(str::trim).filter(|s| !s.is_empty()) {
         Some(who) if who.chars().count() > MAX_ON_BEHALF_OF => Err(unprocessable(format!(
             "`on_behalf_of` is {} characters long; at most {MAX_ON_BEHALF_OF} are kept",
@@ -61,18 +65,12 @@ pub(crate) fn actor(token: String, on_behalf_of: Option<&str>) -> Result<String,
         ))
         .with_field("on_behalf_of")),
         Some(who) if who != token => Ok(format!("{who} via {token}")),
-        _ => Ok(token),
+        _ => Ok(token.to_string()),
     }
 }
 
 /// The longest `on_behalf_of`: a person's name, not a text.
-pub(crate) const MAX_ON_BEHALF_OF: usize = 256;
-
-/// A release id from a request: the release crate's one check, so that no
-/// id the CLI would refuse reaches the ledger or a host through the API.
-fn release_id(id: &str) -> Result<(), ApiError> {
-    haul_release::check_release_id(id).map_err(|e| unprocessable(e.to_string()))
-}
+pub(crate) use haul_api::requests::MAX_ON_BEHALF_OF;
 
 pub(crate) fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
     // Named without the config file's path: where the server keeps its
@@ -92,30 +90,24 @@ pub(crate) fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Resu
     Ok(())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReleaseBody {
-    app: String,
-    id: String,
-    digest: String,
-    revision: Option<String>,
-    built_by: String,
-    created: String,
-    files: i64,
-    bytes: i64,
-}
-
-async fn register_release(S(state): S<State>, headers: HeaderMap, body: Result<Body<ReleaseBody>, ApiError>) -> Res {
-    let token = authorize(&state, &headers, "deploy")?;
+/// Register a built release (201 when new, 200 when already recorded with
+/// the same digest).
+#[utoipa::path(post, path = "/api/v1/releases", request_body = RegisterRelease,
+    responses((status = 201, body = ReleaseRegistered), (status = 200, description = "already recorded", body = ReleaseRegistered), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("deploy"))))]
+async fn register_release(
+    auth: Auth<Deploy>,
+    S(state): S<State>,
+    body: Result<Body<RegisterRelease>, ApiError>,
+) -> Res {
     let Body(b) = body?;
     known_app_env(&state, &b.app, None)?;
-    release_id(&b.id)?;
     if b.digest.is_empty() {
         return Err(unprocessable("`digest` must not be empty"));
     }
     let r = NewRelease {
         app: b.app,
-        id: b.id,
+        id: b.id.to_string(),
         digest: b.digest,
         revision: b.revision,
         built_by: b.built_by,
@@ -123,81 +115,71 @@ async fn register_release(S(state): S<State>, headers: HeaderMap, body: Result<B
         files: b.files,
         bytes: b.bytes,
     };
-    let new = state.ledger.register_release(&r, &token).await?;
+    let new = state.ledger.register_release(&r, auth.name()).await?;
     state.metrics.writes.fetch_add(u64::from(new), Ordering::Relaxed);
-    let v = json!({ "app": r.app, "id": r.id, "created": new });
+    let v = ReleaseRegistered { app: r.app, id: b.id, created: new };
     if new { created(v) } else { ok(v) }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReleasePage {
-    app: String,
-    before: Option<String>,
-    limit: Option<i64>,
-}
-
+/// An app's releases, newest first; `next_before` pages on.
+#[utoipa::path(get, path = "/api/v1/releases", params(ReleaseQuery),
+    responses((status = 200, body = ReleasePage), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
 async fn list_releases(
+    _: Auth<Read>,
     S(state): S<State>,
-    headers: HeaderMap,
     uri: Uri,
-    q: Result<Query<ReleasePage>, QueryRejection>,
+    q: Result<Query<ReleaseQuery>, QueryRejection>,
 ) -> Res {
-    authorize(&state, &headers, "read")?;
     let Query(q) = q?;
     let limit = crate::api::limit(q.limit)?;
     state
         .cache
         .get(&state.ledger, uri.to_string(), async {
             let items = state.ledger.releases(&q.app, q.before.as_deref(), limit).await?;
-            Ok(page(items, limit, |r| r.id.clone()))
+            let items = items.into_iter().map(wire::release).collect::<Result<Vec<_>, _>>()?;
+            let next_before = next(&items, limit, |r| r.id.clone());
+            Ok(ReleasePage { items, next_before })
         })
         .await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartBody {
-    app: String,
-    env: String,
-    release: String,
-    trigger: Trigger,
-    reason: Option<String>,
-    config_digest: String,
-    undoes: Option<i64>,
-    on_behalf_of: Option<String>,
-    /// Break glass: go ahead past the gate (needs `admin` and a `reason`).
-    #[serde(default)]
-    force: Option<bool>,
-    /// The process that runs the deployment, so that its death is known.
-    runner: Option<haul_ledger::Runner>,
-}
-
-async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<Body<StartBody>, ApiError>) -> Res {
-    let token = authorize(&state, &headers, "deploy")?;
+/// Start a deployment (status running) once the gate lets its release in,
+/// whatever the trigger: an unregistered release is 404; a quarantined one,
+/// one that did not come from the environment's upstream or does not meet
+/// its requirements, or any deployment while another runs, is 409
+/// (`refusals`, `candidates`); `force` (with the `admin` scope and a
+/// `reason`) breaks glass and is recorded as forced.
+#[utoipa::path(post, path = "/api/v1/deployments", request_body = StartDeployment,
+    responses((status = 201, body = DeploymentStarted), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("deploy"))))]
+async fn start_deployment(
+    auth: Auth<Deploy>,
+    S(state): S<State>,
+    body: Result<Body<StartDeployment>, ApiError>,
+) -> Res {
     let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
-    release_id(&b.release)?;
+    let trigger = wire::to_trigger(b.trigger);
     let force =
-        gate(&state, &headers, &b.app, &b.env, &b.release, b.trigger, b.force == Some(true), b.reason.as_deref())
-            .await?;
+        gate(&state, &auth, &b.app, &b.env, &b.release, trigger, b.force == Some(true), b.reason.as_deref()).await?;
     let d = NewDeployment {
         app: b.app,
         env: b.env,
-        release: b.release,
-        trigger: b.trigger,
-        actor: actor(token, b.on_behalf_of.as_deref())?,
+        release: b.release.to_string(),
+        trigger,
+        actor: actor(auth.name(), b.on_behalf_of.as_deref())?,
         reason: b.reason,
         config_digest: b.config_digest,
         undoes: b.undoes,
         force,
     };
-    let lease = crate::lease::lease(&state, b.runner);
+    let lease = crate::lease::lease(&state, b.runner.map(wire::to_runner));
     let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     let forced = state.ledger.deployment(id).await?.forced;
     let lease_ms = state.config.lock.lease.0.as_millis() as u64;
-    created(json!({ "id": id, "release": d.release, "actor": d.actor, "forced": forced, "lease_ms": lease_ms }))
+    created(DeploymentStarted { id, release: b.release, actor: d.actor, forced, lease_ms })
 }
 
 /// The gate, for every deployment started through the API: an unknown
@@ -207,16 +189,16 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<B
 #[allow(clippy::too_many_arguments)]
 async fn gate(
     state: &State,
-    headers: &HeaderMap,
+    auth: &Auth<Deploy>,
     app: &str,
     env: &str,
     release: &str,
-    trigger: Trigger,
+    trigger: haul_ledger::Trigger,
     force: bool,
     reason: Option<&str>,
 ) -> Result<Option<Force>, ApiError> {
     if force {
-        authorize(state, headers, "admin")?;
+        auth.also::<Admin>()?;
         if reason.is_none_or(|r| r.trim().is_empty()) {
             return Err(unprocessable("`force` needs a `reason` saying why the gate is overridden"));
         }
@@ -237,44 +219,43 @@ async fn gate(
     Ok(None)
 }
 
+/// Record or update one host's part while the deployment runs.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/hosts", params(("id" = i64, Path)), request_body = HostResult,
+    responses((status = 200, body = HostRecorded), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("deploy"))))]
 async fn record_host(
+    auth: Auth<Deploy>,
     S(state): S<State>,
-    headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
     body: Result<Body<HostResult>, ApiError>,
 ) -> Res {
-    let token = authorize(&state, &headers, "deploy")?;
     let Path(id) = id?;
     let Body(h) = body?;
-    state.ledger.record_host(id, &h, &token).await?;
+    let host = h.host.clone();
+    state.ledger.record_host(id, &wire::to_host(h), auth.name()).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    ok(json!({ "deployment": id, "host": h.host }))
+    ok(HostRecorded { deployment: id, host })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FinishBody {
-    status: Status,
-    message: Option<String>,
-    hosts: Option<Vec<HostResult>>,
-}
-
+/// End a running deployment with its outcome and every host's result.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/finish", params(("id" = i64, Path)), request_body = FinishDeployment,
+    responses((status = 200, body = DeploymentFinished), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("deploy"))))]
 async fn finish_deployment(
+    auth: Auth<Deploy>,
     S(state): S<State>,
-    headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
-    body: Result<Body<FinishBody>, ApiError>,
+    body: Result<Body<FinishDeployment>, ApiError>,
 ) -> Res {
-    let token = authorize(&state, &headers, "deploy")?;
     let Path(id) = id?;
     let Body(b) = body?;
-    if matches!(b.status, Status::Running | Status::Undone) {
+    if matches!(b.status, DeploymentStatus::Running | DeploymentStatus::Undone) {
         return Err(unprocessable("`status` must be succeeded, failed or switched_back"));
     }
-    let hosts = b.hosts.unwrap_or_default();
-    state.ledger.finish_deployment(id, b.status, b.message.as_deref(), &hosts, &token).await?;
+    let hosts: Vec<_> = b.hosts.unwrap_or_default().into_iter().map(wire::to_host).collect();
+    state.ledger.finish_deployment(id, wire::to_status(b.status), b.message.as_deref(), &hosts, auth.name()).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    ok(json!({ "id": id, "status": b.status }))
+    ok(DeploymentFinished { id, status: b.status })
 }
 
 /// What `env` takes releases from and requires of them, or a 422.
@@ -298,39 +279,40 @@ async fn choose(state: &State, app: &str, env: &str, release: Option<&str>) -> R
     })
 }
 
-async fn candidates(S(state): S<State>, headers: HeaderMap, p: Result<Path<(String, String)>, PathRejection>) -> Res {
-    authorize_any(&state, &headers, RUN_READS)?;
+/// Candidates for an environment and what each lacks.
+#[utoipa::path(get, path = "/api/v1/promotions/{app}/{env}", params(("app" = String, Path), ("env" = String, Path)),
+    responses((status = 200, body = Candidates), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read or deploy"))))]
+async fn candidates(
+    _: Auth<ReadOrDeploy>,
+    S(state): S<State>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Res {
     let Path((app, env)) = p?;
     known_app_env(&state, &app, Some(&env))?;
-    let (up, req) = pipeline(&state, &env)?;
-    let all = state.ledger.candidates(&app, &up, &env, &req).await?;
-    ok(json!({ "app": app, "env": env, "upstream": up, "candidates": all }))
+    let (upstream, req) = pipeline(&state, &env)?;
+    let all = state.ledger.candidates(&app, &upstream, &env, &req).await?;
+    ok(Candidates { app, env, upstream, candidates: all.into_iter().map(wire::candidate).collect() })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PromoteBody {
-    app: String,
-    env: String,
-    release: Option<String>,
-    reason: Option<String>,
-    on_behalf_of: Option<String>,
-}
-
-/// Picks what to promote and starts its deployment record (trigger
-/// `promote`); the caller runs it and reports hosts and the outcome.
-async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Body<PromoteBody>, ApiError>) -> Res {
-    let token = authorize(&state, &headers, "deploy")?;
+/// Pick the newest release that qualifies (or `release`) and start its
+/// promotion (trigger `promote`); 409 lists every unmet requirement of
+/// every candidate. The caller runs it and reports hosts and the outcome.
+#[utoipa::path(post, path = "/api/v1/promotions", request_body = Promote,
+    responses((status = 201, body = PromotionStarted), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("deploy"))))]
+async fn promote(auth: Auth<Deploy>, S(state): S<State>, body: Result<Body<Promote>, ApiError>) -> Res {
     let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
     let chosen = choose(&state, &b.app, &b.env, b.release.as_deref()).await?;
-    let force = gate(&state, &headers, &b.app, &b.env, &chosen.release, Trigger::Promote, false, None).await?;
+    let promote = wire::to_trigger(Trigger::Promote);
+    let force = gate(&state, &auth, &b.app, &b.env, &chosen.release, promote, false, None).await?;
     let d = NewDeployment {
         app: b.app,
         env: b.env,
         release: chosen.release.clone(),
-        trigger: Trigger::Promote,
-        actor: actor(token, b.on_behalf_of.as_deref())?,
+        trigger: promote,
+        actor: actor(auth.name(), b.on_behalf_of.as_deref())?,
         reason: b.reason,
         config_digest: state.config.digest.clone(),
         undoes: None,
@@ -339,50 +321,45 @@ async fn promote(S(state): S<State>, headers: HeaderMap, body: Result<Body<Promo
     let lease = crate::lease::lease(&state, None);
     let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(json!({ "id": id, "release": chosen.release, "upstream_deployment": chosen.deployment }))
+    created(PromotionStarted { id, release: chosen.release, upstream_deployment: chosen.deployment })
 }
 
-/// What an environment runs according to the ledger, where a failed
-/// deploy would go back to, and the app's quarantined releases (which no
-/// run goes to): everything a run reads.
+/// What an environment runs according to the ledger, its last verified
+/// release, and the app's quarantined releases (which no run goes to):
+/// everything a run reads.
+#[utoipa::path(get, path = "/api/v1/apps/{app}/envs/{env}", params(("app" = String, Path), ("env" = String, Path)),
+    responses((status = 200, body = AppEnv), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read or deploy"))))]
 async fn app_env(
+    _: Auth<ReadOrDeploy>,
     S(state): S<State>,
-    headers: HeaderMap,
     uri: Uri,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Res {
-    authorize_any(&state, &headers, RUN_READS)?;
     let Path((app, env)) = p?;
     known_app_env(&state, &app, Some(&env))?;
     state
         .cache
         .get(&state.ledger, uri.path().to_string(), async {
-            let live = state.ledger.live(&app, &env).await?;
+            let live = state.ledger.live(&app, &env).await?.map(wire::deployment).transpose()?;
             let last_verified = state.ledger.last_verified(&app, &env).await?;
             let quarantined: Vec<String> =
                 state.ledger.quarantine_list(&app).await?.into_iter().map(|q| q.release).collect();
-            Ok(json!({ "app": app, "env": env, "live": live, "last_verified": last_verified, "quarantined": quarantined }))
+            Ok(AppEnv { app: app.clone(), env: env.clone(), live, last_verified, quarantined })
         })
         .await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApprovalPage {
-    app: String,
-    release: Option<String>,
-    env: Option<String>,
-    before: Option<i64>,
-    limit: Option<i64>,
-}
-
+/// Approvals of an app, newest first; `next_before` pages on.
+#[utoipa::path(get, path = "/api/v1/approvals", params(ApprovalQuery),
+    responses((status = 200, body = ApprovalPage), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
 async fn list_approvals(
+    _: Auth<Read>,
     S(state): S<State>,
-    headers: HeaderMap,
     uri: Uri,
-    q: Result<Query<ApprovalPage>, QueryRejection>,
+    q: Result<Query<ApprovalQuery>, QueryRejection>,
 ) -> Res {
-    authorize(&state, &headers, "read")?;
     let Query(q) = q?;
     let limit = crate::api::limit(q.limit)?;
     state
@@ -390,29 +367,29 @@ async fn list_approvals(
         .get(&state.ledger, uri.to_string(), async {
             let items =
                 state.ledger.approval_list(&q.app, q.release.as_deref(), q.env.as_deref(), q.before, limit).await?;
-            Ok(page(items, limit, |a| a.id))
+            let items: Vec<_> = items.into_iter().map(wire::approval).collect();
+            let next_before = next(&items, limit, |a| a.id);
+            Ok(ApprovalPage { items, next_before })
         })
         .await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AppQuery {
-    app: String,
-}
-
+/// The quarantined releases of an app.
+#[utoipa::path(get, path = "/api/v1/quarantines", params(AppQuery),
+    responses((status = 200, body = QuarantineList), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
 async fn list_quarantines(
+    _: Auth<Read>,
     S(state): S<State>,
-    headers: HeaderMap,
     uri: Uri,
     q: Result<Query<AppQuery>, QueryRejection>,
 ) -> Res {
-    authorize(&state, &headers, "read")?;
     let Query(q) = q?;
     state
         .cache
         .get(&state.ledger, uri.to_string(), async {
-            Ok(json!({ "items": state.ledger.quarantine_list(&q.app).await? }))
+            let items = state.ledger.quarantine_list(&q.app).await?.into_iter().map(wire::quarantine).collect();
+            Ok(QuarantineList { items })
         })
         .await
 }

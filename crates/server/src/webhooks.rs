@@ -22,18 +22,12 @@
 //! `https://` receivers are reached over TLS (rustls), trusting the
 //! system's roots, or the ones `SSL_CERT_FILE` / `SSL_CERT_DIR` name.
 
-use crate::api::{Res, authorize, limit, ok, page};
-use crate::{ApiError, State};
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State as S};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use crate::State;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use haul_config::{Config, Webhook};
 use haul_ledger::{Delivery, Event, NewAttempt, Outcome};
 use hmac::{KeyInit, Mac};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -264,125 +258,9 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-/// The webhook routes of `/api/v1`.
-pub(crate) fn routes(state: State) -> axum::Router {
-    axum::Router::new()
-        .route("/api/v1/webhooks", get(webhooks))
-        .route("/api/v1/webhooks/deliveries", get(list))
-        .route("/api/v1/webhooks/deliveries/{id}", get(one))
-        .route("/api/v1/webhooks/deliveries/{id}/redeliver", post(redeliver))
-        .with_state(state)
-}
-
-/// The webhooks of `haul.toml` (never their secrets) and how far each has
-/// got: `cursor` is the last event looked at, `null` until a server first
-/// follows it.
-async fn webhooks(S(state): S<State>, headers: HeaderMap) -> Res {
-    authorize(&state, &headers, "read")?;
-    let cursors: std::collections::BTreeMap<String, i64> = state.ledger.webhook_cursors().await?.into_iter().collect();
-    let items: Vec<Value> = state
-        .config
-        .webhooks()
-        .into_iter()
-        .map(|w| {
-            json!({
-                "name": w.name, "url": redact_url(&w.url), "events": w.events, "environments": w.environments,
-                "attempts": w.attempts, "backoff_ms": w.backoff.as_millis() as u64,
-                "timeout_ms": w.timeout.as_millis() as u64, "cursor": cursors.get(&w.name),
-            })
-        })
-        .collect();
-    ok(json!({ "items": items }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    webhook: Option<String>,
-    status: Option<String>,
-    /// Only deliveries older than this id (for the next page).
-    before: Option<i64>,
-    limit: Option<i64>,
-}
-
-async fn list(S(state): S<State>, headers: HeaderMap, q: Result<Query<Page>, QueryRejection>) -> Res {
-    authorize(&state, &headers, "read")?;
-    let Query(q) = q?;
-    let limit = limit(q.limit)?;
-    if let Some(s) = &q.status
-        && !["pending", "delivered", "failed"].contains(&s.as_str())
-    {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`status` is pending, delivered or failed"));
-    }
-    let items = state.ledger.deliveries(q.webhook.as_deref(), q.status.as_deref(), q.before, limit).await?;
-    ok(page(items, limit, |d| d.id))
-}
-
-fn no_delivery(id: i64) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("no webhook delivery {id}"))
-}
-
-async fn one(S(state): S<State>, headers: HeaderMap, id: Result<Path<i64>, PathRejection>) -> Res {
-    authorize(&state, &headers, "read")?;
-    let Path(id) = id?;
-    let d = state.ledger.delivery(id).await?.ok_or_else(|| no_delivery(id))?;
-    let attempts = state.ledger.delivery_attempts(id).await?;
-    ok(json!({ "delivery": d, "attempts": attempts }))
-}
-
-async fn redeliver(S(state): S<State>, headers: HeaderMap, id: Result<Path<i64>, PathRejection>) -> Res {
-    authorize(&state, &headers, "admin")?;
-    let Path(id) = id?;
-    let d = state.ledger.redeliver(id).await?.ok_or_else(|| no_delivery(id))?;
-    ok(json!({ "delivery": d }))
-}
-
-/// Deliveries by webhook and status, in Prometheus text format.
-pub(crate) async fn metrics(state: &State) -> String {
-    let mut out = String::from("# HELP haul_webhook_deliveries Webhook deliveries in the outbox, by status.\n");
-    out.push_str("# TYPE haul_webhook_deliveries gauge\n");
-    for (webhook, status, n) in state.ledger.delivery_counts().await.unwrap_or_default() {
-        out.push_str(&format!("haul_webhook_deliveries{{webhook=\"{webhook}\",status=\"{status}\"}} {n}\n"));
-    }
-    out
-}
-
-/// The webhook paths of the OpenAPI document.
-pub(crate) fn openapi_paths() -> Value {
-    let op = |summary: &str, scope: &str, extra: Value| {
-        let responses = crate::openapi::responses("200");
-        let mut o = json!({ "summary": summary, "security": [{ "bearer": [] }], "x-haul-scope": scope, "responses": responses });
-        if let (Value::Object(o), Value::Object(e)) = (&mut o, extra) {
-            o.extend(e);
-        }
-        o
-    };
-    let id =
-        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }]);
-    json!({
-        "/api/v1/webhooks": { "get": op("The configured webhooks and the last event each has looked at", "read", json!({})) },
-        "/api/v1/webhooks/deliveries": { "get": op(
-            "Webhook deliveries, newest first; `next_before` pages on",
-            "read",
-            json!({ "parameters": [
-                { "name": "webhook", "in": "query", "schema": { "type": "string" } },
-                { "name": "status", "in": "query", "schema": { "enum": ["pending", "delivered", "failed"] } },
-                { "name": "before", "in": "query", "schema": { "type": "integer", "format": "int64" } },
-                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }
-            ]}),
-        )},
-        "/api/v1/webhooks/deliveries/{id}": { "get": op("A delivery with every attempt", "read", json!({ "parameters": id })) },
-        "/api/v1/webhooks/deliveries/{id}/redeliver": { "post": op(
-            "Send a delivery again: pending, due now, with a fresh round of attempts",
-            "admin",
-            json!({ "parameters": id }),
-        )}
-    })
-}
-
 /// A client builder for HTTP and HTTPS: TLS by rustls over ring, trusting
 /// the system's roots (and `SSL_CERT_FILE` / `SSL_CERT_DIR`).
-fn http_client() -> reqwest::ClientBuilder {
+pub(crate) fn http_client() -> reqwest::ClientBuilder {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     // Another part of the process may have installed one first; either will do.
     PROVIDER.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));

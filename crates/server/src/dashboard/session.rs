@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 pub(crate) const COOKIE: &str = "haul_session";
 pub(crate) const CSRF_COOKIE: &str = "haul_csrf";
@@ -72,19 +72,14 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-fn sha256_hex(secret: &str) -> String {
-    Sha256::digest(secret.trim().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The token whose secret this is, if it may read.
+/// The token whose secret this is, if it may read: the sign-in form's
+/// check, by the same rule as `Auth<Read>`.
 pub(crate) fn reader<'a>(state: &'a State, secret: &str) -> Result<&'a Token, &'static str> {
-    let digest = sha256_hex(secret);
-    let token = state.tokens.iter().find(|t| t.sha256.eq_ignore_ascii_case(&digest)).ok_or("unknown token")?;
-    if may_read(token) { Ok(token) } else { Err("this token lacks the `read` scope") }
-}
-
-fn may_read(t: &Token) -> bool {
-    t.scopes.iter().any(|s| s == "read" || s == "admin")
+    let token = crate::auth::known(state, secret).map_err(|_| "unknown token")?;
+    match crate::auth::permit(token, <crate::auth::Read as crate::auth::Scope>::NAMES) {
+        Ok(()) => Ok(token),
+        Err(_) => Err("this token lacks the `read` scope"),
+    }
 }
 
 /// A session cookie's value for `token`, valid until `expires`.
@@ -94,8 +89,8 @@ fn session_value(token: &Token, expires: i64) -> String {
     format!("{name}.{expires}.{sig}")
 }
 
-/// The token a session cookie value stands for, if its signature holds,
-/// it has not expired and the token may still read.
+/// The token a session cookie value stands for, if its signature holds and
+/// it has not expired (what it may do is `Auth`'s to judge).
 fn session_token<'a>(state: &'a State, value: &str) -> Option<&'a Token> {
     let mut parts = value.split('.');
     let (name, expires, sig) = (parts.next()?, parts.next()?, parts.next()?);
@@ -106,7 +101,7 @@ fn session_token<'a>(state: &'a State, value: &str) -> Option<&'a Token> {
     }
     let token = state.tokens.iter().find(|t| t.name == name)?;
     let want = mac(&["session", &token.name, &expires.to_string(), &token.sha256.to_lowercase()]);
-    (same(sig, &want) && may_read(token)).then_some(token)
+    same(sig, &want).then_some(token)
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -118,7 +113,7 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find_map(|c| c.trim().strip_prefix(name).and_then(|r| r.strip_prefix('=')))
 }
 
-/// The reader signed in by the session cookie, and its cookie value.
+/// The token signed in by the session cookie, and its cookie value.
 pub(crate) fn session<'a>(state: &'a State, headers: &'a HeaderMap) -> Option<(&'a Token, &'a str)> {
     let value = cookie_value(headers, COOKIE)?;
     session_token(state, value).map(|t| (t, value))
@@ -259,5 +254,18 @@ mod tests {
         h.insert(header::COOKIE, HeaderValue::from_str(&format!("{COOKIE}=abc")).unwrap());
         assert!(logout_allowed(&h, &logout_csrf("abc")));
         assert!(!logout_allowed(&h, &logout_csrf("abd")));
+    }
+
+    #[test]
+    fn https_is_detected_directly_or_through_a_proxy() {
+        let uri: Uri = "/".parse().unwrap();
+        let mut h = HeaderMap::new();
+        assert!(!over_https(&h, &uri));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(over_https(&h, &uri));
+        assert!(cookie("x", "v", &h, &uri, 1).ends_with("; Secure"));
+        let mut h = HeaderMap::new();
+        h.insert("forwarded", HeaderValue::from_static("for=1.2.3.4;proto=https"));
+        assert!(over_https(&h, &uri));
     }
 }

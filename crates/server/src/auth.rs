@@ -1,0 +1,155 @@
+//! Who is asking, and whether they may: the one authentication extractor.
+//!
+//! Every handler of the API and every dashboard page takes an
+//! `Auth<Scope>` (a page an `Auth<Scope, Page>`), so a route cannot reach
+//! its body, let alone the ledger, without a token that has the scope its
+//! signature names: "every route checks a token and a scope" holds by the
+//! handlers' types. An API route takes a bearer token only and answers 401
+//! (no or an unknown token) or 403 (too small a scope) as JSON; a page also
+//! takes the signed session cookie that `/login` sets, and answers a
+//! redirect to `/login` instead. `admin` may do everything.
+
+use crate::dashboard::session;
+use crate::{ApiError, State, Token};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use std::marker::PhantomData;
+
+/// A scope a route needs: the token's scopes must hold one of `NAMES`
+/// (or `admin`).
+pub trait Scope: Send + Sync + 'static {
+    const NAMES: &'static [&'static str];
+}
+
+macro_rules! scopes {
+    ($($(#[$m:meta])* $name:ident => [$($s:literal),+];)+) => {
+        $($(#[$m])* pub struct $name; impl Scope for $name { const NAMES: &'static [&'static str] = &[$($s),+]; })+
+    };
+}
+
+scopes! {
+    /// Reads of the ledger.
+    Read => ["read"];
+    /// Recording releases and deployments as they run.
+    Deploy => ["deploy"];
+    /// Reporting verifications.
+    Verify => ["verify"];
+    /// Approving releases.
+    Approve => ["approve"];
+    /// Quarantines, the audit check, redeliveries, breaking glass.
+    Admin => ["admin"];
+    /// What `haul verify` reads: an environment's latest deployment.
+    ReadOrVerify => ["read", "verify"];
+    /// What a run reads (what an environment runs, its quarantines,
+    /// promotion candidates): a token that deploys needs nothing more.
+    ReadOrDeploy => ["read", "deploy"];
+}
+
+/// How the credential comes: a bearer token (the API), or a bearer token
+/// or a session cookie (the dashboard's pages).
+pub trait Via: Send + Sync + 'static {}
+
+/// `Authorization: Bearer <secret>` only.
+pub struct Bearer;
+impl Via for Bearer {}
+
+/// A bearer token or the dashboard's signed session.
+pub struct Page;
+impl Via for Page {}
+
+/// A token allowed to act in scope `S`, presented the `V` way.
+pub struct Auth<S: Scope, V: Via = Bearer> {
+    token: Token,
+    /// The session cookie's value when the session was the credential.
+    session: Option<String>,
+    _scope: PhantomData<(S, V)>,
+}
+
+impl<S: Scope, V: Via> Auth<S, V> {
+    /// The token's name: what writes record as their actor.
+    pub fn name(&self) -> &str {
+        &self.token.name
+    }
+
+    /// The session cookie's value, when signed in through one.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    /// Whether the token may also act in scope `T` (403 otherwise).
+    pub fn also<T: Scope>(&self) -> Result<(), ApiError> {
+        permit(&self.token, T::NAMES)
+    }
+}
+
+/// The hex SHA-256 of a token's secret: what `[[server.tokens]] sha256`
+/// lists and what a presented token is compared by.
+pub fn token_sha256(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The configured token whose secret this is (401 otherwise).
+pub(crate) fn known<'a>(state: &'a State, secret: &str) -> Result<&'a Token, ApiError> {
+    let digest = token_sha256(secret.trim());
+    state
+        .tokens
+        .iter()
+        .find(|t| t.sha256.eq_ignore_ascii_case(&digest))
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown token"))
+}
+
+/// Whether `token` may act in one of `scopes` (403 otherwise).
+pub(crate) fn permit(token: &Token, scopes: &[&str]) -> Result<(), ApiError> {
+    if token.scopes.iter().any(|s| scopes.contains(&s.as_str()) || s == "admin") {
+        return Ok(());
+    }
+    let wanted = scopes.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" or ");
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!("token `{}` lacks the {wanted} scope (it has: {})", token.name, token.scopes.join(", ")),
+    ))
+}
+
+fn bearer(parts: &Parts) -> Result<Option<&str>, ()> {
+    match parts.headers.get(header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(h) => h.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).map(Some).ok_or(()),
+    }
+}
+
+impl<S: Scope> FromRequestParts<State> for Auth<S, Bearer> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, ApiError> {
+        let unauthorized =
+            || ApiError::new(StatusCode::UNAUTHORIZED, "a bearer token is needed (Authorization: Bearer …)");
+        let secret = bearer(parts).ok().flatten().ok_or_else(unauthorized)?;
+        let token = known(state, secret)?;
+        permit(token, S::NAMES)?;
+        Ok(Auth { token: token.clone(), session: None, _scope: PhantomData })
+    }
+}
+
+impl<S: Scope> FromRequestParts<State> for Auth<S, Page> {
+    /// A redirect to `/login` that comes back here.
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Response> {
+        let allowed = |t: &Token| permit(t, S::NAMES).is_ok();
+        if let Some(token) = bearer(parts).ok().flatten().and_then(|s| known(state, s).ok()).filter(|t| allowed(t)) {
+            return Ok(Auth { token: token.clone(), session: None, _scope: PhantomData });
+        }
+        if let Some((token, value)) = session::session(state, &parts.headers)
+            && allowed(token)
+        {
+            return Ok(Auth { token: token.clone(), session: Some(value.to_string()), _scope: PhantomData });
+        }
+        let here = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let to =
+            if here == "/" { "/login".to_string() } else { format!("/login?next={}", crate::dashboard::encode(here)) };
+        Err(session::redirect(&to, &[]))
+    }
+}

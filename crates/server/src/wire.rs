@@ -1,0 +1,242 @@
+//! The boundary between the ledger's model and the API's types (`haul_api`):
+//! records read from the ledger become the shapes the API answers with, and
+//! requests become the ledger's inputs. A word the API does not know (a
+//! status, a trigger) or a release id that fails its check is the ledger
+//! failing, a 500 whose cause is logged, never a value passed on as if it
+//! were known.
+
+use crate::ApiError;
+use haul_api::records as api;
+use haul_api::{DeploymentStatus, Trigger, UnknownName, VerificationResult};
+use haul_ledger as ledger;
+use haul_release::ReleaseId;
+use std::str::FromStr;
+
+fn word<T: FromStr<Err = UnknownName>>(s: &str) -> Result<T, ApiError> {
+    s.parse().map_err(|e: UnknownName| ApiError::internal(&format_args!("the ledger holds {e}")))
+}
+
+fn release_id(s: String) -> Result<ReleaseId, ApiError> {
+    ReleaseId::try_from(s).map_err(|e| ApiError::internal(&format_args!("the ledger holds a bad release id: {e}")))
+}
+
+pub(crate) fn deployment(d: ledger::Deployment) -> Result<api::Deployment, ApiError> {
+    Ok(api::Deployment {
+        id: d.id,
+        app: d.app,
+        env: d.env,
+        release: release_id(d.release)?,
+        trigger: word::<Trigger>(d.trigger.as_str())?,
+        actor: d.actor,
+        reason: d.reason,
+        config_digest: d.config_digest,
+        status: word::<DeploymentStatus>(d.status.as_str())?,
+        undoes: d.undoes,
+        message: d.message,
+        started: d.started,
+        finished: d.finished,
+        forced: d.forced,
+        runner: d.runner.map(runner),
+        lease_until: d.lease_until,
+    })
+}
+
+pub(crate) fn deployments(ds: Vec<ledger::Deployment>) -> Result<Vec<api::Deployment>, ApiError> {
+    ds.into_iter().map(deployment).collect()
+}
+
+fn runner(r: ledger::Runner) -> api::Runner {
+    api::Runner { machine: r.machine, pid: r.pid, boot: r.boot, pidns: r.pidns, start: r.start }
+}
+
+pub(crate) fn to_runner(r: api::Runner) -> ledger::Runner {
+    ledger::Runner { machine: r.machine, pid: r.pid, boot: r.boot, pidns: r.pidns, start: r.start }
+}
+
+pub(crate) fn host(h: ledger::HostResult) -> api::HostResult {
+    api::HostResult { host: h.host, phase: h.phase, status: h.status, error: h.error, elapsed_ms: h.elapsed_ms }
+}
+
+pub(crate) fn to_host(h: api::HostResult) -> ledger::HostResult {
+    ledger::HostResult { host: h.host, phase: h.phase, status: h.status, error: h.error, elapsed_ms: h.elapsed_ms }
+}
+
+pub(crate) fn to_trigger(t: Trigger) -> ledger::Trigger {
+    match t {
+        Trigger::Deploy => ledger::Trigger::Deploy,
+        Trigger::Promote => ledger::Trigger::Promote,
+        Trigger::Rollback => ledger::Trigger::Rollback,
+    }
+}
+
+pub(crate) fn to_status(s: DeploymentStatus) -> ledger::Status {
+    match s {
+        DeploymentStatus::Running => ledger::Status::Running,
+        DeploymentStatus::Succeeded => ledger::Status::Succeeded,
+        DeploymentStatus::Failed => ledger::Status::Failed,
+        DeploymentStatus::SwitchedBack => ledger::Status::SwitchedBack,
+        DeploymentStatus::Undone => ledger::Status::Undone,
+    }
+}
+
+pub(crate) fn to_result(r: VerificationResult) -> ledger::VerificationResult {
+    match r {
+        VerificationResult::Pass => ledger::VerificationResult::Pass,
+        VerificationResult::Fail => ledger::VerificationResult::Fail,
+        VerificationResult::Error => ledger::VerificationResult::Error,
+    }
+}
+
+pub(crate) fn verification(v: ledger::Verification) -> Result<api::Verification, ApiError> {
+    Ok(api::Verification {
+        id: v.id,
+        deployment: v.deployment,
+        name: v.name,
+        result: word(v.result.as_str())?,
+        link: v.link,
+        reporter: v.reporter,
+        at: v.at,
+    })
+}
+
+pub(crate) fn release(r: ledger::Release) -> Result<api::Release, ApiError> {
+    Ok(api::Release {
+        app: r.app,
+        id: release_id(r.id)?,
+        digest: r.digest,
+        revision: r.revision,
+        built_by: r.built_by,
+        created: r.created,
+        files: r.files,
+        bytes: r.bytes,
+    })
+}
+
+pub(crate) fn approval(a: ledger::Approval) -> api::Approval {
+    api::Approval { id: a.id, app: a.app, release: a.release, env: a.env, actor: a.actor, comment: a.comment, at: a.at }
+}
+
+pub(crate) fn quarantine(q: ledger::Quarantine) -> api::Quarantine {
+    api::Quarantine { app: q.app, release: q.release, reason: q.reason, actor: q.actor, at: q.at }
+}
+
+pub(crate) fn candidate(c: ledger::Candidate) -> api::Candidate {
+    api::Candidate { release: c.release, deployment: c.deployment, unmet: c.unmet }
+}
+
+pub(crate) fn event(e: ledger::Event) -> api::Event {
+    api::Event { seq: e.seq, at: e.at, actor: e.actor, kind: e.kind, subject: e.subject, data: e.data }
+}
+
+pub(crate) fn delivery(d: ledger::Delivery) -> Result<api::Delivery, ApiError> {
+    Ok(api::Delivery {
+        id: d.id,
+        webhook: d.webhook,
+        event: d.event,
+        kind: d.kind,
+        status: word(&d.status)?,
+        attempts: d.attempts,
+        next_at: d.next_at,
+        lease_owner: d.lease_owner,
+        lease_until: d.lease_until,
+        last_status: d.last_status,
+        last_error: d.last_error,
+        created: d.created,
+        updated: d.updated,
+    })
+}
+
+pub(crate) fn attempt(a: ledger::DeliveryAttempt) -> api::DeliveryAttempt {
+    api::DeliveryAttempt {
+        id: a.id,
+        delivery: a.delivery,
+        at: a.at,
+        status: a.status,
+        error: a.error,
+        duration_ms: a.duration_ms,
+    }
+}
+
+pub(crate) fn audit(r: ledger::AuditReport) -> api::AuditReport {
+    api::AuditReport { entries: r.entries, broken: r.broken }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The API's records keep the JSON the ledger's model had on the wire.
+    #[test]
+    fn records_keep_their_json() {
+        let id = ReleaseId::new("0123456789abcdef0123").to_string();
+        let runner =
+            ledger::Runner { machine: "m".into(), pid: 7, boot: Some("b".into()), pidns: None, start: Some(9) };
+        for (runner, lease_until) in [(None, None), (Some(runner), Some("2026-01-01T00:00:01.000000Z".to_string()))] {
+            let d = ledger::Deployment {
+                id: 3,
+                app: "app".into(),
+                env: "prod".into(),
+                release: id.clone(),
+                trigger: ledger::Trigger::Rollback,
+                actor: "alice via ci".into(),
+                reason: None,
+                config_digest: "c".into(),
+                status: ledger::Status::SwitchedBack,
+                undoes: Some(2),
+                message: Some("m\nn".into()),
+                started: "2026-01-01T00:00:00.000000Z".into(),
+                finished: None,
+                forced: Some("quarantined".into()),
+                runner,
+                lease_until,
+            };
+            let before = serde_json::to_value(&d).unwrap();
+            assert_eq!(serde_json::to_value(deployment(d).unwrap()).unwrap(), before);
+        }
+        let r = ledger::Release {
+            app: "app".into(),
+            id,
+            digest: "d".into(),
+            revision: None,
+            built_by: "ci".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            files: 1,
+            bytes: 2,
+        };
+        let before = serde_json::to_value(&r).unwrap();
+        assert_eq!(serde_json::to_value(release(r).unwrap()).unwrap(), before);
+        let h = ledger::HostResult {
+            host: "a".into(),
+            phase: "switch".into(),
+            status: "running".into(),
+            error: None,
+            elapsed_ms: 5,
+        };
+        assert_eq!(serde_json::to_value(host(h.clone())).unwrap(), serde_json::to_value(&h).unwrap());
+        let report = ledger::AuditReport { entries: 4, broken: Some((2, "hash".into())) };
+        assert_eq!(serde_json::to_value(audit(report)).unwrap(), json!({ "entries": 4, "broken": [2, "hash"] }));
+    }
+
+    /// A word the API does not know, read from the ledger, is the ledger
+    /// failing (a 500), never passed on.
+    #[test]
+    fn an_unknown_delivery_status_in_the_ledger_is_an_error_not_passed_on() {
+        let d = ledger::Delivery {
+            id: 1,
+            webhook: "w".into(),
+            event: 1,
+            kind: "k".into(),
+            status: "lost".into(),
+            attempts: 0,
+            next_at: "t".into(),
+            lease_owner: None,
+            lease_until: None,
+            last_status: None,
+            last_error: None,
+            created: "t".into(),
+            updated: "t".into(),
+        };
+        assert_eq!(delivery(d).unwrap_err().status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
