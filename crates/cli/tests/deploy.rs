@@ -658,34 +658,7 @@ http = "http://{host}:8080/up"
         "",
     ));
     let out = p.haul(&["plan", "app", "test"]).ok();
-    let expected = "\
-deploy app to test
-  release:    build a new one
-  on failure: rollback
-  keep:       5 releases per host
-  hosts:
-    a  local  [DIR]/.haul/hosts/a/app [web, db]
-    b  local  [DIR]/.haul/hosts/b/app [web]
-1. build
-     local      build: make dist
-     local      pack [DIR]/src
-2. stage
-     local      before_stage hook: notify start
-     all hosts  upload changed files, link shared log/
-     all hosts  post-upload: ./bin/setup
-     all hosts  mark release complete
-3. migrate
-     a          migrate once: ./bin/migrate
-     all hosts  migrate: ./bin/warm-cache
-4. switch
-     all hosts  stop: sv stop app
-     all hosts  switch current
-     all hosts  start: sv start app
-     all hosts  after_switch hook: purge-cdn
-5. verify
-     all hosts  health: http://{host}:8080/up
-";
-    assert_eq!(p.scrub(&out.stdout), expected);
+    common::scrub::assert_output!(p.path(), out.stdout);
     assert!(!p.path().join(".haul").exists(), "plan touches nothing");
     let dry = p.haul(&["deploy", "app", "test", "--dry-run"]).ok();
     assert_eq!(dry.stdout, out.stdout);
