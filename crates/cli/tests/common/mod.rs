@@ -4,7 +4,7 @@
 //! configs most tests start from, and beside it an HTTP client ([`http`]), a
 //! running `haul server` ([`server`]), polling ([`wait`]), test certificates
 //! ([`tls`]) and filters for snapshots ([`scrub`]).
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod fleet;
 pub mod http;
