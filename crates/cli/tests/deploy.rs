@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Project, config, snapshot};
+use common::{Project, config, four_hosts, snapshot};
 use std::os::unix::fs::MetadataExt;
 
 #[test]
@@ -681,16 +681,6 @@ fn deploy_json_is_a_stream_of_events_ending_in_the_report() {
     assert_eq!(work["tasks"].as_u64().unwrap() as usize, finished, "the work total counts every host task");
     assert!(events.iter().any(|e| e["event"] == "output" && e["host"] == "b" && e["line"] == "hello from b"));
     assert!(events.iter().any(|e| e["event"] == "finished" && e["task"] == "switch current" && e["ok"] == true));
-}
-
-fn four_hosts(app_extra: &str, env_extra: &str) -> String {
-    let mut t = format!(
-        "[apps.app]\nship = \"src\"\n{app_extra}\n\n[environments.test]\nhosts = [\"a\", \"b\", \"c\", \"d\"]\n{env_extra}\n"
-    );
-    for h in ["a", "b", "c", "d"] {
-        t.push_str(&format!("\n[hosts.{h}]\ntransport = \"local\"\nroot = \".haul/hosts/{h}\"\nroles = [\"web\"]\n"));
-    }
-    t
 }
 
 #[test]

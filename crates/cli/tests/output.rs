@@ -9,17 +9,7 @@
 mod common;
 
 use common::scrub::assert_output;
-use common::{Project, config};
-
-fn four_hosts(app_extra: &str, env_extra: &str) -> String {
-    let mut t = format!(
-        "[apps.app]\nship = \"src\"\n{app_extra}\n\n[environments.test]\nhosts = [\"a\", \"b\", \"c\", \"d\"]\n{env_extra}\n"
-    );
-    for h in ["a", "b", "c", "d"] {
-        t.push_str(&format!("\n[hosts.{h}]\ntransport = \"local\"\nroot = \".haul/hosts/{h}\"\nroles = [\"web\"]\n"));
-    }
-    t
-}
+use common::{Project, config, four_hosts};
 
 #[test]
 fn plan_of_a_rolling_rollout_names_its_batches() {

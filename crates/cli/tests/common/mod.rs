@@ -206,6 +206,19 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, u32)> {
     out
 }
 
+/// App `app` (shipping `src/`) on four local hosts `a` to `d` with role
+/// `web`, in environment `test`; `app_extra` is appended to `[apps.app]`,
+/// `env_extra` to `[environments.test]`.
+pub fn four_hosts(app_extra: &str, env_extra: &str) -> String {
+    let mut t = format!(
+        "[apps.app]\nship = \"src\"\n{app_extra}\n\n[environments.test]\nhosts = [\"a\", \"b\", \"c\", \"d\"]\n{env_extra}\n"
+    );
+    for h in ["a", "b", "c", "d"] {
+        t.push_str(&format!("\n[hosts.{h}]\ntransport = \"local\"\nroot = \".haul/hosts/{h}\"\nroles = [\"web\"]\n"));
+    }
+    t
+}
+
 /// A pipeline: app `app` built in `staging` on host a, promoted to `prod`
 /// on host b; `extra` follows `[environments.prod]` (its `requires`, and
 /// any other tables).
