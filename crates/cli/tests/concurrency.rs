@@ -6,23 +6,12 @@
 
 mod common;
 
-use common::{Project, config};
-use std::io::{BufRead, BufReader};
+use common::{Project, Server, config, wait_until};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const SLOW: &str = r#"post_upload = ["sleep 20"]"#;
-
-/// Waits until `cond` holds (at most 30s).
-#[track_caller]
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Starts `haul <args>` in a process group of its own, so that it and its
 /// steps can be killed together, as a CI runner cancels a job.
@@ -47,7 +36,7 @@ fn a_killed_deploy_is_closed_as_failed_and_the_rerun_proceeds_at_once() {
     let p = Project::new(&config(SLOW, ""));
     let mut first = spawn_group(&p, &["deploy", "app", "test"], &[]);
     let pid = first.id();
-    wait_for("the first deploy to stage", || p.host("a").join(".haul/lock").exists() && !p.releases("a").is_empty());
+    wait_until("the first deploy to stage", || p.host("a").join(".haul/lock").exists() && !p.releases("a").is_empty());
     kill9(&mut first);
 
     p.write("haul.toml", &config("", ""));
@@ -65,42 +54,20 @@ fn a_killed_deploy_is_closed_as_failed_and_the_rerun_proceeds_at_once() {
     p.haul(&["audit", "verify"]).ok();
 }
 
-struct Server(Child, u16);
-
-impl Server {
-    fn start(p: &Project) -> Server {
-        let mut child = p.command(&["server", "--listen", "127.0.0.1:0"], &[]).stderr(Stdio::piped()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-        Server(child, port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn token() -> String {
-    format!(
-        "[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"read\", \"deploy\", \"admin\"]\n",
-        common::sha256("ci-secret")
-    )
+fn ci_token() -> String {
+    common::token("ci", "ci-secret", &["read", "deploy", "admin"])
 }
 
 #[test]
 fn a_killed_deploy_through_a_server_is_closed_and_the_rerun_proceeds_at_once() {
-    let p = Project::new(&config(SLOW, &format!("[server]\n{}", token())));
+    let p = Project::new(&config(SLOW, &format!("[server]\n{}", ci_token())));
     let server = Server::start(&p);
-    let client = format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(SLOW, ""), server.1);
+    let client = format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(SLOW, ""), server.port);
     p.write("client.toml", &client);
     let env = [("HAUL_TOKEN", "ci-secret")];
     let mut first = spawn_group(&p, &["--config", "client.toml", "deploy", "app", "test"], &env);
     let pid = first.id();
-    wait_for("the first deploy to stage", || p.host("a").join(".haul/lock").exists() && !p.releases("a").is_empty());
+    wait_until("the first deploy to stage", || p.host("a").join(".haul/lock").exists() && !p.releases("a").is_empty());
     kill9(&mut first);
 
     p.write("client.toml", &client.replace(SLOW, ""));
@@ -137,7 +104,7 @@ fn deploy_in_namespace(p: &Project, config: &str) -> Child {
 fn a_deploy_in_another_pid_namespace_keeps_its_locks_and_its_run() {
     let p = Project::new(&config(SLOW, "[lock]\nlease = \"2s\"\n"));
     let mut first = deploy_in_namespace(&p, "haul.toml");
-    wait_for("the contained deploy to stage", || {
+    wait_until("the contained deploy to stage", || {
         p.host("a").join(".haul/lock").exists() && !p.releases("a").is_empty()
     });
     // The ledger refuses: its runner may be alive (another namespace) and
@@ -173,8 +140,8 @@ fn a_deploy_in_another_pid_namespace_keeps_its_locks_and_its_run() {
 fn unlock_closes_a_run_that_died_elsewhere_with_the_reason() {
     let p = Project::new(&config(SLOW, ""));
     let mut first = deploy_in_namespace(&p, "haul.toml");
-    wait_for("the contained deploy to stage", || p.host("a").join(".haul/lock").exists());
-    wait_for("its deployment to be recorded", || {
+    wait_until("the contained deploy to stage", || p.host("a").join(".haul/lock").exists());
+    wait_until("its deployment to be recorded", || {
         p.haul(&["history", "--json"]).json().as_array().is_some_and(|a| !a.is_empty())
     });
     kill9(&mut first);
@@ -342,10 +309,10 @@ fn racing_deploys_through_two_servers_over_one_postgresql_go_one_at_a_time() {
     let pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
     let url = pg.create_database("race").unwrap();
     let slow = r#"post_upload = ["sleep 0.3"]"#;
-    let p = Project::new(&config(slow, &format!("[ledger]\nurl = \"{url}\"\n\n[server]\n{}", token())));
+    let p = Project::new(&config(slow, &format!("[ledger]\nurl = \"{url}\"\n\n[server]\n{}", ci_token())));
     let (s1, s2) = (Server::start(&p), Server::start(&p));
     for (name, s) in [("one.toml", &s1), ("two.toml", &s2)] {
-        p.write(name, &format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(slow, ""), s.1));
+        p.write(name, &format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(slow, ""), s.port));
     }
     let env = [("HAUL_TOKEN", "ci-secret")];
     let v1 = p.haul_env(&["--config", "one.toml", "deploy", "app", "test", "--json"], &env).ok().report()["release"]
@@ -380,9 +347,9 @@ impl WaitRef for Child {
 
 #[test]
 fn a_run_through_a_server_renews_at_the_servers_lease_and_unlock_closes_it_once_dead() {
-    let p = Project::new(&config(SLOW, &format!("[lock]\nlease = \"2s\"\n\n[server]\n{}", token())));
+    let p = Project::new(&config(SLOW, &format!("[lock]\nlease = \"2s\"\n\n[server]\n{}", ci_token())));
     let server = Server::start(&p);
-    let client = format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(SLOW, ""), server.1);
+    let client = format!("{}\n[ledger]\nurl = \"http://127.0.0.1:{}\"\n", config(SLOW, ""), server.port);
     p.write("client.toml", &client);
     let env = [("HAUL_TOKEN", "ci-secret")];
     let mut first = std::process::Command::new("unshare")
@@ -397,7 +364,7 @@ fn a_run_through_a_server_renews_at_the_servers_lease_and_unlock_closes_it_once_
         .process_group(0)
         .spawn()
         .expect("unshare runs (as root)");
-    wait_for("the contained deploy to stage", || p.host("a").join(".haul/lock").exists());
+    wait_until("the contained deploy to stage", || p.host("a").join(".haul/lock").exists());
     // Longer than the server's lease: the runner renewed it through the
     // server, so the run still holds the environment.
     std::thread::sleep(Duration::from_secs(3));

@@ -7,9 +7,9 @@
 
 mod common;
 
-use common::Project;
+use common::http::free_port;
+use common::{Project, Server};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,18 +45,9 @@ root = ".haul/hosts/b"
 transport = "local"
 root = ".haul/hosts/c"
 
-[[server.tokens]]
-name = "dashboard"
-sha256 = "{}"
-scopes = ["read"]
-
-[[server.tokens]]
-name = "ci"
-sha256 = "{}"
-scopes = ["verify"]
-"#,
-        common::sha256(TOKEN),
-        common::sha256("ci-secret")
+{}{}"#,
+        common::token("dashboard", TOKEN, &["read"]),
+        common::token("ci", "ci-secret", &["verify"])
     )
 }
 
@@ -78,21 +69,6 @@ fn spawn_in_group(mut c: Command) -> Reaper {
     Reaper(c.process_group(0).spawn().expect("starts"))
 }
 
-/// Starts `haul server` on a free port.
-fn start_server(p: &Project) -> (Reaper, u16) {
-    let mut c = p.command(&["server", "--listen", "127.0.0.1:0"], &[]);
-    c.stderr(Stdio::piped());
-    let mut server = spawn_in_group(c);
-    let mut line = String::new();
-    BufReader::new(server.0.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-    (server, port)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// One HTTP/1.1 exchange: status, headers (lowercased names), body.
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, String, String) {
     let (status, head, body) = http_raw(port, method, path, headers, body);
@@ -107,55 +83,8 @@ fn http_raw(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, String, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if method != "GET" && method != "DELETE" || !body.is_empty() {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    // Read by Content-Length (or chunks): chromedriver keeps the connection open.
-    let mut r = BufReader::new(s);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let length = head
-        .to_ascii_lowercase()
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:").map(str::to_string))
-        .and_then(|n| n.trim().parse().ok());
-    let mut body = Vec::new();
-    if let Some(n) = length {
-        body.resize(n, 0);
-        r.read_exact(&mut body).unwrap();
-    } else if head.contains("transfer-encoding: chunked") {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).unwrap();
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).unwrap();
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        let _ = r.read_to_end(&mut body);
-    }
-    (status, head, String::from_utf8_lossy(&body).into_owned())
+    let r = common::http::exchange(port, method, path, headers, body);
+    (r.status, r.head, r.body)
 }
 
 /// A W3C WebDriver session through chromedriver. Dropping it ends the
@@ -331,7 +260,8 @@ fn the_dashboard_shows_what_runs_where_in_a_browser() {
     p.haul(&["verify", "app", "staging", "--name", "smoke", "--result", "pass", "--link", "https://ci.example/7"]).ok();
     assert_ne!(v1, v2);
 
-    let (_server, port) = start_server(&p);
+    let server = Server::start(&p);
+    let port = server.port;
     let base = format!("http://127.0.0.1:{port}");
     let b = Browser::start();
 
@@ -422,7 +352,8 @@ fn the_dashboard_shows_what_runs_where_in_a_browser() {
 fn pages_need_a_read_token_and_the_cookie_is_locked_down() {
     let p = Project::new(&pipeline());
     let v1 = deploy(&p, "staging", &[]);
-    let (_server, port) = start_server(&p);
+    let server = Server::start(&p);
+    let port = server.port;
 
     let (st, head, _) = http(port, "GET", "/deployments/1", &[], None);
     assert_eq!(st, 303);
@@ -530,7 +461,8 @@ fn pages_need_a_read_token_and_the_cookie_is_locked_down() {
 #[test]
 fn login_next_is_only_ever_a_path_on_this_server() {
     let p = Project::new(&pipeline());
-    let (_server, port) = start_server(&p);
+    let server = Server::start(&p);
+    let port = server.port;
     let (nonce, csrf) = login_form(port);
     let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", nonce.as_str())];
     // Each as the form sends it (percent-encoded once).

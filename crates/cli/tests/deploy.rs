@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Project, config, snapshot};
+use common::{Project, config, four_hosts, snapshot};
 use std::os::unix::fs::MetadataExt;
 
 #[test]
@@ -658,34 +658,7 @@ http = "http://{host}:8080/up"
         "",
     ));
     let out = p.haul(&["plan", "app", "test"]).ok();
-    let expected = "\
-deploy app to test
-  release:    build a new one
-  on failure: rollback
-  keep:       5 releases per host
-  hosts:
-    a  local  [DIR]/.haul/hosts/a/app [web, db]
-    b  local  [DIR]/.haul/hosts/b/app [web]
-1. build
-     local      build: make dist
-     local      pack [DIR]/src
-2. stage
-     local      before_stage hook: notify start
-     all hosts  upload changed files, link shared log/
-     all hosts  post-upload: ./bin/setup
-     all hosts  mark release complete
-3. migrate
-     a          migrate once: ./bin/migrate
-     all hosts  migrate: ./bin/warm-cache
-4. switch
-     all hosts  stop: sv stop app
-     all hosts  switch current
-     all hosts  start: sv start app
-     all hosts  after_switch hook: purge-cdn
-5. verify
-     all hosts  health: http://{host}:8080/up
-";
-    assert_eq!(p.scrub(&out.stdout), expected);
+    common::scrub::assert_output!(p.path(), out.stdout);
     assert!(!p.path().join(".haul").exists(), "plan touches nothing");
     let dry = p.haul(&["deploy", "app", "test", "--dry-run"]).ok();
     assert_eq!(dry.stdout, out.stdout);
@@ -708,16 +681,6 @@ fn deploy_json_is_a_stream_of_events_ending_in_the_report() {
     assert_eq!(work["tasks"].as_u64().unwrap() as usize, finished, "the work total counts every host task");
     assert!(events.iter().any(|e| e["event"] == "output" && e["host"] == "b" && e["line"] == "hello from b"));
     assert!(events.iter().any(|e| e["event"] == "finished" && e["task"] == "switch current" && e["ok"] == true));
-}
-
-fn four_hosts(app_extra: &str, env_extra: &str) -> String {
-    let mut t = format!(
-        "[apps.app]\nship = \"src\"\n{app_extra}\n\n[environments.test]\nhosts = [\"a\", \"b\", \"c\", \"d\"]\n{env_extra}\n"
-    );
-    for h in ["a", "b", "c", "d"] {
-        t.push_str(&format!("\n[hosts.{h}]\ntransport = \"local\"\nroot = \".haul/hosts/{h}\"\nroles = [\"web\"]\n"));
-    }
-    t
 }
 
 #[test]

@@ -11,11 +11,9 @@
 
 mod common;
 
-use common::Project;
+use common::fleet::{deploy, live, on, wait_for_file as wait_for};
+use common::{Project, report};
 use haul_testfleet::{Fleet, FleetOptions};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -56,43 +54,8 @@ fn setup(opts: FleetOptions, rollout: Rollout, app: &str) -> (Fleet, Project) {
         Fleet => "fleet",
         Rolling => "rolling",
     };
-    let body = format!(
-        "[environments.prod]\nhosts = {}\nrollout = \"{rollout}\"\n\n[apps.app]\nship = \"src\"\n{app}\n",
-        fleet.names_toml()
-    );
-    let p = Project::new(&fleet.haul_toml(&body));
+    let p = common::fleet::project(&fleet, app, &format!("rollout = \"{rollout}\""));
     (fleet, p)
-}
-
-fn on(fleet: &Fleet, i: usize, path: &str) -> PathBuf {
-    fleet.hosts[i].path(path)
-}
-
-fn live(fleet: &Fleet, i: usize) -> Option<String> {
-    let link = std::fs::read_link(on(fleet, i, "/srv/app/current")).ok()?;
-    Some(link.strip_prefix("releases").ok()?.display().to_string())
-}
-
-fn deploy(p: &Project) -> String {
-    let out = p.haul(&["deploy", "app", "prod", "--json"]).ok();
-    out.report()["release"].as_str().unwrap().to_string()
-}
-
-/// Waits until `path` exists (a step on a host reached a point).
-fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The report at the end of a `--json` run's output.
-fn report(stdout: &str) -> Value {
-    let last = stdout.lines().last().unwrap_or_else(|| panic!("no report in {stdout:?}"));
-    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"));
-    assert_eq!(v["event"], "report", "{last}");
-    v
 }
 
 /// Every host is consistent: `current` points at a complete release (its

@@ -5,75 +5,21 @@
 
 mod common;
 
-use common::{Project, config};
+use common::{Project, Server, config, wait_for};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "ops-secret";
 
 /// One HTTP/1.1 request with the admin token: the status and the JSON body.
 fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n");
-    let body = body.unwrap_or("");
-    req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split_whitespace().nth(1).unwrap_or_else(|| panic!("no status: {out:?}")).parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-/// Polls `f` until it returns `Some`, for at most a minute.
-#[track_caller]
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A running `haul server`; killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(p: &Project, env: &[(&str, &str)]) -> Server {
-        let mut child = p.command(&["server", "--listen", "127.0.0.1:0"], env).stderr(Stdio::piped()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-        Server { child, port }
-    }
-
-    /// SIGTERM; the server stops cleanly.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        assert!(self.child.wait().unwrap().success());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    common::http::json(port, method, path, TOKEN, body)
 }
 
 fn admin_token() -> String {
-    format!("\n[[server.tokens]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n", common::sha256(TOKEN))
+    format!("\n{}", common::token("ops", TOKEN, &["admin"]))
 }
 
 /// Asserts an answer is the JSON error of an unavailable database.
@@ -89,7 +35,7 @@ fn postgresql_stopped_under_a_server_answers_503_loses_no_acknowledged_write_and
     let mut pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
     let url = pg.create_database("faults").unwrap();
     let server_side = Project::new(&config("", &format!("[ledger]\nurl = \"{url}\"\n{}", admin_token())));
-    let server = Server::start(&server_side, &[]);
+    let server = Server::start(&server_side);
     let port = server.port;
     let client = Project::new(&config("", &format!("[ledger]\nurl = \"http://127.0.0.1:{port}\"\n")));
     let as_ops = [("HAUL_TOKEN", TOKEN)];
@@ -251,7 +197,7 @@ fn a_webhook_receiver_down_longer_than_the_backoff_gets_every_event_exactly_once
         "\n[webhooks.all]\nurl = \"http://127.0.0.1:{port}/all\"\nsecret_env = \"HOOK_SECRET\"\nbackoff = \"100ms\"\nattempts = 40\n"
     );
     let p = Project::new(&config("", &format!("{}{hook}", admin_token())));
-    let server = Server::start(&p, &[secret]);
+    let server = Server::start_with(&p, &[secret]);
     let start = wait_for("the webhook's cursor", || {
         let (_, v) = http(server.port, "GET", "/api/v1/webhooks", None);
         v["items"].as_array()?.iter().find(|w| w["name"] == "all")?["cursor"].as_i64()
@@ -282,7 +228,7 @@ fn a_webhook_receiver_down_longer_than_the_backoff_gets_every_event_exactly_once
     server.stop();
     p.write("src/index.html", "<h1>v2</h1>\n");
     p.deploy();
-    let server = Server::start(&p, &[secret]);
+    let server = Server::start_with(&p, &[secret]);
 
     // The receiver returns: every event arrives, each exactly once.
     let got = receiver(port);
@@ -312,7 +258,7 @@ fn postgresql_stopping_mid_deploy_through_a_server_leaves_no_host_half_switched(
     let mut pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
     let url = pg.create_database("middeploy").unwrap();
     let server_side = Project::new(&config("", &format!("[ledger]\nurl = \"{url}\"\n{}", admin_token())));
-    let server = Server::start(&server_side, &[]);
+    let server = Server::start(&server_side);
     let port = server.port;
     let marks = tempfile::tempdir().unwrap();
     let (hold, held) = (marks.path().join("hold"), marks.path().join("held"));

@@ -6,41 +6,16 @@
 mod common;
 
 use common::Project;
+use common::fleet::{deploy, live, on, wait_for_file as wait_for};
 use haul_testfleet::{Fleet, FleetOptions};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A fleet of `n` hosts and a project whose environment `prod` is all of
 /// them; `app` is appended to `[apps.app]`, `rest` after the environment.
 fn setup(n: usize, bastion: bool, app: &str, rest: &str) -> (Fleet, Project) {
     let fleet = Fleet::start(FleetOptions { hosts: n, bastion, ..FleetOptions::default() }).expect("fleet starts");
-    let body =
-        format!("[apps.app]\nship = \"src\"\n{app}\n\n[environments.prod]\nhosts = {}\n{rest}\n", fleet.names_toml());
-    let p = Project::new(&fleet.haul_toml(&body));
+    let p = common::fleet::project(&fleet, app, rest);
     (fleet, p)
-}
-
-fn on(fleet: &Fleet, i: usize, path: &str) -> PathBuf {
-    fleet.hosts[i].path(path)
-}
-
-fn live(fleet: &Fleet, i: usize) -> Option<String> {
-    let link = std::fs::read_link(on(fleet, i, "/srv/app/current")).ok()?;
-    Some(link.strip_prefix("releases").ok()?.display().to_string())
-}
-
-fn deploy(p: &Project) -> String {
-    let out = p.haul(&["deploy", "app", "prod", "--json"]).ok();
-    out.report()["release"].as_str().unwrap().to_string()
-}
-
-/// Waits until `path` exists (a step on a host reached a point).
-fn wait_for(path: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

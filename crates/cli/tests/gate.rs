@@ -7,9 +7,9 @@
 
 mod common;
 
-use common::{Project, config};
+use common::http::json as http;
+use common::{Project, Server, config, token};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
 
 fn history(p: &Project) -> Vec<Value> {
     p.haul(&["history", "--json"]).ok().json().as_array().unwrap().clone()
@@ -136,47 +136,16 @@ fn a_failed_deploy_does_not_switch_back_to_a_quarantined_release() {
     );
 }
 
-/// One HTTP/1.1 request; returns the status and the body as JSON.
-fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n");
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-/// A `haul server` on a free loopback port, killed when dropped.
-fn server(p: &Project) -> (common::Killed, u16) {
-    let mut child =
-        p.command(&["server", "--listen", "127.0.0.1:0"], &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-    (common::Killed(child), port)
-}
-
-fn token(name: &str, scopes: &str) -> String {
-    format!("[[server.tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\nscopes = [{scopes}]\n\n", common::sha256(name))
-}
-
 fn start_body(env: &str, release: &str, trigger: &str, extra: &str) -> String {
     format!(r#"{{"app":"app","env":"{env}","release":"{release}","trigger":"{trigger}","config_digest":"c"{extra}}}"#)
 }
 
 #[test]
 fn the_api_gates_every_trigger_and_only_admin_breaks_glass() {
-    let tokens = token("ci", "\"deploy\"") + &token("root", "\"admin\"");
+    let tokens = token("ci", "ci", &["deploy"]) + &token("root", "root", &["admin"]);
     let server_side = Project::new(&config("", &tokens));
-    let (_server, port) = server(&server_side);
+    let server = Server::start(&server_side);
+    let port = server.port;
     let client = Project::new(&config("", &format!("[ledger]\nurl = \"http://127.0.0.1:{port}\"\n")));
     let ci = [("HAUL_TOKEN", "ci")];
     let v1 = client.haul_env(&["deploy", "app", "test", "--json"], &ci).ok().report()["release"]
@@ -253,13 +222,14 @@ fn the_api_gates_every_trigger_and_only_admin_breaks_glass() {
 
 #[test]
 fn a_deploy_token_deploys_promotes_and_rolls_back_through_a_server_and_a_read_token_cannot() {
-    let tokens = token("deployer", "\"deploy\"")
-        + &token("checker", "\"verify\"")
-        + &token("boss", "\"approve\"")
-        + &token("viewer", "\"read\"");
+    let tokens = token("deployer", "deployer", &["deploy"])
+        + &token("checker", "checker", &["verify"])
+        + &token("boss", "boss", &["approve"])
+        + &token("viewer", "viewer", &["read"]);
     let requires = "\n[environments.prod.requires]\nverifications = [\"smoke\"]\napprovals = 1\n\n";
     let server_side = Project::new(&common::pipeline(&format!("{requires}{tokens}")));
-    let (_server, port) = server(&server_side);
+    let server = Server::start(&server_side);
+    let port = server.port;
     let client = Project::new(&common::pipeline(&format!("[ledger]\nurl = \"http://127.0.0.1:{port}\"\n")));
     let as_ = |t: &'static str| [("HAUL_TOKEN", t)];
 
@@ -312,7 +282,8 @@ fn a_new_token_pasted_into_haul_toml_lets_that_token_in_with_exactly_its_scopes(
     assert_eq!(again["scopes"], serde_json::json!(["read"]));
 
     let server_side = Project::new(&format!("{}\n{}", config("", ""), toml.trim()));
-    let (_server, port) = server(&server_side);
+    let server = Server::start(&server_side);
+    let port = server.port;
     assert_eq!(http(port, "GET", "/api/v1/deployments", secret, None).0, 200);
     let (st, e) = http(port, "POST", "/api/v1/releases", secret, Some("{}"));
     assert_eq!(st, 403, "{e}");
@@ -332,9 +303,10 @@ fn a_new_token_pasted_into_haul_toml_lets_that_token_in_with_exactly_its_scopes(
 
 #[test]
 fn a_release_id_that_is_not_one_is_refused_by_the_api() {
-    let tokens = token("ci", "\"deploy\"");
+    let tokens = token("ci", "ci", &["deploy"]);
     let server_side = Project::new(&config("", &tokens));
-    let (_server, port) = server(&server_side);
+    let server = Server::start(&server_side);
+    let port = server.port;
     for id in ["x; rm -rf / #aaaaaaaaaaaaaa", "../../../../etc/passwd", "<script>alert(1)</script>"] {
         let body = serde_json::json!({
             "app": "app", "id": id, "digest": "d", "built_by": "ci", "created": "2026-01-01T00:00:00Z",

@@ -8,6 +8,7 @@
 mod common;
 
 use common::{Out, Project, config, snapshot};
+use haul_testfleet::hostile::{self, ODD_NAMES};
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
@@ -68,9 +69,7 @@ fn escaping_links_are_refused_before_any_host_is_touched() {
     for (links, refused) in cases {
         let p = Project::new(&config("shared = [\"data/uploads/\"]", ""));
         let sentinels = Sentinels::new(&p);
-        for (path, target) in *links {
-            symlink(target, p.path().join("src").join(path)).unwrap();
-        }
+        hostile::links(&p.path().join("src"), links).unwrap();
         let out = p.haul(&["deploy", "app", "test"]).fails(1);
         let msg = all(&out);
         assert!(
@@ -210,29 +209,10 @@ fn shared_and_releases_placed_as_links_on_the_host_are_refused() {
 
 #[test]
 fn odd_names_ship_intact_through_full_and_patched_stages() {
-    let odd = [
-        "new\nline",
-        "tab\there",
-        "quote's",
-        "double\"quote",
-        "$(touch pwned)",
-        "`touch pwned`",
-        "-rf",
-        "--help",
-        "back\\slash",
-        " spaced ",
-        "ünïcødé",
-        "semi;colon&amp",
-        "star*?[x]",
-    ];
+    let odd = ODD_NAMES;
     let p = Project::new(&config("shared = [\"it's $(touch pwned) \\\"q\\\"/\", \"-x/\"]", ""));
     let sentinels = Sentinels::new(&p);
-    for (i, name) in odd.iter().enumerate() {
-        std::fs::write(p.path().join("src").join(name), format!("{i}\n")).unwrap();
-        std::fs::create_dir_all(p.path().join("src").join(format!("d {name}"))).unwrap();
-        std::fs::write(p.path().join("src").join(format!("d {name}/{name}")), "x\n").unwrap();
-        symlink(format!("d {name}/{name}"), p.path().join("src").join(format!("l {name}"))).unwrap();
-    }
+    hostile::odd_tree(&p.path().join("src")).unwrap();
     let check = |id: &str| {
         for h in ["a", "b"] {
             let mut got = snapshot(&p.host(h).join("releases").join(id));

@@ -5,54 +5,14 @@
 
 mod common;
 
-use common::Project;
+use common::http::json as http;
+use common::{Project, Server, token};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 
 /// Prod takes staging's releases once `smoke` passed and one person approved.
 fn pipeline(rest: &str) -> String {
     common::pipeline(&format!("\n[environments.prod.requires]\nverifications = [\"smoke\"]\napprovals = 1\n\n{rest}"))
-}
-
-/// One HTTP/1.1 request; returns the status and the body as JSON.
-fn http(port: u16, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n");
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-struct Server(std::process::Child, u16);
-
-impl Server {
-    fn start(p: &Project) -> Server {
-        let mut child = p
-            .command(&["server", "--listen", "127.0.0.1:0"], &[])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-        Server(child, port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// An SSE stream read line by line.
@@ -100,15 +60,12 @@ impl Stream {
 
 #[test]
 fn the_cli_records_through_a_ledger_server_which_judges_promotions() {
-    let token = format!(
-        "[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"read\", \"deploy\", \"verify\", \"approve\", \"admin\"]\n\n[[server.tokens]]\nname = \"viewer\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n",
-        common::sha256("ci-secret"),
-        common::sha256("viewer-secret")
-    );
-    let server_side = Project::new(&pipeline(&token));
+    let tokens = token("ci", "ci-secret", &["read", "deploy", "verify", "approve", "admin"])
+        + &token("viewer", "viewer-secret", &["read"]);
+    let server_side = Project::new(&pipeline(&tokens));
     let server = Server::start(&server_side);
-    let port = server.1;
-    let client = Project::new(&pipeline(&format!("[ledger]\nurl = \"http://127.0.0.1:{port}\"\n")));
+    let port = server.port;
+    let client = Project::new(&pipeline(&server.ledger()));
     let as_ci = [("HAUL_TOKEN", "ci-secret")];
 
     // Live events from the start of the log.
@@ -221,17 +178,7 @@ fn the_cli_records_through_a_ledger_server_which_judges_promotions() {
     assert_eq!(http(port, "GET", "/api/v1/quarantines", "viewer-secret", None).0, 400, "app is required");
 
     // SIGTERM ends open streams, and the server exits cleanly.
-    let mut server = server;
-    assert!(std::process::Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap().success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(st) = server.0.try_wait().unwrap() {
-            break st;
-        }
-        assert!(std::time::Instant::now() < deadline, "the server did not stop with a stream open");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    assert!(status.success());
+    server.stop_within(std::time::Duration::from_secs(20));
     let mut rest = String::new();
     let _ = resumed.0.read_to_string(&mut rest);
     drop(stream);
@@ -275,18 +222,14 @@ while True:
 
 #[test]
 fn the_cli_records_through_a_server_behind_https() {
-    let token = format!(
-        "[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n",
-        common::sha256("ci-secret")
-    );
-    let server_side = Project::new(&pipeline(&token));
+    let server_side = Project::new(&pipeline(&token("ci", "ci-secret", &["admin"])));
     let server = Server::start(&server_side);
     let certs = tempfile::tempdir().unwrap();
-    common::test_certificates(certs.path());
+    common::tls::certificates(certs.path());
     std::fs::write(certs.path().join("proxy.py"), TLS_PROXY).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::http::free_port();
     let mut proxy = std::process::Command::new("python3")
-        .args(["proxy.py", &port.to_string(), &server.1.to_string()])
+        .args(["proxy.py", &port.to_string(), &server.port.to_string()])
         .current_dir(certs.path())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -311,7 +254,7 @@ fn the_cli_records_through_a_server_behind_https() {
         .as_str()
         .unwrap()
         .to_string();
-    let (_, page) = http(server.1, "GET", "/api/v1/deployments?app=app", "ci-secret", None);
+    let (_, page) = http(server.port, "GET", "/api/v1/deployments?app=app", "ci-secret", None);
     assert_eq!(page["items"][0]["release"], v1.as_str());
     assert_eq!(page["items"][0]["status"], "succeeded");
 }

@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::{Project, config};
-use std::io::{BufRead, BufReader, Read, Write};
+use common::http::text as http;
+use common::{Project, Server, config, token};
 
 /// A JSON error's status and message; its request id is the response's.
 fn error(body: &str) -> (u16, String) {
@@ -16,44 +16,17 @@ fn error(body: &str) -> (u16, String) {
     (v["error"]["status"].as_u64().unwrap() as u16, v["error"]["message"].as_str().unwrap().to_string())
 }
 
-/// One HTTP/1.1 request; returns the status and the body.
-fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    if let Some(b) = body {
-        let _ = s.write_all(b.as_bytes()); // the server may stop reading a body it refuses
-    }
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
-
 #[test]
 fn the_api_checks_tokens_and_scopes_and_answers_json() {
     let tokens = format!(
-        "[server]\n\n[[server.tokens]]\nname = \"dashboard\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n\n[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"read\", \"verify\", \"approve\"]\n",
-        common::sha256("reader-secret"),
-        common::sha256("ci-secret")
+        "[server]\n\n{}{}",
+        token("dashboard", "reader-secret", &["read"]),
+        token("ci", "ci-secret", &["read", "verify", "approve"])
     );
     let p = Project::new(&config("", &tokens));
     let release = p.deploy();
-    let mut server =
-        p.command(&["server", "--listen", "127.0.0.1:0"], &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut err = BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+    let server = Server::start(&p);
+    let (port, line) = (server.port, server.listening.clone());
 
     assert_eq!(http(port, "GET", "/healthz", None, None), (200, r#"{"ok":true}"#.into()));
     // Only /healthz answers without a token.
@@ -115,40 +88,20 @@ fn the_api_checks_tokens_and_scopes_and_answers_json() {
     assert!(out.stdout.contains("smoke pass"), "{}", out.stdout);
 
     // Graceful shutdown on SIGTERM; no secret was ever logged.
-    assert!(std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap().success());
-    assert!(server.wait().unwrap().success());
-    let mut rest = String::new();
-    err.read_to_string(&mut rest).unwrap();
+    let rest = server.stop();
     assert_eq!(rest, "haul server stopped\n");
     assert!(!line.contains("secret") && !rest.contains("secret"));
-}
-
-/// Starts `haul server` on a free port and returns it with the port.
-fn start_server(p: &Project) -> (std::process::Child, u16) {
-    let mut server =
-        p.command(&["server", "--listen", "127.0.0.1:0"], &[]).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    // One byte at a time: the rest of the log stays in the pipe for `stop`.
-    let mut byte = [0u8];
-    while server.stderr.as_mut().unwrap().read_exact(&mut byte).is_ok() && byte[0] != b'\n' {
-        line.push(byte[0] as char);
-    }
-    let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-    (server, port)
 }
 
 #[test]
 fn two_servers_over_one_postgresql_database_behave_as_one() {
     let pg = haul_testpg::Postgres::start().expect("PostgreSQL starts");
     let url = pg.create_database("shared").unwrap();
-    let tokens = format!(
-        "[ledger]\nurl = \"{url}\"\n\n[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n",
-        common::sha256("ci-secret")
-    );
+    let tokens = format!("[ledger]\nurl = \"{url}\"\n\n{}", token("ci", "ci-secret", &["admin"]));
     let p = Project::new(&config("", &tokens));
     let release = p.deploy();
-    let (mut a, pa) = start_server(&p);
-    let (mut b, pb) = start_server(&p);
+    let (a, b) = (Server::start(&p), Server::start(&p));
+    let (pa, pb) = (a.port, b.port);
     let id = p.haul(&["history", "--json"]).ok().json()[0]["id"].as_i64().unwrap();
     let path = format!("/api/v1/deployments/{id}/verifications");
     // Writes alternate between the servers, concurrently.
@@ -175,9 +128,8 @@ fn two_servers_over_one_postgresql_database_behave_as_one() {
         let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
         assert!(audit["broken"].is_null(), "{audit}");
     }
-    for s in [&mut a, &mut b] {
-        let _ = std::process::Command::new("kill").args(["-TERM", &s.id().to_string()]).status();
-        assert!(s.wait().unwrap().success());
+    for s in [a, b] {
+        s.stop();
     }
 }
 
@@ -252,19 +204,7 @@ fn a_rollback_of_a_missing_deployment_is_a_404(port: u16, id: i64, release: &str
 }
 
 fn admin_project(ledger: &str) -> Project {
-    let tokens = format!(
-        "{ledger}[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n",
-        common::sha256("ci-secret")
-    );
-    Project::new(&config("", &tokens))
-}
-
-fn stop(mut server: std::process::Child) -> String {
-    let _ = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    assert!(server.wait().unwrap().success());
-    let mut log = String::new();
-    server.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-    log
+    Project::new(&config("", &format!("{ledger}{}", token("ci", "ci-secret", &["admin"]))))
 }
 
 #[test]
@@ -273,10 +213,11 @@ fn a_nul_byte_in_one_write_is_a_422_and_its_batch_commits_on_sqlite() {
     p.deploy();
     let last = p.haul(&["history", "--json"]).ok().json()[0].clone();
     let id = last["id"].as_i64().unwrap();
-    let (server, port) = start_server(&p);
+    let server = Server::start(&p);
+    let port = server.port;
     thirty_writes_one_poisoned(port, id);
     a_rollback_of_a_missing_deployment_is_a_404(port, id, last["release"].as_str().unwrap());
-    stop(server);
+    server.stop();
     // The CLI writing to the database directly meets the same rule.
     let out = p.haul(&["verify", "app", "test", "--name", "a\u{1}b", "--result", "pass"]).fails(2);
     assert!(out.stderr.contains("`name` holds the control character U+0001"), "{}", out.stderr);
@@ -289,7 +230,8 @@ fn a_nul_byte_in_one_write_is_a_422_and_its_batch_commits_on_postgres() {
     let p = admin_project(&format!("[ledger]\nurl = \"{url}\"\n\n"));
     p.deploy();
     let id = p.haul(&["history", "--json"]).ok().json()[0]["id"].as_i64().unwrap();
-    let (server, port) = start_server(&p);
+    let server = Server::start(&p);
+    let port = server.port;
     thirty_writes_one_poisoned(port, id);
 
     // A database failure is a 500 that names only a request id; the
@@ -307,7 +249,7 @@ fn a_nul_byte_in_one_write_is_a_422_and_its_batch_commits_on_postgres() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let request = v["error"]["request_id"].as_str().unwrap().to_string();
     assert!(message.contains(&request), "{message}");
-    let log = stop(server);
+    let log = server.stop();
     let line = log.lines().find(|l| l.contains(&request)).unwrap_or_else(|| panic!("{log}"));
     assert!(line.contains("verifications"), "the log has the detail: {line}");
 }

@@ -14,25 +14,22 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{Project, config};
+use common::http::free_port;
+use common::{Project, Server, config, wait_for};
 use hmac::{KeyInit, Mac};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, ChildStderr, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 const SECRET: &str = "whsec_aGF1bC13ZWJob29rLXRlc3Qtc2VjcmV0LTAxMjM0NTY=";
 const ADMIN: &str = "admin-secret";
 
 /// An admin token and `hooks` (TOML) after the hosts of the common config.
 fn project(extra: &str, hooks: &str) -> Project {
-    let rest = format!(
-        "{extra}\n[[server.tokens]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n\n{hooks}",
-        common::sha256(ADMIN)
-    );
+    let rest = format!("{extra}\n{}{hooks}", common::token("ops", ADMIN, &["admin"]));
     Project::new(&config("", &rest))
 }
 
@@ -42,36 +39,9 @@ fn hook(name: &str, port: u16, extra: &str) -> String {
     )
 }
 
-/// A port nothing listens on (until a receiver takes it).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Polls `f` until it returns `Some`, for at most a minute.
-#[track_caller]
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// One HTTP/1.1 request with the admin token; the status and the JSON body.
 fn api(port: u16, method: &str, path: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {ADMIN}\r\nContent-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    common::http::json(port, method, path, ADMIN, None)
 }
 
 fn get(port: u16, path: &str) -> Value {
@@ -80,40 +50,31 @@ fn get(port: u16, path: &str) -> Value {
     v
 }
 
-/// A running `haul server` with the webhook secret in its environment.
-struct Server {
-    child: Child,
-    port: u16,
-    stderr: BufReader<ChildStderr>,
+/// `haul server` with the webhook secret in its environment.
+fn serve(p: &Project) -> Server {
+    serve_with(p, &[])
 }
 
-impl Server {
-    fn start(p: &Project) -> Server {
-        Server::start_with(p, &[])
-    }
+/// [`serve`] with `env` added to the server's environment.
+fn serve_with(p: &Project, env: &[(&str, &str)]) -> Server {
+    let mut all = vec![("HOOK_SECRET", SECRET)];
+    all.extend_from_slice(env);
+    Server::start_with(p, &all)
+}
 
-    /// Starts with `env` added to the server's environment.
-    fn start_with(p: &Project, env: &[(&str, &str)]) -> Server {
-        let mut all = vec![("HOOK_SECRET", SECRET)];
-        all.extend_from_slice(env);
-        let mut child = p.command(&["server", "--listen", "127.0.0.1:0"], &all).stderr(Stdio::piped()).spawn().unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let port = line.trim().rsplit(':').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-        Server { child, port, stderr }
-    }
+/// SIGTERM; the server stops cleanly and logs nothing more.
+fn stop(server: Server) {
+    assert_eq!(server.stop(), "haul server stopped\n");
+}
 
-    /// SIGTERM; the server stops cleanly.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        assert!(self.child.wait().unwrap().success());
-        let mut rest = String::new();
-        self.stderr.read_to_string(&mut rest).unwrap();
-        assert_eq!(rest, "haul server stopped\n");
-    }
+/// What a test reads of a server's webhooks through the API.
+trait Webhooks {
+    fn cursors(&self, hooks: &[&str]) -> BTreeMap<String, i64>;
+    fn events_after(&self, after: i64) -> Vec<Value>;
+    fn deliveries(&self, query: &str) -> Vec<Value>;
+}
 
+impl Webhooks for Server {
     /// Waits until the server follows each of `hooks`; returns the event
     /// each started after.
     fn cursors(&self, hooks: &[&str]) -> BTreeMap<String, i64> {
@@ -142,13 +103,6 @@ impl Server {
 
     fn deliveries(&self, query: &str) -> Vec<Value> {
         get(self.port, &format!("/api/v1/webhooks/deliveries?limit=500{query}"))["items"].as_array().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -262,7 +216,7 @@ fn seqs(events: &[Value], keep: impl Fn(&Value) -> bool) -> BTreeSet<i64> {
 fn a_receiver_down_across_a_server_restart_gets_every_event_once_signed() {
     let port = free_port();
     let p = project("", &hook("all", port, ""));
-    let server = Server::start(&p);
+    let server = serve(&p);
     let start = server.cursors(&["all"])["all"];
 
     // The receiver is down: deliveries fail and are retried.
@@ -277,10 +231,10 @@ fn a_receiver_down_across_a_server_restart_gets_every_event_once_signed() {
     });
 
     // Stopped while deliveries are pending; more events meanwhile.
-    server.stop();
+    stop(server);
     p.write("src/index.html", "<h1>v2</h1>\n");
     p.deploy();
-    let server = Server::start(&p);
+    let server = serve(&p);
 
     // The receiver comes up: everything arrives, once, signed.
     let rx = Receiver::start(port, 0);
@@ -325,7 +279,7 @@ fn a_receiver_down_across_a_server_restart_gets_every_event_once_signed() {
         ((), out)
     };
     assert!(metrics.contains("haul_webhook_deliveries{webhook=\"all\",status=\"delivered\"}"), "{metrics}");
-    server.stop();
+    stop(server);
 }
 
 #[test]
@@ -335,7 +289,7 @@ fn two_servers_over_one_postgresql_deliver_each_event_once() {
     let port = free_port();
     let p = project(&format!("[ledger]\nurl = \"{url}\"\n"), &hook("all", port, ""));
     let rx = Receiver::start(port, 0);
-    let (a, b) = (Server::start(&p), Server::start(&p));
+    let (a, b) = (serve(&p), serve(&p));
     let start = a.cursors(&["all"])["all"];
     b.cursors(&["all"]);
     for i in 0..3 {
@@ -354,8 +308,8 @@ fn two_servers_over_one_postgresql_deliver_each_event_once() {
     for d in a.deliveries("") {
         assert_eq!(d["attempts"], 1, "{d}");
     }
-    a.stop();
-    b.stop();
+    stop(a);
+    stop(b);
 }
 
 #[test]
@@ -373,7 +327,7 @@ fn webhooks_get_only_the_kinds_and_environments_they_ask_for_and_retry_errors() 
     let p = project("[environments.prod]\nhosts = [\"b\"]\n", &hooks);
     // The receiver answers 500 to the first request, whichever it is.
     let rx = Receiver::start(port, 1);
-    let server = Server::start(&p);
+    let server = serve(&p);
     let start = *server.cursors(&["deploys", "prodonly", "releases", "test.verifs"]).values().max().unwrap();
     p.deploy();
     p.haul(&["verify", "app", "test", "--name", "smoke", "--result", "pass"]).ok();
@@ -407,7 +361,7 @@ fn webhooks_get_only_the_kinds_and_environments_they_ask_for_and_retry_errors() 
     assert_eq!(verifs.len(), want["/verifs"].len());
     assert!(verifs.iter().all(|d| d["kind"] == "verification.reported" && d["status"] == "delivered"));
     assert_eq!(api(server.port, "GET", "/api/v1/webhooks/deliveries?status=lost").0, 422);
-    server.stop();
+    stop(server);
 }
 
 #[test]
@@ -453,7 +407,7 @@ srv.serve_forever()
 fn an_https_receiver_is_reached_over_tls_when_its_certificate_is_trusted() {
     let certs = tempfile::tempdir().unwrap();
     let d = certs.path();
-    common::test_certificates(d);
+    common::tls::certificates(d);
     std::fs::write(d.join("receiver.py"), TLS_RECEIVER).unwrap();
     let port = free_port();
     let got = d.join("got.jsonl");
@@ -476,7 +430,7 @@ fn an_https_receiver_is_reached_over_tls_when_its_certificate_is_trusted() {
     let p = project("", &hook);
     // Trusting only the system's roots, the receiver's certificate is refused.
     let other = d.join("other-ca.pem");
-    let server = Server::start_with(&p, &[("SSL_CERT_FILE", other.to_str().unwrap())]);
+    let server = serve_with(&p, &[("SSL_CERT_FILE", other.to_str().unwrap())]);
     server.cursors(&["tls"]);
     p.deploy();
     let refused = wait_for("a refused try", || {
@@ -484,11 +438,11 @@ fn an_https_receiver_is_reached_over_tls_when_its_certificate_is_trusted() {
     });
     assert_eq!(refused["status"], "pending", "{refused}");
     assert!(!got.exists(), "nothing reached the receiver");
-    server.stop();
+    stop(server);
 
     // Trusting the test CA, the pending deliveries go through, signed.
     let ca = d.join("ca.pem");
-    let server = Server::start_with(&p, &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    let server = serve_with(&p, &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
     wait_for("every delivery", || server.deliveries("&status=pending").is_empty().then_some(()));
     let lines = std::fs::read_to_string(&got).unwrap();
     let kinds: Vec<String> = lines
@@ -503,5 +457,5 @@ fn an_https_receiver_is_reached_over_tls_when_its_certificate_is_trusted() {
         .collect();
     assert!(kinds.contains(&"deployment.succeeded".to_string()), "{kinds:?}");
     assert!(kinds.iter().all(|k| k.starts_with("deployment.")), "{kinds:?}");
-    server.stop();
+    stop(server);
 }

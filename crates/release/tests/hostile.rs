@@ -6,6 +6,7 @@
 //! on generated trees.
 
 use haul_release::{LinkEscape, ReleaseCache, ReleaseError, resolve_link};
+use haul_testfleet::hostile::{self, ODD_NAMES};
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::os::unix::fs::symlink;
@@ -43,9 +44,7 @@ fn every_kind_of_escaping_link_is_refused() {
     ];
     for (links, refused, why) in cases {
         let (tmp, root) = sandbox();
-        for (path, target) in *links {
-            symlink(target, root.join(path)).unwrap();
-        }
+        hostile::links(&root, links).unwrap();
         let cache = ReleaseCache::new(tmp.path().join("cache"));
         let err = cache.build("app", &root, "t", None).unwrap_err();
         match &err {
@@ -100,37 +99,16 @@ fn special_files_are_refused_naming_the_path() {
     drop(tmp);
 }
 
-/// Names built to break shells, line-oriented formats and option parsing.
-pub const ODD: &[&str] = &[
-    "new\nline",
-    "tab\there",
-    "quote's",
-    "double\"quote",
-    "$(touch pwned)",
-    "`touch pwned`",
-    "-rf",
-    "--help",
-    "back\\slash",
-    " spaced ",
-    "ünïcødé",
-    "semi;colon&amp",
-    "star*?[x]",
-];
-
 #[test]
 fn odd_names_ship_intact_and_the_record_keeps_them_whole() {
     let (tmp, root) = sandbox();
-    for (i, name) in ODD.iter().enumerate() {
-        std::fs::write(root.join(name), format!("{i}")).unwrap();
-        std::fs::create_dir_all(root.join(format!("dir {name}"))).unwrap();
-        std::fs::write(root.join(format!("dir {name}")).join(name), "x").unwrap();
-        symlink(name, root.join(format!("link {name}"))).unwrap();
-    }
+    hostile::odd_tree(&root).unwrap();
     let cache = ReleaseCache::new(tmp.path().join("cache"));
     let (release, _) = cache.build("app", &root, "t", None).unwrap();
-    for name in ODD {
+    for name in ODD_NAMES {
         assert!(release.manifest.entries.iter().any(|e| e.path == *name), "{name:?} missing");
-        assert!(release.manifest.entries.iter().any(|e| e.path == format!("dir {name}/{name}")));
+        assert!(release.manifest.entries.iter().any(|e| e.path == format!("d {name}/{name}")));
+        assert!(release.manifest.entries.iter().any(|e| e.path == format!("l {name}")));
     }
     // One line per entry: no name breaks a line of the record.
     let text = release.to_lines();

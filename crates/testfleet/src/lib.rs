@@ -19,6 +19,7 @@
 //! bound to another loopback address.
 
 mod holder;
+pub mod hostile;
 
 pub use holder::stop_recorded;
 use holder::{detached, kill_namespace, spawn_holder, start_time};

@@ -1,6 +1,20 @@
-//! A small builder for running the real `haul` binary against a project in a
-//! temporary directory, with local hosts under `.haul/hosts/`.
-#![allow(dead_code)]
+//! The fixtures every CLI integration test shares, so that each test file
+//! holds only its cases: a builder for running the real `haul` binary against
+//! a project in a temporary directory (local hosts under `.haul/hosts/`), the
+//! configs most tests start from, and beside it an HTTP client ([`http`]), a
+//! running `haul server` ([`server`]), polling ([`wait`]), test certificates
+//! ([`tls`]) and filters for snapshots ([`scrub`]).
+#![allow(dead_code, unused_imports, unused_macros)]
+
+pub mod fleet;
+pub mod http;
+pub mod scrub;
+pub mod server;
+pub mod tls;
+pub mod wait;
+
+pub use server::{Server, sha256, token};
+pub use wait::{wait_for, wait_until};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,16 +45,24 @@ impl Out {
     }
 
     /// The report that ends a `deploy`/`rollback --json` event stream.
+    #[track_caller]
     pub fn report(&self) -> serde_json::Value {
-        let last = self.stdout.lines().last().unwrap_or_else(|| panic!("no output:\n{}", self.stderr));
-        let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"));
-        assert_eq!(v["event"], "report", "{last}");
-        v
+        assert!(!self.stdout.is_empty(), "no output:\n{}", self.stderr);
+        report(&self.stdout)
     }
 
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
     }
+}
+
+/// The report that ends the `--json` event stream `stdout`.
+#[track_caller]
+pub fn report(stdout: &str) -> serde_json::Value {
+    let last = stdout.lines().last().unwrap_or_else(|| panic!("no report in {stdout:?}"));
+    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"));
+    assert_eq!(v["event"], "report", "{last}");
+    v
 }
 
 /// A config with app `app` (shipping `src/`) on local hosts `a` and `b` in
@@ -184,68 +206,17 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, u32)> {
     out
 }
 
-/// Makes, in `dir`, a test CA (`ca.pem`), a certificate for 127.0.0.1 it
-/// signed (`srv.pem`, key `srv.key`) and an unrelated CA (`other-ca.pem`),
-/// with the `openssl` command.
-pub fn test_certificates(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl").current_dir(dir).args(args).stdin(Stdio::null()).output().expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let ca = |key: &str, pem: &str, name: &str| {
-        let subj = format!("/CN={name}");
-        openssl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", pem, "-days", "2", "-subj", &subj,
-        ]);
-    };
-    ca("ca.key", "ca.pem", "haul test CA");
-    ca("other.key", "other-ca.pem", "another CA");
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "srv.key",
-        "-out",
-        "srv.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").expect("write");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "srv.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "srv.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-    ]);
-}
-
-/// A child process killed (and reaped) when dropped, even on a failed test.
-pub struct Killed(pub std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// App `app` (shipping `src/`) on four local hosts `a` to `d` with role
+/// `web`, in environment `test`; `app_extra` is appended to `[apps.app]`,
+/// `env_extra` to `[environments.test]`.
+pub fn four_hosts(app_extra: &str, env_extra: &str) -> String {
+    let mut t = format!(
+        "[apps.app]\nship = \"src\"\n{app_extra}\n\n[environments.test]\nhosts = [\"a\", \"b\", \"c\", \"d\"]\n{env_extra}\n"
+    );
+    for h in ["a", "b", "c", "d"] {
+        t.push_str(&format!("\n[hosts.{h}]\ntransport = \"local\"\nroot = \".haul/hosts/{h}\"\nroles = [\"web\"]\n"));
     }
-}
-
-/// Hex SHA-256 of `s`: how a token is listed in `[[server.tokens]]`.
-pub fn sha256(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    t
 }
 
 /// A pipeline: app `app` built in `staging` on host a, promoted to `prod`
@@ -273,4 +244,14 @@ transport = "local"
 root = ".haul/hosts/b"
 "#
     )
+}
+
+/// A child process killed (and reaped) when dropped, even on a failed test.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
