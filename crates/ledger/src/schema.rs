@@ -78,9 +78,6 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// A write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`): a read lock upgraded later fails at once with
-
     /// Brings the schema up to the newest version, applying each missing
     /// migration in order, all in one transaction. Concurrent openers are
     /// serialized (SQLite's write lock; an advisory lock on PostgreSQL), so
