@@ -7,8 +7,8 @@
 
 use crate::error::{Failure, Result};
 use haul_ledger::{
-    AuditReport, Candidate, Deployment, Force, HostResult, Lease, Ledger, NewDeployment, NewRelease, NewVerification,
-    Runner, Status, Verification,
+    AuditReport, Candidate, Deployment, DeploymentStatus, Force, HostResult, Lease, Ledger, NewDeployment, NewRelease,
+    NewVerification, ReleaseId, Runner, Verification,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -36,6 +36,11 @@ fn failed(e: haul_ledger::LedgerError) -> Failure {
         haul_ledger::LedgerError::Invalid { .. } => Failure::Usage(e.to_string()),
         e => Failure::Run(e.to_string()),
     }
+}
+
+/// `id` as a release id, or the usage error that names it.
+fn release_id(id: &str) -> Result<ReleaseId> {
+    ReleaseId::parse(id).map_err(|e| Failure::Usage(e.to_string()))
 }
 
 impl Store {
@@ -151,7 +156,7 @@ impl Store {
     pub async fn finish_deployment(
         &self,
         id: i64,
-        status: Status,
+        status: DeploymentStatus,
         message: Option<&str>,
         hosts: &[HostResult],
         actor: &str,
@@ -177,7 +182,7 @@ impl Store {
 
     pub async fn approve(&self, app: &str, release: &str, env: &str, actor: &str, comment: Option<&str>) -> Result {
         match self {
-            Store::Local(l) => l.approve(app, release, env, actor, comment).await.map_err(failed),
+            Store::Local(l) => l.approve(app, &release_id(release)?, env, actor, comment).await.map_err(failed),
             Store::Remote(s) => {
                 let body = json!({ "app": app, "release": release, "env": env, "comment": comment });
                 s.post("/api/v1/approvals", body).await.map(drop)
@@ -187,7 +192,7 @@ impl Store {
 
     pub async fn quarantine(&self, app: &str, release: &str, reason: &str, actor: &str) -> Result {
         match self {
-            Store::Local(l) => l.quarantine(app, release, reason, actor).await.map_err(failed),
+            Store::Local(l) => l.quarantine(app, &release_id(release)?, reason, actor).await.map_err(failed),
             Store::Remote(s) => {
                 let body = json!({ "app": app, "release": release, "reason": reason });
                 s.post("/api/v1/quarantines", body).await.map(drop)
@@ -229,7 +234,7 @@ impl Store {
     /// Where a failed deploy of `app` to `env` goes back to.
     pub async fn last_verified(&self, app: &str, env: &str) -> Result<Option<String>> {
         match self {
-            Store::Local(l) => l.last_verified(app, env).await.map_err(failed),
+            Store::Local(l) => l.last_verified(app, env).await.map(|r| r.map(ReleaseId::into_string)).map_err(failed),
             Store::Remote(s) => {
                 s.decode(s.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?["last_verified"].clone())
             }
@@ -241,7 +246,7 @@ impl Store {
     pub async fn quarantined(&self, app: &str, env: &str) -> Result<Vec<String>> {
         match self {
             Store::Local(l) => {
-                Ok(l.quarantine_list(app).await.map_err(failed)?.into_iter().map(|q| q.release).collect())
+                Ok(l.quarantine_list(app).await.map_err(failed)?.into_iter().map(|q| q.release.into_string()).collect())
             }
             Store::Remote(s) => {
                 s.decode(s.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?["quarantined"].clone())

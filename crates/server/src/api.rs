@@ -208,7 +208,7 @@ async fn verify(
 #[serde(deny_unknown_fields)]
 struct ApproveBody {
     app: String,
-    release: String,
+    release: haul_ledger::ReleaseId,
     env: String,
     comment: Option<String>,
 }
@@ -230,7 +230,7 @@ async fn approve(
 #[serde(deny_unknown_fields)]
 struct QuarantineBody {
     app: String,
-    release: String,
+    release: haul_ledger::ReleaseId,
     reason: String,
 }
 

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use haul_ledger::{
-    Assessment, CheckKind, Deployment, HostDeployment, HostResult, LedgerError, Status, Verification,
+    Assessment, CheckKind, Deployment, DeploymentStatus, HostDeployment, HostResult, LedgerError, Verification,
     VerificationResult,
 };
 use maud::{DOCTYPE, Markup, html};
@@ -282,10 +282,6 @@ fn promotion_href(app: &str, env: &str) -> String {
     format!("/promotions/{}/{}", encode(app), encode(env))
 }
 
-fn parse_time(ts: &str) -> Option<jiff::Timestamp> {
-    ts.parse().ok()
-}
-
 fn ago(secs: i64) -> String {
     match secs {
         s if s < 5 => "just now".into(),
@@ -298,9 +294,10 @@ fn ago(secs: i64) -> String {
 
 /// A time from the ledger: the UTC date and time to the second, and how
 /// long ago.
-fn when(ts: &str) -> Markup {
+fn when(t: jiff::Timestamp) -> Markup {
+    let ts = haul_ledger::time::text(t);
     let short = ts.get(..19).map(|s| s.replace('T', " ")).unwrap_or_else(|| ts.to_string());
-    let rel = parse_time(ts).map(|t| ago(jiff::Timestamp::now().as_second() - t.as_second()));
+    let rel = Some(ago(jiff::Timestamp::now().as_second() - t.as_second()));
     html! {
         time datetime=(ts) title=(ts) {
             (short) " UTC"
@@ -309,8 +306,8 @@ fn when(ts: &str) -> Markup {
     }
 }
 
-fn duration_between(start: &str, end: Option<&str>) -> Option<String> {
-    let (a, b) = (parse_time(start)?, parse_time(end?)?);
+fn duration_between(start: jiff::Timestamp, end: Option<jiff::Timestamp>) -> Option<String> {
+    let (a, b) = (start, end?);
     Some(ms(b.as_millisecond() - a.as_millisecond()))
 }
 
@@ -327,16 +324,16 @@ fn secs(s: u64) -> String {
     }
 }
 
-fn status_class(s: Status) -> &'static str {
+fn status_class(s: DeploymentStatus) -> &'static str {
     match s {
-        Status::Succeeded => "ok",
-        Status::Running => "run",
-        Status::Failed => "bad",
-        Status::SwitchedBack | Status::Undone => "warn",
+        DeploymentStatus::Succeeded => "ok",
+        DeploymentStatus::Running => "run",
+        DeploymentStatus::Failed => "bad",
+        DeploymentStatus::SwitchedBack | DeploymentStatus::Undone => "warn",
     }
 }
 
-fn status_badge(s: Status) -> Markup {
+fn status_badge(s: DeploymentStatus) -> Markup {
     html! { span class={"badge " (status_class(s))} { (s.as_str().replace('_', " ")) } }
 }
 
@@ -445,11 +442,11 @@ async fn cell(state: &State, app: &str, env: &str) -> Result<Cell, LedgerError> 
                 .landed(app, &hosts)
                 .await?
                 .into_iter()
-                .map(|hd| (hd.result.host, hd.deployment.release))
+                .map(|hd| (hd.result.host, hd.deployment.release.into_string()))
                 .collect();
             let drift = hosts
                 .iter()
-                .filter(|h| landed.get(*h) != Some(&d.release))
+                .filter(|h| landed.get(*h).map(String::as_str) != Some(d.release.as_str()))
                 .map(|h| (h.clone(), landed.get(h).cloned()))
                 .collect();
             (state.ledger.verifications(d.id).await?, drift)
@@ -468,7 +465,7 @@ fn cell_html(app: &str, c: &Cell) -> Markup {
                 div.release { a.release-id href=(deployment_href(d.id)) title="the live release" { (d.release) } }
                 div.meta {
                     (d.trigger.as_str()) " by " strong.actor { (d.actor) } " · "
-                    (when(d.finished.as_deref().unwrap_or(&d.started)))
+                    (when(d.finished.unwrap_or(d.started)))
                 }
                 div.meta { (verified(&c.verifications)) }
                 div.meta {
@@ -496,7 +493,7 @@ fn cell_html(app: &str, c: &Cell) -> Markup {
                 div.running {
                     span.badge.run { "running" } " "
                     a href=(deployment_href(r.id)) { "#" (r.id) } " " (r.trigger.as_str()) " of " (r.release)
-                    " by " (r.actor) " since " (when(&r.started))
+                    " by " (r.actor) " since " (when(r.started))
                 }
             }
             @if c.upstream.is_some() {
@@ -520,8 +517,8 @@ fn deployments_table(ds: &[Deployment]) -> Markup {
                         td { (d.trigger.as_str()) }
                         td { (d.actor) }
                         td { (status_badge(d.status)) }
-                        td { (when(&d.started)) }
-                        td { (duration_between(&d.started, d.finished.as_deref()).unwrap_or_default()) }
+                        td { (when(d.started)) }
+                        td { (duration_between(d.started, d.finished).unwrap_or_default()) }
                     }
                 }
             }
@@ -591,11 +588,11 @@ async fn matrix(axum::extract::State(state): State_, headers: HeaderMap, uri: Ur
 
 /// The phases shown as columns: the core ones and any a host stopped at.
 fn phase_columns(hosts: &[HostResult]) -> Vec<&'static str> {
-    PHASES.iter().copied().filter(|p| CORE_PHASES.contains(p) || hosts.iter().any(|h| h.phase == *p)).collect()
+    PHASES.iter().copied().filter(|p| CORE_PHASES.contains(p) || hosts.iter().any(|h| h.phase.as_str() == *p)).collect()
 }
 
 fn phase_cell(h: &HostResult, phase: &str) -> Markup {
-    let reached = PHASES.iter().position(|p| *p == h.phase);
+    let reached = PHASES.iter().position(|p| *p == h.phase.as_str());
     let this = PHASES.iter().position(|p| *p == phase);
     let (class, mark, title) = match (reached, this) {
         (Some(r), Some(t)) if t < r => ("ok", "✓", "passed"),
@@ -640,9 +637,9 @@ async fn deployment(
             dt { "reason" } dd { (d.reason.as_deref().unwrap_or("—")) }
             dt { "status" } dd { (status_badge(d.status)) }
             @if let Some(m) = &d.message { dt { "message" } dd { pre.message { (m) } } }
-            dt { "started" } dd { (when(&d.started)) }
+            dt { "started" } dd { (when(d.started)) }
             dt { "finished" } dd {
-                @if let Some(f) = &d.finished { (when(f)) " (took " (duration_between(&d.started, Some(f)).unwrap_or_default()) ")" } @else { "not yet" }
+                @if let Some(f) = &d.finished { (when(*f)) " (took " (duration_between(d.started, Some(*f)).unwrap_or_default()) ")" } @else { "not yet" }
             }
             @if let Some(u) = d.undoes { dt { "undoes" } dd { a href=(deployment_href(u)) { "#" (u) } } }
             @if let Some(u) = undone_by { dt { "undone by" } dd { a href=(deployment_href(u)) { "#" (u) } } }
@@ -666,7 +663,7 @@ async fn deployment(
                             tr data-host=(h.host) {
                                 td { a href=(host_href(&h.host)) { (h.host) } }
                                 @for p in &columns { (phase_cell(h, p)) }
-                                td { (host_status_badge(&h.status)) }
+                                td { (host_status_badge(h.status.as_str())) }
                                 td.error { (h.error.as_deref().unwrap_or("")) }
                                 td.num { (ms(h.elapsed_ms)) }
                             }
@@ -687,7 +684,7 @@ async fn deployment(
                             td { (v.name) }
                             td { (result_badge(v.result)) }
                             td { (v.reporter) }
-                            td { (when(&v.at)) }
+                            td { (when(v.at)) }
                             td { @if let Some(l) = &v.link { (maybe_link(l)) } }
                         }
                     }
@@ -715,7 +712,7 @@ fn host_rows(rows: &[HostDeployment], landed: bool) -> Markup {
                         td { a href=(deployment_href(d.id)) { "#" (d.id) } }
                         td { (d.env) }
                         td { (d.actor) }
-                        td { (when(d.finished.as_deref().unwrap_or(&d.started))) }
+                        td { (when(d.finished.unwrap_or(d.started))) }
                     } @else {
                         td { a href=(deployment_href(d.id)) { "#" (d.id) } }
                         td { (d.app) }
@@ -725,9 +722,9 @@ fn host_rows(rows: &[HostDeployment], landed: bool) -> Markup {
                         td { (d.actor) }
                         td { (status_badge(d.status)) }
                         td { (hd.result.phase) }
-                        td { (host_status_badge(&hd.result.status)) }
+                        td { (host_status_badge(hd.result.status.as_str())) }
                         td.error { (hd.result.error.as_deref().unwrap_or("")) }
-                        td { (when(&d.started)) }
+                        td { (when(d.started)) }
                     }
                 }
             }
@@ -871,7 +868,7 @@ async fn promotion(
                     }
                     p.muted.small {
                         "succeeded in " (up) " as " a href=(deployment_href(c.deployment)) { "deployment #" (c.deployment) }
-                        @if let Some(fin) = &c.finished { ", finished " (when(fin)) }
+                        @if let Some(fin) = &c.finished { ", finished " (when(*fin)) }
                     }
                     @if c.checks.is_empty() {
                         p.muted { (env) " requires nothing more." }

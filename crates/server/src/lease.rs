@@ -45,7 +45,7 @@ async fn renew(S(state): S<State>, headers: HeaderMap, id: Result<Path<i64>, Pat
     authorize(&state, &headers, "deploy")?;
     let Path(id) = id?;
     let until = state.ledger.renew_lease(id, state.config.lock.lease.0).await?;
-    ok(json!({ "id": id, "lease_until": until }))
+    ok(json!({ "id": id, "lease_until": haul_ledger::time::text(until) }))
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,10 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
-use haul_ledger::{Candidate, Force, HostResult, NewDeployment, NewRelease, Pipeline, Requirements, Status, Trigger};
+use haul_ledger::{
+    Candidate, DeploymentStatus, Force, HostResult, NewDeployment, NewRelease, Pipeline, ReleaseId, Requirements,
+    Trigger,
+};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -70,8 +73,8 @@ pub(crate) const MAX_ON_BEHALF_OF: usize = 256;
 
 /// A release id from a request: the release crate's one check, so that no
 /// id the CLI would refuse reaches the ledger or a host through the API.
-fn release_id(id: &str) -> Result<(), ApiError> {
-    haul_release::check_release_id(id).map_err(|e| unprocessable(e.to_string()))
+fn release_id(id: &str) -> Result<ReleaseId, ApiError> {
+    ReleaseId::parse(id).map_err(|e| unprocessable(e.to_string()))
 }
 
 pub(crate) fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
@@ -109,17 +112,18 @@ async fn register_release(S(state): S<State>, headers: HeaderMap, body: Result<B
     let token = authorize(&state, &headers, "deploy")?;
     let Body(b) = body?;
     known_app_env(&state, &b.app, None)?;
-    release_id(&b.id)?;
+    let id = release_id(&b.id)?;
+    let built = b.created.parse().map_err(|e| unprocessable(format!("`created` is not an RFC 3339 time: {e}")))?;
     if b.digest.is_empty() {
         return Err(unprocessable("`digest` must not be empty"));
     }
     let r = NewRelease {
         app: b.app,
-        id: b.id,
+        id,
         digest: b.digest,
         revision: b.revision,
         built_by: b.built_by,
-        created: b.created,
+        created: built,
         files: b.files,
         bytes: b.bytes,
     };
@@ -177,14 +181,14 @@ async fn start_deployment(S(state): S<State>, headers: HeaderMap, body: Result<B
     let token = authorize(&state, &headers, "deploy")?;
     let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
-    release_id(&b.release)?;
+    let release = release_id(&b.release)?;
     let force =
         gate(&state, &headers, &b.app, &b.env, &b.release, b.trigger, b.force == Some(true), b.reason.as_deref())
             .await?;
     let d = NewDeployment {
         app: b.app,
         env: b.env,
-        release: b.release,
+        release,
         trigger: b.trigger,
         actor: actor(token, b.on_behalf_of.as_deref())?,
         reason: b.reason,
@@ -254,7 +258,7 @@ async fn record_host(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FinishBody {
-    status: Status,
+    status: DeploymentStatus,
     message: Option<String>,
     hosts: Option<Vec<HostResult>>,
 }
@@ -268,7 +272,7 @@ async fn finish_deployment(
     let token = authorize(&state, &headers, "deploy")?;
     let Path(id) = id?;
     let Body(b) = body?;
-    if matches!(b.status, Status::Running | Status::Undone) {
+    if matches!(b.status, DeploymentStatus::Running | DeploymentStatus::Undone) {
         return Err(unprocessable("`status` must be succeeded, failed or switched_back"));
     }
     let hosts = b.hosts.unwrap_or_default();
@@ -359,7 +363,7 @@ async fn app_env(
         .get(&state.ledger, uri.path().to_string(), async {
             let live = state.ledger.live(&app, &env).await?;
             let last_verified = state.ledger.last_verified(&app, &env).await?;
-            let quarantined: Vec<String> =
+            let quarantined: Vec<ReleaseId> =
                 state.ledger.quarantine_list(&app).await?.into_iter().map(|q| q.release).collect();
             Ok(json!({ "app": app, "env": env, "live": live, "last_verified": last_verified, "quarantined": quarantined }))
         })

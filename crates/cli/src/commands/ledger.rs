@@ -6,7 +6,9 @@ use crate::error::{Failure, Result};
 use crate::printer::table;
 use crate::store::Store;
 use haul_deploy::{DeployError, DeployReport, Engine, HostStatus, Observer, Plan, PlanKind, Progress, ReleaseChoice};
-use haul_ledger::{HostResult, NewDeployment, NewRelease, NewVerification, Status, Trigger, VerificationResult};
+use haul_ledger::{
+    DeploymentStatus, HostResult, NewDeployment, NewRelease, NewVerification, ReleaseId, Trigger, VerificationResult,
+};
 
 pub async fn open(config: &haul_config::Config) -> Result<Store> {
     Store::open(config).await
@@ -60,20 +62,26 @@ fn renew(store: &Store, engine: &Engine, id: i64, ttl: std::time::Duration) -> t
 /// which sends each burst together; the final report is what stands.
 struct Tee {
     inner: std::sync::Arc<dyn Observer>,
-    phase: std::sync::Mutex<String>,
+    /// The phase the run is in (the engine announces `build` first).
+    phase: std::sync::Mutex<haul_ledger::Phase>,
     tx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<HostResult>>>,
 }
 
 impl Observer for Tee {
     fn progress(&self, p: Progress<'_>) {
         match &p {
-            Progress::Phase(phase) => *self.phase.lock().expect("not poisoned") = phase.to_string(),
+            Progress::Phase(phase) => {
+                // The engine's phases are the ledger's words.
+                if let Ok(phase) = phase.to_string().parse() {
+                    *self.phase.lock().expect("not poisoned") = phase;
+                }
+            }
             Progress::Finished { host: Some(host), ok, elapsed, .. } => {
-                let phase = self.phase.lock().expect("not poisoned").clone();
+                let phase = *self.phase.lock().expect("not poisoned");
                 let h = HostResult {
                     host: host.to_string(),
                     phase,
-                    status: if *ok { "running" } else { "failed" }.into(),
+                    status: if *ok { haul_ledger::HostStatus::Running } else { haul_ledger::HostStatus::Failed },
                     error: None,
                     elapsed_ms: elapsed.as_millis() as i64,
                 };
@@ -97,20 +105,21 @@ impl LiveHosts {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<HostResult>();
         let tee = std::sync::Arc::new(Tee {
             inner: engine.observer.clone(),
-            phase: Default::default(),
+            phase: std::sync::Mutex::new(haul_ledger::Phase::Build),
             tx: std::sync::Mutex::new(Some(tx)),
         });
         engine.observer = tee.clone();
         let (store, actor) = (store.clone(), engine.who.user.clone());
         let task = tokio::spawn(async move {
-            let mut last: std::collections::HashMap<String, (String, String)> = Default::default();
+            let mut last: std::collections::HashMap<String, (haul_ledger::Phase, haul_ledger::HostStatus)> =
+                Default::default();
             while let Some(first) = rx.recv().await {
                 // Take every report waiting; one per host and phase (or
                 // failure) is enough, and each host's newest stands.
                 let mut burst = std::collections::BTreeMap::new();
                 let mut next = Some(first);
                 while let Some(h) = next {
-                    let key = (h.phase.clone(), h.status.clone());
+                    let key = (h.phase, h.status);
                     if last.get(&h.host) != Some(&key) {
                         last.insert(h.host.clone(), key);
                         burst.insert(h.host.clone(), h);
@@ -157,11 +166,13 @@ impl Recorder {
             let r = engine.cached(&plan.app, id).map_err(DeployError::from)?;
             let new = NewRelease {
                 app: r.app.clone(),
-                id: r.id.clone(),
+                id: ReleaseId::parse(&r.id).map_err(|e| Failure::Run(e.to_string()))?,
                 digest: r.digest.clone(),
                 revision: r.revision.clone(),
                 built_by: r.built_by.clone(),
-                created: r.created.clone(),
+                created: r.created.parse().map_err(|e| {
+                    Failure::Run(format!("release {} of {}: `created` {:?} is not a time: {e}", r.id, r.app, r.created))
+                })?,
                 files: r.manifest.files() as i64,
                 bytes: r.manifest.bytes() as i64,
             };
@@ -173,7 +184,7 @@ impl Recorder {
         let d = NewDeployment {
             app: plan.app.clone(),
             env: plan.env.clone(),
-            release: id.clone(),
+            release: ReleaseId::parse(id).map_err(|e| Failure::Usage(e.to_string()))?,
             trigger,
             actor: engine.who.user.clone(),
             reason: engine.reason.clone(),
@@ -200,28 +211,40 @@ impl Recorder {
             live.stop(engine).await;
         }
         let (report, status, message) = match result {
-            Ok(r) => (Some(r), Status::Succeeded, r.message.clone()),
+            Ok(r) => (Some(r), DeploymentStatus::Succeeded, r.message.clone()),
             Err(DeployError::Failed(r)) => {
                 let back = r.hosts.iter().any(|h| h.status == HostStatus::SwitchedBack);
-                (Some(&**r), if back { Status::SwitchedBack } else { Status::Failed }, r.message.clone())
+                (
+                    Some(&**r),
+                    if back { DeploymentStatus::SwitchedBack } else { DeploymentStatus::Failed },
+                    r.message.clone(),
+                )
             }
-            Err(e) => (None, Status::Failed, Some(e.to_string())),
+            Err(e) => (None, DeploymentStatus::Failed, Some(e.to_string())),
         };
         let id = self.deployment;
+        // The engine's phases and host statuses are the ledger's words.
+        let word = |e: haul_ledger::UnknownName| Failure::Run(e.to_string());
         let hosts: Vec<HostResult> = report
             .map(|r| {
                 r.hosts
                     .iter()
-                    .map(|h| HostResult {
-                        host: h.host.clone(),
-                        phase: h.reached.to_string(),
-                        status: h.status.to_string(),
-                        // Output captured from hosts: kept, made storable.
-                        error: h.error.as_deref().map(|e| haul_ledger::text::clean(e, haul_ledger::text::Kind::Block)),
-                        elapsed_ms: h.elapsed_ms as i64,
+                    .map(|h| {
+                        Ok(HostResult {
+                            host: h.host.clone(),
+                            phase: h.reached.to_string().parse().map_err(word)?,
+                            status: h.status.to_string().parse().map_err(word)?,
+                            // Output captured from hosts: kept, made storable.
+                            error: h
+                                .error
+                                .as_deref()
+                                .map(|e| haul_ledger::text::clean(e, haul_ledger::text::Kind::Block)),
+                            elapsed_ms: h.elapsed_ms as i64,
+                        })
                     })
-                    .collect()
+                    .collect::<Result<Vec<_>>>()
             })
+            .transpose()?
             .unwrap_or_default();
         let message = message.map(|m| haul_ledger::text::clean(&m, haul_ledger::text::Kind::Block));
         ledger.finish_deployment(id, status, message.as_deref(), &hosts, &engine.who.user).await
@@ -245,11 +268,11 @@ pub async fn history(ctx: &Ctx, app: Option<&str>, env: Option<&str>, limit: i64
             d.id.to_string(),
             d.app.clone(),
             d.env.clone(),
-            d.release.clone(),
+            d.release.to_string(),
             format!("{}{undoes}{}", d.trigger.as_str(), if d.forced.is_some() { " (forced)" } else { "" }),
             d.status.as_str().to_string(),
             d.actor.clone(),
-            d.started.clone(),
+            haul_ledger::time::text(d.started),
             if v.is_empty() { "-".into() } else { v.join(", ") },
         ]);
     }
@@ -339,7 +362,7 @@ pub async fn promote(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts
     let chosen = match haul_ledger::choose(candidates, release, app, &upstream, to) {
         Ok(c) => {
             ctx.printer.err(&format!("promoting {} from {upstream} (deployment {}) to {to}", c.release, c.deployment));
-            c.release
+            c.release.into_string()
         }
         // Breaking glass names what it forces in.
         Err((msg, _)) if opts.force => {
