@@ -109,6 +109,9 @@ vocabulary! {
         Untouched => "untouched",
         /// Left out of the run: it could not be reached.
         Skipped => "skipped",
+        /// Still being deployed: the live progress a run records while its
+        /// other hosts go on (and what a run that died leaves behind).
+        Running => "running",
     }
 }
 

@@ -5,7 +5,7 @@
 //! unchecked release id. Times are the ledger's text form (RFC 3339, UTC,
 //! microseconds: `2026-01-01T00:00:00.000000Z`).
 
-use crate::{DeliveryStatus, DeploymentStatus, Trigger, VerificationResult};
+use crate::{DeliveryStatus, DeploymentStatus, HostStatus, Phase, Trigger, VerificationResult};
 use haul_release::ReleaseId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -74,18 +74,15 @@ pub struct Deployment {
     pub lease_until: Option<String>,
 }
 
-/// One host's part in a deployment, as a client reports it and as read.
-///
-/// `phase` and `status` are text: while a run goes on, a client reports a
-/// host as `running` in the phase it is in (or none yet), which are not
-/// words of [`crate::HostStatus`] or [`crate::Phase`]; a finished host has
-/// one of those.
+/// One host's part in a deployment, as a client reports it and as read:
+/// the last phase it reached and where it stands (`running` while the run
+/// goes on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostResult {
     pub host: String,
-    pub phase: String,
-    pub status: String,
+    pub phase: Phase,
+    pub status: HostStatus,
     pub error: Option<String>,
     pub elapsed_ms: i64,
 }
@@ -107,7 +104,8 @@ pub struct Verification {
 pub struct Approval {
     pub id: i64,
     pub app: String,
-    pub release: String,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{13,63}$")]
+    pub release: ReleaseId,
     pub env: String,
     pub actor: String,
     pub comment: Option<String>,
@@ -118,7 +116,8 @@ pub struct Approval {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Quarantine {
     pub app: String,
-    pub release: String,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{13,63}$")]
+    pub release: ReleaseId,
     pub reason: String,
     pub actor: String,
     pub at: String,
@@ -127,7 +126,8 @@ pub struct Quarantine {
 /// A release that could be promoted, with what stands in its way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Candidate {
-    pub release: String,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{13,63}$")]
+    pub release: ReleaseId,
     /// Its newest successful deployment upstream.
     pub deployment: i64,
     pub unmet: Vec<String>,

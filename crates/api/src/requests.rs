@@ -95,7 +95,8 @@ pub struct ReportVerification {
 #[serde(deny_unknown_fields)]
 pub struct Approve {
     pub app: String,
-    pub release: String,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{13,63}$")]
+    pub release: ReleaseId,
     pub env: String,
     pub comment: Option<String>,
 }
@@ -105,7 +106,8 @@ pub struct Approve {
 #[serde(deny_unknown_fields)]
 pub struct QuarantineRelease {
     pub app: String,
-    pub release: String,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{13,63}$")]
+    pub release: ReleaseId,
     pub reason: String,
 }
 

@@ -69,6 +69,7 @@ impl From<haul_record::RecordError> for Failure {
             | E::Malformed { .. }
             | E::Unexpected { .. }
             | E::Unchosen
+            | E::BadRecord { .. }
             | E::HostUnreachable { .. }
             | E::NothingLive { .. }
             | E::NoPredecessor { .. }

@@ -121,7 +121,13 @@ async fn insert_deferred(b: &mut Batch) -> std::result::Result<(), sqlx::Error> 
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((deployment, host), h) in chunk {
-            q = q.bind(deployment).bind(host).bind(&h.phase).bind(&h.status).bind(&h.error).bind(h.elapsed_ms);
+            q = q
+                .bind(deployment)
+                .bind(host)
+                .bind(h.phase.as_str())
+                .bind(h.status.as_str())
+                .bind(&h.error)
+                .bind(h.elapsed_ms);
         }
         q.execute(&mut *b.tx).await?;
     }

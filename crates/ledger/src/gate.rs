@@ -17,7 +17,7 @@
 //! log. What may change between the judgement and the write (a quarantine,
 //! another deployment starting) is checked again inside the write.
 
-use crate::{Candidate, Ledger, Quarantine, Requirements, Result, Status, Trigger};
+use crate::{Candidate, DeploymentStatus, Ledger, Quarantine, Requirements, Result, Trigger};
 use serde::Serialize;
 
 /// Where an environment's code comes from and what it requires: what the
@@ -62,7 +62,7 @@ impl Verdict {
 
 /// A quarantine in the words every refusal uses.
 pub(crate) fn quarantined(q: &Quarantine) -> String {
-    format!("quarantined by {} at {}: {}", q.actor, q.at, q.reason)
+    format!("quarantined by {} at {}: {}", q.actor, crate::time::text(q.at), q.reason)
 }
 
 impl Ledger {
@@ -117,8 +117,8 @@ impl Ledger {
         .bind(app)
         .bind(env)
         .bind(release)
-        .bind(Status::Succeeded.as_str())
-        .bind(Status::Undone.as_str())
+        .bind(DeploymentStatus::Succeeded.as_str())
+        .bind(DeploymentStatus::Undone.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.is_some())

@@ -17,7 +17,8 @@
 //! writes no audit entry. Closing a deployment is audited as any transition.
 
 use crate::batch::Batch;
-use crate::{Deployment, Ledger, LedgerError, Result, Runner, Status, Trigger, now, now_plus, promotion};
+use crate::time::{age, text};
+use crate::{Deployment, DeploymentStatus, Ledger, LedgerError, Result, Runner, Trigger, now, now_plus};
 use std::sync::Arc;
 
 /// Says why a runner is certainly no longer running, or `None` when it may
@@ -35,7 +36,7 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub(crate) fn until(&self) -> String {
+    pub(crate) fn until(&self) -> jiff::Timestamp {
         now_plus(self.ttl)
     }
 }
@@ -49,12 +50,12 @@ pub(crate) fn abandoned(other: &Deployment, stale_after: std::time::Duration, le
         return Some(format!("abandoned: its runner is gone: {why}"));
     }
     match &other.lease_until {
-        Some(until) if until.as_str() < now().as_str() => {
-            Some(format!("abandoned: its runner stopped renewing its lease, which ran out at {until}"))
+        Some(until) if *until < now() => {
+            Some(format!("abandoned: its runner stopped renewing its lease, which ran out at {}", text(*until)))
         }
         Some(_) => None,
         None => {
-            let age = promotion::age(&other.started).unwrap_or_default();
+            let age = age(other.started);
             (age >= stale_after).then(|| {
                 format!("abandoned: still running after {}s; closed when a new deployment started", age.as_secs())
             })
@@ -71,7 +72,7 @@ pub(crate) fn still_running(other: &Deployment) -> String {
         other.trigger.as_str(),
         other.release,
         other.actor,
-        other.started,
+        text(other.started),
         other.env
     )
 }
@@ -93,13 +94,13 @@ impl Ledger {
     /// Extends the lease of running deployment `id` to `ttl` from now.
     /// Refused once the deployment is no longer running (someone closed it:
     /// its runner should stop).
-    pub async fn renew_lease(&self, id: i64, ttl: std::time::Duration) -> Result<String> {
+    pub async fn renew_lease(&self, id: i64, ttl: std::time::Duration) -> Result<jiff::Timestamp> {
         self.batched(move |b| Box::pin(async move { Self::renew_lease_in(b, id, ttl).await })).await
     }
 
-    async fn renew_lease_in(b: &mut Batch, id: i64, ttl: std::time::Duration) -> Result<String> {
+    async fn renew_lease_in(b: &mut Batch, id: i64, ttl: std::time::Duration) -> Result<jiff::Timestamp> {
         let d = Self::deployment_in(b, id).await?;
-        if d.status != Status::Running {
+        if d.status != DeploymentStatus::Running {
             return Err(LedgerError::Refused(format!(
                 "deployment {id} is {}{}; its lease is not renewed",
                 d.status.as_str(),
@@ -108,7 +109,7 @@ impl Ledger {
         }
         let until = now_plus(ttl);
         sqlx::query("UPDATE deployments SET lease_until = $1 WHERE id = $2")
-            .bind(&until)
+            .bind(text(until))
             .bind(id)
             .execute(&mut *b.tx)
             .await?;
@@ -129,14 +130,14 @@ impl Ledger {
                     sqlx::query("SELECT * FROM deployments WHERE app = $1 AND env = $2 AND status = $3 ORDER BY id")
                         .bind(&app)
                         .bind(&env)
-                        .bind(Status::Running.as_str())
+                        .bind(DeploymentStatus::Running.as_str())
                         .fetch_all(&mut *b.tx)
                         .await?;
                 let mut closed = Vec::new();
                 for r in &rows {
-                    let d = crate::deployment_from(r)?;
+                    let d = crate::read::deployment_from(r)?;
                     let why = format!("closed by hand: {reason}");
-                    Self::transition(b, &d, Status::Failed, Some(&why), &actor).await?;
+                    Self::transition(b, &d, DeploymentStatus::Failed, Some(&why), &actor).await?;
                     closed.push(d.id);
                 }
                 Ok(closed)

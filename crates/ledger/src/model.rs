@@ -1,17 +1,28 @@
-//! What the ledger records, and the rules for how a deployment's status may
-//! change.
+//! What the ledger records. The closed vocabularies (a deployment's status
+//! and the transitions it may make, what triggered it, a host's phase and
+//! status) are `haul-api`'s, and a release id is `haul-release`'s checked
+//! [`ReleaseId`]; times are [`jiff::Timestamp`] (see [`crate::time`] for
+//! their text).
 
+use crate::rows::{MaybeStamp, RunnerJson, Stamp, Text};
+pub use haul_api::{DeploymentStatus, HostStatus, Phase, Trigger, UnknownName, VerificationResult};
+pub use haul_release::ReleaseId;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// A release as the ledger knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct NewRelease {
     pub app: String,
-    pub id: String,
+    #[sqlx(try_from = "Text<ReleaseId>")]
+    pub id: ReleaseId,
     pub digest: String,
     pub revision: Option<String>,
     pub built_by: String,
-    pub created: String,
+    /// When its builder says it was built.
+    #[serde(with = "crate::time::rfc3339")]
+    #[sqlx(try_from = "Stamp")]
+    pub created: Timestamp,
     pub files: i64,
     pub bytes: i64,
 }
@@ -19,85 +30,12 @@ pub struct NewRelease {
 /// A recorded release (the same fields as registered).
 pub type Release = NewRelease;
 
-/// What started a deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    Deploy,
-    Promote,
-    Rollback,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Deploy => "deploy",
-            Trigger::Promote => "promote",
-            Trigger::Rollback => "rollback",
-        }
-    }
-
-    pub fn parse(s: &str) -> Trigger {
-        match s {
-            "promote" => Trigger::Promote,
-            "rollback" => Trigger::Rollback,
-            _ => Trigger::Deploy,
-        }
-    }
-}
-
-/// Where a deployment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Running,
-    Succeeded,
-    /// Failed; hosts were left as the failure policy said.
-    Failed,
-    /// Failed after the switch and every host went back.
-    SwitchedBack,
-    /// Succeeded, then a later rollback undid it.
-    Undone,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Running => "running",
-            Status::Succeeded => "succeeded",
-            Status::Failed => "failed",
-            Status::SwitchedBack => "switched_back",
-            Status::Undone => "undone",
-        }
-    }
-
-    pub fn parse(s: &str) -> Status {
-        match s {
-            "succeeded" => Status::Succeeded,
-            "failed" => Status::Failed,
-            "switched_back" => Status::SwitchedBack,
-            "undone" => Status::Undone,
-            _ => Status::Running,
-        }
-    }
-
-    /// The table of allowed transitions: a running deployment ends once; a
-    /// succeeded one can only be undone later; nothing else moves.
-    pub fn can_become(self, to: Status) -> bool {
-        matches!(
-            (self, to),
-            (Status::Running, Status::Succeeded | Status::Failed | Status::SwitchedBack)
-                | (Status::Succeeded, Status::Undone)
-        )
-    }
-}
-
 /// A deployment about to start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewDeployment {
     pub app: String,
     pub env: String,
-    pub release: String,
+    pub release: ReleaseId,
     pub trigger: Trigger,
     pub actor: String,
     pub reason: Option<String>,
@@ -121,29 +59,38 @@ pub struct Force {
     pub overrode: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Deployment {
     pub id: i64,
     pub app: String,
     pub env: String,
-    pub release: String,
+    #[sqlx(try_from = "Text<ReleaseId>")]
+    pub release: ReleaseId,
+    #[sqlx(try_from = "Text<Trigger>")]
     pub trigger: Trigger,
     pub actor: String,
     pub reason: Option<String>,
     pub config_digest: String,
-    pub status: Status,
+    #[sqlx(try_from = "Text<DeploymentStatus>")]
+    pub status: DeploymentStatus,
     pub undoes: Option<i64>,
     pub message: Option<String>,
-    pub started: String,
-    pub finished: Option<String>,
+    #[serde(with = "crate::time::fixed")]
+    #[sqlx(try_from = "Stamp")]
+    pub started: Timestamp,
+    #[serde(with = "crate::time::fixed_opt")]
+    #[sqlx(try_from = "MaybeStamp")]
+    pub finished: Option<Timestamp>,
     /// Set when it was forced past the gate: what was overridden.
     pub forced: Option<String>,
     /// The process running it, when it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[sqlx(try_from = "RunnerJson")]
     pub runner: Option<Runner>,
     /// Until when its runner's lease holds (renewed while it runs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::fixed_opt")]
+    #[sqlx(try_from = "MaybeStamp")]
+    pub lease_until: Option<Timestamp>,
 }
 
 /// The process running a deployment: enough to tell, on its machine, that
@@ -162,39 +109,16 @@ pub struct Runner {
 }
 
 /// One host's part in a deployment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct HostResult {
     pub host: String,
-    pub phase: String,
-    pub status: String,
+    /// The last phase it reached.
+    #[sqlx(try_from = "Text<Phase>")]
+    pub phase: Phase,
+    #[sqlx(try_from = "Text<HostStatus>")]
+    pub status: HostStatus,
     pub error: Option<String>,
     pub elapsed_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerificationResult {
-    Pass,
-    Fail,
-    Error,
-}
-
-impl VerificationResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerificationResult::Pass => "pass",
-            VerificationResult::Fail => "fail",
-            VerificationResult::Error => "error",
-        }
-    }
-
-    pub fn parse(s: &str) -> VerificationResult {
-        match s {
-            "pass" => VerificationResult::Pass,
-            "fail" => VerificationResult::Fail,
-            _ => VerificationResult::Error,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,35 +130,44 @@ pub struct NewVerification {
     pub reporter: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Verification {
     pub id: i64,
     pub deployment: i64,
     pub name: String,
+    #[sqlx(try_from = "Text<VerificationResult>")]
     pub result: VerificationResult,
     pub link: Option<String>,
     pub reporter: String,
-    pub at: String,
+    #[serde(with = "crate::time::fixed")]
+    #[sqlx(try_from = "Stamp")]
+    pub at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Approval {
     pub id: i64,
     pub app: String,
-    pub release: String,
+    #[sqlx(try_from = "Text<ReleaseId>")]
+    pub release: ReleaseId,
     pub env: String,
     pub actor: String,
     pub comment: Option<String>,
-    pub at: String,
+    #[serde(with = "crate::time::fixed")]
+    #[sqlx(try_from = "Stamp")]
+    pub at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Quarantine {
     pub app: String,
-    pub release: String,
+    #[sqlx(try_from = "Text<ReleaseId>")]
+    pub release: ReleaseId,
     pub reason: String,
     pub actor: String,
-    pub at: String,
+    #[serde(with = "crate::time::fixed")]
+    #[sqlx(try_from = "Stamp")]
+    pub at: Timestamp,
 }
 
 /// The outcome of checking the audit chain.
@@ -258,7 +191,8 @@ impl AuditReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: i64,
-    pub at: String,
+    #[serde(with = "crate::time::fixed")]
+    pub at: Timestamp,
     pub actor: String,
     pub kind: String,
     pub subject: String,

@@ -19,14 +19,16 @@
 //! Outbox writes are operational state, not records: they do not go into
 //! the audit log (they would otherwise be events to deliver themselves).
 
+use crate::rows::{MaybeStamp, Stamp, all, one};
+use crate::time::{now_plus, text};
 use crate::{Ledger, Result};
+use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 use std::time::Duration;
 
 /// One event to be delivered to one webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Delivery {
     pub id: i64,
     pub webhook: String,
@@ -38,23 +40,33 @@ pub struct Delivery {
     /// Tries so far (since the last redelivery).
     pub attempts: i64,
     /// When it is due next, while pending.
-    pub next_at: String,
+    #[serde(with = "crate::time::fixed")]
+    #[sqlx(try_from = "Stamp")]
+    pub next_at: Timestamp,
     pub lease_owner: Option<String>,
-    pub lease_until: Option<String>,
+    #[serde(with = "crate::time::fixed_opt")]
+    #[sqlx(try_from = "MaybeStamp")]
+    pub lease_until: Option<Timestamp>,
     /// The HTTP status of the last try, if it got an answer.
     pub last_status: Option<i64>,
     /// Why the last try failed, if it did.
     pub last_error: Option<String>,
-    pub created: String,
-    pub updated: String,
+    #[serde(with = "crate::time::fixed")]
+    #[sqlx(try_from = "Stamp")]
+    pub created: Timestamp,
+    #[serde(with = "crate::time::fixed")]
+    #[sqlx(try_from = "Stamp")]
+    pub updated: Timestamp,
 }
 
 /// One try at a delivery, as logged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct DeliveryAttempt {
     pub id: i64,
     pub delivery: i64,
-    pub at: String,
+    #[serde(with = "crate::time::fixed")]
+    #[sqlx(try_from = "Stamp")]
+    pub at: Timestamp,
     /// The HTTP status, when the receiver answered.
     pub status: Option<i64>,
     /// What went wrong: a connection error, a timeout, or the status.
@@ -65,7 +77,7 @@ pub struct DeliveryAttempt {
 /// What a try found, to be logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAttempt {
-    pub at: String,
+    pub at: Timestamp,
     pub status: Option<i64>,
     pub error: Option<String>,
     pub duration_ms: i64,
@@ -79,13 +91,6 @@ pub enum Outcome {
     Retry(Duration),
     /// Out of attempts.
     Failed,
-}
-
-/// The time `d` from now, in the ledger's text form.
-pub fn now_plus(d: Duration) -> String {
-    let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
-    let t = jiff::Timestamp::now().checked_add(d).unwrap_or(jiff::Timestamp::MAX);
-    t.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
 }
 
 const PENDING: &str = "pending";
@@ -120,7 +125,7 @@ impl Ledger {
     /// are; a cursor already past `upto` stays. Returns how many were new.
     pub async fn enqueue_deliveries(&self, webhook: &str, events: &[(i64, &str)], upto: i64) -> Result<u64> {
         let mut tx = self.write().await?;
-        let at = crate::now();
+        let at = text(crate::now());
         let mut added = 0;
         for (seq, kind) in events {
             added += sqlx::query(
@@ -159,7 +164,7 @@ impl Ledger {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<Delivery>> {
-        let now = crate::now();
+        let now = text(crate::now());
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM webhook_deliveries WHERE webhook = $1 AND status = $2 AND next_at <= $3 \
              AND (lease_until IS NULL OR lease_until < $4) ORDER BY id LIMIT $5",
@@ -171,7 +176,7 @@ impl Ledger {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let until = now_plus(lease);
+        let until = text(now_plus(lease));
         let mut claimed = Vec::new();
         for id in ids {
             let took = sqlx::query(
@@ -207,16 +212,16 @@ impl Ledger {
             "INSERT INTO webhook_attempts (delivery, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id)
-        .bind(&attempt.at)
+        .bind(text(attempt.at))
         .bind(attempt.status)
         .bind(&attempt.error)
         .bind(attempt.duration_ms)
         .execute(&mut *tx)
         .await?;
         let (status, next_at) = match outcome {
-            Outcome::Delivered => ("delivered", crate::now()),
-            Outcome::Retry(after) => (PENDING, now_plus(after)),
-            Outcome::Failed => ("failed", crate::now()),
+            Outcome::Delivered => ("delivered", text(crate::now())),
+            Outcome::Retry(after) => (PENDING, text(now_plus(after))),
+            Outcome::Failed => ("failed", text(crate::now())),
         };
         let held = sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, next_at = $2, last_status = $3, \
@@ -226,7 +231,7 @@ impl Ledger {
         .bind(&next_at)
         .bind(attempt.status)
         .bind(&attempt.error)
-        .bind(crate::now())
+        .bind(text(crate::now()))
         .bind(id)
         .bind(owner)
         .execute(&mut *tx)
@@ -250,7 +255,7 @@ impl Ledger {
     /// Sends delivery `id` again: pending, due now, with a fresh round of
     /// attempts, whatever its status. `None` if there is no such delivery.
     pub async fn redeliver(&self, id: i64) -> Result<Option<Delivery>> {
-        let now = crate::now();
+        let now = text(crate::now());
         sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, attempts = 0, next_at = $2, lease_owner = NULL, \
              lease_until = NULL, updated = $3 WHERE id = $4",
@@ -286,13 +291,13 @@ impl Ledger {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(delivery_from).collect()
+        all("webhook_deliveries", &rows)
     }
 
     pub async fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         let row =
             sqlx::query("SELECT * FROM webhook_deliveries WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(delivery_from).transpose()
+        row.map(|r| one("webhook_deliveries", &r)).transpose()
     }
 
     /// Every try at delivery `id`, oldest first.
@@ -301,18 +306,7 @@ impl Ledger {
             .bind(id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeliveryAttempt {
-                    id: r.try_get("id")?,
-                    delivery: r.try_get("delivery")?,
-                    at: r.try_get("at")?,
-                    status: r.try_get("status")?,
-                    error: r.try_get("error")?,
-                    duration_ms: r.try_get("duration_ms")?,
-                })
-            })
-            .collect()
+        all("webhook_attempts", &rows)
     }
 
     /// How many deliveries each webhook has in each status.
@@ -330,22 +324,4 @@ impl Ledger {
     pub async fn event(&self, seq: i64) -> Result<Option<crate::Event>> {
         Ok(self.events_after(seq - 1, 1).await?.into_iter().find(|e| e.seq == seq))
     }
-}
-
-fn delivery_from(r: &AnyRow) -> Result<Delivery> {
-    Ok(Delivery {
-        id: r.try_get("id")?,
-        webhook: r.try_get("webhook")?,
-        event: r.try_get("event")?,
-        kind: r.try_get("kind")?,
-        status: r.try_get("status")?,
-        attempts: r.try_get("attempts")?,
-        next_at: r.try_get("next_at")?,
-        lease_owner: r.try_get("lease_owner")?,
-        lease_until: r.try_get("lease_until")?,
-        last_status: r.try_get("last_status")?,
-        last_error: r.try_get("last_error")?,
-        created: r.try_get("created")?,
-        updated: r.try_get("updated")?,
-    })
 }

@@ -7,7 +7,8 @@
 //! not quarantined. Every unmet requirement is listed, so a refusal explains
 //! itself.
 
-use crate::{Deployment, Ledger, Result, Status, VerificationResult};
+use crate::time::{age, text as stamp};
+use crate::{Deployment, DeploymentStatus, Ledger, ReleaseId, Result, VerificationResult};
 use serde::Serialize;
 
 /// What a target environment requires of a release.
@@ -21,7 +22,7 @@ pub struct Requirements {
 /// A release that could be promoted, with what stands in its way.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Candidate {
-    pub release: String,
+    pub release: ReleaseId,
     /// Its newest successful deployment upstream.
     pub deployment: i64,
     pub unmet: Vec<String>,
@@ -51,11 +52,12 @@ pub enum CheckKind {
 /// A candidate release with every requirement judged, met or not.
 #[derive(Debug, Clone, Serialize)]
 pub struct Assessment {
-    pub release: String,
+    pub release: ReleaseId,
     /// Its newest successful deployment upstream.
     pub deployment: i64,
     /// When that deployment finished (soak counts from there).
-    pub finished: Option<String>,
+    #[serde(with = "crate::time::fixed_opt")]
+    pub finished: Option<jiff::Timestamp>,
     pub checks: Vec<Check>,
 }
 
@@ -106,12 +108,6 @@ impl Candidate {
     }
 }
 
-pub(crate) fn age(since: &str) -> Option<std::time::Duration> {
-    let t: jiff::Timestamp = since.parse().ok()?;
-    let secs = jiff::Timestamp::now().as_second() - t.as_second();
-    Some(std::time::Duration::from_secs(secs.max(0) as u64))
-}
-
 impl Ledger {
     /// Releases that succeeded in `upstream`, newest first, judged against
     /// what `target` requires.
@@ -125,7 +121,7 @@ impl Ledger {
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         for d in self.deployments(Some(app), Some(upstream), 200).await? {
-            if d.status != Status::Succeeded || !seen.insert(d.release.clone()) {
+            if d.status != DeploymentStatus::Succeeded || !seen.insert(d.release.clone()) {
                 continue;
             }
             let unmet = self.unmet(&d, target, req).await?;
@@ -140,11 +136,11 @@ impl Ledger {
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         for d in self.deployments(Some(app), Some(upstream), 200).await? {
-            if d.status != Status::Succeeded || !seen.insert(d.release.clone()) {
+            if d.status != DeploymentStatus::Succeeded || !seen.insert(d.release.clone()) {
                 continue;
             }
             let checks = self.checks(&d, target, req).await?;
-            out.push(Assessment { release: d.release.clone(), deployment: d.id, finished: d.finished.clone(), checks });
+            out.push(Assessment { release: d.release.clone(), deployment: d.id, finished: d.finished, checks });
         }
         Ok(out)
     }
@@ -172,21 +168,23 @@ impl Ledger {
                         v.result.as_str(),
                         d.id,
                         v.reporter,
-                        v.at
+                        stamp(v.at)
                     ),
                 ),
                 Some(v) => (
                     true,
                     format!(
                         "verification `{name}` passed on deployment {} (reported by {} at {})",
-                        d.id, v.reporter, v.at
+                        d.id,
+                        v.reporter,
+                        stamp(v.at)
                     ),
                 ),
             };
             checks.push(Check { kind: CheckKind::Verification(name.clone()), met, detail });
         }
         if let Some(soak) = req.soak {
-            let ran = d.finished.as_deref().and_then(age).unwrap_or_default();
+            let ran = d.finished.map(age).unwrap_or_default();
             let met = ran >= soak;
             let detail = if met {
                 format!(
@@ -231,9 +229,9 @@ impl Ledger {
     /// The newest release `env` ran successfully whose verifications all
     /// passed (at least one was reported) and that is not quarantined: where
     /// a failed deploy goes back to.
-    pub async fn last_verified(&self, app: &str, env: &str) -> Result<Option<String>> {
+    pub async fn last_verified(&self, app: &str, env: &str) -> Result<Option<ReleaseId>> {
         for d in self.deployments(Some(app), Some(env), 200).await? {
-            if !matches!(d.status, Status::Succeeded | Status::Undone) {
+            if !matches!(d.status, DeploymentStatus::Succeeded | DeploymentStatus::Undone) {
                 continue;
             }
             let v = self.verifications(d.id).await?;

@@ -5,7 +5,9 @@
 //! show in a few queries, on SQLite and PostgreSQL alike, without the
 //! server knowing SQL.
 
-use crate::{Deployment, HostResult, Ledger, Result, Status, deployment_from};
+use crate::read::deployment_from;
+use crate::rows::{Text, bad_row};
+use crate::{Deployment, DeploymentStatus, HostResult, HostStatus, Ledger, LedgerError, Phase, Result};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -38,11 +40,23 @@ macro_rules! landed {
     };
 }
 
+/// The host result of a joined row: its own columns, but its status as
+/// `host_status` (the deployment's is `status`).
 fn host_result_from(r: &AnyRow) -> Result<HostResult> {
+    let bad = |e| bad_row("host_results", e);
     Ok(HostResult {
         host: r.try_get("host")?,
-        phase: r.try_get("phase")?,
-        status: r.try_get("host_status")?,
+        phase: r.try_get::<Text<Phase>, _>("phase").map_err(bad)?.0,
+        status: r
+            .try_get::<Text<HostStatus>, _>("host_status")
+            .map_err(|e| match bad(e) {
+                // Named as stored, not by the query's alias.
+                LedgerError::BadRow { table, message, .. } => {
+                    LedgerError::BadRow { table, column: "status".into(), message }
+                }
+                e => e,
+            })?
+            .0,
         error: r.try_get("error")?,
         elapsed_ms: r.try_get("elapsed_ms")?,
     })
@@ -93,7 +107,7 @@ impl Ledger {
         )
         .bind(app)
         .bind(env)
-        .bind(Status::Running.as_str())
+        .bind(DeploymentStatus::Running.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(deployment_from).transpose()
@@ -103,7 +117,7 @@ impl Ledger {
     pub async fn undone_by(&self, id: i64) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar("SELECT id FROM deployments WHERE undoes = $1 AND status = $2 ORDER BY id LIMIT 1")
             .bind(id)
-            .bind(Status::Succeeded.as_str())
+            .bind(DeploymentStatus::Succeeded.as_str())
             .fetch_optional(&self.pool)
             .await?)
     }
@@ -124,11 +138,16 @@ mod tests {
 
     const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
+    /// The release id tagged `tag`.
+    fn rid(tag: &str) -> ReleaseId {
+        ReleaseId::parse(&format!("{tag}-0123456789ab")).unwrap()
+    }
+
     fn new(env: &str, release: &str, trigger: Trigger, undoes: Option<i64>) -> NewDeployment {
         NewDeployment {
             app: "web".into(),
             env: env.into(),
-            release: release.into(),
+            release: rid(release),
             trigger,
             actor: "alice".into(),
             reason: None,
@@ -139,7 +158,7 @@ mod tests {
     }
 
     fn host(h: &str, status: &str) -> HostResult {
-        HostResult { host: h.into(), phase: "verify".into(), status: status.into(), error: None, elapsed_ms: 5 }
+        HostResult { host: h.into(), phase: Phase::Verify, status: status.parse().unwrap(), error: None, elapsed_ms: 5 }
     }
 
     async fn views(url: &str) {
@@ -150,36 +169,50 @@ mod tests {
 
         let d1 = l.start_deployment(&new("staging", "r1", Trigger::Deploy, None), HOUR).await.unwrap();
         assert_eq!(l.running("web", "staging").await.unwrap().map(|d| d.id), Some(d1));
-        l.finish_deployment(d1, Status::Succeeded, None, &[host("a", "ok"), host("b", "ok")], "alice").await.unwrap();
+        l.finish_deployment(d1, DeploymentStatus::Succeeded, None, &[host("a", "ok"), host("b", "ok")], "alice")
+            .await
+            .unwrap();
         assert_eq!(l.running("web", "staging").await.unwrap(), None);
         // r2 lands on a only; a failed deploy lands nowhere.
         let d2 = l.start_deployment(&new("staging", "r2", Trigger::Deploy, None), HOUR).await.unwrap();
-        l.finish_deployment(d2, Status::Succeeded, None, &[host("a", "unchanged")], "alice").await.unwrap();
+        l.finish_deployment(d2, DeploymentStatus::Succeeded, None, &[host("a", "unchanged")], "alice").await.unwrap();
         let d3 = l.start_deployment(&new("staging", "r3", Trigger::Deploy, None), HOUR).await.unwrap();
-        l.finish_deployment(d3, Status::Failed, Some("boom"), &[host("a", "failed"), host("b", "ok")], "alice")
-            .await
-            .unwrap();
+        l.finish_deployment(
+            d3,
+            DeploymentStatus::Failed,
+            Some("boom"),
+            &[host("a", "failed"), host("b", "ok")],
+            "alice",
+        )
+        .await
+        .unwrap();
 
-        let landed: Vec<(String, String, String)> = l
+        let landed: Vec<(String, ReleaseId, HostStatus)> = l
             .landed("web", &hosts)
             .await
             .unwrap()
             .into_iter()
             .map(|hd| (hd.result.host, hd.deployment.release, hd.result.status))
             .collect();
-        assert_eq!(landed, vec![("a".into(), "r2".into(), "unchanged".into()), ("b".into(), "r1".into(), "ok".into())]);
+        assert_eq!(
+            landed,
+            vec![("a".into(), rid("r2"), HostStatus::Unchanged), ("b".into(), rid("r1"), HostStatus::Ok)]
+        );
         let on_b = l.landed_on_host("b").await.unwrap();
-        assert_eq!((on_b.len(), on_b[0].deployment.id, on_b[0].deployment.status), (1, d1, Status::Succeeded));
-        let history: Vec<(i64, String)> =
+        assert_eq!(
+            (on_b.len(), on_b[0].deployment.id, on_b[0].deployment.status),
+            (1, d1, DeploymentStatus::Succeeded)
+        );
+        let history: Vec<(i64, HostStatus)> =
             l.host_history("a", 10).await.unwrap().into_iter().map(|hd| (hd.deployment.id, hd.result.status)).collect();
-        assert_eq!(history, vec![(d3, "failed".into()), (d2, "unchanged".into()), (d1, "ok".into())]);
+        assert_eq!(history, vec![(d3, HostStatus::Failed), (d2, HostStatus::Unchanged), (d1, HostStatus::Ok)]);
         assert_eq!(l.host_history("a", 1).await.unwrap().len(), 1);
         assert!(l.host_known("b").await.unwrap());
 
         // A rollback of d2 undoes it and says so.
         let d4 = l.start_deployment(&new("staging", "r1", Trigger::Rollback, Some(d2)), HOUR).await.unwrap();
         assert_eq!(l.undone_by(d2).await.unwrap(), None, "not while it runs");
-        l.finish_deployment(d4, Status::Succeeded, None, &[host("a", "ok")], "alice").await.unwrap();
+        l.finish_deployment(d4, DeploymentStatus::Succeeded, None, &[host("a", "ok")], "alice").await.unwrap();
         assert_eq!(l.undone_by(d2).await.unwrap(), Some(d4));
         assert_eq!(l.landed("web", &hosts[..1]).await.unwrap()[0].deployment.id, d4);
 
@@ -196,7 +229,7 @@ mod tests {
         .unwrap();
         let req = Requirements { verifications: vec!["smoke".into(), "load".into()], soak: Some(HOUR), approvals: 1 };
         let a = l.assess("web", "staging", "prod", &req).await.unwrap();
-        let r1 = a.iter().find(|c| c.release == "r1").unwrap();
+        let r1 = a.iter().find(|c| c.release == rid("r1")).unwrap();
         let judged: Vec<(CheckKind, bool)> = r1.checks.iter().map(|c| (c.kind.clone(), c.met)).collect();
         assert_eq!(
             judged,
@@ -211,7 +244,7 @@ mod tests {
         // The refusal's wording is the unmet checks' details.
         let c = l.candidates("web", "staging", "prod", &req).await.unwrap();
         let unmet: Vec<String> = r1.checks.iter().filter(|c| !c.met).map(|c| c.detail.clone()).collect();
-        assert_eq!(c.iter().find(|c| c.release == "r1").unwrap().unmet, unmet);
+        assert_eq!(c.iter().find(|c| c.release == rid("r1")).unwrap().unmet, unmet);
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -3,6 +3,9 @@
 //! for the test), leaves the writes batched with it committed. Run on
 //! SQLite and on a real PostgreSQL.
 
+mod common;
+
+use common::rid;
 use haul_ledger::*;
 use std::sync::Arc;
 
@@ -11,7 +14,7 @@ const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 async fn running_deployment(l: &Ledger) -> i64 {
     let r = NewRelease {
         app: "web".into(),
-        id: "r1".into(),
+        id: rid("r1"),
         digest: "d1".into(),
         revision: None,
         built_by: "ci".into(),
@@ -23,7 +26,7 @@ async fn running_deployment(l: &Ledger) -> i64 {
     let d = NewDeployment {
         app: "web".into(),
         env: "staging".into(),
-        release: "r1".into(),
+        release: rid("r1"),
         trigger: Trigger::Deploy,
         actor: "alice".into(),
         reason: None,
@@ -87,7 +90,7 @@ async fn one_bad_write_fails_alone(url: &str, refuse_sql: &[&str]) {
             let l = l.clone();
             tokio::spawn(async move {
                 let comment = if i == 5 { "poison" } else { "fine" };
-                l.approve("web", "r1", "prod", &format!("person{i}"), Some(comment)).await
+                l.approve("web", &rid("r1"), "prod", &format!("person{i}"), Some(comment)).await
             })
         })
         .collect();

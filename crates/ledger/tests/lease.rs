@@ -3,6 +3,9 @@
 //! live one holds the environment (a rollback too is refused while it
 //! runs); renewals keep it; rollbacks never fail to record.
 
+mod common;
+
+use common::rid;
 use haul_ledger::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +14,7 @@ fn deployment(env: &str, trigger: Trigger, undoes: Option<i64>) -> NewDeployment
     NewDeployment {
         app: "web".into(),
         env: env.into(),
-        release: "r1".into(),
+        release: rid("r1"),
         trigger,
         actor: "alice".into(),
         reason: None,
@@ -39,7 +42,7 @@ async fn suite(url: &str) {
     l.register_release(
         &NewRelease {
             app: "web".into(),
-            id: "r1".into(),
+            id: rid("r1"),
             digest: "d".into(),
             revision: None,
             built_by: "ci".into(),
@@ -59,13 +62,16 @@ async fn suite(url: &str) {
     assert!(d.lease_until.is_some());
     let next = l.start_leased(&deployment("a", Trigger::Deploy, None), HOUR, Some(lease(7, HOUR))).await.unwrap();
     let d = l.deployment(dead).await.unwrap();
-    assert_eq!(d.status, Status::Failed);
+    assert_eq!(d.status, DeploymentStatus::Failed);
     assert_eq!(d.message.as_deref(), Some("abandoned: its runner is gone: process 666 is gone"));
     // A live one with a lease holds the environment.
     let e = l.start_leased(&deployment("a", Trigger::Deploy, None), HOUR, Some(lease(8, HOUR))).await.unwrap_err();
     assert!(matches!(e, LedgerError::Busy(_)), "{e}");
-    assert!(e.to_string().contains(&format!("deployment {next} (deploy of r1 by alice on m (pid 7)")), "{e}");
-    l.finish_deployment(next, Status::Succeeded, None, &[], "alice").await.unwrap();
+    assert!(
+        e.to_string().contains(&format!("deployment {next} (deploy of r1-0123456789ab by alice on m (pid 7)")),
+        "{e}"
+    );
+    l.finish_deployment(next, DeploymentStatus::Succeeded, None, &[], "alice").await.unwrap();
     let e = l.renew_lease(next, HOUR).await.unwrap_err();
     assert!(e.to_string().contains("is succeeded; its lease is not renewed"), "{e}");
 
@@ -80,15 +86,15 @@ async fn suite(url: &str) {
     tokio::time::sleep(Duration::from_millis(1700)).await;
     let after = l.start_leased(&deployment("b", Trigger::Deploy, None), HOUR, Some(lease(10, HOUR))).await.unwrap();
     let q = l.deployment(quiet).await.unwrap();
-    assert_eq!(q.status, Status::Failed);
+    assert_eq!(q.status, DeploymentStatus::Failed);
     assert!(q.message.unwrap().starts_with("abandoned: its runner stopped renewing its lease, which ran out at "));
-    l.finish_deployment(after, Status::Succeeded, None, &[], "alice").await.unwrap();
+    l.finish_deployment(after, DeploymentStatus::Succeeded, None, &[], "alice").await.unwrap();
 
     // `haul unlock` closes a run by hand with its reason.
     let stuck = l.start_leased(&deployment("c", Trigger::Deploy, None), HOUR, Some(lease(11, HOUR))).await.unwrap();
     assert_eq!(l.close_running("web", "c", "ci job cancelled", "bob").await.unwrap(), vec![stuck]);
     let s = l.deployment(stuck).await.unwrap();
-    assert_eq!((s.status, s.message.as_deref()), (Status::Failed, Some("closed by hand: ci job cancelled")));
+    assert_eq!((s.status, s.message.as_deref()), (DeploymentStatus::Failed, Some("closed by hand: ci job cancelled")));
     assert_eq!(l.close_running("web", "c", "again", "bob").await.unwrap(), Vec::<i64>::new());
     assert_eq!(l.verify_audit().await.unwrap().broken, None);
 }
@@ -101,8 +107,8 @@ async fn a_rollback_while_a_live_run_holds_the_environment_is_refused_and_leaves
     let live = l.start_leased(&deployment("r", Trigger::Deploy, None), HOUR, Some(lease(20, HOUR))).await.unwrap();
     let back = l.start_leased(&deployment("r", Trigger::Rollback, None), HOUR, Some(lease(21, HOUR))).await;
     assert!(matches!(back, Err(LedgerError::Busy(ref m)) if m.contains("--force --reason")), "{back:?}");
-    assert_eq!(l.deployment(live).await.unwrap().status, Status::Running);
-    l.finish_deployment(live, Status::Succeeded, None, &[], "alice").await.unwrap();
+    assert_eq!(l.deployment(live).await.unwrap().status, DeploymentStatus::Running);
+    l.finish_deployment(live, DeploymentStatus::Succeeded, None, &[], "alice").await.unwrap();
 }
 
 /// Two rollbacks racing both read the same live deployment before they
@@ -110,12 +116,12 @@ async fn a_rollback_while_a_live_run_holds_the_environment_is_refused_and_leaves
 async fn racing_rollbacks_both_record_though_one_undoes(url: &str) {
     let l = Ledger::open(url).await.unwrap();
     let d = l.start_leased(&deployment("u", Trigger::Deploy, None), HOUR, Some(lease(30, HOUR))).await.unwrap();
-    l.finish_deployment(d, Status::Succeeded, None, &[], "alice").await.unwrap();
+    l.finish_deployment(d, DeploymentStatus::Succeeded, None, &[], "alice").await.unwrap();
     for _ in 0..2 {
         let back = l.start_leased(&deployment("u", Trigger::Rollback, Some(d)), HOUR, None).await.unwrap();
-        l.finish_deployment(back, Status::Succeeded, None, &[], "alice").await.unwrap();
+        l.finish_deployment(back, DeploymentStatus::Succeeded, None, &[], "alice").await.unwrap();
     }
-    assert_eq!(l.deployment(d).await.unwrap().status, Status::Undone);
+    assert_eq!(l.deployment(d).await.unwrap().status, DeploymentStatus::Undone);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,9 @@
 //! two ledgers racing never both get, retries, the delivery log and
 //! redelivery.
 
+mod common;
+
+use common::rid;
 use haul_ledger::*;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -10,7 +13,7 @@ use std::time::Duration;
 fn release(id: &str) -> NewRelease {
     NewRelease {
         app: "web".into(),
-        id: id.into(),
+        id: rid(id),
         digest: format!("d-{id}"),
         revision: None,
         built_by: "ci".into(),
@@ -122,7 +125,7 @@ async fn suite(url: &str) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(l.claim_deliveries("chat", "b", LEASE, 10).await.unwrap()[0].id, short[0].id);
 
-    assert_eq!(l.event(2).await.unwrap().unwrap().subject, "web/r1");
+    assert_eq!(l.event(2).await.unwrap().unwrap().subject, format!("web/{}", rid("r1")));
     assert!(l.event(999).await.unwrap().is_none());
 }
 

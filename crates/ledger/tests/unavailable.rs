@@ -3,13 +3,16 @@
 //! refused is half-written, and the same `Ledger` works again once the
 //! server is back.
 
+mod common;
+
+use common::rid;
 use haul_ledger::*;
 use std::time::{Duration, Instant};
 
 fn release(id: &str) -> NewRelease {
     NewRelease {
         app: "web".into(),
-        id: id.into(),
+        id: rid(id),
         digest: format!("d-{id}"),
         revision: None,
         built_by: "ci".into(),

@@ -9,9 +9,10 @@
 
 use crate::{RecordError, Result};
 use haul_config::Config;
+use haul_ledger::ReleaseId;
 use haul_ledger::{
-    AuditReport, Candidate, Deployment, HostResult, NewDeployment, NewRelease, NewVerification, Runner, Status,
-    Verification,
+    AuditReport, Candidate, Deployment, DeploymentStatus, HostResult, NewDeployment, NewRelease, NewVerification,
+    Runner, Verification,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -61,7 +62,7 @@ pub trait LedgerClient: Send + Sync {
     fn finish_deployment<'a>(
         &'a self,
         id: i64,
-        status: Status,
+        status: DeploymentStatus,
         message: Option<&'a str>,
         hosts: &'a [HostResult],
         actor: &'a str,
@@ -72,13 +73,13 @@ pub trait LedgerClient: Send + Sync {
     fn approve<'a>(
         &'a self,
         app: &'a str,
-        release: &'a str,
+        release: &'a ReleaseId,
         env: &'a str,
         actor: &'a str,
         comment: Option<&'a str>,
     ) -> Answer<'a>;
 
-    fn quarantine<'a>(&'a self, app: &'a str, release: &'a str, reason: &'a str, actor: &'a str) -> Answer<'a>;
+    fn quarantine<'a>(&'a self, app: &'a str, release: &'a ReleaseId, reason: &'a str, actor: &'a str) -> Answer<'a>;
 
     fn deployments<'a>(&'a self, app: Option<&'a str>, env: Option<&'a str>, limit: i64)
     -> Answer<'a, Vec<Deployment>>;

@@ -4,9 +4,10 @@
 use crate::RecordError;
 use crate::client::{Answer, LedgerClient};
 use haul_config::Config;
+use haul_ledger::ReleaseId;
 use haul_ledger::{
-    AuditReport, Candidate, Deployment, Force, HostResult, Lease, Ledger, NewDeployment, NewRelease, NewVerification,
-    Runner, Status, Verification,
+    AuditReport, Candidate, Deployment, DeploymentStatus, Force, HostResult, Lease, Ledger, NewDeployment, NewRelease,
+    NewVerification, Runner, Verification,
 };
 use std::time::Duration;
 
@@ -64,7 +65,7 @@ impl LedgerClient for Ledger {
     fn finish_deployment<'a>(
         &'a self,
         id: i64,
-        status: Status,
+        status: DeploymentStatus,
         message: Option<&'a str>,
         hosts: &'a [HostResult],
         actor: &'a str,
@@ -79,7 +80,7 @@ impl LedgerClient for Ledger {
     fn approve<'a>(
         &'a self,
         app: &'a str,
-        release: &'a str,
+        release: &'a ReleaseId,
         env: &'a str,
         actor: &'a str,
         comment: Option<&'a str>,
@@ -87,7 +88,7 @@ impl LedgerClient for Ledger {
         Box::pin(async move { Ok(Ledger::approve(self, app, release, env, actor, comment).await?) })
     }
 
-    fn quarantine<'a>(&'a self, app: &'a str, release: &'a str, reason: &'a str, actor: &'a str) -> Answer<'a> {
+    fn quarantine<'a>(&'a self, app: &'a str, release: &'a ReleaseId, reason: &'a str, actor: &'a str) -> Answer<'a> {
         Box::pin(async move { Ok(Ledger::quarantine(self, app, release, reason, actor).await?) })
     }
 
@@ -109,11 +110,13 @@ impl LedgerClient for Ledger {
     }
 
     fn last_verified<'a>(&'a self, app: &'a str, env: &'a str) -> Answer<'a, Option<String>> {
-        Box::pin(async move { Ok(Ledger::last_verified(self, app, env).await?) })
+        Box::pin(async move { Ok(Ledger::last_verified(self, app, env).await?.map(ReleaseId::into_string)) })
     }
 
     fn quarantined<'a>(&'a self, app: &'a str, _env: &'a str) -> Answer<'a, Vec<String>> {
-        Box::pin(async move { Ok(self.quarantine_list(app).await?.into_iter().map(|q| q.release).collect()) })
+        Box::pin(
+            async move { Ok(self.quarantine_list(app).await?.into_iter().map(|q| q.release.into_string()).collect()) },
+        )
     }
 
     fn candidates<'a>(&'a self, config: &'a Config, app: &'a str, env: &'a str) -> Answer<'a, Vec<Candidate>> {

@@ -84,6 +84,10 @@ pub enum RecordError {
     /// A run is recorded only once its release is known.
     #[error("the release must be chosen before the run is recorded")]
     Unchosen,
+    /// A release in the local cache whose record cannot be registered as
+    /// it is (its id fails the check, or its build time is not a time).
+    #[error("release {id} of {app} in the release cache: {message}")]
+    BadRecord { app: String, id: String, message: String },
     /// A release built now for an environment that takes its code from
     /// another (it never ran there).
     #[error(

@@ -9,7 +9,7 @@
 
 use crate::Client;
 use haul_deploy::{Engine, Observer, Progress};
-use haul_ledger::HostResult;
+use haul_ledger::{HostResult, HostStatus, Phase};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -17,20 +17,20 @@ use tokio::sync::mpsc;
 /// Passes progress on and reports each host's phase.
 struct Tee {
     inner: Arc<dyn Observer>,
-    phase: Mutex<String>,
+    phase: Mutex<Phase>,
     tx: Mutex<Option<mpsc::UnboundedSender<HostResult>>>,
 }
 
 impl Observer for Tee {
     fn progress(&self, p: Progress<'_>) {
         match &p {
-            Progress::Phase(phase) => *self.phase.lock().expect("not poisoned") = phase.to_string(),
+            Progress::Phase(phase) => *self.phase.lock().expect("not poisoned") = *phase,
             Progress::Finished { host: Some(host), ok, elapsed, .. } => {
-                let phase = self.phase.lock().expect("not poisoned").clone();
+                let phase = *self.phase.lock().expect("not poisoned");
                 let h = HostResult {
                     host: host.to_string(),
                     phase,
-                    status: if *ok { "running" } else { "failed" }.into(),
+                    status: if *ok { HostStatus::Running } else { HostStatus::Failed },
                     error: None,
                     elapsed_ms: elapsed.as_millis() as i64,
                 };
@@ -56,18 +56,19 @@ impl LiveHosts {
     /// deployment `id`.
     pub(crate) fn start(client: &Client, engine: &mut Engine, id: i64) -> LiveHosts {
         let (tx, mut rx) = mpsc::unbounded_channel::<HostResult>();
-        let tee = Arc::new(Tee { inner: engine.observer.clone(), phase: Default::default(), tx: Mutex::new(Some(tx)) });
+        let tee =
+            Arc::new(Tee { inner: engine.observer.clone(), phase: Mutex::new(Phase::Build), tx: Mutex::new(Some(tx)) });
         engine.observer = tee.clone();
         let (client, actor) = (client.clone(), engine.who.user.clone());
         let task = tokio::spawn(async move {
-            let mut last: HashMap<String, (String, String)> = Default::default();
+            let mut last: HashMap<String, (Phase, HostStatus)> = Default::default();
             while let Some(first) = rx.recv().await {
                 // Take every report waiting; one per host and phase (or
                 // failure) is enough, and each host's newest stands.
                 let mut burst = BTreeMap::new();
                 let mut next = Some(first);
                 while let Some(h) = next {
-                    let key = (h.phase.clone(), h.status.clone());
+                    let key = (h.phase, h.status);
                     if last.get(&h.host) != Some(&key) {
                         last.insert(h.host.clone(), key);
                         burst.insert(h.host.clone(), h);

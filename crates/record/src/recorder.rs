@@ -6,8 +6,9 @@
 use crate::live::LiveHosts;
 use crate::{Client, RecordError, Result};
 use haul_deploy::{DeployError, DeployReport, Engine, HostStatus, Plan, PlanKind, Progress, ReleaseChoice};
+use haul_ledger::ReleaseId;
 use haul_ledger::text::{Kind, clean};
-use haul_ledger::{HostResult, NewDeployment, NewRelease, Status, Trigger};
+use haul_ledger::{DeploymentStatus, HostResult, NewDeployment, NewRelease, Trigger};
 use std::time::Duration;
 
 /// Records one run; made by [`Recorder::start`], ended by
@@ -73,11 +74,19 @@ impl Recorder {
             let r = engine.cached(&plan.app, id).map_err(DeployError::from)?;
             let new = NewRelease {
                 app: r.app.clone(),
-                id: r.id.clone(),
+                id: ReleaseId::parse(&r.id).map_err(|e| RecordError::BadRecord {
+                    app: r.app.clone(),
+                    id: r.id.clone(),
+                    message: e.to_string(),
+                })?,
                 digest: r.digest.clone(),
                 revision: r.revision.clone(),
                 built_by: r.built_by.clone(),
-                created: r.created.clone(),
+                created: r.created.parse().map_err(|e| RecordError::BadRecord {
+                    app: r.app.clone(),
+                    id: r.id.clone(),
+                    message: format!("its build time {:?} is not an RFC 3339 time ({e})", r.created),
+                })?,
                 files: r.manifest.files() as i64,
                 bytes: r.manifest.bytes() as i64,
             };
@@ -89,7 +98,7 @@ impl Recorder {
         let d = NewDeployment {
             app: plan.app.clone(),
             env: plan.env.clone(),
-            release: id.clone(),
+            release: ReleaseId::parse(id).map_err(DeployError::from)?,
             trigger,
             actor: engine.who.user.clone(),
             reason: engine.reason.clone(),
@@ -114,12 +123,16 @@ impl Recorder {
         self.renewing.abort();
         self.live.stop(engine).await;
         let (report, status, message) = match result {
-            Ok(r) => (Some(r), Status::Succeeded, r.message.clone()),
+            Ok(r) => (Some(r), DeploymentStatus::Succeeded, r.message.clone()),
             Err(DeployError::Failed(r)) => {
                 let back = r.hosts.iter().any(|h| h.status == HostStatus::SwitchedBack);
-                (Some(&**r), if back { Status::SwitchedBack } else { Status::Failed }, r.message.clone())
+                (
+                    Some(&**r),
+                    if back { DeploymentStatus::SwitchedBack } else { DeploymentStatus::Failed },
+                    r.message.clone(),
+                )
             }
-            Err(e) => (None, Status::Failed, Some(e.to_string())),
+            Err(e) => (None, DeploymentStatus::Failed, Some(e.to_string())),
         };
         let hosts: Vec<HostResult> = report
             .map(|r| {
@@ -127,8 +140,8 @@ impl Recorder {
                     .iter()
                     .map(|h| HostResult {
                         host: h.host.clone(),
-                        phase: h.reached.to_string(),
-                        status: h.status.to_string(),
+                        phase: h.reached,
+                        status: h.status,
                         // Output captured from hosts: kept, made storable.
                         error: h.error.as_deref().map(|e| clean(e, Kind::Block)),
                         elapsed_ms: h.elapsed_ms as i64,

@@ -6,9 +6,10 @@ use crate::client::{Answer, LedgerClient};
 use crate::wire;
 use crate::{RecordError, Result};
 use haul_config::Config;
+use haul_ledger::ReleaseId;
 use haul_ledger::{
-    AuditReport, Candidate, Deployment, HostResult, NewDeployment, NewRelease, NewVerification, Runner, Status,
-    Verification,
+    AuditReport, Candidate, Deployment, DeploymentStatus, HostResult, NewDeployment, NewRelease, NewVerification,
+    Runner, Verification,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -157,7 +158,7 @@ impl LedgerClient for Server {
     fn finish_deployment<'a>(
         &'a self,
         id: i64,
-        status: Status,
+        status: DeploymentStatus,
         message: Option<&'a str>,
         hosts: &'a [HostResult],
         _actor: &'a str,
@@ -178,7 +179,7 @@ impl LedgerClient for Server {
     fn approve<'a>(
         &'a self,
         app: &'a str,
-        release: &'a str,
+        release: &'a ReleaseId,
         env: &'a str,
         _actor: &'a str,
         comment: Option<&'a str>,
@@ -188,7 +189,7 @@ impl LedgerClient for Server {
         })
     }
 
-    fn quarantine<'a>(&'a self, app: &'a str, release: &'a str, reason: &'a str, _actor: &'a str) -> Answer<'a> {
+    fn quarantine<'a>(&'a self, app: &'a str, release: &'a ReleaseId, reason: &'a str, _actor: &'a str) -> Answer<'a> {
         Box::pin(
             async move { self.post("/api/v1/quarantines", &wire::Quarantine { app, release, reason }).await.map(drop) },
         )

@@ -3,7 +3,7 @@
 //! assembled by hand. (They become the shared API types once the server's
 //! own move into `haul-api`.)
 
-use haul_ledger::{Candidate, Deployment, HostResult, Runner, Status, Trigger, VerificationResult};
+use haul_ledger::{Candidate, Deployment, DeploymentStatus, HostResult, Runner, Trigger, VerificationResult};
 use serde::{Deserialize, Serialize};
 
 /// `POST /api/v1/deployments`.
@@ -37,7 +37,7 @@ pub struct CloseRunning<'a> {
 /// `POST /api/v1/deployments/{id}/finish`.
 #[derive(Serialize)]
 pub struct FinishDeployment<'a> {
-    pub status: Status,
+    pub status: DeploymentStatus,
     pub message: Option<&'a str>,
     pub hosts: &'a [HostResult],
 }

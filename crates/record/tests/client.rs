@@ -4,7 +4,11 @@
 
 use haul_config::Config;
 use haul_deploy::{Engine, Quiet, ReleaseChoice, Whoami};
-use haul_ledger::{Ledger, NewDeployment, NewRelease, Status, Trigger};
+use haul_ledger::{DeploymentStatus as Status, Ledger, NewDeployment, NewRelease, ReleaseId, Trigger};
+
+fn rid(s: &str) -> ReleaseId {
+    ReleaseId::parse(s).unwrap()
+}
 use haul_record::{BREAK_GLASS, Client, RecordError};
 use std::path::Path;
 use std::sync::Arc;
@@ -93,7 +97,7 @@ async fn server() -> (Project, Client) {
 fn release(id: &str) -> NewRelease {
     NewRelease {
         app: "app".into(),
-        id: id.into(),
+        id: rid(id),
         digest: format!("digest-{id}"),
         revision: None,
         built_by: "ci".into(),
@@ -107,7 +111,7 @@ fn deployment(release: &str) -> NewDeployment {
     NewDeployment {
         app: "app".into(),
         env: "test".into(),
-        release: release.into(),
+        release: rid(release),
         trigger: Trigger::Deploy,
         actor: "alice".into(),
         reason: Some("the test says so".into()),
@@ -120,7 +124,7 @@ fn deployment(release: &str) -> NewDeployment {
 async fn a_quarantined_release_is_refused_with_the_break_glass_advice(p: Project, client: Client) {
     let id = "20260101T000000-quarantined";
     client.register_release(&release(id), "ci").await.unwrap();
-    client.quarantine("app", id, "it corrupts uploads", "ci").await.unwrap();
+    client.quarantine("app", &rid(id), "it corrupts uploads", "ci").await.unwrap();
     let e = client.start_deployment(&p.config, &deployment(id), false, None).await.unwrap_err();
     let RecordError::Refused { message } = &e else { panic!("not a refusal: {e:?}") };
     assert!(message.contains("may not enter test"), "{message}");

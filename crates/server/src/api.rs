@@ -177,7 +177,7 @@ async fn verify(
     let v = NewVerification {
         deployment: id,
         name: b.name,
-        result: wire::to_result(b.result),
+        result: b.result,
         link: b.link,
         reporter: auth.name().to_string(),
     };
@@ -196,7 +196,7 @@ async fn approve(auth: Auth<Approve>, S(state): S<State>, body: Result<Body<Appr
     let actor = auth.name().to_string();
     state.ledger.approve(&b.app, &b.release, &b.env, &actor, b.comment.as_deref()).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(Approved { app: b.app, release: b.release, env: b.env, actor })
+    created(Approved { app: b.app, release: b.release.into_string(), env: b.env, actor })
 }
 
 /// Quarantine a release.
@@ -212,7 +212,7 @@ async fn quarantine(auth: Auth<Admin>, S(state): S<State>, body: Result<Body<Qua
     let actor = auth.name().to_string();
     state.ledger.quarantine(&b.app, &b.release, &b.reason, &actor).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(Quarantined { app: b.app, release: b.release, actor })
+    created(Quarantined { app: b.app, release: b.release.into_string(), actor })
 }
 
 /// Check the audit chain.

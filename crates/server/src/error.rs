@@ -84,7 +84,7 @@ impl From<haul_ledger::LedgerError> for ApiError {
             L::Invalid { field, message } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message.clone()).with_field(field)
             }
-            L::Open { .. } | L::Db(_) | L::Write(_) | L::Unavailable(_) => ApiError::internal(&e),
+            L::Open { .. } | L::Db(_) | L::Write(_) | L::Unavailable(_) | L::BadRow { .. } => ApiError::internal(&e),
         }
     }
 }

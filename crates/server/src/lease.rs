@@ -50,7 +50,7 @@ pub fn judge() -> haul_ledger::Judge {
 async fn renew(_: Auth<Deploy>, S(state): S<State>, id: Result<Path<i64>, PathRejection>) -> Res {
     let Path(id) = id?;
     let lease_until = state.ledger.renew_lease(id, state.config.lock.lease.0).await?;
-    ok(LeaseRenewed { id, lease_until })
+    ok(LeaseRenewed { id, lease_until: haul_ledger::time::text(lease_until) })
 }
 
 /// Close, as failed with a reason, what is still recorded as running of an

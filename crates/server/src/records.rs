@@ -107,11 +107,11 @@ async fn register_release(
     }
     let r = NewRelease {
         app: b.app,
-        id: b.id.to_string(),
+        id: b.id.clone(),
         digest: b.digest,
         revision: b.revision,
         built_by: b.built_by,
-        created: b.created,
+        created: b.created.parse().map_err(|e| unprocessable(format!("`created` must be an RFC 3339 time ({e})")))?,
         files: b.files,
         bytes: b.bytes,
     };
@@ -160,13 +160,13 @@ async fn start_deployment(
 ) -> Res {
     let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
-    let trigger = wire::to_trigger(b.trigger);
+    let trigger = b.trigger;
     let force =
         gate(&state, &auth, &b.app, &b.env, &b.release, trigger, b.force == Some(true), b.reason.as_deref()).await?;
     let d = NewDeployment {
         app: b.app,
         env: b.env,
-        release: b.release.to_string(),
+        release: b.release.clone(),
         trigger,
         actor: actor(auth.name(), b.on_behalf_of.as_deref())?,
         reason: b.reason,
@@ -253,7 +253,7 @@ async fn finish_deployment(
         return Err(unprocessable("`status` must be succeeded, failed or switched_back"));
     }
     let hosts: Vec<_> = b.hosts.unwrap_or_default().into_iter().map(wire::to_host).collect();
-    state.ledger.finish_deployment(id, wire::to_status(b.status), b.message.as_deref(), &hosts, auth.name()).await?;
+    state.ledger.finish_deployment(id, b.status, b.message.as_deref(), &hosts, auth.name()).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     ok(DeploymentFinished { id, status: b.status })
 }
@@ -305,7 +305,7 @@ async fn promote(auth: Auth<Deploy>, S(state): S<State>, body: Result<Body<Promo
     let Body(b) = body?;
     known_app_env(&state, &b.app, Some(&b.env))?;
     let chosen = choose(&state, &b.app, &b.env, b.release.as_deref()).await?;
-    let promote = wire::to_trigger(Trigger::Promote);
+    let promote = Trigger::Promote;
     let force = gate(&state, &auth, &b.app, &b.env, &chosen.release, promote, false, None).await?;
     let d = NewDeployment {
         app: b.app,
@@ -321,7 +321,7 @@ async fn promote(auth: Auth<Deploy>, S(state): S<State>, body: Result<Body<Promo
     let lease = crate::lease::lease(&state, None);
     let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(PromotionStarted { id, release: chosen.release, upstream_deployment: chosen.deployment })
+    created(PromotionStarted { id, release: chosen.release.into_string(), upstream_deployment: chosen.deployment })
 }
 
 /// What an environment runs according to the ledger, its last verified
@@ -344,8 +344,14 @@ async fn app_env(
             let live = state.ledger.live(&app, &env).await?.map(wire::deployment).transpose()?;
             let last_verified = state.ledger.last_verified(&app, &env).await?;
             let quarantined: Vec<String> =
-                state.ledger.quarantine_list(&app).await?.into_iter().map(|q| q.release).collect();
-            Ok(AppEnv { app: app.clone(), env: env.clone(), live, last_verified, quarantined })
+                state.ledger.quarantine_list(&app).await?.into_iter().map(|q| q.release.into_string()).collect();
+            Ok(AppEnv {
+                app: app.clone(),
+                env: env.clone(),
+                live,
+                last_verified: last_verified.map(haul_release::ReleaseId::into_string),
+                quarantined,
+            })
         })
         .await
 }

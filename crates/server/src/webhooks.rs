@@ -114,7 +114,7 @@ fn payload(e: &Event) -> Value {
     };
     data.insert("seq".into(), json!(e.seq));
     data.insert("actor".into(), json!(e.actor));
-    json!({ "type": e.kind, "timestamp": e.at, "data": data })
+    json!({ "type": e.kind, "timestamp": haul_ledger::time::text(e.at), "data": data })
 }
 
 /// Enqueues and delivers until `stop` turns true, then gives its leases
@@ -126,7 +126,7 @@ pub(crate) async fn run(state: State, mut stop: watch::Receiver<bool>) {
         // refused to start already (`check_webhooks`).
         _ => return,
     };
-    let owner = format!("{}-{}", std::process::id(), haul_ledger::now());
+    let owner = format!("{}-{}", std::process::id(), haul_ledger::time::text(haul_ledger::now()));
     let Ok(client) = http_client().build() else { return };
     let mut feed = state.feed.subscribe();
     let mut in_flight = JoinSet::new();
@@ -302,7 +302,7 @@ mod tests {
     fn payloads_carry_the_event_with_seq_and_actor() {
         let e = Event {
             seq: 7,
-            at: "2026-01-01T00:00:00.000000Z".into(),
+            at: "2026-01-01T00:00:00.000000Z".parse().unwrap(),
             actor: "ci".into(),
             kind: "deployment.started".into(),
             subject: "3".into(),

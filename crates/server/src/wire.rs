@@ -6,18 +6,18 @@
 //! were known.
 
 use crate::ApiError;
+use haul_api::UnknownName;
 use haul_api::records as api;
-use haul_api::{DeploymentStatus, Trigger, UnknownName, VerificationResult};
 use haul_ledger as ledger;
-use haul_release::ReleaseId;
 use std::str::FromStr;
 
 fn word<T: FromStr<Err = UnknownName>>(s: &str) -> Result<T, ApiError> {
     s.parse().map_err(|e: UnknownName| ApiError::internal(&format_args!("the ledger holds {e}")))
 }
 
-fn release_id(s: String) -> Result<ReleaseId, ApiError> {
-    ReleaseId::try_from(s).map_err(|e| ApiError::internal(&format_args!("the ledger holds a bad release id: {e}")))
+/// A time in the ledger's one text form.
+fn text(t: jiff::Timestamp) -> String {
+    ledger::time::text(t)
 }
 
 pub(crate) fn deployment(d: ledger::Deployment) -> Result<api::Deployment, ApiError> {
@@ -25,19 +25,19 @@ pub(crate) fn deployment(d: ledger::Deployment) -> Result<api::Deployment, ApiEr
         id: d.id,
         app: d.app,
         env: d.env,
-        release: release_id(d.release)?,
-        trigger: word::<Trigger>(d.trigger.as_str())?,
+        release: d.release,
+        trigger: d.trigger,
         actor: d.actor,
         reason: d.reason,
         config_digest: d.config_digest,
-        status: word::<DeploymentStatus>(d.status.as_str())?,
+        status: d.status,
         undoes: d.undoes,
         message: d.message,
-        started: d.started,
-        finished: d.finished,
+        started: text(d.started),
+        finished: d.finished.map(text),
         forced: d.forced,
         runner: d.runner.map(runner),
-        lease_until: d.lease_until,
+        lease_until: d.lease_until.map(text),
     })
 }
 
@@ -61,63 +61,45 @@ pub(crate) fn to_host(h: api::HostResult) -> ledger::HostResult {
     ledger::HostResult { host: h.host, phase: h.phase, status: h.status, error: h.error, elapsed_ms: h.elapsed_ms }
 }
 
-pub(crate) fn to_trigger(t: Trigger) -> ledger::Trigger {
-    match t {
-        Trigger::Deploy => ledger::Trigger::Deploy,
-        Trigger::Promote => ledger::Trigger::Promote,
-        Trigger::Rollback => ledger::Trigger::Rollback,
-    }
-}
-
-pub(crate) fn to_status(s: DeploymentStatus) -> ledger::Status {
-    match s {
-        DeploymentStatus::Running => ledger::Status::Running,
-        DeploymentStatus::Succeeded => ledger::Status::Succeeded,
-        DeploymentStatus::Failed => ledger::Status::Failed,
-        DeploymentStatus::SwitchedBack => ledger::Status::SwitchedBack,
-        DeploymentStatus::Undone => ledger::Status::Undone,
-    }
-}
-
-pub(crate) fn to_result(r: VerificationResult) -> ledger::VerificationResult {
-    match r {
-        VerificationResult::Pass => ledger::VerificationResult::Pass,
-        VerificationResult::Fail => ledger::VerificationResult::Fail,
-        VerificationResult::Error => ledger::VerificationResult::Error,
-    }
-}
-
 pub(crate) fn verification(v: ledger::Verification) -> Result<api::Verification, ApiError> {
     Ok(api::Verification {
         id: v.id,
         deployment: v.deployment,
         name: v.name,
-        result: word(v.result.as_str())?,
+        result: v.result,
         link: v.link,
         reporter: v.reporter,
-        at: v.at,
+        at: text(v.at),
     })
 }
 
 pub(crate) fn release(r: ledger::Release) -> Result<api::Release, ApiError> {
     Ok(api::Release {
         app: r.app,
-        id: release_id(r.id)?,
+        id: r.id,
         digest: r.digest,
         revision: r.revision,
         built_by: r.built_by,
-        created: r.created,
+        created: r.created.to_string(),
         files: r.files,
         bytes: r.bytes,
     })
 }
 
 pub(crate) fn approval(a: ledger::Approval) -> api::Approval {
-    api::Approval { id: a.id, app: a.app, release: a.release, env: a.env, actor: a.actor, comment: a.comment, at: a.at }
+    api::Approval {
+        id: a.id,
+        app: a.app,
+        release: a.release,
+        env: a.env,
+        actor: a.actor,
+        comment: a.comment,
+        at: text(a.at),
+    }
 }
 
 pub(crate) fn quarantine(q: ledger::Quarantine) -> api::Quarantine {
-    api::Quarantine { app: q.app, release: q.release, reason: q.reason, actor: q.actor, at: q.at }
+    api::Quarantine { app: q.app, release: q.release, reason: q.reason, actor: q.actor, at: text(q.at) }
 }
 
 pub(crate) fn candidate(c: ledger::Candidate) -> api::Candidate {
@@ -125,7 +107,7 @@ pub(crate) fn candidate(c: ledger::Candidate) -> api::Candidate {
 }
 
 pub(crate) fn event(e: ledger::Event) -> api::Event {
-    api::Event { seq: e.seq, at: e.at, actor: e.actor, kind: e.kind, subject: e.subject, data: e.data }
+    api::Event { seq: e.seq, at: text(e.at), actor: e.actor, kind: e.kind, subject: e.subject, data: e.data }
 }
 
 pub(crate) fn delivery(d: ledger::Delivery) -> Result<api::Delivery, ApiError> {
@@ -136,13 +118,13 @@ pub(crate) fn delivery(d: ledger::Delivery) -> Result<api::Delivery, ApiError> {
         kind: d.kind,
         status: word(&d.status)?,
         attempts: d.attempts,
-        next_at: d.next_at,
+        next_at: text(d.next_at),
         lease_owner: d.lease_owner,
-        lease_until: d.lease_until,
+        lease_until: d.lease_until.map(text),
         last_status: d.last_status,
         last_error: d.last_error,
-        created: d.created,
-        updated: d.updated,
+        created: text(d.created),
+        updated: text(d.updated),
     })
 }
 
@@ -150,7 +132,7 @@ pub(crate) fn attempt(a: ledger::DeliveryAttempt) -> api::DeliveryAttempt {
     api::DeliveryAttempt {
         id: a.id,
         delivery: a.delivery,
-        at: a.at,
+        at: text(a.at),
         status: a.status,
         error: a.error,
         duration_ms: a.duration_ms,
@@ -164,15 +146,20 @@ pub(crate) fn audit(r: ledger::AuditReport) -> api::AuditReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use haul_release::ReleaseId;
     use serde_json::json;
+
+    fn at(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
 
     /// The API's records keep the JSON the ledger's model had on the wire.
     #[test]
     fn records_keep_their_json() {
-        let id = ReleaseId::new("0123456789abcdef0123").to_string();
+        let id = ReleaseId::new("0123456789abcdef0123");
         let runner =
             ledger::Runner { machine: "m".into(), pid: 7, boot: Some("b".into()), pidns: None, start: Some(9) };
-        for (runner, lease_until) in [(None, None), (Some(runner), Some("2026-01-01T00:00:01.000000Z".to_string()))] {
+        for (runner, lease_until) in [(None, None), (Some(runner), Some(at("2026-01-01T00:00:01.000000Z")))] {
             let d = ledger::Deployment {
                 id: 3,
                 app: "app".into(),
@@ -182,10 +169,10 @@ mod tests {
                 actor: "alice via ci".into(),
                 reason: None,
                 config_digest: "c".into(),
-                status: ledger::Status::SwitchedBack,
+                status: ledger::DeploymentStatus::SwitchedBack,
                 undoes: Some(2),
                 message: Some("m\nn".into()),
-                started: "2026-01-01T00:00:00.000000Z".into(),
+                started: at("2026-01-01T00:00:00.000000Z"),
                 finished: None,
                 forced: Some("quarantined".into()),
                 runner,
@@ -200,7 +187,7 @@ mod tests {
             digest: "d".into(),
             revision: None,
             built_by: "ci".into(),
-            created: "2026-01-01T00:00:00Z".into(),
+            created: at("2026-01-01T00:00:00Z"),
             files: 1,
             bytes: 2,
         };
@@ -208,8 +195,8 @@ mod tests {
         assert_eq!(serde_json::to_value(release(r).unwrap()).unwrap(), before);
         let h = ledger::HostResult {
             host: "a".into(),
-            phase: "switch".into(),
-            status: "running".into(),
+            phase: ledger::Phase::Switch,
+            status: ledger::HostStatus::Running,
             error: None,
             elapsed_ms: 5,
         };
@@ -229,13 +216,13 @@ mod tests {
             kind: "k".into(),
             status: "lost".into(),
             attempts: 0,
-            next_at: "t".into(),
+            next_at: at("2026-01-01T00:00:00Z"),
             lease_owner: None,
             lease_until: None,
             last_status: None,
             last_error: None,
-            created: "t".into(),
-            updated: "t".into(),
+            created: at("2026-01-01T00:00:00Z"),
+            updated: at("2026-01-01T00:00:00Z"),
         };
         assert_eq!(delivery(d).unwrap_err().status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     }

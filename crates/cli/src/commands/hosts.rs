@@ -112,7 +112,7 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
             let lives: std::collections::BTreeSet<Option<&str>> =
                 states.iter().filter_map(|(_, s)| s.as_ref().ok().map(|s| s.current.as_deref())).collect();
             let mixed = lives.len() > 1;
-            let recorded = ledger.live(a, e).await?.map(|d| d.release);
+            let recorded = ledger.live(a, e).await?.map(|d| d.release.into_string());
             for (h, s) in &states {
                 let (live, lock, err) = match s {
                     Ok(s) => (s.current.clone(), s.lock.as_ref().map(|l| l.describe()), None),

@@ -26,11 +26,11 @@ pub async fn history(ctx: &Ctx, app: Option<&str>, env: Option<&str>, limit: i64
             d.id.to_string(),
             d.app.clone(),
             d.env.clone(),
-            d.release.clone(),
+            d.release.to_string(),
             format!("{}{undoes}{}", d.trigger.as_str(), if d.forced.is_some() { " (forced)" } else { "" }),
             d.status.as_str().to_string(),
             d.actor.clone(),
-            d.started.clone(),
+            haul_ledger::time::text(d.started),
             if v.is_empty() { "-".into() } else { v.join(", ") },
         ]);
     }
@@ -70,7 +70,8 @@ pub async fn approve(ctx: &Ctx, app: &str, release: &str, env: &str, comment: Op
     config.env(env).map_err(|e| Failure::Usage(e.to_string()))?;
     let ledger = open(&config).await?;
     let actor = haul_deploy::Whoami::current().user;
-    ledger.approve(app, release, env, &actor, comment).await?;
+    let id = haul_ledger::ReleaseId::parse(release).map_err(|e| Failure::Usage(e.to_string()))?;
+    ledger.approve(app, &id, env, &actor, comment).await?;
     ctx.printer.out(&format!("{actor} approved {release} of {app} for {env}"));
     Ok(())
 }
@@ -83,7 +84,8 @@ pub async fn quarantine(ctx: &Ctx, app: &str, release: &str, reason: &str) -> Re
     config.app(app).map_err(|e| Failure::Usage(e.to_string()))?;
     let ledger = open(&config).await?;
     let actor = haul_deploy::Whoami::current().user;
-    ledger.quarantine(app, release, reason, &actor).await?;
+    let id = haul_ledger::ReleaseId::parse(release).map_err(|e| Failure::Usage(e.to_string()))?;
+    ledger.quarantine(app, &id, reason, &actor).await?;
     ctx.printer.out(&format!("quarantined {release} of {app}: nothing will deploy it again"));
     Ok(())
 }
@@ -120,7 +122,7 @@ pub async fn promote(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts
     let chosen = match haul_ledger::choose(candidates, release, app, &upstream, to) {
         Ok(c) => {
             ctx.printer.err(&format!("promoting {} from {upstream} (deployment {}) to {to}", c.release, c.deployment));
-            c.release
+            c.release.into_string()
         }
         // Breaking glass names what it forces in.
         Err((msg, _)) if opts.force => {

@@ -16,8 +16,8 @@ use maud::{Markup, html};
 /// there), nothing to do past a finished host's last phase, or not reached.
 /// A phase the vocabulary does not know is never reached.
 fn phase_cell(h: &HostResult, phase: Phase) -> Markup {
-    let reached = h.phase.parse::<Phase>().ok();
-    let status = h.status.parse::<HostStatus>().ok();
+    let reached = Some(h.phase);
+    let status = Some(h.status);
     let done = matches!(status, Some(HostStatus::Ok | HostStatus::Unchanged));
     let (class, mark, title) = match reached {
         Some(r) if phase < r => ("ok", "✓", "passed"),
@@ -54,9 +54,9 @@ pub(crate) async fn deployment(who: Viewer, S(state): S<State>, id: Result<Path<
             dt { "reason" } dd { (d.reason.as_deref().unwrap_or("—")) }
             dt { "status" } dd { (status_badge(d.status)) }
             @if let Some(m) = &d.message { dt { "message" } dd { pre.message { (m) } } }
-            dt { "started" } dd { (when(&d.started)) }
+            dt { "started" } dd { (when(d.started)) }
             dt { "finished" } dd {
-                @if let Some(f) = &d.finished { (when(f)) " (took " (duration_between(&d.started, Some(f)).unwrap_or_default()) ")" } @else { "not yet" }
+                @if let Some(f) = &d.finished { (when(*f)) " (took " (duration_between(d.started, Some(*f)).unwrap_or_default()) ")" } @else { "not yet" }
             }
             @if let Some(u) = d.undoes { dt { "undoes" } dd { a href=(deployment_href(u)) { "#" (u) } } }
             @if let Some(u) = undone_by { dt { "undone by" } dd { a href=(deployment_href(u)) { "#" (u) } } }
@@ -80,7 +80,7 @@ pub(crate) async fn deployment(who: Viewer, S(state): S<State>, id: Result<Path<
                             tr data-host=(h.host) {
                                 td { a href=(host_href(&h.host)) { (h.host) } }
                                 @for p in columns { (phase_cell(h, *p)) }
-                                td { (host_status_badge(&h.status)) }
+                                td { (host_status_badge(h.status)) }
                                 td.error { (h.error.as_deref().unwrap_or("")) }
                                 td.num { (ms(h.elapsed_ms)) }
                             }
@@ -101,7 +101,7 @@ pub(crate) async fn deployment(who: Viewer, S(state): S<State>, id: Result<Path<
                             td { (v.name) }
                             td { (result_badge(v.result)) }
                             td { (v.reporter) }
-                            td { (when(&v.at)) }
+                            td { (when(v.at)) }
                             td { @if let Some(l) = &v.link { (maybe_link(l)) } }
                         }
                     }

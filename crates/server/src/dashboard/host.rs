@@ -22,7 +22,7 @@ fn host_rows(rows: &[HostDeployment], landed: bool) -> Markup {
                         td { a href=(deployment_href(d.id)) { "#" (d.id) } }
                         td { (d.env) }
                         td { (d.actor) }
-                        td { (when(d.finished.as_deref().unwrap_or(&d.started))) }
+                        td { (when(d.finished.unwrap_or(d.started))) }
                     } @else {
                         td { a href=(deployment_href(d.id)) { "#" (d.id) } }
                         td { (d.app) }
@@ -32,9 +32,9 @@ fn host_rows(rows: &[HostDeployment], landed: bool) -> Markup {
                         td { (d.actor) }
                         td { (status_badge(d.status)) }
                         td { (hd.result.phase) }
-                        td { (host_status_badge(&hd.result.status)) }
+                        td { (host_status_badge(hd.result.status)) }
                         td.error { (hd.result.error.as_deref().unwrap_or("")) }
-                        td { (when(&d.started)) }
+                        td { (when(d.started)) }
                     }
                 }
             }

@@ -5,7 +5,7 @@ use super::{Viewer, encode};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use haul_api::HostStatus;
-use haul_ledger::{LedgerError, Status, Verification, VerificationResult};
+use haul_ledger::{DeploymentStatus as Status, LedgerError, Verification, VerificationResult};
 use maud::{DOCTYPE, Markup, html};
 
 /// A page, or the response that stands in for it (a redirect, an error page).
@@ -98,10 +98,6 @@ pub(crate) fn promotion_href(app: &str, env: &str) -> String {
     format!("/promotions/{}/{}", encode(app), encode(env))
 }
 
-pub(crate) fn parse_time(ts: &str) -> Option<jiff::Timestamp> {
-    ts.parse().ok()
-}
-
 pub(crate) fn ago(secs: i64) -> String {
     match secs {
         s if s < 5 => "just now".into(),
@@ -114,9 +110,10 @@ pub(crate) fn ago(secs: i64) -> String {
 
 /// A time from the ledger: the UTC date and time to the second, and how
 /// long ago.
-pub(crate) fn when(ts: &str) -> Markup {
+pub(crate) fn when(t: jiff::Timestamp) -> Markup {
+    let ts = haul_ledger::time::text(t);
     let short = ts.get(..19).map(|s| s.replace('T', " ")).unwrap_or_else(|| ts.to_string());
-    let rel = parse_time(ts).map(|t| ago(jiff::Timestamp::now().as_second() - t.as_second()));
+    let rel = Some(ago(jiff::Timestamp::now().as_second() - t.as_second()));
     html! {
         time datetime=(ts) title=(ts) {
             (short) " UTC"
@@ -125,8 +122,8 @@ pub(crate) fn when(ts: &str) -> Markup {
     }
 }
 
-pub(crate) fn duration_between(start: &str, end: Option<&str>) -> Option<String> {
-    let (a, b) = (parse_time(start)?, parse_time(end?)?);
+pub(crate) fn duration_between(start: jiff::Timestamp, end: Option<jiff::Timestamp>) -> Option<String> {
+    let (a, b) = (start, end?);
     Some(ms(b.as_millisecond() - a.as_millisecond()))
 }
 
@@ -156,15 +153,15 @@ pub(crate) fn status_badge(s: Status) -> Markup {
     html! { span class={"badge " (status_class(s))} { (s.as_str().replace('_', " ")) } }
 }
 
-pub(crate) fn host_status_badge(s: &str) -> Markup {
-    // A host still running (or a word of an older ledger) is muted.
-    let class = match s.parse::<HostStatus>() {
-        Ok(HostStatus::Ok | HostStatus::Unchanged) => "ok",
-        Ok(HostStatus::Failed) => "bad",
-        Ok(HostStatus::SwitchedBack) => "warn",
-        _ => "muted",
+pub(crate) fn host_status_badge(s: HostStatus) -> Markup {
+    // A host still running, untouched or skipped is muted.
+    let class = match s {
+        HostStatus::Ok | HostStatus::Unchanged => "ok",
+        HostStatus::Failed => "bad",
+        HostStatus::SwitchedBack => "warn",
+        HostStatus::Untouched | HostStatus::Skipped | HostStatus::Running => "muted",
     };
-    html! { span class={"badge " (class)} { (s.replace('_', " ")) } }
+    html! { span class={"badge " (class)} { (s.as_str().replace('_', " ")) } }
 }
 
 pub(crate) fn result_badge(r: VerificationResult) -> Markup {

@@ -66,11 +66,11 @@ async fn cell(state: &State, app: &str, env: &str) -> Result<Cell, LedgerError> 
                 .landed(app, &hosts)
                 .await?
                 .into_iter()
-                .map(|hd| (hd.result.host, hd.deployment.release))
+                .map(|hd| (hd.result.host, hd.deployment.release.into_string()))
                 .collect();
             let drift = hosts
                 .iter()
-                .filter(|h| landed.get(*h) != Some(&d.release))
+                .filter(|h| landed.get(*h).map(String::as_str) != Some(d.release.as_str()))
                 .map(|h| (h.clone(), landed.get(h).cloned()))
                 .collect();
             (state.ledger.verifications(d.id).await?, drift)
@@ -89,7 +89,7 @@ fn cell_html(app: &str, c: &Cell) -> Markup {
                 div.release { a.release-id href=(deployment_href(d.id)) title="the live release" { (d.release) } }
                 div.meta {
                     (d.trigger.as_str()) " by " strong.actor { (d.actor) } " · "
-                    (when(d.finished.as_deref().unwrap_or(&d.started)))
+                    (when(d.finished.unwrap_or(d.started)))
                 }
                 div.meta { (verified(&c.verifications)) }
                 div.meta {
@@ -117,7 +117,7 @@ fn cell_html(app: &str, c: &Cell) -> Markup {
                 div.running {
                     span.badge.run { "running" } " "
                     a href=(deployment_href(r.id)) { "#" (r.id) } " " (r.trigger.as_str()) " of " (r.release)
-                    " by " (r.actor) " since " (when(&r.started))
+                    " by " (r.actor) " since " (when(r.started))
                 }
             }
             @if c.upstream.is_some() {
@@ -141,8 +141,8 @@ fn deployments_table(ds: &[Deployment]) -> Markup {
                         td { (d.trigger.as_str()) }
                         td { (d.actor) }
                         td { (status_badge(d.status)) }
-                        td { (when(&d.started)) }
-                        td { (duration_between(&d.started, d.finished.as_deref()).unwrap_or_default()) }
+                        td { (when(d.started)) }
+                        td { (duration_between(d.started, d.finished).unwrap_or_default()) }
                     }
                 }
             }

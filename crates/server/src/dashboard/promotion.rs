@@ -73,7 +73,7 @@ pub(crate) async fn promotion(
                     }
                     p.muted.small {
                         "succeeded in " (up) " as " a href=(deployment_href(c.deployment)) { "deployment #" (c.deployment) }
-                        @if let Some(fin) = &c.finished { ", finished " (when(fin)) }
+                        @if let Some(fin) = &c.finished { ", finished " (when(*fin)) }
                     }
                     @if c.checks.is_empty() {
                         p.muted { (env) " requires nothing more." }
