@@ -93,20 +93,9 @@ pub struct Deployment {
     pub lease_until: Option<Timestamp>,
 }
 
-/// The process running a deployment: enough to tell, on its machine, that
-/// it is certainly gone (see `haul_host::Holder`, whose JSON this is).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Runner {
-    pub machine: String,
-    pub pid: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub boot: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pidns: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<u64>,
-}
+/// The process running a deployment: the API's record of it is the one
+/// the ledger keeps.
+pub use haul_api::records::Runner;
 
 /// One host's part in a deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]

@@ -174,7 +174,7 @@ async fn start_deployment(
         undoes: b.undoes,
         force,
     };
-    let lease = crate::lease::lease(&state, b.runner.map(wire::to_runner));
+    let lease = crate::lease::lease(&state, b.runner);
     let id = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
     let forced = state.ledger.deployment(id).await?.forced;

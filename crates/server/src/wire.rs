@@ -36,21 +36,13 @@ pub(crate) fn deployment(d: ledger::Deployment) -> Result<api::Deployment, ApiEr
         started: text(d.started),
         finished: d.finished.map(text),
         forced: d.forced,
-        runner: d.runner.map(runner),
+        runner: d.runner,
         lease_until: d.lease_until.map(text),
     })
 }
 
 pub(crate) fn deployments(ds: Vec<ledger::Deployment>) -> Result<Vec<api::Deployment>, ApiError> {
     ds.into_iter().map(deployment).collect()
-}
-
-fn runner(r: ledger::Runner) -> api::Runner {
-    api::Runner { machine: r.machine, pid: r.pid, boot: r.boot, pidns: r.pidns, start: r.start }
-}
-
-pub(crate) fn to_runner(r: api::Runner) -> ledger::Runner {
-    ledger::Runner { machine: r.machine, pid: r.pid, boot: r.boot, pidns: r.pidns, start: r.start }
 }
 
 pub(crate) fn host(h: ledger::HostResult) -> api::HostResult {
