@@ -14,13 +14,13 @@
 //! deploys.)
 
 mod client;
+mod convert;
 mod database;
 mod error;
 mod live;
 mod recorder;
 mod run;
 mod server;
-mod wire;
 
 pub use client::{Answer, Client, LedgerClient, open};
 pub use error::{BREAK_GLASS, NoPredecessor, RecordError};

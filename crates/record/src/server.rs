@@ -3,8 +3,9 @@
 //! (with the person it acts for) as the actor.
 
 use crate::client::{Answer, LedgerClient};
-use crate::wire;
+use crate::convert;
 use crate::{RecordError, Result};
+use haul_api::{records as api, requests, responses};
 use haul_config::Config;
 use haul_ledger::ReleaseId;
 use haul_ledger::{
@@ -40,8 +41,18 @@ impl Server {
         RecordError::Malformed { base: self.base.clone(), what }
     }
 
+    fn unexpected(&self, source: serde_json::Error) -> RecordError {
+        RecordError::Unexpected { base: self.base.clone(), source }
+    }
+
     fn decode<T: DeserializeOwned>(&self, v: Value) -> Result<T> {
-        serde_json::from_value(v).map_err(|source| RecordError::Unexpected { base: self.base.clone(), source })
+        serde_json::from_value(v).map_err(|e| self.unexpected(e))
+    }
+
+    /// One field of an answer, read as `T` (a missing one as `null`), so a
+    /// field that does not decode fails only the reader that needs it.
+    fn field<T: DeserializeOwned>(&self, mut v: Value, name: &str) -> Result<T> {
+        self.decode(v.get_mut(name).map(Value::take).unwrap_or(Value::Null))
     }
 
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
@@ -88,15 +99,18 @@ impl Server {
         })
     }
 
-    /// What the server says `app` in `env` runs, read as `T`.
-    async fn environment<T: DeserializeOwned>(&self, app: &str, env: &str) -> Result<T> {
-        self.decode(self.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?)
+    /// One field of what the server says of `app` in `env`
+    /// ([`responses::AppEnv`]), read as `T`. (Each reader takes only its
+    /// field, so one field that does not decode fails only the reader that
+    /// needs it.)
+    async fn environment<T: DeserializeOwned>(&self, app: &str, env: &str, name: &str) -> Result<T> {
+        self.field(self.get(&format!("/api/v1/apps/{app}/envs/{env}"), &[]).await?, name)
     }
 }
 
 impl LedgerClient for Server {
     fn register_release<'a>(&'a self, r: &'a NewRelease, _actor: &'a str) -> Answer<'a> {
-        Box::pin(async move { self.post("/api/v1/releases", r).await.map(drop) })
+        Box::pin(async move { self.post("/api/v1/releases", &convert::release(r)).await.map(drop) })
     }
 
     fn start_deployment<'a>(
@@ -107,17 +121,17 @@ impl LedgerClient for Server {
         runner: Option<Runner>,
     ) -> Answer<'a, (i64, Duration)> {
         Box::pin(async move {
-            let body = wire::StartDeployment {
-                app: &d.app,
-                env: &d.env,
-                release: &d.release,
+            let body = requests::StartDeployment {
+                app: d.app.clone(),
+                env: d.env.clone(),
+                release: d.release.clone(),
                 trigger: d.trigger,
-                reason: d.reason.as_deref(),
-                config_digest: &d.config_digest,
+                reason: d.reason.clone(),
+                config_digest: d.config_digest.clone(),
                 undoes: d.undoes,
-                on_behalf_of: &d.actor,
-                force,
-                runner,
+                on_behalf_of: Some(d.actor.clone()),
+                force: Some(force),
+                runner: runner.map(convert::runner),
             };
             // The server answers an unregistered release as it answers an
             // unknown deployment (404): over a database it is the same.
@@ -132,9 +146,9 @@ impl LedgerClient for Server {
     }
 
     fn renew_lease(&self, id: i64, _ttl: Duration) -> Answer<'_> {
-        Box::pin(
-            async move { self.post(&format!("/api/v1/deployments/{id}/lease"), &wire::RenewLease {}).await.map(drop) },
-        )
+        Box::pin(async move {
+            self.post(&format!("/api/v1/deployments/{id}/lease"), &serde_json::Map::new()).await.map(drop)
+        })
     }
 
     fn close_running<'a>(
@@ -145,14 +159,21 @@ impl LedgerClient for Server {
         actor: &'a str,
     ) -> Answer<'a, Vec<i64>> {
         Box::pin(async move {
-            let body = wire::CloseRunning { app, env, reason, on_behalf_of: actor };
+            let body = requests::CloseRunning {
+                app: app.to_string(),
+                env: env.to_string(),
+                reason: reason.to_string(),
+                on_behalf_of: Some(actor.to_string()),
+            };
             let v = self.post("/api/v1/deployments/close", &body).await?;
-            Ok(serde_json::from_value::<wire::Closed>(v).map(|c| c.closed).unwrap_or_default())
+            Ok(serde_json::from_value::<responses::Closed>(v).map(|c| c.closed).unwrap_or_default())
         })
     }
 
     fn record_host<'a>(&'a self, id: i64, h: &'a HostResult, _actor: &'a str) -> Answer<'a> {
-        Box::pin(async move { self.post(&format!("/api/v1/deployments/{id}/hosts"), h).await.map(drop) })
+        Box::pin(
+            async move { self.post(&format!("/api/v1/deployments/{id}/hosts"), &convert::host(h)).await.map(drop) },
+        )
     }
 
     fn finish_deployment<'a>(
@@ -164,14 +185,18 @@ impl LedgerClient for Server {
         _actor: &'a str,
     ) -> Answer<'a> {
         Box::pin(async move {
-            let body = wire::FinishDeployment { status, message, hosts };
+            let body = requests::FinishDeployment {
+                status,
+                message: message.map(str::to_string),
+                hosts: Some(hosts.iter().map(convert::host).collect()),
+            };
             self.post(&format!("/api/v1/deployments/{id}/finish"), &body).await.map(drop)
         })
     }
 
     fn report_verification<'a>(&'a self, v: &'a NewVerification) -> Answer<'a> {
         Box::pin(async move {
-            let body = wire::ReportVerification { name: &v.name, result: v.result, link: v.link.as_deref() };
+            let body = requests::ReportVerification { name: v.name.clone(), result: v.result, link: v.link.clone() };
             self.post(&format!("/api/v1/deployments/{}/verifications", v.deployment), &body).await.map(drop)
         })
     }
@@ -185,14 +210,25 @@ impl LedgerClient for Server {
         comment: Option<&'a str>,
     ) -> Answer<'a> {
         Box::pin(async move {
-            self.post("/api/v1/approvals", &wire::Approve { app, release, env, comment }).await.map(drop)
+            let body = requests::Approve {
+                app: app.to_string(),
+                release: release.clone(),
+                env: env.to_string(),
+                comment: comment.map(str::to_string),
+            };
+            self.post("/api/v1/approvals", &body).await.map(drop)
         })
     }
 
     fn quarantine<'a>(&'a self, app: &'a str, release: &'a ReleaseId, reason: &'a str, _actor: &'a str) -> Answer<'a> {
-        Box::pin(
-            async move { self.post("/api/v1/quarantines", &wire::Quarantine { app, release, reason }).await.map(drop) },
-        )
+        Box::pin(async move {
+            let body = requests::QuarantineRelease {
+                app: app.to_string(),
+                release: release.clone(),
+                reason: reason.to_string(),
+            };
+            self.post("/api/v1/quarantines", &body).await.map(drop)
+        })
     }
 
     fn deployments<'a>(
@@ -205,43 +241,51 @@ impl LedgerClient for Server {
             let mut q = vec![("limit", limit.to_string())];
             q.extend(app.map(|a| ("app", a.to_string())));
             q.extend(env.map(|e| ("env", e.to_string())));
-            let page: wire::DeploymentPage = self.decode(self.get("/api/v1/deployments", &q).await?)?;
-            Ok(page.items)
+            let page: responses::DeploymentPage = self.decode(self.get("/api/v1/deployments", &q).await?)?;
+            page.items.into_iter().map(convert::to_deployment).collect::<Result<_, _>>().map_err(|e| self.unexpected(e))
         })
     }
 
     fn verifications(&self, deployment: i64) -> Answer<'_, Vec<Verification>> {
         Box::pin(async move {
-            let d: wire::DeploymentDetail =
-                self.decode(self.get(&format!("/api/v1/deployments/{deployment}"), &[]).await?)?;
-            Ok(d.verifications)
+            // The verifications of a `responses::DeploymentDetail`.
+            let vs: Vec<api::Verification> =
+                self.field(self.get(&format!("/api/v1/deployments/{deployment}"), &[]).await?, "verifications")?;
+            vs.into_iter().map(convert::to_verification).collect::<Result<_, _>>().map_err(|e| self.unexpected(e))
         })
     }
 
     fn live<'a>(&'a self, app: &'a str, env: &'a str) -> Answer<'a, Option<Deployment>> {
-        Box::pin(async move { Ok(self.environment::<wire::Live>(app, env).await?.live) })
+        Box::pin(async move {
+            let live: Option<api::Deployment> = self.environment(app, env, "live").await?;
+            live.map(convert::to_deployment).transpose().map_err(|e| self.unexpected(e))
+        })
     }
 
     fn last_verified<'a>(&'a self, app: &'a str, env: &'a str) -> Answer<'a, Option<String>> {
-        Box::pin(async move { Ok(self.environment::<wire::LastVerified>(app, env).await?.last_verified) })
+        Box::pin(async move { self.environment(app, env, "last_verified").await })
     }
 
     fn quarantined<'a>(&'a self, app: &'a str, env: &'a str) -> Answer<'a, Vec<String>> {
-        Box::pin(async move { Ok(self.environment::<wire::Quarantined>(app, env).await?.quarantined) })
+        Box::pin(async move { self.environment(app, env, "quarantined").await })
     }
 
     fn candidates<'a>(&'a self, _config: &'a Config, app: &'a str, env: &'a str) -> Answer<'a, Vec<Candidate>> {
         Box::pin(async move {
-            let p: wire::Promotions = self.decode(self.get(&format!("/api/v1/promotions/{app}/{env}"), &[]).await?)?;
-            Ok(p.candidates)
+            // The candidates of a `responses::Candidates`.
+            let cs: Vec<api::Candidate> =
+                self.field(self.get(&format!("/api/v1/promotions/{app}/{env}"), &[]).await?, "candidates")?;
+            Ok(cs.into_iter().map(convert::to_candidate).collect())
         })
     }
 
     fn verify_audit(&self) -> Answer<'_, AuditReport> {
         Box::pin(async move {
-            let v: wire::AuditVerdict = self.decode(self.get("/api/v1/audit/verify", &[]).await?)?;
-            let entries = v.entries.ok_or_else(|| self.malformed("an audit report"))? as usize;
-            Ok(AuditReport { entries, broken: v.broken })
+            let v = self.get("/api/v1/audit/verify", &[]).await?;
+            if v.get("entries").is_none_or(Value::is_null) {
+                return Err(self.malformed("an audit report"));
+            }
+            Ok(convert::to_audit(self.decode::<api::AuditReport>(v)?))
         })
     }
 }
