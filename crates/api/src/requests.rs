@@ -23,6 +23,8 @@ pub struct RegisterRelease {
     pub digest: String,
     pub revision: Option<String>,
     pub built_by: String,
+    /// When it was built: an RFC 3339 time.
+    #[schema(format = DateTime, pattern = r"^[0-8][0-9]{3}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$")]
     pub created: String,
     pub files: i64,
     pub bytes: i64,

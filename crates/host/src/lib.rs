@@ -65,6 +65,25 @@ pub enum HostError {
     },
 }
 
+/// The exit codes with which `switch.sh` refuses before it moves `current`
+/// (no app directory, release not complete, the link or rename failed).
+const SWITCH_REFUSED: [i32; 3] = [3, 4, 5];
+
+impl HostError {
+    /// Whether a failed [`HostApp::switch`] may have moved `current`: the
+    /// connection was lost, or the script failed after the rename (exit 6:
+    /// the history could not be written) or in a way it does not name. Only
+    /// a refusal before the rename, a missing tool or an invalid id leaves
+    /// `current` certainly where it was.
+    pub fn switch_may_have_moved(&self) -> bool {
+        match self {
+            HostError::Transport(_) => true,
+            HostError::Script { code, .. } => !code.is_some_and(|c| SWITCH_REFUSED.contains(&c)),
+            HostError::MissingTool { .. } | HostError::Invalid { .. } | HostError::Release { .. } => false,
+        }
+    }
+}
+
 /// One app on one host.
 #[derive(Debug, Clone)]
 pub struct HostApp {
@@ -136,6 +155,8 @@ impl HostApp {
 
     /// Switches `current` to `to` by renaming a new link over it, and records
     /// the switch. `to` must be a complete release.
+    /// A failed switch whose error is [`HostError::switch_may_have_moved`]
+    /// may have left `current` on `to`.
     pub async fn switch(&self, to: &str, event: &Event) -> Result<(), HostError> {
         check_id(self.host(), to)?;
         let event = event.to_line();

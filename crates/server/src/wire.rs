@@ -219,3 +219,24 @@ mod tests {
         assert_eq!(delivery(d).unwrap_err().status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
+
+#[cfg(test)]
+mod build_time_tests {
+    /// Every shape of build time the document allows (`format: date-time`
+    /// and its pattern) is one the server takes, so a schema-valid release is
+    /// never refused for its time.
+    #[test]
+    fn build_times_the_document_allows_are_taken() {
+        for s in [
+            "2000-01-01T00:00:00Z",
+            "2000-01-01t00:00:00z",
+            "2000-12-31T23:59:60Z",
+            "2000-01-01T00:00:00.123456789-00:00",
+            "0000-01-01T00:00:00+23:59",
+            "8999-12-31T23:59:59-23:59",
+        ] {
+            let r = s.parse::<jiff::Timestamp>();
+            assert!(r.is_ok(), "{s}: {r:?}");
+        }
+    }
+}

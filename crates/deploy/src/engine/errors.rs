@@ -65,11 +65,12 @@ impl TaskFailure {
         matches!(self, TaskFailure::Host(_) | TaskFailure::Interrupted)
     }
 
-    /// Whether this failure is of a switch whose connection was lost, so
-    /// the host may or may not have switched. A host that answered and
-    /// refused did not switch.
-    pub(crate) fn is_lost_connection(&self) -> bool {
-        matches!(self, TaskFailure::Host(HostError::Transport(_)))
+    /// Whether this failure, of a switch, may have moved `current` (the
+    /// connection was lost, or the switch failed after the rename), so the
+    /// host may or may not have switched. A host that refused before the
+    /// rename did not switch.
+    pub(crate) fn switch_may_have_moved(&self) -> bool {
+        matches!(self, TaskFailure::Host(e) if e.switch_may_have_moved())
     }
 }
 
@@ -169,11 +170,11 @@ mod tests {
 
     #[test]
     fn a_switch_whose_connection_drops_is_not_a_switch_the_host_refused() {
-        assert!(TaskFailure::from(lost("h1")).is_lost_connection());
+        assert!(TaskFailure::from(lost("h1")).switch_may_have_moved());
         let refused = HostError::Script { host: "h1".into(), what: "switch".into(), code: Some(4), output: "".into() };
-        assert!(!TaskFailure::from(refused).is_lost_connection());
+        assert!(!TaskFailure::from(refused).switch_may_have_moved());
         let step = StepFailed { label: "x".into(), code: None, output: String::new() };
-        assert!(!TaskFailure::from(step.clone()).is_lost_connection());
+        assert!(!TaskFailure::from(step.clone()).switch_may_have_moved());
         assert_eq!(step.to_string(), "x failed (killed by a signal)");
     }
 }

@@ -8,7 +8,7 @@ use crate::engine::tasks::run_checked;
 use crate::fanout::each;
 use crate::plan::Plan;
 use crate::{DeployError, Engine, Phase, Progress};
-use haul_host::{EventKind, HostError};
+use haul_host::EventKind;
 use std::time::Instant;
 
 impl Engine {
@@ -108,7 +108,7 @@ impl Engine {
                     match run.app.switch(before, &event).await {
                         Ok(()) => moved = Some(Move::SwitchBack(before.clone())),
                         Err(error) => {
-                            let lost = matches!(error, HostError::Transport(_));
+                            let lost = error.switch_may_have_moved();
                             notes.push(RecoveryNote::Switch { host: host(), error });
                             return (lost.then_some(Move::BackLost), notes);
                         }

@@ -19,10 +19,11 @@ enum Effect {
     Moved(Move),
 }
 
-/// How a failed task moved its host: only a switch whose connection was
-/// lost may have moved `current` (a host that answered and refused did not).
+/// How a failed task moved its host: only a switch that lost its connection
+/// or failed after its rename may have moved `current` (a host that refused
+/// before the rename did not).
 pub(super) fn moved_by_failure(action: &Action, failure: &TaskFailure) -> Option<Move> {
-    (matches!(action, Action::Switch) && failure.is_lost_connection()).then_some(Move::SwitchLost)
+    (matches!(action, Action::Switch) && failure.switch_may_have_moved()).then_some(Move::SwitchLost)
 }
 
 impl Engine {
@@ -253,19 +254,18 @@ mod tests {
     use haul_transport::TransportError;
 
     #[test]
-    fn only_a_switch_whose_connection_drops_leaves_the_live_release_unknown() {
+    fn only_a_switch_that_refused_before_its_rename_counts_as_not_switched() {
         let lost =
             || TaskFailure::Host(HostError::Transport(TransportError { host: "h1".into(), message: "x".into() }));
-        let refused = || {
-            TaskFailure::Host(HostError::Script {
-                host: "h1".into(),
-                what: "switch".into(),
-                code: Some(4),
-                output: "".into(),
-            })
+        let exit = |code| {
+            TaskFailure::Host(HostError::Script { host: "h1".into(), what: "switch".into(), code, output: "".into() })
         };
+        let refused = || exit(Some(4));
         assert_eq!(moved_by_failure(&Action::Switch, &lost()), Some(Move::SwitchLost));
         assert_eq!(moved_by_failure(&Action::Switch, &refused()), None, "a host that refused did not switch");
         assert_eq!(moved_by_failure(&Action::Complete, &lost()), None, "only the switch moves `current`");
+        for code in [Some(6), Some(1), Some(2), None] {
+            assert_eq!(moved_by_failure(&Action::Switch, &exit(code)), Some(Move::SwitchLost), "exit {code:?}");
+        }
     }
 }
