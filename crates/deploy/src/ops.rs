@@ -7,12 +7,12 @@ use crate::engine::prune_set;
 use crate::fanout::each;
 use crate::{DeployError, Engine, Progress};
 use haul_config::HostTarget;
-use haul_host::{Event, EventKind, HostApp, HostState, LockInfo};
+use haul_host::{Event, EventKind, HostApp, HostError, HostState, LockInfo};
 use haul_transport::{LineSink, Output, Stream};
 use std::sync::Arc;
 
 /// One host's answer, or why it gave none.
-pub type PerHost<T> = Vec<(HostTarget, Result<T, String>)>;
+pub type PerHost<T> = Vec<(HostTarget, Result<T, HostError>)>;
 
 impl Engine {
     fn targets(&self, app: &str, env: &str, only: &[String]) -> Result<(Vec<HostTarget>, Vec<HostApp>), DeployError> {
@@ -26,7 +26,7 @@ impl Engine {
     /// What is on each host of `env` for `app`.
     pub async fn inspect(&self, app: &str, env: &str, only: &[String]) -> Result<PerHost<HostState>, DeployError> {
         let (hosts, apps) = self.targets(app, env, only)?;
-        let states = each(apps, self.parallel, |a| async move { a.inspect().await.map_err(|e| e.to_string()) }).await;
+        let states = each(apps, self.parallel, |a| async move { a.inspect().await }).await;
         Ok(hosts.into_iter().zip(states).collect())
     }
 
@@ -95,8 +95,8 @@ impl Engine {
         let states = self.inspect(app, env, only).await?;
         let mut live_on = Vec::new();
         let mut present = false;
-        for (h, s) in &states {
-            let s = s.as_ref().map_err(|e| DeployError::Refused(e.clone()))?;
+        for (h, s) in states {
+            let s = s?;
             if s.current.as_deref() == Some(id) {
                 live_on.push(h.name.clone());
             }
@@ -150,7 +150,7 @@ impl Engine {
         };
         let out = each(apps, self.parallel, |a| {
             let event = event.clone();
-            async move { a.force_unlock(&event).await.map_err(|e| e.to_string()) }
+            async move { a.force_unlock(&event).await }
         })
         .await;
         Ok(hosts.into_iter().zip(out).collect())
@@ -182,7 +182,7 @@ impl Engine {
                 let tag = if s == Stream::Stderr { format!("{name}!") } else { name.clone() };
                 obs.progress(Progress::Line { host: Some(&tag), line })
             });
-            host.run_command(command, &env_vars, Some(sink)).await.map_err(|e| e.to_string())
+            host.run_command(command, &env_vars, Some(sink)).await
         })
         .await;
         Ok(hosts.into_iter().zip(out).collect())

@@ -98,7 +98,11 @@ pub enum RecordError {
     BuiltForDownstream { app: String, env: String, upstream: String },
     /// A host a rollback must ask could not be inspected.
     #[error("{host}: {error}")]
-    HostUnreachable { host: String, error: String },
+    HostUnreachable {
+        host: String,
+        #[source]
+        error: Box<haul_host::HostError>,
+    },
     /// A host to roll back runs nothing.
     #[error("{host}: no release to roll back to (nothing is live); name one with --to")]
     NothingLive { host: String },

@@ -82,7 +82,7 @@ async fn resolve_rollback(engine: &Engine, plan: &mut Plan) -> Result {
         let state = match state {
             Ok(s) => s,
             Err(_) if engine.skip_unreachable => continue,
-            Err(error) => return Err(RecordError::HostUnreachable { host: host.name, error }),
+            Err(error) => return Err(RecordError::HostUnreachable { host: host.name, error: Box::new(error) }),
         };
         let Some(current) = state.current.clone() else {
             return Err(RecordError::NothingLive { host: host.name });

@@ -23,7 +23,7 @@ pub async fn releases(ctx: &Ctx, app: &str, env: &str, only: &[String], json: bo
                     "lock": s.lock,
                     "history": s.history,
                 }),
-                Err(e) => json!({ "host": h.name, "error": e }),
+                Err(e) => json!({ "host": h.name, "error": e.to_string() }),
             })
             .collect();
         ctx.printer.json(&v);
@@ -118,7 +118,7 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
                     Ok(s) => (s.current.clone(), s.lock.as_ref().map(|l| l.describe()), None),
                     Err(err) => {
                         failed = true;
-                        (None, None, Some(err.clone()))
+                        (None, None, Some(err.to_string()))
                     }
                 };
                 // Drift: the host runs something other than what the ledger
