@@ -91,7 +91,7 @@ impl Engine {
     /// Removes release `id` from every host that has it. Refused, before
     /// anything is removed, when it is live on any host.
     pub async fn remove(&self, app: &str, env: &str, id: &str, only: &[String]) -> Result<Vec<String>, DeployError> {
-        haul_release::check_release_id(id)?;
+        let checked = haul_release::ReleaseId::parse(id)?;
         let states = self.inspect(app, env, only).await?;
         let mut live_on = Vec::new();
         let mut present = false;
@@ -112,15 +112,21 @@ impl Engine {
             return Err(DeployError::Refused(format!("no host of {env} has release {id}")));
         }
         let done = self
-            .locked(app, env, only, "remove", |a, s, _token| async move {
-                if s.current.as_deref() == Some(id) {
-                    return Err(DeployError::Refused(format!("{}: release {id} became live; not removed", a.host())));
+            .locked(app, env, only, "remove", |a, s, _token| {
+                let checked = checked.clone();
+                async move {
+                    if s.current.as_deref() == Some(id) {
+                        return Err(DeployError::Refused(format!(
+                            "{}: release {id} became live; not removed",
+                            a.host()
+                        )));
+                    }
+                    if !s.releases.iter().any(|r| r.id == id) {
+                        return Ok(false);
+                    }
+                    a.remove(std::slice::from_ref(&checked), |id| self.removal(env, id)).await?;
+                    Ok(true)
                 }
-                if !s.releases.iter().any(|r| r.id == id) {
-                    return Ok(false);
-                }
-                a.remove(&[id.to_string()], |id| self.removal(env, id)).await?;
-                Ok(true)
             })
             .await?;
         Ok(done.into_iter().filter(|(_, d)| *d).map(|(h, _)| h.name).collect())

@@ -41,6 +41,7 @@ pub use stage::{SharedPath, StageReport};
 pub use state::{HostState, ReleaseOnHost};
 pub use tools::{TOOLS, Tool, missing_tools, parse_probe_line, probe_script};
 
+use haul_release::ReleaseId;
 use haul_transport::{Input, LineSink, Output, Transport, TransportError};
 
 /// Errors of on-host operations, each naming the host.
@@ -104,7 +105,7 @@ impl HostApp {
         &self.dir
     }
 
-    pub fn release_dir(&self, id: &str) -> String {
+    pub fn release_dir(&self, id: &ReleaseId) -> String {
         format!("{}/releases/{id}", self.dir)
     }
 
@@ -157,9 +158,8 @@ impl HostApp {
     /// the switch. `to` must be a complete release.
     /// A failed switch whose error is [`HostError::switch_may_have_moved`]
     /// may have left `current` on `to`.
-    pub async fn switch(&self, to: &str, event: &Event) -> Result<(), HostError> {
-        check_id(self.host(), to)?;
-        let event = event.to_line();
+    pub async fn switch(&self, to: &ReleaseId, event: &Event) -> Result<(), HostError> {
+        let (event, to) = (event.to_line(), to.as_str());
         self.run_ok(&format!("switch to {to}"), scripts::SWITCH, &[&self.dir, to, &event], Input::None).await?;
         Ok(())
     }
@@ -172,14 +172,13 @@ impl HostApp {
 
     /// Removes releases (never the live one: the script checks again on the
     /// host) and records each removal so the previous/next chain re-stitches.
-    pub async fn remove(&self, ids: &[String], event: impl Fn(&str) -> Event) -> Result<(), HostError> {
+    pub async fn remove(&self, ids: &[ReleaseId], event: impl Fn(&str) -> Event) -> Result<(), HostError> {
         if ids.is_empty() {
             return Ok(());
         }
         let mut args = vec![self.dir.clone()];
         for id in ids {
-            check_id(self.host(), id)?;
-            args.extend([id.clone(), event(id).to_line()]);
+            args.extend([id.to_string(), event(id).to_line()]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.run_ok("remove releases", scripts::REMOVE, &args, Input::None).await?;
@@ -188,15 +187,13 @@ impl HostApp {
 
     /// Removes a release that was staged but never completed (no manifest),
     /// unless it is live.
-    pub async fn discard_incomplete(&self, id: &str) -> Result<(), HostError> {
-        check_id(self.host(), id)?;
+    pub async fn discard_incomplete(&self, id: &ReleaseId) -> Result<(), HostError> {
         self.run_ok("discard staged release", scripts::DISCARD, &[&self.dir, id], Input::None).await?;
         Ok(())
     }
 
     /// Reads the release record of `id` from the host.
-    pub async fn read_release(&self, id: &str) -> Result<haul_release::Release, HostError> {
-        check_id(self.host(), id)?;
+    pub async fn read_release(&self, id: &ReleaseId) -> Result<haul_release::Release, HostError> {
         let out = self
             .run_ok(&format!("read manifest of {id}"), scripts::READ_RELEASE, &[&self.dir, id], Input::None)
             .await?;

@@ -224,8 +224,7 @@ impl HostApp {
 
     /// Marks a staged release complete: from now on it may be switched to and
     /// reused.
-    pub async fn complete(&self, id: &str) -> Result<(), HostError> {
-        crate::check_id(self.host(), id)?;
+    pub async fn complete(&self, id: &haul_release::ReleaseId) -> Result<(), HostError> {
         self.run_ok(&format!("complete {id}"), scripts::COMPLETE, &[self.dir(), id], Input::None).await?;
         Ok(())
     }

@@ -129,8 +129,10 @@ fn staging_over_a_real_tree_gives_the_new_tree(
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         host.stage(&ra, &cache.archive_path("app", &ra.id), None, &[], false).await.unwrap();
-        host.complete(&ra.id).await.unwrap();
-        host.switch(&ra.id, &Event::now(EventKind::Deploy, "t")).await.unwrap();
+        host.complete(&haul_release::ReleaseId::parse(&ra.id).unwrap()).await.unwrap();
+        host.switch(&haul_release::ReleaseId::parse(&ra.id).unwrap(), &Event::now(EventKind::Deploy, "t"))
+            .await
+            .unwrap();
     });
     let dir_a = tmp.path().join("host/app/releases").join(&ra.id);
     prop_assert_eq!(manifest_of(&dir_a), ra.manifest.clone());
@@ -141,7 +143,7 @@ fn staging_over_a_real_tree_gives_the_new_tree(
         let report = host.stage(&rb, &cache.archive_path("app", &rb.id), Some(&ra), &[], false).await.unwrap();
         let d = Diff::between(Some(&ra.manifest), &rb.manifest);
         assert_eq!(report.sent_files, d.send_files());
-        host.complete(&rb.id).await.unwrap();
+        host.complete(&haul_release::ReleaseId::parse(&rb.id).unwrap()).await.unwrap();
     });
     let dir_b = tmp.path().join("host/app/releases").join(&rb.id);
     prop_assert_eq!(manifest_of(&dir_b), rb.manifest.clone());

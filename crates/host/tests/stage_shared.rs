@@ -45,7 +45,7 @@ impl Host {
         self.rt.block_on(async {
             let archive = self.cache.archive_path("app", &r.id);
             self.host.stage(r, &archive, base, &shared, false).await.map_err(|e| e.to_string())?;
-            self.host.complete(&r.id).await.map_err(|e| e.to_string())
+            self.host.complete(&haul_release::ReleaseId::parse(&r.id).unwrap()).await.map_err(|e| e.to_string())
         })
     }
 }

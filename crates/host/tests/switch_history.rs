@@ -30,7 +30,8 @@ fn live(app: &Path) -> String {
 fn switch(shell: &[&str], app: &Path, to: &str) -> Result<(), haul_host::HostError> {
     let host = HostApp::new(shells::local(shell), app.display().to_string());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(host.switch(to, &Event::now(EventKind::Deploy, "test")))
+    let to = haul_release::ReleaseId::parse(to).unwrap();
+    rt.block_on(host.switch(&to, &Event::now(EventKind::Deploy, "test")))
 }
 
 fn a_switch_that_could_not_write_its_history_says_it_moved_current(shell: &[&str]) {

@@ -18,7 +18,11 @@ impl Engine {
         match self.cached(app, id) {
             Ok(r) => Ok(r),
             // Read from a host, it describes that host's copy: not shared.
-            Err(_) => run.app.read_release(id).await.map(Arc::new),
+            Err(_) => {
+                let id = haul_release::ReleaseId::parse(id)
+                    .map_err(|source| HostError::Release { host: run.target.name.clone(), source })?;
+                run.app.read_release(&id).await.map(Arc::new)
+            }
         }
     }
 

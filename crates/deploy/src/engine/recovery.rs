@@ -105,7 +105,11 @@ impl Engine {
                     }
                     let event =
                         self.event(EventKind::Switchback, &plan.env, Some(run.goal.to_string()), Some(before.clone()));
-                    match run.app.switch(before, &event).await {
+                    let switched = match haul_release::ReleaseId::parse(before) {
+                        Ok(to) => run.app.switch(&to, &event).await,
+                        Err(source) => Err(haul_host::HostError::Release { host: host(), source }),
+                    };
+                    match switched {
                         Ok(()) => moved = Some(Move::SwitchBack(before.clone())),
                         Err(error) => {
                             let lost = error.switch_may_have_moved();
