@@ -20,6 +20,7 @@
 //! `rows` maps rows to the model, strictly; `time` keeps the stored text of
 //! times; `text` the rule for stored text.
 
+mod api;
 mod audit;
 mod batch;
 mod error;
@@ -37,6 +38,7 @@ pub mod time;
 mod views;
 mod write;
 
+pub use api::BadTime;
 pub use error::LedgerError;
 pub use gate::{Pipeline, Verdict};
 pub use lease::{Judge, Lease};

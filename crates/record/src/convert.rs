@@ -10,11 +10,6 @@ use haul_api::records as api;
 use haul_ledger as ledger;
 use serde::de::Error as _;
 
-/// A time the server sent, in the ledger's text form.
-fn time(s: &str) -> Result<jiff::Timestamp, serde_json::Error> {
-    s.parse().map_err(|e| serde_json::Error::custom(format!("{s:?} is not a time: {e}")))
-}
-
 pub(crate) fn release(r: &ledger::NewRelease) -> haul_api::requests::RegisterRelease {
     haul_api::requests::RegisterRelease {
         app: r.app.clone(),
@@ -28,63 +23,16 @@ pub(crate) fn release(r: &ledger::NewRelease) -> haul_api::requests::RegisterRel
     }
 }
 
-pub(crate) fn runner(r: ledger::Runner) -> api::Runner {
-    api::Runner { machine: r.machine, pid: r.pid, boot: r.boot, pidns: r.pidns, start: r.start }
-}
-
-fn to_runner(r: api::Runner) -> ledger::Runner {
-    ledger::Runner { machine: r.machine, pid: r.pid, boot: r.boot, pidns: r.pidns, start: r.start }
-}
-
 pub(crate) fn host(h: &ledger::HostResult) -> api::HostResult {
-    api::HostResult {
-        host: h.host.clone(),
-        phase: h.phase,
-        status: h.status,
-        error: h.error.clone(),
-        elapsed_ms: h.elapsed_ms,
-    }
+    h.clone().into()
 }
 
 pub(crate) fn to_deployment(d: api::Deployment) -> Result<ledger::Deployment, serde_json::Error> {
-    Ok(ledger::Deployment {
-        id: d.id,
-        app: d.app,
-        env: d.env,
-        release: d.release,
-        trigger: d.trigger,
-        actor: d.actor,
-        reason: d.reason,
-        config_digest: d.config_digest,
-        status: d.status,
-        undoes: d.undoes,
-        message: d.message,
-        started: time(&d.started)?,
-        finished: d.finished.as_deref().map(time).transpose()?,
-        forced: d.forced,
-        runner: d.runner.map(to_runner),
-        lease_until: d.lease_until.as_deref().map(time).transpose()?,
-    })
+    ledger::Deployment::try_from(d).map_err(serde_json::Error::custom)
 }
 
 pub(crate) fn to_verification(v: api::Verification) -> Result<ledger::Verification, serde_json::Error> {
-    Ok(ledger::Verification {
-        id: v.id,
-        deployment: v.deployment,
-        name: v.name,
-        result: v.result,
-        link: v.link,
-        reporter: v.reporter,
-        at: time(&v.at)?,
-    })
-}
-
-pub(crate) fn to_candidate(c: api::Candidate) -> ledger::Candidate {
-    ledger::Candidate { release: c.release, deployment: c.deployment, unmet: c.unmet }
-}
-
-pub(crate) fn to_audit(r: api::AuditReport) -> ledger::AuditReport {
-    ledger::AuditReport { entries: r.entries, broken: r.broken }
+    ledger::Verification::try_from(v).map_err(serde_json::Error::custom)
 }
 
 #[cfg(test)]

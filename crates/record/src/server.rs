@@ -131,7 +131,7 @@ impl LedgerClient for Server {
                 undoes: d.undoes,
                 on_behalf_of: Some(d.actor.clone()),
                 force: Some(force),
-                runner: runner.map(convert::runner),
+                runner,
             };
             // The server answers an unregistered release as it answers an
             // unknown deployment (404): over a database it is the same.
@@ -275,7 +275,7 @@ impl LedgerClient for Server {
             // The candidates of a `responses::Candidates`.
             let cs: Vec<api::Candidate> =
                 self.field(self.get(&format!("/api/v1/promotions/{app}/{env}"), &[]).await?, "candidates")?;
-            Ok(cs.into_iter().map(convert::to_candidate).collect())
+            Ok(cs.into_iter().map(Into::into).collect())
         })
     }
 
@@ -285,7 +285,7 @@ impl LedgerClient for Server {
             if v.get("entries").is_none_or(Value::is_null) {
                 return Err(self.malformed("an audit report"));
             }
-            Ok(convert::to_audit(self.decode::<api::AuditReport>(v)?))
+            Ok(self.decode::<api::AuditReport>(v)?.into())
         })
     }
 }

@@ -21,24 +21,7 @@ fn text(t: jiff::Timestamp) -> String {
 }
 
 pub(crate) fn deployment(d: ledger::Deployment) -> Result<api::Deployment, ApiError> {
-    Ok(api::Deployment {
-        id: d.id,
-        app: d.app,
-        env: d.env,
-        release: d.release,
-        trigger: d.trigger,
-        actor: d.actor,
-        reason: d.reason,
-        config_digest: d.config_digest,
-        status: d.status,
-        undoes: d.undoes,
-        message: d.message,
-        started: text(d.started),
-        finished: d.finished.map(text),
-        forced: d.forced,
-        runner: d.runner,
-        lease_until: d.lease_until.map(text),
-    })
+    Ok(d.into())
 }
 
 pub(crate) fn deployments(ds: Vec<ledger::Deployment>) -> Result<Vec<api::Deployment>, ApiError> {
@@ -46,23 +29,15 @@ pub(crate) fn deployments(ds: Vec<ledger::Deployment>) -> Result<Vec<api::Deploy
 }
 
 pub(crate) fn host(h: ledger::HostResult) -> api::HostResult {
-    api::HostResult { host: h.host, phase: h.phase, status: h.status, error: h.error, elapsed_ms: h.elapsed_ms }
+    h.into()
 }
 
 pub(crate) fn to_host(h: api::HostResult) -> ledger::HostResult {
-    ledger::HostResult { host: h.host, phase: h.phase, status: h.status, error: h.error, elapsed_ms: h.elapsed_ms }
+    h.into()
 }
 
 pub(crate) fn verification(v: ledger::Verification) -> Result<api::Verification, ApiError> {
-    Ok(api::Verification {
-        id: v.id,
-        deployment: v.deployment,
-        name: v.name,
-        result: v.result,
-        link: v.link,
-        reporter: v.reporter,
-        at: text(v.at),
-    })
+    Ok(v.into())
 }
 
 pub(crate) fn release(r: ledger::Release) -> Result<api::Release, ApiError> {
@@ -95,7 +70,7 @@ pub(crate) fn quarantine(q: ledger::Quarantine) -> api::Quarantine {
 }
 
 pub(crate) fn candidate(c: ledger::Candidate) -> api::Candidate {
-    api::Candidate { release: c.release, deployment: c.deployment, unmet: c.unmet }
+    c.into()
 }
 
 pub(crate) fn event(e: ledger::Event) -> api::Event {
@@ -132,7 +107,7 @@ pub(crate) fn attempt(a: ledger::DeliveryAttempt) -> api::DeliveryAttempt {
 }
 
 pub(crate) fn audit(r: ledger::AuditReport) -> api::AuditReport {
-    api::AuditReport { entries: r.entries, broken: r.broken }
+    r.into()
 }
 
 #[cfg(test)]
