@@ -199,6 +199,11 @@ pub enum Command {
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+    /// Write a man page for every command into DIR (`haul.1`, `haul-deploy.1`, …).
+    Man {
+        /// Where the pages go (created if missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -27,7 +27,13 @@ pub async fn get(store: &Store, app: &str, env: &str, version: u64) -> Result<Op
 
 /// Writes `envelope` as version `version` if no blessing of that version
 /// exists, then moves the hint forward (never backward).
-pub async fn publish(store: &Store, app: &str, env: &str, version: u64, envelope: Bytes) -> Result<Created, StoreError> {
+pub async fn publish(
+    store: &Store,
+    app: &str,
+    env: &str,
+    version: u64,
+    envelope: Bytes,
+) -> Result<Created, StoreError> {
     let _ = (store, app, env, version, envelope);
     todo!("FOUNDATION: bless helper")
 }

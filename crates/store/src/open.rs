@@ -23,10 +23,8 @@ impl Store {
     pub fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         let bad = |message: String| StoreError::Url { url: url.to_string(), message };
         if let Some(path) = url.strip_prefix("file://").or_else(|| url.starts_with('/').then_some(url)) {
-            std::fs::create_dir_all(path)
-                .map_err(|e| bad(format!("cannot create the directory: {e}")))?;
-            let fs = object_store::local::LocalFileSystem::new_with_prefix(path)
-                .map_err(|e| bad(e.to_string()))?;
+            std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create the directory: {e}")))?;
+            let fs = object_store::local::LocalFileSystem::new_with_prefix(path).map_err(|e| bad(e.to_string()))?;
             return Ok(Store { inner: Arc::new(fs), prefix: Key::default(), url: url.to_string() });
         }
         crate::open::open_remote(url, options)

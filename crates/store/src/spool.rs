@@ -41,7 +41,13 @@ pub enum Spooled {
 }
 
 /// Uploads release `id` of `app` from `cache`, streaming the archive.
-pub async fn spool(store: &Store, cache: &ReleaseCache, app: &str, id: &ReleaseId, by: &str) -> Result<Spooled, StoreError> {
+pub async fn spool(
+    store: &Store,
+    cache: &ReleaseCache,
+    app: &str,
+    id: &ReleaseId,
+    by: &str,
+) -> Result<Spooled, StoreError> {
     let _ = (store, cache, app, id, by);
     todo!("FOUNDATION: store helper")
 }

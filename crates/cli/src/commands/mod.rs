@@ -4,6 +4,7 @@ mod config;
 mod deploy;
 mod hosts;
 mod ledger;
+mod man;
 mod server;
 mod token;
 
@@ -83,6 +84,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Check { hosts: false, json, .. } => config::check(&ctx, json.json),
         Command::Check { hosts: true, env, json } => hosts::probe(&ctx, env.as_deref(), json.json).await,
         Command::Completions { shell } => config::completions(&ctx, shell),
+        Command::Man { dir } => man::write_all(&ctx, &dir),
         Command::History { app, env, limit, json } => {
             ledger::history(&ctx, app.as_deref(), env.as_deref(), limit, json.json).await
         }
