@@ -18,6 +18,7 @@ backends!(
     reports_round_trip,
     odd_report_names_are_refused,
     an_unreadable_report_is_named,
+    a_report_under_another_hosts_key_is_refused,
 );
 
 async fn create_twice_keeps_the_first(b: Backend) {
@@ -122,6 +123,18 @@ async fn an_unreadable_report_is_named(b: Backend) {
     f.store.overwrite("reports/web/prod/h.json", Bytes::from_static(b"{not json")).await.unwrap();
     let e = reports::read_all(&f.store, "web", "prod").await.unwrap_err();
     assert!(matches!(&e, StoreError::Corrupt { key, .. } if key == "reports/web/prod/h.json"), "{e}");
+}
+
+async fn a_report_under_another_hosts_key_is_refused(b: Backend) {
+    let f = Fixture::new(b);
+    let body = serde_json::to_vec(&report("web-1")).unwrap();
+    f.store.overwrite("reports/web/prod/web-2.json", Bytes::from(body.clone())).await.unwrap();
+    let e = reports::read_all(&f.store, "web", "prod").await.unwrap_err();
+    assert!(matches!(&e, StoreError::Corrupt { key, .. } if key == "reports/web/prod/web-2.json"), "{e}");
+    // Nor under another environment's.
+    f.store.delete("reports/web/prod/web-2.json").await.unwrap();
+    f.store.overwrite("reports/web/staging/web-1.json", Bytes::from(body)).await.unwrap();
+    assert!(reports::read_all(&f.store, "web", "staging").await.is_err());
 }
 
 /// npm's s3rver ignores `If-None-Match`: a second create silently replaces
