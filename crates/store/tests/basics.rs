@@ -152,3 +152,28 @@ async fn a_store_that_overwrites_is_refused() {
     assert!(e.to_string().contains(&server.url("pull")), "{e}");
     assert_eq!(store.list_keys("probes/").await.unwrap(), Vec::<String>::new());
 }
+
+/// The endpoint given to haul wins over `AWS_ENDPOINT`; credentials come
+/// from the variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_win_over_the_environment() {
+    let server = haul_tests3::S3Server::start();
+    let mut env = server.env();
+    for (k, v) in &mut env {
+        if k == "AWS_ENDPOINT" {
+            *v = "http://127.0.0.1:9".into();
+        }
+    }
+    let wrong = Store::open_with(&server.url("x"), &StoreOptions::default(), env.clone()).unwrap();
+    assert!(wrong.get("k", 10).await.is_err(), "the variables' endpoint is used without options");
+    let options =
+        StoreOptions { endpoint: Some(server.endpoint()), region: Some("eu-west-1".into()), allow_http: true };
+    let right = Store::open_with(&server.url("x"), &options, env).unwrap();
+    right.overwrite("k", Bytes::from_static(b"v")).await.unwrap();
+    assert_eq!(right.get("k", 10).await.unwrap().unwrap(), "v");
+    // Plain HTTP is refused unless allowed.
+    let env: Vec<_> = server.env().into_iter().filter(|(k, _)| k != "AWS_ALLOW_HTTP").collect();
+    let options = StoreOptions { endpoint: Some(server.endpoint()), ..Default::default() };
+    let https_only = Store::open_with(&server.url("x"), &options, env).unwrap();
+    assert!(https_only.get("k", 10).await.is_err());
+}
