@@ -10,6 +10,7 @@
 mod cache;
 mod diff;
 mod error;
+mod foreign;
 mod id;
 mod import;
 mod links;

@@ -30,6 +30,9 @@ pub(crate) enum Is {
     File,
     Dir,
     Symlink(String),
+    /// A hard link to the earlier member named (cleaned like any name);
+    /// only when not strict.
+    HardLink(String),
 }
 
 /// A member of the archive, its name cleaned (no leading `./`, no trailing
@@ -234,6 +237,12 @@ fn member<T: Read>(
             return Err(R::BadLink { name: clean });
         }
         Is::Symlink(target)
+    } else if t.is_hard_link() && !rules.strict {
+        let target = agree(&clean, "link target", long_link, pax.and_then(|p| pax_value(p, "linkpath")))?
+            .unwrap_or_else(|| h.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default());
+        let target =
+            String::from_utf8(target).ok().and_then(|t| clean_name(&t, false, false)).filter(|t| !t.is_empty());
+        Is::HardLink(target.ok_or_else(|| R::BadLink { name: clean.clone() })?)
     } else if t.is_hard_link() {
         return special("hard link");
     } else if t.is_character_special() || t.is_block_special() {

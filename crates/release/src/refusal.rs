@@ -70,13 +70,20 @@ pub enum ArchiveRefusal {
     PrivilegeBits { name: String, mode: u32 },
     #[error("symlink `{}` points to `{}`, outside the tree: {why}", name.escape_debug(), target.escape_debug())]
     LinkEscapes { name: String, target: String, why: LinkEscape },
-    /// A symlink with an empty target, or one with a NUL.
-    #[error("symlink `{}` has an empty or unusable target", name.escape_debug())]
+    /// A link with an empty target, one with a NUL, or (hard links) one
+    /// that is not a clean relative name.
+    #[error("link `{}` has an empty or unusable target", name.escape_debug())]
     BadLink { name: String },
     /// An entry whose path goes through a symlink or a file the archive made
     /// earlier (`a -> /etc`, then `a/passwd`).
     #[error("entry `{}` would be written through `{}`, which the archive made a {what}", name.escape_debug(), through.escape_debug())]
     Through { name: String, through: String, what: &'static str },
+    /// A file, symlink or hard link where earlier entries placed things
+    /// inside a directory of that name.
+    #[error("entry `{}` is a {what}, but earlier entries were placed inside a directory of that name", name.escape_debug())]
+    Conflict { name: String, what: &'static str },
+    #[error("entry `{}` is a hard link to `{}`, which is not a regular file earlier in the archive", name.escape_debug(), target.escape_debug())]
+    HardLink { name: String, target: String },
     #[error("more than {limit} entries")]
     TooManyEntries { limit: u64 },
     #[error("more than {limit} bytes of contents (at entry `{}`)", name.escape_debug())]

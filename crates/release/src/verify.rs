@@ -52,6 +52,7 @@ fn kind_name(is: &Is) -> &'static str {
         Is::File => "file",
         Is::Dir => "directory",
         Is::Symlink(_) => "symlink",
+        Is::HardLink(_) => "hard link",
     }
 }
 
