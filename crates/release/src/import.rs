@@ -115,7 +115,7 @@ impl Unpacker<'_> {
         refused(self.archive, r)
     }
 
-    fn member(&mut self, m: &Member, contents: &mut impl Read) -> Result<(), ReleaseError> {
+    fn member(&mut self, m: &Member, contents: &mut dyn Read) -> Result<(), ReleaseError> {
         self.entries += 1;
         if self.entries > self.limits.max_entries {
             return Err(self.refuse(R::TooManyEntries { limit: self.limits.max_entries }));

@@ -348,6 +348,9 @@ fn refuses_truncated_and_corrupt_streams() {
     g[n - 8] ^= 0xff;
     let (_t, r) = unpack(&g, ImportLimits::default());
     assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::Corrupt { .. }, .. })), "{r:?}");
+    // Cut where an entry ends: the end-of-archive block is missing.
+    let r = refusal_with(&t[..t.len() - 1024], ImportLimits::default());
+    assert!(matches!(&r, ArchiveRefusal::Corrupt { after: Some(name), .. } if name == "d/b"), "{r}");
     let r = refusal_with(&t[..512 + 1000], ImportLimits::default());
     assert!(
         matches!(&r, ArchiveRefusal::Truncated { name, .. } | ArchiveRefusal::Corrupt { after: Some(name), .. } if name == "d/a" || name == "d"),
@@ -379,4 +382,58 @@ fn a_refused_import_leaves_nothing_in_the_cache() {
     let r = cache.import("site", &archive, "ci", ImportLimits::default());
     assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::BadName { .. }, .. })), "{r:?}");
     assert_eq!(std::fs::read_dir(tmp.path().join("cache/site")).unwrap().count(), 0);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+    /// Random damage to an archive with links never panics, and whatever is
+    /// unpacked stays inside the destination; a refusal leaves nothing.
+    #[test]
+    fn damaged_archives_never_panic_or_leave_the_tree(
+        flips in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), 1u8..=255), 1..6),
+        wrap in 0u8..3,
+        in_tar in proptest::prelude::any::<bool>(),
+    ) {
+        let mut t = tar(&[
+            dir("d", 0o755),
+            file("d/a", 0o644, &[7; 700]),
+            link("d/l", "a"),
+            link("up", "d/l"),
+            of_kind("d/h", EntryType::Link, "d/a"),
+            gnu_long(format!("d/{}", "n".repeat(150)).as_bytes(), false),
+            file("d/long", 0o600, b"x"),
+        ]);
+        let wrapped = |t: &[u8]| match wrap {
+            0 => t.to_vec(),
+            1 => gz(t),
+            _ => zst(t),
+        };
+        let flip = |b: &mut Vec<u8>| {
+            for (at, x) in &flips {
+                let i = at.index(b.len());
+                b[i] ^= x;
+            }
+        };
+        // Damage the tar inside, or the compressed stream.
+        let bytes = if wrap == 0 || in_tar {
+            flip(&mut t);
+            wrapped(&t)
+        } else {
+            let mut b = wrapped(&t);
+            flip(&mut b);
+            b
+        };
+        let (tmp, r) = unpack(&bytes, ImportLimits::default());
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        match r {
+            Ok(()) => {
+                proptest::prop_assert_eq!(names, vec!["in.archive".to_string(), "out".to_string()]);
+                // What was made packs: no link leads out, nothing special.
+                pack(&tmp.path().join("out"), std::io::sink()).unwrap();
+            }
+            Err(_) => proptest::prop_assert_eq!(names, vec!["in.archive".to_string()]),
+        }
+    }
 }

@@ -177,6 +177,21 @@ fn refuses_a_truncated_stream() {
 }
 
 #[test]
+fn refuses_a_stream_cut_where_an_entry_ends() {
+    let (manifest, t) = packed();
+    // Every entry is there, but not the end-of-archive block.
+    let r = refusal(&zst(&t[..t.len() - 1024]), &manifest);
+    assert!(matches!(&r, ArchiveRefusal::Corrupt { after: Some(_), .. }), "{r}");
+    // An empty release is still a tar stream, not nothing at all.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut empty = Vec::new();
+    let none = pack(tmp.path(), &mut empty).unwrap();
+    verify(&empty, &none).unwrap();
+    assert!(matches!(refusal(&zst(b""), &none), ArchiveRefusal::Corrupt { after: None, .. }));
+    assert!(matches!(refusal(b"", &none), ArchiveRefusal::Corrupt { after: None, .. }));
+}
+
+#[test]
 fn refuses_corrupt_and_foreign_streams() {
     let (manifest, t) = packed();
     assert!(matches!(refusal(b"not zstd at all", &manifest), ArchiveRefusal::Corrupt { .. }));
