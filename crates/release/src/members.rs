@@ -248,21 +248,26 @@ fn member<T: Read>(
         return if is_dir && !rules.strict { Ok(Ok(None)) } else { Err(R::BadName { name }) };
     }
     let special = |kind: &str| Err(R::Special { name: clean.clone(), kind: kind.to_string() });
+    let pax_link = pax.and_then(|p| pax_value(p, "linkpath"));
+    if !(t.is_symlink() || t.is_hard_link()) && (long_link.is_some() || pax_link.is_some()) {
+        return Err(R::Extension {
+            name: clean,
+            what: "a link target is recorded for it, but it is not a link".into(),
+        });
+    }
+    let target = agree(&clean, "link target", long_link, pax_link)?
+        .unwrap_or_else(|| h.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default());
     let is = if t.is_file() {
         Is::File
     } else if is_dir {
         Is::Dir
     } else if t.is_symlink() {
-        let target = agree(&clean, "link target", long_link, pax.and_then(|p| pax_value(p, "linkpath")))?
-            .unwrap_or_else(|| h.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default());
         let target = String::from_utf8(target).map_err(|_| R::BadLink { name: clean.clone() })?;
         if target.is_empty() || target.contains('\0') {
             return Err(R::BadLink { name: clean });
         }
         Is::Symlink(target)
     } else if t.is_hard_link() && !rules.strict {
-        let target = agree(&clean, "link target", long_link, pax.and_then(|p| pax_value(p, "linkpath")))?
-            .unwrap_or_else(|| h.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default());
         let target =
             String::from_utf8(target).ok().and_then(|t| clean_name(&t, false, false)).filter(|t| !t.is_empty());
         Is::HardLink(target.ok_or_else(|| R::BadLink { name: clean.clone() })?)

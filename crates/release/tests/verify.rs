@@ -272,6 +272,13 @@ fn refuses_a_gnu_long_name_the_header_does_not_start() {
     });
     let r = refusal(&bytes, &manifest);
     assert!(matches!(&r, ArchiveRefusal::Extension { name, .. } if name == "src/run.sh"), "{r}");
+    // A long link target for a file.
+    let bytes = edited(&t, |m| {
+        let i = position(m, "src/index.html");
+        m.insert(i, gnu_long(&[b'x'; 200], true));
+    });
+    let r = refusal(&bytes, &manifest);
+    assert!(matches!(&r, ArchiveRefusal::Extension { name, .. } if name == "src/index.html"), "{r}");
     // Two long names for one entry, or one with no entry after it.
     let bytes = edited(&t, |m| {
         m.insert(0, gnu_long(b"src/index.html", false));
