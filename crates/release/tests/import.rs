@@ -103,6 +103,22 @@ fn ftl_style_archives_import_as_the_tree_packs() {
 }
 
 #[test]
+fn what_pack_wrote_imports_as_itself_odd_names_included() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("tree");
+    std::fs::create_dir(&root).unwrap();
+    haul_testfleet::hostile::odd_tree(&root).unwrap();
+    site(&root);
+    let archive = tmp.path().join("packed.tar.zst");
+    let want = pack(&root, std::fs::File::create(&archive).unwrap()).unwrap();
+    let cache = ReleaseCache::new(tmp.path().join("cache"));
+    let (release, _) = cache.import("odd", &archive, "ci", ImportLimits::default()).unwrap();
+    assert_eq!(release.manifest, want);
+    // And the release the cache made verifies against its manifest.
+    haul_release::verify_archive(&cache.archive_path("odd", &release.id), &release.manifest).unwrap();
+}
+
+#[test]
 fn a_git_archive_global_header_is_ignored() {
     let tmp = tempfile::tempdir().unwrap();
     let root = site_tree(tmp.path());

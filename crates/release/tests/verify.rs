@@ -60,6 +60,21 @@ fn accepts_what_pack_wrote() {
 }
 
 #[test]
+fn accepts_odd_names_as_pack_wrote_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    haul_testfleet::hostile::odd_tree(tmp.path()).unwrap();
+    let mut out = Vec::new();
+    let manifest = pack(tmp.path(), &mut out).unwrap();
+    verify(&out, &manifest).unwrap();
+    // One odd name renamed to another odd name is not the same tree.
+    let bytes = edited(&unzst(&out), |m| {
+        let i = position(m, "-rf");
+        set_name(&mut m[i].header, b"--rf");
+    });
+    assert!(matches!(refusal(&bytes, &manifest), ArchiveRefusal::Unexpected { name } if name == "--rf"));
+}
+
+#[test]
 fn refuses_changed_bytes_of_the_same_size() {
     let (manifest, t) = packed();
     let bytes = edited(&t, |m| {
