@@ -70,9 +70,17 @@ pub fn unpack_foreign(archive: &Path, dest: &Path, limits: ImportLimits) -> Resu
     };
     let result = unpack(archive, dest, limits);
     if result.is_err() {
-        let _ = remove_tree(dest);
-        if !made_dest {
-            let _ = fs::create_dir(dest);
+        if made_dest {
+            let _ = remove_tree(dest);
+        } else if let Ok(rd) = fs::read_dir(dest) {
+            for item in rd.flatten() {
+                let path = item.path();
+                let _ = if item.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_tree(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+            }
         }
     }
     result

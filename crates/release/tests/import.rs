@@ -93,6 +93,9 @@ fn ftl_style_archives_import_as_the_tree_packs() {
     // A part of the tree imports as that part.
     let (part, _) = cache.import("site", &tmp.path().join("ustar.tar"), "ci", ImportLimits::default()).unwrap();
     assert_eq!(part.manifest.entries.len(), 6, "{:?}", part.manifest);
+    sh(&root, &format!("tar --format=v7 -cf {a}/v7.tar src/index.html src/css src/run.sh src/style.css"));
+    let (v7, _) = cache.import("site", &tmp.path().join("v7.tar"), "ci", ImportLimits::default()).unwrap();
+    assert_eq!(v7.manifest, part.manifest);
     // No scratch directory is left in the cache.
     let left: Vec<_> = std::fs::read_dir(tmp.path().join("cache/site"))
         .unwrap()
@@ -385,13 +388,19 @@ fn refuses_a_destination_that_is_not_empty() {
     let r = unpack_foreign(&archive, &out, ImportLimits::default());
     assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::DestNotEmpty, .. })), "{r:?}");
     assert_eq!(std::fs::read_to_string(out.join("mine")).unwrap(), "keep");
+    // An empty one given is emptied again on a refusal, and stays.
+    std::fs::remove_file(out.join("mine")).unwrap();
+    std::fs::write(&archive, tar(&[dir("ro", 0o500), file("ro/x", 0o400, b"x"), file("../x", 0o644, b"x")])).unwrap();
+    let r = unpack_foreign(&archive, &out, ImportLimits::default());
+    assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::BadName { .. }, .. })), "{r:?}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
 }
 
 #[test]
 fn a_refused_import_leaves_nothing_in_the_cache() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("bad.tgz");
-    // Read-only directories before the refusal: the scratch must still go.
+    // A refusal after directories and files were made: the scratch goes.
     let m = [dir("ro", 0o555), file("ro/x", 0o444, b"x"), file("/etc/passwd", 0o644, b"x")];
     std::fs::write(&archive, gz(&tar(&m))).unwrap();
     let cache = ReleaseCache::new(tmp.path().join("cache"));
