@@ -32,7 +32,7 @@ pub enum ReleaseError {
     Corrupt { path: PathBuf, message: String },
     /// An archive refused by the verifier or the importer, naming the entry.
     #[error("archive {}: {refusal}", path.display())]
-    Archive { path: PathBuf, refusal: crate::ArchiveRefusal },
+    Archive { path: PathBuf, refusal: Box<crate::ArchiveRefusal> },
 }
 
 pub(crate) trait IoContext<T> {

@@ -55,7 +55,7 @@ pub(crate) struct Rules {
 }
 
 pub(crate) fn refused(archive: &Path, refusal: R) -> ReleaseError {
-    ReleaseError::Archive { path: archive.to_path_buf(), refusal }
+    ReleaseError::Archive { path: archive.to_path_buf(), refusal: Box::new(refusal) }
 }
 
 /// Reads every member of the tar stream `reader` and hands it to `each`

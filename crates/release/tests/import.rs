@@ -31,7 +31,7 @@ fn refusal_with(t: &[u8], limits: ImportLimits) -> ArchiveRefusal {
         let out = tmp.path().join("out");
         assert!(!out.exists(), "{wrap}: the destination was left behind");
         match r {
-            Err(ReleaseError::Archive { refusal, .. }) => seen.push((wrap, refusal)),
+            Err(ReleaseError::Archive { refusal, .. }) => seen.push((wrap, *refusal)),
             Err(other) => panic!("{wrap}: not an archive refusal: {other}"),
             Ok(()) => panic!("{wrap}: accepted"),
         }
@@ -343,9 +343,8 @@ fn refuses_what_is_not_a_tar_archive() {
     ] {
         let (tmp, r) = unpack(&bytes, ImportLimits::default());
         match r {
-            Err(ReleaseError::Archive { refusal: ArchiveRefusal::Format { found: f }, .. }) => {
-                assert!(f.starts_with(found), "{f}")
-            }
+            Err(ReleaseError::Archive { refusal, .. }) if matches!(&*refusal, ArchiveRefusal::Format { found: f } if f.starts_with(found)) =>
+                {}
             other => panic!("{found}: {other:?}"),
         }
         assert!(!tmp.path().join("out").exists());
@@ -366,7 +365,10 @@ fn refuses_truncated_and_corrupt_streams() {
     let n = g.len();
     g[n - 8] ^= 0xff;
     let (_t, r) = unpack(&g, ImportLimits::default());
-    assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::Corrupt { .. }, .. })), "{r:?}");
+    assert!(
+        matches!(&r, Err(ReleaseError::Archive { refusal, .. }) if matches!(**refusal, ArchiveRefusal::Corrupt { .. })),
+        "{r:?}"
+    );
     // Cut where an entry ends: the end-of-archive block is missing.
     let r = refusal_with(&t[..t.len() - 1024], ImportLimits::default());
     assert!(matches!(&r, ArchiveRefusal::Corrupt { after: Some(name), .. } if name == "d/b"), "{r}");
@@ -386,13 +388,19 @@ fn refuses_a_destination_that_is_not_empty() {
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("mine"), "keep").unwrap();
     let r = unpack_foreign(&archive, &out, ImportLimits::default());
-    assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::DestNotEmpty, .. })), "{r:?}");
+    assert!(
+        matches!(&r, Err(ReleaseError::Archive { refusal, .. }) if matches!(**refusal, ArchiveRefusal::DestNotEmpty)),
+        "{r:?}"
+    );
     assert_eq!(std::fs::read_to_string(out.join("mine")).unwrap(), "keep");
     // An empty one given is emptied again on a refusal, and stays.
     std::fs::remove_file(out.join("mine")).unwrap();
     std::fs::write(&archive, tar(&[dir("ro", 0o500), file("ro/x", 0o400, b"x"), file("../x", 0o644, b"x")])).unwrap();
     let r = unpack_foreign(&archive, &out, ImportLimits::default());
-    assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::BadName { .. }, .. })), "{r:?}");
+    assert!(
+        matches!(&r, Err(ReleaseError::Archive { refusal, .. }) if matches!(**refusal, ArchiveRefusal::BadName { .. })),
+        "{r:?}"
+    );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
 }
 
@@ -405,7 +413,10 @@ fn a_refused_import_leaves_nothing_in_the_cache() {
     std::fs::write(&archive, gz(&tar(&m))).unwrap();
     let cache = ReleaseCache::new(tmp.path().join("cache"));
     let r = cache.import("site", &archive, "ci", ImportLimits::default());
-    assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::BadName { .. }, .. })), "{r:?}");
+    assert!(
+        matches!(&r, Err(ReleaseError::Archive { refusal, .. }) if matches!(**refusal, ArchiveRefusal::BadName { .. })),
+        "{r:?}"
+    );
     assert_eq!(std::fs::read_dir(tmp.path().join("cache/site")).unwrap().count(), 0);
 }
 

@@ -30,7 +30,7 @@ fn verify(bytes: &[u8], manifest: &Manifest) -> Result<(), ReleaseError> {
 
 fn refusal(bytes: &[u8], manifest: &Manifest) -> ArchiveRefusal {
     match verify(bytes, manifest) {
-        Err(ReleaseError::Archive { refusal, .. }) => refusal,
+        Err(ReleaseError::Archive { refusal, .. }) => *refusal,
         Err(other) => panic!("not an archive refusal: {other}"),
         Ok(()) => panic!("accepted"),
     }
