@@ -102,7 +102,9 @@ fn decode32(path: &str, what: &str, b64: &str) -> Result<Zeroizing<[u8; 32]>, Ke
 /// Reads a key file whole, bounded, into memory wiped on drop.
 fn read_small(path: &Path) -> Result<Zeroizing<String>, KeyError> {
     let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
-    let mut text = Zeroizing::new(String::new());
+    // Room for the largest file read, so it is never reallocated (which
+    // would leave a copy of a secret behind).
+    let mut text = Zeroizing::new(String::with_capacity(2 * MAX_KEY_FILE as usize));
     file.take(MAX_KEY_FILE + 1).read_to_string(&mut text).map_err(|e| io(path, e))?;
     if text.len() as u64 > MAX_KEY_FILE {
         return Err(bad(&path.display().to_string(), "is too large to be a key file"));
@@ -132,7 +134,13 @@ impl SecretKey {
                 return Err(bad(&p.display().to_string(), "already exists; haul never overwrites a key file"));
             }
         }
-        let line = Zeroizing::new(format!("{SECRET_PREFIX} {}\n", STANDARD.encode(self.key.as_bytes())));
+        // Built in place, with room to spare, so no copy of the secret is
+        // left behind by a reallocation.
+        let mut line = Zeroizing::new(String::with_capacity(128));
+        line.push_str(SECRET_PREFIX);
+        line.push(' ');
+        STANDARD.encode_string(self.key.as_bytes(), &mut line);
+        line.push('\n');
         write_new(&secret_path, line.as_bytes(), 0o600)?;
         if let Err(e) = write_new(&public_path, self.public().to_line().as_bytes(), 0o644) {
             // Leave no secret without its public half.

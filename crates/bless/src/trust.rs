@@ -168,6 +168,13 @@ pub(crate) fn parse_doc(json: &[u8]) -> Result<Blessing, Refusal> {
             )));
         }
     }
+    for wave in &doc.waves {
+        if let crate::doc::Selector::Percent(p) = wave.select
+            && !(1..=100).contains(&p)
+        {
+            return Err(Refusal::Malformed(format!("wave {:?} takes {p}% of the hosts", wave.name)));
+        }
+    }
     Ok(doc)
 }
 

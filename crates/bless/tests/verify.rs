@@ -269,3 +269,19 @@ fn downloaded_object_that_does_not_match_is_refused() {
         matches!(check_object("record", &want, &"b".repeat(64), 10), Err(Refusal::Mismatch { what, .. }) if what == "record")
     );
 }
+
+#[test]
+fn signed_document_with_a_wave_of_no_or_too_many_hosts_is_refused() {
+    let k = SecretKey::generate("ops");
+    for p in [0u32, 101] {
+        let mut doc = blessing(1);
+        doc.waves = vec![haul_bless::Wave {
+            name: "canary".into(),
+            select: haul_bless::Selector::Percent(p),
+            verifications: vec![],
+        }];
+        assert!(
+            matches!(judge(&Envelope::sign(&doc, &[&k]), &trust(&[&k], 1), None), Err(Refusal::Malformed(m)) if m.contains("canary"))
+        );
+    }
+}
