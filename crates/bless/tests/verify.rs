@@ -285,3 +285,24 @@ fn signed_document_with_a_wave_of_no_or_too_many_hosts_is_refused() {
         );
     }
 }
+
+#[test]
+fn no_single_bit_flip_anywhere_in_the_stored_bytes_is_accepted_as_another_document() {
+    let k = SecretKey::generate("ops");
+    let trust = trust(&[&k], 1);
+    let bytes = Envelope::sign(&blessing(7), &[&k]).to_bytes();
+    let mut accepted = 0;
+    for at in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut tampered = bytes.clone();
+            tampered[at] ^= 1 << bit;
+            let got = Envelope::from_bytes(&tampered).and_then(|e| verify(&e, &trust, "web", "prod", None, now()));
+            if let Ok(doc) = got {
+                // Only a flip that leaves the meaning alone (an escape) may pass.
+                assert_eq!(doc, blessing(7), "byte {at} bit {bit}");
+                accepted += 1;
+            }
+        }
+    }
+    assert_eq!(accepted, 0);
+}
