@@ -45,7 +45,9 @@ impl Trust {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Accepted {
     pub version: u64,
-    /// blake3 of the accepted envelope's bytes, hex.
+    /// blake3 of the accepted envelope's bytes ([`Envelope::digest`]: of
+    /// its compact JSON, so the same whether read from a version's object
+    /// or from the store's `latest` hint), hex.
     pub envelope: String,
 }
 
