@@ -1,12 +1,27 @@
-//! Blessing versions in a real `file://` store: one winner per version, a
-//! hint that ends on the newest, a listing that is the truth.
+//! Blessing versions in a real store, on `file://` and on a real S3
+//! server: one winner per version, a hint that ends on the newest (and on
+//! S3, where it is replaced with If-Match, never goes back), a listing that
+//! is the truth.
+
+mod common;
 
 use bytes::Bytes;
-use haul_store::{Created, Fetched, Store, StoreError, StoreOptions, blessings, keys};
+use common::{Backend, Fixture};
+use haul_store::{Created, Fetched, Store, StoreError, blessings, keys};
 
-fn open(dir: &tempfile::TempDir) -> Store {
-    Store::open(&format!("file://{}", dir.path().display()), &StoreOptions::default()).unwrap()
-}
+backends!(
+    published_versions_are_read_back_newest_first,
+    second_blessing_of_a_version_loses_and_changes_nothing,
+    concurrent_blessings_of_one_version_have_exactly_one_winner,
+    hint_ends_on_the_newest_when_publishes_race,
+    a_late_lower_version_does_not_move_the_hint_back,
+    latest_finds_the_newest_with_the_hint_stale_or_missing,
+    unreadable_hint_is_replaced_by_the_next_blessing,
+    unchanged_hint_costs_one_conditional_read,
+    stray_object_among_the_versions_is_an_error_naming_it,
+    names_that_would_reach_other_keys_are_refused,
+    oversize_or_non_json_envelope_is_refused,
+);
 
 /// An envelope-shaped document (the store does not judge envelopes).
 fn envelope(tag: &str) -> Bytes {
@@ -26,10 +41,9 @@ async fn hint(store: &Store) -> Option<String> {
     }
 }
 
-#[tokio::test]
-async fn published_versions_are_read_back_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn published_versions_are_read_back_newest_first(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
     assert_eq!(blessings::latest(&store, "web", "prod").await.unwrap(), None);
     assert_eq!(blessings::poll(&store, "web", "prod", None).await.unwrap(), Fetched::Missing);
     assert!(blessings::history(&store, "web", "prod", 5).await.unwrap().is_empty());
@@ -49,24 +63,24 @@ async fn published_versions_are_read_back_newest_first() {
     assert_eq!(blessings::latest(&store, "we", "prod").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn second_blessing_of_a_version_loses_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn second_blessing_of_a_version_loses_and_changes_nothing(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
     assert_eq!(blessings::publish(&store, "web", "prod", 1, envelope("alice")).await.unwrap(), Created::New);
     assert_eq!(blessings::publish(&store, "web", "prod", 1, envelope("bob")).await.unwrap(), Created::Exists);
     assert_eq!(blessings::get(&store, "web", "prod", 1).await.unwrap(), Some(envelope("alice")));
     assert_eq!(hint(&store).await, Some(text(&envelope("alice"))));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_blessings_of_one_version_have_exactly_one_winner() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    for round in 1..=40u64 {
+async fn concurrent_blessings_of_one_version_have_exactly_one_winner(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
+    let rounds = if b == Backend::S3 { 12 } else { 40 };
+    for round in 1..=rounds {
         let tasks: Vec<_> = (0..6)
             .map(|who| {
-                let store = store.clone();
+                // Each blesser its own client, as two people would be.
+                let store = f.reopen();
                 tokio::spawn(async move {
                     let body = envelope(&format!("r{round}-w{who}"));
                     (blessings::publish(&store, "web", "prod", round, body.clone()).await.unwrap(), body)
@@ -87,15 +101,15 @@ async fn concurrent_blessings_of_one_version_have_exactly_one_winner() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn hint_ends_on_the_newest_when_publishes_race() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    for round in 0..15u64 {
+async fn hint_ends_on_the_newest_when_publishes_race(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
+    let rounds = if b == Backend::S3 { 5 } else { 15 };
+    for round in 0..rounds {
         let base = round * 8;
         let tasks: Vec<_> = (1..=8)
             .map(|i| {
-                let store = store.clone();
+                let store = f.reopen();
                 let v = base + i;
                 tokio::spawn(
                     async move { blessings::publish(&store, "web", "prod", v, envelope(&format!("v{v}"))).await },
@@ -109,20 +123,18 @@ async fn hint_ends_on_the_newest_when_publishes_race() {
     }
 }
 
-#[tokio::test]
-async fn a_late_lower_version_does_not_move_the_hint_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn a_late_lower_version_does_not_move_the_hint_back(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
     blessings::publish(&store, "web", "prod", 5, envelope("v5")).await.unwrap();
     blessings::publish(&store, "web", "prod", 3, envelope("v3")).await.unwrap();
     assert_eq!(hint(&store).await, Some(text(&envelope("v5"))));
     assert_eq!(blessings::latest(&store, "web", "prod").await.unwrap().unwrap().0, 5);
 }
 
-#[tokio::test]
-async fn latest_finds_the_newest_with_the_hint_stale_or_missing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn latest_finds_the_newest_with_the_hint_stale_or_missing(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
     let hint_key = keys::blessing_hint("web", "prod");
     blessings::publish(&store, "web", "prod", 1, envelope("v1")).await.unwrap();
     // A blesser killed between its two writes: the version is there, the hint not moved.
@@ -136,10 +148,9 @@ async fn latest_finds_the_newest_with_the_hint_stale_or_missing() {
     assert_eq!(hint(&store).await, Some(text(&envelope("v2"))));
 }
 
-#[tokio::test]
-async fn unreadable_hint_is_replaced_by_the_next_blessing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn unreadable_hint_is_replaced_by_the_next_blessing(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
     blessings::publish(&store, "web", "prod", 1, envelope("v1")).await.unwrap();
     // Truncated, claiming a high version.
     store.overwrite(&keys::blessing_hint("web", "prod"), Bytes::from_static(b"{\"version\":99")).await.unwrap();
@@ -149,10 +160,9 @@ async fn unreadable_hint_is_replaced_by_the_next_blessing() {
     assert_eq!(hint(&store).await, Some(text(&envelope("v2"))));
 }
 
-#[tokio::test]
-async fn unchanged_hint_costs_one_conditional_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn unchanged_hint_costs_one_conditional_read(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
     blessings::publish(&store, "web", "prod", 1, envelope("v1")).await.unwrap();
     let Fetched::Body { bytes, etag: Some(etag) } = blessings::poll(&store, "web", "prod", None).await.unwrap() else {
         panic!("a body with a tag")
@@ -166,10 +176,9 @@ async fn unchanged_hint_costs_one_conditional_read() {
     }
 }
 
-#[tokio::test]
-async fn stray_object_among_the_versions_is_an_error_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn stray_object_among_the_versions_is_an_error_naming_it(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
     blessings::publish(&store, "web", "prod", 1, envelope("v1")).await.unwrap();
     for stray in
         ["blessings/web/prod/7.json", "blessings/web/prod/notes.txt", "blessings/web/prod/99999999999999999999.json"]
@@ -183,10 +192,9 @@ async fn stray_object_among_the_versions_is_an_error_naming_it() {
     assert_eq!(blessings::latest(&store, "web", "prod").await.unwrap().unwrap().0, 1);
 }
 
-#[tokio::test]
-async fn names_that_would_reach_other_keys_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn names_that_would_reach_other_keys_are_refused(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
     for (app, env) in [("../web", "prod"), ("web", "prod/../../x"), ("", "prod"), ("web", ".")] {
         assert!(blessings::publish(&store, app, env, 1, envelope("x")).await.is_err());
         assert!(blessings::latest(&store, app, env).await.is_err());
@@ -197,10 +205,9 @@ async fn names_that_would_reach_other_keys_are_refused() {
     assert!(store.list_keys("").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn oversize_or_non_json_envelope_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn oversize_or_non_json_envelope_is_refused(b: Backend) {
+    let f = Fixture::new(b);
+    let store = f.store.clone();
     let huge = Bytes::from(vec![b' '; blessings::MAX_ENVELOPE as usize + 1]);
     let got = blessings::publish(&store, "web", "prod", 1, huge.clone()).await;
     assert!(matches!(got, Err(StoreError::TooLarge { .. })), "{got:?}");
@@ -210,4 +217,44 @@ async fn oversize_or_non_json_envelope_is_refused() {
     // An oversize object planted in the store is not read whole.
     store.overwrite(&keys::blessing("web", "prod", 1), huge).await.unwrap();
     assert!(matches!(blessings::latest(&store, "web", "prod").await, Err(StoreError::TooLarge { .. })));
+}
+
+/// The version an envelope made by [`envelope`] stands for (`vN`).
+fn version_of(envelope: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(envelope).unwrap();
+    v["payload"].as_str().unwrap().trim_start_matches('v').parse().unwrap()
+}
+
+/// Where the backend replaces the hint with If-Match, a reader polling
+/// while blessers race never sees it go back, not even for a moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_s3_a_poller_never_sees_the_hint_go_back_while_publishes_race() {
+    let f = Fixture::new(Backend::S3);
+    blessings::publish(&f.store, "web", "prod", 1, envelope("v1")).await.unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (store, done) = (f.reopen(), done.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(h) = hint(&store).await {
+                    seen.push(version_of(&h));
+                }
+            }
+            seen
+        })
+    };
+    let tasks: Vec<_> = (2..=25u64)
+        .map(|v| {
+            let store = f.reopen();
+            tokio::spawn(async move { blessings::publish(&store, "web", "prod", v, envelope(&format!("v{v}"))).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), Created::New);
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = poller.await.unwrap();
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "the hint went back: {seen:?}");
+    assert_eq!(version_of(&hint(&f.store).await.unwrap()), 25);
 }
