@@ -100,8 +100,9 @@ pub fn verify(
     let json = envelope.payload_bytes()?;
     check_signatures(envelope, &json, trust)?;
     let doc = parse_doc(&json)?;
-    let (expected, found) = (format!("{app}/{env}"), format!("{}/{}", doc.app, doc.env));
-    if expected != found {
+    // Compared field by field: "a/b" + "c" must not pass for "a" + "b/c".
+    if doc.app != app || doc.env != env {
+        let (expected, found) = (format!("{app}/{env}"), format!("{}/{}", doc.app, doc.env));
         return Err(Refusal::WrongTarget { expected, found });
     }
     if let Some(acc) = accepted {

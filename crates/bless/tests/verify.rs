@@ -306,3 +306,14 @@ fn no_single_bit_flip_anywhere_in_the_stored_bytes_is_accepted_as_another_docume
     }
     assert_eq!(accepted, 0);
 }
+
+#[test]
+fn blessing_whose_app_and_env_only_join_to_the_same_text_is_refused() {
+    let k = SecretKey::generate("ops");
+    let mut doc = blessing(1);
+    doc.app = "web/prod".into();
+    doc.env = "x".into();
+    let env = Envelope::sign(&doc, &[&k]);
+    let got = verify(&env, &trust(&[&k], 1), "web", "prod/x", None, now());
+    assert!(matches!(got, Err(Refusal::WrongTarget { .. })), "{got:?}");
+}
