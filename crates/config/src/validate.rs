@@ -1,5 +1,6 @@
 //! Checks that span more than one table: references, cycles, names.
 
+use crate::Mode;
 use crate::model::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -121,7 +122,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
     }
 
     for (name, env) in &c.environments {
-        if env.hosts.is_empty() {
+        if env.hosts.is_empty() && env.mode() == Mode::Push {
             return Err((name.span(), format!("environment `{}` has no hosts", name.get_ref())));
         }
         let mut seen = BTreeSet::new();
@@ -133,7 +134,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
                 return Err((h.span(), format!("host `{}` is listed twice", h.get_ref())));
             }
         }
-        if env.rollout == Rollout::Fleet {
+        if *env.rollout.get_ref() == Rollout::Fleet && env.mode() == Mode::Push {
             let spans = [
                 ("batch", env.batch.as_ref().map(Spanned::span)),
                 ("canary", env.canary.as_ref().map(Spanned::span)),
@@ -199,6 +200,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         }
     }
 
+    crate::pull::validate(c)?;
     crate::ssh_fields::validate(c)?;
     for (name, host) in &c.hosts {
         match host.kind() {
