@@ -123,11 +123,21 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
 
     for (name, env) in &c.environments {
         if env.hosts.is_empty() && env.mode() == Mode::Push {
-            return Err((name.span(), format!("environment `{}` has no hosts", name.get_ref())));
+            return Err((
+                name.span(),
+                format!(
+                    "environment `{}` has no hosts (list them in `hosts`; only a `mode = \"pull\"` environment may have none)",
+                    name.get_ref()
+                ),
+            ));
         }
         let mut seen = BTreeSet::new();
         for h in &env.hosts {
-            if !c.hosts.contains_key(h.get_ref().as_str()) {
+            // A pull environment lists its agents by the names they report
+            // under (`HAUL_HOST`); they need no `[hosts]` entry.
+            if env.mode() == Mode::Pull {
+                check_name("agent", h)?;
+            } else if !c.hosts.contains_key(h.get_ref().as_str()) {
                 return Err((h.span(), format!("unknown host `{}` (hosts are defined in [hosts])", h.get_ref())));
             }
             if !seen.insert(h.get_ref()) {

@@ -8,6 +8,7 @@
 
 pub mod fleet;
 pub mod http;
+pub mod pull;
 pub mod scrub;
 pub mod server;
 pub mod tls;

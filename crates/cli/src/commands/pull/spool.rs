@@ -52,21 +52,16 @@ fn cached(cache: &ReleaseCache, app: &str, id: &str) -> Result<Release> {
     Ok(cache.get(app, id).map_err(haul_deploy::DeployError::from)?)
 }
 
-/// Unpacks `file` with the safe reader into a scratch directory beside
-/// the cache and packs it as a release of `app`; the scratch directory is
-/// removed whatever happens.
+/// Imports `file` with the safe reader (`ReleaseCache::import`: a scratch
+/// directory, removed whatever happens) as a release of `app`. A refused
+/// archive is the user's input: exit 2, naming the file and the entry.
 fn import(cache: &ReleaseCache, app: &str, file: &Path, who: &str) -> Result<Release> {
     if !file.is_file() {
         return Err(Failure::Usage(format!("{}: no such archive", file.display())));
     }
-    let scratch =
-        cache.dir().join(format!(".import-{}-{}", std::process::id(), jiff::Timestamp::now().as_nanosecond()));
-    let tree = scratch.join("tree");
-    std::fs::create_dir_all(&tree).map_err(|e| Failure::Run(format!("{}: {e}", tree.display())))?;
-    let built = haul_release::unpack_foreign(file, &tree, ImportLimits::default())
-        .and_then(|()| cache.build(app, &tree, who, None));
-    let _ = std::fs::remove_dir_all(&scratch);
-    let (release, _) = built.map_err(|e| Failure::Run(format!("{}: {e}", file.display())))?;
+    let (release, _) = cache
+        .import(app, file, who, ImportLimits::default())
+        .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
     Ok(release)
 }
 

@@ -177,21 +177,20 @@ pub fn phase(p: haul_store::reports::AgentPhase) -> String {
     serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
-/// A release spooled this recently is kept even if nothing blessed it
-/// yet: a deploy may be about to.
-const FRESH: std::time::Duration = std::time::Duration::from_secs(3600);
-
 pub async fn purge(ctx: &Ctx, app: Option<&str>, keep: usize, dry_run: bool, json: bool) -> Result {
     if keep == 0 {
         return Err(Failure::Usage("--keep must be at least 1: the blessed release is always kept".into()));
     }
     let config = ctx.config()?;
     let store = open_store(&config, !dry_run).await?;
-    let now = jiff::Timestamp::now();
     let mut removed = Vec::new();
     let mut kept = Vec::new();
     for a in apps(&config, app)? {
         let mut needed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // A release spooled after the newest blessing of every environment
+        // may be about to be blessed (a deploy between its spool and its
+        // bless): it is kept.
+        let mut newest: Option<jiff::Timestamp> = None;
         for e in blessed_envs(&store, &a).await? {
             for (v, bytes) in blessings::history(&store, &a, &e, keep).await? {
                 // What a blessing names is kept whether or not it verifies;
@@ -201,18 +200,19 @@ pub async fn purge(ctx: &Ctx, app: Option<&str>, keep: usize, dry_run: bool, jso
                         "blessing version {v} of {a} in {e} cannot be read ({err}); nothing of {a} was purged"
                     ))
                 })?;
+                newest = newest.max(Some(r.doc.issued));
                 needed.entry(r.doc.release.to_string()).or_default().push(format!("{e} v{v}"));
             }
         }
         for r in spooled(&store, &a).await? {
             let Some(index) = &r.index else { continue };
-            let fresh = now.duration_since(index.spooled).as_secs() < FRESH.as_secs() as i64;
+            let fresh = newest.is_none_or(|n| index.spooled >= n);
             if let Some(by) = needed.get(&r.id) {
                 kept.push(json!({ "app": a, "id": r.id, "why": by }));
                 continue;
             }
             if fresh {
-                kept.push(json!({ "app": a, "id": r.id, "why": ["spooled in the last hour"] }));
+                kept.push(json!({ "app": a, "id": r.id, "why": ["spooled after the newest blessing"] }));
                 continue;
             }
             if !dry_run {
