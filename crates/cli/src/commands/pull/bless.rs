@@ -123,9 +123,9 @@ pub async fn refuse_quarantined(
     Ok(())
 }
 
-/// Signs and publishes a blessing of spooled release `id`: version newest
-/// + 1, `previous` the release currently blessed. Losing the race to
-/// another blessing of that version is an error naming the winner.
+/// Signs and publishes a blessing of spooled release `id`: the newest
+/// version plus one, `previous` the release currently blessed. Losing the
+/// race to another blessing of that version is an error naming the winner.
 #[allow(clippy::too_many_arguments)]
 pub async fn publish(
     ctx: &Ctx,

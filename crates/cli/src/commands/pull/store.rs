@@ -89,10 +89,9 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
                 .map(|(n, _)| n.get_ref().clone()),
         );
         for e in envs {
-            let blessed = match blessings::latest(&store, &a, &e).await? {
-                None => None,
-                Some((v, bytes)) => Some((v, read_blessing(&bytes, trust.as_ref(), &a, &e))),
-            };
+            let blessed = blessings::latest(&store, &a, &e)
+                .await?
+                .map(|(v, bytes)| (v, read_blessing(&bytes, trust.as_ref(), &a, &e)));
             let silent_after = config.environments.get(e.as_str()).map(|x| x.silent_after().0);
             let agents = reports::read_all(&store, &a, &e).await?;
             let blessed_release =
