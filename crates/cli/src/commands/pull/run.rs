@@ -92,8 +92,8 @@ pub async fn run(ctx: &Ctx, app: &str, env: &str, what: What, hosts: &[String], 
             let id = match release {
                 Some(r) => ReleaseId::parse(&r).map_err(DeployError::from)?,
                 None => {
-                    let engine = ctx.engine(Config::load(&config.path)?);
-                    let r = haul_deploy::build_release(&config, app, &who, &engine.observer).await?;
+                    let observer: std::sync::Arc<dyn Observer> = ctx.printer.clone();
+                    let r = haul_deploy::build_release(&config, app, &who, &observer).await?;
                     ReleaseId::parse(&r.id).map_err(DeployError::from)?
                 }
             };
