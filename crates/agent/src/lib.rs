@@ -11,5 +11,6 @@
 //! layout, the lock or the switch exists twice.
 
 mod config;
+pub mod waves;
 
 pub use config::{AgentConfig, ConfigError};
