@@ -1,10 +1,21 @@
 //! The signed form of a blessing, as stored: the document's exact bytes and
 //! the signatures over them. Signing bytes, not a re-serialization, leaves
 //! no canonical-JSON rule to get wrong.
+//!
+//! Each signature is ed25519 over [`SIGNING_CONTEXT`] followed by the
+//! document's JSON bytes (the payload decoded), so a haul key's signature
+//! can never be passed off as a signature over anything but a blessing.
 
+use crate::Refusal;
 use crate::doc::Blessing;
 use crate::keys::{KeyId, SecretKey};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
+
+/// What every signed message starts with (domain separation).
+pub const SIGNING_CONTEXT: &[u8] = b"haul blessing v1\0";
 
 /// What the store holds for one blessing version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,22 +35,75 @@ pub struct Signature {
     pub sig: String,
 }
 
+/// The message a signature covers: the context, then the document's bytes.
+pub(crate) fn signed_message(doc: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(SIGNING_CONTEXT.len() + doc.len());
+    msg.extend_from_slice(SIGNING_CONTEXT);
+    msg.extend_from_slice(doc);
+    msg
+}
+
 impl Envelope {
     /// Serializes `doc` and signs it with every key of `keys`.
     pub fn sign(doc: &Blessing, keys: &[&SecretKey]) -> Envelope {
-        let _ = (doc, keys);
-        todo!("FOUNDATION: bless helper")
+        Envelope::sign_json(serde_json::to_vec(doc).expect("a blessing serializes"), keys)
+    }
+
+    /// Signs a document already serialized, as it is: for tools that build
+    /// the JSON themselves. Nothing is checked here; [`crate::verify`]
+    /// judges the result like any other.
+    pub fn sign_json(json: Vec<u8>, keys: &[&SecretKey]) -> Envelope {
+        let msg = signed_message(&json);
+        let signatures = keys
+            .iter()
+            .map(|k| Signature { key: k.public().id(), sig: STANDARD.encode(k.key.sign(&msg).to_bytes()) })
+            .collect();
+        Envelope { payload: STANDARD.encode(&json), signatures }
+    }
+
+    /// Adds `key`'s signature to an envelope another key signed (k of n
+    /// signers, each with their own key file). The document is not changed.
+    pub fn cosign(&mut self, key: &SecretKey) -> Result<(), Refusal> {
+        let json = self.payload_bytes()?;
+        let sig = key.key.sign(&signed_message(&json));
+        self.signatures.push(Signature { key: key.public().id(), sig: STANDARD.encode(sig.to_bytes()) });
+        Ok(())
     }
 
     /// The envelope's bytes as written to the store.
     pub fn to_bytes(&self) -> Vec<u8> {
-        todo!("FOUNDATION: bless helper")
+        serde_json::to_vec(self).expect("an envelope serializes")
     }
 
     /// Reads an envelope, bounded: larger than [`Envelope::MAX_BYTES`] is refused.
     pub fn from_bytes(bytes: &[u8]) -> Result<Envelope, crate::Refusal> {
-        let _ = bytes;
-        todo!("FOUNDATION: bless helper")
+        if bytes.len() > Self::MAX_BYTES {
+            return Err(Refusal::TooLarge { size: bytes.len(), max: Self::MAX_BYTES });
+        }
+        serde_json::from_slice(bytes).map_err(|e| Refusal::Malformed(format!("the envelope: {e}")))
+    }
+
+    /// blake3 of [`Envelope::to_bytes`], hex: what [`crate::Accepted`]
+    /// remembers, so the same version with other contents is noticed.
+    pub fn digest(&self) -> String {
+        blake3::hash(&self.to_bytes()).to_hex().to_string()
+    }
+
+    /// The document's JSON bytes (the payload decoded), strict base64.
+    pub(crate) fn payload_bytes(&self) -> Result<Vec<u8>, Refusal> {
+        if self.payload.len() > Self::MAX_BYTES {
+            return Err(Refusal::TooLarge { size: self.payload.len(), max: Self::MAX_BYTES });
+        }
+        STANDARD
+            .decode(self.payload.as_bytes())
+            .map_err(|e| Refusal::Malformed(format!("the payload is not base64: {e}")))
+    }
+
+    /// The document, read WITHOUT judging its signatures, version or
+    /// expiry: for telling a person what a store holds (who won a race,
+    /// `haul store ls`), never for acting on it — agents use [`crate::verify`].
+    pub fn unverified_blessing(&self) -> Result<Blessing, Refusal> {
+        crate::trust::parse_doc(&self.payload_bytes()?)
     }
 
     /// The largest envelope an agent reads (TUF's endless-data attack).

@@ -17,9 +17,9 @@ mod keys;
 mod trust;
 
 pub use doc::{ArchiveRef, Blessing, HealthDoc, ScriptNames, Selector, StepDoc, Steps, Wave};
-pub use envelope::{Envelope, Signature};
-pub use keys::{KeyError, KeyId, PublicKey, SecretKey};
-pub use trust::{Accepted, Refusal, Trust, verify};
+pub use envelope::{Envelope, SIGNING_CONTEXT, Signature};
+pub use keys::{KeyError, KeyId, PublicKey, SecretKey, check_key_name};
+pub use trust::{Accepted, Refusal, Trust, check_object, verify};
 
 /// The blessing format this build writes and reads.
 pub const FORMAT: u32 = 1;

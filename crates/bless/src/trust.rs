@@ -1,10 +1,18 @@
 //! The one judgement of a blessing: signed by enough trusted keys, for this
 //! app and environment, newer than what was accepted, not expired.
 
-use crate::doc::Blessing;
-use crate::envelope::Envelope;
-use crate::keys::PublicKey;
+//!
+//! The order matters: a bounded parse, then the signatures, then the
+//! contents. Nothing of the document is looked at before enough trusted
+//! keys vouch for its bytes.
+
+use crate::doc::{ArchiveRef, Blessing};
+use crate::envelope::{Envelope, signed_message};
+use crate::keys::{KeyId, PublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use jiff::Timestamp;
+use std::collections::BTreeSet;
 
 /// The keys an agent trusts and how many of them must have signed.
 #[derive(Debug, Clone)]
@@ -14,12 +22,38 @@ pub struct Trust {
     pub threshold: usize,
 }
 
+impl Trust {
+    /// `keys`, of which `threshold` must sign; refuses a threshold of 0 or
+    /// more than the distinct keys given (either would never mean what was
+    /// asked: accept unsigned, or accept nothing).
+    pub fn new(keys: Vec<PublicKey>, threshold: usize) -> Result<Trust, String> {
+        let distinct: BTreeSet<KeyId> = keys.iter().map(PublicKey::id).collect();
+        if threshold == 0 {
+            return Err("a trust threshold must be at least 1".into());
+        }
+        if threshold > distinct.len() {
+            return Err(format!(
+                "a trust threshold of {threshold} needs at least {threshold} distinct keys; {} given",
+                distinct.len()
+            ));
+        }
+        Ok(Trust { keys, threshold })
+    }
+}
+
 /// The highest version an agent accepted for one app and environment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Accepted {
     pub version: u64,
     /// blake3 of the accepted envelope's bytes, hex.
     pub envelope: String,
+}
+
+impl Accepted {
+    /// What an agent remembers after accepting `blessing` from `envelope`.
+    pub fn of(blessing: &Blessing, envelope: &Envelope) -> Accepted {
+        Accepted { version: blessing.version, envelope: envelope.digest() }
+    }
 }
 
 /// Why a blessing was refused; each is reported, none is acted on.
@@ -61,6 +95,96 @@ pub fn verify(
     accepted: Option<Accepted>,
     now: Timestamp,
 ) -> Result<Blessing, Refusal> {
-    let _ = (envelope, trust, app, env, accepted, now);
-    todo!("FOUNDATION: bless helper")
+    let json = envelope.payload_bytes()?;
+    check_signatures(envelope, &json, trust)?;
+    let doc = parse_doc(&json)?;
+    let (expected, found) = (format!("{app}/{env}"), format!("{}/{}", doc.app, doc.env));
+    if expected != found {
+        return Err(Refusal::WrongTarget { expected, found });
+    }
+    if let Some(acc) = accepted {
+        if doc.version < acc.version {
+            return Err(Refusal::Replayed { found: doc.version, accepted: acc.version });
+        }
+        if doc.version == acc.version && envelope.digest() != acc.envelope {
+            return Err(Refusal::Substituted { version: doc.version });
+        }
+    }
+    if doc.expires <= now {
+        return Err(Refusal::Expired { expires: doc.expires });
+    }
+    if doc.issued > doc.expires {
+        return Err(Refusal::Malformed(format!("issued {} after it expires {}", doc.issued, doc.expires)));
+    }
+    Ok(doc)
+}
+
+/// Counts the distinct trusted keys whose signature verifies (strictly).
+/// A signature by a key not trusted is ignored; one naming a trusted key
+/// that does not verify is a forgery and refuses the whole document.
+fn check_signatures(envelope: &Envelope, json: &[u8], trust: &Trust) -> Result<(), Refusal> {
+    if envelope.signatures.is_empty() {
+        return Err(Refusal::Unsigned);
+    }
+    let msg = signed_message(json);
+    let mut good: BTreeSet<&KeyId> = BTreeSet::new();
+    let ids: Vec<(KeyId, &PublicKey)> = trust.keys.iter().map(|k| (k.id(), k)).collect();
+    for sig in &envelope.signatures {
+        let Some((id, key)) = ids.iter().find(|(id, _)| *id == sig.key) else { continue };
+        let forged = || Refusal::BadSignature { key: format!("{id} ({})", key.name) };
+        let mut raw = [0u8; 64];
+        match STANDARD.decode_slice(sig.sig.as_bytes(), &mut raw[..]) {
+            Ok(64) => {}
+            _ => return Err(forged()),
+        }
+        let sig = ed25519_dalek::Signature::from_bytes(&raw);
+        key.key.verify_strict(&msg, &sig).map_err(|_| forged())?;
+        good.insert(id);
+    }
+    let need = trust.threshold.max(1);
+    if good.len() < need {
+        return Err(Refusal::NotEnoughSignatures { have: good.len(), need });
+    }
+    Ok(())
+}
+
+/// The document from its JSON bytes: the format first (so a newer format
+/// is named as such, not as unknown fields), then strictly.
+pub(crate) fn parse_doc(json: &[u8]) -> Result<Blessing, Refusal> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        format: u32,
+    }
+    let probe: Probe = serde_json::from_slice(json).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    if probe.format != crate::FORMAT {
+        return Err(Refusal::Format(probe.format));
+    }
+    let doc: Blessing = serde_json::from_slice(json).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    for (what, r) in [("archive", &doc.archive), ("record", &doc.record)] {
+        if r.blake3.len() != 64 || !r.blake3.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(Refusal::Malformed(format!(
+                "the {what}'s blake3 {:?} is not 64 lowercase hex digits",
+                r.blake3
+            )));
+        }
+    }
+    Ok(doc)
+}
+
+/// Checks downloaded bytes against what the blessing says they are
+/// (`what` names the object in the refusal): size first, then blake3.
+pub fn check_object(what: &str, expected: &ArchiveRef, blake3: &str, size: u64) -> Result<(), Refusal> {
+    if size != expected.size {
+        return Err(Refusal::Mismatch {
+            what: what.to_string(),
+            detail: format!("{size} bytes, the blessing says {}", expected.size),
+        });
+    }
+    if !blake3.eq_ignore_ascii_case(&expected.blake3) {
+        return Err(Refusal::Mismatch {
+            what: what.to_string(),
+            detail: format!("blake3 {blake3}, the blessing says {}", expected.blake3),
+        });
+    }
+    Ok(())
 }
