@@ -141,7 +141,8 @@ async fn get_status(url: &str) -> Result<u16, String> {
     };
     let addr = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
     let mut s = tokio::net::TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: haul-agent\r\nConnection: close\r\n\r\n");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: haul-agent\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut head = Vec::new();
     let mut buf = [0u8; 512];
