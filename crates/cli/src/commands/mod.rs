@@ -1,5 +1,6 @@
 //! One function per command, dispatched by one `match`.
 
+mod agent;
 mod config;
 mod deploy;
 mod hosts;
@@ -121,6 +122,7 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Remove { app, env, id, hosts } => hosts::remove(&ctx, &app, &env, &id, &hosts.hosts).await,
         Command::Unlock { app, env, reason, hosts } => hosts::unlock(&ctx, &app, &env, &reason, &hosts.hosts).await,
+        Command::Agent { once, file } => agent::agent(&ctx, once, file.as_deref()).await,
         Command::Exec { env, role, hosts, command } => {
             hosts::exec(&ctx, &env, &role, &hosts.hosts, &command.join(" ")).await
         }
