@@ -30,6 +30,9 @@ pub enum ReleaseError {
     NotCached { app: String, id: String, dir: PathBuf },
     #[error("release cache entry {}: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
+    /// An archive refused by the verifier or the importer, naming the entry.
+    #[error("archive {}: {refusal}", path.display())]
+    Archive { path: PathBuf, refusal: crate::ArchiveRefusal },
 }
 
 pub(crate) trait IoContext<T> {

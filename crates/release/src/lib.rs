@@ -10,12 +10,15 @@
 mod cache;
 mod diff;
 mod error;
+mod foreign;
 mod id;
 mod import;
 mod links;
 mod manifest;
+mod members;
 mod pack;
 mod record;
+mod refusal;
 mod stream;
 mod verify;
 
@@ -23,10 +26,11 @@ pub use cache::{Release, ReleaseCache};
 pub use diff::Diff;
 pub use error::ReleaseError;
 pub use id::{ReleaseId, check_release_id, is_release_id, new_release_id};
+pub use import::{ImportLimits, unpack_foreign};
 pub use links::{LinkEscape, MAX_HOPS, resolve_link};
 pub use manifest::{Entry, Kind, Manifest};
 pub use pack::pack;
 pub use record::{cksum, sha256_hex};
-pub use import::{ImportLimits, unpack_foreign};
+pub use refusal::ArchiveRefusal;
 pub use stream::{extract_files, write_stage_stream};
 pub use verify::verify_archive;

@@ -49,7 +49,10 @@ pub enum Created {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
     /// The object with its entity tag.
-    Body { bytes: Bytes, etag: Option<String> },
+    Body {
+        bytes: Bytes,
+        etag: Option<String>,
+    },
     /// Unchanged since the entity tag given.
     Unchanged,
     Missing,

@@ -1,1 +1,124 @@
-//! FOUNDATION: a real S3-protocol server (moto) on loopback for tests; filled by the store helper.
+//! A real S3-protocol server on loopback for tests: moto's server mode
+//! (`moto_server`, from PyPI; `scripts/test.sh` installs it into a venv and
+//! puts it on `PATH`, or `HAUL_MOTO` names it). It speaks the S3 wire
+//! protocol with SigV4 and honours conditional writes (`If-None-Match: *`
+//! on PutObject and CompleteMultipartUpload), so a store test against it
+//! runs the same requests a real bucket gets.
+//!
+//! Each [`S3Server`] is its own process on a free port with one bucket; it
+//! is killed (only it, by its pid) when dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The bucket every server starts with.
+pub const BUCKET: &str = "haul-test";
+
+/// A running moto server.
+pub struct S3Server {
+    child: Child,
+    port: u16,
+}
+
+impl S3Server {
+    /// Starts moto on a free loopback port, waits until it answers and
+    /// creates [`BUCKET`]. Panics, saying how to get moto, if it cannot.
+    pub fn start() -> S3Server {
+        let program = std::env::var("HAUL_MOTO").unwrap_or_else(|_| "moto_server".into());
+        let mut last = None;
+        // A port found free can be taken before moto binds it: try a few.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let child = Command::new(&program)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot run {program} ({e}): the S3 tests need moto's server (scripts/test.sh installs it; or set HAUL_MOTO)"
+                    )
+                });
+            let mut server = S3Server { child, port };
+            match server.wait_ready(Duration::from_secs(30)) {
+                Ok(()) => {
+                    let status = server.request("PUT", &format!("/{BUCKET}"), b"").expect("create the bucket");
+                    assert!(status.starts_with("HTTP/1.1 200"), "creating bucket {BUCKET}: {status}");
+                    return server;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("{program} did not answer on loopback: {}", last.unwrap_or_default())
+    }
+
+    /// The server's address, e.g. `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The store URL for `prefix` in the bucket, e.g. `s3://haul-test/prefix`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("s3://{BUCKET}/{}", prefix.trim_matches('/'))
+    }
+
+    /// The environment a client needs (moto accepts any key; these are
+    /// fixed so no real credentials are ever used by a test).
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ACCESS_KEY_ID", "haul-test-key"),
+            ("AWS_SECRET_ACCESS_KEY", "haul-test-secret"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT", &self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("moto exited with {status}"));
+            }
+            if let Ok(line) = self.request("GET", "/moto-api/", b"")
+                && line.starts_with("HTTP/1.1 ")
+            {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(format!("no answer within {timeout:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One plain HTTP/1.1 request; returns the status line.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> std::io::Result<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        )?;
+        s.write_all(body)?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        let text = String::from_utf8_lossy(&out);
+        Ok(text.lines().next().unwrap_or_default().to_string())
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
