@@ -240,6 +240,15 @@ pub enum Command {
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+    /// Run the pull agent on this host: deploy what the store blesses (settings: HAUL_* variables, see docs/agent.md).
+    Agent {
+        /// One round over every app, then exit (for cron); exit 1 when any app failed or was refused.
+        #[arg(long)]
+        once: bool,
+        /// A file of NAME=value settings; variables in the environment override it.
+        #[arg(long, env = "HAUL_AGENT_FILE", value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -70,9 +70,17 @@ pub fn unpack_foreign(archive: &Path, dest: &Path, limits: ImportLimits) -> Resu
     };
     let result = unpack(archive, dest, limits);
     if result.is_err() {
-        let _ = remove_tree(dest);
-        if !made_dest {
-            let _ = fs::create_dir(dest);
+        if made_dest {
+            let _ = remove_tree(dest);
+        } else if let Ok(rd) = fs::read_dir(dest) {
+            for item in rd.flatten() {
+                let path = item.path();
+                let _ = if item.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_tree(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+            }
         }
     }
     result
@@ -115,7 +123,7 @@ impl Unpacker<'_> {
         refused(self.archive, r)
     }
 
-    fn member(&mut self, m: &Member, contents: &mut impl Read) -> Result<(), ReleaseError> {
+    fn member(&mut self, m: &Member, contents: &mut dyn Read) -> Result<(), ReleaseError> {
         self.entries += 1;
         if self.entries > self.limits.max_entries {
             return Err(self.refuse(R::TooManyEntries { limit: self.limits.max_entries }));

@@ -65,11 +65,11 @@ pub(crate) fn read_members<T: Read>(
     reader: T,
     archive: &Path,
     rules: Rules,
-    mut each: impl FnMut(&Member, &mut tar::Entry<'_, T>) -> Result<(), ReleaseError>,
+    mut each: impl FnMut(&Member, &mut dyn Read) -> Result<(), ReleaseError>,
 ) -> Result<(), ReleaseError> {
     let corrupt =
         |after: &Option<String>, source: io::Error| refused(archive, R::Corrupt { after: after.clone(), source });
-    let mut ar = tar::Archive::new(reader);
+    let mut ar = tar::Archive::new(Watch { inner: reader, ended: false });
     let mut last: Option<String> = None;
     {
         let mut entries = ar.entries().map_err(|e| corrupt(&last, e))?.raw(true);
@@ -142,9 +142,16 @@ pub(crate) fn read_members<T: Read>(
             return Err(refused(archive, R::Record { after: last.clone(), what: "no entry follows it".into() }));
         }
     }
+    // The tar crate stops at the end of the stream as at a zero block; only
+    // the zero block is the end of an archive.
+    let rest = ar.into_inner();
+    if rest.ended {
+        let source = io::Error::new(io::ErrorKind::UnexpectedEof, "the stream ends without an end-of-archive block");
+        return Err(corrupt(&last, source));
+    }
     // Read the rest: only zeros may follow, and reading to the end makes the
     // decompressor check the stream is whole.
-    let mut rest = ar.into_inner().take(MAX_TRAILING + 1);
+    let mut rest = rest.take(MAX_TRAILING + 1);
     let mut buf = [0u8; 8192];
     let mut total = 0u64;
     loop {
@@ -161,6 +168,22 @@ pub(crate) fn read_members<T: Read>(
         }
     }
     Ok(())
+}
+
+/// A reader that remembers whether it reached its end.
+struct Watch<T> {
+    inner: T,
+    ended: bool,
+}
+
+impl<T: Read> Read for Watch<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.ended = true;
+        }
+        Ok(n)
+    }
 }
 
 fn pax_value<'a>(pax: &'a [u8], key: &str) -> Option<&'a [u8]> {
@@ -186,7 +209,7 @@ fn agree(name: &str, what: &str, long: Option<Vec<u8>>, pax: Option<&[u8]>) -> R
 type Judged = Result<Result<Option<Member>, io::Error>, R>;
 
 fn member<T: Read>(
-    entry: &tar::Entry<'_, T>,
+    entry: &tar::Entry<'_, Watch<T>>,
     rules: Rules,
     long_name: Option<Vec<u8>>,
     long_link: Option<Vec<u8>>,
@@ -225,21 +248,26 @@ fn member<T: Read>(
         return if is_dir && !rules.strict { Ok(Ok(None)) } else { Err(R::BadName { name }) };
     }
     let special = |kind: &str| Err(R::Special { name: clean.clone(), kind: kind.to_string() });
+    let pax_link = pax.and_then(|p| pax_value(p, "linkpath"));
+    if !(t.is_symlink() || t.is_hard_link()) && (long_link.is_some() || pax_link.is_some()) {
+        return Err(R::Extension {
+            name: clean,
+            what: "a link target is recorded for it, but it is not a link".into(),
+        });
+    }
+    let target = agree(&clean, "link target", long_link, pax_link)?
+        .unwrap_or_else(|| h.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default());
     let is = if t.is_file() {
         Is::File
     } else if is_dir {
         Is::Dir
     } else if t.is_symlink() {
-        let target = agree(&clean, "link target", long_link, pax.and_then(|p| pax_value(p, "linkpath")))?
-            .unwrap_or_else(|| h.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default());
         let target = String::from_utf8(target).map_err(|_| R::BadLink { name: clean.clone() })?;
         if target.is_empty() || target.contains('\0') {
             return Err(R::BadLink { name: clean });
         }
         Is::Symlink(target)
     } else if t.is_hard_link() && !rules.strict {
-        let target = agree(&clean, "link target", long_link, pax.and_then(|p| pax_value(p, "linkpath")))?
-            .unwrap_or_else(|| h.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default());
         let target =
             String::from_utf8(target).ok().and_then(|t| clean_name(&t, false, false)).filter(|t| !t.is_empty());
         Is::HardLink(target.ok_or_else(|| R::BadLink { name: clean.clone() })?)

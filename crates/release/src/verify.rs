@@ -56,7 +56,7 @@ fn kind_name(is: &Is) -> &'static str {
     }
 }
 
-fn compare(m: &Member, e: &Entry, contents: &mut impl Read) -> Result<(), R> {
+fn compare(m: &Member, e: &Entry, contents: &mut dyn Read) -> Result<(), R> {
     let name = || m.name.clone();
     let want_kind = match &e.kind {
         Kind::File { .. } => "file",

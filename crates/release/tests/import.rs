@@ -93,6 +93,9 @@ fn ftl_style_archives_import_as_the_tree_packs() {
     // A part of the tree imports as that part.
     let (part, _) = cache.import("site", &tmp.path().join("ustar.tar"), "ci", ImportLimits::default()).unwrap();
     assert_eq!(part.manifest.entries.len(), 6, "{:?}", part.manifest);
+    sh(&root, &format!("tar --format=v7 -cf {a}/v7.tar src/index.html src/css src/run.sh src/style.css"));
+    let (v7, _) = cache.import("site", &tmp.path().join("v7.tar"), "ci", ImportLimits::default()).unwrap();
+    assert_eq!(v7.manifest, part.manifest);
     // No scratch directory is left in the cache.
     let left: Vec<_> = std::fs::read_dir(tmp.path().join("cache/site"))
         .unwrap()
@@ -100,6 +103,22 @@ fn ftl_style_archives_import_as_the_tree_packs() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn what_pack_wrote_imports_as_itself_odd_names_included() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("tree");
+    std::fs::create_dir(&root).unwrap();
+    haul_testfleet::hostile::odd_tree(&root).unwrap();
+    site(&root);
+    let archive = tmp.path().join("packed.tar.zst");
+    let want = pack(&root, std::fs::File::create(&archive).unwrap()).unwrap();
+    let cache = ReleaseCache::new(tmp.path().join("cache"));
+    let (release, _) = cache.import("odd", &archive, "ci", ImportLimits::default()).unwrap();
+    assert_eq!(release.manifest, want);
+    // And the release the cache made verifies against its manifest.
+    haul_release::verify_archive(&cache.archive_path("odd", &release.id), &release.manifest).unwrap();
 }
 
 #[test]
@@ -348,6 +367,9 @@ fn refuses_truncated_and_corrupt_streams() {
     g[n - 8] ^= 0xff;
     let (_t, r) = unpack(&g, ImportLimits::default());
     assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::Corrupt { .. }, .. })), "{r:?}");
+    // Cut where an entry ends: the end-of-archive block is missing.
+    let r = refusal_with(&t[..t.len() - 1024], ImportLimits::default());
+    assert!(matches!(&r, ArchiveRefusal::Corrupt { after: Some(name), .. } if name == "d/b"), "{r}");
     let r = refusal_with(&t[..512 + 1000], ImportLimits::default());
     assert!(
         matches!(&r, ArchiveRefusal::Truncated { name, .. } | ArchiveRefusal::Corrupt { after: Some(name), .. } if name == "d/a" || name == "d"),
@@ -366,17 +388,77 @@ fn refuses_a_destination_that_is_not_empty() {
     let r = unpack_foreign(&archive, &out, ImportLimits::default());
     assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::DestNotEmpty, .. })), "{r:?}");
     assert_eq!(std::fs::read_to_string(out.join("mine")).unwrap(), "keep");
+    // An empty one given is emptied again on a refusal, and stays.
+    std::fs::remove_file(out.join("mine")).unwrap();
+    std::fs::write(&archive, tar(&[dir("ro", 0o500), file("ro/x", 0o400, b"x"), file("../x", 0o644, b"x")])).unwrap();
+    let r = unpack_foreign(&archive, &out, ImportLimits::default());
+    assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::BadName { .. }, .. })), "{r:?}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
 }
 
 #[test]
 fn a_refused_import_leaves_nothing_in_the_cache() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("bad.tgz");
-    // Read-only directories before the refusal: the scratch must still go.
+    // A refusal after directories and files were made: the scratch goes.
     let m = [dir("ro", 0o555), file("ro/x", 0o444, b"x"), file("/etc/passwd", 0o644, b"x")];
     std::fs::write(&archive, gz(&tar(&m))).unwrap();
     let cache = ReleaseCache::new(tmp.path().join("cache"));
     let r = cache.import("site", &archive, "ci", ImportLimits::default());
     assert!(matches!(r, Err(ReleaseError::Archive { refusal: ArchiveRefusal::BadName { .. }, .. })), "{r:?}");
     assert_eq!(std::fs::read_dir(tmp.path().join("cache/site")).unwrap().count(), 0);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+    /// Random damage to an archive with links never panics, and whatever is
+    /// unpacked stays inside the destination; a refusal leaves nothing.
+    #[test]
+    fn damaged_archives_never_panic_or_leave_the_tree(
+        flips in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), 1u8..=255), 1..6),
+        wrap in 0u8..3,
+        in_tar in proptest::prelude::any::<bool>(),
+    ) {
+        let mut t = tar(&[
+            dir("d", 0o755),
+            file("d/a", 0o644, &[7; 700]),
+            link("d/l", "a"),
+            link("up", "d/l"),
+            of_kind("d/h", EntryType::Link, "d/a"),
+            gnu_long(format!("d/{}", "n".repeat(150)).as_bytes(), false),
+            file("d/long", 0o600, b"x"),
+        ]);
+        let wrapped = |t: &[u8]| match wrap {
+            0 => t.to_vec(),
+            1 => gz(t),
+            _ => zst(t),
+        };
+        let flip = |b: &mut Vec<u8>| {
+            for (at, x) in &flips {
+                let i = at.index(b.len());
+                b[i] ^= x;
+            }
+        };
+        // Damage the tar inside, or the compressed stream.
+        let bytes = if wrap == 0 || in_tar {
+            flip(&mut t);
+            wrapped(&t)
+        } else {
+            let mut b = wrapped(&t);
+            flip(&mut b);
+            b
+        };
+        let (tmp, r) = unpack(&bytes, ImportLimits::default());
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        match r {
+            Ok(()) => {
+                proptest::prop_assert_eq!(names, vec!["in.archive".to_string(), "out".to_string()]);
+                // What was made packs: no link leads out, nothing special.
+                pack(&tmp.path().join("out"), std::io::sink()).unwrap();
+            }
+            Err(_) => proptest::prop_assert_eq!(names, vec!["in.archive".to_string()]),
+        }
+    }
 }

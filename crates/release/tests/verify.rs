@@ -60,6 +60,21 @@ fn accepts_what_pack_wrote() {
 }
 
 #[test]
+fn accepts_odd_names_as_pack_wrote_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    haul_testfleet::hostile::odd_tree(tmp.path()).unwrap();
+    let mut out = Vec::new();
+    let manifest = pack(tmp.path(), &mut out).unwrap();
+    verify(&out, &manifest).unwrap();
+    // One odd name renamed to another odd name is not the same tree.
+    let bytes = edited(&unzst(&out), |m| {
+        let i = position(m, "-rf");
+        set_name(&mut m[i].header, b"--rf");
+    });
+    assert!(matches!(refusal(&bytes, &manifest), ArchiveRefusal::Unexpected { name } if name == "--rf"));
+}
+
+#[test]
 fn refuses_changed_bytes_of_the_same_size() {
     let (manifest, t) = packed();
     let bytes = edited(&t, |m| {
@@ -177,6 +192,21 @@ fn refuses_a_truncated_stream() {
 }
 
 #[test]
+fn refuses_a_stream_cut_where_an_entry_ends() {
+    let (manifest, t) = packed();
+    // Every entry is there, but not the end-of-archive block.
+    let r = refusal(&zst(&t[..t.len() - 1024]), &manifest);
+    assert!(matches!(&r, ArchiveRefusal::Corrupt { after: Some(_), .. }), "{r}");
+    // An empty release is still a tar stream, not nothing at all.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut empty = Vec::new();
+    let none = pack(tmp.path(), &mut empty).unwrap();
+    verify(&empty, &none).unwrap();
+    assert!(matches!(refusal(&zst(b""), &none), ArchiveRefusal::Corrupt { after: None, .. }));
+    assert!(matches!(refusal(b"", &none), ArchiveRefusal::Corrupt { after: None, .. }));
+}
+
+#[test]
 fn refuses_corrupt_and_foreign_streams() {
     let (manifest, t) = packed();
     assert!(matches!(refusal(b"not zstd at all", &manifest), ArchiveRefusal::Corrupt { .. }));
@@ -257,6 +287,13 @@ fn refuses_a_gnu_long_name_the_header_does_not_start() {
     });
     let r = refusal(&bytes, &manifest);
     assert!(matches!(&r, ArchiveRefusal::Extension { name, .. } if name == "src/run.sh"), "{r}");
+    // A long link target for a file.
+    let bytes = edited(&t, |m| {
+        let i = position(m, "src/index.html");
+        m.insert(i, gnu_long(&[b'x'; 200], true));
+    });
+    let r = refusal(&bytes, &manifest);
+    assert!(matches!(&r, ArchiveRefusal::Extension { name, .. } if name == "src/index.html"), "{r}");
     // Two long names for one entry, or one with no entry after it.
     let bytes = edited(&t, |m| {
         m.insert(0, gnu_long(b"src/index.html", false));

@@ -1,5 +1,6 @@
 //! One function per command, dispatched by one `match`.
 
+mod agent;
 mod config;
 mod deploy;
 mod hosts;
@@ -147,6 +148,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Store { what: StoreCommand::Purge { app, keep, dry_run, json } } => {
             pull::store::purge(&ctx, app.as_deref(), keep, dry_run, json.json).await
         }
+        Command::Agent { once, file } => agent::agent(&ctx, once, file.as_deref()).await,
         Command::Exec { env, role, hosts, command } => {
             hosts::exec(&ctx, &env, &role, &hosts.hosts, &command.join(" ")).await
         }
