@@ -8,6 +8,10 @@
 //! Each [`S3Server`] is its own process on a free port with one bucket; it
 //! is killed (only it, by its pid) when dropped.
 
+mod s3rver;
+
+pub use s3rver::OverwritingS3;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -30,7 +34,7 @@ impl S3Server {
         let mut last = None;
         // A port found free can be taken before moto binds it: try a few.
         for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let port = free_port();
             let child = Command::new(&program)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
@@ -68,16 +72,7 @@ impl S3Server {
     /// The environment a client needs (moto accepts any key; these are
     /// fixed so no real credentials are ever used by a test).
     pub fn env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_ACCESS_KEY_ID", "haul-test-key"),
-            ("AWS_SECRET_ACCESS_KEY", "haul-test-secret"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT", &self.endpoint()),
-            ("AWS_ALLOW_HTTP", "true"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        client_env("haul-test-key", "haul-test-secret", &self.endpoint())
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
@@ -98,21 +93,8 @@ impl S3Server {
         }
     }
 
-    /// One plain HTTP/1.1 request; returns the status line.
     fn request(&self, method: &str, path: &str, body: &[u8]) -> std::io::Result<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.port,
-            body.len()
-        )?;
-        s.write_all(body)?;
-        let mut out = Vec::new();
-        s.read_to_end(&mut out)?;
-        let text = String::from_utf8_lossy(&out);
-        Ok(text.lines().next().unwrap_or_default().to_string())
+        http_status(self.port, method, path, body)
     }
 }
 
@@ -121,4 +103,39 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The variables an S3 client reads, for a server on loopback.
+fn client_env(key: &str, secret: &str, endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ACCESS_KEY_ID", key),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT", endpoint),
+        ("AWS_ALLOW_HTTP", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A loopback port free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// One plain HTTP/1.1 request to loopback `port`; returns the status line.
+fn http_status(port: u16, method: &str, path: &str, body: &[u8]) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    let text = String::from_utf8_lossy(&out);
+    Ok(text.lines().next().unwrap_or_default().to_string())
 }
