@@ -6,57 +6,18 @@ use super::{ago, open_store, read_blessing, trust};
 use crate::commands::Ctx;
 use crate::error::{Failure, Result};
 use crate::printer::table;
-use haul_config::Config;
-use haul_store::spool::SpoolIndex;
-use haul_store::{Store, blessings, keys, reports};
+use haul_release::ReleaseId;
+use haul_store::Store;
+use haul_store::list::{AppSummary, summary};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A spooled release of the store, or a directory with no index yet (a
-/// spool in progress or interrupted).
-struct Spooled {
-    id: String,
-    index: Option<SpoolIndex>,
-}
-
-fn apps(config: &Config, app: Option<&str>) -> Result<Vec<String>> {
+/// What the store holds for `app` (or every app it has).
+async fn apps(ctx: &Ctx, store: &Store, app: Option<&str>) -> Result<Vec<AppSummary>> {
     if let Some(a) = app {
-        config.app(a).map_err(|e| Failure::Usage(e.to_string()))?;
+        ctx.config()?.app(a).map_err(|e| Failure::Usage(e.to_string()))?;
     }
-    Ok(config.apps.keys().map(|k| k.get_ref().clone()).filter(|a| app.is_none_or(|x| x == a)).collect())
-}
-
-async fn spooled(store: &Store, app: &str) -> Result<Vec<Spooled>> {
-    let prefix = keys::releases(keys::component("app", app)?);
-    let mut ids = BTreeSet::new();
-    for k in store.list_keys(&prefix).await? {
-        if let Some(id) = k.strip_prefix(&prefix).and_then(|r| r.split('/').next()) {
-            ids.insert(id.to_string());
-        }
-    }
-    let mut out = Vec::new();
-    for id in ids {
-        let index =
-            match store.get(&keys::release_index(app, &id), 1 << 20).await? {
-                Some(b) => Some(serde_json::from_slice(&b).map_err(|e| {
-                    Failure::Run(format!("store {}: {}: {e}", store.url(), keys::release_index(app, &id)))
-                })?),
-                None => None,
-            };
-        out.push(Spooled { id, index });
-    }
-    Ok(out)
-}
-
-/// Environments with blessings of `app` in the store (configured or not).
-async fn blessed_envs(store: &Store, app: &str) -> Result<BTreeSet<String>> {
-    let prefix = format!("blessings/{}/", keys::component("app", app)?);
-    Ok(store
-        .list_keys(&prefix)
-        .await?
-        .iter()
-        .filter_map(|k| k.strip_prefix(&prefix).and_then(|r| r.split('/').next()).map(str::to_string))
-        .collect())
+    Ok(summary(store, app).await?.apps)
 }
 
 pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
@@ -66,34 +27,30 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
     let now = jiff::Timestamp::now();
     let mut out = Vec::new();
     let mut text = Vec::new();
-    for a in apps(&config, app)? {
-        let releases = spooled(&store, &a).await?;
-        let rows: Vec<Vec<String>> = releases
+    for s in apps(ctx, &store, app).await? {
+        let a = &s.app;
+        let mut rows: Vec<Vec<String>> = s
+            .releases
             .iter()
             .map(|r| match &r.index {
                 Some(i) => vec![r.id.clone(), i.archive.size.to_string(), i.spooled.to_string(), i.by.clone()],
-                None => vec![r.id.clone(), "-".into(), "incomplete (no index)".into(), "-".into()],
+                None => vec![r.id.clone(), "-".into(), r.problem.clone().unwrap_or_default(), "-".into()],
             })
             .collect();
-        text.push(format!("{a}: {} release(s) in {}", releases.len(), store.url()));
+        rows.extend(
+            s.unfinished.iter().map(|id| vec![id.clone(), "-".into(), "unfinished (no index)".into(), "-".into()]),
+        );
+        text.push(format!("{a}: {} release(s) in {}", s.releases.len(), store.url()));
         if !rows.is_empty() {
             text.push(table(&["RELEASE", "BYTES", "SPOOLED", "BY"], &rows));
         }
         let mut envs_json = Vec::new();
-        let mut envs: BTreeSet<String> = blessed_envs(&store, &a).await?;
-        envs.extend(
-            config
-                .environments
-                .iter()
-                .filter(|(_, e)| e.mode() == haul_config::Mode::Pull)
-                .map(|(n, _)| n.get_ref().clone()),
-        );
-        for e in envs {
-            let blessed = blessings::latest(&store, &a, &e)
-                .await?
-                .map(|(v, bytes)| (v, read_blessing(&bytes, trust.as_ref(), &a, &e)));
+        for env in &s.environments {
+            let e = &env.env;
+            let blessed =
+                env.envelopes.first().map(|b| (b.version, read_blessing(b.envelope.as_bytes(), trust.as_ref(), a, e)));
             let silent_after = config.environments.get(e.as_str()).map(|x| x.silent_after().0);
-            let agents = reports::read_all(&store, &a, &e).await?;
+            let agents = &env.agents;
             let blessed_release =
                 blessed.as_ref().and_then(|(_, r)| r.as_ref().ok()).map(|r| r.doc.release.to_string());
             let line = match &blessed {
@@ -106,7 +63,7 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
             text.push(line);
             let mut arows = Vec::new();
             let mut ajson = Vec::new();
-            for r in &agents {
+            for r in agents {
                 let silent = silent_after.is_some_and(|s| now.duration_since(r.at).as_secs() as u64 > s.as_secs());
                 let drift = blessed_release.is_some() && r.live != blessed_release;
                 let mut note = Vec::new();
@@ -153,13 +110,14 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
         }
         out.push(json!({
             "app": a,
-            "releases": releases.iter().map(|r| json!({
+            "releases": s.releases.iter().map(|r| json!({
                 "id": r.id,
                 "bytes": r.index.as_ref().map(|i| i.archive.size),
                 "spooled": r.index.as_ref().map(|i| i.spooled.to_string()),
                 "by": r.index.as_ref().map(|i| i.by.clone()),
-                "complete": r.index.is_some(),
+                "problem": r.problem,
             })).collect::<Vec<_>>(),
+            "unfinished": s.unfinished,
             "environments": envs_json,
         }));
     }
@@ -182,69 +140,50 @@ pub async fn purge(ctx: &Ctx, app: Option<&str>, keep: usize, dry_run: bool, jso
     }
     let config = ctx.config()?;
     let store = open_store(&config, !dry_run).await?;
-    let mut removed = Vec::new();
-    let mut kept = Vec::new();
-    for a in apps(&config, app)? {
-        let mut needed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut reports = Vec::new();
+    for s in apps(ctx, &store, app).await? {
+        let a = &s.app;
+        let mut needed: BTreeMap<ReleaseId, Vec<String>> = BTreeMap::new();
         // A release spooled after the newest blessing of every environment
         // may be about to be blessed (a deploy between its spool and its
-        // bless): it is kept.
+        // bless): it is kept. An app never blessed loses nothing.
         let mut newest: Option<jiff::Timestamp> = None;
-        for e in blessed_envs(&store, &a).await? {
-            for (v, bytes) in blessings::history(&store, &a, &e, keep).await? {
+        for env in &s.environments {
+            let e = &env.env;
+            for (v, bytes) in haul_store::blessings::history(&store, a, e, keep).await? {
                 // What a blessing names is kept whether or not it verifies;
                 // one that cannot be read at all stops the purge of the app.
-                let r = read_blessing(&bytes, None, &a, &e).map_err(|err| {
+                let r = read_blessing(&bytes, None, a, e).map_err(|err| {
                     Failure::Run(format!(
                         "blessing version {v} of {a} in {e} cannot be read ({err}); nothing of {a} was purged"
                     ))
                 })?;
                 newest = newest.max(Some(r.doc.issued));
-                needed.entry(r.doc.release.to_string()).or_default().push(format!("{e} v{v}"));
+                needed.entry(r.doc.release).or_default().push(format!("{e} v{v}"));
             }
         }
-        for r in spooled(&store, &a).await? {
-            let Some(index) = &r.index else { continue };
-            let fresh = newest.is_none_or(|n| index.spooled >= n);
-            if let Some(by) = needed.get(&r.id) {
-                kept.push(json!({ "app": a, "id": r.id, "why": by }));
-                continue;
+        let mut kept: BTreeSet<ReleaseId> = needed.keys().cloned().collect();
+        for r in &s.releases {
+            let fresh = r.index.as_ref().is_none_or(|i| newest.is_none_or(|n| i.spooled >= n));
+            if fresh && let Ok(id) = ReleaseId::parse(&r.id) {
+                kept.insert(id);
             }
-            if fresh {
-                kept.push(json!({ "app": a, "id": r.id, "why": ["spooled after the newest blessing"] }));
-                continue;
-            }
-            if !dry_run {
-                remove(&store, &a, &r.id).await?;
-            }
-            removed.push(json!({ "app": a, "id": r.id, "bytes": index.archive.size }));
         }
+        reports.push(haul_store::purge::purge(&store, a, &kept, dry_run).await?);
     }
     if json {
-        ctx.printer.json(&json!({ "dry_run": dry_run, "removed": removed, "kept": kept }));
+        ctx.printer.json(&json!({ "dry_run": dry_run, "apps": reports }));
     } else {
         let verb = if dry_run { "would remove" } else { "removed" };
-        for r in &removed {
-            ctx.printer.out(&format!(
-                "{verb} {} {} ({} bytes)",
-                r["app"].as_str().unwrap_or(""),
-                r["id"].as_str().unwrap_or(""),
-                r["bytes"]
-            ));
+        let (mut n, mut bytes) = (0, 0);
+        for r in &reports {
+            for x in r.removed.iter().chain(&r.unfinished) {
+                ctx.printer.out(&format!("{verb} {} {} ({} bytes)", r.app, x.id, x.bytes));
+            }
+            n += r.removed.len();
+            bytes += r.bytes;
         }
-        ctx.printer.err(&format!("{verb} {} release(s), kept {}", removed.len(), kept.len()));
-    }
-    Ok(())
-}
-
-/// Removes one spooled release: its index first (the commit point: an
-/// interrupted purge leaves objects no index names, never an index naming
-/// a missing archive), then the rest.
-async fn remove(store: &Store, app: &str, id: &str) -> Result {
-    store.delete(&keys::release_index(app, id)).await?;
-    let dir = format!("{}/", keys::release_dir(app, id));
-    for k in store.list_keys(&dir).await? {
-        store.delete(&k).await?;
+        ctx.printer.err(&format!("{verb} {n} release(s), {bytes} bytes"));
     }
     Ok(())
 }
