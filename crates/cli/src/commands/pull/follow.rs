@@ -171,7 +171,8 @@ where
     for h in &expected {
         hosts.insert(h.clone(), new_seen(h));
     }
-    let mut phases_told: BTreeSet<Phase> = BTreeSet::new();
+    // Phases are told as the furthest host reaches them, never backwards.
+    let mut told: Option<Phase> = None;
     printer.progress(Progress::Note(&format!(
         "following the agents of {} in {} (blessing version {})",
         t.app, t.env, t.version
@@ -196,7 +197,8 @@ where
             let started = *seen.started.get_or_insert_with(Instant::now);
             seen.elapsed = started.elapsed();
             let ph = reached_of(&r);
-            if phases_told.insert(ph) {
+            if told.is_none_or(|t| ph > t) {
+                told = Some(ph);
                 printer.progress(Progress::Phase(ph));
             }
             if let Some(old) = seen.phase {

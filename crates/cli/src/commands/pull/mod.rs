@@ -125,3 +125,15 @@ pub fn ago(at: jiff::Timestamp, now: jiff::Timestamp) -> String {
     let d = haul_config::Duration::secs(secs);
     format!("{d} ago")
 }
+
+/// A wave by name: the blessing's, `rest` after its last, `all` when it
+/// has none; the number when nothing is blessed.
+pub fn wave_name(doc: Option<&Blessing>, wave: Option<usize>) -> String {
+    match (doc, wave) {
+        (_, None) => "-".into(),
+        (Some(d), Some(i)) if i < d.waves.len() => d.waves[i].name.clone(),
+        (Some(d), Some(_)) if d.waves.is_empty() => "all".into(),
+        (Some(_), Some(_)) => "rest".into(),
+        (None, Some(i)) => i.to_string(),
+    }
+}

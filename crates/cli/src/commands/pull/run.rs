@@ -288,9 +288,16 @@ async fn go(
         Ended::Live { failed } if failed.is_empty() => format!("blessed {previous} again; every host is back on it"),
         _ => format!("blessed {previous} again (version {}); not every host is back on it yet", back.version),
     };
-    Ok(report(&followed, false, Some(format!("{problem}\n{summary}")), &|h, s| match s {
+    let mut r = report(&followed, false, Some(format!("{problem}\n{summary}")), &|h, s| match s {
         HostStatus::Failed => HostStatus::Failed,
         _ if followed.hosts[h].switched && went_back(h) => HostStatus::SwitchedBack,
         s => end(s),
-    }))
+    });
+    // Where each host is now: after the blessing of the previous release.
+    for h in &mut r.hosts {
+        if let Some(now) = back_follow.hosts.get(&h.host).and_then(|s| s.live.clone()) {
+            h.live = Some(now);
+        }
+    }
+    Ok(r)
 }

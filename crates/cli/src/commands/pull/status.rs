@@ -27,7 +27,7 @@ pub async fn rows(config: &Config, app: &str, env: &str) -> Result<(Vec<Vec<Stri
         let phase = super::store::phase(r.phase);
         let mut note = vec![format!(
             "pull: wave {}, {phase}, last contact {}",
-            r.wave.map_or("-".into(), |w| w.to_string()),
+            super::wave_name(blessed.as_ref().map(|(_, b)| &b.doc), r.wave),
             ago(r.at, now)
         )];
         if silent {
@@ -42,6 +42,7 @@ pub async fn rows(config: &Config, app: &str, env: &str) -> Result<(Vec<Vec<Stri
         out.push(json!({
             "app": app, "env": env, "host": r.host, "mode": "pull", "live": r.live,
             "blessed": release, "blessing": blessed.as_ref().map(|(v, _)| v), "wave": r.wave,
+            "wave_name": super::wave_name(blessed.as_ref().map(|(_, b)| &b.doc), r.wave),
             "phase": r.phase, "last_contact": r.at.to_string(), "silent": silent, "drift": drift,
             "error": r.error,
         }));

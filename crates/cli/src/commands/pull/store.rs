@@ -79,7 +79,7 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
                 arows.push(vec![
                     r.host.clone(),
                     r.release.clone().unwrap_or_else(|| "-".into()),
-                    r.wave.map_or("-".into(), |w| w.to_string()),
+                    super::wave_name(blessed.as_ref().and_then(|(_, b)| b.as_ref().ok()).map(|b| &b.doc), r.wave),
                     phase(r.phase),
                     ago(r.at, now),
                     note.join("; "),
