@@ -8,6 +8,8 @@ mod common;
 
 #[path = "pull/deploy.rs"]
 mod deploy;
+#[path = "pull/s3.rs"]
+mod s3;
 
 use common::Project;
 use std::os::unix::fs::PermissionsExt;

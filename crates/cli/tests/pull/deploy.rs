@@ -125,3 +125,32 @@ fn rollback_on_a_pull_environment_blesses_the_previous_release_and_follows_it() 
     assert_eq!(p.agent_live("h2").as_deref(), Some(v1.as_str()));
     assert_eq!(history(&p)[0]["trigger"], "rollback");
 }
+
+#[test]
+fn an_agent_that_refuses_the_blessing_fails_the_deploy() {
+    let p = project("failure = \"halt\"");
+    // h2 trusts another key: what this project signs is refused there.
+    let other = p.path().join("other");
+    p.haul(&["key", "new", "other", "--dir", other.to_str().unwrap()]).ok();
+    let other_pub = other.join("other.pub").display().to_string();
+    let _a = p.agent("h1", "web", &[]);
+    let _b = p.agent("h2", "web", &[("HAUL_TRUST", other_pub.as_str())]);
+    let r = p.haul(&["deploy", "app", "fleet", "--json"]).fails(1).report();
+    let h2 = r["hosts"].as_array().unwrap().iter().find(|h| h["host"] == "h2").unwrap();
+    assert_eq!(h2["status"], "failed", "{r}");
+    assert_eq!(p.agent_live("h2"), None, "a refused blessing is not acted on");
+}
+
+#[test]
+fn a_failing_host_under_the_continue_policy_lets_the_others_finish() {
+    let p = project("failure = \"continue\"");
+    let _a = p.agent("h1", "web", &[]);
+    let _b = p.agent("h2", "web", &[]);
+    p.write("src/fail", "");
+    let r = p.haul(&["deploy", "app", "fleet", "--json"]).fails(1).report();
+    let id = r["release"].as_str().unwrap();
+    assert!(r["message"].as_str().unwrap().contains("failure policy: continue"), "{r}");
+    assert_eq!(p.agent_live("h1").as_deref(), Some(id), "h1 went on");
+    let statuses: Vec<&str> = r["hosts"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["ok", "failed"], "{r}");
+}

@@ -252,6 +252,9 @@ async fn go(
             return Ok(report(&followed, false, Some(msg), &|_, s| end(s)));
         }
         Ended::Failed { hosts } => format!("failed on {}", hosts.join(", ")),
+        Ended::TimedOut { waiting } if waiting.is_empty() => {
+            format!("timed out after {}: no agent of {app} in {env} reported", e.follow_timeout())
+        }
         Ended::TimedOut { waiting } => {
             format!("timed out after {} waiting for {}", e.follow_timeout(), waiting.join(", "))
         }
