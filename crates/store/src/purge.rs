@@ -6,10 +6,12 @@
 //! A release directory with objects but no index is a spool that was
 //! interrupted (or is running now): its objects are removed once the newest
 //! of them is an hour old, so a spool in progress is never pulled from
-//! under its writer.
+//! under its writer. Beside a release that is kept, objects its index does
+//! not name (a spool of other bytes under the same id that lost the race
+//! for the index) are removed by the same rule.
 
 use crate::list::{Listed, release_dirs};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, keys};
 use haul_release::ReleaseId;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,8 @@ pub struct PurgeReport {
     pub dry_run: bool,
     /// Spooled releases removed, with their objects.
     pub removed: Vec<Removed>,
-    /// Objects of unfinished spools removed.
+    /// Objects of unfinished spools removed (and, beside a kept release,
+    /// objects its index does not name: a spool that lost), once old.
     pub unfinished: Vec<Removed>,
     /// Releases kept because the caller needs them.
     pub kept: Vec<String>,
@@ -75,6 +78,29 @@ pub async fn purge_at(
     for (id, mut objects) in release_dirs(store, app).await? {
         if keep.contains(&id) {
             report.kept.push(id.to_string());
+            // Beside a kept release: objects its index does not name (a
+            // spool of other bytes under the same id that lost), once old.
+            if let Ok(Some(index)) = crate::spool::index(store, app, &id).await {
+                let named = [keys::release_index(app, &id), index.archive_key(), index.record_key()];
+                let old: Vec<&Listed> = objects
+                    .iter()
+                    .filter(|o| !named.contains(&o.key) && now.duration_since(o.modified) >= UNFINISHED_AGE)
+                    .collect();
+                if !old.is_empty() {
+                    let removed = Removed {
+                        id: id.to_string(),
+                        bytes: old.iter().map(|o| o.size).sum(),
+                        keys: old.iter().map(|o| o.key.clone()).collect(),
+                    };
+                    if !dry_run {
+                        for o in &old {
+                            store.delete(&o.key).await?;
+                        }
+                    }
+                    report.bytes += removed.bytes;
+                    report.unfinished.push(removed);
+                }
+            }
             continue;
         }
         let indexed = objects.iter().any(|o| o.key.ends_with("/index.json"));

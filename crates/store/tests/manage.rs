@@ -16,6 +16,7 @@ backends!(
     purge_keeps_what_it_must,
     purge_removes_unfinished_spools_once_they_are_old,
     purge_leaves_what_is_not_a_release,
+    purge_removes_a_losing_spools_objects_beside_a_kept_release,
     list_summarises_releases_blessings_and_agents,
 );
 
@@ -143,4 +144,24 @@ async fn list_summarises_releases_blessings_and_agents(b: Backend) {
     let s = list::summary(&f.store, Some("web")).await.unwrap();
     assert!(s.apps[0].releases[0].problem.is_some());
     assert!(list::summary(&f.store, Some("a/b")).await.is_err());
+}
+
+async fn purge_removes_a_losing_spools_objects_beside_a_kept_release(b: Backend) {
+    let f = Fixture::new(b);
+    let id = f.release("web", &[("a", b"one")]);
+    let index = spool::spool(&f.store, &f.cache, "web", &id, "alice").await.unwrap().index().clone();
+    // What a spool of other bytes under the same id leaves when it loses.
+    let loser = keys::archive("web", &id, &"0".repeat(64));
+    f.store.overwrite(&loser, Bytes::from_static(b"other bytes")).await.unwrap();
+    let keep: BTreeSet<_> = [id.clone()].into();
+    let now = purge::purge(&f.store, "web", &keep, false).await.unwrap();
+    assert!(now.unfinished.is_empty(), "{now:?}");
+    let later = jiff::Timestamp::now() + UNFINISHED_AGE * 2;
+    let r = purge::purge_at(&f.store, "web", &keep, false, later).await.unwrap();
+    assert_eq!(r.unfinished.len(), 1);
+    assert_eq!(r.unfinished[0].keys, [loser]);
+    assert_eq!(r.kept, [id.to_string()]);
+    let left = f.store.list_keys(&keys::release_dir("web", &id)).await.unwrap();
+    assert_eq!(left.len(), 3, "{left:?}");
+    spool::download(&f.store, &index, &f.path("down")).await.unwrap();
 }

@@ -92,3 +92,36 @@ pub(crate) async fn put_file(store: &Store, rel: &str, path: &Path, expect: &Obj
     writer.finish().await.map_err(|e| store.error(rel, e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+
+    fn store(dir: &Path) -> Store {
+        Store::open(&format!("file://{}", dir.join("store").display()), &StoreOptions::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_archive_that_changes_while_it_uploads_is_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        for size in [1000, PART + 1000] {
+            let path = dir.path().join(format!("a{size}"));
+            std::fs::write(&path, vec![7u8; size]).unwrap();
+            let hashed = hash_file(&path).await.unwrap();
+            assert_eq!(hashed.size, size as u64);
+            // Changed after hashing: same size, other bytes; then longer.
+            std::fs::write(&path, vec![8u8; size]).unwrap();
+            let e = put_file(&s, "x", &path, &hashed).await.unwrap_err();
+            assert!(e.to_string().contains("changed while it was uploaded"), "{e}");
+            std::fs::write(&path, vec![7u8; size + 1]).unwrap();
+            assert!(put_file(&s, "x", &path, &hashed).await.is_err());
+            assert_eq!(s.list_keys("").await.unwrap(), Vec::<String>::new(), "nothing is left at the key");
+            std::fs::write(&path, vec![7u8; size]).unwrap();
+            put_file(&s, "x", &path, &hashed).await.unwrap();
+            assert_eq!(s.size("x").await.unwrap(), Some(size as u64));
+            s.delete("x").await.unwrap();
+        }
+    }
+}
