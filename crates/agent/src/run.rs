@@ -25,6 +25,8 @@ pub enum Mode {
 pub enum AgentError {
     #[error("HAUL_TRUST: {0}")]
     Trust(#[from] haul_bless::KeyError),
+    #[error("HAUL_TRUST_THRESHOLD: {0}")]
+    Threshold(String),
     #[error(transparent)]
     Store(#[from] haul_store::StoreError),
     #[error("{path}: {source}")]
@@ -92,7 +94,7 @@ pub async fn run_with(
     warn: impl Fn(&str) + Send + Sync + 'static,
 ) -> Result<Summary, AgentError> {
     let keys = config.trust.iter().map(|p| PublicKey::read(p)).collect::<Result<Vec<_>, _>>()?;
-    let trust = Trust { keys, threshold: config.threshold };
+    let trust = Trust::new(keys, config.threshold).map_err(AgentError::Threshold)?;
     std::fs::create_dir_all(&config.root)
         .map_err(|source| AgentError::Io { path: config.root.display().to_string(), source })?;
     let store = Store::open(&config.store, &config.store_options)?;
