@@ -98,7 +98,19 @@ pub async fn run_with(
     std::fs::create_dir_all(&config.root)
         .map_err(|source| AgentError::Io { path: config.root.display().to_string(), source })?;
     let store = Store::open(&config.store, &config.store_options)?;
-    store.check_refuses_overwrite().await?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    // A store that cannot be reached at start is waited for by a looping
+    // agent (it may come up after the host); `--once` reports it.
+    while let Err(e) = store.check_refuses_overwrite().await {
+        if mode == Mode::Once || matches!(e, haul_store::StoreError::Overwrites { .. }) {
+            return Err(e.into());
+        }
+        warn(&format!("{e}; trying again in {:?}", config.interval));
+        tokio::select! {
+            _ = tokio::time::sleep(config.interval) => {}
+            _ = &mut shutdown => return Ok(Summary::default()),
+        }
+    }
     let user = format!("agent@{}", config.host);
     let agent = Agent {
         config,
