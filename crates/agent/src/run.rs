@@ -25,6 +25,8 @@ pub enum Mode {
 pub enum AgentError {
     #[error("HAUL_TRUST: {0}")]
     Trust(#[from] haul_bless::KeyError),
+    #[error("HAUL_TRUST_THRESHOLD: {0}")]
+    Threshold(String),
     #[error(transparent)]
     Store(#[from] haul_store::StoreError),
     #[error("{path}: {source}")]
@@ -92,11 +94,23 @@ pub async fn run_with(
     warn: impl Fn(&str) + Send + Sync + 'static,
 ) -> Result<Summary, AgentError> {
     let keys = config.trust.iter().map(|p| PublicKey::read(p)).collect::<Result<Vec<_>, _>>()?;
-    let trust = Trust { keys, threshold: config.threshold };
+    let trust = Trust::new(keys, config.threshold).map_err(AgentError::Threshold)?;
     std::fs::create_dir_all(&config.root)
         .map_err(|source| AgentError::Io { path: config.root.display().to_string(), source })?;
     let store = Store::open(&config.store, &config.store_options)?;
-    store.check_refuses_overwrite().await?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    // A store that cannot be reached at start is waited for by a looping
+    // agent (it may come up after the host); `--once` reports it.
+    while let Err(e) = store.check_refuses_overwrite().await {
+        if mode == Mode::Once || matches!(e, haul_store::StoreError::Overwrites { .. }) {
+            return Err(e.into());
+        }
+        warn(&format!("{e}; trying again in {:?}", config.interval));
+        tokio::select! {
+            _ = tokio::time::sleep(config.interval) => {}
+            _ = &mut shutdown => return Ok(Summary::default()),
+        }
+    }
     let user = format!("agent@{}", config.host);
     let agent = Agent {
         config,

@@ -45,6 +45,12 @@ pub(crate) async fn work(run: &mut AppRun<'_>, b: &Blessing, token: &str, stale:
     }
     let hs = run.host().inspect().await.map_err(failed)?;
     run.live = hs.current.clone();
+    if hs.current.as_deref() != Some(b.release.as_str()) && run.state.done(AgentPhase::Switch) {
+        // Switched once, but `current` has moved since (a person's
+        // rollback or deploy): the blessing still says this release, so the
+        // switch and what follows it are done again.
+        run.state.reached = Some(AgentPhase::Waiting);
+    }
     let release_dir = run.host().release_dir(&b.release);
     let roles = run.agent.config.roles.clone();
 

@@ -28,7 +28,7 @@ pub async fn agent(ctx: &Ctx, once: bool, file: Option<&Path>) -> Result<()> {
     let summary = haul_agent::run_with(config, mode, shutdown, move |m| printer.err(&format!("haul agent: {m}")))
         .await
         .map_err(|e| match e {
-            AgentError::Trust(_) => Failure::Usage(e.to_string()),
+            AgentError::Trust(_) | AgentError::Threshold(_) => Failure::Usage(e.to_string()),
             other => Failure::Run(other.to_string()),
         })?;
     for (app, outcome) in &summary.apps {
