@@ -154,3 +154,16 @@ fn a_failing_host_under_the_continue_policy_lets_the_others_finish() {
     let statuses: Vec<&str> = r["hosts"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["ok", "failed"], "{r}");
 }
+
+#[test]
+fn deploy_tells_each_wave_as_it_is_done_in_order() {
+    let p = project("waves = [{ name = \"canary\", roles = [\"canary\"] }, { name = \"rest\" }]");
+    let _a = p.agent("h1", "canary", &[]);
+    let _b = p.agent("h2", "web", &[]);
+    let out = p.haul(&["deploy", "app", "fleet"]).ok();
+    let canary = out.stderr.find("wave canary done (h1)").unwrap_or_else(|| panic!("{}", out.stderr));
+    let rest = out.stderr.find("wave rest done (h2)").unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(canary < rest, "{}", out.stderr);
+    let status = p.haul(&["status", "app", "fleet"]).ok().stdout;
+    assert!(status.contains("wave canary") && status.contains("wave rest"), "{status}");
+}

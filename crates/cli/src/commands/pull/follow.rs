@@ -19,6 +19,9 @@ pub struct Target<'a> {
     pub store: &'a Store,
     pub app: &'a str,
     pub env: &'a str,
+    /// The blessing followed (its waves are judged by the agents' rule,
+    /// `haul_agent::waves`).
+    pub doc: &'a haul_bless::Blessing,
     pub version: u64,
     pub release: String,
     pub issued: jiff::Timestamp,
@@ -177,9 +180,18 @@ where
         "following the agents of {} in {} (blessing version {})",
         t.app, t.env, t.version
     )));
+    let mut waves_done: BTreeSet<usize> = BTreeSet::new();
     loop {
         let now = jiff::Timestamp::now();
-        for r in read_all(t.store, t.app, t.env).await? {
+        let reports = read_all(t.store, t.app, t.env).await?;
+        // Each wave is told once done, by the rule the agents wait on.
+        let waves = haul_agent::waves::progress(t.doc, &reports, now, t.silent_after);
+        for (i, w) in waves.waves.iter().enumerate() {
+            if w.done() && !w.hosts.is_empty() && waves_done.insert(i) {
+                printer.progress(Progress::Note(&format!("wave {} done ({})", w.name, w.live.join(", "))));
+            }
+        }
+        for r in reports {
             let ours = r.blessing == Some(t.version) || (r.phase == AgentPhase::Refused && r.at >= t.issued);
             if !ours {
                 continue;

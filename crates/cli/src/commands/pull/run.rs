@@ -219,6 +219,7 @@ async fn go(
         store,
         app,
         env,
+        doc: &doc,
         version: doc.version,
         release: id.to_string(),
         issued: doc.issued,
@@ -272,6 +273,7 @@ async fn go(
         .await?;
     let start_back = before(store, app, env).await?;
     let target = Target {
+        doc: &back,
         version: back.version,
         release: previous.to_string(),
         issued: back.issued,
