@@ -167,3 +167,21 @@ fn deploy_tells_each_wave_as_it_is_done_in_order() {
     let status = p.haul(&["status", "app", "fleet"]).ok().stdout;
     assert!(status.contains("wave canary") && status.contains("wave rest"), "{status}");
 }
+
+#[test]
+fn a_report_that_cannot_be_read_or_speaks_for_another_host_is_skipped_not_fatal() {
+    let p = project("");
+    p.write(".haul/store/reports/app/fleet/broken.json", "{ not json");
+    // Claims to be h2 from another host's key: not taken as h2's word.
+    let forged = serde_json::json!({
+        "host": "h2", "app": "app", "env": "fleet", "phase": "live", "blessing": 1,
+        "live": "20200101T000000.000Z-000000000000", "at": jiff::Timestamp::now().to_string(), "agent": "0",
+    });
+    p.write(".haul/store/reports/app/fleet/mallory.json", &forged.to_string());
+    let _a = p.agent("h1", "web", &[]);
+    let _b = p.agent("h2", "web", &[]);
+    let out = p.haul(&["deploy", "app", "fleet", "--json"]).ok();
+    let id = out.report()["release"].as_str().unwrap().to_string();
+    assert_eq!(p.agent_live("h2").as_deref(), Some(id.as_str()), "h2's own report was waited for");
+    assert!(out.stdout.contains("broken.json") && out.stdout.contains("mallory.json"), "{}", out.stdout);
+}

@@ -8,7 +8,7 @@ use crate::printer::Printer;
 use haul_deploy::{HostReport, HostStatus, Observer, Progress};
 use haul_ledger::{HostResult, Phase};
 use haul_store::Store;
-use haul_store::reports::{AgentPhase, AgentReport, read_all};
+use haul_store::reports::{AgentPhase, AgentReport};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -125,13 +125,42 @@ impl HostSeen {
     }
 }
 
+/// Every agent's report, one by one: a report that cannot be read (one
+/// broken or hostile writer) is skipped and named, and does not hide the
+/// others; a store that cannot be listed is an error (tried again).
+async fn reports(
+    store: &Store,
+    app: &str,
+    env: &str,
+) -> Result<(Vec<AgentReport>, Vec<String>), haul_store::StoreError> {
+    use haul_store::keys;
+    let prefix = keys::reports(keys::component("app", app)?, keys::component("environment", env)?);
+    let (mut out, mut problems) = (Vec::new(), Vec::new());
+    for key in store.list_keys(&prefix).await? {
+        if !key.ends_with(".json") {
+            continue;
+        }
+        match store.get(&key, haul_store::reports::MAX_REPORT).await {
+            Ok(Some(b)) => match serde_json::from_slice::<AgentReport>(&b) {
+                Ok(r) if key == keys::report(app, env, &r.host) => out.push(r),
+                Ok(r) => problems.push(format!("{key} speaks for host {:?}", r.host)),
+                Err(e) => problems.push(format!("{key}: {e}")),
+            },
+            Ok(None) => {}
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    out.sort_by(|a, b| a.host.cmp(&b.host));
+    Ok((out, problems))
+}
+
 /// What each agent runs now, before a blessing: its `before`.
 pub async fn before(
     store: &Store,
     app: &str,
     env: &str,
 ) -> Result<BTreeMap<String, AgentReport>, haul_store::StoreError> {
-    Ok(read_all(store, app, env).await?.into_iter().map(|r| (r.host.clone(), r)).collect())
+    Ok(reports(store, app, env).await?.0.into_iter().map(|r| (r.host.clone(), r)).collect())
 }
 
 /// Follows `t` until it ends; `on_change` hears each host whose status
@@ -181,9 +210,40 @@ where
         t.app, t.env, t.version
     )));
     let mut waves_done: BTreeSet<usize> = BTreeSet::new();
+    let mut unreadable: Option<String> = None;
+    let mut told_problems: BTreeSet<String> = BTreeSet::new();
     loop {
         let now = jiff::Timestamp::now();
-        let reports = read_all(t.store, t.app, t.env).await?;
+        // The store may be away for a while, or hold a report that cannot
+        // be read: said once, and read again until the deadline.
+        let reports = match reports(t.store, t.app, t.env).await {
+            Ok((r, problems)) => {
+                unreadable = None;
+                for p in problems {
+                    if told_problems.insert(p.clone()) {
+                        printer.progress(Progress::Warn(&format!("a report is skipped: {p}")));
+                    }
+                }
+                r
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if unreadable.as_deref() != Some(msg.as_str()) {
+                    printer.progress(Progress::Warn(&format!("the agents' reports cannot be read: {msg}")));
+                    unreadable = Some(msg);
+                }
+                if Instant::now() >= t.deadline {
+                    let waiting = expected
+                        .iter()
+                        .filter(|h| !hosts.get(*h).is_some_and(|s| s.phase == Some(AgentPhase::Live)))
+                        .cloned()
+                        .collect();
+                    return Ok(Followed { ended: Ended::TimedOut { waiting }, hosts });
+                }
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
         // Each wave is told once done, by the rule the agents wait on.
         let waves = haul_agent::waves::progress(t.doc, &reports, now, t.silent_after);
         for (i, w) in waves.waves.iter().enumerate() {

@@ -61,6 +61,9 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
                 Some((v, Err(err))) => format!("  {e}: version {v} cannot be read: {err}"),
             };
             text.push(line);
+            if let Some(problem) = &env.agents_problem {
+                text.push(format!("    agents' reports cannot be read: {problem}"));
+            }
             let mut arows = Vec::new();
             let mut ajson = Vec::new();
             for r in agents {
@@ -106,6 +109,7 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
                     Err(err) => json!({ "version": v, "error": err.to_string() }),
                 }),
                 "agents": ajson,
+                "agents_problem": env.agents_problem,
             }));
         }
         out.push(json!({
