@@ -38,11 +38,29 @@ command -v chromedriver >/dev/null || need+=(chromium-driver)
 # Python virtualenv and fetches the OpenAPI document with curl.
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v curl >/dev/null || need+=(curl)
+# The store's tests run npm's s3rver (see below).
+command -v npm >/dev/null || need+=(npm)
 if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq "${need[@]}"
 fi
+
+# The store's tests run against real S3 servers on loopback: moto's server
+# mode (from PyPI, into a virtualenv under target/) honours conditional
+# writes; npm's s3rver (into target/) does not, and the store must refuse it.
+moto_version="${MOTO_VERSION:-5.2.5}"
+moto="$PWD/target/moto-$moto_version"
+if [ ! -x "$moto/bin/moto_server" ]; then
+  python3 -m venv "$moto"
+  "$moto/bin/pip" install --quiet "moto[server]==$moto_version"
+fi
+s3rver_version="${S3RVER_VERSION:-3.7.1}"
+s3rver="$PWD/target/s3rver-$s3rver_version"
+if [ ! -x "$s3rver/node_modules/.bin/s3rver" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$s3rver" "s3rver@$s3rver_version"
+fi
+export HAUL_MOTO="$moto/bin/moto_server" HAUL_S3RVER="$s3rver/node_modules/.bin/s3rver"
 
 status=0
 if cargo nextest --version >/dev/null 2>&1; then

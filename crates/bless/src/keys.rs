@@ -99,13 +99,39 @@ fn decode32(path: &str, what: &str, b64: &str) -> Result<Zeroizing<[u8; 32]>, Ke
     Ok(out)
 }
 
-/// Reads a key file whole, bounded, into memory wiped on drop.
-fn read_small(path: &Path) -> Result<Zeroizing<String>, KeyError> {
+/// Reads a key file whole, bounded, into memory wiped on drop. Only a
+/// regular file is opened (a FIFO or a device would block or never end);
+/// `secret` also refuses one readable by group or others, judged on the
+/// file opened, so it cannot be swapped between the check and the read.
+fn read_small(path: &Path, secret: bool) -> Result<Zeroizing<String>, KeyError> {
+    let shown = path.display().to_string();
+    if !std::fs::metadata(path).map_err(|e| io(path, e))?.is_file() {
+        return Err(bad(&shown, "is not a regular file"));
+    }
     let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
-    let mut text = Zeroizing::new(String::new());
+    let meta = file.metadata().map_err(|e| io(path, e))?;
+    if !meta.is_file() {
+        return Err(bad(&shown, "is not a regular file"));
+    }
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(bad(
+                &shown,
+                format!("is readable by others (mode {mode:03o}); a secret key must be 0600: chmod 600 {shown}"),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    // Room for the largest file read, so it is never reallocated (which
+    // would leave a copy of a secret behind).
+    let mut text = Zeroizing::new(String::with_capacity(2 * MAX_KEY_FILE as usize));
     file.take(MAX_KEY_FILE + 1).read_to_string(&mut text).map_err(|e| io(path, e))?;
     if text.len() as u64 > MAX_KEY_FILE {
-        return Err(bad(&path.display().to_string(), "is too large to be a key file"));
+        return Err(bad(&shown, "is too large to be a key file"));
     }
     Ok(text)
 }
@@ -132,7 +158,13 @@ impl SecretKey {
                 return Err(bad(&p.display().to_string(), "already exists; haul never overwrites a key file"));
             }
         }
-        let line = Zeroizing::new(format!("{SECRET_PREFIX} {}\n", STANDARD.encode(self.key.as_bytes())));
+        // Built in place, with room to spare, so no copy of the secret is
+        // left behind by a reallocation.
+        let mut line = Zeroizing::new(String::with_capacity(128));
+        line.push_str(SECRET_PREFIX);
+        line.push(' ');
+        STANDARD.encode_string(self.key.as_bytes(), &mut line);
+        line.push('\n');
         write_new(&secret_path, line.as_bytes(), 0o600)?;
         if let Err(e) = write_new(&public_path, self.public().to_line().as_bytes(), 0o644) {
             // Leave no secret without its public half.
@@ -145,22 +177,7 @@ impl SecretKey {
     /// Reads a `.key` file; the key is named after the file.
     pub fn read(path: &Path) -> Result<SecretKey, KeyError> {
         let shown = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
-        if !meta.is_file() {
-            return Err(bad(&shown, "is not a regular file"));
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(bad(
-                    &shown,
-                    format!("is readable by others (mode {mode:03o}); a secret key must be 0600: chmod 600 {shown}"),
-                ));
-            }
-        }
-        let text = read_small(path)?;
+        let text = read_small(path, true)?;
         let line = text.strip_suffix('\n').unwrap_or(&text);
         let Some(b64) = line.strip_prefix(SECRET_PREFIX).and_then(|r| r.strip_prefix(' ')) else {
             return Err(bad(
@@ -195,7 +212,7 @@ impl PublicKey {
     /// Reads a `.pub` file. The name is the line's third field, or the
     /// file's name without `.pub` when the line has none.
     pub fn read(path: &Path) -> Result<PublicKey, KeyError> {
-        let text = read_small(path)?;
+        let text = read_small(path, false)?;
         let mut key = PublicKey::parse(&path.display().to_string(), &text)?;
         if key.name.is_empty() {
             key.name = stem(path);

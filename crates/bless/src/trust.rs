@@ -45,7 +45,9 @@ impl Trust {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Accepted {
     pub version: u64,
-    /// blake3 of the accepted envelope's bytes, hex.
+    /// blake3 of the accepted envelope's bytes ([`Envelope::digest`]: of
+    /// its compact JSON, so the same whether read from a version's object
+    /// or from the store's `latest` hint), hex.
     pub envelope: String,
 }
 
@@ -98,8 +100,9 @@ pub fn verify(
     let json = envelope.payload_bytes()?;
     check_signatures(envelope, &json, trust)?;
     let doc = parse_doc(&json)?;
-    let (expected, found) = (format!("{app}/{env}"), format!("{}/{}", doc.app, doc.env));
-    if expected != found {
+    // Compared field by field: "a/b" + "c" must not pass for "a" + "b/c".
+    if doc.app != app || doc.env != env {
+        let (expected, found) = (format!("{app}/{env}"), format!("{}/{}", doc.app, doc.env));
         return Err(Refusal::WrongTarget { expected, found });
     }
     if let Some(acc) = accepted {
@@ -129,8 +132,14 @@ fn check_signatures(envelope: &Envelope, json: &[u8], trust: &Trust) -> Result<(
     let msg = signed_message(json);
     let mut good: BTreeSet<&KeyId> = BTreeSet::new();
     let ids: Vec<(KeyId, &PublicKey)> = trust.keys.iter().map(|k| (k.id(), k)).collect();
+    // The same signature repeated is checked once (a document padded with
+    // copies costs one verification, not thousands).
+    let mut checked: BTreeSet<(&KeyId, &str)> = BTreeSet::new();
     for sig in &envelope.signatures {
         let Some((id, key)) = ids.iter().find(|(id, _)| *id == sig.key) else { continue };
+        if !checked.insert((&sig.key, sig.sig.as_str())) {
+            continue;
+        }
         let forged = || Refusal::BadSignature { key: format!("{id} ({})", key.name) };
         let mut raw = [0u8; 64];
         match STANDARD.decode_slice(sig.sig.as_bytes(), &mut raw[..]) {
@@ -166,6 +175,13 @@ pub(crate) fn parse_doc(json: &[u8]) -> Result<Blessing, Refusal> {
                 "the {what}'s blake3 {:?} is not 64 lowercase hex digits",
                 r.blake3
             )));
+        }
+    }
+    for wave in &doc.waves {
+        if let crate::doc::Selector::Percent(p) = wave.select
+            && !(1..=100).contains(&p)
+        {
+            return Err(Refusal::Malformed(format!("wave {:?} takes {p}% of the hosts", wave.name)));
         }
     }
     Ok(doc)

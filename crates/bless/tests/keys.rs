@@ -140,3 +140,15 @@ fn public_key_file_that_is_not_one_is_refused() {
     std::fs::write(&path, format!("haul-ed25519 {b64}\n")).unwrap();
     assert_eq!(PublicKey::read(&path).unwrap().name, "nameless");
 }
+
+#[test]
+fn key_file_that_is_a_fifo_or_a_device_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.key");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
+    refusal(SecretKey::read(&fifo), &fifo, "not a regular file");
+    let link = dir.path().join("zero.pub");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    refusal(PublicKey::read(&link), &link, "not a regular file");
+}

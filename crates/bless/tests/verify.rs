@@ -269,3 +269,74 @@ fn downloaded_object_that_does_not_match_is_refused() {
         matches!(check_object("record", &want, &"b".repeat(64), 10), Err(Refusal::Mismatch { what, .. }) if what == "record")
     );
 }
+
+#[test]
+fn signed_document_with_a_wave_of_no_or_too_many_hosts_is_refused() {
+    let k = SecretKey::generate("ops");
+    for p in [0u32, 101] {
+        let mut doc = blessing(1);
+        doc.waves = vec![haul_bless::Wave {
+            name: "canary".into(),
+            select: haul_bless::Selector::Percent(p),
+            verifications: vec![],
+        }];
+        assert!(
+            matches!(judge(&Envelope::sign(&doc, &[&k]), &trust(&[&k], 1), None), Err(Refusal::Malformed(m)) if m.contains("canary"))
+        );
+    }
+}
+
+#[test]
+fn no_single_bit_flip_anywhere_in_the_stored_bytes_is_accepted_as_another_document() {
+    let k = SecretKey::generate("ops");
+    let trust = trust(&[&k], 1);
+    let bytes = Envelope::sign(&blessing(7), &[&k]).to_bytes();
+    let mut accepted = 0;
+    for at in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut tampered = bytes.clone();
+            tampered[at] ^= 1 << bit;
+            let got = Envelope::from_bytes(&tampered).and_then(|e| verify(&e, &trust, "web", "prod", None, now()));
+            if let Ok(doc) = got {
+                // Only a flip that leaves the meaning alone (an escape) may pass.
+                assert_eq!(doc, blessing(7), "byte {at} bit {bit}");
+                accepted += 1;
+            }
+        }
+    }
+    assert_eq!(accepted, 0);
+}
+
+#[test]
+fn blessing_whose_app_and_env_only_join_to_the_same_text_is_refused() {
+    let k = SecretKey::generate("ops");
+    let mut doc = blessing(1);
+    doc.app = "web/prod".into();
+    doc.env = "x".into();
+    let env = Envelope::sign(&doc, &[&k]);
+    let got = verify(&env, &trust(&[&k], 1), "web", "prod/x", None, now());
+    assert!(matches!(got, Err(Refusal::WrongTarget { .. })), "{got:?}");
+}
+
+#[test]
+fn blessing_padded_with_copies_of_a_signature_is_judged_quickly_and_counted_once() {
+    let (a, b) = (SecretKey::generate("a"), SecretKey::generate("b"));
+    let mut env = Envelope::sign(&blessing(1), &[&a]);
+    let one = env.signatures[0].clone();
+    let each = serde_json::to_vec(&one).unwrap().len() + 1;
+    let copies = (Envelope::MAX_BYTES - env.to_bytes().len()) / each - 1;
+    env.signatures.extend(std::iter::repeat_n(one, copies));
+    assert!(env.to_bytes().len() > Envelope::MAX_BYTES - 2 * each);
+    // Judging costs about what reading costs (one verification, not one
+    // per copy); measured against reading, so a busy machine slows both.
+    let bytes = env.to_bytes();
+    let started = std::time::Instant::now();
+    let read = Envelope::from_bytes(&bytes).unwrap();
+    let reading = started.elapsed();
+    let started = std::time::Instant::now();
+    let got = verify(&read, &trust(&[&a, &b], 2), "web", "prod", None, now());
+    let judging = started.elapsed();
+    assert_eq!(got, Err(Refusal::NotEnoughSignatures { have: 1, need: 2 }));
+    assert!(judging < reading * 4 + std::time::Duration::from_millis(50), "judging {judging:?}, reading {reading:?}");
+    assert_eq!(verify(&read, &trust(&[&a], 1), "web", "prod", None, now()).unwrap().version, 1);
+}

@@ -170,6 +170,9 @@ async fn advance_hint(store: &Store, app: &str, env: &str) -> Result<(), StoreEr
 
 /// Reads the hint unless it still has entity tag `etag`. A body is the
 /// newest envelope's bytes (unwrapped from the hint) with the hint's tag.
+/// The hint is not the truth: when it is missing, unreadable, or older
+/// than what the caller accepted (on `file://` it can lag for a moment
+/// while blessers race), [`latest`] says what the newest version is.
 pub async fn poll(store: &Store, app: &str, env: &str, etag: Option<&str>) -> Result<Fetched, StoreError> {
     let rel = keys::blessing_hint(keys::component("app", app)?, keys::component("environment", env)?);
     match store.fetch(&rel, etag, MAX_HINT).await? {

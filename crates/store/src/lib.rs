@@ -22,6 +22,7 @@ pub use error::StoreError;
 pub use open::StoreOptions;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use std::sync::Arc;
@@ -114,11 +115,19 @@ impl Store {
             return Err(StoreError::TooLarge { url: self.url.clone(), key: rel.into(), size: got.meta.size, max });
         }
         let etag = got.meta.e_tag.clone();
-        let bytes = got.bytes().await.map_err(|e| self.error(rel, e))?;
-        if bytes.len() as u64 > max {
-            return Err(StoreError::TooLarge { url: self.url.clone(), key: rel.into(), size: bytes.len() as u64, max });
+        // Read as a stream so a store that sends more than it announced
+        // is cut off at `max`, not read to its end.
+        let mut body = bytes::BytesMut::with_capacity(got.meta.size as usize);
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.error(rel, e))?;
+            let size = (body.len() + chunk.len()) as u64;
+            if size > max {
+                return Err(StoreError::TooLarge { url: self.url.clone(), key: rel.into(), size, max });
+            }
+            body.extend_from_slice(&chunk);
         }
-        Ok(Fetched::Body { bytes, etag })
+        Ok(Fetched::Body { bytes: body.freeze(), etag })
     }
 
     /// Size of `rel`, if it exists.

@@ -49,7 +49,13 @@ impl Store {
                 return Err(bad("a file:// store needs an absolute path, as in file:///srv/haul".into()));
             }
             std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create the directory: {e}")))?;
-            let fs = object_store::local::LocalFileSystem::new_with_prefix(path).map_err(|e| bad(e.to_string()))?;
+            // fsync: an index (the commit point) must never be on disk
+            // before the archive it names, as on S3 or GCS. Purged
+            // releases leave no empty directories behind.
+            let fs = object_store::local::LocalFileSystem::new_with_prefix(path)
+                .map_err(|e| bad(e.to_string()))?
+                .with_fsync(true)
+                .with_automatic_cleanup(true);
             return Ok(Store { inner: Arc::new(fs), prefix: Key::default(), url: url.to_string() });
         }
         open_remote(url, options, vars)
@@ -182,5 +188,25 @@ mod tests {
     #[test]
     fn queries_are_refused() {
         assert!(open("s3://bucket/x?endpoint=evil").is_err());
+    }
+
+    #[test]
+    fn gcs_and_azure_open_by_url() {
+        let gs = Store::open_with(
+            "gs://bucket/pre",
+            &StoreOptions::default(),
+            [("GOOGLE_BUCKET".to_string(), "other".to_string())],
+        )
+        .unwrap();
+        assert_eq!(gs.key("x").as_ref(), "pre/x");
+        let vars = [
+            ("AZURE_STORAGE_ACCOUNT_NAME".to_string(), "acct".to_string()),
+            ("AZURE_STORAGE_ACCOUNT_KEY".to_string(), "a2V5".to_string()),
+        ];
+        let az = Store::open_with("az://container/pre", &StoreOptions::default(), vars).unwrap();
+        assert_eq!(az.key("x").as_ref(), "pre/x");
+        // Without an account, Azure cannot be reached: said, naming the URL.
+        let e = Store::open_with("az://container/pre", &StoreOptions::default(), []).err().unwrap().to_string();
+        assert!(e.contains("az://container/pre"), "{e}");
     }
 }

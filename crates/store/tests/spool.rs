@@ -164,6 +164,13 @@ async fn a_truncated_archive_is_refused(b: Backend) {
     f.store.overwrite(&index.archive_key(), Bytes::from(long)).await.unwrap();
     assert!(spool::download(&f.store, &index, &dest).await.is_err());
     assert!(!dest.exists());
+    // Shorter than what an interrupted download already holds.
+    std::fs::write(&dest, &archive[..archive.len() / 2]).unwrap();
+    let cut = Bytes::copy_from_slice(&archive[..archive.len() / 4]);
+    f.store.overwrite(&index.archive_key(), cut).await.unwrap();
+    let e = spool::download(&f.store, &index, &dest).await.unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+    assert!(!dest.exists());
 }
 
 async fn a_tampered_archive_is_refused(b: Backend) {

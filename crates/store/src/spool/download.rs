@@ -63,7 +63,19 @@ pub async fn download(store: &Store, index: &SpoolIndex, dest: &Path) -> Result<
         let got = match store.inner().get_opts(&store.key(&rel), opts).await {
             Ok(g) => g,
             Err(object_store::Error::NotFound { .. }) => return Err(corrupt("the archive is missing".into())),
-            Err(e) => return Err(store.error(&rel, e)),
+            Err(e) => {
+                // A range past the end of a shorter object is refused by
+                // the store: a wrong object, not a passing failure.
+                if have > 0
+                    && let Ok(Some(stored)) = store.size(&rel).await
+                    && stored != size
+                {
+                    drop(out);
+                    remove(dest).await?;
+                    return Err(corrupt(format!("the store holds {stored} bytes, the index says {size}")));
+                }
+                return Err(store.error(&rel, e));
+            }
         };
         if got.meta.size != size || got.range.start != have {
             drop(out);

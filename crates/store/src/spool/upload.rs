@@ -18,6 +18,11 @@ pub const MAX_IN_FLIGHT: usize = 2;
 /// One read from the archive.
 const READ: usize = 1 << 20;
 
+// S3 refuses parts under 5 MiB (but the last), and an upload's memory
+// stays bounded whatever the archive's size.
+const _: () = assert!(PART >= 5 << 20);
+const _: () = assert!((MAX_IN_FLIGHT + 1) * PART + READ <= 32 << 20);
+
 fn local(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::Local { path: path.display().to_string(), source }
 }
@@ -91,4 +96,37 @@ pub(crate) async fn put_file(store: &Store, rel: &str, path: &Path, expect: &Obj
     }
     writer.finish().await.map_err(|e| store.error(rel, e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+
+    fn store(dir: &Path) -> Store {
+        Store::open(&format!("file://{}", dir.join("store").display()), &StoreOptions::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_archive_that_changes_while_it_uploads_is_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        for size in [1000, PART + 1000] {
+            let path = dir.path().join(format!("a{size}"));
+            std::fs::write(&path, vec![7u8; size]).unwrap();
+            let hashed = hash_file(&path).await.unwrap();
+            assert_eq!(hashed.size, size as u64);
+            // Changed after hashing: same size, other bytes; then longer.
+            std::fs::write(&path, vec![8u8; size]).unwrap();
+            let e = put_file(&s, "x", &path, &hashed).await.unwrap_err();
+            assert!(e.to_string().contains("changed while it was uploaded"), "{e}");
+            std::fs::write(&path, vec![7u8; size + 1]).unwrap();
+            assert!(put_file(&s, "x", &path, &hashed).await.is_err());
+            assert_eq!(s.list_keys("").await.unwrap(), Vec::<String>::new(), "nothing is left at the key");
+            std::fs::write(&path, vec![7u8; size]).unwrap();
+            put_file(&s, "x", &path, &hashed).await.unwrap();
+            assert_eq!(s.size("x").await.unwrap(), Some(size as u64));
+            s.delete("x").await.unwrap();
+        }
+    }
 }

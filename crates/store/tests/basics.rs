@@ -1,0 +1,179 @@
+//! The store's primitives on `file://` and on a real S3 server: create-if-
+//! absent, bounded reads, conditional reads, the start-up overwrite check,
+//! agents' reports; and an S3 server that overwrites, refused.
+
+mod common;
+
+use bytes::Bytes;
+use common::{Backend, Fixture};
+use haul_store::reports::{self, AgentPhase, AgentReport};
+use haul_store::{Created, Fetched, Store, StoreError, StoreOptions};
+
+backends!(
+    create_twice_keeps_the_first,
+    two_creators_at_once_one_wins,
+    a_huge_object_is_refused_by_max,
+    an_unchanged_object_costs_no_body,
+    the_store_refuses_overwrites,
+    reports_round_trip,
+    odd_report_names_are_refused,
+    an_unreadable_report_is_named,
+    a_report_under_another_hosts_key_is_refused,
+);
+
+async fn create_twice_keeps_the_first(b: Backend) {
+    let f = Fixture::new(b);
+    assert_eq!(f.store.create("claims/a/e/x/migrate", Bytes::from_static(b"one")).await.unwrap(), Created::New);
+    assert_eq!(f.store.create("claims/a/e/x/migrate", Bytes::from_static(b"two")).await.unwrap(), Created::Exists);
+    assert_eq!(f.store.get("claims/a/e/x/migrate", 10).await.unwrap().unwrap(), "one");
+}
+
+async fn two_creators_at_once_one_wins(b: Backend) {
+    let f = Fixture::new(b);
+    let stores: Vec<Store> = (0..8).map(|_| f.reopen()).collect();
+    let tries = stores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.create("blessings/a/e/00000000000000000002.json", Bytes::from(i.to_string())));
+    let results = futures_util::future::join_all(tries).await;
+    let won: Vec<usize> =
+        results.iter().enumerate().filter(|(_, r)| *r.as_ref().unwrap() == Created::New).map(|(i, _)| i).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    let stored = f.store.get("blessings/a/e/00000000000000000002.json", 10).await.unwrap().unwrap();
+    assert_eq!(stored, won[0].to_string());
+}
+
+async fn a_huge_object_is_refused_by_max(b: Backend) {
+    let f = Fixture::new(b);
+    f.store.overwrite("reports/a/e/h.json", Bytes::from(vec![b' '; 100_000])).await.unwrap();
+    let e = f.store.get("reports/a/e/h.json", 1000).await.unwrap_err();
+    assert!(matches!(e, StoreError::TooLarge { size: 100_000, max: 1000, .. }), "{e}");
+    assert!(f.store.get("reports/a/e/h.json", 100_000).await.unwrap().is_some());
+    assert_eq!(f.store.get("reports/a/e/missing.json", 1000).await.unwrap(), None);
+}
+
+async fn an_unchanged_object_costs_no_body(b: Backend) {
+    let f = Fixture::new(b);
+    f.store.overwrite("blessings/a/e/latest", Bytes::from_static(b"v1")).await.unwrap();
+    let Fetched::Body { bytes, etag } = f.store.fetch("blessings/a/e/latest", None, 100).await.unwrap() else {
+        panic!("missing")
+    };
+    assert_eq!(bytes, "v1");
+    let etag = etag.expect("an entity tag");
+    assert_eq!(f.store.fetch("blessings/a/e/latest", Some(&etag), 100).await.unwrap(), Fetched::Unchanged);
+    f.store.overwrite("blessings/a/e/latest", Bytes::from_static(b"v2 longer")).await.unwrap();
+    let Fetched::Body { bytes, .. } = f.store.fetch("blessings/a/e/latest", Some(&etag), 100).await.unwrap() else {
+        panic!("a changed object came back unchanged")
+    };
+    assert_eq!(bytes, "v2 longer");
+}
+
+async fn the_store_refuses_overwrites(b: Backend) {
+    let f = Fixture::new(b);
+    f.store.check_refuses_overwrite().await.unwrap();
+    // The probe leaves nothing behind.
+    assert_eq!(f.store.list_keys("probes/").await.unwrap(), Vec::<String>::new());
+}
+
+fn report(host: &str) -> AgentReport {
+    AgentReport {
+        host: host.into(),
+        app: "web".into(),
+        env: "prod".into(),
+        roles: vec!["app".into()],
+        labels: [("zone".to_string(), "eu-1".to_string())].into(),
+        wave: Some(1),
+        blessing: Some(7),
+        release: Some("20261202T040000.000Z-0123456789ab".into()),
+        live: None,
+        phase: AgentPhase::Waiting,
+        error: None,
+        steps: vec![],
+        at: jiff::Timestamp::now(),
+        agent: "0.1.0".into(),
+    }
+}
+
+async fn reports_round_trip(b: Backend) {
+    let f = Fixture::new(b);
+    let (one, two) = (report("web-2"), report("web-1"));
+    reports::write(&f.store, &one).await.unwrap();
+    reports::write(&f.store, &two).await.unwrap();
+    let mut newer = one.clone();
+    newer.phase = AgentPhase::Live;
+    newer.live = newer.release.clone();
+    reports::write(&f.store, &newer).await.unwrap();
+    assert_eq!(reports::read_all(&f.store, "web", "prod").await.unwrap(), vec![two, newer]);
+    assert_eq!(reports::read_all(&f.store, "web", "staging").await.unwrap(), vec![]);
+}
+
+async fn odd_report_names_are_refused(b: Backend) {
+    let f = Fixture::new(b);
+    for host in ["../prod/x", "a/b", "", ".", "..", "h\n"] {
+        let mut r = report("h");
+        r.host = host.into();
+        assert!(reports::write(&f.store, &r).await.is_err(), "{host:?}");
+    }
+    assert!(reports::read_all(&f.store, "web/../x", "prod").await.is_err());
+    assert_eq!(f.store.list_keys("").await.unwrap(), Vec::<String>::new());
+}
+
+async fn an_unreadable_report_is_named(b: Backend) {
+    let f = Fixture::new(b);
+    f.store.overwrite("reports/web/prod/h.json", Bytes::from_static(b"{not json")).await.unwrap();
+    let e = reports::read_all(&f.store, "web", "prod").await.unwrap_err();
+    assert!(matches!(&e, StoreError::Corrupt { key, .. } if key == "reports/web/prod/h.json"), "{e}");
+}
+
+async fn a_report_under_another_hosts_key_is_refused(b: Backend) {
+    let f = Fixture::new(b);
+    let body = serde_json::to_vec(&report("web-1")).unwrap();
+    f.store.overwrite("reports/web/prod/web-2.json", Bytes::from(body.clone())).await.unwrap();
+    let e = reports::read_all(&f.store, "web", "prod").await.unwrap_err();
+    assert!(matches!(&e, StoreError::Corrupt { key, .. } if key == "reports/web/prod/web-2.json"), "{e}");
+    // Nor under another environment's.
+    f.store.delete("reports/web/prod/web-2.json").await.unwrap();
+    f.store.overwrite("reports/web/staging/web-1.json", Bytes::from(body)).await.unwrap();
+    assert!(reports::read_all(&f.store, "web", "staging").await.is_err());
+}
+
+/// npm's s3rver ignores `If-None-Match`: a second create silently replaces
+/// the first. It is a real S3 server that overwrites, which is exactly what
+/// the start-up check exists to refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_overwrites_is_refused() {
+    let server = haul_tests3::OverwritingS3::start();
+    let store = Store::open_with(&server.url("pull"), &StoreOptions::default(), server.env()).unwrap();
+    // The server works: plain writes and reads go through.
+    store.overwrite("x", Bytes::from_static(b"hello")).await.unwrap();
+    assert_eq!(store.get("x", 10).await.unwrap().unwrap(), "hello");
+    let e = store.check_refuses_overwrite().await.unwrap_err();
+    assert!(matches!(e, StoreError::Overwrites { .. }), "{e}");
+    assert!(e.to_string().contains(&server.url("pull")), "{e}");
+    assert_eq!(store.list_keys("probes/").await.unwrap(), Vec::<String>::new());
+}
+
+/// The endpoint given to haul wins over `AWS_ENDPOINT`; credentials come
+/// from the variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_win_over_the_environment() {
+    let server = haul_tests3::S3Server::start();
+    let mut env = server.env();
+    for (k, v) in &mut env {
+        if k == "AWS_ENDPOINT" {
+            *v = "http://127.0.0.1:9".into();
+        }
+    }
+    let wrong = Store::open_with(&server.url("x"), &StoreOptions::default(), env.clone()).unwrap();
+    assert!(wrong.get("k", 10).await.is_err(), "the variables' endpoint is used without options");
+    let options =
+        StoreOptions { endpoint: Some(server.endpoint()), region: Some("eu-west-1".into()), allow_http: true };
+    let right = Store::open_with(&server.url("x"), &options, env).unwrap();
+    right.overwrite("k", Bytes::from_static(b"v")).await.unwrap();
+    assert_eq!(right.get("k", 10).await.unwrap().unwrap(), "v");
+    // Plain HTTP is refused unless allowed.
+    let env: Vec<_> = server.env().into_iter().filter(|(k, _)| k != "AWS_ALLOW_HTTP").collect();
+    let options = StoreOptions { endpoint: Some(server.endpoint()), ..Default::default() };
+    let https_only = Store::open_with(&server.url("x"), &options, env).unwrap();
+    assert!(https_only.get("k", 10).await.is_err());
+}
