@@ -132,8 +132,14 @@ fn check_signatures(envelope: &Envelope, json: &[u8], trust: &Trust) -> Result<(
     let msg = signed_message(json);
     let mut good: BTreeSet<&KeyId> = BTreeSet::new();
     let ids: Vec<(KeyId, &PublicKey)> = trust.keys.iter().map(|k| (k.id(), k)).collect();
+    // The same signature repeated is checked once (a document padded with
+    // copies costs one verification, not thousands).
+    let mut checked: BTreeSet<(&KeyId, &str)> = BTreeSet::new();
     for sig in &envelope.signatures {
         let Some((id, key)) = ids.iter().find(|(id, _)| *id == sig.key) else { continue };
+        if !checked.insert((&sig.key, sig.sig.as_str())) {
+            continue;
+        }
         let forged = || Refusal::BadSignature { key: format!("{id} ({})", key.name) };
         let mut raw = [0u8; 64];
         match STANDARD.decode_slice(sig.sig.as_bytes(), &mut raw[..]) {

@@ -317,3 +317,26 @@ fn blessing_whose_app_and_env_only_join_to_the_same_text_is_refused() {
     let got = verify(&env, &trust(&[&k], 1), "web", "prod/x", None, now());
     assert!(matches!(got, Err(Refusal::WrongTarget { .. })), "{got:?}");
 }
+
+#[test]
+fn blessing_padded_with_copies_of_a_signature_is_judged_quickly_and_counted_once() {
+    let (a, b) = (SecretKey::generate("a"), SecretKey::generate("b"));
+    let mut env = Envelope::sign(&blessing(1), &[&a]);
+    let one = env.signatures[0].clone();
+    let each = serde_json::to_vec(&one).unwrap().len() + 1;
+    let copies = (Envelope::MAX_BYTES - env.to_bytes().len()) / each - 1;
+    env.signatures.extend(std::iter::repeat_n(one, copies));
+    assert!(env.to_bytes().len() > Envelope::MAX_BYTES - 2 * each);
+    // Judging costs about what reading costs (one verification, not one
+    // per copy); measured against reading, so a busy machine slows both.
+    let bytes = env.to_bytes();
+    let started = std::time::Instant::now();
+    let read = Envelope::from_bytes(&bytes).unwrap();
+    let reading = started.elapsed();
+    let started = std::time::Instant::now();
+    let got = verify(&read, &trust(&[&a, &b], 2), "web", "prod", None, now());
+    let judging = started.elapsed();
+    assert_eq!(got, Err(Refusal::NotEnoughSignatures { have: 1, need: 2 }));
+    assert!(judging < reading * 4 + std::time::Duration::from_millis(50), "judging {judging:?}, reading {reading:?}");
+    assert_eq!(verify(&read, &trust(&[&a], 1), "web", "prod", None, now()).unwrap().version, 1);
+}

@@ -3,7 +3,9 @@
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store {url}: {message}")]
+    /// A URL that cannot be opened, or (with no URL) a name that cannot
+    /// be part of a key.
+    #[error("{}", url_message(url, message))]
     Url { url: String, message: String },
     #[error("store {url}: {key}: {source}")]
     Backend {
@@ -33,4 +35,8 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Release(#[from] haul_release::ReleaseError),
+}
+
+fn url_message(url: &str, message: &str) -> String {
+    if url.is_empty() { message.to_string() } else { format!("store {url}: {message}") }
 }

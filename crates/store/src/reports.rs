@@ -4,12 +4,15 @@
 
 use crate::{Store, StoreError, keys};
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The largest report read back.
 pub const MAX_REPORT: u64 = 256 << 10;
+/// Reports read at once by [`read_all`].
+const READ_AT_ONCE: usize = 16;
 
 /// Where an agent is with a blessing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,19 +100,29 @@ pub async fn write(store: &Store, report: &AgentReport) -> Result<(), StoreError
 /// cannot be read is returned as an error naming its key, not skipped.
 pub async fn read_all(store: &Store, app: &str, env: &str) -> Result<Vec<AgentReport>, StoreError> {
     let prefix = keys::reports(keys::component("app", app)?, keys::component("environment", env)?);
-    let mut out = Vec::new();
-    for key in store.list_keys(&prefix).await? {
-        if !key.ends_with(".json") {
-            continue;
-        }
-        let Some(bytes) = store.get(&key, MAX_REPORT).await? else { continue };
-        let report: AgentReport = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            url: store.url().into(),
-            key: key.clone(),
-            message: e.to_string(),
-        })?;
-        out.push(report);
-    }
+    let keys: Vec<String> = store.list_keys(&prefix).await?.into_iter().filter(|k| k.ends_with(".json")).collect();
+    // A fleet's reports are many small objects: read several at once.
+    let read = futures_util::stream::iter(keys)
+        .map(|key| async move {
+            let Some(bytes) = store.get(&key, MAX_REPORT).await? else { return Ok(None) };
+            let corrupt = |message: String| StoreError::Corrupt { url: store.url().into(), key: key.clone(), message };
+            let report: AgentReport = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+            // A report speaks for the host, app and environment of its key
+            // only: one found elsewhere was not written by that agent.
+            if keys::component("host", &report.host).is_err()
+                || keys::report(app, env, &report.host) != key
+                || report.app != app
+                || report.env != env
+            {
+                return Err(corrupt(format!(
+                    "it is the report of host {:?} for {} in {}",
+                    report.host, report.app, report.env
+                )));
+            }
+            Ok(Some(report))
+        })
+        .buffered(READ_AT_ONCE);
+    let mut out: Vec<AgentReport> = read.try_filter_map(|r| async move { Ok(r) }).try_collect().await?;
     out.sort_by(|a, b| a.host.cmp(&b.host));
     Ok(out)
 }

@@ -18,6 +18,7 @@ backends!(
     reports_round_trip,
     odd_report_names_are_refused,
     an_unreadable_report_is_named,
+    a_report_under_another_hosts_key_is_refused,
 );
 
 async fn create_twice_keeps_the_first(b: Backend) {
@@ -124,6 +125,18 @@ async fn an_unreadable_report_is_named(b: Backend) {
     assert!(matches!(&e, StoreError::Corrupt { key, .. } if key == "reports/web/prod/h.json"), "{e}");
 }
 
+async fn a_report_under_another_hosts_key_is_refused(b: Backend) {
+    let f = Fixture::new(b);
+    let body = serde_json::to_vec(&report("web-1")).unwrap();
+    f.store.overwrite("reports/web/prod/web-2.json", Bytes::from(body.clone())).await.unwrap();
+    let e = reports::read_all(&f.store, "web", "prod").await.unwrap_err();
+    assert!(matches!(&e, StoreError::Corrupt { key, .. } if key == "reports/web/prod/web-2.json"), "{e}");
+    // Nor under another environment's.
+    f.store.delete("reports/web/prod/web-2.json").await.unwrap();
+    f.store.overwrite("reports/web/staging/web-1.json", Bytes::from(body)).await.unwrap();
+    assert!(reports::read_all(&f.store, "web", "staging").await.is_err());
+}
+
 /// npm's s3rver ignores `If-None-Match`: a second create silently replaces
 /// the first. It is a real S3 server that overwrites, which is exactly what
 /// the start-up check exists to refuse.
@@ -138,4 +151,29 @@ async fn a_store_that_overwrites_is_refused() {
     assert!(matches!(e, StoreError::Overwrites { .. }), "{e}");
     assert!(e.to_string().contains(&server.url("pull")), "{e}");
     assert_eq!(store.list_keys("probes/").await.unwrap(), Vec::<String>::new());
+}
+
+/// The endpoint given to haul wins over `AWS_ENDPOINT`; credentials come
+/// from the variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_win_over_the_environment() {
+    let server = haul_tests3::S3Server::start();
+    let mut env = server.env();
+    for (k, v) in &mut env {
+        if k == "AWS_ENDPOINT" {
+            *v = "http://127.0.0.1:9".into();
+        }
+    }
+    let wrong = Store::open_with(&server.url("x"), &StoreOptions::default(), env.clone()).unwrap();
+    assert!(wrong.get("k", 10).await.is_err(), "the variables' endpoint is used without options");
+    let options =
+        StoreOptions { endpoint: Some(server.endpoint()), region: Some("eu-west-1".into()), allow_http: true };
+    let right = Store::open_with(&server.url("x"), &options, env).unwrap();
+    right.overwrite("k", Bytes::from_static(b"v")).await.unwrap();
+    assert_eq!(right.get("k", 10).await.unwrap().unwrap(), "v");
+    // Plain HTTP is refused unless allowed.
+    let env: Vec<_> = server.env().into_iter().filter(|(k, _)| k != "AWS_ALLOW_HTTP").collect();
+    let options = StoreOptions { endpoint: Some(server.endpoint()), ..Default::default() };
+    let https_only = Store::open_with(&server.url("x"), &options, env).unwrap();
+    assert!(https_only.get("k", 10).await.is_err());
 }

@@ -1,28 +1,29 @@
 //! A real S3-protocol server on loopback for tests: moto's server mode
 //! (`moto_server`, from PyPI; `scripts/test.sh` installs it into a venv and
-//! puts it on `PATH`, or `HAUL_MOTO` names it). It speaks the S3 wire
+//! names it in `HAUL_MOTO`, else it is looked up on `PATH`). It speaks the S3 wire
 //! protocol with SigV4 and honours conditional writes (`If-None-Match: *`
 //! on PutObject and CompleteMultipartUpload), so a store test against it
 //! runs the same requests a real bucket gets.
 //!
 //! Each [`S3Server`] is its own process on a free port with one bucket; it
-//! is killed (only it, by its pid) when dropped.
+//! is killed (only it) when dropped or when its test dies ([`tied`]).
 
 mod s3rver;
+mod tied;
 
 pub use s3rver::OverwritingS3;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tied::Tied;
 
 /// The bucket every server starts with.
 pub const BUCKET: &str = "haul-test";
 
 /// A running moto server.
 pub struct S3Server {
-    child: Child,
+    child: Tied,
     port: u16,
 }
 
@@ -35,17 +36,8 @@ impl S3Server {
         // A port found free can be taken before moto binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new(&program)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot run {program} ({e}): the S3 tests need moto's server (scripts/test.sh installs it; or set HAUL_MOTO)"
-                    )
-                });
+            let child = Tied::spawn(&program, &["-H", "127.0.0.1", "-p", &port.to_string()])
+                .unwrap_or_else(|e| panic!("cannot run sh to start {program}: {e}"));
             let mut server = S3Server { child, port };
             match server.wait_ready(Duration::from_secs(30)) {
                 Ok(()) => {
@@ -78,7 +70,11 @@ impl S3Server {
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
         let start = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+            if let Some(status) = self.child.exited() {
+                assert!(
+                    !Tied::not_found(status),
+                    "cannot run moto_server: the S3 tests need moto's server (scripts/test.sh installs it; or set HAUL_MOTO)"
+                );
                 return Err(format!("moto exited with {status}"));
             }
             if let Ok(line) = self.request("GET", "/moto-api/", b"")
@@ -95,13 +91,6 @@ impl S3Server {
 
     fn request(&self, method: &str, path: &str, body: &[u8]) -> std::io::Result<String> {
         http_status(self.port, method, path, body)
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -4,13 +4,13 @@
 //! the server that proves it does. `scripts/test.sh` installs s3rver from
 //! npm into `target/`; `HAUL_S3RVER` names it, or `s3rver` is on `PATH`.
 
+use crate::tied::Tied;
 use crate::{BUCKET, http_status};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running s3rver with [`BUCKET`].
 pub struct OverwritingS3 {
-    child: Child,
+    child: Tied,
     port: u16,
     _dir: tempfile::TempDir,
 }
@@ -22,22 +22,29 @@ impl OverwritingS3 {
         let program = std::env::var("HAUL_S3RVER").unwrap_or_else(|_| "s3rver".into());
         let dir = tempfile::tempdir().expect("a scratch directory");
         let port = crate::free_port();
-        let child = Command::new(&program)
-            .arg("-d")
-            .arg(dir.path())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-s", "--configure-bucket", BUCKET])
-            .arg("--allow-mismatched-signatures")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {program} ({e}): this test needs npm's s3rver (scripts/test.sh installs it; or set HAUL_S3RVER)")
-            });
+        let data = dir.path().to_str().expect("a UTF-8 scratch path");
+        let port_s = port.to_string();
+        let args = [
+            "-d",
+            data,
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port_s,
+            "-s",
+            "--configure-bucket",
+            BUCKET,
+            "--allow-mismatched-signatures",
+        ];
+        let child = Tied::spawn(&program, &args).unwrap_or_else(|e| panic!("cannot run sh to start {program}: {e}"));
         let mut server = OverwritingS3 { child, port, _dir: dir };
         let start = Instant::now();
         loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
+            if let Some(status) = server.child.exited() {
+                assert!(
+                    !Tied::not_found(status),
+                    "cannot run {program}: this test needs npm's s3rver (scripts/test.sh installs it; or set HAUL_S3RVER)"
+                );
                 panic!("{program} exited with {status}");
             }
             if http_status(port, "GET", &format!("/{BUCKET}"), b"").is_ok_and(|s| s.starts_with("HTTP/1.1 200")) {
@@ -59,12 +66,5 @@ impl OverwritingS3 {
     /// s3rver's own fixed test credentials.
     pub fn env(&self) -> Vec<(String, String)> {
         crate::client_env("S3RVER", "S3RVER", &self.endpoint())
-    }
-}
-
-impl Drop for OverwritingS3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -18,6 +18,11 @@ pub const MAX_IN_FLIGHT: usize = 2;
 /// One read from the archive.
 const READ: usize = 1 << 20;
 
+// S3 refuses parts under 5 MiB (but the last), and an upload's memory
+// stays bounded whatever the archive's size.
+const _: () = assert!(PART >= 5 << 20);
+const _: () = assert!((MAX_IN_FLIGHT + 1) * PART + READ <= 32 << 20);
+
 fn local(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::Local { path: path.display().to_string(), source }
 }
