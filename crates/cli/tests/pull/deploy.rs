@@ -185,3 +185,20 @@ fn a_report_that_cannot_be_read_or_speaks_for_another_host_is_skipped_not_fatal(
     assert_eq!(p.agent_live("h2").as_deref(), Some(id.as_str()), "h2's own report was waited for");
     assert!(out.stdout.contains("broken.json") && out.stdout.contains("mallory.json"), "{}", out.stdout);
 }
+
+#[test]
+fn a_deploy_stopped_by_sigterm_while_following_closes_its_deployment() {
+    let p = Project::pull(&["ghost"], "", "");
+    let child = p.spawn(&["deploy", "app", "fleet"]);
+    let blessed = p.store().join("blessings/app/fleet");
+    wait_until("the blessing", || std::fs::read_dir(&blessed).is_ok_and(|mut d| d.next().is_some()));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    let h = history(&p);
+    assert_eq!(h[0]["status"], "failed", "the deployment is not left running: {h}");
+}

@@ -130,7 +130,14 @@ pub async fn run(ctx: &Ctx, app: &str, env: &str, what: What, hosts: &[String], 
     let (deployment, ttl) = ledger.start_deployment(&config, &d, opts.force, Some(runner)).await?;
     let renewing = renew(&ledger, deployment, ttl);
     let kind = if trigger == Trigger::Rollback { "rollback" } else { "deploy" };
-    let outcome = go(ctx, &config, &store, &ledger, deployment, app, env, &id, kind, &opts).await;
+    // SIGINT or SIGTERM stops following (the agents go on with what is
+    // blessed); the deployment is still closed in the ledger.
+    let outcome = tokio::select! {
+        r = go(ctx, &config, &store, &ledger, deployment, app, env, &id, kind, &opts) => r,
+        s = stopped() => Err(Failure::Run(format!(
+            "interrupted by {s} while following the agents; what was blessed stands (see `haul store ls`)"
+        ))),
+    };
     renewing.abort();
     let status = match &outcome {
         Ok(r) if r.ok => DeploymentStatus::Succeeded,
@@ -159,6 +166,18 @@ pub async fn run(ctx: &Ctx, app: &str, env: &str, what: What, hosts: &[String], 
     let message = message.map(|m| clean(&m, Kind::Block));
     ledger.finish_deployment(deployment, status, message.as_deref(), &hosts, &who.user).await?;
     finish(ctx, Ok(outcome?), opts.json)
+}
+
+/// Waits for SIGINT or SIGTERM; names it.
+async fn stopped() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
 
 /// Registers a deploy's release in the ledger from the local cache.
