@@ -314,10 +314,10 @@ fn store_ls_shows_an_unverifiable_blessing_as_such_and_flags_silent_agents() {
 
 #[test]
 fn plan_on_a_pull_environment_says_what_would_be_blessed() {
-    let p = Project::pull(&["web1"], "waves = [{ name = \"canary\", roles = [\"canary\"] }, { name = \"rest\" }]", "");
+    let waves = r#"waves = [{ name = "canary", roles = ["canary"] }, { name = "eu", labels = { zone = "eu" } }, { name = "half", percent = 50 }, { name = "rest" }]"#;
+    let p = Project::pull(&["web1", "web2"], waves, "");
     let out = p.haul(&["plan", "app", "fleet"]).ok().stdout;
-    assert!(out.contains("bless it as version 1"), "{out}");
-    assert!(out.contains("canary") && out.contains("web1"), "{out}");
+    insta::assert_snapshot!(p.scrub(&out));
     assert!(!p.store().join("blessings").exists(), "a plan blesses nothing");
     let hosts = p.haul(&["deploy", "app", "fleet", "--hosts", "web1"]).fails(2);
     assert!(hosts.stderr.contains("--hosts does not apply"), "{}", hosts.stderr);

@@ -33,7 +33,21 @@ pub async fn plan(ctx: &Ctx, app: &str, env: &str, release: Option<String>, json
     let current = haul_store::blessings::latest(&store, app, env).await?.map(|(v, _)| v);
     let version = current.map_or(1, |v| v + 1);
     let release = release.unwrap_or_else(|| "(built now)".into());
-    let waves: Vec<String> = super::doc::waves(e).iter().map(|w| format!("{} ({:?})", w.name, w.select)).collect();
+    let waves: Vec<String> = super::doc::waves(e)
+        .iter()
+        .map(|w| {
+            let what = match &w.select {
+                haul_bless::Selector::Roles(r) => format!("roles {}", r.join(", ")),
+                haul_bless::Selector::Labels(l) => {
+                    let l: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("labels {}", l.join(", "))
+                }
+                haul_bless::Selector::Percent(p) => format!("{p}% of the others"),
+                haul_bless::Selector::Rest => "every other host".into(),
+            };
+            format!("{} ({what})", w.name)
+        })
+        .collect();
     if json {
         ctx.printer.json(&serde_json::json!({
             "mode": "pull", "app": app, "env": env, "release": release, "version": version,
@@ -51,7 +65,7 @@ pub async fn plan(ctx: &Ctx, app: &str, env: &str, release: Option<String>, json
         format!("pull deploy of {app} to {env}"),
         format!("  spool {release} to {}", store.url()),
         format!("  bless it as version {version}"),
-        format!("  waves: {}", if waves.is_empty() { "one wave of every host".into() } else { waves.join(", ") }),
+        format!("  waves: {}", if waves.is_empty() { "one wave of every host".into() } else { waves.join(", then ") }),
         format!("  wait for: {hosts} (at most {})", e.follow_timeout()),
         format!("  on failure: {}", format!("{:?}", e.failure).to_lowercase()),
     ];
