@@ -160,9 +160,9 @@ async fn a_pre_jump_veto_is_retried_with_backoff() {
     assert!(matches!(&out, Outcome::Failed(e) if e.contains("pre-jump")), "{out:?}");
     assert_eq!(w.live("h1"), None);
     assert_eq!(w.report("h1").await.phase, AgentPhase::Failed);
-    // Within the backoff nothing is tried again.
+    // Within the backoff nothing is tried again, and the app is still failed.
     let again = once(&w, "h1", &[]).await;
-    assert!(matches!(&again, Outcome::Waiting(e) if e.contains("retrying")), "{again:?}");
+    assert!(matches!(&again, Outcome::Failed(e) if e.contains("retrying")), "{again:?}");
     assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
     std::fs::remove_file(&veto).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
