@@ -34,6 +34,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub(crate) enum Stop {
     Waiting(String),
+    /// Still failed: the last failure's backoff has not run out.
+    Backoff(String),
     Failed(String),
     Refused(Refusal),
 }
@@ -115,10 +117,10 @@ impl<'a> AppRun<'a> {
             Ok((_, out)) => (true, out.clone()),
             Err(Stop::Failed(e)) => (false, e.clone()),
             Err(Stop::Refused(e)) => (false, e.to_string()),
-            Err(Stop::Waiting(w)) => (true, w.clone()),
+            Err(Stop::Waiting(w) | Stop::Backoff(w)) => (true, w.clone()),
         };
         self.state.in_flight = None;
-        if !matches!(r, Err(Stop::Waiting(_))) {
+        if !matches!(r, Err(Stop::Waiting(_) | Stop::Backoff(_))) {
             self.state.push_step(StepReport {
                 phase,
                 name: name.to_string(),
@@ -166,6 +168,7 @@ async fn finish(run: &mut AppRun<'_>, r: Result<Outcome, Stop>) -> Outcome {
             run.tell(AgentPhase::Waiting, Some(w.clone())).await;
             Outcome::Waiting(w)
         }
+        Err(Stop::Backoff(why)) => return Outcome::Failed(why),
         Err(Stop::Refused(why)) => {
             let why = why.to_string();
             run.tell(AgentPhase::Refused, Some(why.clone())).await;
@@ -255,7 +258,7 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
         && at > Timestamp::now()
     {
         let last = run.state.steps.iter().rev().find(|s| !s.ok).map(|s| s.output.clone()).unwrap_or_default();
-        return Err(Stop::Waiting(format!("retrying at {at} after {} failure(s): {last}", run.state.failures)));
+        return Err(Stop::Backoff(format!("retrying at {at} after {} failure(s): {last}", run.state.failures)));
     }
 
     let token = lock(run, &b).await?;

@@ -160,9 +160,9 @@ async fn a_pre_jump_veto_is_retried_with_backoff() {
     assert!(matches!(&out, Outcome::Failed(e) if e.contains("pre-jump")), "{out:?}");
     assert_eq!(w.live("h1"), None);
     assert_eq!(w.report("h1").await.phase, AgentPhase::Failed);
-    // Within the backoff nothing is tried again.
+    // Within the backoff nothing is tried again, and the app is still failed.
     let again = once(&w, "h1", &[]).await;
-    assert!(matches!(&again, Outcome::Waiting(e) if e.contains("retrying")), "{again:?}");
+    assert!(matches!(&again, Outcome::Failed(e) if e.contains("retrying")), "{again:?}");
     assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
     std::fs::remove_file(&veto).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
@@ -193,4 +193,41 @@ async fn a_persons_lock_makes_the_agent_wait() {
     assert_eq!(w.live("h1"), None);
     app.unlock("person").await.unwrap();
     assert_eq!(once(&w, "h1", &[]).await, Outcome::Live { version: 1, release: r1.id.clone() });
+}
+
+#[tokio::test]
+async fn an_archive_larger_than_max_release_is_refused() {
+    let mut w = World::new();
+    let r1 = w.release(&[("big", &"x".repeat(100_000))]);
+    let b = w.bless(&r1, |_| {}).await;
+    let mut vars = w.vars("h1", &[]);
+    vars.insert("HAUL_MAX_RELEASE".into(), (b.archive.size - 1).to_string());
+    let config = haul_agent::AgentConfig::from_env(|k| vars.get(k).cloned()).unwrap();
+    let s = run(config, Mode::Once, std::future::pending()).await.unwrap();
+    assert!(matches!(&s.apps[0].1, Outcome::Refused(e) if e.contains("HAUL_MAX_RELEASE")), "{:?}", s.apps);
+    assert!(!s.ok());
+    assert_eq!(w.live("h1"), None);
+    assert!(!w.root("h1").join("web/.haul/agent").join(format!("{}.tar.zst", r1.id)).exists());
+}
+
+#[tokio::test]
+async fn a_blessing_whose_path_leaves_the_root_is_refused() {
+    let mut w = World::new();
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |b| b.steps.path = "../escaped".into()).await;
+    let out = once(&w, "h1", &[]).await;
+    assert!(matches!(&out, Outcome::Refused(e) if e.contains("path")), "{out:?}");
+    assert!(!w.root("h1").join("../escaped").exists());
+}
+
+#[tokio::test]
+async fn a_store_emptied_after_a_blessing_was_accepted_is_refused() {
+    let mut w = World::new();
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |_| {}).await;
+    once(&w, "h1", &[]).await;
+    std::fs::remove_dir_all(w.store_dir.join("blessings")).unwrap();
+    let out = once(&w, "h1", &[]).await;
+    assert!(matches!(&out, Outcome::Refused(e) if e.contains("no blessing")), "{out:?}");
+    assert_eq!(w.live("h1").as_deref(), Some(r1.id.as_str()));
 }
