@@ -11,5 +11,16 @@
 //! layout, the lock or the switch exists twice.
 
 mod config;
+mod fetch;
+mod migrate;
+mod prune;
+mod run;
+pub mod state;
+mod steps;
+mod sync;
+pub mod waves;
+mod work;
 
-pub use config::{AgentConfig, ConfigError};
+pub use config::{AgentConfig, ConfigError, VARIABLES};
+pub use run::{AgentError, Mode, Summary, run, run_with};
+pub use sync::Outcome;

@@ -197,12 +197,100 @@ pub enum Command {
         #[command(subcommand)]
         what: TokenCommand,
     },
+    /// Make the ed25519 keys blessings are signed with.
+    Key {
+        #[command(subcommand)]
+        what: KeyCommand,
+    },
+    /// Upload a release into the store, once: the newest cached release,
+    /// --release ID, or an archive another tool made (FILE.tar[.gz|.zst]).
+    Spool {
+        app: String,
+        /// Spool this cached release.
+        #[arg(long, value_name = "ID", conflicts_with = "file")]
+        release: Option<String>,
+        /// Import this archive as a release, then spool it.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Bless a spooled release for a pull environment: a new signed
+    /// version of what its agents run.
+    Bless {
+        app: String,
+        env: String,
+        /// The release [default: the newest spooled one].
+        release: Option<String>,
+        /// Bless the release the current blessing replaced (a new version).
+        #[arg(long, conflicts_with = "release")]
+        previous: bool,
+        /// Why; carried in the blessing.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Bless a quarantined release (needs --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// What the object store holds, and removing releases nothing needs.
+    Store {
+        #[command(subcommand)]
+        what: StoreCommand,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// Write a man page for every command into DIR (`haul.1`, `haul-deploy.1`, …).
     Man {
         /// Where the pages go (created if missing).
         dir: PathBuf,
+    },
+    /// Run the pull agent on this host: deploy what the store blesses (settings: HAUL_* variables, see docs/agent.md).
+    Agent {
+        /// One round over every app, then exit (for cron); exit 1 when any app failed or was refused.
+        #[arg(long)]
+        once: bool,
+        /// A file of NAME=value settings; variables in the environment override it.
+        #[arg(long, env = "HAUL_AGENT_FILE", value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Write NAME.key (secret, mode 0600) and NAME.pub; print both and the key id.
+    New {
+        /// The key's name (its file names).
+        name: String,
+        /// Where to write them.
+        #[arg(long, value_name = "DIR", default_value = "keys")]
+        dir: PathBuf,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Releases, sizes, what each environment is blessed with, what agents report.
+    Ls {
+        /// Only this app.
+        app: Option<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Remove spooled releases no environment blessed in its last N blessings.
+    Purge {
+        /// Only this app.
+        app: Option<String>,
+        /// Blessings per environment whose releases are kept.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        keep: usize,
+        /// Say what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
 }
 

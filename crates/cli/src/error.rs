@@ -80,3 +80,26 @@ impl From<haul_record::RecordError> for Failure {
 }
 
 pub type Result<T = ()> = std::result::Result<T, Failure>;
+
+/// A store URL that cannot be opened and a store that overwrites are the
+/// configuration's fault (2); everything else the store does is a failed
+/// run (1).
+impl From<haul_store::StoreError> for Failure {
+    fn from(e: haul_store::StoreError) -> Self {
+        use haul_store::StoreError as E;
+        match e {
+            E::Url { .. } | E::Overwrites { .. } => Failure::Usage(e.to_string()),
+            E::Release(r) => DeployError::from(r).into(),
+            E::Backend { .. } | E::TooLarge { .. } | E::Corrupt { .. } | E::Conflict { .. } | E::Local { .. } => {
+                Failure::Run(e.to_string())
+            }
+        }
+    }
+}
+
+/// A key file that is missing or unreadable is bad usage or config.
+impl From<haul_bless::KeyError> for Failure {
+    fn from(e: haul_bless::KeyError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}

@@ -70,6 +70,30 @@ failure = "rollback"    # rollback, halt or continue
 # hosts = ["web1"]
 # code = "staging"
 
+# A pull environment: agents on the hosts (`haul agent`) fetch what is
+# blessed from the store; `haul deploy` spools, blesses and follows them.
+# [environments.fleet]
+# mode = "pull"
+# code = "staging"
+# hosts = []            # empty: agents announce themselves; listed: waited for
+# waves = [{ name = "canary", roles = ["canary"] }, { name = "rest" }]
+# silent_after = "10m"  # an agent quiet this long is flagged
+# timeout = "30m"       # how long `haul deploy` follows the agents
+# failure = "rollback"
+
+# The store pull environments go through (default: .haul/store).
+# [store]
+# url = "s3://my-bucket/haul"     # or file:///srv/haul-store
+# endpoint = "http://127.0.0.1:9000"
+# region = "us-east-1"
+# allow_http = true
+
+# The keys `haul bless` signs with (`haul key new release`).
+# [keys]
+# sign = ["keys/release.key"]
+# trust = ["keys/release.pub"]    # what `haul store ls` verifies with
+# expires = "30d"                 # a blessing's life
+
 [hosts.local-a]
 transport = "local"     # a directory on this machine stands in for a server
 root = ".haul/hosts/local-a"

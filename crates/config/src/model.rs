@@ -1,6 +1,6 @@
 //! The shape of `haul.toml`. Every table refuses unknown keys.
 
-use crate::{Duration, Step, WebhookConfig};
+use crate::{Duration, KeysConfig, Mode, Step, StoreConfig, WaveConfig, WebhookConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,6 +29,12 @@ pub struct Config {
     pub lock: LockConfig,
     #[serde(default)]
     pub ssh: SshConfig,
+    /// The object store of pull deploys.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The keys blessings are signed with.
+    #[serde(default)]
+    pub keys: KeysConfig,
     #[serde(default)]
     pub apps: BTreeMap<Spanned<String>, App>,
     #[serde(default)]
@@ -289,8 +295,19 @@ fn default_interval() -> Duration {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
-    /// Hosts, by name from `[hosts]`, in order.
+    /// Hosts, by name from `[hosts]`, in order (a pull environment may
+    /// list none: its agents announce themselves).
+    #[serde(default)]
     pub hosts: Vec<Spanned<String>>,
+    /// `push` (default) or `pull`; read it with `mode()`.
+    pub mode: Option<Spanned<Mode>>,
+    /// Pull: the waves hosts switch in, in order (none: one wave of all).
+    #[serde(default)]
+    pub waves: Vec<Spanned<WaveConfig>>,
+    /// Pull: an agent silent this long is flagged (`silent_after()`).
+    pub silent_after: Option<Spanned<Duration>>,
+    /// Pull: how long `haul deploy` follows the agents (`follow_timeout()`).
+    pub timeout: Option<Spanned<Duration>>,
     /// `build`, or the environment whose releases this one takes.
     #[serde(default = "default_code")]
     pub code: Spanned<String>,
@@ -299,9 +316,10 @@ pub struct Environment {
     pub content: Spanned<String>,
     #[serde(default)]
     pub failure: FailurePolicy,
-    /// `fleet`: switch every host at once; `rolling`: in batches.
-    #[serde(default)]
-    pub rollout: Rollout,
+    /// `fleet`: switch every host at once; `rolling`: in batches (the span
+    /// is empty when the file does not say).
+    #[serde(default = "default_rollout")]
+    pub rollout: Spanned<Rollout>,
     /// Hosts per batch when rolling: a count or a percentage (`"25%"`).
     pub batch: Option<Spanned<BatchSize>>,
     /// Hosts in a first batch of their own when rolling.
@@ -384,6 +402,10 @@ impl<'de> Deserialize<'de> for BatchSize {
         }
         d.deserialize_any(V)
     }
+}
+
+fn default_rollout() -> Spanned<Rollout> {
+    Spanned::new(0..0, Rollout::Fleet)
 }
 
 fn default_code() -> Spanned<String> {

@@ -1,5 +1,6 @@
 //! From names on the command line to the concrete hosts a command touches.
 
+use crate::Mode;
 use crate::model::*;
 use std::path::PathBuf;
 
@@ -64,6 +65,11 @@ pub enum ResolveError {
     UnknownHost { env: String, host: String },
     #[error("no host of environment `{env}` matches {what}")]
     NoHosts { env: String, what: String },
+    /// Commands that connect to hosts do not apply to a pull environment.
+    #[error(
+        "environment `{0}` deploys by pull: its hosts are agents haul does not connect to (see `haul status` and `haul store ls`)"
+    )]
+    Pull(String),
 }
 
 impl Config {
@@ -93,6 +99,9 @@ impl Config {
     /// `roles` and only those named in `only`.
     pub fn hosts_of(&self, env: &str, roles: &[String], only: &[String]) -> Result<Vec<HostTarget>, ResolveError> {
         let e = self.env(env)?;
+        if e.mode() == Mode::Pull {
+            return Err(ResolveError::Pull(env.into()));
+        }
         for o in only {
             if !e.hosts.iter().any(|h| h.get_ref() == o) {
                 return Err(ResolveError::UnknownHost { env: env.into(), host: o.clone() });

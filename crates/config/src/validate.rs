@@ -1,5 +1,6 @@
 //! Checks that span more than one table: references, cycles, names.
 
+use crate::Mode;
 use crate::model::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -121,19 +122,29 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
     }
 
     for (name, env) in &c.environments {
-        if env.hosts.is_empty() {
-            return Err((name.span(), format!("environment `{}` has no hosts", name.get_ref())));
+        if env.hosts.is_empty() && env.mode() == Mode::Push {
+            return Err((
+                name.span(),
+                format!(
+                    "environment `{}` has no hosts (list them in `hosts`; only a `mode = \"pull\"` environment may have none)",
+                    name.get_ref()
+                ),
+            ));
         }
         let mut seen = BTreeSet::new();
         for h in &env.hosts {
-            if !c.hosts.contains_key(h.get_ref().as_str()) {
+            // A pull environment lists its agents by the names they report
+            // under (`HAUL_HOST`); they need no `[hosts]` entry.
+            if env.mode() == Mode::Pull {
+                check_name("agent", h)?;
+            } else if !c.hosts.contains_key(h.get_ref().as_str()) {
                 return Err((h.span(), format!("unknown host `{}` (hosts are defined in [hosts])", h.get_ref())));
             }
             if !seen.insert(h.get_ref()) {
                 return Err((h.span(), format!("host `{}` is listed twice", h.get_ref())));
             }
         }
-        if env.rollout == Rollout::Fleet {
+        if *env.rollout.get_ref() == Rollout::Fleet && env.mode() == Mode::Push {
             let spans = [
                 ("batch", env.batch.as_ref().map(Spanned::span)),
                 ("canary", env.canary.as_ref().map(Spanned::span)),
@@ -199,6 +210,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         }
     }
 
+    crate::pull::validate(c)?;
     crate::ssh_fields::validate(c)?;
     for (name, host) in &c.hosts {
         match host.kind() {

@@ -69,3 +69,63 @@ fn the_init_example_is_valid() {
     let c = parse(haul_config::EXAMPLE);
     assert!(c.apps.contains_key("web"));
 }
+
+#[test]
+fn a_pull_environment_needs_no_hosts_and_has_its_defaults() {
+    let c = parse(
+        r#"
+[apps.web]
+ship = "dist"
+
+[environments.fleet]
+mode = "pull"
+waves = [{ name = "canary", roles = ["canary"] }, { name = "eu", labels = { zone = "eu" } }, { name = "half", percent = 50 }, { name = "rest" }]
+
+[keys]
+sign = ["keys/release.key"]
+"#,
+    );
+    let e = c.env("fleet").unwrap();
+    assert_eq!(e.mode(), haul_config::Mode::Pull);
+    assert_eq!(e.silent_after().to_string(), "10m");
+    assert_eq!(e.follow_timeout().to_string(), "30m");
+    let selects: Vec<_> = e.waves.iter().map(|w| w.get_ref().select()).collect();
+    assert_eq!(
+        selects,
+        [
+            haul_config::WaveSelect::Roles(vec!["canary".into()]),
+            haul_config::WaveSelect::Labels([("zone".to_string(), "eu".to_string())].into()),
+            haul_config::WaveSelect::Percent(50),
+            haul_config::WaveSelect::Rest,
+        ]
+    );
+    assert_eq!(c.store_url(), "file:///etc/haul/.haul/store");
+    assert_eq!(c.signing_keys(), [Path::new("/etc/haul/keys/release.key")]);
+    assert_eq!(c.keys.expires.get_ref().to_string(), "720h");
+}
+
+#[test]
+fn a_relative_file_store_is_resolved_against_the_file() {
+    let c = parse("[store]\nurl = \"file://shared/store\"\n");
+    assert_eq!(c.store_url(), "file:///etc/haul/shared/store");
+    let c = parse("[store]\nurl = \"s3://bucket/prefix\"\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n");
+    assert_eq!(c.store_url(), "s3://bucket/prefix");
+}
+
+#[test]
+fn the_example_s_pull_environment_parses_once_uncommented() {
+    let mut text = String::new();
+    let mut on = false;
+    for line in haul_config::EXAMPLE.lines() {
+        if line.starts_with("# [environments.fleet]") || line.starts_with("# [store]") || line.starts_with("# [keys]") {
+            on = true;
+        } else if !line.starts_with("# ") {
+            on = false;
+        }
+        text.push_str(if on { &line[2..] } else { line });
+        text.push('\n');
+    }
+    let c = parse(&text);
+    assert_eq!(c.env("fleet").unwrap().mode(), haul_config::Mode::Pull);
+    assert_eq!(c.store_url(), "s3://my-bucket/haul");
+}

@@ -226,7 +226,7 @@ impl Engine {
     /// deploys need there.
     pub async fn probe(&self, env: Option<&str>) -> Result<Vec<Probe>, DeployError> {
         let names: Vec<String> = match env {
-            Some(e) => self.config.env(e)?.hosts.iter().map(|h| h.get_ref().clone()).collect(),
+            Some(e) => self.config.hosts_of(e, &[], &[])?.into_iter().map(|h| h.name).collect(),
             None => self.config.hosts.keys().map(|k| k.get_ref().clone()).collect(),
         };
         let apps: Vec<String> = self.config.apps.keys().map(|k| k.get_ref().clone()).collect();

@@ -277,7 +277,7 @@ pub fn plan_deploy(
         phases.push(PlanPhase { phase: Phase::Verify, tasks: t });
     }
 
-    let rollout = match env.rollout {
+    let rollout = match *env.rollout.get_ref() {
         Rollout::Fleet => RolloutPlan::Fleet,
         Rollout::Rolling => {
             let mut rest: &[String] = &names;

@@ -61,9 +61,21 @@ pub struct RunOpts {
     pub json: bool,
 }
 
-pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
+/// Whether `env` of `config` deploys by pull (an unknown one is left for
+/// the plan to name).
+fn is_pull(config: &haul_config::Config, env: &str) -> bool {
+    config.env(env).is_ok_and(|e| e.mode() == haul_config::Mode::Pull)
+}
+
+pub async fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
     let DeployArgs { app, env, release, hosts, run } = args;
     let config = ctx.config()?;
+    if is_pull(&config, &env) {
+        if !hosts.hosts.is_empty() {
+            return Err(Failure::Usage(format!("--hosts does not apply to pull environment `{env}`")));
+        }
+        return super::pull::run::plan(ctx, &app, &env, release, run.json.json).await;
+    }
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
     show_plan(ctx, &plan, run.json.json);
     Ok(())
@@ -72,12 +84,19 @@ pub fn plan(ctx: &Ctx, args: DeployArgs) -> Result {
 pub async fn deploy(ctx: &Ctx, args: DeployArgs) -> Result {
     let DeployArgs { app, env, release, hosts, run: flags } = args;
     let config = ctx.config()?;
+    if is_pull(&config, &env) {
+        let what = super::pull::run::What::Deploy(release);
+        return super::pull::run::run(ctx, &app, &env, what, &hosts.hosts, RunOpts::from(flags, false)).await;
+    }
     let plan = plan_deploy(&config, &app, &env, choice(release), &hosts.hosts)?;
     run(ctx, config, plan, RunOpts::from(flags, false)).await
 }
 
 pub async fn rollback(ctx: &Ctx, app: &str, env: &str, to: Option<String>, hosts: &[String], opts: RunOpts) -> Result {
     let config = ctx.config()?;
+    if is_pull(&config, env) {
+        return super::pull::run::run(ctx, app, env, super::pull::run::What::Rollback(to), hosts, opts).await;
+    }
     let plan = plan_rollback(&config, app, env, to, hosts)?;
     run(ctx, config, plan, opts).await
 }
@@ -104,7 +123,7 @@ pub async fn run(ctx: &Ctx, config: haul_config::Config, plan: Plan, opts: RunOp
 }
 
 /// Prints the run's summary; a failed run exits 1 after its summary.
-fn finish(ctx: &Ctx, result: std::result::Result<DeployReport, DeployError>, json: bool) -> Result {
+pub(super) fn finish(ctx: &Ctx, result: std::result::Result<DeployReport, DeployError>, json: bool) -> Result {
     let report = match result {
         Ok(r) => r,
         Err(DeployError::Failed(r)) => *r,

@@ -105,6 +105,12 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
     let mut failed = false;
     for a in &apps {
         for e in &envs {
+            if engine.config.environments[e.as_str()].mode() == haul_config::Mode::Pull {
+                let (r, o) = super::pull::status::rows(&engine.config, a, e).await?;
+                rows.extend(r);
+                out.extend(o);
+                continue;
+            }
             // An app whose roles no host of this environment has is not there.
             let Ok(states) = engine.inspect(a, e, &[]).await else {
                 continue;

@@ -143,6 +143,10 @@ pub async fn promote(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts
         ctx.printer.out(&chosen);
         return Ok(());
     }
+    if config.environments[to].mode() == haul_config::Mode::Pull {
+        let what = super::pull::run::What::Deploy(Some(chosen));
+        return super::pull::run::run(ctx, app, to, what, &[], opts).await;
+    }
     let plan = haul_deploy::plan_deploy(&config, app, to, ReleaseChoice::Given { id: chosen }, &[])?;
     super::deploy::run(ctx, config, plan, opts).await
 }

@@ -1,14 +1,17 @@
 //! One function per command, dispatched by one `match`.
 
+mod agent;
 mod config;
 mod deploy;
 mod hosts;
+mod key;
 mod ledger;
 mod man;
+mod pull;
 mod server;
 mod token;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, StoreCommand};
 use crate::error::{Failure, Result};
 use crate::printer::Printer;
 use haul_config::Config;
@@ -68,6 +71,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::History { json, .. } | Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => json.json,
         Command::Token { what: crate::cli::TokenCommand::New { json, .. } } => json.json,
         Command::Releases { json, .. } | Command::Status { json, .. } | Command::Prune { json, .. } => json.json,
+        Command::Spool { json, .. } | Command::Bless { json, .. } => json.json,
+        Command::Key { what: crate::cli::KeyCommand::New { json, .. } } => json.json,
+        Command::Store { what: StoreCommand::Ls { json, .. } | StoreCommand::Purge { json, .. } } => json.json,
         _ => false,
     };
     let mut printer = Printer::new(verbose, json);
@@ -111,7 +117,7 @@ pub async fn run(cli: Cli) -> i32 {
             token::new(&ctx, &name, &scopes, json.json)
         }
         Command::Build { app, json } => deploy::build(&ctx, &app, json.json).await,
-        Command::Plan(args) => deploy::plan(&ctx, args),
+        Command::Plan(args) => deploy::plan(&ctx, args).await,
         Command::Deploy(args) => deploy::deploy(&ctx, args).await,
         Command::Rollback { app, env, to, hosts, run } => {
             deploy::rollback(&ctx, &app, &env, to, &hosts.hosts, deploy::RunOpts::from(run, false)).await
@@ -123,6 +129,28 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Remove { app, env, id, hosts } => hosts::remove(&ctx, &app, &env, &id, &hosts.hosts).await,
         Command::Unlock { app, env, reason, hosts } => hosts::unlock(&ctx, &app, &env, &reason, &hosts.hosts).await,
+        Command::Key { what: crate::cli::KeyCommand::New { name, dir, json } } => {
+            key::new(&ctx, &name, &dir, json.json)
+        }
+        Command::Spool { app, release, file, json } => {
+            pull::spool::spool(&ctx, &app, release, file.as_deref(), json.json).await
+        }
+        Command::Bless { app, env, release, previous, reason, force, json } => {
+            let release = match (release, previous) {
+                (Some(r), _) => pull::bless::Choice::Given(r),
+                (None, true) => pull::bless::Choice::Previous,
+                (None, false) => pull::bless::Choice::Newest,
+            };
+            let args = pull::bless::BlessArgs { release, reason, force, json: json.json };
+            pull::bless::bless(&ctx, &app, &env, args).await
+        }
+        Command::Store { what: StoreCommand::Ls { app, json } } => {
+            pull::store::ls(&ctx, app.as_deref(), json.json).await
+        }
+        Command::Store { what: StoreCommand::Purge { app, keep, dry_run, json } } => {
+            pull::store::purge(&ctx, app.as_deref(), keep, dry_run, json.json).await
+        }
+        Command::Agent { once, file } => agent::agent(&ctx, once, file.as_deref()).await,
         Command::Exec { env, role, hosts, command } => {
             hosts::exec(&ctx, &env, &role, &hosts.hosts, &command.join(" ")).await
         }

@@ -8,6 +8,7 @@
 
 pub mod fleet;
 pub mod http;
+pub mod pull;
 pub mod scrub;
 pub mod server;
 pub mod tls;
@@ -153,6 +154,10 @@ impl Project {
         c.current_dir(self.path())
             .args(args)
             .env_remove("HAUL_CONFIG")
+            // The test servers' programs (scripts/test.sh exports them) are
+            // the tests' business, not haul's or its steps'.
+            .env_remove("HAUL_MOTO")
+            .env_remove("HAUL_S3RVER")
             .env("HAUL_ACTOR", "tester")
             .stdin(Stdio::null());
         for (k, v) in env {

@@ -69,6 +69,7 @@ macro_rules! rejects {
 
 mod apps;
 mod environments;
+mod pull;
 mod shape;
 mod webhooks;
 

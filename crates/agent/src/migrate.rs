@@ -1,0 +1,96 @@
+//! `migrate_once`: exactly once per release per environment, before any
+//! host switches to it. A host of the first wave with the migrating role
+//! (any first-wave host when the blessing names none) claims it with a
+//! create-if-absent write of `claims/<app>/<env>/<id>/migrate`: of many
+//! claimers one wins, on every backend. The winner runs the steps and writes
+//! `migrate.done` (or `migrate.failed` with the error); every other host
+//! waits for `migrate.done` before it switches.
+//!
+//! A claimer that dies mid-migration leaves a claim with neither: the
+//! migration may have half run, so nobody re-runs it by itself. It is
+//! reported (by the claimer's host as failed, by the others as waiting on a
+//! claim that has not finished); an operator who has looked at the database
+//! removes the claim and the next round claims it again.
+
+use crate::steps;
+use crate::sync::{AppRun, Stop};
+use bytes::Bytes;
+use haul_bless::Blessing;
+use haul_store::{Created, keys};
+use serde::{Deserialize, Serialize};
+
+/// What a claim records.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claim {
+    host: String,
+    at: jiff::Timestamp,
+    version: u64,
+}
+
+const MAX_CLAIM: u64 = 64 << 10;
+
+pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) -> Result<(), Stop> {
+    let cfg = &run.agent.config;
+    let roles = cfg.roles.clone();
+    if b.steps.migrate_once.is_empty() {
+        return Ok(());
+    }
+    let store = &run.agent.store;
+    let (app, env, id) = (run.app, cfg.env.as_str(), b.release.as_str());
+    let key = |what: &str| keys::claim(app, env, id, what);
+    let err = |e: haul_store::StoreError| Stop::Failed(format!("migrate once: {e}"));
+    if store.size(&key("migrate.done")).await.map_err(err)?.is_some() {
+        return Ok(());
+    }
+    if let Some(why) = store.get(&key("migrate.failed"), MAX_CLAIM).await.map_err(err)? {
+        return Err(Stop::Failed(format!(
+            "migrate once of {id} failed: {} (remove {} and {} to run it again)",
+            String::from_utf8_lossy(&why).trim(),
+            key("migrate.failed"),
+            key("migrate")
+        )));
+    }
+    let eligible = run.wave == Some(0) && b.steps.migrate_role.as_ref().is_none_or(|r| roles.contains(r));
+    if !eligible {
+        return Err(Stop::Waiting(match read_claim(run, &key("migrate")).await? {
+            Some(c) => format!("waiting for migrate once of {id}, claimed by {} at {}", c.host, c.at),
+            None => format!("waiting for migrate once of {id} (not claimed yet)"),
+        }));
+    }
+    let claim = Claim { host: cfg.host.clone(), at: jiff::Timestamp::now(), version: b.version };
+    let body = Bytes::from(serde_json::to_vec(&claim).expect("a claim serializes"));
+    match store.create(&key("migrate"), body).await.map_err(err)? {
+        Created::Exists => {
+            let c = read_claim(run, &key("migrate")).await?;
+            return Err(match c {
+                Some(c) if c.host == cfg.host => Stop::Failed(format!(
+                    "migrate once of {id} was claimed by this host at {} and did not finish (the agent stopped during it); \
+                     it is not run again by itself: check the migration, then remove {} to run it again",
+                    c.at,
+                    key("migrate")
+                )),
+                Some(c) => {
+                    Stop::Waiting(format!("waiting for migrate once of {id}, claimed by {} at {}", c.host, c.at))
+                }
+                None => Stop::Waiting(format!("waiting for migrate once of {id}")),
+            });
+        }
+        Created::New => {}
+    }
+    let env_vars = run.env(b);
+    for s in &b.steps.migrate_once {
+        let name = s.name.clone().unwrap_or_else(|| format!("migrate once: {}", s.run));
+        if let Err(e) = steps::run(run.host(), &name, &s.run, release_dir, &env_vars).await {
+            let text = format!("{} on {}: {e}", name, cfg.host);
+            let _ = store.create(&key("migrate.failed"), Bytes::from(text)).await;
+            return Err(Stop::Failed(e.to_string()));
+        }
+    }
+    store.create(&key("migrate.done"), Bytes::from(cfg.host.clone())).await.map_err(err)?;
+    Ok(())
+}
+
+async fn read_claim(run: &AppRun<'_>, key: &str) -> Result<Option<Claim>, Stop> {
+    let bytes = run.agent.store.get(key, MAX_CLAIM).await.map_err(|e| Stop::Failed(format!("migrate once: {e}")))?;
+    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+}

@@ -1,0 +1,146 @@
+//! Waves: THE rule for which wave a host is in and whether a wave is done.
+//!
+//! Agents gate their switch on it, and `haul deploy`'s follower on a pull
+//! environment reads the same reports through the same functions, so the
+//! two can never disagree about who may switch.
+//!
+//! - A host belongs to the first wave whose selector takes it: `roles` (any
+//!   of them), `labels` (all of them), `percent` (that share of the hosts no
+//!   earlier wave took, by a stable hash of the host's name and the wave's
+//!   position, so a host always lands in the same wave of the same plan) or
+//!   `rest`. A host no wave takes is in an implicit last wave after all of
+//!   them; a blessing with no waves is one wave of every host.
+//! - A wave is done when every host of it that is not silent (its last
+//!   report is older than `silent_after`) reports `live` for this blessing's
+//!   version and release. A wave with no hosts is done. A failed or refused
+//!   host of a wave keeps it from being done, so a failing first wave stops
+//!   the rest.
+//! - A host may switch when every earlier wave is done.
+
+use haul_bless::{Blessing, Selector};
+use haul_store::reports::{AgentPhase, AgentReport};
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The wave `host` (with `roles` and `labels`) is in for `blessing`.
+pub fn wave_of(blessing: &Blessing, host: &str, roles: &[String], labels: &BTreeMap<String, String>) -> usize {
+    for (i, wave) in blessing.waves.iter().enumerate() {
+        let takes = match &wave.select {
+            Selector::Roles(want) => want.iter().any(|r| roles.contains(r)),
+            Selector::Labels(want) => want.iter().all(|(k, v)| labels.get(k) == Some(v)),
+            Selector::Percent(p) => bucket(host, i) < u64::from(*p),
+            Selector::Rest => true,
+        };
+        if takes {
+            return i;
+        }
+    }
+    blessing.waves.len()
+}
+
+/// A stable number in 0..100 for `host` in the wave at `position`.
+fn bucket(host: &str, position: usize) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"haul wave\0");
+    h.update(host.as_bytes());
+    h.update(&(position as u64).to_le_bytes());
+    let d = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d.as_bytes()[..8]);
+    u64::from_le_bytes(first) % 100
+}
+
+/// Where one wave is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaveState {
+    /// The wave's name (`rest` for the implicit last wave, `all` when the
+    /// blessing has no waves).
+    pub name: String,
+    /// Every host that reported and belongs to this wave, sorted.
+    pub hosts: Vec<String>,
+    /// Hosts live on this blessing.
+    pub live: Vec<String>,
+    /// Hosts whose work on this blessing failed or was refused, with why.
+    pub failed: Vec<(String, String)>,
+    /// Hosts still working (or not yet on this blessing).
+    pub pending: Vec<String>,
+    /// Hosts whose last report is older than `silent_after`: they do not
+    /// hold the wave back.
+    pub silent: Vec<String>,
+}
+
+impl WaveState {
+    /// Every non-silent host is live (an empty wave is done).
+    pub fn done(&self) -> bool {
+        self.failed.is_empty() && self.pending.is_empty()
+    }
+}
+
+/// Where every wave of a blessing is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaveProgress {
+    pub version: u64,
+    /// One per wave of the blessing, plus the implicit last one.
+    pub waves: Vec<WaveState>,
+}
+
+impl WaveProgress {
+    /// Whether a host of wave `wave` may switch: every earlier wave is done.
+    pub fn may_switch(&self, wave: usize) -> bool {
+        self.waves.iter().take(wave).all(WaveState::done)
+    }
+
+    /// The first wave that is not done, if any.
+    pub fn current(&self) -> Option<usize> {
+        self.waves.iter().position(|w| !w.done())
+    }
+
+    /// The first wave with a failed host, if any.
+    pub fn failed(&self) -> Option<usize> {
+        self.waves.iter().position(|w| !w.failed.is_empty())
+    }
+
+    /// Every wave is done.
+    pub fn complete(&self) -> bool {
+        self.waves.iter().all(WaveState::done)
+    }
+}
+
+/// Where `blessing`'s waves are, judged from the agents' `reports` at `now`.
+/// Reports of other apps or environments are ignored.
+pub fn progress(blessing: &Blessing, reports: &[AgentReport], now: Timestamp, silent_after: Duration) -> WaveProgress {
+    let mut waves: Vec<WaveState> = blessing
+        .waves
+        .iter()
+        .map(|w| WaveState { name: w.name.clone(), ..Default::default() })
+        .chain(std::iter::once(WaveState {
+            name: if blessing.waves.is_empty() { "all" } else { "rest" }.into(),
+            ..Default::default()
+        }))
+        .collect();
+    let silent_secs = i64::try_from(silent_after.as_secs()).unwrap_or(i64::MAX);
+    for r in reports.iter().filter(|r| r.app == blessing.app && r.env == blessing.env) {
+        let w = &mut waves[wave_of(blessing, &r.host, &r.roles, &r.labels)];
+        w.hosts.push(r.host.clone());
+        let on_this = r.blessing == Some(blessing.version);
+        let live = on_this && r.phase == AgentPhase::Live && r.live.as_deref() == Some(blessing.release.as_str());
+        if live {
+            w.live.push(r.host.clone());
+        } else if now.as_second().saturating_sub(r.at.as_second()) > silent_secs {
+            w.silent.push(r.host.clone());
+        } else if on_this && matches!(r.phase, AgentPhase::Failed | AgentPhase::Refused) {
+            let why = r.error.clone().unwrap_or_else(|| format!("{:?}", r.phase).to_lowercase());
+            w.failed.push((r.host.clone(), why));
+        } else {
+            w.pending.push(r.host.clone());
+        }
+    }
+    for w in &mut waves {
+        w.hosts.sort();
+    }
+    WaveProgress { version: blessing.version, waves }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+use super::*;
+use haul_bless::{ArchiveRef, Steps, Wave};
+use haul_release::ReleaseId;
+
+fn blessing(waves: Vec<Wave>) -> Blessing {
+    let r = ArchiveRef { blake3: "00".into(), size: 1 };
+    Blessing {
+        format: haul_bless::FORMAT,
+        app: "web".into(),
+        env: "prod".into(),
+        version: 7,
+        release: ReleaseId::parse("20261123T000000.000Z-abcdefabcdef").unwrap(),
+        archive: r.clone(),
+        record: r,
+        previous: None,
+        waves,
+        steps: Steps::default(),
+        issued: Timestamp::UNIX_EPOCH,
+        expires: Timestamp::MAX,
+        by: "t".into(),
+        reason: None,
+        deployment: None,
+    }
+}
+
+fn wave(name: &str, select: Selector) -> Wave {
+    Wave { name: name.into(), select, verifications: vec![] }
+}
+
+fn report(host: &str, roles: &[&str], version: u64, phase: AgentPhase, at: Timestamp) -> AgentReport {
+    AgentReport {
+        host: host.into(),
+        app: "web".into(),
+        env: "prod".into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        labels: BTreeMap::new(),
+        wave: None,
+        blessing: Some(version),
+        release: Some("20261123T000000.000Z-abcdefabcdef".into()),
+        live: (phase == AgentPhase::Live).then(|| "20261123T000000.000Z-abcdefabcdef".into()),
+        phase,
+        error: (phase == AgentPhase::Failed).then(|| "health check failed".into()),
+        steps: vec![],
+        at,
+        agent: "test".into(),
+    }
+}
+
+fn roles(r: &[&str]) -> Vec<String> {
+    r.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn hosts_land_in_the_first_wave_that_takes_them() {
+    let b = blessing(vec![
+        wave("canary", Selector::Roles(vec!["canary".into()])),
+        wave("eu", Selector::Labels([("region".to_string(), "eu".to_string())].into())),
+        wave("rest", Selector::Rest),
+    ]);
+    let eu: BTreeMap<String, String> = [("region".to_string(), "eu".to_string())].into();
+    assert_eq!(wave_of(&b, "a", &roles(&["web", "canary"]), &eu), 0);
+    assert_eq!(wave_of(&b, "b", &roles(&["web"]), &eu), 1);
+    assert_eq!(wave_of(&b, "c", &roles(&["web"]), &BTreeMap::new()), 2);
+}
+
+#[test]
+fn a_host_no_wave_takes_is_in_the_implicit_last_wave() {
+    let b = blessing(vec![wave("db", Selector::Roles(vec!["db".into()]))]);
+    assert_eq!(wave_of(&b, "x", &roles(&["web"]), &BTreeMap::new()), 1);
+    assert_eq!(wave_of(&blessing(vec![]), "x", &[], &BTreeMap::new()), 0);
+}
+
+#[test]
+fn percent_waves_take_about_their_share_and_always_the_same_hosts() {
+    let b = blessing(vec![wave("ten", Selector::Percent(10)), wave("rest", Selector::Rest)]);
+    let first: Vec<usize> = (0..1000).map(|i| wave_of(&b, &format!("host-{i}"), &[], &BTreeMap::new())).collect();
+    let in_first = first.iter().filter(|w| **w == 0).count();
+    assert!((50..150).contains(&in_first), "{in_first} of 1000 in a 10% wave");
+    let again: Vec<usize> = (0..1000).map(|i| wave_of(&b, &format!("host-{i}"), &[], &BTreeMap::new())).collect();
+    assert_eq!(first, again);
+    let none = blessing(vec![wave("none", Selector::Percent(0))]);
+    assert_eq!(wave_of(&none, "h", &[], &BTreeMap::new()), 1);
+    let all = blessing(vec![wave("all", Selector::Percent(100))]);
+    assert_eq!(wave_of(&all, "h", &[], &BTreeMap::new()), 0);
+}
+
+#[test]
+fn wave_two_waits_until_every_host_of_wave_one_is_live() {
+    let b = blessing(vec![wave("canary", Selector::Roles(vec!["canary".into()])), wave("rest", Selector::Rest)]);
+    let now = Timestamp::now();
+    let silent = Duration::from_secs(300);
+    let mut reports = vec![
+        report("c1", &["canary"], 7, AgentPhase::Live, now),
+        report("c2", &["canary"], 7, AgentPhase::Waiting, now),
+        report("w1", &["web"], 7, AgentPhase::Waiting, now),
+    ];
+    let p = progress(&b, &reports, now, silent);
+    assert!(p.may_switch(0));
+    assert!(!p.may_switch(1));
+    assert_eq!(p.current(), Some(0));
+    assert_eq!(p.waves[0].pending, vec!["c2".to_string()]);
+    reports[1] = report("c2", &["canary"], 7, AgentPhase::Live, now);
+    let p = progress(&b, &reports, now, silent);
+    assert!(p.may_switch(1));
+    assert_eq!(p.current(), Some(1));
+}
+
+#[test]
+fn a_failing_first_wave_host_blocks_wave_two() {
+    let b = blessing(vec![wave("canary", Selector::Roles(vec!["canary".into()])), wave("rest", Selector::Rest)]);
+    let now = Timestamp::now();
+    let reports = vec![
+        report("c1", &["canary"], 7, AgentPhase::Live, now),
+        report("c2", &["canary"], 7, AgentPhase::Failed, now),
+    ];
+    let p = progress(&b, &reports, now, Duration::from_secs(300));
+    assert!(!p.may_switch(1));
+    assert_eq!(p.failed(), Some(0));
+    assert_eq!(p.waves[0].failed, vec![("c2".to_string(), "health check failed".to_string())]);
+}
+
+#[test]
+fn live_on_an_older_blessing_is_not_live_on_this_one() {
+    let b = blessing(vec![wave("canary", Selector::Roles(vec!["canary".into()])), wave("rest", Selector::Rest)]);
+    let now = Timestamp::now();
+    let reports = vec![report("c1", &["canary"], 6, AgentPhase::Live, now)];
+    let p = progress(&b, &reports, now, Duration::from_secs(300));
+    assert!(!p.may_switch(1));
+    assert_eq!(p.waves[0].pending, vec!["c1".to_string()]);
+}
+
+#[test]
+fn silent_hosts_and_empty_waves_do_not_hold_the_rollout_back() {
+    let b = blessing(vec![
+        wave("db", Selector::Roles(vec!["db".into()])),
+        wave("canary", Selector::Roles(vec!["canary".into()])),
+        wave("rest", Selector::Rest),
+    ]);
+    let now = Timestamp::now();
+    let old = now - jiff::SignedDuration::from_secs(3600);
+    let reports = vec![
+        report("c1", &["canary"], 7, AgentPhase::Live, now),
+        report("c2", &["canary"], 7, AgentPhase::Waiting, old),
+        report("other-app", &["canary"], 7, AgentPhase::Waiting, now),
+    ];
+    let mut reports = reports;
+    reports[2].app = "api".into();
+    let p = progress(&b, &reports, now, Duration::from_secs(300));
+    assert!(p.waves[0].hosts.is_empty());
+    assert_eq!(p.waves[1].silent, vec!["c2".to_string()]);
+    assert!(p.may_switch(2));
+    assert!(p.complete());
+}

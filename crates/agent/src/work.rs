@@ -1,0 +1,223 @@
+//! The work on the host for one blessing, under the app's host lock, in the
+//! order a push deploy does it: stage (download, unpack over the newest
+//! complete release, `post_upload`, complete), `post-sync`, migrate, the
+//! wave gate, `pre-jump`, stop (or refresh), `un-jump`, the one-rename
+//! switch, start, `post-jump`, health, prune. Each phase already reached
+//! for this blessing is skipped, so a round that stopped (a wait, a
+//! failure, a crash) goes on where it was; the switch only ever targets a
+//! release the host marks complete.
+
+use crate::steps::{self, StepError, runs_here};
+use crate::sync::{AppRun, Stop};
+use haul_bless::Blessing;
+use haul_host::{Event, EventKind, SharedPath};
+use haul_release::ReleaseId;
+use haul_store::reports::{AgentPhase, read_all};
+
+fn failed(e: impl std::fmt::Display) -> Stop {
+    Stop::Failed(e.to_string())
+}
+
+fn step_failed(e: StepError) -> Stop {
+    Stop::Failed(e.to_string())
+}
+
+impl AppRun<'_> {
+    /// The variables a step sees, as push gives them.
+    pub(crate) fn env(&self, b: &Blessing) -> Vec<(String, String)> {
+        let cfg = &self.agent.config;
+        vec![
+            ("HAUL_APP".into(), self.app.to_string()),
+            ("HAUL_ENV".into(), cfg.env.clone()),
+            ("HAUL_RELEASE".into(), b.release.to_string()),
+            ("HAUL_RELEASE_DIR".into(), self.host().release_dir(&b.release)),
+            ("HAUL_PREVIOUS_RELEASE".into(), self.live.clone().filter(|l| l != b.release.as_str()).unwrap_or_default()),
+            ("HAUL_HOST".into(), cfg.host.clone()),
+            ("HAUL_ROLES".into(), cfg.roles.join(",")),
+            ("HAUL_BLESSING".into(), b.version.to_string()),
+        ]
+    }
+}
+
+pub(crate) async fn work(run: &mut AppRun<'_>, b: &Blessing, token: &str, stale: Option<&str>) -> Result<(), Stop> {
+    if let Some(old) = stale.and_then(|s| ReleaseId::parse(s).ok()) {
+        run.host().discard_incomplete(&old).await.map_err(failed)?;
+    }
+    let hs = run.host().inspect().await.map_err(failed)?;
+    run.live = hs.current.clone();
+    if hs.current.as_deref() != Some(b.release.as_str()) && run.state.done(AgentPhase::Switch) {
+        // Switched once, but `current` has moved since (a person's
+        // rollback or deploy): the blessing still says this release, so the
+        // switch and what follows it are done again.
+        run.state.reached = Some(AgentPhase::Waiting);
+    }
+    let release_dir = run.host().release_dir(&b.release);
+    let roles = run.agent.config.roles.clone();
+
+    if !hs.has_complete(&b.release) {
+        // Whatever a crash left of this release is not complete, so it goes.
+        run.host().discard_incomplete(&b.release).await.map_err(failed)?;
+        run.state.reached = None;
+        let (release, archive) = run
+            .phase(AgentPhase::Download, "download", async |r: &mut AppRun<'_>| {
+                let got = r.download(b).await?;
+                Ok((got, format!("{} bytes", b.archive.size)))
+            })
+            .await?;
+        let base_id = hs.newest_complete().map(str::to_string);
+        run.phase(AgentPhase::Unpack, "stage", async |r: &mut AppRun<'_>| {
+            let host = r.host().clone();
+            let base = match base_id.as_deref().and_then(|id| ReleaseId::parse(id).ok()) {
+                Some(id) => Some(host.read_release(&id).await.map_err(failed)?),
+                None => None,
+            };
+            let shared: Vec<SharedPath> = b.steps.shared.iter().map(|s| SharedPath::parse(s)).collect();
+            let rep = host.stage(&release, &archive, base.as_ref(), &shared, false).await.map_err(failed)?;
+            let env = r.env(b);
+            for s in b.steps.post_upload.iter().filter(|s| runs_here(s, &roles)) {
+                let name = s.name.clone().unwrap_or_else(|| format!("post_upload: {}", s.run));
+                steps::run(&host, &name, &s.run, &release_dir, &env).await.map_err(step_failed)?;
+            }
+            host.complete(&b.release).await.map_err(failed)?;
+            let _ = std::fs::remove_file(&archive);
+            Ok(((), format!("{} files sent, {} reused", rep.sent_files, rep.reused_files)))
+        })
+        .await?;
+    }
+
+    if !run.state.done(AgentPhase::PostSync) {
+        run.phase(AgentPhase::PostSync, "post-sync", async |r: &mut AppRun<'_>| {
+            let env = r.env(b);
+            let out = steps::script(r.host(), "post-sync", &b.steps.scripts.post_sync, &release_dir, &env)
+                .await
+                .map_err(step_failed)?;
+            Ok(((), out.map(|o| o.combined()).unwrap_or_else(|| "no post-sync script".into())))
+        })
+        .await?;
+    }
+
+    if !run.state.done(AgentPhase::Migrate) {
+        run.phase(AgentPhase::Migrate, "migrate", async |r: &mut AppRun<'_>| {
+            crate::migrate::once(r, b, &release_dir).await?;
+            let env = r.env(b);
+            for s in b.steps.migrate_per_host.iter().filter(|s| runs_here(s, &roles)) {
+                let name = s.name.clone().unwrap_or_else(|| format!("migrate: {}", s.run));
+                steps::run(r.host(), &name, &s.run, &release_dir, &env).await.map_err(step_failed)?;
+            }
+            Ok(((), String::new()))
+        })
+        .await?;
+    }
+
+    if !run.state.done(AgentPhase::Waiting) {
+        gate(run, b).await?;
+    }
+
+    let current_dir = format!("{}/current", run.host().dir());
+    if !run.state.done(AgentPhase::PreJump) {
+        run.phase(AgentPhase::PreJump, "pre-jump", async |r: &mut AppRun<'_>| {
+            let env = r.env(b);
+            let out = steps::script(r.host(), "pre-jump", &b.steps.scripts.pre_jump, &release_dir, &env)
+                .await
+                .map_err(|e| Stop::Failed(format!("pre-jump vetoed the switch: {e}")))?;
+            Ok(((), out.map(|o| o.combined()).unwrap_or_default()))
+        })
+        .await?;
+    }
+
+    if !run.state.done(AgentPhase::Switch) {
+        run.phase(AgentPhase::Switch, "switch", async |r: &mut AppRun<'_>| {
+            let host = r.host().clone();
+            let hs = host.inspect().await.map_err(failed)?;
+            r.live = hs.current.clone();
+            let env = r.env(b);
+            let refresh = !b.steps.refresh.is_empty();
+            if hs.current.as_deref() != Some(b.release.as_str()) {
+                if let Some(old) = hs.current.clone() {
+                    if !refresh {
+                        for s in b.steps.stop.iter().filter(|s| runs_here(s, &roles)) {
+                            let name = s.name.clone().unwrap_or_else(|| format!("stop: {}", s.run));
+                            steps::run(&host, &name, &s.run, &current_dir, &env).await.map_err(step_failed)?;
+                        }
+                    }
+                    let old_dir = format!("{}/releases/{old}", host.dir());
+                    steps::script(&host, "un-jump", &b.steps.scripts.un_jump, &old_dir, &env)
+                        .await
+                        .map_err(step_failed)?;
+                }
+                let event = Event {
+                    from: hs.current.clone(),
+                    to: Some(b.release.to_string()),
+                    env: Some(r.agent.config.env.clone()),
+                    reason: Some(format!("blessing v{} by {}", b.version, b.by)),
+                    ..Event::now(EventKind::Deploy, &r.agent.user)
+                };
+                host.switch(&b.release, &event).await.map_err(failed)?;
+                r.live = Some(b.release.to_string());
+            }
+            let service = if refresh { &b.steps.refresh } else { &b.steps.start };
+            for s in service.iter().filter(|s| runs_here(s, &roles)) {
+                let name = s.name.clone().unwrap_or_else(|| s.run.clone());
+                steps::run(&host, &name, &s.run, &current_dir, &env).await.map_err(step_failed)?;
+            }
+            Ok(((), format!("current -> releases/{}", b.release)))
+        })
+        .await?;
+    }
+
+    if !run.state.done(AgentPhase::PostJump) {
+        run.phase(AgentPhase::PostJump, "post-jump", async |r: &mut AppRun<'_>| {
+            let env = r.env(b);
+            let out = steps::script(r.host(), "post-jump", &b.steps.scripts.post_jump, &current_dir, &env)
+                .await
+                .map_err(step_failed)?;
+            Ok(((), out.map(|o| o.combined()).unwrap_or_default()))
+        })
+        .await?;
+    }
+
+    if !run.state.done(AgentPhase::Health) {
+        run.phase(AgentPhase::Health, "health", async |r: &mut AppRun<'_>| {
+            let env = r.env(b);
+            for check in &b.steps.health {
+                steps::health(r.host(), check, &env).await.map_err(step_failed)?;
+            }
+            Ok(((), format!("{} check(s) passed", b.steps.health.len())))
+        })
+        .await?;
+    }
+
+    run.state.reached = Some(AgentPhase::Live);
+    run.save()?;
+    crate::prune::prune(run, b, token).await;
+    Ok(())
+}
+
+/// Waits for every earlier wave to be done (by the agents' reports).
+async fn gate(run: &mut AppRun<'_>, b: &Blessing) -> Result<(), Stop> {
+    let wave = run.wave.unwrap_or(0);
+    if wave == 0 {
+        run.state.reached = Some(AgentPhase::Waiting);
+        return Ok(());
+    }
+    // This host's report says it is staged and waiting, so a follower sees
+    // it in its wave.
+    run.tell(AgentPhase::Waiting, Some("waiting for earlier waves".into())).await;
+    let reports = read_all(&run.agent.store, run.app, &run.agent.config.env)
+        .await
+        .map_err(|e| Stop::Failed(format!("reading the agents' reports: {e}")))?;
+    let p = crate::waves::progress(b, &reports, jiff::Timestamp::now(), run.agent.config.silent_after);
+    if !p.may_switch(wave) {
+        let w = p.current().unwrap_or(0);
+        let ws = &p.waves[w];
+        let why = if ws.failed.is_empty() {
+            format!("wave {} ({}) is not live yet: {}", w + 1, ws.name, ws.pending.join(", "))
+        } else {
+            let f: Vec<String> = ws.failed.iter().map(|(h, e)| format!("{h}: {e}")).collect();
+            format!("wave {} ({}) failed: {}", w + 1, ws.name, f.join("; "))
+        };
+        return Err(Stop::Waiting(why));
+    }
+    run.state.reached = Some(AgentPhase::Waiting);
+    run.save()
+}

@@ -1,0 +1,193 @@
+//! `haul bless APP ENV [RELEASE] [--previous]`: a new signed version of
+//! what a pull environment runs. The version is the newest + 1 and is
+//! written create-if-absent, so of two people blessing at once one wins
+//! and the other is told who did.
+
+use super::{doc, open_store, pull_env, read_blessing, signing_keys, trust};
+use crate::commands::Ctx;
+use crate::error::{Failure, Result};
+use haul_bless::{Blessing, Envelope};
+use haul_config::Config;
+use haul_release::ReleaseId;
+use haul_store::{Created, Store, blessings, keys, spool};
+
+/// Which release a blessing names.
+pub enum Choice {
+    Given(String),
+    /// The release the current blessing replaced.
+    Previous,
+    /// The newest spooled release.
+    Newest,
+}
+
+pub struct BlessArgs {
+    pub release: Choice,
+    pub reason: Option<String>,
+    pub force: bool,
+    pub json: bool,
+}
+
+pub async fn bless(ctx: &Ctx, app: &str, env: &str, args: BlessArgs) -> Result {
+    let BlessArgs { release, reason, force, json } = args;
+    let config = ctx.config()?;
+    config.app(app).map_err(|e| Failure::Usage(e.to_string()))?;
+    pull_env(&config, env)?;
+    if force && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(Failure::Usage("--force needs a --reason saying why".into()));
+    }
+    let store = open_store(&config, true).await?;
+    let id = choose(&config, &store, app, env, release).await?;
+    let ledger = haul_record::open(&config).await?;
+    refuse_quarantined(&ledger, app, env, &id, force).await?;
+    let doc = publish(ctx, &config, &store, app, env, &id, reason, None).await?;
+    if json {
+        ctx.printer.json(&serde_json::json!({
+            "app": doc.app, "env": doc.env, "version": doc.version, "release": doc.release,
+            "previous": doc.previous, "expires": doc.expires.to_string(), "by": doc.by,
+        }));
+    } else {
+        ctx.printer.out(&format!(
+            "blessed {app} {} for {env}: version {} (expires {})",
+            doc.release, doc.version, doc.expires
+        ));
+    }
+    Ok(())
+}
+
+/// The release `choice` names, checked.
+pub async fn choose(config: &Config, store: &Store, app: &str, env: &str, choice: Choice) -> Result<ReleaseId> {
+    match choice {
+        Choice::Given(id) => Ok(ReleaseId::parse(&id).map_err(haul_deploy::DeployError::from)?),
+        Choice::Previous => previous(config, store, app, env).await,
+        Choice::Newest => newest_spooled(store, app).await?.ok_or_else(|| {
+            Failure::Usage(format!("no release of `{app}` is spooled in {}: `haul spool {app}` first", store.url()))
+        }),
+    }
+}
+
+/// The release the current blessing replaced, from a blessing that
+/// verifies (a forged `previous` must not choose what gets signed).
+async fn previous(config: &Config, store: &Store, app: &str, env: &str) -> Result<ReleaseId> {
+    let Some((version, bytes)) = blessings::latest(store, app, env).await? else {
+        return Err(Failure::Usage(format!("{app} has never been blessed for {env}: there is no previous release")));
+    };
+    let trust = trust(config)?;
+    let read = read_blessing(&bytes, trust.as_ref(), app, env)
+        .map_err(|r| Failure::Run(format!("blessing version {version} of {app} in {env} cannot be read: {r}")))?;
+    match &read.verified {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Failure::Usage(format!(
+                "no key to verify blessing version {version} of {app} in {env} with: list them in [keys] trust or sign"
+            )));
+        }
+        Err(r) => {
+            return Err(Failure::Run(format!(
+                "blessing version {version} of {app} in {env} does not verify ({r}); its `previous` is not followed"
+            )));
+        }
+    }
+    read.doc.previous.ok_or_else(|| {
+        Failure::Usage(format!(
+            "blessing version {version} of {app} in {env} ({}) replaced nothing: there is no previous release",
+            read.doc.release
+        ))
+    })
+}
+
+/// The newest release of `app` with an index in the store.
+pub async fn newest_spooled(store: &Store, app: &str) -> Result<Option<ReleaseId>> {
+    let listed = store.list_keys(&keys::releases(keys::component("app", app)?)).await?;
+    Ok(listed
+        .iter()
+        .filter_map(|k| k.strip_suffix("/index.json"))
+        .filter_map(|k| k.rsplit('/').next())
+        .filter_map(|id| ReleaseId::parse(id).ok())
+        .max_by(|a, b| a.as_str().cmp(b.as_str())))
+}
+
+/// Refuses a quarantined release unless forced, as the gate does for push.
+pub async fn refuse_quarantined(
+    ledger: &haul_record::Client,
+    app: &str,
+    env: &str,
+    id: &ReleaseId,
+    force: bool,
+) -> Result {
+    let q = ledger.quarantined(app, env).await?;
+    if q.iter().any(|r| r == id.as_str()) && !force {
+        return Err(Failure::Run(format!(
+            "release {id} of {app} is quarantined; it is not blessed (--force --reason R to break glass)"
+        )));
+    }
+    Ok(())
+}
+
+/// Signs and publishes a blessing of spooled release `id`: the newest
+/// version plus one, `previous` the release currently blessed. Losing the
+/// race to another blessing of that version is an error naming the winner.
+#[allow(clippy::too_many_arguments)]
+pub async fn publish(
+    ctx: &Ctx,
+    config: &Config,
+    store: &Store,
+    app: &str,
+    env: &str,
+    id: &ReleaseId,
+    reason: Option<String>,
+    deployment: Option<i64>,
+) -> Result<Blessing> {
+    let Some(index) = spool::index(store, app, id).await? else {
+        return Err(Failure::Usage(format!(
+            "release {id} of {app} is not spooled in {}: `haul spool {app} --release {id}` first",
+            store.url()
+        )));
+    };
+    let keys = signing_keys(config)?;
+    let trust = trust(config)?;
+    let (version, previous) = match blessings::latest(store, app, env).await? {
+        None => (1, None),
+        Some((v, bytes)) => match read_blessing(&bytes, trust.as_ref(), app, env) {
+            Ok(r) if r.verified.is_ok() => (v + 1, Some(r.doc.release)),
+            Ok(r) => {
+                ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env}: {}", r.label()));
+                (v + 1, None)
+            }
+            Err(e) => {
+                ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env} cannot be read: {e}"));
+                (v + 1, None)
+            }
+        },
+    };
+    let intent = doc::Intent {
+        version,
+        previous,
+        by: haul_deploy::Whoami::current().user,
+        reason,
+        deployment,
+        now: jiff::Timestamp::now(),
+    };
+    let doc = doc::blessing(config, app, env, &index, intent);
+    let refs: Vec<&haul_bless::SecretKey> = keys.iter().collect();
+    let envelope = Envelope::sign(&doc, &refs);
+    match blessings::publish(store, app, env, version, envelope.to_bytes().into()).await? {
+        Created::New => Ok(doc),
+        Created::Exists => Err(lost(store, trust.as_ref(), app, env, version).await),
+    }
+}
+
+/// The message of a blessing that lost the race for `version`.
+async fn lost(store: &Store, trust: Option<&haul_bless::Trust>, app: &str, env: &str, version: u64) -> Failure {
+    let winner = match blessings::get(store, app, env, version).await {
+        Ok(Some(bytes)) => match read_blessing(&bytes, trust, app, env) {
+            Ok(r) => format!("release {} by {} ({})", r.doc.release, r.doc.by, r.label()),
+            Err(e) => format!("a blessing that cannot be read ({e})"),
+        },
+        Ok(None) => "a blessing since removed".into(),
+        Err(e) => format!("a blessing that cannot be read ({e})"),
+    };
+    Failure::Run(format!(
+        "another blessing won: version {version} of {app} in {env} is {winner}; nothing was written (bless again for version {})",
+        version + 1
+    ))
+}

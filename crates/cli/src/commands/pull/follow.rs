@@ -1,0 +1,347 @@
+//! Following a blessing: the agents' reports in the store, read every
+//! quarter second, turned into the same progress a push deploy shows (a
+//! phase as the first host reaches it, each host's steps started and
+//! finished) and into host results for the ledger, until every expected
+//! host is live on the blessing's version, one fails, or time runs out.
+
+use crate::printer::Printer;
+use haul_deploy::{HostReport, HostStatus, Observer, Progress};
+use haul_ledger::{HostResult, Phase};
+use haul_store::Store;
+use haul_store::reports::{AgentPhase, AgentReport};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(250);
+
+/// What is followed.
+pub struct Target<'a> {
+    pub store: &'a Store,
+    pub app: &'a str,
+    pub env: &'a str,
+    /// The blessing followed (its waves are judged by the agents' rule,
+    /// `haul_agent::waves`).
+    pub doc: &'a haul_bless::Blessing,
+    pub version: u64,
+    pub release: String,
+    pub issued: jiff::Timestamp,
+    /// The hosts the environment lists; empty: every agent that reports
+    /// and is not silent.
+    pub listed: Vec<String>,
+    pub silent_after: Duration,
+    pub deadline: Instant,
+    /// Failed hosts stop the follow unless the policy is `continue`.
+    pub go_on: bool,
+}
+
+/// Where one host is with the blessing followed.
+#[derive(Debug, Clone)]
+pub struct HostSeen {
+    pub phase: Option<AgentPhase>,
+    pub live: Option<String>,
+    pub before: Option<String>,
+    pub error: Option<String>,
+    pub started: Option<Instant>,
+    pub elapsed: Duration,
+    /// It reached the switch of this blessing.
+    pub switched: bool,
+}
+
+/// How a follow ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// Every expected host is live on the version (`failed`: hosts that
+    /// failed under `continue`).
+    Live {
+        failed: Vec<String>,
+    },
+    Failed {
+        hosts: Vec<String>,
+    },
+    TimedOut {
+        waiting: Vec<String>,
+    },
+}
+
+pub struct Followed {
+    pub ended: Ended,
+    pub hosts: BTreeMap<String, HostSeen>,
+}
+
+fn reached(p: AgentPhase) -> Phase {
+    match p {
+        AgentPhase::Idle | AgentPhase::Download | AgentPhase::Unpack | AgentPhase::PostSync => Phase::Stage,
+        AgentPhase::Waiting | AgentPhase::Refused | AgentPhase::Failed => Phase::Stage,
+        AgentPhase::Migrate => Phase::Migrate,
+        AgentPhase::PreJump | AgentPhase::Switch | AgentPhase::PostJump => Phase::Switch,
+        AgentPhase::Health | AgentPhase::Live => Phase::Verify,
+    }
+}
+
+/// The phase a failed host had reached: its last step's.
+fn reached_of(r: &AgentReport) -> Phase {
+    match r.phase {
+        AgentPhase::Failed => r.steps.iter().rev().map(|s| reached(s.phase)).next().unwrap_or(Phase::Stage),
+        p => reached(p),
+    }
+}
+
+impl HostSeen {
+    pub fn status(&self, release: &str) -> HostStatus {
+        match self.phase {
+            Some(AgentPhase::Live) if self.before.as_deref() == Some(release) => HostStatus::Unchanged,
+            Some(AgentPhase::Live) => HostStatus::Ok,
+            Some(AgentPhase::Failed | AgentPhase::Refused) => HostStatus::Failed,
+            None => HostStatus::Untouched,
+            Some(_) => HostStatus::Running,
+        }
+    }
+
+    pub fn result(&self, host: &str, release: &str) -> HostResult {
+        HostResult {
+            host: host.to_string(),
+            phase: self.reached(),
+            status: self.status(release),
+            error: self.error.as_deref().map(|e| haul_ledger::text::clean(e, haul_ledger::text::Kind::Block)),
+            elapsed_ms: self.elapsed.as_millis() as i64,
+        }
+    }
+
+    fn reached(&self) -> Phase {
+        self.phase.map_or(Phase::Stage, reached)
+    }
+
+    pub fn report(&self, host: &str, status: HostStatus) -> HostReport {
+        HostReport {
+            host: host.to_string(),
+            status,
+            live: self.live.clone(),
+            before: self.before.clone(),
+            reached: self.reached(),
+            elapsed_ms: self.elapsed.as_millis() as u64,
+            error: self.error.clone(),
+            stage: None,
+        }
+    }
+}
+
+/// Every agent's report, one by one: a report that cannot be read (one
+/// broken or hostile writer) is skipped and named, and does not hide the
+/// others; a store that cannot be listed is an error (tried again).
+async fn reports(
+    store: &Store,
+    app: &str,
+    env: &str,
+) -> Result<(Vec<AgentReport>, Vec<String>), haul_store::StoreError> {
+    use haul_store::keys;
+    let prefix = keys::reports(keys::component("app", app)?, keys::component("environment", env)?);
+    let (mut out, mut problems) = (Vec::new(), Vec::new());
+    for key in store.list_keys(&prefix).await? {
+        if !key.ends_with(".json") {
+            continue;
+        }
+        match store.get(&key, haul_store::reports::MAX_REPORT).await {
+            Ok(Some(b)) => match serde_json::from_slice::<AgentReport>(&b) {
+                Ok(r) if key == keys::report(app, env, &r.host) => out.push(r),
+                Ok(r) => problems.push(format!("{key} speaks for host {:?}", r.host)),
+                Err(e) => problems.push(format!("{key}: {e}")),
+            },
+            Ok(None) => {}
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    out.sort_by(|a, b| a.host.cmp(&b.host));
+    Ok((out, problems))
+}
+
+/// What each agent runs now, before a blessing: its `before`.
+pub async fn before(
+    store: &Store,
+    app: &str,
+    env: &str,
+) -> Result<BTreeMap<String, AgentReport>, haul_store::StoreError> {
+    Ok(reports(store, app, env).await?.0.into_iter().map(|r| (r.host.clone(), r)).collect())
+}
+
+/// Follows `t` until it ends; `on_change` hears each host whose status
+/// changed (for the ledger).
+pub async fn follow<F>(
+    printer: &Printer,
+    t: &Target<'_>,
+    start: &BTreeMap<String, AgentReport>,
+    mut on_change: F,
+) -> Result<Followed, haul_store::StoreError>
+where
+    F: AsyncFnMut(&str, &HostSeen),
+{
+    let mut hosts: BTreeMap<String, HostSeen> = BTreeMap::new();
+    let now = jiff::Timestamp::now();
+    let silent =
+        |r: &AgentReport, now: jiff::Timestamp| now.duration_since(r.at).as_secs() as u64 > t.silent_after.as_secs();
+    let new_seen = |host: &str| HostSeen {
+        phase: None,
+        live: start.get(host).and_then(|r| r.live.clone()),
+        before: start.get(host).and_then(|r| r.live.clone()),
+        error: None,
+        started: None,
+        elapsed: Duration::ZERO,
+        switched: false,
+    };
+    let mut expected: BTreeSet<String> = t.listed.iter().cloned().collect();
+    if expected.is_empty() {
+        for r in start.values().filter(|r| !silent(r, now)) {
+            expected.insert(r.host.clone());
+        }
+        for r in start.values().filter(|r| silent(r, now)) {
+            printer.progress(Progress::Warn(&format!(
+                "agent {} is silent (last contact {}); not waited for",
+                r.host,
+                super::ago(r.at, now)
+            )));
+        }
+    }
+    for h in &expected {
+        hosts.insert(h.clone(), new_seen(h));
+    }
+    // Phases are told as the furthest host reaches them, never backwards.
+    let mut told: Option<Phase> = None;
+    printer.progress(Progress::Note(&format!(
+        "following the agents of {} in {} (blessing version {})",
+        t.app, t.env, t.version
+    )));
+    let mut waves_done: BTreeSet<usize> = BTreeSet::new();
+    let mut unreadable: Option<String> = None;
+    let mut told_problems: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let now = jiff::Timestamp::now();
+        // The store may be away for a while, or hold a report that cannot
+        // be read: said once, and read again until the deadline.
+        let reports = match reports(t.store, t.app, t.env).await {
+            Ok((r, problems)) => {
+                unreadable = None;
+                for p in problems {
+                    if told_problems.insert(p.clone()) {
+                        printer.progress(Progress::Warn(&format!("a report is skipped: {p}")));
+                    }
+                }
+                r
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if unreadable.as_deref() != Some(msg.as_str()) {
+                    printer.progress(Progress::Warn(&format!("the agents' reports cannot be read: {msg}")));
+                    unreadable = Some(msg);
+                }
+                if Instant::now() >= t.deadline {
+                    let waiting = expected
+                        .iter()
+                        .filter(|h| !hosts.get(*h).is_some_and(|s| s.phase == Some(AgentPhase::Live)))
+                        .cloned()
+                        .collect();
+                    return Ok(Followed { ended: Ended::TimedOut { waiting }, hosts });
+                }
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
+        // Each wave is told once done, by the rule the agents wait on.
+        let waves = haul_agent::waves::progress(t.doc, &reports, now, t.silent_after);
+        for (i, w) in waves.waves.iter().enumerate() {
+            if w.done() && !w.hosts.is_empty() && waves_done.insert(i) {
+                printer.progress(Progress::Note(&format!("wave {} done ({})", w.name, w.live.join(", "))));
+            }
+        }
+        for r in reports {
+            let ours = r.blessing == Some(t.version) || (r.phase == AgentPhase::Refused && r.at >= t.issued);
+            if !ours {
+                continue;
+            }
+            if t.listed.is_empty() {
+                expected.insert(r.host.clone());
+            } else if !expected.contains(&r.host) {
+                continue;
+            }
+            let seen = hosts.entry(r.host.clone()).or_insert_with(|| new_seen(&r.host));
+            if seen.phase == Some(r.phase) && seen.live == r.live {
+                continue;
+            }
+            let before_status = seen.status(&t.release);
+            let started = *seen.started.get_or_insert_with(Instant::now);
+            seen.elapsed = started.elapsed();
+            let ph = reached_of(&r);
+            if told.is_none_or(|t| ph > t) {
+                told = Some(ph);
+                printer.progress(Progress::Phase(ph));
+            }
+            if let Some(old) = seen.phase {
+                let label = super::store::phase(old);
+                printer.progress(Progress::Finished {
+                    host: Some(&r.host),
+                    label: &label,
+                    ok: true,
+                    elapsed: seen.elapsed,
+                });
+            }
+            seen.phase = Some(r.phase);
+            seen.live = r.live.clone();
+            seen.switched |=
+                matches!(r.phase, AgentPhase::Switch | AgentPhase::PostJump | AgentPhase::Health | AgentPhase::Live);
+            let label = super::store::phase(r.phase);
+            match r.phase {
+                AgentPhase::Live => {
+                    printer.progress(Progress::Finished {
+                        host: Some(&r.host),
+                        label: "live",
+                        ok: true,
+                        elapsed: seen.elapsed,
+                    });
+                }
+                AgentPhase::Failed | AgentPhase::Refused => {
+                    seen.error = Some(r.error.clone().unwrap_or_else(|| label.clone()));
+                    printer.progress(Progress::Finished {
+                        host: Some(&r.host),
+                        label: &label,
+                        ok: false,
+                        elapsed: seen.elapsed,
+                    });
+                    printer.progress(Progress::Warn(&format!("{}: {}", r.host, seen.error.as_deref().unwrap_or(""))));
+                }
+                _ => printer.progress(Progress::Started { host: Some(&r.host), label: &label }),
+            }
+            if seen.status(&t.release) != before_status || matches!(r.phase, AgentPhase::Live | AgentPhase::Failed) {
+                on_change(&r.host, seen).await;
+            }
+        }
+        let failed: Vec<String> = expected
+            .iter()
+            .filter(|h| hosts.get(*h).is_some_and(|s| s.status(&t.release) == HostStatus::Failed))
+            .cloned()
+            .collect();
+        if !failed.is_empty() && !t.go_on {
+            return Ok(Followed { ended: Ended::Failed { hosts: failed }, hosts });
+        }
+        let waiting: Vec<String> = expected
+            .iter()
+            .filter(|h| {
+                !failed.contains(h)
+                    && !hosts
+                        .get(*h)
+                        .is_some_and(|s| matches!(s.status(&t.release), HostStatus::Ok | HostStatus::Unchanged))
+            })
+            .cloned()
+            .collect();
+        if waiting.is_empty() && !expected.is_empty() {
+            return Ok(Followed { ended: Ended::Live { failed }, hosts });
+        }
+        if Instant::now() >= t.deadline {
+            for h in &waiting {
+                if let Some(s) = hosts.get_mut(h) {
+                    s.elapsed = s.started.map_or(Duration::ZERO, |i| i.elapsed());
+                }
+            }
+            let _ = now;
+            return Ok(Followed { ended: Ended::TimedOut { waiting }, hosts });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
