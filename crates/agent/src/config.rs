@@ -137,7 +137,9 @@ impl AgentConfig {
             return Err(bad(&root_s, format!("{:?} is not an absolute path", root_s.value)));
         }
         let apps_s = required("HAUL_APPS")?;
-        let apps = list(&apps_s);
+        let mut apps = list(&apps_s);
+        let mut seen = std::collections::BTreeSet::new();
+        apps.retain(|a| seen.insert(a.clone()));
         if apps.is_empty() {
             return Err(bad(&apps_s, "names no app".into()));
         }

@@ -17,6 +17,8 @@ use std::path::PathBuf;
 pub struct Memory {
     pub etag: Option<String>,
     pub envelope: Option<Envelope>,
+    /// The last round's outcome (a looping agent logs changes).
+    pub last: Option<crate::sync::Outcome>,
 }
 
 fn store_failed(what: &str, e: StoreError) -> Stop {

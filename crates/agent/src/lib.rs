@@ -22,5 +22,5 @@ pub mod waves;
 mod work;
 
 pub use config::{AgentConfig, ConfigError, VARIABLES};
-pub use run::{AgentError, Mode, Summary, run, run_with};
+pub use run::{AgentError, Mode, Summary, describe, run, run_with};
 pub use sync::Outcome;

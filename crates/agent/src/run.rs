@@ -132,6 +132,12 @@ pub async fn run_with(
                     break;
                 }
                 let outcome = sync_app(&agent, app, mem).await;
+                // A looping agent says when an app's state changes (the
+                // journal of a systemd unit); `--once` prints its summary.
+                if mode == Mode::Loop && mem.last.as_ref() != Some(&outcome) {
+                    agent.warn(&format!("{app}: {}", describe(&outcome)));
+                    mem.last = Some(outcome.clone());
+                }
                 summary.apps.push((app.clone(), outcome));
             }
             if mode == Mode::Once || agent.stopping() {
@@ -156,6 +162,17 @@ pub async fn run_with(
     tokio::select! {
         summary = work => Ok(summary),
         _ = watch => unreachable!("the watcher never ends"),
+    }
+}
+
+/// One line for an app's outcome.
+pub fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::NoBlessing => "not blessed yet".into(),
+        Outcome::Live { version, release } => format!("live {release} (blessing v{version})"),
+        Outcome::Waiting(w) => format!("waiting: {w}"),
+        Outcome::Failed(e) => format!("failed: {e}"),
+        Outcome::Refused(e) => format!("refused: {e}"),
     }
 }
 

@@ -162,13 +162,13 @@ pub(crate) async fn sync_app(agent: &Agent, app: &str, mem: &mut Memory) -> Outc
 
 async fn finish(run: &mut AppRun<'_>, r: Result<Outcome, Stop>) -> Outcome {
     let cfg = &run.agent.config;
-    let outcome = match r {
-        Ok(o) => return o,
+    match r {
+        Ok(o) => o,
         Err(Stop::Waiting(w)) => {
             run.tell(AgentPhase::Waiting, Some(w.clone())).await;
             Outcome::Waiting(w)
         }
-        Err(Stop::Backoff(why)) => return Outcome::Failed(why),
+        Err(Stop::Backoff(why)) => Outcome::Failed(why),
         Err(Stop::Refused(why)) => {
             let why = why.to_string();
             run.tell(AgentPhase::Refused, Some(why.clone())).await;
@@ -181,13 +181,15 @@ async fn finish(run: &mut AppRun<'_>, r: Result<Outcome, Stop>) -> Outcome {
             let wait = jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX);
             run.state.retry_at = Timestamp::now().checked_add(wait).ok();
             run.tell(AgentPhase::Failed, Some(e.clone())).await;
+            // Only a failure changes the state here (its backoff); a round
+            // that waited for another process's lock must not write its
+            // copy over that process's state.
+            if let Err(Stop::Failed(e)) = run.save() {
+                run.agent.warn(&e);
+            }
             Outcome::Failed(e)
         }
-    };
-    if let Err(Stop::Failed(e)) = run.save() {
-        run.agent.warn(&e);
     }
-    outcome
 }
 
 async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> {
@@ -206,28 +208,12 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
     run.state.begin(b.version);
     run.blessing = Some(b.clone());
 
-    // A step a crash cut short is reported failed, then redone below.
-    let crashed = run.state.in_flight.take();
-    let mut stale = None;
-    if let Some(f) = &crashed {
-        run.state.push_step(StepReport {
-            phase: f.phase,
-            name: format!("{:?}", f.phase).to_lowercase(),
-            ok: false,
-            started: f.started,
-            millis: 0,
-            output: format!("the agent stopped during {:?} of release {}", f.phase, f.release).to_lowercase(),
-        });
-        if f.release != b.release.as_str() {
-            stale = Some(f.release.clone());
-        }
-        run.save()?;
-    }
+    let in_flight = run.state.in_flight.is_some();
 
     let hs = run.host().inspect().await.map_err(|e| Stop::Failed(e.to_string()))?;
     run.live = hs.current.clone();
     let live_here = hs.current.as_deref() == Some(b.release.as_str());
-    if live_here && crashed.is_none() && (run.state.reached.is_none() || run.state.done(AgentPhase::Live)) {
+    if live_here && !in_flight && (run.state.reached.is_none() || run.state.done(AgentPhase::Live)) {
         run.state.reached = Some(AgentPhase::Live);
         run.state.failures = 0;
         run.state.retry_at = None;
@@ -253,7 +239,7 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
         }
         return Ok(Outcome::Live { version: b.version, release: b.release.to_string() });
     }
-    if crashed.is_none()
+    if !in_flight
         && let Some(at) = run.state.retry_at
         && at > Timestamp::now()
     {
@@ -262,7 +248,7 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
     }
 
     let token = lock(run, &b).await?;
-    let r = crate::work::work(run, &b, &token, stale.as_deref()).await;
+    let r = locked(run, &b, &token).await;
     if let Err(e) = run.host().unlock(&token).await {
         run.agent.warn(&format!("{}: could not release the lock: {e}", run.app));
     }
@@ -272,6 +258,41 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
     run.tell(AgentPhase::Live, None).await;
     run.save()?;
     Ok(Outcome::Live { version: b.version, release: b.release.to_string() })
+}
+
+/// The round's work once the lock is held. The state is read again first:
+/// another agent process for this app (an overlapping cron run) may have
+/// worked while this one waited, and only a lock holder may judge a step in
+/// flight as cut short by a crash.
+async fn locked(run: &mut AppRun<'_>, b: &Blessing, token: &str) -> Result<(), Stop> {
+    let mut fresh = state::load(&run.state_path).map_err(|e| Stop::Failed(e.to_string()))?;
+    let ours = run.state.accepted.clone();
+    if ours.as_ref().map(|a| a.version) > fresh.accepted.as_ref().map(|a| a.version) {
+        fresh.accepted = ours;
+    }
+    fresh.begin(b.version);
+    fresh.reported = fresh.reported.max(run.state.reported);
+    run.state = fresh;
+
+    // A step a crash cut short is reported failed, then redone below.
+    let crashed = run.state.in_flight.take();
+    let mut stale = None;
+    if let Some(f) = &crashed {
+        run.state.push_step(StepReport {
+            phase: f.phase,
+            name: format!("{:?}", f.phase).to_lowercase(),
+            ok: false,
+            started: f.started,
+            millis: 0,
+            output: format!("the agent stopped during {:?} of release {}", f.phase, f.release).to_lowercase(),
+        });
+        if f.release != b.release.as_str() {
+            stale = Some(f.release.clone());
+        }
+        run.save()?;
+    }
+
+    crate::work::work(run, b, token, stale.as_deref()).await
 }
 
 /// Takes the app's host lock, taking over one whose holder is certainly

@@ -228,3 +228,49 @@ async fn sigterm_stops_the_agent_between_steps_and_releases_the_lock() {
     assert!(!w.root("h1").join("web/.haul/lock").exists(), "the lock was released");
     assert_eq!(w.live("h1"), None, "stopped before the switch");
 }
+
+#[tokio::test]
+async fn over_s3_a_blessed_release_goes_live_and_stays_live() {
+    let s3 = haul_tests3::S3Server::start();
+    let url = s3.url("pull");
+    let store = haul_store::Store::open_with(&url, &Default::default(), s3.env()).unwrap();
+    let mut w = World::with_store(store, url);
+    let r = w.release(&[("index.html", "v1"), ("post-sync.sh", "touch synced\n")]);
+    w.bless(&r, |_| {}).await;
+    let run = || {
+        let mut c = agent(&w, "h1", true);
+        c.envs(s3.env());
+        c.output().unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(w.live("h1").as_deref(), Some(r.id.as_str()));
+    assert!(w.root("h1").join("web/current/synced").exists());
+    assert_eq!(w.report("h1").await.phase, AgentPhase::Live);
+    let again = run();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("live"), "{}", String::from_utf8_lossy(&again.stdout));
+}
+
+#[tokio::test]
+async fn an_overlapping_run_waits_for_the_lock_and_does_not_call_the_running_step_a_crash() {
+    let mut w = World::new();
+    let (mark, flag) = (w.path().join("mark"), w.path().join("flag"));
+    std::fs::write(&flag, "").unwrap();
+    let held = hold(&mark, &flag);
+    let r = w.release(&[("post-sync.sh", held.as_str())]);
+    w.bless(&r, |_| {}).await;
+    let mut first = agent(&w, "h1", true).spawn().unwrap();
+    wait_for(&mark, &mut first);
+    let second = agent(&w, "h1", true).output().unwrap();
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success() && said.contains("waiting: locked by"), "{said}");
+    let meanwhile = w.report("h1").await;
+    assert!(!meanwhile.steps.iter().any(|s| s.output.contains("stopped during")), "{:?}", meanwhile.steps);
+    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.json")).unwrap();
+    assert!(state.contains("\"in_flight\""), "the running step is still in flight: {state}");
+    std::fs::remove_file(&flag).unwrap();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(w.live("h1").as_deref(), Some(r.id.as_str()));
+    let rep = w.report("h1").await;
+    assert!(rep.steps.iter().all(|s| s.ok), "{:?}", rep.steps);
+}

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub struct World {
     pub tmp: tempfile::TempDir,
     pub store_dir: PathBuf,
+    /// The store's URL as agents are given it.
+    pub store_url: String,
     pub store: Store,
     pub cache: ReleaseCache,
     pub key: SecretKey,
@@ -23,16 +25,29 @@ pub struct World {
 }
 
 impl World {
+    /// A world whose store is a directory (`file://`).
     pub fn new() -> World {
         let tmp = tempfile::tempdir().unwrap();
         let store_dir = tmp.path().join("store");
-        let store = Store::open(store_dir.to_str().unwrap(), &StoreOptions::default()).unwrap();
+        let url = store_dir.to_str().unwrap().to_string();
+        let store = Store::open(&url, &StoreOptions::default()).unwrap();
+        Self::with(tmp, store_dir, url, store)
+    }
+
+    /// A world on `store`, which agents reach at `url`.
+    pub fn with_store(store: Store, url: String) -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let store_dir = tmp.path().join("no-store-dir");
+        Self::with(tmp, store_dir, url, store)
+    }
+
+    fn with(tmp: tempfile::TempDir, store_dir: PathBuf, store_url: String, store: Store) -> World {
         let cache = ReleaseCache::new(tmp.path().join("cache"));
         let key = SecretKey::generate("ci");
         let keys = tmp.path().join("keys");
         std::fs::create_dir_all(&keys).unwrap();
         key.write_pair(&keys).unwrap();
-        World { trust: keys.join("ci.pub"), tmp, store_dir, store, cache, key, version: 0, trees: 0 }
+        World { trust: keys.join("ci.pub"), tmp, store_dir, store_url, store, cache, key, version: 0, trees: 0 }
     }
 
     pub fn path(&self) -> &Path {
@@ -94,7 +109,7 @@ impl World {
 
     pub fn vars(&self, host: &str, roles: &[&str]) -> BTreeMap<String, String> {
         [
-            ("HAUL_STORE", self.store_dir.to_str().unwrap().to_string()),
+            ("HAUL_STORE", self.store_url.clone()),
             ("HAUL_ROOT", self.root(host).to_str().unwrap().to_string()),
             ("HAUL_APPS", "web".into()),
             ("HAUL_ENV", "prod".into()),

@@ -4,7 +4,7 @@
 
 use crate::commands::Ctx;
 use crate::error::{Failure, Result};
-use haul_agent::{AgentConfig, AgentError, Mode, Outcome};
+use haul_agent::{AgentConfig, AgentError, Mode};
 use std::path::Path;
 
 pub async fn agent(ctx: &Ctx, once: bool, file: Option<&Path>) -> Result<()> {
@@ -31,14 +31,10 @@ pub async fn agent(ctx: &Ctx, once: bool, file: Option<&Path>) -> Result<()> {
             AgentError::Trust(_) | AgentError::Threshold(_) => Failure::Usage(e.to_string()),
             other => Failure::Run(other.to_string()),
         })?;
-    for (app, outcome) in &summary.apps {
-        ctx.printer.out(&match outcome {
-            Outcome::NoBlessing => format!("{app}: not blessed yet"),
-            Outcome::Live { version, release } => format!("{app}: live {release} (blessing v{version})"),
-            Outcome::Waiting(w) => format!("{app}: waiting: {w}"),
-            Outcome::Failed(e) => format!("{app}: failed: {e}"),
-            Outcome::Refused(e) => format!("{app}: refused: {e}"),
-        });
+    if once {
+        for (app, outcome) in &summary.apps {
+            ctx.printer.out(&format!("{app}: {}", haul_agent::describe(outcome)));
+        }
     }
     if summary.ok() { Ok(()) } else { Err(Failure::Reported) }
 }
