@@ -38,6 +38,9 @@ command -v chromedriver >/dev/null || need+=(chromium-driver)
 # Python virtualenv and fetches the OpenAPI document with curl.
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v curl >/dev/null || need+=(curl)
+# The systemd units in contrib/ are checked with systemd-analyze
+# (scripts/host-scripts.sh).
+command -v systemd-analyze >/dev/null || need+=(systemd)
 # The store's tests run npm's s3rver (see below).
 command -v npm >/dev/null || need+=(npm)
 if ((${#need[@]})); then
