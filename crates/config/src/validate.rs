@@ -66,6 +66,18 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
             relative_path(p, "`path`", false)?;
         }
         shared_paths(&app.shared)?;
+        for (key, script) in app.scripts.all() {
+            if script.get_ref().is_empty() {
+                continue;
+            }
+            relative_path(script, &format!("script `{key}`"), false)?;
+            if script.get_ref().starts_with('-') {
+                return Err((
+                    script.span(),
+                    format!("script `{key}` must not begin with `-` (sh would read it as an option)"),
+                ));
+            }
+        }
         for r in &app.roles {
             known_role(r, &format!("app `{}`", name.get_ref()))?;
         }

@@ -184,3 +184,36 @@ mode = "push"
 "#
     );
 }
+
+#[test]
+fn package_script_outside_the_release() {
+    rejects!(
+        r#"
+[apps.web]
+ship = "public"
+scripts = { pre_jump = "../../bin/evil.sh" }
+"#
+    );
+}
+
+#[test]
+fn package_script_read_as_an_option() {
+    rejects!(
+        r#"
+[apps.web]
+ship = "public"
+scripts = { post_sync = "-x" }
+"#
+    );
+}
+
+#[test]
+fn unknown_package_script() {
+    rejects!(
+        r#"
+[apps.web]
+ship = "public"
+scripts = { post_deploy = "x.sh" }
+"#
+    );
+}

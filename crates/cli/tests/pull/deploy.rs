@@ -202,3 +202,19 @@ fn a_deploy_stopped_by_sigterm_while_following_closes_its_deployment() {
     let h = history(&p);
     assert_eq!(h[0]["status"], "failed", "the deployment is not left running: {h}");
 }
+
+#[test]
+fn package_scripts_renamed_in_the_config_are_the_ones_agents_run() {
+    let marks = tempfile::tempdir().unwrap();
+    let m = marks.path().display();
+    let p = Project::pull(&["h1"], "", "[apps.app.scripts]\npre_jump = \"hooks/check.sh\"\npost_sync = \"\"\n");
+    p.write("src/hooks/check.sh", &format!("touch {m}/renamed-pre-jump\n"));
+    p.write("src/pre-jump.sh", &format!("touch {m}/default-pre-jump\n"));
+    p.write("src/post-sync.sh", &format!("touch {m}/post-sync\n"));
+    let _a = p.agent("h1", "web", &[]);
+    let r = p.haul(&["deploy", "app", "fleet", "--json"]).ok().report();
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(marks.path().join("renamed-pre-jump").exists(), "the configured pre_jump ran");
+    assert!(!marks.path().join("default-pre-jump").exists(), "FTL's default name is not run once renamed");
+    assert!(!marks.path().join("post-sync").exists(), "an empty name turns the step off");
+}

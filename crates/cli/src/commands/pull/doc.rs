@@ -106,6 +106,12 @@ fn steps(name: &str, a: &App) -> Steps {
                 }
             })
             .collect(),
-        scripts: haul_bless::ScriptNames::default(),
+        scripts: haul_bless::ScriptNames {
+            post_sync: a.scripts.post_sync.get_ref().clone(),
+            pre_jump: a.scripts.pre_jump.get_ref().clone(),
+            post_jump: a.scripts.post_jump.get_ref().clone(),
+            un_jump: a.scripts.un_jump.get_ref().clone(),
+            pre_remove: a.scripts.pre_remove.get_ref().clone(),
+        },
     }
 }
