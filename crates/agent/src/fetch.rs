@@ -17,6 +17,9 @@ use std::path::PathBuf;
 pub struct Memory {
     pub etag: Option<String>,
     pub envelope: Option<Envelope>,
+    /// The version of the object `envelope` was read from (its key in the
+    /// store, not what it says: the two must agree).
+    pub version: Option<u64>,
     /// The last round's outcome (a looping agent logs changes).
     pub last: Option<crate::sync::Outcome>,
 }
@@ -46,10 +49,14 @@ impl AppRun<'_> {
             // The hint only says something moved; the versioned objects are
             // the truth.
             match blessings::latest(store, app, env).await {
-                Ok(Some((_, bytes))) => {
+                Ok(Some((version, bytes))) => {
                     mem.envelope = Some(Envelope::from_bytes(&bytes).map_err(Stop::Refused)?);
+                    mem.version = Some(version);
                 }
-                Ok(None) => mem.envelope = None,
+                Ok(None) => {
+                    mem.envelope = None;
+                    mem.version = None;
+                }
                 Err(e) => return Err(store_failed("reading the blessings", e)),
             }
         }
@@ -67,6 +74,21 @@ impl AppRun<'_> {
         };
         let doc = verify(envelope, &self.agent.trust, app, env, self.state.accepted.clone(), jiff::Timestamp::now())
             .map_err(Stop::Refused)?;
+        // The store's newest version must hold the document signed as that
+        // version: an older blessing copied under a higher number (a writer
+        // who can add objects but not sign) would otherwise pass on a host
+        // that remembers nothing newer, and roll it back while the real
+        // newest blessing sits below it.
+        if mem.version != Some(doc.version) {
+            return Err(Stop::Refused(Refusal::Mismatch {
+                what: "store".into(),
+                detail: format!(
+                    "its newest blessing object is version {}, the document in it is signed as version {}",
+                    mem.version.map_or("?".into(), |v| v.to_string()),
+                    doc.version
+                ),
+            }));
+        }
         check_path(&doc.steps.path).map_err(Stop::Refused)?;
         let accepted = Accepted { version: doc.version, envelope: envelope.digest() };
         if self.state.accepted.as_ref() != Some(&accepted) {
