@@ -188,6 +188,23 @@ fn bless_previous_blesses_what_the_current_blessing_replaced_as_a_new_version() 
 }
 
 #[test]
+fn bless_previous_does_not_follow_an_older_blessing_copied_under_a_newer_version() {
+    let p = Project::pull(&[], "", "");
+    for text in ["one", "two", "three"] {
+        build_with(&p, text);
+        p.haul(&["spool", "app"]).ok();
+        p.haul(&["bless", "app", "fleet"]).ok();
+    }
+    // A store writer without the key copies version 2 (which replaced
+    // `one`) in as version 4: following its `previous` would sign `one`.
+    let dir = p.store().join("blessings/app/fleet");
+    std::fs::copy(dir.join(format!("{:020}.json", 2)), dir.join(format!("{:020}.json", 4))).unwrap();
+    let out = p.haul(&["bless", "app", "fleet", "--previous"]).fails(1);
+    assert!(out.stderr.contains("signed as version 2"), "{}", out.stderr);
+    assert!(!dir.join(format!("{:020}.json", 5)).exists());
+}
+
+#[test]
 fn bless_previous_does_not_follow_a_blessing_signed_by_an_unknown_key() {
     let p = Project::pull(&[], "", "");
     build_with(&p, "one");

@@ -75,6 +75,15 @@ async fn previous(config: &Config, store: &Store, app: &str, env: &str) -> Resul
     let read = read_blessing(&bytes, trust.as_ref(), app, env)
         .map_err(|r| Failure::Run(format!("blessing version {version} of {app} in {env} cannot be read: {r}")))?;
     match &read.verified {
+        // Signed, but as another version than the object holding it: an
+        // older blessing copied under a newer number, whose `previous` is
+        // not what the newest blessing replaced.
+        Ok(true) if read.doc.version != version => {
+            return Err(Failure::Run(format!(
+                "blessing version {version} of {app} in {env} holds a document signed as version {}; its `previous` is not followed",
+                read.doc.version
+            )));
+        }
         Ok(true) => {}
         Ok(false) => {
             return Err(Failure::Usage(format!(
@@ -147,17 +156,36 @@ pub async fn publish(
     let trust = trust(config)?;
     let (version, previous) = match blessings::latest(store, app, env).await? {
         None => (1, None),
-        Some((v, bytes)) => match read_blessing(&bytes, trust.as_ref(), app, env) {
-            Ok(r) if r.verified.is_ok() => (v + 1, Some(r.doc.release)),
-            Ok(r) => {
-                ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env}: {}", r.label()));
-                (v + 1, None)
+        Some((v, bytes)) => {
+            // The version after the newest object's; an object at the very
+            // last version (only a writer without the key puts one there)
+            // leaves no room, and wrapping would write version 0.
+            let next = v.checked_add(1).ok_or_else(|| {
+                Failure::Run(format!(
+                    "blessing version {v} of {app} in {env} is the last version there can be; it was not written by `haul bless`: remove it"
+                ))
+            })?;
+            match read_blessing(&bytes, trust.as_ref(), app, env) {
+                // Only a document that verifies, signed as the version of
+                // the object it is in, says what is blessed now.
+                Ok(r) if matches!(r.verified, Ok(true)) && r.doc.version == v => (next, Some(r.doc.release)),
+                Ok(r) if matches!(r.verified, Ok(true)) => {
+                    ctx.printer.err(&format!(
+                        "warning: blessing version {v} of {app} in {env} holds a document signed as version {}; it is not taken as what is blessed",
+                        r.doc.version
+                    ));
+                    (next, None)
+                }
+                Ok(r) => {
+                    ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env}: {}", r.label()));
+                    (next, None)
+                }
+                Err(e) => {
+                    ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env} cannot be read: {e}"));
+                    (next, None)
+                }
             }
-            Err(e) => {
-                ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env} cannot be read: {e}"));
-                (v + 1, None)
-            }
-        },
+        }
     };
     let intent = doc::Intent {
         version,
