@@ -133,6 +133,20 @@ impl AppRun<'_> {
         let dest = self.archive_path(b);
         let dir = dest.parent().expect("an archive path has a directory");
         std::fs::create_dir_all(dir).map_err(|e| Stop::Failed(format!("{}: {e}", dir.display())))?;
+        // Only this release's download is kept: what an earlier blessing's
+        // interrupted or abandoned download left (up to HAUL_MAX_RELEASE
+        // each, one per release ever blessed) would otherwise fill the disk.
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for item in rd.flatten() {
+                let path = item.path();
+                if path != dest
+                    && path.to_str().is_some_and(|p| p.ends_with(".tar.zst"))
+                    && item.file_type().is_ok_and(|t| t.is_file() || t.is_symlink())
+                {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
         spool::download(store, &index, &dest).await.map_err(|e| refused_if_corrupt("the archive", e))?;
         let (path, manifest) = (dest.clone(), release.manifest.clone());
         let checked = tokio::task::spawn_blocking(move || haul_release::verify_archive(&path, &manifest))

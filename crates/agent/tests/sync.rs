@@ -131,6 +131,20 @@ async fn an_older_blessing_copied_under_a_newer_version_does_not_roll_back_a_fre
 }
 
 #[tokio::test]
+async fn an_abandoned_download_of_an_earlier_blessing_does_not_stay_on_disk() {
+    let mut w = World::new();
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |_| {}).await;
+    // What an interrupted download of a release blessed before left.
+    let dir = w.root("h1").join("web/.haul/agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stale = dir.join("20200101T000000.000Z-000000000000.tar.zst");
+    std::fs::write(&stale, vec![0u8; 4096]).unwrap();
+    assert_eq!(once(&w, "h1", &[]).await, Outcome::Live { version: 1, release: r1.id.clone() });
+    assert!(!stale.exists());
+}
+
+#[tokio::test]
 async fn an_expired_blessing_is_refused() {
     let mut w = World::new();
     let r1 = w.release(&[("v", "1")]);
