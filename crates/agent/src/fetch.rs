@@ -43,6 +43,13 @@ impl AppRun<'_> {
                 mem.etag = None;
                 true
             }
+            // The hint only saves requests: one that cannot be read (a
+            // writer without the key can garble it) must not stop the agent
+            // from reading the versioned objects, which are the truth.
+            Err(StoreError::Corrupt { .. } | StoreError::TooLarge { .. }) => {
+                mem.etag = None;
+                true
+            }
             Err(e) => return Err(store_failed("reading the blessing hint", e)),
         };
         if changed || mem.envelope.is_none() {

@@ -145,6 +145,15 @@ async fn an_abandoned_download_of_an_earlier_blessing_does_not_stay_on_disk() {
 }
 
 #[tokio::test]
+async fn a_garbled_latest_hint_does_not_stop_the_agent() {
+    let mut w = World::new();
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |_| {}).await;
+    std::fs::write(w.store_dir.join("blessings/web/prod/latest"), "not a hint").unwrap();
+    assert_eq!(once(&w, "h1", &[]).await, Outcome::Live { version: 1, release: r1.id.clone() });
+}
+
+#[tokio::test]
 async fn an_expired_blessing_is_refused() {
     let mut w = World::new();
     let r1 = w.release(&[("v", "1")]);
