@@ -17,6 +17,9 @@ use std::path::PathBuf;
 pub struct Memory {
     pub etag: Option<String>,
     pub envelope: Option<Envelope>,
+    /// The version of the object `envelope` was read from (its key in the
+    /// store, not what it says: the two must agree).
+    pub version: Option<u64>,
     /// The last round's outcome (a looping agent logs changes).
     pub last: Option<crate::sync::Outcome>,
 }
@@ -40,16 +43,27 @@ impl AppRun<'_> {
                 mem.etag = None;
                 true
             }
+            // The hint only saves requests: one that cannot be read (a
+            // writer without the key can garble it) must not stop the agent
+            // from reading the versioned objects, which are the truth.
+            Err(StoreError::Corrupt { .. } | StoreError::TooLarge { .. }) => {
+                mem.etag = None;
+                true
+            }
             Err(e) => return Err(store_failed("reading the blessing hint", e)),
         };
         if changed || mem.envelope.is_none() {
             // The hint only says something moved; the versioned objects are
             // the truth.
             match blessings::latest(store, app, env).await {
-                Ok(Some((_, bytes))) => {
+                Ok(Some((version, bytes))) => {
                     mem.envelope = Some(Envelope::from_bytes(&bytes).map_err(Stop::Refused)?);
+                    mem.version = Some(version);
                 }
-                Ok(None) => mem.envelope = None,
+                Ok(None) => {
+                    mem.envelope = None;
+                    mem.version = None;
+                }
                 Err(e) => return Err(store_failed("reading the blessings", e)),
             }
         }
@@ -67,6 +81,21 @@ impl AppRun<'_> {
         };
         let doc = verify(envelope, &self.agent.trust, app, env, self.state.accepted.clone(), jiff::Timestamp::now())
             .map_err(Stop::Refused)?;
+        // The store's newest version must hold the document signed as that
+        // version: an older blessing copied under a higher number (a writer
+        // who can add objects but not sign) would otherwise pass on a host
+        // that remembers nothing newer, and roll it back while the real
+        // newest blessing sits below it.
+        if mem.version != Some(doc.version) {
+            return Err(Stop::Refused(Refusal::Mismatch {
+                what: "store".into(),
+                detail: format!(
+                    "its newest blessing object is version {}, the document in it is signed as version {}",
+                    mem.version.map_or("?".into(), |v| v.to_string()),
+                    doc.version
+                ),
+            }));
+        }
         check_path(&doc.steps.path).map_err(Stop::Refused)?;
         let accepted = Accepted { version: doc.version, envelope: envelope.digest() };
         if self.state.accepted.as_ref() != Some(&accepted) {
@@ -111,6 +140,20 @@ impl AppRun<'_> {
         let dest = self.archive_path(b);
         let dir = dest.parent().expect("an archive path has a directory");
         std::fs::create_dir_all(dir).map_err(|e| Stop::Failed(format!("{}: {e}", dir.display())))?;
+        // Only this release's download is kept: what an earlier blessing's
+        // interrupted or abandoned download left (up to HAUL_MAX_RELEASE
+        // each, one per release ever blessed) would otherwise fill the disk.
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for item in rd.flatten() {
+                let path = item.path();
+                if path != dest
+                    && path.to_str().is_some_and(|p| p.ends_with(".tar.zst"))
+                    && item.file_type().is_ok_and(|t| t.is_file() || t.is_symlink())
+                {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
         spool::download(store, &index, &dest).await.map_err(|e| refused_if_corrupt("the archive", e))?;
         let (path, manifest) = (dest.clone(), release.manifest.clone());
         let checked = tokio::task::spawn_blocking(move || haul_release::verify_archive(&path, &manifest))

@@ -130,12 +130,26 @@ pub fn save(path: &Path, state: &AppState) -> Result<(), StateError> {
     let err = |e: std::io::Error| StateError { path: path.display().to_string(), message: e.to_string() };
     let dir = path.parent().expect("a state file has a directory");
     std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("state")));
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(&serde_json::to_vec_pretty(state).expect("state serializes")).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(err)?;
+    // A temporary file of this write's own: two agent processes of one app
+    // (an overlapping cron run) saving at once must not write into, or
+    // rename away, each other's file, which left a state that was a mix of
+    // both (unreadable: the agent stops until a person removes it, and with
+    // it the memory of what was accepted) or a save that failed.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    let tmp = dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(state).expect("state serializes"))?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e));
+    }
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -157,6 +171,34 @@ mod tests {
         save(&p, &s).unwrap();
         assert_eq!(load(&p).unwrap(), s);
         assert!(s.done(AgentPhase::Download) && !s.done(AgentPhase::Migrate));
+    }
+
+    #[test]
+    fn saves_at_once_never_leave_an_unreadable_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = path(dir.path(), "web");
+        std::thread::scope(|s| {
+            for t in 0..6u64 {
+                let p = &p;
+                s.spawn(move || {
+                    for i in 0..150u64 {
+                        let mut st = AppState {
+                            accepted: Some(Accepted {
+                                version: t * 1000 + i,
+                                envelope: "ab".repeat(1 + (i as usize % 7) * 300),
+                            }),
+                            ..Default::default()
+                        };
+                        st.begin(i);
+                        save(p, &st).unwrap();
+                        load(p).unwrap();
+                    }
+                });
+            }
+        });
+        load(&p).unwrap();
+        let left: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 1, "{left:?}");
     }
 
     #[test]

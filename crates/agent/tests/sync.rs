@@ -114,6 +114,46 @@ async fn a_replayed_older_blessing_is_refused() {
 }
 
 #[tokio::test]
+async fn an_older_blessing_copied_under_a_newer_version_does_not_roll_back_a_fresh_host() {
+    let mut w = World::new();
+    let r1 = w.release(&[("v", "1")]);
+    let b1 = w.bless(&r1, |_| {}).await;
+    let r2 = w.release(&[("v", "2")]);
+    w.bless(&r2, |_| {}).await;
+    // A store writer without the key (and without the right to delete)
+    // adds version 3: version 1's signed document, copied. A host that
+    // remembers nothing (new, or its state reset) must not take it.
+    let env = haul_bless::Envelope::sign(&b1, &[&w.key]);
+    haul_store::blessings::publish(&w.store, "web", "prod", 3, env.to_bytes().into()).await.unwrap();
+    let out = once(&w, "h1", &[]).await;
+    assert!(matches!(&out, Outcome::Refused(e) if e.contains("signed as version 1")), "{out:?}");
+    assert_eq!(w.live("h1"), None);
+}
+
+#[tokio::test]
+async fn an_abandoned_download_of_an_earlier_blessing_does_not_stay_on_disk() {
+    let mut w = World::new();
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |_| {}).await;
+    // What an interrupted download of a release blessed before left.
+    let dir = w.root("h1").join("web/.haul/agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stale = dir.join("20200101T000000.000Z-000000000000.tar.zst");
+    std::fs::write(&stale, vec![0u8; 4096]).unwrap();
+    assert_eq!(once(&w, "h1", &[]).await, Outcome::Live { version: 1, release: r1.id.clone() });
+    assert!(!stale.exists());
+}
+
+#[tokio::test]
+async fn a_garbled_latest_hint_does_not_stop_the_agent() {
+    let mut w = World::new();
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |_| {}).await;
+    std::fs::write(w.store_dir.join("blessings/web/prod/latest"), "not a hint").unwrap();
+    assert_eq!(once(&w, "h1", &[]).await, Outcome::Live { version: 1, release: r1.id.clone() });
+}
+
+#[tokio::test]
 async fn an_expired_blessing_is_refused() {
     let mut w = World::new();
     let r1 = w.release(&[("v", "1")]);

@@ -101,8 +101,9 @@ fn decode32(path: &str, what: &str, b64: &str) -> Result<Zeroizing<[u8; 32]>, Ke
 
 /// Reads a key file whole, bounded, into memory wiped on drop. Only a
 /// regular file is opened (a FIFO or a device would block or never end);
-/// `secret` also refuses one readable by group or others, judged on the
-/// file opened, so it cannot be swapped between the check and the read.
+/// `secret` also refuses one readable by group or others, and any key file
+/// writable by others is refused, judged on the file opened, so it cannot
+/// be swapped between the check and the read.
 fn read_small(path: &Path, secret: bool) -> Result<Zeroizing<String>, KeyError> {
     let shown = path.display().to_string();
     if !std::fs::metadata(path).map_err(|e| io(path, e))?.is_file() {
@@ -121,6 +122,20 @@ fn read_small(path: &Path, secret: bool) -> Result<Zeroizing<String>, KeyError> 
             return Err(bad(
                 &shown,
                 format!("is readable by others (mode {mode:03o}); a secret key must be 0600: chmod 600 {shown}"),
+            ));
+        }
+    }
+    // A key anyone on the machine can rewrite is a key anyone can choose:
+    // a trusted public key so writable lets every local user have the agent
+    // accept a blessing of their own.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o002 != 0 {
+            return Err(bad(
+                &shown,
+                format!("is writable by anyone (mode {mode:03o}); a key file must not be: chmod o-w {shown}"),
             ));
         }
     }

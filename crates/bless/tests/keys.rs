@@ -142,6 +142,17 @@ fn public_key_file_that_is_not_one_is_refused() {
 }
 
 #[test]
+fn trusted_public_key_file_writable_by_anyone_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ops.pub");
+    std::fs::write(&path, SecretKey::generate("ops").public().to_line()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    refusal(PublicKey::read(&path), &path, "writable by anyone");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(PublicKey::read(&path).unwrap().name, "ops");
+}
+
+#[test]
 fn key_file_that_is_a_fifo_or_a_device_is_refused_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo.key");

@@ -188,6 +188,56 @@ fn bless_previous_blesses_what_the_current_blessing_replaced_as_a_new_version() 
 }
 
 #[test]
+fn bless_previous_does_not_follow_an_older_blessing_copied_under_a_newer_version() {
+    let p = Project::pull(&[], "", "");
+    for text in ["one", "two", "three"] {
+        build_with(&p, text);
+        p.haul(&["spool", "app"]).ok();
+        p.haul(&["bless", "app", "fleet"]).ok();
+    }
+    // A store writer without the key copies version 2 (which replaced
+    // `one`) in as version 4: following its `previous` would sign `one`.
+    let dir = p.store().join("blessings/app/fleet");
+    std::fs::copy(dir.join(format!("{:020}.json", 2)), dir.join(format!("{:020}.json", 4))).unwrap();
+    let out = p.haul(&["bless", "app", "fleet", "--previous"]).fails(1);
+    assert!(out.stderr.contains("signed as version 2"), "{}", out.stderr);
+    assert!(!dir.join(format!("{:020}.json", 5)).exists());
+}
+
+#[test]
+fn bless_of_the_newest_does_not_sign_a_release_planted_in_the_store() {
+    let p = Project::pull(&[], "", "");
+    build_with(&p, "one");
+    p.haul(&["spool", "app"]).ok();
+    let two = build_with(&p, "two");
+    p.haul(&["spool", "app"]).ok();
+    // A store writer without the key spools "a release" whose id sorts
+    // after every real one (here: two's index under another id).
+    let planted = "zzzz-planted-release";
+    let releases = p.store().join("releases/app");
+    let index = std::fs::read_to_string(releases.join(&two).join("index.json")).unwrap();
+    std::fs::create_dir_all(releases.join(planted)).unwrap();
+    std::fs::write(releases.join(planted).join("index.json"), index.replace(&two, planted)).unwrap();
+    let b = p.haul(&["bless", "app", "fleet", "--json"]).ok().json();
+    assert_eq!(b["release"], two);
+}
+
+#[test]
+fn bless_refuses_a_store_release_that_is_not_the_one_built_here() {
+    let p = Project::pull(&[], "", "");
+    let one = build_with(&p, "one");
+    p.haul(&["spool", "app"]).ok();
+    // Another index under the id (a store writer who spooled it first).
+    let path = p.store().join("releases/app").join(&one).join("index.json");
+    let mut index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    index["digest"] = serde_json::Value::String("a".repeat(64));
+    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let out = p.haul(&["bless", "app", "fleet", &one]).fails(1);
+    assert!(out.stderr.contains("not the one built here"), "{}", out.stderr);
+    assert!(!p.store().join("blessings/app/fleet").join(format!("{:020}.json", 1)).exists());
+}
+
+#[test]
 fn bless_previous_does_not_follow_a_blessing_signed_by_an_unknown_key() {
     let p = Project::pull(&[], "", "");
     build_with(&p, "one");

@@ -59,10 +59,53 @@ pub async fn choose(config: &Config, store: &Store, app: &str, env: &str, choice
     match choice {
         Choice::Given(id) => Ok(ReleaseId::parse(&id).map_err(haul_deploy::DeployError::from)?),
         Choice::Previous => previous(config, store, app, env).await,
-        Choice::Newest => newest_spooled(store, app).await?.ok_or_else(|| {
-            Failure::Usage(format!("no release of `{app}` is spooled in {}: `haul spool {app}` first", store.url()))
-        }),
+        Choice::Newest => newest_spooled_here(config, store, app).await,
     }
+}
+
+/// The newest spooled release that this machine's release cache also has.
+/// The store's listing alone does not choose: anyone who can write to the
+/// store can spool a release whose id sorts after every real one, and
+/// "the newest" would have the signer sign it.
+async fn newest_spooled_here(config: &Config, store: &Store, app: &str) -> Result<ReleaseId> {
+    let listed = store.list_keys(&keys::releases(keys::component("app", app)?)).await?;
+    let mut ids: Vec<ReleaseId> = listed
+        .iter()
+        .filter_map(|k| k.strip_suffix("/index.json"))
+        .filter_map(|k| k.rsplit('/').next())
+        .filter_map(|id| ReleaseId::parse(id).ok())
+        .collect();
+    if ids.is_empty() {
+        return Err(Failure::Usage(format!(
+            "no release of `{app}` is spooled in {}: `haul spool {app}` first",
+            store.url()
+        )));
+    }
+    ids.sort_by(|a, b| b.as_str().cmp(a.as_str()));
+    let cache = haul_release::ReleaseCache::new(config.cache_dir());
+    ids.into_iter().find(|id| cache.get(app, id.as_str()).is_ok()).ok_or_else(|| {
+        Failure::Usage(format!(
+            "none of the releases of `{app}` spooled in {} was built or imported here: name the one to bless (`haul bless {app} ENV RELEASE`)",
+            store.url()
+        ))
+    })
+}
+
+/// When this machine's cache has release `id`, the store's index must
+/// describe that very release (its manifest digest and record): otherwise
+/// a store writer who spooled other bytes under the id first would have
+/// them signed.
+fn check_against_cache(config: &Config, app: &str, index: &spool::SpoolIndex) -> Result {
+    let cache = haul_release::ReleaseCache::new(config.cache_dir());
+    let Ok(local) = cache.get(app, index.id.as_str()) else { return Ok(()) };
+    let record = blake3::hash(local.to_lines().as_bytes()).to_hex().to_string();
+    if index.digest != local.digest || index.record.blake3 != record {
+        return Err(Failure::Run(format!(
+            "release {} of {app} in the store is not the one built here (its manifest digest is {}, this one's is {}); it is not blessed",
+            index.id, index.digest, local.digest
+        )));
+    }
+    Ok(())
 }
 
 /// The release the current blessing replaced, from a blessing that
@@ -75,6 +118,15 @@ async fn previous(config: &Config, store: &Store, app: &str, env: &str) -> Resul
     let read = read_blessing(&bytes, trust.as_ref(), app, env)
         .map_err(|r| Failure::Run(format!("blessing version {version} of {app} in {env} cannot be read: {r}")))?;
     match &read.verified {
+        // Signed, but as another version than the object holding it: an
+        // older blessing copied under a newer number, whose `previous` is
+        // not what the newest blessing replaced.
+        Ok(true) if read.doc.version != version => {
+            return Err(Failure::Run(format!(
+                "blessing version {version} of {app} in {env} holds a document signed as version {}; its `previous` is not followed",
+                read.doc.version
+            )));
+        }
         Ok(true) => {}
         Ok(false) => {
             return Err(Failure::Usage(format!(
@@ -93,17 +145,6 @@ async fn previous(config: &Config, store: &Store, app: &str, env: &str) -> Resul
             read.doc.release
         ))
     })
-}
-
-/// The newest release of `app` with an index in the store.
-pub async fn newest_spooled(store: &Store, app: &str) -> Result<Option<ReleaseId>> {
-    let listed = store.list_keys(&keys::releases(keys::component("app", app)?)).await?;
-    Ok(listed
-        .iter()
-        .filter_map(|k| k.strip_suffix("/index.json"))
-        .filter_map(|k| k.rsplit('/').next())
-        .filter_map(|id| ReleaseId::parse(id).ok())
-        .max_by(|a, b| a.as_str().cmp(b.as_str())))
 }
 
 /// Refuses a quarantined release unless forced, as the gate does for push.
@@ -143,21 +184,41 @@ pub async fn publish(
             store.url()
         )));
     };
+    check_against_cache(config, app, &index)?;
     let keys = signing_keys(config)?;
     let trust = trust(config)?;
     let (version, previous) = match blessings::latest(store, app, env).await? {
         None => (1, None),
-        Some((v, bytes)) => match read_blessing(&bytes, trust.as_ref(), app, env) {
-            Ok(r) if r.verified.is_ok() => (v + 1, Some(r.doc.release)),
-            Ok(r) => {
-                ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env}: {}", r.label()));
-                (v + 1, None)
+        Some((v, bytes)) => {
+            // The version after the newest object's; an object at the very
+            // last version (only a writer without the key puts one there)
+            // leaves no room, and wrapping would write version 0.
+            let next = v.checked_add(1).ok_or_else(|| {
+                Failure::Run(format!(
+                    "blessing version {v} of {app} in {env} is the last version there can be; it was not written by `haul bless`: remove it"
+                ))
+            })?;
+            match read_blessing(&bytes, trust.as_ref(), app, env) {
+                // Only a document that verifies, signed as the version of
+                // the object it is in, says what is blessed now.
+                Ok(r) if matches!(r.verified, Ok(true)) && r.doc.version == v => (next, Some(r.doc.release)),
+                Ok(r) if matches!(r.verified, Ok(true)) => {
+                    ctx.printer.err(&format!(
+                        "warning: blessing version {v} of {app} in {env} holds a document signed as version {}; it is not taken as what is blessed",
+                        r.doc.version
+                    ));
+                    (next, None)
+                }
+                Ok(r) => {
+                    ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env}: {}", r.label()));
+                    (next, None)
+                }
+                Err(e) => {
+                    ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env} cannot be read: {e}"));
+                    (next, None)
+                }
             }
-            Err(e) => {
-                ctx.printer.err(&format!("warning: blessing version {v} of {app} in {env} cannot be read: {e}"));
-                (v + 1, None)
-            }
-        },
+        }
     };
     let intent = doc::Intent {
         version,
