@@ -65,8 +65,10 @@ pub struct WaveState {
     pub failed: Vec<(String, String)>,
     /// Hosts still working (or not yet on this blessing).
     pub pending: Vec<String>,
-    /// Hosts whose last report is older than `silent_after`: they do not
-    /// hold the wave back.
+    /// Hosts whose last report is older than `silent_after`. One silent
+    /// since an earlier blessing (a machine gone away) does not hold the
+    /// wave back; one that went silent while on this blessing is also in
+    /// `failed`.
     pub silent: Vec<String>,
 }
 
@@ -125,9 +127,19 @@ pub fn progress(blessing: &Blessing, reports: &[AgentReport], now: Timestamp, si
         w.hosts.push(r.host.clone());
         let on_this = r.blessing == Some(blessing.version);
         let live = on_this && r.phase == AgentPhase::Live && r.live.as_deref() == Some(blessing.release.as_str());
+        let silent = now.as_second().saturating_sub(r.at.as_second()) > silent_secs;
         if live {
             w.live.push(r.host.clone());
-        } else if now.as_second().saturating_sub(r.at.as_second()) > silent_secs {
+        } else if silent && on_this {
+            // It took this blessing up and then stopped talking: a canary
+            // that died while switching must not let the next wave go.
+            w.silent.push(r.host.clone());
+            let phase = format!("{:?}", r.phase).to_lowercase();
+            w.failed.push((
+                r.host.clone(),
+                format!("went silent while working on this blessing (last: {phase} at {})", r.at),
+            ));
+        } else if silent {
             w.silent.push(r.host.clone());
         } else if on_this && matches!(r.phase, AgentPhase::Failed | AgentPhase::Refused) {
             let why = r.error.clone().unwrap_or_else(|| format!("{:?}", r.phase).to_lowercase());

@@ -140,7 +140,8 @@ fn silent_hosts_and_empty_waves_do_not_hold_the_rollout_back() {
     let old = now - jiff::SignedDuration::from_secs(3600);
     let reports = vec![
         report("c1", &["canary"], 7, AgentPhase::Live, now),
-        report("c2", &["canary"], 7, AgentPhase::Waiting, old),
+        // Silent since an earlier blessing: a machine that went away.
+        report("c2", &["canary"], 6, AgentPhase::Live, old),
         report("other-app", &["canary"], 7, AgentPhase::Waiting, now),
     ];
     let mut reports = reports;
@@ -150,4 +151,20 @@ fn silent_hosts_and_empty_waves_do_not_hold_the_rollout_back() {
     assert_eq!(p.waves[1].silent, vec!["c2".to_string()]);
     assert!(p.may_switch(2));
     assert!(p.complete());
+}
+
+#[test]
+fn a_canary_that_goes_silent_while_switching_does_not_let_the_next_wave_go() {
+    let b = blessing(vec![wave("canary", Selector::Roles(vec!["canary".into()])), wave("rest", Selector::Rest)]);
+    let now = Timestamp::now();
+    let old = now - jiff::SignedDuration::from_secs(3600);
+    let reports = vec![
+        report("c1", &["canary"], 7, AgentPhase::Live, now),
+        report("c2", &["canary"], 7, AgentPhase::Switch, old),
+    ];
+    let p = progress(&b, &reports, now, Duration::from_secs(300));
+    assert!(!p.may_switch(1), "{p:?}");
+    assert_eq!(p.failed(), Some(0));
+    assert_eq!(p.waves[0].failed[0].0, "c2");
+    assert!(p.waves[0].failed[0].1.contains("went silent"), "{:?}", p.waves[0].failed);
 }
