@@ -1,6 +1,6 @@
 //! The shape of `haul.toml`. Every table refuses unknown keys.
 
-use crate::{Duration, KeysConfig, Mode, Step, StoreConfig, WaveConfig, WebhookConfig};
+use crate::{Duration, KeysConfig, Mode, PackageScripts, Step, StoreConfig, WaveConfig, WebhookConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -191,67 +191,6 @@ pub struct App {
     /// The package scripts pull agents run, by path inside the release.
     #[serde(default)]
     pub scripts: PackageScripts,
-}
-
-/// FTL's package scripts, by path inside the release (a release that does
-/// not ship one skips that step; `""` turns a step off). Pull agents run
-/// them: `post_sync` after the download, `pre_jump` before the switch (a
-/// failure vetoes it), `post_jump` after it, `un_jump` in the release being
-/// switched away from, `pre_remove` before a release is pruned.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PackageScripts {
-    #[serde(default = "script_post_sync")]
-    pub post_sync: Spanned<String>,
-    #[serde(default = "script_pre_jump")]
-    pub pre_jump: Spanned<String>,
-    #[serde(default = "script_post_jump")]
-    pub post_jump: Spanned<String>,
-    #[serde(default = "script_un_jump")]
-    pub un_jump: Spanned<String>,
-    #[serde(default = "script_pre_remove")]
-    pub pre_remove: Spanned<String>,
-}
-
-impl PackageScripts {
-    /// Each script with its key, in the order an agent meets them.
-    pub fn all(&self) -> [(&'static str, &Spanned<String>); 5] {
-        [
-            ("post_sync", &self.post_sync),
-            ("pre_jump", &self.pre_jump),
-            ("post_jump", &self.post_jump),
-            ("un_jump", &self.un_jump),
-            ("pre_remove", &self.pre_remove),
-        ]
-    }
-}
-
-impl Default for PackageScripts {
-    fn default() -> Self {
-        PackageScripts {
-            post_sync: script_post_sync(),
-            pre_jump: script_pre_jump(),
-            post_jump: script_post_jump(),
-            un_jump: script_un_jump(),
-            pre_remove: script_pre_remove(),
-        }
-    }
-}
-
-fn script_post_sync() -> Spanned<String> {
-    Spanned::new(0..0, "post-sync.sh".into())
-}
-fn script_pre_jump() -> Spanned<String> {
-    Spanned::new(0..0, "pre-jump.sh".into())
-}
-fn script_post_jump() -> Spanned<String> {
-    Spanned::new(0..0, "post-jump.sh".into())
-}
-fn script_un_jump() -> Spanned<String> {
-    Spanned::new(0..0, "un-jump.sh".into())
-}
-fn script_pre_remove() -> Spanned<String> {
-    Spanned::new(0..0, "pre-remove.sh".into())
 }
 
 fn default_workdir() -> String {

@@ -67,15 +67,9 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         }
         shared_paths(&app.shared)?;
         for (key, script) in app.scripts.all() {
-            if script.get_ref().is_empty() {
-                continue;
-            }
-            relative_path(script, &format!("script `{key}`"), false)?;
-            if script.get_ref().starts_with('-') {
-                return Err((
-                    script.span(),
-                    format!("script `{key}` must not begin with `-` (sh would read it as an option)"),
-                ));
+            if !script.get_ref().is_empty() {
+                relative_path(script, &format!("script `{key}`"), false)?;
+                crate::scripts::not_an_option(key, script)?;
             }
         }
         for r in &app.roles {
@@ -294,7 +288,7 @@ fn check_name(kind: &str, n: &Spanned<String>) -> Result<(), Fail> {
 /// begin or end with white space are refused, never normalized, so the path
 /// a host acts on is the path the file says. `trailing_slash`: a trailing
 /// `/` is allowed (it marks a shared directory).
-fn relative_path(p: &Spanned<String>, what: &str, trailing_slash: bool) -> Result<(), Fail> {
+pub(crate) fn relative_path(p: &Spanned<String>, what: &str, trailing_slash: bool) -> Result<(), Fail> {
     let s = p.get_ref();
     let shown = s.escape_debug().to_string();
     let fail = |why: String| Err((p.span(), format!("{what} `{shown}` {why}")));
