@@ -195,6 +195,37 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
             Mode::Pull => pull_env(env)?,
         }
     }
+    for (name, env) in c.environments.iter().filter(|(_, e)| e.mode() == Mode::Pull) {
+        migrate_in_first_wave(c, name, env)?;
+    }
+    Ok(())
+}
+
+/// On a pull environment, `migrate.once` runs on a host of the first wave
+/// with the migrating role, and every other host waits for it: a first wave
+/// of roles that leaves that role out would leave every host waiting.
+fn migrate_in_first_wave(c: &Config, env_name: &Spanned<String>, env: &Environment) -> Result<(), Fail> {
+    let Some(WaveSelect::Roles(first)) = env.waves.first().map(|w| w.get_ref().select()) else {
+        return Ok(());
+    };
+    for (app, a) in &c.apps {
+        if let Some(role) = &a.migrate.role
+            && !a.migrate.once.is_empty()
+            && !first.contains(role.get_ref())
+        {
+            return Err((
+                role.span(),
+                format!(
+                    "app `{}` migrates once on a `{}` host, but the first wave of pull environment `{}` takes only roles {}; add `{}` to that wave, or every host waits for a migration nobody may run",
+                    app.get_ref(),
+                    role.get_ref(),
+                    env_name.get_ref(),
+                    first.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "),
+                    role.get_ref()
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -46,10 +46,28 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
             check_name(kind, n)?;
         }
     }
-    let roles: BTreeSet<&str> = c.hosts.values().flat_map(|h| h.roles.iter().map(String::as_str)).collect();
+    // Agents of pull environments announce their roles themselves
+    // (`HAUL_ROLES`); the roles their waves name are known too.
+    let pull_roles = c
+        .environments
+        .values()
+        .filter(|e| e.mode() == crate::Mode::Pull)
+        .flat_map(|e| e.waves.iter().filter_map(|w| w.get_ref().roles.as_ref()).flatten().map(String::as_str));
+    let roles: BTreeSet<&str> =
+        c.hosts.values().flat_map(|h| h.roles.iter().map(String::as_str)).chain(pull_roles).collect();
+    let pull: Vec<_> = c.environments.values().filter(|e| e.mode() == crate::Mode::Pull).collect();
+    let any_pull = !pull.is_empty();
+    // A pull environment whose waves name no roles gives no list to check
+    // its agents' roles against.
+    let open_roles = pull.iter().any(|e| e.waves.iter().all(|w| w.get_ref().roles.is_none()));
     let known_role = |r: &Spanned<String>, what: &str| -> Result<(), Fail> {
-        if roles.contains(r.get_ref().as_str()) {
+        if open_roles || roles.contains(r.get_ref().as_str()) {
             Ok(())
+        } else if any_pull {
+            Err((
+                r.span(),
+                format!("{what} names role `{r}`, which no host has and no pull wave names", r = r.get_ref()),
+            ))
         } else {
             Err((r.span(), format!("{what} names role `{r}`, which no host has", r = r.get_ref())))
         }

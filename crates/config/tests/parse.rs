@@ -129,3 +129,35 @@ fn the_example_s_pull_environment_parses_once_uncommented() {
     assert_eq!(c.env("fleet").unwrap().mode(), haul_config::Mode::Pull);
     assert_eq!(c.store_url(), "s3://my-bucket/haul");
 }
+
+#[test]
+fn roles_only_agents_have_are_accepted_on_pull_environments() {
+    // Named by a wave: known.
+    let c = parse(
+        r#"
+[apps.web]
+ship = "public"
+roles = ["canary"]
+migrate = { once = ["./migrate"], role = "canary" }
+
+[environments.prod]
+mode = "pull"
+hosts = []
+waves = [{ name = "first", roles = ["canary"] }, { name = "rest" }]
+"#,
+    );
+    assert_eq!(c.apps.values().next().unwrap().migrate.role.as_ref().unwrap().get_ref(), "canary");
+    // Waves that name no roles give nothing to check agents' roles against.
+    parse(
+        r#"
+[apps.web]
+ship = "public"
+migrate = { once = ["./migrate"], role = "db" }
+
+[environments.prod]
+mode = "pull"
+hosts = []
+waves = [{ name = "half", percent = 50 }]
+"#,
+    );
+}

@@ -217,3 +217,35 @@ scripts = { post_deploy = "x.sh" }
 "#
     );
 }
+
+#[test]
+fn migrate_once_role_outside_the_first_wave() {
+    rejects!(
+        r#"
+[apps.web]
+ship = "public"
+migrate = { once = ["./migrate"], role = "db" }
+
+[environments.prod]
+mode = "pull"
+hosts = []
+waves = [{ name = "canary", roles = ["canary"] }, { name = "db", roles = ["db"] }]
+"#
+    );
+}
+
+#[test]
+fn role_that_neither_a_host_nor_a_pull_wave_names() {
+    rejects!(
+        r#"
+[apps.web]
+ship = "public"
+roles = ["wbe"]
+
+[environments.prod]
+mode = "pull"
+hosts = []
+waves = [{ name = "canary", roles = ["canary"] }, { name = "rest" }]
+"#
+    );
+}
