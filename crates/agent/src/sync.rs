@@ -298,20 +298,12 @@ async fn locked(run: &mut AppRun<'_>, b: &Blessing, token: &str) -> Result<(), S
 /// Takes the app's host lock, taking over one whose holder is certainly
 /// dead (an agent killed with it), as push does.
 async fn lock(run: &mut AppRun<'_>, b: &Blessing) -> Result<String, Stop> {
-    let me = run.agent.holder.clone();
-    let token = format!(
-        "{}-{}-{}",
-        me.machine,
-        me.pid,
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    let info = LockInfo::new(
+        run.agent.holder.clone(),
+        &run.agent.user,
+        format!("agent {} {} v{}", run.app, run.agent.config.env, b.version),
     );
-    let info = LockInfo {
-        token: token.clone(),
-        user: run.agent.user.clone(),
-        holder: me,
-        since: Timestamp::now().to_string(),
-        command: format!("agent {} {} v{}", run.app, run.agent.config.env, b.version),
-    };
+    let token = info.token.clone();
     let host = run.host();
     let failed = |e: haul_host::HostError| Stop::Failed(e.to_string());
     let theirs = match host.lock(&info).await.map_err(failed)? {

@@ -52,6 +52,19 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// A lock for `holder` (run by `user`) doing `command`, with a token no
+    /// other holder has: push deploys and agents take locks the same way.
+    pub fn new(holder: Holder, user: &str, command: String) -> LockInfo {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        LockInfo {
+            token: format!("{}-{}-{nanos}", holder.machine, holder.pid),
+            user: user.to_string(),
+            holder,
+            since: jiff::Timestamp::now().to_string(),
+            command,
+        }
+    }
+
     /// A lock file whose content cannot be read as a lock.
     pub fn unreadable(text: &str) -> LockInfo {
         let text = text.trim();

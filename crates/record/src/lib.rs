@@ -24,7 +24,7 @@ mod server;
 
 pub use client::{Answer, Client, LedgerClient, open};
 pub use error::{BREAK_GLASS, NoPredecessor, RecordError};
-pub use recorder::{Recorder, runner};
+pub use recorder::{Recorder, host_results, runner};
 pub use run::{Outcome, check_built_for_downstream, run, trigger_of};
 pub use server::Server;
 

@@ -134,22 +134,23 @@ impl Recorder {
             }
             Err(e) => (None, DeploymentStatus::Failed, Some(e.to_string())),
         };
-        let hosts: Vec<HostResult> = report
-            .map(|r| {
-                r.hosts
-                    .iter()
-                    .map(|h| HostResult {
-                        host: h.host.clone(),
-                        phase: h.reached,
-                        status: h.status,
-                        // Output captured from hosts: kept, made storable.
-                        error: h.error.as_deref().map(|e| clean(e, Kind::Block)),
-                        elapsed_ms: h.elapsed_ms as i64,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let hosts: Vec<HostResult> = report.map(host_results).unwrap_or_default();
         let message = message.map(|m| clean(&m, Kind::Block));
         self.client.finish_deployment(self.deployment, status, message.as_deref(), &hosts, &engine.who.user).await
     }
+}
+
+/// What the ledger keeps of each host of a report: output captured from
+/// hosts is kept, made storable. Push and pull runs record hosts alike.
+pub fn host_results(r: &DeployReport) -> Vec<HostResult> {
+    r.hosts
+        .iter()
+        .map(|h| HostResult {
+            host: h.host.clone(),
+            phase: h.reached,
+            status: h.status,
+            error: h.error.as_deref().map(|e| clean(e, Kind::Block)),
+            elapsed_ms: h.elapsed_ms as i64,
+        })
+        .collect()
 }

@@ -21,20 +21,8 @@ impl Engine {
         command: String,
         hint: String,
     ) -> Result<String, DeployError> {
-        let me = &self.who.holder;
-        let token = format!(
-            "{}-{}-{}",
-            me.machine,
-            me.pid,
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-        );
-        let info = LockInfo {
-            token: token.clone(),
-            user: self.who.user.clone(),
-            holder: me.clone(),
-            since: jiff::Timestamp::now().to_string(),
-            command,
-        };
+        let info = LockInfo::new(self.who.holder.clone(), &self.who.user, command);
+        let token = info.token.clone();
         let results = each(apps.to_vec(), self.parallel, |a| {
             let info = info.clone();
             async move {

@@ -159,17 +159,7 @@ pub async fn run(ctx: &Ctx, app: &str, env: &str, what: What, hosts: &[String], 
         _ => DeploymentStatus::Failed,
     };
     let hosts: Vec<HostResult> = match &outcome {
-        Ok(r) => r
-            .hosts
-            .iter()
-            .map(|h| HostResult {
-                host: h.host.clone(),
-                phase: h.reached,
-                status: h.status,
-                error: h.error.as_deref().map(|e| clean(e, Kind::Block)),
-                elapsed_ms: h.elapsed_ms as i64,
-            })
-            .collect(),
+        Ok(r) => haul_record::host_results(r),
         Err(_) => Vec::new(),
     };
     let message = match &outcome {
