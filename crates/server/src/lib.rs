@@ -83,6 +83,10 @@ pub struct State {
     pub(crate) feed: Arc<tokio::sync::watch::Sender<i64>>,
     /// Turns true when the server stops, ending long-lived responses.
     pub(crate) stop: tokio::sync::watch::Receiver<bool>,
+    /// The object store of pull deploys, when `haul.toml` has a pull
+    /// environment: agents' reports, blessings and spooled releases.
+    #[allow(dead_code)] // FOUNDATION: read by the pull routes being added
+    pub(crate) store: Option<haul_store::Store>,
 }
 
 impl State {
@@ -104,7 +108,13 @@ impl State {
             cache: Arc::default(),
             feed: Arc::new(tokio::sync::watch::channel(0).0),
             stop: tokio::sync::watch::channel(false).1,
+            store: None,
         }
+    }
+
+    /// The same, with the object store pull deploys use.
+    pub fn with_store(self, store: haul_store::Store) -> State {
+        State { store: Some(store), ..self }
     }
 }
 

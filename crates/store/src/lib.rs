@@ -37,6 +37,12 @@ pub struct Store {
     url: String,
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
 /// What a create-if-absent write found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {

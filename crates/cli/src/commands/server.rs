@@ -32,9 +32,17 @@ pub async fn server(ctx: &Ctx, listen: Option<String>) -> Result {
             }
         }
     };
-    haul_server::serve(listener, haul_server::State::new(ledger, std::sync::Arc::new(config)), shutdown)
-        .await
-        .map_err(|e| Failure::Run(format!("server: {e}")))?;
+    // Pull environments need the store: agents' reports, blessings.
+    let store = if config.environments.values().any(|e| e.mode() == haul_config::Mode::Pull) {
+        Some(super::pull::open_store(&config, true).await?)
+    } else {
+        None
+    };
+    let mut state = haul_server::State::new(ledger, std::sync::Arc::new(config));
+    if let Some(store) = store {
+        state = state.with_store(store);
+    }
+    haul_server::serve(listener, state, shutdown).await.map_err(|e| Failure::Run(format!("server: {e}")))?;
     ctx.printer.err("haul server stopped");
     Ok(())
 }
