@@ -15,6 +15,7 @@
 //! server serves is generated from the types it (de)serializes and cannot
 //! drift from them.
 
+pub mod agents;
 mod names;
 pub mod records;
 pub mod requests;

@@ -17,9 +17,11 @@
 //! `write` starts and ends deployments, `review` records verifications,
 //! approvals and quarantines, `read` and `views` answer questions, `gate`,
 //! `promotion` and `lease` hold the rules, `outbox` the webhook deliveries.
+//! `agents` keeps each pull agent's latest report.
 //! `rows` maps rows to the model, strictly; `time` keeps the stored text of
 //! times; `text` the rule for stored text.
 
+mod agents;
 mod api;
 mod audit;
 mod batch;
@@ -38,6 +40,7 @@ pub mod time;
 mod views;
 mod write;
 
+pub use agents::{AgentRecord, AgentSeen, AgentWrite};
 pub use api::BadTime;
 pub use error::LedgerError;
 pub use gate::{Pipeline, Verdict};

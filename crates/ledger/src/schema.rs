@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/004_runner_lease.sql"),
         include_str!("../migrations/postgres/004_runner_lease.sql"),
     ),
+    (5, include_str!("../migrations/sqlite/005_agents.sql"), include_str!("../migrations/postgres/005_agents.sql")),
 ];
 
 impl Ledger {
