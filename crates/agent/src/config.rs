@@ -31,7 +31,8 @@ pub struct AgentConfig {
     pub trust: Vec<PathBuf>,
     pub threshold: usize,
     /// `HAUL_LEDGER`: a `haul server` to report to and subscribe to
-    /// (`HAUL_TOKEN` holds its token); reports go into the store without it.
+    /// (`HAUL_TOKEN` holds its token, or `HAUL_TOKEN_FILE` names a private
+    /// file that does); reports go into the store without it.
     pub ledger: Option<String>,
     pub token: Option<String>,
     /// `HAUL_INTERVAL`: how often the store is polled (default 30s), with
@@ -74,6 +75,7 @@ pub const VARIABLES: &[&str] = &[
     "HAUL_TRUST_THRESHOLD",
     "HAUL_LEDGER",
     "HAUL_TOKEN",
+    "HAUL_TOKEN_FILE",
     "HAUL_INTERVAL",
     "HAUL_MAX_RELEASE",
     "HAUL_SILENT_AFTER",
@@ -222,7 +224,11 @@ impl AgentConfig {
             trust,
             threshold,
             ledger: look("HAUL_LEDGER").map(|s| s.value),
-            token: look("HAUL_TOKEN").map(|s| s.value),
+            token: match (look("HAUL_TOKEN"), look("HAUL_TOKEN_FILE")) {
+                (Some(s), _) => Some(s.value),
+                (None, Some(f)) => Some(crate::report::read_token_file(Path::new(&f.value)).map_err(|m| bad(&f, m))?),
+                (None, None) => None,
+            },
             interval: duration("HAUL_INTERVAL", Duration::from_secs(30))?,
             max_release,
             silent_after: duration("HAUL_SILENT_AFTER", Duration::from_secs(600))?,

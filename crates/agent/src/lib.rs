@@ -8,12 +8,16 @@
 //! same one-rename switch under the same host lock as push, prunes by the
 //! same rule, and reports every step. The on-host work goes through
 //! `haul_host::HostApp` over the local transport, so nothing about the
-//! layout, the lock or the switch exists twice.
+//! layout, the lock or the switch exists twice. Every report goes to the
+//! store and, with `HAUL_LEDGER`, to a `haul server` too (`report`), which
+//! turns it into the deployment's host result by `record`'s one mapping.
 
 mod config;
 mod fetch;
 mod migrate;
 mod prune;
+pub mod record;
+pub mod report;
 mod run;
 pub mod state;
 mod steps;

@@ -57,6 +57,8 @@ pub(crate) struct Agent {
     pub trust: Trust,
     pub holder: haul_host::Holder,
     pub user: String,
+    /// Posts reports to `HAUL_LEDGER`, when set.
+    pub poster: Option<crate::report::Poster>,
     stop: AtomicBool,
     warn: Box<dyn Fn(&str) + Send + Sync>,
 }
@@ -112,12 +114,17 @@ pub async fn run_with(
         }
     }
     let user = format!("agent@{}", config.host);
+    let poster = crate::report::Poster::new(config.ledger.as_deref(), config.token.as_deref()).unwrap_or_else(|e| {
+        warn(&e);
+        None
+    });
     let agent = Agent {
         config,
         store,
         trust,
         holder: haul_host::Holder::current(),
         user,
+        poster,
         stop: AtomicBool::new(false),
         warn: Box::new(warn),
     };

@@ -10,7 +10,7 @@ use crate::run::Agent;
 use crate::state::{self, AppState, InFlight};
 use haul_bless::{Blessing, Refusal};
 use haul_host::{Event, EventKind, HostApp, LockInfo, LockOutcome};
-use haul_store::reports::{self, AgentPhase, AgentReport, StepReport};
+use haul_store::reports::{AgentPhase, AgentReport, StepReport};
 use jiff::Timestamp;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -88,7 +88,7 @@ impl<'a> AppRun<'a> {
     /// state's steps (and the next report carries it), not fatal.
     pub(crate) async fn tell(&mut self, phase: AgentPhase, error: Option<String>) {
         let r = self.report(phase, error);
-        match reports::write(&self.agent.store, &r).await {
+        match crate::report::tell(self.agent, &r).await {
             Ok(()) => self.state.reported = Some(r.at),
             Err(e) => self.agent.warn(&format!("{}: could not write the report: {e}", self.app)),
         }
