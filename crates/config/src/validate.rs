@@ -18,11 +18,11 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
             ));
         }
         if let Some(bad) =
-            tok.scopes.iter().find(|s| !["read", "deploy", "verify", "approve", "admin"].contains(&s.as_str()))
+            tok.scopes.iter().find(|s| !["read", "deploy", "verify", "approve", "agent", "admin"].contains(&s.as_str()))
         {
             return Err((
                 t.span(),
-                format!("token `{}`: unknown scope `{bad}` (scopes: read, deploy, verify, approve, admin)", tok.name),
+                format!("token `{}`: unknown scope `{bad}` (scopes: read, deploy, verify, approve, agent, admin)", tok.name),
             ));
         }
     }

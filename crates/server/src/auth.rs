@@ -39,6 +39,10 @@ scopes! {
     Verify => ["verify"];
     /// Approving releases.
     Approve => ["approve"];
+    /// What a pull agent does: post its reports.
+    Agent => ["agent"];
+    /// What agents and people read of agents.
+    ReadOrAgent => ["read", "agent"];
     /// Quarantines, the audit check, redeliveries, breaking glass.
     Admin => ["admin"];
     /// What `haul verify` reads: an environment's latest deployment.

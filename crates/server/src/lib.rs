@@ -8,6 +8,7 @@
 //! be reached (the server keeps running and answers again once it can); a
 //! server error (500) only ever means the database failed.
 
+mod agents;
 mod api;
 mod auth;
 mod cache;
@@ -166,6 +167,7 @@ fn background(state: State, stop: tokio::sync::watch::Receiver<bool>) -> impl st
     let tasks: Vec<tokio::task::JoinHandle<()>> = vec![
         tokio::spawn(events::watch_head(state.clone(), stop.clone())),
         tokio::spawn(webhooks::run(state.clone(), stop.clone())),
+        tokio::spawn(agents::ingest(state.clone(), stop.clone())),
     ];
     async move {
         for t in tasks {

@@ -6,7 +6,7 @@ use crate::dashboard::{PAGES, PUBLIC};
 use serde_json::Value;
 use std::sync::Arc;
 
-const SCOPES: [&str; 5] = ["read", "deploy", "verify", "approve", "admin"];
+const SCOPES: [&str; 6] = ["read", "deploy", "verify", "approve", "agent", "admin"];
 
 const CONFIG: &str = r#"
 [apps.app]
@@ -123,7 +123,7 @@ async fn every_route_needs_a_token_of_its_scope() {
     // The pages: without a token, or with one that may not read, a
     // redirect to sign in that comes back to the page.
     for (route, at) in PAGES {
-        for token in [None, Some("deploy"), Some("verify"), Some("approve"), Some("nobody")] {
+        for token in [None, Some("deploy"), Some("verify"), Some("approve"), Some("agent"), Some("nobody")] {
             let (status, _, location) = server.call("GET", at, token).await;
             assert_eq!(status, 303, "{route} with {token:?}");
             let location = location.unwrap();

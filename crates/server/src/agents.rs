@@ -1,0 +1,221 @@
+//! Agents through the server: `POST /api/v1/agents/reports` (scope
+//! `agent`) records an agent's report as its latest in the ledger and, when
+//! the report's blessing (read from the server's store) names a running
+//! deployment, that host's result on it, by `haul_agent::record`'s one
+//! mapping; `GET /api/v1/agents` (scope `read` or `agent`) answers each
+//! agent's latest, marked silent past the environment's `silent_after`.
+//!
+//! [`take_in`] is the one way a report enters the ledger, for a post and
+//! for the store's reports the server takes in on its own.
+
+use crate::api::{Res, ok};
+use crate::auth::{Agent as AgentScope, Auth, ReadOrAgent};
+use crate::edge::Body;
+use crate::openapi::Errors;
+use crate::{ApiError, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State as S};
+use axum::http::StatusCode;
+use haul_api::agents::{Agent, AgentList, AgentQuery, AgentReport, AgentReported};
+use haul_ledger::{AgentSeen, AgentWrite};
+use haul_store::reports::AgentReport as StoreReport;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<State> {
+    OpenApiRouter::new().routes(routes!(post_report)).routes(routes!(list_agents))
+}
+
+fn unprocessable(msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg)
+}
+
+/// The pull environment `env` of `app`, or why a report about it is refused.
+fn pull_env<'a>(state: &'a State, app: &str, env: &str) -> Result<&'a haul_config::Environment, ApiError> {
+    crate::records::known_app_env(state, app, Some(env))?;
+    let e = state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
+    if e.mode() != haul_config::Mode::Pull {
+        return Err(unprocessable(format!("environment `{env}` does not deploy by pull; it has no agents")));
+    }
+    Ok(e)
+}
+
+/// Takes `r` into the ledger: the one way, for posts and the store's
+/// reports. `Ok(None)`: the ledger already holds it or a newer one
+/// (`Err` with 409 for the latter when `refuse_older`).
+pub(crate) async fn take_in(
+    state: &State,
+    r: &StoreReport,
+    actor: &str,
+    refuse_older: bool,
+) -> Result<AgentReported, ApiError> {
+    let env = pull_env(state, &r.app, &r.env)?;
+    haul_store::keys::component("host", &r.host).map_err(|e| unprocessable(e.to_string()).with_field("host"))?;
+    let listed: Vec<&String> = env.hosts.iter().map(|h| h.get_ref()).collect();
+    if !listed.is_empty() && !listed.contains(&&r.host) {
+        return Err(unprocessable(format!("host `{}` is not one of environment `{}`'s hosts", r.host, r.env))
+            .with_field("host"));
+    }
+    let result = match deployment_of(state, r).await {
+        Some(id) => {
+            let mut h: haul_ledger::HostResult = haul_agent::record::host_result(r).into();
+            h.error = h.error.map(|e| haul_ledger::text::clean(&e, haul_ledger::text::Kind::Block));
+            Some((id, h))
+        }
+        None => None,
+    };
+    let seen = AgentSeen {
+        app: r.app.clone(),
+        env: r.env.clone(),
+        host: r.host.clone(),
+        roles: r.roles.clone(),
+        labels: r.labels.clone(),
+        wave: r.wave.and_then(|w| u32::try_from(w).ok()),
+        blessing: r.blessing,
+        release: r.release.clone(),
+        live: r.live.clone(),
+        phase: haul_agent::report::phase_to_api(r.phase),
+        error: r.error.clone(),
+        at: r.at,
+        agent: r.agent.clone(),
+    };
+    let answer = |recorded, deployment| AgentReported {
+        app: r.app.clone(),
+        env: r.env.clone(),
+        host: r.host.clone(),
+        recorded,
+        deployment,
+    };
+    match state.ledger.record_agent(&seen, result, actor).await? {
+        AgentWrite::Recorded { deployment, .. } => Ok(answer(true, deployment)),
+        AgentWrite::Same => Ok(answer(false, None)),
+        AgentWrite::Older { newer } if refuse_older => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "the report of host `{}` written at {} is older than the one recorded, written at {}",
+                r.host,
+                r.at,
+                haul_ledger::time::text(newer)
+            ),
+        )),
+        AgentWrite::Older { .. } => Ok(answer(false, None)),
+    }
+}
+
+/// The ledger deployment the report's blessing names, when the server's
+/// store holds that blessing for the report's release (signed by
+/// `[keys].trust` when the file lists trusted keys).
+async fn deployment_of(state: &State, r: &StoreReport) -> Option<i64> {
+    let (store, version) = (state.store.as_ref()?, r.blessing?);
+    let bytes = haul_store::blessings::get(store, &r.app, &r.env, version).await.ok()??;
+    let envelope = haul_bless::Envelope::from_bytes(&bytes).ok()?;
+    let trusted = state.config.trusted_keys();
+    let doc = if trusted.is_empty() {
+        envelope.unverified_blessing().ok()?
+    } else {
+        let keys = trusted.iter().map(|p| haul_bless::PublicKey::read(p)).collect::<Result<Vec<_>, _>>().ok()?;
+        let trust = haul_bless::Trust::new(keys, state.config.trust_threshold()).ok()?;
+        haul_bless::verify(&envelope, &trust, &r.app, &r.env, None, jiff::Timestamp::now()).ok()?
+    };
+    (doc.app == r.app && doc.env == r.env && Some(doc.release.as_str()) == r.release.as_deref())
+        .then_some(doc.deployment)
+        .flatten()
+}
+
+/// Report an agent's state (its latest for an app in an environment).
+#[utoipa::path(post, path = "/api/v1/agents/reports", request_body = AgentReport,
+    responses((status = 200, body = AgentReported), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("agent"))))]
+async fn post_report(auth: Auth<AgentScope>, S(state): S<State>, body: Result<Body<AgentReport>, ApiError>) -> Res {
+    let Body(b) = body?;
+    if b.roles.len() > haul_api::agents::MAX_ROLES
+        || b.labels.len() > haul_api::agents::MAX_LABELS
+        || b.steps.len() > haul_api::agents::MAX_STEPS
+    {
+        return Err(unprocessable("a report holds at most 64 roles, 64 labels and 64 steps"));
+    }
+    let r = haul_agent::report::from_api(b).map_err(unprocessable)?;
+    ok(take_in(&state, &r, auth.name(), true).await?)
+}
+
+/// Each agent's latest report for an app in an environment.
+#[utoipa::path(get, path = "/api/v1/agents", params(AgentQuery),
+    responses((status = 200, body = AgentList), Errors),
+    security(("bearer" = [])), extensions(("x-haul-scope" = json!("read or agent"))))]
+async fn list_agents(_: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<AgentQuery>, QueryRejection>) -> Res {
+    let Query(q) = q?;
+    ok(AgentList { items: agents(&state, &q.app, &q.env).await? })
+}
+
+/// Each agent of `app` in `env` as the API answers it. Not cached: a
+/// heartbeat does not move the audit head the cache keys on.
+pub(crate) async fn agents(state: &State, app: &str, env: &str) -> Result<Vec<Agent>, ApiError> {
+    let e = pull_env(state, app, env)?;
+    let silent_after = e.silent_after().0;
+    let now = jiff::Timestamp::now();
+    let rows = state.ledger.agents(app, env).await?;
+    Ok(rows
+        .into_iter()
+        .map(|a| {
+            let s = a.seen;
+            let age = now.as_second().saturating_sub(s.at.as_second());
+            Agent {
+                silent: age > silent_after.as_secs() as i64,
+                app: s.app,
+                env: s.env,
+                host: s.host,
+                roles: s.roles,
+                labels: s.labels,
+                wave: s.wave,
+                blessing: s.blessing,
+                release: s.release,
+                live: s.live,
+                phase: s.phase,
+                error: s.error,
+                at: haul_ledger::time::text(s.at),
+                agent: s.agent,
+                recorded: haul_ledger::time::text(a.recorded),
+            }
+        })
+        .collect())
+}
+
+/// Takes in the store's reports every few seconds until `stop`: agents
+/// without a server, and reports written while it was down, reach the
+/// ledger through [`take_in`].
+pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(store) = state.store.clone() else { return };
+    let pulls: Vec<(String, String)> = state
+        .config
+        .apps
+        .keys()
+        .flat_map(|a| {
+            state
+                .config
+                .environments
+                .iter()
+                .filter(|(_, e)| e.mode() == haul_config::Mode::Pull)
+                .map(move |(e, _)| (a.get_ref().clone(), e.get_ref().clone()))
+        })
+        .collect();
+    loop {
+        for (app, env) in &pulls {
+            let Ok(reports) = haul_store::reports::read_all(&store, app, env).await else { continue };
+            for r in reports {
+                if state.ledger.agent_at(app, env, &r.host).await.ok().flatten().is_some_and(|at| at >= r.at) {
+                    continue;
+                }
+                if let Err(e) = take_in(&state, &r, "store", false).await {
+                    let _ = e; // refused (an unlisted host) or the ledger away: tried again next round
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(INGEST_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// How often the store's reports are taken in.
+const INGEST_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
