@@ -22,7 +22,10 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         {
             return Err((
                 t.span(),
-                format!("token `{}`: unknown scope `{bad}` (scopes: read, deploy, verify, approve, agent, admin)", tok.name),
+                format!(
+                    "token `{}`: unknown scope `{bad}` (scopes: read, deploy, verify, approve, agent, admin)",
+                    tok.name
+                ),
             ));
         }
     }
