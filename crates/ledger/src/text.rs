@@ -32,7 +32,7 @@ impl Kind {
     /// errors are blocks, everything else a line.
     pub fn of(field: &str) -> Kind {
         match field.rsplit('.').next().unwrap_or(field) {
-            "reason" | "comment" | "message" | "error" => Kind::Block,
+            "reason" | "comment" | "message" | "error" | "output" => Kind::Block,
             _ => Kind::Line,
         }
     }

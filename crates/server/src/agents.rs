@@ -219,3 +219,6 @@ pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<
 
 /// How often the store's reports are taken in.
 const INGEST_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
+#[cfg(test)]
+mod tests;
