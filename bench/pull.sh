@@ -202,8 +202,8 @@ fi
 log "floor: $AGENTS processes at once"
 S=$P/.haul/store
 hint=$S/blessings/app/fleet/latest
-blessing=$(ls "$S"/blessings/app/fleet/*.json | tail -n 1)
-archive=$(ls "$S"/releases/app/*/*.tar.zst | head -n 1)
+blessing=$(find "$S/blessings/app/fleet" -name '*.json' | sort | tail -n 1)
+archive=$(find "$S/releases/app" -name '*.tar.zst' | head -n 1)
 mkdir -p "$T/floor"
 $PY floor --dir "$T/floor" --n "$AGENTS" --hint "$hint" --blessing "$blessing" --archive "$archive" --out "$RES/floor.json"
 ARCHIVE_BYTES=$(stat -c %s "$archive")
@@ -212,7 +212,7 @@ ARCHIVE_BYTES=$(stat -c %s "$archive")
 # (r) At rest on an S3 store: moto's access log counts every request.
 # ---------------------------------------------------------------------------
 moto=${HAUL_MOTO:-}
-[ -n "$moto" ] || moto=$(ls "$REPO"/target/moto-*/bin/moto_server 2>/dev/null | tail -n 1)
+[ -n "$moto" ] || moto=$(find "$REPO/target" -maxdepth 3 -path '*/moto-*/bin/moto_server' 2>/dev/null | sort | tail -n 1)
 if [ -z "$moto" ]; then
     log "installing moto into $T/moto"
     python3 -m venv "$T/moto" && "$T/moto/bin/pip" install --quiet "moto[server]==${MOTO_VERSION:-5.2.5}"

@@ -122,9 +122,9 @@ for route in $ROUTES; do
             continue 2
         fi
         log "$route: $n subscribers on port $PORT"
-        PORT=$PORT "$SUBS" --addr "127.0.0.1:$PORT" --path "$path" --token "$SECRET" --n "$n" \
+        "$SUBS" --addr "127.0.0.1:$PORT" --path "$path" --token "$SECRET" --n "$n" \
             --server-pid "$SERVER" --rest "$REST" --repeat "$REPEAT" \
-            --trigger "PORT=$PORT; ${trigger//\$PORT/$PORT}" > "$T/out.json"
+            --trigger "${trigger//\$PORT/$PORT}" > "$T/out.json"
         printf '%s %s\n' "$route" "$(cat "$T/out.json")" >> "$T/results"
         stop_server
     done
