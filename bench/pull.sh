@@ -138,6 +138,23 @@ wait_all_live() {
     exit 1
 }
 
+# wait_reports_live DIR ID: until every agent's report in the store (read by
+# `haul store ls`, whatever the store) says live on ID.
+wait_reports_live() {
+    local dir=$1 id=$2
+    for _ in $(seq 300); do
+        (cd "$dir" && "$HAUL" store ls --json) | python3 -c '
+import json, sys
+ls, want, n = json.load(sys.stdin), sys.argv[1], int(sys.argv[2])
+agents = ls["apps"][0]["environments"][0].get("agents", [])
+sys.exit(0 if sum(1 for a in agents if a.get("phase") == "live" and a.get("live") == want) == n else 1)
+' "$id" "$AGENTS" && return 0
+        sleep 1
+    done
+    echo "not every agent reported live on $id" >&2
+    exit 1
+}
+
 # first_release DIR: build, spool and bless v1 (the cold install, not timed).
 first_release() {
     local dir=$1 id
@@ -212,7 +229,9 @@ ARCHIVE_BYTES=$(stat -c %s "$archive")
 # (r) At rest on an S3 store: moto's access log counts every request.
 # ---------------------------------------------------------------------------
 moto=${HAUL_MOTO:-}
-[ -n "$moto" ] || moto=$(find "$REPO/target" -maxdepth 3 -path '*/moto-*/bin/moto_server' 2>/dev/null | sort | tail -n 1)
+if [ -z "$moto" ]; then
+    for m in "$REPO"/target/moto-*/bin/moto_server; do [ -x "$m" ] && moto=$m; done
+fi
 if [ -z "$moto" ]; then
     log "installing moto into $T/moto"
     python3 -m venv "$T/moto" && "$T/moto/bin/pip" install --quiet "moto[server]==${MOTO_VERSION:-5.2.5}"
@@ -237,7 +256,8 @@ allow_http = true"
     STORE_URL=$STORE_URL start_agents "$P" "$iv" HAUL_STORE_ENDPOINT="http://127.0.0.1:$MPORT" \
         HAUL_STORE_REGION=us-east-1 HAUL_STORE_ALLOW_HTTP=true
     wait_all_live "$P" "$id"
-    sleep 3   # the last reports written
+    wait_reports_live "$P" "$id"
+    sleep "${iv%s}"   # a poll interval more: every agent's round after its switch is done
     secs=${iv%s}
     $PY rest --log "$T/moto.log" --pids "$P/pids" --seconds "$REST" --interval "$secs" --out "$RES/rest-$iv.json"
     stop_agents

@@ -20,13 +20,13 @@
 # of them: the cost of the sockets themselves.
 #
 # Usage:   bash bench/subscribers.sh [> results.md]
-# Tunable: SIZES ("1000 10000"), ROUTES ("events wake"), REST (10), REPEAT (3),
+# Tunable: SIZES ("1000 10000"), ROUTES ("events wake"; "" for the floor only), REST (10), REPEAT (3),
 #          NO_BUILD=1, KEEP_TMP=1.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIZES=${SIZES:-"1000 10000"}
-ROUTES=${ROUTES:-"events wake"}
+ROUTES=${ROUTES-"events wake"}
 REST=${REST:-10}
 REPEAT=${REPEAT:-3}
 exec 3>&1 1>&2
@@ -111,6 +111,7 @@ for route in $ROUTES; do
         wake)
             path="/api/v1/agents/wake?app=app&env=fleet"
             trigger="cd '$P' && '$HAUL' bless app fleet" ;;
+        *) echo "unknown route $route (events, wake)" >&2; exit 2 ;;
     esac
     for n in $SIZES; do
         start_server
