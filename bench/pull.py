@@ -196,7 +196,7 @@ def table(a):
     def t(ms):
         return "—" if ms is None else (f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s")
 
-    floors = load("floor.json")
+    floors = [load(f) for f in sorted(os.listdir(res), key=lambda f: -int(re.sub(r"\D", "", f) or 0)) if f.startswith("floor-")]
     print("| how agents learn of it | blessings | all live: median | all live: max | one agent: median of p50 | last `current` switched: median | `haul bless` itself |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for f in sorted(os.listdir(res)):
@@ -217,16 +217,17 @@ def table(a):
         )
     if floors:
         print()
-        print(f"| floor, {floors['n']} processes at once | median | min … max | runs |")
+        print("| floor: processes at once, each doing | median | min … max | runs |")
         print("|---|---:|---:|---:|")
         names = {
             "fetch": "read hint + blessing, copy the archive, `zstd -d \| tar -x`, `ln -s` + `mv -T`",
             "switch": "read the hint, `ln -s` + `mv -T`",
         }
-        for k, v in floors.items():
-            if k == "n":
-                continue
-            print(f"| {names[k]} | **{t(v['median_ms'])}** | {t(v['min_ms'])} … {t(v['max_ms'])} | {v['runs']} |")
+        for fl in floors:
+            for k, v in fl.items():
+                if k == "n":
+                    continue
+                print(f"| {fl['n']} × {names[k]} | **{t(v['median_ms'])}** | {t(v['min_ms'])} … {t(v['max_ms'])} | {v['runs']} |")
     rests = [(f, load(f)) for f in sorted(os.listdir(res)) if f.startswith("rest-")]
     if rests:
         print()

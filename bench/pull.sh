@@ -7,6 +7,7 @@
 #       deploy root and host name, polling with HAUL_INTERVAL = each of
 #       INTERVALS ("1s 5s"), BLESSINGS (5) blessings each (bench/pull.py
 #       deploys);
+#   (a1) the same with one agent alone, at the first interval (SOLO=1);
 #   (a') with every agent subscribed to `haul server` (HAUL_LEDGER and
 #       HAUL_TOKEN set, the server's wake route) when this haul has the
 #       route (WAKE=auto: when `GET /api/v1/agents/wake` answers), polling
@@ -25,7 +26,7 @@
 # Usage:   bash bench/pull.sh [> results.md]
 # Tunable: AGENTS (100), INTERVALS ("1s 5s"), BLESSINGS (5), REST (60),
 #          HAUL_BIN (a haul binary to use instead of building one),
-#          REST_INTERVALS ("1s 5s"), WAKE (auto|0), NO_BUILD=1 (use
+#          REST_INTERVALS ("1s 5s"), WAKE (auto|0), SOLO (1: also one agent alone), NO_BUILD=1 (use
 #          target/release as it is), KEEP_TMP=1.
 # Progress goes to stderr, results (markdown) to stdout.
 set -euo pipefail
@@ -37,6 +38,7 @@ BLESSINGS=${BLESSINGS:-5}
 REST=${REST:-60}
 REST_INTERVALS=${REST_INTERVALS:-"1s 5s"}
 WAKE=${WAKE:-auto}
+SOLO=${SOLO:-1}
 exec 3>&1 1>&2
 log() { printf '\n### [%s, load %s] %s\n' "$(date +%T)" "$(cut -d' ' -f1 /proc/loadavg)" "$*" >&2; }
 
@@ -76,6 +78,8 @@ trap cleanup EXIT
 SECRET=bench-agent-secret
 SHA=$(printf %s "$SECRET" | sha256sum | cut -d' ' -f1)
 seq -f 'h%03g' 1 "$AGENTS" > "$T/hosts"
+echo h001 > "$T/hosts1"
+HOSTS=$T/hosts N=$AGENTS   # the fleet the functions below work on
 
 # project DIR [STORE_TOML]: app `app` (20 small files) and pull environment
 # `fleet` listing every host, signed by keys/release.key; a token the
@@ -86,7 +90,7 @@ project() {
     for i in $(seq -w 1 20); do head -c 2048 /dev/urandom | base64 > "$dir/src/file$i.txt"; done
     echo start > "$dir/src/changed.txt"
     local hosts
-    hosts=$(sed 's/.*/"&"/' "$T/hosts" | paste -sd, -)
+    hosts=$(sed 's/.*/"&"/' "$HOSTS" | paste -sd, -)
     cat > "$dir/haul.toml" <<TOML
 [apps.app]
 ship = "src"
@@ -119,7 +123,7 @@ start_agents() {
             HAUL_ENV=fleet HAUL_HOST="$h" HAUL_TRUST="$dir/keys/release.pub" HAUL_INTERVAL="$interval" \
             "$@" "$HAUL" agent 2> "$dir/agents/$h.log" &
         AGENT_PIDS+=($!)
-    done < "$T/hosts"
+    done < "$HOSTS"
     printf '%s\n' "${AGENT_PIDS[@]}" > "$dir/pids"
 }
 
@@ -130,11 +134,11 @@ wait_all_live() {
         n=0
         while read -r h; do
             [ "$(readlink "$dir/agents/$h/app/current" 2>/dev/null)" = "releases/$id" ] && n=$((n + 1))
-        done < "$T/hosts"
-        [ "$n" = "$AGENTS" ] && return 0
+        done < "$HOSTS"
+        [ "$n" = "$N" ] && return 0
         sleep 0.5
     done
-    echo "only $n of $AGENTS agents went live on $id" >&2
+    echo "only $n of $N agents went live on $id" >&2
     exit 1
 }
 
@@ -148,7 +152,7 @@ import json, sys
 ls, want, n = json.load(sys.stdin), sys.argv[1], int(sys.argv[2])
 agents = ls["apps"][0]["environments"][0].get("agents", [])
 sys.exit(0 if sum(1 for a in agents if a.get("phase") == "live" and a.get("live") == want) == n else 1)
-' "$id" "$AGENTS" && return 0
+' "$id" "$N" && return 0
         sleep 1
     done
     echo "not every agent reported live on $id" >&2
@@ -185,10 +189,26 @@ for iv in $INTERVALS; do
     id=$(first_release "$P")
     start_agents "$P" "$iv"
     wait_all_live "$P" "$id"
-    $PY deploys --haul "$HAUL" --project "$P" --hosts "$T/hosts" --roots "$P/agents" \
-        --reports "$P/.haul/store/reports/app/fleet" --blessings "$BLESSINGS" --out "$RES/deploys-polling every $iv.json"
+    $PY deploys --haul "$HAUL" --project "$P" --hosts "$HOSTS" --roots "$P/agents" \
+        --reports "$P/.haul/store/reports/app/fleet" --blessings "$BLESSINGS" --out "$RES/deploys-$AGENTS agents, polling every $iv.json"
     stop_agents
 done
+# The same with one agent alone: the latency of one host that has the
+# machine to itself, without 99 others competing for its 2 CPUs.
+if [ "$SOLO" = 1 ]; then
+    iv=${INTERVALS%% *}
+    P=$T/solo
+    HOSTS=$T/hosts1 N=1
+    log "1 agent alone polling every $iv"
+    project "$P"
+    id=$(first_release "$P")
+    start_agents "$P" "$iv"
+    wait_all_live "$P" "$id"
+    $PY deploys --haul "$HAUL" --project "$P" --hosts "$HOSTS" --roots "$P/agents" \
+        --reports "$P/.haul/store/reports/app/fleet" --blessings "$BLESSINGS" --out "$RES/deploys-1 agent alone, polling every $iv.json"
+    stop_agents
+    HOSTS=$T/hosts N=$AGENTS
+fi
 
 # ---------------------------------------------------------------------------
 # (a') Subscribed to haul server (when this haul has the wake route).
@@ -206,8 +226,8 @@ if [ "$WAKE" != 0 ]; then
         log "$AGENTS agents subscribed to haul server on port $PORT (wake route answered $code)"
         start_agents "$P" 30s HAUL_LEDGER="http://127.0.0.1:$PORT" HAUL_TOKEN="$SECRET"
         wait_all_live "$P" "$id"
-        $PY deploys --haul "$HAUL" --project "$P" --hosts "$T/hosts" --roots "$P/agents" \
-            --reports "$P/.haul/store/reports/app/fleet" --blessings "$BLESSINGS" --out "$RES/deploys-subscribed (wake), polling every 30s.json"
+        $PY deploys --haul "$HAUL" --project "$P" --hosts "$HOSTS" --roots "$P/agents" \
+            --reports "$P/.haul/store/reports/app/fleet" --blessings "$BLESSINGS" --out "$RES/deploys-$AGENTS agents, subscribed to haul server (polling every 30s behind it).json"
         stop_agents
     fi
     kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
@@ -216,13 +236,15 @@ fi
 # ---------------------------------------------------------------------------
 # (f) The floor, on the last project's store.
 # ---------------------------------------------------------------------------
-log "floor: $AGENTS processes at once"
+log "floor: $AGENTS processes at once, and 1"
 S=$P/.haul/store
 hint=$S/blessings/app/fleet/latest
 blessing=$(find "$S/blessings/app/fleet" -name '*.json' | sort | tail -n 1)
 archive=$(find "$S/releases/app" -name '*.tar.zst' | head -n 1)
 mkdir -p "$T/floor"
-$PY floor --dir "$T/floor" --n "$AGENTS" --hint "$hint" --blessing "$blessing" --archive "$archive" --out "$RES/floor.json"
+for n in "$AGENTS" 1; do
+    $PY floor --dir "$T/floor" --n "$n" --hint "$hint" --blessing "$blessing" --archive "$archive" --out "$RES/floor-$n.json"
+done
 ARCHIVE_BYTES=$(stat -c %s "$archive")
 
 # ---------------------------------------------------------------------------
