@@ -16,6 +16,7 @@
 //! drift from them.
 
 mod names;
+pub mod pull;
 pub mod records;
 pub mod requests;
 pub mod responses;

@@ -8,10 +8,14 @@
 use crate::Result;
 use crate::bless::{Bless, publish};
 use crate::follow::{Ended, Followed, HostSeen, Target, before, follow};
+use haul_bless::Blessing;
 use haul_config::{Config, FailurePolicy};
 use haul_deploy::{DeployReport, HostStatus, Observer, Progress};
+use haul_ledger::{DeploymentStatus, HostResult};
 use haul_release::ReleaseId;
 use haul_store::Store;
+use haul_store::reports::AgentReport;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// What a run is.
@@ -46,27 +50,70 @@ pub struct Go<'a> {
     pub reason: Option<String>,
 }
 
-/// Blesses `g.release`, follows it, and applies the failure policy.
+/// A blessing written for a run, and where the agents were before it.
+pub struct Blessed {
+    pub doc: Blessing,
+    before: BTreeMap<String, AgentReport>,
+    t0: Instant,
+}
+
+/// Blesses `g.release` (reading first what each agent runs), then follows
+/// it and applies the failure policy: [`bless`] then [`follow_blessed`].
 /// `record` hears each host whose status changed in the first follow.
 pub async fn go<F>(observer: &dyn Observer, g: &Go<'_>, record: F) -> Result<DeployReport>
 where
     F: AsyncFnMut(&str, &HostSeen),
 {
+    let blessed = bless(observer, g).await?;
+    follow_blessed(observer, g, &blessed, record).await
+}
+
+/// The first half of [`go`]: what the agents run now, and the blessing of
+/// `g.release` for deployment `g.deployment`.
+pub async fn bless(observer: &dyn Observer, g: &Go<'_>) -> Result<Blessed> {
+    let t0 = Instant::now();
+    let before = before(g.store, g.app, g.env).await?;
+    let doc = publish(observer, &g.blessing(g.reason.clone()), g.release).await?;
+    let (app, env, id) = (g.app, g.env, g.release);
+    observer.progress(Progress::Note(&format!("blessed {app} {id} for {env} as version {}", doc.version)));
+    Ok(Blessed { doc, before, t0 })
+}
+
+impl Go<'_> {
+    fn blessing(&self, reason: Option<String>) -> Bless<'_> {
+        Bless {
+            config: self.config,
+            store: self.store,
+            app: self.app,
+            env: self.env,
+            by: self.by,
+            reason,
+            deployment: Some(self.deployment),
+        }
+    }
+}
+
+/// The second half of [`go`]: follows `blessed` until every host is live
+/// on it, one fails or time runs out, and applies the failure policy.
+pub async fn follow_blessed<F>(
+    observer: &dyn Observer,
+    g: &Go<'_>,
+    blessed: &Blessed,
+    record: F,
+) -> Result<DeployReport>
+where
+    F: AsyncFnMut(&str, &HostSeen),
+{
     let (config, store, app, env, id) = (g.config, g.store, g.app, g.env, g.release);
     let e = &config.environments[env];
-    let t0 = Instant::now();
-    let start = before(store, app, env).await?;
-    let bless =
-        |reason: Option<String>| Bless { config, store, app, env, by: g.by, reason, deployment: Some(g.deployment) };
-    let doc = publish(observer, &bless(g.reason.clone()), id).await?;
-    observer.progress(Progress::Note(&format!("blessed {app} {id} for {env} as version {}", doc.version)));
+    let (doc, start, t0) = (&blessed.doc, &blessed.before, blessed.t0);
     let deadline = t0 + e.follow_timeout().0;
     let policy = if g.kind == Kind::Rollback { FailurePolicy::Halt } else { e.failure };
     let target = Target {
         store,
         app,
         env,
-        doc: &doc,
+        doc,
         version: doc.version,
         release: id.to_string(),
         issued: doc.issued,
@@ -75,7 +122,7 @@ where
         deadline,
         go_on: policy == FailurePolicy::Continue,
     };
-    let followed = follow(observer, &target, &start, record).await?;
+    let followed = follow(observer, &target, start, record).await?;
     let kind = g.kind.as_str();
     let report = |f: &Followed, ok: bool, message: Option<String>, status: &dyn Fn(&str, HostStatus) -> HostStatus| {
         DeployReport {
@@ -113,7 +160,7 @@ where
         return Ok(report(&followed, false, Some(msg), &|_, s| end(s)));
     };
     observer.progress(Progress::Warn(&format!("{problem}\nblessing {previous} again (failure policy: rollback)")));
-    let back = publish(observer, &bless(Some(format!("rollback: {problem}"))), &previous).await?;
+    let back = publish(observer, &g.blessing(Some(format!("rollback: {problem}"))), &previous).await?;
     let start_back = before(store, app, env).await?;
     let target = Target {
         doc: &back,
@@ -147,4 +194,29 @@ where
         }
     }
     Ok(r)
+}
+
+/// How a finished run is recorded: its status (switched back when a host
+/// went back to the previous release) and each host's result, made
+/// storable.
+pub fn closing(r: &DeployReport) -> (DeploymentStatus, Vec<HostResult>) {
+    let status = if r.ok {
+        DeploymentStatus::Succeeded
+    } else if r.hosts.iter().any(|h| h.status == HostStatus::SwitchedBack) {
+        DeploymentStatus::SwitchedBack
+    } else {
+        DeploymentStatus::Failed
+    };
+    let hosts = r
+        .hosts
+        .iter()
+        .map(|h| HostResult {
+            host: h.host.clone(),
+            phase: h.reached,
+            status: h.status,
+            error: h.error.as_deref().map(|e| haul_ledger::text::clean(e, haul_ledger::text::Kind::Block)),
+            elapsed_ms: h.elapsed_ms as i64,
+        })
+        .collect();
+    (status, hosts)
 }

@@ -9,9 +9,9 @@ use crate::commands::Ctx;
 use crate::commands::deploy::{RunOpts, finish};
 use crate::error::{Failure, Result};
 use haul_config::Config;
-use haul_deploy::{DeployError, HostStatus, Observer};
+use haul_deploy::{DeployError, Observer};
 use haul_ledger::text::{Kind, clean};
-use haul_ledger::{DeploymentStatus, HostResult, NewDeployment, NewRelease, ReleaseId, Trigger};
+use haul_ledger::{DeploymentStatus, NewDeployment, NewRelease, ReleaseId, Trigger};
 use haul_pull::bless::{Choice, choose};
 use haul_pull::follow::HostSeen;
 use haul_pull::run::{Go, Kind as RunKind, go};
@@ -169,14 +169,9 @@ pub async fn run(ctx: &Ctx, app: &str, env: &str, what: What, hosts: &[String], 
         ))),
     };
     renewing.abort();
-    let status = match &outcome {
-        Ok(r) if r.ok => DeploymentStatus::Succeeded,
-        Ok(r) if r.hosts.iter().any(|h| h.status == HostStatus::SwitchedBack) => DeploymentStatus::SwitchedBack,
-        _ => DeploymentStatus::Failed,
-    };
-    let hosts: Vec<HostResult> = match &outcome {
-        Ok(r) => haul_record::host_results(r),
-        Err(_) => Vec::new(),
+    let (status, hosts) = match &outcome {
+        Ok(r) => haul_pull::run::closing(r),
+        Err(_) => (DeploymentStatus::Failed, Vec::new()),
     };
     let message = match &outcome {
         Ok(r) => r.message.clone(),
