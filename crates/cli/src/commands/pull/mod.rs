@@ -1,129 +1,51 @@
 //! The commands of pull deploys: `spool`, `bless`, `store ls|purge`, and
 //! `deploy`/`rollback`/`plan`/`status` on an environment with
-//! `mode = "pull"`. What they share lives here: opening the store from
-//! `[store]` (refusing one that overwrites before anything is written),
-//! the keys, and reading a blessing back.
+//! `mode = "pull"`. What a controller does (the store, keys, blessing,
+//! following agents, failure policy) is `haul_pull`, shared with
+//! `haul server`; these commands handle arguments and printing, and turn a
+//! `PullError` into a `Failure` here.
 
 pub mod bless;
-mod doc;
-pub mod follow;
 pub mod run;
 pub mod spool;
 pub mod status;
 pub mod store;
 
 use crate::error::{Failure, Result};
-use haul_bless::{Blessing, Envelope, PublicKey, Refusal, SecretKey, Trust};
-use haul_config::{Config, Environment, Mode};
-use haul_store::{Store, StoreOptions};
+use haul_bless::{Blessing, Trust};
+use haul_config::{Config, Environment};
+use haul_pull::PullError;
+use haul_store::Store;
 
-/// Opens the store `config` names. `writes`: the command writes to it, so
-/// the store must first show that it refuses a second create of one key.
-pub async fn open_store(config: &Config, writes: bool) -> Result<Store> {
-    let s = &config.store;
-    let options = StoreOptions {
-        endpoint: s.endpoint.as_ref().map(|e| e.get_ref().clone()),
-        region: s.region.clone(),
-        allow_http: s.allow_http,
-    };
-    let store = Store::open(&config.store_url(), &options)?;
-    if writes {
-        store.check_refuses_overwrite().await?;
+pub use haul_pull::{ago, read_blessing};
+
+/// Bad usage or config (a missing key, an unknown environment, a release
+/// not spooled) exits 2; what a run meets (a store that fails, a blessing
+/// that lost the race or does not verify, a quarantined release) exits 1.
+impl From<PullError> for Failure {
+    fn from(e: PullError) -> Self {
+        match e {
+            PullError::Store(s) => s.into(),
+            PullError::Release(r) => haul_deploy::DeployError::from(r).into(),
+            e if e.is_usage() => Failure::Usage(e.to_string()),
+            e => Failure::Run(e.to_string()),
+        }
     }
-    Ok(store)
+}
+
+/// Opens the store `config` names (see `haul_pull::open_store`).
+pub async fn open_store(config: &Config, writes: bool) -> Result<Store> {
+    Ok(haul_pull::open_store(config, writes).await?)
 }
 
 /// The environment `env`, which must deploy by pull.
 pub fn pull_env<'a>(config: &'a Config, env: &str) -> Result<&'a Environment> {
-    let e = config.env(env).map_err(|e| Failure::Usage(e.to_string()))?;
-    if e.mode() != Mode::Pull {
-        return Err(Failure::Usage(format!(
-            "environment `{env}` deploys by push; blessings are for environments with `mode = \"pull\"`"
-        )));
-    }
-    Ok(e)
+    Ok(haul_pull::pull_env(config, env)?)
 }
 
-/// The secret keys of `[keys] sign`, every one of them read.
-pub fn signing_keys(config: &Config) -> Result<Vec<SecretKey>> {
-    let paths = config.signing_keys();
-    if paths.is_empty() {
-        return Err(Failure::Usage(format!(
-            "{}: no signing key: make one with `haul key new release` and list it in [keys] sign = [\"keys/release.key\"]",
-            config.path.display()
-        )));
-    }
-    paths.iter().map(|p| SecretKey::read(p).map_err(Failure::from)).collect()
-}
-
-/// The keys blessings are checked with here: `[keys] trust` when listed,
-/// else the public halves of the signing keys (what this project signs
-/// with). `None` when neither is configured.
+/// The keys blessings are checked with here (see `haul_pull::trust`).
 pub fn trust(config: &Config) -> Result<Option<Trust>> {
-    let trusted = config.trusted_keys();
-    if !trusted.is_empty() {
-        let keys = trusted.iter().map(|p| PublicKey::read(p)).collect::<std::result::Result<Vec<_>, _>>()?;
-        return Ok(Some(Trust { keys, threshold: config.trust_threshold() }));
-    }
-    let paths = config.signing_keys();
-    if paths.is_empty() {
-        return Ok(None);
-    }
-    let mut keys = Vec::new();
-    for p in &paths {
-        // A signing key that cannot be read leaves the others to judge.
-        if let Ok(k) = SecretKey::read(p) {
-            keys.push(k.public());
-        }
-    }
-    Ok((!keys.is_empty()).then_some(Trust { keys, threshold: 1 }))
-}
-
-/// A stored blessing as read back here.
-pub struct Read {
-    pub doc: Blessing,
-    /// `Ok(true)`: signed by enough trusted keys; `Ok(false)`: no keys to
-    /// check with; `Err`: checked and refused.
-    pub verified: std::result::Result<bool, Refusal>,
-}
-
-impl Read {
-    pub fn label(&self) -> String {
-        match &self.verified {
-            Ok(true) => "verified".into(),
-            Ok(false) => "unverified".into(),
-            Err(r) => format!("REFUSED: {r}"),
-        }
-    }
-}
-
-/// Decodes a stored envelope and judges it with `trust`: its signatures,
-/// app and environment, at the time it was issued (an expired blessing is
-/// still what the store says was blessed; agents judge expiry themselves).
-pub fn read_blessing(bytes: &[u8], trust: Option<&Trust>, app: &str, env: &str) -> std::result::Result<Read, Refusal> {
-    let envelope = Envelope::from_bytes(bytes)?;
-    let doc = payload(&envelope)?;
-    let verified = match trust {
-        None => Ok(false),
-        Some(t) => haul_bless::verify(&envelope, t, app, env, None, doc.issued).map(|_| true),
-    };
-    Ok(Read { doc, verified })
-}
-
-/// The document an envelope carries, unverified.
-fn payload(envelope: &Envelope) -> std::result::Result<Blessing, Refusal> {
-    use base64::Engine;
-    let json = base64::engine::general_purpose::STANDARD
-        .decode(envelope.payload.as_bytes())
-        .map_err(|e| Refusal::Malformed(format!("the payload is not base64: {e}")))?;
-    serde_json::from_slice(&json).map_err(|e| Refusal::Malformed(e.to_string()))
-}
-
-/// "3m 20s ago", for last contacts.
-pub fn ago(at: jiff::Timestamp, now: jiff::Timestamp) -> String {
-    let secs = now.duration_since(at).as_secs().max(0) as u64;
-    let d = haul_config::Duration::secs(secs);
-    format!("{d} ago")
+    Ok(haul_pull::trust(config)?)
 }
 
 /// A wave by name: the blessing's, `rest` after its last, `all` when it

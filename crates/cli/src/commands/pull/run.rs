@@ -3,18 +3,20 @@
 //! reports with the same progress, summary, `--json` events, exit codes
 //! and failure policy as a push deploy, recorded in the ledger like one.
 
-use super::bless::{Choice, choose, publish, refuse_quarantined};
-use super::follow::{Ended, Followed, Target, before, follow};
+use super::bless::refuse_quarantined;
 use super::{open_store, pull_env};
 use crate::commands::Ctx;
 use crate::commands::deploy::{RunOpts, finish};
 use crate::error::{Failure, Result};
-use haul_config::{Config, FailurePolicy};
-use haul_deploy::{DeployError, DeployReport, HostStatus, Observer, Progress};
+use haul_config::Config;
+use haul_deploy::{DeployError, Observer};
 use haul_ledger::text::{Kind, clean};
-use haul_ledger::{DeploymentStatus, HostResult, NewDeployment, NewRelease, ReleaseId, Trigger};
+use haul_ledger::{DeploymentStatus, NewDeployment, NewRelease, ReleaseId, Trigger};
+use haul_pull::bless::{Choice, choose};
+use haul_pull::follow::HostSeen;
+use haul_pull::run::{Go, Kind as RunKind, go};
 use haul_record::Client;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a pull run deploys.
 pub enum What {
@@ -33,7 +35,7 @@ pub async fn plan(ctx: &Ctx, app: &str, env: &str, release: Option<String>, json
     let current = haul_store::blessings::latest(&store, app, env).await?.map(|(v, _)| v);
     let version = current.map_or(1, |v| v + 1);
     let release = release.unwrap_or_else(|| "(built now)".into());
-    let waves: Vec<String> = super::doc::waves(e)
+    let waves: Vec<String> = haul_pull::doc::waves(e)
         .iter()
         .map(|w| {
             let what = match &w.select {
@@ -91,7 +93,7 @@ pub async fn run(ctx: &Ctx, app: &str, env: &str, what: What, hosts: &[String], 
     let config = ctx.config()?;
     config.app(app).map_err(|e| Failure::Usage(e.to_string()))?;
     let e = pull_env(&config, env)?;
-    super::signing_keys(&config)?;
+    haul_pull::signing_keys(&config)?;
     let store = open_store(&config, true).await?;
     let ledger = haul_record::open(&config).await?;
     let who = haul_deploy::Whoami::current();
@@ -143,24 +145,33 @@ pub async fn run(ctx: &Ctx, app: &str, env: &str, what: What, hosts: &[String], 
     };
     let (deployment, ttl) = ledger.start_deployment(&config, &d, opts.force, Some(runner)).await?;
     let renewing = renew(&ledger, deployment, ttl);
-    let kind = if trigger == Trigger::Rollback { "rollback" } else { "deploy" };
+    let kind = if trigger == Trigger::Rollback { RunKind::Rollback } else { RunKind::Deploy };
+    let g = Go {
+        config: &config,
+        store: &store,
+        app,
+        env,
+        release: &id,
+        kind,
+        deployment,
+        by: &who.user,
+        reason: opts.reason.clone(),
+    };
+    let record = async |host: &str, seen: &HostSeen| {
+        let _ = ledger.record_host(deployment, &seen.result(host, id.as_str()), &who.user).await;
+    };
     // SIGINT or SIGTERM stops following (the agents go on with what is
     // blessed); the deployment is still closed in the ledger.
     let outcome = tokio::select! {
-        r = go(ctx, &config, &store, &ledger, deployment, app, env, &id, kind, &opts) => r,
+        r = go(&*ctx.printer, &g, record) => r.map_err(Failure::from),
         s = stopped() => Err(Failure::Run(format!(
             "interrupted by {s} while following the agents; what was blessed stands (see `haul store ls`)"
         ))),
     };
     renewing.abort();
-    let status = match &outcome {
-        Ok(r) if r.ok => DeploymentStatus::Succeeded,
-        Ok(r) if r.hosts.iter().any(|h| h.status == HostStatus::SwitchedBack) => DeploymentStatus::SwitchedBack,
-        _ => DeploymentStatus::Failed,
-    };
-    let hosts: Vec<HostResult> = match &outcome {
-        Ok(r) => haul_record::host_results(r),
-        Err(_) => Vec::new(),
+    let (status, hosts) = match &outcome {
+        Ok(r) => haul_pull::run::closing(r),
+        Err(_) => (DeploymentStatus::Failed, Vec::new()),
     };
     let message = match &outcome {
         Ok(r) => r.message.clone(),
@@ -214,118 +225,4 @@ fn renew(ledger: &Client, id: i64, ttl: Duration) -> tokio::task::JoinHandle<()>
             let _ = ledger.renew_lease(id, ttl).await;
         }
     })
-}
-
-/// Blesses `id`, follows it, and applies the failure policy.
-#[allow(clippy::too_many_arguments)]
-async fn go(
-    ctx: &Ctx,
-    config: &Config,
-    store: &haul_store::Store,
-    ledger: &Client,
-    deployment: i64,
-    app: &str,
-    env: &str,
-    id: &ReleaseId,
-    kind: &'static str,
-    opts: &RunOpts,
-) -> Result<DeployReport> {
-    let e = &config.environments[env];
-    let t0 = Instant::now();
-    let start = before(store, app, env).await?;
-    let doc = publish(ctx, config, store, app, env, id, opts.reason.clone(), Some(deployment)).await?;
-    ctx.printer.progress(Progress::Note(&format!("blessed {app} {id} for {env} as version {}", doc.version)));
-    let deadline = t0 + e.follow_timeout().0;
-    // A rollback never triggers another rollback.
-    let policy = if kind == "rollback" { FailurePolicy::Halt } else { e.failure };
-    let target = Target {
-        store,
-        app,
-        env,
-        doc: &doc,
-        version: doc.version,
-        release: id.to_string(),
-        issued: doc.issued,
-        listed: e.hosts.iter().map(|h| h.get_ref().clone()).collect(),
-        silent_after: e.silent_after().0,
-        deadline,
-        go_on: policy == FailurePolicy::Continue,
-    };
-    let user = haul_deploy::Whoami::current().user;
-    let record = async |host: &str, seen: &super::follow::HostSeen| {
-        let _ = ledger.record_host(deployment, &seen.result(host, id.as_str()), &user).await;
-    };
-    let followed = follow(&ctx.printer, &target, &start, record).await?;
-    let report = |f: &Followed, ok: bool, message: Option<String>, status: &dyn Fn(&str, HostStatus) -> HostStatus| {
-        DeployReport {
-            kind,
-            app: app.into(),
-            env: env.into(),
-            release: Some(id.to_string()),
-            ok,
-            message,
-            hosts: f.hosts.iter().map(|(h, s)| s.report(h, status(h, s.status(id.as_str())))).collect(),
-            elapsed_ms: t0.elapsed().as_millis() as u64,
-        }
-    };
-    let end = |s: HostStatus| if s == HostStatus::Running { HostStatus::Untouched } else { s };
-    let problem = match &followed.ended {
-        Ended::Live { failed } if failed.is_empty() => return Ok(report(&followed, true, None, &|_, s| s)),
-        Ended::Live { failed } => {
-            let msg = format!("failed on {} (failure policy: continue)", failed.join(", "));
-            return Ok(report(&followed, false, Some(msg), &|_, s| end(s)));
-        }
-        Ended::Failed { hosts } => format!("failed on {}", hosts.join(", ")),
-        Ended::TimedOut { waiting } if waiting.is_empty() => {
-            format!("timed out after {}: no agent of {app} in {env} reported", e.follow_timeout())
-        }
-        Ended::TimedOut { waiting } => {
-            format!("timed out after {} waiting for {}", e.follow_timeout(), waiting.join(", "))
-        }
-    };
-    let Some(previous) = doc.previous.clone().filter(|_| policy == FailurePolicy::Rollback) else {
-        let why = match policy {
-            FailurePolicy::Rollback => "no release was blessed before, so there is nothing to go back to",
-            _ => "halted (failure policy: halt); hosts are left as they are",
-        };
-        let msg = format!("{problem}\n{why}");
-        return Ok(report(&followed, false, Some(msg), &|_, s| end(s)));
-    };
-    ctx.printer.progress(Progress::Warn(&format!("{problem}\nblessing {previous} again (failure policy: rollback)")));
-    let back = publish(ctx, config, store, app, env, &previous, Some(format!("rollback: {problem}")), Some(deployment))
-        .await?;
-    let start_back = before(store, app, env).await?;
-    let target = Target {
-        doc: &back,
-        version: back.version,
-        release: previous.to_string(),
-        issued: back.issued,
-        go_on: true,
-        deadline: Instant::now() + e.follow_timeout().0,
-        ..target
-    };
-    let back_follow =
-        follow(&ctx.printer, &target, &start_back, async |_: &str, _: &super::follow::HostSeen| {}).await?;
-    let went_back = |h: &str| {
-        back_follow
-            .hosts
-            .get(h)
-            .is_some_and(|s| matches!(s.status(previous.as_str()), HostStatus::Ok | HostStatus::Unchanged))
-    };
-    let summary = match &back_follow.ended {
-        Ended::Live { failed } if failed.is_empty() => format!("blessed {previous} again; every host is back on it"),
-        _ => format!("blessed {previous} again (version {}); not every host is back on it yet", back.version),
-    };
-    let mut r = report(&followed, false, Some(format!("{problem}\n{summary}")), &|h, s| match s {
-        HostStatus::Failed => HostStatus::Failed,
-        _ if followed.hosts[h].switched && went_back(h) => HostStatus::SwitchedBack,
-        s => end(s),
-    });
-    // Where each host is now: after the blessing of the previous release.
-    for h in &mut r.hosts {
-        if let Some(now) = back_follow.hosts.get(&h.host).and_then(|s| s.live.clone()) {
-            h.live = Some(now);
-        }
-    }
-    Ok(r)
 }

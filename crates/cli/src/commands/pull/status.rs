@@ -24,7 +24,7 @@ pub async fn rows(config: &Config, app: &str, env: &str) -> Result<(Vec<Vec<Stri
     for r in haul_store::reports::read_all(&store, app, env).await? {
         let silent = now.duration_since(r.at).as_secs() as u64 > silent_after.as_secs();
         let drift = release.is_some() && r.live != release;
-        let phase = super::store::phase(r.phase);
+        let phase = haul_pull::phase(r.phase);
         let mut note = vec![format!(
             "pull: wave {}, {phase}, last contact {}",
             super::wave_name(blessed.as_ref().map(|(_, b)| &b.doc), r.wave),

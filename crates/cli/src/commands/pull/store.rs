@@ -6,6 +6,7 @@ use super::{ago, open_store, read_blessing, trust};
 use crate::commands::Ctx;
 use crate::error::{Failure, Result};
 use crate::printer::table;
+use haul_pull::phase;
 use haul_release::ReleaseId;
 use haul_store::Store;
 use haul_store::list::{AppSummary, summary};
@@ -131,11 +132,6 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
         ctx.printer.out(&text.join("\n"));
     }
     Ok(())
-}
-
-/// A phase as reports spell it.
-pub fn phase(p: haul_store::reports::AgentPhase) -> String {
-    serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 pub async fn purge(ctx: &Ctx, app: Option<&str>, keep: usize, dry_run: bool, json: bool) -> Result {

@@ -4,7 +4,6 @@
 //! finished) and into host results for the ledger, until every expected
 //! host is live on the blessing's version, one fails, or time runs out.
 
-use crate::printer::Printer;
 use haul_deploy::{HostReport, HostStatus, Observer, Progress};
 use haul_ledger::{HostResult, Phase};
 use haul_store::Store;
@@ -166,7 +165,7 @@ pub async fn before(
 /// Follows `t` until it ends; `on_change` hears each host whose status
 /// changed (for the ledger).
 pub async fn follow<F>(
-    printer: &Printer,
+    observer: &dyn Observer,
     t: &Target<'_>,
     start: &BTreeMap<String, AgentReport>,
     mut on_change: F,
@@ -193,10 +192,10 @@ where
             expected.insert(r.host.clone());
         }
         for r in start.values().filter(|r| silent(r, now)) {
-            printer.progress(Progress::Warn(&format!(
+            observer.progress(Progress::Warn(&format!(
                 "agent {} is silent (last contact {}); not waited for",
                 r.host,
-                super::ago(r.at, now)
+                crate::ago(r.at, now)
             )));
         }
     }
@@ -205,7 +204,7 @@ where
     }
     // Phases are told as the furthest host reaches them, never backwards.
     let mut told: Option<Phase> = None;
-    printer.progress(Progress::Note(&format!(
+    observer.progress(Progress::Note(&format!(
         "following the agents of {} in {} (blessing version {})",
         t.app, t.env, t.version
     )));
@@ -221,7 +220,7 @@ where
                 unreadable = None;
                 for p in problems {
                     if told_problems.insert(p.clone()) {
-                        printer.progress(Progress::Warn(&format!("a report is skipped: {p}")));
+                        observer.progress(Progress::Warn(&format!("a report is skipped: {p}")));
                     }
                 }
                 r
@@ -229,7 +228,7 @@ where
             Err(e) => {
                 let msg = e.to_string();
                 if unreadable.as_deref() != Some(msg.as_str()) {
-                    printer.progress(Progress::Warn(&format!("the agents' reports cannot be read: {msg}")));
+                    observer.progress(Progress::Warn(&format!("the agents' reports cannot be read: {msg}")));
                     unreadable = Some(msg);
                 }
                 if Instant::now() >= t.deadline {
@@ -248,7 +247,7 @@ where
         let waves = haul_agent::waves::progress(t.doc, &reports, now, t.silent_after);
         for (i, w) in waves.waves.iter().enumerate() {
             if w.done() && !w.hosts.is_empty() && waves_done.insert(i) {
-                printer.progress(Progress::Note(&format!("wave {} done ({})", w.name, w.live.join(", "))));
+                observer.progress(Progress::Note(&format!("wave {} done ({})", w.name, w.live.join(", "))));
             }
         }
         for r in reports {
@@ -271,11 +270,11 @@ where
             let ph = reached_of(&r);
             if told.is_none_or(|t| ph > t) {
                 told = Some(ph);
-                printer.progress(Progress::Phase(ph));
+                observer.progress(Progress::Phase(ph));
             }
             if let Some(old) = seen.phase {
-                let label = super::store::phase(old);
-                printer.progress(Progress::Finished {
+                let label = crate::phase(old);
+                observer.progress(Progress::Finished {
                     host: Some(&r.host),
                     label: &label,
                     ok: true,
@@ -286,10 +285,10 @@ where
             seen.live = r.live.clone();
             seen.switched |=
                 matches!(r.phase, AgentPhase::Switch | AgentPhase::PostJump | AgentPhase::Health | AgentPhase::Live);
-            let label = super::store::phase(r.phase);
+            let label = crate::phase(r.phase);
             match r.phase {
                 AgentPhase::Live => {
-                    printer.progress(Progress::Finished {
+                    observer.progress(Progress::Finished {
                         host: Some(&r.host),
                         label: "live",
                         ok: true,
@@ -298,15 +297,15 @@ where
                 }
                 AgentPhase::Failed | AgentPhase::Refused => {
                     seen.error = Some(r.error.clone().unwrap_or_else(|| label.clone()));
-                    printer.progress(Progress::Finished {
+                    observer.progress(Progress::Finished {
                         host: Some(&r.host),
                         label: &label,
                         ok: false,
                         elapsed: seen.elapsed,
                     });
-                    printer.progress(Progress::Warn(&format!("{}: {}", r.host, seen.error.as_deref().unwrap_or(""))));
+                    observer.progress(Progress::Warn(&format!("{}: {}", r.host, seen.error.as_deref().unwrap_or(""))));
                 }
-                _ => printer.progress(Progress::Started { host: Some(&r.host), label: &label }),
+                _ => observer.progress(Progress::Started { host: Some(&r.host), label: &label }),
             }
             if seen.status(&t.release) != before_status || matches!(r.phase, AgentPhase::Live | AgentPhase::Failed) {
                 on_change(&r.host, seen).await;
