@@ -19,5 +19,6 @@ mod names;
 pub mod records;
 pub mod requests;
 pub mod responses;
+pub mod wake;
 
 pub use names::{DeliveryStatus, DeploymentStatus, HostStatus, Phase, Trigger, UnknownName, VerificationResult};
