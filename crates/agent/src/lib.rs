@@ -22,6 +22,7 @@ mod run;
 pub mod state;
 mod steps;
 mod sync;
+mod wake;
 pub mod waves;
 mod work;
 

@@ -1,8 +1,10 @@
 //! The agent's loop: every app each round, rounds an interval apart (with
 //! up to a tenth of jitter, so a fleet does not poll in step), until the
-//! shutdown future completes; or one round (`--once`, for cron). Shutdown
-//! is noticed between steps: the step running finishes, the lock is
-//! released, and the loop ends.
+//! shutdown future completes; or one round (`--once`, for cron). A looping
+//! agent given a `haul server` (`HAUL_LEDGER`, `HAUL_TOKEN`) also starts a
+//! round when the server says a newer blessing exists (`wake.rs`); the
+//! interval runs on beside it. Shutdown is noticed between steps: the step
+//! running finishes, the lock is released, and the loop ends.
 
 use crate::config::AgentConfig;
 use crate::fetch::Memory;
@@ -10,7 +12,7 @@ use crate::sync::{Outcome, sync_app};
 use haul_bless::{PublicKey, Trust};
 use haul_store::Store;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// One round, or rounds until shutdown.
@@ -129,16 +131,28 @@ pub async fn run_with(
         warn: Box::new(warn),
     };
     let wake = tokio::sync::Notify::new();
+    // The newest version each app is known to have (from its state at
+    // start, then from each round): a wake-up above it starts a round.
+    let known: Vec<AtomicU64> = agent
+        .config
+        .apps
+        .iter()
+        .map(|app| {
+            let s = crate::state::load(&crate::state::path(&agent.config.root, app)).ok();
+            AtomicU64::new(s.and_then(|s| s.accepted).map_or(0, |a| a.version))
+        })
+        .collect();
     let work = async {
         let mut memory: Vec<Memory> = agent.config.apps.iter().map(|_| Memory::default()).collect();
         let mut summary;
         loop {
             summary = Summary::default();
-            for (app, mem) in agent.config.apps.iter().zip(memory.iter_mut()) {
+            for ((app, mem), known) in agent.config.apps.iter().zip(memory.iter_mut()).zip(&known) {
                 if agent.stopping() {
                     break;
                 }
                 let outcome = sync_app(&agent, app, mem).await;
+                known.fetch_max(mem.version.unwrap_or(0), Ordering::SeqCst);
                 // A looping agent says when an app's state changes (the
                 // journal of a systemd unit); `--once` prints its summary.
                 if mode == Mode::Loop && mem.last.as_ref() != Some(&outcome) {
@@ -166,9 +180,16 @@ pub async fn run_with(
         wake.notify_one();
         std::future::pending::<()>().await;
     };
+    let woken = async {
+        if mode == Mode::Loop {
+            crate::wake::follow(&agent, &known, &wake).await;
+        }
+        std::future::pending::<()>().await;
+    };
     tokio::select! {
         summary = work => Ok(summary),
         _ = watch => unreachable!("the watcher never ends"),
+        _ = woken => unreachable!("the subscription never ends"),
     }
 }
 

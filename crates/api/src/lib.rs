@@ -21,5 +21,6 @@ pub mod pull;
 pub mod records;
 pub mod requests;
 pub mod responses;
+pub mod wake;
 
 pub use names::{DeliveryStatus, DeploymentStatus, HostStatus, Phase, Trigger, UnknownName, VerificationResult};

@@ -42,6 +42,7 @@ pub(crate) fn routes() -> OpenApiRouter<State> {
         .merge(crate::lease::routes())
         .merge(crate::events::routes())
         .merge(crate::deliveries::routes())
+        .merge(crate::wake::routes())
 }
 
 /// The API's router over `state`, answering a 404 for what it lacks.

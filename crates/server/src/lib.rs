@@ -22,6 +22,7 @@ mod openapi;
 mod records;
 #[cfg(test)]
 mod routes_test;
+mod wake;
 mod webhooks;
 mod wire;
 
@@ -86,8 +87,9 @@ pub struct State {
     pub(crate) stop: tokio::sync::watch::Receiver<bool>,
     /// The object store of pull deploys, when `haul.toml` has a pull
     /// environment: agents' reports, blessings and spooled releases.
-    #[allow(dead_code)] // FOUNDATION: read by the pull routes being added
     pub(crate) store: Option<haul_store::Store>,
+    /// The newest blessing of every pull (app, env), for agents' wake-ups.
+    pub(crate) wake: Arc<wake::Hub>,
 }
 
 impl State {
@@ -103,13 +105,14 @@ impl State {
             .collect();
         State {
             ledger,
-            config,
             tokens: Arc::new(tokens),
             metrics: Arc::default(),
             cache: Arc::default(),
             feed: Arc::new(tokio::sync::watch::channel(0).0),
             stop: tokio::sync::watch::channel(false).1,
             store: None,
+            wake: Arc::new(wake::Hub::new(&config)),
+            config,
         }
     }
 
@@ -164,11 +167,14 @@ pub async fn serve(
 /// Starts the server's background tasks; the returned future ends once
 /// `stop` turns true and every task has finished what it was doing.
 fn background(state: State, stop: tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
-    let tasks: Vec<tokio::task::JoinHandle<()>> = vec![
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> = vec![
         tokio::spawn(events::watch_head(state.clone(), stop.clone())),
         tokio::spawn(webhooks::run(state.clone(), stop.clone())),
         tokio::spawn(agents::ingest(state.clone(), stop.clone())),
     ];
+    if state.store.is_some() {
+        tasks.push(tokio::spawn(wake::watch_store(state.clone(), stop.clone())));
+    }
     async move {
         for t in tasks {
             let _ = t.await;

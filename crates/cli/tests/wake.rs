@@ -1,0 +1,208 @@
+//! `haul agent` woken by `haul server`: a real server in this process on a
+//! real (SQLite) ledger and a `file://` store, a real agent process with a
+//! poll interval of an hour going live on a new blessing long before it;
+//! and with the server away, an agent that polls on and subscribes again
+//! once the server is back.
+
+#[path = "../../agent/tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::World;
+
+/// A `haul server` served from this process; stopped when dropped.
+struct Served {
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    /// Serves on `port` (0: any), following the blessings of `web` in `prod`
+    /// in `w`'s store.
+    async fn start(w: &World, port: u16) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[apps.web]\nship = \"src\"\n\n[environments.prod]\nmode = \"pull\"\nhosts = [\"h1\"]\n\n\
+             [[server.tokens]]\nname = \"agents\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n",
+            haul_server::token_sha256("agent-secret")
+        );
+        let config = haul_config::Config::parse(&dir.path().join("haul.toml"), &text).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("ledger.db").display());
+        let ledger = haul_ledger::Ledger::open(&url).await.unwrap();
+        let state = haul_server::State::new(ledger, Arc::new(config)).with_store(w.store.clone());
+        // The port a stopped server had is bound again (it may take a moment).
+        let t = Instant::now();
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => break l,
+                Err(e) if t.elapsed() < Duration::from_secs(30) => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot bind port {port}: {e}"),
+            }
+        };
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(haul_server::serve(listener, state, async move { drop(stopped.await) }));
+        Served { port, stop: Some(stop), task: Some(task), _dir: dir }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn stop(mut self) {
+        drop(self.stop.take());
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(30), task).await.expect("the server stops").unwrap().unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// A running `haul agent` and what it has logged; killed when dropped.
+struct Agent {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    fn start(w: &World, extra: &[(&str, &str)]) -> Agent {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_haul"));
+        c.arg("agent");
+        for (k, v) in w.vars("h1", &[]) {
+            c.env(k, v);
+        }
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.env_remove("HAUL_AGENT_FILE").stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Agent { child, log }
+    }
+
+    /// How many lines logged so far contain `what`.
+    fn said(&self, what: &str) -> usize {
+        self.log.lock().unwrap().iter().filter(|l| l.contains(what)).count()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits (at most a minute) until `cond` holds.
+    async fn until(&mut self, what: &str, cond: impl Fn(&Agent) -> bool) {
+        let t = Instant::now();
+        while !cond(self) {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                panic!("the agent ended ({s}) before {what}:\n{}", self.log());
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "never {what}:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_is_woken_by_the_server_long_before_its_interval() {
+    let mut w = World::new();
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |_| {}).await;
+    let server = Served::start(&w, 0).await;
+    let url = server.url();
+    let vars = [("HAUL_INTERVAL", "1h"), ("HAUL_LEDGER", url.as_str()), ("HAUL_TOKEN", "agent-secret")];
+    let mut agent = Agent::start(&w, &vars);
+    agent.until("live on the first release", |_| w.live("h1").as_deref() == Some(r1.id.as_str())).await;
+    agent.until("subscribed", |a| a.said("woken by") > 0).await;
+
+    // A round the subscription's first event started is over by now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Blessed now, polled only in an hour: live because it was woken.
+    let r2 = w.release(&[("v", "2")]);
+    w.bless(&r2, |_| {}).await;
+    let t = Instant::now();
+    while w.live("h1").as_deref() != Some(r2.id.as_str()) {
+        assert!(t.elapsed() < Duration::from_secs(60), "never woken:\n{}", agent.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(agent.said("wake-ups from"), 0, "{}", agent.log());
+    drop(agent);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_polls_while_the_server_is_away_and_subscribes_again_when_it_is_back() {
+    let mut w = World::new();
+    let server = Served::start(&w, 0).await;
+    let (port, url) = (server.port, server.url());
+    let vars = [("HAUL_INTERVAL", "1s"), ("HAUL_LEDGER", url.as_str()), ("HAUL_TOKEN", "agent-secret")];
+    let mut agent = Agent::start(&w, &vars);
+    agent.until("subscribed", |a| a.said("woken by") == 1).await;
+
+    // The server goes away: the agent says so and polls on.
+    server.stop().await;
+    agent.until("told the subscription ended", |a| a.said("wake-ups from") == 1).await;
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |_| {}).await;
+    let t = Instant::now();
+    while w.live("h1").as_deref() != Some(r1.id.as_str()) {
+        assert!(t.elapsed() < Duration::from_secs(60), "never live by polling:\n{}", agent.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Failing again and again is said once.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(agent.said("wake-ups from"), 1, "{}", agent.log());
+
+    // Back on the same address: subscribed again.
+    let server = Served::start(&w, port).await;
+    agent.until("subscribed again", |a| a.said("woken by") == 2).await;
+    drop(agent);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_a_token_the_server_refuses_polls_on_and_says_why() {
+    let mut w = World::new();
+    let server = Served::start(&w, 0).await;
+    let url = server.url();
+    let vars = [("HAUL_INTERVAL", "1s"), ("HAUL_LEDGER", url.as_str()), ("HAUL_TOKEN", "wrong-secret")];
+    let mut agent = Agent::start(&w, &vars);
+    agent.until("told the token is refused", |a| a.said("refused (HTTP 401)") == 1).await;
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |_| {}).await;
+    let t = Instant::now();
+    while w.live("h1").as_deref() != Some(r1.id.as_str()) {
+        assert!(t.elapsed() < Duration::from_secs(60), "never live by polling:\n{}", agent.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(agent.said("woken by"), 0, "{}", agent.log());
+    drop(agent);
+    server.stop().await;
+}
