@@ -285,12 +285,65 @@ fn remove_tree(dir: &Path) -> std::io::Result<()> {
 }
 
 /// The scratch directory of one import, removed when dropped (on success,
-/// error or panic alike).
-struct Scratch(PathBuf);
+/// error or panic alike), and the lock file held while it lives.
+struct Scratch {
+    dir: PathBuf,
+    lock: PathBuf,
+    /// Holds the lock (the kernel drops it when the process dies).
+    _held: fs::File,
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = remove_tree(&self.0);
+        let _ = remove_tree(&self.dir);
+        let _ = fs::remove_file(&self.lock);
+    }
+}
+
+/// How old an import's scratch directory must be, as well as not held,
+/// before another import removes it.
+pub const STALE_SCRATCH: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+const SCRATCH_PREFIX: &str = ".import-";
+
+impl Scratch {
+    /// Takes the lock, then names the directory (made by the unpacker).
+    fn new(dir: &Path) -> Result<Scratch, ReleaseError> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let name = format!("{SCRATCH_PREFIX}{}-{nanos}", std::process::id());
+        let lock = dir.join(format!("{name}.lock"));
+        let held = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&lock).at(&lock)?;
+        held.lock().at(&lock)?;
+        Ok(Scratch { dir: dir.join(name), lock, _held: held })
+    }
+}
+
+/// Removes what imports killed before they could clean up left in `dir`:
+/// scratch directories whose lock nobody holds (the kernel releases a
+/// killed process's lock) and that were not touched for
+/// [`STALE_SCRATCH`], with their lock files. A directory without its lock
+/// file is judged by its age alone.
+fn remove_stale_scratch(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for item in rd.flatten() {
+        let Ok(name) = item.file_name().into_string() else { continue };
+        if !name.starts_with(SCRATCH_PREFIX) || name.ends_with(".lock") {
+            continue;
+        }
+        // Never follow a link planted in the cache: only real directories.
+        let Ok(meta) = fs::symlink_metadata(item.path()) else { continue };
+        let old = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= STALE_SCRATCH);
+        if !meta.is_dir() || !old {
+            continue;
+        }
+        let lock = dir.join(format!("{name}.lock"));
+        let free = match fs::OpenOptions::new().write(true).open(&lock) {
+            Ok(f) => f.try_lock().is_ok(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if free && remove_tree(&item.path()).is_ok() {
+            let _ = fs::remove_file(&lock);
+        }
     }
 }
 
@@ -298,7 +351,8 @@ impl ReleaseCache {
     /// Imports `archive` (see [`unpack_foreign`]) as a release of `app`: it
     /// is unpacked into a scratch directory under the cache and built like
     /// any tree; the same contents give the same release (`true` when it was
-    /// already cached).
+    /// already cached). What earlier imports that were killed left there is
+    /// removed first (see [`STALE_SCRATCH`]).
     pub fn import(
         &self,
         app: &str,
@@ -308,9 +362,9 @@ impl ReleaseCache {
     ) -> Result<(Release, bool), ReleaseError> {
         let dir = self.dir().join(app);
         fs::create_dir_all(&dir).at(&dir)?;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let scratch = Scratch(dir.join(format!(".import-{}-{nanos}", std::process::id())));
-        unpack_foreign(archive, &scratch.0, limits)?;
-        self.build(app, &scratch.0, built_by, None)
+        remove_stale_scratch(&dir);
+        let scratch = Scratch::new(&dir)?;
+        unpack_foreign(archive, &scratch.dir, limits)?;
+        self.build(app, &scratch.dir, built_by, None)
     }
 }

@@ -26,7 +26,7 @@ pub use cache::{Release, ReleaseCache};
 pub use diff::Diff;
 pub use error::ReleaseError;
 pub use id::{ReleaseId, check_release_id, is_release_id, new_release_id};
-pub use import::{ImportLimits, unpack_foreign};
+pub use import::{ImportLimits, STALE_SCRATCH, unpack_foreign};
 pub use links::{LinkEscape, MAX_HOPS, resolve_link};
 pub use manifest::{Entry, Kind, Manifest};
 pub use pack::pack;

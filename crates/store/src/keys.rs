@@ -8,6 +8,9 @@
 //! blessings/<app>/<env>/latest           hint: a copy of the newest envelope
 //! reports/<app>/<env>/<host>.json        each agent's last report (one writer)
 //! claims/<app>/<env>/<id>/<what>         "exactly once" claims (migrate once)
+//! verifications/<app>/<env>/<version>/<name>.json
+//!                                        the standing result of a verification
+//!                                        of that blessing's deployment
 //! probes/<random>                        the start-up create-if-absent check
 //! ```
 //!
@@ -66,6 +69,12 @@ pub fn report(app: &str, env: &str, host: &str) -> String {
 }
 pub fn claim(app: &str, env: &str, id: &str, what: &str) -> String {
     format!("claims/{app}/{env}/{id}/{what}")
+}
+pub fn verifications(app: &str, env: &str, version: u64) -> String {
+    format!("verifications/{app}/{env}/{version:020}/")
+}
+pub fn verification(app: &str, env: &str, version: u64, name: &str) -> String {
+    format!("verifications/{app}/{env}/{version:020}/{name}.json")
 }
 pub fn probe(nonce: &str) -> String {
     format!("probes/{nonce}")

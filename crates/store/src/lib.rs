@@ -17,9 +17,10 @@ mod open;
 pub mod purge;
 pub mod reports;
 pub mod spool;
+pub mod verifications;
 
 pub use error::StoreError;
-pub use open::StoreOptions;
+pub use open::{DEFAULT_TIMEOUT, StoreOptions};
 
 use bytes::Bytes;
 use futures_util::StreamExt;

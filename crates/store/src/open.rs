@@ -7,6 +7,14 @@
 //! `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT`, …; `GOOGLE_*`;
 //! `AZURE_*`); what [`StoreOptions`] says wins over them. Credentials never
 //! appear in a message: errors name the URL as written and what is wrong.
+//!
+//! Every remote client has timeouts ([`StoreOptions::timeout`], 30s unless
+//! said): connecting, and any read that brings no byte for that long, fail,
+//! and a failed request is retried only a few times within a bounded time,
+//! so a store that hangs makes a command or an agent's round fail (and an
+//! agent retry later) rather than wait forever. There is no bound on a
+//! whole request: an archive of gigabytes may take minutes to stream, and
+//! a stall in it is caught by the read timeout.
 
 use crate::{Store, StoreError};
 use object_store::ObjectStoreScheme;
@@ -14,7 +22,18 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::path::Path as Key;
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a store may keep haul waiting when nothing says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest a connection may take to open, even with a longer timeout.
+const MAX_CONNECT: Duration = Duration::from_secs(10);
+
+/// Retries of a failed request (connection refused, a timeout, a 5xx).
+const RETRIES: usize = 3;
 
 /// Settings beside the URL (`[store]` in `haul.toml`, or the agent's
 /// environment). Credentials are never here: they come from the usual
@@ -26,6 +45,33 @@ pub struct StoreOptions {
     pub region: Option<String>,
     /// Allow `http://` endpoints.
     pub allow_http: bool,
+    /// The longest wait for a connection or for the next bytes of an
+    /// answer ([`DEFAULT_TIMEOUT`] when `None`).
+    pub timeout: Option<Duration>,
+}
+
+impl StoreOptions {
+    /// The timeout in force.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.filter(|t| !t.is_zero()).unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    /// The HTTP client's settings: connect and read timeouts, no bound on
+    /// a whole request (a large archive streams for as long as it needs).
+    fn client(&self) -> ClientOptions {
+        let t = self.timeout();
+        ClientOptions::new().with_connect_timeout(t.min(MAX_CONNECT)).with_read_timeout(t).with_timeout_disabled()
+    }
+
+    /// A few retries, all within three timeouts of the first try.
+    fn retry(&self) -> RetryConfig {
+        let t = self.timeout();
+        RetryConfig {
+            backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: t, base: 2.0 },
+            max_retries: RETRIES,
+            retry_timeout: t.saturating_mul(3),
+        }
+    }
 }
 
 impl Store {
@@ -100,7 +146,7 @@ fn open_remote(
     }
     let built: Result<Arc<dyn object_store::ObjectStore>, object_store::Error> = match scheme {
         ObjectStoreScheme::AmazonS3 => {
-            let mut b = AmazonS3Builder::new();
+            let mut b = AmazonS3Builder::new().with_client_options(options.client()).with_retry(options.retry());
             for (k, v) in with(&vars, "AWS_") {
                 if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
                     b = b.with_config(key, v);
@@ -119,7 +165,8 @@ fn open_remote(
             b.build().map(|s| Arc::new(s) as _)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            let mut b = GoogleCloudStorageBuilder::new();
+            let mut b =
+                GoogleCloudStorageBuilder::new().with_client_options(options.client()).with_retry(options.retry());
             for (k, v) in with(&vars, "GOOGLE_") {
                 if let Ok(key) = k.to_ascii_lowercase().parse::<GoogleConfigKey>() {
                     b = b.with_config(key, v);
@@ -128,7 +175,7 @@ fn open_remote(
             b.with_url(url).build().map(|s| Arc::new(s) as _)
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            let mut b = MicrosoftAzureBuilder::new();
+            let mut b = MicrosoftAzureBuilder::new().with_client_options(options.client()).with_retry(options.retry());
             for (k, v) in with(&vars, "AZURE_") {
                 if let Ok(key) = k.to_ascii_lowercase().parse::<AzureConfigKey>() {
                     b = b.with_config(key, v);

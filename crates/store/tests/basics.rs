@@ -166,8 +166,12 @@ async fn options_win_over_the_environment() {
     }
     let wrong = Store::open_with(&server.url("x"), &StoreOptions::default(), env.clone()).unwrap();
     assert!(wrong.get("k", 10).await.is_err(), "the variables' endpoint is used without options");
-    let options =
-        StoreOptions { endpoint: Some(server.endpoint()), region: Some("eu-west-1".into()), allow_http: true };
+    let options = StoreOptions {
+        endpoint: Some(server.endpoint()),
+        region: Some("eu-west-1".into()),
+        allow_http: true,
+        ..Default::default()
+    };
     let right = Store::open_with(&server.url("x"), &options, env).unwrap();
     right.overwrite("k", Bytes::from_static(b"v")).await.unwrap();
     assert_eq!(right.get("k", 10).await.unwrap().unwrap(), "v");
