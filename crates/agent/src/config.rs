@@ -214,6 +214,7 @@ impl AgentConfig {
                 endpoint: look("HAUL_STORE_ENDPOINT").map(|s| s.value),
                 region: look("HAUL_STORE_REGION").map(|s| s.value),
                 allow_http,
+                timeout: None,
             },
             root,
             apps,

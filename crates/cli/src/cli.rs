@@ -286,6 +286,10 @@ pub enum StoreCommand {
         /// Blessings per environment whose releases are kept.
         #[arg(long, value_name = "N", default_value_t = 5)]
         keep: usize,
+        /// Never remove a release spooled (or a spool begun) more recently
+        /// than this: it may be about to be blessed.
+        #[arg(long, value_name = "DURATION", default_value = "1h")]
+        grace: String,
         /// Say what would be removed; remove nothing.
         #[arg(long)]
         dry_run: bool,

@@ -317,12 +317,16 @@ fn store_purge_keeps_every_release_blessed_in_the_last_n_blessings() {
     // Spooled after the newest blessing: maybe about to be blessed, kept.
     ids.push(build_with(&p, "v4"));
     p.haul(&["spool", "app"]).ok();
-    let dry = p.haul(&["store", "purge", "--keep", "1", "--dry-run", "--json"]).ok().json();
+    // Within the grace period (an hour by default) nothing goes.
+    let young = p.haul(&["store", "purge", "--keep", "1", "--dry-run", "--json"]).ok().json();
+    assert_eq!(young["apps"][0]["removed"], serde_json::json!([]), "{young}");
+    assert_eq!(young["apps"][0]["young"].as_array().unwrap().len(), 2, "{young}");
+    let dry = p.haul(&["store", "purge", "--keep", "1", "--grace", "0s", "--dry-run", "--json"]).ok().json();
     let removed: Vec<&str> =
         dry["apps"][0]["removed"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(removed, [ids[0].as_str(), ids[1].as_str()]);
     assert!(p.store().join("releases/app").join(&ids[0]).exists(), "a dry run removes nothing");
-    let out = p.haul(&["store", "purge", "--keep", "2", "--json"]).ok().json();
+    let out = p.haul(&["store", "purge", "--keep", "2", "--grace", "0s", "--json"]).ok().json();
     let removed: Vec<&str> =
         out["apps"][0]["removed"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(removed, [ids[0].as_str()]);

@@ -16,6 +16,7 @@ pub async fn open_store(config: &Config, writes: bool) -> Result<Store> {
         endpoint: s.endpoint.as_ref().map(|e| e.get_ref().clone()),
         region: s.region.clone(),
         allow_http: s.allow_http,
+        timeout: None,
     };
     let store = Store::open(&config.store_url(), &options)?;
     if writes {

@@ -147,8 +147,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Store { what: StoreCommand::Ls { app, json } } => {
             pull::store::ls(&ctx, app.as_deref(), json.json).await
         }
-        Command::Store { what: StoreCommand::Purge { app, keep, dry_run, json } } => {
-            pull::store::purge(&ctx, app.as_deref(), keep, dry_run, json.json).await
+        Command::Store { what: StoreCommand::Purge { app, keep, grace, dry_run, json } } => {
+            pull::store::purge(&ctx, app.as_deref(), keep, &grace, dry_run, json.json).await
         }
         Command::Agent { once, file } => agent::agent(&ctx, once, file.as_deref()).await,
         Command::Exec { env, role, hosts, command } => {

@@ -11,7 +11,7 @@ use haul_release::ReleaseId;
 use haul_store::Store;
 use haul_store::list::{AppSummary, summary};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// What the store holds for `app` (or every app it has).
 async fn apps(ctx: &Ctx, store: &Store, app: Option<&str>) -> Result<Vec<AppSummary>> {
@@ -134,42 +134,51 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
     Ok(())
 }
 
-pub async fn purge(ctx: &Ctx, app: Option<&str>, keep: usize, dry_run: bool, json: bool) -> Result {
+/// The releases of `s.app` that must stay: every one any environment
+/// blessed in its last `keep` blessings, and those spooled after the newest
+/// blessing of every environment (a deploy between its spool and its bless).
+async fn needed(store: &Store, s: &haul_store::list::AppSummary, keep: usize) -> Result<BTreeSet<ReleaseId>> {
+    let a = &s.app;
+    let mut needed: BTreeSet<ReleaseId> = BTreeSet::new();
+    let mut newest: Option<jiff::Timestamp> = None;
+    for env in &s.environments {
+        let e = &env.env;
+        for (v, bytes) in haul_store::blessings::history(store, a, e, keep).await? {
+            // What a blessing names is kept whether or not it verifies;
+            // one that cannot be read at all stops the purge of the app.
+            let r = read_blessing(&bytes, None, a, e).map_err(|err| {
+                Failure::Run(format!(
+                    "blessing version {v} of {a} in {e} cannot be read ({err}); nothing of {a} was purged"
+                ))
+            })?;
+            newest = newest.max(Some(r.doc.issued));
+            needed.insert(r.doc.release);
+        }
+    }
+    for r in &s.releases {
+        let fresh = r.index.as_ref().is_none_or(|i| newest.is_none_or(|n| i.spooled >= n));
+        if fresh && let Ok(id) = ReleaseId::parse(&r.id) {
+            needed.insert(id);
+        }
+    }
+    Ok(needed)
+}
+
+pub async fn purge(ctx: &Ctx, app: Option<&str>, keep: usize, grace: &str, dry_run: bool, json: bool) -> Result {
     if keep == 0 {
         return Err(Failure::Usage("--keep must be at least 1: the blessed release is always kept".into()));
     }
+    let grace = haul_config::Duration::parse(grace)
+        .and_then(|d| jiff::SignedDuration::try_from(d.0).ok())
+        .ok_or_else(|| Failure::Usage(format!("--grace {grace:?} is not a duration like \"1h\" or \"30m\"")))?;
     let config = ctx.config()?;
     let store = open_store(&config, !dry_run).await?;
     let mut reports = Vec::new();
     for s in apps(ctx, &store, app).await? {
-        let a = &s.app;
-        let mut needed: BTreeMap<ReleaseId, Vec<String>> = BTreeMap::new();
-        // A release spooled after the newest blessing of every environment
-        // may be about to be blessed (a deploy between its spool and its
-        // bless): it is kept. An app never blessed loses nothing.
-        let mut newest: Option<jiff::Timestamp> = None;
-        for env in &s.environments {
-            let e = &env.env;
-            for (v, bytes) in haul_store::blessings::history(&store, a, e, keep).await? {
-                // What a blessing names is kept whether or not it verifies;
-                // one that cannot be read at all stops the purge of the app.
-                let r = read_blessing(&bytes, None, a, e).map_err(|err| {
-                    Failure::Run(format!(
-                        "blessing version {v} of {a} in {e} cannot be read ({err}); nothing of {a} was purged"
-                    ))
-                })?;
-                newest = newest.max(Some(r.doc.issued));
-                needed.entry(r.doc.release).or_default().push(format!("{e} v{v}"));
-            }
-        }
-        let mut kept: BTreeSet<ReleaseId> = needed.keys().cloned().collect();
-        for r in &s.releases {
-            let fresh = r.index.as_ref().is_none_or(|i| newest.is_none_or(|n| i.spooled >= n));
-            if fresh && let Ok(id) = ReleaseId::parse(&r.id) {
-                kept.insert(id);
-            }
-        }
-        reports.push(haul_store::purge::purge(&store, a, &kept, dry_run).await?);
+        // Asked when the purge decides and again just before it deletes.
+        let needed = async || needed(&store, &s, keep).await;
+        let options = haul_store::purge::PurgeOptions { grace, ..haul_store::purge::PurgeOptions::new(dry_run) };
+        reports.push(haul_store::purge::purge(&store, &s.app, needed, &options).await?);
     }
     if json {
         ctx.printer.json(&json!({ "dry_run": dry_run, "apps": reports }));
@@ -184,6 +193,14 @@ pub async fn purge(ctx: &Ctx, app: Option<&str>, keep: usize, dry_run: bool, jso
             bytes += r.bytes;
         }
         ctx.printer.err(&format!("{verb} {n} release(s), {bytes} bytes"));
+        for r in &reports {
+            for id in &r.young {
+                ctx.printer.err(&format!("kept {} {id}: spooled within --grace", r.app));
+            }
+            for id in &r.blessed_meanwhile {
+                ctx.printer.err(&format!("kept {} {id}: blessed while the purge ran", r.app));
+            }
+        }
     }
     Ok(())
 }
