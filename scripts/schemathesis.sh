@@ -82,6 +82,14 @@ curl -fsS -H "Authorization: Bearer read-secret" "$base/api/v1/openapi.json" >"$
 cat >"$work/schemathesis.toml" <<'TOML'
 [checks.negative_data_rejection]
 expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+
+# A report names in its body a pull environment and one of its hosts, which
+# only the server's haul.toml knows (here no environment deploys by pull, so
+# every report is refused with 422, naming what it lacks); the document
+# cannot say that, so 422 is one of the answers a valid body may get.
+[[operations]]
+include-name = "POST /api/v1/agents/reports"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 TOML
 
 status=0

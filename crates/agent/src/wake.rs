@@ -123,7 +123,7 @@ async fn session(
         let body = res.text().await.unwrap_or_default();
         let message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .and_then(|v| v.pointer("/error/message").and_then(|e| e.as_str()).map(str::to_string))
             .unwrap_or_else(|| body.chars().take(200).collect());
         return format!("the subscription was refused (HTTP {}): {message}", status.as_u16());
     }

@@ -114,6 +114,8 @@ pub struct AgentStep {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentReport {
+    /// The host, as the store's keys name it.
+    #[schema(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
     pub host: String,
     pub app: String,
     pub env: String,
@@ -143,6 +145,7 @@ pub struct AgentReport {
     pub steps: Vec<AgentStep>,
     /// When the report was written (the agent's last contact): an RFC 3339
     /// time.
+    #[schema(format = DateTime, pattern = r"^[0-8][0-9]{3}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$")]
     pub at: String,
     /// The agent's haul version.
     pub agent: String,

@@ -195,6 +195,8 @@ async fn an_agent_with_a_token_the_server_refuses_polls_on_and_says_why() {
     let vars = [("HAUL_INTERVAL", "1s"), ("HAUL_LEDGER", url.as_str()), ("HAUL_TOKEN", "wrong-secret")];
     let mut agent = Agent::start(&w, &vars);
     agent.until("told the token is refused", |a| a.said("refused (HTTP 401)") == 1).await;
+    // The server's message, not its JSON envelope.
+    assert!(!agent.log().contains("{\"error\""), "{}", agent.log());
     let r1 = w.release(&[("v", "1")]);
     w.bless(&r1, |_| {}).await;
     let t = Instant::now();

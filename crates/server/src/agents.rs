@@ -30,12 +30,28 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg)
 }
 
-/// The pull environment `env` of `app`, or why a report about it is refused.
+/// The pull environment `env` of `app`, or why a report about it is
+/// refused (422): a report names what it is about in its body.
 fn pull_env<'a>(state: &'a State, app: &str, env: &str) -> Result<&'a haul_config::Environment, ApiError> {
     crate::records::known_app_env(state, app, Some(env))?;
-    let e = state.config.env(env).map_err(|e| unprocessable(e.to_string()))?;
+    pull_mode(state, env, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// The pull environment `env` of `app` for a read, or 404: a query for
+/// what the config does not hold finds nothing.
+pub(crate) fn found_pull_env<'a>(
+    state: &'a State,
+    app: &str,
+    env: &str,
+) -> Result<&'a haul_config::Environment, ApiError> {
+    crate::records::found_app_env(state, app, Some(env))?;
+    pull_mode(state, env, StatusCode::NOT_FOUND)
+}
+
+fn pull_mode<'a>(state: &'a State, env: &str, status: StatusCode) -> Result<&'a haul_config::Environment, ApiError> {
+    let e = state.config.env(env).map_err(|e| ApiError::new(status, e.to_string()))?;
     if e.mode() != haul_config::Mode::Pull {
-        return Err(unprocessable(format!("environment `{env}` does not deploy by pull; it has no agents")));
+        return Err(ApiError::new(status, format!("environment `{env}` does not deploy by pull; it has no agents")));
     }
     Ok(e)
 }
@@ -150,7 +166,7 @@ async fn list_agents(_: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<A
 /// Each agent of `app` in `env` as the API answers it. Not cached: a
 /// heartbeat does not move the audit head the cache keys on.
 pub(crate) async fn agents(state: &State, app: &str, env: &str) -> Result<Vec<Agent>, ApiError> {
-    let e = pull_env(state, app, env)?;
+    let e = found_pull_env(state, app, env)?;
     let silent_after = e.silent_after().0;
     let now = jiff::Timestamp::now();
     let rows = state.ledger.agents(app, env).await?;

@@ -73,10 +73,20 @@ pub(crate) fn actor(token: &str, on_behalf_of: Option<&str>) -> Result<String, A
 pub(crate) use haul_api::requests::MAX_ON_BEHALF_OF;
 
 pub(crate) fn known_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
+    app_env_in_config(state, app, env, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// [`known_app_env`] for a read: what the config does not name is not
+/// found (404), not a malformed request.
+pub(crate) fn found_app_env(state: &State, app: &str, env: Option<&str>) -> Result<(), ApiError> {
+    app_env_in_config(state, app, env, StatusCode::NOT_FOUND)
+}
+
+fn app_env_in_config(state: &State, app: &str, env: Option<&str>, status: StatusCode) -> Result<(), ApiError> {
     // Named without the config file's path: where the server keeps its
     // files is not the client's to know.
     let unknown = |what: &str, name: &str, known: Vec<&str>| {
-        unprocessable(format!("no {what} `{name}` in the server's haul.toml (known: {})", known.join(", ")))
+        ApiError::new(status, format!("no {what} `{name}` in the server's haul.toml (known: {})", known.join(", ")))
     };
     let c = &state.config;
     if state.config.app(app).is_err() {

@@ -187,10 +187,8 @@ async fn wake(_: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<WakeQuer
     let unprocessable = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
     let apps = q.apps();
     if apps.is_empty() {
-        return Err(unprocessable("`app` names no app".into()));
-    }
-    if apps.len() > MAX_WAKE_APPS {
-        return Err(unprocessable(format!("`app` names {} apps; at most {MAX_WAKE_APPS}", apps.len())));
+        // Nothing to follow is not found, like an app the config lacks.
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "`app` names no app"));
     }
     let after = match q.after {
         Some(n) if n < 0 => return Err(unprocessable("`after` must not be negative".into())),
@@ -198,15 +196,19 @@ async fn wake(_: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<WakeQuer
         None => 0,
     };
     for app in &apps {
-        crate::records::known_app_env(&state, app, Some(&q.env))?;
+        crate::records::found_app_env(&state, app, Some(&q.env))?;
+    }
+    // After the names: a list of unknown apps is not found, however long.
+    if apps.len() > MAX_WAKE_APPS {
+        return Err(unprocessable(format!("`app` names {} apps; at most {MAX_WAKE_APPS}", apps.len())));
     }
     let mut subs = Vec::with_capacity(apps.len());
     for app in &apps {
         let Some(i) = state.wake.index(app, &q.env) else {
-            return Err(unprocessable(format!(
-                "environment `{}` deploys by push: its hosts have no agents to wake",
-                q.env
-            )));
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("environment `{}` deploys by push: its hosts have no agents to wake", q.env),
+            ));
         };
         subs.push(Sub { pair: i as u32, sent: after });
     }

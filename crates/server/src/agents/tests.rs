@@ -74,16 +74,21 @@ impl Running {
         (res.status().as_u16(), res.text().await.unwrap())
     }
 
-    async fn agents(&self) -> Vec<Value> {
+    async fn list(&self, query: &str) -> (u16, String) {
         let res = self
             .client
-            .get(format!("{}/api/v1/agents?app=web&env=prod", self.base))
+            .get(format!("{}/api/v1/agents?{query}", self.base))
             .bearer_auth("agent-secret")
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 200);
-        let v: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    async fn agents(&self) -> Vec<Value> {
+        let (status, body) = self.list("app=web&env=prod").await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
         v["items"].as_array().unwrap().clone()
     }
 }
@@ -101,6 +106,23 @@ async fn reports_are_recorded_and_refusals_said() {
     // The same report again: already recorded.
     let (status, body) = s.post("agent", &report("h1", "prod", "2026-01-01T00:00:05Z")).await;
     assert_eq!((status, body.contains("\"recorded\":false")), (200, true), "{body}");
+}
+
+/// A list of what the config does not hold finds nothing (404): a
+/// schema-valid query is never answered 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_an_unknown_or_push_environment_is_not_found() {
+    let s = start().await;
+    for (query, says) in [
+        ("app=&env=prod", "no app ``"),
+        ("app=nothing&env=prod", "no app `nothing`"),
+        ("app=web&env=nothing", "no environment `nothing`"),
+        ("app=web&env=staging", "does not deploy by pull"),
+    ] {
+        let (status, body) = s.list(query).await;
+        assert_eq!(status, 404, "{query}: {body}");
+        assert!(body.contains(says), "{query}: {body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
