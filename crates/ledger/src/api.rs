@@ -75,6 +75,18 @@ impl From<api::HostResult> for HostResult {
     }
 }
 
+impl HostResult {
+    /// A host result haul made from what it captured (an agent's report):
+    /// its error cleaned to what the ledger stores ([`crate::text::clean`])
+    /// instead of refused, so a hostile or garbled error cannot lose the
+    /// record.
+    pub fn captured(h: api::HostResult) -> HostResult {
+        let mut h = HostResult::from(h);
+        h.error = h.error.map(|e| crate::text::clean(&e, crate::text::Kind::Block));
+        h
+    }
+}
+
 impl From<Verification> for api::Verification {
     fn from(v: Verification) -> api::Verification {
         api::Verification {

@@ -44,6 +44,8 @@ pub struct HostSeen {
     pub elapsed: Duration,
     /// It reached the switch of this blessing.
     pub switched: bool,
+    /// Its latest report about the blessing followed.
+    pub last: Option<AgentReport>,
 }
 
 /// How a follow ended.
@@ -67,47 +69,30 @@ pub struct Followed {
     pub hosts: BTreeMap<String, HostSeen>,
 }
 
-fn reached(p: AgentPhase) -> Phase {
-    match p {
-        AgentPhase::Idle | AgentPhase::Download | AgentPhase::Unpack | AgentPhase::PostSync => Phase::Stage,
-        AgentPhase::Waiting | AgentPhase::Refused | AgentPhase::Failed => Phase::Stage,
-        AgentPhase::Migrate => Phase::Migrate,
-        AgentPhase::PreJump | AgentPhase::Switch | AgentPhase::PostJump => Phase::Switch,
-        AgentPhase::Health | AgentPhase::Live => Phase::Verify,
-    }
-}
-
-/// The phase a failed host had reached: its last step's.
-fn reached_of(r: &AgentReport) -> Phase {
-    match r.phase {
-        AgentPhase::Failed => r.steps.iter().rev().map(|s| reached(s.phase)).next().unwrap_or(Phase::Stage),
-        p => reached(p),
-    }
-}
-
 impl HostSeen {
-    pub fn status(&self, release: &str) -> HostStatus {
-        match self.phase {
-            Some(AgentPhase::Live) if self.before.as_deref() == Some(release) => HostStatus::Unchanged,
-            Some(AgentPhase::Live) => HostStatus::Ok,
-            Some(AgentPhase::Failed | AgentPhase::Refused) => HostStatus::Failed,
-            None => HostStatus::Untouched,
-            Some(_) => HostStatus::Running,
-        }
+    /// The host's status on the blessing followed: the ledger's rule for
+    /// an agent's report (`haul_agent::record`), untouched before any.
+    pub fn status(&self) -> HostStatus {
+        self.last.as_ref().map_or(HostStatus::Untouched, haul_agent::record::status)
     }
 
-    pub fn result(&self, host: &str, release: &str) -> HostResult {
-        HostResult {
-            host: host.to_string(),
-            phase: self.reached(),
-            status: self.status(release),
-            error: self.error.as_deref().map(|e| haul_ledger::text::clean(e, haul_ledger::text::Kind::Block)),
-            elapsed_ms: self.elapsed.as_millis() as i64,
+    /// The host result the ledger records: the one mapping `haul server`
+    /// uses for the same report.
+    pub fn result(&self, host: &str) -> HostResult {
+        match &self.last {
+            Some(r) => HostResult::captured(haul_agent::record::host_result(r)),
+            None => HostResult {
+                host: host.to_string(),
+                phase: Phase::Stage,
+                status: HostStatus::Untouched,
+                error: None,
+                elapsed_ms: 0,
+            },
         }
     }
 
     fn reached(&self) -> Phase {
-        self.phase.map_or(Phase::Stage, reached)
+        self.last.as_ref().map_or(Phase::Stage, haul_agent::record::reached)
     }
 
     pub fn report(&self, host: &str, status: HostStatus) -> HostReport {
@@ -185,6 +170,7 @@ where
         started: None,
         elapsed: Duration::ZERO,
         switched: false,
+        last: None,
     };
     let mut expected: BTreeSet<String> = t.listed.iter().cloned().collect();
     if expected.is_empty() {
@@ -264,10 +250,10 @@ where
             if seen.phase == Some(r.phase) && seen.live == r.live {
                 continue;
             }
-            let before_status = seen.status(&t.release);
+            let before_status = seen.status();
             let started = *seen.started.get_or_insert_with(Instant::now);
             seen.elapsed = started.elapsed();
-            let ph = reached_of(&r);
+            let ph = haul_agent::record::reached(&r);
             if told.is_none_or(|t| ph > t) {
                 told = Some(ph);
                 observer.progress(Progress::Phase(ph));
@@ -283,6 +269,7 @@ where
             }
             seen.phase = Some(r.phase);
             seen.live = r.live.clone();
+            seen.last = Some(r.clone());
             seen.switched |=
                 matches!(r.phase, AgentPhase::Switch | AgentPhase::PostJump | AgentPhase::Health | AgentPhase::Live);
             let label = crate::phase(r.phase);
@@ -307,13 +294,13 @@ where
                 }
                 _ => observer.progress(Progress::Started { host: Some(&r.host), label: &label }),
             }
-            if seen.status(&t.release) != before_status || matches!(r.phase, AgentPhase::Live | AgentPhase::Failed) {
+            if seen.status() != before_status || matches!(r.phase, AgentPhase::Live | AgentPhase::Failed) {
                 on_change(&r.host, seen).await;
             }
         }
         let failed: Vec<String> = expected
             .iter()
-            .filter(|h| hosts.get(*h).is_some_and(|s| s.status(&t.release) == HostStatus::Failed))
+            .filter(|h| hosts.get(*h).is_some_and(|s| s.status() == HostStatus::Failed))
             .cloned()
             .collect();
         if !failed.is_empty() && !t.go_on {
@@ -323,9 +310,7 @@ where
             .iter()
             .filter(|h| {
                 !failed.contains(h)
-                    && !hosts
-                        .get(*h)
-                        .is_some_and(|s| matches!(s.status(&t.release), HostStatus::Ok | HostStatus::Unchanged))
+                    && !hosts.get(*h).is_some_and(|s| matches!(s.status(), HostStatus::Ok | HostStatus::Unchanged))
             })
             .cloned()
             .collect();
@@ -342,5 +327,70 @@ where
             return Ok(Followed { ended: Ended::TimedOut { waiting }, hosts });
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(before: &str, phase: AgentPhase, switched: bool, error: Option<&str>) -> HostSeen {
+        let at: jiff::Timestamp = "2026-01-01T00:00:09Z".parse().unwrap();
+        let step = |phase, ok| haul_store::reports::StepReport {
+            phase,
+            name: "s".into(),
+            ok,
+            started: "2026-01-01T00:00:01Z".parse().unwrap(),
+            millis: 1,
+            output: String::new(),
+        };
+        let mut steps = vec![step(AgentPhase::Download, true)];
+        if switched {
+            steps.push(step(AgentPhase::Switch, true));
+        }
+        let r = AgentReport {
+            host: "h1".into(),
+            app: "web".into(),
+            env: "prod".into(),
+            roles: vec![],
+            labels: Default::default(),
+            wave: Some(0),
+            blessing: Some(2),
+            release: Some("r2".into()),
+            live: Some("r2".into()),
+            phase,
+            error: error.map(str::to_string),
+            steps,
+            at,
+            agent: "0".into(),
+        };
+        HostSeen {
+            phase: Some(phase),
+            live: r.live.clone(),
+            before: Some(before.into()),
+            error: None,
+            started: None,
+            elapsed: Duration::ZERO,
+            switched,
+            last: Some(r),
+        }
+    }
+
+    /// The follower once judged "unchanged" by what the host ran before
+    /// the blessing, the server by whether the agent switched: a host made
+    /// live by someone else meanwhile was `ok` in one and `unchanged` in
+    /// the other. Both now read the report through `haul_agent::record`.
+    #[test]
+    fn the_follower_and_the_server_record_the_same_host_result() {
+        let s = seen("r1", AgentPhase::Live, false, None);
+        let r = s.last.as_ref().unwrap();
+        assert_eq!(s.status(), HostStatus::Unchanged);
+        assert_eq!(s.result("h1"), HostResult::captured(haul_agent::record::host_result(r)));
+        let s = seen("r1", AgentPhase::Live, true, None);
+        assert_eq!((s.status(), s.result("h1").elapsed_ms), (HostStatus::Ok, 8000));
+        let s = seen("r1", AgentPhase::Failed, false, Some("bad\u{0}byte"));
+        let h = s.result("h1");
+        assert_eq!(h.status, HostStatus::Failed);
+        assert!(!h.error.unwrap().contains('\u{0}'), "a captured error is cleaned as the server cleans it");
     }
 }

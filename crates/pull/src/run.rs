@@ -132,7 +132,7 @@ where
             release: Some(id.to_string()),
             ok,
             message,
-            hosts: f.hosts.iter().map(|(h, s)| s.report(h, status(h, s.status(id.as_str())))).collect(),
+            hosts: f.hosts.iter().map(|(h, s)| s.report(h, status(h, s.status()))).collect(),
             elapsed_ms: t0.elapsed().as_millis() as u64,
         }
     };
@@ -173,10 +173,7 @@ where
     };
     let back_follow = follow(observer, &target, &start_back, async |_: &str, _: &HostSeen| {}).await?;
     let went_back = |h: &str| {
-        back_follow
-            .hosts
-            .get(h)
-            .is_some_and(|s| matches!(s.status(previous.as_str()), HostStatus::Ok | HostStatus::Unchanged))
+        back_follow.hosts.get(h).is_some_and(|s| matches!(s.status(), HostStatus::Ok | HostStatus::Unchanged))
     };
     let summary = match &back_follow.ended {
         Ended::Live { failed } if failed.is_empty() => format!("blessed {previous} again; every host is back on it"),

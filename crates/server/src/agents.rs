@@ -73,11 +73,7 @@ pub(crate) async fn take_in(
             .with_field("host"));
     }
     let result = match deployment_of(state, r).await {
-        Some(id) => {
-            let mut h: haul_ledger::HostResult = haul_agent::record::host_result(r).into();
-            h.error = h.error.map(|e| haul_ledger::text::clean(&e, haul_ledger::text::Kind::Block));
-            Some((id, h))
-        }
+        Some(id) => Some((id, haul_ledger::HostResult::captured(haul_agent::record::host_result(r)))),
         None => None,
     };
     let seen = AgentSeen {

@@ -158,7 +158,7 @@ pub async fn run(ctx: &Ctx, app: &str, env: &str, what: What, hosts: &[String], 
         reason: opts.reason.clone(),
     };
     let record = async |host: &str, seen: &HostSeen| {
-        let _ = ledger.record_host(deployment, &seen.result(host, id.as_str()), &who.user).await;
+        let _ = ledger.record_host(deployment, &seen.result(host), &who.user).await;
     };
     // SIGINT or SIGTERM stops following (the agents go on with what is
     // blessed); the deployment is still closed in the ledger.
