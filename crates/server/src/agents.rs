@@ -72,10 +72,9 @@ pub(crate) async fn take_in(
         return Err(unprocessable(format!("host `{}` is not one of environment `{}`'s hosts", r.host, r.env))
             .with_field("host"));
     }
-    let result = match deployment_of(state, r).await {
-        Some(id) => Some((id, haul_ledger::HostResult::captured(haul_agent::record::host_result(r)))),
-        None => None,
-    };
+    let result = deployment_of(state, r)
+        .await
+        .map(|id| (id, haul_ledger::HostResult::captured(haul_agent::record::host_result(r))));
     let seen = AgentSeen {
         app: r.app.clone(),
         env: r.env.clone(),
