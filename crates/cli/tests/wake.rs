@@ -1,8 +1,10 @@
-//! `haul agent` woken by `haul server`: a real server in this process on a
-//! real (SQLite) ledger and a `file://` store, a real agent process with a
-//! poll interval of an hour going live on a new blessing long before it;
-//! and with the server away, an agent that polls on and subscribes again
-//! once the server is back.
+//! `haul agent` and `haul server` together: a real server in this process
+//! on a real (SQLite) ledger and a `file://` store, and real agent
+//! processes. One with a poll interval of an hour goes live on a new
+//! blessing long before it; with the server away, one polls on and
+//! subscribes again once the server is back; one run with `--once` reports
+//! to the server, which records its host result on the blessing's
+//! deployment exactly as a push deploy's.
 
 #[path = "../../agent/tests/support/mod.rs"]
 mod support;
@@ -16,6 +18,7 @@ use support::World;
 /// A `haul server` served from this process; stopped when dropped.
 struct Served {
     port: u16,
+    ledger: haul_ledger::Ledger,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -28,13 +31,15 @@ impl Served {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "[apps.web]\nship = \"src\"\n\n[environments.prod]\nmode = \"pull\"\nhosts = [\"h1\"]\n\n\
-             [[server.tokens]]\nname = \"agents\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n",
-            haul_server::token_sha256("agent-secret")
+             [[server.tokens]]\nname = \"agents\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n\n\
+             [[server.tokens]]\nname = \"reporter\"\nsha256 = \"{}\"\nscopes = [\"agent\"]\n",
+            haul_server::token_sha256("agent-secret"),
+            haul_server::token_sha256("report-secret")
         );
         let config = haul_config::Config::parse(&dir.path().join("haul.toml"), &text).unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("ledger.db").display());
         let ledger = haul_ledger::Ledger::open(&url).await.unwrap();
-        let state = haul_server::State::new(ledger, Arc::new(config)).with_store(w.store.clone());
+        let state = haul_server::State::new(ledger.clone(), Arc::new(config)).with_store(w.store.clone());
         // The port a stopped server had is bound again (it may take a moment).
         let t = Instant::now();
         let listener = loop {
@@ -50,7 +55,7 @@ impl Served {
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(haul_server::serve(listener, state, async move { drop(stopped.await) }));
-        Served { port, stop: Some(stop), task: Some(task), _dir: dir }
+        Served { port, ledger, stop: Some(stop), task: Some(task), _dir: dir }
     }
 
     fn url(&self) -> String {
@@ -206,5 +211,70 @@ async fn an_agent_with_a_token_the_server_refuses_polls_on_and_says_why() {
     }
     assert_eq!(agent.said("woken by"), 0, "{}", agent.log());
     drop(agent);
+    server.stop().await;
+}
+
+/// The ledger's deployment of `id`, as `haul deploy` records one before it
+/// blesses.
+async fn deployment(ledger: &haul_ledger::Ledger, id: &str, digest: &str) -> i64 {
+    let release = haul_ledger::ReleaseId::parse(id).unwrap();
+    let r = haul_ledger::NewRelease {
+        app: "web".into(),
+        id: release.clone(),
+        digest: digest.into(),
+        revision: None,
+        built_by: "ci".into(),
+        created: jiff::Timestamp::now(),
+        files: 1,
+        bytes: 1,
+    };
+    ledger.register_release(&r, "ci").await.unwrap();
+    let d = haul_ledger::NewDeployment {
+        app: "web".into(),
+        env: "prod".into(),
+        release,
+        trigger: haul_ledger::Trigger::Deploy,
+        actor: "alice".into(),
+        reason: None,
+        config_digest: "cfg".into(),
+        undoes: None,
+        force: None,
+    };
+    ledger.start_deployment(&d, Duration::from_secs(3600)).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_run_once_reports_to_the_server_which_records_its_host_result_on_the_blessings_deployment() {
+    let mut w = World::new();
+    let server = Served::start(&w, 0).await;
+    let url = server.url();
+    let r1 = w.release(&[("v", "1")]);
+    let id = deployment(&server.ledger, &r1.id, &r1.digest).await;
+    w.bless(&r1, |b| b.deployment = Some(id)).await;
+    assert!(server.ledger.host_results(id).await.unwrap().is_empty());
+    let mut c = Command::new(env!("CARGO_BIN_EXE_haul"));
+    c.args(["agent", "--once"]);
+    for (k, v) in w.vars("h1", &[]) {
+        c.env(k, v);
+    }
+    let out =
+        c.env("HAUL_LEDGER", &url).env("HAUL_TOKEN", "report-secret").env_remove("HAUL_AGENT_FILE").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(w.live("h1").as_deref(), Some(r1.id.as_str()), "{log}");
+    // Posted, not taken in from the store later: recorded by the time the
+    // agent has ended.
+    let hosts = server.ledger.host_results(id).await.unwrap();
+    assert_eq!(hosts.len(), 1, "{hosts:?}\n{log}");
+    let h = &hosts[0];
+    assert_eq!(
+        (h.host.as_str(), h.status, h.phase, h.error.as_deref()),
+        ("h1", haul_ledger::HostStatus::Ok, haul_ledger::Phase::Verify, None),
+        "{log}"
+    );
+    // And the agent is listed with what it runs.
+    let agents = server.ledger.agents("web", "prod").await.unwrap();
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0].seen.live.as_deref(), Some(r1.id.as_str()));
     server.stop().await;
 }
