@@ -67,6 +67,7 @@ pub(crate) async fn take_in(
 ) -> Result<AgentReported, ApiError> {
     let env = pull_env(state, &r.app, &r.env)?;
     haul_store::keys::component("host", &r.host).map_err(|e| unprocessable(e.to_string()).with_field("host"))?;
+    refuse_future(r.at, jiff::Timestamp::now())?;
     let listed: Vec<&String> = env.hosts.iter().map(|h| h.get_ref()).collect();
     if !listed.is_empty() && !listed.contains(&&r.host) {
         return Err(unprocessable(format!("host `{}` is not one of environment `{}`'s hosts", r.host, r.env))
@@ -111,6 +112,24 @@ pub(crate) async fn take_in(
         )),
         AgentWrite::Older { .. } => Ok(answer(false, None)),
     }
+}
+
+/// How far ahead of the server's clock a report's time may be: clocks
+/// drift, but a report from the future would stand above every true one
+/// (older reports are refused) until that time came.
+pub(crate) const AHEAD: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Refuses a report written (by its agent's clock) more than [`AHEAD`]
+/// after `now`, naming both times.
+fn refuse_future(at: jiff::Timestamp, now: jiff::Timestamp) -> Result<(), ApiError> {
+    if at.duration_since(now).as_secs() > AHEAD.as_secs() as i64 {
+        return Err(unprocessable(format!(
+            "the report is written at {at}, more than {} s after the server's time ({now}): is the agent's clock right?",
+            AHEAD.as_secs()
+        ))
+        .with_field("at"));
+    }
+    Ok(())
 }
 
 /// The ledger deployment the report's blessing names, when the server's
@@ -209,15 +228,32 @@ pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<
                 .map(move |(e, _)| (a.get_ref().clone(), e.get_ref().clone()))
         })
         .collect();
+    // What was last said of each pair and host: a refusal (an unlisted
+    // host, a clock ahead) or an unreadable store is said once, not every
+    // round, and again only when it changes; each is tried again next round.
+    let mut said: Said = Default::default();
     loop {
         for (app, env) in &pulls {
-            let Ok(reports) = haul_store::reports::read_all(&store, app, env).await else { continue };
+            let reports = match haul_store::reports::read_all(&store, app, env).await {
+                Ok(r) => r,
+                Err(e) => {
+                    say(&mut said, (app.clone(), env.clone(), String::new()), "store".into(), e.to_string());
+                    continue;
+                }
+            };
+            said.remove(&(app.clone(), env.clone(), String::new()));
             for r in reports {
                 if state.ledger.agent_at(app, env, &r.host).await.ok().flatten().is_some_and(|at| at >= r.at) {
                     continue;
                 }
                 if let Err(e) = take_in(&state, &r, "store", false).await {
-                    let _ = e; // refused (an unlisted host) or the ledger away: tried again next round
+                    let kind = format!("{} {:?}", e.status, e.detail);
+                    say(
+                        &mut said,
+                        (app.clone(), env.clone(), r.host.clone()),
+                        kind,
+                        format!("host `{}`: {}", r.host, e.message),
+                    );
                 }
             }
         }
@@ -225,6 +261,22 @@ pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<
             _ = tokio::time::sleep(INGEST_EVERY) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// What the intake last said, by (app, env, host; empty for the store).
+type Said = std::collections::HashMap<(String, String, String), String>;
+
+/// Logs `message` about `key` unless the same kind of thing (`kind`: a
+/// refusal's status and field, not its text, which may hold times) was
+/// said of it last.
+fn say(said: &mut Said, key: (String, String, String), kind: String, message: String) {
+    if said.get(&key) != Some(&kind) {
+        #[allow(clippy::print_stderr)] // the server's log is its standard error
+        {
+            eprintln!("haul server: taking in the store's reports of {} in {}: {message}", key.0, key.1);
+        }
+        said.insert(key, kind);
     }
 }
 

@@ -125,6 +125,32 @@ async fn listing_an_unknown_or_push_environment_is_not_found() {
     }
 }
 
+/// A report from an agent whose clock is years ahead once stood above
+/// every true report after it (older ones are refused) and froze the
+/// host's record: it is refused, naming the field, and later true reports
+/// still land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_from_the_future_is_refused_and_does_not_freeze_the_agents_record() {
+    let s = start().await;
+    let (status, body) = s.post("agent", &report("h1", "prod", "2100-01-01T00:00:00Z")).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("is the agent's clock right?") && body.contains("\"field\":\"at\""), "{body}");
+    let now = jiff::Timestamp::now();
+    let (status, body) = s.post("agent", &report("h1", "prod", &now.to_string())).await;
+    assert_eq!(status, 200, "{body}");
+    // A little drift is a clock, not an attack.
+    let soon = now + jiff::SignedDuration::from_secs(60);
+    let (status, body) = s.post("agent", &report("h1", "prod", &soon.to_string())).await;
+    assert_eq!(status, 200, "{body}");
+    // The store's path refuses it too: never taken in.
+    let r: haul_store::reports::AgentReport =
+        haul_agent::report::from_api(serde_json::from_value(report("h2", "prod", "2100-01-01T00:00:00Z")).unwrap())
+            .unwrap();
+    haul_store::reports::write(&s.store, &r).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(s.agents().await.iter().all(|a| a["host"] != "h2"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn older_report_refused() {
     let s = start().await;
