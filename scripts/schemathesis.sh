@@ -90,6 +90,12 @@ expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "41
 [[operations]]
 include-name = "POST /api/v1/agents/reports"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
+# The same for a deploy request: it names a pull environment of the
+# server's haul.toml in its body.
+[[operations]]
+include-name = "POST /api/v1/deploy-requests"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 TOML
 
 status=0

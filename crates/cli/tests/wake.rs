@@ -6,134 +6,15 @@
 //! to the server, which records its host result on the blessing's
 //! deployment exactly as a push deploy's.
 
+#[path = "served/mod.rs"]
+mod served;
 #[path = "../../agent/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use served::{Agent, Served, deployment};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::World;
-
-/// A `haul server` served from this process; stopped when dropped.
-struct Served {
-    port: u16,
-    ledger: haul_ledger::Ledger,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Served {
-    /// Serves on `port` (0: any), following the blessings of `web` in `prod`
-    /// in `w`'s store.
-    async fn start(w: &World, port: u16) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "[apps.web]\nship = \"src\"\n\n[environments.prod]\nmode = \"pull\"\nhosts = [\"h1\"]\n\n\
-             [[server.tokens]]\nname = \"agents\"\nsha256 = \"{}\"\nscopes = [\"read\"]\n\n\
-             [[server.tokens]]\nname = \"reporter\"\nsha256 = \"{}\"\nscopes = [\"agent\"]\n",
-            haul_server::token_sha256("agent-secret"),
-            haul_server::token_sha256("report-secret")
-        );
-        let config = haul_config::Config::parse(&dir.path().join("haul.toml"), &text).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("ledger.db").display());
-        let ledger = haul_ledger::Ledger::open(&url).await.unwrap();
-        let state = haul_server::State::new(ledger.clone(), Arc::new(config)).with_store(w.store.clone());
-        // The port a stopped server had is bound again (it may take a moment).
-        let t = Instant::now();
-        let listener = loop {
-            match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-                Ok(l) => break l,
-                Err(e) if t.elapsed() < Duration::from_secs(30) => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("cannot bind port {port}: {e}"),
-            }
-        };
-        let port = listener.local_addr().unwrap().port();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(haul_server::serve(listener, state, async move { drop(stopped.await) }));
-        Served { port, ledger, stop: Some(stop), task: Some(task), _dir: dir }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn stop(mut self) {
-        drop(self.stop.take());
-        let task = self.task.take().unwrap();
-        tokio::time::timeout(Duration::from_secs(30), task).await.expect("the server stops").unwrap().unwrap();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-    }
-}
-
-/// A running `haul agent` and what it has logged; killed when dropped.
-struct Agent {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Agent {
-    fn start(w: &World, extra: &[(&str, &str)]) -> Agent {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_haul"));
-        c.arg("agent");
-        for (k, v) in w.vars("h1", &[]) {
-            c.env(k, v);
-        }
-        for (k, v) in extra {
-            c.env(k, v);
-        }
-        c.env_remove("HAUL_AGENT_FILE").stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Agent { child, log }
-    }
-
-    /// How many lines logged so far contain `what`.
-    fn said(&self, what: &str) -> usize {
-        self.log.lock().unwrap().iter().filter(|l| l.contains(what)).count()
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// Waits (at most a minute) until `cond` holds.
-    async fn until(&mut self, what: &str, cond: impl Fn(&Agent) -> bool) {
-        let t = Instant::now();
-        while !cond(self) {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                panic!("the agent ended ({s}) before {what}:\n{}", self.log());
-            }
-            assert!(t.elapsed() < Duration::from_secs(60), "never {what}:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_is_woken_by_the_server_long_before_its_interval() {
@@ -212,35 +93,6 @@ async fn an_agent_with_a_token_the_server_refuses_polls_on_and_says_why() {
     assert_eq!(agent.said("woken by"), 0, "{}", agent.log());
     drop(agent);
     server.stop().await;
-}
-
-/// The ledger's deployment of `id`, as `haul deploy` records one before it
-/// blesses.
-async fn deployment(ledger: &haul_ledger::Ledger, id: &str, digest: &str) -> i64 {
-    let release = haul_ledger::ReleaseId::parse(id).unwrap();
-    let r = haul_ledger::NewRelease {
-        app: "web".into(),
-        id: release.clone(),
-        digest: digest.into(),
-        revision: None,
-        built_by: "ci".into(),
-        created: jiff::Timestamp::now(),
-        files: 1,
-        bytes: 1,
-    };
-    ledger.register_release(&r, "ci").await.unwrap();
-    let d = haul_ledger::NewDeployment {
-        app: "web".into(),
-        env: "prod".into(),
-        release,
-        trigger: haul_ledger::Trigger::Deploy,
-        actor: "alice".into(),
-        reason: None,
-        config_digest: "cfg".into(),
-        undoes: None,
-        force: None,
-    };
-    ledger.start_deployment(&d, Duration::from_secs(3600)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

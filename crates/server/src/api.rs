@@ -43,6 +43,7 @@ pub(crate) fn routes() -> OpenApiRouter<State> {
         .merge(crate::events::routes())
         .merge(crate::deliveries::routes())
         .merge(crate::wake::routes())
+        .merge(crate::requests::routes())
 }
 
 /// The API's router over `state`, answering a 404 for what it lacks.

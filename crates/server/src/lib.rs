@@ -20,6 +20,7 @@ mod events;
 mod lease;
 mod openapi;
 mod records;
+mod requests;
 #[cfg(test)]
 mod routes_test;
 mod wake;

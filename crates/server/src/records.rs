@@ -197,7 +197,7 @@ async fn start_deployment(
 /// caller breaks glass (`force`, which needs the `admin` scope and a
 /// `reason`); then what it overrides is recorded with the deployment.
 #[allow(clippy::too_many_arguments)]
-async fn gate(
+pub(crate) async fn gate(
     state: &State,
     auth: &Auth<Deploy>,
     app: &str,
