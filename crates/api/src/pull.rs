@@ -17,6 +17,11 @@ pub struct DeployRequest {
     pub env: String,
     #[schema(value_type = String, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{13,63}$")]
     pub release: ReleaseId,
+    /// The release's manifest digest as CI built it: when given, the
+    /// store's release must have it (so whoever else can write to the
+    /// store cannot have spooled other contents under the id first).
+    #[serde(default)]
+    pub digest: Option<String>,
     /// Why; recorded with the deployment and the blessing.
     pub reason: Option<String>,
     /// The person the token acts for (`alice via ci`).

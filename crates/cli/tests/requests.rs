@@ -70,7 +70,10 @@ async fn a_deploy_request_is_blessed_by_the_server_and_followed_until_the_agent_
     let mut w = World::new();
     let s = Served::start_with(&w, 0, &extra(&w, true)).await;
     let r1 = spooled(&mut w, "1").await;
-    let body = serde_json::json!({"app": "web", "env": "prod", "release": r1.id, "reason": "ship it", "on_behalf_of": "alice"});
+    let body = serde_json::json!({
+        "app": "web", "env": "prod", "release": r1.id, "digest": r1.digest,
+        "reason": "ship it", "on_behalf_of": "alice",
+    });
     let (status, v) = request(&s, "ci-secret", body).await;
     assert_eq!(status, 202, "{v}");
     assert_eq!((v["version"].as_u64(), v["actor"].as_str()), (Some(1), Some("alice via ci")), "{v}");
@@ -120,6 +123,12 @@ async fn a_deploy_request_is_refused_for_each_reason_and_nothing_is_blessed() {
         ("ci-secret", ask("nowhere", &r1.id), 422, "no environment `nowhere`"),
         ("ci-secret", ask("prod", &unspooled.id), 404, "is not spooled in the server's store"),
         ("ci-secret", ask("live", &r1.id), 409, "never succeeded there"),
+        (
+            "ci-secret",
+            serde_json::json!({"app": "web", "env": "prod", "release": r1.id, "digest": "0".repeat(64)}),
+            409,
+            "it is not what was built",
+        ),
     ];
     for (token, body, want, says) in cases {
         let (status, v) = request(&s, token, body.clone()).await;

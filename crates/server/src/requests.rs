@@ -71,7 +71,7 @@ async fn deploy_request(auth: Auth<Deploy>, S(state): S<State>, body: Result<Bod
         ));
     }
     let actor = actor(auth.name(), b.on_behalf_of.as_deref())?;
-    register(&state, &store, &b.app, &b.release, &actor).await?;
+    register(&state, &store, &b.app, &b.release, b.digest.as_deref(), &actor).await?;
     let trigger = if e.code.get_ref() == "build" { Trigger::Deploy } else { Trigger::Promote };
     let force =
         gate(&state, &auth, &b.app, &b.env, b.release.as_str(), trigger, b.force == Some(true), b.reason.as_deref())
@@ -141,8 +141,16 @@ fn refused(e: PullError) -> ApiError {
 
 /// Registers `release` in the ledger from the store's record (nothing
 /// changes when the ledger holds it with the same digest; another digest
-/// is refused); 404 when the store does not hold it.
-async fn register(state: &State, store: &Store, app: &str, release: &ReleaseId, actor: &str) -> Result<(), ApiError> {
+/// is refused, as is a store's release whose digest is not `digest`);
+/// 404 when the store does not hold it.
+async fn register(
+    state: &State,
+    store: &Store,
+    app: &str,
+    release: &ReleaseId,
+    digest: Option<&str>,
+    actor: &str,
+) -> Result<(), ApiError> {
     let not_spooled = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -153,6 +161,15 @@ async fn register(state: &State, store: &Store, app: &str, release: &ReleaseId, 
     };
     let index = haul_store::spool::index(store, app, release).await.map_err(|e| ApiError::internal(&e))?;
     let Some(index) = index else { return Err(not_spooled()) };
+    if let Some(want) = digest.filter(|d| *d != index.digest) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "release {release} of {app} in the server's store has manifest digest {}, not {want}: it is not what was built; nothing is blessed",
+                index.digest
+            ),
+        ));
+    }
     let r = haul_store::spool::record(store, &index).await.map_err(|e| ApiError::internal(&e))?;
     let created = r
         .created
