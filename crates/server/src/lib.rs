@@ -160,7 +160,12 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    // One router for every connection: serving a `Router` itself rebuilds
+    // its route table for each connection accepted and holds that copy for
+    // the connection's life (about 55 KiB each here, which 10,000 agents'
+    // subscriptions multiply; BENCHMARKS.md, "Pull deploys"); the make-service shares it.
+    let app = app(state).into_make_service();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     background.await;
     served
 }
