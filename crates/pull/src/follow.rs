@@ -239,7 +239,8 @@ where
                 results = r.into_iter().map(|(n, v)| (n, v.result)).collect();
             }
         }
-        let waves = haul_agent::waves::progress(t.doc, &reports, now, t.silent_after).with_verifications(t.doc, &results);
+        let waves =
+            haul_agent::waves::progress(t.doc, &reports, now, t.silent_after).with_verifications(t.doc, &results);
         for (i, w) in waves.waves.iter().enumerate() {
             if w.hosts_done() && !w.hosts.is_empty() && !w.done() && waiting_told.insert(i) {
                 let names: Vec<String> = w.awaited().iter().map(|n| format!("`{n}`")).collect();

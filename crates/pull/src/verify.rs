@@ -47,8 +47,6 @@ pub fn note(name: &str, recorded: &Recorded) -> Option<String> {
         Recorded::NoBlessing => {
             Some(format!("no blessing in the store names this deployment; agents will not see `{name}`"))
         }
-        Recorded::Unnameable => {
-            Some(format!("`{name}` cannot name an object in the store; no wave can wait for it"))
-        }
+        Recorded::Unnameable => Some(format!("`{name}` cannot name an object in the store; no wave can wait for it")),
     }
 }

@@ -174,10 +174,8 @@ fn smoke_gated() -> (Blessing, Vec<AgentReport>) {
     canary.verifications = vec!["smoke".into()];
     let b = blessing(vec![canary, wave("rest", Selector::Rest)]);
     let now = Timestamp::now();
-    let reports = vec![
-        report("c1", &["canary"], 7, AgentPhase::Live, now),
-        report("w1", &["web"], 7, AgentPhase::Waiting, now),
-    ];
+    let reports =
+        vec![report("c1", &["canary"], 7, AgentPhase::Live, now), report("w1", &["web"], 7, AgentPhase::Waiting, now)];
     (b, reports)
 }
 

@@ -73,7 +73,11 @@ pub async fn verify(
 /// this itself when the ledger is remote).
 async fn store_verification(
     ctx: &Ctx,
-    config: &haul_config::Config, app: &str, env: &str, v: &NewVerification) -> Result {
+    config: &haul_config::Config,
+    app: &str,
+    env: &str,
+    v: &NewVerification,
+) -> Result {
     let new = haul_store::verifications::NewResult {
         app,
         env,

@@ -1,6 +1,6 @@
 //! A wave that names `verifications`: real `haul agent` processes of the
 //! next wave switch only once `haul verify … --result pass` is in the
-//! store, and a `fail` stops them.
+//! store, and a `fail` stops them; `haul deploy` shows the wait.
 
 use crate::common::{Killed, Project, wait_until};
 use std::time::Duration;
@@ -35,7 +35,7 @@ fn canary_live_and_rest_waiting(p: &Project) -> Killed {
 }
 
 #[test]
-fn the_next_wave_switches_only_after_the_verification_passes() {
+fn the_next_wave_switches_only_after_the_verification_passes_and_deploy_shows_the_wait() {
     let p = Project::pull(&["h1", "h2"], WAVES, "");
     let _a = p.agent("h1", "canary", &[]);
     let _b = p.agent("h2", "web", &[]);
@@ -44,7 +44,13 @@ fn the_next_wave_switches_only_after_the_verification_passes() {
     wait_until("h2 is live", || p.agent_live("h2").is_some());
     assert_eq!(p.agent_live("h2"), p.agent_live("h1"));
     let status = deploy.0.wait().unwrap();
-    assert!(status.success(), "the deploy ends well once every wave is live");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut deploy.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "the deploy ends well once every wave is live: {stderr}");
+    let waiting =
+        stderr.find("wave `canary` done; waiting for verification `smoke`").unwrap_or_else(|| panic!("{stderr}"));
+    let done = stderr.find("wave canary done (h1)").unwrap_or_else(|| panic!("{stderr}"));
+    assert!(waiting < done, "{stderr}");
 }
 
 #[test]
@@ -54,7 +60,9 @@ fn a_failed_verification_stops_the_next_wave() {
     let _b = p.agent("h2", "web", &[]);
     let _deploy = canary_live_and_rest_waiting(&p);
     p.haul(&["verify", "app", "fleet", "--name", "smoke", "--result", "fail"]).ok();
-    wait_until("h2 says the wave failed", || reports(&p).contains("verification `smoke` of wave `canary` did not pass"));
+    wait_until("h2 says the wave failed", || {
+        reports(&p).contains("verification `smoke` of wave `canary` did not pass")
+    });
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(p.agent_live("h2"), None, "h2 switched after smoke failed");
 }
