@@ -6,6 +6,7 @@
 use crate::{Result, open_store, trust};
 use haul_bless::Envelope;
 use haul_config::{Config, Mode};
+use haul_store::Store;
 use haul_store::verifications::{NewResult, Outcome, Recorded};
 
 /// The ledger's word for a verification's result, as the store spells it.
@@ -26,7 +27,12 @@ pub async fn record(config: &Config, v: &NewResult<'_>) -> Result<Option<Recorde
     if config.env(v.env)?.mode() != Mode::Pull {
         return Ok(None);
     }
-    let store = open_store(config, false).await?;
+    record_in(&open_store(config, false).await?, config, v).await.map(Some)
+}
+
+/// [`record`] into `store` (a server's own store), `v.env` known to be a
+/// pull environment of `config`.
+pub async fn record_in(store: &Store, config: &Config, v: &NewResult<'_>) -> Result<Recorded> {
     let trust = trust(config)?;
     let (app, env) = (v.app, v.env);
     let deployment_of = |bytes: &[u8]| {
@@ -37,7 +43,7 @@ pub async fn record(config: &Config, v: &NewResult<'_>) -> Result<Option<Recorde
         };
         (doc.app == app && doc.env == env).then_some(doc.deployment).flatten()
     };
-    Ok(Some(haul_store::verifications::record(&store, v, deployment_of).await?))
+    Ok(haul_store::verifications::record(store, v, deployment_of).await?)
 }
 
 /// What to tell whoever reported `name`, when the store took no result.

@@ -196,9 +196,10 @@ async fn verify(
 /// the ledger has the result, the agents do not.
 async fn store_verification(state: &State, v: &NewVerification) -> Result<(), ApiError> {
     let d = state.ledger.deployment(v.deployment).await?;
-    if state.config.env(&d.env).is_err() {
+    let pull = state.config.env(&d.env).is_ok_and(|e| e.mode() == haul_config::Mode::Pull);
+    let Some(store) = state.store.as_ref().filter(|_| pull) else {
         return Ok(());
-    }
+    };
     let new = haul_store::verifications::NewResult {
         app: &d.app,
         env: &d.env,
@@ -208,7 +209,7 @@ async fn store_verification(state: &State, v: &NewVerification) -> Result<(), Ap
         link: v.link.as_deref(),
         reporter: &v.reporter,
     };
-    haul_pull::verify::record(&state.config, &new).await.map(drop).map_err(|e| {
+    haul_pull::verify::record_in(store, &state.config, &new).await.map(drop).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!("recorded in the ledger, but not in the store the agents read: {e}"),
