@@ -15,10 +15,15 @@
 //!   version and release. A wave with no hosts is done. A failed or refused
 //!   host of a wave keeps it from being done, so a failing first wave stops
 //!   the rest.
+//! - A wave that names `verifications` is done only once each of them has
+//!   `pass` as its standing (newest) result for this blessing version; a
+//!   `fail` (or `error`) of one counts as the wave's failure, like a failed
+//!   host.
 //! - A host may switch when every earlier wave is done.
 
 use haul_bless::{Blessing, Selector};
 use haul_store::reports::{AgentPhase, AgentReport};
+use haul_store::verifications::Outcome;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -70,12 +75,55 @@ pub struct WaveState {
     /// wave back; one that went silent while on this blessing is also in
     /// `failed`.
     pub silent: Vec<String>,
+    /// The verifications the wave names, with each one's standing result
+    /// for this blessing version (`None`: none yet).
+    pub verifications: Vec<(String, Option<Outcome>)>,
 }
 
 impl WaveState {
-    /// Every non-silent host is live (an empty wave is done).
-    pub fn done(&self) -> bool {
+    /// Every non-silent host is live (an empty wave's hosts are).
+    pub fn hosts_done(&self) -> bool {
         self.failed.is_empty() && self.pending.is_empty()
+    }
+
+    /// Its hosts are done and every verification it names has passed.
+    pub fn done(&self) -> bool {
+        self.hosts_done() && self.verifications.iter().all(|(_, r)| *r == Some(Outcome::Pass))
+    }
+
+    /// Verifications it names that have no result yet.
+    pub fn awaited(&self) -> Vec<&str> {
+        self.verifications.iter().filter(|(_, r)| r.is_none()).map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Verifications it names whose standing result is `fail` or `error`.
+    pub fn failed_verifications(&self) -> Vec<&str> {
+        self.verifications
+            .iter()
+            .filter(|(_, r)| matches!(r, Some(Outcome::Fail | Outcome::Error)))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// A host failed or a verification did.
+    pub fn has_failed(&self) -> bool {
+        !self.failed.is_empty() || !self.failed_verifications().is_empty()
+    }
+
+    /// Why the wave at `index` holds later waves back, `None` when done.
+    pub fn holding(&self, index: usize) -> Option<String> {
+        let at = format!("wave {} ({})", index + 1, self.name);
+        if !self.failed.is_empty() {
+            let f: Vec<String> = self.failed.iter().map(|(h, e)| format!("{h}: {e}")).collect();
+            return Some(format!("{at} failed: {}", f.join("; ")));
+        }
+        if let Some(v) = self.failed_verifications().first() {
+            return Some(format!("{at} failed: verification `{v}` of wave `{}` did not pass", self.name));
+        }
+        if !self.pending.is_empty() {
+            return Some(format!("{at} is not live yet: {}", self.pending.join(", ")));
+        }
+        self.awaited().first().map(|v| format!("waiting for verification `{v}` of wave `{}`", self.name))
     }
 }
 
@@ -98,9 +146,18 @@ impl WaveProgress {
         self.waves.iter().position(|w| !w.done())
     }
 
-    /// The first wave with a failed host, if any.
+    /// The first wave with a failed host or verification, if any.
     pub fn failed(&self) -> Option<usize> {
-        self.waves.iter().position(|w| !w.failed.is_empty())
+        self.waves.iter().position(WaveState::has_failed)
+    }
+
+    /// Fills in each wave's verifications from the standing `results` of
+    /// this blessing version, by name (`haul_store::verifications::read`).
+    pub fn with_verifications(mut self, blessing: &Blessing, results: &BTreeMap<String, Outcome>) -> Self {
+        for (w, wave) in self.waves.iter_mut().zip(&blessing.waves) {
+            w.verifications = wave.verifications.iter().map(|n| (n.clone(), results.get(n).copied())).collect();
+        }
+        self
     }
 
     /// Every wave is done.

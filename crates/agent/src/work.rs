@@ -13,6 +13,7 @@ use haul_bless::Blessing;
 use haul_host::{Event, EventKind, SharedPath};
 use haul_release::ReleaseId;
 use haul_store::reports::{AgentPhase, read_all};
+use std::collections::BTreeMap;
 
 fn failed(e: impl std::fmt::Display) -> Stop {
     Stop::Failed(e.to_string())
@@ -206,16 +207,18 @@ async fn gate(run: &mut AppRun<'_>, b: &Blessing) -> Result<(), Stop> {
     let reports = read_all(&run.agent.store, run.app, &run.agent.config.env)
         .await
         .map_err(|e| Stop::Failed(format!("reading the agents' reports: {e}")))?;
-    let p = crate::waves::progress(b, &reports, jiff::Timestamp::now(), run.agent.config.silent_after);
+    let mut results = BTreeMap::new();
+    if b.waves.iter().take(wave).any(|w| !w.verifications.is_empty()) {
+        let read = haul_store::verifications::read(&run.agent.store, run.app, &run.agent.config.env, b.version)
+            .await
+            .map_err(|e| Stop::Failed(format!("reading the environment's verifications: {e}")))?;
+        results = read.into_iter().map(|(n, v)| (n, v.result)).collect();
+    }
+    let p = crate::waves::progress(b, &reports, jiff::Timestamp::now(), run.agent.config.silent_after)
+        .with_verifications(b, &results);
     if !p.may_switch(wave) {
         let w = p.current().unwrap_or(0);
-        let ws = &p.waves[w];
-        let why = if ws.failed.is_empty() {
-            format!("wave {} ({}) is not live yet: {}", w + 1, ws.name, ws.pending.join(", "))
-        } else {
-            let f: Vec<String> = ws.failed.iter().map(|(h, e)| format!("{h}: {e}")).collect();
-            format!("wave {} ({}) failed: {}", w + 1, ws.name, f.join("; "))
-        };
+        let why = p.waves[w].holding(w).unwrap_or_else(|| format!("wave {} is not done", w + 1));
         return Err(Stop::Waiting(why));
     }
     run.state.reached = Some(AgentPhase::Waiting);

@@ -10,6 +10,8 @@ mod common;
 mod deploy;
 #[path = "pull/s3.rs"]
 mod s3;
+#[path = "pull/verify.rs"]
+mod verify;
 
 use common::Project;
 use std::os::unix::fs::PermissionsExt;

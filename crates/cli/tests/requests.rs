@@ -28,9 +28,11 @@ fn extra(w: &World, key: bool) -> String {
     };
     format!(
         "\n[[server.tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"deploy\"]\n\n\
+         [[server.tokens]]\nname = \"qa\"\nsha256 = \"{}\"\nscopes = [\"verify\"]\n\n\
          {keys}[environments.staging]\nhosts = [\"a\"]\n\n[hosts.a]\ntransport = \"local\"\nroot = \"{}\"\n\n\
          [environments.live]\nmode = \"pull\"\ncode = \"prod\"\n\n[environments.live.requires]\napprovals = 1\n",
         haul_server::token_sha256("ci-secret"),
+        haul_server::token_sha256("qa-secret"),
         w.tmp.path().join("push-root").display()
     )
 }
@@ -161,5 +163,30 @@ async fn two_deploy_requests_at_once_one_is_blessed_and_the_other_is_refused() {
     assert_eq!(statuses, [202, 409], "{a:?} {b:?}");
     let (version, _) = haul_store::blessings::latest(&w.store, "web", "prod").await.unwrap().unwrap();
     assert_eq!(version, 1, "exactly one blessing was written");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_posted_to_the_server_for_a_pull_deployment_reaches_the_store() {
+    let mut w = World::new();
+    let s = Served::start_with(&w, 0, &extra(&w, true)).await;
+    let r1 = spooled(&mut w, "1").await;
+    let body = serde_json::json!({"app": "web", "env": "prod", "release": r1.id, "digest": r1.digest});
+    let (status, v) = request(&s, "ci-secret", body).await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["deployment"].as_i64().unwrap();
+    let port = s.port;
+    let r = tokio::task::spawn_blocking(move || {
+        let body = serde_json::json!({"name": "smoke", "result": "fail"}).to_string();
+        let path = format!("/api/v1/deployments/{id}/verifications");
+        http::exchange(port, "POST", &path, &[("Authorization", "Bearer qa-secret")], Some(&body))
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let stored = haul_store::verifications::read(&w.store, "web", "prod", 1).await.unwrap();
+    let smoke = &stored["smoke"];
+    assert_eq!((smoke.deployment, smoke.result), (id, haul_store::verifications::Outcome::Fail), "{smoke:?}");
+    assert_eq!(smoke.reporter, "qa");
     s.stop().await;
 }

@@ -80,6 +80,10 @@ pub struct WaveConfig {
     pub labels: Option<BTreeMap<String, String>>,
     /// This share of the hosts no earlier wave took.
     pub percent: Option<Spanned<u32>>,
+    /// The environment's verifications (`haul verify … --name N`) that must
+    /// have passed for this blessing before any later wave switches.
+    #[serde(default)]
+    pub verifications: Vec<Spanned<String>>,
 }
 
 /// Which hosts a wave takes, once validated.
@@ -229,6 +233,33 @@ fn migrate_in_first_wave(c: &Config, env_name: &Spanned<String>, env: &Environme
     Ok(())
 }
 
+/// A wave's `verifications` name objects in the store
+/// (`verifications/<app>/<env>/<version>/<name>.json`): the store's rule for
+/// a key component, and each name once.
+fn verification_names(wave: &str, names: &[Spanned<String>]) -> Result<(), Fail> {
+    let mut seen = BTreeSet::new();
+    for v in names {
+        let n = v.get_ref();
+        let ok = !n.is_empty()
+            && n.len() <= 128
+            && !n.starts_with('.')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err((
+                v.span(),
+                format!(
+                    "wave `{wave}`: verification name `{}` may only use letters, digits, `-`, `_` and `.` (at most 128, not starting with `.`)",
+                    n.escape_debug()
+                ),
+            ));
+        }
+        if !seen.insert(n.as_str()) {
+            return Err((v.span(), format!("wave `{wave}` names verification `{n}` twice")));
+        }
+    }
+    Ok(())
+}
+
 /// Pull-only fields on a push environment.
 fn push_env(name: &Spanned<String>, env: &Environment) -> Result<(), Fail> {
     let spans = [
@@ -303,6 +334,7 @@ fn pull_env(env: &Environment) -> Result<(), Fail> {
             WaveSelect::Rest => rest = Some(n),
             _ => {}
         }
+        verification_names(n, &wave.verifications)?;
     }
     for (field, d) in [("silent_after", &env.silent_after), ("timeout", &env.timeout)] {
         if let Some(d) = d

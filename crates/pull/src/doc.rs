@@ -57,7 +57,7 @@ pub fn waves(e: &Environment) -> Vec<Wave> {
                     WaveSelect::Percent(p) => Selector::Percent(p),
                     WaveSelect::Rest => Selector::Rest,
                 },
-                verifications: Vec::new(),
+                verifications: w.verifications.iter().map(|v| v.get_ref().clone()).collect(),
             }
         })
         .collect()

@@ -195,6 +195,7 @@ where
         t.app, t.env, t.version
     )));
     let mut waves_done: BTreeSet<usize> = BTreeSet::new();
+    let mut waiting_told: BTreeSet<usize> = BTreeSet::new();
     let mut unreadable: Option<String> = None;
     let mut told_problems: BTreeSet<String> = BTreeSet::new();
     loop {
@@ -230,8 +231,27 @@ where
             }
         };
         // Each wave is told once done, by the rule the agents wait on.
-        let waves = haul_agent::waves::progress(t.doc, &reports, now, t.silent_after);
+        let mut results = BTreeMap::new();
+        if t.doc.waves.iter().any(|w| !w.verifications.is_empty()) {
+            // Unreadable now: the agents cannot read them either; the next
+            // poll tries again.
+            if let Ok(r) = haul_store::verifications::read(t.store, t.app, t.env, t.version).await {
+                results = r.into_iter().map(|(n, v)| (n, v.result)).collect();
+            }
+        }
+        let waves =
+            haul_agent::waves::progress(t.doc, &reports, now, t.silent_after).with_verifications(t.doc, &results);
         for (i, w) in waves.waves.iter().enumerate() {
+            if w.hosts_done() && !w.hosts.is_empty() && !w.done() && waiting_told.insert(i) {
+                let names: Vec<String> = w.awaited().iter().map(|n| format!("`{n}`")).collect();
+                if !names.is_empty() {
+                    observer.progress(Progress::Note(&format!(
+                        "wave `{}` done; waiting for verification {}",
+                        w.name,
+                        names.join(", ")
+                    )));
+                }
+            }
             if w.done() && !w.hosts.is_empty() && waves_done.insert(i) {
                 observer.progress(Progress::Note(&format!("wave {} done ({})", w.name, w.live.join(", "))));
             }

@@ -13,6 +13,7 @@ mod error;
 pub mod follow;
 mod open;
 pub mod run;
+pub mod verify;
 
 pub use error::{PullError, Result};
 pub use open::{Read, ago, open_store, phase, pull_env, read_blessing, signing_keys, trust};

@@ -186,7 +186,35 @@ async fn verify(
     };
     let vid = state.ledger.report_verification(&v).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
+    store_verification(&state, &v).await?;
     created(VerificationReported { id: vid, deployment: id })
+}
+
+/// For a pull environment of the server's config, the agents' copy of the
+/// result in the store (`haul_pull::verify`); a push environment, or one
+/// the config does not know, has none. A store that fails is said plainly:
+/// the ledger has the result, the agents do not.
+async fn store_verification(state: &State, v: &NewVerification) -> Result<(), ApiError> {
+    let d = state.ledger.deployment(v.deployment).await?;
+    let pull = state.config.env(&d.env).is_ok_and(|e| e.mode() == haul_config::Mode::Pull);
+    let Some(store) = state.store.as_ref().filter(|_| pull) else {
+        return Ok(());
+    };
+    let new = haul_store::verifications::NewResult {
+        app: &d.app,
+        env: &d.env,
+        deployment: v.deployment,
+        name: &v.name,
+        result: haul_pull::verify::outcome(v.result.as_str()),
+        link: v.link.as_deref(),
+        reporter: &v.reporter,
+    };
+    haul_pull::verify::record_in(store, &state.config, &new).await.map(drop).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("recorded in the ledger, but not in the store the agents read: {e}"),
+        )
+    })
 }
 
 /// Approve a release for an environment.

@@ -168,3 +168,55 @@ fn a_canary_that_goes_silent_while_switching_does_not_let_the_next_wave_go() {
     assert_eq!(p.waves[0].failed[0].0, "c2");
     assert!(p.waves[0].failed[0].1.contains("went silent"), "{:?}", p.waves[0].failed);
 }
+
+fn smoke_gated() -> (Blessing, Vec<AgentReport>) {
+    let mut canary = wave("canary", Selector::Roles(vec!["canary".into()]));
+    canary.verifications = vec!["smoke".into()];
+    let b = blessing(vec![canary, wave("rest", Selector::Rest)]);
+    let now = Timestamp::now();
+    let reports =
+        vec![report("c1", &["canary"], 7, AgentPhase::Live, now), report("w1", &["web"], 7, AgentPhase::Waiting, now)];
+    (b, reports)
+}
+
+#[test]
+fn a_live_wave_waits_for_its_verification_before_the_next_switches() {
+    let (b, reports) = smoke_gated();
+    let p = progress(&b, &reports, Timestamp::now(), Duration::from_secs(600)).with_verifications(&b, &BTreeMap::new());
+    assert!(p.waves[0].hosts_done());
+    assert!(!p.may_switch(1));
+    assert_eq!(p.failed(), None);
+    assert_eq!(p.waves[0].holding(0).unwrap(), "waiting for verification `smoke` of wave `canary`");
+}
+
+#[test]
+fn a_passed_verification_lets_the_next_wave_switch() {
+    let (b, reports) = smoke_gated();
+    let results = [("smoke".to_string(), Outcome::Pass)].into();
+    let p = progress(&b, &reports, Timestamp::now(), Duration::from_secs(600)).with_verifications(&b, &results);
+    assert!(p.may_switch(1));
+    assert_eq!(p.waves[0].holding(0), None);
+}
+
+#[test]
+fn a_failed_verification_fails_the_wave_and_stops_the_next() {
+    let (b, reports) = smoke_gated();
+    for bad in [Outcome::Fail, Outcome::Error] {
+        let results = [("smoke".to_string(), bad), ("other".to_string(), Outcome::Pass)].into();
+        let p = progress(&b, &reports, Timestamp::now(), Duration::from_secs(600)).with_verifications(&b, &results);
+        assert!(!p.may_switch(1));
+        assert_eq!(p.failed(), Some(0));
+        assert!(p.waves[0].holding(0).unwrap().contains("verification `smoke` of wave `canary` did not pass"));
+    }
+}
+
+#[test]
+fn a_verification_does_not_let_a_wave_with_pending_hosts_pass() {
+    let (b, mut reports) = smoke_gated();
+    reports[0].phase = AgentPhase::Switch;
+    reports[0].live = None;
+    let results = [("smoke".to_string(), Outcome::Pass)].into();
+    let p = progress(&b, &reports, Timestamp::now(), Duration::from_secs(600)).with_verifications(&b, &results);
+    assert!(!p.may_switch(1));
+    assert!(p.waves[0].holding(0).unwrap().contains("is not live yet: c1"));
+}

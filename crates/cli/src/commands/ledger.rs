@@ -62,6 +62,37 @@ pub async fn verify(
     let v = NewVerification { deployment, name: name.into(), result, link, reporter };
     ledger.report_verification(&v).await?;
     ctx.printer.out(&format!("recorded {name}: {} for deployment {deployment}", result.as_str()));
+    let url = config.ledger_url();
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        store_verification(ctx, &config, app, env, &v).await?;
+    }
+    Ok(())
+}
+
+/// For a pull environment, the agents' copy of the result (a server does
+/// this itself when the ledger is remote).
+async fn store_verification(
+    ctx: &Ctx,
+    config: &haul_config::Config,
+    app: &str,
+    env: &str,
+    v: &NewVerification,
+) -> Result {
+    let new = haul_store::verifications::NewResult {
+        app,
+        env,
+        deployment: v.deployment,
+        name: &v.name,
+        result: haul_pull::verify::outcome(v.result.as_str()),
+        link: v.link.as_deref(),
+        reporter: &v.reporter,
+    };
+    let recorded = haul_pull::verify::record(config, &new)
+        .await
+        .map_err(|e| Failure::Run(format!("recorded in the ledger, but not in the store for the agents: {e}")))?;
+    if let Some(note) = recorded.as_ref().and_then(|r| haul_pull::verify::note(&v.name, r)) {
+        ctx.printer.err(&format!("warning: {note}"));
+    }
     Ok(())
 }
 

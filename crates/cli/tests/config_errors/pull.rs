@@ -249,3 +249,28 @@ waves = [{ name = "canary", roles = ["canary"] }, { name = "rest" }]
 "#
     );
 }
+
+#[test]
+fn wave_verification_name_the_store_cannot_hold() {
+    rejects!(
+        r#"
+[environments.prod]
+mode = "pull"
+waves = [
+  { name = "canary", roles = ["canary"], verifications = ["smoke test"] },
+  { name = "rest" },
+]
+"#
+    );
+}
+
+#[test]
+fn wave_verification_named_twice() {
+    rejects!(
+        r#"
+[environments.prod]
+mode = "pull"
+waves = [{ name = "canary", roles = ["canary"], verifications = ["smoke", "smoke"] }]
+"#
+    );
+}
