@@ -53,6 +53,8 @@ struct Cell {
     drift: Vec<(String, Option<String>)>,
     running: Option<Deployment>,
     upstream: Option<String>,
+    /// For a pull environment: how many agents reported, how many are silent.
+    agents: Option<(usize, usize)>,
 }
 
 async fn cell(state: &State, app: &str, env: &str) -> Result<Cell, LedgerError> {
@@ -77,7 +79,23 @@ async fn cell(state: &State, app: &str, env: &str) -> Result<Cell, LedgerError> 
         }
         None => (Vec::new(), Vec::new()),
     };
-    Ok(Cell { env: env.to_string(), hosts, live, verifications, drift, running, upstream: upstream(state, env) })
+    let agents = match crate::agents::found_pull_env(state, app, env) {
+        Ok(_) => crate::agents::agents(state, app, env)
+            .await
+            .ok()
+            .map(|rows| (rows.len(), rows.iter().filter(|a| a.silent).count())),
+        Err(_) => None,
+    };
+    Ok(Cell {
+        env: env.to_string(),
+        hosts,
+        live,
+        verifications,
+        drift,
+        running,
+        upstream: upstream(state, env),
+        agents,
+    })
 }
 
 fn cell_html(app: &str, c: &Cell) -> Markup {
@@ -119,6 +137,9 @@ fn cell_html(app: &str, c: &Cell) -> Markup {
                     a href=(deployment_href(r.id)) { "#" (r.id) } " " (r.trigger.as_str()) " of " (r.release)
                     " by " (r.actor) " since " (when(r.started))
                 }
+            }
+            @if let Some((n, silent)) = c.agents {
+                div.links { a.agents href=(super::agents::agents_href(app, &c.env)) { (n) " agents, " (silent) " silent →" } }
             }
             @if c.upstream.is_some() {
                 div.links { a.promotion href=(promotion_href(app, &c.env)) { "promotion from " (c.upstream.as_deref().unwrap_or_default()) " →" } }

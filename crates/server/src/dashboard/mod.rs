@@ -4,7 +4,8 @@
 //! verified or not, which hosts drift), `/deployments/{id}` one deployment
 //! with each host's progress through the phases, `/hosts/{name}` what runs
 //! on a host and what touched it, `/promotions/{app}/{env}` each candidate
-//! judged against each requirement. Pages are rendered with `maud`, so
+//! judged against each requirement, `/agents/{app}/{env}` the agents of a
+//! pull environment (drift and silent ones marked). Pages are rendered with `maud`, so
 //! every value is HTML-escaped by construction; the stylesheet is embedded
 //! in the binary and there is no script, so the pages work without
 //! JavaScript and load nothing from elsewhere.
@@ -19,6 +20,7 @@
 //! the same extractor as the API, which also accepts the session cookie and
 //! answers a redirect to `/login` instead of a 401 or 403.
 
+pub(crate) mod agents;
 mod deployment;
 mod host;
 mod layout;
@@ -42,11 +44,12 @@ pub(crate) const PUBLIC: [(&str, &str); 4] =
     [("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/dashboard.css")];
 
 /// The pages, each behind `Auth<Read, Page>`, with an example path each.
-pub(crate) const PAGES: [(&str, &str); 4] = [
+pub(crate) const PAGES: [(&str, &str); 5] = [
     ("/", "/"),
     ("/deployments/{id}", "/deployments/1"),
     ("/hosts/{name}", "/hosts/a"),
     ("/promotions/{app}/{env}", "/promotions/app/prod"),
+    ("/agents/{app}/{env}", "/agents/app/prod"),
 ];
 
 pub(crate) fn routes(state: State) -> Router {
@@ -57,6 +60,7 @@ pub(crate) fn routes(state: State) -> Router {
         .route(PAGES[1].0, get(deployment::deployment))
         .route(PAGES[2].0, get(host::host))
         .route(PAGES[3].0, get(promotion::promotion))
+        .route(PAGES[4].0, get(agents::agents))
         .route("/dashboard.css", get(login::css))
         .with_state(state)
 }
