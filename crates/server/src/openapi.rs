@@ -19,8 +19,9 @@ use utoipa::openapi::{RefOr, Response};
 
 /// The error statuses every route may answer (each with the `Error` shape):
 /// bad input, tokens and scopes, unknown records, conflicts, body limits and
-/// types, invalid fields, and the database failing.
-pub(crate) const ERRORS: [&str; 9] = ["400", "401", "403", "404", "409", "413", "415", "422", "500"];
+/// types, invalid fields, the database failing (500) or away (503), and
+/// the object store behind the server failing (502).
+pub(crate) const ERRORS: [&str; 11] = ["400", "401", "403", "404", "409", "413", "415", "422", "500", "502", "503"];
 
 /// Every error a route may answer, each the one `Error` response.
 pub(crate) struct Errors;
