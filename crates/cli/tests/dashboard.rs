@@ -526,3 +526,60 @@ fn hidden(page: &str, name: &str) -> String {
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+/// An agent's report, posted as the agent would.
+fn report(port: u16, host: &str, at: &str, fields: Value) {
+    let mut r = json!({"host": host, "app": "app", "env": "fleet", "phase": "live", "at": at, "agent": "0.1.0"});
+    r.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    let (status, _, body) =
+        http(port, "POST", "/api/v1/agents/reports", &[("Authorization", "Bearer agent-secret")], Some(&r.to_string()));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn the_agents_of_a_pull_environment_show_with_the_silent_ones_marked_and_their_words_as_text() {
+    let tokens = format!(
+        "{}{}",
+        common::token("dashboard", TOKEN, &["read"]),
+        common::token("agent", "agent-secret", &["agent"])
+    );
+    let p = Project::pull(&[], "silent_after = \"1m\"", &tokens);
+    let server = Server::start(&p);
+    let (port, base) = (server.port, format!("http://127.0.0.1:{}", server.port));
+    let now = jiff::Timestamp::now().to_string();
+    let (live, blessed) = ("20261201T000000.000Z-aaaaaaaaaaaa", "20261202T000000.000Z-bbbbbbbbbbbb");
+    report(port, "web1", &now, json!({"roles": ["<b>app</b>"], "release": blessed, "live": live, "blessing": 2}));
+    // Silent for a day, and what it said is hostile markup.
+    let hostile = "<script>document.title='owned'</script><img src=x onerror=alert(1)>";
+    report(port, "web2", "2026-01-01T00:00:00Z", json!({"phase": "failed", "error": hostile, "release": blessed}));
+
+    let b = Browser::start();
+    b.go(&format!("{base}/"));
+    b.type_into("#token", TOKEN);
+    b.click("#sign-in");
+    b.arrive(&format!("{base}/"));
+    let cell = b.text(r#"td.cell[data-app="app"][data-env="fleet"]"#);
+    assert!(cell.contains("2 agents, 1 silent"), "{cell}");
+    b.click(r#"td.cell[data-env="fleet"] a.agents"#);
+    b.wait_url(|u| u == format!("{base}/agents/app/fleet"));
+    assert_eq!(b.text("#agent-counts"), "2 agents, 1 silent");
+    assert_eq!(b.count("#agents tbody tr"), 2);
+    assert_eq!(b.count("#agents tbody tr.silent"), 1);
+    let silent = b.text("#agents tbody tr.silent");
+    assert!(silent.contains("web2") && silent.contains("SILENT"), "{silent}");
+    // The agent's words are text on the page, never markup.
+    assert!(silent.contains(hostile), "{silent}");
+    assert_eq!(b.count("#agents script, #agents img, #agents b"), 0);
+    assert!(!b.cmd("GET", "/title", None).as_str().unwrap().contains("owned"));
+    let fresh = b.text("#agents tbody tr:not(.silent)");
+    assert!(fresh.contains("<b>app</b>") && fresh.contains(&format!("{live} (drift)")), "{fresh}");
+    assert!(!fresh.contains("SILENT"), "{fresh}");
+    // An environment or app the config lacks has no agents page.
+    for path in ["/agents/app/nowhere", "/agents/nothing/fleet"] {
+        b.go(&format!("{base}{path}"));
+        let page = b.text("body");
+        assert!(page.contains("There is no pull environment"), "{path}: {page}");
+    }
+    drop(b);
+    server.stop();
+}

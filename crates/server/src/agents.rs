@@ -181,6 +181,16 @@ async fn list_agents(_: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<A
 /// heartbeat does not move the audit head the cache keys on.
 pub(crate) async fn agents(state: &State, app: &str, env: &str) -> Result<Vec<Agent>, ApiError> {
     let e = found_pull_env(state, app, env)?;
+    Ok(listed(state, e, app, env).await?)
+}
+
+/// [`agents`] of pull environment `e` (named `env`), already found.
+pub(crate) async fn listed(
+    state: &State,
+    e: &haul_config::Environment,
+    app: &str,
+    env: &str,
+) -> Result<Vec<Agent>, haul_ledger::LedgerError> {
     let silent_after = e.silent_after().0;
     let now = jiff::Timestamp::now();
     let rows = state.ledger.agents(app, env).await?;

@@ -10,7 +10,6 @@ use crate::State;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as S};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use maud::html;
 
 pub(crate) fn agents_href(app: &str, env: &str) -> String {
@@ -19,10 +18,10 @@ pub(crate) fn agents_href(app: &str, env: &str) -> String {
 
 pub(crate) async fn agents(who: Viewer, S(state): S<State>, p: Result<Path<(String, String)>, PathRejection>) -> Page {
     let (app, env) = p.map(|Path(t)| t).unwrap_or_default();
-    if crate::agents::found_pull_env(&state, &app, &env).is_err() {
+    let Ok(e) = crate::agents::found_pull_env(&state, &app, &env) else {
         return Err(not_found(&who, &format!("There is no pull environment {env:?} for app {app:?} in haul.toml.")));
-    }
-    let rows = crate::agents::agents(&state, &app, &env).await.map_err(|e| e.into_response())?;
+    };
+    let rows = crate::agents::listed(&state, e, &app, &env).await.map_err(failed(&who))?;
     let silent = rows.iter().filter(|a| a.silent).count();
     let now = jiff::Timestamp::now();
     let body = html! {

@@ -80,10 +80,10 @@ async fn cell(state: &State, app: &str, env: &str) -> Result<Cell, LedgerError> 
         None => (Vec::new(), Vec::new()),
     };
     let agents = match crate::agents::found_pull_env(state, app, env) {
-        Ok(_) => crate::agents::agents(state, app, env)
-            .await
-            .ok()
-            .map(|rows| (rows.len(), rows.iter().filter(|a| a.silent).count())),
+        Ok(e) => {
+            let rows = crate::agents::listed(state, e, app, env).await?;
+            Some((rows.len(), rows.iter().filter(|a| a.silent).count()))
+        }
         Err(_) => None,
     };
     Ok(Cell {
