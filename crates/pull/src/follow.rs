@@ -62,6 +62,12 @@ pub enum Ended {
     TimedOut {
         waiting: Vec<String>,
     },
+    /// A verification a wave names did not pass: the agents of later
+    /// waves do not switch past it, so following further waits for nothing.
+    VerificationFailed {
+        wave: String,
+        names: Vec<String>,
+    },
 }
 
 pub struct Followed {
@@ -255,6 +261,10 @@ where
             if w.done() && !w.hosts.is_empty() && waves_done.insert(i) {
                 observer.progress(Progress::Note(&format!("wave {} done ({})", w.name, w.live.join(", "))));
             }
+        }
+        if let Some(w) = waves.waves.iter().find(|w| !w.failed_verifications().is_empty()) {
+            let names = w.failed_verifications().iter().map(|n| n.to_string()).collect();
+            return Ok(Followed { ended: Ended::VerificationFailed { wave: w.name.clone(), names }, hosts });
         }
         for r in reports {
             let ours = r.blessing == Some(t.version) || (r.phase == AgentPhase::Refused && r.at >= t.issued);

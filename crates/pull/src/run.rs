@@ -150,10 +150,17 @@ where
         Ended::TimedOut { waiting } => {
             format!("timed out after {} waiting for {}", e.follow_timeout(), waiting.join(", "))
         }
+        Ended::VerificationFailed { wave, names } => {
+            let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            format!("verification {} of wave `{wave}` did not pass; later waves do not switch", names.join(", "))
+        }
     };
     let Some(previous) = doc.previous.clone().filter(|_| policy == FailurePolicy::Rollback) else {
-        let why = match policy {
-            FailurePolicy::Rollback => "no release was blessed before, so there is nothing to go back to",
+        let why = match (policy, &followed.ended) {
+            (FailurePolicy::Rollback, _) => "no release was blessed before, so there is nothing to go back to",
+            (FailurePolicy::Continue, Ended::VerificationFailed { .. }) => {
+                "stopped following (failure policy: continue): the agents of later waves wait until it passes"
+            }
             _ => "halted (failure policy: halt); hosts are left as they are",
         };
         let msg = format!("{problem}\n{why}");

@@ -58,11 +58,23 @@ fn a_failed_verification_stops_the_next_wave() {
     let p = Project::pull(&["h1", "h2"], WAVES, "");
     let _a = p.agent("h1", "canary", &[]);
     let _b = p.agent("h2", "web", &[]);
-    let _deploy = canary_live_and_rest_waiting(&p);
+    let mut deploy = canary_live_and_rest_waiting(&p);
     p.haul(&["verify", "app", "fleet", "--name", "smoke", "--result", "fail"]).ok();
     wait_until("h2 says the wave failed", || {
         reports(&p).contains("verification `smoke` of wave `canary` did not pass")
     });
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(p.agent_live("h2"), None, "h2 switched after smoke failed");
+    // `haul deploy` does not wait for its timeout (60 s): the failed
+    // verification is the wave's failure, and the policy applies.
+    let t = std::time::Instant::now();
+    let status = deploy.0.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut deploy.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(30), "the deploy waited for its timeout: {stderr}");
+    assert!(
+        stderr.contains("verification `smoke` of wave `canary` did not pass; later waves do not switch"),
+        "{stderr}"
+    );
 }
