@@ -87,33 +87,49 @@ async fn deploy_request(auth: Auth<Deploy>, S(state): S<State>, body: Result<Bod
         undoes: None,
         force,
     };
+    // From the deployment's start to the follower's: a task of its own,
+    // so a client that hangs up cannot cancel it between recording,
+    // blessing and following (which would leave a blessed release with
+    // nobody recording what agents do).
+    let started = tokio::spawn(start(state, store, d, trigger));
+    let answer = started.await.map_err(|e| ApiError::internal(&e))??;
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// Records the deployment `d` (the gate has let it in), blesses its
+/// release, and hands it to a follower; on a refused blessing the
+/// deployment is finished as failed, saying why.
+async fn start(state: State, store: Store, d: NewDeployment, trigger: Trigger) -> Result<DeployRequested, ApiError> {
     let me = haul_host::Holder::current();
     let runner = Runner { machine: me.machine, pid: me.pid, boot: me.boot, pidns: me.pidns, start: me.start };
     let lease = crate::lease::lease(&state, Some(runner));
     let deployment = state.ledger.start_leased(&d, state.config.lock.stale_after.0, Some(lease)).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
+    // Read before the blessing: nothing that can fail stands between the
+    // blessing and its follower.
+    let forced = state.ledger.deployment(deployment).await?.forced;
     let run = Run {
         state: state.clone(),
         store,
-        app: b.app,
-        env: b.env,
-        release: b.release,
+        app: d.app,
+        env: d.env,
+        release: d.release,
         deployment,
-        actor,
-        reason: b.reason,
+        actor: d.actor,
+        reason: d.reason,
     };
     let blessed = match bless(&haul_deploy::Quiet, &run.go()).await {
         Ok(b) => b,
         Err(e) => {
             let message = haul_ledger::text::clean(&e.to_string(), haul_ledger::text::Kind::Block);
-            let _ = state
-                .ledger
-                .finish_deployment(deployment, DeploymentStatus::Failed, Some(&message), &[], &run.actor)
-                .await;
+            let finished =
+                state.ledger.finish_deployment(deployment, DeploymentStatus::Failed, Some(&message), &[], &run.actor);
+            if let Err(f) = finished.await {
+                log(&format!("deploy request {deployment}: the deployment cannot be finished: {f}"));
+            }
             return Err(refused(e));
         }
     };
-    let forced = state.ledger.deployment(deployment).await?.forced;
     let answer = DeployRequested {
         deployment,
         release: run.release.clone(),
@@ -123,7 +139,25 @@ async fn deploy_request(auth: Auth<Deploy>, S(state): S<State>, body: Result<Bod
         forced,
     };
     spawn_follow(run, blessed);
-    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+    Ok(answer)
+}
+
+fn log(message: &str) {
+    #[allow(clippy::print_stderr)] // the server's log is its standard error
+    {
+        eprintln!("haul server: {message}");
+    }
+}
+
+/// Aborts the lease renewer when the follow ends, panics included: a
+/// follower that died must not keep its deployment's lease alive (the
+/// lease running out is how the next run closes it).
+struct Renewer(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What a refused blessing answers: a lost race is a conflict naming the
@@ -229,7 +263,7 @@ fn spawn_follow(run: Run, blessed: Blessed) {
 async fn follow(run: Arc<Run>, blessed: Blessed) {
     let (ledger, id) = (run.state.ledger.clone(), run.deployment);
     let ttl = run.state.config.lock.lease.0;
-    let renewing = {
+    let renewing = Renewer({
         let ledger = ledger.clone();
         tokio::spawn(async move {
             let every = (ttl / 3).max(std::time::Duration::from_millis(100));
@@ -238,7 +272,7 @@ async fn follow(run: Arc<Run>, blessed: Blessed) {
                 let _ = ledger.renew_lease(id, ttl).await;
             }
         })
-    };
+    });
     let record = async |host: &str, seen: &HostSeen| {
         let _ = ledger.record_host(id, &seen.result(host), &run.actor).await;
     };
@@ -248,7 +282,7 @@ async fn follow(run: Arc<Run>, blessed: Blessed) {
         r = follow_blessed(&haul_deploy::Quiet, &go, &blessed, record) => r.map_err(|e| e.to_string()),
         _ = stop.wait_for(|s| *s) => Err("the server stopped while following the agents; what was blessed stands".to_string()),
     };
-    renewing.abort();
+    drop(renewing);
     let (status, hosts, message) = match &outcome {
         Ok(r) => {
             let (status, hosts) = haul_pull::run::closing(r);
@@ -258,9 +292,6 @@ async fn follow(run: Arc<Run>, blessed: Blessed) {
     };
     let message = message.map(|m| haul_ledger::text::clean(&m, haul_ledger::text::Kind::Block));
     if let Err(e) = ledger.finish_deployment(id, status, message.as_deref(), &hosts, &run.actor).await {
-        #[allow(clippy::print_stderr)] // the server's log is its standard error
-        {
-            eprintln!("haul server: deploy request {id}: the deployment cannot be finished: {e}");
-        }
+        log(&format!("deploy request {id}: the deployment cannot be finished: {e}"));
     }
 }
