@@ -34,6 +34,14 @@ fn canary_live_and_rest_waiting(p: &Project) -> Killed {
     deploy
 }
 
+/// Waits for `haul deploy` to end: how, and what it said.
+fn ended(deploy: &mut Killed) -> (std::process::ExitStatus, String) {
+    let status = deploy.0.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut deploy.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
 #[test]
 fn the_next_wave_switches_only_after_the_verification_passes_and_deploy_shows_the_wait() {
     let p = Project::pull(&["h1", "h2"], WAVES, "");
@@ -43,9 +51,7 @@ fn the_next_wave_switches_only_after_the_verification_passes_and_deploy_shows_th
     p.haul(&["verify", "app", "fleet", "--name", "smoke", "--result", "pass"]).ok();
     wait_until("h2 is live", || p.agent_live("h2").is_some());
     assert_eq!(p.agent_live("h2"), p.agent_live("h1"));
-    let status = deploy.0.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut deploy.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = ended(&mut deploy);
     assert!(status.success(), "the deploy ends well once every wave is live: {stderr}");
     let waiting =
         stderr.find("wave `canary` done; waiting for verification `smoke`").unwrap_or_else(|| panic!("{stderr}"));
@@ -68,9 +74,7 @@ fn a_failed_verification_stops_the_next_wave() {
     // `haul deploy` does not wait for its timeout (60 s): the failed
     // verification is the wave's failure, and the policy applies.
     let t = std::time::Instant::now();
-    let status = deploy.0.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut deploy.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = ended(&mut deploy);
     assert!(!status.success(), "{stderr}");
     assert!(t.elapsed() < Duration::from_secs(30), "the deploy waited for its timeout: {stderr}");
     assert!(
