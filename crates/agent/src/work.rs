@@ -56,8 +56,8 @@ pub(crate) async fn work(run: &mut AppRun<'_>, b: &Blessing, token: &str, stale:
     let roles = run.agent.config.roles.clone();
 
     if !hs.has_complete(&b.release) {
-        // Whatever a crash left of this release is not complete, so it goes.
-        run.host().discard_incomplete(&b.release).await.map_err(failed)?;
+        // Whatever a crash left of this release is not complete: staging
+        // starts by removing it (`stage.sh`), so nothing is discarded here.
         run.state.reached = None;
         let (release, archive) = run
             .phase(AgentPhase::Download, "download", async |r: &mut AppRun<'_>| {
@@ -127,14 +127,15 @@ pub(crate) async fn work(run: &mut AppRun<'_>, b: &Blessing, token: &str, stale:
     }
 
     if !run.state.done(AgentPhase::Switch) {
+        // `current` as inspected above: the lock held since then is what
+        // keeps a person's deploy or rollback from moving it meanwhile.
+        let live_before = hs.current.clone();
         run.phase(AgentPhase::Switch, "switch", async |r: &mut AppRun<'_>| {
             let host = r.host().clone();
-            let hs = host.inspect().await.map_err(failed)?;
-            r.live = hs.current.clone();
             let env = r.env(b);
             let refresh = !b.steps.refresh.is_empty();
-            if hs.current.as_deref() != Some(b.release.as_str()) {
-                if let Some(old) = hs.current.clone() {
+            if live_before.as_deref() != Some(b.release.as_str()) {
+                if let Some(old) = live_before.clone() {
                     if !refresh {
                         for s in b.steps.stop.iter().filter(|s| runs_here(s, &roles)) {
                             let name = s.name.clone().unwrap_or_else(|| format!("stop: {}", s.run));
@@ -147,7 +148,7 @@ pub(crate) async fn work(run: &mut AppRun<'_>, b: &Blessing, token: &str, stale:
                         .map_err(step_failed)?;
                 }
                 let event = Event {
-                    from: hs.current.clone(),
+                    from: live_before.clone(),
                     to: Some(b.release.to_string()),
                     env: Some(r.agent.config.env.clone()),
                     reason: Some(format!("blessing v{} by {}", b.version, b.by)),

@@ -151,16 +151,20 @@ impl HostApp {
     /// is SSH (on one machine rsync has nothing to save).
     fn rsync_remote(&self, host_rsync: bool) -> Option<(String, String)> {
         static LOCAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let here = *LOCAL.get_or_init(|| {
-            std::process::Command::new("rsync")
-                .arg("--version")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        });
+        // Asked only for a host reached over SSH that has rsync: a local
+        // host (an agent's) never sends with it.
+        let here = || {
+            *LOCAL.get_or_init(|| {
+                std::process::Command::new("rsync")
+                    .arg("--version")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+        };
         match self.transport() {
-            haul_transport::Transport::Ssh(s) if host_rsync && here => s.rsync_remote(),
+            haul_transport::Transport::Ssh(s) if host_rsync && here() => s.rsync_remote(),
             _ => None,
         }
     }

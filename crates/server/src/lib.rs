@@ -17,6 +17,7 @@ mod deliveries;
 mod edge;
 mod error;
 mod events;
+mod front;
 mod lease;
 mod openapi;
 mod records;
@@ -155,7 +156,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     state.stop = stop_rx.clone();
-    let background = background(state.clone(), stop_rx);
+    let background = background(state.clone(), stop_rx.clone());
     let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -164,8 +165,11 @@ pub async fn serve(
     // its route table for each connection accepted and holds that copy for
     // the connection's life (about 55 KiB each here, which 10,000 agents'
     // subscriptions multiply; BENCHMARKS.md, "Pull deploys"); the make-service shares it.
-    let app = app(state).into_make_service();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    // The agents' wake subscriptions are served by the front door outside
+    // hyper's connections (`front.rs`), through the same router.
+    let router = app(state);
+    let front = front::front(listener, router.clone(), stop_rx.clone())?;
+    let served = axum::serve(front, router.into_make_service()).with_graceful_shutdown(shutdown).await;
     background.await;
     served
 }

@@ -79,6 +79,13 @@ impl Hub {
         Hub { pairs, generation: watch::channel(0).0 }
     }
 
+    /// How many subscriptions follow the hub (tests: one ends with its
+    /// connection).
+    #[cfg(test)]
+    pub(crate) fn receivers(&self) -> usize {
+        self.generation.receiver_count()
+    }
+
     fn index(&self, app: &str, env: &str) -> Option<usize> {
         self.pairs.iter().position(|p| p.app == app && p.env == env)
     }
@@ -264,4 +271,4 @@ impl Follow {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -35,9 +35,9 @@ sha256 = "SHA_DEPLOY"
 scopes = ["deploy"]
 "#;
 
-struct Running {
-    base: String,
-    state: crate::State,
+pub(crate) struct Running {
+    pub(crate) base: String,
+    pub(crate) state: crate::State,
     store: Store,
     client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -46,7 +46,7 @@ struct Running {
 }
 
 impl Running {
-    async fn start() -> Running {
+    pub(crate) async fn start() -> Running {
         let dir = tempfile::tempdir().unwrap();
         let text = CONFIG
             .replace("SHA_READ", &crate::token_sha256("read-secret"))
@@ -64,7 +64,7 @@ impl Running {
         Running { base, state, store, client, stop: Some(stop), served, _dir: dir }
     }
 
-    async fn bless(&self, app: &str, version: u64) {
+    pub(crate) async fn bless(&self, app: &str, version: u64) {
         let envelope = format!("{{\"payload\":\"v{version}\",\"signatures\":[]}}");
         blessings::publish(&self.store, app, "prod", version, envelope.into()).await.unwrap();
     }
@@ -74,7 +74,7 @@ impl Running {
         self.client.get(url).bearer_auth(format!("{token}-secret")).send().await.unwrap()
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         drop(self.stop.take());
         tokio::time::timeout(Duration::from_secs(30), self.served).await.unwrap().unwrap().unwrap();
     }
