@@ -191,6 +191,10 @@ pub struct App {
     /// The package scripts pull agents run, by path inside the release.
     #[serde(default)]
     pub scripts: PackageScripts,
+    /// Secret files under `shared/`, by path, and where their values come
+    /// from (see `secrets.rs`).
+    #[serde(default)]
+    pub secrets: BTreeMap<Spanned<String>, Spanned<crate::SecretConfig>>,
 }
 
 fn default_workdir() -> String {

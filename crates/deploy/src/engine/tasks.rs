@@ -209,6 +209,12 @@ impl Engine {
                 app.complete(&run.goal).await?;
                 Ok(Effect::None)
             }
+            Action::Secrets { .. } => {
+                for secret in cx.secrets {
+                    secret.write(app).await?;
+                }
+                Ok(Effect::None)
+            }
             Action::Hook { step: s, .. } => step(s.run.clone(), app.dir().to_string()).await,
             Action::Stop { step: s } => {
                 if run.before.is_none() {
