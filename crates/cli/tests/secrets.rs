@@ -84,7 +84,8 @@ fn secrets_are_written_before_the_switch_and_appear_nowhere_else() {
         assert_eq!(std::fs::read_to_string(shared(".env")).unwrap(), FILE_VALUE);
         assert_eq!(std::fs::read_to_string(shared("config/token")).unwrap(), ENV_VALUE);
         assert_eq!(std::fs::read(shared("config/bin.key")).unwrap(), CMD_VALUE);
-        let (env, token) = (std::fs::metadata(shared(".env")).unwrap(), std::fs::metadata(shared("config/token")).unwrap());
+        let (env, token) =
+            (std::fs::metadata(shared(".env")).unwrap(), std::fs::metadata(shared("config/token")).unwrap());
         assert_eq!(env.mode() & 0o7777, 0o600);
         assert_eq!(token.mode() & 0o7777, 0o640);
         assert_eq!(token.uid(), 65534, "owned by nobody");
@@ -92,7 +93,11 @@ fn secrets_are_written_before_the_switch_and_appear_nowhere_else() {
         assert_eq!(std::fs::read_to_string(on(&fleet, i, "/srv/app/current/config/token")).unwrap(), ENV_VALUE);
     }
     let push = haul(&p, &["secrets", "push", "app", "prod"]).ok();
-    assert!(push.stdout.contains("h1: wrote shared/.env, shared/config/bin.key, shared/config/token"), "{}", push.stdout);
+    assert!(
+        push.stdout.contains("h1: wrote shared/.env, shared/config/bin.key, shared/config/token"),
+        "{}",
+        push.stdout
+    );
     let push_json = haul(&p, &["secrets", "push", "app", "prod", "--json"]).ok();
     let status = haul(&p, &["status", "app", "prod", "--json"]).ok();
     let history = haul(&p, &["history", "--json"]).ok();
@@ -135,16 +140,17 @@ fn a_failing_source_stops_the_deploy_before_any_host_changes() {
 
     // The source now fails, printing on its error output what might be
     // part of the secret.
-    let toml = std::fs::read_to_string(p.path().join("haul.toml")).unwrap().replace(
-        CMD,
-        r#"["sh", "-c", "echo 'partial: stderr-Lw92c' >&2; exit 3"]"#,
-    );
+    let toml = std::fs::read_to_string(p.path().join("haul.toml"))
+        .unwrap()
+        .replace(CMD, r#"["sh", "-c", "echo 'partial: stderr-Lw92c' >&2; exit 3"]"#);
     p.write("haul.toml", &toml);
     p.write("src/index.html", "<h1>v2</h1>\n");
     let out = haul(&p, &["deploy", "app", "prod"]).fails(1);
     let err = out.stderr.trim_end();
     assert!(
-        err.contains("secret file `config/bin.key` of app `app` in environment `prod`: command `sh` failed with exit status 3"),
+        err.contains(
+            "secret file `config/bin.key` of app `app` in environment `prod`: command `sh` failed with exit status 3"
+        ),
         "{err}"
     );
     assert!(err.contains("not shown, as it may hold the secret"), "{err}");
@@ -194,6 +200,7 @@ fn a_reader_never_sees_part_of_a_secret() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (reads, seen) = reader.join().unwrap();
     assert!(reads > 10 && seen == [true, true], "{reads} reads, saw {seen:?}");
-    let left: Vec<_> = std::fs::read_dir(on(&fleet, 0, "/srv/app/shared")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(on(&fleet, 0, "/srv/app/shared")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(!left.iter().any(|n| n.to_string_lossy().contains("haul-secret")), "{left:?}");
 }

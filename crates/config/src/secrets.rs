@@ -216,7 +216,10 @@ fn check_path(p: &Spanned<String>) -> Result<(), Fail> {
     }
     crate::validate::relative_path(p, "secret file", false)?;
     if let Some(long) = p.get_ref().split('/').find(|c| c.len() > 200) {
-        return Err((p.span(), format!("secret file `{}` has a name of {} bytes; at most 200", p.get_ref(), long.len())));
+        return Err((
+            p.span(),
+            format!("secret file `{}` has a name of {} bytes; at most 200", p.get_ref(), long.len()),
+        ));
     }
     Ok(())
 }

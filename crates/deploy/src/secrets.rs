@@ -86,7 +86,10 @@ pub async fn read_all(config: &Config, app: &str, env: &str) -> Result<Vec<Secre
         let fail = |why: String| SecretError { app: app.into(), env: env.into(), path: secret.path.clone(), why };
         let bytes = read(&config.dir, &secret.source).await.map_err(fail)?;
         if bytes.is_empty() {
-            return Err(fail(format!("{} gave an empty value (haul never writes an empty secret)", describe(&secret.source))));
+            return Err(fail(format!(
+                "{} gave an empty value (haul never writes an empty secret)",
+                describe(&secret.source)
+            )));
         }
         out.push(SecretValue { secret, bytes });
     }
@@ -104,7 +107,8 @@ fn describe(source: &SecretSource) -> String {
 }
 
 async fn read(dir: &Path, source: &SecretSource) -> Result<Zeroizing<Vec<u8>>, String> {
-    let too_big = || format!("{} gave more than {} bytes, the most a secret may have", describe(source), MAX_SECRET_BYTES);
+    let too_big =
+        || format!("{} gave more than {} bytes, the most a secret may have", describe(source), MAX_SECRET_BYTES);
     match source {
         SecretSource::File(f) => {
             let path = dir.join(f);
@@ -161,10 +165,9 @@ async fn run(dir: &Path, argv: &[String]) -> Result<Zeroizing<Vec<u8>>, String> 
         let status = child.wait().await;
         (bytes, o, e, status)
     };
-    let (bytes, o, e, status) =
-        tokio::time::timeout(COMMAND_TIMEOUT, work).await.map_err(|_| {
-            format!("did not finish within {} seconds and was stopped", COMMAND_TIMEOUT.as_secs())
-        })?;
+    let (bytes, o, e, status) = tokio::time::timeout(COMMAND_TIMEOUT, work)
+        .await
+        .map_err(|_| format!("did not finish within {} seconds and was stopped", COMMAND_TIMEOUT.as_secs()))?;
     let extra = o.map_err(|e| format!("output could not be read: {e}"))?;
     let err_bytes = e.unwrap_or(0);
     let status = status.map_err(|e| format!("could not be waited for: {e}"))?;

@@ -6,7 +6,6 @@ mod shells;
 
 use haul_host::{HostApp, SecretFile};
 use haul_transport::Input;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -75,7 +74,8 @@ fn a_value_cut_short_leaves_the_old_file(shell: &[&str]) {
     let err = rt.block_on(host.write_secret_from(&file(".env"), 100, Input::Stream(cut))).unwrap_err();
     assert!(err.to_string().contains("7 of 100 bytes arrived"), "{err}");
     assert_eq!(std::fs::read(tmp.path().join("app/shared/.env")).unwrap(), b"old\n");
-    let left: Vec<_> = std::fs::read_dir(tmp.path().join("app/shared")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(tmp.path().join("app/shared")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, [".env"], "no temporary file is left");
 }
 
