@@ -204,3 +204,59 @@ fn a_reader_never_sees_part_of_a_secret() {
         std::fs::read_dir(on(&fleet, 0, "/srv/app/shared")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(!left.iter().any(|n| n.to_string_lossy().contains("haul-secret")), "{left:?}");
 }
+
+/// `haul status` says, per host and file, whether what the host was last
+/// given is what the source gives now, from the ledger's keyed digests.
+#[test]
+fn status_shows_a_secret_that_differs_from_its_source() {
+    let (_fleet, p) = setup(2, CMD);
+    let states = |p: &Project| -> Vec<(String, String, String)> {
+        let out = haul(p, &["status", "app", "prod", "--json"]).ok().json();
+        let mut v = Vec::new();
+        for row in out.as_array().unwrap() {
+            for f in row["secrets"].as_array().unwrap_or_else(|| panic!("{row}")) {
+                v.push((
+                    row["host"].as_str().unwrap().to_string(),
+                    f["path"].as_str().unwrap().to_string(),
+                    f["state"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        v
+    };
+    let all = |state: &str| -> Vec<(String, String, String)> {
+        ["h1", "h2"]
+            .iter()
+            .flat_map(|h| {
+                [".env", "config/bin.key", "config/token"].map(|f| (h.to_string(), f.to_string(), state.to_string()))
+            })
+            .collect()
+    };
+    assert_eq!(states(&p), all("unrecorded"), "nothing written yet");
+    haul(&p, &["deploy", "app", "prod"]).ok();
+    assert_eq!(states(&p), all("same"));
+
+    p.write("secrets/prod.env", "DB_PASSWORD=rotated\n");
+    let mut want = all("same");
+    for w in want.iter_mut().filter(|w| w.1 == ".env") {
+        w.2 = "differs".into();
+    }
+    assert_eq!(states(&p), want);
+    let text = haul(&p, &["status", "app", "prod"]).ok();
+    assert!(text.stdout.contains("secrets: .env differs"), "{}", text.stdout);
+
+    // A push to one host makes that one the same again.
+    haul(&p, &["secrets", "push", "app", "prod", "--hosts", "h1"]).ok();
+    for w in want.iter_mut().filter(|w| w.0 == "h1") {
+        w.2 = "same".into();
+    }
+    assert_eq!(states(&p), want);
+
+    // A source that cannot be read now is said, for every host, without
+    // failing the status of everything else.
+    let out = p.haul(&["status", "app", "prod", "--json"]).ok().json();
+    assert!(
+        out[0]["secrets"]["error"].as_str().unwrap().contains("environment variable `APP_TOKEN` is not set"),
+        "{out}"
+    );
+}

@@ -197,13 +197,13 @@ impl crate::Engine {
     /// `haul secrets push`: reads every secret of `app` in `env`, then,
     /// with the app locked on every host (all of `env`'s, or `only`),
     /// writes them; nothing else changes. Returns the paths written per
-    /// host.
+    /// host, each with its keyed digest when the engine has a key.
     pub async fn push_secrets(
         &self,
         app: &str,
         env: &str,
         only: &[String],
-    ) -> Result<Vec<(haul_config::HostTarget, Vec<String>)>, crate::DeployError> {
+    ) -> Result<Vec<(haul_config::HostTarget, Vec<(String, Option<String>)>)>, crate::DeployError> {
         let values = read_all(&self.config, app, env).await?;
         if values.is_empty() {
             return Err(crate::DeployError::Refused(format!(
@@ -215,8 +215,57 @@ impl crate::Engine {
             for v in values {
                 v.write(&host).await?;
             }
-            Ok(values.iter().map(|v| v.secret.path.clone()).collect())
+            Ok(values
+                .iter()
+                .map(|v| (v.secret.path.clone(), self.secret_key.map(|k| v.digest(&k, app, env))))
+                .collect())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(path: &str, bytes: &[u8]) -> SecretValue {
+        let secret =
+            Secret { path: path.into(), source: SecretSource::Env("X".into()), mode: 0o600, owner: None, group: None };
+        SecretValue { secret, bytes: Zeroizing::new(bytes.to_vec()) }
+    }
+
+    #[test]
+    fn a_digest_depends_on_the_key_and_the_place_and_is_not_the_plain_hash() {
+        let (k1, k2) = ([1u8; 32], [2u8; 32]);
+        let v = value(".env", b"hunter2");
+        let d = v.digest(&k1, "web", "prod");
+        assert_eq!(d, v.digest(&k1, "web", "prod"));
+        assert_ne!(d, v.digest(&k2, "web", "prod"), "another key");
+        assert_ne!(d, v.digest(&k1, "web", "staging"), "another environment");
+        assert_ne!(d, value("other", b"hunter2").digest(&k1, "web", "prod"), "another file");
+        assert_ne!(d, blake3::hash(b"hunter2").to_hex().to_string());
+        // The parts are framed by their lengths: moving a byte between them
+        // is another digest.
+        assert_ne!(value("ab", b"c").digest(&k1, "w", "p"), value("a", b"bc").digest(&k1, "w", "p"));
+        assert_eq!(format!("{v:?}"), "SecretValue(.env, 7 bytes)", "Debug never shows the value");
+    }
+
+    #[tokio::test]
+    async fn sources_give_their_bytes_and_failures_never_show_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"a\nb\0\xff").unwrap();
+        assert_eq!(&*read(dir.path(), &SecretSource::File("f".into())).await.unwrap(), b"a\nb\0\xff");
+        let big = vec![b'x'; MAX_SECRET_BYTES + 1];
+        std::fs::write(dir.path().join("big"), &big).unwrap();
+        let err = read(dir.path(), &SecretSource::File("big".into())).await.unwrap_err();
+        assert!(err.contains("more than 1048576 bytes"), "{err}");
+        let cmd = |s: &str| SecretSource::Command(vec!["sh".into(), "-c".into(), s.into()]);
+        let err = read(dir.path(), &cmd("head -c 1048577 /dev/zero")).await.unwrap_err();
+        assert!(err.contains("more than 1048576 bytes"), "{err}");
+        let err = read(dir.path(), &cmd("printf 'pw-Zt5' >&2; kill -9 $$")).await.unwrap_err();
+        assert!(err.contains("killed by signal 9") && !err.contains("pw-Zt5"), "{err}");
+        let err = read(dir.path(), &SecretSource::Command(vec!["/no/such/tool".into()])).await.unwrap_err();
+        assert!(err.contains("could not be started"), "{err}");
+        assert_eq!(&*read(dir.path(), &cmd("cat f")).await.unwrap(), b"a\nb\0\xff", "runs in haul.toml's directory");
     }
 }

@@ -60,6 +60,7 @@ impl Engine {
                     elapsed_ms: 0,
                     error: Some(why.clone()),
                     stage: None,
+                    secrets: Vec::new(),
                 });
             }
         };
