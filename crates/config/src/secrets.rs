@@ -215,6 +215,17 @@ fn check_path(p: &Spanned<String>) -> Result<(), Fail> {
         ));
     }
     crate::validate::relative_path(p, "secret file", false)?;
+    // `.<name>.haul-secret` is the temporary file writing `<name>` uses: a
+    // secret by that name would be removed by the other's write.
+    if let Some(last) = s.rsplit('/').next()
+        && last.starts_with('.')
+        && last.ends_with(".haul-secret")
+    {
+        return Err((
+            p.span(),
+            format!("secret file `{}` has the name haul gives its temporary files; choose another", s.escape_debug()),
+        ));
+    }
     if let Some(long) = p.get_ref().split('/').find(|c| c.len() > 200) {
         return Err((
             p.span(),

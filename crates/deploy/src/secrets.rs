@@ -112,11 +112,13 @@ async fn read(dir: &Path, source: &SecretSource) -> Result<Zeroizing<Vec<u8>>, S
     match source {
         SecretSource::File(f) => {
             let path = dir.join(f);
-            let file = std::fs::File::open(&path).map_err(|e| format!("cannot read file `{}`: {e}", path.display()))?;
-            let meta = file.metadata().map_err(|e| format!("cannot read file `{}`: {e}", path.display()))?;
+            // Judged before it is opened: opening a FIFO would wait for a
+            // writer.
+            let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read file `{}`: {e}", path.display()))?;
             if !meta.is_file() {
                 return Err(format!("`{}` is not a plain file", path.display()));
             }
+            let file = std::fs::File::open(&path).map_err(|e| format!("cannot read file `{}`: {e}", path.display()))?;
             let mut bytes = Zeroizing::new(Vec::new());
             std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_SECRET_BYTES as u64 + 1), &mut bytes)
                 .map_err(|e| format!("cannot read file `{}`: {e}", path.display()))?;
@@ -264,6 +266,10 @@ mod tests {
         assert!(err.contains("more than 1048576 bytes"), "{err}");
         let err = read(dir.path(), &cmd("printf 'pw-Zt5' >&2; kill -9 $$")).await.unwrap_err();
         assert!(err.contains("killed by signal 9") && !err.contains("pw-Zt5"), "{err}");
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = read(dir.path(), &SecretSource::File("fifo".into())).await.unwrap_err();
+        assert!(err.contains("is not a plain file"), "{err}");
         let err = read(dir.path(), &SecretSource::Command(vec!["/no/such/tool".into()])).await.unwrap_err();
         assert!(err.contains("could not be started"), "{err}");
         assert_eq!(&*read(dir.path(), &cmd("cat f")).await.unwrap(), b"a\nb\0\xff", "runs in haul.toml's directory");

@@ -51,6 +51,16 @@ from.prod = { env = "APP_ENV" }
 }
 
 #[test]
+fn secret_named_like_a_temporary_file() {
+    rejects!(with_env!(
+        r#"
+[apps.web.secrets."config/.db.haul-secret"]
+from.prod = { env = "A" }
+"#
+    ));
+}
+
+#[test]
 fn secret_inside_another_secret() {
     rejects!(with_env!(
         r#"
