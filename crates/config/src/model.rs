@@ -79,6 +79,11 @@ pub struct Token {
     pub sha256: String,
     /// Any of `read`, `deploy`, `verify`, `approve`, `admin` (admin may do all).
     pub scopes: Vec<String>,
+    /// Pull environments whose secret files this token may fetch (with
+    /// scope `agent`): `GET /api/v1/agents/secrets`. None by default, for
+    /// any scope.
+    #[serde(default)]
+    pub secrets: Vec<Spanned<String>>,
 }
 
 /// How haul uses SSH.

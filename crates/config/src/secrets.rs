@@ -8,7 +8,9 @@
 //! checks; reading the values is I/O and belongs to the deploy crate
 //! (`haul_deploy::secrets`). Every environment must say what a secret is
 //! in it (a source, or `skip`), so adding an environment never silently
-//! deploys an app without its secrets.
+//! deploys an app without its secrets. A pull environment's agents fetch
+//! theirs from `haul server` with a token whose `secrets` names the
+//! environment.
 
 use crate::Mode;
 use crate::model::Config;
@@ -156,6 +158,29 @@ fn var_ok(s: &str) -> bool {
 }
 
 pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
+    for t in &c.server.tokens {
+        for env in &t.get_ref().secrets {
+            match c.environments.get(env.get_ref().as_str()) {
+                None => {
+                    return Err((
+                        env.span(),
+                        format!("token `{}`: `secrets`: there is no environment `{}`", t.get_ref().name, env.get_ref()),
+                    ));
+                }
+                Some(e) if e.mode() != Mode::Pull => {
+                    return Err((
+                        env.span(),
+                        format!(
+                            "token `{}`: `secrets`: environment `{}` deploys by push, which writes its secret files itself; a token fetches them only for a pull environment's agents",
+                            t.get_ref().name,
+                            env.get_ref()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
     for (app_name, app) in &c.apps {
         let app_name = app_name.get_ref();
         let paths: Vec<&Spanned<String>> = app.secrets.keys().collect();
@@ -264,22 +289,13 @@ fn secret(c: &Config, app: &str, path: &Spanned<String>, s: &Spanned<SecretConfi
     }
     let mut said = BTreeMap::new();
     for env in sc.from.keys().chain(&sc.skip) {
-        let Some(e) = c.environments.get(env.get_ref().as_str()) else {
+        if !c.environments.contains_key(env.get_ref().as_str()) {
             return Err((env.span(), format!("{what}: there is no environment `{}`", env.get_ref())));
-        };
+        }
         if said.insert(env.get_ref().as_str(), env).is_some() {
             return Err((
                 env.span(),
                 format!("{what}: environment `{}` is both in `from` and in `skip`", env.get_ref()),
-            ));
-        }
-        if e.mode() == Mode::Pull && sc.from.contains_key(env.get_ref().as_str()) {
-            return Err((
-                env.span(),
-                format!(
-                    "{what}: environment `{}` is a pull environment, and haul does not deliver secret files to pull agents yet; list it in `skip` and place the file on its hosts another way",
-                    env.get_ref()
-                ),
             ));
         }
     }

@@ -19,6 +19,16 @@ set -u
 umask 077
 dir=$1 path=$2 mode=$3 owner=$4 size=$5
 refuse() { printf '%s\n' "$1" >&2; exit 3; }
+# The path came checked from haul.toml, or from a server: checked again.
+case /$path/ in
+*/../* | */./* | *//*) refuse "secret file path $path is not a plain relative path" ;;
+esac
+case $path in
+/* | *.haul-secret) refuse "secret file path $path is not a plain relative path" ;;
+esac
+case $owner in
+-* | *[!A-Za-z0-9._:-]*) refuse "secret file owner $owner is not a user or group name" ;;
+esac
 mkdir -p "$dir" || exit 5
 cd "$dir" || exit 5
 [ -L shared ] && refuse "shared is a symlink; haul writes secrets only into a plain shared/ directory"

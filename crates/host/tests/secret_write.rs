@@ -99,6 +99,17 @@ fn links_are_never_written_through(shell: &[&str]) {
     assert_eq!(std::fs::read_to_string(outside.join("db.key")).unwrap(), "theirs");
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1, "nothing was added through the link");
 
+    for bad in ["../escape", "a/../../escape", "/abs", "a//b", "./a", "a/.", "", ".x.haul-secret"] {
+        let err = rt.block_on(host.write_secret(&file(bad), b"mine".to_vec())).unwrap_err();
+        assert!(err.to_string().contains("is not a plain relative path"), "{bad}: {err}");
+    }
+    assert!(!tmp.path().join("escape").exists());
+    for owner in ["-R", "a b", "x;y"] {
+        let f = SecretFile { path: "ok", mode: 0o600, owner: Some(owner), group: None };
+        let err = rt.block_on(host.write_secret(&f, b"mine".to_vec())).unwrap_err();
+        assert!(err.to_string().contains("is not a user or group name"), "{owner}: {err}");
+    }
+
     // `shared` itself a link: refused too.
     let tmp2 = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp2.path().join("app")).unwrap();

@@ -223,17 +223,27 @@ from.prod = { command = "sops -d prod.env" }
 }
 
 #[test]
-fn secret_for_a_pull_environment() {
-    rejects!(
+fn token_for_the_secrets_of_a_push_environment() {
+    rejects!(with_env!(
         r#"
-[apps.web]
-ship = "d"
-
-[apps.web.secrets.".env"]
-from.edge = { env = "EDGE_ENV" }
-
-[environments.edge]
-mode = "pull"
+[[server.tokens]]
+name = "agents"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+scopes = ["agent"]
+secrets = ["prod"]
 "#
-    );
+    ));
+}
+
+#[test]
+fn token_for_the_secrets_of_an_unknown_environment() {
+    rejects!(with_env!(
+        r#"
+[[server.tokens]]
+name = "agents"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+scopes = ["agent"]
+secrets = ["edge"]
+"#
+    ));
 }
