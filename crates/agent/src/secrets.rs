@@ -4,7 +4,9 @@
 //! written under `shared/` before migrations and the switch, by the same
 //! `HostApp::write_secret` as push deploys (the value on the script's
 //! standard input, atomic, 0600 from the first byte, the path checked again
-//! there). Without `HAUL_LEDGER` there is no server to ask: no secret files.
+//! there). The signed blessing names the files (never their values); a
+//! blessing that names none asks nothing, one that names some without
+//! `HAUL_LEDGER` set stops the round before the switch.
 //! No value is logged, kept in the agent's state or reported.
 
 use crate::sync::{AppRun, Stop};
@@ -14,8 +16,17 @@ use haul_host::SecretFile;
 
 /// Fetches and writes this app's secret files; a failure stops the round
 /// before the switch, naming what failed (never a value).
-pub(crate) async fn write(r: &mut AppRun<'_>) -> Result<(), Stop> {
-    let Some(poster) = &r.agent.poster else { return Ok(()) };
+pub(crate) async fn write(r: &mut AppRun<'_>, b: &haul_bless::Blessing) -> Result<(), Stop> {
+    let wanted = &b.steps.secrets;
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let Some(poster) = &r.agent.poster else {
+        return Err(Stop::Failed(format!(
+            "the blessing names secret files ({}), which come from `haul server`: set HAUL_LEDGER and a token whose `secrets` lists this environment",
+            wanted.join(", ")
+        )));
+    };
     let env = &r.agent.config.env;
     let fail = |why: String| Stop::Failed(format!("secret files from {}: {why}", poster.base));
     // Names of apps and environments are plain words (letters, digits,
@@ -41,6 +52,15 @@ pub(crate) async fn write(r: &mut AppRun<'_>) -> Result<(), Stop> {
         return Err(fail(format!("HTTP {status}: {}", message.chars().take(500).collect::<String>())));
     }
     let files: SecretFiles = serde_json::from_slice(&body).map_err(|e| fail(format!("unreadable answer: {e}")))?;
+    // Exactly what the signed blessing names: the server's answer neither
+    // drops one nor adds another.
+    let mut got: Vec<&str> = files.files.iter().map(|f| f.path.as_str()).collect();
+    let mut want: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    if got != want {
+        return Err(fail(format!("the server gave {got:?}, the blessing names {want:?}")));
+    }
     let host = r.host().clone();
     for f in &files.files {
         let value = base64::engine::general_purpose::STANDARD

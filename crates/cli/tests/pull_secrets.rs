@@ -60,7 +60,9 @@ async fn an_agent_writes_its_secret_files_before_the_switch_with_a_token_scoped_
     let server = Served::start_with(&w, 0, &extra()).await;
     let url = server.url();
     let r1 = w.release(&[("v", "1")]);
-    w.bless(&r1, |_| {}).await;
+    // The blessing names the file (as `haul bless` writes it from
+    // `haul.toml`); the server gives its value.
+    w.bless(&r1, |b| b.steps.secrets = vec!["config/key".into()]).await;
 
     // An agent token whose `secrets` does not name `prod`: nothing switches.
     let (_, log) = agent_once(&w, &url, "report-secret");
@@ -94,5 +96,21 @@ async fn an_agent_writes_its_secret_files_before_the_switch_with_a_token_scoped_
         }
     }
     assert!(all.iter().any(|(p, _)| p.to_string_lossy().contains(".haul/agent")), "the agent's state is searched");
+    server.stop().await;
+}
+
+/// The server's answer must give exactly the files the signed blessing
+/// names: one it leaves out stops the round before the switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_refuses_an_answer_that_lacks_a_file_its_blessing_names() {
+    let mut w = World::new();
+    let server = Served::start_with(&w, 0, &extra()).await;
+    let r1 = w.release(&[("v", "1")]);
+    w.bless(&r1, |b| b.steps.secrets = vec!["config/key".into(), "config/other".into()]).await;
+    let (_, log) = agent_once(&w, &server.url(), "prod-agent-secret");
+    assert_eq!(w.live("h1"), None, "{log}");
+    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.json")).unwrap();
+    assert!(state.contains("the blessing names"), "{state}");
+    assert!(!w.root("h1").join("web/shared/config/key").exists(), "nothing written from a short answer");
     server.stop().await;
 }
