@@ -19,6 +19,7 @@ mod prune;
 pub mod record;
 pub mod report;
 mod run;
+mod secrets;
 pub mod state;
 mod steps;
 mod sync;

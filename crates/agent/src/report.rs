@@ -128,9 +128,11 @@ fn body(r: &AgentReport) -> Vec<u8> {
 
 /// Posts reports to the `haul server` of `HAUL_LEDGER`.
 pub(crate) struct Poster {
+    /// The server's address, without a trailing `/`.
+    pub(crate) base: String,
     url: String,
-    token: String,
-    http: reqwest::Client,
+    pub(crate) token: String,
+    pub(crate) http: reqwest::Client,
     /// No post before this, after a failure.
     quiet_until: Mutex<Option<Instant>>,
 }
@@ -159,6 +161,7 @@ impl Poster {
             .build()
             .map_err(|e| format!("HAUL_LEDGER: cannot make an HTTP client: {e}"))?;
         Ok(Some(Poster {
+            base: base.to_string(),
             url: format!("{base}/api/v1/agents/reports"),
             token: token.trim().to_string(),
             http,

@@ -21,6 +21,7 @@ pub mod pull;
 pub mod records;
 pub mod requests;
 pub mod responses;
+pub mod secrets;
 pub mod wake;
 
 pub use names::{DeliveryStatus, DeploymentStatus, HostStatus, Phase, Trigger, UnknownName, VerificationResult};

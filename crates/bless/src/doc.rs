@@ -111,6 +111,11 @@ pub struct Steps {
     pub health: Vec<HealthDoc>,
     #[serde(default)]
     pub scripts: ScriptNames,
+    /// The secret files (paths under `shared/`) the agent fetches from
+    /// `haul server` and writes before migrating; names only, never values.
+    /// Absent when there are none, so such documents read as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 /// One host step: a shell command, for hosts with any of `roles` (all when

@@ -126,6 +126,11 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Secret files under `shared/` (see docs/secrets.md).
+    Secrets {
+        #[command(subcommand)]
+        what: SecretsCommand,
+    },
     /// Deployments recorded in the ledger, newest first.
     History {
         app: Option<String>,
@@ -376,4 +381,18 @@ pub enum ResultArg {
     Pass,
     Fail,
     Error,
+}
+
+/// `haul secrets …`
+#[derive(Subcommand, Debug)]
+pub enum SecretsCommand {
+    /// Read an app's secret files for an environment and write them to its hosts (nothing else changes).
+    Push {
+        app: String,
+        env: String,
+        #[command(flatten)]
+        hosts: HostFilter,
+        #[command(flatten)]
+        json: JsonArg,
+    },
 }

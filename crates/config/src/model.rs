@@ -79,6 +79,11 @@ pub struct Token {
     pub sha256: String,
     /// Any of `read`, `deploy`, `verify`, `approve`, `admin` (admin may do all).
     pub scopes: Vec<String>,
+    /// Pull environments whose secret files this token may fetch (with
+    /// scope `agent`): `GET /api/v1/agents/secrets`. None by default, for
+    /// any scope.
+    #[serde(default)]
+    pub secrets: Vec<Spanned<String>>,
 }
 
 /// How haul uses SSH.
@@ -191,6 +196,10 @@ pub struct App {
     /// The package scripts pull agents run, by path inside the release.
     #[serde(default)]
     pub scripts: PackageScripts,
+    /// Secret files under `shared/`, by path, and where their values come
+    /// from (see `secrets.rs`).
+    #[serde(default)]
+    pub secrets: BTreeMap<Spanned<String>, Spanned<crate::SecretConfig>>,
 }
 
 fn default_workdir() -> String {

@@ -18,6 +18,7 @@ pub fn secret_vars(config: &haul_config::Config) -> Vec<String> {
     let mut vars = vec!["HAUL_TOKEN".to_string(), "HAUL_SESSION_KEY".to_string()];
     vars.extend(config.ledger.token_env.clone());
     vars.extend(config.webhooks().into_iter().map(|w| w.secret_env));
+    vars.extend(config.secret_env_vars());
     vars.retain(|v| {
         v.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -28,6 +28,9 @@ pub enum DeployError {
     SshSetup(#[source] std::sync::Arc<haul_transport::SshSetupError>),
     #[error("{0}")]
     Refused(String),
+    /// A secret's value could not be read; nothing was changed on any host.
+    #[error("{0}; nothing was changed on any host")]
+    Secret(#[from] crate::secrets::SecretError),
     /// The run started and failed; the report says where and what state each
     /// host was left in.
     #[error("{}", .0.message.clone().unwrap_or_else(|| "deploy failed".into()))]

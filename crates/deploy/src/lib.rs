@@ -16,6 +16,7 @@ mod observer;
 mod ops;
 mod plan;
 mod report;
+pub mod secrets;
 mod whoami;
 
 pub use build::{build_release, run_local};

@@ -31,7 +31,7 @@ impl Engine {
     }
 
     /// Runs `f` on every host with the app locked.
-    async fn locked<T, F, Fut>(
+    pub(crate) async fn locked<T, F, Fut>(
         &self,
         app: &str,
         env: &str,

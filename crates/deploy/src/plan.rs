@@ -41,6 +41,11 @@ pub enum Action {
     },
     /// Mark the staged release complete.
     Complete,
+    /// Write the secret files (paths under `shared/`; the values are read
+    /// when the run starts and are never part of a plan).
+    Secrets {
+        files: Vec<String>,
+    },
     /// `when_changed`: skip unless a changed file matches one of these globs.
     MigrateOnce {
         step: Step,
@@ -77,6 +82,10 @@ impl Action {
             }
             Action::PostUpload { step } => format!("post-upload: {}", step.label()),
             Action::Complete => "mark release complete".into(),
+            Action::Secrets { files } => {
+                let files: Vec<String> = files.iter().map(|f| format!("shared/{}", f.escape_debug())).collect();
+                format!("write secret files {}", files.join(", "))
+            }
             Action::MigrateOnce { step, when_changed } => {
                 format!("migrate once: {}{}", step.label(), when(when_changed))
             }
@@ -231,6 +240,10 @@ pub fn plan_deploy(
     });
     steps(&app.post_upload, |step| Action::PostUpload { step }, &mut t);
     t.push(Task { action: Action::Complete, on: all.clone() });
+    let secrets: Vec<String> = config.secrets(app_name, env_name).into_iter().map(|s| s.path).collect();
+    if !secrets.is_empty() {
+        t.push(Task { action: Action::Secrets { files: secrets }, on: all.clone() });
+    }
     hooks(&app.hooks.after_stage, "after_stage", &mut t);
     phases.push(PlanPhase { phase: Phase::Stage, tasks: t });
 

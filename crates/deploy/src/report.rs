@@ -18,6 +18,10 @@ pub struct HostReport {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<haul_host::StageReport>,
+    /// The secret files written to the host, by path, with their keyed
+    /// digests, for the ledger; never printed.
+    #[serde(skip)]
+    pub secrets: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

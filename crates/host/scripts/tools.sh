@@ -38,4 +38,10 @@ found() { if [ "$2" -eq 0 ]; then echo "tool yes $1"; else echo "tool no $1"; fi
 { command -v readlink || { command -v ls && command -v sed; }; } >/dev/null 2>&1; found 13 $?
 # rsync
 { command -v rsync; } >/dev/null 2>&1; found 14 $?
+# chmod
+{ chmod 600 f; } >/dev/null 2>&1; found 15 $?
+# wc -c
+{ [ "$(printf abc | wc -c)" -eq 3 ]; } >/dev/null 2>&1; found 16 $?
+# chown
+{ command -v chown; } >/dev/null 2>&1; found 17 $?
 cd / && rm -rf "$t"

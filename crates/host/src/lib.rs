@@ -9,6 +9,7 @@
 //!   .haul/lock             who holds the app on this host
 //!   .haul/lock.guard       held for the moment a lock is released or taken over
 //!   .haul/history          every switch, removal and unlock (JSON lines)
+//!   shared/<secret>        secret files, written by `write_secret` (0600 by default)
 //! ```
 //!
 //! Push deploys and pull agents both go through [`HostApp`], so the switch,
@@ -25,6 +26,7 @@ mod lock;
 mod probe;
 mod prune;
 mod scripts;
+mod secret;
 mod stage;
 mod state;
 mod tools;
@@ -37,6 +39,7 @@ pub use holder::Holder;
 pub use lock::{LockInfo, LockOutcome};
 pub use probe::HostProbe;
 pub use prune::Pruned;
+pub use secret::SecretFile;
 pub use stage::{SharedPath, StageReport};
 pub use state::{HostState, ReleaseOnHost};
 pub use tools::{TOOLS, Tool, missing_tools, parse_probe_line, probe_script};

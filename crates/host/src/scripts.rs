@@ -29,6 +29,7 @@ pub(crate) const STAGE: &str = script!("stage.sh");
 pub(crate) const STAGE_FINISH: &str = script!("stage-finish.sh");
 pub(crate) const COMPLETE: &str = script!("complete.sh");
 pub(crate) const STEP: &str = script!("step.sh");
+pub(crate) const SECRET: &str = script!("secret.sh");
 pub(crate) const TOOLS: &str = script!("tools.sh");
 pub(crate) const CHECK: &str = script!("tools.sh", "check.sh");
 #[cfg(test)]
@@ -49,6 +50,7 @@ const FILES: &[&str] = &[
     "read-release.sh",
     "record.sh",
     "remove.sh",
+    "secret.sh",
     "stage-finish.sh",
     "stage.sh",
     "step.sh",
@@ -77,6 +79,7 @@ mod tests {
         super::STAGE_FINISH,
         super::COMPLETE,
         super::STEP,
+        super::SECRET,
         super::TOOLS,
         super::CHECK,
     ];

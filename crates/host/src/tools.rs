@@ -41,6 +41,9 @@ pub const TOOLS: &[Tool] = &[
     need("grep -F", "telling whose lock is held"),
     need("readlink, or ls and sed", "reading where `current` points"),
     Tool { name: "rsync", used_for: "sending large changed files as deltas", required: false },
+    need("chmod", "giving a secret file its mode"),
+    need("wc -c", "checking a secret file arrived whole"),
+    Tool { name: "chown", used_for: "giving a secret file the owner `haul.toml` names", required: false },
 ];
 
 /// The `sh` that checks every tool (`scripts/tools.sh`): prints `tool yes

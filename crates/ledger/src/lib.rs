@@ -17,7 +17,8 @@
 //! `write` starts and ends deployments, `review` records verifications,
 //! approvals and quarantines, `read` and `views` answer questions, `gate`,
 //! `promotion` and `lease` hold the rules, `outbox` the webhook deliveries.
-//! `agents` keeps each pull agent's latest report.
+//! `agents` keeps each pull agent's latest report, `secrets` the keyed
+//! digests of the secret files each host was given.
 //! `rows` maps rows to the model, strictly; `time` keeps the stored text of
 //! times; `text` the rule for stored text.
 
@@ -35,6 +36,7 @@ mod read;
 mod review;
 mod rows;
 mod schema;
+mod secrets;
 pub mod text;
 pub mod time;
 mod views;
@@ -48,6 +50,7 @@ pub use lease::{Judge, Lease};
 pub use model::*;
 pub use outbox::{Delivery, DeliveryAttempt, NewAttempt, Outcome};
 pub use promotion::{Candidate, Requirements, choose};
+pub use secrets::SecretDigest;
 pub use time::{now, now_plus};
 pub use views::*;
 

@@ -35,7 +35,7 @@ pub fn blessing(config: &Config, app: &str, env: &str, index: &SpoolIndex, inten
         record: ArchiveRef { blake3: index.record.blake3.clone(), size: index.record.size },
         previous: intent.previous,
         waves: waves(e),
-        steps: steps(app, a),
+        steps: Steps { secrets: config.secrets(app, env).into_iter().map(|s| s.path).collect(), ..steps(app, a) },
         issued: intent.now,
         expires,
         by: intent.by,
@@ -113,5 +113,6 @@ fn steps(name: &str, a: &App) -> Steps {
             un_jump: a.scripts.un_jump.get_ref().clone(),
             pre_remove: a.scripts.pre_remove.get_ref().clone(),
         },
+        secrets: Vec::new(),
     }
 }

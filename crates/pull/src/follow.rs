@@ -111,6 +111,7 @@ impl HostSeen {
             elapsed_ms: self.elapsed.as_millis() as u64,
             error: self.error.clone(),
             stage: None,
+            secrets: Vec::new(),
         }
     }
 }

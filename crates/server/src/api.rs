@@ -39,6 +39,7 @@ pub(crate) fn routes() -> OpenApiRouter<State> {
         .routes(routes!(audit))
         .merge(crate::records::routes())
         .merge(crate::agents::routes())
+        .merge(crate::secrets::routes())
         .merge(crate::lease::routes())
         .merge(crate::events::routes())
         .merge(crate::deliveries::routes())

@@ -83,6 +83,21 @@ impl<S: Scope, V: Via> Auth<S, V> {
         self.session.as_deref()
     }
 
+    /// Whether the token may fetch the secret files of `env` (its
+    /// `secrets` names it; 403 otherwise, whatever its scopes).
+    pub fn secrets_of(&self, env: &str) -> Result<(), ApiError> {
+        if self.token.secrets.iter().any(|e| e == env) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token `{}` may not fetch the secret files of environment `{env}` (list it in the token's `secrets`)",
+                self.token.name
+            ),
+        ))
+    }
+
     /// Whether the token may also act in scope `T` (403 otherwise).
     pub fn also<T: Scope>(&self) -> Result<(), ApiError> {
         permit(&self.token, T::NAMES)

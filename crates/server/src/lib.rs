@@ -24,6 +24,7 @@ mod records;
 mod requests;
 #[cfg(test)]
 mod routes_test;
+mod secrets;
 mod wake;
 mod webhooks;
 mod wire;
@@ -49,6 +50,8 @@ pub struct Token {
     /// Hex SHA-256 of the secret.
     pub sha256: String,
     pub scopes: Vec<String>,
+    /// The pull environments whose secret files it may fetch.
+    pub secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for Token {
@@ -102,7 +105,12 @@ impl State {
             .iter()
             .map(|t| {
                 let t = t.get_ref();
-                Token { name: t.name.clone(), sha256: t.sha256.to_lowercase(), scopes: t.scopes.clone() }
+                Token {
+                    name: t.name.clone(),
+                    sha256: t.sha256.to_lowercase(),
+                    scopes: t.scopes.clone(),
+                    secrets: t.secrets.iter().map(|e| e.get_ref().clone()).collect(),
+                }
             })
             .collect();
         State {

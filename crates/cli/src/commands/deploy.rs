@@ -117,8 +117,23 @@ pub async fn run(ctx: &Ctx, config: haul_config::Config, plan: Plan, opts: RunOp
     let mut engine = ctx.engine(config);
     engine.skip_unreachable = opts.skip_unreachable;
     engine.reason = opts.reason;
+    let digests = super::secrets::arm(&mut engine, &plan.app, &plan.env).await?;
     let trigger = haul_record::trigger_of(&plan, opts.promote);
     let outcome = haul_record::run(&ledger, &mut engine, plan, trigger, opts.force).await?;
+    let report = match &outcome {
+        Ok(r) => Some(r),
+        Err(DeployError::Failed(r)) => Some(&**r),
+        Err(_) => None,
+    };
+    if let (Some(l), Some(r)) = (&digests, report) {
+        // The deploy happened either way: digests that cannot be recorded
+        // are said, not turned into a failure of the deploy.
+        if let Err(crate::error::Failure::Run(m) | crate::error::Failure::Usage(m)) =
+            super::secrets::record(l, &engine, r).await
+        {
+            ctx.printer.err(&format!("warning: the secret files' digests were not recorded: {m}"));
+        }
+    }
     finish(ctx, outcome, opts.json)
 }
 

@@ -99,6 +99,7 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
         .filter(|e| env.as_ref().is_none_or(|x| x == e))
         .collect();
     let ledger = haul_record::open(&config).await?;
+    let digests = super::secrets::digest_ledger(&config).await?;
     let engine = ctx.engine(config);
     let mut rows = Vec::new();
     let mut out = Vec::new();
@@ -119,6 +120,8 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
                 states.iter().filter_map(|(_, s)| s.as_ref().ok().map(|s| s.current.as_deref())).collect();
             let mixed = lives.len() > 1;
             let recorded = ledger.live(a, e).await?.map(|d| d.release.into_string());
+            let names: Vec<String> = states.iter().map(|(h, _)| h.name.clone()).collect();
+            let secrets = super::secrets::compare(&engine, digests.as_ref(), a, e, &names).await?;
             for (h, s) in &states {
                 let (live, lock, err) = match s {
                     Ok(s) => (s.current.clone(), s.lock.as_ref().map(|l| l.describe()), None),
@@ -130,11 +133,13 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
                 // Drift: the host runs something other than what the ledger
                 // says the environment runs.
                 let drift = err.is_none() && live != recorded;
+                let (secret_json, secret_note) = super::secrets::status_of(&secrets, &h.name);
                 out.push(json!({
                     "app": a, "env": e, "host": h.name, "live": live, "ledger": recorded,
-                    "drift": drift, "mixed": mixed, "lock": lock, "error": err,
+                    "drift": drift, "mixed": mixed, "lock": lock, "error": err, "secrets": secret_json,
                 }));
                 let mut note = vec![];
+                note.extend(secret_note);
                 if mixed {
                     note.push("hosts differ".to_string());
                 }

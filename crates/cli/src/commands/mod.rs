@@ -8,6 +8,7 @@ mod key;
 mod ledger;
 mod man;
 mod pull;
+mod secrets;
 mod server;
 mod token;
 
@@ -74,6 +75,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Spool { json, .. } | Command::Bless { json, .. } => json.json,
         Command::Key { what: crate::cli::KeyCommand::New { json, .. } } => json.json,
         Command::Store { what: StoreCommand::Ls { json, .. } | StoreCommand::Purge { json, .. } } => json.json,
+        Command::Secrets { what: crate::cli::SecretsCommand::Push { json, .. } } => json.json,
         _ => false,
     };
     let mut printer = Printer::new(verbose, json);
@@ -149,6 +151,9 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Store { what: StoreCommand::Purge { app, keep, grace, dry_run, json } } => {
             pull::store::purge(&ctx, app.as_deref(), keep, &grace, dry_run, json.json).await
+        }
+        Command::Secrets { what: crate::cli::SecretsCommand::Push { app, env, hosts, json } } => {
+            secrets::push(&ctx, &app, &env, &hosts.hosts, json.json).await
         }
         Command::Agent { once, file } => agent::agent(&ctx, once, file.as_deref()).await,
         Command::Exec { env, role, hosts, command } => {

@@ -70,6 +70,7 @@ macro_rules! rejects {
 mod apps;
 mod environments;
 mod pull;
+mod secrets;
 mod shape;
 mod webhooks;
 

@@ -56,6 +56,10 @@ pub struct Engine {
     pub skip_unreachable: bool,
     /// Why the run happens, recorded with it.
     pub reason: Option<String>,
+    /// The ledger's key for secret digests (`haul_ledger::Ledger::secret_key`):
+    /// with it, each host's report carries the digests of the secret files
+    /// it was given, for the caller to record.
+    pub secret_key: Option<[u8; 32]>,
     /// SSH connections of this run, made on first use.
     ssh: OnceLock<Result<Arc<SshPool>, Arc<SshSetupError>>>,
     /// Release records read from the cache during this run, by id.
@@ -72,6 +76,7 @@ impl Engine {
             interrupted: Arc::new(AtomicBool::new(false)),
             skip_unreachable: false,
             reason: None,
+            secret_key: None,
             ssh: OnceLock::new(),
             records: Default::default(),
         }

@@ -40,6 +40,7 @@ impl Engine {
                 elapsed_ms: r.started.elapsed().as_millis() as u64,
                 error: r.error.as_ref().map(ToString::to_string),
                 stage: r.stage.clone(),
+                secrets: r.secrets.clone(),
             })
             .collect();
         DeployReport {

@@ -6,6 +6,7 @@ use crate::engine::humanize;
 use crate::engine::state::HostRun;
 use crate::plan::{On, Plan, PlanKind, PlanPhase, RolloutPlan};
 use crate::report::DeployReport;
+use crate::secrets::SecretValue;
 use crate::{DeployError, Engine, Phase, Progress};
 use haul_config::FailurePolicy;
 use haul_host::HostApp;
@@ -16,6 +17,8 @@ use std::time::Instant;
 pub(super) struct RunCx<'a> {
     pub plan: &'a Plan,
     pub release: Option<&'a Release>,
+    /// The secret files' values, read before the hosts were locked.
+    pub secrets: &'a [SecretValue],
     pub release_id: Option<String>,
     pub t0: Instant,
 }
@@ -26,6 +29,7 @@ impl Engine {
         &self,
         plan: &Plan,
         release: Option<&Release>,
+        secrets: &[SecretValue],
         apps: Vec<HostApp>,
         token: &str,
         t0: Instant,
@@ -51,7 +55,7 @@ impl Engine {
         self.observer.progress(Progress::Work(work));
         let (early, late): (Vec<&PlanPhase>, Vec<&PlanPhase>) =
             plan.phases.iter().filter(|p| p.phase != Phase::Build).partition(|p| p.phase < Phase::Switch);
-        let cx = RunCx { plan, release, release_id: release_id.clone(), t0 };
+        let cx = RunCx { plan, release, secrets, release_id: release_id.clone(), t0 };
         for phase in early {
             self.run_phase(&cx, &mut runs, phase, None).await?;
         }

@@ -25,6 +25,13 @@ impl Engine {
             }
             (PlanKind::Rollback, _) => None,
         };
+        // Every secret is read before any host is touched: a source that
+        // fails stops the run while nothing has changed.
+        let secrets = if plan.phases.iter().flat_map(|p| &p.tasks).any(|t| matches!(t.action, Action::Secrets { .. })) {
+            crate::secrets::read_all(&self.config, &plan.app, &plan.env).await?
+        } else {
+            Vec::new()
+        };
         if self.interrupted() {
             return Err(DeployError::Refused("interrupted before any host was touched".into()));
         }
@@ -40,7 +47,7 @@ impl Engine {
         let token = self
             .lock_all(&apps, format!("{verb} {} {}", plan.app, plan.env), self.unlock_hint(&plan.app, &plan.env))
             .await?;
-        let mut result = self.run_locked(plan, release.as_deref(), apps.clone(), &token, t0).await;
+        let mut result = self.run_locked(plan, release.as_deref(), &secrets, apps.clone(), &token, t0).await;
         self.unlock_all(&apps, &token).await;
         let add = |r: &mut DeployReport| {
             for (host, why) in &skipped {
@@ -53,6 +60,7 @@ impl Engine {
                     elapsed_ms: 0,
                     error: Some(why.clone()),
                     stage: None,
+                    secrets: Vec::new(),
                 });
             }
         };

@@ -93,6 +93,9 @@ pub(crate) struct HostRun {
     pub goal: ReleaseId,
     pub state: RunState,
     pub stage: Option<StageReport>,
+    /// The secret files written, by path, with their keyed digests (when
+    /// the engine has a key).
+    pub secrets: Vec<(String, String)>,
     pub reached: Phase,
     /// Why this host stopped going through the plan.
     pub error: Option<Arc<TaskError>>,
@@ -111,6 +114,7 @@ impl HostRun {
             goal,
             state,
             stage: None,
+            secrets: Vec::new(),
             reached: Phase::Stage,
             error: None,
             started: Instant::now(),

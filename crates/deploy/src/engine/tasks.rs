@@ -16,6 +16,8 @@ use std::time::Instant;
 enum Effect {
     None,
     Staged(StageReport),
+    /// Secret files written: paths and keyed digests.
+    Secrets(Vec<(String, String)>),
     Moved(Move),
 }
 
@@ -94,6 +96,10 @@ impl Engine {
                 Ok(Effect::None) => continue,
                 Ok(Effect::Staged(s)) => {
                     run.stage = Some(s);
+                    continue;
+                }
+                Ok(Effect::Secrets(s)) => {
+                    run.secrets = s;
                     continue;
                 }
                 Ok(Effect::Moved(m)) => match run.advance(m) {
@@ -208,6 +214,16 @@ impl Engine {
                 }
                 app.complete(&run.goal).await?;
                 Ok(Effect::None)
+            }
+            Action::Secrets { .. } => {
+                let mut written = Vec::new();
+                for secret in cx.secrets {
+                    secret.write(app).await?;
+                    if let Some(key) = &self.secret_key {
+                        written.push((secret.secret.path.clone(), secret.digest(key, &plan.app, &plan.env)));
+                    }
+                }
+                Ok(Effect::Secrets(written))
             }
             Action::Hook { step: s, .. } => step(s.run.clone(), app.dir().to_string()).await,
             Action::Stop { step: s } => {

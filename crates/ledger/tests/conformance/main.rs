@@ -6,6 +6,7 @@ mod common;
 mod deployments;
 mod records;
 mod schema;
+mod secrets;
 mod writes;
 
 pub use common::rid;
@@ -134,4 +135,5 @@ cases!(
     writes::tamper_removals,
     schema::upgrade,
     schema::unknown_values_are_read_errors,
+    secrets::secret_digests,
 );

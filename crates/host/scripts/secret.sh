@@ -1,0 +1,61 @@
+# shellcheck shell=sh
+# Writes standard input to the secret file $2 under shared/ of the app at
+# $1, with mode $3 (octal) and owner $4 (`user`, `user:group`, `:group`, or
+# empty: the connecting user's), and checks it holds $5 bytes. The value
+# arrives only on standard input; this script never prints it.
+#
+# Atomic: the bytes go to `.<name>.haul-secret` beside the file, created
+# exclusively (`set -C`, so never through a link someone placed there) under
+# `umask 077`, so it is 0600 before its first byte; it gets its owner and
+# mode, then is renamed over the file. A reader sees the old file or the
+# new one, never part of one. The caller holds the app's lock, so no other
+# haul writes the same temporary file; one a killed run left is removed.
+#
+# Never through a link: `shared/` and every directory of the path below it
+# must be a plain directory (missing ones are made), and the file itself a
+# plain file or absent. Exits 3 when it refused, 4 when the bytes that
+# arrived are not all of them, 5 when a step failed.
+set -u
+umask 077
+dir=$1 path=$2 mode=$3 owner=$4 size=$5
+refuse() { printf '%s\n' "$1" >&2; exit 3; }
+# The path came checked from haul.toml, or from a server: checked again.
+case /$path/ in
+*/../* | */./* | *//*) refuse "secret file path $path is not a plain relative path" ;;
+esac
+case $path in
+/* | *.haul-secret) refuse "secret file path $path is not a plain relative path" ;;
+esac
+case $owner in
+-* | *[!A-Za-z0-9._:-]*) refuse "secret file owner $owner is not a user or group name" ;;
+esac
+mkdir -p "$dir" || exit 5
+cd "$dir" || exit 5
+[ -L shared ] && refuse "shared is a symlink; haul writes secrets only into a plain shared/ directory"
+if [ ! -d shared ]; then mkdir -m 755 shared || exit 5; fi
+at=shared rest=$path
+while :; do
+	case $rest in
+	*/*) part=${rest%%/*}; rest=${rest#*/} ;;
+	*) break ;;
+	esac
+	at=$at/$part
+	[ -L "$at" ] && refuse "$at is a symlink; haul never writes a secret through one"
+	if [ ! -e "$at" ]; then mkdir -m 755 "$at" || exit 5; fi
+	[ -d "$at" ] || refuse "$at is not a directory"
+done
+target=$at/$rest
+[ -L "$target" ] && refuse "$target is a symlink; haul writes a secret only as a plain file (remove the link)"
+if [ -e "$target" ] && [ ! -f "$target" ]; then refuse "$target is not a plain file"; fi
+tmp=$at/.$rest.haul-secret
+rm -f "$tmp" || exit 5
+trap 'rm -f "$tmp"' EXIT
+trap 'exit 5' HUP INT TERM PIPE
+( set -C; cat > "$tmp" ) || exit 5
+got=$(wc -c < "$tmp") || exit 5
+got=${got##* } # some wc pad the count with blanks
+[ "$got" = "$size" ] || { printf '%s\n' "$target: $got of $size bytes arrived; the file was left as it was" >&2; exit 4; }
+if [ -n "$owner" ]; then chown "$owner" "$tmp" || exit 5; fi
+chmod "$mode" "$tmp" || exit 5
+mv -Tf "$tmp" "$target" 2>/dev/null || mv -f "$tmp" "$target" || exit 5
+trap - EXIT

@@ -1,0 +1,139 @@
+//! Writing a secret file (`secret.sh`) under each shell a host may have:
+//! the temporary file is 0600 while its bytes are still arriving, the file
+//! appears whole or not at all, and nothing is written through a link.
+
+mod shells;
+
+use haul_host::{HostApp, SecretFile};
+use haul_transport::Input;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+fn app(dir: &Path, shell: &[&str]) -> HostApp {
+    HostApp::new(shells::local(shell), dir.join("app").display().to_string())
+}
+
+fn file(path: &str) -> SecretFile<'_> {
+    SecretFile { path, mode: 0o640, owner: None, group: None }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// The value arrives in two halves; between them the test looks at what is
+/// on disk: only the temporary file, already 0600, and no file yet.
+fn the_temporary_file_is_private_before_its_bytes_arrive(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = app(tmp.path(), shell);
+    let dir = tmp.path().join("app/shared/config");
+    let (half_tx, half_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let value: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    let (a, b) = (value[..150_000].to_vec(), value[150_000..].to_vec());
+    let producer: haul_transport::Producer = Box::new(move |w| {
+        w.write_all(&a)?;
+        w.flush()?;
+        half_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        w.write_all(&b)
+    });
+    let rt = rt();
+    let script = rt.spawn({
+        let host = host.clone();
+        async move {
+            let f = file("config/db.key");
+            host.write_secret_from(&f, 300_000, Input::Stream(producer)).await
+        }
+    });
+    half_rx.recv().unwrap();
+    let temp = dir.join(".db.key.haul-secret");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&temp).map_or(true, |m| m.len() == 0) {
+        assert!(std::time::Instant::now() < deadline, "the temporary file never filled");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let meta = std::fs::metadata(&temp).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600, "private while bytes arrive");
+    assert!(!dir.join("db.key").exists(), "the file appears only once whole");
+    go_tx.send(()).unwrap();
+    rt.block_on(script).unwrap().unwrap();
+    let written = dir.join("db.key");
+    assert_eq!(std::fs::read(&written).unwrap(), value);
+    assert_eq!(std::fs::metadata(&written).unwrap().mode() & 0o7777, 0o640);
+    assert!(!temp.exists(), "the temporary file is renamed away");
+}
+
+/// A value cut short (the connection lost mid-way) leaves the old file.
+fn a_value_cut_short_leaves_the_old_file(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = app(tmp.path(), shell);
+    let rt = rt();
+    rt.block_on(host.write_secret(&file(".env"), b"old\n".to_vec())).unwrap();
+    let cut: haul_transport::Producer = Box::new(|w| w.write_all(b"new but"));
+    let err = rt.block_on(host.write_secret_from(&file(".env"), 100, Input::Stream(cut))).unwrap_err();
+    assert!(err.to_string().contains("7 of 100 bytes arrived"), "{err}");
+    assert_eq!(std::fs::read(tmp.path().join("app/shared/.env")).unwrap(), b"old\n");
+    let left: Vec<_> =
+        std::fs::read_dir(tmp.path().join("app/shared")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [".env"], "no temporary file is left");
+}
+
+/// Links anywhere on the way, or at the file, are refused; what they point
+/// to is untouched.
+fn links_are_never_written_through(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = app(tmp.path(), shell);
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("db.key"), "theirs").unwrap();
+    let shared = tmp.path().join("app/shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::os::unix::fs::symlink(&outside, shared.join("config")).unwrap();
+    std::os::unix::fs::symlink(outside.join("db.key"), shared.join("key")).unwrap();
+    let rt = rt();
+    for (path, what) in [("config/db.key", "shared/config is a symlink"), ("key", "shared/key is a symlink")] {
+        let err = rt.block_on(host.write_secret(&file(path), b"mine".to_vec())).unwrap_err();
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(outside.join("db.key")).unwrap(), "theirs");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1, "nothing was added through the link");
+
+    for bad in ["../escape", "a/../../escape", "/abs", "a//b", "./a", "a/.", "", ".x.haul-secret"] {
+        let err = rt.block_on(host.write_secret(&file(bad), b"mine".to_vec())).unwrap_err();
+        assert!(err.to_string().contains("is not a plain relative path"), "{bad}: {err}");
+    }
+    assert!(!tmp.path().join("escape").exists());
+    for owner in ["-R", "a b", "x;y"] {
+        let f = SecretFile { path: "ok", mode: 0o600, owner: Some(owner), group: None };
+        let err = rt.block_on(host.write_secret(&f, b"mine".to_vec())).unwrap_err();
+        assert!(err.to_string().contains("is not a user or group name"), "{owner}: {err}");
+    }
+
+    // `shared` itself a link: refused too.
+    let tmp2 = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp2.path().join("app")).unwrap();
+    std::os::unix::fs::symlink(&outside, tmp2.path().join("app/shared")).unwrap();
+    let err = rt.block_on(app(tmp2.path(), shell).write_secret(&file("db.key"), b"mine".to_vec())).unwrap_err();
+    assert!(err.to_string().contains("shared is a symlink"), "{err}");
+    assert_eq!(std::fs::read_to_string(outside.join("db.key")).unwrap(), "theirs");
+}
+
+/// Values with every byte, NUL and newlines included, arrive exactly; a
+/// name made to break a shell is only a name.
+fn any_bytes_and_odd_names_arrive_exactly(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = app(tmp.path(), shell);
+    let value: Vec<u8> = (0..=255u8).chain(b"\n\nline\r\n".iter().copied()).collect();
+    let name = "we ird/$(touch pwned) `x` '\"; *.key";
+    rt().block_on(host.write_secret(&file(name), value.clone())).unwrap();
+    assert_eq!(std::fs::read(tmp.path().join("app/shared").join(name)).unwrap(), value);
+    assert!(!tmp.path().join("app/shared/we ird/pwned").exists() && !Path::new("pwned").exists());
+}
+
+under_every_shell!(
+    the_temporary_file_is_private_before_its_bytes_arrive,
+    a_value_cut_short_leaves_the_old_file,
+    links_are_never_written_through,
+    any_bytes_and_odd_names_arrive_exactly,
+);
