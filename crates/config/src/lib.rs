@@ -14,6 +14,7 @@ mod resolve;
 mod scripts;
 mod ssh_fields;
 mod step;
+mod tokens;
 mod validate;
 mod webhooks;
 
@@ -26,6 +27,7 @@ pub use resolve::*;
 pub use scripts::PackageScripts;
 pub use ssh_fields::char_problem as ssh_char_problem;
 pub use step::Step;
+pub use tokens::{SCOPES, names as bound_names};
 pub use webhooks::{EVENT_KINDS, MAX_BACKOFF, Webhook, WebhookConfig, pattern_matches};
 
 use std::path::{Path, PathBuf};

@@ -48,11 +48,17 @@ pub struct Token {
     /// Hex SHA-256 of the secret.
     pub sha256: String,
     pub scopes: Vec<String>,
+    /// What an agent token may speak for (anything when unbound).
+    pub bound: auth::Binding,
 }
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("name", &self.name).field("scopes", &self.scopes).finish_non_exhaustive()
+        f.debug_struct("Token")
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("bound", &self.bound)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,7 +107,12 @@ impl State {
             .iter()
             .map(|t| {
                 let t = t.get_ref();
-                Token { name: t.name.clone(), sha256: t.sha256.to_lowercase(), scopes: t.scopes.clone() }
+                Token {
+                    name: t.name.clone(),
+                    sha256: t.sha256.to_lowercase(),
+                    scopes: t.scopes.clone(),
+                    bound: auth::Binding::of(t),
+                }
             })
             .collect();
         State {

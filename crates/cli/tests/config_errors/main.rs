@@ -71,6 +71,7 @@ mod apps;
 mod environments;
 mod pull;
 mod shape;
+mod tokens;
 mod webhooks;
 
 // ---------------------------------------------------------------------------
