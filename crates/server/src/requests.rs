@@ -121,13 +121,17 @@ async fn start(state: State, store: Store, d: NewDeployment, trigger: Trigger) -
     let blessed = match bless(&haul_deploy::Quiet, &run.go()).await {
         Ok(b) => b,
         Err(e) => {
-            let message = haul_ledger::text::clean(&e.to_string(), haul_ledger::text::Kind::Block);
+            let said = haul_ledger::text::clean(&e.to_string(), haul_ledger::text::Kind::Block);
+            let answer = refused(e);
+            // What the server keeps to its log (a store's URL, say) is not
+            // written where every `read` token sees it either.
+            let message = if answer.status.is_server_error() { answer.message.clone() } else { said };
             let finished =
                 state.ledger.finish_deployment(deployment, DeploymentStatus::Failed, Some(&message), &[], &run.actor);
             if let Err(f) = finished.await {
                 log(&format!("deploy request {deployment}: the deployment cannot be finished: {f}"));
             }
-            return Err(refused(e));
+            return Err(answer);
         }
     };
     let answer = DeployRequested {
@@ -168,7 +172,14 @@ fn refused(e: PullError) -> ApiError {
         PullError::Lost { .. } | PullError::Quarantined { .. } | PullError::LastVersion { .. } => {
             ApiError::new(StatusCode::CONFLICT, e.to_string())
         }
-        PullError::NotSpooled { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+        // Said without the store's URL, which the error names.
+        PullError::NotSpooled { app, release, .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "release {release} of {app} is not spooled in the server's store: `haul spool {app} --release {release}` first"
+            ),
+        ),
+        PullError::Store(e) => ApiError::upstream("the blessing was not written to the server's store", &e),
         e => ApiError::internal(&e),
     }
 }
