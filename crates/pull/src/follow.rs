@@ -131,9 +131,8 @@ async fn reports(
             continue;
         }
         match store.get(&key, haul_store::reports::MAX_REPORT).await {
-            Ok(Some(b)) => match serde_json::from_slice::<AgentReport>(&b) {
-                Ok(r) if key == keys::report(app, env, &r.host) => out.push(r),
-                Ok(r) => problems.push(format!("{key} speaks for host {:?}", r.host)),
+            Ok(Some(b)) => match haul_store::reports::parse(app, env, &key, &b) {
+                Ok(r) => out.push(r),
                 Err(e) => problems.push(format!("{key}: {e}")),
             },
             Ok(None) => {}

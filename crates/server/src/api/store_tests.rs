@@ -62,7 +62,6 @@ async fn the_verify_routes_bad_gateway_names_no_store_url_or_endpoint() {
         region: Some("eu-west-1".into()),
         allow_http: true,
         timeout: Some(std::time::Duration::from_secs(1)),
-        ..Default::default()
     };
     let store = haul_store::Store::open("s3://hidden-bucket/secret-prefix", &options).unwrap();
     let state = crate::State::new(ledger, Arc::new(config)).with_store(store);
