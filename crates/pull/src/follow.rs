@@ -164,6 +164,11 @@ where
     F: AsyncFnMut(&str, &HostSeen),
 {
     let mut hosts: BTreeMap<String, HostSeen> = BTreeMap::new();
+    // Hosts that reported a failure of this blessing: under `continue` a
+    // failure once told stays one, so a host that later recovers (its
+    // agent retries) cannot turn the run into a success after it was
+    // told failed.
+    let mut failed_once: BTreeSet<String> = BTreeSet::new();
     let now = jiff::Timestamp::now();
     let silent =
         |r: &AgentReport, now: jiff::Timestamp| now.duration_since(r.at).as_secs() as u64 > t.silent_after.as_secs();
@@ -312,6 +317,7 @@ where
                     });
                 }
                 AgentPhase::Failed | AgentPhase::Refused => {
+                    failed_once.insert(r.host.clone());
                     seen.error = Some(r.error.clone().unwrap_or_else(|| label.clone()));
                     observer.progress(Progress::Finished {
                         host: Some(&r.host),
@@ -329,7 +335,7 @@ where
         }
         let failed: Vec<String> = expected
             .iter()
-            .filter(|h| hosts.get(*h).is_some_and(|s| s.status() == HostStatus::Failed))
+            .filter(|h| failed_once.contains(*h) || hosts.get(*h).is_some_and(|s| s.status() == HostStatus::Failed))
             .cloned()
             .collect();
         if !failed.is_empty() && !t.go_on {
