@@ -30,8 +30,10 @@ pub const QUIET_AFTER_FAILURE: Duration = Duration::from_secs(60);
 /// past it, the steps' output is dropped, then the oldest steps.
 const MAX_BODY: usize = 60 * 1024;
 
-/// A report as the API carries it.
+/// A report as the API carries it, made plain (a step's coloured output
+/// would otherwise be refused by the server's text rule).
 pub fn to_api(r: &AgentReport) -> api::AgentReport {
+    let r = &r.clone().plain();
     api::AgentReport {
         host: r.host.clone(),
         app: r.app.clone(),

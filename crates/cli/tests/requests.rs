@@ -190,3 +190,53 @@ async fn a_verification_posted_to_the_server_for_a_pull_deployment_reaches_the_s
     assert_eq!(smoke.reporter, "qa");
     s.stop().await;
 }
+
+/// A client that hangs up right after sending its request (CI killed, a
+/// proxy timing out) must not leave a blessed release unfollowed: the
+/// blessing is still made, followed until the agent is live, and the
+/// deployment closed, not left `running` forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_still_gets_its_blessing_followed_and_the_deployment_closed() {
+    use std::io::Write;
+    let mut w = World::new();
+    let s = Served::start_with(&w, 0, &extra(&w, true)).await;
+    let r1 = spooled(&mut w, "1").await;
+    let body = serde_json::json!({"app": "web", "env": "prod", "release": r1.id, "reason": "hung up"}).to_string();
+    let port = s.port;
+    tokio::task::spawn_blocking(move || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let req = format!(
+            "POST /api/v1/deploy-requests HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer ci-secret\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        c.write_all(req.as_bytes()).unwrap();
+        // Gone before any answer: no read, the socket closed both ways.
+        c.shutdown(std::net::Shutdown::Both).unwrap();
+    })
+    .await
+    .unwrap();
+    let t = Instant::now();
+    let id = loop {
+        let found = s.ledger.deployments(Some("web"), Some("prod"), 10).await.unwrap();
+        let blessed = haul_store::blessings::latest(&w.store, "web", "prod").await.unwrap();
+        if let (Some(d), Some(_)) = (found.first(), blessed) {
+            break d.id;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "the request was not taken: {found:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let log = agent_once(&w);
+    assert_eq!(w.live("h1").as_deref(), Some(r1.id.as_str()), "{log}");
+    let t = Instant::now();
+    loop {
+        let d = s.ledger.deployment(id).await.unwrap();
+        if d.status != DeploymentStatus::Running {
+            assert_eq!(d.status, DeploymentStatus::Succeeded, "{d:?}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "deployment {id} is left running after its client hung up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.stop().await;
+}

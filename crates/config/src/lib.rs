@@ -15,6 +15,7 @@ mod scripts;
 mod secrets;
 mod ssh_fields;
 mod step;
+mod tokens;
 mod validate;
 mod webhooks;
 
@@ -28,6 +29,7 @@ pub use scripts::PackageScripts;
 pub use secrets::{DEFAULT_SECRET_MODE, Secret, SecretConfig, SecretSource, SourceConfig};
 pub use ssh_fields::char_problem as ssh_char_problem;
 pub use step::Step;
+pub use tokens::{SCOPES, names as bound_names};
 pub use webhooks::{EVENT_KINDS, MAX_BACKOFF, Webhook, WebhookConfig, pattern_matches};
 
 use std::path::{Path, PathBuf};

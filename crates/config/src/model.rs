@@ -77,13 +77,23 @@ pub struct Token {
     pub name: String,
     /// Hex SHA-256 of the secret (`printf %s "$SECRET" | sha256sum`).
     pub sha256: String,
-    /// Any of `read`, `deploy`, `verify`, `approve`, `admin` (admin may do all).
+    /// Any of `read`, `deploy`, `verify`, `approve`, `agent`, `admin`
+    /// (admin may do all).
     pub scopes: Vec<String>,
     /// Pull environments whose secret files this token may fetch (with
     /// scope `agent`): `GET /api/v1/agents/secrets`. None by default, for
     /// any scope.
     #[serde(default)]
     pub secrets: Vec<Spanned<String>>,
+    /// An `agent` token's hosts: the only ones it may report as (any when
+    /// absent). The bindings are checked by `crate::tokens`.
+    pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    /// An `agent` token's apps: the only ones it may report on, list and
+    /// be woken for (any when absent).
+    pub apps: Option<Spanned<Vec<Spanned<String>>>>,
+    /// An `agent` token's pull environments: the only ones it may report
+    /// on, list and be woken for (any when absent).
+    pub envs: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// How haul uses SSH.

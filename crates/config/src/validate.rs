@@ -9,26 +9,7 @@ use toml::Spanned;
 type Fail = (Range<usize>, String);
 
 pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
-    for t in &c.server.tokens {
-        let tok = t.get_ref();
-        if tok.sha256.len() != 64 || !tok.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err((
-                t.span(),
-                format!("token `{}`: `sha256` must be 64 hex digits (the SHA-256 of the secret)", tok.name),
-            ));
-        }
-        if let Some(bad) =
-            tok.scopes.iter().find(|s| !["read", "deploy", "verify", "approve", "agent", "admin"].contains(&s.as_str()))
-        {
-            return Err((
-                t.span(),
-                format!(
-                    "token `{}`: unknown scope `{bad}` (scopes: read, deploy, verify, approve, agent, admin)",
-                    tok.name
-                ),
-            ));
-        }
-    }
+    crate::tokens::validate(c)?;
     if let Some(u) = &c.ledger.url {
         let ok = ["sqlite://", "postgres://", "postgresql://", "http://", "https://"]
             .iter()
@@ -289,7 +270,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
     Ok(())
 }
 
-fn check_name(kind: &str, n: &Spanned<String>) -> Result<(), Fail> {
+pub(crate) fn check_name(kind: &str, n: &Spanned<String>) -> Result<(), Fail> {
     let s = n.get_ref();
     let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));

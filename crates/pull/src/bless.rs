@@ -189,7 +189,9 @@ async fn lost(store: &Store, trust: Option<&haul_bless::Trust>, app: &str, env: 
             Err(e) => format!("a blessing that cannot be read ({e})"),
         },
         Ok(None) => "a blessing since removed".into(),
-        Err(e) => format!("a blessing that cannot be read ({e})"),
+        // Not the store's error: it names the store's URL, and the
+        // server answers this text to its clients.
+        Err(_) => "a blessing the store failed to give back".into(),
     };
     PullError::Lost { app: app.into(), env: env.into(), version, winner }
 }

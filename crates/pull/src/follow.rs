@@ -132,9 +132,8 @@ async fn reports(
             continue;
         }
         match store.get(&key, haul_store::reports::MAX_REPORT).await {
-            Ok(Some(b)) => match serde_json::from_slice::<AgentReport>(&b) {
-                Ok(r) if key == keys::report(app, env, &r.host) => out.push(r),
-                Ok(r) => problems.push(format!("{key} speaks for host {:?}", r.host)),
+            Ok(Some(b)) => match haul_store::reports::parse(app, env, &key, &b) {
+                Ok(r) => out.push(r),
                 Err(e) => problems.push(format!("{key}: {e}")),
             },
             Ok(None) => {}
@@ -166,6 +165,11 @@ where
     F: AsyncFnMut(&str, &HostSeen),
 {
     let mut hosts: BTreeMap<String, HostSeen> = BTreeMap::new();
+    // Hosts that reported a failure of this blessing: under `continue` a
+    // failure once told stays one, so a host that later recovers (its
+    // agent retries) cannot turn the run into a success after it was
+    // told failed.
+    let mut failed_once: BTreeSet<String> = BTreeSet::new();
     let now = jiff::Timestamp::now();
     let silent =
         |r: &AgentReport, now: jiff::Timestamp| now.duration_since(r.at).as_secs() as u64 > t.silent_after.as_secs();
@@ -314,6 +318,7 @@ where
                     });
                 }
                 AgentPhase::Failed | AgentPhase::Refused => {
+                    failed_once.insert(r.host.clone());
                     seen.error = Some(r.error.clone().unwrap_or_else(|| label.clone()));
                     observer.progress(Progress::Finished {
                         host: Some(&r.host),
@@ -331,7 +336,7 @@ where
         }
         let failed: Vec<String> = expected
             .iter()
-            .filter(|h| hosts.get(*h).is_some_and(|s| s.status() == HostStatus::Failed))
+            .filter(|h| failed_once.contains(*h) || hosts.get(*h).is_some_and(|s| s.status() == HostStatus::Failed))
             .cloned()
             .collect();
         if !failed.is_empty() && !t.go_on {

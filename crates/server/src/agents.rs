@@ -165,6 +165,7 @@ async fn post_report(auth: Auth<AgentScope>, S(state): S<State>, body: Result<Bo
         return Err(unprocessable("a report holds at most 64 roles, 64 labels and 64 steps"));
     }
     let r = haul_agent::report::from_api(b).map_err(unprocessable)?;
+    auth.may_speak_for(&r.app, &r.env, Some(&r.host))?;
     ok(take_in(&state, &r, auth.name(), true).await?)
 }
 
@@ -172,9 +173,13 @@ async fn post_report(auth: Auth<AgentScope>, S(state): S<State>, body: Result<Bo
 #[utoipa::path(get, path = "/api/v1/agents", params(AgentQuery),
     responses((status = 200, body = AgentList), Errors),
     security(("bearer" = [])), extensions(("x-haul-scope" = json!("read or agent"))))]
-async fn list_agents(_: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<AgentQuery>, QueryRejection>) -> Res {
+async fn list_agents(auth: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<AgentQuery>, QueryRejection>) -> Res {
     let Query(q) = q?;
-    ok(AgentList { items: agents(&state, &q.app, &q.env).await? })
+    auth.may_speak_for(&q.app, &q.env, None)?;
+    let mut items = agents(&state, &q.app, &q.env).await?;
+    // A token bound to hosts reads only what they reported.
+    items.retain(|a| auth.may_speak_for(&q.app, &q.env, Some(&a.host)).is_ok());
+    ok(AgentList { items })
 }
 
 /// Each agent of `app` in `env` as the API answers it. Not cached: a
@@ -293,5 +298,7 @@ fn say(said: &mut Said, key: (String, String, String), kind: String, message: St
 /// How often the store's reports are taken in.
 const INGEST_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
+#[cfg(test)]
+mod bound;
 #[cfg(test)]
 mod tests;

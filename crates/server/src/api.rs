@@ -210,12 +210,10 @@ async fn store_verification(state: &State, v: &NewVerification) -> Result<(), Ap
         link: v.link.as_deref(),
         reporter: &v.reporter,
     };
-    haul_pull::verify::record_in(store, &state.config, &new).await.map(drop).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("recorded in the ledger, but not in the store the agents read: {e}"),
-        )
-    })
+    haul_pull::verify::record_in(store, &state.config, &new)
+        .await
+        .map(drop)
+        .map_err(|e| ApiError::upstream("recorded in the ledger, but not in the store the agents read", &e))
 }
 
 /// Approve a release for an environment.
@@ -253,3 +251,7 @@ async fn quarantine(auth: Auth<Admin>, S(state): S<State>, body: Result<Body<Qua
 async fn audit(_: Auth<Admin>, S(state): S<State>) -> Res {
     ok(wire::audit(state.ledger.verify_audit().await?))
 }
+
+#[cfg(test)]
+#[path = "api/store_tests.rs"]
+mod store_tests;

@@ -98,9 +98,57 @@ impl<S: Scope, V: Via> Auth<S, V> {
         ))
     }
 
+    /// Whether the token may speak for `host` (when one is named) of
+    /// `app` in `env` (403 naming what it may not otherwise). Every route
+    /// an `agent` token reaches calls it before it reads or writes: the
+    /// routes are pinned by `routes_test`.
+    pub fn may_speak_for(&self, app: &str, env: &str, host: Option<&str>) -> Result<(), ApiError> {
+        self.token.bound.allows(&self.token.name, app, env, host)
+    }
+
     /// Whether the token may also act in scope `T` (403 otherwise).
     pub fn also<T: Scope>(&self) -> Result<(), ApiError> {
         permit(&self.token, T::NAMES)
+    }
+}
+
+/// What an agent token is bound to by `[[server.tokens]]` `hosts`, `apps`
+/// and `envs`: each `None` allows any. The config lets only a token whose
+/// one scope is `agent` be bound, so no other scope escapes a binding.
+#[derive(Debug, Clone, Default)]
+pub struct Binding {
+    hosts: Option<Vec<String>>,
+    apps: Option<Vec<String>>,
+    envs: Option<Vec<String>>,
+}
+
+impl Binding {
+    /// The bindings `t` is configured with.
+    pub fn of(t: &haul_config::Token) -> Binding {
+        use haul_config::bound_names as names;
+        Binding { hosts: names(&t.hosts), apps: names(&t.apps), envs: names(&t.envs) }
+    }
+
+    /// Whether a token named `token` so bound may speak for `host` (when
+    /// one is named) of `app` in `env`: 403 naming the first that it may not.
+    fn allows(&self, token: &str, app: &str, env: &str, host: Option<&str>) -> Result<(), ApiError> {
+        let checks = [
+            ("app", "app", "apps", Some(app), &self.apps),
+            ("environment", "env", "envs", Some(env), &self.envs),
+            ("host", "host", "hosts", host, &self.hosts),
+        ];
+        for (what, field, key, name, allowed) in checks {
+            let (Some(name), Some(allowed)) = (name, allowed) else { continue };
+            if !allowed.iter().any(|a| a == name) {
+                let listed = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("token `{token}` may not speak for {what} `{name}` (its `{key}` allow only {listed})"),
+                )
+                .with_field(field));
+            }
+        }
+        Ok(())
     }
 }
 

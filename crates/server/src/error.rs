@@ -41,6 +41,15 @@ impl ApiError {
         )
     }
 
+    /// Something the server relies on besides its database (the object
+    /// store of pull deploys) failed: a 502 saying `what` did not happen.
+    /// The cause names the store's URL, bucket, endpoint or paths, so it
+    /// goes to the log with the request id, as for [`ApiError::internal`].
+    pub fn upstream(what: &str, detail: &dyn std::fmt::Display) -> ApiError {
+        let id = logged(detail);
+        ApiError::new(StatusCode::BAD_GATEWAY, format!("{what}; the cause is logged under request id {id}"))
+    }
+
     /// The database cannot be reached: said plainly (trying again later may
     /// work), the cause logged as for [`ApiError::internal`].
     pub fn unavailable(detail: &dyn std::fmt::Display) -> ApiError {

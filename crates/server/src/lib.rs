@@ -52,11 +52,17 @@ pub struct Token {
     pub scopes: Vec<String>,
     /// The pull environments whose secret files it may fetch.
     pub secrets: Vec<String>,
+    /// What an agent token may speak for (anything when unbound).
+    pub bound: auth::Binding,
 }
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("name", &self.name).field("scopes", &self.scopes).finish_non_exhaustive()
+        f.debug_struct("Token")
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("bound", &self.bound)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,6 +116,7 @@ impl State {
                     sha256: t.sha256.to_lowercase(),
                     scopes: t.scopes.clone(),
                     secrets: t.secrets.iter().map(|e| e.get_ref().clone()).collect(),
+                    bound: auth::Binding::of(t),
                 }
             })
             .collect();

@@ -50,6 +50,16 @@ fn unprocessable(m: impl Into<String>) -> ApiError {
     security(("bearer" = [])), extensions(("x-haul-scope" = json!("deploy"))))]
 async fn deploy_request(auth: Auth<Deploy>, S(state): S<State>, body: Result<Body<DeployRequest>, ApiError>) -> Res {
     let Body(b) = body?;
+    // From here on, a task of its own: a client that hangs up once its
+    // request is read cannot cancel it anywhere between judging,
+    // recording, blessing and following (which would leave a blessed
+    // release with nobody recording what agents do); a request read is
+    // carried out whether or not anyone waits for the answer.
+    tokio::spawn(carry_out(auth, state, b)).await.map_err(|e| ApiError::internal(&e))?
+}
+
+/// [`deploy_request`] once its body is read.
+async fn carry_out(auth: Auth<Deploy>, state: State, b: DeployRequest) -> Res {
     known_app_env(&state, &b.app, Some(&b.env))?;
     let e = state.config.env(&b.env).map_err(|e| unprocessable(e.to_string()))?;
     if e.mode() != haul_config::Mode::Pull {
@@ -87,12 +97,7 @@ async fn deploy_request(auth: Auth<Deploy>, S(state): S<State>, body: Result<Bod
         undoes: None,
         force,
     };
-    // From the deployment's start to the follower's: a task of its own,
-    // so a client that hangs up cannot cancel it between recording,
-    // blessing and following (which would leave a blessed release with
-    // nobody recording what agents do).
-    let started = tokio::spawn(start(state, store, d, trigger));
-    let answer = started.await.map_err(|e| ApiError::internal(&e))??;
+    let answer = start(state, store, d, trigger).await?;
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
@@ -121,13 +126,17 @@ async fn start(state: State, store: Store, d: NewDeployment, trigger: Trigger) -
     let blessed = match bless(&haul_deploy::Quiet, &run.go()).await {
         Ok(b) => b,
         Err(e) => {
-            let message = haul_ledger::text::clean(&e.to_string(), haul_ledger::text::Kind::Block);
+            let said = haul_ledger::text::clean(&e.to_string(), haul_ledger::text::Kind::Block);
+            let answer = refused(e);
+            // What the server keeps to its log (a store's URL, say) is not
+            // written where every `read` token sees it either.
+            let message = if answer.status.is_server_error() { answer.message.clone() } else { said };
             let finished =
                 state.ledger.finish_deployment(deployment, DeploymentStatus::Failed, Some(&message), &[], &run.actor);
             if let Err(f) = finished.await {
                 log(&format!("deploy request {deployment}: the deployment cannot be finished: {f}"));
             }
-            return Err(refused(e));
+            return Err(answer);
         }
     };
     let answer = DeployRequested {
@@ -168,7 +177,14 @@ fn refused(e: PullError) -> ApiError {
         PullError::Lost { .. } | PullError::Quarantined { .. } | PullError::LastVersion { .. } => {
             ApiError::new(StatusCode::CONFLICT, e.to_string())
         }
-        PullError::NotSpooled { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+        // Said without the store's URL, which the error names.
+        PullError::NotSpooled { app, release, .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "release {release} of {app} is not spooled in the server's store: `haul spool {app} --release {release}` first"
+            ),
+        ),
+        PullError::Store(e) => ApiError::upstream("the blessing was not written to the server's store", &e),
         e => ApiError::internal(&e),
     }
 }

@@ -203,3 +203,22 @@ async fn the_document_refers_only_to_what_it_defines() {
     assert_eq!(promote["properties"]["env"]["enum"], serde_json::json!(["prod"]), "only prod is promoted into");
     assert!(start["properties"]["config_digest"]["pattern"].as_str().unwrap().contains("\\x00-\\x1f"));
 }
+
+/// The routes an `agent` token reaches: each checks the token's bindings
+/// (`Auth::may_speak_for`, tested in `agents::bound`). A new one fails
+/// here until it checks them too and is added.
+#[tokio::test]
+async fn every_route_an_agent_token_reaches_checks_its_bindings() {
+    let server = Running::start().await;
+    let doc = server.document().await;
+    let mut reached: Vec<String> = operations(&doc)
+        .into_iter()
+        .filter(|(_, _, scopes)| scopes.iter().any(|s| s == "agent"))
+        .map(|(path, method, _)| format!("{method} {path}"))
+        .collect();
+    reached.sort();
+    assert_eq!(
+        reached,
+        ["GET /api/v1/agents", "GET /api/v1/agents/secrets", "GET /api/v1/agents/wake", "POST /api/v1/agents/reports"]
+    );
+}

@@ -31,6 +31,7 @@ pub fn routes() -> OpenApiRouter<State> {
 async fn get_secrets(auth: Auth<AgentScope>, S(state): S<State>, q: Result<Query<AgentQuery>, QueryRejection>) -> Res {
     let Query(q) = q?;
     crate::agents::found_pull_env(&state, &q.app, &q.env)?;
+    auth.may_speak_for(&q.app, &q.env, None)?;
     // An app without secret files there says so to any agent token: only
     // values need the environment in the token's `secrets`.
     if state.config.secrets(&q.app, &q.env).is_empty() {

@@ -189,7 +189,7 @@ fn log(message: &str) {
 #[utoipa::path(get, path = "/api/v1/agents/wake", params(WakeQuery),
     responses((status = 200, description = "Server-Sent Events: `event: blessing`, `data` a JSON `{app, env, version}`; keep-alive comments"), Errors),
     security(("bearer" = [])), extensions(("x-haul-scope" = json!("read or agent"))))]
-async fn wake(_: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<WakeQuery>, QueryRejection>) -> Res {
+async fn wake(auth: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<WakeQuery>, QueryRejection>) -> Res {
     let Query(q) = q?;
     let unprocessable = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
     let apps = q.apps();
@@ -204,6 +204,7 @@ async fn wake(_: Auth<ReadOrAgent>, S(state): S<State>, q: Result<Query<WakeQuer
     };
     for app in &apps {
         crate::records::found_app_env(&state, app, Some(&q.env))?;
+        auth.may_speak_for(app, &q.env, None)?;
     }
     // After the names: a list of unknown apps is not found, however long.
     if apps.len() > MAX_WAKE_APPS {

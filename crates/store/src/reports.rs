@@ -85,14 +85,14 @@ pub struct AgentReport {
     pub agent: String,
 }
 
-/// Writes `report` as its host's latest.
+/// Writes `report` as its host's latest, made plain ([`AgentReport::plain`]).
 pub async fn write(store: &Store, report: &AgentReport) -> Result<(), StoreError> {
     let key = keys::report(
         keys::component("app", &report.app)?,
         keys::component("environment", &report.env)?,
         keys::component("host", &report.host)?,
     );
-    let body = serde_json::to_vec(report).expect("a report serializes");
+    let body = serde_json::to_vec(&report.clone().plain()).expect("a report serializes");
     store.overwrite(&key, Bytes::from(body)).await
 }
 
@@ -105,24 +105,86 @@ pub async fn read_all(store: &Store, app: &str, env: &str) -> Result<Vec<AgentRe
     let read = futures_util::stream::iter(keys)
         .map(|key| async move {
             let Some(bytes) = store.get(&key, MAX_REPORT).await? else { return Ok(None) };
-            let corrupt = |message: String| StoreError::Corrupt { url: store.url().into(), key: key.clone(), message };
-            let report: AgentReport = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-            // A report speaks for the host, app and environment of its key
-            // only: one found elsewhere was not written by that agent.
-            if keys::component("host", &report.host).is_err()
-                || keys::report(app, env, &report.host) != key
-                || report.app != app
-                || report.env != env
-            {
-                return Err(corrupt(format!(
-                    "it is the report of host {:?} for {} in {}",
-                    report.host, report.app, report.env
-                )));
-            }
-            Ok(Some(report))
+            parse(app, env, &key, &bytes).map(Some).map_err(|message| StoreError::Corrupt {
+                url: store.url().into(),
+                key: key.clone(),
+                message,
+            })
         })
         .buffered(READ_AT_ONCE);
     let mut out: Vec<AgentReport> = read.try_filter_map(|r| async move { Ok(r) }).try_collect().await?;
     out.sort_by(|a, b| a.host.cmp(&b.host));
     Ok(out)
+}
+
+/// The report stored at `key` (under `app` in `env`) from its bytes, made
+/// plain, or why it cannot be taken: the one reading of a stored report.
+/// A report speaks for the host, app and environment of its key only: one
+/// found elsewhere was not written by that agent.
+pub fn parse(app: &str, env: &str, key: &str, bytes: &[u8]) -> Result<AgentReport, String> {
+    // A parse error may quote the report (an unknown phase, say).
+    let report: AgentReport = serde_json::from_slice(bytes).map_err(|e| {
+        let mut why = e.to_string();
+        plain(&mut why, false, MAX_LINE);
+        why
+    })?;
+    if keys::component("host", &report.host).is_err()
+        || keys::report(app, env, &report.host) != key
+        || report.app != app
+        || report.env != env
+    {
+        return Err(format!("it is the report of host {:?} for {:?} in {:?}", report.host, report.app, report.env));
+    }
+    Ok(report.plain())
+}
+
+/// The longest line of a report kept (a name, a release, a label), in
+/// characters: the ledger's bound for a line.
+const MAX_LINE: usize = 2048;
+/// The longest error or step output kept: the ledger's bound for a block.
+const MAX_BLOCK: usize = 16 * 1024;
+
+impl AgentReport {
+    /// The report with every text made safe to show and store: control
+    /// characters (terminal escapes, carriage returns that overwrite a
+    /// line) become U+FFFD, keeping tabs and line breaks in errors and
+    /// outputs, and each text is cut to the ledger's bounds. Whoever can
+    /// write the store can write a report, so what one says reaches a
+    /// terminal, the ledger or a page only as plain text.
+    pub fn plain(mut self) -> AgentReport {
+        let lines = self
+            .roles
+            .iter_mut()
+            .chain(self.release.iter_mut())
+            .chain(self.live.iter_mut())
+            .chain(std::iter::once(&mut self.agent))
+            .chain(self.steps.iter_mut().map(|s| &mut s.name));
+        for l in lines {
+            plain(l, false, MAX_LINE);
+        }
+        for b in self.error.iter_mut().chain(self.steps.iter_mut().map(|s| &mut s.output)) {
+            plain(b, true, MAX_BLOCK);
+        }
+        self.labels = std::mem::take(&mut self.labels)
+            .into_iter()
+            .map(|(mut k, mut v)| {
+                plain(&mut k, false, MAX_LINE);
+                plain(&mut v, false, MAX_LINE);
+                (k, v)
+            })
+            .collect();
+        self
+    }
+}
+
+/// `s` without control characters (but tabs and line feeds when `block`),
+/// cut to `max` characters.
+fn plain(s: &mut String, block: bool, max: usize) {
+    let allowed = |c: char| !c.is_control() || (block && matches!(c, '\t' | '\n'));
+    if s.chars().any(|c| !allowed(c)) {
+        *s = s.chars().map(|c| if allowed(c) { c } else { '\u{FFFD}' }).collect();
+    }
+    if let Some((cut, _)) = s.char_indices().nth(max) {
+        s.truncate(cut);
+    }
 }

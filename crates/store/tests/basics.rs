@@ -19,6 +19,7 @@ backends!(
     odd_report_names_are_refused,
     an_unreadable_report_is_named,
     a_report_under_another_hosts_key_is_refused,
+    a_hostile_report_reads_back_as_plain_text,
 );
 
 async fn create_twice_keeps_the_first(b: Backend) {
@@ -180,4 +181,29 @@ async fn options_win_over_the_environment() {
     let options = StoreOptions { endpoint: Some(server.endpoint()), ..Default::default() };
     let https_only = Store::open_with(&server.url("x"), &options, env).unwrap();
     assert!(https_only.get("k", 10).await.is_err());
+}
+
+/// Whoever can write the store can write a report: its texts read back
+/// plain (no terminal escapes, no carriage return overwriting a line,
+/// bounded), and a parse error quoting it is plain too.
+async fn a_hostile_report_reads_back_as_plain_text(b: Backend) {
+    let f = Fixture::new(b);
+    let mut r = report("web-1");
+    r.error = Some(format!("\u{1b}]0;owned\u{7}\u{1b}[2Jfailed\r\nline two\t{}", "x".repeat(100_000)));
+    r.agent = "0.1\u{1b}[31m".into();
+    r.roles = vec!["app\u{9b}".into()];
+    r.labels.insert("zone\u{1b}".into(), "eu\rwest".into());
+    reports::write(&f.store, &r).await.unwrap();
+    let read = reports::read_all(&f.store, "web", "prod").await.unwrap();
+    let error = read[0].error.as_deref().unwrap();
+    assert!(error.starts_with("\u{FFFD}]0;owned\u{FFFD}\u{FFFD}[2Jfailed\u{FFFD}\nline two\tx"), "{:?}", &error[..40]);
+    assert_eq!(error.chars().count(), 16 * 1024);
+    assert_eq!(read[0].agent, "0.1\u{FFFD}[31m");
+    assert_eq!(read[0].roles, ["app\u{FFFD}"]);
+    assert_eq!(read[0].labels.get("zone\u{FFFD}").map(String::as_str), Some("eu\u{FFFD}west"));
+    let text =
+        serde_json::to_string(&report("web-2")).unwrap().replace("\"phase\":\"waiting\"", "\"phase\":\"\\u001b[2J\"");
+    f.store.overwrite("reports/web/prod/web-2.json", Bytes::from(text)).await.unwrap();
+    let e = reports::read_all(&f.store, "web", "prod").await.unwrap_err().to_string();
+    assert!(!e.contains('\u{1b}') && e.contains("unknown variant"), "{e:?}");
 }

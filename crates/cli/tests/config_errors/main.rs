@@ -72,6 +72,7 @@ mod environments;
 mod pull;
 mod secrets;
 mod shape;
+mod tokens;
 mod webhooks;
 
 // ---------------------------------------------------------------------------

@@ -218,3 +218,34 @@ fn package_scripts_renamed_in_the_config_are_the_ones_agents_run() {
     assert!(!marks.path().join("default-pre-jump").exists(), "FTL's default name is not run once renamed");
     assert!(!marks.path().join("post-sync").exists(), "an empty name turns the step off");
 }
+
+/// Under `continue`, a first-wave host that failed and then recovered (its
+/// agent retried) once let the later wave switch and the run end as
+/// succeeded, after the deploy had already told the host failed: a failure
+/// told stays one.
+#[test]
+fn a_host_that_failed_under_continue_and_then_recovered_still_fails_the_run() {
+    let p = Project::pull(
+        &["h1", "h2"],
+        "failure = \"continue\"\nwaves = [{ name = \"canary\", roles = [\"canary\"] }, { name = \"rest\" }]",
+        "",
+    );
+    let once = p.path().join("failed-once");
+    let step = format!(
+        "post_upload = ['if [ \"$HAUL_HOST\" = h1 ] && [ ! -e {0} ]; then touch {0}; echo broken once; exit 1; fi']",
+        once.display()
+    );
+    let toml = std::fs::read_to_string(p.path().join("haul.toml")).unwrap();
+    p.write("haul.toml", &toml.replace("ship = \"src\"", &format!("ship = \"src\"\n{step}")));
+    // The canary retries after its 2 s interval: its failure stands long
+    // enough for the follower to see it.
+    let _a = p.agent("h1", "canary", &[("HAUL_INTERVAL", "2s")]);
+    let _b = p.agent("h2", "web", &[]);
+    let out = p.haul(&["deploy", "app", "fleet", "--json"]).fails(1);
+    let r = out.report();
+    let id = r["release"].as_str().unwrap().to_string();
+    assert!(once.exists(), "the canary's step never failed");
+    assert!(r["message"].as_str().unwrap().contains("failed on h1 (failure policy: continue)"), "{r}");
+    assert_eq!(p.agent_live("h1").as_deref(), Some(id.as_str()), "the canary recovered");
+    assert_eq!(history(&p)[0]["status"], "failed");
+}

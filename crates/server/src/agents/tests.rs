@@ -216,3 +216,22 @@ async fn store_reports_are_taken_in() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// A step's coloured output (terminal escapes) or a carriage return in an
+/// agent's error once made the server refuse its report (422: control
+/// characters), so the host never reached the ledger: the agent sends it
+/// plain, and it is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_coloured_output_is_posted_plain_and_recorded() {
+    let s = start().await;
+    let mut r = report("h1", "prod", &jiff::Timestamp::now().to_string());
+    r["error"] = json!("migrate failed");
+    let mut stored = haul_agent::report::from_api(serde_json::from_value(r).unwrap()).unwrap();
+    stored.steps[0].output = "\u{1b}[32mok\u{1b}[0m\r\n\u{1b}[31mfailed\u{1b}[0m".into();
+    stored.error = Some("migrate failed\r\u{1b}[2K".into());
+    let body = serde_json::to_value(haul_agent::report::to_api(&stored)).unwrap();
+    let (status, body) = s.post("agent", &body).await;
+    assert_eq!(status, 200, "{body}");
+    let agents = s.agents().await;
+    assert_eq!(agents[0]["error"], "migrate failed\u{FFFD}\u{FFFD}[2K");
+}

@@ -1,7 +1,7 @@
 //! The wake-up subscription over a real server, a real (SQLite) ledger and
 //! a real `file://` store that blessings are published into.
 
-use haul_api::wake::Wake;
+use haul_api::wake::{MAX_WAKE_APPS, Wake};
 use haul_store::{Store, StoreOptions, blessings};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,8 +47,13 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) async fn start() -> Running {
+        Running::start_with("").await
+    }
+
+    /// A server whose config is `CONFIG` and then `more`.
+    async fn start_with(more: &str) -> Running {
         let dir = tempfile::tempdir().unwrap();
-        let text = CONFIG
+        let text = format!("{CONFIG}{more}")
             .replace("SHA_READ", &crate::token_sha256("read-secret"))
             .replace("SHA_DEPLOY", &crate::token_sha256("deploy-secret"));
         let config = haul_config::Config::parse(&dir.path().join("haul.toml"), &text).unwrap();
@@ -261,5 +266,28 @@ async fn a_garbled_hint_does_not_hide_a_new_blessing() {
     let envelope = "{\"payload\":\"v2\",\"signatures\":[]}";
     s.store.create("blessings/web/prod/00000000000000000002.json", envelope.into()).await.unwrap();
     assert_eq!(events.next().await, Some(wake("web", 2)));
+    s.stop().await;
+}
+
+/// One subscription follows at most `MAX_WAKE_APPS` (64) apps: the bound
+/// counts distinct names (a name repeated is one app), and a list over it
+/// is refused naming both numbers, while a list holding an unknown app is
+/// not found whatever its length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_follows_at_most_64_apps() {
+    assert_eq!(MAX_WAKE_APPS, 64);
+    let more: String = (0..=MAX_WAKE_APPS).map(|i| format!("\n[apps.a{i}]\nship = \"src\"\n")).collect();
+    let s = Running::start_with(&more).await;
+    let names: Vec<String> = (0..=MAX_WAKE_APPS).map(|i| format!("a{i}")).collect();
+    let at_most = names[..MAX_WAKE_APPS].join(",");
+    assert_eq!(s.subscribe(&format!("app={at_most}&env=prod"), "read").await.status(), 200);
+    let repeated = format!("{at_most},a0,a1,a1");
+    assert_eq!(s.subscribe(&format!("app={repeated}&env=prod"), "read").await.status(), 200);
+    let res = s.subscribe(&format!("app={}&env=prod", names.join(",")), "read").await;
+    assert_eq!(res.status(), 422);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("`app` names 65 apps; at most 64"), "{body}");
+    let res = s.subscribe(&format!("app={},nothing&env=prod", names.join(",")), "read").await;
+    assert_eq!(res.status(), 404);
     s.stop().await;
 }
