@@ -191,6 +191,9 @@ pub struct App {
     /// The package scripts pull agents run, by path inside the release.
     #[serde(default)]
     pub scripts: PackageScripts,
+    /// Content sets `haul content sync` copies (see `content.rs`).
+    #[serde(default)]
+    pub content: BTreeMap<Spanned<String>, Spanned<crate::ContentSet>>,
 }
 
 fn default_workdir() -> String {
@@ -317,6 +320,9 @@ pub struct Environment {
     /// `canonical`, or the environment whose content this one copies.
     #[serde(default = "default_content")]
     pub content: Spanned<String>,
+    /// Content is synced into it only with `--force --reason` (default:
+    /// when `content` is `canonical`; see `protected()`).
+    pub protected: Option<Spanned<bool>>,
     #[serde(default)]
     pub failure: FailurePolicy,
     /// `fleet`: switch every host at once; `rolling`: in batches (the span

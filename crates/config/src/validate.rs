@@ -238,6 +238,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
     }
 
     crate::pull::validate(c)?;
+    crate::content::validate(c)?;
     crate::ssh_fields::validate(c)?;
     for (name, host) in &c.hosts {
         match host.kind() {
@@ -288,7 +289,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
     Ok(())
 }
 
-fn check_name(kind: &str, n: &Spanned<String>) -> Result<(), Fail> {
+pub(crate) fn check_name(kind: &str, n: &Spanned<String>) -> Result<(), Fail> {
     let s = n.get_ref();
     let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
