@@ -7,10 +7,12 @@
 //! touched (`rules`); a `commands` set is streamed host to host through
 //! this machine (`chain`), never held whole or written to disk on the way,
 //! with its bytes and digest measured (`meter`); `run` is one set's whole
-//! sync: snapshot, stream, and restore when the import failed.
+//! sync: snapshot, stream, and restore when the import failed; `files` is
+//! a `files` set: only changed files travel, staged then switched.
 
 mod chain;
 mod error;
+mod files;
 mod meter;
 mod rules;
 mod run;

@@ -24,6 +24,8 @@ pub struct SetOutcome {
     /// Bytes the import read (after the transforms), and their blake3.
     pub imported: u64,
     pub import_digest: String,
+    /// Files sets: how many files travelled (to all target hosts).
+    pub files_sent: Option<usize>,
     pub elapsed: Duration,
 }
 
@@ -33,11 +35,7 @@ pub async fn sync(engine: &Engine, plan: &SyncPlan<'_>) -> Result<Vec<SetOutcome
     for (name, set) in &plan.sets {
         match set.kind() {
             ContentKind::Commands => done.push(commands(engine, plan, name, set).await?),
-            ContentKind::Files => {
-                return Err(ContentError::Refused(format!(
-                    "content set `{name}` is a `files` set, which this haul does not sync yet"
-                )));
-            }
+            ContentKind::Files => done.push(crate::files::files(engine, plan, name, set).await?),
         }
     }
     Ok(done)
@@ -45,7 +43,7 @@ pub async fn sync(engine: &Engine, plan: &SyncPlan<'_>) -> Result<Vec<SetOutcome
 
 /// The host of `env` that runs a set's steps: the first with the set's
 /// role, or the first that receives the app.
-fn pick(engine: &Engine, app: &str, env: &str, set: &ContentSet) -> Result<HostTarget, ContentError> {
+pub(crate) fn pick(engine: &Engine, app: &str, env: &str, set: &ContentSet) -> Result<HostTarget, ContentError> {
     let hosts = match set.role() {
         Some(r) => engine.config.hosts_of(env, &[r.to_string()], &[])?,
         None => engine.config.app_hosts(app, env, &[])?,
@@ -53,7 +51,7 @@ fn pick(engine: &Engine, app: &str, env: &str, set: &ContentSet) -> Result<HostT
     Ok(hosts.into_iter().next().expect("hosts_of refuses an empty answer"))
 }
 
-fn sink(engine: &Engine, host: &str) -> LineSink {
+pub(crate) fn sink(engine: &Engine, host: &str) -> LineSink {
     let obs = engine.observer.clone();
     let tag = host.to_string();
     Arc::new(move |s: Stream, line: &str| {
@@ -176,6 +174,7 @@ async fn commands(
         export_digest: exported.digest(),
         imported: imported.bytes(),
         import_digest: imported.digest(),
+        files_sent: None,
         elapsed,
     })
 }

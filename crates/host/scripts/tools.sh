@@ -38,4 +38,6 @@ found() { if [ "$2" -eq 0 ]; then echo "tool yes $1"; else echo "tool no $1"; fi
 { command -v readlink || { command -v ls && command -v sed; }; } >/dev/null 2>&1; found 13 $?
 # rsync
 { command -v rsync; } >/dev/null 2>&1; found 14 $?
+# find
+{ [ "$(find d -type d)" = d ]; } >/dev/null 2>&1; found 15 $?
 cd / && rm -rf "$t"

@@ -41,6 +41,7 @@ pub const TOOLS: &[Tool] = &[
     need("grep -F", "telling whose lock is held"),
     need("readlink, or ls and sed", "reading where `current` points"),
     Tool { name: "rsync", used_for: "sending large changed files as deltas", required: false },
+    Tool { name: "find", used_for: "listing the files of content sets", required: false },
 ];
 
 /// The `sh` that checks every tool (`scripts/tools.sh`): prints `tool yes

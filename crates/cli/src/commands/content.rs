@@ -20,6 +20,19 @@ pub async fn sync(ctx: &Ctx, request: haul_content::Request) -> Result {
     ctx.printer.err(&format!("==> content {} → {}: {}", plan.from, plan.to, sets.join(", ")));
     let done = haul_content::sync(&engine, &plan).await?;
     for s in &done {
+        if let Some(n) = s.files_sent {
+            ctx.printer.out(&format!(
+                "{}: {} ({}) → {} ({}): {n} files sent, {} bytes in {:.2}s",
+                s.name,
+                plan.from,
+                s.from_host,
+                plan.to,
+                s.to_host,
+                s.exported,
+                s.elapsed.as_secs_f64()
+            ));
+            continue;
+        }
         ctx.printer.out(&format!(
             "{}: {} ({}) → {} ({}): {} bytes exported, {} imported in {:.2}s, blake3 {}",
             s.name,
