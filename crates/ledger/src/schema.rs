@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/004_runner_lease.sql"),
     ),
     (5, include_str!("../migrations/sqlite/005_agents.sql"), include_str!("../migrations/postgres/005_agents.sql")),
+    (
+        6,
+        include_str!("../migrations/sqlite/006_content_syncs.sql"),
+        include_str!("../migrations/postgres/006_content_syncs.sql"),
+    ),
 ];
 
 impl Ledger {

@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod content;
 mod deployments;
 mod records;
 mod schema;
@@ -112,6 +113,7 @@ macro_rules! cases {
 }
 
 cases!(
+    content::content_syncs,
     deployments::releases,
     deployments::transitions,
     deployments::one_at_a_time,

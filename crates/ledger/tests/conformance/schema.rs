@@ -9,7 +9,7 @@ pub async fn upgrade(url: &str) {
     let l = Ledger::open(url).await.unwrap();
     l.register_release(&release("old", "r1", "d1"), "ci").await.unwrap();
     let d = l.start_deployment(&deployment("staging", "r1", Trigger::Deploy, None), HOUR).await.unwrap();
-    for t in ["webhook_attempts", "webhook_deliveries", "webhook_cursors", "agents"] {
+    for t in ["webhook_attempts", "webhook_deliveries", "webhook_cursors", "agents", "content_syncs"] {
         l.execute_raw(&format!("DROP TABLE {t}")).await.unwrap();
     }
     for c in ["forced", "runner", "lease_until"] {
@@ -30,7 +30,7 @@ pub async fn upgrade(url: &str) {
         o.await.unwrap().unwrap();
     }
     let l = Ledger::open(url).await.unwrap();
-    assert_eq!(l.schema_version().await.unwrap(), 5);
+    assert_eq!(l.schema_version().await.unwrap(), 6);
     assert_eq!(l.webhook_cursors().await.unwrap(), vec![]);
     assert_eq!(l.deployment(d).await.unwrap().forced, None, "an old deployment was not forced");
     assert_eq!(l.releases("old", None, 10).await.unwrap().len(), 1);
