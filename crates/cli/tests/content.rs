@@ -26,6 +26,15 @@ INSERT INTO users VALUES (1, 'alice@example.com', 'Alice'), (2, 'bob@example.com
 /// The scrub: every email in the `users` data becomes `user<id>@example.invalid`.
 const SCRUB: &str = r"sed -E '/^COPY public\.users /,/^\\\.$/ s/^([0-9]+)\t[^\t]*\t/\1\tuser\1@example.invalid\t/'";
 
+/// The content syncs the project's ledger recorded, newest first.
+fn recorded(p: &Project) -> Vec<haul_ledger::ContentSync> {
+    let url = format!("sqlite://{}", p.path().join(".haul/ledger.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        haul_ledger::Ledger::open(&url).await.unwrap().content_syncs(Some("app"), None, 10).await.unwrap()
+    })
+}
+
 fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
@@ -97,6 +106,14 @@ fn a_database_streams_from_prod_into_stage_with_a_column_scrubbed() {
     );
     // The source is read, never written.
     assert_eq!(psql(&s.prod, "SELECT email FROM users WHERE id = 1"), "alice@example.com");
+    // Recorded: who, from, to, the bytes the import read and their digest.
+    let r = recorded(&s.p);
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].from_env.as_str(), r[0].to_env.as_str(), r[0].sets.as_str()), ("prod", "stage", "db"));
+    assert_eq!(r[0].outcome, haul_ledger::ContentOutcome::Succeeded);
+    assert!(r[0].bytes > 0);
+    let digest = serde_json::from_str::<serde_json::Value>(&r[0].digests).unwrap()["db"].as_str().unwrap().to_string();
+    assert!(out.stdout.contains(&format!("blake3 {digest}")), "{}", out.stdout);
 }
 
 #[test]
@@ -112,6 +129,9 @@ fn a_failed_import_is_restored_from_the_snapshot() {
     assert!(out.stderr.contains("content set `db`: import on h2 failed: exit code 3"), "{}", out.stderr);
     assert!(out.stderr.contains("environment `stage` (host h2) was restored from the snapshot"), "{}", out.stderr);
     assert_eq!(psql(&s.stage, "SELECT id, email, name FROM users ORDER BY id"), "9|old@stage|Old");
+    let r = recorded(&s.p);
+    assert_eq!(r[0].outcome, haul_ledger::ContentOutcome::Failed);
+    assert!(r[0].error.as_deref().unwrap().contains("import on h2 failed"), "{:?}", r[0].error);
 }
 
 #[test]

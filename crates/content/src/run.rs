@@ -29,16 +29,16 @@ pub struct SetOutcome {
     pub elapsed: Duration,
 }
 
-/// Runs `plan`, one set after another, stopping at the first that fails.
-pub async fn sync(engine: &Engine, plan: &SyncPlan<'_>) -> Result<Vec<SetOutcome>, ContentError> {
-    let mut done = Vec::new();
+/// Runs `plan`, one set after another, stopping at the first that fails;
+/// what each set that synced moved is pushed to `done` as it ends.
+pub async fn sync(engine: &Engine, plan: &SyncPlan<'_>, done: &mut Vec<SetOutcome>) -> Result<(), ContentError> {
     for (name, set) in &plan.sets {
         match set.kind() {
             ContentKind::Commands => done.push(commands(engine, plan, name, set).await?),
             ContentKind::Files => done.push(crate::files::files(engine, plan, name, set).await?),
         }
     }
-    Ok(done)
+    Ok(())
 }
 
 /// The host of `env` that runs a set's steps: the first with the set's
