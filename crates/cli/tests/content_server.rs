@@ -88,6 +88,21 @@ fn the_server_refuses_a_sync_into_a_protected_environment_without_admin_and_a_re
     assert_eq!(synced.len(), 2, "{events}");
     assert_eq!((synced[0]["actor"].as_str(), synced[0]["data"]["env"].as_str()), (Some("ci"), Some("stage")));
     assert_eq!(synced[1]["data"]["forced"], true);
+
+    // The dashboard lists them, newest first, the text escaped.
+    let hostile = body("stage", Some("<script>alert(1)</script>")).replace("\"succeeded\":true", "\"succeeded\":false");
+    let hostile = hostile.replace("\"error\":null", "\"error\":\"import on b failed: <b>boom</b>\"");
+    let (st, v) = json(port, "POST", "/api/v1/content-syncs", "ci-secret", Some(&hostile));
+    assert_eq!(st, 201, "{v}");
+    let (st, page) = common::http::text(port, "GET", "/content/app", Some("ci-secret"), None);
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.contains("<script>alert"), "{page}");
+    assert!(page.contains("import on b failed: &lt;b&gt;boom&lt;/b&gt;"), "{page}");
+    let (first, second) = (page.find("<td>3</td>").unwrap(), page.find("<td>1</td>").unwrap());
+    assert!(first < second, "newest first");
+    assert!(page.contains(">failed<") && page.contains(">synced<"), "{page}");
+    let (st, _) = common::http::text(port, "GET", "/content/nope", Some("ci-secret"), None);
+    assert_eq!(st, 404);
 }
 
 #[test]
