@@ -215,3 +215,33 @@ pub struct DeliveryQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
+
+/// `POST /api/v1/content-syncs`: record a `haul content sync` that ran.
+/// Into an environment the server's config protects, the token needs
+/// `admin` and the body a `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordContentSync {
+    pub app: String,
+    pub from: String,
+    pub to: String,
+    pub sets: Vec<String>,
+    pub reason: Option<String>,
+    pub succeeded: bool,
+    pub bytes: i64,
+    /// Each synced set's blake3 of what its import read.
+    pub digests: std::collections::BTreeMap<String, String>,
+    /// What failed, naming the step and host.
+    pub error: Option<String>,
+}
+
+/// `POST /api/v1/content-syncs/check`: whether a sync about to run would be
+/// recorded (the same judgement as the record, nothing written).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckContentSync {
+    pub app: String,
+    pub from: String,
+    pub to: String,
+    pub reason: Option<String>,
+}

@@ -214,3 +214,9 @@ pub struct ErrorDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusals: Option<Vec<String>>,
 }
+
+/// A content sync recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContentSyncRecorded {
+    pub id: i64,
+}

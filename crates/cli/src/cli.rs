@@ -238,6 +238,11 @@ pub enum Command {
         #[command(flatten)]
         json: JsonArg,
     },
+    /// Copy an app's content sets (a database, uploads) between environments.
+    Content {
+        #[command(subcommand)]
+        what: ContentCommand,
+    },
     /// What the object store holds, and removing releases nothing needs.
     Store {
         #[command(subcommand)]
@@ -272,6 +277,32 @@ pub enum KeyCommand {
         dir: PathBuf,
         #[command(flatten)]
         json: JsonArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContentCommand {
+    /// Copy content into an environment from where it takes its content.
+    Sync {
+        app: String,
+        /// The environment that receives the content.
+        #[arg(long)]
+        to: String,
+        /// The source (default: the target's `content`).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only this content set.
+        #[arg(long, value_name = "NAME")]
+        only: Option<String>,
+        /// Allow a source that is not upstream of the target's content.
+        #[arg(long)]
+        reverse: bool,
+        /// Sync into a protected environment (needs --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why (recorded); required with --force.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 

@@ -103,3 +103,14 @@ impl From<haul_bless::KeyError> for Failure {
         Failure::Usage(e.to_string())
     }
 }
+
+impl From<haul_content::ContentError> for Failure {
+    fn from(e: haul_content::ContentError) -> Self {
+        use haul_content::ContentError as E;
+        match e {
+            E::Deploy(d) => d.into(),
+            E::Resolve(_) | E::Refused(_) => Failure::Usage(e.to_string()),
+            E::Step { .. } => Failure::Run(e.to_string()),
+        }
+    }
+}

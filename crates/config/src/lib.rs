@@ -5,6 +5,7 @@
 //! the release cache; it only reads one file. Every error carries the file and
 //! the byte span of the offending text so the CLI can point at it.
 
+mod content;
 mod duration;
 mod error;
 mod example;
@@ -19,6 +20,7 @@ mod tokens;
 mod validate;
 mod webhooks;
 
+pub use content::{ContentKind, ContentSet, FilesTo};
 pub use duration::Duration;
 pub use error::ConfigError;
 pub use example::{EXAMPLE, EXAMPLE_PAGE, EXAMPLE_PAGE_PATH};

@@ -210,6 +210,9 @@ pub struct App {
     /// from (see `secrets.rs`).
     #[serde(default)]
     pub secrets: BTreeMap<Spanned<String>, Spanned<crate::SecretConfig>>,
+    /// Content sets `haul content sync` copies (see `content.rs`).
+    #[serde(default)]
+    pub content: BTreeMap<Spanned<String>, Spanned<crate::ContentSet>>,
 }
 
 fn default_workdir() -> String {
@@ -336,6 +339,9 @@ pub struct Environment {
     /// `canonical`, or the environment whose content this one copies.
     #[serde(default = "default_content")]
     pub content: Spanned<String>,
+    /// Content is synced into it only with `--force --reason` (default:
+    /// when `content` is `canonical`; see `protected()`).
+    pub protected: Option<Spanned<bool>>,
     #[serde(default)]
     pub failure: FailurePolicy,
     /// `fleet`: switch every host at once; `rolling`: in batches (the span

@@ -25,6 +25,8 @@ pub const EVENT_KINDS: &[&str] = &[
     "verification.reported",
     "approval.recorded",
     "quarantine.added",
+    "content.synced",
+    "content.failed",
 ];
 
 /// The longest wait between two attempts, however many failed before.

@@ -44,4 +44,6 @@ found() { if [ "$2" -eq 0 ]; then echo "tool yes $1"; else echo "tool no $1"; fi
 { [ "$(printf abc | wc -c)" -eq 3 ]; } >/dev/null 2>&1; found 16 $?
 # chown
 { command -v chown; } >/dev/null 2>&1; found 17 $?
+# find
+{ [ "$(find d -type d)" = d ]; } >/dev/null 2>&1; found 18 $?
 cd / && rm -rf "$t"

@@ -19,6 +19,7 @@
 //! BusyBox and bash all do) and the common tools [`TOOLS`] lists (what
 //! BusyBox alone gives is enough), nothing of haul.
 
+mod content;
 mod guard;
 mod history;
 mod holder;
@@ -31,6 +32,7 @@ mod stage;
 mod state;
 mod tools;
 
+pub use content::ContentFile;
 /// Quotes a string as one `sh` word: the transport's one rule, for code that
 /// writes a person's command (a health check) into a script of its own.
 pub use haul_transport::quote;

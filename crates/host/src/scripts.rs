@@ -30,6 +30,10 @@ pub(crate) const STAGE_FINISH: &str = script!("stage-finish.sh");
 pub(crate) const COMPLETE: &str = script!("complete.sh");
 pub(crate) const STEP: &str = script!("step.sh");
 pub(crate) const SECRET: &str = script!("secret.sh");
+pub(crate) const CONTENT_LIST: &str = script!("content-list.sh");
+pub(crate) const CONTENT_PACK: &str = script!("content-pack.sh");
+pub(crate) const CONTENT_STAGE: &str = script!("content-stage.sh");
+pub(crate) const CONTENT_SWITCH: &str = script!("content-switch.sh");
 pub(crate) const TOOLS: &str = script!("tools.sh");
 pub(crate) const CHECK: &str = script!("tools.sh", "check.sh");
 #[cfg(test)]
@@ -40,6 +44,10 @@ pub(crate) const LIVE: &str = script!("live.sh");
 const FILES: &[&str] = &[
     "check.sh",
     "complete.sh",
+    "content-list.sh",
+    "content-pack.sh",
+    "content-stage.sh",
+    "content-switch.sh",
     "discard.sh",
     "force-unlock.sh",
     "guard.sh",

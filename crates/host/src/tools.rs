@@ -44,6 +44,7 @@ pub const TOOLS: &[Tool] = &[
     need("chmod", "giving a secret file its mode"),
     need("wc -c", "checking a secret file arrived whole"),
     Tool { name: "chown", used_for: "giving a secret file the owner `haul.toml` names", required: false },
+    Tool { name: "find", used_for: "listing the files of content sets", required: false },
 ];
 
 /// The `sh` that checks every tool (`scripts/tools.sh`): prints `tool yes

@@ -26,6 +26,7 @@ mod agents;
 mod api;
 mod audit;
 mod batch;
+mod content;
 mod error;
 mod gate;
 mod lease;
@@ -44,6 +45,7 @@ mod write;
 
 pub use agents::{AgentRecord, AgentSeen, AgentWrite};
 pub use api::BadTime;
+pub use content::{ContentOutcome, ContentSync, NewContentSync};
 pub use error::LedgerError;
 pub use gate::{Pipeline, Verdict};
 pub use lease::{Judge, Lease};

@@ -55,7 +55,8 @@ from_text!(
     haul_api::Phase,
     haul_api::Trigger,
     haul_release::ReleaseId,
-    crate::VerificationResult
+    crate::VerificationResult,
+    crate::ContentOutcome
 );
 
 fn parse_time(s: &str) -> std::result::Result<jiff::Timestamp, BoxDynError> {

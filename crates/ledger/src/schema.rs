@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (5, include_str!("../migrations/sqlite/005_agents.sql"), include_str!("../migrations/postgres/005_agents.sql")),
     (6, include_str!("../migrations/sqlite/006_secrets.sql"), include_str!("../migrations/postgres/006_secrets.sql")),
+    (
+        7,
+        include_str!("../migrations/sqlite/007_content_syncs.sql"),
+        include_str!("../migrations/postgres/007_content_syncs.sql"),
+    ),
 ];
 
 impl Ledger {

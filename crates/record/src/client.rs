@@ -101,6 +101,15 @@ pub trait LedgerClient: Send + Sync {
     fn candidates<'a>(&'a self, config: &'a Config, app: &'a str, env: &'a str) -> Answer<'a, Vec<Candidate>>;
 
     fn verify_audit(&self) -> Answer<'_, AuditReport>;
+
+    /// Records a content sync that ran; returns its id. Through a server,
+    /// under its token's name (a protected target needs `admin`).
+    fn record_content_sync<'a>(&'a self, s: &'a haul_ledger::NewContentSync) -> Answer<'a, i64>;
+
+    /// Asks, before a sync runs, whether its record will be taken: through
+    /// a server, whose config and token decide (a protected target needs
+    /// `admin` and a reason); over a database, the local config decided.
+    fn may_sync_content<'a>(&'a self, s: &'a haul_ledger::NewContentSync) -> Answer<'a>;
 }
 
 /// The ledger `config` names in `[ledger] url`: a `haul server` when the

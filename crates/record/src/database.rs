@@ -92,6 +92,15 @@ impl LedgerClient for Ledger {
         Box::pin(async move { Ok(Ledger::quarantine(self, app, release, reason, actor).await?) })
     }
 
+    fn record_content_sync<'a>(&'a self, s: &'a haul_ledger::NewContentSync) -> Answer<'a, i64> {
+        Box::pin(async move { Ok(Ledger::record_content_sync(self, s).await?) })
+    }
+
+    /// Judged already, by the local `haul.toml`.
+    fn may_sync_content<'a>(&'a self, _s: &'a haul_ledger::NewContentSync) -> Answer<'a> {
+        Box::pin(async move { Ok(()) })
+    }
+
     fn deployments<'a>(
         &'a self,
         app: Option<&'a str>,

@@ -231,6 +231,36 @@ impl LedgerClient for Server {
         })
     }
 
+    fn record_content_sync<'a>(&'a self, s: &'a haul_ledger::NewContentSync) -> Answer<'a, i64> {
+        Box::pin(async move {
+            let body = requests::RecordContentSync {
+                app: s.app.clone(),
+                from: s.from_env.clone(),
+                to: s.to_env.clone(),
+                sets: s.sets.clone(),
+                reason: s.reason.clone(),
+                succeeded: s.outcome == haul_ledger::ContentOutcome::Succeeded,
+                bytes: s.bytes,
+                digests: s.digests.clone(),
+                error: s.error.clone(),
+            };
+            let v = self.post("/api/v1/content-syncs", &body).await?;
+            v["id"].as_i64().ok_or_else(|| self.malformed("a recorded content sync"))
+        })
+    }
+
+    fn may_sync_content<'a>(&'a self, s: &'a haul_ledger::NewContentSync) -> Answer<'a> {
+        Box::pin(async move {
+            let body = requests::CheckContentSync {
+                app: s.app.clone(),
+                from: s.from_env.clone(),
+                to: s.to_env.clone(),
+                reason: s.reason.clone(),
+            };
+            self.post("/api/v1/content-syncs/check", &body).await.map(drop)
+        })
+    }
+
     fn deployments<'a>(
         &'a self,
         app: Option<&'a str>,

@@ -45,6 +45,7 @@ pub(crate) fn routes() -> OpenApiRouter<State> {
         .merge(crate::deliveries::routes())
         .merge(crate::wake::routes())
         .merge(crate::requests::routes())
+        .merge(crate::content::routes())
 }
 
 /// The API's router over `state`, answering a 404 for what it lacks.

@@ -12,6 +12,7 @@ mod agents;
 mod api;
 mod auth;
 mod cache;
+mod content;
 mod dashboard;
 mod deliveries;
 mod edge;

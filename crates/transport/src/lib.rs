@@ -35,11 +35,20 @@ pub type LineSink = Arc<dyn Fn(Stream, &str) + Send + Sync>;
 /// A producer of standard input, run on a blocking thread.
 pub type Producer = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
 
+/// A byte stream a script reads as its stdin (another script's stdout,
+/// a local process's): copied with a bounded buffer, so a slow reader
+/// slows the writer down.
+pub type Reader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
+/// Where a script's stdout goes as bytes, instead of lines to a sink.
+pub type Writer = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
 /// What a script reads on standard input.
 pub enum Input {
     None,
     Bytes(Vec<u8>),
     Stream(Producer),
+    Reader(Reader),
 }
 
 /// The outcome of a script that ran.
@@ -49,6 +58,10 @@ pub struct Output {
     pub code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// The script's stdout went to a [`Writer`] that stopped taking bytes
+    /// (the next command of a chain ended first): its failure, if any, is
+    /// that one's doing.
+    pub downstream_closed: bool,
 }
 
 impl Output {
@@ -113,10 +126,35 @@ impl Transport {
         sink: Option<LineSink>,
     ) -> Result<Output, TransportError> {
         match self {
-            Transport::Local(l) => l.exec(script, args, input, sink).await,
-            Transport::Ssh(s) => s.exec(script, args, input, sink).await,
+            Transport::Local(l) => l.exec(script, args, input, None, sink).await,
+            Transport::Ssh(s) => s.exec(script, args, input, None, sink).await,
         }
     }
+
+    /// Runs `script` like [`Transport::exec_args`], but its stdout is
+    /// copied as bytes into `stdout` (shut down at the end) as it arrives,
+    /// never collected: a chain of commands on several hosts is built from
+    /// these and [`Input::Reader`], each pipe bounded. Stderr still goes to
+    /// `sink` as lines. The [`Output`]'s `stdout` is empty.
+    pub async fn exec_stream<A: AsRef<std::ffi::OsStr>>(
+        &self,
+        script: &str,
+        args: &[A],
+        input: Input,
+        stdout: Writer,
+        sink: Option<LineSink>,
+    ) -> Result<Output, TransportError> {
+        match self {
+            Transport::Local(l) => l.exec(script, args, input, Some(stdout), sink).await,
+            Transport::Ssh(s) => s.exec(script, args, input, Some(stdout), sink).await,
+        }
+    }
+}
+
+/// What became of a script's stdout.
+pub(crate) struct Collected {
+    bytes: Vec<u8>,
+    downstream_closed: bool,
 }
 
 /// Feeds `stdin` from `input` while collecting (and streaming to `sink`) what
@@ -128,8 +166,9 @@ pub(crate) async fn drive_io<W, R1, R2>(
     stdout: Option<R1>,
     stderr: Option<R2>,
     input: Input,
+    to: Option<Writer>,
     sink: Option<LineSink>,
-) -> (io::Result<()>, io::Result<Vec<u8>>, io::Result<Vec<u8>>)
+) -> (io::Result<()>, io::Result<Collected>, io::Result<Vec<u8>>)
 where
     W: tokio::io::AsyncWrite + Unpin,
     R1: tokio::io::AsyncRead + Unpin,
@@ -143,6 +182,9 @@ where
         match input {
             Input::None => {}
             Input::Bytes(b) => stdin.write_all(&b).await?,
+            Input::Reader(mut r) => {
+                tokio::io::copy(&mut r, &mut stdin).await?;
+            }
             Input::Stream(produce) => {
                 let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
                 let producer = tokio::task::spawn_blocking(move || {
@@ -183,13 +225,41 @@ where
         }
         Ok(all)
     }
-    tokio::join!(feed, read(stdout, Stream::Stdout, sink.clone()), read(stderr, Stream::Stderr, sink))
+    let out_sink = sink.clone();
+    let out = async move {
+        match to {
+            None => {
+                read(stdout, Stream::Stdout, out_sink).await.map(|bytes| Collected { bytes, downstream_closed: false })
+            }
+            Some(w) => {
+                pass(stdout, w).await.map(|downstream_closed| Collected { bytes: Vec::new(), downstream_closed })
+            }
+        }
+    };
+    tokio::join!(feed, out, read(stderr, Stream::Stderr, sink))
+}
+
+/// Copies a script's stdout into `w`; `true` when `w` stopped taking bytes
+/// (then the script's stdout is dropped: it sees a closed pipe, as a
+/// process in a shell pipeline would).
+async fn pass<R: tokio::io::AsyncRead + Unpin>(r: Option<R>, mut w: Writer) -> io::Result<bool> {
+    use tokio::io::AsyncWriteExt;
+    let Some(mut r) = r else { return Ok(false) };
+    let closed = |e: &io::Error| e.kind() == io::ErrorKind::BrokenPipe;
+    match tokio::io::copy(&mut r, &mut w).await {
+        Ok(_) => match w.shutdown().await {
+            Err(e) if !closed(&e) => Err(e),
+            _ => Ok(false),
+        },
+        Err(e) if closed(&e) => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 /// Turns the parts of a finished script into its [`Output`].
 pub(crate) fn finish(
     fed: io::Result<()>,
-    stdout: io::Result<Vec<u8>>,
+    stdout: io::Result<Collected>,
     stderr: io::Result<Vec<u8>>,
     code: Option<i32>,
 ) -> io::Result<Output> {
@@ -199,7 +269,8 @@ pub(crate) fn finish(
     {
         return Err(e);
     }
-    Ok(Output { code, stdout: stdout?, stderr: stderr? })
+    let out = stdout?;
+    Ok(Output { code, stdout: out.bytes, stderr: stderr?, downstream_closed: out.downstream_closed })
 }
 
 const CHUNK: usize = 256 * 1024;

@@ -51,6 +51,7 @@ impl Local {
         script: &str,
         args: &[A],
         input: Input,
+        to: Option<crate::Writer>,
         sink: Option<LineSink>,
     ) -> Result<Output, TransportError> {
         let fail = |e: std::io::Error| TransportError { host: self.host.clone(), message: e.to_string() };
@@ -77,7 +78,7 @@ impl Local {
             .spawn()
             .map_err(fail)?;
         let (fed, out, err) =
-            crate::drive_io(child.stdin.take(), child.stdout.take(), child.stderr.take(), input, sink).await;
+            crate::drive_io(child.stdin.take(), child.stdout.take(), child.stderr.take(), input, to, sink).await;
         let status = child.wait().await.map_err(fail)?;
         crate::finish(fed, out, err, status.code()).map_err(fail)
     }

@@ -374,6 +374,7 @@ impl SshHost {
         script: &str,
         args: &[A],
         input: Input,
+        to: Option<crate::Writer>,
         sink: Option<LineSink>,
     ) -> Result<Output, TransportError> {
         // The login shell may not be sh: the line runs the script with sh
@@ -390,7 +391,7 @@ impl SshHost {
         .stderr(Stdio::piped());
         let mut child = cmd.spawn().await.map_err(|e| self.error(format!("connection lost: {}", openssh_error(&e))))?;
         let (fed, out, err) =
-            crate::drive_io(child.stdin().take(), child.stdout().take(), child.stderr().take(), input, sink).await;
+            crate::drive_io(child.stdin().take(), child.stdout().take(), child.stderr().take(), input, to, sink).await;
         let status = child.wait().await.map_err(|e| self.error(format!("connection lost: {}", openssh_error(&e))))?;
         crate::finish(fed, out, err, status.code()).map_err(|e| self.error(e.to_string()))
     }

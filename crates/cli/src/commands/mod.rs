@@ -2,6 +2,7 @@
 
 mod agent;
 mod config;
+mod content;
 mod deploy;
 mod hosts;
 mod key;
@@ -154,6 +155,10 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Secrets { what: crate::cli::SecretsCommand::Push { app, env, hosts, json } } => {
             secrets::push(&ctx, &app, &env, &hosts.hosts, json.json).await
+        }
+        Command::Content { what: crate::cli::ContentCommand::Sync { app, to, from, only, reverse, force, reason } } => {
+            let request = haul_content::Request { app, to, from, only, reverse, force, reason };
+            content::sync(&ctx, request).await
         }
         Command::Agent { once, file } => agent::agent(&ctx, once, file.as_deref()).await,
         Command::Exec { env, role, hosts, command } => {

@@ -68,6 +68,7 @@ macro_rules! rejects {
 }
 
 mod apps;
+mod content;
 mod environments;
 mod pull;
 mod secrets;

@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod content;
 mod deployments;
 mod records;
 mod schema;
@@ -113,6 +114,7 @@ macro_rules! cases {
 }
 
 cases!(
+    content::content_syncs,
     deployments::releases,
     deployments::transitions,
     deployments::one_at_a_time,

@@ -9,7 +9,15 @@ pub async fn upgrade(url: &str) {
     let l = Ledger::open(url).await.unwrap();
     l.register_release(&release("old", "r1", "d1"), "ci").await.unwrap();
     let d = l.start_deployment(&deployment("staging", "r1", Trigger::Deploy, None), HOUR).await.unwrap();
-    for t in ["webhook_attempts", "webhook_deliveries", "webhook_cursors", "agents", "secret_key", "secret_digests"] {
+    for t in [
+        "webhook_attempts",
+        "webhook_deliveries",
+        "webhook_cursors",
+        "agents",
+        "secret_key",
+        "secret_digests",
+        "content_syncs",
+    ] {
         l.execute_raw(&format!("DROP TABLE {t}")).await.unwrap();
     }
     for c in ["forced", "runner", "lease_until"] {

@@ -5,7 +5,8 @@
 //! with each host's progress through the phases, `/hosts/{name}` what runs
 //! on a host and what touched it, `/promotions/{app}/{env}` each candidate
 //! judged against each requirement, `/agents/{app}/{env}` the agents of a
-//! pull environment (drift and silent ones marked). Pages are rendered with `maud`, so
+//! pull environment (drift and silent ones marked), `/content/{app}` the
+//! app's content syncs. Pages are rendered with `maud`, so
 //! every value is HTML-escaped by construction; the stylesheet is embedded
 //! in the binary and there is no script, so the pages work without
 //! JavaScript and load nothing from elsewhere.
@@ -21,6 +22,7 @@
 //! answers a redirect to `/login` instead of a 401 or 403.
 
 pub(crate) mod agents;
+mod content;
 mod deployment;
 mod host;
 mod layout;
@@ -44,12 +46,13 @@ pub(crate) const PUBLIC: [(&str, &str); 4] =
     [("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/dashboard.css")];
 
 /// The pages, each behind `Auth<Read, Page>`, with an example path each.
-pub(crate) const PAGES: [(&str, &str); 5] = [
+pub(crate) const PAGES: [(&str, &str); 6] = [
     ("/", "/"),
     ("/deployments/{id}", "/deployments/1"),
     ("/hosts/{name}", "/hosts/a"),
     ("/promotions/{app}/{env}", "/promotions/app/prod"),
     ("/agents/{app}/{env}", "/agents/app/prod"),
+    ("/content/{app}", "/content/app"),
 ];
 
 pub(crate) fn routes(state: State) -> Router {
@@ -61,6 +64,7 @@ pub(crate) fn routes(state: State) -> Router {
         .route(PAGES[2].0, get(host::host))
         .route(PAGES[3].0, get(promotion::promotion))
         .route(PAGES[4].0, get(agents::agents))
+        .route(PAGES[5].0, get(content::content))
         .route("/dashboard.css", get(login::css))
         .with_state(state)
 }

@@ -1,0 +1,135 @@
+//! The `files` content scripts on real trees through the local transport,
+//! under each shell a host may have: a host's listing, a pack of some of
+//! its files streamed into another host's staged copy, and the switch;
+//! the live directory is untouched until the switch, hostile names arrive
+//! as they were, and links or names with newlines are refused.
+
+mod shells;
+
+use haul_host::HostApp;
+use haul_transport::Input;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+const NAMES: &[&str] = &["plain.txt", "-dash", "sp ace/it's \"quoted\".txt", "$(touch pwned)", "back\\slash", "ünï"];
+
+struct Two {
+    tmp: tempfile::TempDir,
+    a: HostApp,
+    b: HostApp,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Two {
+    fn new(shell: &[&str]) -> Two {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = |h: &str| HostApp::new(shells::local(shell), tmp.path().join(h).join("app").display().to_string());
+        let (a, b) = (app("a"), app("b"));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        Two { tmp, a, b, rt }
+    }
+
+    fn uploads(&self, h: &str) -> PathBuf {
+        self.tmp.path().join(h).join("app/shared/uploads")
+    }
+
+    fn put(&self, h: &str, rel: &str, data: &str) {
+        let p = self.uploads(h).join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+
+    fn list(&self, h: &HostApp) -> Result<Vec<haul_host::ContentFile>, String> {
+        self.rt.block_on(h.content_list(&["uploads".to_string()])).map_err(|e| e.to_string())
+    }
+
+    /// Sends every file of a that b lacks or has otherwise, and drops
+    /// what a lacks; stages only.
+    fn stage(&self) -> usize {
+        let (have, theirs) = (self.list(&self.a).unwrap(), self.list(&self.b).unwrap());
+        let changed: Vec<String> = have.iter().filter(|f| !theirs.contains(f)).map(|f| f.path.clone()).collect();
+        let mut drop: Vec<String> =
+            theirs.iter().filter(|t| !have.iter().any(|f| f.path == t.path)).map(|t| t.path.clone()).collect();
+        drop.extend(changed.iter().cloned());
+        let dirs = ["uploads".to_string()];
+        let (pack, pack_args) = self.a.content_pack(&changed);
+        let (stage, stage_args) = self.b.content_stage("up", &dirs, &drop, !changed.is_empty());
+        if changed.is_empty() {
+            let i = self.rt.block_on(self.b.transport().exec_args(&stage, &stage_args, Input::None, None)).unwrap();
+            assert!(i.success(), "{}", i.combined());
+            return 0;
+        }
+        self.rt.block_on(async {
+            let (w, r) = tokio::io::duplex(4096);
+            let out = self.a.transport().exec_stream(&pack, &pack_args, Input::None, Box::new(w), None);
+            let inp = self.b.transport().exec_args(&stage, &stage_args, Input::Reader(Box::new(r)), None);
+            let (o, i) = tokio::join!(out, inp);
+            let (o, i) = (o.unwrap(), i.unwrap());
+            assert!(o.success(), "{}", o.combined());
+            assert!(i.success(), "{}", i.combined());
+        });
+        changed.len()
+    }
+
+    fn switch(&self) {
+        self.rt.block_on(self.b.content_switch("up", &["uploads".to_string()])).unwrap();
+    }
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn staged_then_switched_with_hostile_names(shell: &[&str]) {
+    let t = Two::new(shell);
+    for n in NAMES {
+        t.put("a", n, &format!("new {n}\n"));
+    }
+    t.put("b", "plain.txt", "new plain.txt\n");
+    t.put("b", "-dash", "old\n");
+    t.put("b", "stale/old.txt", "gone soon\n");
+    let kept = std::fs::metadata(t.uploads("b").join("plain.txt")).unwrap().ino();
+    let before = files(&t.uploads("b"));
+    assert_eq!(t.stage(), NAMES.len() - 1, "plain.txt is already there");
+    assert_eq!(files(&t.uploads("b")), before, "staging leaves the live directory alone");
+    t.switch();
+    assert_eq!(files(&t.uploads("b")), files(&t.uploads("a")));
+    assert_eq!(std::fs::metadata(t.uploads("b").join("plain.txt")).unwrap().ino(), kept);
+    assert!(!t.tmp.path().join("pwned").exists() && !Path::new("/pwned").exists());
+    // Again: nothing differs, nothing travels.
+    assert_eq!(t.stage(), 0);
+    t.switch();
+    assert_eq!(files(&t.uploads("b")), files(&t.uploads("a")));
+}
+
+fn links_and_newlines_are_refused(shell: &[&str]) {
+    let t = Two::new(shell);
+    t.put("a", "ok", "x");
+    std::os::unix::fs::symlink("/etc", t.uploads("a").join("etc")).unwrap();
+    let e = t.list(&t.a).unwrap_err();
+    assert!(e.contains("is a link or a special file"), "{e}");
+    std::fs::remove_file(t.uploads("a").join("etc")).unwrap();
+    t.put("a", "two\nlines", "x");
+    let e = t.list(&t.a).unwrap_err();
+    assert!(e.contains("holds a newline"), "{e}");
+    // The directory itself a link: refused, not followed.
+    std::fs::create_dir_all(t.tmp.path().join("b/app/shared")).unwrap();
+    std::os::unix::fs::symlink("/etc", t.uploads("b")).unwrap();
+    let e = t.list(&t.b).unwrap_err();
+    assert!(e.contains("shared/uploads is a symbolic link"), "{e}");
+}
+
+under_every_shell!(staged_then_switched_with_hostile_names, links_and_newlines_are_refused);
