@@ -14,6 +14,8 @@ use crate::StepKind;
 use crate::meter::{Meter, Metered};
 use haul_transport::{Input, LineSink, Output, Transport, TransportError};
 use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::io::SyncIoBridge;
 
 /// Bytes buffered between two stages.
 pub(crate) const PIPE: usize = 256 * 1024;
@@ -28,6 +30,12 @@ pub(crate) struct Stage {
     pub(crate) sink: Option<LineSink>,
 }
 
+/// A check on this machine that the stream into the import passes
+/// through (`haul_host::gate::pass` for a `files` set): it reads what the stage
+/// before wrote and writes what the import is given, and an error fails
+/// the chain, blamed on the stage before it.
+pub(crate) type Gate = Box<dyn FnOnce(&mut dyn std::io::Read, &mut dyn std::io::Write) -> Result<(), String> + Send>;
+
 /// The stage that failed the chain, and how.
 #[derive(Debug)]
 pub(crate) struct Blame {
@@ -36,13 +44,22 @@ pub(crate) struct Blame {
     pub(crate) message: String,
 }
 
-/// Runs `stages` (export, transforms…, import) joined by pipes.
-/// `exported` measures what the export wrote, `imported` what the import
-/// was given.
-pub(crate) async fn run(stages: Vec<Stage>, exported: Arc<Meter>, imported: Arc<Meter>) -> Result<(), Blame> {
+/// Runs `stages` (export, transforms…, import) joined by pipes, the export
+/// given `first` on its stdin and, with a `gate`, the stream into the
+/// import passed through it. `exported` measures what the export wrote,
+/// `imported` what the import was given.
+pub(crate) async fn run(
+    stages: Vec<Stage>,
+    first: Input,
+    gate: Option<Gate>,
+    exported: Arc<Meter>,
+    imported: Arc<Meter>,
+) -> Result<(), Blame> {
     assert!(stages.len() >= 2, "a chain has an export and an import");
     let last = stages.len() - 1;
-    let mut input = Input::None;
+    let mut input = first;
+    let mut gate = gate;
+    let mut gated = None;
     let mut handles = Vec::new();
     let mut names = Vec::new();
     for (i, s) in stages.into_iter().enumerate() {
@@ -55,13 +72,21 @@ pub(crate) async fn run(stages: Vec<Stage>, exported: Arc<Meter>, imported: Arc<
         }
         let (w, r) = tokio::io::duplex(PIPE);
         let mut w: haul_transport::Writer = Box::new(w);
+        let mut r: haul_transport::Reader = Box::new(r);
         if i + 1 == last {
-            w = Box::new(Metered { inner: w, meter: imported.clone() });
+            if let Some(g) = gate.take() {
+                let (gw, gr) = tokio::io::duplex(PIPE);
+                let gw: haul_transport::Writer = Box::new(Metered { inner: Box::new(gw), meter: imported.clone() });
+                gated = Some((i, through(g, r, gw)));
+                r = Box::new(gr);
+            } else {
+                w = Box::new(Metered { inner: w, meter: imported.clone() });
+            }
         }
         if i == 0 {
             w = Box::new(Metered { inner: w, meter: exported.clone() });
         }
-        input = Input::Reader(Box::new(r));
+        input = Input::Reader(r);
         handles.push(tokio::spawn(
             async move { s.transport.exec_stream(&s.script, &s.args, this_input, w, s.sink).await },
         ));
@@ -70,7 +95,28 @@ pub(crate) async fn run(stages: Vec<Stage>, exported: Arc<Meter>, imported: Arc<
     for h in handles {
         results.push(h.await.unwrap_or_else(|e| Err(TransportError { host: "haul".into(), message: e.to_string() })));
     }
+    if let Some((i, g)) = gated {
+        // What the gate refused is the fault of the stage that sent it,
+        // whatever the import made of the cut-off stream.
+        let refused = g.await.unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(message) = refused {
+            judge(&names[..=i], &results[..=i])?;
+            return Err(Blame { kind: names[i].0, host: names[i].1.clone(), message });
+        }
+    }
     judge(&names, &results)
+}
+
+/// Runs `gate` on a blocking thread between `from` and `to`; `to` is shut
+/// down when the gate passed everything, and dropped (the reader sees the
+/// stream cut off) when it did not.
+fn through(gate: Gate, from: haul_transport::Reader, to: haul_transport::Writer) -> JoinHandle<Result<(), String>> {
+    tokio::task::spawn_blocking(move || {
+        let mut from = SyncIoBridge::new(from);
+        let mut to = SyncIoBridge::new(to);
+        gate(&mut from, &mut to)?;
+        to.shutdown().map_err(|e| format!("the stream to the import ended: {e}"))
+    })
 }
 
 /// The upstream-most stage that failed by itself, else the stage after

@@ -49,39 +49,39 @@ pub(crate) async fn files(
     let listed = |app: &HostApp| {
         let dirs = dirs.clone();
         let app = app.clone();
-        async move { app.content_list(&dirs).await.map(index) }
+        async move {
+            let files = app.content_list(&dirs).await.map_err(|e| e.to_string())?;
+            index(&dirs, files)
+        }
     };
-    let have = listed(&src_app).await.map_err(|e| fail(StepKind::Export, &src.name, e.to_string(), unchanged()))?;
+    let have = listed(&src_app).await.map_err(|e| fail(StepKind::Export, &src.name, e, unchanged()))?;
     let (meter, unused) = (Arc::new(Meter::default()), Arc::new(Meter::default()));
     let mut sent = 0usize;
     let mut staged = Vec::new();
     for t in &targets {
         let dst = engine.host_app(t, t.app_dir(&plan.app, path.as_deref()))?;
-        let theirs = listed(&dst).await.map_err(|e| fail(StepKind::Import, &t.name, e.to_string(), unchanged()))?;
+        let theirs = listed(&dst).await.map_err(|e| fail(StepKind::Import, &t.name, e, unchanged()))?;
         let changed: Vec<String> =
             have.iter().filter(|(p, f)| theirs.get(*p) != Some(f)).map(|(p, _)| p.clone()).collect();
         let mut drop: Vec<String> = theirs.keys().filter(|p| !have.contains_key(*p)).cloned().collect();
         drop.extend(changed.iter().cloned());
         sent += changed.len();
-        let (script, args) = dst.content_stage(name, &dirs, &drop, !changed.is_empty());
-        let stage = Stage {
-            kind: StepKind::Import,
-            host: t.name.clone(),
-            transport: dst.transport().clone(),
-            script,
-            args,
-            sink: Some(sink(engine, &t.name)),
-        };
+        dst.content_stage(name, &dirs, &drop)
+            .await
+            .map_err(|e| fail(StepKind::Import, &t.name, e.to_string(), unchanged()))?;
         let result = if changed.is_empty() {
-            match stage.transport.exec_args(&stage.script, &stage.args, haul_transport::Input::None, stage.sink).await {
-                Ok(o) if o.success() => Ok(()),
-                Ok(o) => {
-                    Err(chain::Blame { kind: StepKind::Import, host: t.name.clone(), message: chain::describe(&o) })
-                }
-                Err(e) => Err(chain::Blame { kind: StepKind::Import, host: t.name.clone(), message: e.message }),
-            }
+            Ok(())
         } else {
-            let (script, args) = src_app.content_pack(&changed);
+            let (script, args) = dst.content_unpack(name);
+            let unpack = Stage {
+                kind: StepKind::Import,
+                host: t.name.clone(),
+                transport: dst.transport().clone(),
+                script,
+                args,
+                sink: Some(sink(engine, &t.name)),
+            };
+            let (script, args, list) = src_app.content_pack(&changed);
             let pack = Stage {
                 kind: StepKind::Export,
                 host: src.name.clone(),
@@ -90,7 +90,9 @@ pub(crate) async fn files(
                 args,
                 sink: Some(sink(engine, &src.name)),
             };
-            chain::run(vec![pack, stage], meter.clone(), unused.clone()).await
+            let asked = changed.clone();
+            let gate: chain::Gate = Box::new(move |from, to| haul_host::gate::pass(&asked, from, to).map(|_| ()));
+            chain::run(vec![pack, unpack], list, Some(gate), meter.clone(), unused.clone()).await
         };
         if let Err(b) = result {
             return Err(fail(b.kind, &b.host, b.message, unchanged()));
@@ -125,6 +127,18 @@ pub(crate) async fn files(
     })
 }
 
-fn index(files: Vec<ContentFile>) -> BTreeMap<String, (u32, u64)> {
-    files.into_iter().map(|f| (f.path, (f.crc, f.size))).collect()
+/// A host's listing by name. A name outside the set's directories (a
+/// host's `find` answering what it was not asked) is refused: names from
+/// the listing are unlinked and asked for later.
+fn index(dirs: &[String], files: Vec<ContentFile>) -> Result<BTreeMap<String, (u32, u64)>, String> {
+    let mut out = BTreeMap::new();
+    for f in files {
+        if !dirs.iter().any(|d| {
+            f.path.strip_prefix("./").and_then(|p| p.strip_prefix(d.as_str())).is_some_and(|r| r.starts_with('/'))
+        }) {
+            return Err(format!("the host listed {:?}, which is outside the set's directories", f.path));
+        }
+        out.insert(f.path, (f.crc, f.size));
+    }
+    Ok(out)
 }

@@ -8,7 +8,8 @@
 //! this machine (`chain`), never held whole or written to disk on the way,
 //! with its bytes and digest measured (`meter`); `run` is one set's whole
 //! sync: snapshot, stream, and restore when the import failed; `files` is
-//! a `files` set: only changed files travel, staged then switched.
+//! a `files` set: only changed files travel, through `haul_host::gate`
+//! (only the regular files asked for pass), staged then switched.
 
 mod chain;
 mod error;

@@ -134,7 +134,7 @@ async fn commands(
             }
         })
     };
-    let result = chain::run(stages, exported.clone(), imported.clone()).await;
+    let result = chain::run(stages, haul_transport::Input::None, None, exported.clone(), imported.clone()).await;
     ticker.abort();
     let elapsed = started.elapsed();
     let summary = format!("{label}  {}", rate(exported.bytes(), elapsed));

@@ -29,27 +29,29 @@ impl HostApp {
             .collect()
     }
 
-    /// The script and arguments that write a tar of `files` (`./dir/path`)
-    /// to stdout, for a chain.
-    pub fn content_pack(&self, files: &[String]) -> (String, Vec<String>) {
-        let mut args = vec![self.dir.clone()];
-        args.extend(files.iter().cloned());
-        (scripts::CONTENT_PACK.to_string(), args)
+    /// The script, arguments and stdin that write a tar of `files`
+    /// (`./dir/path`) to stdout, for a chain. The names go on stdin, so a
+    /// list of any length fits; the output may be several tars one after
+    /// another (`haul-content`'s gate reads them as one).
+    pub fn content_pack(&self, files: &[String]) -> (String, Vec<String>, Input) {
+        (scripts::CONTENT_PACK.to_string(), vec![self.dir.clone()], Input::Bytes(nul_list(files)))
     }
 
-    /// The script and arguments that stage set `set`: `dirs` copied,
-    /// `drop` unlinked from the copy, then a tar from stdin unpacked when
-    /// `tar` (else it reads nothing).
-    pub fn content_stage(&self, set: &str, dirs: &[String], drop: &[String], tar: bool) -> (String, Vec<String>) {
-        let mut args = vec![
-            self.dir.clone(),
-            set.to_string(),
-            if tar { "tar" } else { "none" }.to_string(),
-            dirs.len().to_string(),
-        ];
-        args.extend(dirs.iter().cloned());
-        args.extend(drop.iter().cloned());
-        (scripts::CONTENT_STAGE.to_string(), args)
+    /// Stages set `set`: `dirs` copied as hard links beside the live ones,
+    /// then `drop` (`./dir/path`, given on stdin) unlinked from the copy.
+    pub async fn content_stage(&self, set: &str, dirs: &[String], drop: &[String]) -> Result<(), HostError> {
+        let n = dirs.len().to_string();
+        let mut args = vec![self.dir.as_str(), set, n.as_str()];
+        args.extend(dirs.iter().map(String::as_str));
+        let input = Input::Bytes(nul_list(drop));
+        self.run_ok(&format!("stage content set {set}"), scripts::CONTENT_STAGE, &args, input).await?;
+        Ok(())
+    }
+
+    /// The script and arguments that unpack a tar from stdin over the
+    /// staged copy of `set`, for a chain.
+    pub fn content_unpack(&self, set: &str) -> (String, Vec<String>) {
+        (scripts::CONTENT_UNPACK.to_string(), vec![self.dir.clone(), set.to_string()])
     }
 
     /// Switches the staged `dirs` of `set` in.
@@ -65,11 +67,28 @@ impl HostApp {
     }
 }
 
+/// Whether `p` is a content file's name as haul takes it from a host:
+/// `./` and then plain names (none empty, `.` or `..`). Every name a host
+/// lists, and every name the gate lets through, is one.
+pub fn is_content_path(p: &str) -> bool {
+    p.strip_prefix("./").is_some_and(|rest| rest.split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
+/// Names for `xargs -0`, each ended by a NUL.
+fn nul_list(names: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(names.iter().map(|n| n.len() + 1).sum());
+    for n in names {
+        out.extend_from_slice(n.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
 /// `CRC SIZE ./path` (the path may hold spaces).
 fn parse_line(l: &str) -> Option<ContentFile> {
     let (crc, rest) = l.split_once(' ')?;
     let (size, path) = rest.split_once(' ')?;
-    if !path.starts_with("./") {
+    if !is_content_path(path) {
         return None;
     }
     Some(ContentFile { path: path.to_string(), crc: crc.parse().ok()?, size: size.parse().ok()? })

@@ -20,6 +20,7 @@
 //! BusyBox alone gives is enough), nothing of haul.
 
 mod content;
+pub mod gate;
 mod guard;
 mod history;
 mod holder;
@@ -32,7 +33,7 @@ mod stage;
 mod state;
 mod tools;
 
-pub use content::ContentFile;
+pub use content::{ContentFile, is_content_path};
 /// Quotes a string as one `sh` word: the transport's one rule, for code that
 /// writes a person's command (a health check) into a script of its own.
 pub use haul_transport::quote;

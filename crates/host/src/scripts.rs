@@ -34,6 +34,7 @@ pub(crate) const CONTENT_LIST: &str = script!("content-list.sh");
 pub(crate) const CONTENT_PACK: &str = script!("content-pack.sh");
 pub(crate) const CONTENT_STAGE: &str = script!("content-stage.sh");
 pub(crate) const CONTENT_SWITCH: &str = script!("content-switch.sh");
+pub(crate) const CONTENT_UNPACK: &str = script!("content-unpack.sh");
 pub(crate) const TOOLS: &str = script!("tools.sh");
 pub(crate) const CHECK: &str = script!("tools.sh", "check.sh");
 #[cfg(test)]
@@ -48,6 +49,7 @@ const FILES: &[&str] = &[
     "content-pack.sh",
     "content-stage.sh",
     "content-switch.sh",
+    "content-unpack.sh",
     "discard.sh",
     "force-unlock.sh",
     "guard.sh",

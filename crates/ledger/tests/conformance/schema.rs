@@ -38,7 +38,7 @@ pub async fn upgrade(url: &str) {
         o.await.unwrap().unwrap();
     }
     let l = Ledger::open(url).await.unwrap();
-    assert_eq!(l.schema_version().await.unwrap(), 6);
+    assert_eq!(l.schema_version().await.unwrap(), 7);
     assert_eq!(l.webhook_cursors().await.unwrap(), vec![]);
     assert_eq!(l.deployment(d).await.unwrap().forced, None, "an old deployment was not forced");
     assert_eq!(l.releases("old", None, 10).await.unwrap().len(), 1);
