@@ -95,3 +95,29 @@ fn a_link_in_the_source_is_refused_and_no_target_changes() {
     assert_eq!(std::fs::read(uploads(&fleet, 1, "a.txt")).unwrap(), b"old\n");
     assert!(!uploads(&fleet, 2, "a.txt").exists());
 }
+
+/// A sync takes the deploy lock on every target host, all or none, as a
+/// deploy does: a host someone holds refuses the whole sync before any
+/// host changes, and a finished sync leaves no lock behind.
+#[test]
+fn a_sync_into_a_host_someone_holds_is_refused_and_no_target_changes() {
+    let (fleet, p) = setup();
+    put(uploads(&fleet, 0, "a.txt"), b"new\n");
+    put(uploads(&fleet, 1, "a.txt"), b"old\n");
+    // A lock nobody can read is held by someone unknown.
+    let lock = fleet.hosts[2].path("/srv/app/.haul/lock");
+    std::fs::write(&lock, "").unwrap();
+    let out = p.haul(&["content", "sync", "app", "--to", "stage"]).fails(1);
+    assert!(out.stderr.contains("h3"), "{}", out.stderr);
+    assert!(out.stderr.contains("haul unlock app stage"), "{}", out.stderr);
+    assert_eq!(std::fs::read(uploads(&fleet, 1, "a.txt")).unwrap(), b"old\n");
+    assert!(!fleet.hosts[1].path("/srv/app/.haul/lock").exists(), "the lock taken on h2 was given back");
+
+    std::fs::remove_file(&lock).unwrap();
+    p.haul(&["content", "sync", "app", "--to", "stage"]).ok();
+    assert_eq!(std::fs::read(uploads(&fleet, 1, "a.txt")).unwrap(), b"new\n");
+    for i in 1..3 {
+        assert!(!fleet.hosts[i].path("/srv/app/.haul/lock").exists(), "no lock is left on h{}", i + 1);
+    }
+    p.haul(&["deploy", "app", "stage"]).ok();
+}

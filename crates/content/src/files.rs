@@ -12,7 +12,7 @@ use crate::chain::{self, Stage};
 use crate::meter::Meter;
 use crate::run::{SetOutcome, pick, sink};
 use crate::{ContentError, StepKind, SyncPlan};
-use haul_config::{ContentSet, FilesTo};
+use haul_config::ContentSet;
 use haul_deploy::{Engine, Progress};
 use haul_host::{ContentFile, HostApp};
 use std::collections::BTreeMap;
@@ -38,13 +38,7 @@ pub(crate) async fn files(
     let unchanged = || format!("no host's directories were changed: environment `{}` is as it was", plan.to);
     let src = pick(engine, &plan.app, &plan.from, set)?;
     let src_app = engine.host_app(&src, src.app_dir(&plan.app, path.as_deref()))?;
-    let targets = match set.files_to() {
-        FilesTo::One => vec![pick(engine, &plan.app, &plan.to, set)?],
-        FilesTo::Every => match set.role() {
-            Some(r) => config.hosts_of(&plan.to, &[r.to_string()], &[])?,
-            None => config.app_hosts(&plan.app, &plan.to, &[])?,
-        },
-    };
+    let targets = crate::run::targets(engine, plan, set)?;
     let started = Instant::now();
     let listed = |app: &HostApp| {
         let dirs = dirs.clone();

@@ -5,7 +5,7 @@
 use crate::chain::{self, Stage};
 use crate::meter::{Meter, human};
 use crate::{ContentError, StepKind, SyncPlan};
-use haul_config::{ContentKind, ContentSet, HostTarget};
+use haul_config::{ContentKind, ContentSet, FilesTo, HostTarget};
 use haul_deploy::{Engine, Progress};
 use haul_host::HostApp;
 use haul_transport::{LineSink, Local, Stream, Transport};
@@ -33,12 +33,52 @@ pub struct SetOutcome {
 /// what each set that synced moved is pushed to `done` as it ends.
 pub async fn sync(engine: &Engine, plan: &SyncPlan<'_>, done: &mut Vec<SetOutcome>) -> Result<(), ContentError> {
     for (name, set) in &plan.sets {
-        match set.kind() {
-            ContentKind::Commands => done.push(commands(engine, plan, name, set).await?),
-            ContentKind::Files => done.push(crate::files::files(engine, plan, name, set).await?),
-        }
+        let work = async {
+            match set.kind() {
+                ContentKind::Commands => commands(engine, plan, name, set).await,
+                ContentKind::Files => crate::files::files(engine, plan, name, set).await,
+            }
+        };
+        done.push(under_lock(engine, plan, name, set, work).await?);
     }
     Ok(())
+}
+
+/// Runs `work` with the app locked on every target host of `set` (the
+/// deploy lock: a deploy and a sync never change the same host at once;
+/// all or none, released whatever happens, and a lock a killed sync left
+/// is taken over as a deploy's would be).
+async fn under_lock<T>(
+    engine: &Engine,
+    plan: &SyncPlan<'_>,
+    name: &str,
+    set: &ContentSet,
+    work: impl std::future::Future<Output = Result<T, ContentError>>,
+) -> Result<T, ContentError> {
+    let path = engine.config.app(&plan.app)?.path.as_ref().map(|p| p.get_ref().clone());
+    let apps = targets(engine, plan, set)?
+        .iter()
+        .map(|t| engine.host_app(t, t.app_dir(&plan.app, path.as_deref())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let command = format!("content sync {} {name} from {}", plan.app, plan.from);
+    let token = engine.lock_all(&apps, command, engine.unlock_hint(&plan.app, &plan.to)).await?;
+    let result = work.await;
+    engine.unlock_all(&apps, &token).await;
+    result
+}
+
+/// The hosts of the target a set writes: the one that imports a
+/// `commands` set, every host of the target (or one) for a `files` set.
+pub(crate) fn targets(engine: &Engine, plan: &SyncPlan<'_>, set: &ContentSet) -> Result<Vec<HostTarget>, ContentError> {
+    Ok(match (set.kind(), set.files_to()) {
+        (ContentKind::Commands, _) | (ContentKind::Files, FilesTo::One) => {
+            vec![pick(engine, &plan.app, &plan.to, set)?]
+        }
+        (ContentKind::Files, FilesTo::Every) => match set.role() {
+            Some(r) => engine.config.hosts_of(&plan.to, &[r.to_string()], &[])?,
+            None => engine.config.app_hosts(&plan.app, &plan.to, &[])?,
+        },
+    })
 }
 
 /// The host of `env` that runs a set's steps: the first with the set's

@@ -8,19 +8,14 @@ use crate::{DeployError, Engine, LockHeld, Progress};
 use haul_host::{Event, EventKind, HostApp, LockInfo, LockOutcome};
 
 impl Engine {
-    pub(crate) fn unlock_hint(&self, app: &str, env: &str) -> String {
+    pub fn unlock_hint(&self, app: &str, env: &str) -> String {
         format!("haul unlock {app} {env} --reason \"…\"")
     }
 
     /// Locks `app` on every host, or none of them. A lock whose holder is
     /// certainly dead (see [`haul_host::Holder::dead`]) is taken over, and
     /// the take-over recorded; any other lock is reported as held.
-    pub(crate) async fn lock_all(
-        &self,
-        apps: &[HostApp],
-        command: String,
-        hint: String,
-    ) -> Result<String, DeployError> {
+    pub async fn lock_all(&self, apps: &[HostApp], command: String, hint: String) -> Result<String, DeployError> {
         let info = LockInfo::new(self.who.holder.clone(), &self.who.user, command);
         let token = info.token.clone();
         let results = each(apps.to_vec(), self.parallel, |a| {
@@ -92,7 +87,7 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn unlock_all(&self, apps: &[HostApp], token: &str) {
+    pub async fn unlock_all(&self, apps: &[HostApp], token: &str) {
         let results =
             each(apps.to_vec(), self.parallel, |a| async move { (a.host().to_string(), a.unlock(token).await) }).await;
         for (host, r) in results {
