@@ -9,7 +9,7 @@ use crate::fetch::Memory;
 use crate::run::Agent;
 use crate::state::{self, AppState, InFlight};
 use haul_bless::{Blessing, Refusal};
-use haul_host::{Event, EventKind, HostApp, LockInfo, LockOutcome};
+use haul_host::{Event, EventKind, HostApp, HostState, LockInfo, LockOutcome};
 use haul_store::reports::{AgentPhase, AgentReport, StepReport};
 use jiff::Timestamp;
 use std::path::PathBuf;
@@ -247,8 +247,8 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
         return Err(Stop::Backoff(format!("retrying at {at} after {} failure(s): {last}", run.state.failures)));
     }
 
-    let token = lock(run, &b).await?;
-    let r = locked(run, &b, &token).await;
+    let (token, hs) = lock(run, &b).await?;
+    let r = locked(run, &b, &token, hs).await;
     if let Err(e) = run.host().unlock(&token).await {
         run.agent.warn(&format!("{}: could not release the lock: {e}", run.app));
     }
@@ -264,7 +264,7 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
 /// another agent process for this app (an overlapping cron run) may have
 /// worked while this one waited, and only a lock holder may judge a step in
 /// flight as cut short by a crash.
-async fn locked(run: &mut AppRun<'_>, b: &Blessing, token: &str) -> Result<(), Stop> {
+async fn locked(run: &mut AppRun<'_>, b: &Blessing, token: &str, hs: Option<HostState>) -> Result<(), Stop> {
     let mut fresh = state::load(&run.state_path).map_err(|e| Stop::Failed(e.to_string()))?;
     let ours = run.state.accepted.clone();
     if ours.as_ref().map(|a| a.version) > fresh.accepted.as_ref().map(|a| a.version) {
@@ -292,12 +292,13 @@ async fn locked(run: &mut AppRun<'_>, b: &Blessing, token: &str) -> Result<(), S
         run.save()?;
     }
 
-    crate::work::work(run, b, token, stale.as_deref()).await
+    crate::work::work(run, b, token, stale.as_deref(), hs).await
 }
 
 /// Takes the app's host lock, taking over one whose holder is certainly
-/// dead (an agent killed with it), as push does.
-async fn lock(run: &mut AppRun<'_>, b: &Blessing) -> Result<String, Stop> {
+/// dead (an agent killed with it), as push does; with what is on the host,
+/// read under the lock in the same script, when it was free.
+async fn lock(run: &mut AppRun<'_>, b: &Blessing) -> Result<(String, Option<HostState>), Stop> {
     let info = LockInfo::new(
         run.agent.holder.clone(),
         &run.agent.user,
@@ -306,9 +307,9 @@ async fn lock(run: &mut AppRun<'_>, b: &Blessing) -> Result<String, Stop> {
     let token = info.token.clone();
     let host = run.host();
     let failed = |e: haul_host::HostError| Stop::Failed(e.to_string());
-    let theirs = match host.lock(&info).await.map_err(failed)? {
-        LockOutcome::Acquired => return Ok(token),
-        LockOutcome::Held(theirs) => theirs,
+    let theirs = match host.lock_inspect(&info).await.map_err(failed)? {
+        (LockOutcome::Acquired, hs) => return Ok((token, hs)),
+        (LockOutcome::Held(theirs), _) => theirs,
     };
     let Some(why) = theirs.holder.dead(&info.holder).filter(|_| !theirs.is_unreadable()) else {
         return Err(Stop::Waiting(format!("locked by {}", theirs.describe())));
@@ -318,7 +319,7 @@ async fn lock(run: &mut AppRun<'_>, b: &Blessing) -> Result<String, Stop> {
         ..Event::now(EventKind::Unlock, &info.user)
     };
     match host.take_over(&theirs, &info, &event).await.map_err(failed)? {
-        LockOutcome::Acquired => Ok(token),
+        LockOutcome::Acquired => Ok((token, None)),
         LockOutcome::Held(now) => Err(Stop::Waiting(format!("locked by {}", now.describe()))),
     }
 }

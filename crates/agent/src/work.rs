@@ -10,7 +10,7 @@
 use crate::steps::{self, StepError, runs_here};
 use crate::sync::{AppRun, Stop};
 use haul_bless::Blessing;
-use haul_host::{Event, EventKind, SharedPath};
+use haul_host::{Event, EventKind, HostState, SharedPath};
 use haul_release::ReleaseId;
 use haul_store::reports::{AgentPhase, read_all};
 use std::collections::BTreeMap;
@@ -40,11 +40,25 @@ impl AppRun<'_> {
     }
 }
 
-pub(crate) async fn work(run: &mut AppRun<'_>, b: &Blessing, token: &str, stale: Option<&str>) -> Result<(), Stop> {
+/// The round's steps under the lock. `read` is what was read on the host
+/// when the lock was taken; it is read again only when something here
+/// changed the host first (an abandoned download discarded).
+pub(crate) async fn work(
+    run: &mut AppRun<'_>,
+    b: &Blessing,
+    token: &str,
+    stale: Option<&str>,
+    read: Option<HostState>,
+) -> Result<(), Stop> {
+    let mut read = read;
     if let Some(old) = stale.and_then(|s| ReleaseId::parse(s).ok()) {
         run.host().discard_incomplete(&old).await.map_err(failed)?;
+        read = None;
     }
-    let hs = run.host().inspect().await.map_err(failed)?;
+    let hs = match read {
+        Some(hs) => hs,
+        None => run.host().inspect().await.map_err(failed)?,
+    };
     run.live = hs.current.clone();
     if hs.current.as_deref() != Some(b.release.as_str()) && run.state.done(AgentPhase::Switch) {
         // Switched once, but `current` has moved since (a person's

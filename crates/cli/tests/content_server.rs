@@ -70,9 +70,12 @@ fn the_server_refuses_a_sync_into_a_protected_environment_without_admin_and_a_re
     assert!(v["error"]["message"].as_str().unwrap().contains("is protected"), "{v}");
     let (st, _) = json(port, "POST", "/api/v1/content-syncs/check", "ops-secret", Some(&check("prod", Some("why"))));
     assert_eq!(st, 204);
-    // Unknown names and fields are refused.
-    let (st, _) = json(port, "POST", "/api/v1/content-syncs/check", "ci-secret", Some(&check("nowhere", None)));
-    assert_eq!(st, 422);
+    // Unknown names are not found (named, without the server's paths);
+    // unknown fields are refused.
+    let (st, v) = json(port, "POST", "/api/v1/content-syncs/check", "ci-secret", Some(&check("nowhere", None)));
+    assert_eq!(st, 404, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("no environment `nowhere` in the server's haul.toml") && !msg.contains('/'), "{msg}");
     let extra = body("stage", None).replace("\"app\":", "\"forced\":true,\"app\":");
     let (st, _) = json(port, "POST", "/api/v1/content-syncs", "ci-secret", Some(&extra));
     assert_eq!(st, 422);

@@ -31,7 +31,7 @@
 //! a full disk) is held by someone unknown: reported as such, shown by
 //! `haul status`, cleared by `haul unlock`.
 
-use crate::{Holder, HostApp, HostError, scripts};
+use crate::{Holder, HostApp, HostError, HostState, scripts};
 use haul_transport::Input;
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +114,19 @@ impl HostApp {
         let line = serde_json::to_string(info).expect("lock serializes");
         let out = self.run_ok("take lock", scripts::LOCK, &[self.dir(), &line], Input::None).await?;
         self.outcome(&out.stdout_str())
+    }
+
+    /// Takes the lock unless someone holds it and, when it was taken, reads
+    /// what [`HostApp::inspect`] reads, under it: one round trip where
+    /// there were two.
+    pub async fn lock_inspect(&self, info: &LockInfo) -> Result<(LockOutcome, Option<HostState>), HostError> {
+        let line = serde_json::to_string(info).expect("lock serializes");
+        let out = self.run_ok("take lock", scripts::LOCK_INSPECT, &[self.dir(), &line], Input::None).await?;
+        let text = out.stdout_str();
+        match text.strip_prefix("acquired\n") {
+            Some(state) => Ok((LockOutcome::Acquired, Some(crate::state::parse_state(self.host(), state)?))),
+            None => Ok((self.outcome(&text)?, None)),
+        }
     }
 
     fn outcome(&self, text: &str) -> Result<LockOutcome, HostError> {

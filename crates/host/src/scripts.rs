@@ -14,7 +14,8 @@ macro_rules! script {
     };
 }
 
-pub(crate) const LOCK: &str = script!("lock.sh");
+pub(crate) const LOCK: &str = script!("lock.sh", "lock-take.sh");
+pub(crate) const LOCK_INSPECT: &str = script!("live.sh", "lock.sh", "lock-inspect.sh", "inspect.sh");
 pub(crate) const UNLOCK: &str = script!("guard.sh", "unlock.sh");
 pub(crate) const TAKE_OVER: &str = script!("guard.sh", "take-over.sh");
 pub(crate) const FORCE_UNLOCK: &str = script!("guard.sh", "force-unlock.sh");
@@ -55,6 +56,8 @@ const FILES: &[&str] = &[
     "guard.sh",
     "inspect.sh",
     "live.sh",
+    "lock-inspect.sh",
+    "lock-take.sh",
     "lock.sh",
     "prune.sh",
     "read-release.sh",
@@ -75,6 +78,7 @@ mod tests {
     /// Every script the crate runs, so each is parsed by every shell.
     const ALL: &[&str] = &[
         super::LOCK,
+        super::LOCK_INSPECT,
         super::UNLOCK,
         super::TAKE_OVER,
         super::FORCE_UNLOCK,
@@ -90,6 +94,11 @@ mod tests {
         super::COMPLETE,
         super::STEP,
         super::SECRET,
+        super::CONTENT_LIST,
+        super::CONTENT_PACK,
+        super::CONTENT_STAGE,
+        super::CONTENT_SWITCH,
+        super::CONTENT_UNPACK,
         super::TOOLS,
         super::CHECK,
     ];

@@ -63,7 +63,7 @@ impl HostApp {
     }
 }
 
-fn parse_state(host: &str, text: &str) -> Result<HostState, HostError> {
+pub(crate) fn parse_state(host: &str, text: &str) -> Result<HostState, HostError> {
     let mut st = HostState::default();
     let text = match text.strip_prefix("@rsync\n") {
         Some(rest) => {

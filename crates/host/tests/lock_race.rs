@@ -40,6 +40,7 @@ under_every_shell!(
     a_release_by_a_holder_that_lost_its_lock_leaves_the_new_holder_alone,
     an_empty_or_torn_lock_file_is_held_by_someone_unknown_until_cleared,
     a_guard_left_by_a_killed_script_is_recovered,
+    taking_the_lock_and_reading_the_host_in_one_script_is_the_same_lock,
 );
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -233,4 +234,52 @@ fn a_holder_in_another_pid_namespace_is_never_judged_dead() {
     assert_eq!(theirs.dead(&me), None, "{theirs:?} is alive in its own namespace");
     ns.kill().unwrap();
     ns.wait().unwrap();
+}
+
+/// `lock_inspect` (one script: take, then read under the lock) races
+/// plain takers and is one of them: never two holders, a held lock reads
+/// nothing, and what it reads shows the lock it just took.
+fn taking_the_lock_and_reading_the_host_in_one_script_is_the_same_lock(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = app(tmp.path(), shell);
+    let inside = Arc::new(AtomicUsize::new(0));
+    runtime().block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..6 {
+            let (a, inside) = (a.clone(), inside.clone());
+            tasks.spawn(async move {
+                for r in 0..6 {
+                    let me = info(&format!("w{w}-r{r}"), Holder::current());
+                    loop {
+                        let (outcome, state) = if w % 2 == 0 {
+                            a.lock_inspect(&me).await.expect("taking the lock never fails")
+                        } else {
+                            (a.lock(&me).await.expect("taking the lock never fails"), None)
+                        };
+                        match outcome {
+                            LockOutcome::Acquired => {
+                                assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+                                if w % 2 == 0 {
+                                    let state = state.expect("read under the lock");
+                                    let held = state.lock.expect("the lock just taken is on the host");
+                                    assert_eq!(held.token, me.token);
+                                }
+                                inside.fetch_sub(1, Ordering::SeqCst);
+                                a.unlock(&me.token).await.expect("release");
+                                break;
+                            }
+                            LockOutcome::Held(other) => {
+                                assert!(state.is_none(), "nothing is read under someone else's lock");
+                                assert_ne!(other.token, me.token);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+    });
+    assert!(!tmp.path().join("app/.haul/lock").exists());
 }

@@ -34,8 +34,10 @@ fn judge(
     reason: Option<&str>,
 ) -> Result<bool, ApiError> {
     let unprocessable = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
-    state.config.app(app).map_err(|e| unprocessable(e.to_string()))?;
-    state.config.env(from).map_err(|e| unprocessable(e.to_string()))?;
+    // Unknown names are 404 as on every route, said without the config
+    // file's path.
+    crate::records::found_app_env(state, app, Some(from))?;
+    crate::records::found_app_env(state, app, Some(to))?;
     let target = state.config.env(to).map_err(|e| unprocessable(e.to_string()))?;
     if !target.protected() {
         return Ok(false);

@@ -5,7 +5,7 @@
 
 use crate::fanout::each;
 use crate::{DeployError, Engine, LockHeld, Progress};
-use haul_host::{Event, EventKind, HostApp, LockInfo, LockOutcome};
+use haul_host::{Event, EventKind, HostApp, HostState, LockInfo, LockOutcome};
 
 impl Engine {
     pub fn unlock_hint(&self, app: &str, env: &str) -> String {
@@ -16,42 +16,72 @@ impl Engine {
     /// certainly dead (see [`haul_host::Holder::dead`]) is taken over, and
     /// the take-over recorded; any other lock is reported as held.
     pub async fn lock_all(&self, apps: &[HostApp], command: String, hint: String) -> Result<String, DeployError> {
+        self.lock_each(apps, command, hint, false).await.map(|(token, _)| token)
+    }
+
+    /// [`Engine::lock_all`], and what is on each host read under its lock
+    /// (in `apps`' order), taken and read in one round trip per host.
+    pub(crate) async fn lock_inspect_all(
+        &self,
+        apps: &[HostApp],
+        command: String,
+        hint: String,
+    ) -> Result<(String, Vec<HostState>), DeployError> {
+        let (token, states) = self.lock_each(apps, command, hint, true).await?;
+        Ok((token, states.into_iter().map(|s| s.expect("inspected under the lock")).collect()))
+    }
+
+    async fn lock_each(
+        &self,
+        apps: &[HostApp],
+        command: String,
+        hint: String,
+        inspect: bool,
+    ) -> Result<(String, Vec<Option<HostState>>), DeployError> {
         let info = LockInfo::new(self.who.holder.clone(), &self.who.user, command);
         let token = info.token.clone();
         let results = each(apps.to_vec(), self.parallel, |a| {
             let info = info.clone();
             async move {
-                let theirs = match a.lock(&info).await? {
-                    LockOutcome::Acquired => return Ok((LockOutcome::Acquired, None)),
+                let (outcome, state) =
+                    if inspect { a.lock_inspect(&info).await? } else { (a.lock(&info).await?, None) };
+                let theirs = match outcome {
+                    LockOutcome::Acquired => return Ok((LockOutcome::Acquired, None, state)),
                     LockOutcome::Held(theirs) => theirs,
                 };
                 // A lock of a process that is certainly gone protects
                 // nothing: take it over (and say so).
                 let Some(why) = theirs.holder.dead(&info.holder).filter(|_| !theirs.is_unreadable()) else {
-                    return Ok((LockOutcome::Held(theirs), None));
+                    return Ok((LockOutcome::Held(theirs), None, None));
                 };
                 let event = Event {
                     reason: Some(format!("taken over: {why} ({})", theirs.command)),
                     ..Event::now(EventKind::Unlock, &info.user)
                 };
                 let outcome = a.take_over(&theirs, &info, &event).await?;
-                Ok::<_, haul_host::HostError>((outcome, Some(format!("{}: {why}", theirs.describe()))))
+                let state = match (&outcome, inspect) {
+                    (LockOutcome::Acquired, true) => Some(a.inspect().await?),
+                    _ => None,
+                };
+                Ok::<_, haul_host::HostError>((outcome, Some(format!("{}: {why}", theirs.describe())), state))
             }
         })
         .await;
         let mut held = Vec::new();
         let mut failure = None;
         let mut acquired = Vec::new();
+        let mut states = Vec::new();
         for (a, r) in apps.iter().zip(results) {
             match r {
-                Ok((LockOutcome::Acquired, took_over)) => {
+                Ok((LockOutcome::Acquired, took_over, state)) => {
+                    states.push(state);
                     if let Some(what) = took_over {
                         self.observer
                             .progress(Progress::Warn(&format!("{}: took over a stale lock: {what}", a.host())));
                     }
                     acquired.push(a.clone());
                 }
-                Ok((LockOutcome::Held(theirs), _)) => {
+                Ok((LockOutcome::Held(theirs), _, _)) => {
                     let stale = self.staleness(&theirs);
                     held.push(LockHeld { host: a.host().to_string(), info: theirs, stale });
                 }
@@ -59,7 +89,7 @@ impl Engine {
             }
         }
         if held.is_empty() && failure.is_none() {
-            return Ok(token);
+            return Ok((token, states));
         }
         self.unlock_all(&acquired, &token).await;
         match failure {

@@ -3,13 +3,13 @@
 //! task fails.
 
 use crate::engine::humanize;
+use crate::engine::run::Locked;
 use crate::engine::state::HostRun;
 use crate::plan::{On, Plan, PlanKind, PlanPhase, RolloutPlan};
 use crate::report::DeployReport;
 use crate::secrets::SecretValue;
 use crate::{DeployError, Engine, Phase, Progress};
 use haul_config::FailurePolicy;
-use haul_host::HostApp;
 use haul_release::Release;
 use std::time::Instant;
 
@@ -30,11 +30,11 @@ impl Engine {
         plan: &Plan,
         release: Option<&Release>,
         secrets: &[SecretValue],
-        apps: Vec<HostApp>,
-        token: &str,
+        locked: Locked<'_>,
         t0: Instant,
     ) -> Result<DeployReport, DeployError> {
-        let mut runs = self.host_runs(plan, release, apps).await?;
+        let token = locked.token;
+        let mut runs = self.host_runs(plan, release, locked.apps, locked.states)?;
         let release_id = release.map(|r| r.id.clone()).or_else(|| runs.first().map(|r| r.goal.to_string()));
         if runs.iter().all(HostRun::unchanged) {
             let msg = format!("{} is already live on every host", release_id.clone().unwrap_or_default());

@@ -13,6 +13,14 @@ use haul_transport::Transport;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The hosts of a run once locked: each host's app, what was read on it
+/// under the lock (same order), and the lock's token.
+pub(super) struct Locked<'a> {
+    pub(super) apps: Vec<HostApp>,
+    pub(super) states: Vec<HostState>,
+    pub(super) token: &'a str,
+}
+
 impl Engine {
     /// Runs a deploy or rollback plan.
     pub async fn run(&self, plan: &Plan) -> Result<DeployReport, DeployError> {
@@ -44,10 +52,15 @@ impl Engine {
             PlanKind::Deploy => "deploy",
             PlanKind::Rollback => "rollback",
         };
-        let token = self
-            .lock_all(&apps, format!("{verb} {} {}", plan.app, plan.env), self.unlock_hint(&plan.app, &plan.env))
+        let (token, states) = self
+            .lock_inspect_all(
+                &apps,
+                format!("{verb} {} {}", plan.app, plan.env),
+                self.unlock_hint(&plan.app, &plan.env),
+            )
             .await?;
-        let mut result = self.run_locked(plan, release.as_deref(), &secrets, apps.clone(), &token, t0).await;
+        let locked = Locked { apps: apps.clone(), states, token: &token };
+        let mut result = self.run_locked(plan, release.as_deref(), &secrets, locked, t0).await;
         self.unlock_all(&apps, &token).await;
         let add = |r: &mut DeployReport| {
             for (host, why) in &skipped {
@@ -132,18 +145,17 @@ impl Engine {
         unreachable!("a build phase ends with pack")
     }
 
-    /// Inspects every (locked) host and works out what it goes to; refuses
+    /// Works out what each (locked, inspected) host goes to; refuses
     /// a rollback a host cannot make, or one whose hosts disagree.
-    pub(super) async fn host_runs(
+    pub(super) fn host_runs(
         &self,
         plan: &Plan,
         release: Option<&Release>,
         apps: Vec<HostApp>,
+        states: Vec<HostState>,
     ) -> Result<Vec<HostRun>, DeployError> {
-        let states = each(apps.clone(), self.parallel, |a| async move { a.inspect().await }).await;
         let mut runs = Vec::new();
         for ((app, target), state) in apps.into_iter().zip(plan.hosts.iter()).zip(states) {
-            let state = state?;
             let goal = goal(plan, release, &target.name, &state)?;
             runs.push(HostRun::new(app, target.clone(), state, goal));
         }
