@@ -17,6 +17,7 @@
 
 pub mod agents;
 mod names;
+pub mod pipeline;
 pub mod pull;
 pub mod records;
 pub mod requests;

@@ -139,6 +139,20 @@ pub struct DeploymentQuery {
     pub limit: Option<i64>,
 }
 
+/// `GET /api/v1/pipeline/{app}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PipelineQuery {
+    /// The days the DORA measures cover, ending now (default 30).
+    #[param(minimum = 1, maximum = 3660)]
+    pub days: Option<u32>,
+}
+
+impl PipelineQuery {
+    pub const MAX_DAYS: u32 = 3660;
+}
+
 /// `GET /api/v1/releases`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

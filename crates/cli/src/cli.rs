@@ -131,6 +131,17 @@ pub enum Command {
         #[command(subcommand)]
         what: SecretsCommand,
     },
+    /// Every environment of an app in promotion order: what each runs and
+    /// since when, verified or not, what waits to enter it and what it still
+    /// lacks, its content source and last sync, and the DORA measures.
+    Pipeline {
+        app: String,
+        /// The days the DORA measures cover, ending now.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3660))]
+        days: u32,
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Deployments recorded in the ledger, newest first.
     History {
         app: Option<String>,
@@ -174,10 +185,11 @@ pub enum Command {
     },
     /// Deploy the newest release that meets an environment's requirements,
     /// taken from the environment its code comes from; or say what each
-    /// candidate still lacks.
+    /// candidate still lacks. A group (`[groups]`) promotes to each member
+    /// in order and stops at the first that fails.
     Promote {
         app: String,
-        /// The environment to promote into.
+        /// The environment (or group of environments) to promote into.
         #[arg(long)]
         to: String,
         /// Promote this release (it must qualify).

@@ -41,6 +41,10 @@ pub struct Config {
     pub environments: BTreeMap<Spanned<String>, Environment>,
     #[serde(default)]
     pub hosts: BTreeMap<Spanned<String>, Host>,
+    /// Environment groups: names for lists of environments promoted
+    /// together, in order (see `group()`).
+    #[serde(default)]
+    pub groups: crate::Groups,
     /// Webhooks told about events of every environment (see `webhooks()`).
     #[serde(default)]
     pub webhooks: BTreeMap<Spanned<String>, Spanned<WebhookConfig>>,

@@ -221,6 +221,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
     crate::pull::validate(c)?;
     crate::secrets::validate(c)?;
     crate::content::validate(c)?;
+    crate::groups::validate(c)?;
     crate::ssh_fields::validate(c)?;
     for (name, host) in &c.hosts {
         match host.kind() {

@@ -27,6 +27,7 @@ mod api;
 mod audit;
 mod batch;
 mod content;
+pub mod dora;
 mod error;
 mod gate;
 mod lease;

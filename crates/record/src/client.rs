@@ -102,6 +102,11 @@ pub trait LedgerClient: Send + Sync {
 
     fn verify_audit(&self) -> Answer<'_, AuditReport>;
 
+    /// Every environment of `app` in promotion order with what waits where
+    /// and the DORA measures over `days` days, judged by `config`, or by
+    /// the server's `haul.toml`.
+    fn pipeline<'a>(&'a self, config: &'a Config, app: &'a str, days: u32) -> Answer<'a, haul_api::pipeline::Pipeline>;
+
     /// Records a content sync that ran; returns its id. Through a server,
     /// under its token's name (a protected target needs `admin`).
     fn record_content_sync<'a>(&'a self, s: &'a haul_ledger::NewContentSync) -> Answer<'a, i64>;

@@ -139,4 +139,8 @@ impl LedgerClient for Ledger {
     fn verify_audit(&self) -> Answer<'_, AuditReport> {
         Box::pin(async move { Ok(Ledger::verify_audit(self).await?) })
     }
+
+    fn pipeline<'a>(&'a self, config: &'a Config, app: &'a str, days: u32) -> Answer<'a, haul_api::pipeline::Pipeline> {
+        Box::pin(async move { Ok(haul_server::pipeline::read(self, config, app, days).await?) })
+    }
 }

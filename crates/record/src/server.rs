@@ -309,6 +309,21 @@ impl LedgerClient for Server {
         })
     }
 
+    fn pipeline<'a>(
+        &'a self,
+        _config: &'a Config,
+        app: &'a str,
+        days: u32,
+    ) -> Answer<'a, haul_api::pipeline::Pipeline> {
+        Box::pin(async move {
+            let v = self.get(&format!("/api/v1/pipeline/{app}"), &[("days", days.to_string())]).await?;
+            if v.get("environments").is_none_or(|e| !e.is_array()) {
+                return Err(self.malformed("a pipeline"));
+            }
+            self.decode(v)
+        })
+    }
+
     fn verify_audit(&self) -> Answer<'_, AuditReport> {
         Box::pin(async move {
             let v = self.get("/api/v1/audit/verify", &[]).await?;

@@ -46,6 +46,7 @@ pub(crate) fn routes() -> OpenApiRouter<State> {
         .merge(crate::wake::routes())
         .merge(crate::requests::routes())
         .merge(crate::content::routes())
+        .merge(crate::pipeline::routes())
 }
 
 /// The API's router over `state`, answering a 404 for what it lacks.

@@ -21,6 +21,7 @@ mod events;
 mod front;
 mod lease;
 mod openapi;
+pub mod pipeline;
 mod records;
 mod requests;
 #[cfg(test)]

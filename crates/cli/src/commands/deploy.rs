@@ -50,6 +50,7 @@ impl RunOpts {
 }
 
 /// How a plan is run.
+#[derive(Clone)]
 pub struct RunOpts {
     /// A promotion rather than a plain deploy (recorded as such).
     pub promote: bool,

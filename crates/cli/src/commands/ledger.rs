@@ -1,4 +1,5 @@
-//! `history`, `verify`, `approve`, `quarantine`, `audit verify`, `promote`:
+//! `history`, `verify`, `approve`, `quarantine`, `audit verify`, `promote`
+//! (into an environment or each member of a group):
 //! commands that read and write the ledger, through `haul-record`'s ledger
 //! client (the database or a `haul server`; these never know which).
 
@@ -138,9 +139,30 @@ pub async fn audit_verify(ctx: &Ctx, json: bool) -> Result {
     }
 }
 
+/// `haul promote`: into one environment, or into each member of a group in
+/// order, stopping at the first that fails (the rest are not touched, and
+/// the error names them).
 pub async fn promote(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts: super::deploy::RunOpts) -> Result {
     let config = ctx.config()?;
     config.app(app).map_err(|e| Failure::Usage(e.to_string()))?;
+    let Some(members) = config.group(to) else {
+        return promote_one(ctx, app, to, release, opts).await;
+    };
+    drop(config);
+    for (i, env) in members.iter().enumerate() {
+        ctx.printer.err(&format!("group {to}: {env} ({} of {})", i + 1, members.len()));
+        if let Err(e) = promote_one(ctx, app, env, release, opts.clone()).await {
+            let rest = &members[i + 1..];
+            let left = if rest.is_empty() { String::new() } else { format!("; not promoted: {}", rest.join(", ")) };
+            ctx.printer.err(&format!("group {to}: stopped at {env}{left}"));
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+async fn promote_one(ctx: &Ctx, app: &str, to: &str, release: Option<&str>, opts: super::deploy::RunOpts) -> Result {
+    let config = ctx.config()?;
     let env = config.env(to).map_err(|e| Failure::Usage(e.to_string()))?;
     let upstream = env.code.get_ref().clone();
     if upstream == "build" {

@@ -8,6 +8,7 @@ mod hosts;
 mod key;
 mod ledger;
 mod man;
+mod pipeline;
 mod pull;
 mod secrets;
 mod server;
@@ -70,7 +71,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Check { json: j, .. } | Command::Build { json: j, .. } => j.json,
         Command::Plan(d) | Command::Deploy(d) => d.run.json.json,
         Command::Rollback { run, .. } | Command::Promote { run, .. } => run.json.json,
-        Command::History { json, .. } | Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => json.json,
+        Command::History { json, .. }
+        | Command::Pipeline { json, .. }
+        | Command::Audit { what: crate::cli::AuditCommand::Verify { json } } => json.json,
         Command::Token { what: crate::cli::TokenCommand::New { json, .. } } => json.json,
         Command::Releases { json, .. } | Command::Status { json, .. } | Command::Prune { json, .. } => json.json,
         Command::Spool { json, .. } | Command::Bless { json, .. } => json.json,
@@ -109,6 +112,7 @@ pub async fn run(cli: Cli) -> i32 {
             ledger::approve(&ctx, &app, &release, &env, comment.as_deref()).await
         }
         Command::Quarantine { app, release, reason } => ledger::quarantine(&ctx, &app, &release, &reason).await,
+        Command::Pipeline { app, days, json } => pipeline::pipeline(&ctx, &app, days, json.json).await,
         Command::Promote { app, to, release, run } => {
             ledger::promote(&ctx, &app, &to, release.as_deref(), deploy::RunOpts::from(run, true)).await
         }

@@ -11,36 +11,13 @@ use haul_ledger::{Deployment, LedgerError, Verification};
 use maud::{Markup, html};
 use std::collections::BTreeMap;
 
-/// Environments in pipeline order: those that build first, then each
-/// environment after the one it takes its code from; by name within a step.
-fn ordered_envs(state: &State) -> Vec<String> {
-    let envs = &state.config.environments;
-    let depth = |name: &str| {
-        let mut d = 0;
-        let mut at = name.to_string();
-        while let Some(e) = envs.get(at.as_str()) {
-            let code = e.code.get_ref();
-            if code == "build" || d > envs.len() {
-                break;
-            }
-            d += 1;
-            at = code.clone();
-        }
-        d
-    };
-    let mut names: Vec<String> = envs.keys().map(|k| k.get_ref().clone()).collect();
-    names.sort_by_key(|n| (depth(n), n.clone()));
-    names
-}
-
 /// The hosts of `env` that receive `app` (none when its roles leave none).
 fn app_hosts(state: &State, app: &str, env: &str) -> Vec<String> {
     state.config.app_hosts(app, env, &[]).map(|hs| hs.into_iter().map(|h| h.name).collect()).unwrap_or_default()
 }
 
 pub(crate) fn upstream(state: &State, env: &str) -> Option<String> {
-    let code = state.config.environments.get(env)?.code.get_ref();
-    (code != "build").then(|| code.clone())
+    state.config.upstream(env)
 }
 
 struct Cell {
@@ -172,7 +149,7 @@ fn deployments_table(ds: &[Deployment]) -> Markup {
 }
 
 pub(crate) async fn matrix(who: Viewer, S(state): S<State>) -> Page {
-    let envs = ordered_envs(&state);
+    let envs = state.config.promotion_order();
     let mut rows = Vec::new();
     for app in state.config.apps.keys() {
         let app = app.get_ref();
@@ -214,7 +191,10 @@ pub(crate) async fn matrix(who: Viewer, S(state): S<State>) -> Page {
                     tbody {
                         @for (app, cells) in &rows {
                             tr {
-                                th.app scope="row" { (app) }
+                                th.app scope="row" {
+                                    (app)
+                                    div.small { a.pipeline href=(super::pipeline::pipeline_href(app)) { "pipeline →" } }
+                                }
                                 @for c in cells { (cell_html(app, c)) }
                             }
                         }

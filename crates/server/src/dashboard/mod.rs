@@ -6,7 +6,8 @@
 //! on a host and what touched it, `/promotions/{app}/{env}` each candidate
 //! judged against each requirement, `/agents/{app}/{env}` the agents of a
 //! pull environment (drift and silent ones marked), `/content/{app}` the
-//! app's content syncs. Pages are rendered with `maud`, so
+//! app's content syncs, `/pipeline/{app}` its environments in promotion
+//! order with what waits where and the DORA measures. Pages are rendered with `maud`, so
 //! every value is HTML-escaped by construction; the stylesheet is embedded
 //! in the binary and there is no script, so the pages work without
 //! JavaScript and load nothing from elsewhere.
@@ -28,6 +29,7 @@ mod host;
 mod layout;
 mod login;
 mod matrix;
+mod pipeline;
 mod promotion;
 pub(crate) mod session;
 
@@ -46,13 +48,14 @@ pub(crate) const PUBLIC: [(&str, &str); 4] =
     [("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/dashboard.css")];
 
 /// The pages, each behind `Auth<Read, Page>`, with an example path each.
-pub(crate) const PAGES: [(&str, &str); 6] = [
+pub(crate) const PAGES: [(&str, &str); 7] = [
     ("/", "/"),
     ("/deployments/{id}", "/deployments/1"),
     ("/hosts/{name}", "/hosts/a"),
     ("/promotions/{app}/{env}", "/promotions/app/prod"),
     ("/agents/{app}/{env}", "/agents/app/prod"),
     ("/content/{app}", "/content/app"),
+    ("/pipeline/{app}", "/pipeline/app"),
 ];
 
 pub(crate) fn routes(state: State) -> Router {
@@ -65,6 +68,7 @@ pub(crate) fn routes(state: State) -> Router {
         .route(PAGES[3].0, get(promotion::promotion))
         .route(PAGES[4].0, get(agents::agents))
         .route(PAGES[5].0, get(content::content))
+        .route(PAGES[6].0, get(pipeline::pipeline))
         .route("/dashboard.css", get(login::css))
         .with_state(state)
 }
