@@ -139,6 +139,30 @@ fn the_server_answers_the_same_pipeline_as_json_and_as_a_page() {
     assert_eq!(st, 404);
     let (_, matrix) = text(port, "GET", "/", Some("ci-secret"), None);
     assert!(matrix.contains("href=\"/pipeline/app\""), "the matrix links each app's pipeline");
+
+    // /metrics: what the ledger holds per app and environment, beside the
+    // server's own route latencies.
+    let (st, m) = text(port, "GET", "/metrics", Some("ci-secret"), None);
+    assert_eq!(st, 200, "{m}");
+    for line in [
+        "haul_deployments_total{app=\"app\",env=\"staging\",status=\"succeeded\"} 1\n",
+        "haul_deployment_duration_seconds_count{app=\"app\",env=\"staging\"} 1\n",
+        "haul_deployment_duration_seconds_bucket{app=\"app\",env=\"staging\",le=\"+Inf\"} 1\n",
+        "haul_host_failures_total{app=\"app\",env=\"staging\"} 0\n",
+        "haul_http_request_duration_seconds_count{route=\"/api/v1/pipeline/{app}\"} 8\n",
+        "haul_http_request_duration_seconds_count{route=\"/pipeline/{app}\"} 2\n",
+    ] {
+        assert!(m.contains(line), "{line} in\n{m}");
+    }
+    let last: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("haul_last_success_timestamp_seconds{app=\"app\",env=\"staging\"} "))
+        .expect("a last success for staging")
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!((now - 600.0..=now).contains(&last), "{last} vs {now}");
+    assert!(!m.contains("env=\"prod\",status"), "nothing ran in prod: {m}");
     server.stop();
 }
 
@@ -187,6 +211,29 @@ fn promoting_to_a_group_promotes_each_member_in_order() {
     assert_eq!(envs, ["prod-us", "prod-eu", "staging"], "newest first: eu, then us");
     let got = p.haul(&["pipeline", "app", "--json"]).ok().json();
     assert_eq!(stage(&got, "prod-eu")["groups"], serde_json::json!(["prod"]));
+}
+
+#[test]
+fn the_api_names_a_groups_members_instead_of_promoting_it_as_one() {
+    let p = Project::new(&format!(
+        "{}
+[server]
+
+{}",
+        grouped(""),
+        token("ci", "ci-secret", &["read", "deploy"])
+    ));
+    release(&p, "staging");
+    let server = Server::start(&p);
+    let body = r#"{"app": "app", "env": "prod"}"#;
+    let (st, v) = json(server.port, "POST", "/api/v1/promotions", "ci-secret", Some(body));
+    assert_eq!(st, 422, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("`prod` is a group of environments (prod-eu, prod-us)"),
+        "{v}"
+    );
+    assert_eq!(p.haul(&["history", "--json"]).ok().json().as_array().unwrap().len(), 1, "nothing started");
+    server.stop();
 }
 
 #[test]

@@ -105,16 +105,7 @@ async fn openapi(_: Auth<Read>, S(state): S<State>) -> Res {
 #[utoipa::path(get, path = "/metrics", responses((status = 200, body = String, content_type = "text/plain"), Errors),
     security(("bearer" = [])), extensions(("x-haul-scope" = json!("read"))))]
 async fn metrics(_: Auth<Read>, S(state): S<State>) -> Res {
-    let m = &state.metrics;
-    let mut out = String::from("# HELP haul_http_requests_total HTTP requests answered, by status class.\n");
-    out.push_str("# TYPE haul_http_requests_total counter\n");
-    for (i, n) in m.by_class.iter().enumerate() {
-        out.push_str(&format!("haul_http_requests_total{{code=\"{}xx\"}} {}\n", i + 1, n.load(Ordering::Relaxed)));
-    }
-    out.push_str("# HELP haul_ledger_writes_total Records written to the ledger through the API.\n");
-    out.push_str("# TYPE haul_ledger_writes_total counter\n");
-    out.push_str(&format!("haul_ledger_writes_total {}\n", m.writes.load(Ordering::Relaxed)));
-    out.push_str(&crate::deliveries::metrics(&state).await);
+    let out = crate::metrics::render(&state).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 

@@ -20,6 +20,7 @@ mod error;
 mod events;
 mod front;
 mod lease;
+mod metrics;
 mod openapi;
 pub mod pipeline;
 mod records;
@@ -43,7 +44,6 @@ use axum::Router;
 use haul_config::Config;
 use haul_ledger::Ledger;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A token the server accepts.
 #[derive(Clone)]
@@ -68,20 +68,6 @@ impl std::fmt::Debug for Token {
     }
 }
 
-/// Request counts by status class, for `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    by_class: [AtomicU64; 5],
-    writes: AtomicU64,
-}
-
-impl Metrics {
-    fn record(&self, status: u16) {
-        let class = (status / 100).clamp(1, 5) as usize - 1;
-        self.by_class[class].fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -91,7 +77,7 @@ pub struct State {
     /// database.
     pub(crate) config: Arc<Config>,
     pub(crate) tokens: Arc<Vec<Token>>,
-    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
     /// Answers to reads, kept until the ledger changes.
     pub(crate) cache: Arc<cache::Cache>,
     /// The newest event's number, as last read from the database.
@@ -158,8 +144,13 @@ async fn count(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let arrived = std::time::Instant::now();
     let res = next.run(req).await;
-    state.metrics.record(res.status().as_u16());
+    state.metrics.record(&route, res.status().as_u16(), arrived.elapsed());
     res
 }
 

@@ -93,6 +93,16 @@ fn app_env_in_config(state: &State, app: &str, env: Option<&str>, status: Status
         return Err(unknown("app", app, c.apps.keys().map(|k| k.get_ref().as_str()).collect()));
     }
     if let Some(env) = env
+        && let Some(members) = c.group(env)
+    {
+        // One request is one deployment: a group's members are each their
+        // own, started in order by the client (`haul promote` does).
+        return Err(ApiError::new(
+            status,
+            format!("`{env}` is a group of environments ({}): ask for each member in order", members.join(", ")),
+        ));
+    }
+    if let Some(env) = env
         && state.config.env(env).is_err()
     {
         return Err(unknown("environment", env, c.environments.keys().map(|k| k.get_ref().as_str()).collect()));

@@ -112,6 +112,14 @@ async fn recorded(url: &str) {
     assert_eq!(d.change_failure_rate, Some(0.5));
     // Another environment's deployments are not these.
     assert_eq!(l.dora("web", "stage", since, crate::now()).await.unwrap().changes, 0);
+
+    // What /metrics reads of the same rows.
+    let m = l.env_metrics().await.unwrap();
+    let e = &m[&("web".to_string(), "prod".to_string())];
+    let by: Vec<(&str, u64)> = e.by_status.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(by, [("succeeded", 2), ("undone", 1)]);
+    assert_eq!((e.durations_s.len(), e.host_failures), (3, 0));
+    assert!(e.last_success.is_some_and(|t| t >= built), "{e:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
