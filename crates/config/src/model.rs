@@ -50,6 +50,34 @@ pub struct Config {
     pub webhooks: BTreeMap<Spanned<String>, Spanned<WebhookConfig>>,
 }
 
+/// What an app ships: `ship = "dist"` (the tree becomes the release) or
+/// `ship = ["bin/app", "config/", "static"]` (each, relative to `workdir`,
+/// at the same path in the release; no globs).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Ship {
+    Tree(String),
+    Paths(Vec<String>),
+}
+
+impl Ship {
+    /// The directory the release is packed from, relative to `workdir`.
+    pub fn tree(&self) -> &str {
+        match self {
+            Ship::Tree(t) => t,
+            Ship::Paths(_) => ".",
+        }
+    }
+
+    /// The listed paths (without a trailing `/`), or `None` for a tree.
+    pub fn only(&self) -> Option<Vec<String>> {
+        match self {
+            Ship::Tree(_) => None,
+            Ship::Paths(ps) => Some(ps.iter().map(|p| p.trim_end_matches('/').to_string()).collect()),
+        }
+    }
+}
+
 /// Where deployments are recorded.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,8 +211,10 @@ pub struct App {
     /// Where build steps run, relative to the config file.
     #[serde(default = "default_workdir")]
     pub workdir: String,
-    /// The tree that ships, relative to `workdir`.
-    pub ship: Spanned<String>,
+    /// What ships, relative to `workdir`: one tree that becomes the
+    /// release, or a list of files and directories, each placed at the
+    /// same relative path in the release (see [`Ship`]).
+    pub ship: Spanned<Ship>,
     /// How many releases each host keeps.
     #[serde(default = "default_keep")]
     pub keep: Spanned<u32>,

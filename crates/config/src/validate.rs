@@ -61,9 +61,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         if *app.keep.get_ref() == 0 {
             return Err((app.keep.span(), "`keep` must be at least 1".into()));
         }
-        if app.ship.get_ref().trim().is_empty() {
-            return Err((app.ship.span(), "`ship` must name a directory".into()));
-        }
+        ship_paths(&app.ship)?;
         if let Some(p) = &app.path {
             relative_path(p, "`path`", false)?;
         }
@@ -316,6 +314,33 @@ pub(crate) fn relative_path(p: &Spanned<String>, what: &str, trailing_slash: boo
     Ok(())
 }
 
+/// `ship`: a tree that is named, or a list of relative paths, none twice
+/// nor inside another, without globs (each ships at its own path, so a
+/// glob's matches would be a different release on every machine).
+fn ship_paths(ship: &Spanned<Ship>) -> Result<(), Fail> {
+    let paths = match ship.get_ref() {
+        Ship::Tree(t) if t.trim().is_empty() => {
+            return Err((ship.span(), "`ship` must name a directory, or list files and directories".into()));
+        }
+        Ship::Tree(_) => return Ok(()),
+        Ship::Paths(ps) => ps,
+    };
+    if paths.is_empty() {
+        return Err((ship.span(), "`ship` lists nothing; list files and directories, or name one tree".into()));
+    }
+    let spanned: Vec<Spanned<String>> = paths.iter().map(|p| Spanned::new(ship.span(), p.clone())).collect();
+    for p in &spanned {
+        relative_path(p, "ship path", true)?;
+        if let Some(c) = p.get_ref().chars().find(|c| matches!(c, '*' | '?' | '[' | ']' | '{' | '}')) {
+            return Err((
+                ship.span(),
+                format!("ship path `{}` has `{c}`: list paths without globs", p.get_ref().escape_debug()),
+            ));
+        }
+    }
+    nested("ship path", &spanned)
+}
+
 /// Shared paths are checked one by one, then against each other: listed
 /// twice, or one inside another (staging would link the inner one through
 /// the outer one's link, into `shared/`).
@@ -323,21 +348,26 @@ fn shared_paths(shared: &[Spanned<String>]) -> Result<(), Fail> {
     for s in shared {
         relative_path(s, "shared path", true)?;
     }
+    nested("shared path", shared)
+}
+
+/// Refuses a path listed twice, or one inside another, of `paths`.
+fn nested(what: &str, paths: &[Spanned<String>]) -> Result<(), Fail> {
     let parts = |s: &Spanned<String>| -> Vec<String> {
         s.get_ref().trim_end_matches('/').split('/').map(str::to_string).collect()
     };
-    for (i, s) in shared.iter().enumerate() {
-        for earlier in &shared[..i] {
+    for (i, s) in paths.iter().enumerate() {
+        for earlier in &paths[..i] {
             let (a, b) = (parts(earlier), parts(s));
             if a == b {
-                return Err((s.span(), format!("shared path `{}` is listed twice", s.get_ref())));
+                return Err((s.span(), format!("{what} `{}` is listed twice", s.get_ref())));
             }
             let (outer, inner) = if a.len() < b.len() { (earlier, s) } else { (s, earlier) };
             if a.len() != b.len() && parts(inner).starts_with(&parts(outer)) {
                 return Err((
                     s.span(),
                     format!(
-                        "shared path `{}` is inside shared path `{}`; list only the outer one",
+                        "{what} `{}` is inside {what} `{}`; list only the outer one",
                         inner.get_ref(),
                         outer.get_ref()
                     ),

@@ -55,12 +55,13 @@ pub async fn build_release(
 ) -> Result<Release, DeployError> {
     let app = config.app(app_name)?;
     let workdir = config.dir.join(&app.workdir);
-    let tree = workdir.join(app.ship.get_ref());
+    let ship = app.ship.get_ref();
+    let tree = crate::plan::normalize(&workdir.join(ship.tree()));
     let env = vec![("HAUL_APP".to_string(), app_name.to_string())];
     for step in &app.build {
         run_build_step(config, step, &workdir, &env, observer).await?;
     }
-    pack(config, app_name, &tree, who, observer).await
+    pack(config, app_name, &tree, ship.only().as_deref(), who, observer).await
 }
 
 pub(crate) async fn run_build_step(
@@ -93,6 +94,7 @@ pub(crate) async fn pack(
     config: &haul_config::Config,
     app_name: &str,
     tree: &Path,
+    only: Option<&[String]>,
     who: &crate::Whoami,
     observer: &Arc<dyn Observer>,
 ) -> Result<Release, DeployError> {
@@ -102,7 +104,8 @@ pub(crate) async fn pack(
     let cache = ReleaseCache::new(config.cache_dir());
     let revision = git_revision(tree);
     let (tree2, app2, by) = (tree.to_path_buf(), app_name.to_string(), who.user.clone());
-    let result = tokio::task::spawn_blocking(move || cache.build(&app2, &tree2, &by, revision))
+    let only = only.map(<[String]>::to_vec);
+    let result = tokio::task::spawn_blocking(move || cache.build_paths(&app2, &tree2, only.as_deref(), &by, revision))
         .await
         .map_err(|e| DeployError::Refused(format!("packing panicked: {e}")))?;
     observer.progress(Progress::Finished { host: None, label: &label, ok: result.is_ok(), elapsed: t.elapsed() });

@@ -24,9 +24,11 @@ pub enum Action {
         step: Step,
         workdir: PathBuf,
     },
-    /// Snapshot the ship tree into a release.
+    /// Snapshot the ship tree (or only the paths listed) into a release.
     Pack {
         tree: PathBuf,
+        /// The paths `ship` lists below `tree`; `None` ships all of it.
+        only: Option<Vec<String>>,
     },
     Hook {
         hook: &'static str,
@@ -74,7 +76,11 @@ impl Action {
     pub fn label(&self) -> String {
         match self {
             Action::Build { step, .. } => format!("build: {}", step.label()),
-            Action::Pack { tree } => format!("pack {}", tree.display()),
+            Action::Pack { tree, only: None } => format!("pack {}", tree.display()),
+            Action::Pack { tree, only: Some(only) } => {
+                let only: Vec<String> = only.iter().map(|p| p.escape_debug().to_string()).collect();
+                format!("pack {}: {}", tree.display(), only.join(", "))
+            }
             Action::Hook { hook, step } => format!("{hook} hook: {}", step.label()),
             Action::Upload { shared } if shared.is_empty() => "upload changed files".into(),
             Action::Upload { shared } => {
@@ -228,7 +234,9 @@ pub fn plan_deploy(
             .iter()
             .map(|s| Task { action: Action::Build { step: s.clone(), workdir: workdir.clone() }, on: On::Local })
             .collect();
-        tasks.push(Task { action: Action::Pack { tree: normalize(&workdir.join(app.ship.get_ref())) }, on: On::Local });
+        let ship = app.ship.get_ref();
+        let pack = Action::Pack { tree: normalize(&workdir.join(ship.tree())), only: ship.only() };
+        tasks.push(Task { action: pack, on: On::Local });
         phases.push(PlanPhase { phase: Phase::Build, tasks });
     }
 
@@ -370,7 +378,7 @@ pub fn plan_rollback(
 }
 
 /// Drops `.` components so paths print the way a person would write them.
-fn normalize(p: &std::path::Path) -> PathBuf {
+pub(crate) fn normalize(p: &std::path::Path) -> PathBuf {
     p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 

@@ -56,11 +56,24 @@ impl ReleaseCache {
         built_by: &str,
         revision: Option<String>,
     ) -> Result<(Release, bool), ReleaseError> {
+        self.build_paths(app, tree, None, built_by, revision)
+    }
+
+    /// [`ReleaseCache::build`] of only the paths `only` lists below `tree`
+    /// (see [`crate::pack_paths`]).
+    pub fn build_paths(
+        &self,
+        app: &str,
+        tree: &Path,
+        only: Option<&[String]>,
+        built_by: &str,
+        revision: Option<String>,
+    ) -> Result<(Release, bool), ReleaseError> {
         let dir = self.app_dir(app);
         fs::create_dir_all(&dir).at(&dir)?;
         let tmp = dir.join(format!(".packing-{}.tar.zst", std::process::id()));
         let file = fs::File::create(&tmp).at(&tmp)?;
-        let manifest = match crate::pack(tree, std::io::BufWriter::new(file)) {
+        let manifest = match crate::pack_paths(tree, only, std::io::BufWriter::new(file)) {
             Ok(m) => m,
             Err(e) => {
                 let _ = fs::remove_file(&tmp);

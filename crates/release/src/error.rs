@@ -22,6 +22,14 @@ pub enum ReleaseError {
     Changed { path: String },
     #[error("the tree to ship, {}, does not exist or is not a directory", path.display())]
     NoTree { path: PathBuf },
+    #[error("`ship` lists `{}`, which does not exist in {}", path.escape_debug(), root.display())]
+    ShipMissing { path: String, root: PathBuf },
+    #[error(
+        "`ship` lists `{}`, but `{}` on the way to it is a link or a file, not a directory; list what it leads to",
+        path.escape_debug(),
+        through.escape_debug()
+    )]
+    ShipThrough { path: String, through: String },
     #[error("manifest entry `{}` is not a clean relative path", path.escape_debug())]
     BadPath { path: String },
     #[error("`{}` is not a release id (ids look like 20261123T190512.345Z-0123456789ab)", id.escape_debug())]

@@ -29,7 +29,7 @@ pub use id::{ReleaseId, check_release_id, is_release_id, new_release_id};
 pub use import::{ImportLimits, STALE_SCRATCH, unpack_foreign};
 pub use links::{LinkEscape, MAX_HOPS, resolve_link};
 pub use manifest::{Entry, Kind, Manifest};
-pub use pack::pack;
+pub use pack::{pack, pack_paths};
 pub use record::{cksum, sha256_hex};
 pub use refusal::ArchiveRefusal;
 pub use stream::{extract_files, write_stage_stream};

@@ -13,12 +13,25 @@ use std::path::{Path, PathBuf};
 /// tree (see [`crate::resolve_link`]), device files, sockets, FIFOs and
 /// names that are not UTF-8. Entries are written in manifest order.
 pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
+    pack_paths(root, None, out)
+}
+
+/// [`pack`], of only the paths `only` names below `root` (when given):
+/// each at its own path, a directory with everything below it, and the
+/// directories leading to it (which must be directories, not links, so
+/// nothing is reached through a link). A path that does not exist is
+/// refused by name.
+pub fn pack_paths(root: &Path, only: Option<&[String]>, out: impl Write) -> Result<Manifest, ReleaseError> {
     if !root.is_dir() {
         return Err(ReleaseError::NoTree { path: root.to_path_buf() });
     }
     let mut paths = Vec::new();
-    walk(root, root, &mut paths)?;
+    match only {
+        None => walk(root, root, &mut paths)?,
+        Some(only) => select(root, only, &mut paths)?,
+    }
     paths.sort_by(|a, b| a.0.cmp(&b.0));
+    paths.dedup_by(|a, b| a.0 == b.0);
     // Every link's target is read once and checked against all the others;
     // what ships is the target that was checked.
     let mut links = HashMap::new();
@@ -94,6 +107,37 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, bool)>) -> Resu
             return Err(ReleaseError::Special { path: rel, kind });
         }
         out.push((rel, full.clone(), ft.is_symlink()));
+        if ft.is_dir() {
+            walk(root, &full, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The listed paths, their leading directories and, for a directory,
+/// everything below it.
+fn select(root: &Path, only: &[String], out: &mut Vec<(String, PathBuf, bool)>) -> Result<(), ReleaseError> {
+    for entry in only {
+        let entry = entry.trim_end_matches('/');
+        let parts: Vec<&str> = entry.split('/').collect();
+        for i in 1..parts.len() {
+            let lead = parts[..i].join("/");
+            let full = root.join(&lead);
+            let meta = fs::symlink_metadata(&full)
+                .map_err(|_| ReleaseError::ShipMissing { path: entry.to_string(), root: root.to_path_buf() })?;
+            if !meta.is_dir() {
+                return Err(ReleaseError::ShipThrough { path: entry.to_string(), through: lead });
+            }
+            out.push((lead, full, false));
+        }
+        let full = root.join(entry);
+        let meta = fs::symlink_metadata(&full)
+            .map_err(|_| ReleaseError::ShipMissing { path: entry.to_string(), root: root.to_path_buf() })?;
+        let ft = meta.file_type();
+        if let Some(kind) = special(&ft) {
+            return Err(ReleaseError::Special { path: entry.to_string(), kind });
+        }
+        out.push((entry.to_string(), full.clone(), ft.is_symlink()));
         if ft.is_dir() {
             walk(root, &full, out)?;
         }

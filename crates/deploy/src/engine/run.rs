@@ -136,8 +136,9 @@ impl Engine {
                 Action::Build { step, workdir } => {
                     build::run_build_step(&self.config, step, workdir, &env, &self.observer).await?
                 }
-                Action::Pack { tree } => {
-                    return build::pack(&self.config, &plan.app, tree, &self.who, &self.observer).await;
+                Action::Pack { tree, only } => {
+                    return build::pack(&self.config, &plan.app, tree, only.as_deref(), &self.who, &self.observer)
+                        .await;
                 }
                 _ => {}
             }
