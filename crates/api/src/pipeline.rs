@@ -46,6 +46,8 @@ pub struct Stage {
     pub promotable: Option<String>,
     /// The newest content sync into it.
     pub last_sync: Option<LastSync>,
+    /// The content sets that take only a subset into it, and what.
+    pub subsets: Vec<SubsetState>,
     pub dora: Dora,
 }
 
@@ -79,6 +81,13 @@ pub struct Waiting {
     pub qualifies: bool,
     /// Every requirement it does not meet yet, in the gate's words.
     pub lacks: Vec<String>,
+}
+
+/// A content set's stated subset for one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SubsetState {
+    pub set: String,
+    pub description: String,
 }
 
 /// A content sync, in short.

@@ -65,6 +65,10 @@ pub struct ContentSet {
     pub paths: Vec<Spanned<String>>,
     /// Files: `every` host of the target (default) or `one`.
     pub to: Option<Spanned<FilesTo>>,
+    /// What a sync into an environment takes instead of the whole set
+    /// (see `crate::subset`), by environment.
+    #[serde(default)]
+    pub subset: std::collections::BTreeMap<Spanned<String>, Spanned<crate::Subset>>,
 }
 
 impl ContentSet {
@@ -98,6 +102,8 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         for (name, set) in &app.content {
             crate::validate::check_name("content set", name)?;
             check_set(app, app_name.get_ref(), name.get_ref(), set, &roles)?;
+            let what = format!("content set `{}` of app `{}`", name.get_ref(), app_name.get_ref());
+            crate::subset::validate(c, &what, set.get_ref())?;
         }
     }
     Ok(())

@@ -17,6 +17,7 @@ mod scripts;
 mod secrets;
 mod ssh_fields;
 mod step;
+mod subset;
 mod tokens;
 mod validate;
 mod webhooks;
@@ -33,6 +34,7 @@ pub use scripts::PackageScripts;
 pub use secrets::{DEFAULT_SECRET_MODE, Secret, SecretConfig, SecretSource, SourceConfig};
 pub use ssh_fields::char_problem as ssh_char_problem;
 pub use step::Step;
+pub use subset::{Effective, Subset};
 pub use tokens::{SCOPES, names as bound_names};
 pub use webhooks::{EVENT_KINDS, MAX_BACKOFF, Webhook, WebhookConfig, pattern_matches};
 

@@ -27,7 +27,7 @@ pub(crate) async fn files(
 ) -> Result<SetOutcome, ContentError> {
     let config = &engine.config;
     let path = config.app(&plan.app)?.path.as_ref().map(|p| p.get_ref().clone());
-    let dirs: Vec<String> = set.paths.iter().map(|p| p.get_ref().trim_end_matches('/').to_string()).collect();
+    let dirs: Vec<String> = set.into_env(&plan.to).paths;
     let fail = |step: StepKind, host: &str, message: String, target: String| ContentError::Step {
         set: name.to_string(),
         step,

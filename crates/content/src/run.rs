@@ -33,6 +33,10 @@ pub struct SetOutcome {
 /// what each set that synced moved is pushed to `done` as it ends.
 pub async fn sync(engine: &Engine, plan: &SyncPlan<'_>, done: &mut Vec<SetOutcome>) -> Result<(), ContentError> {
     for (name, set) in &plan.sets {
+        if let Some(what) = set.into_env(&plan.to).subset {
+            let note = format!("{name}: {} takes a subset: {what}", plan.to);
+            engine.observer.progress(haul_deploy::Progress::Note(&note));
+        }
         let work = async {
             match set.kind() {
                 ContentKind::Commands => commands(engine, plan, name, set).await,
@@ -156,10 +160,11 @@ async fn commands(
         }
     };
     let here = HostApp::new(Transport::Local(Local::new("this machine")), config.dir.display().to_string());
+    let eff = set.into_env(&plan.to);
     let mut stages =
-        vec![step(StepKind::Export, &src_app, set.export.as_ref().expect("checked").get_ref(), &src_dir, &src_vars)];
-    for t in &set.transform {
-        stages.push(step(StepKind::Transform, &here, t.get_ref(), here.dir(), &dst_vars));
+        vec![step(StepKind::Export, &src_app, eff.export.as_deref().expect("checked"), &src_dir, &src_vars)];
+    for t in &eff.transform {
+        stages.push(step(StepKind::Transform, &here, t, here.dir(), &dst_vars));
     }
     stages.push(step(StepKind::Import, &dst_app, set.import.as_ref().expect("checked").get_ref(), &dst_dir, &dst_vars));
 

@@ -19,7 +19,7 @@ use crate::{ApiError, State};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as S};
 use haul_api::VerificationResult;
-use haul_api::pipeline::{LastSync, Live, Pipeline, Stage, VerificationState, Waiting};
+use haul_api::pipeline::{LastSync, Live, Pipeline, Stage, SubsetState, VerificationState, Waiting};
 use haul_api::requests::PipelineQuery;
 use haul_config::Config;
 use haul_ledger::{Ledger, LedgerError};
@@ -101,7 +101,18 @@ pub async fn read(ledger: &Ledger, config: &Config, app: &str, days: u32) -> Res
             .filter(|(_, m)| m.get_ref().iter().any(|m| m.get_ref() == &env))
             .map(|(g, _)| g.get_ref().clone())
             .collect();
+        let subsets = config
+            .apps
+            .get(app)
+            .into_iter()
+            .flat_map(|a| &a.content)
+            .filter_map(|(set, s)| {
+                let description = s.get_ref().into_env(&env).subset?;
+                Some(SubsetState { set: set.get_ref().clone(), description })
+            })
+            .collect();
         environments.push(Stage {
+            subsets,
             mode: if e.mode() == haul_config::Mode::Pull { "pull" } else { "push" }.into(),
             upstream,
             content: e.content.get_ref().clone(),

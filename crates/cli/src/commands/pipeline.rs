@@ -99,6 +99,9 @@ fn stage(app: &str, s: &Stage, out: &mut String) {
             .push_str(&format!("  content  last synced from {} ({}) at {}: {}\n", c.from_env, c.sets, c.at, c.outcome)),
         None => out.push_str("  content  never synced\n"),
     }
+    for sub in &s.subsets {
+        out.push_str(&format!("  subset   {}: {}\n", sub.set, sub.description));
+    }
     out.push_str(&format!("  dora     {}\n", dora(&s.dora)));
 }
 

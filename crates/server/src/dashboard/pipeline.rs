@@ -105,6 +105,9 @@ fn stage(app: &str, s: &Stage) -> Markup {
                     None => span.muted { "none" },
                 }
             }
+            @if !s.subsets.is_empty() {
+                ul.subsets { @for sub in &s.subsets { li { "takes a subset of " code { (sub.set) } ": " (sub.description) } } }
+            }
             (dora(&s.dora))
         }
     }
