@@ -168,20 +168,26 @@ async fn verify(
 ) -> Res {
     let Path(id) = id?;
     let Body(b) = body?;
+    created(report(&state, auth.name(), id, b).await?)
+}
+
+/// Records a verification of deployment `id` by `actor`: the API's and
+/// the dashboard's one way in.
+pub(crate) async fn report(
+    state: &State,
+    actor: &str,
+    id: i64,
+    b: ReportVerification,
+) -> Result<VerificationReported, ApiError> {
     if b.name.trim().is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`name` must not be empty"));
     }
-    let v = NewVerification {
-        deployment: id,
-        name: b.name,
-        result: b.result,
-        link: b.link,
-        reporter: auth.name().to_string(),
-    };
+    let v =
+        NewVerification { deployment: id, name: b.name, result: b.result, link: b.link, reporter: actor.to_string() };
     let vid = state.ledger.report_verification(&v).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    store_verification(&state, &v).await?;
-    created(VerificationReported { id: vid, deployment: id })
+    store_verification(state, &v).await?;
+    Ok(VerificationReported { id: vid, deployment: id })
 }
 
 /// For a pull environment of the server's config, the agents' copy of the
@@ -215,11 +221,15 @@ async fn store_verification(state: &State, v: &NewVerification) -> Result<(), Ap
     security(("bearer" = [])), extensions(("x-haul-scope" = json!("approve"))))]
 async fn approve(auth: Auth<Approve>, S(state): S<State>, body: Result<Body<ApproveBody>, ApiError>) -> Res {
     let Body(b) = body?;
-    crate::records::known_app_env(&state, &b.app, Some(&b.env))?;
-    let actor = auth.name().to_string();
-    state.ledger.approve(&b.app, &b.release, &b.env, &actor, b.comment.as_deref()).await?;
+    created(approved(&state, auth.name(), b).await?)
+}
+
+/// Records `actor`'s approval: the API's and the dashboard's one way in.
+pub(crate) async fn approved(state: &State, actor: &str, b: ApproveBody) -> Result<Approved, ApiError> {
+    crate::records::known_app_env(state, &b.app, Some(&b.env))?;
+    state.ledger.approve(&b.app, &b.release, &b.env, actor, b.comment.as_deref()).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(Approved { app: b.app, release: b.release.into_string(), env: b.env, actor })
+    Ok(Approved { app: b.app, release: b.release.into_string(), env: b.env, actor: actor.to_string() })
 }
 
 /// Quarantine a release.
@@ -228,14 +238,18 @@ async fn approve(auth: Auth<Approve>, S(state): S<State>, body: Result<Body<Appr
     security(("bearer" = [])), extensions(("x-haul-scope" = json!("admin"))))]
 async fn quarantine(auth: Auth<Admin>, S(state): S<State>, body: Result<Body<QuarantineRelease>, ApiError>) -> Res {
     let Body(b) = body?;
-    crate::records::known_app_env(&state, &b.app, None)?;
+    created(quarantined(&state, auth.name(), b).await?)
+}
+
+/// Records `actor`'s quarantine: the API's and the dashboard's one way in.
+pub(crate) async fn quarantined(state: &State, actor: &str, b: QuarantineRelease) -> Result<Quarantined, ApiError> {
+    crate::records::known_app_env(state, &b.app, None)?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "`reason` must say why"));
     }
-    let actor = auth.name().to_string();
-    state.ledger.quarantine(&b.app, &b.release, &b.reason, &actor).await?;
+    state.ledger.quarantine(&b.app, &b.release, &b.reason, actor).await?;
     state.metrics.writes.fetch_add(1, Ordering::Relaxed);
-    created(Quarantined { app: b.app, release: b.release.into_string(), actor })
+    Ok(Quarantined { app: b.app, release: b.release.into_string(), actor: actor.to_string() })
 }
 
 /// Check the audit chain.

@@ -106,6 +106,13 @@ impl<S: Scope, V: Via> Auth<S, V> {
         self.token.bound.allows(&self.token.name, app, env, host)
     }
 
+    /// The same token's authority in scope `T` (403 when it has not), for
+    /// code the API and the dashboard share, which takes a bearer's.
+    pub(crate) fn scoped<T: Scope>(&self) -> Result<Auth<T>, ApiError> {
+        permit(&self.token, T::NAMES)?;
+        Ok(Auth { token: self.token.clone(), session: None, _scope: PhantomData })
+    }
+
     /// Whether the token may also act in scope `T` (403 otherwise).
     pub fn also<T: Scope>(&self) -> Result<(), ApiError> {
         permit(&self.token, T::NAMES)

@@ -113,6 +113,24 @@ async fn stream(
     headers: HeaderMap,
     q: Result<Query<Filter>, QueryRejection>,
 ) -> Res {
+    follow(state, &headers, q, true).await
+}
+
+/// `/live`: the same stream for the dashboard's pages (signed in by their
+/// session), each event unnamed so a page's script hears every one; the
+/// event is only a cue to fetch the page again.
+pub(crate) async fn live(
+    _: crate::dashboard::Viewer,
+    S(state): S<State>,
+    headers: HeaderMap,
+    q: Result<Query<Filter>, QueryRejection>,
+) -> Res {
+    follow(state, &headers, q, false).await
+}
+
+/// Follows the log from where the client says, filtered, events named by
+/// their kind when `named`.
+async fn follow(state: State, headers: &HeaderMap, q: Result<Query<Filter>, QueryRejection>, named: bool) -> Res {
     let Query(f) = q?;
     if f.limit.is_some() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "`limit` applies to /api/v1/events, not to the stream"));
@@ -133,6 +151,7 @@ async fn stream(
         filter: f,
         cursor,
         ready: VecDeque::new(),
+        named,
     };
     let events = futures_util::stream::unfold(follow, Follow::next);
     Ok(axum::response::Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
@@ -146,6 +165,8 @@ struct Follow {
     filter: Filter,
     cursor: i64,
     ready: VecDeque<Event>,
+    /// Whether each event carries its kind as the SSE event name.
+    named: bool,
 }
 
 impl Follow {
@@ -155,11 +176,9 @@ impl Follow {
                 return None;
             }
             if let Some(e) = self.ready.pop_front() {
-                let sse = Sse::default()
-                    .id(e.seq.to_string())
-                    .event(e.kind.clone())
-                    .json_data(&e)
-                    .unwrap_or_else(|_| Sse::default().comment("unencodable event"));
+                let sse = Sse::default().id(e.seq.to_string());
+                let sse = if self.named { sse.event(e.kind.clone()) } else { sse };
+                let sse = sse.json_data(&e).unwrap_or_else(|_| Sse::default().comment("unencodable event"));
                 return Some((Ok(sse), self));
             }
             match self.state.ledger.events_after(self.cursor, 200).await {

@@ -290,7 +290,7 @@ fn pipeline(state: &State, env: &str) -> Result<(String, Requirements), ApiError
 
 /// The candidate to promote into `env`: `release` if given, else the
 /// newest that qualifies; a 409 listing every unmet requirement otherwise.
-async fn choose(state: &State, app: &str, env: &str, release: Option<&str>) -> Result<Candidate, ApiError> {
+pub(crate) async fn choose(state: &State, app: &str, env: &str, release: Option<&str>) -> Result<Candidate, ApiError> {
     let (up, req) = pipeline(state, env)?;
     let all = state.ledger.candidates(app, &up, env, &req).await?;
     haul_ledger::choose(all, release, app, &up, env).map_err(|(msg, left)| {

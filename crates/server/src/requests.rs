@@ -55,11 +55,24 @@ async fn deploy_request(auth: Auth<Deploy>, S(state): S<State>, body: Result<Bod
     // recording, blessing and following (which would leave a blessed
     // release with nobody recording what agents do); a request read is
     // carried out whether or not anyone waits for the answer.
-    tokio::spawn(carry_out(auth, state, b)).await.map_err(|e| ApiError::internal(&e))?
+    tokio::spawn(carry_out(auth, state, b, None)).await.map_err(|e| ApiError::internal(&e))?
 }
 
-/// [`deploy_request`] once its body is read.
-async fn carry_out(auth: Auth<Deploy>, state: State, b: DeployRequest) -> Res {
+/// [`deploy_request`] once its body is read; with `undoes`, a rollback of
+/// that deployment to `b.release` (the dashboard's rollback of a pull
+/// environment), judged by the gate as one. Run it on a task of its own.
+async fn carry_out(auth: Auth<Deploy>, state: State, b: DeployRequest, undoes: Option<i64>) -> Res {
+    let answer = requested(auth, state, b, undoes).await?;
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// [`carry_out`], answering what was started.
+pub(crate) async fn requested(
+    auth: Auth<Deploy>,
+    state: State,
+    b: DeployRequest,
+    undoes: Option<i64>,
+) -> Result<DeployRequested, ApiError> {
     known_app_env(&state, &b.app, Some(&b.env))?;
     let e = state.config.env(&b.env).map_err(|e| unprocessable(e.to_string()))?;
     if e.mode() != haul_config::Mode::Pull {
@@ -82,7 +95,11 @@ async fn carry_out(auth: Auth<Deploy>, state: State, b: DeployRequest) -> Res {
     }
     let actor = actor(auth.name(), b.on_behalf_of.as_deref())?;
     register(&state, &store, &b.app, &b.release, b.digest.as_deref(), &actor).await?;
-    let trigger = if e.code.get_ref() == "build" { Trigger::Deploy } else { Trigger::Promote };
+    let trigger = match undoes {
+        Some(_) => Trigger::Rollback,
+        None if e.code.get_ref() == "build" => Trigger::Deploy,
+        None => Trigger::Promote,
+    };
     let force =
         gate(&state, &auth, &b.app, &b.env, b.release.as_str(), trigger, b.force == Some(true), b.reason.as_deref())
             .await?;
@@ -94,11 +111,10 @@ async fn carry_out(auth: Auth<Deploy>, state: State, b: DeployRequest) -> Res {
         actor: actor.clone(),
         reason: b.reason.clone(),
         config_digest: state.config.digest.clone(),
-        undoes: None,
+        undoes,
         force,
     };
-    let answer = start(state, store, d, trigger).await?;
-    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+    start(state, store, d, trigger).await
 }
 
 /// Records the deployment `d` (the gate has let it in), blesses its

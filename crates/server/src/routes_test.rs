@@ -2,7 +2,7 @@
 //! router serves exactly what the OpenAPI document lists, and no route but
 //! the few public ones answers without a token of its scope.
 
-use crate::dashboard::{PAGES, PUBLIC};
+use crate::dashboard::{ACTIONS, PAGES, PUBLIC};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -135,6 +135,20 @@ async fn every_route_needs_a_token_of_its_scope() {
     for (method, path) in PUBLIC {
         let (status, _, _) = server.call(method, path, None).await;
         assert!(status != 401 && status != 404, "{method} {path}: {status}");
+    }
+    // The dashboard's actions: a page's session first (else sign in),
+    // then the action's own scope (else a page saying which it lacks).
+    for (path, scope) in ACTIONS {
+        for token in [None, Some("deploy"), Some("nobody")] {
+            let (status, _, location) = server.call("POST", path, token).await;
+            assert_eq!(status, 303, "{path} with {token:?}");
+            assert!(location.unwrap().starts_with("/login"), "{path}");
+        }
+        let (status, body, _) = server.call("POST", path, Some("read")).await;
+        assert_eq!(status, 403, "{path} with a `read` token: {body}");
+        assert!(body.contains(&format!("lacks the `{scope}` scope")), "{path}: {body}");
+        let (status, body, _) = server.call("POST", path, Some("admin")).await;
+        assert_eq!(status, 400, "{path} with an `admin` token and no form: {body}");
     }
 }
 

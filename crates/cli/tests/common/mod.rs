@@ -6,6 +6,7 @@
 //! ([`tls`]) and filters for snapshots ([`scrub`]).
 #![allow(dead_code, unused_imports, unused_macros)]
 
+pub mod browser;
 pub mod fleet;
 pub mod http;
 pub mod pull;

@@ -2,9 +2,11 @@
 //! phases (the columns are `haul_api::Phase::ALL`), its verifications.
 
 use super::Viewer;
+use super::actions::hidden;
 use super::layout::*;
 use super::matrix::upstream;
 use crate::State;
+use crate::auth::{Deploy, Verify};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as S};
 use axum::http::StatusCode;
@@ -44,7 +46,13 @@ pub(crate) async fn deployment(who: Viewer, S(state): S<State>, id: Result<Path<
     let verifications = state.ledger.verifications(id).await.map_err(&f)?;
     let undone_by = state.ledger.undone_by(id).await.map_err(&f)?;
     let columns = Phase::ALL;
+    let back = deployment_href(d.id);
+    let live = state.ledger.live(&d.app, &d.env).await.map_err(&f)?.is_some_and(|l| l.id == d.id);
+    let env = state.config.environments.get(d.env.as_str());
+    let pull = env.is_some_and(|e| e.mode() == haul_config::Mode::Pull);
+    let protected = env.is_some_and(haul_config::Environment::protected);
     let body = html! {
+        div data-live=(format!("app={}&env={}", super::encode(&d.app), super::encode(&d.env))) {}
         h1 { "Deployment #" (d.id) " " (status_badge(d.status)) }
         p.lead { (d.trigger.as_str()) " of " strong { (d.app) } " to " strong { (d.env) } " by " strong { (d.actor) } }
         dl.facts {
@@ -106,6 +114,30 @@ pub(crate) async fn deployment(who: Viewer, S(state): S<State>, id: Result<Path<
                         }
                     }
                 }
+            }
+        }
+        @if who.scoped::<Verify>().is_ok() && d.status.is_finished() {
+            form.action.verify method="post" action="/actions/verify" {
+                (hidden(&who, &back))
+                input type="hidden" name="deployment" value=(d.id);
+                input type="text" name="name" placeholder="what was checked (e.g. smoke)" required;
+                select name="result" { option value="pass" { "pass" } option value="fail" { "fail" } option value="error" { "error" } }
+                input type="text" name="reason" placeholder="why, or a link to it (recorded)" required;
+                button type="submit" { "Record verification" }
+            }
+        }
+        @if live && who.scoped::<Deploy>().is_ok() {
+            @if pull {
+                form.action.rollback method="post" action="/actions/rollback" {
+                    (hidden(&who, &back))
+                    input type="hidden" name="app" value=(d.app);
+                    input type="hidden" name="env" value=(d.env);
+                    input type="text" name="reason" placeholder="why (recorded)" required;
+                    @if protected { input type="text" name="confirm" placeholder=(format!("type {} to confirm", d.env)) required; }
+                    button type="submit" { "Roll " (d.env) " back" }
+                }
+            } @else {
+                p.muted.small { (d.env) " deploys by push, from where SSH reaches its hosts: " code { "haul rollback " (d.app) " " (d.env) " --reason …" } }
             }
         }
         @if upstream(&state, &d.env).is_some() {

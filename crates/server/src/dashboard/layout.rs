@@ -20,6 +20,7 @@ pub(crate) fn render(status: StatusCode, title: &str, who: Option<&Viewer>, body
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · haul" }
                 link rel="stylesheet" href="/dashboard.css";
+                @if who.is_some() { script src="/dashboard.js" defer {} }
             }
             body {
                 header.top {
@@ -50,7 +51,7 @@ pub(crate) fn render(status: StatusCode, title: &str, who: Option<&Viewer>, body
     h.insert(
         "content-security-policy",
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     res

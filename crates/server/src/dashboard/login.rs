@@ -110,6 +110,14 @@ pub(crate) async fn logout(headers: HeaderMap, uri: Uri, form: Result<Form<Logou
     }
 }
 
+const JS: &str = include_str!("live.js");
+
+/// The one script the pages load: live updates (see `live.js`).
+pub(crate) async fn js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], JS)
+        .into_response()
+}
+
 pub(crate) async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CSS)
         .into_response()

@@ -161,6 +161,7 @@ pub(crate) async fn matrix(who: Viewer, S(state): S<State>) -> Page {
     }
     let recent = state.ledger.deployments(None, None, 20).await.map_err(failed(&who))?;
     let body = html! {
+        div data-live="" {}
         h1 { "What runs where" }
         @if rows.is_empty() || envs.is_empty() {
             p.muted { "haul.toml has no apps or no environments yet." }

@@ -9,8 +9,12 @@
 //! app's content syncs, `/pipeline/{app}` its environments in promotion
 //! order with what waits where and the DORA measures. Pages are rendered with `maud`, so
 //! every value is HTML-escaped by construction; the stylesheet is embedded
-//! in the binary and there is no script, so the pages work without
-//! JavaScript and load nothing from elsewhere.
+//! in the binary, and so is the one small script (`live.js`), which only
+//! refreshes a page when the ledger records something: the pages work
+//! without JavaScript and load nothing from elsewhere. A signed-in token
+//! with the scope acts from the pages (`actions`: approve, quarantine,
+//! record a verification, promote and roll back a pull environment), each
+//! with a reason, CSRF-protected, recorded under the token's name.
 //!
 //! Pages need a token with the `read` scope, presented as a bearer token
 //! or through the signed session `/login` starts (see `session`); the
@@ -22,6 +26,7 @@
 //! the same extractor as the API, which also accepts the session cookie and
 //! answers a redirect to `/login` instead of a 401 or 403.
 
+mod actions;
 pub(crate) mod agents;
 mod content;
 mod deployment;
@@ -44,11 +49,21 @@ pub(crate) type Viewer = Auth<Read, Page>;
 /// The dashboard's routes that need no token: the sign-in and sign-out
 /// forms (which check a CSRF token instead) and the stylesheet.
 #[cfg(test)]
-pub(crate) const PUBLIC: [(&str, &str); 4] =
-    [("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/dashboard.css")];
+pub(crate) const PUBLIC: [(&str, &str); 5] =
+    [("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/dashboard.css"), ("GET", "/dashboard.js")];
+
+/// The actions, each a form's POST behind a `read` session and the scope
+/// it names (see `actions`).
+pub(crate) const ACTIONS: [(&str, &str); 5] = [
+    ("/actions/approve", "approve"),
+    ("/actions/quarantine", "admin"),
+    ("/actions/verify", "verify"),
+    ("/actions/promote", "deploy"),
+    ("/actions/rollback", "deploy"),
+];
 
 /// The pages, each behind `Auth<Read, Page>`, with an example path each.
-pub(crate) const PAGES: [(&str, &str); 7] = [
+pub(crate) const PAGES: [(&str, &str); 8] = [
     ("/", "/"),
     ("/deployments/{id}", "/deployments/1"),
     ("/hosts/{name}", "/hosts/a"),
@@ -56,6 +71,8 @@ pub(crate) const PAGES: [(&str, &str); 7] = [
     ("/agents/{app}/{env}", "/agents/app/prod"),
     ("/content/{app}", "/content/app"),
     ("/pipeline/{app}", "/pipeline/app"),
+    // What the pages' script listens to (Server-Sent Events).
+    ("/live", "/live"),
 ];
 
 pub(crate) fn routes(state: State) -> Router {
@@ -70,6 +87,13 @@ pub(crate) fn routes(state: State) -> Router {
         .route(PAGES[5].0, get(content::content))
         .route(PAGES[6].0, get(pipeline::pipeline))
         .route("/dashboard.css", get(login::css))
+        .route("/dashboard.js", get(login::js))
+        .route(PAGES[7].0, get(crate::events::live))
+        .route(ACTIONS[0].0, post(actions::approve))
+        .route(ACTIONS[1].0, post(actions::quarantine))
+        .route(ACTIONS[2].0, post(actions::verify))
+        .route(ACTIONS[3].0, post(actions::promote))
+        .route(ACTIONS[4].0, post(actions::rollback))
         .with_state(state)
 }
 

@@ -2,9 +2,11 @@
 //! requirement of the environment, and what `haul promote` would deploy.
 
 use super::Viewer;
+use super::actions::hidden;
 use super::layout::*;
 use super::matrix::upstream;
 use crate::State;
+use crate::auth::{Admin, Approve, Deploy};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as S};
 use axum::http::StatusCode;
@@ -40,7 +42,12 @@ pub(crate) async fn promotion(
     let candidates: Vec<Assessment> = state.ledger.assess(&app, &up, &env, &requirements).await.map_err(&f)?;
     let live = state.ledger.live(&app, &env).await.map_err(&f)?;
     let next = candidates.iter().find(|c| c.qualifies()).map(|c| c.release.clone());
+    let back = promotion_href(&app, &env);
+    let (may_approve, may_quarantine) = (who.scoped::<Approve>().is_ok(), who.scoped::<Admin>().is_ok());
+    let may_promote = who.scoped::<Deploy>().is_ok();
+    let pull = e.mode() == haul_config::Mode::Pull;
     let body = html! {
+        div data-live=(format!("app={}&env={}", super::encode(&app), super::encode(&env))) {}
         h1 { "Promotion of " (app) " from " (up) " to " (env) }
         h2 { "What " (env) " requires" }
         ul.requirements #requirements {
@@ -64,6 +71,20 @@ pub(crate) async fn promotion(
                 Some(r) => p.verdict.ok { code { "haul promote " (app) " --to " (env) } " would deploy " span.mono { (r) } "." },
                 None => p.verdict.bad { "No candidate may enter " (env) " yet." },
             }
+            @if next.is_some() && may_promote {
+                @if pull {
+                    form.action.promote method="post" action="/actions/promote" {
+                        (hidden(&who, &back))
+                        input type="hidden" name="app" value=(app);
+                        input type="hidden" name="env" value=(env);
+                        input type="text" name="reason" placeholder="why (recorded)" required;
+                        @if e.protected() { input type="text" name="confirm" placeholder=(format!("type {env} to confirm")) required; }
+                        button type="submit" { "Promote to " (env) }
+                    }
+                } @else {
+                    p.muted.small { (env) " deploys by push, from where SSH reaches its hosts: " code { "haul promote " (app) " --to " (env) " --reason …" } }
+                }
+            }
             @for c in &candidates {
                 section.candidate data-release=(c.release) {
                     h3 {
@@ -74,6 +95,29 @@ pub(crate) async fn promotion(
                     p.muted.small {
                         "succeeded in " (up) " as " a href=(deployment_href(c.deployment)) { "deployment #" (c.deployment) }
                         @if let Some(fin) = &c.finished { ", finished " (when(*fin)) }
+                    }
+                    @if may_approve || may_quarantine {
+                        div.actions {
+                            @if may_approve {
+                                form.action.approve method="post" action="/actions/approve" {
+                                    (hidden(&who, &back))
+                                    input type="hidden" name="app" value=(app);
+                                    input type="hidden" name="env" value=(env);
+                                    input type="hidden" name="release" value=(c.release);
+                                    input type="text" name="reason" placeholder="why (recorded)" required;
+                                    button type="submit" { "Approve for " (env) }
+                                }
+                            }
+                            @if may_quarantine {
+                                form.action.quarantine method="post" action="/actions/quarantine" {
+                                    (hidden(&who, &back))
+                                    input type="hidden" name="app" value=(app);
+                                    input type="hidden" name="release" value=(c.release);
+                                    input type="text" name="reason" placeholder="why (recorded)" required;
+                                    button type="submit" { "Quarantine" }
+                                }
+                            }
+                        }
                     }
                     @if c.checks.is_empty() {
                         p.muted { (env) " requires nothing more." }

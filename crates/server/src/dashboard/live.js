@@ -1,0 +1,58 @@
+// haul's dashboard, live: when the ledger records something this page
+// shows, the page's main part is fetched again and put in place, so a
+// deployment's hosts move through their phases without a reload. Pages
+// work the same without this script (a reload shows the same).
+(function () {
+  "use strict";
+  var main = document.querySelector("main");
+  if (!main || !window.EventSource || !window.fetch || !window.DOMParser) return;
+  var scope = main.querySelector("[data-live]");
+  var query = scope ? scope.getAttribute("data-live") : "";
+  var waiting = false;
+
+  // A form someone is filling in is never replaced under them.
+  function busy() {
+    var a = document.activeElement;
+    if (a && main.contains(a) && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName)) return true;
+    var fields = main.querySelectorAll("input[type=text], textarea");
+    for (var i = 0; i < fields.length; i++) if (fields[i].value) return true;
+    return false;
+  }
+
+  function refresh() {
+    if (waiting) return;
+    waiting = true;
+    setTimeout(function () {
+      if (busy()) { waiting = false; setTimeout(refresh, 2000); return; }
+      fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          waiting = false;
+          if (!html || busy()) return;
+          var next = new DOMParser().parseFromString(html, "text/html").querySelector("main");
+          if (next) {
+            main.innerHTML = next.innerHTML;
+            main.setAttribute("data-updated", String(Date.now()));
+          }
+        })
+        .catch(function () { waiting = false; });
+    }, 250);
+  }
+
+  // One stream while the page is shown; closed when it is left (a page
+  // kept for the back button must not hold a connection: browsers allow
+  // few per server), opened again when it is shown once more.
+  var events = null;
+  function listen() {
+    if (events) return;
+    events = new EventSource("/live" + (query ? "?" + query : ""));
+    events.onmessage = refresh;
+  }
+  window.addEventListener("pagehide", function () {
+    if (events) { events.close(); events = null; }
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) { listen(); refresh(); }
+  });
+  listen();
+})();
