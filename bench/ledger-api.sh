@@ -18,7 +18,9 @@
 #          (installs wrk and PostgreSQL from Debian's packages when missing;
 #          as root, PostgreSQL runs as the postgres user)
 # Tunable: DURATION (10), CONNS (32), THREADS (1), BACKENDS ("sqlite postgres"),
-#          NO_BUILD=1 (use target/release as it is).
+#          PG_DURABLE=1 (PostgreSQL with its default durable settings:
+#          fsync, full page writes, synchronous commit; without it they
+#          are off), NO_BUILD=1 (use target/release as it is).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -128,7 +130,7 @@ for BACKEND in $BACKENDS; do
         sqlite) URL="sqlite://.haul/ledger.db" ;;
         postgres)
             mkfifo "$T/pg.in"
-            "$REPO/target/release/haul-pg" < "$T/pg.in" > "$T/pg.url" &
+            HAUL_PG_DURABLE=${PG_DURABLE:-0} "$REPO/target/release/haul-pg" < "$T/pg.in" > "$T/pg.url" &
             exec 5> "$T/pg.in"
             for _ in $(seq 300); do [ -s "$T/pg.url" ] && break; sleep 0.1; done
             URL=$(cat "$T/pg.url") ;;

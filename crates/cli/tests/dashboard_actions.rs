@@ -1,6 +1,7 @@
 //! The dashboard as a place to act, in headless Chromium: pages that
 //! follow the ledger live (no reload), and a signed-in person who
-//! approves, quarantines and records a verification from the page, each
+//! approves, quarantines, records a verification, promotes and rolls
+//! back (push: the server runs the CLI) from the page, each
 //! with a reason, CSRF-checked, recorded under their token's name; a
 //! person who may only read sees no forms; pages left behind hold no
 //! event stream (regression: the browser queued every later page).
@@ -88,6 +89,7 @@ fn a_person_acts_from_the_pages_and_the_pages_follow_the_ledger_live() {
     assert!(page.contains("smoke") && page.contains("clicked through checkout by hand"), "{page}");
 
     b.go(&format!("{base}/promotions/app/prod"));
+    assert_eq!(b.count("form.promote"), 0, "nothing qualifies yet");
     // An approval without a reason is refused by the browser (required);
     // with one, it is recorded under alice's name.
     let approve = format!(r#"section.candidate[data-release="{v2}"] form.approve"#);
@@ -98,13 +100,60 @@ fn a_person_acts_from_the_pages_and_the_pages_follow_the_ledger_live() {
     b.go(&format!("{base}/promotions/app/prod"));
     let c2 = b.text(&format!(r#"section.candidate[data-release="{v2}"]"#));
     assert!(c2.contains("qualifies") && c2.contains("(by alice)"), "{c2}");
-    // prod is a push environment: the page gives the command, no button.
-    assert_eq!(b.count("form.promote"), 0);
-    assert!(b.text("main").contains("haul promote app --to prod --reason"), "{}", b.text("main"));
     let out = p.haul(&["promote", "app", "--to", "prod", "--dry-run"]).ok();
     assert_eq!(out.stdout.trim(), v2, "the CLI judges by what the page recorded");
 
+    // prod is a push environment: the server runs the promotion as the CLI
+    // would, under alice's name; prod is protected, so its name is typed.
+    let promote = "form.promote";
+    b.type_into(&format!("{promote} input[name=reason]"), "release train");
+    // The browser asks for the name itself; the server does not rely on it.
+    b.script("document.querySelector('form.promote input[name=confirm]').removeAttribute('required');");
+    b.click(&format!("{promote} button"));
+    b.wait_for("the refusal", |b| b.count("#refusal") == 1);
+    assert!(b.text("#refusal").contains("prod is protected: type its name"), "{}", b.text("main"));
+    assert!(p.live("c").is_none(), "nothing was started");
+    b.go(&format!("{base}/promotions/app/prod"));
+    b.type_into(&format!("{promote} input[name=reason]"), "release train");
+    b.type_into(&format!("{promote} input[name=confirm]"), "prod");
+    b.click(&format!("{promote} button"));
+    b.wait_for("the promotion started", |b| b.count("#done") == 1);
+    assert!(b.text("#done").contains("started by alice"), "{}", b.text("main"));
+    common::wait_until("prod runs v2", || p.live("c").as_deref() == Some(v2.as_str()));
+    let h = p.haul(&["history", "app", "prod", "--json"]).ok().json();
+    common::wait_until("the promotion finished", || {
+        p.haul(&["history", "app", "prod", "--json"]).ok().json()[0]["status"] == "succeeded"
+    });
+    assert_eq!((h[0]["trigger"].as_str(), h[0]["actor"].as_str()), (Some("promote"), Some("alice")), "{h}");
+    assert_eq!(h[0]["reason"], "release train");
+
+    // prod has run nothing else: the CLI's refusal is the page's, without
+    // where the server keeps its files.
+    b.go(&format!("{base}/deployments/3"));
+    b.type_into("form.rollback input[name=reason]", "try");
+    b.type_into("form.rollback input[name=confirm]", "prod");
+    b.click("form.rollback button");
+    b.wait_for("the refusal", |b| b.count("#refusal") == 1);
+    let said = b.text("#refusal");
+    assert!(!said.is_empty() && !said.contains(&p.path().display().to_string()), "{said}");
+    assert_eq!(p.live("c").as_deref(), Some(v2.as_str()), "prod is as it was");
+
+    // And staging rolled back from its live deployment's page: v2 to v1.
+    b.go(&format!("{base}/deployments/2"));
+    b.type_into("form.rollback input[name=reason]", "v2 is slow");
+    b.type_into("form.rollback input[name=confirm]", "staging");
+    b.click("form.rollback button");
+    b.wait_for("the rollback started", |b| b.count("#done") == 1);
+    common::wait_until("staging runs v1", || {
+        p.live("a").as_deref() == Some(v1.as_str()) && p.live("b").as_deref() == Some(v1.as_str())
+    });
+    common::wait_until("the rollback finished", || {
+        let h = p.haul(&["history", "app", "staging", "--json"]).ok().json();
+        h[0]["status"] == "succeeded" && h[0]["trigger"] == "rollback" && h[0]["actor"] == "alice"
+    });
+
     // A quarantine, with its reason, blocks v1 everywhere.
+    b.go(&format!("{base}/promotions/app/prod"));
     let quarantine = format!(r#"section.candidate[data-release="{v1}"] form.quarantine"#);
     b.type_into(&format!("{quarantine} input[name=reason]"), "leaks memory");
     b.click(&format!("{quarantine} button"));

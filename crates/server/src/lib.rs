@@ -23,6 +23,7 @@ mod lease;
 mod metrics;
 mod openapi;
 pub mod pipeline;
+mod push;
 mod records;
 mod requests;
 #[cfg(test)]

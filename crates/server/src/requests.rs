@@ -167,7 +167,7 @@ async fn start(state: State, store: Store, d: NewDeployment, trigger: Trigger) -
     Ok(answer)
 }
 
-fn log(message: &str) {
+pub(crate) fn log(message: &str) {
     #[allow(clippy::print_stderr)] // the server's log is its standard error
     {
         eprintln!("haul server: {message}");

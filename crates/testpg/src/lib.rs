@@ -6,7 +6,8 @@
 //! [`Postgres::start`] makes a fresh cluster in a temporary directory and
 //! starts a server that listens on a free port of 127.0.0.1 only (so trust
 //! authentication is safe) with durability off (a test's data never outlives
-//! the test). Each test takes its own database with
+//! the test), unless `HAUL_PG_DURABLE=1` asks for PostgreSQL's default
+//! durable settings (what the ledger benchmark also measures). Each test takes its own database with
 //! [`Postgres::create_database`], so tests running in parallel never see each
 //! other's rows. [`Postgres::stop`] and [`Postgres::restart`] take the
 //! server down and bring it back on the same port with its data, for tests
@@ -364,6 +365,12 @@ fn wait_ready(server: &mut Child, port: u16, tools: &Tools, data: &Path) -> Resu
     }
 }
 
+/// Whether `HAUL_PG_DURABLE=1` asks for the server's default durable
+/// settings (fsync, full page writes, synchronous commit) instead of none.
+fn durable() -> bool {
+    std::env::var("HAUL_PG_DURABLE").is_ok_and(|v| v == "1")
+}
+
 /// Starts `postgres` on `port` over the cluster in `data`, logging to
 /// `postgres.log` in `dir`.
 fn spawn_server(tools: &Tools, run_as: &RunAs, dir: &Path, data: &Path, port: u16) -> io::Result<Child> {
@@ -376,8 +383,12 @@ fn spawn_server(tools: &Tools, run_as: &RunAs, dir: &Path, data: &Path, port: u1
         .arg(port.to_string())
         .arg("-k")
         .arg(dir.join("sockets"))
-        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-        .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args(if durable() {
+            &[][..]
+        } else {
+            &["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"][..]
+        })
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out)

@@ -12,9 +12,9 @@
 //!   token (the cookie is `SameSite=Strict` too);
 //! - a reason is required, and promoting into or rolling back a protected
 //!   environment needs its name typed as confirmation (never a "yes");
-//! - promote and rollback are carried out by the server only for pull
-//!   environments (it blesses, the agents switch); a push deploy runs
-//!   where SSH reaches the hosts, so the page gives the command instead.
+//! - promote and rollback of a pull environment are a deploy request (the
+//!   server blesses, the agents switch); of a push environment, the CLI
+//!   run by the server (`crate::push`), which reaches the hosts over SSH.
 
 // A refusal is the page that says it, made once per request, as every
 // page's `Err` is.
@@ -208,31 +208,43 @@ pub(crate) async fn verify(who: Viewer, S(state): S<State>, form: Result<Form<Ve
     )
 }
 
-/// Promote and rollback share their checks: a known environment, its name
-/// typed when it is protected, a pull environment (a push one is given the
-/// command to run).
-fn movable<'s>(
+/// Promote and rollback share their checks: a known environment, and its
+/// name typed when it is protected. Answers whether it deploys by pull.
+fn movable(
     who: &Viewer,
-    state: &'s State,
+    state: &State,
     what: &str,
     f: &MoveForm,
-    command: &str,
     back: &str,
-) -> Result<&'s haul_config::Environment, axum::response::Response> {
+) -> Result<bool, axum::response::Response> {
     crate::records::known_app_env(state, &f.app, Some(&f.env)).map_err(|e| api_refused(who, what, e, back))?;
     let e = state.config.environments.get(f.env.as_str()).expect("known");
     if e.protected() && f.confirm.as_deref().map(str::trim) != Some(f.env.as_str()) {
         let why = format!("{} is protected: type its name, `{}`, to confirm", f.env, f.env);
         return Err(refused(who, StatusCode::UNPROCESSABLE_ENTITY, what, &why, back));
     }
-    if e.mode() != haul_config::Mode::Pull {
-        let why = format!(
-            "{} deploys by push, which runs where SSH reaches its hosts, not in this server: run `{command} --reason …` there",
-            f.env
-        );
-        return Err(refused(who, StatusCode::CONFLICT, what, &why, back));
-    }
-    Ok(e)
+    Ok(e.mode() == haul_config::Mode::Pull)
+}
+
+/// A push environment's move: the CLI run by the server (see
+/// `crate::push`), and the page that says so.
+async fn push(who: &Viewer, state: &State, what: &str, f: &MoveForm, args: Vec<String>, back: &str) -> Page {
+    let _ = who.scoped::<Deploy>().map_err(|e| api_refused(who, what, e, back))?;
+    let id = crate::push::run(state, who.name(), &f.app, &f.env, &args)
+        .await
+        .map_err(|e| api_refused(who, what, e, back))?;
+    done(
+        who,
+        &format!("{what} started"),
+        html! {
+            (what) " of " (f.app) " in " (f.env) " started by " strong { (who.name()) } ": "
+            @match id {
+                Some(id) => a href=(deployment_href(id)) { "deployment #" (id) },
+                None => a href="/" { "it shows on the matrix" },
+            }
+        },
+        back,
+    )
 }
 
 /// Starts the deploy request on a task of its own (a browser that goes
@@ -258,7 +270,10 @@ pub(crate) async fn promote(who: Viewer, S(state): S<State>, form: Result<Form<M
     let what = "Promotion";
     let back = admit::<Deploy, _>(&who, what, &form)?;
     let Ok(Form(f)) = form else { unreachable!("admitted") };
-    movable(&who, &state, what, &f, &format!("haul promote {} --to {}", f.app, f.env), &back)?;
+    if !movable(&who, &state, what, &f, &back)? {
+        let args = ["promote", &f.app, "--to", &f.env, "--reason", &f.reason].map(String::from).to_vec();
+        return push(&who, &state, what, &f, args, &back).await;
+    }
     let chosen =
         crate::records::choose(&state, &f.app, &f.env, None).await.map_err(|e| api_refused(&who, what, e, &back))?;
     let b = DeployRequest {
@@ -277,7 +292,10 @@ pub(crate) async fn rollback(who: Viewer, S(state): S<State>, form: Result<Form<
     let what = "Rollback";
     let back = admit::<Deploy, _>(&who, what, &form)?;
     let Ok(Form(f)) = form else { unreachable!("admitted") };
-    movable(&who, &state, what, &f, &format!("haul rollback {} {}", f.app, f.env), &back)?;
+    if !movable(&who, &state, what, &f, &back)? {
+        let args = ["rollback", &f.app, &f.env, "--reason", &f.reason].map(String::from).to_vec();
+        return push(&who, &state, what, &f, args, &back).await;
+    }
     let fail = |e: haul_ledger::LedgerError| api_refused(&who, what, e.into(), &back);
     let Some(live) = state.ledger.live(&f.app, &f.env).await.map_err(fail)? else {
         return Err(refused(&who, StatusCode::CONFLICT, what, &format!("nothing runs in {} yet", f.env), &back));

@@ -127,18 +127,15 @@ pub(crate) async fn deployment(who: Viewer, S(state): S<State>, id: Result<Path<
             }
         }
         @if live && who.scoped::<Deploy>().is_ok() {
-            @if pull {
-                form.action.rollback method="post" action="/actions/rollback" {
-                    (hidden(&who, &back))
-                    input type="hidden" name="app" value=(d.app);
-                    input type="hidden" name="env" value=(d.env);
-                    input type="text" name="reason" placeholder="why (recorded)" required;
-                    @if protected { input type="text" name="confirm" placeholder=(format!("type {} to confirm", d.env)) required; }
-                    button type="submit" { "Roll " (d.env) " back" }
-                }
-            } @else {
-                p.muted.small { (d.env) " deploys by push, from where SSH reaches its hosts: " code { "haul rollback " (d.app) " " (d.env) " --reason …" } }
+            form.action.rollback method="post" action="/actions/rollback" {
+                (hidden(&who, &back))
+                input type="hidden" name="app" value=(d.app);
+                input type="hidden" name="env" value=(d.env);
+                input type="text" name="reason" placeholder="why (recorded)" required;
+                @if protected { input type="text" name="confirm" placeholder=(format!("type {} to confirm", d.env)) required; }
+                button type="submit" { "Roll " (d.env) " back" }
             }
+            @if !pull { p.muted.small { "This server runs " code { "haul rollback " (d.app) " " (d.env) } " over SSH, as from a terminal." } }
         }
         @if upstream(&state, &d.env).is_some() {
             p { a href=(promotion_href(&d.app, &d.env)) { "What may be promoted to " (d.env) " →" } }

@@ -72,18 +72,15 @@ pub(crate) async fn promotion(
                 None => p.verdict.bad { "No candidate may enter " (env) " yet." },
             }
             @if next.is_some() && may_promote {
-                @if pull {
-                    form.action.promote method="post" action="/actions/promote" {
-                        (hidden(&who, &back))
-                        input type="hidden" name="app" value=(app);
-                        input type="hidden" name="env" value=(env);
-                        input type="text" name="reason" placeholder="why (recorded)" required;
-                        @if e.protected() { input type="text" name="confirm" placeholder=(format!("type {env} to confirm")) required; }
-                        button type="submit" { "Promote to " (env) }
-                    }
-                } @else {
-                    p.muted.small { (env) " deploys by push, from where SSH reaches its hosts: " code { "haul promote " (app) " --to " (env) " --reason …" } }
+                form.action.promote method="post" action="/actions/promote" {
+                    (hidden(&who, &back))
+                    input type="hidden" name="app" value=(app);
+                    input type="hidden" name="env" value=(env);
+                    input type="text" name="reason" placeholder="why (recorded)" required;
+                    @if e.protected() { input type="text" name="confirm" placeholder=(format!("type {env} to confirm")) required; }
+                    button type="submit" { "Promote to " (env) }
                 }
+                @if !pull { p.muted.small { "This server runs " code { "haul promote " (app) " --to " (env) } " over SSH, as from a terminal." } }
             }
             @for c in &candidates {
                 section.candidate data-release=(c.release) {
