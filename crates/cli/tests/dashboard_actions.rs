@@ -140,7 +140,8 @@ fn a_person_acts_from_the_pages_and_the_pages_follow_the_ledger_live() {
 
     // And staging rolled back from its live deployment's page: v2 to v1.
     b.go(&format!("{base}/deployments/2"));
-    b.type_into("form.rollback input[name=reason]", "v2 is slow");
+    // A reason that looks like a flag is still only a reason.
+    b.type_into("form.rollback input[name=reason]", "--force v2 is slow");
     b.type_into("form.rollback input[name=confirm]", "staging");
     b.click("form.rollback button");
     b.wait_for("the rollback started", |b| b.count("#done") == 1);
@@ -151,6 +152,8 @@ fn a_person_acts_from_the_pages_and_the_pages_follow_the_ledger_live() {
         let h = p.haul(&["history", "app", "staging", "--json"]).ok().json();
         h[0]["status"] == "succeeded" && h[0]["trigger"] == "rollback" && h[0]["actor"] == "alice"
     });
+    let h = p.haul(&["history", "app", "staging", "--json"]).ok().json();
+    assert_eq!((h[0]["reason"].as_str(), h[0]["forced"].is_null()), (Some("--force v2 is slow"), true), "{h}");
 
     // A quarantine, with its reason, blocks v1 everywhere.
     b.go(&format!("{base}/promotions/app/prod"));

@@ -271,7 +271,9 @@ pub(crate) async fn promote(who: Viewer, S(state): S<State>, form: Result<Form<M
     let back = admit::<Deploy, _>(&who, what, &form)?;
     let Ok(Form(f)) = form else { unreachable!("admitted") };
     if !movable(&who, &state, what, &f, &back)? {
-        let args = ["promote", &f.app, "--to", &f.env, "--reason", &f.reason].map(String::from).to_vec();
+        // `--reason=…` in one word: a reason that starts with `-` stays a reason.
+        let reason = format!("--reason={}", f.reason);
+        let args = ["promote", &f.app, "--to", &f.env, &reason].map(String::from).to_vec();
         return push(&who, &state, what, &f, args, &back).await;
     }
     let chosen =
@@ -293,7 +295,8 @@ pub(crate) async fn rollback(who: Viewer, S(state): S<State>, form: Result<Form<
     let back = admit::<Deploy, _>(&who, what, &form)?;
     let Ok(Form(f)) = form else { unreachable!("admitted") };
     if !movable(&who, &state, what, &f, &back)? {
-        let args = ["rollback", &f.app, &f.env, "--reason", &f.reason].map(String::from).to_vec();
+        let reason = format!("--reason={}", f.reason);
+        let args = ["rollback", &f.app, &f.env, &reason].map(String::from).to_vec();
         return push(&who, &state, what, &f, args, &back).await;
     }
     let fail = |e: haul_ledger::LedgerError| api_refused(&who, what, e.into(), &back);
