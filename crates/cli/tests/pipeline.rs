@@ -163,6 +163,11 @@ fn the_server_answers_the_same_pipeline_as_json_and_as_a_page() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     assert!((now - 600.0..=now).contains(&last), "{last} vs {now}");
     assert!(!m.contains("env=\"prod\",status"), "nothing ran in prod: {m}");
+    // The DORA measures: staging's one change, none of prod's (no sample).
+    assert!(m.contains("haul_dora_change_failure_rate{app=\"app\",env=\"staging\"} 0\n"), "{m}");
+    assert!(m.contains("haul_dora_lead_time_seconds{app=\"app\",env=\"staging\"} "), "{m}");
+    assert!(m.contains("haul_dora_deployments_per_day{app=\"app\",env=\"prod\"} 0\n"), "{m}");
+    assert!(!m.contains("haul_dora_lead_time_seconds{app=\"app\",env=\"prod\"}"), "{m}");
     server.stop();
 }
 

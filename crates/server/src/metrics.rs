@@ -3,7 +3,7 @@
 //! ledger writes, webhook deliveries) beside what the ledger records per
 //! app and environment (deployments by outcome, their durations, host
 //! failures, and when one last went live, for a "nothing reached prod in
-//! 14 days" alert).
+//! 14 days" alert), and the four DORA measures per app and environment.
 //!
 //! Route latency is kept in memory per matched route (bounded by the
 //! routes the router has), from the request's arrival to its response
@@ -134,7 +134,43 @@ pub(crate) async fn render(state: &State) -> Result<String, haul_ledger::LedgerE
             out.push_str(&format!("haul_last_success_timestamp_seconds{{{}}} {secs}\n", key(app, env)));
         }
     }
+    dora(state, &mut out).await?;
     Ok(out)
+}
+
+/// One DORA measure read off the measures.
+type Measure = fn(&haul_api::pipeline::Dora) -> Option<f64>;
+
+/// The DORA measures of every app in every environment over the
+/// pipeline's default window (the same reading as `haul pipeline`).
+async fn dora(state: &State, out: &mut String) -> Result<(), haul_ledger::LedgerError> {
+    let days = crate::pipeline::DEFAULT_DAYS;
+    let until = haul_ledger::now();
+    let since = until.checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(days))).unwrap_or(until);
+    let mut rows = Vec::new();
+    for app in state.config.apps.keys() {
+        for env in state.config.promotion_order() {
+            let d = state.ledger.dora(app.get_ref(), &env, since, until).await?;
+            rows.push((format!("app=\"{}\",env=\"{}\"", label(app.get_ref()), label(&env)), d));
+        }
+    }
+    let window = format!("over the last {days} days");
+    let series: [(&str, &str, Measure); 4] = [
+        ("haul_dora_deployments_per_day", "Changes that went live per day", |d| Some(d.per_day)),
+        ("haul_dora_lead_time_seconds", "Median time from a release built to it live", |d| d.lead_time_s),
+        ("haul_dora_change_failure_rate", "Failed changes over changes", |d| d.change_failure_rate),
+        ("haul_dora_time_to_restore_seconds", "Median time from a failure to its restoration", |d| d.time_to_restore_s),
+    ];
+    for (name, text, value) in series {
+        help(out, name, "gauge", &format!("{text}, {window} (haul pipeline's DORA measures)."));
+        for (labels, d) in &rows {
+            // Nothing to measure is no sample, never a zero.
+            if let Some(v) = value(d) {
+                out.push_str(&format!("{name}{{{labels}}} {v}\n"));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
