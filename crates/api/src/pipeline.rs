@@ -128,3 +128,14 @@ pub struct Dora {
     /// Failures not restored yet.
     pub unrestored: u64,
 }
+
+/// A span of seconds as people read one (`45 s`, `12 min`, `3.5 h`,
+/// `2.1 d`): how the CLI and the dashboard show lead and restore times.
+pub fn span(s: f64) -> String {
+    match s {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.1} d", s / 86_400.0),
+    }
+}

@@ -13,40 +13,13 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "reader-secret";
 
-/// Staging builds on hosts a and b; prod takes staging's releases on host c
-/// once `smoke` passed there and one person approved.
+/// The dashboard's pipeline, with a `read` token and a `verify` one.
 fn pipeline() -> String {
-    format!(
-        r#"[apps.app]
-ship = "src"
-
-[environments.staging]
-hosts = ["a", "b"]
-
-[environments.prod]
-hosts = ["c"]
-code = "staging"
-
-[environments.prod.requires]
-verifications = ["smoke"]
-approvals = 1
-
-[hosts.a]
-transport = "local"
-root = ".haul/hosts/a"
-
-[hosts.b]
-transport = "local"
-root = ".haul/hosts/b"
-
-[hosts.c]
-transport = "local"
-root = ".haul/hosts/c"
-
-{}{}"#,
+    common::staged_pipeline(&format!(
+        "{}{}",
         common::token("dashboard", TOKEN, &["read"]),
         common::token("ci", "ci-secret", &["verify"])
-    )
+    ))
 }
 
 fn deploy(p: &Project, env: &str, extra: &[&str]) -> String {

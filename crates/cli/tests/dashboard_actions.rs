@@ -11,41 +11,13 @@ mod common;
 use common::browser::{Browser, http_raw};
 use common::{Project, Server};
 
-/// Staging on hosts a and b; prod (c) takes staging's releases once
-/// `smoke` passed and one person approved. alice may act; bob only reads.
+/// The dashboard's pipeline; alice may act, bob only reads.
 fn project() -> Project {
-    let toml = format!(
-        r#"[apps.app]
-ship = "src"
-
-[environments.staging]
-hosts = ["a", "b"]
-
-[environments.prod]
-hosts = ["c"]
-code = "staging"
-
-[environments.prod.requires]
-verifications = ["smoke"]
-approvals = 1
-
-[hosts.a]
-transport = "local"
-root = ".haul/hosts/a"
-
-[hosts.b]
-transport = "local"
-root = ".haul/hosts/b"
-
-[hosts.c]
-transport = "local"
-root = ".haul/hosts/c"
-
-{}{}"#,
+    Project::new(&common::staged_pipeline(&format!(
+        "{}{}",
         common::token("alice", "alice-secret", &["read", "approve", "verify", "admin"]),
         common::token("bob", "bob-secret", &["read"])
-    );
-    Project::new(&toml)
+    )))
 }
 
 fn deploy(p: &Project, env: &str) -> String {

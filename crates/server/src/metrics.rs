@@ -145,8 +145,7 @@ type Measure = fn(&haul_api::pipeline::Dora) -> Option<f64>;
 /// pipeline's default window (the same reading as `haul pipeline`).
 async fn dora(state: &State, out: &mut String) -> Result<(), haul_ledger::LedgerError> {
     let days = crate::pipeline::DEFAULT_DAYS;
-    let until = haul_ledger::now();
-    let since = until.checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(days))).unwrap_or(until);
+    let (since, until) = crate::pipeline::window(days);
     let mut rows = Vec::new();
     for app in state.config.apps.keys() {
         for env in state.config.promotion_order() {

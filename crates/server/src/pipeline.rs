@@ -36,9 +36,7 @@ pub fn routes() -> OpenApiRouter<State> {
 /// Every environment of `app` (which `config` must name) in promotion
 /// order, with DORA measures over the last `days` days.
 pub async fn read(ledger: &Ledger, config: &Config, app: &str, days: u32) -> Result<Pipeline, LedgerError> {
-    let until = haul_ledger::now();
-    let window = std::time::Duration::from_secs(u64::from(days) * 86_400);
-    let since = until.checked_sub(jiff::SignedDuration::try_from(window).unwrap_or_default()).unwrap_or(until);
+    let (since, until) = window(days);
     let mut environments = Vec::new();
     for env in config.promotion_order() {
         let Some(e) = config.environments.get(env.as_str()) else { continue };
@@ -127,7 +125,15 @@ pub async fn read(ledger: &Ledger, config: &Config, app: &str, days: u32) -> Res
             env,
         });
     }
-    Ok(Pipeline { app: app.to_string(), window_s: window.as_secs(), at: haul_ledger::time::text(until), environments })
+    let window_s = u64::from(days) * 86_400;
+    Ok(Pipeline { app: app.to_string(), window_s, at: haul_ledger::time::text(until), environments })
+}
+
+/// The DORA window of the last `days` days, ending now: (since, until).
+pub(crate) fn window(days: u32) -> (jiff::Timestamp, jiff::Timestamp) {
+    let until = haul_ledger::now();
+    let since = until.checked_sub(jiff::SignedDuration::from_hours(24 * i64::from(days))).unwrap_or(until);
+    (since, until)
 }
 
 /// Every environment of an app in promotion order: what each runs and

@@ -5,7 +5,7 @@
 
 use super::Ctx;
 use crate::error::{Failure, Result};
-use haul_api::pipeline::{Dora, Pipeline, Stage};
+use haul_api::pipeline::{Dora, Pipeline, Stage, span};
 
 pub async fn pipeline(ctx: &Ctx, app: &str, days: u32, json: bool) -> Result {
     let config = ctx.config()?;
@@ -18,16 +18,6 @@ pub async fn pipeline(ctx: &Ctx, app: &str, days: u32, json: bool) -> Result {
         ctx.printer.out(text(&p, days).trim_end());
     }
     Ok(())
-}
-
-/// Seconds as people read a duration.
-fn span(s: f64) -> String {
-    match s {
-        s if s < 120.0 => format!("{s:.0}s"),
-        s if s < 7200.0 => format!("{:.0}min", s / 60.0),
-        s if s < 172_800.0 => format!("{:.1}h", s / 3600.0),
-        s => format!("{:.1}d", s / 86_400.0),
-    }
 }
 
 fn dora(d: &Dora) -> String {

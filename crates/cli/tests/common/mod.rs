@@ -252,6 +252,41 @@ root = ".haul/hosts/b"
     )
 }
 
+/// Staging builds on hosts a and b; prod takes staging's releases on host c
+/// once `smoke` passed there and one person approved; `tokens` follow (the
+/// dashboard tests' `[[server.tokens]]`).
+pub fn staged_pipeline(tokens: &str) -> String {
+    format!(
+        r#"[apps.app]
+ship = "src"
+
+[environments.staging]
+hosts = ["a", "b"]
+
+[environments.prod]
+hosts = ["c"]
+code = "staging"
+
+[environments.prod.requires]
+verifications = ["smoke"]
+approvals = 1
+
+[hosts.a]
+transport = "local"
+root = ".haul/hosts/a"
+
+[hosts.b]
+transport = "local"
+root = ".haul/hosts/b"
+
+[hosts.c]
+transport = "local"
+root = ".haul/hosts/c"
+
+{tokens}"#
+    )
+}
+
 /// A child process killed (and reaped) when dropped, even on a failed test.
 pub struct Killed(pub std::process::Child);
 

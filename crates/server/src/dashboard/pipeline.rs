@@ -10,7 +10,7 @@ use crate::pipeline::{DEFAULT_DAYS, read};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as S};
 use axum::http::StatusCode;
-use haul_api::pipeline::{Dora, Stage};
+use haul_api::pipeline::{Dora, Stage, span};
 use maud::{Markup, html};
 
 pub(crate) fn pipeline_href(app: &str) -> String {
@@ -25,25 +25,15 @@ fn at(text: &str) -> Markup {
     }
 }
 
-/// Seconds as people read a duration.
-fn span_of(s: f64) -> String {
-    match s {
-        s if s < 120.0 => format!("{s:.0} s"),
-        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
-        s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
-        s => format!("{:.1} d", s / 86_400.0),
-    }
-}
-
 fn dora(d: &Dora) -> Markup {
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
     html! {
         dl.dora {
             dt { "deployments" } dd.frequency { (d.went_live) " live (" (format!("{:.2}", d.per_day)) "/day) of " (d.changes) " changes" }
-            dt { "lead time" } dd.lead { (or_dash(d.lead_time_s.map(span_of))) }
+            dt { "lead time" } dd.lead { (or_dash(d.lead_time_s.map(span))) }
             dt { "change failure rate" } dd.cfr { (or_dash(d.change_failure_rate.map(|r| format!("{:.0}%", r * 100.0)))) " (" (d.failures) " failed)" }
             dt { "time to restore" } dd.restore {
-                (or_dash(d.time_to_restore_s.map(span_of)))
+                (or_dash(d.time_to_restore_s.map(span)))
                 @if d.unrestored > 0 { " " span.badge.bad { (d.unrestored) " not restored" } }
             }
         }
