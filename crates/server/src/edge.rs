@@ -115,7 +115,9 @@ fn check_json(path: &str, key: &str, v: &Value) -> Result<(), ApiError> {
 }
 
 /// Numbers written with a fraction of zero (`3.0`) are integers in JSON
-/// Schema, so they are taken as integers.
+/// Schema, so they are taken as integers. This needs the JSON reader to
+/// round correctly (serde_json's `float_roundtrip`): its default fast path
+/// can read `3836882065479486.0` as `…486.5`, a fraction nobody wrote.
 fn integral(v: &mut Value) {
     match v {
         Value::Number(n) if n.is_f64() => {
@@ -148,5 +150,44 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
         check_json("", "", &v)?;
         integral(&mut v);
         serde_json::from_value(v).map(Body).map_err(|e| unprocessable(format!("the request body: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haul_api::requests::RegisterRelease;
+
+    async fn body(json: &str) -> Result<RegisterRelease, ApiError> {
+        let req = Request::builder()
+            .method("POST")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(json.to_owned()))
+            .unwrap();
+        Body::<RegisterRelease>::from_request(req, &()).await.map(|b| b.0)
+    }
+
+    fn release(files: &str, bytes: &str) -> String {
+        format!(
+            r#"{{"app":"app","id":"20261203T092408.176Z-f55610c7fd06","digest":"d","revision":null,
+                "built_by":"ci","created":"2026-12-03T09:24:08Z","files":{files},"bytes":{bytes}}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn a_large_integral_float_is_read_as_the_integer_written() {
+        // Found by Schemathesis: without correct rounding this was a 422
+        // naming `3836882065479486.5`.
+        let r = body(&release("3836882065479486.0", "-26307600325.0")).await.unwrap();
+        assert_eq!((r.files, r.bytes), (3836882065479486, -26307600325));
+        let r = body(&release("9007199254740993.0", "1e3")).await.unwrap();
+        assert_eq!((r.files, r.bytes), (9007199254740992, 1000));
+    }
+
+    #[tokio::test]
+    async fn a_number_with_a_fraction_is_still_refused_for_an_integer_field() {
+        let e = body(&release("3.5", "1")).await.unwrap_err();
+        assert!(format!("{e:?}").contains("3.5"), "{e:?}");
+        assert!(body(&release("1e300", "1")).await.is_err());
     }
 }
