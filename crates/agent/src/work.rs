@@ -87,7 +87,8 @@ pub(crate) async fn work(
                 None => None,
             };
             let shared: Vec<SharedPath> = b.steps.shared.iter().map(|s| SharedPath::parse(s)).collect();
-            let rep = host.stage(&release, &archive, base.as_ref(), &shared, false).await.map_err(failed)?;
+            let contents = haul_release::Contents::archive(&archive);
+            let rep = host.stage(&release, &contents, base.as_ref(), &shared, false).await.map_err(failed)?;
             let env = r.env(b);
             for s in b.steps.post_upload.iter().filter(|s| runs_here(s, &roles)) {
                 let name = s.name.clone().unwrap_or_else(|| format!("post_upload: {}", s.run));

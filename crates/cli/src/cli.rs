@@ -255,6 +255,11 @@ pub enum Command {
         #[command(subcommand)]
         what: ContentCommand,
     },
+    /// The local release cache: removing what no kept release needs.
+    Cache {
+        #[command(subcommand)]
+        what: CacheCommand,
+    },
     /// What the object store holds, and removing releases nothing needs.
     Store {
         #[command(subcommand)]
@@ -275,6 +280,22 @@ pub enum Command {
         /// A file of NAME=value settings; variables in the environment override it.
         #[arg(long, env = "HAUL_AGENT_FILE", value_name = "FILE")]
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Remove cached releases but the newest N of each app and any release
+    /// an environment runs (per the ledger), then the file contents no
+    /// remaining release needs.
+    Prune {
+        /// Only this app.
+        app: Option<String>,
+        /// Newest releases kept per app [default: the app's `keep`].
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        #[command(flatten)]
+        json: JsonArg,
     },
 }
 

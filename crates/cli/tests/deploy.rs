@@ -472,6 +472,32 @@ fn prune_and_remove_never_touch_the_live_release_and_keep_the_chain() {
 }
 
 #[test]
+fn cache_prune_keeps_the_newest_and_what_runs_anywhere_and_nothing_else() {
+    let p = Project::new(&config("", ""));
+    p.write("src/index.html", "v0");
+    let live = p.deploy();
+    let mut built = vec![];
+    for i in 1..4 {
+        p.write("src/index.html", &format!("v{i}"));
+        p.write(&format!("src/only-{i}.txt"), &format!("only in v{i}"));
+        built.push(p.haul(&["build", "app"]).ok().stdout.trim().to_string());
+    }
+    let out = p.haul(&["cache", "prune", "app", "--keep", "1", "--json"]).ok().json();
+    assert_eq!(out[0]["removed"], serde_json::json!([built[0], built[1]]), "{out}");
+    // Neither the live release nor the newest lost a file's contents: both deploy.
+    assert!(out[0]["blobs"].as_u64().unwrap() >= 2, "{out}");
+    p.haul(&["deploy", "app", "test", "--release", &built[2]]).ok();
+    assert_eq!(std::fs::read_to_string(p.host("a").join("current/only-3.txt")).unwrap(), "only in v3");
+    std::fs::remove_dir_all(p.host("b")).unwrap();
+    p.haul(&["deploy", "app", "test", "--release", &live, "--hosts", "b"]).ok();
+    assert_eq!(std::fs::read_to_string(p.host("b").join("current/index.html")).unwrap(), "v0");
+    let out = p.haul(&["deploy", "app", "test", "--release", &built[0]]).fails(2);
+    assert!(out.stderr.contains("in the release cache"), "{}", out.stderr);
+    let out = p.haul(&["cache", "prune", "nope"]).fails(2);
+    assert!(out.stderr.contains("nope"), "{}", out.stderr);
+}
+
+#[test]
 fn releases_lists_each_host_with_live_previous_and_history() {
     let p = Project::new(&config("", ""));
     let v1 = p.deploy();

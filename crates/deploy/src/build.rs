@@ -105,15 +105,21 @@ pub(crate) async fn pack(
     let revision = git_revision(tree);
     let (tree2, app2, by) = (tree.to_path_buf(), app_name.to_string(), who.user.clone());
     let only = only.map(<[String]>::to_vec);
-    let result = tokio::task::spawn_blocking(move || cache.build_paths(&app2, &tree2, only.as_deref(), &by, revision))
+    let result = tokio::task::spawn_blocking(move || cache.build_in(&app2, &tree2, only.as_deref(), &by, revision))
         .await
         .map_err(|e| DeployError::Refused(format!("packing panicked: {e}")))?;
     observer.progress(Progress::Finished { host: None, label: &label, ok: result.is_ok(), elapsed: t.elapsed() });
-    let (release, reused) = result?;
-    let note = if reused {
-        format!("release {} (unchanged tree: same content as before)", release.id)
+    let built = result?;
+    let release = built.release;
+    let files = release.manifest.files();
+    let read = format!(
+        "{} of {files} files read ({} bytes), {} bytes new in the cache",
+        built.read_files, built.read_bytes, built.new_bytes
+    );
+    let note = if built.reused {
+        format!("release {} (unchanged tree: same content as before; {read})", release.id)
     } else {
-        format!("release {}: {} files, {} bytes", release.id, release.manifest.files(), release.manifest.bytes())
+        format!("release {}: {files} files, {} bytes; {read}", release.id, release.manifest.bytes())
     };
     observer.progress(Progress::Note(&note));
     Ok(release)

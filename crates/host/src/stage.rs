@@ -9,10 +9,9 @@
 //! only counts as complete once its manifest is moved beside it.
 
 use crate::{HostApp, HostError, scripts};
-use haul_release::{Diff, Release};
+use haul_release::{Contents, Diff, Release};
 
 use haul_transport::Input;
-use std::path::Path;
 
 /// A path that persists across releases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,14 +52,14 @@ pub struct StageReport {
 }
 
 impl HostApp {
-    /// Stages `release` (archive at `archive`) over `base`, links `shared`
+    /// Stages `release` (its files read from `contents`) over `base`, links `shared`
     /// paths and leaves the release incomplete until [`HostApp::complete`].
     /// `host_rsync`: the host has rsync; large modified files then go with
     /// rsync (see `rsync_candidates`).
     pub async fn stage(
         &self,
         release: &Release,
-        archive: &Path,
+        contents: &Contents,
         base: Option<&Release>,
         shared: &[SharedPath],
         host_rsync: bool,
@@ -118,30 +117,29 @@ impl HostApp {
         args.extend(crate::guard::stage_lists(before.into_iter(), shared, after.into_iter()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-        let archive = archive.to_path_buf();
-        let archive_path = archive.clone();
         let (rel, base) = (release.clone(), base.cloned());
         let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = sent.clone();
         let input = if diff.send_bytes() <= SHARED_STREAM_MAX {
             // Small streams are built once and shared by every host with the
-            // same base: finding one file costs a walk of the whole archive.
-            let bytes = shared_stream(&rel, base.as_ref(), &archive, &diff)
+            // same base.
+            let bytes = shared_stream(&rel, base.as_ref(), contents, &diff)
                 .await
                 .map_err(|source| HostError::Release { host: self.host().into(), source })?;
             counter.store(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
             Input::Bytes(bytes.to_vec())
         } else {
+            let contents = contents.clone();
             Input::Stream(Box::new(move |w| {
                 let mut w = Counting { inner: w, n: &counter };
-                haul_release::write_stage_stream(&rel, base.as_ref(), &archive, &diff, &mut w)
+                haul_release::write_stage_stream(&rel, base.as_ref(), &contents, &diff, &mut w)
                     .map_err(std::io::Error::other)
             }))
         };
         self.run_ok(&format!("stage {id}"), scripts::STAGE, &args, input).await?;
         let mut stream_bytes = sent.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(((shell, prefix), paths)) = rsync {
-            stream_bytes += self.rsync_into_stage(id, archive_path, &paths, &shell, &prefix).await?;
+            stream_bytes += self.rsync_into_stage(release, contents, &paths, &shell, &prefix).await?;
             self.run_ok(&format!("stage {id}"), scripts::STAGE_FINISH, &[self.dir(), id], Input::None).await?;
         }
         Ok(StageReport { stream_bytes, ..report })
@@ -173,16 +171,17 @@ impl HostApp {
     /// where the base's versions wait as the basis. Returns bytes sent.
     async fn rsync_into_stage(
         &self,
-        id: &str,
-        archive: std::path::PathBuf,
+        release: &Release,
+        contents: &Contents,
         paths: &std::collections::HashSet<String>,
         shell: &str,
         prefix: &str,
     ) -> Result<u64, HostError> {
         let fail = |message: String| HostError::Invalid { host: self.host().into(), message };
         let tmp = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
-        let (dest, list) = (tmp.path().to_path_buf(), paths.clone());
-        tokio::task::spawn_blocking(move || haul_release::extract_files(&archive, &list, &dest))
+        let id = &release.id;
+        let (dest, list, rel, contents) = (tmp.path().to_path_buf(), paths.clone(), release.clone(), contents.clone());
+        tokio::task::spawn_blocking(move || haul_release::extract_files(&rel, &contents, &list, &dest))
             .await
             .map_err(|e| fail(e.to_string()))?
             .map_err(|source| HostError::Release { host: self.host().into(), source })?;
@@ -244,7 +243,7 @@ type StreamKey = (String, Option<String>);
 async fn shared_stream(
     release: &Release,
     base: Option<&Release>,
-    archive: &Path,
+    contents: &Contents,
     diff: &Diff,
 ) -> Result<std::sync::Arc<Vec<u8>>, haul_release::ReleaseError> {
     use std::sync::{Arc, Mutex};
@@ -265,11 +264,11 @@ async fn shared_stream(
             }
         }
     };
-    let (rel, base, archive, diff) = (release.clone(), base.cloned(), archive.to_path_buf(), diff.clone());
+    let (rel, base, contents, diff) = (release.clone(), base.cloned(), contents.clone(), diff.clone());
     slot.get_or_try_init(|| async move {
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            haul_release::write_stage_stream(&rel, base.as_ref(), &archive, &diff, &mut out).map(|_| Arc::new(out))
+            haul_release::write_stage_stream(&rel, base.as_ref(), &contents, &diff, &mut out).map(|_| Arc::new(out))
         })
         .await
         .expect("stream builder does not panic")

@@ -128,7 +128,7 @@ fn staging_over_a_real_tree_gives_the_new_tree(
     let host = HostApp::new(shells::local(shell), tmp.path().join("host/app").display().to_string());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        host.stage(&ra, &cache.archive_path("app", &ra.id), None, &[], false).await.unwrap();
+        host.stage(&ra, &cache.contents(&ra).unwrap(), None, &[], false).await.unwrap();
         host.complete(&haul_release::ReleaseId::parse(&ra.id).unwrap()).await.unwrap();
         host.switch(&haul_release::ReleaseId::parse(&ra.id).unwrap(), &Event::now(EventKind::Deploy, "t"))
             .await
@@ -140,7 +140,7 @@ fn staging_over_a_real_tree_gives_the_new_tree(
         return Ok(()); // identical trees are one release
     }
     rt.block_on(async {
-        let report = host.stage(&rb, &cache.archive_path("app", &rb.id), Some(&ra), &[], false).await.unwrap();
+        let report = host.stage(&rb, &cache.contents(&rb).unwrap(), Some(&ra), &[], false).await.unwrap();
         let d = Diff::between(Some(&ra.manifest), &rb.manifest);
         assert_eq!(report.sent_files, d.send_files());
         host.complete(&haul_release::ReleaseId::parse(&rb.id).unwrap()).await.unwrap();

@@ -43,8 +43,8 @@ impl Host {
     fn stage(&self, r: &Release, base: Option<&Release>) -> Result<(), String> {
         let shared = [SharedPath::parse("log/"), SharedPath::parse("config/app.env")];
         self.rt.block_on(async {
-            let archive = self.cache.archive_path("app", &r.id);
-            self.host.stage(r, &archive, base, &shared, false).await.map_err(|e| e.to_string())?;
+            let contents = self.cache.contents(r).unwrap();
+            self.host.stage(r, &contents, base, &shared, false).await.map_err(|e| e.to_string())?;
             self.host.complete(&haul_release::ReleaseId::parse(&r.id).unwrap()).await.map_err(|e| e.to_string())
         })
     }

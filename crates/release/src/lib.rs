@@ -7,12 +7,14 @@
 //! cache. It also owns the one rule for what a host must receive: the diff of a
 //! new manifest against the host's newest one. It never talks to hosts.
 
+mod blobs;
 mod cache;
 mod diff;
 mod error;
 mod foreign;
 mod id;
 mod import;
+mod index;
 mod links;
 mod manifest;
 mod members;
@@ -22,7 +24,7 @@ mod refusal;
 mod stream;
 mod verify;
 
-pub use cache::{Release, ReleaseCache};
+pub use cache::{Built, Contents, Pruned, Release, ReleaseCache};
 pub use diff::Diff;
 pub use error::ReleaseError;
 pub use id::{ReleaseId, check_release_id, is_release_id, new_release_id};

@@ -1,4 +1,6 @@
-//! Snapshotting a tree into a manifest and an archive in one pass.
+//! Snapshotting a tree into a manifest, and writing entries into tar
+//! streams: the one walk of a tree that ships and the one way an entry is
+//! written.
 
 use crate::error::{IoContext, ReleaseError};
 use crate::manifest::{Entry, Kind, Manifest};
@@ -8,20 +10,60 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Walks `root`, hashing every file while writing it into a tar stream
-/// (compressed with zstd) to `out`. Refuses symlinks that lead out of the
-/// tree (see [`crate::resolve_link`]), device files, sockets, FIFOs and
-/// names that are not UTF-8. Entries are written in manifest order.
+/// Walks `root` and writes every entry into a tar stream (compressed with
+/// zstd) to `out`, returning the manifest. Refuses what
+/// [`snapshot`] refuses. Entries are written in manifest order.
 pub fn pack(root: &Path, out: impl Write) -> Result<Manifest, ReleaseError> {
     pack_paths(root, None, out)
 }
 
-/// [`pack`], of only the paths `only` names below `root` (when given):
-/// each at its own path, a directory with everything below it, and the
-/// directories leading to it (which must be directories, not links, so
-/// nothing is reached through a link). A path that does not exist is
-/// refused by name.
+/// [`pack`], of only the paths `only` names below `root` (when given); see
+/// [`snapshot`]. Each file is read twice: once to hash, once to write.
 pub fn pack_paths(root: &Path, only: Option<&[String]>, out: impl Write) -> Result<Manifest, ReleaseError> {
+    let snap = snapshot(root, only, |rel, full, meta| {
+        let mut reader = Hashing {
+            inner: fs::File::open(full).at(full)?.take(meta.len() + 1),
+            hasher: blake3::Hasher::new(),
+            read: 0,
+        };
+        io::copy(&mut reader, &mut io::sink()).at(full)?;
+        if reader.read != meta.len() {
+            return Err(ReleaseError::Changed { path: rel.to_string() });
+        }
+        Ok(reader.hasher.finalize().to_hex().to_string())
+    })?;
+    let enc = zstd::Encoder::new(out, 3).at(root)?;
+    let mut tar = tar::Builder::new(enc);
+    for (e, mtime) in snap.manifest.entries.iter().zip(&snap.mtimes) {
+        let full = root.join(&e.path);
+        append(&mut tar, &e.path, e, *mtime, || fs::File::open(&full).at(&full)).map_err(|e| e.at_path(&full))?;
+    }
+    tar.into_inner().at(root)?.finish().at(root)?;
+    Ok(snap.manifest)
+}
+
+/// A tree as it ships: its manifest and each entry's modification time (in
+/// the manifest's order), which the archive and the stage stream carry but
+/// the content digest leaves out.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub manifest: Manifest,
+    pub mtimes: Vec<i64>,
+}
+
+/// Walks `root` (or only the paths `only` names below it: each at its own
+/// path, a directory with everything below it, and the directories leading
+/// to it, which must be directories, not links, so nothing is reached
+/// through a link; a path that does not exist is refused by name), and
+/// returns what ships. `hash` gives each regular file's blake3 (reading it,
+/// or knowing it). Refuses symlinks that lead out of the tree (see
+/// [`crate::resolve_link`]), device files, sockets, FIFOs and names that
+/// are not UTF-8.
+pub(crate) fn snapshot(
+    root: &Path,
+    only: Option<&[String]>,
+    mut hash: impl FnMut(&str, &Path, &fs::Metadata) -> Result<String, ReleaseError>,
+) -> Result<Snapshot, ReleaseError> {
     if !root.is_dir() {
         return Err(ReleaseError::NoTree { path: root.to_path_buf() });
     }
@@ -45,49 +87,98 @@ pub fn pack_paths(root: &Path, only: Option<&[String]>, out: impl Write) -> Resu
     }
     crate::links::check_links(&links)?;
 
-    let enc = zstd::Encoder::new(out, 3).at(root)?;
-    let mut tar = tar::Builder::new(enc);
     let mut entries = Vec::with_capacity(paths.len());
+    let mut mtimes = Vec::with_capacity(paths.len());
     for (rel, full, _) in paths {
         let meta = fs::symlink_metadata(&full).at(&full)?;
         let mode = meta.permissions().mode() & 0o7777;
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(meta.mtime().max(0) as u64);
         let ft = meta.file_type();
         let kind = if ft.is_dir() {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_size(0);
-            tar.append_data(&mut h, &rel, io::empty()).at(&full)?;
             Kind::Dir
         } else if ft.is_symlink() {
             // A link that appeared after the check does not ship unchecked.
             let target = links.remove(&rel).ok_or_else(|| ReleaseError::Changed { path: rel.clone() })?;
-            h.set_entry_type(tar::EntryType::Symlink);
-            h.set_size(0);
-            tar.append_link(&mut h, &rel, &target).at(&full)?;
             Kind::Symlink { target }
         } else if ft.is_file() {
-            let size = meta.len();
-            let file = fs::File::open(&full).at(&full)?;
-            let mut reader = Hashing { inner: file.take(size), hasher: blake3::Hasher::new(), read: 0 };
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(size);
-            tar.append_data(&mut h, &rel, &mut reader).at(&full)?;
-            if reader.read != size {
-                return Err(ReleaseError::Changed { path: rel });
-            }
-            Kind::File { size, blake3: reader.hasher.finalize().to_hex().to_string() }
+            Kind::File { size: meta.len(), blake3: hash(&rel, &full, &meta)? }
         } else {
             return Err(ReleaseError::Special { path: rel, kind: special(&ft).unwrap_or("special file") });
         };
         entries.push(Entry { path: rel, mode, kind });
+        mtimes.push(meta.mtime().max(0));
     }
-    let enc = tar.into_inner().at(root)?;
-    enc.finish().at(root)?;
-    Ok(Manifest::new(entries))
+    // `paths` is sorted, so the manifest's order is this order.
+    Ok(Snapshot { manifest: Manifest { entries }, mtimes })
+}
+
+/// Appends `e` to `tar` under `name` with `mtime`; a file's bytes come from
+/// `open`, and must be exactly the entry's size. The one way haul writes an
+/// entry, for archives and stage streams alike.
+pub(crate) fn append<W: Write, R: Read>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    e: &Entry,
+    mtime: i64,
+    open: impl FnOnce() -> Result<R, ReleaseError>,
+) -> Result<(), Appending> {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(e.mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime.max(0) as u64);
+    match &e.kind {
+        Kind::Dir => {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            tar.append_data(&mut h, name, io::empty()).map_err(Appending::Write)
+        }
+        Kind::Symlink { target } => {
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            tar.append_link(&mut h, name, target).map_err(Appending::Write)
+        }
+        Kind::File { size, .. } => {
+            let src = open().map_err(Appending::Source)?;
+            let mut reader = Counted { inner: src.take(*size), read: 0 };
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(*size);
+            tar.append_data(&mut h, name, &mut reader).map_err(Appending::Write)?;
+            if reader.read != *size {
+                return Err(Appending::Source(ReleaseError::Changed { path: e.path.clone() }));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Why an entry could not be appended: its source, or the stream written.
+#[derive(Debug)]
+pub(crate) enum Appending {
+    Source(ReleaseError),
+    Write(io::Error),
+}
+
+impl Appending {
+    /// The error, a write failure named by `path`.
+    pub(crate) fn at_path(self, path: &Path) -> ReleaseError {
+        match self {
+            Appending::Source(e) => e,
+            Appending::Write(source) => ReleaseError::Io { path: path.to_path_buf(), source },
+        }
+    }
+}
+
+struct Counted<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// Every path below `dir`, relative to `root`, and whether it is a symlink.

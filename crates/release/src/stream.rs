@@ -6,22 +6,23 @@
 //! `record.patch` against the base's record, and `record.cksum` and
 //! `record.sha256`, what POSIX `cksum` and `sha256sum` must say of the
 //! result: a host checks with whichever it has), then `tree/<path>` for each entry to
-//! send and each of its ancestor directories, copied byte for byte from the
-//! cached archive.
+//! send and each of its ancestor directories, read from the cache's blobs
+//! (nothing else of the release is read).
 
-use crate::cache::Release;
+use crate::cache::{Contents, Release, Source};
 use crate::diff::Diff;
 use crate::error::{IoContext, ReleaseError};
 use std::collections::HashSet;
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// Writes the stage stream for `diff` of `release` (archive at `archive`)
-/// over `base`, the host's newest release.
+/// Writes the stage stream for `diff` of `release` (its files read from
+/// `contents`) over `base`, the host's newest release.
 pub fn write_stage_stream(
     release: &Release,
     base: Option<&Release>,
-    archive: &Path,
+    contents: &Contents,
     diff: &Diff,
     out: impl Write,
 ) -> Result<(), ReleaseError> {
@@ -64,39 +65,84 @@ pub fn write_stage_stream(
                 p = parent;
             }
         }
-        let file = std::fs::File::open(archive).at(archive)?;
-        let dec = zstd::Decoder::new(file).at(archive)?;
-        let mut src = tar::Archive::new(dec);
-        for entry in src.entries().at(archive)? {
-            let mut entry = entry.at(archive)?;
-            let path = entry.path().at(archive)?.to_string_lossy().into_owned();
-            if !want.contains(path.as_str()) {
-                continue;
-            }
-            let mut h = entry.header().clone();
-            let name = format!("tree/{path}");
-            match h.entry_type() {
-                tar::EntryType::Symlink => {
-                    let target = entry.link_name().at(archive)?.map(|t| t.into_owned()).unwrap_or_default();
-                    tar.append_link(&mut h, &name, target).map_err(pipe)?;
-                }
-                _ => {
-                    tar.append_data(&mut h, &name, &mut entry).map_err(pipe)?;
+        match &contents.0 {
+            // In manifest order, so a directory comes before what is in it.
+            Source::Blobs { .. } => {
+                for (i, e) in release.manifest.entries.iter().enumerate() {
+                    if want.contains(e.path.as_str()) {
+                        let name = format!("tree/{}", e.path);
+                        contents.append(&mut tar, &name, e, i).map_err(|a| a.at_path(STREAM.as_ref()))?;
+                    }
                 }
             }
+            Source::Archive(archive) => from_archive(&mut tar, archive, &want)?,
         }
     }
     tar.into_inner().map_err(pipe)?.flush().map_err(pipe)?;
     Ok(())
 }
 
-fn pipe(e: io::Error) -> ReleaseError {
-    ReleaseError::Io { path: "stage stream".into(), source: e }
+/// The wanted entries of a verified archive (in its order, the manifest's),
+/// copied byte for byte.
+fn from_archive<W: Write>(tar: &mut tar::Builder<W>, archive: &Path, want: &HashSet<&str>) -> Result<(), ReleaseError> {
+    let file = std::fs::File::open(archive).at(archive)?;
+    let dec = zstd::Decoder::new(file).at(archive)?;
+    let mut src = tar::Archive::new(dec);
+    for entry in src.entries().at(archive)? {
+        let mut entry = entry.at(archive)?;
+        let path = entry.path().at(archive)?.to_string_lossy().into_owned();
+        if !want.contains(path.as_str()) {
+            continue;
+        }
+        let mut h = entry.header().clone();
+        let name = format!("tree/{path}");
+        match h.entry_type() {
+            tar::EntryType::Symlink => {
+                let target = entry.link_name().at(archive)?.map(|t| t.into_owned()).unwrap_or_default();
+                tar.append_link(&mut h, &name, target).map_err(pipe)?;
+            }
+            _ => tar.append_data(&mut h, &name, &mut entry).map_err(pipe)?,
+        }
+    }
+    Ok(())
 }
 
-/// Unpacks the files at `paths` from the archive into `dest` (with their
-/// modes and times), for tools that want them as files.
-pub fn extract_files(archive: &Path, paths: &HashSet<String>, dest: &Path) -> Result<(), ReleaseError> {
+const STREAM: &str = "stage stream";
+
+fn pipe(e: io::Error) -> ReleaseError {
+    ReleaseError::Io { path: STREAM.into(), source: e }
+}
+
+/// Writes the files at `paths` of `release` into `dest` (with their modes
+/// and times), for tools that want them as files.
+pub fn extract_files(
+    release: &Release,
+    contents: &Contents,
+    paths: &HashSet<String>,
+    dest: &Path,
+) -> Result<(), ReleaseError> {
+    if let Source::Archive(archive) = &contents.0 {
+        return extract_from_archive(archive, paths, dest);
+    }
+    for (i, e) in release.manifest.entries.iter().enumerate() {
+        if !paths.contains(&e.path) || !matches!(e.kind, crate::Kind::File { .. }) {
+            continue;
+        }
+        let to = dest.join(&e.path);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).at(parent)?;
+        }
+        let mut from = contents.open(e)?;
+        let mut out = std::fs::File::create(&to).at(&to)?;
+        io::copy(&mut from, &mut out).at(&to)?;
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(contents.mtime(i).max(0) as u64);
+        out.set_modified(when).at(&to)?;
+        out.set_permissions(std::fs::Permissions::from_mode(e.mode)).at(&to)?;
+    }
+    Ok(())
+}
+
+fn extract_from_archive(archive: &Path, paths: &HashSet<String>, dest: &Path) -> Result<(), ReleaseError> {
     let file = std::fs::File::open(archive).at(archive)?;
     let mut src = tar::Archive::new(zstd::Decoder::new(file).at(archive)?);
     for entry in src.entries().at(archive)? {

@@ -117,7 +117,7 @@ fn odd_names_ship_intact_and_the_record_keeps_them_whole() {
     // The archive unpacks to the same tree.
     let out = tmp.path().join("unpacked");
     std::fs::create_dir(&out).unwrap();
-    let file = std::fs::File::open(cache.archive_path("app", &release.id)).unwrap();
+    let file = std::fs::File::open(cache.archive(&release).unwrap()).unwrap();
     tar::Archive::new(zstd::Decoder::new(file).unwrap()).unpack(&out).unwrap();
     assert_eq!(haul_release::pack(&out, std::io::sink()).unwrap(), release.manifest);
 }

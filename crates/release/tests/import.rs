@@ -118,7 +118,7 @@ fn what_pack_wrote_imports_as_itself_odd_names_included() {
     let (release, _) = cache.import("odd", &archive, "ci", ImportLimits::default()).unwrap();
     assert_eq!(release.manifest, want);
     // And the release the cache made verifies against its manifest.
-    haul_release::verify_archive(&cache.archive_path("odd", &release.id), &release.manifest).unwrap();
+    haul_release::verify_archive(&cache.archive(&release).unwrap(), &release.manifest).unwrap();
 }
 
 #[test]

@@ -102,7 +102,12 @@ pub async fn spool(
     let release = cache.get(app, id)?;
     let record_bytes = Bytes::from(release.to_lines());
     let record = Object { blake3: blake3::hash(&record_bytes).to_hex().to_string(), size: record_bytes.len() as u64 };
-    let archive_path = cache.archive_path(app, id);
+    let archive_path = {
+        let (cache, release) = (cache.clone(), release.clone());
+        tokio::task::spawn_blocking(move || cache.archive(&release))
+            .await
+            .expect("writing an archive does not panic")?
+    };
     let archive = upload::hash_file(&archive_path).await?;
     let ours = SpoolIndex {
         app: app.to_string(),

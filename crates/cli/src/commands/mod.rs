@@ -1,6 +1,7 @@
 //! One function per command, dispatched by one `match`.
 
 mod agent;
+mod cache;
 mod config;
 mod content;
 mod deploy;
@@ -14,7 +15,7 @@ mod secrets;
 mod server;
 mod token;
 
-use crate::cli::{Cli, Command, StoreCommand};
+use crate::cli::{CacheCommand, Cli, Command, StoreCommand};
 use crate::error::{Failure, Result};
 use crate::printer::Printer;
 use haul_config::Config;
@@ -79,6 +80,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Spool { json, .. } | Command::Bless { json, .. } => json.json,
         Command::Key { what: crate::cli::KeyCommand::New { json, .. } } => json.json,
         Command::Store { what: StoreCommand::Ls { json, .. } | StoreCommand::Purge { json, .. } } => json.json,
+        Command::Cache { what: CacheCommand::Prune { json, .. } } => json.json,
         Command::Secrets { what: crate::cli::SecretsCommand::Push { json, .. } } => json.json,
         _ => false,
     };
@@ -150,6 +152,9 @@ pub async fn run(cli: Cli) -> i32 {
             };
             let args = pull::bless::BlessArgs { release, reason, force, json: json.json };
             pull::bless::bless(&ctx, &app, &env, args).await
+        }
+        Command::Cache { what: CacheCommand::Prune { app, keep, json } } => {
+            cache::prune(&ctx, app.as_deref(), keep, json.json).await
         }
         Command::Store { what: StoreCommand::Ls { app, json } } => {
             pull::store::ls(&ctx, app.as_deref(), json.json).await

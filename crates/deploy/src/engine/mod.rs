@@ -64,6 +64,8 @@ pub struct Engine {
     ssh: OnceLock<Result<Arc<SshPool>, Arc<SshSetupError>>>,
     /// Release records read from the cache during this run, by id.
     records: Mutex<std::collections::HashMap<String, Arc<Release>>>,
+    /// What reads each release's files from the cache, by id.
+    contents: Mutex<std::collections::HashMap<String, haul_release::Contents>>,
 }
 
 impl Engine {
@@ -79,6 +81,7 @@ impl Engine {
             secret_key: None,
             ssh: OnceLock::new(),
             records: Default::default(),
+            contents: Default::default(),
         }
     }
 

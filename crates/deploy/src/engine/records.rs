@@ -6,7 +6,7 @@
 use crate::engine::state::HostRun;
 use crate::{Engine, Progress};
 use haul_host::{HostError, SharedPath, StageReport};
-use haul_release::Release;
+use haul_release::{Contents, Release};
 use std::sync::Arc;
 
 impl Engine {
@@ -35,6 +35,17 @@ impl Engine {
         let r = Arc::new(self.cache().get(app, id)?);
         self.records.lock().expect("not poisoned").insert(id.to_string(), r.clone());
         Ok(r)
+    }
+
+    /// What reads `release`'s files from the cache, made once per engine.
+    fn contents(&self, release: &Release) -> Result<Contents, haul_release::ReleaseError> {
+        let mut all = self.contents.lock().expect("not poisoned");
+        if let Some(c) = all.get(&release.id) {
+            return Ok(c.clone());
+        }
+        let c = self.cache().contents(release)?;
+        all.insert(release.id.clone(), c.clone());
+        Ok(c)
     }
 
     /// Whether a file matching one of `globs` changed between what `run`'s
@@ -78,7 +89,8 @@ impl Engine {
             Some(id) => Some((id.to_string(), self.record(run, &release.app, id).await?)),
         };
         let shared: Vec<SharedPath> = shared.iter().map(|s| SharedPath::parse(s)).collect();
-        let archive = self.cache().archive_path(&release.app, &release.id);
-        run.app.stage(release, &archive, base.as_ref().map(|(_, r)| &**r), &shared, run.host.rsync).await
+        let contents =
+            self.contents(release).map_err(|source| HostError::Release { host: run.target.name.clone(), source })?;
+        run.app.stage(release, &contents, base.as_ref().map(|(_, r)| &**r), &shared, run.host.rsync).await
     }
 }
