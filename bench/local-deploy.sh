@@ -32,7 +32,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${RUNS:-15}
 COLD_RUNS=${COLD_RUNS:-10}                  # each cold run writes 51 MB
-BUILD_RUNS=${BUILD_RUNS:-8}                 # each build packs 51 MB into the cache
+BUILD_RUNS=${BUILD_RUNS:-8}                 # each build snapshots the tree into the cache
 ROLLBACK_RUNS=${ROLLBACK_RUNS:-$((RUNS * 2))}  # rollbacks are short: more samples
 
 # Results go to fd 3 (the real stdout); everything else to stderr.
@@ -179,7 +179,8 @@ rep = [r for r in rep if r.get("event", "report") == "report" and "hosts" in r][
 st = rep["hosts"][0]["stage"]
 print(st["sent_files"], st["sent_bytes"], st["reused_files"], st.get("stream_bytes", "n/a"))')
 manifest_bytes=$(stat -c %s "$APPDIR/releases/$R1.manifest" 2>/dev/null || echo 0)
-archive_bytes=$(stat -c %s "$CACHE/bench/$R1.tar.zst" 2>/dev/null || echo n/a)
+record_bytes=$(stat -c %s "$CACHE/bench/$R1.record" 2>/dev/null || echo 0)
+times_bytes=$(stat -c %s "$CACHE/bench/$R1.times" 2>/dev/null || echo 0)
 
 rs_before=$(du_b "$RS")
 rs_stats=$(rsync -a --stats --link-dest="$RS/base" "$TREE/" "$RS/one/")
@@ -319,7 +320,7 @@ echo "| disk added on the host (du, hard links once) | $((host_after - host_befo
 echo "| of which: release record \`<id>.manifest\` | $manifest_bytes B ($(kib "$manifest_bytes")) | — |"
 echo "| of which: the changed file's blocks | $file_blocks B | same |"
 echo "| of which: $dirs new directories' blocks | $dir_bytes B | same |"
-echo "| build side: release cache growth (\`<id>.tar.zst\` + record) | $((cache_after - cache_before)) B ($(kib $((cache_after - cache_before)))); archive $archive_bytes B | — |"
+echo "| build side: release cache growth (new contents + \`<id>.record\` + \`<id>.times\`) | $((cache_after - cache_before)) B ($(kib $((cache_after - cache_before)))); record $record_bytes B, times $times_bytes B | — |"
 echo
 echo "### One redeploy (deploy only), haul's progress lines"
 echo

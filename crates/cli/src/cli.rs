@@ -285,14 +285,14 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum CacheCommand {
-    /// Remove cached releases but the newest N of each app and any release
-    /// an environment runs (per the ledger), then the file contents no
-    /// remaining release needs.
+    /// Remove cached releases but the N most recently built of each app and
+    /// any release an environment runs or is being deployed (per the
+    /// ledger), then the file contents no remaining release needs.
     Prune {
         /// Only this app.
         app: Option<String>,
-        /// Newest releases kept per app [default: the app's `keep`].
-        #[arg(long, value_name = "N")]
+        /// Most recently built releases kept per app, at least 1 [default: the app's `keep`].
+        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         keep: Option<usize>,
         #[command(flatten)]
         json: JsonArg,

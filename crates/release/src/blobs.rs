@@ -4,37 +4,60 @@
 //! A blob is `<cache>/.blobs/<first two hex digits>/<digest>`, the file's
 //! bytes as they are (no compression: a stage stream copies them onto the
 //! wire, and most of what apps ship compresses poorly or is already
-//! compressed). A blob appears by a rename of a finished temporary file, so
-//! a reader sees it whole or not at all, and it is never written again.
-//! The leading `.` keeps the directory out of the app names' way (an app
-//! name starts with a letter or digit).
+//! compressed), readable by its owner only (a tree may hold secrets). A
+//! blob appears by a rename of a finished temporary file, so a reader sees
+//! it whole or not at all, and it is never written again. Every blob is
+//! hashed the first time a process reads it: one that does not match its
+//! name (a disk that lost a write, a hand that changed it) fails the read
+//! before its last bytes leave, and is removed so the next build stores it
+//! again. The leading `.` keeps the directory out of the app names' way
+//! (an app name starts with a letter or digit).
 
 use crate::error::{IoContext, ReleaseError};
+use crate::pack::{Checked, Hashing};
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The blobs of one release cache.
 #[derive(Debug, Clone)]
 pub(crate) struct Blobs {
     dir: PathBuf,
+    /// Digests this process has read whole and found right.
+    verified: Arc<Mutex<HashSet<String>>>,
 }
 
 static TMP: AtomicU64 = AtomicU64::new(0);
 
+/// Whether `s` can name a blob: 64 lowercase hex digits, as blake3 prints.
+pub(crate) fn is_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 impl Blobs {
     pub(crate) fn new(cache: &Path) -> Blobs {
-        Blobs { dir: cache.join(".blobs") }
+        Blobs { dir: cache.join(".blobs"), verified: Arc::default() }
     }
 
-    pub(crate) fn path(&self, blake3: &str) -> PathBuf {
-        self.dir.join(&blake3[..2.min(blake3.len())]).join(blake3)
+    /// Where blob `blake3` is; refused when `blake3` is not a digest (a
+    /// record or an index is read from disk, and a name is never a path).
+    pub(crate) fn path(&self, blake3: &str) -> Result<PathBuf, ReleaseError> {
+        if !is_digest(blake3) {
+            return Err(ReleaseError::Corrupt {
+                path: self.dir.clone(),
+                message: format!("`{}` is not a blake3 digest", blake3.escape_debug()),
+            });
+        }
+        Ok(self.dir.join(&blake3[..2]).join(blake3))
     }
 
     /// Whether the blob `blake3` is here with `size` bytes.
     pub(crate) fn has(&self, blake3: &str, size: u64) -> bool {
-        fs::symlink_metadata(self.path(blake3)).is_ok_and(|m| m.is_file() && m.len() == size)
+        self.path(blake3).is_ok_and(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() == size))
     }
 
     /// Reads `src` into the store and returns its digest, the bytes read
@@ -44,24 +67,22 @@ impl Blobs {
         fs::create_dir_all(&self.dir).at(&self.dir)?;
         let tmp = self.dir.join(format!(".tmp-{}-{}", std::process::id(), TMP.fetch_add(1, Ordering::Relaxed)));
         let result = (|| {
-            let mut out = io::BufWriter::with_capacity(1 << 16, fs::File::create(&tmp).at(&tmp)?);
-            let mut hasher = blake3::Hasher::new();
+            let file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).at(&tmp)?;
+            let mut out = io::BufWriter::with_capacity(1 << 16, file);
+            let mut reader = Hashing::new(src);
             let mut buf = vec![0u8; 1 << 16];
-            let mut read = 0u64;
             loop {
-                let n = src.read(&mut buf).at(src_path)?;
+                let n = reader.read(&mut buf).at(src_path)?;
                 if n == 0 {
                     break;
                 }
-                hasher.update(&buf[..n]);
                 out.write_all(&buf[..n]).at(&tmp)?;
-                read += n as u64;
             }
             out.into_inner().map_err(|e| e.into_error()).at(&tmp)?;
-            let digest = hasher.finalize().to_hex().to_string();
-            let to = self.path(&digest);
+            let (digest, read) = reader.finish();
             let new = !self.has(&digest, read);
             if new {
+                let to = self.path(&digest)?;
                 let parent = to.parent().expect("a blob has a parent");
                 fs::create_dir_all(parent).at(parent)?;
                 fs::rename(&tmp, &to).at(&to)?;
@@ -76,10 +97,12 @@ impl Blobs {
         result
     }
 
-    /// Opens the blob `blake3`, refusing one whose size is not `size` (a
-    /// damaged cache is named, not shipped).
-    pub(crate) fn open(&self, blake3: &str, size: u64) -> Result<fs::File, ReleaseError> {
-        let path = self.path(blake3);
+    /// Opens the blob `blake3`, refusing one whose size is not `size`. The
+    /// reader hashes what it gives unless this process has read the blob
+    /// whole before, and fails rather than give the last bytes of one that
+    /// does not match.
+    pub(crate) fn open(&self, blake3: &str, size: u64) -> Result<BlobReader, ReleaseError> {
+        let path = self.path(blake3)?;
         let file = fs::File::open(&path).map_err(|e| missing(&path, e))?;
         let len = file.metadata().at(&path)?.len();
         if len != size {
@@ -88,7 +111,13 @@ impl Blobs {
                 message: format!("the blob has {len} bytes, its release says {size}; build the release again"),
             });
         }
-        Ok(file)
+        let known = self.verified.lock().expect("not poisoned").contains(blake3);
+        let inner = if known {
+            Inner::Known(file.take(size))
+        } else {
+            Inner::Checking(Box::new(Checked::new(file, size, blake3)), 0, size)
+        };
+        Ok(BlobReader { inner, blobs: self.clone(), digest: blake3.to_string(), path })
     }
 
     /// Every stored digest, for pruning.
@@ -107,8 +136,7 @@ impl Blobs {
             for item in fs::read_dir(sub.path()).at(sub.path())? {
                 let name = item.at(sub.path())?.file_name();
                 if let Some(name) = name.to_str()
-                    && name.len() == 64
-                    && name.bytes().all(|b| b.is_ascii_hexdigit())
+                    && is_digest(name)
                 {
                     out.push(name.to_string());
                 }
@@ -117,12 +145,59 @@ impl Blobs {
         Ok(out)
     }
 
+    /// Removes what killed writers left (only safe under the cache's
+    /// exclusive lock).
+    pub(crate) fn remove_temporaries(&self) -> Result<(), ReleaseError> {
+        crate::cache::remove_temporaries(&self.dir)
+    }
+
     /// Removes the blob `blake3` (gone already is fine).
     pub(crate) fn remove(&self, blake3: &str) -> Result<(), ReleaseError> {
-        let path = self.path(blake3);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ReleaseError::Io { path, source: e }),
-            _ => Ok(()),
+        crate::cache::remove_if_there(&self.path(blake3)?)
+    }
+}
+
+/// A blob's contents, checked against its digest as they are read unless
+/// this process found them right before (see [`Blobs::open`]).
+#[derive(Debug)]
+pub struct BlobReader {
+    inner: Inner,
+    blobs: Blobs,
+    digest: String,
+    path: PathBuf,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Known(io::Take<fs::File>),
+    Checking(Box<Checked<fs::File>>, u64, u64),
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Known(f) => f.read(buf),
+            Inner::Checking(c, read, size) => match c.read(buf) {
+                Ok(n) => {
+                    *read += n as u64;
+                    if *read == *size {
+                        self.blobs.verified.lock().expect("not poisoned").insert(self.digest.clone());
+                    }
+                    Ok(n)
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    let _ = fs::remove_file(&self.path);
+                    Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{}: the cached contents do not match their digest (a damaged cache); \
+                             removed: build the release again",
+                            self.path.display()
+                        ),
+                    ))
+                }
+                Err(e) => Err(e),
+            },
         }
     }
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs;
 use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// A built release: who, when, from what, and every path in it.
@@ -176,6 +177,18 @@ impl ReleaseCache {
         let digest = snap.manifest.digest();
         let built = |release, reused| Built { release, reused, read_files, read_bytes, new_blobs, new_bytes };
         if let Some(existing) = self.find_digest(app, &digest)? {
+            // Built again: the newest for pruning. Its contents are all in
+            // the blobs now; times lost (with no old archive) are these.
+            let record = self.record_path(app, &existing.id);
+            fs::File::options()
+                .write(true)
+                .open(&record)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+                .at(&record)?;
+            let times = self.times_path(app, &existing.id);
+            if !times.exists() && !self.archive_path(app, &existing.id).exists() {
+                write_atomic(&times, times_text(&snap.mtimes).as_bytes())?;
+            }
             return Ok(built(existing, true));
         }
         let id = crate::new_release_id(&digest);
@@ -215,9 +228,12 @@ impl ReleaseCache {
             return Ok(path);
         }
         let contents = self.contents(release)?;
+        let _lock = self.lock(false)?;
         let tmp = path.with_extension(format!("zst.tmp-{}", std::process::id()));
         let written = (|| {
-            let out = std::io::BufWriter::new(fs::File::create(&tmp).at(&tmp)?);
+            let file =
+                fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).at(&tmp)?;
+            let out = std::io::BufWriter::new(file);
             let mut tar = tar::Builder::new(zstd::Encoder::new(out, 3).at(&tmp)?);
             for (i, e) in release.manifest.entries.iter().enumerate() {
                 contents.append(&mut tar, &e.path, e, i).map_err(|a| a.at_path(&tmp))?;
@@ -232,31 +248,33 @@ impl ReleaseCache {
         written.map(|()| path)
     }
 
-    /// Removes the cached releases of `app` other than its `newest` newest
-    /// and those named in `keep`, then every blob that no release of any
-    /// app in the cache still needs. Holds the cache's lock throughout, so
-    /// no build is between writing a blob and writing the record that
-    /// needs it.
+    /// Removes the cached releases of `app` other than the `newest` most
+    /// recently built (a build of a tree that gives an older release again
+    /// counts as building it) and those named in `keep`, then every blob
+    /// that no release of any app in the cache still needs. Holds the
+    /// cache's lock throughout, so no build is between writing a blob and
+    /// writing the record that needs it.
     pub fn prune(&self, app: &str, newest: usize, keep: &HashSet<String>) -> Result<Pruned, ReleaseError> {
         let _lock = self.lock(true)?;
-        let ids = self.ids(app)?;
+        let mut ids: Vec<(std::time::SystemTime, String)> = Vec::new();
+        for id in self.ids(app)? {
+            let path = self.record_path(app, &id);
+            ids.push((fs::metadata(&path).and_then(|m| m.modified()).at(&path)?, id));
+        }
+        ids.sort();
         let mut pruned = Pruned::default();
         let cut = ids.len().saturating_sub(newest);
-        for id in &ids[..cut] {
+        for (_, id) in &ids[..cut] {
             if keep.contains(id) {
                 continue;
             }
             // The record first: without it the release is not cached.
             for path in [self.record_path(app, id), self.times_path(app, id), self.archive_path(app, id)] {
-                match fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(ReleaseError::Io { path, source: e });
-                    }
-                    _ => {}
-                }
+                remove_if_there(&path)?;
             }
             pruned.releases.push(id.clone());
         }
+        pruned.releases.sort();
         let mut needed = HashSet::new();
         for app in self.apps()? {
             for id in self.ids(&app)? {
@@ -269,10 +287,17 @@ impl ReleaseCache {
                 }));
             }
         }
+        // Under the exclusive lock no build, archive or migration is under
+        // way, so every temporary file is one a killed process left.
+        self.blobs().remove_temporaries()?;
+        for app in self.apps()? {
+            remove_temporaries(&self.app_dir(&app))?;
+            self.remove_orphan_times(&app)?;
+        }
         let blobs = self.blobs();
         for blob in blobs.all()? {
             if !needed.contains(&blob) {
-                pruned.bytes += fs::symlink_metadata(blobs.path(&blob)).map(|m| m.len()).unwrap_or(0);
+                pruned.bytes += fs::symlink_metadata(blobs.path(&blob)?).map(|m| m.len()).unwrap_or(0);
                 blobs.remove(&blob)?;
                 pruned.blobs += 1;
             }
@@ -280,7 +305,23 @@ impl ReleaseCache {
         Ok(pruned)
     }
 
-    /// The apps with a directory in the cache.
+    /// Removes the `<id>.times` of releases without a record (a build
+    /// killed between the two).
+    fn remove_orphan_times(&self, app: &str) -> Result<(), ReleaseError> {
+        let dir = self.app_dir(app);
+        for item in fs::read_dir(&dir).at(&dir)? {
+            let name = item.at(&dir)?.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".times"))
+                && !self.record_path(app, id).exists()
+            {
+                remove_if_there(&dir.join(&name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The apps with a directory in the cache (a link to a directory
+    /// counts: its releases need their blobs as much as any).
     fn apps(&self) -> Result<Vec<String>, ReleaseError> {
         let mut apps = Vec::new();
         let rd = match fs::read_dir(&self.dir) {
@@ -292,7 +333,7 @@ impl ReleaseCache {
             let item = item.at(&self.dir)?;
             if let Some(name) = item.file_name().to_str()
                 && !name.starts_with('.')
-                && item.file_type().at(item.path())?.is_dir()
+                && fs::metadata(item.path()).at(item.path())?.is_dir()
             {
                 apps.push(name.to_string());
             }
@@ -330,6 +371,7 @@ impl ReleaseCache {
                 dir: self.app_dir(&release.app),
             });
         }
+        let _lock = self.lock(false)?;
         crate::verify_archive(&archive, &release.manifest)?;
         let blobs = self.blobs();
         let at: std::collections::HashMap<&str, usize> =
@@ -445,10 +487,14 @@ impl Contents {
     }
 
     /// The file entry `e`'s contents, from the blobs.
-    pub(crate) fn open(&self, e: &Entry) -> Result<fs::File, ReleaseError> {
+    pub(crate) fn open(&self, e: &Entry) -> Result<crate::blobs::BlobReader, ReleaseError> {
         match (&self.0, &e.kind) {
             (Source::Blobs { blobs, .. }, Kind::File { size, blake3 }) => blobs.open(blake3, *size),
-            _ => Err(ReleaseError::BadPath { path: e.path.clone() }),
+            (Source::Archive(archive), _) => Err(ReleaseError::Corrupt {
+                path: archive.clone(),
+                message: format!("`{}` cannot be read alone: an archive's files are read in order", e.path),
+            }),
+            (Source::Blobs { .. }, _) => Err(ReleaseError::BadPath { path: e.path.clone() }),
         }
     }
 
@@ -458,6 +504,37 @@ impl Contents {
             Source::Blobs { mtimes, .. } => mtimes.get(i).copied().unwrap_or(0),
             Source::Archive(_) => 0,
         }
+    }
+}
+
+/// Removes the files in `dir` whose name says they were being written
+/// (`….tmp-<pid>`, as [`write_atomic`] and the archive writer make them, or
+/// the `.packing-<pid>.tar.zst` and `<id>.record.tmp` of an earlier haul).
+pub(crate) fn remove_temporaries(dir: &Path) -> Result<(), ReleaseError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ReleaseError::Io { path: dir.to_path_buf(), source: e }),
+    };
+    for item in rd {
+        let item = item.at(dir)?;
+        let name = item.file_name();
+        let name = name.to_string_lossy();
+        let temporary = name.contains(".tmp-") || name.ends_with(".tmp") || name.starts_with(".packing-");
+        if temporary && item.file_type().at(item.path())?.is_file() {
+            fs::remove_file(item.path()).at(item.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `path`; one already gone is fine.
+pub(crate) fn remove_if_there(path: &Path) -> Result<(), ReleaseError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(ReleaseError::Io { path: path.to_path_buf(), source: e })
+        }
+        _ => Ok(()),
     }
 }
 

@@ -91,11 +91,11 @@ impl Index {
         }
         for l in lines {
             match serde_json::from_str::<Line>(l) {
-                Ok(l) => {
+                Ok(l) if crate::blobs::is_digest(&l.blake3) => {
                     index.known.insert(l.path, (l.stat, l.blake3));
                 }
                 // A damaged index is dropped whole: it is only a hint.
-                Err(_) => {
+                _ => {
                     index.known.clear();
                     break;
                 }
@@ -127,9 +127,6 @@ impl Index {
             text.push_str(&serde_json::to_string(&Line { path, stat, blake3 }).expect("a line serializes"));
             text.push('\n');
         }
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        if fs::write(&tmp, text).and_then(|()| fs::rename(&tmp, path)).is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
+        let _ = crate::cache::write_atomic(path, text.as_bytes());
     }
 }

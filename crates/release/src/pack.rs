@@ -248,10 +248,53 @@ fn special(ft: &fs::FileType) -> Option<&'static str> {
     }
 }
 
-struct Hashing<R> {
+/// Reads `size` bytes of a source that must hash to `expect`, and fails
+/// rather than give the last of them when they do not.
+#[derive(Debug)]
+pub(crate) struct Checked<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    expect: String,
+    size: u64,
+    read: u64,
+}
+
+impl<R> Checked<R> {
+    pub(crate) fn new(inner: R, size: u64, expect: &str) -> Self {
+        Checked { inner, hasher: blake3::Hasher::new(), expect: expect.to_string(), size, read: 0 }
+    }
+}
+
+impl<R: Read> Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min((self.size - self.read) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        if self.read == self.size && self.hasher.finalize().to_hex().as_str() != self.expect {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "the contents do not match their digest"));
+        }
+        Ok(n)
+    }
+}
+
+/// A reader that hashes what passes through it.
+#[derive(Debug)]
+pub(crate) struct Hashing<R> {
     inner: R,
     hasher: blake3::Hasher,
     read: u64,
+}
+
+impl<R> Hashing<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Hashing { inner, hasher: blake3::Hasher::new(), read: 0 }
+    }
+
+    /// The digest of what was read, and how many bytes.
+    pub(crate) fn finish(self) -> (String, u64) {
+        (self.hasher.finalize().to_hex().to_string(), self.read)
+    }
 }
 
 impl<R: Read> Read for Hashing<R> {

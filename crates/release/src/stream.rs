@@ -114,16 +114,15 @@ fn pipe(e: io::Error) -> ReleaseError {
 }
 
 /// Writes the files at `paths` of `release` into `dest` (with their modes
-/// and times), for tools that want them as files.
+/// and times), for tools that want them as files. From the cache's blobs
+/// only: a downloaded archive's contents are read in order, by the stage
+/// stream.
 pub fn extract_files(
     release: &Release,
     contents: &Contents,
     paths: &HashSet<String>,
     dest: &Path,
 ) -> Result<(), ReleaseError> {
-    if let Source::Archive(archive) = &contents.0 {
-        return extract_from_archive(archive, paths, dest);
-    }
     for (i, e) in release.manifest.entries.iter().enumerate() {
         if !paths.contains(&e.path) || !matches!(e.kind, crate::Kind::File { .. }) {
             continue;
@@ -137,24 +136,8 @@ pub fn extract_files(
         io::copy(&mut from, &mut out).at(&to)?;
         let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(contents.mtime(i).max(0) as u64);
         out.set_modified(when).at(&to)?;
-        out.set_permissions(std::fs::Permissions::from_mode(e.mode)).at(&to)?;
-    }
-    Ok(())
-}
-
-fn extract_from_archive(archive: &Path, paths: &HashSet<String>, dest: &Path) -> Result<(), ReleaseError> {
-    let file = std::fs::File::open(archive).at(archive)?;
-    let mut src = tar::Archive::new(zstd::Decoder::new(file).at(archive)?);
-    for entry in src.entries().at(archive)? {
-        let mut entry = entry.at(archive)?;
-        let path = entry.path().at(archive)?.to_string_lossy().into_owned();
-        if paths.contains(&path) {
-            let to = dest.join(&path);
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).at(parent)?;
-            }
-            entry.unpack(&to).at(&to)?;
-        }
+        // Without setuid, setgid or sticky bits, as tar's unpacking leaves them.
+        out.set_permissions(std::fs::Permissions::from_mode(e.mode & 0o777)).at(&to)?;
     }
     Ok(())
 }

@@ -173,8 +173,14 @@ fn pruning_keeps_what_kept_releases_need_and_removes_the_rest() {
     // Another app shares most contents; its releases keep them.
     let other = cache.build_in("other", &root, None, "t", None).unwrap().release;
     assert_eq!(blobs(&cdir).len(), 54);
+    // What a killed build left behind.
+    let left = [cdir.join(".blobs/.tmp-999999-0"), cdir.join(format!("app/{}.times.tmp-999999", ids[3].id))];
+    for p in &left {
+        std::fs::write(p, "half").unwrap();
+    }
     let keep: HashSet<String> = [ids[0].id.clone()].into();
     let pruned = cache.prune("app", 1, &keep).unwrap();
+    assert!(left.iter().all(|p| !p.exists()));
     assert_eq!(pruned.releases, [ids[1].id.clone(), ids[2].id.clone()]);
     assert_eq!(pruned.blobs, 2, "{pruned:?}");
     assert_eq!(pruned.bytes, 2 * "release 1".len() as u64);
@@ -209,4 +215,111 @@ fn a_cache_an_earlier_haul_left_is_taken_into_blobs_once() {
     std::fs::remove_file(tmp.path().join(format!("cache/app/{}.times", r2.id))).unwrap();
     std::fs::copy(cache.archive_path("app", &r.id), &archive).unwrap();
     assert!(cache.contents(&r2).is_err());
+}
+
+#[test]
+fn a_damaged_blob_of_the_right_size_fails_the_stream_and_is_stored_again() {
+    // A disk that lost a write, or a hand that changed a blob: same length,
+    // other bytes. The stream fails before the last of them leaves, the
+    // blob is removed, and the next build stores it again.
+    let (tmp, root, cache) = setup(Duration::ZERO);
+    let r = cache.build_in("app", &root, None, "t", None).unwrap().release;
+    let victim =
+        blobs(&tmp.path().join("cache")).into_iter().max_by_key(|p| std::fs::metadata(p).unwrap().len()).unwrap();
+    let len = std::fs::metadata(&victim).unwrap().len() as usize;
+    std::fs::write(&victim, vec![0u8; len]).unwrap();
+    let diff = Diff::between(None, &r.manifest);
+    let mut out = Vec::new();
+    let e = write_stage_stream(&r, None, &cache.contents(&r).unwrap(), &diff, &mut out).unwrap_err().to_string();
+    assert!(e.contains("do not match their digest"), "{e}");
+    assert!(!victim.exists(), "the damaged blob is removed");
+    let again = cache.build_in("app", &root, None, "t", None).unwrap();
+    assert!(again.reused);
+    assert_eq!(again.new_blobs, 1, "{again:?}");
+    write_stage_stream(&r, None, &cache.contents(&r).unwrap(), &diff, std::io::sink()).unwrap();
+}
+
+#[test]
+fn an_index_or_record_naming_a_path_instead_of_a_digest_is_refused() {
+    let (tmp, root, cache) = setup(Duration::ZERO);
+    let r = cache.build_in("app", &root, None, "t", None).unwrap().release;
+    // The index: a "digest" that is a path would have been joined onto the
+    // blob directory; the whole index is dropped instead.
+    let index = tmp.path().join("cache/app/.index");
+    let text = std::fs::read_to_string(&index).unwrap();
+    let first = r.manifest.entries.iter().find_map(|e| match &e.kind {
+        haul_release::Kind::File { blake3, .. } => Some(blake3.clone()),
+        _ => None,
+    });
+    std::fs::write(&index, text.replace(&first.unwrap(), "/etc/passwd")).unwrap();
+    let again = cache.build_in("app", &root, None, "t", None).unwrap();
+    assert_eq!(again.read_files, 50);
+    // A record: its contents are not read from outside the blobs.
+    let mut bad = r.clone();
+    if let haul_release::Kind::File { blake3, .. } =
+        &mut bad.manifest.entries.iter_mut().find(|e| matches!(e.kind, haul_release::Kind::File { .. })).unwrap().kind
+    {
+        *blake3 = "../../../../etc/passwd".into();
+    }
+    let diff = Diff::between(None, &bad.manifest);
+    let e = write_stage_stream(&bad, None, &cache.contents(&r).unwrap(), &diff, std::io::sink()).unwrap_err();
+    assert!(e.to_string().contains("not a blake3 digest"), "{e}");
+}
+
+#[test]
+fn a_release_built_again_from_an_old_tree_is_the_newest_for_pruning() {
+    let (_tmp, root, cache) = setup(Duration::ZERO);
+    let old = cache.build_in("app", &root, None, "t", None).unwrap().release;
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(root.join("d0/f0"), "other").unwrap();
+    let newer = cache.build_in("app", &root, None, "t", None).unwrap().release;
+    std::thread::sleep(Duration::from_millis(20));
+    // Back to the old tree: the old release, built again.
+    std::fs::write(root.join("d0/f0"), "file 0 ").unwrap();
+    let again = cache.build_in("app", &root, None, "t", None).unwrap();
+    assert!(again.reused);
+    assert_eq!(again.release.id, old.id);
+    let pruned = cache.prune("app", 1, &HashSet::new()).unwrap();
+    assert_eq!(pruned.releases, vec![newer.id]);
+    let diff = Diff::between(None, &old.manifest);
+    write_stage_stream(&old, None, &cache.contents(&old).unwrap(), &diff, std::io::sink()).unwrap();
+}
+
+#[test]
+fn pruning_one_app_keeps_what_an_app_behind_a_link_needs() {
+    let (tmp, root, cache) = setup(Duration::ZERO);
+    let cdir = tmp.path().join("cache");
+    let web = cache.build_in("web", &root, None, "t", None).unwrap().release;
+    // `web` moved to another disk, its directory a link to it.
+    let elsewhere = tmp.path().join("bigger-disk/web");
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    std::fs::rename(cdir.join("web"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, cdir.join("web")).unwrap();
+    std::fs::create_dir_all(cdir.join("other")).unwrap();
+    let pruned = cache.prune("other", 1, &HashSet::new()).unwrap();
+    assert_eq!(pruned.blobs, 0, "{pruned:?}");
+    let diff = Diff::between(None, &web.manifest);
+    write_stage_stream(&web, None, &cache.contents(&web).unwrap(), &diff, std::io::sink()).unwrap();
+}
+
+#[test]
+fn a_release_whose_times_were_lost_is_mended_by_building_it_again() {
+    let (tmp, root, cache) = setup(Duration::ZERO);
+    let r = cache.build_in("app", &root, None, "t", None).unwrap().release;
+    std::fs::remove_file(tmp.path().join(format!("cache/app/{}.times", r.id))).unwrap();
+    assert!(matches!(cache.contents(&r).unwrap_err(), ReleaseError::NotCached { .. }));
+    assert!(cache.build_in("app", &root, None, "t", None).unwrap().reused);
+    cache.contents(&r).unwrap();
+}
+
+#[test]
+fn blobs_and_archives_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (tmp, root, cache) = setup(Duration::ZERO);
+    let r = cache.build_in("app", &root, None, "t", None).unwrap().release;
+    for b in blobs(&tmp.path().join("cache")) {
+        assert_eq!(std::fs::metadata(&b).unwrap().permissions().mode() & 0o777, 0o600, "{}", b.display());
+    }
+    let a = cache.archive(&r).unwrap();
+    assert_eq!(std::fs::metadata(a).unwrap().permissions().mode() & 0o777, 0o600);
 }

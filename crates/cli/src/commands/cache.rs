@@ -1,8 +1,8 @@
 //! `haul cache prune`: the local release cache keeps each app's newest
 //! releases and every release an environment runs, and the file contents
 //! those need; the rest goes. What runs where is read from the ledger, so
-//! a release live anywhere (and so promotable from there) is never pruned;
-//! when the ledger cannot be read nothing is removed.
+//! a release live anywhere (and so promotable from there) or being deployed
+//! is never pruned; when the ledger cannot be read nothing is removed.
 
 use super::Ctx;
 use crate::error::{Failure, Result};
@@ -25,6 +25,12 @@ pub async fn prune(ctx: &Ctx, only: Option<&str>, keep: Option<usize>, json: boo
         let mut live = HashSet::new();
         for env in config.environments.keys() {
             if let Some(d) = ledger.live(name, env.get_ref()).await? {
+                live.insert(d.release.to_string());
+            }
+        }
+        // A deployment still running needs its release as much.
+        for d in ledger.deployments(Some(name), None, 200).await? {
+            if d.status == haul_ledger::DeploymentStatus::Running {
                 live.insert(d.release.to_string());
             }
         }

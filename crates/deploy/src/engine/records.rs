@@ -37,14 +37,18 @@ impl Engine {
         Ok(r)
     }
 
-    /// What reads `release`'s files from the cache, made once per engine.
-    fn contents(&self, release: &Release) -> Result<Contents, haul_release::ReleaseError> {
-        let mut all = self.contents.lock().expect("not poisoned");
-        if let Some(c) = all.get(&release.id) {
+    /// What reads `release`'s files from the cache, made once per engine
+    /// (off the runtime's threads: the first read of a release an earlier
+    /// haul cached takes its archive into blobs).
+    async fn contents(&self, release: &Release) -> Result<Contents, haul_release::ReleaseError> {
+        if let Some(c) = self.contents.lock().expect("not poisoned").get(&release.id) {
             return Ok(c.clone());
         }
-        let c = self.cache().contents(release)?;
-        all.insert(release.id.clone(), c.clone());
+        let (cache, rel) = (self.cache(), release.clone());
+        let c = tokio::task::spawn_blocking(move || cache.contents(&rel))
+            .await
+            .expect("reading contents does not panic")?;
+        self.contents.lock().expect("not poisoned").insert(release.id.clone(), c.clone());
         Ok(c)
     }
 
@@ -89,8 +93,10 @@ impl Engine {
             Some(id) => Some((id.to_string(), self.record(run, &release.app, id).await?)),
         };
         let shared: Vec<SharedPath> = shared.iter().map(|s| SharedPath::parse(s)).collect();
-        let contents =
-            self.contents(release).map_err(|source| HostError::Release { host: run.target.name.clone(), source })?;
+        let contents = self
+            .contents(release)
+            .await
+            .map_err(|source| HostError::Release { host: run.target.name.clone(), source })?;
         run.app.stage(release, &contents, base.as_ref().map(|(_, r)| &**r), &shared, run.host.rsync).await
     }
 }
