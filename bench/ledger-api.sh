@@ -10,7 +10,13 @@
 #   list    GET /api/v1/deployments?limit=20;
 #   writes  POST /api/v1/deployments/1/verifications: every request is one
 #           recorded event (a transaction writing the verification and its
-#           hash-chained audit entry).
+#           hash-chained audit entry);
+#   hosts   POST /api/v1/deployments/N/hosts on a running deployment (started
+#           through the API): host results of 1,000 hosts reported over and
+#           over, each one recorded event, as a large deploy reports;
+#   hosts+sse  the same while SUBSCRIBERS (100) clients follow
+#           /api/v1/events/stream; afterwards each subscriber's count of
+#           events received is checked against the events recorded.
 # Each for DURATION seconds with CONNS connections on THREADS wrk threads.
 # Prints (stdout, markdown) the machine and a table: requests/s, p50, p99.
 #
@@ -18,6 +24,7 @@
 #          (installs wrk and PostgreSQL from Debian's packages when missing;
 #          as root, PostgreSQL runs as the postgres user)
 # Tunable: DURATION (10), CONNS (32), THREADS (1), BACKENDS ("sqlite postgres"),
+#          SUBSCRIBERS (100),
 #          PG_DURABLE=1 (PostgreSQL with its default durable settings:
 #          fsync, full page writes, synchronous commit; without it they
 #          are off), NO_BUILD=1 (use target/release as it is).
@@ -28,6 +35,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 THREADS=${THREADS:-1}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
+SUBSCRIBERS=${SUBSCRIBERS:-100}
 exec 3>&1 1>&2
 log() { printf '\n### [%s, load %s] %s\n' "$(date +%T)" "$(cut -d' ' -f1 /proc/loadavg)" "$*" >&2; }
 
@@ -64,6 +72,9 @@ project() {
     cat > "$dir/haul.toml" <<TOML
 [ledger]
 url = "$url"
+
+[lock]
+lease = "1h"
 
 [[server.tokens]]
 name = "bench"
@@ -109,6 +120,43 @@ request = function()
 end
 LUA
 
+cat > "$T/hosts.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+    n = n + 1
+    return wrk.format(nil, nil, nil,
+        '{"host":"h' .. (n % 1000) .. '","phase":"switch","status":"ok","error":null,"elapsed_ms":' .. (n % 997) .. '}')
+end
+LUA
+
+# start_deployment DIR: a running deployment of the project's release,
+# started through the API (as `haul deploy` through a server does); prints its id.
+start_deployment() {
+    local dir=$1 release
+    release=$(sqlite3_or_api_release "$dir")
+    curl -sf -H "Authorization: Bearer $SECRET" -H 'Content-Type: application/json' \
+        -d "{\"app\":\"app\",\"env\":\"test\",\"release\":\"$release\",\"trigger\":\"deploy\",\"reason\":null,\"config_digest\":\"bench\",\"undoes\":null,\"on_behalf_of\":null}" \
+        "http://127.0.0.1:$PORT/api/v1/deployments" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+
+# The release of the project's recorded deploy, from the API.
+sqlite3_or_api_release() {
+    curl -sf -H "Authorization: Bearer $SECRET" "http://127.0.0.1:$PORT/api/v1/deployments/1" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["deployment"]["release"])'
+}
+
+# subscribe N: N clients following the event stream into $T/sub-<i>.
+subscribe() {
+    SUBS=()
+    for i in $(seq "$1"); do
+        curl -sN -H "Authorization: Bearer $SECRET" "http://127.0.0.1:$PORT/api/v1/events/stream" > "$T/sub-$i" 2>/dev/null &
+        SUBS+=($!)
+    done
+    sleep 1
+}
+
 # run NAME PATH [LUA]: one wrk run; appends "backend|name|rps|p50|p99|errors".
 run() {
     local name=$1 path=$2 script=${3:-}
@@ -140,6 +188,16 @@ for BACKEND in $BACKENDS; do
     run reads /api/v1/deployments/1
     run list "/api/v1/deployments?limit=20"
     run writes /api/v1/deployments/1/verifications "$T/post.lua"
+    D=$(start_deployment "$T/$BACKEND")
+    run hosts "/api/v1/deployments/$D/hosts" "$T/hosts.lua"
+    subscribe "$SUBSCRIBERS"
+    run "hosts + $SUBSCRIBERS SSE subscribers" "/api/v1/deployments/$D/hosts" "$T/hosts.lua"
+    sleep 2
+    kill "${SUBS[@]}" 2>/dev/null; wait "${SUBS[@]}" 2>/dev/null || true
+    # Every request of that run was one recorded host result (one event).
+    sent=$(awk '/requests in/ {print $1}' "$T/wrk.out")
+    got=$(for i in $(seq "$SUBSCRIBERS"); do grep -c '^id:' "$T/sub-$i" || true; done | sort -n | sed -n '1p;$p' | paste -sd' ')
+    echo "$BACKEND|$sent host results recorded during the SSE run; events each subscriber received (fewest, most): $got" >> "$T/sse"
     kill "$SERVER"; wait "$SERVER" || true; SERVER=""
 done
 
@@ -152,4 +210,6 @@ done
     while IFS='|' read -r b n r p50 p99 e; do
         echo "| $b | $n | $r | $p50 | $p99 | $e |"
     done < "$T/results"
+    echo
+    [ -f "$T/sse" ] && while IFS='|' read -r b line; do echo "- $b: $line"; done < "$T/sse"
 } >&3

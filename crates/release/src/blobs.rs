@@ -20,7 +20,6 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The blobs of one release cache.
@@ -30,8 +29,6 @@ pub(crate) struct Blobs {
     /// Digests this process has read whole and found right.
     verified: Arc<Mutex<HashSet<String>>>,
 }
-
-static TMP: AtomicU64 = AtomicU64::new(0);
 
 /// Whether `s` can name a blob: 64 lowercase hex digits, as blake3 prints.
 pub(crate) fn is_digest(s: &str) -> bool {
@@ -65,7 +62,7 @@ impl Blobs {
     /// written again.
     pub(crate) fn put(&self, src: &mut impl Read, src_path: &Path) -> Result<(String, u64, bool), ReleaseError> {
         fs::create_dir_all(&self.dir).at(&self.dir)?;
-        let tmp = self.dir.join(format!(".tmp-{}-{}", std::process::id(), TMP.fetch_add(1, Ordering::Relaxed)));
+        let tmp = crate::cache::temporary(&self.dir.join(".blob"));
         let result = (|| {
             let file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).at(&tmp)?;
             let mut out = io::BufWriter::with_capacity(1 << 16, file);

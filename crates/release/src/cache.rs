@@ -229,7 +229,7 @@ impl ReleaseCache {
         }
         let contents = self.contents(release)?;
         let _lock = self.lock(false)?;
-        let tmp = path.with_extension(format!("zst.tmp-{}", std::process::id()));
+        let tmp = temporary(&path);
         let written = (|| {
             let file =
                 fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).at(&tmp)?;
@@ -508,7 +508,7 @@ impl Contents {
 }
 
 /// Removes the files in `dir` whose name says they were being written
-/// (`….tmp-<pid>`, as [`write_atomic`] and the archive writer make them, or
+/// (`….tmp-<pid>-<n>`, as [`temporary`] names them, or
 /// the `.packing-<pid>.tar.zst` and `<id>.record.tmp` of an earlier haul).
 pub(crate) fn remove_temporaries(dir: &Path) -> Result<(), ReleaseError> {
     let rd = match fs::read_dir(dir) {
@@ -528,6 +528,15 @@ pub(crate) fn remove_temporaries(dir: &Path) -> Result<(), ReleaseError> {
     Ok(())
 }
 
+/// A name beside `path` to write it under first: `<path>.tmp-<pid>-<n>`,
+/// its own for each writer, threads of one process included.
+pub(crate) fn temporary(path: &Path) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    PathBuf::from(tmp)
+}
+
 /// Removes `path`; one already gone is fine.
 pub(crate) fn remove_if_there(path: &Path) -> Result<(), ReleaseError> {
     match fs::remove_file(path) {
@@ -540,9 +549,7 @@ pub(crate) fn remove_if_there(path: &Path) -> Result<(), ReleaseError> {
 
 /// Writes `path` by a rename of a finished temporary file beside it.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ReleaseError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
+    let tmp = temporary(path);
     fs::write(&tmp, data).at(&tmp)?;
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);

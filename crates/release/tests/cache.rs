@@ -323,3 +323,18 @@ fn blobs_and_archives_are_readable_by_their_owner_only() {
     let a = cache.archive(&r).unwrap();
     assert_eq!(std::fs::metadata(a).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+#[test]
+fn threads_of_one_process_writing_the_same_archive_at_once_each_finish() {
+    // Found by two spools at once in one process: they shared a temporary
+    // name, and one renamed away the file the other was still writing.
+    let (_tmp, root, cache) = setup(Duration::ZERO);
+    let r = cache.build_in("app", &root, None, "t", None).unwrap().release;
+    let paths: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4).map(|_| s.spawn(|| cache.archive(&r).unwrap())).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for p in paths {
+        verify_archive(&p, &r.manifest).unwrap();
+    }
+}

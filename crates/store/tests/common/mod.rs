@@ -63,8 +63,10 @@ impl Fixture {
         ReleaseId::parse(&release.id).unwrap()
     }
 
+    /// The release's archive (written from the cache's blobs when asked
+    /// for the first time, as spooling does).
     pub fn archive_path(&self, app: &str, id: &ReleaseId) -> PathBuf {
-        self.cache.archive_path(app, id)
+        self.cache.archive(&self.cache.get(app, id).unwrap()).unwrap()
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
