@@ -97,12 +97,21 @@ impl Blobs {
     /// Opens the blob `blake3`, refusing one whose size is not `size`. The
     /// reader hashes what it gives unless this process has read the blob
     /// whole before, and fails rather than give the last bytes of one that
-    /// does not match.
-    pub(crate) fn open(&self, blake3: &str, size: u64) -> Result<BlobReader, ReleaseError> {
+    /// does not match. A blob missing or damaged also removes `index` (the
+    /// build index of the app that needs it, which trusts its blobs are
+    /// there), so the next build reads and stores every file again.
+    pub(crate) fn open(&self, blake3: &str, size: u64, index: &Path) -> Result<BlobReader, ReleaseError> {
         let path = self.path(blake3)?;
-        let file = fs::File::open(&path).map_err(|e| missing(&path, e))?;
+        let forget = || {
+            let _ = fs::remove_file(index);
+        };
+        let file = fs::File::open(&path).map_err(|e| {
+            forget();
+            missing(&path, e)
+        })?;
         let len = file.metadata().at(&path)?.len();
         if len != size {
+            forget();
             return Err(ReleaseError::Corrupt {
                 path,
                 message: format!("the blob has {len} bytes, its release says {size}; build the release again"),
@@ -114,7 +123,7 @@ impl Blobs {
         } else {
             Inner::Checking(Box::new(Checked::new(file, size, blake3)), 0, size)
         };
-        Ok(BlobReader { inner, blobs: self.clone(), digest: blake3.to_string(), path })
+        Ok(BlobReader { inner, blobs: self.clone(), digest: blake3.to_string(), path, index: index.to_path_buf() })
     }
 
     /// Every stored digest, for pruning.
@@ -162,6 +171,7 @@ pub struct BlobReader {
     blobs: Blobs,
     digest: String,
     path: PathBuf,
+    index: PathBuf,
 }
 
 #[derive(Debug)]
@@ -184,6 +194,7 @@ impl Read for BlobReader {
                 }
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     let _ = fs::remove_file(&self.path);
+                    let _ = fs::remove_file(&self.index);
                     Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!(

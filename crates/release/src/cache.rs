@@ -144,15 +144,15 @@ impl ReleaseCache {
         let dir = self.app_dir(app);
         fs::create_dir_all(&dir).at(&dir)?;
         let tree_key = fs::canonicalize(tree).unwrap_or_else(|_| tree.to_path_buf());
-        let index_path = dir.join(".index");
+        let index_path = self.index_path(app);
         let mut index = if indexed { Index::load(&index_path, &tree_key, self.racy) } else { Index::default() };
         let blobs = self.blobs();
         let (mut read_files, mut read_bytes, mut new_blobs, mut new_bytes) = (0, 0, 0, 0);
         let snap = crate::pack::snapshot(tree, only, |rel, full, meta| {
             let stat = Stat::of(meta);
-            if let Some(known) = index.hash(rel, &stat)
-                && blobs.has(known, meta.len())
-            {
+            // An index names only blobs that are there: prune and a reader
+            // that finds one missing or damaged remove the index.
+            if let Some(known) = index.hash(rel, &stat) {
                 let known = known.to_string();
                 index.learn(rel, stat, &known);
                 return Ok(known);
@@ -216,7 +216,8 @@ impl ReleaseCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.migrate(release)?,
             Err(e) => return Err(ReleaseError::Io { path, source: e }),
         };
-        Ok(Contents(Source::Blobs { blobs: self.blobs(), mtimes: std::sync::Arc::new(mtimes) }))
+        let index = self.index_path(&release.app);
+        Ok(Contents(Source::Blobs { blobs: self.blobs(), mtimes: std::sync::Arc::new(mtimes), index }))
     }
 
     /// The release's archive (`.tar.zst`, as a pull agent downloads it),
@@ -302,6 +303,12 @@ impl ReleaseCache {
                 pruned.blobs += 1;
             }
         }
+        if pruned.blobs > 0 {
+            // An index may name what is gone; the next builds read afresh.
+            for app in self.apps()? {
+                remove_if_there(&self.index_path(&app))?;
+            }
+        }
         Ok(pruned)
     }
 
@@ -353,6 +360,11 @@ impl ReleaseCache {
 
     fn blobs(&self) -> Blobs {
         Blobs::new(&self.dir)
+    }
+
+    /// The build index of `app` (see [`crate::index`]).
+    fn index_path(&self, app: &str) -> PathBuf {
+        self.app_dir(app).join(".index")
     }
 
     fn times_path(&self, app: &str, id: &str) -> PathBuf {
@@ -463,7 +475,12 @@ pub struct Contents(pub(crate) Source);
 
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
-    Blobs { blobs: Blobs, mtimes: std::sync::Arc<Vec<i64>> },
+    /// `index`: the build index of the release's app.
+    Blobs {
+        blobs: Blobs,
+        mtimes: std::sync::Arc<Vec<i64>>,
+        index: PathBuf,
+    },
     Archive(PathBuf),
 }
 
@@ -489,7 +506,7 @@ impl Contents {
     /// The file entry `e`'s contents, from the blobs.
     pub(crate) fn open(&self, e: &Entry) -> Result<crate::blobs::BlobReader, ReleaseError> {
         match (&self.0, &e.kind) {
-            (Source::Blobs { blobs, .. }, Kind::File { size, blake3 }) => blobs.open(blake3, *size),
+            (Source::Blobs { blobs, index, .. }, Kind::File { size, blake3 }) => blobs.open(blake3, *size, index),
             (Source::Archive(archive), _) => Err(ReleaseError::Corrupt {
                 path: archive.clone(),
                 message: format!("`{}` cannot be read alone: an archive's files are read in order", e.path),

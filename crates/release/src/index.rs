@@ -9,8 +9,10 @@
 //! the same timestamp tick as that build could change again without its
 //! times moving, so such a file is always read again (git's "racily clean"
 //! rule). The index is only ever a hint: a missing, stale, damaged or
-//! foreign one costs a full read, never a wrong hash, and the blob the
-//! hash names must still be in the cache.
+//! foreign one costs a full read, never a wrong hash. It names only blobs
+//! that are in the cache (so a build does not look for each): a prune that
+//! removes blobs removes every index, and a reader that finds a blob
+//! missing or damaged removes its app's.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

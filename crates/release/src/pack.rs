@@ -77,7 +77,7 @@ pub(crate) fn snapshot(
     // Every link's target is read once and checked against all the others;
     // what ships is the target that was checked.
     let mut links = HashMap::new();
-    for (rel, full, is_link) in &paths {
+    for (rel, full, is_link, _) in &paths {
         if *is_link {
             let target = fs::read_link(full).at(full)?;
             let target =
@@ -89,8 +89,11 @@ pub(crate) fn snapshot(
 
     let mut entries = Vec::with_capacity(paths.len());
     let mut mtimes = Vec::with_capacity(paths.len());
-    for (rel, full, _) in paths {
-        let meta = fs::symlink_metadata(&full).at(&full)?;
+    for (rel, full, _, meta) in paths {
+        let meta = match meta {
+            Some(m) => m,
+            None => fs::symlink_metadata(&full).at(&full)?,
+        };
         let mode = meta.permissions().mode() & 0o7777;
         let ft = meta.file_type();
         let kind = if ft.is_dir() {
@@ -181,9 +184,13 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
+/// A path found: relative to the root, in full, whether it is a link, and
+/// its metadata when the walk had it.
+type Found = (String, PathBuf, bool, Option<fs::Metadata>);
+
 /// Every path below `dir`, relative to `root`, and whether it is a symlink.
 /// Never follows links.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, bool)>) -> Result<(), ReleaseError> {
+fn walk(root: &Path, dir: &Path, out: &mut Vec<Found>) -> Result<(), ReleaseError> {
     for item in fs::read_dir(dir).at(dir)? {
         let item = item.at(dir)?;
         let full = item.path();
@@ -197,7 +204,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, bool)>) -> Resu
         if let Some(kind) = special(&ft) {
             return Err(ReleaseError::Special { path: rel, kind });
         }
-        out.push((rel, full.clone(), ft.is_symlink()));
+        // Asked of the directory entry (a `fstatat` in the open
+        // directory): no walk of the whole path again per file.
+        let meta = item.metadata().at(&full)?;
+        out.push((rel, full.clone(), ft.is_symlink(), Some(meta)));
         if ft.is_dir() {
             walk(root, &full, out)?;
         }
@@ -207,7 +217,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf, bool)>) -> Resu
 
 /// The listed paths, their leading directories and, for a directory,
 /// everything below it.
-fn select(root: &Path, only: &[String], out: &mut Vec<(String, PathBuf, bool)>) -> Result<(), ReleaseError> {
+fn select(root: &Path, only: &[String], out: &mut Vec<Found>) -> Result<(), ReleaseError> {
     for entry in only {
         let entry = entry.trim_end_matches('/');
         let parts: Vec<&str> = entry.split('/').collect();
@@ -219,7 +229,7 @@ fn select(root: &Path, only: &[String], out: &mut Vec<(String, PathBuf, bool)>) 
             if !meta.is_dir() {
                 return Err(ReleaseError::ShipThrough { path: entry.to_string(), through: lead });
             }
-            out.push((lead, full, false));
+            out.push((lead, full, false, None));
         }
         let full = root.join(entry);
         let meta = fs::symlink_metadata(&full)
@@ -228,7 +238,7 @@ fn select(root: &Path, only: &[String], out: &mut Vec<(String, PathBuf, bool)>) 
         if let Some(kind) = special(&ft) {
             return Err(ReleaseError::Special { path: entry.to_string(), kind });
         }
-        out.push((entry.to_string(), full.clone(), ft.is_symlink()));
+        out.push((entry.to_string(), full.clone(), ft.is_symlink(), None));
         if ft.is_dir() {
             walk(root, &full, out)?;
         }

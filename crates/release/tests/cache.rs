@@ -99,13 +99,21 @@ fn a_missing_or_damaged_index_costs_a_read_never_a_wrong_hash() {
     std::fs::remove_file(&index).unwrap();
     let again = cache.build_in("app", &root, None, "t", None).unwrap();
     assert_eq!(again.read_files, 50);
-    // A blob gone from the cache is read and stored again.
+    // Blobs removed by hand: the first stage that needs one names it and
+    // drops the index, so the next build reads and stores everything.
     std::thread::sleep(Duration::from_millis(20));
+    let built = cache.build_in("app", &root, None, "t", None).unwrap();
     for b in blobs(&tmp.path().join("cache")) {
         std::fs::remove_file(b).unwrap();
     }
+    let r = built.release;
+    let diff = Diff::between(None, &r.manifest);
+    let e = write_stage_stream(&r, None, &cache.contents(&r).unwrap(), &diff, std::io::sink()).unwrap_err();
+    assert!(e.to_string().contains("missing from the cache"), "{e}");
+    assert!(!index.exists());
     let again = cache.build_in("app", &root, None, "t", None).unwrap();
     assert_eq!((again.read_files, again.new_blobs), (50, 50));
+    write_stage_stream(&r, None, &cache.contents(&r).unwrap(), &diff, std::io::sink()).unwrap();
 }
 
 #[test]
@@ -181,6 +189,8 @@ fn pruning_keeps_what_kept_releases_need_and_removes_the_rest() {
     let keep: HashSet<String> = [ids[0].id.clone()].into();
     let pruned = cache.prune("app", 1, &keep).unwrap();
     assert!(left.iter().all(|p| !p.exists()));
+    // Blobs went, so no index may still name them.
+    assert!(!cdir.join("app/.index").exists() && !cdir.join("other/.index").exists());
     assert_eq!(pruned.releases, [ids[1].id.clone(), ids[2].id.clone()]);
     assert_eq!(pruned.blobs, 2, "{pruned:?}");
     assert_eq!(pruned.bytes, 2 * "release 1".len() as u64);
