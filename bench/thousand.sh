@@ -7,7 +7,8 @@
 # with hyperfine:
 #   (a) `haul exec fleet -- true`, warm (haul's masters up) with the
 #       default --parallel (32) and with every host at once (--parallel N),
-#       and cold (no masters: a new connection to every host), against raw
+#       and cold (no masters: a new connection to every host, 32 at once),
+#       against raw
 #       `ssh host true` on every host at once, through masters opened
 #       beforehand (warm) or with a new connection each (cold);
 # and on the largest fleet:
@@ -26,6 +27,8 @@
 # Usage:   sudo bash bench/thousand.sh [> results.md]   (root: mount
 #          namespaces for the fleet; apt-get for hyperfine)
 # Tunable: SIZES ("100 300 1000"), RUNS (warm runs, 10), COLD_RUNS (3),
+#          RESULTS_FROM (a results dir of an earlier run whose other sizes
+#          go into the table and the plot too), REPORT_SIZES (default SIZES),
 #          DEPLOY_RUNS (3), PORT (2222), PLOT (docs/fleet-scale.svg),
 #          NO_BUILD=1, KEEP_TMP=1.
 # Takes 10-20 minutes on 2 cores; a 1,000-host fleet uses ~3 GB of memory
@@ -80,13 +83,16 @@ python3 -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(int(sy
 EOF
 chmod +x "$WORK/mutate"
 
+[ -n "${RESULTS_FROM:-}" ] && cp "$RESULTS_FROM"/* "$RES"/
+REPORT_SIZES=${REPORT_SIZES:-$SIZES}
 largest=0; for n in $SIZES; do [ "$n" -gt "$largest" ] && largest=$n; done
 for n in $SIZES; do
     d="$WORK/f$n"
     H="$HAUL --config $d/haul.toml"
     fleet_up "$n" "$d"
-    # (a) warm: haul's masters up (they persist 60 s past each run).
-    $H --parallel "$n" exec fleet -- true
+    # (a) warm: haul's masters up (they persist 60 s past each run), opened
+    # with the default --parallel.
+    $H exec fleet -- true
     got=$($H exec fleet -- echo ok | grep -c ' ok$' || true)
     [ "$got" = "$n" ] || { echo "haul exec reached $got of $n hosts" >&2; exit 1; }
     hf "exec_warm_$n" "$RUNS" 2 "$H exec fleet -- true"
@@ -100,11 +106,12 @@ for n in $SIZES; do
     [ "$got" = "$n" ] || { echo "the raw baseline reached $got of $n hosts" >&2; exit 1; }
     hf "raw_warm_$n" "$RUNS" 2 "$WORK/raw true $d"
     close_raw_masters
-    # (a) cold: no masters before each run.
-    hf "exec_cold_all_$n" "$COLD_RUNS" 0 --prepare "$WORK/stop-haul-masters $d" \
-        "$H --parallel $n exec fleet -- true"
+    # (a) cold: no masters before each run; connections opened with the
+    # default --parallel (32 at once).
+    hf "exec_cold_$n" "$COLD_RUNS" 0 --prepare "$WORK/stop-haul-masters $d" \
+        "$H exec fleet -- true"
     "$WORK/stop-haul-masters" "$d"
-    maxrss "exec_cold_all_$n" $H --parallel "$n" exec fleet -- true
+    maxrss "exec_cold_$n" $H exec fleet -- true
     hf "raw_cold_$n" "$COLD_RUNS" 0 "$WORK/raw cold $d"
 
     if [ "$n" = "$largest" ]; then
@@ -120,12 +127,12 @@ PY
         R0=$($H build site)
         # (b) cold deploy, every host at once and with the default --parallel.
         hf "deploy_cold_all_$n" "$DEPLOY_RUNS" 0 \
-            --prepare "$H --parallel $n exec fleet -- rm -rf /srv/site" \
+            --prepare "$H exec fleet -- rm -rf /srv/site" \
             "$H --parallel $n deploy site fleet --release $R0"
-        $H --parallel "$n" exec fleet -- rm -rf /srv/site
+        $H exec fleet -- rm -rf /srv/site
         maxrss "deploy_cold_all_$n" $H --parallel "$n" deploy site fleet --release "$R0"
         hf "deploy_cold_$n" "$DEPLOY_RUNS" 0 \
-            --prepare "$H --parallel $n exec fleet -- rm -rf /srv/site" \
+            --prepare "$H exec fleet -- rm -rf /srv/site" \
             "$H deploy site fleet --release $R0"
         # (c) one-file redeploy (built in --prepare: deploy only).
         hf "redeploy_all_$n" "$DEPLOY_RUNS" 1 \
@@ -157,7 +164,7 @@ echo "- fleet: haul-fleet, one sshd per host on its own loopback address, /srv o
 echo
 } >&3
 
-python3 - "$RES" "$SIZES" "$largest" "$PLOT" >&3 <<'PY'
+python3 - "$RES" "$REPORT_SIZES" "$largest" "$PLOT" >&3 <<'PY'
 import json, os, sys
 res, sizes, big, plot = sys.argv[1], [int(s) for s in sys.argv[2].split()], int(sys.argv[3]), sys.argv[4]
 def get(name):
@@ -178,7 +185,8 @@ for n in sizes:
     rows += [
         (f"(a) `exec -- true`, warm, {n} hosts, `--parallel 32`", f"exec_warm_{n}", f"raw_warm_{n}", None, None),
         (f"(a) same, `--parallel {n}`", f"exec_warm_all_{n}", f"raw_warm_{n}", 1.5 if n == 1000 else None, f"exec_warm_all_{n}"),
-        (f"(a) cold: new connections, {n} hosts, `--parallel {n}`", f"exec_cold_all_{n}", f"raw_cold_{n}", None, f"exec_cold_all_{n}"),
+        (f"(a) cold: new connections, {n} hosts, `--parallel 32`", f"exec_cold_{n}", f"raw_cold_{n}", None, f"exec_cold_{n}"),
+        (f"(a) cold, `--parallel {n}` (earlier runs)", f"exec_cold_all_{n}", f"raw_cold_{n}", None, f"exec_cold_all_{n}"),
     ]
 rows += [
     (f"(b) small cold deploy (10 files), {big} hosts, `--parallel {big}`", f"deploy_cold_all_{big}", f"raw_tar_{big}", None, f"deploy_cold_all_{big}"),
@@ -205,7 +213,8 @@ print(f"Largest controller peak RSS of the run: {peak / 1024:.0f} MB (target at 
 series = [
     ("haul exec, warm, --parallel N", "exec_warm_all_{}", "#1f77b4", ""),
     ("raw ssh, warm (masters)", "raw_warm_{}", "#1f77b4", "6,4"),
-    ("haul exec, cold, --parallel N", "exec_cold_all_{}", "#d62728", ""),
+    ("haul exec, cold, --parallel 32", "exec_cold_{}", "#d62728", ""),
+    ("haul exec, cold, --parallel N", "exec_cold_all_{}", "#ff7f0e", ""),
     ("raw ssh, cold", "raw_cold_{}", "#d62728", "6,4"),
     ("haul exec, warm, --parallel 32", "exec_warm_{}", "#2ca02c", ""),
 ]

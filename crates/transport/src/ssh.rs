@@ -207,6 +207,30 @@ impl SshPool {
         Ok(())
     }
 
+    /// Attaches to a master just started. `ssh -M -f` may return before
+    /// the master's control socket is in place (seen with a thousand
+    /// masters starting at once on two CPUs), so a missing socket is waited
+    /// for a while; a master that died instead is reported by its log.
+    async fn hold_when_listening(&self, ctl: &Path, log: &Path) -> Result<(), String> {
+        let start = std::time::Instant::now();
+        loop {
+            let e = match self.hold(ctl) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            // A master that gave up says why in its log (after a moment:
+            // one still starting may have logged a warning).
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if !text.trim().is_empty() && start.elapsed() >= Duration::from_secs(1) {
+                return Err(describe(text.trim()));
+            }
+            if ctl.exists() || start.elapsed() >= MASTER_SOCKET_WAIT {
+                return Err(if text.trim().is_empty() { e } else { describe(text.trim()) });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The master for `alias`: the one left running by an earlier command
     /// when it still answers, else a new one.
     async fn connect(&self, alias: &str) -> Result<Arc<Session>, String> {
@@ -253,7 +277,7 @@ impl SshPool {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             return Err(describe(text.trim()));
         }
-        let held = self.hold(&ctl);
+        let held = self.hold_when_listening(&ctl, &log).await;
         drop(guard);
         held?;
         Ok(Arc::new(Session::resume_mux(ctl.into_boxed_path(), Some(log.into_boxed_path()))))
@@ -287,6 +311,10 @@ impl SshPool {
             .clone()
     }
 }
+
+/// How long a master's control socket may take to appear after `ssh -M -f`
+/// returned.
+const MASTER_SOCKET_WAIT: Duration = Duration::from_secs(30);
 
 impl Drop for SshPool {
     /// Lets go of every master: with `persist`, each then stays up that long
