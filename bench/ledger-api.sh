@@ -16,7 +16,8 @@
 #           over, each one recorded event, as a large deploy reports;
 #   hosts+sse  the same while SUBSCRIBERS (100) clients follow
 #           /api/v1/events/stream; afterwards each subscriber's count of
-#           events received is checked against the events recorded.
+#           events received is checked against the events recorded, and
+#           how long after the load the slowest had them all.
 # Each for DURATION seconds with CONNS connections on THREADS wrk threads.
 # Prints (stdout, markdown) the machine and a table: requests/s, p50, p99.
 #
@@ -192,12 +193,16 @@ for BACKEND in $BACKENDS; do
     run hosts "/api/v1/deployments/$D/hosts" "$T/hosts.lua"
     subscribe "$SUBSCRIBERS"
     run "hosts + $SUBSCRIBERS SSE subscribers" "/api/v1/deployments/$D/hosts" "$T/hosts.lua"
-    sleep 2
-    kill "${SUBS[@]}" 2>/dev/null; wait "${SUBS[@]}" 2>/dev/null || true
     # Every request of that run was one recorded host result (one event).
     sent=$(awk '/requests in/ {print $1}' "$T/wrk.out")
-    got=$(for i in $(seq "$SUBSCRIBERS"); do grep -c '^id:' "$T/sub-$i" || true; done | sort -n | sed -n '1p;$p' | paste -sd' ')
-    echo "$BACKEND|$sent host results recorded during the SSE run; events each subscriber received (fewest, most): $got" >> "$T/sse"
+    # How long the slowest subscriber takes to receive them all after the
+    # load stops (up to 30 s): lag, told apart from loss.
+    counts() { for i in $(seq "$SUBSCRIBERS"); do grep -c '^id:' "$T/sub-$i" || true; done | sort -n | sed -n '1p;$p' | paste -sd' '; }
+    waited=0
+    while [ "$(counts | cut -d' ' -f1)" -lt "$sent" ] && [ "$waited" -lt 300 ]; do sleep 0.1; waited=$((waited + 1)); done
+    got=$(counts)
+    kill "${SUBS[@]}" 2>/dev/null; wait "${SUBS[@]}" 2>/dev/null || true
+    echo "$BACKEND|$sent host results recorded during the SSE run; events each subscriber received (fewest, most): $got, the last of them $(awk "BEGIN {print $waited / 10}") s after the load stopped" >> "$T/sse"
     kill "$SERVER"; wait "$SERVER" || true; SERVER=""
 done
 

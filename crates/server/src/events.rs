@@ -3,14 +3,17 @@
 //! (`GET /api/v1/events/stream`).
 //!
 //! Events are the audit log's entries, so they are durable, ordered and the
-//! same on every replica. One task per server watches the log's head (a
-//! single-row read every 200 ms) and wakes the streams, which then read
-//! what is new from the database themselves: a stream that falls behind or
-//! reconnects with `Last-Event-ID` loses nothing, and writes made by other
-//! replicas or by a CLI writing to the database directly are seen too.
+//! same on every replica. One task per server reads what is new in the log
+//! (one query every 200 ms) into the shared feed (`feed.rs`) and wakes the
+//! streams, which take their events from it. A stream that falls behind the
+//! feed's window or reconnects with an old `Last-Event-ID` reads from the
+//! database until it reaches the window, so it loses nothing; writes made
+//! by other replicas or by a CLI writing to the database directly are seen
+//! too.
 
 use crate::api::{Res, limit, ok};
 use crate::auth::{Auth, Read};
+use crate::feed::Shared;
 use crate::openapi::Errors;
 use crate::{ApiError, State, wire};
 use axum::extract::rejection::QueryRejection;
@@ -22,6 +25,7 @@ use haul_api::records::Event;
 use haul_api::requests::{EventQuery as Filter, StreamQuery};
 use haul_api::responses::EventPage;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use utoipa_axum::router::OpenApiRouter;
@@ -34,15 +38,24 @@ pub fn routes() -> OpenApiRouter<State> {
 /// How often the head of the log is read.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Follows the head of the audit log into `feed` until `stop` turns true.
+/// How many events one read of the log takes.
+const BATCH: i64 = 500;
+
+/// Reads what is new in the audit log into the feed until `stop` turns
+/// true. The feed starts at the head as first read: history is for the
+/// database to serve.
 pub async fn watch_head(state: State, mut stop: watch::Receiver<bool>) {
     loop {
-        if let Ok(seq) = state.ledger.last_event().await {
-            state.feed.send_if_modified(|have| {
-                let newer = seq > *have;
-                *have = seq.max(*have);
-                newer
-            });
+        if let Some(head) = state.feed.head() {
+            if let Ok(batch) = state.ledger.events_after(head, BATCH).await {
+                let full = batch.len() as i64 == BATCH;
+                state.feed.extend(batch.into_iter().map(wire::event));
+                if full && !*stop.borrow() {
+                    continue;
+                }
+            }
+        } else if let Ok(seq) = state.ledger.last_event().await {
+            state.feed.start_at(seq);
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
@@ -157,6 +170,9 @@ async fn follow(state: State, headers: &HeaderMap, q: Result<Query<Filter>, Quer
     Ok(axum::response::Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
+/// How many events a stream takes at a time.
+const STEP: usize = 200;
+
 /// One client's place in the log.
 struct Follow {
     state: State,
@@ -164,7 +180,7 @@ struct Follow {
     stop: watch::Receiver<bool>,
     filter: Filter,
     cursor: i64,
-    ready: VecDeque<Event>,
+    ready: VecDeque<Arc<Shared>>,
     /// Whether each event carries its kind as the SSE event name.
     named: bool,
 }
@@ -176,21 +192,25 @@ impl Follow {
                 return None;
             }
             if let Some(e) = self.ready.pop_front() {
-                let sse = Sse::default().id(e.seq.to_string());
-                let sse = if self.named { sse.event(e.kind.clone()) } else { sse };
-                let sse = sse.json_data(&e).unwrap_or_else(|_| Sse::default().comment("unencodable event"));
-                return Some((Ok(sse), self));
+                let sse = Sse::default().id(e.event.seq.to_string());
+                let sse = if self.named { sse.event(e.event.kind.clone()) } else { sse };
+                return Some((Ok(sse.data(e.json.as_str())), self));
             }
-            match self.state.ledger.events_after(self.cursor, 200).await {
-                Ok(batch) if !batch.is_empty() => {
-                    self.cursor = batch.last().map_or(self.cursor, |e| e.seq);
-                    self.ready.extend(batch.into_iter().map(wire::event).filter(|e| self.filter.matches(e)));
-                    continue;
-                }
-                // Caught up, or the database is briefly unavailable: wait
-                // for the head to move (or the server to stop).
-                _ => {}
+            let batch = match self.state.feed.after(self.cursor, STEP) {
+                Some(kept) => kept,
+                // Before the feed's window: from the database. Unavailable
+                // for a moment: wait, and try again.
+                None => match self.state.ledger.events_after(self.cursor, STEP as i64).await {
+                    Ok(read) => read.into_iter().map(|e| Shared::new(wire::event(e))).collect(),
+                    Err(_) => Vec::new(),
+                },
+            };
+            if let Some(last) = batch.last() {
+                self.cursor = last.event.seq;
+                self.ready.extend(batch.into_iter().filter(|e| self.filter.matches(&e.event)));
+                continue;
             }
+            // Caught up: wait for the head to move (or the server to stop).
             self.feed.mark_unchanged();
             tokio::select! {
                 changed = self.feed.changed() => if changed.is_err() { return None },

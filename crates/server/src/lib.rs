@@ -18,6 +18,7 @@ mod deliveries;
 mod edge;
 mod error;
 mod events;
+mod feed;
 mod front;
 mod lease;
 mod metrics;
@@ -81,8 +82,9 @@ pub struct State {
     pub(crate) metrics: Arc<metrics::Metrics>,
     /// Answers to reads, kept until the ledger changes.
     pub(crate) cache: Arc<cache::Cache>,
-    /// The newest event's number, as last read from the database.
-    pub(crate) feed: Arc<tokio::sync::watch::Sender<i64>>,
+    /// The newest events, as last read from the database, shared by
+    /// every stream.
+    pub(crate) feed: Arc<feed::Feed>,
     /// Turns true when the server stops, ending long-lived responses.
     pub(crate) stop: tokio::sync::watch::Receiver<bool>,
     /// The object store of pull deploys, when `haul.toml` has a pull
@@ -114,7 +116,7 @@ impl State {
             tokens: Arc::new(tokens),
             metrics: Arc::default(),
             cache: Arc::default(),
-            feed: Arc::new(tokio::sync::watch::channel(0).0),
+            feed: Arc::default(),
             stop: tokio::sync::watch::channel(false).1,
             store: None,
             wake: Arc::new(wake::Hub::new(&config)),
