@@ -431,6 +431,30 @@ fn rollback_walks_the_chain_and_to_switches_to_any_release() {
     assert_eq!(hist.matches("\"kind\":\"rollback\"").count(), 3);
 }
 
+/// A rollback whose switch is its last step releases each host's lock in
+/// the switch's own round trip; a host whose switch failed still has its
+/// lock released afterwards.
+#[test]
+fn a_rollback_releases_every_lock_whether_its_switch_worked_or_failed() {
+    let p = Project::new(&config("", ""));
+    let v1 = p.deploy();
+    p.write("src/index.html", "v2");
+    let v2 = p.deploy();
+    let locks = || ["a", "b"].map(|h| p.host(h).join(".haul/lock").exists());
+    p.haul(&["rollback", "app", "test"]).ok();
+    assert_eq!(p.live("a").as_deref(), Some(v1.as_str()));
+    assert_eq!(locks(), [false, false]);
+
+    // b's history cannot be written: its switch moves `current` and fails.
+    let history = p.host("b").join(".haul/history");
+    std::fs::remove_file(&history).unwrap();
+    std::fs::create_dir(&history).unwrap();
+    let out = p.haul(&["rollback", "app", "test", "--to", &v2]).fails(1);
+    assert!(out.stderr.contains("history could not be written"), "{}", out.stderr);
+    assert_eq!(p.live("a").as_deref(), Some(v2.as_str()));
+    assert_eq!(locks(), [false, false], "{}", out.stderr);
+}
+
 #[test]
 fn rollback_is_refused_when_hosts_would_go_to_different_releases() {
     let p = Project::new(&config("", ""));

@@ -76,6 +76,9 @@ pub enum HostError {
 /// (no app directory, release not complete, the link or rename failed).
 const SWITCH_REFUSED: [i32; 3] = [3, 4, 5];
 
+/// The exit of `switch-unlock.sh` when it switched but kept the lock.
+const SWITCHED_STILL_LOCKED: i32 = 7;
+
 impl HostError {
     /// Whether a failed [`HostApp::switch`] may have moved `current`: the
     /// connection was lost, or the script failed after the rename (exit 6:
@@ -168,6 +171,21 @@ impl HostApp {
         let (event, to) = (event.to_line(), to.as_str());
         self.run_ok(&format!("switch to {to}"), scripts::SWITCH, &[&self.dir, to, &event], Input::None).await?;
         Ok(())
+    }
+
+    /// [`HostApp::switch`], then releases the lock if `token` holds it, in
+    /// the same round trip: for a switch that is the last thing a run does
+    /// on this host. Returns whether the lock was released; a switch made
+    /// whose lock could not be released is a success that leaves the lock
+    /// to [`HostApp::unlock`]. Fails exactly as [`HostApp::switch`] does.
+    pub async fn switch_unlock(&self, to: &ReleaseId, event: &Event, token: &str) -> Result<bool, HostError> {
+        let (event, to) = (event.to_line(), to.as_str());
+        let args = [self.dir.as_str(), to, &event, token];
+        match self.run_ok(&format!("switch to {to}"), scripts::SWITCH_UNLOCK, &args, Input::None).await {
+            Ok(_) => Ok(true),
+            Err(HostError::Script { code: Some(SWITCHED_STILL_LOCKED), .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Appends an event to the history without switching.

@@ -22,6 +22,7 @@ pub(crate) const FORCE_UNLOCK: &str = script!("guard.sh", "force-unlock.sh");
 pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "prune.sh");
 pub(crate) const INSPECT: &str = script!("live.sh", "inspect.sh");
 pub(crate) const SWITCH: &str = script!("switch.sh");
+pub(crate) const SWITCH_UNLOCK: &str = script!("guard.sh", "switch.sh", "switch-unlock.sh");
 pub(crate) const RECORD: &str = script!("record.sh");
 pub(crate) const REMOVE: &str = script!("live.sh", "remove.sh");
 pub(crate) const DISCARD: &str = script!("live.sh", "discard.sh");
@@ -67,6 +68,7 @@ const FILES: &[&str] = &[
     "stage-finish.sh",
     "stage.sh",
     "step.sh",
+    "switch-unlock.sh",
     "switch.sh",
     "take-over.sh",
     "tools.sh",
@@ -85,6 +87,7 @@ mod tests {
         super::PRUNE,
         super::INSPECT,
         super::SWITCH,
+        super::SWITCH_UNLOCK,
         super::RECORD,
         super::REMOVE,
         super::DISCARD,

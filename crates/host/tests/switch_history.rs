@@ -2,7 +2,8 @@
 //! refused before its rename (the release is not complete) left it where it
 //! was; one that renamed and then could not write the history (a full disk,
 //! a history file the deploy user cannot write) moved it, and its error
-//! says so, under every shell a host may have.
+//! says so, under every shell a host may have. A switch that also releases
+//! the lock releases only its own, and only once it switched.
 
 mod shells;
 
@@ -59,7 +60,69 @@ fn a_switch_refused_before_its_rename_says_current_stayed(shell: &[&str]) {
     assert_eq!(std::fs::read_to_string(app.join(".haul/history")).unwrap().lines().count(), 1);
 }
 
+/// Switches to `to` and releases the lock if `token` holds it.
+fn switch_unlock(shell: &[&str], app: &Path, to: &str, token: &str) -> Result<bool, haul_host::HostError> {
+    let host = HostApp::new(shells::local(shell), app.display().to_string());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let to = haul_release::ReleaseId::parse(to).unwrap();
+    rt.block_on(host.switch_unlock(&to, &Event::now(EventKind::Rollback, "test"), token))
+}
+
+fn hold(app: &Path, token: &str) {
+    std::fs::write(app.join(".haul/lock"), format!("{{\"token\":\"{token}\",\"user\":\"t\"}}\n")).unwrap();
+}
+
+fn a_switch_that_releases_the_lock_releases_only_its_own_and_only_after_switching(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let lock = app.join(".haul/lock");
+
+    hold(&app, "mine");
+    assert!(switch_unlock(shell, &app, R2, "mine").unwrap(), "released");
+    assert_eq!(live(&app), format!("releases/{R2}"));
+    assert!(!lock.exists(), "our lock is gone");
+    assert_eq!(std::fs::read_to_string(app.join(".haul/history")).unwrap().lines().count(), 1);
+
+    // Someone else's lock is left alone (the switch is still made: the
+    // caller held the lock when it decided; this is the guard of last
+    // resort against a token that is not ours).
+    hold(&app, "theirs");
+    assert!(switch_unlock(shell, &app, R1, "mine").unwrap());
+    assert!(std::fs::read_to_string(&lock).unwrap().contains("theirs"), "their lock stays");
+
+    // A refused switch keeps our lock: the run releases it as usual.
+    hold(&app, "mine");
+    std::fs::remove_file(app.join("releases").join(format!("{R2}.manifest"))).unwrap();
+    let e = switch_unlock(shell, &app, R2, "mine").unwrap_err();
+    assert!(!e.switch_may_have_moved(), "{e}");
+    assert!(lock.exists(), "a failed switch does not release the lock");
+    assert_eq!(live(&app), format!("releases/{R1}"));
+}
+
+fn a_switch_whose_lock_guard_is_busy_switches_first_and_releases_once_it_is_free(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    hold(&app, "mine");
+    // The guard is taken by something that is not a haul script.
+    std::fs::write(app.join(".haul/lock.guard"), "not a haul script\n").unwrap();
+    let rt = std::thread::spawn({
+        let (shell, app) = (shell.iter().map(|s| s.to_string()).collect::<Vec<_>>(), app.clone());
+        move || {
+            let shell: Vec<&str> = shell.iter().map(String::as_str).collect();
+            switch_unlock(&shell, &app, R2, "mine")
+        }
+    });
+    // The release waits for the guard; let it go after a moment.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(live(&app), format!("releases/{R2}"), "switched before the release was tried");
+    std::fs::remove_file(app.join(".haul/lock.guard")).unwrap();
+    assert!(rt.join().unwrap().unwrap(), "released once the guard was free");
+    assert!(!app.join(".haul/lock").exists());
+}
+
 under_every_shell!(
     a_switch_that_could_not_write_its_history_says_it_moved_current,
     a_switch_refused_before_its_rename_says_current_stayed,
+    a_switch_that_releases_the_lock_releases_only_its_own_and_only_after_switching,
+    a_switch_whose_lock_guard_is_busy_switches_first_and_releases_once_it_is_free,
 );

@@ -3,9 +3,9 @@
 //! task fails.
 
 use crate::engine::humanize;
-use crate::engine::run::Locked;
+use crate::engine::run::{Locked, Unlocked};
 use crate::engine::state::HostRun;
-use crate::plan::{On, Plan, PlanKind, PlanPhase, RolloutPlan};
+use crate::plan::{Action, On, Plan, PlanKind, PlanPhase, RolloutPlan};
 use crate::report::DeployReport;
 use crate::secrets::SecretValue;
 use crate::{DeployError, Engine, Phase, Progress};
@@ -21,6 +21,20 @@ pub(super) struct RunCx<'a> {
     pub secrets: &'a [SecretValue],
     pub release_id: Option<String>,
     pub t0: Instant,
+    /// Set when the switch is the last thing the run does on a host: the
+    /// switch then releases the host's lock in the same round trip.
+    pub unlock_at_switch: Option<(&'a str, &'a Unlocked)>,
+}
+
+/// Whether the switch may release each host's lock itself: in a rollback
+/// (whose failure policy is always `halt`, so no host is ever switched
+/// back), all at once, with no task after the switch.
+fn unlocks_at_switch(plan: &Plan) -> bool {
+    let mut tasks = plan.phases.iter().filter(|p| p.phase != Phase::Build).flat_map(|p| &p.tasks);
+    plan.kind == PlanKind::Rollback
+        && matches!(plan.rollout, RolloutPlan::Fleet)
+        && tasks.by_ref().any(|t| matches!(t.action, Action::Switch))
+        && tasks.next().is_none()
 }
 
 impl Engine {
@@ -55,7 +69,8 @@ impl Engine {
         self.observer.progress(Progress::Work(work));
         let (early, late): (Vec<&PlanPhase>, Vec<&PlanPhase>) =
             plan.phases.iter().filter(|p| p.phase != Phase::Build).partition(|p| p.phase < Phase::Switch);
-        let cx = RunCx { plan, release, secrets, release_id: release_id.clone(), t0 };
+        let unlock_at_switch = unlocks_at_switch(plan).then_some((token, locked.unlocked));
+        let cx = RunCx { plan, release, secrets, release_id: release_id.clone(), t0, unlock_at_switch };
         for phase in early {
             self.run_phase(&cx, &mut runs, phase, None).await?;
         }

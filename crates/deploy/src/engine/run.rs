@@ -19,7 +19,13 @@ pub(super) struct Locked<'a> {
     pub(super) apps: Vec<HostApp>,
     pub(super) states: Vec<HostState>,
     pub(super) token: &'a str,
+    /// The hosts whose lock the run already released (by name).
+    pub(super) unlocked: &'a Unlocked,
 }
+
+/// The hosts a run unlocked as it went: a switch that is the last thing a
+/// run does on a host releases the lock in the same round trip.
+pub(super) type Unlocked = std::sync::Mutex<std::collections::BTreeSet<String>>;
 
 impl Engine {
     /// Runs a deploy or rollback plan.
@@ -59,9 +65,12 @@ impl Engine {
                 self.unlock_hint(&plan.app, &plan.env),
             )
             .await?;
-        let locked = Locked { apps: apps.clone(), states, token: &token };
+        let unlocked = Unlocked::default();
+        let locked = Locked { apps: apps.clone(), states, token: &token, unlocked: &unlocked };
         let mut result = self.run_locked(plan, release.as_deref(), &secrets, locked, t0).await;
-        self.unlock_all(&apps, &token).await;
+        let unlocked = unlocked.into_inner().unwrap_or_else(|p| p.into_inner());
+        let still: Vec<HostApp> = apps.into_iter().filter(|a| !unlocked.contains(a.host())).collect();
+        self.unlock_all(&still, &token).await;
         let add = |r: &mut DeployReport| {
             for (host, why) in &skipped {
                 r.hosts.push(HostReport {

@@ -238,7 +238,14 @@ impl Engine {
                     PlanKind::Rollback => EventKind::Rollback,
                 };
                 let event = self.event(kind, &plan.env, run.before.clone(), Some(run.goal.to_string()));
-                app.switch(&run.goal, &event).await?;
+                match cx.unlock_at_switch {
+                    Some((token, unlocked)) => {
+                        if app.switch_unlock(&run.goal, &event, token).await? {
+                            unlocked.lock().unwrap_or_else(|p| p.into_inner()).insert(app.host().to_string());
+                        }
+                    }
+                    None => app.switch(&run.goal, &event).await?,
+                }
                 Ok(Effect::Moved(Move::Switch))
             }
             Action::Start { step: s } | Action::Refresh { step: s } => step(s.run.clone(), current).await,
