@@ -61,6 +61,13 @@ pub struct Built {
     pub new_bytes: u64,
 }
 
+impl Built {
+    /// The release, and whether it was reused.
+    pub fn into_pair(self) -> (Release, bool) {
+        (self.release, self.reused)
+    }
+}
+
 impl ReleaseCache {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         ReleaseCache { dir: dir.into(), racy: crate::index::RACY }
@@ -90,7 +97,8 @@ impl ReleaseCache {
     }
 
     /// Snapshots `tree` into the cache. An identical tree already cached
-    /// for `app` is reused: same content, same release.
+    /// for `app` is reused: same content, same release. Returns the release
+    /// and whether it was reused.
     pub fn build(
         &self,
         app: &str,
@@ -98,25 +106,14 @@ impl ReleaseCache {
         built_by: &str,
         revision: Option<String>,
     ) -> Result<(Release, bool), ReleaseError> {
-        self.build_paths(app, tree, None, built_by, revision)
+        self.build_in(app, tree, None, built_by, revision).map(Built::into_pair)
     }
 
     /// [`ReleaseCache::build`] of only the paths `only` lists below `tree`
-    /// (see [`crate::pack_paths`]). Only files whose contents are not in the
-    /// cache yet are written, and only files that changed since the last
-    /// build of this tree are read (see [`crate::index`]).
-    pub fn build_paths(
-        &self,
-        app: &str,
-        tree: &Path,
-        only: Option<&[String]>,
-        built_by: &str,
-        revision: Option<String>,
-    ) -> Result<(Release, bool), ReleaseError> {
-        self.build_in(app, tree, only, built_by, revision).map(|b| (b.release, b.reused))
-    }
-
-    /// [`ReleaseCache::build_paths`], saying what it read and wrote.
+    /// (see [`crate::pack_paths`]), saying what it read and wrote. Only
+    /// files whose contents are not in the cache yet are written, and only
+    /// files that changed since the last build of this tree are read (see
+    /// [`crate::index`]).
     pub fn build_in(
         &self,
         app: &str,

@@ -365,6 +365,6 @@ impl ReleaseCache {
         remove_stale_scratch(&dir);
         let scratch = Scratch::new(&dir)?;
         unpack_foreign(archive, &scratch.dir, limits)?;
-        self.snapshot_into(app, &scratch.dir, None, built_by, None, false).map(|b| (b.release, b.reused))
+        self.snapshot_into(app, &scratch.dir, None, built_by, None, false).map(crate::Built::into_pair)
     }
 }
