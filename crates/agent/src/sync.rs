@@ -192,6 +192,13 @@ async fn finish(run: &mut AppRun<'_>, r: Result<Outcome, Stop>) -> Outcome {
     }
 }
 
+/// The release `current` under `app_dir` leads to, read as `live.sh`
+/// reads it (`releases/<id>`); `None` when it leads nowhere else.
+fn live_link(app_dir: &std::path::Path) -> Option<String> {
+    let link = std::fs::read_link(app_dir.join("current")).ok()?;
+    link.to_str()?.strip_prefix("releases/").filter(|id| haul_release::is_release_id(id)).map(str::to_string)
+}
+
 async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> {
     let cfg = &run.agent.config;
     let Some(b) = run.blessing(mem).await? else {
@@ -210,9 +217,20 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
 
     let in_flight = run.state.in_flight.is_some();
 
-    let hs = run.host().inspect().await.map_err(|e| Stop::Failed(e.to_string()))?;
-    run.live = hs.current.clone();
-    let live_here = hs.current.as_deref() == Some(b.release.as_str());
+    // An agent runs on its host, so whether `current` still leads to this
+    // blessing's release is one `readlink` of its own. A round with nothing
+    // to do (this blessing live, nothing in flight) is decided by it and
+    // starts no host script: idle agents cost no process per interval.
+    // Anything else reads the host as a push deploy does.
+    let quiet = !in_flight
+        && run.state.done(AgentPhase::Live)
+        && live_link(&run.app_dir).as_deref() == Some(b.release.as_str());
+    run.live = if quiet {
+        Some(b.release.to_string())
+    } else {
+        run.host().inspect().await.map_err(|e| Stop::Failed(e.to_string()))?.current
+    };
+    let live_here = run.live.as_deref() == Some(b.release.as_str());
     if live_here && !in_flight && (run.state.reached.is_none() || run.state.done(AgentPhase::Live)) {
         run.state.reached = Some(AgentPhase::Live);
         run.state.failures = 0;

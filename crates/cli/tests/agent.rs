@@ -70,6 +70,45 @@ fn hold(mark: &Path, flag: &Path) -> String {
     format!("touch '{}'; while [ -e '{}' ]; do sleep 0.05; done\n", mark.display(), flag.display())
 }
 
+/// An idle round (the blessed release live, nothing in flight) reads
+/// `current` itself and starts no shell; a `current` moved by someone else
+/// is noticed, the host read again and the release switched back.
+#[tokio::test]
+async fn an_idle_agent_starts_no_host_script_and_still_notices_a_moved_current() {
+    let mut w = World::new();
+    let r = w.release(&[("index.html", "v1")]);
+    w.bless(&r, |_| {}).await;
+    let out = agent(&w, "h1", true).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(w.live("h1").as_deref(), Some(r.id.as_str()));
+
+    // Every `sh` the agent starts from now on leaves a line in `log`.
+    let bin = w.path().join("counting-bin");
+    let log = w.path().join("shells.log");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sh = bin.join("sh");
+    std::fs::write(&sh, format!("#!/bin/sh\necho started >> '{}'\nexec /bin/sh \"$@\"\n", log.display())).unwrap();
+    std::fs::set_permissions(&sh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let counted = || {
+        let mut c = agent(&w, "h1", true);
+        c.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()));
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    counted();
+    assert!(!log.exists(), "an idle round started a shell");
+    assert_eq!(w.live("h1").as_deref(), Some(r.id.as_str()));
+
+    // Someone points `current` elsewhere: the next round reads the host
+    // and switches back to the blessed release.
+    let current = w.root("h1").join("web/current");
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink("releases/elsewhere", &current).unwrap();
+    counted();
+    assert!(log.exists(), "a moved current is read from the host");
+    assert_eq!(w.live("h1").as_deref(), Some(r.id.as_str()));
+}
+
 enum Where {
     PostUpload,
     Script(&'static str),
