@@ -153,9 +153,23 @@ impl Browser {
         v.as_array().map_or(0, Vec::len)
     }
 
+    /// The text of the element `css` finds. A live page replaces parts of
+    /// itself when the server says something was recorded, so an element
+    /// found may be gone by the time it is read: then it is found again.
     pub fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.cmd("GET", &format!("/element/{e}/text"), None).as_str().unwrap().to_string()
+        for _ in 0..100 {
+            let e = self.find(css);
+            let path = format!("/session/{}/element/{e}/text", self.session);
+            let (status, _, body) = http(self.port, "GET", &path, &[], None);
+            if status == 404 && body.contains("stale element reference") {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {status} {e}: {body}"));
+            assert!(status == 200, "GET {path}: {status} {v}");
+            return v["value"].as_str().unwrap().to_string();
+        }
+        panic!("{css} was replaced on every read for two seconds")
     }
 
     pub fn type_into(&self, css: &str, text: &str) {
