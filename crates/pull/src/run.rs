@@ -141,7 +141,10 @@ where
         Ended::Live { failed } if failed.is_empty() => return Ok(report(&followed, true, None, &|_, s| s)),
         Ended::Live { failed } => {
             let msg = format!("failed on {} (failure policy: continue)", failed.join(", "));
-            return Ok(report(&followed, false, Some(msg), &|_, s| end(s)));
+            // A host seen failing stays failed in the report, even when
+            // its newest report is already the retry of that step.
+            let status = |h: &str, s| if failed.iter().any(|f| f == h) { HostStatus::Failed } else { end(s) };
+            return Ok(report(&followed, false, Some(msg), &status));
         }
         Ended::Failed { hosts } => format!("failed on {}", hosts.join(", ")),
         Ended::TimedOut { waiting } if waiting.is_empty() => {
