@@ -160,14 +160,13 @@ impl Browser {
         for _ in 0..100 {
             let e = self.find(css);
             let path = format!("/session/{}/element/{e}/text", self.session);
-            let (status, _, body) = http(self.port, "GET", &path, &[], None);
-            if status == 404 && body.contains("stale element reference") {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
+            match try_call(self.port, "GET", &path, None) {
+                Ok(v) => return v.as_str().unwrap().to_string(),
+                Err((_, v)) if v["value"]["error"] == "stale element reference" => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err((status, v)) => panic!("GET {path}: {status} {v}"),
             }
-            let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {status} {e}: {body}"));
-            assert!(status == 200, "GET {path}: {status} {v}");
-            return v["value"].as_str().unwrap().to_string();
         }
         panic!("{css} was replaced on every read for two seconds")
     }
@@ -212,12 +211,17 @@ impl Drop for Browser {
 
 /// One WebDriver command; returns its `value`, panicking on a WebDriver error.
 pub fn call(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
+    try_call(port, method, path, body).unwrap_or_else(|(status, v)| panic!("{method} {path}: {status} {v}"))
+}
+
+/// One WebDriver command: its `value`, or the status and body of a
+/// WebDriver error.
+pub fn try_call(port: u16, method: &str, path: &str, body: Option<Value>) -> Result<Value, (u16, Value)> {
     let body = body.map(|b| b.to_string());
     let (status, _, text) =
         http(port, method, path, &[("Content-Type", "application/json; charset=utf-8")], body.as_deref());
     let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {status} {e}: {text}"));
-    assert!(status == 200, "{method} {path}: {status} {v}");
-    v["value"].clone()
+    if status == 200 { Ok(v["value"].clone()) } else { Err((status, v)) }
 }
 
 pub fn base64(s: &str) -> Vec<u8> {
