@@ -7,9 +7,26 @@
 #               script exits, recovering one whose taker is certainly dead
 #   held_by T   whether `lock` (in the current directory) is held by token T;
 #               never for an empty token
+#   unguard F…  removes the files F… and then the guard
+# The identity is read with the shell's own `read`: a lock release costs
+# one process for it (`readlink`), not a pipeline per field.
+# started PID: sets `s` to the start time of process PID (the 20th field of
+# /proc/PID/stat after the command's name), or to `?`.
+started() {
+  s='?'
+  { IFS= read -r st < "/proc/$1/stat"; } 2>/dev/null || return 0
+  st=${st##*) }
+  # Split on purpose: the fields after the command's name.
+  # shellcheck disable=SC2086
+  set -- $st
+  [ $# -ge 20 ] || return 0
+  shift 19
+  s=$1
+}
+# boot: sets `b` to this boot's id, or to `?`.
+boot() { { IFS= read -r b < /proc/sys/kernel/random/boot_id; } 2>/dev/null || b='?'; }
 me() {
-  b=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null); n=$(readlink /proc/$$/ns/pid 2>/dev/null)
-  s=$(sed 's/.*) //' /proc/$$/stat 2>/dev/null | cut -d' ' -f20)
+  boot; n=$(readlink /proc/$$/ns/pid 2>/dev/null); started $$
   printf '%s %s %s %s\n' "${b:-?}" "${n:-?}" $$ "${s:-?}"
 }
 dead() {
@@ -17,13 +34,13 @@ dead() {
   # shellcheck disable=SC2086
   set -- $1
   [ "$1" != '?' ] && [ "$2" != '?' ] && [ "$4" != '?' ] || return 1
-  [ "$1" = "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" ] || return 1
+  boot; [ "$1" = "$b" ] || return 1
   [ "$2" = "$(readlink /proc/$$/ns/pid 2>/dev/null)" ] || return 1
   [ -d "/proc/$3" ] || return 0
-  [ "$4" != "$(sed 's/.*) //' "/proc/$3/stat" 2>/dev/null | cut -d' ' -f20)" ]
+  started "$3"; [ "$4" != "$s" ]
 }
 guard() {
-  gd=$(pwd)
+  gd=$PWD
   me > lock.guard.$$ || exit 5
   trap 'rm -f "$gd/lock.guard.$$"' EXIT
   g=0
@@ -40,4 +57,13 @@ guard() {
   done
   trap 'rm -f "$gd/lock.guard" "$gd/lock.guard.$$"' EXIT
 }
-held_by() { [ -n "$1" ] && grep -qF "\"token\":\"$1\"" lock 2>/dev/null; }
+held_by() {
+  [ -n "$1" ] && [ -f lock ] || return 1
+  { while IFS= read -r hl || [ -n "$hl" ]; do
+      case $hl in *"\"token\":\"$1\""*) return 0 ;; esac
+    done < lock; } 2>/dev/null
+  return 1
+}
+# unguard FILE...: removes FILE... (in the current directory), then the
+# guard, in that order and by one `rm`.
+unguard() { rm -f "$@" "$gd/lock.guard" "$gd/lock.guard.$$"; trap - EXIT; }

@@ -10,6 +10,12 @@ for d in releases/*; do
   if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
   if [ -f "$d.manifest" ]; then echo "complete ${d#releases/}"; else echo "partial ${d#releases/}"; fi
 done
-echo @lock; [ -f .haul/lock ] && { echo '#present'; cat .haul/lock; echo; }
+# The lock is one line, read by the shell itself rather than by `cat`.
+echo @lock
+if [ -f .haul/lock ]; then
+  echo '#present'
+  { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done < .haul/lock; } 2>/dev/null
+  echo
+fi
 echo @history; cat .haul/history 2>/dev/null
 exit 0

@@ -4,7 +4,7 @@
 # holder's line. A lock that vanished between the failed link and the read
 # is tried again. Runs in a subshell: the caller's directory is its own.
 take_lock() (
-  mkdir -p "$1/.haul" && cd "$1/.haul" || exit 3
+  { [ -d "$1/.haul" ] || mkdir -p "$1/.haul"; } && cd "$1/.haul" || exit 3
   t=lock.new.$$
   printf '%s\n' "$2" > "$t" || { rm -f "$t"; exit 5; }
   n=0

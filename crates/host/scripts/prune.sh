@@ -10,14 +10,24 @@ guard
 cd .. || exit 3
 if ! ( cd .haul && held_by "$2" ); then echo "the lock is no longer this run's; nothing pruned" >&2; exit 7; fi
 live=$(live)
-newest=$(for m in releases/*.manifest; do [ -f "$m" ] && basename "$m" .manifest; done | sort | tail -n "$3")
+# The newest $3 complete releases, as one space-separated list: release ids
+# sort by time, and a glob expands sorted, so the last ones are the newest.
+# The shell's own loops, not a process per release.
+total=0
+for m in releases/*.manifest; do [ -f "$m" ] && total=$((total + 1)); done
+older=$((total - $3)) newest=' '
+for m in releases/*.manifest; do
+  [ -f "$m" ] || continue
+  if [ "$older" -gt 0 ]; then older=$((older - 1)); continue; fi
+  m=${m#releases/}; newest="$newest${m%.manifest} "
+done
 skip() { echo "kept $1 $2"; }
 shift 3
 while [ $# -gt 0 ]; do
   id=$1 event=$2
   shift 2
   if [ "$live" = "releases/$id" ]; then skip "$id" "it is live"
-  elif printf '%s\n' "$newest" | grep -qxF "$id"; then skip "$id" "it is one of the newest releases"
+  elif case $newest in *" $id "*) true ;; *) false ;; esac; then skip "$id" "it is one of the newest releases"
   elif [ -n "$(find "releases/$id" "releases/$id.manifest" -prune -newer .haul/lock 2>/dev/null)" ]; then skip "$id" "it changed after this run took the lock"
   elif [ -e "releases/$id" ] || [ -e "releases/$id.manifest" ]; then
     { rm -f "releases/$id.manifest" && rm -rf "releases/$id" && printf '%s\n' "$event" >> .haul/history; } || exit 5

@@ -17,7 +17,9 @@
 set -e
 dir=$1 id=$2 base=$3 rsync=$4
 shift 4
-mkdir -p "$dir"
+# What is usually there already is tested before a process is started to
+# make or clear it: staging is a deploy's cost on every host.
+[ -d "$dir" ] || mkdir -p "$dir"
 cd "$dir"
 
 refuse() { printf '%s\n' "$1" >&2; exit 7; }
@@ -78,10 +80,12 @@ for d in releases shared; do [ ! -L "$d" ] || host_linked "$d"; done
 # directory, that would move it into the directory.
 [ ! -L "releases/$id.manifest" ] || host_linked "releases/$id.manifest"
 if [ -n "$base" ]; then [ ! -L "releases/$base" ] || host_linked "releases/$base"; fi
-mkdir -p releases shared .haul
+for d in releases shared .haul; do [ -d "$d" ] || mkdir -p "$d"; done
 S=releases/.stage-$id
 I=releases/.incoming-$id
-rm -rf "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"
+for p in "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"; do
+  if [ -e "$p" ] || [ -L "$p" ]; then rm -rf "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"; break; fi
+done
 mkdir "$I"
 tar -x -o -f - -C "$I"
 
@@ -95,12 +99,15 @@ if [ -n "$base" ]; then
   # FILE` checks the patched record with `cksum` (POSIX), else `sha256sum`
   # (BusyBox, GNU), else `shasum` (macOS).
   command -v awk >/dev/null 2>&1 || { echo "sh: awk: not found" >&2; exit 127; }
+  # wanted FILE: sets `want` to FILE's one line (with or without its
+  # newline), read by the shell rather than by `cat`.
+  wanted() { want=; IFS= read -r want < "$1" || [ -n "$want" ]; }
   if command -v cksum >/dev/null 2>&1; then
-    record_ok() { [ "$(cksum < "$1")" = "$(cat "$I/record.cksum")" ]; }
+    record_ok() { wanted "$I/record.cksum" && [ "$(cksum < "$1")" = "$want" ]; }
   elif command -v sha256sum >/dev/null 2>&1; then
-    record_ok() { set -- "$(sha256sum < "$1")"; [ "${1%% *}" = "$(cat "$I/record.sha256")" ]; }
+    record_ok() { wanted "$I/record.sha256" && set -- "$(sha256sum < "$1")" && [ "${1%% *}" = "$want" ]; }
   elif command -v shasum >/dev/null 2>&1; then
-    record_ok() { set -- "$(shasum -a 256 < "$1")"; [ "${1%% *}" = "$(cat "$I/record.sha256")" ]; }
+    record_ok() { wanted "$I/record.sha256" && set -- "$(shasum -a 256 < "$1")" && [ "${1%% *}" = "$want" ]; }
   else
     echo "sh: cksum or sha256sum: not found" >&2; exit 127
   fi

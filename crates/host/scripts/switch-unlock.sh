@@ -4,4 +4,4 @@
 # so a switch that is the last step on this host costs no second round
 # trip. Exits 7 when the switch was made and recorded but the lock could
 # not be released (it is then released as usual).
-( cd .haul && guard && if held_by "$4"; then rm -f lock; fi ) || exit 7
+( cd .haul && guard && if held_by "$4"; then unguard lock; fi ) || exit 7

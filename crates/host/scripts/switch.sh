@@ -5,8 +5,10 @@
 # could not be written (any other failure may have moved it too).
 cd "$1" || exit 3
 if [ ! -d "releases/$2" ] || [ ! -f "releases/$2.manifest" ]; then echo "release $2 is not complete on this host" >&2; exit 4; fi
-mkdir -p .haul
+# Tests before `mkdir` and `rm`: a switch is a handful of processes, and
+# usually neither is needed.
+[ -d .haul ] || mkdir -p .haul
 tmp=.haul/current.$$
-rm -f "$tmp"
+if [ -e "$tmp" ] || [ -L "$tmp" ]; then rm -f "$tmp"; fi
 if ! { ln -s "releases/$2" "$tmp" && { mv -Tf "$tmp" current 2>/dev/null || mv -hf "$tmp" current; }; }; then rm -f "$tmp"; exit 5; fi
 if ! printf '%s\n' "$3" >> .haul/history; then echo "switched to $2, but .haul/history could not be written" >&2; exit 6; fi
