@@ -8,6 +8,10 @@
 //!
 //! Written whole to a temporary file, synced and renamed over the old one:
 //! a crash leaves either the old state or the new one, never half of one.
+//! The rename itself is made durable (the directory synced) only when the
+//! caller asks: when what was accepted changed, since forgetting that
+//! would let a replayed blessing in after a power loss. Losing the newest
+//! progress only makes the agent redo a step, never skip one.
 
 use haul_bless::Accepted;
 use haul_store::reports::{AgentPhase, StepReport};
@@ -125,8 +129,8 @@ pub fn load(path: &Path) -> Result<AppState, StateError> {
     }
 }
 
-/// Writes `state` at `path` atomically.
-pub fn save(path: &Path, state: &AppState) -> Result<(), StateError> {
+/// Writes `state` at `path` atomically; `durable` also syncs the rename.
+pub fn save(path: &Path, state: &AppState, durable: bool) -> Result<(), StateError> {
     let err = |e: std::io::Error| StateError { path: path.display().to_string(), message: e.to_string() };
     let dir = path.parent().expect("a state file has a directory");
     std::fs::create_dir_all(dir).map_err(err)?;
@@ -150,7 +154,7 @@ pub fn save(path: &Path, state: &AppState) -> Result<(), StateError> {
         let _ = std::fs::remove_file(&tmp);
         return Err(err(e));
     }
-    if let Ok(d) = std::fs::File::open(dir) {
+    if durable && let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
@@ -168,7 +172,7 @@ mod tests {
         let mut s = AppState { accepted: Some(Accepted { version: 3, envelope: "ab".into() }), ..Default::default() };
         s.begin(3);
         s.reached = Some(AgentPhase::PostSync);
-        save(&p, &s).unwrap();
+        save(&p, &s, true).unwrap();
         assert_eq!(load(&p).unwrap(), s);
         assert!(s.done(AgentPhase::Download) && !s.done(AgentPhase::Migrate));
     }
@@ -190,7 +194,7 @@ mod tests {
                             ..Default::default()
                         };
                         st.begin(i);
-                        save(p, &st).unwrap();
+                        save(p, &st, i % 2 == 0).unwrap();
                         load(p).unwrap();
                     }
                 });

@@ -52,11 +52,26 @@ pub(crate) struct AppRun<'a> {
     pub live: Option<String>,
     pub wave: Option<usize>,
     pub blessing: Option<Blessing>,
+    /// The accepted blessing version this round's saves have made durable;
+    /// a save syncs its rename only when the state's differs.
+    pub durable: Option<Option<u64>>,
 }
 
+/// How long after the last report a phase's start is reported again. The
+/// outcomes (live, waiting, failed, refused) are always reported; the start
+/// of each phase of a deploy that takes a few milliseconds is not, or a
+/// fleet's deploy would cost the store and the server a write per phase per
+/// host. A phase that starts a second or more after the last report (a
+/// download after a long stage, a wave's wait) is.
+const IN_FLIGHT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl<'a> AppRun<'a> {
-    pub(crate) fn save(&self) -> Result<(), Stop> {
-        state::save(&self.state_path, &self.state).map_err(|e| Stop::Failed(e.to_string()))
+    pub(crate) fn save(&mut self) -> Result<(), Stop> {
+        let accepted = self.state.accepted.as_ref().map(|a| a.version);
+        let durable = self.durable != Some(accepted);
+        state::save(&self.state_path, &self.state, durable).map_err(|e| Stop::Failed(e.to_string()))?;
+        self.durable = Some(accepted);
+        Ok(())
     }
 
     pub(crate) fn host(&self) -> &HostApp {
@@ -109,7 +124,10 @@ impl<'a> AppRun<'a> {
         let started = Timestamp::now();
         self.state.in_flight = Some(InFlight { version: b.version, release: b.release.to_string(), phase, started });
         self.save()?;
-        self.tell(phase, None).await;
+        let quiet_since = self.state.reported.map(|at| Timestamp::now().duration_since(at));
+        if quiet_since.is_none_or(|d| d.unsigned_abs() >= IN_FLIGHT_EVERY) {
+            self.tell(phase, None).await;
+        }
         let t = Instant::now();
         let r = work(self).await;
         let millis = t.elapsed().as_millis() as u64;
@@ -155,6 +173,7 @@ pub(crate) async fn sync_app(agent: &Agent, app: &str, mem: &mut Memory) -> Outc
         live: None,
         wave: None,
         blessing: None,
+        durable: None,
     };
     let r = round(&mut run, mem).await;
     finish(&mut run, r).await
@@ -217,19 +236,12 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
 
     let in_flight = run.state.in_flight.is_some();
 
-    // An agent runs on its host, so whether `current` still leads to this
-    // blessing's release is one `readlink` of its own. A round with nothing
-    // to do (this blessing live, nothing in flight) is decided by it and
-    // starts no host script: idle agents cost no process per interval.
-    // Anything else reads the host as a push deploy does.
-    let quiet = !in_flight
-        && run.state.done(AgentPhase::Live)
-        && live_link(&run.app_dir).as_deref() == Some(b.release.as_str());
-    run.live = if quiet {
-        Some(b.release.to_string())
-    } else {
-        run.host().inspect().await.map_err(|e| Stop::Failed(e.to_string()))?.current
-    };
+    // An agent runs on its host, so whether `current` leads to this
+    // blessing's release is one `readlink` of its own: a round decides by
+    // it and starts no host script until it must change something. Idle
+    // agents cost no process per interval, and a round that works reads
+    // the host once, under the lock, as a push deploy does.
+    run.live = live_link(&run.app_dir);
     let live_here = run.live.as_deref() == Some(b.release.as_str());
     if live_here && !in_flight && (run.state.reached.is_none() || run.state.done(AgentPhase::Live)) {
         run.state.reached = Some(AgentPhase::Live);

@@ -271,3 +271,45 @@ async fn a_store_emptied_after_a_blessing_was_accepted_is_refused() {
     assert!(matches!(&out, Outcome::Refused(e) if e.contains("no blessing")), "{out:?}");
     assert_eq!(w.live("h1").as_deref(), Some(r1.id.as_str()));
 }
+
+/// The reports a round writes while it works, as the store shows them to a
+/// follower polling every 10 ms: a phase that starts a second or more after
+/// the last report is there while it runs; the quick phases after it are
+/// not written at all, only their steps in the outcome.
+#[tokio::test]
+async fn a_slow_phase_is_reported_while_it_runs_and_quick_ones_only_in_the_outcome() {
+    let mut w = World::new();
+    let r = w.release(&[("index.html", "v1"), ("post-sync.sh", "sleep 1.3\n"), ("post-jump.sh", "sleep 0.6\n")]);
+    w.bless(&r, |_| {}).await;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let agent = async {
+        let s = run(w.config("h1", &[]), Mode::Once, std::future::pending()).await.unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        s
+    };
+    let follow = async {
+        let mut seen: Vec<AgentPhase> = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok(all) = haul_store::reports::read_all(&w.store, "web", "prod").await
+                && let Some(rep) = all.into_iter().find(|r| r.host == "h1")
+                && seen.last() != Some(&rep.phase)
+            {
+                seen.push(rep.phase);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        seen
+    };
+    let (s, mut seen) = tokio::join!(agent, follow);
+    assert_eq!(s.apps[0].1, Outcome::Live { version: 1, release: r.id.clone() });
+    seen.push(w.report("h1").await.phase);
+    seen.dedup();
+    // Download first (nothing was reported before it); post-sync started
+    // within a second of it; migrate started 1.3 s later and is seen while
+    // post-jump's 0.6 s run; pre-jump, switch and post-jump are not written.
+    assert_eq!(seen, [AgentPhase::Download, AgentPhase::Migrate, AgentPhase::Live], "{seen:?}");
+    let steps: Vec<AgentPhase> = w.report("h1").await.steps.iter().map(|s| s.phase).collect();
+    for p in [AgentPhase::PostSync, AgentPhase::PreJump, AgentPhase::Switch, AgentPhase::PostJump] {
+        assert!(steps.contains(&p), "{p:?} is among the outcome's steps: {steps:?}");
+    }
+}

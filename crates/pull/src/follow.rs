@@ -305,8 +305,11 @@ where
             seen.phase = Some(r.phase);
             seen.live = r.live.clone();
             seen.last = Some(r.clone());
+            // By the phase, or by a switch step in the report: an agent
+            // does not report the start of every quick phase.
             seen.switched |=
-                matches!(r.phase, AgentPhase::Switch | AgentPhase::PostJump | AgentPhase::Health | AgentPhase::Live);
+                matches!(r.phase, AgentPhase::Switch | AgentPhase::PostJump | AgentPhase::Health | AgentPhase::Live)
+                    || r.steps.iter().any(|s| s.phase == AgentPhase::Switch && s.ok);
             let label = crate::phase(r.phase);
             match r.phase {
                 AgentPhase::Live => {
