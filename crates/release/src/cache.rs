@@ -386,20 +386,17 @@ impl ReleaseCache {
         let at: std::collections::HashMap<&str, usize> =
             release.manifest.entries.iter().enumerate().map(|(i, e)| (e.path.as_str(), i)).collect();
         let mut mtimes = vec![0; release.manifest.entries.len()];
-        let file = fs::File::open(&archive).at(&archive)?;
-        let mut src = tar::Archive::new(zstd::Decoder::new(file).at(&archive)?);
-        for entry in src.entries().at(&archive)? {
-            let mut entry = entry.at(&archive)?;
-            let name = entry.path().at(&archive)?.to_string_lossy().into_owned();
-            let i = *at.get(name.as_str()).ok_or_else(|| ReleaseError::Changed { path: name.clone() })?;
+        crate::verify::each_verified(&archive, |name, entry| {
+            let i = *at.get(name).ok_or_else(|| ReleaseError::Changed { path: name.to_string() })?;
             mtimes[i] = entry.header().mtime().at(&archive)? as i64;
             if let Kind::File { blake3, .. } = &release.manifest.entries[i].kind {
-                let (got, _, _) = blobs.put(&mut entry, &archive)?;
+                let (got, _, _) = blobs.put(entry, &archive)?;
                 if got != *blake3 {
-                    return Err(ReleaseError::Changed { path: name });
+                    return Err(ReleaseError::Changed { path: name.to_string() });
                 }
             }
-        }
+            Ok(())
+        })?;
         write_atomic(&self.times_path(&release.app, &release.id), times_text(&mtimes).as_bytes())?;
         Ok(mtimes)
     }

@@ -85,26 +85,20 @@ pub fn write_stage_stream(
 /// The wanted entries of a verified archive (in its order, the manifest's),
 /// copied byte for byte.
 fn from_archive<W: Write>(tar: &mut tar::Builder<W>, archive: &Path, want: &HashSet<&str>) -> Result<(), ReleaseError> {
-    let file = std::fs::File::open(archive).at(archive)?;
-    let dec = zstd::Decoder::new(file).at(archive)?;
-    let mut src = tar::Archive::new(dec);
-    for entry in src.entries().at(archive)? {
-        let mut entry = entry.at(archive)?;
-        let path = entry.path().at(archive)?.to_string_lossy().into_owned();
-        if !want.contains(path.as_str()) {
-            continue;
+    crate::verify::each_verified(archive, |path, entry| {
+        if !want.contains(path) {
+            return Ok(());
         }
         let mut h = entry.header().clone();
         let name = format!("tree/{path}");
         match h.entry_type() {
             tar::EntryType::Symlink => {
                 let target = entry.link_name().at(archive)?.map(|t| t.into_owned()).unwrap_or_default();
-                tar.append_link(&mut h, &name, target).map_err(pipe)?;
+                tar.append_link(&mut h, &name, target).map_err(pipe)
             }
-            _ => tar.append_data(&mut h, &name, &mut entry).map_err(pipe)?,
+            _ => tar.append_data(&mut h, &name, entry).map_err(pipe),
         }
-    }
-    Ok(())
+    })
 }
 
 const STREAM: &str = "stage stream";

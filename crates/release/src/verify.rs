@@ -47,6 +47,28 @@ pub fn verify_archive(archive: &Path, manifest: &Manifest) -> Result<(), Release
     Ok(())
 }
 
+/// An entry of an archive [`verify_archive`] accepted, positioned at its
+/// contents.
+pub(crate) type VerifiedEntry<'a> = tar::Entry<'a, Box<dyn Read>>;
+
+/// Hands each entry of `archive`, which [`verify_archive`] accepted, to
+/// `each` with its path, in the archive's order: the one walk of a verified
+/// archive, for the stage stream and the cache's migration to blobs.
+pub(crate) fn each_verified(
+    archive: &Path,
+    mut each: impl FnMut(&str, &mut VerifiedEntry<'_>) -> Result<(), ReleaseError>,
+) -> Result<(), ReleaseError> {
+    let file = std::fs::File::open(archive).at(archive)?;
+    let dec: Box<dyn Read> = Box::new(zstd::Decoder::new(file).at(archive)?);
+    let mut src = tar::Archive::new(dec);
+    for entry in src.entries().at(archive)? {
+        let mut entry = entry.at(archive)?;
+        let name = entry.path().at(archive)?.to_string_lossy().into_owned();
+        each(&name, &mut entry)?;
+    }
+    Ok(())
+}
+
 fn kind_name(is: &Is) -> &'static str {
     match is {
         Is::File => "file",

@@ -41,7 +41,7 @@ use haul_host::{Event, EventKind, HostApp};
 use haul_release::{Release, ReleaseCache};
 use haul_transport::{Hop, Local, SshOptions, SshPool, SshSetupError, SshTarget, Transport};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 /// Runs plans and host commands for one config.
 pub struct Engine {
@@ -63,9 +63,9 @@ pub struct Engine {
     /// SSH connections of this run, made on first use.
     ssh: OnceLock<Result<Arc<SshPool>, Arc<SshSetupError>>>,
     /// Release records read from the cache during this run, by id.
-    records: Mutex<std::collections::HashMap<String, Arc<Release>>>,
+    records: records::Memo<Arc<Release>>,
     /// What reads each release's files from the cache, by id.
-    contents: Mutex<std::collections::HashMap<String, haul_release::Contents>>,
+    contents: records::Memo<haul_release::Contents>,
 }
 
 impl Engine {

@@ -7,7 +7,30 @@ use crate::engine::state::HostRun;
 use crate::{Engine, Progress};
 use haul_host::{HostError, SharedPath, StageReport};
 use haul_release::{Contents, Release};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One value per release id, made once for the life of an engine: the
+/// parsed records and the content readers a deploy asks for on every host.
+pub(super) struct Memo<T>(Mutex<HashMap<String, T>>);
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<T: Clone> Memo<T> {
+    fn get(&self, id: &str) -> Option<T> {
+        self.0.lock().expect("not poisoned").get(id).cloned()
+    }
+
+    /// Keeps `v` for `id` and gives it back.
+    fn keep(&self, id: &str, v: T) -> T {
+        self.0.lock().expect("not poisoned").insert(id.to_string(), v.clone());
+        v
+    }
+}
 
 impl Engine {
     /// The release record of `id` on `run`'s host: from the cache when it is
@@ -29,27 +52,24 @@ impl Engine {
     /// The cached release `id` of `app`, parsed once per engine: its record
     /// lists every file, and a deploy needs it in several places.
     pub fn cached(&self, app: &str, id: &str) -> Result<Arc<Release>, haul_release::ReleaseError> {
-        if let Some(r) = self.records.lock().expect("not poisoned").get(id) {
-            return Ok(r.clone());
+        if let Some(r) = self.records.get(id) {
+            return Ok(r);
         }
-        let r = Arc::new(self.cache().get(app, id)?);
-        self.records.lock().expect("not poisoned").insert(id.to_string(), r.clone());
-        Ok(r)
+        Ok(self.records.keep(id, Arc::new(self.cache().get(app, id)?)))
     }
 
     /// What reads `release`'s files from the cache, made once per engine
     /// (off the runtime's threads: the first read of a release an earlier
     /// haul cached takes its archive into blobs).
     async fn contents(&self, release: &Release) -> Result<Contents, haul_release::ReleaseError> {
-        if let Some(c) = self.contents.lock().expect("not poisoned").get(&release.id) {
-            return Ok(c.clone());
+        if let Some(c) = self.contents.get(&release.id) {
+            return Ok(c);
         }
         let (cache, rel) = (self.cache(), release.clone());
         let c = tokio::task::spawn_blocking(move || cache.contents(&rel))
             .await
             .expect("reading contents does not panic")?;
-        self.contents.lock().expect("not poisoned").insert(release.id.clone(), c.clone());
-        Ok(c)
+        Ok(self.contents.keep(&release.id, c))
     }
 
     /// Whether a file matching one of `globs` changed between what `run`'s
