@@ -53,9 +53,10 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
 fi
 HAUL=$REPO/target/release/haul
 T=$(mktemp -d /tmp/haul-bench-XXXXXX)
-SERVER=""
+# shellcheck source=bench/server-lib.sh
+source "$REPO/bench/server-lib.sh"
 cleanup() {
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true
+    stop_server
     exec 5>&- 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$T"
@@ -97,18 +98,6 @@ transport = "local"
 root = ".haul/hosts/b"
 TOML
     (cd "$dir" && "$HAUL" deploy app test >/dev/null)
-}
-
-start_server() {
-    local dir=$1
-    (cd "$dir" && exec "$HAUL" server --listen 127.0.0.1:0 2> "$dir/server.log") &
-    SERVER=$!
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/server.log")
-        [ -n "$PORT" ] && return
-        sleep 0.1
-    done
-    echo "the server did not start:"; cat "$dir/server.log"; exit 1
 }
 
 cat > "$T/post.lua" <<'LUA'
@@ -203,7 +192,7 @@ for BACKEND in $BACKENDS; do
     got=$(counts)
     kill "${SUBS[@]}" 2>/dev/null; wait "${SUBS[@]}" 2>/dev/null || true
     echo "$BACKEND|$sent host results recorded during the SSE run; events each subscriber received (fewest, most): $got, the last of them $(awk "BEGIN {print $waited / 10}") s after the load stopped" >> "$T/sse"
-    kill "$SERVER"; wait "$SERVER" || true; SERVER=""
+    stop_server
 done
 
 {

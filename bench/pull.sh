@@ -58,7 +58,8 @@ T=$(mktemp -d /tmp/haul-pull-bench.XXXXXX)
 RES=$T/results
 mkdir -p "$RES"
 AGENT_PIDS=()
-SERVER=""
+# shellcheck source=bench/server-lib.sh
+source "$REPO/bench/server-lib.sh"
 MOTO=""
 stop_agents() {
     local p
@@ -69,7 +70,7 @@ stop_agents() {
 cleanup() {
     set +e
     stop_agents
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+    stop_server
     [ -n "$MOTO" ] && kill "$MOTO" 2>/dev/null && wait "$MOTO" 2>/dev/null
     if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
@@ -167,18 +168,6 @@ first_release() {
     echo "$id"
 }
 
-start_server() {
-    local dir=$1
-    (cd "$dir" && exec "$HAUL" server --listen 127.0.0.1:0 2> "$dir/server.log") &
-    SERVER=$!
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/server.log")
-        [ -n "$PORT" ] && return
-        sleep 0.1
-    done
-    echo "the server did not start:" >&2; cat "$dir/server.log" >&2; exit 1
-}
-
 # ---------------------------------------------------------------------------
 # (a) Polling, file:// store.
 # ---------------------------------------------------------------------------
@@ -230,7 +219,7 @@ if [ "$WAKE" != 0 ]; then
             --reports "$P/.haul/store/reports/app/fleet" --blessings "$BLESSINGS" --out "$RES/deploys-$AGENTS agents, subscribed to haul server (polling every 30s behind it).json"
         stop_agents
     fi
-    kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
+    stop_server
 fi
 
 # ---------------------------------------------------------------------------

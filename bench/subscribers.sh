@@ -47,11 +47,12 @@ ulimit -n $((max + 1000)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -gt "$max" ] || { echo "ulimit -n is $(ulimit -n): raise it above $max" >&2; exit 1; }
 
 T=$(mktemp -d /tmp/haul-subs-bench.XXXXXX)
-SERVER=""
+# shellcheck source=bench/server-lib.sh
+source "$REPO/bench/server-lib.sh"
 HOLDER=""
 cleanup() {
     set +e
-    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+    stop_server
     [ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null && wait "$HOLDER" 2>/dev/null
     if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
@@ -88,19 +89,6 @@ TOML
 (cd "$P" && "$HAUL" key new release >/dev/null && "$HAUL" deploy app test >/dev/null 2>&1 \
     && "$HAUL" spool app >/dev/null && "$HAUL" bless app fleet >/dev/null)
 
-start_server() {
-    : > "$P/server.log"
-    (cd "$P" && exec "$HAUL" server --listen 127.0.0.1:0 2> "$P/server.log") &
-    SERVER=$!
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$P/server.log")
-        [ -n "$PORT" ] && return
-        sleep 0.1
-    done
-    echo "the server did not start:" >&2; cat "$P/server.log" >&2; exit 1
-}
-stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
-
 : > "$T/results"
 for route in $ROUTES; do
     case $route in
@@ -114,7 +102,7 @@ for route in $ROUTES; do
         *) echo "unknown route $route (events, wake)" >&2; exit 2 ;;
     esac
     for n in $SIZES; do
-        start_server
+        start_server "$P"
         code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' -H "Authorization: Bearer $SECRET" "http://127.0.0.1:$PORT$path" || true)
         # An SSE route that answers holds the connection: curl times out (28) with 200.
         if [ "$code" = 404 ] || [ "$code" = 000 ]; then

@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet -p haul
-haul="$PWD/target/debug/haul"
+# Where cargo put it: CARGO_TARGET_DIR when set (relative to the checkout).
+target_dir=${CARGO_TARGET_DIR:-target}
+case $target_dir in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
+haul="$target_dir/debug/haul"
 cd examples/hello
 "$haul" deploy hello local
 echo

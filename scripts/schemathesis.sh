@@ -20,7 +20,10 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   "$venv/bin/pip" install --quiet "schemathesis==$version"
 fi
 cargo build --quiet -p haul
-haul="$root/target/debug/haul"
+# Where cargo put it: CARGO_TARGET_DIR when set (relative to the checkout).
+target_dir=${CARGO_TARGET_DIR:-target}
+case $target_dir in /*) ;; *) target_dir=$root/$target_dir ;; esac
+haul="$target_dir/debug/haul"
 
 work="$(mktemp -d)"
 server=""
