@@ -1,5 +1,6 @@
-//! Pruning after a switch, by push's rule: `keep` complete releases stay,
-//! the live one always among them, half-staged leftovers go. Each release
+//! Pruning after a switch, by push's rule (`HostState::prune_set`): `keep`
+//! complete releases stay, the live one always among them, half-staged
+//! leftovers go. Each release
 //! about to go runs the `pre-remove` script it ships (in its directory); one
 //! whose script fails is kept, and that is reported. The deleting script on
 //! the host re-checks everything under the lock guard (`HostApp::prune`).
@@ -10,30 +11,12 @@ use haul_host::{EventKind, HostState};
 use haul_store::reports::{AgentPhase, StepReport};
 use jiff::Timestamp;
 
-/// Releases to remove so that `keep` complete releases stay, `live` among
-/// them (the same rule as a push deploy's prune).
-pub(crate) fn prune_set(state: &HostState, live: &str, keep: usize) -> Vec<String> {
-    let ids: Vec<String> = state.releases.iter().map(|r| r.id.clone()).collect();
-    let mut keep_set = std::collections::BTreeSet::from([live.to_string()]);
-    for id in ids.iter().rev() {
-        if keep_set.len() >= keep.max(1) {
-            break;
-        }
-        if state.has_complete(id) {
-            keep_set.insert(id.clone());
-        }
-    }
-    ids.into_iter().filter(|id| !keep_set.contains(id)).collect()
-}
-
-pub(crate) async fn prune(run: &mut AppRun<'_>, b: &Blessing, token: &str) {
+/// Prunes by `hs`, what the host showed when this round took its lock (the
+/// lock kept it so but for this round's own release, which is live now).
+pub(crate) async fn prune(run: &mut AppRun<'_>, b: &Blessing, token: &str, hs: &HostState) {
     let host = run.host().clone();
-    let hs = match host.inspect().await {
-        Ok(hs) => hs,
-        Err(e) => return run.agent.warn(&format!("{}: pruning: {e}", run.app)),
-    };
     let keep = b.steps.keep.max(1) as usize;
-    let doomed = prune_set(&hs, b.release.as_str(), keep);
+    let doomed = hs.prune_set(b.release.as_str(), keep);
     if doomed.is_empty() {
         return;
     }

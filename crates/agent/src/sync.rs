@@ -52,9 +52,6 @@ pub(crate) struct AppRun<'a> {
     pub live: Option<String>,
     pub wave: Option<usize>,
     pub blessing: Option<Blessing>,
-    /// The accepted blessing version this round's saves have made durable;
-    /// a save syncs its rename only when the state's differs.
-    pub durable: Option<Option<u64>>,
 }
 
 /// How long after the last report a phase's start is reported again. The
@@ -67,11 +64,7 @@ const IN_FLIGHT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl<'a> AppRun<'a> {
     pub(crate) fn save(&mut self) -> Result<(), Stop> {
-        let accepted = self.state.accepted.as_ref().map(|a| a.version);
-        let durable = self.durable != Some(accepted);
-        state::save(&self.state_path, &self.state, durable).map_err(|e| Stop::Failed(e.to_string()))?;
-        self.durable = Some(accepted);
-        Ok(())
+        state::save(&self.state_path, &self.state).map_err(|e| Stop::Failed(e.to_string()))
     }
 
     pub(crate) fn host(&self) -> &HostApp {
@@ -173,7 +166,6 @@ pub(crate) async fn sync_app(agent: &Agent, app: &str, mem: &mut Memory) -> Outc
         live: None,
         wave: None,
         blessing: None,
-        durable: None,
     };
     let r = round(&mut run, mem).await;
     finish(&mut run, r).await

@@ -88,13 +88,22 @@ pub(crate) async fn work(
             };
             let shared: Vec<SharedPath> = b.steps.shared.iter().map(|s| SharedPath::parse(s)).collect();
             let contents = haul_release::Contents::archive(&archive);
-            let rep = host.stage(&release, &contents, base.as_ref(), &shared, false).await.map_err(failed)?;
-            let env = r.env(b);
-            for s in b.steps.post_upload.iter().filter(|s| runs_here(s, &roles)) {
-                let name = s.name.clone().unwrap_or_else(|| format!("post_upload: {}", s.run));
-                steps::run(&host, &name, &s.run, &release_dir, &env).await.map_err(step_failed)?;
+            let post_upload: Vec<_> = b.steps.post_upload.iter().filter(|s| runs_here(s, &roles)).collect();
+            // With no step between them, staging marks the release complete.
+            let rep = if post_upload.is_empty() {
+                host.stage_complete(&release, &contents, base.as_ref(), &shared, false).await
+            } else {
+                host.stage(&release, &contents, base.as_ref(), &shared, false).await
             }
-            host.complete(&b.release).await.map_err(failed)?;
+            .map_err(failed)?;
+            if !post_upload.is_empty() {
+                let env = r.env(b);
+                for s in post_upload {
+                    let name = s.name.clone().unwrap_or_else(|| format!("post_upload: {}", s.run));
+                    steps::run(&host, &name, &s.run, &release_dir, &env).await.map_err(step_failed)?;
+                }
+                host.complete(&b.release).await.map_err(failed)?;
+            }
             let _ = std::fs::remove_file(&archive);
             Ok(((), format!("{} files sent, {} reused", rep.sent_files, rep.reused_files)))
         })
@@ -209,7 +218,7 @@ pub(crate) async fn work(
 
     run.state.reached = Some(AgentPhase::Live);
     run.save()?;
-    crate::prune::prune(run, b, token).await;
+    crate::prune::prune(run, b, token, &hs).await;
     Ok(())
 }
 

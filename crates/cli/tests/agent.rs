@@ -219,7 +219,7 @@ async fn killed_during_download_the_agent_downloads_again() {
     std::fs::write(tree.join("blob"), &big).unwrap();
     let r = w.cache.build("web", &tree, "test", None).unwrap().0;
     w.bless(&r, |_| {}).await;
-    let state = w.root("h1").join(".haul/agent/web.json");
+    let state = w.root("h1").join(".haul/agent/web.progress");
     let mut child = agent(&w, "h1", true).spawn().unwrap();
     let t = Instant::now();
     loop {
@@ -305,7 +305,7 @@ async fn an_overlapping_run_waits_for_the_lock_and_does_not_call_the_running_ste
     assert!(second.status.success() && said.contains("waiting: locked by"), "{said}");
     let meanwhile = w.report("h1").await;
     assert!(!meanwhile.steps.iter().any(|s| s.output.contains("stopped during")), "{:?}", meanwhile.steps);
-    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.json")).unwrap();
+    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.progress")).unwrap();
     assert!(state.contains("\"in_flight\""), "the running step is still in flight: {state}");
     std::fs::remove_file(&flag).unwrap();
     assert!(first.wait().unwrap().success());

@@ -69,7 +69,7 @@ async fn an_agent_writes_its_secret_files_before_the_switch_with_a_token_scoped_
     assert_eq!(w.live("h1"), None, "stopped before the switch:\n{log}");
     // The round failed in its migrate phase, and says why in its state
     // (what it reports).
-    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.json")).unwrap();
+    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.progress")).unwrap();
     assert!(state.contains("may not fetch the secret files of environment `prod`"), "{state}\n{log}");
     let key = w.root("h1").join("web/shared/config/key");
     assert!(!key.exists());
@@ -78,7 +78,7 @@ async fn an_agent_writes_its_secret_files_before_the_switch_with_a_token_scoped_
     // written, with its mode, and then live.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (ok, log) = agent_once(&w, &url, "prod-agent-secret");
-    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.json")).unwrap();
+    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.progress")).unwrap();
     assert!(ok, "{log}\n{state}");
     assert_eq!(w.live("h1").as_deref(), Some(r1.id.as_str()), "{log}");
     assert_eq!(std::fs::read(&key).unwrap(), VALUE);
@@ -109,7 +109,7 @@ async fn an_agent_refuses_an_answer_that_lacks_a_file_its_blessing_names() {
     w.bless(&r1, |b| b.steps.secrets = vec!["config/key".into(), "config/other".into()]).await;
     let (_, log) = agent_once(&w, &server.url(), "prod-agent-secret");
     assert_eq!(w.live("h1"), None, "{log}");
-    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.json")).unwrap();
+    let state = std::fs::read_to_string(w.root("h1").join(".haul/agent/web.progress")).unwrap();
     assert!(state.contains("the blessing names"), "{state}");
     assert!(!w.root("h1").join("web/shared/config/key").exists(), "nothing written from a short answer");
     server.stop().await;

@@ -3,7 +3,6 @@
 //! What they do on a host is `haul-host`'s (its scripts, its layout); this
 //! module decides where and reports.
 
-use crate::engine::prune_set;
 use crate::fanout::each;
 use crate::{DeployError, Engine, Progress};
 use haul_config::HostTarget;
@@ -75,10 +74,9 @@ impl Engine {
         only: &[String],
     ) -> Result<Vec<(HostTarget, Vec<String>)>, DeployError> {
         self.locked(app, env, only, "prune", |a, s, token| async move {
-            let ids: Vec<String> = s.releases.iter().map(|r| r.id.clone()).collect();
             // With nothing live, keep the newest releases.
             let live = s.current.clone().or_else(|| s.newest_complete().map(str::to_string)).unwrap_or_default();
-            let doomed = prune_set(&ids, &s, &live, keep);
+            let doomed = s.prune_set(&live, keep);
             let done = a.prune(&doomed, keep, &token, |id| self.removal(env, id)).await?;
             for (id, why) in &done.kept {
                 self.observer.progress(Progress::Warn(&format!("{}: not pruned {id}: {why}", a.host())));

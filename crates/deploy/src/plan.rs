@@ -34,9 +34,12 @@ pub enum Action {
         hook: &'static str,
         step: Step,
     },
-    /// Send what each host lacks and assemble the release, linking shared paths.
+    /// Send what each host lacks and assemble the release, linking shared
+    /// paths; with `complete` (the app has no `post_upload` step), also mark
+    /// it complete in the same round trip, and no `Complete` task follows.
     Upload {
         shared: Vec<String>,
+        complete: bool,
     },
     PostUpload {
         step: Step,
@@ -82,9 +85,15 @@ impl Action {
                 format!("pack {}: {}", tree.display(), only.join(", "))
             }
             Action::Hook { hook, step } => format!("{hook} hook: {}", step.label()),
-            Action::Upload { shared } if shared.is_empty() => "upload changed files".into(),
-            Action::Upload { shared } => {
-                format!("upload changed files, link shared {}", shared.join(", "))
+            Action::Upload { shared, complete } => {
+                let mut label = String::from("upload changed files");
+                if !shared.is_empty() {
+                    label.push_str(&format!(", link shared {}", shared.join(", ")));
+                }
+                if *complete {
+                    label.push_str(", mark release complete");
+                }
+                label
             }
             Action::PostUpload { step } => format!("post-upload: {}", step.label()),
             Action::Complete => "mark release complete".into(),
@@ -242,12 +251,17 @@ pub fn plan_deploy(
 
     let mut t = Vec::new();
     hooks(&app.hooks.before_stage, "before_stage", &mut t);
+    // With nothing to run between them, staging marks the release complete
+    // itself: one round trip per host fewer.
+    let complete = app.post_upload.is_empty();
     t.push(Task {
-        action: Action::Upload { shared: app.shared.iter().map(|s| s.get_ref().clone()).collect() },
+        action: Action::Upload { shared: app.shared.iter().map(|s| s.get_ref().clone()).collect(), complete },
         on: all.clone(),
     });
     steps(&app.post_upload, |step| Action::PostUpload { step }, &mut t);
-    t.push(Task { action: Action::Complete, on: all.clone() });
+    if !complete {
+        t.push(Task { action: Action::Complete, on: all.clone() });
+    }
     let secrets: Vec<String> = config.secrets(app_name, env_name).into_iter().map(|s| s.path).collect();
     if !secrets.is_empty() {
         t.push(Task { action: Action::Secrets { files: secrets }, on: all.clone() });

@@ -2,7 +2,9 @@
 # Stages release $2 of the app at $1 from the stage stream on stdin (see
 # stage.rs and guard.rs), over the complete release $3 when it is not empty.
 # When $4 is `rsync`, rsync fills the stage directory afterwards and
-# stage-finish.sh moves it into place; else this script does.
+# stage-finish.sh moves it into place; else this script does. When $5 is
+# `complete`, whichever moves it into place also marks it complete (as
+# complete.sh does), last.
 #
 # Then three lists, each its length and its words:
 #   directories of the base copy that must not be links before the drops;
@@ -15,8 +17,8 @@
 # over or links a shared path into is checked before it acts, and refused
 # (exit 7) when it is one.
 set -e
-dir=$1 id=$2 base=$3 rsync=$4
-shift 4
+dir=$1 id=$2 base=$3 rsync=$4 complete=$5
+shift 5
 # What is usually there already is tested before a process is started to
 # make or clear it: staging is a deploy's cost on every host.
 [ -d "$dir" ] || mkdir -p "$dir"
@@ -149,4 +151,7 @@ while [ $# -gt 0 ]; do
   shift 4
 done
 rm -rf "$I"
-[ "$rsync" = rsync ] || mv "$S" "releases/$id"
+if [ "$rsync" != rsync ]; then
+  mv "$S" "releases/$id"
+  [ "$complete" != complete ] || mv "releases/$id.manifest.tmp" "releases/$id.manifest"
+fi

@@ -64,6 +64,33 @@ impl HostApp {
         shared: &[SharedPath],
         host_rsync: bool,
     ) -> Result<StageReport, HostError> {
+        self.stage_with(release, contents, base, shared, host_rsync, false).await
+    }
+
+    /// [`HostApp::stage`], then [`HostApp::complete`] in the same round trip,
+    /// for a deploy that runs nothing between the two (no `post_upload`
+    /// step on this host). The release is complete only once every file
+    /// and the shared links are in place, as with the two calls.
+    pub async fn stage_complete(
+        &self,
+        release: &Release,
+        contents: &Contents,
+        base: Option<&Release>,
+        shared: &[SharedPath],
+        host_rsync: bool,
+    ) -> Result<StageReport, HostError> {
+        self.stage_with(release, contents, base, shared, host_rsync, true).await
+    }
+
+    async fn stage_with(
+        &self,
+        release: &Release,
+        contents: &Contents,
+        base: Option<&Release>,
+        shared: &[SharedPath],
+        host_rsync: bool,
+        complete: bool,
+    ) -> Result<StageReport, HostError> {
         let id = &release.id;
         crate::check_id(self.host(), id)?;
         let mut diff = Diff::between(base.map(|b| &b.manifest), &release.manifest);
@@ -113,6 +140,7 @@ impl HostApp {
             id.clone(),
             base.map(|b| b.id.clone()).unwrap_or_default(),
             if rsync.is_some() { "rsync" } else { "" }.to_string(),
+            if complete { "complete" } else { "" }.to_string(),
         ];
         args.extend(crate::guard::stage_lists(before.into_iter(), shared, after.into_iter()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -140,7 +168,9 @@ impl HostApp {
         let mut stream_bytes = sent.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(((shell, prefix), paths)) = rsync {
             stream_bytes += self.rsync_into_stage(release, contents, &paths, &shell, &prefix).await?;
-            self.run_ok(&format!("stage {id}"), scripts::STAGE_FINISH, &[self.dir(), id], Input::None).await?;
+            let complete = if complete { "complete" } else { "" };
+            self.run_ok(&format!("stage {id}"), scripts::STAGE_FINISH, &[self.dir(), id, complete], Input::None)
+                .await?;
         }
         Ok(StageReport { stream_bytes, ..report })
     }

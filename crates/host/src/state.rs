@@ -44,6 +44,26 @@ impl HostState {
         self.releases.iter().rev().find(|r| r.complete).map(|r| r.id.as_str())
     }
 
+    /// THE rule of what a prune removes, for push and pull alike: every
+    /// release but `keep` complete ones, `live` always among them and the
+    /// newest other complete ones filling the rest; half-staged leftovers
+    /// go too. `live` is what is live once the run is done, which this
+    /// state (read when the run took its lock) may not list yet: the
+    /// release the run staged. The host's prune script checks again
+    /// before it deletes (`HostApp::prune`).
+    pub fn prune_set(&self, live: &str, keep: usize) -> Vec<String> {
+        let mut kept = BTreeSet::from([live]);
+        for r in self.releases.iter().rev() {
+            if kept.len() >= keep.max(1) {
+                break;
+            }
+            if r.complete {
+                kept.insert(r.id.as_str());
+            }
+        }
+        self.releases.iter().map(|r| &r.id).filter(|id| !kept.contains(id.as_str())).cloned().collect()
+    }
+
     /// Where a rollback from the live release goes.
     pub fn rollback_target(&self) -> Option<String> {
         crate::rollback_target(&self.history, self.current.as_deref()?, &self.complete())
@@ -130,4 +150,35 @@ pub(crate) fn parse_state(host: &str, text: &str) -> Result<HostState, HostError
         st.lock = Some(parse_lock(&lock));
     }
     Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostState;
+    use crate::ReleaseOnHost;
+
+    fn state(releases: &[(&str, bool)]) -> HostState {
+        HostState {
+            releases: releases
+                .iter()
+                .map(|(id, complete)| ReleaseOnHost { id: id.to_string(), complete: *complete })
+                .collect(),
+            ..HostState::default()
+        }
+    }
+
+    #[test]
+    fn a_prune_keeps_the_live_release_and_the_newest_complete_ones_and_drops_leftovers() {
+        let s = state(&[("r1", true), ("r2", true), ("r3", false), ("r4", true), ("r5", true)]);
+        // r6 was staged by the run: not in the state read at its lock.
+        assert_eq!(s.prune_set("r6", 3), ["r1", "r2", "r3"]);
+        // An old release live (a rollback) stays, the newest fill the rest.
+        assert_eq!(s.prune_set("r1", 3), ["r2", "r3"]);
+        // keep 0 is keep 1: the live release never goes.
+        assert_eq!(s.prune_set("r5", 0), ["r1", "r2", "r3", "r4"]);
+        // A half-staged leftover that is the live release (staged again and
+        // completed by this run) stays.
+        assert_eq!(s.prune_set("r3", 2), ["r1", "r2", "r4"]);
+        assert!(state(&[]).prune_set("r1", 5).is_empty());
+    }
 }

@@ -48,6 +48,20 @@ impl Host {
             self.host.complete(&haul_release::ReleaseId::parse(&r.id).unwrap()).await.map_err(|e| e.to_string())
         })
     }
+
+    /// Stages and completes `r` in one round trip (`stage_complete`).
+    fn stage_complete(&self, r: &Release, base: Option<&Release>) -> Result<(), String> {
+        let shared = [SharedPath::parse("log/"), SharedPath::parse("config/app.env")];
+        self.rt.block_on(async {
+            let contents = self.cache.contents(r).unwrap();
+            self.host.stage_complete(r, &contents, base, &shared, false).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+
+    fn complete(&self, r: &Release) -> bool {
+        let releases = self.app().join("releases");
+        releases.join(&r.id).is_dir() && releases.join(format!("{}.manifest", r.id)).is_file()
+    }
 }
 
 fn link(p: &Path) -> String {
@@ -113,7 +127,36 @@ fn links_on_the_way_to_a_shared_path_are_refused(shell: &[&str]) {
     assert_eq!(left, ["file"], "nothing was made outside the app");
 }
 
+/// Staging that marks the release complete in the same script does so
+/// last: a refused stage leaves nothing complete, a whole one is complete
+/// with its shared links, and the next stage builds on it.
+fn a_release_staged_and_completed_at_once_is_complete_only_when_whole(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    h.stage_complete(&v1, None).unwrap();
+    assert!(h.complete(&v1));
+    let app = h.app();
+    assert_eq!(link(&app.join("releases").join(&v1.id).join("log")), "../../shared/log");
+    let releases: Vec<_> = std::fs::read_dir(app.join("releases")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(releases.len(), 2, "the release and its record, nothing half-made: {releases:?}");
+
+    let outside = h.tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::remove_dir_all(app.join("shared/config")).unwrap();
+    symlink(&outside, app.join("shared/config")).unwrap();
+    let v2 = h.build("v2\n");
+    let e = h.stage_complete(&v2, Some(&v1)).unwrap_err();
+    assert!(e.contains("`shared/config` in the app directory is a symlink"), "{e}");
+    assert!(!h.complete(&v2), "a refused stage is not complete");
+    std::fs::remove_file(app.join("shared/config")).unwrap();
+
+    h.stage_complete(&v2, Some(&v1)).unwrap();
+    assert!(h.complete(&v2));
+    assert_eq!(std::fs::read_to_string(app.join("releases").join(&v2.id).join("index.html")).unwrap(), "v2\n");
+}
+
 under_every_shell!(
+    a_release_staged_and_completed_at_once_is_complete_only_when_whole,
     shared_paths_are_made_once_and_linked_into_every_release,
     links_on_the_way_to_a_shared_path_are_refused,
 );

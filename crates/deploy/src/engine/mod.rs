@@ -32,7 +32,6 @@ mod tasks;
 
 pub use errors::{NoWayBack, RecoveryNote, StepError, StepFailed, TaskError, TaskFailure};
 pub(crate) use locks::humanize;
-pub(crate) use prune::prune_set;
 pub use state::IllegalMove;
 
 use crate::{DeployError, Observer, Whoami};

@@ -5,7 +5,7 @@ use crate::engine::state::HostRun;
 use crate::fanout::each;
 use crate::plan::Plan;
 use crate::{Engine, Progress};
-use haul_host::{EventKind, HostState};
+use haul_host::EventKind;
 
 impl Engine {
     pub(super) async fn prune_after(&self, plan: &Plan, runs: &[HostRun], token: &str) {
@@ -13,12 +13,7 @@ impl Engine {
         let results = each(chosen, self.parallel, |i| {
             let run = &runs[i];
             async move {
-                let mut ids: Vec<String> = run.host.releases.iter().map(|r| r.id.clone()).collect();
-                if !ids.iter().any(|id| *id == *run.goal) {
-                    ids.push(run.goal.to_string());
-                    ids.sort();
-                }
-                let doomed = prune_set(&ids, &run.host, &run.goal, plan.keep as usize);
+                let doomed = run.host.prune_set(&run.goal, plan.keep as usize);
                 run.app
                     .prune(&doomed, plan.keep as usize, token, |id| {
                         self.event(EventKind::Remove, &plan.env, Some(id.to_string()), None)
@@ -38,20 +33,4 @@ impl Engine {
             }
         }
     }
-}
-
-/// Releases to remove so that `keep` complete releases stay, the live one
-/// always among them (the newest others fill the rest); half-staged
-/// leftovers go too. `live` is the release live once the run is done.
-pub(crate) fn prune_set(ids: &[String], state: &HostState, live: &str, keep: usize) -> Vec<String> {
-    let mut keep_set: std::collections::BTreeSet<&str> = std::collections::BTreeSet::from([live]);
-    for id in ids.iter().rev() {
-        if keep_set.len() >= keep.max(1) {
-            break;
-        }
-        if state.has_complete(id) {
-            keep_set.insert(id);
-        }
-    }
-    ids.iter().filter(|id| !keep_set.contains(id.as_str())).cloned().collect()
 }

@@ -104,6 +104,7 @@ impl Engine {
         run: &HostRun,
         release: &Release,
         shared: &[String],
+        complete: bool,
     ) -> Result<StageReport, HostError> {
         if run.host.has_complete(&release.id) {
             return Ok(StageReport { already: true, ..StageReport::default() });
@@ -117,6 +118,11 @@ impl Engine {
             .contents(release)
             .await
             .map_err(|source| HostError::Release { host: run.target.name.clone(), source })?;
-        run.app.stage(release, &contents, base.as_ref().map(|(_, r)| &**r), &shared, run.host.rsync).await
+        let base = base.as_ref().map(|(_, r)| &**r);
+        if complete {
+            run.app.stage_complete(release, &contents, base, &shared, run.host.rsync).await
+        } else {
+            run.app.stage(release, &contents, base, &shared, run.host.rsync).await
+        }
     }
 }

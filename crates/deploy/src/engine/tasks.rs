@@ -190,9 +190,9 @@ impl Engine {
             }
         };
         match action {
-            Action::Upload { shared } => {
+            Action::Upload { shared, complete } => {
                 let release = cx.release.expect("a deploy has a release");
-                Ok(Effect::Staged(self.upload(run, release, shared).await?))
+                Ok(Effect::Staged(self.upload(run, release, shared, *complete).await?))
             }
             Action::PostUpload { step: s } => {
                 if already {
