@@ -110,6 +110,13 @@ impl Transport {
         }
     }
 
+    /// Whether the host is this machine (a directory here stands in for
+    /// it): what a script would only read there, this process can read
+    /// itself, without starting one.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Transport::Local(_))
+    }
+
     /// Runs `script` with `sh -c` on the host, with no arguments.
     pub async fn exec(&self, script: &str, input: Input, sink: Option<LineSink>) -> Result<Output, TransportError> {
         self.exec_args(script, &[] as &[&str], input, sink).await
