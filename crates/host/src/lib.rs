@@ -225,6 +225,8 @@ impl HostApp {
         let what = format!("read manifest of {id}");
         let text = if self.transport.is_local() {
             let path = format!("{}/releases/{id}.manifest", self.dir);
+            // The error the script's failing `cat` gives (exit 1, its
+            // message), so callers judge both transports' failures alike.
             let bytes = tokio::fs::read(&path).await.map_err(|e| HostError::Script {
                 host: self.host().into(),
                 what,
