@@ -25,7 +25,6 @@ mod guard;
 mod history;
 mod holder;
 mod lock;
-mod lock_switch;
 mod probe;
 mod prune;
 mod scripts;
@@ -41,7 +40,6 @@ pub use haul_transport::quote;
 pub use history::{Event, EventKind, previous_links, rollback_target};
 pub use holder::Holder;
 pub use lock::{LockInfo, LockOutcome};
-pub use lock_switch::LockSwitch;
 pub use probe::HostProbe;
 pub use prune::Pruned;
 pub use secret::SecretFile;
@@ -79,7 +77,7 @@ pub enum HostError {
 const SWITCH_REFUSED: [i32; 3] = [3, 4, 5];
 
 /// The exit of `switch-unlock.sh` when it switched but kept the lock.
-pub(crate) const SWITCHED_STILL_LOCKED: i32 = 7;
+const SWITCHED_STILL_LOCKED: i32 = 7;
 
 impl HostError {
     /// Whether a failed [`HostApp::switch`] may have moved `current`: the

@@ -23,8 +23,6 @@ pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "prune.sh");
 pub(crate) const INSPECT: &str = script!("live.sh", "inspect.sh");
 pub(crate) const SWITCH: &str = script!("switch.sh");
 pub(crate) const SWITCH_UNLOCK: &str = script!("guard.sh", "switch.sh", "switch-unlock.sh");
-pub(crate) const LOCK_SWITCH: &str =
-    script!("live.sh", "lock.sh", "guard.sh", "lock-switch.sh", "switch.sh", "switch-unlock.sh");
 pub(crate) const RECORD: &str = script!("record.sh");
 pub(crate) const REMOVE: &str = script!("live.sh", "remove.sh");
 pub(crate) const DISCARD: &str = script!("live.sh", "discard.sh");
@@ -60,7 +58,6 @@ const FILES: &[&str] = &[
     "inspect.sh",
     "live.sh",
     "lock-inspect.sh",
-    "lock-switch.sh",
     "lock-take.sh",
     "lock.sh",
     "prune.sh",
@@ -91,7 +88,6 @@ mod tests {
         super::INSPECT,
         super::SWITCH,
         super::SWITCH_UNLOCK,
-        super::LOCK_SWITCH,
         super::RECORD,
         super::REMOVE,
         super::DISCARD,

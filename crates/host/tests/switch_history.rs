@@ -3,14 +3,11 @@
 //! was; one that renamed and then could not write the history (a full disk,
 //! a history file the deploy user cannot write) moved it, and its error
 //! says so, under every shell a host may have. A switch that also releases
-//! the lock releases only its own, and only once it switched. A switch that
-//! also takes the lock (one round trip) moves nothing unless it got the
-//! lock and every check passed, and leaves no lock of its own behind.
+//! the lock releases only its own, and only once it switched.
 
 mod shells;
 
-use haul_host::{Event, EventKind, Holder, HostApp, HostError, LockInfo, LockSwitch};
-use haul_release::ReleaseId;
+use haul_host::{Event, EventKind, HostApp};
 use std::path::Path;
 
 const R1: &str = "20260101T000000.000Z-111111111111";
@@ -123,92 +120,7 @@ fn a_switch_whose_lock_guard_is_busy_switches_first_and_releases_once_it_is_free
     assert!(!app.join(".haul/lock").exists());
 }
 
-/// Takes the lock, switches to `to` if `expect` is live (or anything) and
-/// releases the lock, in one script.
-fn lock_switch(shell: &[&str], app: &Path, to: &str, expect: Option<&str>) -> Result<LockSwitch, HostError> {
-    let host = HostApp::new(shells::local(shell), app.display().to_string());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let to = ReleaseId::parse(to).unwrap();
-    let expect = expect.map(|e| ReleaseId::parse(e).unwrap());
-    let info = LockInfo::new(Holder::current(), "t", "rollback app test".into());
-    let event = Event { env: Some("test".into()), ..Event::now(EventKind::Rollback, "t") };
-    rt.block_on(host.lock_switch(&info, &to, expect.as_ref(), &event))
-}
-
-fn history(app: &Path) -> Vec<Event> {
-    let text = std::fs::read_to_string(app.join(".haul/history")).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn a_switch_that_takes_the_lock_switches_records_where_it_came_from_and_leaves_no_lock(shell: &[&str]) {
-    let tmp = tempfile::tempdir().unwrap();
-    let app = app(tmp.path());
-    let r1 = ReleaseId::parse(R1).unwrap();
-    assert_eq!(lock_switch(shell, &app, R2, None).unwrap(), LockSwitch::Switched { from: r1, unlocked: true });
-    assert_eq!(live(&app), format!("releases/{R2}"));
-    assert!(!app.join(".haul/lock").exists(), "the lock is released");
-    let h = history(&app);
-    assert_eq!(h.len(), 1);
-    assert_eq!((h[0].from.as_deref(), h[0].to.as_deref()), (Some(R1), Some(R2)));
-    assert_eq!(h[0].kind, EventKind::Rollback);
-    assert_eq!(h[0].env.as_deref(), Some("test"));
-    // Switching back only while what it put there is live.
-    assert!(matches!(lock_switch(shell, &app, R1, Some(R1)).unwrap(), LockSwitch::Refused { unlocked: true, .. }));
-    assert!(matches!(lock_switch(shell, &app, R1, Some(R2)).unwrap(), LockSwitch::Switched { unlocked: true, .. }));
-    assert_eq!(live(&app), format!("releases/{R1}"));
-    // The release live already: nothing moves, nothing is recorded.
-    assert_eq!(lock_switch(shell, &app, R1, None).unwrap(), LockSwitch::Unchanged { unlocked: true });
-    assert_eq!(history(&app).len(), 2);
-    assert!(!app.join(".haul/lock").exists());
-}
-
-fn a_switch_that_takes_the_lock_moves_nothing_when_it_cannot_have_it_or_a_check_fails(shell: &[&str]) {
-    let tmp = tempfile::tempdir().unwrap();
-    let app = app(tmp.path());
-    let lock = app.join(".haul/lock");
-    hold(&app, "theirs");
-    let r = lock_switch(shell, &app, R2, None).unwrap();
-    assert!(matches!(r, LockSwitch::Held(_)), "{r:?}");
-    assert_eq!(live(&app), format!("releases/{R1}"));
-    assert!(std::fs::read_to_string(&lock).unwrap().contains("theirs"), "their lock stays");
-    std::fs::remove_file(&lock).unwrap();
-
-    std::fs::remove_file(app.join("releases").join(format!("{R2}.manifest"))).unwrap();
-    let refused = |why: &str| {
-        let r = lock_switch(shell, &app, R2, None).unwrap();
-        assert!(matches!(&r, LockSwitch::Refused { why: w, unlocked: true } if w.contains(why)), "{r:?}");
-        assert!(!lock.exists(), "a refusal releases the lock");
-        assert!(history(&app).is_empty(), "nothing is recorded");
-    };
-    refused("is not complete on this host");
-    std::fs::write(app.join("releases").join(format!("{R2}.manifest")), "").unwrap();
-    // `current` points somewhere a release id cannot name (the history
-    // line is JSON made on the host: only an id's characters reach it).
-    for odd in ["../../etc", "releases/a\"b", "releases/x\ny", "releases/-x"] {
-        std::fs::remove_file(app.join("current")).unwrap();
-        std::os::unix::fs::symlink(odd, app.join("current")).unwrap();
-        refused("current does not point to a release");
-        assert_eq!(live(&app), odd);
-    }
-    std::fs::remove_file(app.join("current")).unwrap();
-    refused("nothing is live");
-    assert!(!app.join("current").exists());
-}
-
-fn a_switch_that_takes_the_lock_and_fails_after_its_rename_says_so_and_keeps_the_lock(shell: &[&str]) {
-    let tmp = tempfile::tempdir().unwrap();
-    let app = app(tmp.path());
-    std::fs::create_dir_all(app.join(".haul/history")).unwrap();
-    let e = lock_switch(shell, &app, R2, None).unwrap_err();
-    assert!(e.switch_may_have_moved(), "{e}");
-    assert_eq!(live(&app), format!("releases/{R2}"));
-    assert!(app.join(".haul/lock").exists(), "the run releases it as usual");
-}
-
 under_every_shell!(
-    a_switch_that_takes_the_lock_switches_records_where_it_came_from_and_leaves_no_lock,
-    a_switch_that_takes_the_lock_moves_nothing_when_it_cannot_have_it_or_a_check_fails,
-    a_switch_that_takes_the_lock_and_fails_after_its_rename_says_so_and_keeps_the_lock,
     a_switch_that_could_not_write_its_history_says_it_moved_current,
     a_switch_refused_before_its_rename_says_current_stayed,
     a_switch_that_releases_the_lock_releases_only_its_own_and_only_after_switching,

@@ -3,10 +3,7 @@
 //!
 //! Invariants it keeps:
 //! - every host of a run is locked before anything changes and unlocked after,
-//!   whatever happens ([`locks`]); the one exception is a rollback to a
-//!   named release that only switches, made in one round trip per host,
-//!   where a host that cannot switch has every other switched back before
-//!   the rollback runs the usual way ([`one_trip`]);
+//!   whatever happens ([`locks`]);
 //! - each task runs on every host before the next task starts (a barrier), so
 //!   no host is switched until every host has staged ([`rollout`]);
 //! - a failure before the switch leaves `current` untouched everywhere and
@@ -18,14 +15,12 @@
 //! A file per job: [`run`] sets a run up (build, reach, lock, each host's
 //! goal), [`rollout`] walks the phases and batches, [`tasks`] runs one task
 //! locally or on hosts, [`records`] reads release records once per run,
-//! [`recovery`] undoes, [`one_trip`] is the rollback in one round trip,
-//! [`prune`] tidies after, [`report`] says what
+//! [`recovery`] undoes, [`prune`] tidies after, [`report`] says what
 //! happened; [`state`] is where a host's run stands, [`errors`] why a task
 //! failed.
 
 mod errors;
 mod locks;
-mod one_trip;
 mod prune;
 mod records;
 mod recovery;

@@ -2,7 +2,6 @@
 //! that can be reached, the locks, and each host's goal; then the rollout,
 //! and the report of hosts that were left out.
 
-use crate::engine::one_trip;
 use crate::engine::state::HostRun;
 use crate::fanout::each;
 use crate::plan::{Action, Plan, PlanKind, ReleaseChoice};
@@ -59,25 +58,19 @@ impl Engine {
             PlanKind::Deploy => "deploy",
             PlanKind::Rollback => "rollback",
         };
-        let command = format!("{verb} {} {}", plan.app, plan.env);
-        let fast = match one_trip::goal(plan) {
-            Some(goal) => self.rollback_one_trip(plan, &apps, &goal, command.clone(), t0).await,
-            None => None,
-        };
-        let mut result = match fast {
-            Some(result) => result,
-            None => {
-                let (token, states) =
-                    self.lock_inspect_all(&apps, command, self.unlock_hint(&plan.app, &plan.env)).await?;
-                let unlocked = Unlocked::default();
-                let locked = Locked { apps: apps.clone(), states, token: &token, unlocked: &unlocked };
-                let result = self.run_locked(plan, release.as_deref(), &secrets, locked, t0).await;
-                let unlocked = unlocked.into_inner().unwrap_or_else(|p| p.into_inner());
-                let still: Vec<HostApp> = apps.into_iter().filter(|a| !unlocked.contains(a.host())).collect();
-                self.unlock_all(&still, &token).await;
-                result
-            }
-        };
+        let (token, states) = self
+            .lock_inspect_all(
+                &apps,
+                format!("{verb} {} {}", plan.app, plan.env),
+                self.unlock_hint(&plan.app, &plan.env),
+            )
+            .await?;
+        let unlocked = Unlocked::default();
+        let locked = Locked { apps: apps.clone(), states, token: &token, unlocked: &unlocked };
+        let mut result = self.run_locked(plan, release.as_deref(), &secrets, locked, t0).await;
+        let unlocked = unlocked.into_inner().unwrap_or_else(|p| p.into_inner());
+        let still: Vec<HostApp> = apps.into_iter().filter(|a| !unlocked.contains(a.host())).collect();
+        self.unlock_all(&still, &token).await;
         let add = |r: &mut DeployReport| {
             for (host, why) in &skipped {
                 r.hosts.push(HostReport {
