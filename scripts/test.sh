@@ -41,12 +41,8 @@ command -v curl >/dev/null || need+=(curl)
 # The systemd units in contrib/ are checked with systemd-analyze
 # (scripts/host-scripts.sh).
 command -v systemd-analyze >/dev/null || need+=(systemd)
-# The store's tests run npm's s3rver (see below). Some machines have Node.js
-# with npm's module but no `npm` command (and Debian's npm package conflicts
-# with that Node.js): npm is then run from its module.
-npm_module=$(dirname "$(command -v node 2>/dev/null || echo /usr/bin/node)")/../lib/node_modules/npm/bin/npm-cli.js
-npm() { if type -P npm >/dev/null; then command npm "$@"; else node "$npm_module" "$@"; fi; }
-type -P npm >/dev/null || [ -f "$npm_module" ] || need+=(npm)
+# The store's tests run npm's s3rver (see below).
+command -v npm >/dev/null || need+=(npm)
 if ((${#need[@]})); then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
