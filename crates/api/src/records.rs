@@ -59,7 +59,9 @@ pub struct Deployment {
     /// The blake3 of the `haul.toml` the deployment ran under.
     pub config_digest: String,
     pub status: DeploymentStatus,
-    /// The deployment a rollback undoes.
+    /// The deployment a rollback undoes: one of the same app and
+    /// environment that runs another release (anything else is refused,
+    /// 422 with `field` = `undoes`).
     pub undoes: Option<i64>,
     pub message: Option<String>,
     pub started: String,

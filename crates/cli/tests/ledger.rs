@@ -51,6 +51,31 @@ fn deploys_and_rollbacks_are_recorded_and_linked() {
 }
 
 #[test]
+fn rollback_to_the_live_release_marks_nothing_undone() {
+    let p = Project::new(&config("", ""));
+    let v1 = p.deploy();
+    p.write("src/index.html", "v2");
+    let v2 = p.deploy();
+    // Going "back" to what runs re-asserts it on every host and undoes
+    // nothing: the deploy of v2 stays the live one.
+    p.haul(&["rollback", "app", "test", "--to", &v2]).ok();
+    let h = history(&p);
+    let got: Vec<(&str, &str, Option<u64>)> = h
+        .iter()
+        .map(|d| (d["trigger"].as_str().unwrap(), d["status"].as_str().unwrap(), d["undoes"].as_u64()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("rollback", "succeeded", None), ("deploy", "succeeded", None), ("deploy", "succeeded", None)]
+    );
+    // A real rollback after it undoes the rollback, which is what is live.
+    p.haul(&["rollback", "app", "test", "--to", &v1]).ok();
+    let h = history(&p);
+    assert_eq!((h[0]["undoes"].as_u64(), h[1]["status"].as_str()), (h[1]["id"].as_u64(), Some("undone")));
+    assert_eq!(h[2]["status"], "succeeded", "the deploy of v2 was never undone by the no-op: {h:?}");
+}
+
+#[test]
 fn status_shows_drift_between_hosts_and_the_ledger() {
     let p = Project::new(&config("", ""));
     let v1 = p.deploy();

@@ -93,6 +93,18 @@ pub struct Deployment {
     pub lease_until: Option<Timestamp>,
 }
 
+impl Deployment {
+    /// What a rollback of this deployment's app and environment to
+    /// `release` undoes while this deployment is the live one: this one,
+    /// unless it runs `release` already (going back to what runs undoes
+    /// nothing, and must not mark it `undone`). Every path that starts a
+    /// rollback asks this; [`crate::Ledger::start_leased`] refuses what it
+    /// would not answer.
+    pub fn undone_by_rollback_to(&self, release: &ReleaseId) -> Option<i64> {
+        (self.release != *release).then_some(self.id)
+    }
+}
+
 /// The process running a deployment: the API's record of it is the one
 /// the ledger keeps.
 pub use haul_api::records::Runner;

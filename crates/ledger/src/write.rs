@@ -97,7 +97,8 @@ impl Ledger {
         lease: Option<Lease>,
     ) -> Result<i64> {
         if let Some(undone) = d.undoes {
-            Self::deployment_in(b, undone).await?; // a rollback undoes a deployment that exists
+            let u = Self::deployment_in(b, undone).await?; // a rollback undoes a deployment that exists
+            Self::may_undo(d, &u)?;
         }
         // The gate judged the release before this write; what may have
         // changed since (a quarantine, a deployment started) is checked
@@ -197,6 +198,32 @@ impl Ledger {
         let d = deployment_from(&row)?;
         b.deployments.insert(id, d.clone());
         Ok(d)
+    }
+
+    /// Whether `d` may name `u` as the deployment it undoes: only a
+    /// rollback undoes, only a deployment of its own app and environment,
+    /// and only one that runs another release (see
+    /// [`Deployment::undone_by_rollback_to`]). Checked before anything is
+    /// written, so a client's mistake never marks the wrong deployment
+    /// `undone`.
+    pub(crate) fn may_undo(d: &NewDeployment, u: &Deployment) -> Result<()> {
+        let invalid = |message: String| Err(LedgerError::Invalid { field: "undoes".into(), message });
+        if d.trigger != Trigger::Rollback {
+            return invalid(format!("only a rollback undoes a deployment; this one is a {}", d.trigger.as_str()));
+        }
+        if (u.app.as_str(), u.env.as_str()) != (d.app.as_str(), d.env.as_str()) {
+            return invalid(format!(
+                "deployment {} is of {} in {}, not of {} in {}: a rollback undoes a deployment of its own app and environment",
+                u.id, u.app, u.env, d.app, d.env
+            ));
+        }
+        if u.undone_by_rollback_to(&d.release).is_none() {
+            return invalid(format!(
+                "deployment {} runs {} already: a rollback to the release it runs undoes nothing",
+                u.id, d.release
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the transition table lets `d` become `to`.

@@ -115,7 +115,8 @@ async fn a_rollback_while_a_live_run_holds_the_environment_is_refused_and_leaves
 /// ran; the second must still be recorded (it cannot undo it twice).
 async fn racing_rollbacks_both_record_though_one_undoes(url: &str) {
     let l = Ledger::open(url).await.unwrap();
-    let d = l.start_leased(&deployment("u", Trigger::Deploy, None), HOUR, Some(lease(30, HOUR))).await.unwrap();
+    let r2 = NewDeployment { release: rid("r2"), ..deployment("u", Trigger::Deploy, None) };
+    let d = l.start_leased(&r2, HOUR, Some(lease(30, HOUR))).await.unwrap();
     l.finish_deployment(d, DeploymentStatus::Succeeded, None, &[], "alice").await.unwrap();
     for _ in 0..2 {
         let back = l.start_leased(&deployment("u", Trigger::Rollback, Some(d)), HOUR, None).await.unwrap();

@@ -92,8 +92,10 @@ impl Recorder {
             };
             client.register_release(&new, &engine.who.user).await?;
         } else {
-            // A rollback undoes what the ledger says is live before it.
-            undoes = client.live(&plan.app, &plan.env).await?.map(|d| d.id);
+            // A rollback undoes what the ledger says is live before it
+            // (nothing, when that runs the release it goes back to).
+            let to = ReleaseId::parse(id).map_err(DeployError::from)?;
+            undoes = client.live(&plan.app, &plan.env).await?.and_then(|d| d.undone_by_rollback_to(&to));
         }
         let d = NewDeployment {
             app: plan.app.clone(),

@@ -126,24 +126,39 @@ async fn stream(
     headers: HeaderMap,
     q: Result<Query<Filter>, QueryRejection>,
 ) -> Res {
-    follow(state, &headers, q, true).await
+    follow(state, &headers, q, true, None).await
 }
 
 /// `/live`: the same stream for the dashboard's pages (signed in by their
 /// session), each event unnamed so a page's script hears every one; the
 /// event is only a cue to fetch the page again.
+///
+/// Signed in by a session, the stream ends when the session expires: a
+/// page left open does not go on hearing the log past the sign-in it was
+/// given (the page's script then reconnects, and is sent to sign in).
 pub(crate) async fn live(
-    _: crate::dashboard::Viewer,
+    viewer: crate::dashboard::Viewer,
     S(state): S<State>,
     headers: HeaderMap,
     q: Result<Query<Filter>, QueryRejection>,
 ) -> Res {
-    follow(state, &headers, q, false).await
+    let until = viewer.session().and_then(crate::dashboard::session::expires).map(|at| {
+        let left = at.saturating_sub(jiff::Timestamp::now().as_second()).max(0);
+        tokio::time::Instant::now() + Duration::from_secs(left as u64)
+    });
+    follow(state, &headers, q, false, until).await
 }
 
 /// Follows the log from where the client says, filtered, events named by
 /// their kind when `named`.
-async fn follow(state: State, headers: &HeaderMap, q: Result<Query<Filter>, QueryRejection>, named: bool) -> Res {
+/// With `until`, the stream ends then.
+async fn follow(
+    state: State,
+    headers: &HeaderMap,
+    q: Result<Query<Filter>, QueryRejection>,
+    named: bool,
+    until: Option<tokio::time::Instant>,
+) -> Res {
     let Query(f) = q?;
     if f.limit.is_some() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "`limit` applies to /api/v1/events, not to the stream"));
@@ -165,6 +180,7 @@ async fn follow(state: State, headers: &HeaderMap, q: Result<Query<Filter>, Quer
         cursor,
         ready: VecDeque::new(),
         named,
+        until,
     };
     let events = futures_util::stream::unfold(follow, Follow::next);
     Ok(axum::response::Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
@@ -183,12 +199,14 @@ struct Follow {
     ready: VecDeque<Arc<Shared>>,
     /// Whether each event carries its kind as the SSE event name.
     named: bool,
+    /// When the stream ends (a dashboard session's expiry).
+    until: Option<tokio::time::Instant>,
 }
 
 impl Follow {
     async fn next(mut self) -> Option<(Result<Sse, std::convert::Infallible>, Follow)> {
         loop {
-            if *self.stop.borrow() {
+            if *self.stop.borrow() || self.until.is_some_and(|u| tokio::time::Instant::now() >= u) {
                 return None;
             }
             if let Some(e) = self.ready.pop_front() {
@@ -212,10 +230,11 @@ impl Follow {
             }
             // Caught up: wait for the head to move (or the server to stop).
             self.feed.mark_unchanged();
+            let wake = tokio::time::Instant::now() + POLL * 5;
             tokio::select! {
                 changed = self.feed.changed() => if changed.is_err() { return None },
                 _ = self.stop.wait_for(|s| *s) => return None,
-                _ = tokio::time::sleep(POLL * 5) => {}
+                _ = tokio::time::sleep_until(self.until.map_or(wake, |u| u.min(wake))) => {}
             }
         }
     }

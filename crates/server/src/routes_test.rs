@@ -236,3 +236,33 @@ async fn every_route_an_agent_token_reaches_checks_its_bindings() {
         ["GET /api/v1/agents", "GET /api/v1/agents/secrets", "GET /api/v1/agents/wake", "POST /api/v1/agents/reports"]
     );
 }
+
+/// A dashboard page left open stops hearing the log when its session
+/// expires: `/live` ends the stream then (it once checked the session only
+/// when the page connected, and streamed on for as long as it stayed).
+#[tokio::test]
+async fn the_live_stream_ends_when_its_session_expires() {
+    let r = Running::start().await;
+    let token = crate::Token {
+        name: "read".into(),
+        sha256: crate::token_sha256("read-secret"),
+        scopes: vec!["read".into()],
+        secrets: Vec::new(),
+        bound: Default::default(),
+    };
+    let cookie = |expires: i64| {
+        format!("{}={}", crate::dashboard::session::COOKIE, crate::dashboard::session::session_value(&token, expires))
+    };
+    let live = |expires: i64| r.client.get(format!("{}/live", r.base)).header("cookie", cookie(expires)).send();
+    let now = jiff::Timestamp::now().as_second();
+    // Expired already: sent to sign in, as every page is.
+    let res = live(now - 1).await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["location"].to_str().unwrap()), (303, "/login?next=%2Flive"));
+    // Valid for two more seconds: streamed, then ended by the server.
+    let res = live(now + 2).await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let started = std::time::Instant::now();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), res.text()).await;
+    assert!(body.is_ok_and(|b| b.is_ok()), "the stream did not end within 10 s of its session's expiry");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "it ended before the session did");
+}

@@ -72,6 +72,38 @@ pub async fn rollback_links(url: &str) {
     assert_eq!((live.id, live.release.as_str(), live.trigger), (d4, R1, Trigger::Rollback));
 }
 
+/// Only a rollback undoes, only a deployment of its own app and
+/// environment, and only one running another release; anything else is
+/// refused before a row is written, so no deployment is marked `undone`
+/// by mistake (a rollback to the live release once marked it).
+pub async fn undoes_only_what_it_can(url: &str) {
+    let l = with_releases(url).await;
+    let d = succeeded(&l, "undo", "r2", Trigger::Deploy, None).await;
+    let before = l.deployments(Some("web"), None, 100).await.unwrap().len();
+    let cases = [
+        (deployment("undo", "r2", Trigger::Rollback, Some(d)), format!("deployment {d} runs {R2} already")),
+        (
+            deployment("other", "r1", Trigger::Rollback, Some(d)),
+            format!("deployment {d} is of web in undo, not of web in other"),
+        ),
+        (
+            deployment("undo", "r1", Trigger::Promote, Some(d)),
+            "only a rollback undoes a deployment; this one is a promote".into(),
+        ),
+    ];
+    for (n, want) in cases {
+        match l.start_deployment(&n, HOUR).await.unwrap_err() {
+            LedgerError::Invalid { field, message } => {
+                assert_eq!(field, "undoes");
+                assert!(message.starts_with(&want), "{message}");
+            }
+            e => panic!("{e}"),
+        }
+    }
+    assert_eq!(l.deployments(Some("web"), None, 100).await.unwrap().len(), before, "nothing written");
+    assert_eq!(l.deployment(d).await.unwrap().status, DeploymentStatus::Succeeded);
+}
+
 /// A deployment whose runner died is closed once it is older than the stale
 /// limit, and the next one proceeds.
 pub async fn stale_runner_closed(url: &str) {

@@ -120,6 +120,7 @@ cases!(
     deployments::one_at_a_time,
     deployments::host_results,
     deployments::rollback_links,
+    deployments::undoes_only_what_it_can,
     deployments::stale_runner_closed,
     deployments::rollback_while_running,
     records::events,

@@ -321,6 +321,7 @@ pub(crate) async fn rollback(who: Viewer, S(state): S<State>, form: Result<Form<
         let why = format!("{} has run no other release (that is not quarantined) to go back to", f.env);
         return Err(refused(&who, StatusCode::CONFLICT, what, &why, &back));
     };
+    let undoes = live.undone_by_rollback_to(&release);
     let b = DeployRequest {
         app: f.app,
         env: f.env,
@@ -330,5 +331,5 @@ pub(crate) async fn rollback(who: Viewer, S(state): S<State>, form: Result<Form<
         on_behalf_of: None,
         force: None,
     };
-    request(&who, &state, what, b, Some(live.id), &back).await
+    request(&who, &state, what, b, undoes, &back).await
 }

@@ -82,8 +82,14 @@ pub(crate) fn reader<'a>(state: &'a State, secret: &str) -> Result<&'a Token, &'
     }
 }
 
+/// When a session cookie's value says it expires (seconds since the
+/// epoch); only meaningful for a value [`session`] accepted.
+pub(crate) fn expires(value: &str) -> Option<i64> {
+    value.split('.').nth(1)?.parse().ok()
+}
+
 /// A session cookie's value for `token`, valid until `expires`.
-fn session_value(token: &Token, expires: i64) -> String {
+pub(crate) fn session_value(token: &Token, expires: i64) -> String {
     let name = B64.encode(&token.name);
     let sig = mac(&["session", &token.name, &expires.to_string(), &token.sha256.to_lowercase()]);
     format!("{name}.{expires}.{sig}")

@@ -123,7 +123,10 @@ pub async fn run(ctx: &Ctx, app: &str, env: &str, what: What, hosts: &[String], 
         }
     };
     refuse_quarantined(&ledger, app, env, &id, opts.force).await?;
-    let undoes = if trigger == Trigger::Rollback { ledger.live(app, env).await?.map(|d| d.id) } else { None };
+    let undoes = match trigger {
+        Trigger::Rollback => ledger.live(app, env).await?.and_then(|d| d.undone_by_rollback_to(&id)),
+        _ => None,
+    };
     let d = NewDeployment {
         app: app.into(),
         env: env.into(),
