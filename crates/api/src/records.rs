@@ -59,9 +59,9 @@ pub struct Deployment {
     /// The blake3 of the `haul.toml` the deployment ran under.
     pub config_digest: String,
     pub status: DeploymentStatus,
-    /// The deployment a rollback undoes: one of the same app and
-    /// environment that runs another release (anything else is refused,
-    /// 422 with `field` = `undoes`).
+    /// The deployment a rollback undoes, as the ledger decided when the
+    /// rollback started: the change that brought in the release then
+    /// live; none when the rollback goes to the live release.
     pub undoes: Option<i64>,
     pub message: Option<String>,
     pub started: String,

@@ -41,6 +41,10 @@ pub struct StartDeployment {
     pub trigger: Trigger,
     pub reason: Option<String>,
     pub config_digest: String,
+    /// A hint only: the ledger itself decides which deployment a rollback
+    /// undoes. Refused (422, `field` = `undoes`) from a trigger other than
+    /// `rollback` or naming a deployment of another app or environment;
+    /// an id that names no deployment is a 404.
     pub undoes: Option<i64>,
     #[schema(max_length = 256)]
     pub on_behalf_of: Option<String>,

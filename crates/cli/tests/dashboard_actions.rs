@@ -164,3 +164,39 @@ fn a_person_acts_from_the_pages_and_the_pages_follow_the_ledger_live() {
     }
     server.stop();
 }
+
+/// A page whose stream cannot be reopened says so: while the server is
+/// gone it keeps asking and picks up again, still in place, when the
+/// server is back; once the session no longer holds (here: a new session
+/// key) it is sent to sign in. (It once went on showing a page that had
+/// silently stopped following the ledger, and then missed what was
+/// recorded while its stream was down.)
+#[test]
+fn a_page_whose_stream_ends_listens_again_or_is_sent_to_sign_in() {
+    let p = project();
+    deploy(&p, "staging");
+    let first = "k".repeat(32);
+    let server = Server::start_with(&p, &[("HAUL_SESSION_KEY", &first)]);
+    let port = server.port;
+    let base = format!("http://127.0.0.1:{port}");
+    let b = Browser::start();
+    sign_in(&b, &base, "bob-secret");
+    b.script("window.__kept = 7;");
+
+    // The server goes away for a while and comes back: the page stays,
+    // and follows the ledger again.
+    server.stop();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(b.url(), format!("{base}/"), "a page was moved on while its server was down");
+    let server = Server::start_on(&p, port, &[("HAUL_SESSION_KEY", &first)]);
+    p.write("src/index.html", "v2");
+    let v2 = deploy(&p, "staging");
+    let cell = r#"td.cell[data-app="app"][data-env="staging"]"#;
+    b.wait_for("the new release, after the server came back", |b| b.text(cell).contains(&v2));
+    assert_eq!(b.script("return window.__kept;"), 7, "the page was reloaded, not updated in place");
+
+    // Back with another key: the session is void, the page goes to sign in.
+    server.stop();
+    let _server = Server::start_on(&p, port, &[("HAUL_SESSION_KEY", &"n".repeat(32))]);
+    b.wait_for("the sign-in page", |b| b.url().starts_with(&format!("{base}/login")));
+}

@@ -94,12 +94,11 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// What a rollback of this deployment's app and environment to
-    /// `release` undoes while this deployment is the live one: this one,
-    /// unless it runs `release` already (going back to what runs undoes
-    /// nothing, and must not mark it `undone`). Every path that starts a
-    /// rollback asks this; [`crate::Ledger::start_leased`] refuses what it
-    /// would not answer.
+    /// What a client names as undone by a rollback to `release` while
+    /// this deployment is the live one: this one, unless it runs `release`
+    /// already (going back to what runs undoes nothing). Only a hint: the
+    /// ledger says which deployment a rollback undoes when it starts it
+    /// ([`crate::Ledger::start_leased`]), as the ledger stands then.
     pub fn undone_by_rollback_to(&self, release: &ReleaseId) -> Option<i64> {
         (self.release != *release).then_some(self.id)
     }

@@ -60,8 +60,10 @@ impl Ledger {
     }
 
     /// Starts a deployment (status `running`) and returns its id. A
-    /// rollback names the deployment it undoes, which turns `undone` when
-    /// the rollback succeeds. With a [`Lease`], the runner is recorded and
+    /// rollback undoes what is live when it starts (see
+    /// [`Ledger::undone_by_rollback`]; a client's `undoes` must name a deployment of
+    /// the same app and environment, and is only a hint), which turns
+    /// `undone` when the rollback succeeds. With a [`Lease`], the runner is recorded and
     /// holds the environment until `lease.ttl` from now, renewed with
     /// [`Ledger::renew_lease`].
     ///
@@ -100,6 +102,10 @@ impl Ledger {
             let u = Self::deployment_in(b, undone).await?; // a rollback undoes a deployment that exists
             Self::may_undo(d, &u)?;
         }
+        // What a rollback undoes is the ledger's to say, read here in the
+        // transaction: the client's `undoes` was read before, and a deploy
+        // may have gone live since.
+        let d = &NewDeployment { undoes: Self::undone_by_rollback(b, d).await?, ..d.clone() };
         // The gate judged the release before this write; what may have
         // changed since (a quarantine, a deployment started) is checked
         // again here, in the transaction.
@@ -201,11 +207,9 @@ impl Ledger {
     }
 
     /// Whether `d` may name `u` as the deployment it undoes: only a
-    /// rollback undoes, only a deployment of its own app and environment,
-    /// and only one that runs another release (see
-    /// [`Deployment::undone_by_rollback_to`]). Checked before anything is
-    /// written, so a client's mistake never marks the wrong deployment
-    /// `undone`.
+    /// rollback undoes, and only a deployment of its own app and
+    /// environment. Checked before anything is written. Which deployment
+    /// it undoes is then [`Ledger::undone_by_rollback`]'s to say.
     pub(crate) fn may_undo(d: &NewDeployment, u: &Deployment) -> Result<()> {
         let invalid = |message: String| Err(LedgerError::Invalid { field: "undoes".into(), message });
         if d.trigger != Trigger::Rollback {
@@ -217,13 +221,45 @@ impl Ledger {
                 u.id, u.app, u.env, d.app, d.env
             ));
         }
-        if u.undone_by_rollback_to(&d.release).is_none() {
-            return invalid(format!(
-                "deployment {} runs {} already: a rollback to the release it runs undoes nothing",
-                u.id, d.release
-            ));
-        }
         Ok(())
+    }
+
+    /// The deployment a rollback `d` undoes, as the ledger stands in this
+    /// batch: none for anything but a rollback, none when nothing is live
+    /// or the live release is the one it goes to (re-asserting what runs
+    /// undoes nothing); otherwise the first of the succeeded deployments
+    /// that have run the live release since another one last went live:
+    /// the change that brought it in, not a redeploy or re-assert of it
+    /// after (so the change, not its repeat, is counted as undone).
+    pub(crate) async fn undone_by_rollback(b: &mut Batch, d: &NewDeployment) -> Result<Option<i64>> {
+        if d.trigger != Trigger::Rollback {
+            return Ok(None);
+        }
+        let succeeded = DeploymentStatus::Succeeded.as_str();
+        let live = sqlx::query(
+            "SELECT id, release FROM deployments WHERE app = $1 AND env = $2 AND status = $3 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&d.app)
+        .bind(&d.env)
+        .bind(succeeded)
+        .fetch_optional(&mut *b.tx)
+        .await?;
+        let Some(live) = live else { return Ok(None) };
+        let release: String = live.try_get("release")?;
+        if release == d.release.as_str() {
+            return Ok(None);
+        }
+        let first = sqlx::query(
+            "SELECT MIN(id) AS first FROM deployments WHERE app = $1 AND env = $2 AND status = $3 AND id > \
+             COALESCE((SELECT MAX(id) FROM deployments WHERE app = $1 AND env = $2 AND status = $3 AND release <> $4), 0)",
+        )
+        .bind(&d.app)
+        .bind(&d.env)
+        .bind(succeeded)
+        .bind(&release)
+        .fetch_one(&mut *b.tx)
+        .await?;
+        Ok(first.try_get::<Option<i64>, _>("first")?)
     }
 
     /// Whether the transition table lets `d` become `to`.

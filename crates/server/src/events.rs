@@ -142,10 +142,7 @@ pub(crate) async fn live(
     headers: HeaderMap,
     q: Result<Query<Filter>, QueryRejection>,
 ) -> Res {
-    let until = viewer.session().and_then(crate::dashboard::session::expires).map(|at| {
-        let left = at.saturating_sub(jiff::Timestamp::now().as_second()).max(0);
-        tokio::time::Instant::now() + Duration::from_secs(left as u64)
-    });
+    let until = viewer.session().and_then(crate::dashboard::session::expires).map(Deadline::at);
     follow(state, &headers, q, false, until).await
 }
 
@@ -157,7 +154,7 @@ async fn follow(
     headers: &HeaderMap,
     q: Result<Query<Filter>, QueryRejection>,
     named: bool,
-    until: Option<tokio::time::Instant>,
+    until: Option<Deadline>,
 ) -> Res {
     let Query(f) = q?;
     if f.limit.is_some() {
@@ -200,13 +197,38 @@ struct Follow {
     /// Whether each event carries its kind as the SSE event name.
     named: bool,
     /// When the stream ends (a dashboard session's expiry).
-    until: Option<tokio::time::Instant>,
+    until: Option<Deadline>,
+}
+
+/// When a stream ends, held both ways: the monotonic clock wakes the
+/// stream, the wall clock (the one a session's expiry is written in) is
+/// asked too, so a clock set forward or a suspended machine cannot stretch
+/// a stream past its session.
+#[derive(Clone, Copy)]
+struct Deadline {
+    wall: i64,
+    wake: tokio::time::Instant,
+}
+
+impl Deadline {
+    /// A session never outlives its own sign-in, so a wake past that
+    /// (an absurd expiry) is held to it.
+    fn at(wall: i64) -> Deadline {
+        let left =
+            wall.saturating_sub(jiff::Timestamp::now().as_second()).clamp(0, crate::dashboard::session::SESSION_SECS);
+        let now = tokio::time::Instant::now();
+        Deadline { wall, wake: now.checked_add(Duration::from_secs(left as u64)).unwrap_or(now) }
+    }
+
+    fn passed(&self) -> bool {
+        tokio::time::Instant::now() >= self.wake || jiff::Timestamp::now().as_second() >= self.wall
+    }
 }
 
 impl Follow {
     async fn next(mut self) -> Option<(Result<Sse, std::convert::Infallible>, Follow)> {
         loop {
-            if *self.stop.borrow() || self.until.is_some_and(|u| tokio::time::Instant::now() >= u) {
+            if *self.stop.borrow() || self.until.is_some_and(|u| u.passed()) {
                 return None;
             }
             if let Some(e) = self.ready.pop_front() {
@@ -234,7 +256,7 @@ impl Follow {
             tokio::select! {
                 changed = self.feed.changed() => if changed.is_err() { return None },
                 _ = self.stop.wait_for(|s| *s) => return None,
-                _ = tokio::time::sleep_until(self.until.map_or(wake, |u| u.min(wake))) => {}
+                _ = tokio::time::sleep_until(self.until.map_or(wake, |u| u.wake.min(wake))) => {}
             }
         }
     }

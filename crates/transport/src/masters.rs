@@ -33,9 +33,39 @@ pub(crate) fn control_path(dir: &Path, key: &str, alias: &str) -> PathBuf {
     dir.join(&h[..16])
 }
 
+/// The process of one master, learnt from the socket a pool holds to it.
+#[derive(Debug, Clone)]
+pub(crate) struct Master {
+    pid: i32,
+    ctl: PathBuf,
+}
+
+impl Master {
+    /// The master at the far end of `held`, a connection to its control
+    /// socket `ctl`; `None` where the kernel does not say.
+    pub(crate) fn behind(held: &std::os::unix::net::UnixStream, ctl: &Path) -> Option<Master> {
+        let cred = rustix::net::sockopt::socket_peercred(held).ok()?;
+        Some(Master { pid: cred.pid.as_raw_nonzero().get(), ctl: ctl.to_path_buf() })
+    }
+
+    /// Whether the process is still this master: alive (a zombie has no
+    /// command line) and started with this control path, so a reused pid
+    /// is not mistaken for it.
+    fn running(&self) -> bool {
+        let Ok(cmdline) = std::fs::read(format!("/proc/{}/cmdline", self.pid)) else {
+            return false;
+        };
+        let ctl = self.ctl.as_os_str().as_encoded_bytes();
+        cmdline.split(|&b| b == 0).any(|a| a == ctl)
+    }
+}
+
 /// Asks the masters at `sockets` to exit and waits (a few seconds at most)
-/// until they have: a master removes its socket as it goes.
-pub(crate) fn stop_masters(sockets: &[PathBuf]) {
+/// until they have: their sockets gone and, of `masters`, those at these
+/// sockets no longer running. A master removes its socket before it has
+/// said goodbye to the server and ended; a run that closes its masters
+/// leaves none behind it.
+pub(crate) fn stop_masters(sockets: &[PathBuf], masters: &[Master]) {
     let children: Vec<_> = sockets
         .iter()
         .filter_map(|s| {
@@ -54,7 +84,10 @@ pub(crate) fn stop_masters(sockets: &[PathBuf]) {
         let _ = c.wait();
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while sockets.iter().any(|s| s.exists()) && std::time::Instant::now() < deadline {
+    let ours: Vec<&Master> = masters.iter().filter(|m| sockets.contains(&m.ctl)).collect();
+    while (sockets.iter().any(|s| s.exists()) || ours.iter().any(|m| m.running()))
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -18,7 +18,7 @@
 //! closed at once when `persist` is zero. Paths are short hashes: a unix
 //! socket path longer than 108 bytes makes ssh fail with a misleading error.
 
-use crate::masters::{control_path, private_dir, stop_masters};
+use crate::masters::{Master, control_path, private_dir, stop_masters};
 use crate::ssh_args::{Endpoint, SshSetupError, config_text};
 use crate::{Input, LineSink, Output, TransportError};
 use openssh::{Session, Stdio};
@@ -90,7 +90,9 @@ pub struct SshPool {
     /// One open connection to each master's control socket while the pool
     /// lives: a master with a client attached is never idle, so it cannot
     /// time out between two commands of the run (at a barrier, under load).
-    holds: Mutex<Vec<UnixStream>>,
+    /// Each hold also names the master's process, so closing can wait for
+    /// the process itself to end, not only its socket.
+    holds: Mutex<Vec<(UnixStream, Option<Master>)>>,
 }
 
 impl std::fmt::Debug for SshPool {
@@ -203,7 +205,8 @@ impl SshPool {
     /// Attaches to the master at `ctl` for the rest of the run.
     fn hold(&self, ctl: &Path) -> Result<(), String> {
         let s = UnixStream::connect(ctl).map_err(|e| format!("cannot attach to {}: {e}", ctl.display()))?;
-        self.holds.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+        let master = Master::behind(&s, ctl);
+        self.holds.lock().unwrap_or_else(|p| p.into_inner()).push((s, master));
         Ok(())
     }
 
@@ -321,14 +324,15 @@ impl Drop for SshPool {
     /// for the next command; without, each is asked to exit (hosts before
     /// the hops they go through, in parallel) and is gone when this returns.
     fn drop(&mut self) {
-        self.holds.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
+        let holds = std::mem::take(self.holds.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let masters: Vec<Master> = holds.into_iter().filter_map(|(_, m)| m).collect();
         if !self.opts.persist.is_zero() {
             return;
         }
         let hosts = opened(self.cells.values());
         let hops = opened(self.hop_cells.iter().rev());
-        stop_masters(&hosts);
-        stop_masters(&hops);
+        stop_masters(&hosts, &masters);
+        stop_masters(&hops, &masters);
     }
 }
 

@@ -23,7 +23,13 @@ impl Server {
 
     /// Starts with `env` added to the server's environment.
     pub fn start_with(p: &Project, env: &[(&str, &str)]) -> Server {
-        let mut child = p.command(&["server", "--listen", "127.0.0.1:0"], env).stderr(Stdio::piped()).spawn().unwrap();
+        Server::start_on(p, 0, env)
+    }
+
+    /// Starts on `port` (0: one the system chooses), with `env` added.
+    pub fn start_on(p: &Project, port: u16, env: &[(&str, &str)]) -> Server {
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = p.command(&["server", "--listen", &listen], env).stderr(Stdio::piped()).spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();

@@ -72,22 +72,24 @@ pub async fn rollback_links(url: &str) {
     assert_eq!((live.id, live.release.as_str(), live.trigger), (d4, R1, Trigger::Rollback));
 }
 
-/// Only a rollback undoes, only a deployment of its own app and
-/// environment, and only one running another release; anything else is
-/// refused before a row is written, so no deployment is marked `undone`
-/// by mistake (a rollback to the live release once marked it).
+/// Only a rollback names what it undoes, and only a deployment of its own
+/// app and environment (refused before a row is written). Which one it
+/// undoes is the ledger's to say when it starts: what is live then, or
+/// nothing when that runs the release it goes to (a rollback to the live
+/// release once marked it `undone`), and a client's stale or wrong guess
+/// does not change it.
 pub async fn undoes_only_what_it_can(url: &str) {
     let l = with_releases(url).await;
-    let d = succeeded(&l, "undo", "r2", Trigger::Deploy, None).await;
+    let d1 = succeeded(&l, "undo", "r1", Trigger::Deploy, None).await;
+    let d2 = succeeded(&l, "undo", "r2", Trigger::Deploy, None).await;
     let before = l.deployments(Some("web"), None, 100).await.unwrap().len();
     let cases = [
-        (deployment("undo", "r2", Trigger::Rollback, Some(d)), format!("deployment {d} runs {R2} already")),
         (
-            deployment("other", "r1", Trigger::Rollback, Some(d)),
-            format!("deployment {d} is of web in undo, not of web in other"),
+            deployment("other", "r1", Trigger::Rollback, Some(d2)),
+            format!("deployment {d2} is of web in undo, not of web in other"),
         ),
         (
-            deployment("undo", "r1", Trigger::Promote, Some(d)),
+            deployment("undo", "r1", Trigger::Promote, Some(d2)),
             "only a rollback undoes a deployment; this one is a promote".into(),
         ),
     ];
@@ -101,7 +103,17 @@ pub async fn undoes_only_what_it_can(url: &str) {
         }
     }
     assert_eq!(l.deployments(Some("web"), None, 100).await.unwrap().len(), before, "nothing written");
-    assert_eq!(l.deployment(d).await.unwrap().status, DeploymentStatus::Succeeded);
+    // Back to the live release, though the client names d2: nothing undone.
+    let again = succeeded(&l, "undo", "r2", Trigger::Rollback, Some(d2)).await;
+    assert_eq!(l.deployment(again).await.unwrap().undoes, None);
+    assert_eq!(l.deployment(d2).await.unwrap().status, DeploymentStatus::Succeeded);
+    // A real rollback, the client naming an old deployment (d1): it undoes
+    // the deploy that brought r2 in, not d1 and not the re-assert after it.
+    let back = succeeded(&l, "undo", "r1", Trigger::Rollback, Some(d1)).await;
+    assert_eq!(l.deployment(back).await.unwrap().undoes, Some(d2));
+    assert_eq!(l.deployment(d2).await.unwrap().status, DeploymentStatus::Undone);
+    assert_eq!(l.deployment(d1).await.unwrap().status, DeploymentStatus::Succeeded);
+    assert_eq!(l.deployment(again).await.unwrap().status, DeploymentStatus::Succeeded);
 }
 
 /// A deployment whose runner died is closed once it is older than the stale

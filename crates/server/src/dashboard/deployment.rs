@@ -41,6 +41,7 @@ pub(crate) async fn deployment(who: Viewer, S(state): S<State>, id: Result<Path<
         return Err(not_found(&who, &format!("There is no deployment {raw:?}: deployments are numbered.")));
     };
     let f = failed(&who);
+    let head = state.ledger.last_event().await.map_err(&f)?;
     let d = state.ledger.deployment(id).await.map_err(&f)?;
     let hosts = state.ledger.host_results(id).await.map_err(&f)?;
     let verifications = state.ledger.verifications(id).await.map_err(&f)?;
@@ -52,7 +53,7 @@ pub(crate) async fn deployment(who: Viewer, S(state): S<State>, id: Result<Path<
     let pull = env.is_some_and(|e| e.mode() == haul_config::Mode::Pull);
     let protected = env.is_some_and(haul_config::Environment::protected);
     let body = html! {
-        div data-live=(format!("app={}&env={}", super::encode(&d.app), super::encode(&d.env))) {}
+        div data-live=(format!("app={}&env={}", super::encode(&d.app), super::encode(&d.env))) data-after=(head) {}
         h1 { "Deployment #" (d.id) " " (status_badge(d.status)) }
         p.lead { (d.trigger.as_str()) " of " strong { (d.app) } " to " strong { (d.env) } " by " strong { (d.actor) } }
         dl.facts {

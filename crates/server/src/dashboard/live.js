@@ -8,6 +8,10 @@
   if (!main || !window.EventSource || !window.fetch || !window.DOMParser) return;
   var scope = main.querySelector("[data-live]");
   var query = scope ? scope.getAttribute("data-live") : "";
+  // The ledger's head when the page was read: the stream starts there, so
+  // what was recorded while the page loaded, or while the stream was
+  // down, still reaches it.
+  var after = scope ? scope.getAttribute("data-after") : "";
   var waiting = false;
 
   // A form someone is filling in is never replaced under them.
@@ -45,8 +49,34 @@
   var events = null;
   function listen() {
     if (events) return;
-    events = new EventSource("/live" + (query ? "?" + query : ""));
-    events.onmessage = refresh;
+    var q = [];
+    if (query) q.push(query);
+    if (after) q.push("after=" + encodeURIComponent(after));
+    events = new EventSource("/live" + (q.length ? "?" + q.join("&") : ""));
+    events.onmessage = function (e) {
+      if (e.lastEventId) after = e.lastEventId;
+      refresh();
+    };
+    events.onerror = closed;
+  }
+
+  // The browser gives up on a stream it cannot reopen (the session has
+  // expired and the server answers with its sign-in page, or the server
+  // is gone): the page asks for itself, and is sent to sign in when that
+  // is what the server says, or listens again once the server is back.
+  // A page that has stopped updating never pretends to be live.
+  function closed() {
+    if (!events || events.readyState !== EventSource.CLOSED) return;
+    events = null;
+    setTimeout(function check() {
+      fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) {
+          if (r.ok && !r.redirected) { listen(); refresh(); return; }
+          if (busy()) { setTimeout(check, 5000); return; }
+          location.reload();
+        })
+        .catch(function () { setTimeout(check, 5000); });
+    }, 1000);
   }
   window.addEventListener("pagehide", function () {
     if (events) { events.close(); events = null; }

@@ -149,6 +149,7 @@ fn deployments_table(ds: &[Deployment]) -> Markup {
 }
 
 pub(crate) async fn matrix(who: Viewer, S(state): S<State>) -> Page {
+    let head = state.ledger.last_event().await.map_err(failed(&who))?;
     let envs = state.config.promotion_order();
     let mut rows = Vec::new();
     for app in state.config.apps.keys() {
@@ -161,7 +162,7 @@ pub(crate) async fn matrix(who: Viewer, S(state): S<State>) -> Page {
     }
     let recent = state.ledger.deployments(None, None, 20).await.map_err(failed(&who))?;
     let body = html! {
-        div data-live="" {}
+        div data-live="" data-after=(head) {}
         h1 { "What runs where" }
         @if rows.is_empty() || envs.is_empty() {
             p.muted { "haul.toml has no apps or no environments yet." }

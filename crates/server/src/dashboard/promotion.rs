@@ -39,6 +39,7 @@ pub(crate) async fn promotion(
     };
     let requirements = crate::requirements(e);
     let f = failed(&who);
+    let head = state.ledger.last_event().await.map_err(&f)?;
     let candidates: Vec<Assessment> = state.ledger.assess(&app, &up, &env, &requirements).await.map_err(&f)?;
     let live = state.ledger.live(&app, &env).await.map_err(&f)?;
     let next = candidates.iter().find(|c| c.qualifies()).map(|c| c.release.clone());
@@ -47,7 +48,7 @@ pub(crate) async fn promotion(
     let may_promote = who.scoped::<Deploy>().is_ok();
     let pull = e.mode() == haul_config::Mode::Pull;
     let body = html! {
-        div data-live=(format!("app={}&env={}", super::encode(&app), super::encode(&env))) {}
+        div data-live=(format!("app={}&env={}", super::encode(&app), super::encode(&env))) data-after=(head) {}
         h1 { "Promotion of " (app) " from " (up) " to " (env) }
         h2 { "What " (env) " requires" }
         ul.requirements #requirements {
