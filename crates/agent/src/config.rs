@@ -30,6 +30,10 @@ pub struct AgentConfig {
     /// this agent accepts; `HAUL_TRUST_THRESHOLD` of them must sign (default 1).
     pub trust: Vec<PathBuf>,
     pub threshold: usize,
+    /// `HAUL_REPORT_KEY`: a secret key file (`haul key new`) whose public
+    /// half is among the environment's `report_keys`; the agent seals its
+    /// store reports and claims with it.
+    pub report_key: Option<PathBuf>,
     /// `HAUL_LEDGER`: a `haul server` to report to and subscribe to
     /// (`HAUL_TOKEN` holds its token, or `HAUL_TOKEN_FILE` names a private
     /// file that does); reports go into the store without it.
@@ -73,6 +77,7 @@ pub const VARIABLES: &[&str] = &[
     "HAUL_LABELS",
     "HAUL_TRUST",
     "HAUL_TRUST_THRESHOLD",
+    "HAUL_REPORT_KEY",
     "HAUL_LEDGER",
     "HAUL_TOKEN",
     "HAUL_TOKEN_FILE",
@@ -224,6 +229,7 @@ impl AgentConfig {
             labels,
             trust,
             threshold,
+            report_key: look("HAUL_REPORT_KEY").map(|s| PathBuf::from(s.value)),
             ledger: look("HAUL_LEDGER").map(|s| s.value),
             token: match (look("HAUL_TOKEN"), look("HAUL_TOKEN_FILE")) {
                 (Some(s), _) => Some(s.value),

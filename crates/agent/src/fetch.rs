@@ -22,6 +22,9 @@ pub struct Memory {
     pub version: Option<u64>,
     /// The last round's outcome (a looping agent logs changes).
     pub last: Option<crate::sync::Outcome>,
+    /// The blessing version whose report keys this agent's seal was last
+    /// judged against (warned of once per version).
+    pub seal_judged: Option<u64>,
 }
 
 fn store_failed(what: &str, e: StoreError) -> Stop {

@@ -11,11 +11,16 @@
 //! reported (by the claimer's host as failed, by the others as waiting on a
 //! claim that has not finished); an operator who has looked at the database
 //! removes the claim and the next round claims it again.
+//!
+//! When the blessing names report keys, the claim and both results are
+//! sealed with the agent's (`HAUL_REPORT_KEY`) and only sealed ones are
+//! believed: a `migrate.done` that any store writer put there would let
+//! every host switch to a release whose migration never ran.
 
 use crate::steps;
 use crate::sync::{AppRun, Stop};
-use bytes::Bytes;
 use haul_bless::Blessing;
+use haul_store::reports::{Reporters, sealed};
 use haul_store::{Created, keys};
 use serde::{Deserialize, Serialize};
 
@@ -39,29 +44,40 @@ pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) 
     let (app, env, id) = (run.app, cfg.env.as_str(), b.release.as_str());
     let key = |what: &str| keys::claim(app, env, id, what);
     let err = |e: haul_store::StoreError| Stop::Failed(format!("migrate once: {e}"));
-    if store.size(&key("migrate.done")).await.map_err(err)?.is_some() {
-        return Ok(());
+    let reporters = Reporters::of(b.reporters());
+    if let Some(done) = store.get(&key("migrate.done"), MAX_CLAIM).await.map_err(err)? {
+        return match reporters.open(&done) {
+            Ok(_) => Ok(()),
+            Err(why) => Err(Stop::Failed(format!(
+                "migrate once of {id}: {} is not believed: {why}; check the migration, then remove it",
+                key("migrate.done")
+            ))),
+        };
     }
     if let Some(why) = store.get(&key("migrate.failed"), MAX_CLAIM).await.map_err(err)? {
+        let why = match reporters.open(&why) {
+            Ok(text) => String::from_utf8_lossy(&text).trim().to_string(),
+            Err(refused) => format!("(a record that is not believed: {refused})"),
+        };
         return Err(Stop::Failed(format!(
-            "migrate once of {id} failed: {} (remove {} and {} to run it again)",
-            String::from_utf8_lossy(&why).trim(),
+            "migrate once of {id} failed: {why} (remove {} and {} to run it again)",
             key("migrate.failed"),
             key("migrate")
         )));
     }
     let eligible = run.wave == Some(0) && b.steps.migrate_role.as_ref().is_none_or(|r| roles.contains(r));
     if !eligible {
-        return Err(Stop::Waiting(match read_claim(run, &key("migrate")).await? {
+        return Err(Stop::Waiting(match read_claim(run, b, &key("migrate")).await? {
             Some(c) => format!("waiting for migrate once of {id}, claimed by {} at {}", c.host, c.at),
             None => format!("waiting for migrate once of {id} (not claimed yet)"),
         }));
     }
     let claim = Claim { host: cfg.host.clone(), at: jiff::Timestamp::now(), version: b.version };
-    let body = Bytes::from(serde_json::to_vec(&claim).expect("a claim serializes"));
+    let seal = run.agent.seal.as_ref();
+    let body = sealed(serde_json::to_vec(&claim).expect("a claim serializes"), seal);
     match store.create(&key("migrate"), body).await.map_err(err)? {
         Created::Exists => {
-            let c = read_claim(run, &key("migrate")).await?;
+            let c = read_claim(run, b, &key("migrate")).await?;
             return Err(match c {
                 Some(c) if c.host == cfg.host => Stop::Failed(format!(
                     "migrate once of {id} was claimed by this host at {} and did not finish (the agent stopped during it); \
@@ -82,15 +98,20 @@ pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) 
         let name = s.name.clone().unwrap_or_else(|| format!("migrate once: {}", s.run));
         if let Err(e) = steps::run(run.host(), &name, &s.run, release_dir, &env_vars).await {
             let text = format!("{} on {}: {e}", name, cfg.host);
-            let _ = store.create(&key("migrate.failed"), Bytes::from(text)).await;
+            let _ = store.create(&key("migrate.failed"), sealed(text.into_bytes(), seal)).await;
             return Err(Stop::Failed(e.to_string()));
         }
     }
-    store.create(&key("migrate.done"), Bytes::from(cfg.host.clone())).await.map_err(err)?;
+    let done = Claim { at: jiff::Timestamp::now(), ..claim };
+    let body = sealed(serde_json::to_vec(&done).expect("a claim serializes"), seal);
+    store.create(&key("migrate.done"), body).await.map_err(err)?;
     Ok(())
 }
 
-async fn read_claim(run: &AppRun<'_>, key: &str) -> Result<Option<Claim>, Stop> {
+/// The claim at `key`, when it can be read and the blessing's report keys
+/// (if any) sealed it; a claim no agent sealed names no one.
+async fn read_claim(run: &AppRun<'_>, b: &Blessing, key: &str) -> Result<Option<Claim>, Stop> {
     let bytes = run.agent.store.get(key, MAX_CLAIM).await.map_err(|e| Stop::Failed(format!("migrate once: {e}")))?;
-    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    let reporters = Reporters::of(b.reporters());
+    Ok(bytes.and_then(|b| reporters.open(&b).ok()).and_then(|b| serde_json::from_slice(&b).ok()))
 }

@@ -230,7 +230,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// Writes `r` to the store and posts it to the server when there is one.
 /// The store's answer is returned; the server's failure is only warned of.
 pub(crate) async fn tell(agent: &crate::run::Agent, r: &AgentReport) -> Result<(), haul_store::StoreError> {
-    let stored = haul_store::reports::write(&agent.store, r).await;
+    let stored = haul_store::reports::write(&agent.store, r, agent.seal.as_ref()).await;
     if let Some(p) = &agent.poster
         && let Err(why) = p.post(r).await
     {

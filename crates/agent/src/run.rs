@@ -57,6 +57,9 @@ pub(crate) struct Agent {
     pub config: AgentConfig,
     pub store: Store,
     pub trust: Trust,
+    /// What this agent seals its store reports and claims with
+    /// (`HAUL_REPORT_KEY`).
+    pub seal: Option<haul_bless::SecretKey>,
     pub holder: haul_host::Holder,
     pub user: String,
     /// Posts reports to `HAUL_LEDGER`, when set.
@@ -99,6 +102,7 @@ pub async fn run_with(
 ) -> Result<Summary, AgentError> {
     let keys = config.trust.iter().map(|p| PublicKey::read(p)).collect::<Result<Vec<_>, _>>()?;
     let trust = Trust::new(keys, config.threshold).map_err(AgentError::Threshold)?;
+    let seal = config.report_key.as_deref().map(haul_bless::SecretKey::read).transpose()?;
     std::fs::create_dir_all(&config.root)
         .map_err(|source| AgentError::Io { path: config.root.display().to_string(), source })?;
     let store = Store::open(&config.store, &config.store_options)?;
@@ -124,6 +128,7 @@ pub async fn run_with(
         config,
         store,
         trust,
+        seal,
         holder: haul_host::Holder::current(),
         user,
         poster,

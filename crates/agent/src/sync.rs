@@ -149,6 +149,28 @@ impl<'a> AppRun<'a> {
     }
 }
 
+/// Why this agent's store reports and claims will not be believed by its
+/// peers under `b` (which names report keys), if they will not.
+fn unheard(seal: Option<&haul_bless::SecretKey>, b: &Blessing) -> Option<String> {
+    let keys = b.reporters();
+    if keys.is_empty() {
+        return None;
+    }
+    match seal {
+        None => Some(
+            "the environment has report keys but this agent has none (HAUL_REPORT_KEY): \
+             its reports in the store are not believed, and later waves wait for it"
+                .into(),
+        ),
+        Some(k) if !keys.contains(&k.public()) => Some(format!(
+            "this agent's report key {} is not among the environment's report keys: \
+             its reports in the store are not believed, and later waves wait for it",
+            k.public().id()
+        )),
+        Some(_) => None,
+    }
+}
+
 /// One round of `app`.
 pub(crate) async fn sync_app(agent: &Agent, app: &str, mem: &mut Memory) -> Outcome {
     let state_path = state::path(&agent.config.root, app);
@@ -225,6 +247,12 @@ async fn round(run: &mut AppRun<'_>, mem: &mut Memory) -> Result<Outcome, Stop> 
     run.wave = Some(crate::waves::wave_of(&b, &cfg.host, &cfg.roles, &cfg.labels));
     run.state.begin(b.version);
     run.blessing = Some(b.clone());
+    if mem.seal_judged != Some(b.version) {
+        mem.seal_judged = Some(b.version);
+        if let Some(why) = unheard(run.agent.seal.as_ref(), &b) {
+            run.agent.warn(&format!("{}: {why}", run.app));
+        }
+    }
 
     let in_flight = run.state.in_flight.is_some();
 

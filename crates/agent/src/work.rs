@@ -12,7 +12,7 @@ use crate::sync::{AppRun, Stop};
 use haul_bless::Blessing;
 use haul_host::{Event, EventKind, HostState, SharedPath};
 use haul_release::ReleaseId;
-use haul_store::reports::{AgentPhase, read_all};
+use haul_store::reports::{AgentPhase, read_each};
 use std::collections::BTreeMap;
 
 fn failed(e: impl std::fmt::Display) -> Stop {
@@ -232,9 +232,18 @@ async fn gate(run: &mut AppRun<'_>, b: &Blessing) -> Result<(), Stop> {
     // This host's report says it is staged and waiting, so a follower sees
     // it in its wave.
     run.tell(AgentPhase::Waiting, Some("waiting for earlier waves".into())).await;
-    let reports = read_all(&run.agent.store, run.app, &run.agent.config.env)
+    // Only what the blessing's report keys sealed speaks for a host: a
+    // forged `live` in the store cannot open this host's wave.
+    let reporters = haul_store::reports::Reporters::of(b.reporters());
+    let read = read_each(&run.agent.store, run.app, &run.agent.config.env, &reporters)
         .await
         .map_err(|e| Stop::Failed(format!("reading the agents' reports: {e}")))?;
+    // A report not taken may hide a host of an earlier wave: waited on,
+    // not judged without it (and not a failure of this host).
+    if let Some(u) = read.problems.first() {
+        return Err(Stop::Waiting(format!("a report of this environment is not taken: {u}")));
+    }
+    let reports = read.reports;
     let mut results = BTreeMap::new();
     if b.waves.iter().take(wave).any(|w| !w.verifications.is_empty()) {
         let read = haul_store::verifications::read(&run.agent.store, run.app, &run.agent.config.env, b.version)

@@ -31,7 +31,7 @@ async fn wave_two_waits_until_wave_one_is_live() {
     std::fs::remove_file(w.root("c1").join("web/current")).unwrap();
     let mut rep = w.report("c1").await;
     rep.phase = AgentPhase::Health;
-    haul_store::reports::write(&w.store, &rep).await.unwrap();
+    haul_store::reports::write(&w.store, &rep, None).await.unwrap();
     let out = once(&w, "w1", &["web"]).await;
     assert!(matches!(&out, Outcome::Waiting(e) if e.contains("c1")), "{out:?}");
     assert_eq!(w.live("w1"), None);

@@ -290,7 +290,8 @@ async fn a_slow_phase_is_reported_while_it_runs_and_quick_ones_only_in_the_outco
     let follow = async {
         let mut seen: Vec<AgentPhase> = Vec::new();
         while !done.load(std::sync::atomic::Ordering::SeqCst) {
-            if let Ok(all) = haul_store::reports::read_all(&w.store, "web", "prod").await
+            if let Ok(all) =
+                haul_store::reports::read_all(&w.store, "web", "prod", &haul_store::reports::Reporters::Anyone).await
                 && let Some(rep) = all.into_iter().find(|r| r.host == "h1")
                 && seen.last() != Some(&rep.phase)
             {

@@ -41,6 +41,20 @@ pub struct Blessing {
     /// through a ledger (agents report their host results to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<i64>,
+    /// The environment's report keys, as `.pub` lines: when there are any,
+    /// an agent takes another host's report or claim from the store only
+    /// sealed by one of them (whoever may write the store may not speak
+    /// for a host). Read them with [`Blessing::reporters`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report_keys: Vec<String>,
+}
+
+impl Blessing {
+    /// The report keys this blessing names ([`Blessing::report_keys`]),
+    /// checked when the document was read.
+    pub fn reporters(&self) -> Vec<crate::PublicKey> {
+        self.report_keys.iter().filter_map(|l| crate::PublicKey::parse("a report key", l).ok()).collect()
+    }
 }
 
 /// An object of the store, by what its bytes must be.

@@ -5,6 +5,9 @@
 //! Each signature is ed25519 over [`SIGNING_CONTEXT`] followed by the
 //! document's JSON bytes (the payload decoded), so a haul key's signature
 //! can never be passed off as a signature over anything but a blessing.
+//! The same form seals what agents write into the store (their reports and
+//! claims) under [`REPORT_CONTEXT`]: a report key's signature is never a
+//! blessing's, nor the other way round.
 
 use crate::Refusal;
 use crate::doc::Blessing;
@@ -16,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 /// What every signed message starts with (domain separation).
 pub const SIGNING_CONTEXT: &[u8] = b"haul blessing v1\0";
+/// What every signature over an agent's report or claim starts with.
+pub const REPORT_CONTEXT: &[u8] = b"haul report v1\0";
 
 /// What the store holds for one blessing version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,9 +41,9 @@ pub struct Signature {
 }
 
 /// The message a signature covers: the context, then the document's bytes.
-pub(crate) fn signed_message(doc: &[u8]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(SIGNING_CONTEXT.len() + doc.len());
-    msg.extend_from_slice(SIGNING_CONTEXT);
+pub(crate) fn signed_message(context: &[u8], doc: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(context.len() + doc.len());
+    msg.extend_from_slice(context);
     msg.extend_from_slice(doc);
     msg
 }
@@ -53,7 +58,17 @@ impl Envelope {
     /// the JSON themselves. Nothing is checked here; [`crate::verify`]
     /// judges the result like any other.
     pub fn sign_json(json: Vec<u8>, keys: &[&SecretKey]) -> Envelope {
-        let msg = signed_message(&json);
+        Envelope::sign_in(SIGNING_CONTEXT, json, keys)
+    }
+
+    /// Seals what an agent writes into the store (a report, a claim) with
+    /// its environment's report key; [`Envelope::open`] checks it.
+    pub fn seal(json: Vec<u8>, key: &SecretKey) -> Envelope {
+        Envelope::sign_in(REPORT_CONTEXT, json, &[key])
+    }
+
+    fn sign_in(context: &[u8], json: Vec<u8>, keys: &[&SecretKey]) -> Envelope {
+        let msg = signed_message(context, &json);
         let signatures = keys
             .iter()
             .map(|k| Signature { key: k.public().id(), sig: STANDARD.encode(k.key.sign(&msg).to_bytes()) })
@@ -65,7 +80,7 @@ impl Envelope {
     /// signers, each with their own key file). The document is not changed.
     pub fn cosign(&mut self, key: &SecretKey) -> Result<(), Refusal> {
         let json = self.payload_bytes()?;
-        let sig = key.key.sign(&signed_message(&json));
+        let sig = key.key.sign(&signed_message(SIGNING_CONTEXT, &json));
         self.signatures.push(Signature { key: key.public().id(), sig: STANDARD.encode(sig.to_bytes()) });
         Ok(())
     }
@@ -97,6 +112,22 @@ impl Envelope {
         STANDARD
             .decode(self.payload.as_bytes())
             .map_err(|e| Refusal::Malformed(format!("the payload is not base64: {e}")))
+    }
+
+    /// The sealed bytes, when one of `keys` signed them as a report (a
+    /// signature naming one of `keys` that does not verify refuses them,
+    /// like a blessing's).
+    pub fn open(&self, keys: &[crate::PublicKey]) -> Result<Vec<u8>, Refusal> {
+        let json = self.payload_bytes()?;
+        let trust = crate::Trust { keys: keys.to_vec(), threshold: 1 };
+        crate::trust::check_signatures(REPORT_CONTEXT, self, &json, &trust)?;
+        Ok(json)
+    }
+
+    /// The sealed bytes WITHOUT judging a signature: for a reader that
+    /// was given no report keys (an environment that has none).
+    pub fn unverified_payload(&self) -> Result<Vec<u8>, Refusal> {
+        self.payload_bytes()
     }
 
     /// The document, read WITHOUT judging its signatures, version or

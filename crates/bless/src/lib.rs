@@ -17,7 +17,7 @@ mod keys;
 mod trust;
 
 pub use doc::{ArchiveRef, Blessing, HealthDoc, ScriptNames, Selector, StepDoc, Steps, Wave};
-pub use envelope::{Envelope, SIGNING_CONTEXT, Signature};
+pub use envelope::{Envelope, REPORT_CONTEXT, SIGNING_CONTEXT, Signature};
 pub use keys::{KeyError, KeyId, PublicKey, SecretKey, check_key_name};
 pub use trust::{Accepted, Refusal, Trust, check_object, verify};
 

@@ -7,7 +7,7 @@
 //! keys vouch for its bytes.
 
 use crate::doc::{ArchiveRef, Blessing};
-use crate::envelope::{Envelope, signed_message};
+use crate::envelope::{Envelope, SIGNING_CONTEXT, signed_message};
 use crate::keys::{KeyId, PublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -98,7 +98,7 @@ pub fn verify(
     now: Timestamp,
 ) -> Result<Blessing, Refusal> {
     let json = envelope.payload_bytes()?;
-    check_signatures(envelope, &json, trust)?;
+    check_signatures(SIGNING_CONTEXT, envelope, &json, trust)?;
     let doc = parse_doc(&json)?;
     // Compared field by field: "a/b" + "c" must not pass for "a" + "b/c".
     if doc.app != app || doc.env != env {
@@ -125,11 +125,11 @@ pub fn verify(
 /// Counts the distinct trusted keys whose signature verifies (strictly).
 /// A signature by a key not trusted is ignored; one naming a trusted key
 /// that does not verify is a forgery and refuses the whole document.
-fn check_signatures(envelope: &Envelope, json: &[u8], trust: &Trust) -> Result<(), Refusal> {
+pub(crate) fn check_signatures(context: &[u8], envelope: &Envelope, json: &[u8], trust: &Trust) -> Result<(), Refusal> {
     if envelope.signatures.is_empty() {
         return Err(Refusal::Unsigned);
     }
-    let msg = signed_message(json);
+    let msg = signed_message(context, json);
     let mut good: BTreeSet<&KeyId> = BTreeSet::new();
     let ids: Vec<(KeyId, &PublicKey)> = trust.keys.iter().map(|k| (k.id(), k)).collect();
     // The same signature repeated is checked once (a document padded with
@@ -176,6 +176,10 @@ pub(crate) fn parse_doc(json: &[u8]) -> Result<Blessing, Refusal> {
                 r.blake3
             )));
         }
+    }
+    for (i, line) in doc.report_keys.iter().enumerate() {
+        crate::PublicKey::parse(&format!("report key {}", i + 1), line)
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
     }
     for wave in &doc.waves {
         if let crate::doc::Selector::Percent(p) = wave.select

@@ -80,6 +80,7 @@ failure = "rollback"    # rollback, halt or continue
 # silent_after = "10m"  # an agent quiet this long is flagged
 # timeout = "30m"       # how long `haul deploy` follows the agents
 # failure = "rollback"
+# report_keys = ["keys/agents.pub"]  # agents seal reports (HAUL_REPORT_KEY)
 
 # The store pull environments go through (default: .haul/store).
 # [store]

@@ -367,6 +367,12 @@ pub struct Environment {
     pub silent_after: Option<Spanned<Duration>>,
     /// Pull: how long `haul deploy` follows the agents (`follow_timeout()`).
     pub timeout: Option<Spanned<Duration>>,
+    /// Pull: public key files (relative to the file) whose secret halves
+    /// the environment's agents seal their store reports and claims with;
+    /// when listed, nothing unsealed in the store speaks for a host
+    /// (`Config::report_keys`).
+    #[serde(default)]
+    pub report_keys: Vec<Spanned<String>>,
     /// `build`, or the environment whose releases this one takes.
     #[serde(default = "default_code")]
     pub code: Spanned<String>,

@@ -149,6 +149,15 @@ impl Config {
         self.keys.threshold.as_ref().map_or(1, |t| *t.get_ref())
     }
 
+    /// The public key files of `env`'s `report_keys`, resolved against
+    /// the file (none for an environment that is not in it).
+    pub fn report_keys(&self, env: &str) -> Vec<PathBuf> {
+        self.environments
+            .get(env)
+            .map(|e| e.report_keys.iter().map(|k| self.dir.join(k.get_ref())).collect())
+            .unwrap_or_default()
+    }
+
     /// Whether any environment deploys by pull.
     pub fn has_pull(&self) -> bool {
         self.environments.values().any(|e| e.mode() == Mode::Pull)
@@ -266,6 +275,7 @@ fn push_env(name: &Spanned<String>, env: &Environment) -> Result<(), Fail> {
         ("waves", env.waves.first().map(Spanned::span)),
         ("silent_after", env.silent_after.as_ref().map(Spanned::span)),
         ("timeout", env.timeout.as_ref().map(Spanned::span)),
+        ("report_keys", env.report_keys.first().map(Spanned::span)),
     ];
     if let Some((field, Some(span))) = spans.into_iter().find(|(_, s)| s.is_some()) {
         return Err((
@@ -292,6 +302,11 @@ fn pull_env(env: &Environment) -> Result<(), Fail> {
             span,
             format!("`{field}` applies to a push environment; a pull environment orders its hosts by `waves`"),
         ));
+    }
+    for k in &env.report_keys {
+        if k.get_ref().trim().is_empty() {
+            return Err((k.span(), "a report key file path must not be empty".into()));
+        }
     }
     let mut names = BTreeSet::new();
     let mut rest: Option<&str> = None;

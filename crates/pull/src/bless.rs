@@ -4,7 +4,7 @@
 //! written as the newest version + 1, create-if-absent, so of two
 //! blessers at once one wins and the other is told who did.
 
-use crate::{PullError, Result, doc, read_blessing, signing_keys, trust};
+use crate::{PullError, Result, doc, read_blessing, report_keys, signing_keys, trust};
 use haul_bless::{Blessing, Envelope};
 use haul_config::Config;
 use haul_deploy::{Observer, Progress};
@@ -132,6 +132,7 @@ pub async fn publish(observer: &dyn Observer, b: &Bless<'_>, id: &ReleaseId) -> 
     };
     check_against_cache(b.config, app, &index)?;
     let keys = signing_keys(b.config)?;
+    let reporters = report_keys(b.config, env)?;
     let trust = trust(b.config)?;
     let warn = |w: String| observer.progress(Progress::Warn(&w));
     let (version, previous) = match blessings::latest(store, app, env).await? {
@@ -171,6 +172,7 @@ pub async fn publish(observer: &dyn Observer, b: &Bless<'_>, id: &ReleaseId) -> 
         reason: b.reason.clone(),
         deployment: b.deployment,
         now: jiff::Timestamp::now(),
+        report_keys: reporters.iter().map(|k| k.to_line().trim_end().to_string()).collect(),
     };
     let doc = doc::blessing(b.config, app, env, &index, intent);
     let refs: Vec<&haul_bless::SecretKey> = keys.iter().collect();

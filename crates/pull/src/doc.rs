@@ -17,6 +17,8 @@ pub struct Intent {
     pub reason: Option<String>,
     pub deployment: Option<i64>,
     pub now: Timestamp,
+    /// The environment's report keys, as `.pub` lines.
+    pub report_keys: Vec<String>,
 }
 
 /// The document blessing `index` of `app` in `env`.
@@ -41,6 +43,7 @@ pub fn blessing(config: &Config, app: &str, env: &str, index: &SpoolIndex, inten
         by: intent.by,
         reason: intent.reason,
         deployment: intent.deployment,
+        report_keys: intent.report_keys,
     }
 }
 

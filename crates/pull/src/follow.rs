@@ -7,7 +7,7 @@
 use haul_deploy::{HostReport, HostStatus, Observer, Progress};
 use haul_ledger::{HostResult, Phase};
 use haul_store::Store;
-use haul_store::reports::{AgentPhase, AgentReport};
+use haul_store::reports::{AgentPhase, AgentReport, Reporters};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -116,32 +116,16 @@ impl HostSeen {
     }
 }
 
-/// Every agent's report, one by one: a report that cannot be read (one
-/// broken or hostile writer) is skipped and named, and does not hide the
-/// others; a store that cannot be listed is an error (tried again).
+/// Every agent's report, one by one (`haul_store::reports::read_each`),
+/// with what could not be read named.
 async fn reports(
     store: &Store,
     app: &str,
     env: &str,
+    reporters: &Reporters,
 ) -> Result<(Vec<AgentReport>, Vec<String>), haul_store::StoreError> {
-    use haul_store::keys;
-    let prefix = keys::reports(keys::component("app", app)?, keys::component("environment", env)?);
-    let (mut out, mut problems) = (Vec::new(), Vec::new());
-    for key in store.list_keys(&prefix).await? {
-        if !key.ends_with(".json") {
-            continue;
-        }
-        match store.get(&key, haul_store::reports::MAX_REPORT).await {
-            Ok(Some(b)) => match haul_store::reports::parse(app, env, &key, &b) {
-                Ok(r) => out.push(r),
-                Err(e) => problems.push(format!("{key}: {e}")),
-            },
-            Ok(None) => {}
-            Err(e) => problems.push(e.to_string()),
-        }
-    }
-    out.sort_by(|a, b| a.host.cmp(&b.host));
-    Ok((out, problems))
+    let read = haul_store::reports::read_each(store, app, env, reporters).await?;
+    Ok((read.reports, read.problems.iter().map(ToString::to_string).collect()))
 }
 
 /// What each agent runs now, before a blessing: its `before`.
@@ -149,8 +133,9 @@ pub async fn before(
     store: &Store,
     app: &str,
     env: &str,
+    reporters: &Reporters,
 ) -> Result<BTreeMap<String, AgentReport>, haul_store::StoreError> {
-    Ok(reports(store, app, env).await?.0.into_iter().map(|r| (r.host.clone(), r)).collect())
+    Ok(reports(store, app, env, reporters).await?.0.into_iter().map(|r| (r.host.clone(), r)).collect())
 }
 
 /// Follows `t` until it ends; `on_change` hears each host whose status
@@ -209,11 +194,13 @@ where
     let mut waiting_told: BTreeSet<usize> = BTreeSet::new();
     let mut unreadable: Option<String> = None;
     let mut told_problems: BTreeSet<String> = BTreeSet::new();
+    // The blessing followed names who may speak for its hosts.
+    let reporters = Reporters::of(t.doc.reporters());
     loop {
         let now = jiff::Timestamp::now();
         // The store may be away for a while, or hold a report that cannot
         // be read: said once, and read again until the deadline.
-        let reports = match reports(t.store, t.app, t.env).await {
+        let reports = match reports(t.store, t.app, t.env, &reporters).await {
             Ok((r, problems)) => {
                 unreadable = None;
                 for p in problems {

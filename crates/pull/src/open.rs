@@ -43,6 +43,18 @@ pub fn signing_keys(config: &Config) -> Result<Vec<SecretKey>> {
     paths.iter().map(|p| SecretKey::read(p).map_err(PullError::from)).collect()
 }
 
+/// The public keys of `env`'s `report_keys`, every one of them read: what
+/// agents seal their store reports and claims with, carried in each
+/// blessing so agents check one another's.
+pub fn report_keys(config: &Config, env: &str) -> Result<Vec<PublicKey>> {
+    config.report_keys(env).iter().map(|p| PublicKey::read(p).map_err(PullError::from)).collect()
+}
+
+/// Who may speak for `env`'s hosts in the store, by its `report_keys`.
+pub fn reporters(config: &Config, env: &str) -> Result<haul_store::reports::Reporters> {
+    Ok(haul_store::reports::Reporters::of(report_keys(config, env)?))
+}
+
 /// The keys blessings are checked with here: `[keys] trust` when listed,
 /// else the public halves of the signing keys (what this project signs
 /// with). `None` when neither is configured.

@@ -72,7 +72,7 @@ where
 /// `g.release` for deployment `g.deployment`.
 pub async fn bless(observer: &dyn Observer, g: &Go<'_>) -> Result<Blessed> {
     let t0 = Instant::now();
-    let before = before(g.store, g.app, g.env).await?;
+    let before = before(g.store, g.app, g.env, &crate::reporters(g.config, g.env)?).await?;
     let doc = publish(observer, &g.blessing(g.reason.clone()), g.release).await?;
     let (app, env, id) = (g.app, g.env, g.release);
     observer.progress(Progress::Note(&format!("blessed {app} {id} for {env} as version {}", doc.version)));
@@ -171,7 +171,7 @@ where
     };
     observer.progress(Progress::Warn(&format!("{problem}\nblessing {previous} again (failure policy: rollback)")));
     let back = publish(observer, &g.blessing(Some(format!("rollback: {problem}"))), &previous).await?;
-    let start_back = before(store, app, env).await?;
+    let start_back = before(store, app, env, &haul_store::reports::Reporters::of(back.reporters())).await?;
     let target = Target {
         doc: &back,
         version: back.version,

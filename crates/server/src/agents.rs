@@ -249,8 +249,30 @@ pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<
     let mut said: Said = Default::default();
     loop {
         for (app, env) in &pulls {
-            let reports = match haul_store::reports::read_all(&store, app, env).await {
+            // A report key file that cannot be read leaves that
+            // environment's store reports untaken (said once), never taken
+            // unchecked.
+            let reporters = match haul_pull::reporters(&state.config, env) {
                 Ok(r) => r,
+                Err(e) => {
+                    say(&mut said, (app.clone(), env.clone(), String::new()), "keys".into(), e.to_string());
+                    continue;
+                }
+            };
+            // Each report is judged alone: one a hostile writer put there
+            // is said and does not keep the others out of the ledger.
+            let reports = match haul_store::reports::read_each(&store, app, env, &reporters).await {
+                Ok(read) => {
+                    for u in &read.problems {
+                        say(
+                            &mut said,
+                            (app.clone(), env.clone(), format!("\0{}", u.key)),
+                            "unread".into(),
+                            u.to_string(),
+                        );
+                    }
+                    read.reports
+                }
                 Err(e) => {
                     say(&mut said, (app.clone(), env.clone(), String::new()), "store".into(), e.to_string());
                     continue;

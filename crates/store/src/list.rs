@@ -67,7 +67,8 @@ pub struct EnvSummary {
     /// The newest envelopes, newest first, as stored (not judged).
     pub envelopes: Vec<StoredEnvelope>,
     pub agents: Vec<AgentReport>,
-    /// Why the agents' reports could not be read.
+    /// Why some (or all) of the agents' reports could not be read or
+    /// were not taken; `agents` holds the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agents_problem: Option<String>,
 }
@@ -123,8 +124,12 @@ pub(crate) async fn release_dirs(store: &Store, app: &str) -> Result<BTreeMap<Re
     Ok(dirs)
 }
 
-/// What the store holds for `app` (or every app).
-pub async fn summary(store: &Store, app: Option<&str>) -> Result<StoreSummary, StoreError> {
+/// Who may speak for the hosts of an environment, by its name.
+pub type ReportersOf<'a> = &'a (dyn Fn(&str) -> reports::Reporters + Sync);
+
+/// What the store holds for `app` (or every app); each environment's
+/// reports are read as `reporters` says.
+pub async fn summary(store: &Store, app: Option<&str>, reporters: ReportersOf<'_>) -> Result<StoreSummary, StoreError> {
     let apps: Vec<String> = match app {
         Some(a) => vec![keys::component("app", a)?.to_string()],
         None => {
@@ -143,12 +148,12 @@ pub async fn summary(store: &Store, app: Option<&str>) -> Result<StoreSummary, S
     };
     let mut out = Vec::new();
     for app in apps {
-        out.push(app_summary(store, &app).await?);
+        out.push(app_summary(store, &app, reporters).await?);
     }
     Ok(StoreSummary { url: store.url().to_string(), apps: out })
 }
 
-async fn app_summary(store: &Store, app: &str) -> Result<AppSummary, StoreError> {
+async fn app_summary(store: &Store, app: &str, reporters: ReportersOf<'_>) -> Result<AppSummary, StoreError> {
     let mut releases = Vec::new();
     let mut unfinished = Vec::new();
     for (id, objects) in release_dirs(store, app).await? {
@@ -193,8 +198,13 @@ async fn app_summary(store: &Store, app: &str) -> Result<AppSummary, StoreError>
                 envelopes.push(StoredEnvelope { version, envelope: String::from_utf8_lossy(&b).into_owned() });
             }
         }
-        let (agents, agents_problem) = match reports::read_all(store, app, &env).await {
-            Ok(a) => (a, None),
+        // One bad report is named and hides no other agent.
+        let (agents, agents_problem) = match reports::read_each(store, app, &env, &reporters(&env)).await {
+            Ok(r) if r.problems.is_empty() => (r.reports, None),
+            Ok(r) => {
+                let said: Vec<String> = r.problems.iter().map(ToString::to_string).collect();
+                (r.reports, Some(said.join("; ")))
+            }
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
         environments.push(EnvSummary { env, versions: vs, envelopes, agents, agents_problem });

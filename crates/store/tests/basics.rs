@@ -6,7 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{Backend, Fixture};
-use haul_store::reports::{self, AgentPhase, AgentReport};
+use haul_store::reports::{self, AgentPhase, AgentReport, Reporters};
 use haul_store::{Created, Fetched, Store, StoreError, StoreOptions};
 
 backends!(
@@ -20,6 +20,9 @@ backends!(
     an_unreadable_report_is_named,
     a_report_under_another_hosts_key_is_refused,
     a_hostile_report_reads_back_as_plain_text,
+    sealed_reports_are_taken_with_a_listed_key_only,
+    a_blessing_signature_is_no_report_seal,
+    read_each_names_a_forged_report_and_keeps_the_others,
 );
 
 async fn create_twice_keeps_the_first(b: Backend) {
@@ -98,14 +101,14 @@ fn report(host: &str) -> AgentReport {
 async fn reports_round_trip(b: Backend) {
     let f = Fixture::new(b);
     let (one, two) = (report("web-2"), report("web-1"));
-    reports::write(&f.store, &one).await.unwrap();
-    reports::write(&f.store, &two).await.unwrap();
+    reports::write(&f.store, &one, None).await.unwrap();
+    reports::write(&f.store, &two, None).await.unwrap();
     let mut newer = one.clone();
     newer.phase = AgentPhase::Live;
     newer.live = newer.release.clone();
-    reports::write(&f.store, &newer).await.unwrap();
-    assert_eq!(reports::read_all(&f.store, "web", "prod").await.unwrap(), vec![two, newer]);
-    assert_eq!(reports::read_all(&f.store, "web", "staging").await.unwrap(), vec![]);
+    reports::write(&f.store, &newer, None).await.unwrap();
+    assert_eq!(reports::read_all(&f.store, "web", "prod", &Reporters::Anyone).await.unwrap(), vec![two, newer]);
+    assert_eq!(reports::read_all(&f.store, "web", "staging", &Reporters::Anyone).await.unwrap(), vec![]);
 }
 
 async fn odd_report_names_are_refused(b: Backend) {
@@ -113,16 +116,16 @@ async fn odd_report_names_are_refused(b: Backend) {
     for host in ["../prod/x", "a/b", "", ".", "..", "h\n"] {
         let mut r = report("h");
         r.host = host.into();
-        assert!(reports::write(&f.store, &r).await.is_err(), "{host:?}");
+        assert!(reports::write(&f.store, &r, None).await.is_err(), "{host:?}");
     }
-    assert!(reports::read_all(&f.store, "web/../x", "prod").await.is_err());
+    assert!(reports::read_all(&f.store, "web/../x", "prod", &Reporters::Anyone).await.is_err());
     assert_eq!(f.store.list_keys("").await.unwrap(), Vec::<String>::new());
 }
 
 async fn an_unreadable_report_is_named(b: Backend) {
     let f = Fixture::new(b);
     f.store.overwrite("reports/web/prod/h.json", Bytes::from_static(b"{not json")).await.unwrap();
-    let e = reports::read_all(&f.store, "web", "prod").await.unwrap_err();
+    let e = reports::read_all(&f.store, "web", "prod", &Reporters::Anyone).await.unwrap_err();
     assert!(matches!(&e, StoreError::Corrupt { key, .. } if key == "reports/web/prod/h.json"), "{e}");
 }
 
@@ -130,12 +133,12 @@ async fn a_report_under_another_hosts_key_is_refused(b: Backend) {
     let f = Fixture::new(b);
     let body = serde_json::to_vec(&report("web-1")).unwrap();
     f.store.overwrite("reports/web/prod/web-2.json", Bytes::from(body.clone())).await.unwrap();
-    let e = reports::read_all(&f.store, "web", "prod").await.unwrap_err();
+    let e = reports::read_all(&f.store, "web", "prod", &Reporters::Anyone).await.unwrap_err();
     assert!(matches!(&e, StoreError::Corrupt { key, .. } if key == "reports/web/prod/web-2.json"), "{e}");
     // Nor under another environment's.
     f.store.delete("reports/web/prod/web-2.json").await.unwrap();
     f.store.overwrite("reports/web/staging/web-1.json", Bytes::from(body)).await.unwrap();
-    assert!(reports::read_all(&f.store, "web", "staging").await.is_err());
+    assert!(reports::read_all(&f.store, "web", "staging", &Reporters::Anyone).await.is_err());
 }
 
 /// npm's s3rver ignores `If-None-Match`: a second create silently replaces
@@ -193,8 +196,8 @@ async fn a_hostile_report_reads_back_as_plain_text(b: Backend) {
     r.agent = "0.1\u{1b}[31m".into();
     r.roles = vec!["app\u{9b}".into()];
     r.labels.insert("zone\u{1b}".into(), "eu\rwest".into());
-    reports::write(&f.store, &r).await.unwrap();
-    let read = reports::read_all(&f.store, "web", "prod").await.unwrap();
+    reports::write(&f.store, &r, None).await.unwrap();
+    let read = reports::read_all(&f.store, "web", "prod", &Reporters::Anyone).await.unwrap();
     let error = read[0].error.as_deref().unwrap();
     assert!(error.starts_with("\u{FFFD}]0;owned\u{FFFD}\u{FFFD}[2Jfailed\u{FFFD}\nline two\tx"), "{:?}", &error[..40]);
     assert_eq!(error.chars().count(), 16 * 1024);
@@ -204,6 +207,60 @@ async fn a_hostile_report_reads_back_as_plain_text(b: Backend) {
     let text =
         serde_json::to_string(&report("web-2")).unwrap().replace("\"phase\":\"waiting\"", "\"phase\":\"\\u001b[2J\"");
     f.store.overwrite("reports/web/prod/web-2.json", Bytes::from(text)).await.unwrap();
-    let e = reports::read_all(&f.store, "web", "prod").await.unwrap_err().to_string();
+    let e = reports::read_all(&f.store, "web", "prod", &Reporters::Anyone).await.unwrap_err().to_string();
     assert!(!e.contains('\u{1b}') && e.contains("unknown variant"), "{e:?}");
+}
+
+async fn sealed_reports_are_taken_with_a_listed_key_only(b: Backend) {
+    let f = Fixture::new(b);
+    let (agents, other) = (haul_bless::SecretKey::generate("agents"), haul_bless::SecretKey::generate("other"));
+    let listed = Reporters::of(vec![agents.public()]);
+    let r = report("web-1");
+    reports::write(&f.store, &r, Some(&agents)).await.unwrap();
+    assert_eq!(reports::read_all(&f.store, "web", "prod", &listed).await.unwrap(), vec![r.clone()]);
+    // An environment with no report keys reads it too.
+    assert_eq!(reports::read_all(&f.store, "web", "prod", &Reporters::Anyone).await.unwrap(), vec![r.clone()]);
+    // Sealed by a key not listed, or not sealed at all: refused, named.
+    let only_other = Reporters::of(vec![other.public()]);
+    let e = reports::read_all(&f.store, "web", "prod", &only_other).await.unwrap_err().to_string();
+    assert!(e.contains("reports/web/prod/web-1.json") && e.contains("no report key"), "{e}");
+    reports::write(&f.store, &r, None).await.unwrap();
+    let e = reports::read_all(&f.store, "web", "prod", &listed).await.unwrap_err().to_string();
+    assert!(e.contains("not sealed"), "{e}");
+    // A seal still checks the host of its key: a sealed report of web-1
+    // put under web-2 speaks for no one.
+    let sealed = reports::sealed(serde_json::to_vec(&r).unwrap(), Some(&agents));
+    f.store.delete("reports/web/prod/web-1.json").await.unwrap();
+    f.store.overwrite("reports/web/prod/web-2.json", sealed).await.unwrap();
+    assert!(reports::read_all(&f.store, "web", "prod", &listed).await.is_err());
+}
+
+async fn a_blessing_signature_is_no_report_seal(b: Backend) {
+    let f = Fixture::new(b);
+    let agents = haul_bless::SecretKey::generate("agents");
+    // The same key's signature, made as a blessing's (another context).
+    let json = serde_json::to_vec(&report("web-1")).unwrap();
+    let signed = haul_bless::Envelope::sign_json(json, &[&agents]);
+    f.store.overwrite("reports/web/prod/web-1.json", Bytes::from(signed.to_bytes())).await.unwrap();
+    let e = reports::read_all(&f.store, "web", "prod", &Reporters::of(vec![agents.public()])).await.unwrap_err();
+    assert!(e.to_string().contains("does not verify"), "{e}");
+}
+
+async fn read_each_names_a_forged_report_and_keeps_the_others(b: Backend) {
+    let f = Fixture::new(b);
+    let agents = haul_bless::SecretKey::generate("agents");
+    let listed = Reporters::of(vec![agents.public()]);
+    reports::write(&f.store, &report("web-1"), Some(&agents)).await.unwrap();
+    reports::write(&f.store, &report("web-2"), None).await.unwrap();
+    let read = reports::read_each(&f.store, "web", "prod", &listed).await.unwrap();
+    assert_eq!(read.reports, vec![report_at("web-1", &read.reports)]);
+    assert_eq!(read.problems.len(), 1);
+    assert!(read.problems[0].to_string().starts_with("reports/web/prod/web-2.json: "), "{}", read.problems[0]);
+}
+
+/// The report of `host` among `read` (its time is the one written).
+fn report_at(host: &str, read: &[AgentReport]) -> AgentReport {
+    let mut r = report(host);
+    r.at = read.iter().find(|x| x.host == host).expect("read").at;
+    r
 }

@@ -20,6 +20,7 @@ fn blessing(waves: Vec<Wave>) -> Blessing {
         by: "t".into(),
         reason: None,
         deployment: None,
+        report_keys: vec![],
     }
 }
 

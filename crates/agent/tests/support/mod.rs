@@ -89,6 +89,7 @@ impl World {
             by: "alice".into(),
             reason: None,
             deployment: None,
+            report_keys: vec![],
         };
         edit(&mut b);
         self.publish(&b, &self.key).await;
@@ -135,7 +136,9 @@ impl World {
     }
 
     pub async fn report(&self, host: &str) -> haul_store::reports::AgentReport {
-        let all = haul_store::reports::read_all(&self.store, "web", "prod").await.unwrap();
+        let all = haul_store::reports::read_all(&self.store, "web", "prod", &haul_store::reports::Reporters::Anyone)
+            .await
+            .unwrap();
         all.into_iter().find(|r| r.host == host).unwrap_or_else(|| panic!("no report of {host}"))
     }
 }

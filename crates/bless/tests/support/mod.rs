@@ -26,6 +26,7 @@ pub fn blessing(version: u64) -> Blessing {
         by: "alice".into(),
         reason: None,
         deployment: None,
+        report_keys: vec![],
     }
 }
 

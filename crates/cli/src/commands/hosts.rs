@@ -107,9 +107,12 @@ pub async fn status(ctx: &Ctx, app: Option<String>, env: Option<String>, json: b
     for a in &apps {
         for e in &envs {
             if engine.config.environments[e.as_str()].mode() == haul_config::Mode::Pull {
-                let (r, o) = super::pull::status::rows(&engine.config, a, e).await?;
-                rows.extend(r);
-                out.extend(o);
+                let pulled = super::pull::status::rows(&engine.config, a, e).await?;
+                for u in &pulled.unread {
+                    ctx.printer.err(&format!("warning: {u}"));
+                }
+                rows.extend(pulled.table);
+                out.extend(pulled.json);
                 continue;
             }
             // An app whose roles no host of this environment has is not there.

@@ -85,6 +85,32 @@ root = "a"
 }
 
 #[test]
+fn report_keys_on_a_push_environment() {
+    rejects!(
+        r#"
+[environments.prod]
+hosts = ["a"]
+report_keys = ["keys/agents.pub"]
+
+[hosts.a]
+transport = "local"
+root = "a"
+"#
+    );
+}
+
+#[test]
+fn report_key_with_an_empty_path() {
+    rejects!(
+        r#"
+[environments.prod]
+mode = "pull"
+report_keys = ["keys/agents.pub", " "]
+"#
+    );
+}
+
+#[test]
 fn rolling_rollout_on_a_pull_environment() {
     rejects!(
         r#"

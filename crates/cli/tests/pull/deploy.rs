@@ -3,7 +3,7 @@
 //! follows their reports to the end, applies the failure policy, and
 //! records the run in the ledger like a push deploy.
 
-use crate::common::{Project, report, wait_until};
+use crate::common::{Killed, Project, report, wait_until};
 
 /// A step that fails on agent `h2` once the release ships a file `fail`.
 const FAIL_ON_H2: &str =
@@ -248,4 +248,51 @@ fn a_host_that_failed_under_continue_and_then_recovered_still_fails_the_run() {
     assert!(r["message"].as_str().unwrap().contains("failed on h1 (failure policy: continue)"), "{r}");
     assert_eq!(p.agent_live("h1").as_deref(), Some(id.as_str()), "the canary recovered");
     assert_eq!(history(&p)[0]["status"], "failed");
+}
+
+#[test]
+fn with_report_keys_agents_seal_their_reports_and_an_unsealed_one_speaks_for_no_host() {
+    let waves = "waves = [{ name = \"canary\", roles = [\"canary\"] }, { name = \"rest\" }]";
+    let p = Project::pull(&["h1", "h2"], &format!("{waves}\nreport_keys = [\"keys/agents.pub\"]"), "");
+    p.haul(&["key", "new", "agents"]).ok();
+    let key = p.path().join("keys/agents.key").display().to_string();
+    let seal = [("HAUL_REPORT_KEY", key.as_str())];
+    // Written by someone who may write the store but holds no report key.
+    let forged = serde_json::json!({
+        "host": "h3", "app": "app", "env": "fleet", "phase": "live", "blessing": 1,
+        "live": "20200101T000000.000Z-000000000000", "at": jiff::Timestamp::now().to_string(), "agent": "0",
+    });
+    p.write(".haul/store/reports/app/fleet/h3.json", &forged.to_string());
+    let _a = p.agent("h1", "canary", &seal);
+    let _b = p.agent("h2", "web", &seal);
+    let mut deploy = Killed(p.spawn(&["deploy", "app", "fleet"]));
+    // The forged report speaks for no host, and a report not taken may hide
+    // one of the canary wave: h2 waits, and says why.
+    wait_until("h2 waits on the report it does not take", || {
+        let status = p.haul(&["status", "app", "fleet", "--json"]).ok().stdout;
+        status.contains("h3.json") && status.contains("not sealed by a report key")
+    });
+    assert!(p.agent_live("h1").is_some(), "the canary wave went ahead");
+    assert_eq!(p.agent_live("h2"), None, "no wave after it switched");
+    // Removed, and the rollout goes on.
+    std::fs::remove_file(p.store().join("reports/app/fleet/h3.json")).unwrap();
+    let status = deploy.0.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut deploy.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("h3.json: it is not sealed by a report key"), "the deploy named it: {stderr}");
+    assert!(stderr.contains("wave rest done (h2)"), "{stderr}");
+    // What the agents wrote is sealed, and `haul status` reads it.
+    let stored = std::fs::read_to_string(p.store().join("reports/app/fleet/h1.json")).unwrap();
+    assert!(stored.contains("\"payload\"") && stored.contains("\"signatures\""), "{stored}");
+    let status = p.haul(&["status", "app", "fleet", "--json"]).ok().json();
+    assert_eq!(status.as_array().unwrap().len(), 2, "{status}");
+}
+
+#[test]
+fn a_report_key_file_that_cannot_be_read_stops_the_blessing_and_is_named() {
+    let p = Project::pull(&["h1"], "report_keys = [\"keys/missing.pub\"]", "");
+    let out = p.haul(&["deploy", "app", "fleet"]).fails(2);
+    assert!(out.stderr.contains("missing.pub"), "{}", out.stderr);
+    assert!(!p.store().join("blessings").exists(), "nothing was blessed");
 }

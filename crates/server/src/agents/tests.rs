@@ -146,7 +146,7 @@ async fn a_report_from_the_future_is_refused_and_does_not_freeze_the_agents_reco
     let r: haul_store::reports::AgentReport =
         haul_agent::report::from_api(serde_json::from_value(report("h2", "prod", "2100-01-01T00:00:00Z")).unwrap())
             .unwrap();
-    haul_store::reports::write(&s.store, &r).await.unwrap();
+    haul_store::reports::write(&s.store, &r, None).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert!(s.agents().await.iter().all(|a| a["host"] != "h2"));
 }
@@ -205,7 +205,7 @@ async fn store_reports_are_taken_in() {
     let r: haul_store::reports::AgentReport =
         haul_agent::report::from_api(serde_json::from_value(report("h2", "prod", "2026-01-01T00:00:07Z")).unwrap())
             .unwrap();
-    haul_store::reports::write(&s.store, &r).await.unwrap();
+    haul_store::reports::write(&s.store, &r, None).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let agents = s.agents().await;

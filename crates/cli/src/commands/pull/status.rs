@@ -7,9 +7,19 @@ use crate::error::Result;
 use haul_config::Config;
 use serde_json::{Value, json};
 
-/// One app in one pull environment: table rows (APP, ENV, HOST, LIVE,
-/// NOTE) and JSON objects, as `haul status` prints them.
-pub async fn rows(config: &Config, app: &str, env: &str) -> Result<(Vec<Vec<String>>, Vec<Value>)> {
+/// What [`rows`] gives for one app in one pull environment.
+pub struct Rows {
+    /// Table rows: APP, ENV, HOST, LIVE, NOTE.
+    pub table: Vec<Vec<String>>,
+    /// One JSON object per host.
+    pub json: Vec<Value>,
+    /// Reports not taken (unreadable, unsealed, forged), each named: one
+    /// bad writer hides no other host.
+    pub unread: Vec<String>,
+}
+
+/// One app in one pull environment as `haul status` prints it.
+pub async fn rows(config: &Config, app: &str, env: &str) -> Result<Rows> {
     let store = open_store(config, false).await?;
     let trust = trust(config)?;
     let silent_after = config.environments[env].silent_after().0;
@@ -21,7 +31,9 @@ pub async fn rows(config: &Config, app: &str, env: &str) -> Result<(Vec<Vec<Stri
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     let mut out = Vec::new();
-    for r in haul_store::reports::read_all(&store, app, env).await? {
+    let reporters = haul_pull::reporters(config, env)?;
+    let read = haul_store::reports::read_each(&store, app, env, &reporters).await?;
+    for r in read.reports {
         let silent = now.duration_since(r.at).as_secs() as u64 > silent_after.as_secs();
         let drift = release.is_some() && r.live != release;
         let phase = haul_pull::phase(r.phase);
@@ -54,5 +66,6 @@ pub async fn rows(config: &Config, app: &str, env: &str) -> Result<(Vec<Vec<Stri
             note.join("; "),
         ]);
     }
-    Ok((rows, out))
+    let unread = read.problems.iter().map(|u| format!("a report of {app} in {env} is not taken: {u}")).collect();
+    Ok(Rows { table: rows, json: out, unread })
 }

@@ -15,10 +15,17 @@ use std::collections::BTreeSet;
 
 /// What the store holds for `app` (or every app it has).
 async fn apps(ctx: &Ctx, store: &Store, app: Option<&str>) -> Result<Vec<AppSummary>> {
+    let config = ctx.config()?;
     if let Some(a) = app {
-        ctx.config()?.app(a).map_err(|e| Failure::Usage(e.to_string()))?;
+        config.app(a).map_err(|e| Failure::Usage(e.to_string()))?;
     }
-    Ok(summary(store, app).await?.apps)
+    let mut by_env = std::collections::BTreeMap::new();
+    for env in config.environments.keys() {
+        by_env.insert(env.get_ref().clone(), haul_pull::reporters(&config, env.get_ref())?);
+    }
+    // An environment the file does not name has no report keys here.
+    let reporters = |env: &str| by_env.get(env).cloned().unwrap_or(haul_store::reports::Reporters::Anyone);
+    Ok(summary(store, app, &reporters).await?.apps)
 }
 
 pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
@@ -63,7 +70,7 @@ pub async fn ls(ctx: &Ctx, app: Option<&str>, json: bool) -> Result {
             };
             text.push(line);
             if let Some(problem) = &env.agents_problem {
-                text.push(format!("    agents' reports cannot be read: {problem}"));
+                text.push(format!("    agents' reports not taken: {problem}"));
             }
             let mut arows = Vec::new();
             let mut ajson = Vec::new();

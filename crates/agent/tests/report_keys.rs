@@ -1,0 +1,166 @@
+//! Report keys: with them, whoever may write the store may not speak for
+//! a host. A forged report or `migrate.done` opens no wave and lets no
+//! host switch; what agents seal with a listed key does.
+
+mod support;
+
+use haul_agent::{AgentConfig, Mode, Outcome, run};
+use haul_bless::{Blessing, SecretKey, Selector, StepDoc, Wave};
+use haul_store::reports::{self, AgentPhase, AgentReport, Reporters};
+use std::path::PathBuf;
+use support::World;
+
+/// A report key pair written beside the world's files: the key and the
+/// path of its secret half.
+fn report_key(w: &World, name: &str) -> (SecretKey, PathBuf) {
+    let k = SecretKey::generate(name);
+    let dir = w.path().join("report-keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    k.write_pair(&dir).unwrap();
+    (k, dir.join(format!("{name}.key")))
+}
+
+fn config(w: &World, host: &str, roles: &[&str], seal: Option<&PathBuf>) -> AgentConfig {
+    let mut vars = w.vars(host, roles);
+    if let Some(p) = seal {
+        vars.insert("HAUL_REPORT_KEY".into(), p.to_str().unwrap().into());
+    }
+    AgentConfig::from_env(|k| vars.get(k).cloned()).unwrap()
+}
+
+async fn once(w: &World, host: &str, roles: &[&str], seal: Option<&PathBuf>) -> Outcome {
+    let s = run(config(w, host, roles, seal), Mode::Once, std::future::pending()).await.unwrap();
+    s.apps[0].1.clone()
+}
+
+fn two_waves(b: &mut Blessing, key: &SecretKey) {
+    b.waves = vec![
+        Wave { name: "canary".into(), select: Selector::Roles(vec!["canary".into()]), verifications: vec![] },
+        Wave { name: "rest".into(), select: Selector::Rest, verifications: vec![] },
+    ];
+    b.report_keys = vec![key.public().to_line().trim_end().to_string()];
+}
+
+/// What someone who may write the store but holds no report key would
+/// say of `host`: that it is live on `release`.
+fn forged(host: &str, release: &str) -> AgentReport {
+    AgentReport {
+        host: host.into(),
+        app: "web".into(),
+        env: "prod".into(),
+        roles: vec!["canary".into()],
+        labels: Default::default(),
+        wave: Some(0),
+        blessing: Some(1),
+        release: Some(release.into()),
+        live: Some(release.into()),
+        phase: AgentPhase::Live,
+        error: None,
+        steps: vec![],
+        at: jiff::Timestamp::now(),
+        agent: "forger".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_forged_live_report_does_not_open_the_next_wave() {
+    let mut w = World::new();
+    let (key, key_file) = report_key(&w, "agents");
+    let r = w.release(&[("v", "1")]);
+    w.bless(&r, |b| two_waves(b, &key)).await;
+
+    // Unsealed: not taken, and the host of wave two waits (it does not fail).
+    reports::write(&w.store, &forged("c1", &r.id), None).await.unwrap();
+    let out = once(&w, "w1", &["web"], Some(&key_file)).await;
+    assert!(matches!(&out, Outcome::Waiting(e) if e.contains("c1") && e.contains("not sealed")), "{out:?}");
+    assert_eq!(w.live("w1"), None);
+
+    // Sealed by a key the environment does not list: the same.
+    let other = SecretKey::generate("other");
+    reports::write(&w.store, &forged("c1", &r.id), Some(&other)).await.unwrap();
+    let out = once(&w, "w1", &["web"], Some(&key_file)).await;
+    assert!(matches!(&out, Outcome::Waiting(e) if e.contains("c1") && e.contains("no report key")), "{out:?}");
+    assert_eq!(w.live("w1"), None);
+
+    // The real canary, sealing with the listed key, opens wave two.
+    assert!(matches!(once(&w, "c1", &["canary"], Some(&key_file)).await, Outcome::Live { .. }));
+    assert_eq!(once(&w, "w1", &["web"], Some(&key_file)).await, Outcome::Live { version: 1, release: r.id.clone() });
+
+    // What the agents wrote is sealed: taken with the listed key only.
+    let mine = reports::read_all(&w.store, "web", "prod", &Reporters::of(vec![key.public()])).await.unwrap();
+    assert_eq!(mine.iter().map(|r| r.host.as_str()).collect::<Vec<_>>(), ["c1", "w1"]);
+    let e = reports::read_all(&w.store, "web", "prod", &Reporters::of(vec![other.public()])).await.unwrap_err();
+    assert!(e.to_string().contains("no report key"), "{e}");
+}
+
+#[tokio::test]
+async fn a_report_sealed_with_a_tampered_body_is_refused() {
+    let mut w = World::new();
+    let (key, key_file) = report_key(&w, "agents");
+    let r = w.release(&[("v", "1")]);
+    w.bless(&r, |b| two_waves(b, &key)).await;
+    // The canary reports honestly that it is still working on it.
+    let mut honest = forged("c1", &r.id);
+    honest.phase = AgentPhase::Health;
+    reports::write(&w.store, &honest, Some(&key)).await.unwrap();
+    // Someone rewrites the sealed payload to say live, keeping the seal.
+    let path = haul_store::keys::report("web", "prod", "c1");
+    let bytes = w.store.get(&path, reports::MAX_REPORT).await.unwrap().unwrap();
+    let mut env = haul_bless::Envelope::from_bytes(&bytes).unwrap();
+    let mut live = honest.clone();
+    live.phase = AgentPhase::Live;
+    use base64::Engine;
+    env.payload = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&live).unwrap());
+    w.store.overwrite(&path, env.to_bytes().into()).await.unwrap();
+    let out = once(&w, "w1", &["web"], Some(&key_file)).await;
+    assert!(matches!(&out, Outcome::Waiting(e) if e.contains("does not verify")), "{out:?}");
+    assert_eq!(w.live("w1"), None);
+}
+
+#[tokio::test]
+async fn a_forged_migrate_done_lets_no_host_switch() {
+    let mut w = World::new();
+    let (key, key_file) = report_key(&w, "agents");
+    let log = w.path().join("migrations");
+    let r = w.release(&[("v", "1")]);
+    let cmd = format!("echo \"$HAUL_HOST\" >> {}", log.display());
+    w.bless(&r, |b| {
+        b.steps.migrate_once = vec![StepDoc { run: cmd.clone(), name: Some("migrate".into()), roles: vec![] }];
+        b.steps.migrate_role = Some("db".into());
+        b.report_keys = vec![key.public().to_line().trim_end().to_string()];
+    })
+    .await;
+    // Someone who may write the store says the migration is done.
+    let done = haul_store::keys::claim("web", "prod", &r.id, "migrate.done");
+    w.store.create(&done, bytes::Bytes::from_static(b"db1")).await.unwrap();
+    let out = once(&w, "a", &["web"], Some(&key_file)).await;
+    assert!(matches!(&out, Outcome::Failed(e) if e.contains("not believed")), "{out:?}");
+    assert_eq!(w.live("a"), None);
+    assert!(!log.exists(), "nothing ran the migration");
+
+    // Removed by an operator: the migrating host claims, runs and seals it.
+    w.store.delete(&done).await.unwrap();
+    assert!(matches!(once(&w, "db1", &["db"], Some(&key_file)).await, Outcome::Live { .. }));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // past the failed host's backoff
+    assert!(matches!(once(&w, "a", &["web"], Some(&key_file)).await, Outcome::Live { .. }));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "db1\n");
+}
+
+#[tokio::test]
+async fn an_agent_without_the_report_key_is_told_its_reports_are_not_believed() {
+    let mut w = World::new();
+    let (key, key_file) = report_key(&w, "agents");
+    let r = w.release(&[("v", "1")]);
+    w.bless(&r, |b| two_waves(b, &key)).await;
+    let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = said.clone();
+    let cfg = config(&w, "c1", &["canary"], None);
+    haul_agent::run_with(cfg, Mode::Once, std::future::pending(), move |m| sink.lock().unwrap().push(m.into()))
+        .await
+        .unwrap();
+    let said = said.lock().unwrap().join("\n");
+    assert!(said.contains("HAUL_REPORT_KEY") && said.contains("not believed"), "{said}");
+    // Its unsealed report does not open wave two.
+    let out = once(&w, "w1", &["web"], Some(&key_file)).await;
+    assert!(matches!(&out, Outcome::Waiting(e) if e.contains("c1")), "{out:?}");
+}
