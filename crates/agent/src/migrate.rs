@@ -15,7 +15,10 @@
 //! When the blessing names report keys, the claim and both results are
 //! sealed with the agent's (`HAUL_REPORT_KEY`) and only sealed ones are
 //! believed: a `migrate.done` that any store writer put there would let
-//! every host switch to a release whose migration never ran.
+//! every host switch to a release whose migration never ran. A sealed
+//! claim or result names the store key it was written for, and is believed
+//! only there: a host's sealed report, or another release's (or
+//! environment's) `migrate.done`, copied into place, is not.
 
 use crate::steps;
 use crate::sync::{AppRun, Stop};
@@ -30,6 +33,31 @@ struct Claim {
     host: String,
     at: jiff::Timestamp,
     version: u64,
+    /// The store key this was written for (`claims/<app>/<env>/<id>/<what>`),
+    /// so a sealed record speaks only for that release's step. Older agents
+    /// wrote none; with report keys listed such a record is not believed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+}
+
+/// Whether the record at `key` is believed, and what it says when it is a
+/// claim: the one reading of a claim or result. With report keys listed it
+/// must be sealed by one and name `key` itself; otherwise any record is
+/// believed (and read as a claim when it is one).
+fn believe(reporters: &Reporters, key: &str, bytes: &[u8]) -> Result<Option<Claim>, String> {
+    let payload = reporters.open(bytes)?;
+    let claim = serde_json::from_slice::<Claim>(&payload);
+    match reporters {
+        Reporters::Anyone => Ok(claim.ok()),
+        Reporters::Sealed(_) => match claim {
+            Ok(c) if c.key.as_deref() == Some(key) => Ok(Some(c)),
+            Ok(c) => Err(match c.key {
+                Some(other) => format!("it was sealed for {other}, not for this key"),
+                None => "it names no key it was written for".to_string(),
+            }),
+            Err(_) => Err("it is sealed but is not a migrate claim".to_string()),
+        },
+    }
 }
 
 const MAX_CLAIM: u64 = 64 << 10;
@@ -44,13 +72,15 @@ pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) 
     let (app, env, id) = (run.app, cfg.env.as_str(), b.release.as_str());
     let key = |what: &str| keys::claim(app, env, id, what);
     let err = |e: haul_store::StoreError| Stop::Failed(format!("migrate once: {e}"));
-    let reporters = Reporters::of(b.reporters());
+    let reporters = Reporters::of_blessing(b);
     if let Some(done) = store.get(&key("migrate.done"), MAX_CLAIM).await.map_err(err)? {
-        return match reporters.open(&done) {
+        return match believe(&reporters, &key("migrate.done"), &done) {
             Ok(_) => Ok(()),
             Err(why) => Err(Stop::Failed(format!(
-                "migrate once of {id}: {} is not believed: {why}; check the migration, then remove it",
-                key("migrate.done")
+                "migrate once of {id}: {} is not believed: {why}; no host switches on it. Check the migration, \
+                 then remove it and the claim {}: the next round claims and runs the migration again",
+                key("migrate.done"),
+                key("migrate")
             ))),
         };
     }
@@ -72,7 +102,8 @@ pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) 
             None => format!("waiting for migrate once of {id} (not claimed yet)"),
         }));
     }
-    let claim = Claim { host: cfg.host.clone(), at: jiff::Timestamp::now(), version: b.version };
+    let claim =
+        Claim { host: cfg.host.clone(), at: jiff::Timestamp::now(), version: b.version, key: Some(key("migrate")) };
     let seal = run.agent.seal.as_ref();
     let body = sealed(serde_json::to_vec(&claim).expect("a claim serializes"), seal);
     match store.create(&key("migrate"), body).await.map_err(err)? {
@@ -102,7 +133,7 @@ pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) 
             return Err(Stop::Failed(e.to_string()));
         }
     }
-    let done = Claim { at: jiff::Timestamp::now(), ..claim };
+    let done = Claim { at: jiff::Timestamp::now(), key: Some(key("migrate.done")), ..claim };
     let body = sealed(serde_json::to_vec(&done).expect("a claim serializes"), seal);
     store.create(&key("migrate.done"), body).await.map_err(err)?;
     Ok(())
@@ -112,6 +143,6 @@ pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) 
 /// (if any) sealed it; a claim no agent sealed names no one.
 async fn read_claim(run: &AppRun<'_>, b: &Blessing, key: &str) -> Result<Option<Claim>, Stop> {
     let bytes = run.agent.store.get(key, MAX_CLAIM).await.map_err(|e| Stop::Failed(format!("migrate once: {e}")))?;
-    let reporters = Reporters::of(b.reporters());
-    Ok(bytes.and_then(|b| reporters.open(&b).ok()).and_then(|b| serde_json::from_slice(&b).ok()))
+    let reporters = Reporters::of_blessing(b);
+    Ok(bytes.and_then(|bytes| believe(&reporters, key, &bytes).ok().flatten()))
 }

@@ -162,7 +162,7 @@ fn unheard(seal: Option<&haul_bless::SecretKey>, b: &Blessing) -> Option<String>
              its reports in the store are not believed, and later waves wait for it"
                 .into(),
         ),
-        Some(k) if !keys.contains(&k.public()) => Some(format!(
+        Some(k) if !keys.iter().any(|p| p.id() == k.public().id()) => Some(format!(
             "this agent's report key {} is not among the environment's report keys: \
              its reports in the store are not believed, and later waves wait for it",
             k.public().id()

@@ -234,7 +234,7 @@ async fn gate(run: &mut AppRun<'_>, b: &Blessing) -> Result<(), Stop> {
     run.tell(AgentPhase::Waiting, Some("waiting for earlier waves".into())).await;
     // Only what the blessing's report keys sealed speaks for a host: a
     // forged `live` in the store cannot open this host's wave.
-    let reporters = haul_store::reports::Reporters::of(b.reporters());
+    let reporters = haul_store::reports::Reporters::of_blessing(b);
     let read = read_each(&run.agent.store, run.app, &run.agent.config.env, &reporters)
         .await
         .map_err(|e| Stop::Failed(format!("reading the agents' reports: {e}")))?;

@@ -117,6 +117,17 @@ async fn a_report_sealed_with_a_tampered_body_is_refused() {
     assert_eq!(w.live("w1"), None);
 }
 
+/// Blesses `r` with `cmd` as its `migrate_once`, run by role `db`, and
+/// `key` as the environment's report key.
+async fn bless_migrating(w: &mut World, r: &haul_release::Release, cmd: &str, key: &SecretKey) {
+    w.bless(r, |b| {
+        b.steps.migrate_once = vec![StepDoc { run: cmd.into(), name: Some("migrate".into()), roles: vec![] }];
+        b.steps.migrate_role = Some("db".into());
+        b.report_keys = vec![key.public().to_line().trim_end().to_string()];
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_forged_migrate_done_lets_no_host_switch() {
     let mut w = World::new();
@@ -124,12 +135,7 @@ async fn a_forged_migrate_done_lets_no_host_switch() {
     let log = w.path().join("migrations");
     let r = w.release(&[("v", "1")]);
     let cmd = format!("echo \"$HAUL_HOST\" >> {}", log.display());
-    w.bless(&r, |b| {
-        b.steps.migrate_once = vec![StepDoc { run: cmd.clone(), name: Some("migrate".into()), roles: vec![] }];
-        b.steps.migrate_role = Some("db".into());
-        b.report_keys = vec![key.public().to_line().trim_end().to_string()];
-    })
-    .await;
+    bless_migrating(&mut w, &r, &cmd, &key).await;
     // Someone who may write the store says the migration is done.
     let done = haul_store::keys::claim("web", "prod", &r.id, "migrate.done");
     w.store.create(&done, bytes::Bytes::from_static(b"db1")).await.unwrap();
@@ -144,6 +150,39 @@ async fn a_forged_migrate_done_lets_no_host_switch() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // past the failed host's backoff
     assert!(matches!(once(&w, "a", &["web"], Some(&key_file)).await, Outcome::Live { .. }));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "db1\n");
+}
+
+#[tokio::test]
+async fn a_sealed_record_copied_to_migrate_done_lets_no_host_switch() {
+    let mut w = World::new();
+    let (key, key_file) = report_key(&w, "agents");
+    let log = w.path().join("migrations");
+    let cmd = format!("echo \"$HAUL_HOST\" >> {}", log.display());
+    // R1 migrates honestly: its migrate.done is sealed by a report key.
+    let r1 = w.release(&[("v", "1")]);
+    bless_migrating(&mut w, &r1, &cmd, &key).await;
+    assert!(matches!(once(&w, "db1", &["db"], Some(&key_file)).await, Outcome::Live { .. }));
+    assert!(matches!(once(&w, "a", &["web"], Some(&key_file)).await, Outcome::Live { .. }));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "db1\n");
+
+    let r2 = w.release(&[("v", "2")]);
+    bless_migrating(&mut w, &r2, &cmd, &key).await;
+    let done2 = haul_store::keys::claim("web", "prod", &r2.id, "migrate.done");
+    let done1 = haul_store::keys::claim("web", "prod", &r1.id, "migrate.done");
+    let r1_done = w.store.get(&done1, reports::MAX_REPORT).await.unwrap().unwrap();
+    // A host's own sealed report, and R1's sealed migrate.done, each copied
+    // to R2's migrate.done by someone who may write the store.
+    reports::write(&w.store, &forged("db1", &r2.id), Some(&key)).await.unwrap();
+    let report =
+        w.store.get(&haul_store::keys::report("web", "prod", "db1"), reports::MAX_REPORT).await.unwrap().unwrap();
+    for (what, copied) in [("a sealed report", report), ("another release's migrate.done", r1_done)] {
+        w.store.overwrite(&done2, copied).await.unwrap();
+        let out = once(&w, "a", &["web"], Some(&key_file)).await;
+        assert!(matches!(&out, Outcome::Failed(e) if e.contains("not believed")), "{what}: {out:?}");
+        assert_eq!(w.live("a"), Some(r1.id.clone()), "{what}: the host stays on R1");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // past the failed host's backoff
+    }
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "db1\n", "R2's migration never ran");
 }
 
 #[tokio::test]

@@ -195,7 +195,7 @@ where
     let mut unreadable: Option<String> = None;
     let mut told_problems: BTreeSet<String> = BTreeSet::new();
     // The blessing followed names who may speak for its hosts.
-    let reporters = Reporters::of(t.doc.reporters());
+    let reporters = Reporters::of_blessing(t.doc);
     loop {
         let now = jiff::Timestamp::now();
         // The store may be away for a while, or hold a report that cannot

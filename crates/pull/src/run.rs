@@ -171,7 +171,7 @@ where
     };
     observer.progress(Progress::Warn(&format!("{problem}\nblessing {previous} again (failure policy: rollback)")));
     let back = publish(observer, &g.blessing(Some(format!("rollback: {problem}"))), &previous).await?;
-    let start_back = before(store, app, env, &haul_store::reports::Reporters::of(back.reporters())).await?;
+    let start_back = before(store, app, env, &haul_store::reports::Reporters::of_blessing(&back)).await?;
     let target = Target {
         doc: &back,
         version: back.version,

@@ -261,9 +261,11 @@ pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<
             };
             // Each report is judged alone: one a hostile writer put there
             // is said and does not keep the others out of the ledger.
+            let mut unread = std::collections::HashSet::new();
             let reports = match haul_store::reports::read_each(&store, app, env, &reporters).await {
                 Ok(read) => {
                     for u in &read.problems {
+                        unread.insert(format!("\0{}", u.key));
                         say(
                             &mut said,
                             (app.clone(), env.clone(), format!("\0{}", u.key)),
@@ -278,19 +280,25 @@ pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<
                     continue;
                 }
             };
-            said.remove(&(app.clone(), env.clone(), String::new()));
+            let hosts: std::collections::HashSet<&str> = reports.iter().map(|r| r.host.as_str()).collect();
+            forget_gone(&mut said, app, env, |h| unread.contains(h) || hosts.contains(h));
             for r in reports {
                 if state.ledger.agent_at(app, env, &r.host).await.ok().flatten().is_some_and(|at| at >= r.at) {
                     continue;
                 }
-                if let Err(e) = take_in(&state, &r, "store", false).await {
-                    let kind = format!("{} {:?}", e.status, e.detail);
-                    say(
-                        &mut said,
-                        (app.clone(), env.clone(), r.host.clone()),
-                        kind,
-                        format!("host `{}`: {}", r.host, e.message),
-                    );
+                match take_in(&state, &r, "store", false).await {
+                    Ok(_) => {
+                        said.remove(&(app.clone(), env.clone(), r.host.clone()));
+                    }
+                    Err(e) => {
+                        let kind = format!("{} {:?}", e.status, e.detail);
+                        say(
+                            &mut said,
+                            (app.clone(), env.clone(), r.host.clone()),
+                            kind,
+                            format!("host `{}`: {}", r.host, e.message),
+                        );
+                    }
                 }
             }
         }
@@ -303,6 +311,14 @@ pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<
 
 /// What the intake last said, by (app, env, host; empty for the store).
 type Said = std::collections::HashMap<(String, String, String), String>;
+
+/// Forgets what was said of `app` in `env` but is no longer there: the
+/// store-wide problem (the store was read this round) and every host or
+/// report key `still` does not name, so a writer cycling bad names cannot
+/// grow the intake's memory, and a problem that comes back is said again.
+fn forget_gone(said: &mut Said, app: &str, env: &str, still: impl Fn(&str) -> bool) {
+    said.retain(|(a, e, h), _| a != app || e != env || (!h.is_empty() && still(h)));
+}
 
 /// Logs `message` about `key` unless the same kind of thing (`kind`: a
 /// refusal's status and field, not its text, which may hold times) was

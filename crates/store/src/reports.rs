@@ -109,6 +109,13 @@ impl Reporters {
         if keys.is_empty() { Reporters::Anyone } else { Reporters::Sealed(keys) }
     }
 
+    /// Who `b` lets speak for its hosts: `Sealed` whenever it lists any
+    /// report key, even one that cannot be read (a blessing is checked when
+    /// read, but one that slipped through believes no one rather than anyone).
+    pub fn of_blessing(b: &haul_bless::Blessing) -> Reporters {
+        if b.report_keys.is_empty() { Reporters::Anyone } else { Reporters::Sealed(b.reporters()) }
+    }
+
     /// The bytes `body` stands for: an envelope's payload when sealed by
     /// a report key (or not judged, for `Anyone`), the bytes themselves
     /// when plain and `Anyone` may speak; otherwise why not.

@@ -264,3 +264,34 @@ fn report_at(host: &str, read: &[AgentReport]) -> AgentReport {
     r.at = read.iter().find(|x| x.host == host).expect("read").at;
     r
 }
+
+#[test]
+fn a_blessing_whose_report_key_cannot_be_read_believes_no_one() {
+    let now = jiff::Timestamp::now();
+    let mut b = haul_bless::Blessing {
+        format: haul_bless::FORMAT,
+        app: "web".into(),
+        env: "prod".into(),
+        version: 1,
+        release: haul_release::ReleaseId::parse("20261202T040000.000Z-0123456789ab").unwrap(),
+        archive: haul_bless::ArchiveRef { blake3: "a".repeat(64), size: 1 },
+        record: haul_bless::ArchiveRef { blake3: "b".repeat(64), size: 1 },
+        previous: None,
+        waves: vec![],
+        steps: haul_bless::Steps::default(),
+        issued: now,
+        expires: now,
+        by: "alice".into(),
+        reason: None,
+        deployment: None,
+        report_keys: vec![],
+    };
+    let plain = serde_json::to_vec(&report("web-1")).unwrap();
+    assert!(Reporters::of_blessing(&b).open(&plain).is_ok(), "no report keys: anyone speaks");
+    b.report_keys = vec!["not a key".into()];
+    let e = Reporters::of_blessing(&b).open(&plain).unwrap_err();
+    assert!(e.contains("not sealed"), "{e}");
+    let agents = haul_bless::SecretKey::generate("agents");
+    let sealed = reports::sealed(plain, Some(&agents));
+    assert!(Reporters::of_blessing(&b).open(&sealed).is_err(), "a key that cannot be read lets no seal through");
+}

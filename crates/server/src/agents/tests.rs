@@ -2,6 +2,7 @@
 //! `file://` store: what is refused (status and message), and the store's
 //! reports taken in without a post.
 
+use super::{Said, forget_gone, say};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -234,4 +235,21 @@ async fn an_agents_coloured_output_is_posted_plain_and_recorded() {
     assert_eq!(status, 200, "{body}");
     let agents = s.agents().await;
     assert_eq!(agents[0]["error"], "migrate failed\u{FFFD}\u{FFFD}[2K");
+}
+
+#[test]
+fn the_intake_forgets_what_a_writer_cycling_bad_names_said() {
+    let mut said = Said::default();
+    for round in 0..1000 {
+        let bad = format!("\0reports/web/prod/h{round}.json");
+        say(&mut said, ("web".into(), "prod".into(), bad.clone()), "unread".into(), "forged".into());
+        say(&mut said, ("web".into(), "prod".into(), "h1".into()), "409".into(), "refused".into());
+        say(&mut said, ("api".into(), "prod".into(), String::new()), "store".into(), "down".into());
+        forget_gone(&mut said, "web", "prod", |h| h == bad || h == "h1");
+    }
+    // This round's refusal and host, and the other pair's store problem.
+    assert_eq!(said.len(), 3, "{said:?}");
+    forget_gone(&mut said, "web", "prod", |_| false);
+    forget_gone(&mut said, "api", "prod", |_| false);
+    assert!(said.is_empty(), "{said:?}");
 }
