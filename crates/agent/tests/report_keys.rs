@@ -203,3 +203,59 @@ async fn an_agent_without_the_report_key_is_told_its_reports_are_not_believed() 
     let out = once(&w, "w1", &["web"], Some(&key_file)).await;
     assert!(matches!(&out, Outcome::Waiting(e) if e.contains("c1")), "{out:?}");
 }
+
+#[tokio::test]
+async fn a_forged_passed_verification_does_not_open_the_next_wave() {
+    use haul_store::verifications::{self, NewResult, Recorded};
+    let mut w = World::new();
+    let (key, key_file) = report_key(&w, "agents");
+    let r = w.release(&[("v", "1")]);
+    let b = w
+        .bless(&r, |b| {
+            two_waves(b, &key);
+            b.waves[0].verifications = vec!["smoke".into()];
+            b.deployment = Some(7);
+        })
+        .await;
+    assert!(matches!(once(&w, "c1", &["canary"], Some(&key_file)).await, Outcome::Live { .. }));
+    let out = once(&w, "w1", &["web"], Some(&key_file)).await;
+    assert!(matches!(&out, Outcome::Waiting(e) if e.contains("smoke")), "{out:?}");
+
+    // Someone who may write the store but holds no report key says it passed.
+    let forged = verifications::StoredVerification {
+        app: "web".into(),
+        env: "prod".into(),
+        version: b.version,
+        deployment: 7,
+        name: "smoke".into(),
+        result: verifications::Outcome::Pass,
+        link: None,
+        reporter: "forger".into(),
+        at: jiff::Timestamp::now(),
+    };
+    verifications::write(&w.store, &forged, None).await.unwrap();
+    let out = once(&w, "w1", &["web"], Some(&key_file)).await;
+    assert!(matches!(&out, Outcome::Waiting(e) if e.contains("not taken") && e.contains("not sealed")), "{out:?}");
+    assert_eq!(w.live("w1"), None);
+
+    // A recorder without a listed report key writes nothing.
+    let new = NewResult {
+        app: "web",
+        env: "prod",
+        deployment: 7,
+        name: "smoke",
+        result: verifications::Outcome::Pass,
+        link: None,
+        reporter: "ci",
+    };
+    let blessing_of = |bytes: &[u8]| haul_bless::Envelope::from_bytes(bytes).ok()?.unverified_blessing().ok();
+    let other = SecretKey::generate("other");
+    for seal in [None, Some(&other)] {
+        let done = verifications::record(&w.store, &new, seal, blessing_of).await.unwrap();
+        assert!(matches!(&done, Recorded::Unsealed(why) if why.contains("HAUL_REPORT_KEY")), "{done:?}");
+    }
+    // One holding it seals the result, and the next wave goes.
+    let done = verifications::record(&w.store, &new, Some(&key), blessing_of).await.unwrap();
+    assert_eq!(done, Recorded::Written(b.version));
+    assert!(matches!(once(&w, "w1", &["web"], Some(&key_file)).await, Outcome::Live { .. }));
+}

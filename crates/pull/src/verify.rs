@@ -4,7 +4,7 @@
 //! CLI and the server's verify route, so the two record the same object.
 
 use crate::{Result, open_store, trust};
-use haul_bless::Envelope;
+use haul_bless::{Envelope, SecretKey};
 use haul_config::{Config, Mode};
 use haul_store::Store;
 use haul_store::verifications::{NewResult, Outcome, Recorded};
@@ -22,28 +22,44 @@ pub fn outcome(word: &str) -> Outcome {
 /// (`None` for a push environment: nothing to do). The blessing naming
 /// the deployment is judged with the config's trusted keys (or its signing
 /// keys' public halves, as `haul store ls` does); an unsigned-trust config
-/// takes the document as it stands.
-pub async fn record(config: &Config, v: &NewResult<'_>) -> Result<Option<Recorded>> {
+/// takes the document as it stands. When that blessing lists report keys,
+/// the result is sealed with `seal` ([`seal_from_env`]).
+pub async fn record(config: &Config, v: &NewResult<'_>, seal: Option<&SecretKey>) -> Result<Option<Recorded>> {
     if config.env(v.env)?.mode() != Mode::Pull {
         return Ok(None);
     }
-    record_in(&open_store(config, false).await?, config, v).await.map(Some)
+    record_in(&open_store(config, false).await?, config, v, seal).await.map(Some)
 }
 
 /// [`record`] into `store` (a server's own store), `v.env` known to be a
 /// pull environment of `config`.
-pub async fn record_in(store: &Store, config: &Config, v: &NewResult<'_>) -> Result<Recorded> {
+pub async fn record_in(
+    store: &Store,
+    config: &Config,
+    v: &NewResult<'_>,
+    seal: Option<&SecretKey>,
+) -> Result<Recorded> {
     let trust = trust(config)?;
     let (app, env) = (v.app, v.env);
-    let deployment_of = |bytes: &[u8]| {
+    let blessing_of = |bytes: &[u8]| {
         let envelope = Envelope::from_bytes(bytes).ok()?;
-        let doc = match &trust {
-            Some(t) => haul_bless::verify(&envelope, t, app, env, None, jiff::Timestamp::now()).ok()?,
-            None => envelope.unverified_blessing().ok()?,
-        };
-        (doc.app == app && doc.env == env).then_some(doc.deployment).flatten()
+        match &trust {
+            Some(t) => haul_bless::verify(&envelope, t, app, env, None, jiff::Timestamp::now()).ok(),
+            None => envelope.unverified_blessing().ok(),
+        }
     };
-    Ok(haul_store::verifications::record(store, v, deployment_of).await?)
+    Ok(haul_store::verifications::record(store, v, seal, blessing_of).await?)
+}
+
+/// The report key a recorder of verifications seals with: the secret key
+/// file `HAUL_REPORT_KEY` names (the variable agents seal their reports
+/// with), when set.
+pub fn seal_from_env() -> Result<Option<SecretKey>> {
+    match std::env::var_os("HAUL_REPORT_KEY") {
+        None => Ok(None),
+        Some(p) if p.is_empty() => Ok(None),
+        Some(p) => Ok(Some(SecretKey::read(std::path::Path::new(&p))?)),
+    }
 }
 
 /// What to tell whoever reported `name`, when the store took no result.
@@ -54,5 +70,8 @@ pub fn note(name: &str, recorded: &Recorded) -> Option<String> {
             Some(format!("no blessing in the store names this deployment; agents will not see `{name}`"))
         }
         Recorded::Unnameable => Some(format!("`{name}` cannot name an object in the store; no wave can wait for it")),
+        Recorded::Unsealed(why) => {
+            Some(format!("{why}: `{name}` is not written to the store, and no wave waiting for it goes on"))
+        }
     }
 }

@@ -209,10 +209,16 @@ async fn store_verification(state: &State, v: &NewVerification) -> Result<(), Ap
         link: v.link.as_deref(),
         reporter: &v.reporter,
     };
-    haul_pull::verify::record_in(store, &state.config, &new)
-        .await
-        .map(drop)
-        .map_err(|e| ApiError::upstream("recorded in the ledger, but not in the store the agents read", &e))
+    let failed = |e: &dyn std::fmt::Display| {
+        ApiError::upstream("recorded in the ledger, but not in the store the agents read", e)
+    };
+    let seal = haul_pull::verify::seal_from_env().map_err(|e| failed(&e))?;
+    match haul_pull::verify::record_in(store, &state.config, &new, seal.as_ref()).await.map_err(|e| failed(&e))? {
+        // The server holds no report key the blessing lists: the agents
+        // would not believe what it wrote, so it wrote nothing.
+        haul_store::verifications::Recorded::Unsealed(why) => Err(failed(&why)),
+        _ => Ok(()),
+    }
 }
 
 /// Approve a release for an environment.

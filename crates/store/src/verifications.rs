@@ -9,12 +9,17 @@
 //! new result of that name: the newest result of a name is the one that
 //! stands, the ledger's rule (a flaky smoke test that failed and then
 //! passed lets the waves go on). Two people reporting the same name at the
-//! same instant leave whichever write landed last. The objects are not
-//! signed: like the agents' reports, they are as trustworthy as whoever
-//! may write to the store.
+//! same instant leave whichever write landed last.
+//!
+//! Whoever may write the store may write a `pass` there. When the blessing
+//! lists report keys, a result is written sealed by one of them and read
+//! only sealed ([`Reporters`], the agents' reports' rule): the recorder
+//! (`haul verify`, the server) holds a report key (`HAUL_REPORT_KEY`), and
+//! without one it writes nothing rather than a result no agent believes.
 
+use crate::reports::{Reporters, sealed};
 use crate::{Store, StoreError, keys};
-use bytes::Bytes;
+use haul_bless::{Blessing, SecretKey};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -61,6 +66,9 @@ pub enum Recorded {
     /// The name cannot be part of a key; no wave can name it either
     /// (`haul.toml` refuses such names in `verifications`).
     Unnameable,
+    /// The blessing lists report keys and the recorder holds none of them
+    /// (the reason): nothing written, since no agent would believe it.
+    Unsealed(String),
 }
 
 /// A verification to record.
@@ -77,25 +85,47 @@ pub struct NewResult<'a> {
 
 /// Records `v` in the store for the blessing version its deployment was
 /// blessed with: the newest blessing of the environment whose document
-/// names that deployment. `deployment_of` reads an envelope's bytes and
-/// says which deployment it names (the caller judges envelopes; this crate
-/// does not), `None` for one it cannot read or does not trust.
+/// names that deployment, sealed with `seal` when that blessing lists
+/// report keys. `blessing_of` reads an envelope's bytes into the blessing
+/// it holds (the caller judges envelopes; this crate does not), `None` for
+/// one it cannot read or does not trust.
 pub async fn record(
     store: &Store,
     v: &NewResult<'_>,
-    deployment_of: impl Fn(&[u8]) -> Option<i64>,
+    seal: Option<&SecretKey>,
+    blessing_of: impl Fn(&[u8]) -> Option<Blessing>,
 ) -> Result<Recorded, StoreError> {
     if keys::component("verification", v.name).is_err() {
         return Ok(Recorded::Unnameable);
     }
     let history = crate::blessings::history(store, v.app, v.env, LOOK_BACK).await?;
-    let Some((version, _)) = history.iter().find(|(_, bytes)| deployment_of(bytes) == Some(v.deployment)) else {
+    let found = history.iter().find_map(|(version, bytes)| {
+        blessing_of(bytes)
+            .filter(|b| b.app == v.app && b.env == v.env && b.deployment == Some(v.deployment))
+            .map(|b| (*version, b))
+    });
+    let Some((version, blessing)) = found else {
         return Ok(Recorded::NoBlessing);
+    };
+    let seal = match (Reporters::of_blessing(&blessing), seal) {
+        (Reporters::Anyone, seal) => seal,
+        (Reporters::Sealed(_), None) => {
+            return Ok(Recorded::Unsealed(
+                "the environment lists report keys and no report key is given here (HAUL_REPORT_KEY)".into(),
+            ));
+        }
+        (Reporters::Sealed(listed), Some(k)) if !listed.iter().any(|l| l.id() == k.public().id()) => {
+            return Ok(Recorded::Unsealed(format!(
+                "report key {} (HAUL_REPORT_KEY) is not among the report keys blessing {version} lists",
+                k.public().id()
+            )));
+        }
+        (Reporters::Sealed(_), seal) => seal,
     };
     let stored = StoredVerification {
         app: v.app.to_string(),
         env: v.env.to_string(),
-        version: *version,
+        version,
         deployment: v.deployment,
         name: v.name.to_string(),
         result: v.result,
@@ -103,36 +133,41 @@ pub async fn record(
         reporter: v.reporter.to_string(),
         at: Timestamp::now(),
     };
-    write(store, &stored).await?;
-    Ok(Recorded::Written(*version))
+    write(store, &stored, seal).await?;
+    Ok(Recorded::Written(version))
 }
 
-/// Writes `v` as the standing result of its name for its version.
-pub async fn write(store: &Store, v: &StoredVerification) -> Result<(), StoreError> {
+/// Writes `v` as the standing result of its name for its version, sealed
+/// with `seal` when given.
+pub async fn write(store: &Store, v: &StoredVerification, seal: Option<&SecretKey>) -> Result<(), StoreError> {
     let key = keys::verification(
         keys::component("app", &v.app)?,
         keys::component("environment", &v.env)?,
         v.version,
         keys::component("verification", &v.name)?,
     );
-    store.overwrite(&key, Bytes::from(serde_json::to_vec(v).expect("a verification serializes"))).await
+    store.overwrite(&key, sealed(serde_json::to_vec(v).expect("a verification serializes"), seal)).await
 }
 
 /// The standing result of each verification of blessing `version`, by
 /// name. An object that cannot be read, or that speaks for another key, is
 /// an error naming it: a wave must not take a garbled result as missing
-/// and wait, nor as passed.
+/// and wait, nor as passed. So is one `reporters` do not take (for the
+/// blessing's agents, [`Reporters::of_blessing`]): a forged `pass` lets no
+/// wave go on.
 pub async fn read(
     store: &Store,
     app: &str,
     env: &str,
     version: u64,
+    reporters: &Reporters,
 ) -> Result<BTreeMap<String, StoredVerification>, StoreError> {
     let prefix = keys::verifications(keys::component("app", app)?, keys::component("environment", env)?, version);
     let mut out = BTreeMap::new();
     for key in store.list_keys(&prefix).await? {
         let Some(bytes) = store.get(&key, MAX_VERIFICATION).await? else { continue };
         let corrupt = |message: String| StoreError::Corrupt { url: store.url().into(), key: key.clone(), message };
+        let bytes = reporters.open(&bytes).map_err(corrupt)?;
         let v: StoredVerification = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         let home = keys::component("verification", &v.name).map(|n| keys::verification(app, env, version, n));
         if v.app != app || v.env != env || v.version != version || home.ok().as_deref() != Some(key.as_str()) {

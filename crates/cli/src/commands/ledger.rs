@@ -88,7 +88,9 @@ async fn store_verification(
         link: v.link.as_deref(),
         reporter: &v.reporter,
     };
-    let recorded = haul_pull::verify::record(config, &new)
+    let seal = haul_pull::verify::seal_from_env()
+        .map_err(|e| Failure::Run(format!("recorded in the ledger, but not in the store for the agents: {e}")))?;
+    let recorded = haul_pull::verify::record(config, &new, seal.as_ref())
         .await
         .map_err(|e| Failure::Run(format!("recorded in the ledger, but not in the store for the agents: {e}")))?;
     if let Some(note) = recorded.as_ref().and_then(|r| haul_pull::verify::note(&v.name, r)) {

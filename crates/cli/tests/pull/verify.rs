@@ -82,3 +82,31 @@ fn a_failed_verification_stops_the_next_wave() {
         "{stderr}"
     );
 }
+
+#[test]
+fn with_report_keys_only_a_verification_sealed_by_one_opens_the_next_wave() {
+    let p = Project::pull(&["h1", "h2"], &format!("{WAVES}\nreport_keys = [\"keys/agents.pub\"]"), "");
+    p.haul(&["key", "new", "agents"]).ok();
+    let key = p.path().join("keys/agents.key").display().to_string();
+    let seal = [("HAUL_REPORT_KEY", key.as_str())];
+    let _a = p.agent("h1", "canary", &seal);
+    let _b = p.agent("h2", "web", &seal);
+    // Sealed reports are read through `haul status`, not as plain files.
+    let mut deploy = Killed(p.spawn(&["deploy", "app", "fleet"]));
+    wait_until("h2 waits for smoke", || {
+        p.haul(&["status", "app", "fleet", "--json"]).ok().stdout.contains("waiting for verification `smoke`")
+    });
+    assert!(p.agent_live("h1").is_some() && p.agent_live("h2").is_none());
+    // Without a report key, `haul verify` records the ledger's result but
+    // writes no result the agents would not believe, and says so.
+    let out = p.haul(&["verify", "app", "fleet", "--name", "smoke", "--result", "pass"]).ok();
+    assert!(out.stderr.contains("HAUL_REPORT_KEY") && out.stderr.contains("not written to the store"), "{out:?}");
+    assert!(!p.store().join("verifications").exists(), "nothing was written");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(p.agent_live("h2"), None, "h2 switched on a verification not sealed");
+    // With one, it is sealed, and the next wave goes.
+    p.haul_env(&["verify", "app", "fleet", "--name", "smoke", "--result", "pass"], &seal).ok();
+    wait_until("h2 is live", || p.agent_live("h2").is_some());
+    let (status, stderr) = ended(&mut deploy);
+    assert!(status.success(), "{stderr}");
+}
