@@ -18,7 +18,8 @@
 //! every host switch to a release whose migration never ran. A sealed
 //! claim or result names the store key it was written for, and is believed
 //! only there: a host's sealed report, or another release's (or
-//! environment's) `migrate.done`, copied into place, is not.
+//! environment's) `migrate.done` or `migrate.failed`, copied into place,
+//! is not. A `migrate.failed` not believed is named and otherwise ignored.
 
 use crate::steps;
 use crate::sync::{AppRun, Stop};
@@ -38,6 +39,10 @@ struct Claim {
     /// wrote none; with report keys listed such a record is not believed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<String>,
+    /// For `migrate.failed`: what failed. Older agents wrote the error as
+    /// plain text instead of a record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 /// Whether the record at `key` is believed, and what it says when it is a
@@ -84,26 +89,40 @@ pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) 
             ))),
         };
     }
-    if let Some(why) = store.get(&key("migrate.failed"), MAX_CLAIM).await.map_err(err)? {
-        let why = match reporters.open(&why) {
-            Ok(text) => String::from_utf8_lossy(&text).trim().to_string(),
-            Err(refused) => format!("(a record that is not believed: {refused})"),
-        };
-        return Err(Stop::Failed(format!(
-            "migrate once of {id} failed: {why} (remove {} and {} to run it again)",
-            key("migrate.failed"),
-            key("migrate")
-        )));
+    // A failure record not believed says nothing of the migration: it is
+    // named, and the claim decides as if it were absent (a forged or
+    // copied one neither stops the environment nor has an operator remove
+    // a claim whose migration may be running or done).
+    let mut unbelieved = String::new();
+    if let Some(bytes) = store.get(&key("migrate.failed"), MAX_CLAIM).await.map_err(err)? {
+        match believe(&reporters, &key("migrate.failed"), &bytes) {
+            Ok(record) => {
+                let why = record.and_then(|c| c.error).unwrap_or_else(|| {
+                    String::from_utf8_lossy(&reporters.open(&bytes).unwrap_or_default()).trim().to_string()
+                });
+                return Err(Stop::Failed(format!(
+                    "migrate once of {id} failed: {why} (remove {} and {} to run it again)",
+                    key("migrate.failed"),
+                    key("migrate")
+                )));
+            }
+            Err(why) => unbelieved = format!(" ({} is not believed: {why})", key("migrate.failed")),
+        }
     }
     let eligible = run.wave == Some(0) && b.steps.migrate_role.as_ref().is_none_or(|r| roles.contains(r));
     if !eligible {
         return Err(Stop::Waiting(match read_claim(run, b, &key("migrate")).await? {
-            Some(c) => format!("waiting for migrate once of {id}, claimed by {} at {}", c.host, c.at),
-            None => format!("waiting for migrate once of {id} (not claimed yet)"),
+            Some(c) => format!("waiting for migrate once of {id}, claimed by {} at {}{unbelieved}", c.host, c.at),
+            None => format!("waiting for migrate once of {id} (not claimed yet){unbelieved}"),
         }));
     }
-    let claim =
-        Claim { host: cfg.host.clone(), at: jiff::Timestamp::now(), version: b.version, key: Some(key("migrate")) };
+    let claim = Claim {
+        host: cfg.host.clone(),
+        at: jiff::Timestamp::now(),
+        version: b.version,
+        key: Some(key("migrate")),
+        error: None,
+    };
     let seal = run.agent.seal.as_ref();
     let body = sealed(serde_json::to_vec(&claim).expect("a claim serializes"), seal);
     match store.create(&key("migrate"), body).await.map_err(err)? {
@@ -116,9 +135,10 @@ pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) 
                     c.at,
                     key("migrate")
                 )),
-                Some(c) => {
-                    Stop::Waiting(format!("waiting for migrate once of {id}, claimed by {} at {}", c.host, c.at))
-                }
+                Some(c) => Stop::Waiting(format!(
+                    "waiting for migrate once of {id}, claimed by {} at {}{unbelieved}",
+                    c.host, c.at
+                )),
                 None => Stop::Waiting(format!("waiting for migrate once of {id}")),
             });
         }
@@ -128,8 +148,16 @@ pub(crate) async fn once(run: &mut AppRun<'_>, b: &Blessing, release_dir: &str) 
     for s in &b.steps.migrate_once {
         let name = s.name.clone().unwrap_or_else(|| format!("migrate once: {}", s.run));
         if let Err(e) = steps::run(run.host(), &name, &s.run, release_dir, &env_vars).await {
-            let text = format!("{} on {}: {e}", name, cfg.host);
-            let _ = store.create(&key("migrate.failed"), sealed(text.into_bytes(), seal)).await;
+            // The claim is this host's alone, so what is at `migrate.failed`
+            // was not believed: the real failure takes its place.
+            let failed = Claim {
+                at: jiff::Timestamp::now(),
+                key: Some(key("migrate.failed")),
+                error: Some(format!("{} on {}: {e}", name, cfg.host)),
+                ..claim
+            };
+            let body = sealed(serde_json::to_vec(&failed).expect("a claim serializes"), seal);
+            let _ = store.overwrite(&key("migrate.failed"), body).await;
             return Err(Stop::Failed(e.to_string()));
         }
     }

@@ -246,17 +246,17 @@ async fn gate(run: &mut AppRun<'_>, b: &Blessing) -> Result<(), Stop> {
     let reports = read.reports;
     let mut results = BTreeMap::new();
     if b.waves.iter().take(wave).any(|w| !w.verifications.is_empty()) {
-        let read =
-            haul_store::verifications::read(&run.agent.store, run.app, &run.agent.config.env, b.version, &reporters)
-                .await
-                .map_err(|e| match e {
-                    // One not taken (forged, say) may hide the real result:
-                    // waited on, like a report not taken.
-                    haul_store::StoreError::Corrupt { .. } => {
-                        Stop::Waiting(format!("a verification of this environment is not taken: {e}"))
-                    }
-                    e => Stop::Failed(format!("reading the environment's verifications: {e}")),
-                })?;
+        let (store, env) = (&run.agent.store, &run.agent.config.env);
+        let read = haul_store::verifications::read(store, run.app, env, b.version, b.deployment, &reporters)
+            .await
+            .map_err(|e| match e {
+                // One not taken (forged, say) may hide the real result:
+                // waited on, like a report not taken.
+                haul_store::StoreError::Corrupt { .. } => {
+                    Stop::Waiting(format!("a verification of this environment is not taken: {e}"))
+                }
+                e => Stop::Failed(format!("reading the environment's verifications: {e}")),
+            })?;
         results = read.into_iter().map(|(n, v)| (n, v.result)).collect();
     }
     let p = crate::waves::progress(b, &reports, jiff::Timestamp::now(), run.agent.config.silent_after)

@@ -117,6 +117,16 @@ async fn a_report_sealed_with_a_tampered_body_is_refused() {
     assert_eq!(w.live("w1"), None);
 }
 
+/// A world with a report key, and a migration that logs the host it ran on:
+/// the world, the key, its secret file, the log and the command.
+fn migrating_world() -> (World, SecretKey, PathBuf, PathBuf, String) {
+    let w = World::new();
+    let (key, key_file) = report_key(&w, "agents");
+    let log = w.path().join("migrations");
+    let cmd = format!("echo \"$HAUL_HOST\" >> {}", log.display());
+    (w, key, key_file, log, cmd)
+}
+
 /// Blesses `r` with `cmd` as its `migrate_once`, run by role `db`, and
 /// `key` as the environment's report key.
 async fn bless_migrating(w: &mut World, r: &haul_release::Release, cmd: &str, key: &SecretKey) {
@@ -154,10 +164,7 @@ async fn a_forged_migrate_done_lets_no_host_switch() {
 
 #[tokio::test]
 async fn a_sealed_record_copied_to_migrate_done_lets_no_host_switch() {
-    let mut w = World::new();
-    let (key, key_file) = report_key(&w, "agents");
-    let log = w.path().join("migrations");
-    let cmd = format!("echo \"$HAUL_HOST\" >> {}", log.display());
+    let (mut w, key, key_file, log, cmd) = migrating_world();
     // R1 migrates honestly: its migrate.done is sealed by a report key.
     let r1 = w.release(&[("v", "1")]);
     bless_migrating(&mut w, &r1, &cmd, &key).await;
@@ -204,50 +211,67 @@ async fn an_agent_without_the_report_key_is_told_its_reports_are_not_believed() 
     assert!(matches!(&out, Outcome::Waiting(e) if e.contains("c1")), "{out:?}");
 }
 
-#[tokio::test]
-async fn a_forged_passed_verification_does_not_open_the_next_wave() {
-    use haul_store::verifications::{self, NewResult, Recorded};
-    let mut w = World::new();
-    let (key, key_file) = report_key(&w, "agents");
+/// Blesses a release for deployment 7 whose first wave waits for `smoke`,
+/// and brings its canary live.
+async fn smoke_gated(w: &mut World, key: &SecretKey, key_file: &PathBuf) -> Blessing {
     let r = w.release(&[("v", "1")]);
     let b = w
         .bless(&r, |b| {
-            two_waves(b, &key);
+            two_waves(b, key);
             b.waves[0].verifications = vec!["smoke".into()];
             b.deployment = Some(7);
         })
         .await;
-    assert!(matches!(once(&w, "c1", &["canary"], Some(&key_file)).await, Outcome::Live { .. }));
+    assert!(matches!(once(w, "c1", &["canary"], Some(key_file)).await, Outcome::Live { .. }));
+    b
+}
+
+/// `smoke` passed for deployment 7, as `haul verify` records it.
+fn smoke_pass() -> haul_store::verifications::NewResult<'static> {
+    haul_store::verifications::NewResult {
+        app: "web",
+        env: "prod",
+        deployment: 7,
+        name: "smoke",
+        result: haul_store::verifications::Outcome::Pass,
+        link: None,
+        reporter: "ci",
+    }
+}
+
+/// `smoke` passed, as stored for blessing `version` of `deployment`.
+fn stored_pass(version: u64, deployment: i64) -> haul_store::verifications::StoredVerification {
+    haul_store::verifications::StoredVerification {
+        app: "web".into(),
+        env: "prod".into(),
+        version,
+        deployment,
+        name: "smoke".into(),
+        result: haul_store::verifications::Outcome::Pass,
+        link: None,
+        reporter: "ci".into(),
+        at: jiff::Timestamp::now(),
+    }
+}
+
+#[tokio::test]
+async fn a_forged_passed_verification_does_not_open_the_next_wave() {
+    use haul_store::verifications::{self, Recorded};
+    let mut w = World::new();
+    let (key, key_file) = report_key(&w, "agents");
+    let b = smoke_gated(&mut w, &key, &key_file).await;
     let out = once(&w, "w1", &["web"], Some(&key_file)).await;
     assert!(matches!(&out, Outcome::Waiting(e) if e.contains("smoke")), "{out:?}");
 
     // Someone who may write the store but holds no report key says it passed.
-    let forged = verifications::StoredVerification {
-        app: "web".into(),
-        env: "prod".into(),
-        version: b.version,
-        deployment: 7,
-        name: "smoke".into(),
-        result: verifications::Outcome::Pass,
-        link: None,
-        reporter: "forger".into(),
-        at: jiff::Timestamp::now(),
-    };
+    let forged = stored_pass(b.version, 7);
     verifications::write(&w.store, &forged, None).await.unwrap();
     let out = once(&w, "w1", &["web"], Some(&key_file)).await;
     assert!(matches!(&out, Outcome::Waiting(e) if e.contains("not taken") && e.contains("not sealed")), "{out:?}");
     assert_eq!(w.live("w1"), None);
 
     // A recorder without a listed report key writes nothing.
-    let new = NewResult {
-        app: "web",
-        env: "prod",
-        deployment: 7,
-        name: "smoke",
-        result: verifications::Outcome::Pass,
-        link: None,
-        reporter: "ci",
-    };
+    let new = smoke_pass();
     let blessing_of = |bytes: &[u8]| haul_bless::Envelope::from_bytes(bytes).ok()?.unverified_blessing().ok();
     let other = SecretKey::generate("other");
     for seal in [None, Some(&other)] {
@@ -258,4 +282,63 @@ async fn a_forged_passed_verification_does_not_open_the_next_wave() {
     let done = verifications::record(&w.store, &new, Some(&key), blessing_of).await.unwrap();
     assert_eq!(done, Recorded::Written(b.version));
     assert!(matches!(once(&w, "w1", &["web"], Some(&key_file)).await, Outcome::Live { .. }));
+}
+
+#[tokio::test]
+async fn a_verification_for_a_blessing_copied_under_a_newer_version_is_not_written_there_nor_taken_for_another_deployment()
+ {
+    use haul_store::verifications::{self, Recorded};
+    let mut w = World::new();
+    let (key, key_file) = report_key(&w, "agents");
+    let b = smoke_gated(&mut w, &key, &key_file).await;
+    // A store writer copies the signed blessing under the next version: a
+    // result recorded there would stand for whatever is blessed next.
+    let bytes = haul_store::blessings::get(&w.store, "web", "prod", b.version).await.unwrap().unwrap();
+    let copy = haul_store::keys::blessing("web", "prod", b.version + 1);
+    w.store.overwrite(&copy, bytes).await.unwrap();
+    let new = smoke_pass();
+    let blessing_of = |bytes: &[u8]| haul_bless::Envelope::from_bytes(bytes).ok()?.unverified_blessing().ok();
+    let done = verifications::record(&w.store, &new, Some(&key), blessing_of).await.unwrap();
+    assert_eq!(done, Recorded::Written(b.version), "written for the version the document names");
+    assert!(
+        w.store.list_keys(&haul_store::keys::verifications("web", "prod", b.version + 1)).await.unwrap().is_empty()
+    );
+    w.store.delete(&copy).await.unwrap();
+    // A sealed pass of another deployment, put in this version's place,
+    // opens no wave.
+    let other = stored_pass(b.version, 8);
+    verifications::write(&w.store, &other, Some(&key)).await.unwrap();
+    let out = once(&w, "w1", &["web"], Some(&key_file)).await;
+    assert!(matches!(&out, Outcome::Waiting(e) if e.contains("not taken") && e.contains("deployment 8")), "{out:?}");
+    assert_eq!(w.live("w1"), None);
+}
+
+#[tokio::test]
+async fn a_forged_migrate_failed_neither_stops_the_migration_nor_stands_for_a_real_failure() {
+    let (mut w, key, key_file, log, cmd) = migrating_world();
+    let r1 = w.release(&[("v", "1")]);
+    bless_migrating(&mut w, &r1, &cmd, &key).await;
+    // Someone who may write the store says the migration failed.
+    let failed = haul_store::keys::claim("web", "prod", &r1.id, "migrate.failed");
+    w.store.create(&failed, bytes::Bytes::from_static(b"it broke")).await.unwrap();
+    let out = once(&w, "a", &["web"], Some(&key_file)).await;
+    assert!(
+        matches!(&out, Outcome::Waiting(e) if e.contains("not claimed yet") && e.contains("not believed")),
+        "{out:?}"
+    );
+    // The migrating host runs it as if the record were not there.
+    assert!(matches!(once(&w, "db1", &["db"], Some(&key_file)).await, Outcome::Live { .. }));
+    assert!(matches!(once(&w, "a", &["web"], Some(&key_file)).await, Outcome::Live { .. }));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "db1\n");
+
+    // A migration that really fails replaces what was forged there, sealed,
+    // and every host is told what failed.
+    let r2 = w.release(&[("v", "2")]);
+    bless_migrating(&mut w, &r2, "echo no >&2; exit 3", &key).await;
+    let failed = haul_store::keys::claim("web", "prod", &r2.id, "migrate.failed");
+    w.store.create(&failed, bytes::Bytes::from_static(b"forged")).await.unwrap();
+    assert!(matches!(once(&w, "db1", &["db"], Some(&key_file)).await, Outcome::Failed(_)));
+    let out = once(&w, "a", &["web"], Some(&key_file)).await;
+    assert!(matches!(&out, Outcome::Failed(e) if e.contains("failed: migrate on db1")), "{out:?}");
+    assert_eq!(w.live("a"), Some(r1.id.clone()));
 }

@@ -378,3 +378,30 @@ fn plan_on_a_pull_environment_says_what_would_be_blessed() {
     let hosts = p.haul(&["deploy", "app", "fleet", "--hosts", "web1"]).fails(2);
     assert!(hosts.stderr.contains("--hosts does not apply"), "{}", hosts.stderr);
 }
+
+#[test]
+fn status_and_store_ls_take_reports_by_the_blessing_not_a_file_that_dropped_its_report_keys() {
+    let p = Project::pull(&["web1"], "report_keys = [\"keys/agents.pub\"]", "");
+    p.haul(&["key", "new", "agents"]).ok();
+    build(&p);
+    p.haul(&["spool", "app"]).ok();
+    p.haul(&["bless", "app", "fleet"]).ok();
+    // The file here no longer lists report keys; the blessing agents run does.
+    p.write("haul.toml", &common::pull::pull_config(&["web1"], "", ""));
+    // Written by someone who may write the store but holds no report key.
+    let forged = serde_json::json!({
+        "host": "web1", "app": "app", "env": "fleet", "phase": "idle",
+        "at": jiff::Timestamp::now().to_string(), "agent": "0",
+    });
+    p.write(".haul/store/reports/app/fleet/web1.json", &forged.to_string());
+    let status = p.haul(&["status", "app", "fleet", "--json"]).ok();
+    assert_eq!(status.json().as_array().map(Vec::len), Some(0), "{}", status.stdout);
+    assert!(status.stderr.contains("web1.json: it is not sealed by a report key"), "{}", status.stderr);
+    let env = &ls(&p)["apps"][0]["environments"][0];
+    assert_eq!(env["agents"].as_array().map(Vec::len), Some(0), "{env}");
+    assert!(env["agents_problem"].as_str().unwrap_or_default().contains("not sealed"), "{env}");
+    // A blessing nothing here can verify still makes the readers want seals.
+    std::fs::rename(p.path().join("keys"), p.path().join("keys.away")).unwrap();
+    let env = &ls(&p)["apps"][0]["environments"][0];
+    assert_eq!(env["agents"].as_array().map(Vec::len), Some(0), "{env}");
+}

@@ -184,9 +184,10 @@ async fn a_verification_posted_to_the_server_for_a_pull_deployment_reaches_the_s
     .await
     .unwrap();
     assert_eq!(r.status, 201, "{:?}", r.json());
-    let stored = haul_store::verifications::read(&w.store, "web", "prod", 1, &haul_store::reports::Reporters::Anyone)
-        .await
-        .unwrap();
+    let stored =
+        haul_store::verifications::read(&w.store, "web", "prod", 1, Some(id), &haul_store::reports::Reporters::Anyone)
+            .await
+            .unwrap();
     let smoke = &stored["smoke"];
     assert_eq!((smoke.deployment, smoke.result), (id, haul_store::verifications::Outcome::Fail), "{smoke:?}");
     assert_eq!(smoke.reporter, "qa");

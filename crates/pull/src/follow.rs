@@ -233,7 +233,9 @@ where
         if t.doc.waves.iter().any(|w| !w.verifications.is_empty()) {
             // Unreadable now: the agents cannot read them either; the next
             // poll tries again.
-            if let Ok(r) = haul_store::verifications::read(t.store, t.app, t.env, t.version, &reporters).await {
+            if let Ok(r) =
+                haul_store::verifications::read(t.store, t.app, t.env, t.version, t.doc.deployment, &reporters).await
+            {
                 results = r.into_iter().map(|(n, v)| (n, v.result)).collect();
             }
         }

@@ -16,4 +16,7 @@ pub mod run;
 pub mod verify;
 
 pub use error::{PullError, Result};
-pub use open::{Read, ago, open_store, phase, pull_env, read_blessing, report_keys, reporters, signing_keys, trust};
+pub use open::{
+    Read, ago, open_store, phase, pull_env, read_blessing, report_keys, reporters, reporters_for, reporters_now,
+    signing_keys, trust,
+};

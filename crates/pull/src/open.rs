@@ -6,6 +6,7 @@
 use crate::{PullError, Result};
 use haul_bless::{Blessing, Envelope, PublicKey, Refusal, SecretKey, Trust};
 use haul_config::{Config, Environment, Mode};
+use haul_store::reports::Reporters;
 use haul_store::{Store, StoreOptions};
 
 /// Opens the store `config` names. `writes`: the caller writes to it, so
@@ -51,8 +52,35 @@ pub fn report_keys(config: &Config, env: &str) -> Result<Vec<PublicKey>> {
 }
 
 /// Who may speak for `env`'s hosts in the store, by its `report_keys`.
-pub fn reporters(config: &Config, env: &str) -> Result<haul_store::reports::Reporters> {
-    Ok(haul_store::reports::Reporters::of(report_keys(config, env)?))
+pub fn reporters(config: &Config, env: &str) -> Result<Reporters> {
+    Ok(Reporters::of(report_keys(config, env)?))
+}
+
+/// Who may speak for `env`'s hosts as a controller reads the store, given
+/// `blessed`, the environment's latest blessing: the rule its agents follow
+/// ([`Reporters::of_blessing`]) when keys trusted here signed it; `env`'s
+/// `report_keys` in this file when it names none. A blessing that names
+/// report keys but is not verified here still makes the reader want seals,
+/// by this file's keys (none listed: no one is believed), so neither a
+/// forged blessing nor a file that lags the blessing widens who is taken.
+pub fn reporters_for(config: &Config, env: &str, blessed: Option<&Read>) -> Result<Reporters> {
+    match blessed {
+        Some(r) if !r.doc.report_keys.is_empty() => match r.verified {
+            Ok(true) => Ok(Reporters::of_blessing(&r.doc)),
+            _ => Ok(Reporters::Sealed(report_keys(config, env)?)),
+        },
+        _ => reporters(config, env),
+    }
+}
+
+/// [`reporters_for`] with `app` in `env`'s latest blessing, read now.
+pub async fn reporters_now(config: &Config, store: &Store, app: &str, env: &str) -> Result<Reporters> {
+    let trust = trust(config)?;
+    let read = match haul_store::blessings::latest(store, app, env).await? {
+        Some((_, bytes)) => read_blessing(&bytes, trust.as_ref(), app, env).ok(),
+        None => None,
+    };
+    reporters_for(config, env, read.as_ref())
 }
 
 /// The keys blessings are checked with here: `[keys] trust` when listed,

@@ -249,10 +249,11 @@ pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<
     let mut said: Said = Default::default();
     loop {
         for (app, env) in &pulls {
-            // A report key file that cannot be read leaves that
-            // environment's store reports untaken (said once), never taken
-            // unchecked.
-            let reporters = match haul_pull::reporters(&state.config, env) {
+            // Reports are taken by the rule of the latest blessing, as
+            // agents take them; a report key file that cannot be read, or a
+            // store that cannot be read, leaves that environment's store
+            // reports untaken (said once), never taken unchecked.
+            let reporters = match haul_pull::reporters_now(&state.config, &store, app, env).await {
                 Ok(r) => r,
                 Err(e) => {
                     say(&mut said, (app.clone(), env.clone(), String::new()), "keys".into(), e.to_string());

@@ -124,8 +124,9 @@ pub(crate) async fn release_dirs(store: &Store, app: &str) -> Result<BTreeMap<Re
     Ok(dirs)
 }
 
-/// Who may speak for the hosts of an environment, by its name.
-pub type ReportersOf<'a> = &'a (dyn Fn(&str) -> reports::Reporters + Sync);
+/// Who may speak for the hosts of an app in an environment, by their names
+/// and the newest envelope as stored (judging it is the caller's job).
+pub type ReportersOf<'a> = &'a (dyn Fn(&str, &str, Option<&StoredEnvelope>) -> reports::Reporters + Sync);
 
 /// What the store holds for `app` (or every app); each environment's
 /// reports are read as `reporters` says.
@@ -199,14 +200,15 @@ async fn app_summary(store: &Store, app: &str, reporters: ReportersOf<'_>) -> Re
             }
         }
         // One bad report is named and hides no other agent.
-        let (agents, agents_problem) = match reports::read_each(store, app, &env, &reporters(&env)).await {
-            Ok(r) if r.problems.is_empty() => (r.reports, None),
-            Ok(r) => {
-                let said: Vec<String> = r.problems.iter().map(ToString::to_string).collect();
-                (r.reports, Some(said.join("; ")))
-            }
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
+        let (agents, agents_problem) =
+            match reports::read_each(store, app, &env, &reporters(app, &env, envelopes.first())).await {
+                Ok(r) if r.problems.is_empty() => (r.reports, None),
+                Ok(r) => {
+                    let said: Vec<String> = r.problems.iter().map(ToString::to_string).collect();
+                    (r.reports, Some(said.join("; ")))
+                }
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
         environments.push(EnvSummary { env, versions: vs, envelopes, agents, agents_problem });
     }
     Ok(AppSummary { app: app.to_string(), releases, unfinished, environments })

@@ -101,7 +101,10 @@ pub async fn record(
     let history = crate::blessings::history(store, v.app, v.env, LOOK_BACK).await?;
     let found = history.iter().find_map(|(version, bytes)| {
         blessing_of(bytes)
-            .filter(|b| b.app == v.app && b.env == v.env && b.deployment == Some(v.deployment))
+            // The document's own version, not only its key's: a blessing
+            // copied under a newer version must not receive the result
+            // (it would stand for whatever is later blessed as that version).
+            .filter(|b| b.app == v.app && b.env == v.env && b.version == *version && b.deployment == Some(v.deployment))
             .map(|b| (*version, b))
     });
     let Some((version, blessing)) = found else {
@@ -149,17 +152,18 @@ pub async fn write(store: &Store, v: &StoredVerification, seal: Option<&SecretKe
     store.overwrite(&key, sealed(serde_json::to_vec(v).expect("a verification serializes"), seal)).await
 }
 
-/// The standing result of each verification of blessing `version`, by
-/// name. An object that cannot be read, or that speaks for another key, is
-/// an error naming it: a wave must not take a garbled result as missing
-/// and wait, nor as passed. So is one `reporters` do not take (for the
-/// blessing's agents, [`Reporters::of_blessing`]): a forged `pass` lets no
-/// wave go on.
+/// The standing result of each verification of blessing `version`, whose
+/// deployment is `deployment`, by name. An object that cannot be read, or
+/// that speaks for another key or deployment, is an error naming it: a wave
+/// must not take a garbled result as missing and wait, nor as passed. So is
+/// one `reporters` do not take (for the blessing's agents,
+/// [`Reporters::of_blessing`]): a forged `pass` lets no wave go on.
 pub async fn read(
     store: &Store,
     app: &str,
     env: &str,
     version: u64,
+    deployment: Option<i64>,
     reporters: &Reporters,
 ) -> Result<BTreeMap<String, StoredVerification>, StoreError> {
     let prefix = keys::verifications(keys::component("app", app)?, keys::component("environment", env)?, version);
@@ -170,10 +174,15 @@ pub async fn read(
         let bytes = reporters.open(&bytes).map_err(corrupt)?;
         let v: StoredVerification = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         let home = keys::component("verification", &v.name).map(|n| keys::verification(app, env, version, n));
-        if v.app != app || v.env != env || v.version != version || home.ok().as_deref() != Some(key.as_str()) {
+        if v.app != app
+            || v.env != env
+            || v.version != version
+            || Some(v.deployment) != deployment
+            || home.ok().as_deref() != Some(key.as_str())
+        {
             return Err(corrupt(format!(
-                "it is verification {:?} of {} in {} version {}",
-                v.name, v.app, v.env, v.version
+                "it is verification {:?} of {} in {} version {} (deployment {})",
+                v.name, v.app, v.env, v.version, v.deployment
             )));
         }
         out.insert(v.name.clone(), v);

@@ -138,7 +138,7 @@ async fn list_summarises_releases_blessings_and_agents(b: Backend) {
     let other = f.release("api", &[("a", b"api")]);
     spool::spool(&f.store, &f.cache, "api", &other, "bob").await.unwrap();
 
-    let s = list::summary(&f.store, Some("web"), &|_| Reporters::Anyone).await.unwrap();
+    let s = list::summary(&f.store, Some("web"), &|_, _, _| Reporters::Anyone).await.unwrap();
     assert_eq!(s.apps.len(), 1);
     let web = &s.apps[0];
     let ids: Vec<&str> = web.releases.iter().map(|r| r.id.as_str()).collect();
@@ -153,7 +153,7 @@ async fn list_summarises_releases_blessings_and_agents(b: Backend) {
     assert!(prod.envelopes[0].envelope.contains("\"v7\""));
     assert_eq!(web.environments[1].agents, vec![report]);
 
-    let all = list::summary(&f.store, None, &|_| Reporters::Anyone).await.unwrap();
+    let all = list::summary(&f.store, None, &|_, _, _| Reporters::Anyone).await.unwrap();
     assert_eq!(all.apps.iter().map(|a| a.app.as_str()).collect::<Vec<_>>(), ["api", "web"]);
     // Serde-able for --json, both ways.
     let json = serde_json::to_string(&all).unwrap();
@@ -161,9 +161,9 @@ async fn list_summarises_releases_blessings_and_agents(b: Backend) {
 
     // An index that cannot be read is shown with its problem, not skipped.
     f.store.overwrite(&keys::release_index("web", &one), Bytes::from_static(b"garbage")).await.unwrap();
-    let s = list::summary(&f.store, Some("web"), &|_| Reporters::Anyone).await.unwrap();
+    let s = list::summary(&f.store, Some("web"), &|_, _, _| Reporters::Anyone).await.unwrap();
     assert!(s.apps[0].releases[0].problem.is_some());
-    assert!(list::summary(&f.store, Some("a/b"), &|_| Reporters::Anyone).await.is_err());
+    assert!(list::summary(&f.store, Some("a/b"), &|_, _, _| Reporters::Anyone).await.is_err());
 }
 
 async fn purge_removes_a_losing_spools_objects_beside_a_kept_release(b: Backend) {

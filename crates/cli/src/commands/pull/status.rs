@@ -31,7 +31,7 @@ pub async fn rows(config: &Config, app: &str, env: &str) -> Result<Rows> {
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     let mut out = Vec::new();
-    let reporters = haul_pull::reporters(config, env)?;
+    let reporters = haul_pull::reporters_for(config, env, blessed.as_ref().map(|(_, r)| r))?;
     let read = haul_store::reports::read_each(&store, app, env, &reporters).await?;
     for r in read.reports {
         let silent = now.duration_since(r.at).as_secs() as u64 > silent_after.as_secs();

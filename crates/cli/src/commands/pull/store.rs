@@ -19,12 +19,18 @@ async fn apps(ctx: &Ctx, store: &Store, app: Option<&str>) -> Result<Vec<AppSumm
     if let Some(a) = app {
         config.app(a).map_err(|e| Failure::Usage(e.to_string()))?;
     }
-    let mut by_env = std::collections::BTreeMap::new();
+    // Every report key file is read first: one that cannot be read is an
+    // error here, not a store whose reports are taken unchecked.
     for env in config.environments.keys() {
-        by_env.insert(env.get_ref().clone(), haul_pull::reporters(&config, env.get_ref())?);
+        haul_pull::reporters(&config, env.get_ref())?;
     }
-    // An environment the file does not name has no report keys here.
-    let reporters = |env: &str| by_env.get(env).cloned().unwrap_or(haul_store::reports::Reporters::Anyone);
+    let trust = trust(&config)?;
+    // Each environment's reports are taken by the rule of its newest
+    // blessing (`reporters_for`), even one this file does not name.
+    let reporters = |app: &str, env: &str, newest: Option<&haul_store::list::StoredEnvelope>| {
+        let read = newest.and_then(|b| read_blessing(b.envelope.as_bytes(), trust.as_ref(), app, env).ok());
+        haul_pull::reporters_for(&config, env, read.as_ref()).unwrap_or(haul_store::reports::Reporters::Sealed(vec![]))
+    };
     Ok(summary(store, app, &reporters).await?.apps)
 }
 
