@@ -73,11 +73,17 @@ pub fn reporters_for(config: &Config, env: &str, blessed: Option<&Read>) -> Resu
     }
 }
 
-/// [`reporters_for`] with `app` in `env`'s latest blessing, read now.
-pub async fn reporters_now(config: &Config, store: &Store, app: &str, env: &str) -> Result<Reporters> {
-    let trust = trust(config)?;
+/// [`reporters_for`] with `app` in `env`'s latest blessing, read now and
+/// judged with `trust` ([`trust`]).
+pub async fn reporters_now(
+    config: &Config,
+    store: &Store,
+    trust: Option<&Trust>,
+    app: &str,
+    env: &str,
+) -> Result<Reporters> {
     let read = match haul_store::blessings::latest(store, app, env).await? {
-        Some((_, bytes)) => read_blessing(&bytes, trust.as_ref(), app, env).ok(),
+        Some((_, bytes)) => read_blessing(&bytes, trust, app, env).ok(),
         None => None,
     };
     reporters_for(config, env, read.as_ref())

@@ -72,7 +72,9 @@ where
 /// `g.release` for deployment `g.deployment`.
 pub async fn bless(observer: &dyn Observer, g: &Go<'_>) -> Result<Blessed> {
     let t0 = Instant::now();
-    let before = before(g.store, g.app, g.env, &crate::reporters_now(g.config, g.store, g.app, g.env).await?).await?;
+    let trust = crate::trust(g.config)?;
+    let reporters = crate::reporters_now(g.config, g.store, trust.as_ref(), g.app, g.env).await?;
+    let before = before(g.store, g.app, g.env, &reporters).await?;
     let doc = publish(observer, &g.blessing(g.reason.clone()), g.release).await?;
     let (app, env, id) = (g.app, g.env, g.release);
     observer.progress(Progress::Note(&format!("blessed {app} {id} for {env} as version {}", doc.version)));

@@ -247,16 +247,25 @@ pub(crate) async fn ingest(state: State, mut stop: tokio::sync::watch::Receiver<
     // host, a clock ahead) or an unreadable store is said once, not every
     // round, and again only when it changes; each is tried again next round.
     let mut said: Said = Default::default();
+    // Read once: the keys blessings are judged with are the config's,
+    // which does not change while the server runs.
+    let trust = haul_pull::trust(&state.config).map_err(|e| e.to_string());
     loop {
         for (app, env) in &pulls {
             // Reports are taken by the rule of the latest blessing, as
             // agents take them; a report key file that cannot be read, or a
             // store that cannot be read, leaves that environment's store
             // reports untaken (said once), never taken unchecked.
-            let reporters = match haul_pull::reporters_now(&state.config, &store, app, env).await {
+            let reporters = match &trust {
+                Ok(t) => haul_pull::reporters_now(&state.config, &store, t.as_ref(), app, env)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.clone()),
+            };
+            let reporters = match reporters {
                 Ok(r) => r,
                 Err(e) => {
-                    say(&mut said, (app.clone(), env.clone(), String::new()), "keys".into(), e.to_string());
+                    say(&mut said, (app.clone(), env.clone(), String::new()), "keys".into(), e);
                     continue;
                 }
             };

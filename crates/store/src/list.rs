@@ -200,15 +200,15 @@ async fn app_summary(store: &Store, app: &str, reporters: ReportersOf<'_>) -> Re
             }
         }
         // One bad report is named and hides no other agent.
-        let (agents, agents_problem) =
-            match reports::read_each(store, app, &env, &reporters(app, &env, envelopes.first())).await {
-                Ok(r) if r.problems.is_empty() => (r.reports, None),
-                Ok(r) => {
-                    let said: Vec<String> = r.problems.iter().map(ToString::to_string).collect();
-                    (r.reports, Some(said.join("; ")))
-                }
-                Err(e) => (Vec::new(), Some(e.to_string())),
-            };
+        let who = reporters(app, &env, envelopes.first());
+        let (agents, agents_problem) = match reports::read_each(store, app, &env, &who).await {
+            Ok(r) if r.problems.is_empty() => (r.reports, None),
+            Ok(r) => {
+                let said: Vec<String> = r.problems.iter().map(ToString::to_string).collect();
+                (r.reports, Some(said.join("; ")))
+            }
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
         environments.push(EnvSummary { env, versions: vs, envelopes, agents, agents_problem });
     }
     Ok(AppSummary { app: app.to_string(), releases, unfinished, environments })
