@@ -288,6 +288,46 @@ fn a_disk_filling_during_stage_switches_no_host_and_removes_the_partial_release(
     assert_recorded(&p, "failed");
 }
 
+/// A rollback whose only change on each host is its switch holds each
+/// host's lock by the session it was taken in. haul killed while it holds
+/// them (in a `before_switch` hook on h2) leaves no lock behind: each host
+/// releases its own once the session is gone, and switches nothing. An
+/// immediate rerun rolls back.
+#[test]
+fn a_rollback_killed_while_holding_its_locks_leaves_no_lock_and_no_switch() {
+    let (fleet, p) = setup(
+        FleetOptions { hosts: 2, ..FleetOptions::default() },
+        Fleet,
+        &format!("[apps.app.hooks]\nbefore_switch = ['{HOLD}']\n"),
+    );
+    let v1 = deploy(&p);
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = deploy(&p);
+    std::fs::write(on(&fleet, 1, "/srv/hold"), "").unwrap();
+    let mut child = p.spawn(&["rollback", "app", "prod"]);
+    wait_for(&on(&fleet, 1, "/srv/held"));
+    let locks = || (0..2).filter(|&i| on(&fleet, i, "/srv/app/.haul/lock").exists()).count();
+    assert_eq!(locks(), 2, "every host is locked before any changes");
+    assert!(std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap().success());
+    child.wait().unwrap();
+    std::fs::remove_file(on(&fleet, 1, "/srv/hold")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while locks() > 0 {
+        assert!(std::time::Instant::now() < deadline, "a lock outlived the killed run's sessions");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for i in 0..2 {
+        assert_eq!(live(&fleet, i).as_deref(), Some(v2.as_str()), "h{}: nothing switched", i + 1);
+    }
+    assert_consistent(&fleet);
+
+    p.haul(&["rollback", "app", "prod"]).ok();
+    for i in 0..2 {
+        assert_eq!(live(&fleet, i).as_deref(), Some(v1.as_str()), "h{} rolled back", i + 1);
+    }
+    assert_consistent(&fleet);
+}
+
 #[test]
 fn haul_killed_in_switch_on_local_hosts_converges_on_a_rerun() {
     let marks = tempfile::tempdir().unwrap();

@@ -23,6 +23,7 @@ mod content;
 pub mod gate;
 mod guard;
 mod history;
+mod hold;
 mod holder;
 mod lock;
 mod probe;
@@ -38,6 +39,7 @@ pub use content::{ContentFile, is_content_path};
 /// writes a person's command (a health check) into a script of its own.
 pub use haul_transport::quote;
 pub use history::{Event, EventKind, previous_links, rollback_target};
+pub use hold::HeldLock;
 pub use holder::Holder;
 pub use lock::{LockInfo, LockOutcome};
 pub use probe::HostProbe;

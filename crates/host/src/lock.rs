@@ -129,7 +129,7 @@ impl HostApp {
         }
     }
 
-    fn outcome(&self, text: &str) -> Result<LockOutcome, HostError> {
+    pub(crate) fn outcome(&self, text: &str) -> Result<LockOutcome, HostError> {
         let mut lines = text.lines();
         match lines.next() {
             Some("acquired") => Ok(LockOutcome::Acquired),

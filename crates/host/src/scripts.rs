@@ -15,13 +15,14 @@ macro_rules! script {
 }
 
 pub(crate) const LOCK: &str = script!("lock.sh", "lock-take.sh");
-pub(crate) const LOCK_INSPECT: &str = script!("live.sh", "lock.sh", "lock-inspect.sh", "inspect.sh");
+pub(crate) const LOCK_INSPECT: &str = script!("live.sh", "lock.sh", "inspect.sh", "lock-inspect.sh");
+pub(crate) const LOCK_HOLD: &str = script!("guard.sh", "live.sh", "lock.sh", "inspect.sh", "switch.sh", "lock-hold.sh");
 pub(crate) const UNLOCK: &str = script!("guard.sh", "unlock.sh");
 pub(crate) const TAKE_OVER: &str = script!("guard.sh", "take-over.sh");
 pub(crate) const FORCE_UNLOCK: &str = script!("guard.sh", "force-unlock.sh");
 pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "prune.sh");
-pub(crate) const INSPECT: &str = script!("live.sh", "inspect.sh");
-pub(crate) const SWITCH: &str = script!("switch.sh");
+pub(crate) const INSPECT: &str = script!("live.sh", "inspect.sh", "inspect-run.sh");
+pub(crate) const SWITCH: &str = script!("switch.sh", "switch-run.sh");
 pub(crate) const SWITCH_UNLOCK: &str = script!("guard.sh", "switch.sh", "switch-unlock.sh");
 pub(crate) const RECORD: &str = script!("record.sh");
 pub(crate) const REMOVE: &str = script!("live.sh", "remove.sh");
@@ -55,8 +56,10 @@ const FILES: &[&str] = &[
     "discard.sh",
     "force-unlock.sh",
     "guard.sh",
+    "inspect-run.sh",
     "inspect.sh",
     "live.sh",
+    "lock-hold.sh",
     "lock-inspect.sh",
     "lock-take.sh",
     "lock.sh",
@@ -68,6 +71,7 @@ const FILES: &[&str] = &[
     "stage-finish.sh",
     "stage.sh",
     "step.sh",
+    "switch-run.sh",
     "switch-unlock.sh",
     "switch.sh",
     "take-over.sh",
@@ -81,6 +85,7 @@ mod tests {
     const ALL: &[&str] = &[
         super::LOCK,
         super::LOCK_INSPECT,
+        super::LOCK_HOLD,
         super::UNLOCK,
         super::TAKE_OVER,
         super::FORCE_UNLOCK,

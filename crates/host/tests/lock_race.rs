@@ -245,31 +245,45 @@ fn taking_the_lock_and_reading_the_host_in_one_script_is_the_same_lock(shell: &[
     let inside = Arc::new(AtomicUsize::new(0));
     runtime().block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
+        // Takers of each kind at once: the lock alone, the lock and the
+        // host read under it, and the lock held by an open session, let go
+        // by a release or by dropping it.
         for w in 0..6 {
             let (a, inside) = (a.clone(), inside.clone());
             tasks.spawn(async move {
                 for r in 0..6 {
                     let me = info(&format!("w{w}-r{r}"), Holder::current());
                     loop {
-                        let (outcome, state) = if w % 2 == 0 {
-                            a.lock_inspect(&me).await.expect("taking the lock never fails")
-                        } else {
-                            (a.lock(&me).await.expect("taking the lock never fails"), None)
+                        let (outcome, state, held) = match w % 3 {
+                            0 => {
+                                let (o, s) = a.lock_inspect(&me).await.expect("taking the lock never fails");
+                                (o, s, None)
+                            }
+                            1 => (a.lock(&me).await.expect("taking the lock never fails"), None, None),
+                            _ => {
+                                let (o, h) = a.lock_hold(&me).await.expect("taking the lock never fails");
+                                let (s, h) = h.map(|(s, h)| (Some(s), Some(h))).unwrap_or((None, None));
+                                (o, s, h)
+                            }
                         };
                         match outcome {
                             LockOutcome::Acquired => {
                                 assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
-                                if w % 2 == 0 {
+                                if w % 3 != 1 {
                                     let state = state.expect("read under the lock");
                                     let held = state.lock.expect("the lock just taken is on the host");
                                     assert_eq!(held.token, me.token);
                                 }
                                 inside.fetch_sub(1, Ordering::SeqCst);
-                                a.unlock(&me.token).await.expect("release");
+                                match held {
+                                    Some(h) if r % 2 == 0 => h.release().await.expect("release"),
+                                    Some(h) => drop(h),
+                                    None => a.unlock(&me.token).await.expect("release"),
+                                }
                                 break;
                             }
                             LockOutcome::Held(other) => {
-                                assert!(state.is_none(), "nothing is read under someone else's lock");
+                                assert!(state.is_none() && held.is_none(), "nothing is read under someone else's lock");
                                 assert_ne!(other.token, me.token);
                             }
                         }
@@ -279,6 +293,13 @@ fn taking_the_lock_and_reading_the_host_in_one_script_is_the_same_lock(shell: &[
         }
         while let Some(r) = tasks.join_next().await {
             r.unwrap();
+        }
+        // The last hold was dropped: its script releases on its own.
+        for _ in 0..100 {
+            if !tmp.path().join("app/.haul/lock").exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     });
     assert!(!tmp.path().join("app/.haul/lock").exists());

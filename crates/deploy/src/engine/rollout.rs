@@ -3,6 +3,7 @@
 //! task fails.
 
 use crate::engine::humanize;
+use crate::engine::locks::Held;
 use crate::engine::run::{Locked, Unlocked};
 use crate::engine::state::HostRun;
 use crate::plan::{Action, On, Plan, PlanKind, PlanPhase, RolloutPlan};
@@ -23,13 +24,23 @@ pub(super) struct RunCx<'a> {
     pub t0: Instant,
     /// Set when the switch is the last thing the run does on a host: the
     /// switch then releases the host's lock in the same round trip.
-    pub unlock_at_switch: Option<(&'a str, &'a Unlocked)>,
+    pub unlock_at_switch: Option<UnlockAtSwitch<'a>>,
+}
+
+/// How a switch that is the last thing a run does on a host releases its
+/// lock: in the session holding it, where there is one, else by `token`;
+/// either way the host goes into `unlocked`.
+#[derive(Clone, Copy)]
+pub(super) struct UnlockAtSwitch<'a> {
+    pub token: &'a str,
+    pub unlocked: &'a Unlocked,
+    pub held: &'a Held,
 }
 
 /// Whether the switch may release each host's lock itself: in a rollback
 /// (whose failure policy is always `halt`, so no host is ever switched
 /// back), all at once, with no task after the switch.
-fn unlocks_at_switch(plan: &Plan) -> bool {
+pub(super) fn unlocks_at_switch(plan: &Plan) -> bool {
     let mut tasks = plan.phases.iter().filter(|p| p.phase != Phase::Build).flat_map(|p| &p.tasks);
     plan.kind == PlanKind::Rollback
         && matches!(plan.rollout, RolloutPlan::Fleet)
@@ -69,7 +80,8 @@ impl Engine {
         self.observer.progress(Progress::Work(work));
         let (early, late): (Vec<&PlanPhase>, Vec<&PlanPhase>) =
             plan.phases.iter().filter(|p| p.phase != Phase::Build).partition(|p| p.phase < Phase::Switch);
-        let unlock_at_switch = unlocks_at_switch(plan).then_some((token, locked.unlocked));
+        let unlock_at_switch =
+            unlocks_at_switch(plan).then_some(UnlockAtSwitch { token, unlocked: locked.unlocked, held: locked.held });
         let cx = RunCx { plan, release, secrets, release_id: release_id.clone(), t0, unlock_at_switch };
         for phase in early {
             self.run_phase(&cx, &mut runs, phase, None).await?;

@@ -2,6 +2,8 @@
 //! that can be reached, the locks, and each host's goal; then the rollout,
 //! and the report of hosts that were left out.
 
+use crate::engine::locks::Held;
+use crate::engine::rollout::unlocks_at_switch;
 use crate::engine::state::HostRun;
 use crate::fanout::each;
 use crate::plan::{Action, Plan, PlanKind, ReleaseChoice};
@@ -21,6 +23,8 @@ pub(super) struct Locked<'a> {
     pub(super) token: &'a str,
     /// The hosts whose lock the run already released (by name).
     pub(super) unlocked: &'a Unlocked,
+    /// The locks held by open sessions, for the switch to use.
+    pub(super) held: &'a Held,
 }
 
 /// The hosts a run unlocked as it went: a switch that is the last thing a
@@ -58,17 +62,23 @@ impl Engine {
             PlanKind::Deploy => "deploy",
             PlanKind::Rollback => "rollback",
         };
-        let (token, states) = self
+        // A run whose only change on each host is its last task, the
+        // switch, keeps each lock's session open to switch in, where every
+        // host's session can be open at once.
+        let hold = unlocks_at_switch(plan) && apps.len() <= self.parallel;
+        let (token, states, held) = self
             .lock_inspect_all(
                 &apps,
                 format!("{verb} {} {}", plan.app, plan.env),
                 self.unlock_hint(&plan.app, &plan.env),
+                hold,
             )
             .await?;
         let unlocked = Unlocked::default();
-        let locked = Locked { apps: apps.clone(), states, token: &token, unlocked: &unlocked };
+        let locked = Locked { apps: apps.clone(), states, token: &token, unlocked: &unlocked, held: &held };
         let mut result = self.run_locked(plan, release.as_deref(), &secrets, locked, t0).await;
-        let unlocked = unlocked.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut unlocked = unlocked.into_inner().unwrap_or_else(|p| p.into_inner());
+        unlocked.extend(self.release_held(held).await);
         let still: Vec<HostApp> = apps.into_iter().filter(|a| !unlocked.contains(a.host())).collect();
         self.unlock_all(&still, &token).await;
         let add = |r: &mut DeployReport| {

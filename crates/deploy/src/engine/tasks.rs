@@ -239,9 +239,14 @@ impl Engine {
                 };
                 let event = self.event(kind, &plan.env, run.before.clone(), Some(run.goal.to_string()));
                 match cx.unlock_at_switch {
-                    Some((token, unlocked)) => {
-                        if app.switch_unlock(&run.goal, &event, token).await? {
-                            unlocked.lock().unwrap_or_else(|p| p.into_inner()).insert(app.host().to_string());
+                    Some(u) => {
+                        let held = u.held.lock().unwrap_or_else(|p| p.into_inner()).remove(app.host());
+                        let released = match held {
+                            Some(held) => held.switch_unlock(&run.goal, &event).await?,
+                            None => app.switch_unlock(&run.goal, &event, u.token).await?,
+                        };
+                        if released {
+                            u.unlocked.lock().unwrap_or_else(|p| p.into_inner()).insert(app.host().to_string());
                         }
                     }
                     None => app.switch(&run.goal, &event).await?,

@@ -1,0 +1,201 @@
+//! A lock held by an open session: taken, read under, and later released
+//! (with or without a switch) by one script on the host, so a run whose
+//! only change on a host is its switch (a rollback) costs that host one
+//! session, not two, and still locks every host before it changes any.
+//!
+//! `lock-hold.sh` takes the lock and prints what is on the host, then a
+//! marker line, and waits on its input. [`HeldLock`] is haul's end of that
+//! input. Whatever becomes of haul, the script ends by releasing the lock:
+//! a `switch` command switches first; anything else, a command cut short,
+//! or the end of the input (haul dropped the [`HeldLock`], exited, was
+//! killed, or lost the connection) only releases it. The lock file is the
+//! same as every other taker's, so every rule of `lock.rs` holds.
+
+use crate::{Event, HostApp, HostError, HostState, LockInfo, LockOutcome, scripts};
+use haul_release::ReleaseId;
+use haul_transport::{Input, Output, TransportError};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::task::JoinHandle;
+
+/// How much of a host's answer is buffered between the script and haul.
+const PIPE: usize = 64 * 1024;
+
+/// A lock on one host held by a script waiting for haul's word. Dropping
+/// it releases the lock on the host (the script reads the end of its
+/// input) without waiting; [`HeldLock::release`] waits.
+#[derive(Debug)]
+pub struct HeldLock {
+    app: HostApp,
+    input: DuplexStream,
+    output: BufReader<DuplexStream>,
+    task: JoinHandle<Result<Output, TransportError>>,
+}
+
+impl HostApp {
+    /// [`HostApp::lock_inspect`], keeping the session open: when the lock
+    /// was acquired, returns what is on the host and the [`HeldLock`] that
+    /// switches and releases it in the same session.
+    pub async fn lock_hold(&self, info: &LockInfo) -> Result<(LockOutcome, Option<(HostState, HeldLock)>), HostError> {
+        let line = serde_json::to_string(info).expect("lock serializes");
+        let marker = format!("@held {}", info.token);
+        let (input, script_in) = tokio::io::duplex(PIPE);
+        let (script_out, output) = tokio::io::duplex(PIPE);
+        let transport = self.transport().clone();
+        let args = [self.dir().to_string(), line, marker.clone(), info.token.clone()];
+        let task = tokio::spawn(async move {
+            let input = Input::Reader(Box::new(script_in));
+            transport.exec_stream(scripts::LOCK_HOLD, &args, input, Box::new(script_out), None).await
+        });
+        let mut held = HeldLock { app: self.clone(), input, output: BufReader::new(output), task };
+        let mut text = Vec::new();
+        let mut marked = false;
+        loop {
+            let start = text.len();
+            let n = held.output.read_until(b'\n', &mut text).await.map_err(|e| lost(&held.app, &e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            if text[start..].strip_suffix(b"\n") == Some(marker.as_bytes()) {
+                text.truncate(start);
+                marked = true;
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&text).into_owned();
+        if !marked {
+            // The script ended without holding the lock: held by someone
+            // else, or failed. Its input is closed first, or the transport
+            // would wait for it.
+            let out = held.finish().await?;
+            if !out.success() {
+                let out = Output { stdout: text.into_bytes(), ..out };
+                return Err(self.script_error("take lock", &out));
+            }
+            return Ok((self.outcome(&text)?, None));
+        }
+        let state = text
+            .strip_prefix("acquired\n")
+            .ok_or_else(|| HostError::Invalid {
+                host: self.host().into(),
+                message: format!("unexpected answer while taking the lock: {text}"),
+            })
+            .and_then(|state| crate::state::parse_state(self.host(), state));
+        match state {
+            Ok(state) => Ok((LockOutcome::Acquired, Some((state, held)))),
+            Err(e) => {
+                // Nothing can be done under a lock whose host cannot be
+                // read: it is released before the error is told.
+                held.release().await?;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl HeldLock {
+    pub fn host(&self) -> &str {
+        self.app.host()
+    }
+
+    /// Switches to the complete release `to`, recording `event`, and then
+    /// releases the lock: [`HostApp::switch_unlock`] in the held session.
+    /// Returns whether the lock was released; fails exactly as
+    /// [`HostApp::switch`] does, so [`HostError::switch_may_have_moved`]
+    /// tells whether `current` may have moved.
+    pub async fn switch_unlock(mut self, to: &ReleaseId, event: &Event) -> Result<bool, HostError> {
+        let command = format!("switch\n{to}\n{}\n", event.to_line());
+        // A failed write is judged by how the script ended, below.
+        let _ = self.input.write_all(command.as_bytes()).await;
+        let app = self.app.clone();
+        let out = self.finish().await?;
+        match out.code {
+            Some(0) => Ok(true),
+            Some(crate::SWITCHED_STILL_LOCKED) => Ok(false),
+            _ => Err(app.script_error(&format!("switch to {to}"), &out)),
+        }
+    }
+
+    /// Releases the lock, changing nothing else, and waits until it is.
+    pub async fn release(mut self) -> Result<(), HostError> {
+        let _ = self.input.write_all(b"release\n").await;
+        let app = self.app.clone();
+        let out = self.finish().await?;
+        match out.code {
+            Some(0) => Ok(()),
+            _ => Err(app.script_error("release lock", &out)),
+        }
+    }
+
+    /// Closes the script's input and waits for it to end, reading what it
+    /// still prints.
+    async fn finish(self) -> Result<Output, HostError> {
+        let HeldLock { app, input, mut output, task } = self;
+        drop(input);
+        let mut rest = Vec::new();
+        let (_, ended) = tokio::join!(output.read_to_end(&mut rest), task);
+        let mut out = ended.map_err(|e| lost(&app, &e.to_string()))??;
+        out.stdout = rest;
+        Ok(out)
+    }
+}
+
+/// The session ended in a way that tells nothing of what the script did.
+fn lost(app: &HostApp, why: &str) -> HostError {
+    HostError::Transport(TransportError { host: app.host().into(), message: format!("connection lost: {why}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventKind, Holder};
+    use haul_transport::{Local, Transport};
+
+    const R1: &str = "20260101T000000.000Z-111111111111";
+    const R2: &str = "20260101T000001.000Z-222222222222";
+
+    /// Whatever reaches the held script other than a whole `switch`
+    /// command (a word cut short, a command missing its last newline, an
+    /// unknown word) releases the lock and changes nothing.
+    #[test]
+    fn a_command_cut_short_or_unknown_releases_the_lock_and_changes_nothing() {
+        let event = Event::now(EventKind::Rollback, "tester").to_line();
+        let sent = [
+            "swi".to_string(),
+            "switch".to_string(),
+            format!("switch\n{R2}"),
+            format!("switch\n{R2}\n{event}"),
+            format!("Switch\n{R2}\n{event}\n"),
+            "\n".to_string(),
+        ];
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for shell in [&["dash"][..], &["busybox", "sh"], &["bash"]] {
+            for bytes in &sent {
+                let tmp = tempfile::tempdir().unwrap();
+                let app = tmp.path().join("app");
+                for r in [R1, R2] {
+                    std::fs::create_dir_all(app.join("releases").join(r)).unwrap();
+                    std::fs::write(app.join("releases").join(format!("{r}.manifest")), "").unwrap();
+                }
+                std::os::unix::fs::symlink(format!("releases/{R1}"), app.join("current")).unwrap();
+                let transport = Transport::Local(Local::new("h").with_shell(shell.iter().copied()));
+                let h = HostApp::new(transport, app.display().to_string());
+                let info = LockInfo::new(Holder::current(), "tester", "rollback".into());
+                let out = rt.block_on(async {
+                    let (_, held) = h.lock_hold(&info).await.unwrap();
+                    let (_, mut held) = held.expect("held");
+                    held.input.write_all(bytes.as_bytes()).await.unwrap();
+                    held.finish().await.unwrap()
+                });
+                let what = format!("{shell:?} after {bytes:?}");
+                assert_eq!(out.code, Some(0), "{what}: {}", out.combined());
+                assert!(!app.join(".haul/lock").exists(), "{what}: released");
+                assert_eq!(
+                    std::fs::read_link(app.join("current")).unwrap().display().to_string(),
+                    format!("releases/{R1}"),
+                    "{what}"
+                );
+                assert!(!app.join(".haul/history").exists(), "{what}: nothing recorded");
+            }
+        }
+    }
+}

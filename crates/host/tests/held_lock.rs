@@ -1,0 +1,164 @@
+//! A lock held by an open session (`HostApp::lock_hold`) is the same lock
+//! as every other taker's, and whatever haul does with it, it ends
+//! released: by a switch, by a release, or by haul letting go of the
+//! session. Nothing but a `switch` command changes the host, under every
+//! shell a host may have.
+
+mod shells;
+
+use haul_host::{Event, EventKind, Holder, HostApp, LockInfo, LockOutcome};
+use std::path::Path;
+use std::time::Duration;
+
+const R1: &str = "20260101T000000.000Z-111111111111";
+const R2: &str = "20260101T000001.000Z-222222222222";
+
+fn app(root: &Path) -> std::path::PathBuf {
+    let app = root.join("app");
+    for r in [R1, R2] {
+        std::fs::create_dir_all(app.join("releases").join(r)).unwrap();
+        std::fs::write(app.join("releases").join(format!("{r}.manifest")), "").unwrap();
+    }
+    std::os::unix::fs::symlink(format!("releases/{R1}"), app.join("current")).unwrap();
+    app
+}
+
+fn host(shell: &[&str], app: &Path) -> HostApp {
+    HostApp::new(shells::local(shell), app.display().to_string())
+}
+
+fn live(app: &Path) -> String {
+    std::fs::read_link(app.join("current")).unwrap().display().to_string()
+}
+
+fn info(token: &str) -> LockInfo {
+    LockInfo {
+        token: token.into(),
+        user: "tester".into(),
+        holder: Holder::current(),
+        since: jiff::Timestamp::now().to_string(),
+        command: format!("rollback by {token}"),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn history(app: &Path) -> usize {
+    std::fs::read_to_string(app.join(".haul/history")).map(|h| h.lines().count()).unwrap_or(0)
+}
+
+/// Waits (a few seconds at most) until the lock file is gone.
+async fn released(app: &Path) -> bool {
+    for _ in 0..100 {
+        if !app.join(".haul/lock").exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn a_held_lock_is_read_under_and_switches_then_releases_in_one_session(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let h = host(shell, &app);
+    runtime().block_on(async {
+        let (outcome, held) = h.lock_hold(&info("mine")).await.unwrap();
+        assert!(matches!(outcome, LockOutcome::Acquired));
+        let (state, held) = held.expect("held");
+        assert_eq!(state.current.as_deref(), Some(R1));
+        assert_eq!(state.lock.as_ref().expect("read under the lock").token, "mine");
+        assert!(state.has_complete(R2));
+        // While it is held, every other taker sees it held, by us.
+        match h.lock(&info("theirs")).await.unwrap() {
+            LockOutcome::Held(by) => assert_eq!(by.token, "mine"),
+            LockOutcome::Acquired => panic!("two holders at once"),
+        }
+        let (second, none) = h.lock_hold(&info("theirs")).await.unwrap();
+        assert!(matches!(second, LockOutcome::Held(by) if by.token == "mine"));
+        assert!(none.is_none(), "nothing is held or read under someone else's lock");
+        assert_eq!(live(&app), format!("releases/{R1}"), "holding changes nothing");
+
+        let to = haul_release::ReleaseId::parse(R2).unwrap();
+        assert!(held.switch_unlock(&to, &Event::now(EventKind::Rollback, "tester")).await.unwrap());
+        assert_eq!(live(&app), format!("releases/{R2}"));
+        assert!(!app.join(".haul/lock").exists(), "released after the switch");
+        assert_eq!(history(&app), 1, "the switch is recorded once");
+    });
+}
+
+fn a_held_lock_let_go_or_released_changes_nothing_and_frees_the_lock(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let h = host(shell, &app);
+    runtime().block_on(async {
+        let (_, held) = h.lock_hold(&info("mine")).await.unwrap();
+        held.expect("held").1.release().await.unwrap();
+        assert!(!app.join(".haul/lock").exists(), "released when it returns");
+
+        // Dropped without a word: the script reads the end of its input.
+        let (_, held) = h.lock_hold(&info("mine")).await.unwrap();
+        drop(held.expect("held"));
+        assert!(released(&app).await, "a dropped hold releases the lock");
+        assert_eq!(live(&app), format!("releases/{R1}"));
+        assert_eq!(history(&app), 0, "nothing was switched or recorded");
+    });
+}
+
+fn a_held_lock_that_is_no_longer_ours_is_left_to_its_new_holder(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let h = host(shell, &app);
+    runtime().block_on(async {
+        let (_, held) = h.lock_hold(&info("mine")).await.unwrap();
+        let (_, held) = held.expect("held");
+        // Someone cleared ours (`haul unlock`) and took it meanwhile.
+        std::fs::write(app.join(".haul/lock"), "{\"token\":\"theirs\",\"user\":\"t\"}\n").unwrap();
+        held.release().await.unwrap();
+        let lock = std::fs::read_to_string(app.join(".haul/lock")).unwrap();
+        assert!(lock.contains("theirs"), "their lock stays: {lock}");
+    });
+}
+
+fn a_held_switch_refused_before_its_rename_keeps_the_lock_and_current(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let h = host(shell, &app);
+    runtime().block_on(async {
+        let (_, held) = h.lock_hold(&info("mine")).await.unwrap();
+        let (_, held) = held.expect("held");
+        std::fs::remove_file(app.join("releases").join(format!("{R2}.manifest"))).unwrap();
+        let to = haul_release::ReleaseId::parse(R2).unwrap();
+        let e = held.switch_unlock(&to, &Event::now(EventKind::Rollback, "tester")).await.unwrap_err();
+        assert!(!e.switch_may_have_moved(), "{e}");
+        assert!(e.to_string().contains("not complete"), "{e}");
+        assert_eq!(live(&app), format!("releases/{R1}"));
+        assert!(app.join(".haul/lock").exists(), "kept for the run to release, as switch_unlock does");
+        h.unlock("mine").await.unwrap();
+    });
+}
+
+fn a_held_switch_that_could_not_write_its_history_says_it_moved_current(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let h = host(shell, &app);
+    runtime().block_on(async {
+        let (_, held) = h.lock_hold(&info("mine")).await.unwrap();
+        let (_, held) = held.expect("held");
+        std::fs::create_dir_all(app.join(".haul/history")).unwrap();
+        let to = haul_release::ReleaseId::parse(R2).unwrap();
+        let e = held.switch_unlock(&to, &Event::now(EventKind::Rollback, "tester")).await.unwrap_err();
+        assert!(e.switch_may_have_moved(), "{e}");
+        assert_eq!(live(&app), format!("releases/{R2}"));
+    });
+}
+
+under_every_shell!(
+    a_held_lock_is_read_under_and_switches_then_releases_in_one_session,
+    a_held_lock_let_go_or_released_changes_nothing_and_frees_the_lock,
+    a_held_lock_that_is_no_longer_ours_is_left_to_its_new_holder,
+    a_held_switch_refused_before_its_rename_keeps_the_lock_and_current,
+    a_held_switch_that_could_not_write_its_history_says_it_moved_current,
+);
