@@ -4,7 +4,9 @@
 #   me          prints this script's identity: boot, pid namespace, pid, start
 #   dead ID     whether the script ID (as `me` printed it) is certainly gone
 #   guard       takes `lock.guard` (in the current directory) until the
-#               script exits, recovering one whose taker is certainly dead
+#               script exits, recovering one whose taker is certainly dead:
+#               `guard_ready` (this script's identity written beside it),
+#               then `guard_take`; a script that waits anyway readies early
 #   held_by T   whether `lock` (in the current directory) is held by token T;
 #               never for an empty token
 #   unguard F…  removes the files F… and then the guard
@@ -39,10 +41,13 @@ dead() {
   [ -d "/proc/$3" ] || return 0
   started "$3"; [ "$4" != "$s" ]
 }
-guard() {
+guard() { guard_ready; guard_take; }
+guard_ready() {
   gd=$PWD
   me > lock.guard.$$ || exit 5
   trap 'rm -f "$gd/lock.guard.$$"' EXIT
+}
+guard_take() {
   g=0
   until ln lock.guard.$$ lock.guard 2>/dev/null; do
     if o=$(cat lock.guard 2>/dev/null) && dead "$o"; then

@@ -17,13 +17,17 @@ got=$(take_lock "$1" "$2") || exit
 printf '%s\n' "$got"
 [ "$got" = acquired ] || exit 0
 inspect_app "$1"
+# The guard's identity is written now, while haul reads the answer, so the
+# release after a switch costs no process for it.
+cd "$1/.haul" || exit 3
+guard_ready
 printf '%s\n' "$3"
 # Whoever reads the output may be gone by now: what follows must not be
 # stopped by a closed pipe or a hang-up, or the lock would stay held.
 trap '' PIPE HUP
 if IFS= read -r w && [ "$w" = switch ] && IFS= read -r id && IFS= read -r line; then
   switch_release "$1" "$id" "$line" || exit
-  ( cd .haul && guard && if held_by "$4"; then unguard lock; fi ) || exit 7
+  ( cd .haul && guard_take && if held_by "$4"; then unguard lock; fi ) || exit 7
   exit 0
 fi
-( cd "$1/.haul" && guard && if held_by "$4"; then unguard lock; fi ) || exit 8
+( cd "$1/.haul" && guard_take && if held_by "$4"; then unguard lock; fi ) || exit 8

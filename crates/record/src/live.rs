@@ -3,9 +3,12 @@
 //!
 //! The engine's observer is wrapped by a [`Tee`] that passes every event on
 //! and turns each host's finished task into a host result. Reports go
-//! through a channel to one task, which sends each burst together (so the
-//! ledger commits them as one batch); progress is best effort, and the final
-//! report is what stands.
+//! through a channel to one task, which gathers them for up to [`GATHER`]
+//! and sends each burst together (so the ledger commits them as one batch,
+//! not one commit and fsync per host as hosts finish a few milliseconds
+//! apart; a run that ends sends what is gathered at once, so every host's
+//! progress is recorded before the run's outcome). Progress is best effort,
+//! and the final report is what stands.
 
 use crate::Client;
 use haul_deploy::{Engine, Observer, Progress};
@@ -13,6 +16,9 @@ use haul_ledger::{HostResult, HostStatus, Phase};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+
+/// How long reports are gathered into one burst after the first arrives.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Passes progress on and reports each host's phase.
 struct Tee {
@@ -63,17 +69,26 @@ impl LiveHosts {
         let task = tokio::spawn(async move {
             let mut last: HashMap<String, (Phase, HostStatus)> = Default::default();
             while let Some(first) = rx.recv().await {
-                // Take every report waiting; one per host and phase (or
-                // failure) is enough, and each host's newest stands.
+                // Take every report that comes within GATHER; one per host
+                // and phase (or failure) is enough, and each host's newest
+                // stands.
                 let mut burst = BTreeMap::new();
+                let until = tokio::time::Instant::now() + GATHER;
                 let mut next = Some(first);
-                while let Some(h) = next {
-                    let key = (h.phase, h.status);
-                    if last.get(&h.host) != Some(&key) {
-                        last.insert(h.host.clone(), key);
-                        burst.insert(h.host.clone(), h);
+                loop {
+                    if let Some(h) = next.take() {
+                        let key = (h.phase, h.status);
+                        if last.get(&h.host) != Some(&key) {
+                            last.insert(h.host.clone(), key);
+                            burst.insert(h.host.clone(), h);
+                        }
                     }
-                    next = rx.try_recv().ok();
+                    match tokio::time::timeout_at(until, rx.recv()).await {
+                        Ok(Some(h)) => next = Some(h),
+                        // Gathered long enough, or the run ended: what is
+                        // gathered goes now, before the run's outcome.
+                        Ok(None) | Err(_) => break,
+                    }
                 }
                 // Sent together, so the ledger commits them as one batch.
                 let mut sends = tokio::task::JoinSet::new();
@@ -87,8 +102,9 @@ impl LiveHosts {
         LiveHosts { tee, task }
     }
 
-    /// Stops reporting, once every report sent so far has landed, and gives
-    /// `engine` its own observer back.
+    /// Stops reporting, once every report so far has landed (what was
+    /// being gathered is sent at once), and gives `engine` its own
+    /// observer back.
     pub(crate) async fn stop(self, engine: &mut Engine) {
         self.tee.tx.lock().expect("not poisoned").take();
         engine.observer = self.tee.inner.clone();

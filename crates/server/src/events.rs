@@ -16,11 +16,11 @@ use crate::auth::{Auth, Read};
 use crate::feed::Shared;
 use crate::openapi::Errors;
 use crate::{ApiError, State, wire};
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State as S};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::response::sse::{Event as Sse, KeepAlive};
 use haul_api::records::Event;
 use haul_api::requests::{EventQuery as Filter, StreamQuery};
 use haul_api::responses::EventPage;
@@ -178,10 +178,16 @@ async fn follow(
         ready: VecDeque::new(),
         named,
         until,
+        sent: tokio::time::Instant::now(),
     };
     let events = futures_util::stream::unfold(follow, Follow::next);
-    Ok(axum::response::Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
+    Ok((headers, Body::from_stream(events)).into_response())
 }
+
+/// How long a stream with nothing to send stays silent before it sends a
+/// comment, so proxies and clients keep an idle connection open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How many events a stream takes at a time.
 const STEP: usize = 200;
@@ -198,6 +204,8 @@ struct Follow {
     named: bool,
     /// When the stream ends (a dashboard session's expiry).
     until: Option<Deadline>,
+    /// When the stream last sent anything, for [`KEEP_ALIVE`].
+    sent: tokio::time::Instant,
 }
 
 /// When a stream ends, held both ways: the monotonic clock wakes the
@@ -226,15 +234,26 @@ impl Deadline {
 }
 
 impl Follow {
-    async fn next(mut self) -> Option<(Result<Sse, std::convert::Infallible>, Follow)> {
+    /// The next chunk of the stream: every event ready, or a keep-alive.
+    async fn next(mut self) -> Option<(Result<Bytes, std::convert::Infallible>, Follow)> {
         loop {
             if *self.stop.borrow() || self.until.is_some_and(|u| u.passed()) {
                 return None;
             }
-            if let Some(e) = self.ready.pop_front() {
-                let sse = Sse::default().id(e.event.seq.to_string());
-                let sse = if self.named { sse.event(e.event.kind.clone()) } else { sse };
-                return Some((Ok(sse.data(e.json.as_str())), self));
+            if !self.ready.is_empty() {
+                let message = |e: &Shared| if self.named { e.named.clone() } else { e.message.clone() };
+                let chunk = if self.ready.len() == 1 {
+                    message(&self.ready[0])
+                } else {
+                    let mut chunk = Vec::with_capacity(self.ready.iter().map(|e| message(e).len()).sum());
+                    for e in &self.ready {
+                        chunk.extend_from_slice(&message(e));
+                    }
+                    Bytes::from(chunk)
+                };
+                self.ready.clear();
+                self.sent = tokio::time::Instant::now();
+                return Some((Ok(chunk), self));
             }
             let batch = match self.state.feed.after(self.cursor, STEP) {
                 Some(kept) => kept,
@@ -250,9 +269,14 @@ impl Follow {
                 self.ready.extend(batch.into_iter().filter(|e| self.filter.matches(&e.event)));
                 continue;
             }
-            // Caught up: wait for the head to move (or the server to stop).
+            // Caught up: say so now and then, and wait for the head to move
+            // (or the server to stop).
+            if self.sent.elapsed() >= KEEP_ALIVE {
+                self.sent = tokio::time::Instant::now();
+                return Some((Ok(Bytes::from_static(b":\n\n")), self));
+            }
             self.feed.mark_unchanged();
-            let wake = tokio::time::Instant::now() + POLL * 5;
+            let wake = (tokio::time::Instant::now() + POLL * 5).min(self.sent + KEEP_ALIVE);
             tokio::select! {
                 changed = self.feed.changed() => if changed.is_err() { return None },
                 _ = self.stop.wait_for(|s| *s) => return None,

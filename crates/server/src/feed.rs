@@ -11,7 +11,14 @@
 //! consecutive and committed in order). A stream whose place is before the
 //! window (it fell far behind, or resumed from an old `Last-Event-ID`) is
 //! told so and reads from the database until it reaches the window.
+//!
+//! Each event's SSE message is encoded here once, too, and a stream sends
+//! every event it has ready as one chunk: with a hundred subscribers and
+//! thousands of events a second, one write per event per subscriber (what
+//! `axum`'s `Sse` does, an `Event` a frame) was most of the server's work
+//! and of its subscribers' wake-ups.
 
+use axum::body::Bytes;
 use haul_api::records::Event;
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
@@ -20,21 +27,48 @@ use tokio::sync::watch;
 /// How many of the newest events are kept.
 pub(crate) const KEPT: usize = 4096;
 
-/// One event as every stream sends it.
+/// One event as every stream sends it: its SSE message encoded once, with
+/// and without its kind as the event's name, so a stream only copies bytes.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) event: Event,
-    /// The event as JSON, the `data` of its SSE message.
-    pub(crate) json: String,
+    /// `id:` and `data:` (the event as JSON).
+    pub(crate) message: Bytes,
+    /// `id:`, `event:` (its kind) and `data:`.
+    pub(crate) named: Bytes,
 }
 
 impl Shared {
     pub(crate) fn new(event: Event) -> Arc<Shared> {
         // An `Event` is plain data (numbers, strings, a JSON value): it
-        // always encodes.
+        // always encodes, and compact JSON has no line break in it.
         let json = serde_json::to_string(&event).unwrap_or_else(|_| "null".into());
-        Arc::new(Shared { event, json })
+        let id = event.seq.to_string();
+        let message = sse(&[("id", &id), ("data", &json)]);
+        // A kind that could end its line is not sent as a name: the data
+        // carries it anyway.
+        let named = if event.kind.contains(['\r', '\n']) {
+            message.clone()
+        } else {
+            sse(&[("id", &id), ("event", &event.kind), ("data", &json)])
+        };
+        Arc::new(Shared { event, message, named })
     }
+}
+
+/// One Server-Sent-Events message of `fields`, none of whose values holds a
+/// line break: `name: value` lines and the blank line that ends it.
+fn sse(fields: &[(&str, &str)]) -> Bytes {
+    let mut out = String::with_capacity(fields.iter().map(|(n, v)| n.len() + v.len() + 3).sum::<usize>() + 1);
+    for (name, value) in fields {
+        debug_assert!(!value.contains(['\r', '\n']), "{name} has a line break");
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
 }
 
 #[derive(Debug)]
@@ -227,8 +261,27 @@ mod tests {
         let a = f.after(0, 1).unwrap();
         let b = f.after(0, 1).unwrap();
         assert!(Arc::ptr_eq(&a[0], &b[0]), "two streams share one encoding");
-        let back: Event = serde_json::from_str(&a[0].json).unwrap();
+        let message = std::str::from_utf8(&a[0].message).unwrap();
+        let (id, data) = message.strip_suffix("\n\n").unwrap().split_once('\n').unwrap();
+        assert_eq!(id, "id: 1");
+        let back: Event = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
         assert_eq!(back.seq, 1);
         assert_eq!(back.data["n"], 1);
+        let named = std::str::from_utf8(&a[0].named).unwrap();
+        assert_eq!(named, format!("id: 1\nevent: {}\n{data}\n\n", back.kind));
+    }
+
+    /// A kind that holds a line break (only a hostile database could write
+    /// one) would end its line early and forge a field: it is not sent as
+    /// the event's name, and the message stays one message.
+    #[test]
+    fn a_kind_with_a_line_break_does_not_forge_a_field() {
+        let mut e = event(7);
+        e.kind = "deploy.started\ndata: forged".into();
+        let shared = Shared::new(e);
+        let named = std::str::from_utf8(&shared.named).unwrap();
+        assert_eq!(named.matches("\n\n").count(), 1, "{named}");
+        assert_eq!(named.lines().filter(|l| l.starts_with("data: ")).count(), 1, "{named}");
+        assert!(!named.contains("event:"), "{named}");
     }
 }
