@@ -12,9 +12,11 @@
 //!   them; a blessing with no waves is one wave of every host.
 //! - A wave is done when every host of it that is not silent (its last
 //!   report is older than `silent_after`) reports `live` for this blessing's
-//!   version and release. A wave with no hosts is done. A failed or refused
-//!   host of a wave keeps it from being done, so a failing first wave stops
-//!   the rest.
+//!   version and release, and at least `min_live` of them do. A wave with
+//!   no hosts is done unless it names a `min_live`, so a canary wave that
+//!   does cannot be emptied (its host's report deleted from the store, the
+//!   host gone) into letting the rest go. A failed or refused host of a
+//!   wave keeps it from being done, so a failing first wave stops the rest.
 //! - A wave that names `verifications` is done only once each of them has
 //!   `pass` as its standing (newest) result for this blessing version; a
 //!   `fail` (or `error`) of one counts as the wave's failure, like a failed
@@ -78,12 +80,20 @@ pub struct WaveState {
     /// The verifications the wave names, with each one's standing result
     /// for this blessing version (`None`: none yet).
     pub verifications: Vec<(String, Option<Outcome>)>,
+    /// How many hosts must be live for the wave to be done.
+    pub min_live: u32,
 }
 
 impl WaveState {
-    /// Every non-silent host is live (an empty wave's hosts are).
+    /// Every non-silent host is live (an empty wave's hosts are), and at
+    /// least `min_live` of them.
     pub fn hosts_done(&self) -> bool {
-        self.failed.is_empty() && self.pending.is_empty()
+        self.failed.is_empty() && self.pending.is_empty() && self.short().is_none()
+    }
+
+    /// How many more live hosts the wave needs, if any.
+    fn short(&self) -> Option<usize> {
+        (self.min_live as usize).checked_sub(self.live.len()).filter(|n| *n > 0)
     }
 
     /// Its hosts are done and every verification it names has passed.
@@ -122,6 +132,13 @@ impl WaveState {
         }
         if !self.pending.is_empty() {
             return Some(format!("{at} is not live yet: {}", self.pending.join(", ")));
+        }
+        if self.short().is_some() {
+            return Some(format!(
+                "{at} has {} live host(s) of the {} it needs (`min_live`)",
+                self.live.len(),
+                self.min_live
+            ));
         }
         self.awaited().first().map(|v| format!("waiting for verification `{v}` of wave `{}`", self.name))
     }
@@ -172,7 +189,7 @@ pub fn progress(blessing: &Blessing, reports: &[AgentReport], now: Timestamp, si
     let mut waves: Vec<WaveState> = blessing
         .waves
         .iter()
-        .map(|w| WaveState { name: w.name.clone(), ..Default::default() })
+        .map(|w| WaveState { name: w.name.clone(), min_live: w.min_live, ..Default::default() })
         .chain(std::iter::once(WaveState {
             name: if blessing.waves.is_empty() { "all" } else { "rest" }.into(),
             ..Default::default()

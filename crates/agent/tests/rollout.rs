@@ -15,8 +15,13 @@ async fn once(w: &World, host: &str, roles: &[&str]) -> Outcome {
 
 fn two_waves(b: &mut haul_bless::Blessing) {
     b.waves = vec![
-        Wave { name: "canary".into(), select: Selector::Roles(vec!["canary".into()]), verifications: vec![] },
-        Wave { name: "rest".into(), select: Selector::Rest, verifications: vec![] },
+        Wave {
+            name: "canary".into(),
+            select: Selector::Roles(vec!["canary".into()]),
+            verifications: vec![],
+            min_live: 0,
+        },
+        Wave { name: "rest".into(), select: Selector::Rest, verifications: vec![], min_live: 0 },
     ];
 }
 
@@ -38,6 +43,28 @@ async fn wave_two_waits_until_wave_one_is_live() {
     assert!(w.root("w1").join("web/releases").join(&r.id).exists(), "staged while waiting");
     assert_eq!(w.report("w1").await.phase, AgentPhase::Waiting);
     // The canary goes live: wave two follows.
+    assert!(matches!(once(&w, "c1", &["canary"]).await, Outcome::Live { .. }));
+    assert_eq!(once(&w, "w1", &["web"]).await, Outcome::Live { version: 1, release: r.id.clone() });
+}
+
+/// A canary wave with `min_live` cannot be emptied: with the canary's
+/// report deleted from the store, the rest waits (and says why) instead
+/// of taking the empty wave as done; once the canary reports live again,
+/// it follows.
+#[tokio::test]
+async fn a_canary_wave_with_min_live_holds_the_rest_when_its_report_is_deleted() {
+    let mut w = World::new();
+    let r = w.release(&[("v", "1")]);
+    w.bless(&r, |b| {
+        two_waves(b);
+        b.waves[0].min_live = 1;
+    })
+    .await;
+    assert!(matches!(once(&w, "c1", &["canary"]).await, Outcome::Live { .. }));
+    w.store.delete(&haul_store::keys::report("web", "prod", "c1")).await.unwrap();
+    let out = once(&w, "w1", &["web"]).await;
+    assert!(matches!(&out, Outcome::Waiting(e) if e.contains("min_live")), "{out:?}");
+    assert_eq!(w.live("w1"), None);
     assert!(matches!(once(&w, "c1", &["canary"]).await, Outcome::Live { .. }));
     assert_eq!(once(&w, "w1", &["web"]).await, Outcome::Live { version: 1, release: r.id.clone() });
 }

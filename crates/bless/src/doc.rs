@@ -76,6 +76,14 @@ pub struct Wave {
     /// the next wave may switch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verifications: Vec<String>,
+    /// How many of the wave's hosts must be live before the next wave may
+    /// switch (0: none; a wave with no hosts is then done).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_live: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Which hosts a wave takes.

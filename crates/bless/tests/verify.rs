@@ -279,6 +279,7 @@ fn signed_document_with_a_wave_of_no_or_too_many_hosts_is_refused() {
             name: "canary".into(),
             select: haul_bless::Selector::Percent(p),
             verifications: vec![],
+            min_live: 0,
         }];
         assert!(
             matches!(judge(&Envelope::sign(&doc, &[&k]), &trust(&[&k], 1), None), Err(Refusal::Malformed(m)) if m.contains("canary"))

@@ -84,6 +84,10 @@ pub struct WaveConfig {
     /// have passed for this blessing before any later wave switches.
     #[serde(default)]
     pub verifications: Vec<Spanned<String>>,
+    /// How many of the wave's hosts must be live on a blessing before any
+    /// later wave switches, so a wave cannot be done by having no hosts (a
+    /// canary whose report went missing); none by default.
+    pub min_live: Option<Spanned<u32>>,
 }
 
 /// Which hosts a wave takes, once validated.
@@ -350,6 +354,11 @@ fn pull_env(env: &Environment) -> Result<(), Fail> {
             _ => {}
         }
         verification_names(n, &wave.verifications)?;
+        if let Some(m) = &wave.min_live
+            && *m.get_ref() == 0
+        {
+            return Err((m.span(), format!("wave `{n}`: `min_live` must be at least 1 (leave it out for none)")));
+        }
     }
     for (field, d) in [("silent_after", &env.silent_after), ("timeout", &env.timeout)] {
         if let Some(d) = d

@@ -61,6 +61,7 @@ pub fn waves(e: &Environment) -> Vec<Wave> {
                     WaveSelect::Rest => Selector::Rest,
                 },
                 verifications: w.verifications.iter().map(|v| v.get_ref().clone()).collect(),
+                min_live: w.min_live.as_ref().map_or(0, |m| *m.get_ref()),
             }
         })
         .collect()

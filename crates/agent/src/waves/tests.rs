@@ -25,7 +25,7 @@ fn blessing(waves: Vec<Wave>) -> Blessing {
 }
 
 fn wave(name: &str, select: Selector) -> Wave {
-    Wave { name: name.into(), select, verifications: vec![] }
+    Wave { name: name.into(), select, verifications: vec![], min_live: 0 }
 }
 
 fn report(host: &str, roles: &[&str], version: u64, phase: AgentPhase, at: Timestamp) -> AgentReport {
@@ -220,4 +220,45 @@ fn a_verification_does_not_let_a_wave_with_pending_hosts_pass() {
     let p = progress(&b, &reports, Timestamp::now(), Duration::from_secs(600)).with_verifications(&b, &results);
     assert!(!p.may_switch(1));
     assert!(p.waves[0].holding(0).unwrap().contains("is not live yet: c1"));
+}
+
+/// A canary wave with `min_live` cannot be emptied into letting the rest
+/// go: with its host's report gone from the store (deleted, or the host
+/// replaced before it ever reported), or only silent hosts left, it is
+/// not done; it is done once enough of its hosts are live.
+#[test]
+fn a_wave_with_min_live_is_not_done_by_having_no_live_hosts() {
+    let canary = Wave { min_live: 2, ..wave("canary", Selector::Roles(vec!["canary".into()])) };
+    let b = blessing(vec![canary, wave("rest", Selector::Rest)]);
+    let now = Timestamp::now();
+    let old = now - jiff::SignedDuration::from_secs(3600);
+    let silent = Duration::from_secs(300);
+    let web = report("w1", &["web"], 7, AgentPhase::Waiting, now);
+
+    // No canary report at all.
+    let p = progress(&b, std::slice::from_ref(&web), now, silent);
+    assert!(!p.may_switch(1), "an emptied canary wave holds the rest back");
+    assert_eq!(p.current(), Some(0));
+    let why = p.waves[0].holding(0).expect("held");
+    assert!(why.contains("0 live host(s) of the 2"), "{why}");
+
+    // Only a canary silent since an earlier blessing, and one live.
+    let reports = vec![
+        report("c1", &["canary"], 7, AgentPhase::Live, now),
+        report("c2", &["canary"], 6, AgentPhase::Live, old),
+        web.clone(),
+    ];
+    let p = progress(&b, &reports, now, silent);
+    assert!(!p.may_switch(1), "one live of the two needed");
+    assert_eq!(p.failed(), None, "short is waiting, not failed");
+
+    // Two live: done.
+    let reports = vec![
+        report("c1", &["canary"], 7, AgentPhase::Live, now),
+        report("c2", &["canary"], 7, AgentPhase::Live, now),
+        web,
+    ];
+    let p = progress(&b, &reports, now, silent);
+    assert!(p.may_switch(1));
+    assert_eq!(p.waves[0].holding(0), None);
 }

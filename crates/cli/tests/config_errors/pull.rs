@@ -169,6 +169,17 @@ waves = [{ name = "half", percent = 150 }]
 }
 
 #[test]
+fn wave_min_live_of_zero() {
+    rejects!(
+        r#"
+[environments.prod]
+mode = "pull"
+waves = [{ name = "canary", roles = ["canary"], min_live = 0 }]
+"#
+    );
+}
+
+#[test]
 fn wave_after_the_rest() {
     rejects!(
         r#"
