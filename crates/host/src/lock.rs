@@ -124,7 +124,15 @@ impl HostApp {
         let out = self.run_ok("take lock", scripts::LOCK_INSPECT, &[self.dir(), &line], Input::None).await?;
         let text = out.stdout_str();
         match text.strip_prefix("acquired\n") {
-            Some(state) => Ok((LockOutcome::Acquired, Some(crate::state::parse_state(self.host(), state)?))),
+            Some(state) => match crate::state::parse_state(self.host(), state) {
+                Ok(state) => Ok((LockOutcome::Acquired, Some(state))),
+                Err(e) => {
+                    // Nothing can be done under a lock whose host cannot be
+                    // read: it is released before the error is told.
+                    self.unlock(&info.token).await?;
+                    Err(e)
+                }
+            },
             None => Ok((self.outcome(&text)?, None)),
         }
     }

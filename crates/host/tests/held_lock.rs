@@ -155,7 +155,27 @@ fn a_held_switch_that_could_not_write_its_history_says_it_moved_current(shell: &
     });
 }
 
+/// A host whose `current` is not a release (pointed elsewhere by hand)
+/// cannot be read: taking its lock to read it fails, naming why, and
+/// leaves no lock behind, whether the lock was to be held or not.
+fn a_host_that_cannot_be_read_under_its_lock_is_left_unlocked(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    std::fs::remove_file(app.join("current")).unwrap();
+    std::os::unix::fs::symlink("/var/www", app.join("current")).unwrap();
+    let h = host(shell, &app);
+    runtime().block_on(async {
+        let e = h.lock_hold(&info("mine")).await.unwrap_err();
+        assert!(e.to_string().contains("not to a release"), "{e}");
+        assert!(!app.join(".haul/lock").exists(), "lock_hold left its lock");
+        let e = h.lock_inspect(&info("mine")).await.unwrap_err();
+        assert!(e.to_string().contains("not to a release"), "{e}");
+        assert!(!app.join(".haul/lock").exists(), "lock_inspect left its lock");
+    });
+}
+
 under_every_shell!(
+    a_host_that_cannot_be_read_under_its_lock_is_left_unlocked,
     a_held_lock_is_read_under_and_switches_then_releases_in_one_session,
     a_held_lock_let_go_or_released_changes_nothing_and_frees_the_lock,
     a_held_lock_that_is_no_longer_ours_is_left_to_its_new_holder,
