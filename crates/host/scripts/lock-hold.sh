@@ -12,19 +12,23 @@
 #   anything else, a line cut short, or the end of the input (haul is
 #       done, was killed, or lost the connection): releases the lock if
 #       token $4 holds it and changes nothing else (exit 8 if it cannot).
+# Whoever reads the output may be gone at any moment (haul killed, the
+# connection lost), and a Ctrl-C meant for haul reaches a local host's
+# shell too: nothing here may be stopped by a closed pipe, a hang-up or an
+# interrupt, or the lock would stay held. The end of the input (which
+# comes when haul goes, however it goes) releases it.
+trap '' PIPE HUP INT QUIT TERM
 case $1 in /*) ;; *) set -- "$PWD/$1" "$2" "$3" "$4" ;; esac
+# The guard's identity is written before the lock is taken: a host that
+# cannot write it (a full disk) refuses here, holding nothing, rather than
+# holding a lock it could not release.
+{ [ -d "$1/.haul" ] || mkdir -p "$1/.haul"; } && cd "$1/.haul" || exit 3
+guard_ready
 got=$(take_lock "$1" "$2") || exit
 printf '%s\n' "$got"
 [ "$got" = acquired ] || exit 0
 inspect_app "$1"
-# The guard's identity is written now, while haul reads the answer, so the
-# release after a switch costs no process for it.
-cd "$1/.haul" || exit 3
-guard_ready
 printf '%s\n' "$3"
-# Whoever reads the output may be gone by now: what follows must not be
-# stopped by a closed pipe or a hang-up, or the lock would stay held.
-trap '' PIPE HUP
 if IFS= read -r w && [ "$w" = switch ] && IFS= read -r id && IFS= read -r line; then
   switch_release "$1" "$id" "$line" || exit
   ( cd .haul && guard_take && if held_by "$4"; then unguard lock; fi ) || exit 7

@@ -153,6 +153,70 @@ mod tests {
     const R1: &str = "20260101T000000.000Z-111111111111";
     const R2: &str = "20260101T000001.000Z-222222222222";
 
+    const SHELLS: [&[&str]; 3] = [&["dash"], &["busybox", "sh"], &["bash"]];
+
+    /// An app with two complete releases, `current` at the first.
+    fn app(root: &std::path::Path) -> std::path::PathBuf {
+        let app = root.join("app");
+        for r in [R1, R2] {
+            std::fs::create_dir_all(app.join("releases").join(r)).unwrap();
+            std::fs::write(app.join("releases").join(format!("{r}.manifest")), "").unwrap();
+        }
+        std::os::unix::fs::symlink(format!("releases/{R1}"), app.join("current")).unwrap();
+        app
+    }
+
+    /// haul gone while the host still tells what is on it (killed, or the
+    /// connection lost: its end of the answer closed while the script
+    /// writes), or a Ctrl-C reaching the script (a local host's shell is
+    /// in haul's process group): the script goes on to the end of its
+    /// input and releases the lock, rather than dying with it held.
+    #[test]
+    fn a_reader_gone_mid_answer_or_an_interrupt_leaves_no_lock() {
+        use std::io::Read;
+        use std::process::{Command, Stdio};
+        for shell in SHELLS {
+            for interrupt in [false, true] {
+                let tmp = tempfile::tempdir().unwrap();
+                let app = app(tmp.path());
+                // More history than a pipe holds: the script is still
+                // writing it when its reader goes.
+                std::fs::create_dir_all(app.join(".haul")).unwrap();
+                std::fs::write(app.join(".haul/history"), format!("{}\n", "x".repeat(199)).repeat(10_000)).unwrap();
+                let info = LockInfo::new(Holder::current(), "tester", "rollback".into());
+                let line = serde_json::to_string(&info).unwrap();
+                let mut child = Command::new(shell[0])
+                    .args(&shell[1..])
+                    .args(["-c", "--", scripts::LOCK_HOLD, "haul"])
+                    .args([&app.display().to_string(), &line, "@held", &info.token])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let mut out = child.stdout.take().unwrap();
+                let mut first = [0u8; 9];
+                out.read_exact(&mut first).unwrap();
+                let what = format!("{shell:?}, interrupted: {interrupt}");
+                assert_eq!(&first, b"acquired\n", "{what}");
+                if interrupt {
+                    let pid = child.id().to_string();
+                    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                drop(out);
+                drop(child.stdin.take());
+                child.wait().unwrap();
+                assert!(!app.join(".haul/lock").exists(), "{what}: the lock is left held");
+                assert_eq!(
+                    std::fs::read_link(app.join("current")).unwrap().display().to_string(),
+                    format!("releases/{R1}"),
+                    "{what}"
+                );
+            }
+        }
+    }
+
     /// Whatever reaches the held script other than a whole `switch`
     /// command (a word cut short, a command missing its last newline, an
     /// unknown word) releases the lock and changes nothing.
@@ -168,15 +232,10 @@ mod tests {
             "\n".to_string(),
         ];
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        for shell in [&["dash"][..], &["busybox", "sh"], &["bash"]] {
+        for shell in SHELLS {
             for bytes in &sent {
                 let tmp = tempfile::tempdir().unwrap();
-                let app = tmp.path().join("app");
-                for r in [R1, R2] {
-                    std::fs::create_dir_all(app.join("releases").join(r)).unwrap();
-                    std::fs::write(app.join("releases").join(format!("{r}.manifest")), "").unwrap();
-                }
-                std::os::unix::fs::symlink(format!("releases/{R1}"), app.join("current")).unwrap();
+                let app = app(tmp.path());
                 let transport = Transport::Local(Local::new("h").with_shell(shell.iter().copied()));
                 let h = HostApp::new(transport, app.display().to_string());
                 let info = LockInfo::new(Holder::current(), "tester", "rollback".into());
