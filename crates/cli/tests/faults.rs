@@ -328,6 +328,32 @@ fn a_rollback_killed_while_holding_its_locks_leaves_no_lock_and_no_switch() {
     assert_consistent(&fleet);
 }
 
+/// A deploy holds each host's lock by the session it was taken in and
+/// switches through it. That session's script killed mid-run on h2 (by a
+/// `before_switch` hook there) loses no lock: h2 stays locked for the rest
+/// of the run, switches through a new session, and the run ends with every
+/// host switched and unlocked.
+#[test]
+fn a_deploy_whose_held_session_is_killed_keeps_the_lock_and_still_switches() {
+    let kill = "if [ -f /srv/kill ]; then me=$(readlink /proc/self/ns/mnt); \
+        for p in $(pgrep -f [@]held); do [ \"$(readlink /proc/$p/ns/mnt)\" = \"$me\" ] && kill -KILL $p; done; \
+        sleep 0.3; if [ -f /srv/app/.haul/lock ]; then touch /srv/lock-kept; fi; fi";
+    let (fleet, p) = setup(
+        FleetOptions { hosts: 2, ..FleetOptions::default() },
+        Fleet,
+        &format!("[apps.app.hooks]\nbefore_switch = ['{kill}']\n"),
+    );
+    deploy(&p);
+    std::fs::write(on(&fleet, 1, "/srv/kill"), "").unwrap();
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = deploy(&p);
+    assert!(on(&fleet, 1, "/srv/lock-kept").exists(), "h2's lock outlived its killed session");
+    for i in 0..2 {
+        assert_eq!(live(&fleet, i).as_deref(), Some(v2.as_str()), "h{} switched", i + 1);
+    }
+    assert_consistent(&fleet);
+}
+
 #[test]
 fn haul_killed_in_switch_on_local_hosts_converges_on_a_rerun() {
     let marks = tempfile::tempdir().unwrap();

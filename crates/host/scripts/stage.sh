@@ -89,7 +89,17 @@ for p in "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"; do
   if [ -e "$p" ] || [ -L "$p" ]; then rm -rf "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"; break; fi
 done
 mkdir "$I"
-tar -x -o -f - -C "$I"
+# A full disk is named as such: `tar` itself may only say it wrote less
+# than it meant to. The shell reads `df`'s answer, so only a failure costs
+# a process for it.
+tar -x -o -f - -C "$I" || {
+  st=$?
+  df -Pk . 2>/dev/null | { read -r _ && read -r _ _ _ free _ && case $free in
+    '' | *[!0-9]*) ;;
+    *) if [ "$free" -lt 64 ]; then echo "staging release $id: no space left on the file system of $dir ($free KiB free)" >&2; fi ;;
+  esac; } || :
+  exit "$st"
+}
 
 [ -z "$base" ] || cp -al "releases/$base/." "$S"
 n=$1; shift

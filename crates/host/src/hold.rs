@@ -1,15 +1,19 @@
-//! A lock held by an open session: taken, read under, and later released
-//! (with or without a switch) by one script on the host, so a run whose
-//! only change on a host is its switch (a rollback) costs that host one
-//! session, not two, and still locks every host before it changes any.
+//! A lock held by an open session: taken, read under, switched under and
+//! released by one script on the host, so the switch (and in a rollback
+//! the release) costs no session of its own, and every host is still
+//! locked before any of them changes.
 //!
 //! `lock-hold.sh` takes the lock and prints what is on the host, then a
 //! marker line, and waits on its input. [`HeldLock`] is haul's end of that
-//! input. Whatever becomes of haul, the script ends by releasing the lock:
-//! a `switch` command switches first; anything else, a command cut short,
-//! or the end of the input (haul dropped the [`HeldLock`], exited, was
-//! killed, or lost the connection) only releases it. The lock file is the
-//! same as every other taker's, so every rule of `lock.rs` holds.
+//! input. [`HeldLock::switch`] switches and keeps the lock (a deploy, which
+//! may still switch a host back or prune under it);
+//! [`HeldLock::switch_unlock`] switches and releases (a rollback, whose
+//! switch is the last thing it does). When the session ends without a
+//! word (haul dropped the [`HeldLock`], exited, was killed, or lost the
+//! connection), a lock taken by [`HostApp::lock_hold`] is released, and
+//! one taken by [`HostApp::lock_keep`] stays, as a lock file whose holder
+//! went away stays, for the run's own unlock or a take-over. The lock file
+//! is the same as every other taker's, so every rule of `lock.rs` holds.
 
 use crate::{Event, HostApp, HostError, HostState, LockInfo, LockOutcome, scripts};
 use haul_release::ReleaseId;
@@ -26,6 +30,8 @@ const PIPE: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct HeldLock {
     app: HostApp,
+    /// The lock's token, which the script's answers to a move carry.
+    token: String,
     input: DuplexStream,
     output: BufReader<DuplexStream>,
     task: JoinHandle<Result<Output, TransportError>>,
@@ -34,19 +40,37 @@ pub struct HeldLock {
 impl HostApp {
     /// [`HostApp::lock_inspect`], keeping the session open: when the lock
     /// was acquired, returns what is on the host and the [`HeldLock`] that
-    /// switches and releases it in the same session.
+    /// switches and releases it in the same session. The lock is released
+    /// when the session ends without a word from haul.
     pub async fn lock_hold(&self, info: &LockInfo) -> Result<(LockOutcome, Option<(HostState, HeldLock)>), HostError> {
+        self.hold_with(info, false).await
+    }
+
+    /// [`HostApp::lock_hold`] for a run that works on under the lock after
+    /// its switch: a session that ends without a word leaves the lock
+    /// held, as a lock file whose holder went away stays.
+    pub async fn lock_keep(&self, info: &LockInfo) -> Result<(LockOutcome, Option<(HostState, HeldLock)>), HostError> {
+        self.hold_with(info, true).await
+    }
+
+    async fn hold_with(
+        &self,
+        info: &LockInfo,
+        keep: bool,
+    ) -> Result<(LockOutcome, Option<(HostState, HeldLock)>), HostError> {
         let line = serde_json::to_string(info).expect("lock serializes");
         let marker = format!("@held {}", info.token);
         let (input, script_in) = tokio::io::duplex(PIPE);
         let (script_out, output) = tokio::io::duplex(PIPE);
         let transport = self.transport().clone();
-        let args = [self.dir().to_string(), line, marker.clone(), info.token.clone()];
+        let when_lost = if keep { "keep" } else { "release" };
+        let args = [self.dir().to_string(), line, marker.clone(), info.token.clone(), when_lost.to_string()];
         let task = tokio::spawn(async move {
             let input = Input::Reader(Box::new(script_in));
             transport.exec_stream(scripts::LOCK_HOLD, &args, input, Box::new(script_out), None).await
         });
-        let mut held = HeldLock { app: self.clone(), input, output: BufReader::new(output), task };
+        let token = info.token.clone();
+        let mut held = HeldLock { app: self.clone(), token, input, output: BufReader::new(output), task };
         let mut text = Vec::new();
         let mut marked = false;
         loop {
@@ -97,6 +121,37 @@ impl HeldLock {
         self.app.host()
     }
 
+    /// Switches to the complete release `to`, recording `event`, keeping
+    /// the lock: [`HostApp::switch`] in the held session, failing as it
+    /// does (so [`HostError::switch_may_have_moved`] tells whether
+    /// `current` may have moved). A session lost on the way is a transport
+    /// error; the [`HeldLock`] is then of no more use.
+    pub async fn switch(&mut self, to: &ReleaseId, event: &Event) -> Result<(), HostError> {
+        let command = format!("move\n{to}\n{}\n", event.to_line());
+        let gone = |e: std::io::Error| lost(&self.app, &e.to_string());
+        self.input.write_all(command.as_bytes()).await.map_err(gone)?;
+        let done = format!("@moved {} ", self.token);
+        let mut said = Vec::new();
+        let code = loop {
+            let start = said.len();
+            let n = self.output.read_until(b'\n', &mut said).await.map_err(gone)?;
+            if n == 0 {
+                return Err(lost(&self.app, "the session ended during the switch"));
+            }
+            let answer = said[start..].strip_prefix(done.as_bytes()).and_then(|a| a.strip_suffix(b"\n"));
+            if let Some(answer) = answer {
+                let code = std::str::from_utf8(answer).ok().and_then(|c| c.parse::<i32>().ok());
+                said.truncate(start);
+                break code;
+            }
+        };
+        let out = Output { code, stdout: said, stderr: Vec::new(), downstream_closed: false };
+        match code {
+            Some(0) => Ok(()),
+            _ => Err(self.app.script_error(&format!("switch to {to}"), &out)),
+        }
+    }
+
     /// Switches to the complete release `to`, recording `event`, and then
     /// releases the lock: [`HostApp::switch_unlock`] in the held session.
     /// Returns whether the lock was released; fails exactly as
@@ -129,7 +184,7 @@ impl HeldLock {
     /// Closes the script's input and waits for it to end, reading what it
     /// still prints.
     async fn finish(self) -> Result<Output, HostError> {
-        let HeldLock { app, input, mut output, task } = self;
+        let HeldLock { app, input, mut output, task, .. } = self;
         drop(input);
         let mut rest = Vec::new();
         let (_, ended) = tokio::join!(output.read_to_end(&mut rest), task);

@@ -174,7 +174,60 @@ fn a_host_that_cannot_be_read_under_its_lock_is_left_unlocked(shell: &[&str]) {
     });
 }
 
+/// A lock kept through a deploy (`lock_keep`): switched in its session and
+/// switched again (a switch back) with the lock held throughout, each
+/// switch recorded once; a refused switch leaves the session usable; and a
+/// session that ends without a word leaves the lock where it is, for the
+/// run's own unlock, never released behind a run that works on under it.
+fn a_kept_lock_switches_in_its_session_and_outlives_a_lost_session(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app(tmp.path());
+    let h = host(shell, &app);
+    let (r1, r2) = (haul_release::ReleaseId::parse(R1).unwrap(), haul_release::ReleaseId::parse(R2).unwrap());
+    let event = || Event::now(EventKind::Deploy, "tester");
+    runtime().block_on(async {
+        let (outcome, held) = h.lock_keep(&info("mine")).await.unwrap();
+        assert!(matches!(outcome, LockOutcome::Acquired));
+        let (state, mut held) = held.expect("held");
+        assert_eq!(state.current.as_deref(), Some(R1));
+        held.switch(&r2, &event()).await.unwrap();
+        assert_eq!(live(&app), format!("releases/{R2}"));
+        assert!(matches!(h.lock(&info("theirs")).await.unwrap(), LockOutcome::Held(by) if by.token == "mine"));
+        held.switch(&r1, &event()).await.unwrap();
+        assert_eq!(live(&app), format!("releases/{R1}"));
+        assert_eq!(history(&app), 2, "each switch recorded once");
+
+        // Refused before its rename, with the host's reason; still held,
+        // and the session still answers.
+        let half = "20260101T000002.000Z-333333333333";
+        std::fs::create_dir_all(app.join("releases").join(half)).unwrap();
+        let e = held.switch(&haul_release::ReleaseId::parse(half).unwrap(), &event()).await.unwrap_err();
+        assert!(!e.switch_may_have_moved(), "{e}");
+        assert!(e.to_string().contains("not complete"), "{e}");
+        assert_eq!(live(&app), format!("releases/{R1}"));
+        held.switch(&r2, &event()).await.unwrap();
+        assert_eq!(live(&app), format!("releases/{R2}"));
+
+        // Let go without a word: the lock stays, for its holder to release.
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let lock = std::fs::read_to_string(app.join(".haul/lock")).expect("a lost session leaves the lock");
+        assert!(lock.contains("\"token\":\"mine\""), "{lock}");
+        h.unlock("mine").await.unwrap();
+        assert!(!app.join(".haul/lock").exists());
+
+        // Released by its word, after a switch.
+        let (_, held) = h.lock_keep(&info("mine")).await.unwrap();
+        let (_, mut held) = held.expect("held");
+        held.switch(&r1, &event()).await.unwrap();
+        held.release().await.unwrap();
+        assert!(!app.join(".haul/lock").exists(), "released when it returns");
+        assert_eq!(live(&app), format!("releases/{R1}"));
+    });
+}
+
 under_every_shell!(
+    a_kept_lock_switches_in_its_session_and_outlives_a_lost_session,
     a_host_that_cannot_be_read_under_its_lock_is_left_unlocked,
     a_held_lock_is_read_under_and_switches_then_releases_in_one_session,
     a_held_lock_let_go_or_released_changes_nothing_and_frees_the_lock,

@@ -3,7 +3,7 @@
 //! A lock whose holder is certainly dead is taken over, and the take-over
 //! recorded on the host. A run whose only change on a host is its switch
 //! may hold each lock by an open session ([`haul_host::HeldLock`]), taken
-//! with the others before any host changes, and switch and release it in
+//! with the others before any host changes, and switch (and release) it in
 //! that session.
 
 use crate::fanout::each;
@@ -23,7 +23,19 @@ enum Take {
     /// The lock and what is on the host, read under it.
     Inspect,
     /// As `Inspect`, the session kept open to switch and release in.
-    Hold,
+    Hold(Hold),
+}
+
+/// Which locks are held by their sessions, and what a lost session does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Hold {
+    /// The switch is the last thing done under the lock (a rollback): a
+    /// lost session releases it ([`HostApp::lock_hold`]).
+    ToSwitch,
+    /// More may follow the switch under the lock (a deploy's switch back,
+    /// its prune): a lost session leaves it for the run's unlock
+    /// ([`HostApp::lock_keep`]).
+    Through,
 }
 
 impl Engine {
@@ -42,16 +54,16 @@ impl Engine {
     /// (in `apps`' order), taken and read in one round trip per host. With
     /// `hold`, each lock is kept by its open session where it was taken
     /// that way (not where a stale lock was taken over), in the map
-    /// returned, for [`HeldLock::switch_unlock`]; whatever the caller does
-    /// not use goes to [`Engine::release_held`].
+    /// returned, for [`HeldLock::switch`] and [`HeldLock::switch_unlock`];
+    /// whatever the caller does not use goes to [`Engine::release_held`].
     pub(crate) async fn lock_inspect_all(
         &self,
         apps: &[HostApp],
         command: String,
         hint: String,
-        hold: bool,
+        hold: Option<Hold>,
     ) -> Result<(String, Vec<HostState>, Held), DeployError> {
-        let take = if hold { Take::Hold } else { Take::Inspect };
+        let take = hold.map_or(Take::Inspect, Take::Hold);
         let (token, states, held) = self.lock_each(apps, command, hint, take).await?;
         Ok((token, states.into_iter().map(|s| s.expect("inspected under the lock")).collect(), held))
     }
@@ -74,10 +86,16 @@ impl Engine {
                         let (outcome, state) = a.lock_inspect(&info).await?;
                         (outcome, state, None)
                     }
-                    Take::Hold => match a.lock_hold(&info).await? {
-                        (outcome, Some((state, hold))) => (outcome, Some(state), Some(hold)),
-                        (outcome, None) => (outcome, None, None),
-                    },
+                    Take::Hold(how) => {
+                        let taken = match how {
+                            Hold::ToSwitch => a.lock_hold(&info).await?,
+                            Hold::Through => a.lock_keep(&info).await?,
+                        };
+                        match taken {
+                            (outcome, Some((state, hold))) => (outcome, Some(state), Some(hold)),
+                            (outcome, None) => (outcome, None, None),
+                        }
+                    }
                 };
                 let theirs = match outcome {
                     LockOutcome::Acquired => return Ok((LockOutcome::Acquired, None, state, hold)),
@@ -94,7 +112,7 @@ impl Engine {
                 };
                 let outcome = a.take_over(&theirs, &info, &event).await?;
                 let state = match (&outcome, take) {
-                    (LockOutcome::Acquired, Take::Inspect | Take::Hold) => Some(a.inspect().await?),
+                    (LockOutcome::Acquired, Take::Inspect | Take::Hold(_)) => Some(a.inspect().await?),
                     _ => None,
                 };
                 Ok::<_, haul_host::HostError>((outcome, Some(format!("{}: {why}", theirs.describe())), state, None))
@@ -159,8 +177,9 @@ impl Engine {
     }
 
     /// Releases every lock still held by its session, at once, waiting
-    /// for each; returns the hosts released. One that fails is warned of
-    /// and left to [`Engine::unlock_all`].
+    /// for each; returns the hosts released. One that fails (its session
+    /// lost, say) is left to [`Engine::unlock_all`], which warns when it
+    /// cannot release it either.
     pub(super) async fn release_held(&self, held: Held) -> std::collections::BTreeSet<String> {
         let held: Vec<HeldLock> = held.into_inner().unwrap_or_else(|p| p.into_inner()).into_values().collect();
         // Every session is open already: all are told at once.
@@ -169,16 +188,7 @@ impl Engine {
             (host, h.release().await)
         })
         .await;
-        let mut released = std::collections::BTreeSet::new();
-        for (host, r) in results {
-            match r {
-                Ok(()) => {
-                    released.insert(host);
-                }
-                Err(e) => self.observer.progress(Progress::Warn(&format!("{host}: could not release the lock: {e}"))),
-            }
-        }
-        released
+        results.into_iter().filter(|(_, r)| r.is_ok()).map(|(host, _)| host).collect()
     }
 
     pub async fn unlock_all(&self, apps: &[HostApp], token: &str) {

@@ -25,6 +25,9 @@ pub(super) struct RunCx<'a> {
     /// Set when the switch is the last thing the run does on a host: the
     /// switch then releases the host's lock in the same round trip.
     pub unlock_at_switch: Option<UnlockAtSwitch<'a>>,
+    /// The locks held by open sessions, by host: a host's switch goes
+    /// through its session when it has one.
+    pub held: &'a Held,
 }
 
 /// How a switch that is the last thing a run does on a host releases its
@@ -34,7 +37,11 @@ pub(super) struct RunCx<'a> {
 pub(super) struct UnlockAtSwitch<'a> {
     pub token: &'a str,
     pub unlocked: &'a Unlocked,
-    pub held: &'a Held,
+}
+
+/// Whether the run switches any host.
+pub(super) fn switches(plan: &Plan) -> bool {
+    plan.phases.iter().flat_map(|p| &p.tasks).any(|t| matches!(t.action, Action::Switch))
 }
 
 /// Whether the switch may release each host's lock itself: in a rollback
@@ -80,9 +87,9 @@ impl Engine {
         self.observer.progress(Progress::Work(work));
         let (early, late): (Vec<&PlanPhase>, Vec<&PlanPhase>) =
             plan.phases.iter().filter(|p| p.phase != Phase::Build).partition(|p| p.phase < Phase::Switch);
-        let unlock_at_switch =
-            unlocks_at_switch(plan).then_some(UnlockAtSwitch { token, unlocked: locked.unlocked, held: locked.held });
-        let cx = RunCx { plan, release, secrets, release_id: release_id.clone(), t0, unlock_at_switch };
+        let unlock_at_switch = unlocks_at_switch(plan).then_some(UnlockAtSwitch { token, unlocked: locked.unlocked });
+        let cx =
+            RunCx { plan, release, secrets, release_id: release_id.clone(), t0, unlock_at_switch, held: locked.held };
         for phase in early {
             self.run_phase(&cx, &mut runs, phase, None).await?;
         }

@@ -2,8 +2,8 @@
 //! that can be reached, the locks, and each host's goal; then the rollout,
 //! and the report of hosts that were left out.
 
-use crate::engine::locks::Held;
-use crate::engine::rollout::unlocks_at_switch;
+use crate::engine::locks::{Held, Hold};
+use crate::engine::rollout::{switches, unlocks_at_switch};
 use crate::engine::state::HostRun;
 use crate::fanout::each;
 use crate::plan::{Action, Plan, PlanKind, ReleaseChoice};
@@ -62,10 +62,15 @@ impl Engine {
             PlanKind::Deploy => "deploy",
             PlanKind::Rollback => "rollback",
         };
-        // A run whose only change on each host is its last task, the
-        // switch, keeps each lock's session open to switch in, where every
-        // host's session can be open at once.
-        let hold = unlocks_at_switch(plan) && apps.len() <= self.parallel;
+        // A run that switches keeps each lock's session open to switch in
+        // (and, when the switch is its last task, to release in), where
+        // every host's session can be open at once.
+        let hold = match (unlocks_at_switch(plan), switches(plan)) {
+            _ if apps.len() > self.parallel => None,
+            (true, _) => Some(Hold::ToSwitch),
+            (false, true) => Some(Hold::Through),
+            (false, false) => None,
+        };
         let (token, states, held) = self
             .lock_inspect_all(
                 &apps,

@@ -238,9 +238,9 @@ impl Engine {
                     PlanKind::Rollback => EventKind::Rollback,
                 };
                 let event = self.event(kind, &plan.env, run.before.clone(), Some(run.goal.to_string()));
-                match cx.unlock_at_switch {
-                    Some(u) => {
-                        let held = u.held.lock().unwrap_or_else(|p| p.into_inner()).remove(app.host());
+                let held = cx.held.lock().unwrap_or_else(|p| p.into_inner()).remove(app.host());
+                match (cx.unlock_at_switch, held) {
+                    (Some(u), held) => {
                         let released = match held {
                             Some(held) => held.switch_unlock(&run.goal, &event).await?,
                             None => app.switch_unlock(&run.goal, &event, u.token).await?,
@@ -249,7 +249,19 @@ impl Engine {
                             u.unlocked.lock().unwrap_or_else(|p| p.into_inner()).insert(app.host().to_string());
                         }
                     }
-                    None => app.switch(&run.goal, &event).await?,
+                    (None, Some(mut held)) => match held.switch(&run.goal, &event).await {
+                        Ok(()) => {
+                            cx.held.lock().unwrap_or_else(|p| p.into_inner()).insert(app.host().to_string(), held);
+                        }
+                        // The session is gone (its script killed, say), not
+                        // the lock, which stays for the run's unlock: a new
+                        // session switches, again if the lost one had (the
+                        // switch is idempotent; the history then says so
+                        // twice). A host that cannot be reached fails here.
+                        Err(haul_host::HostError::Transport(_)) => app.switch(&run.goal, &event).await?,
+                        Err(e) => return Err(e.into()),
+                    },
+                    (None, None) => app.switch(&run.goal, &event).await?,
                 }
                 Ok(Effect::Moved(Move::Switch))
             }
