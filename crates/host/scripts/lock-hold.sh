@@ -36,6 +36,9 @@ printf '%s\n' "$got"
 [ "$got" = acquired ] || exit 0
 inspect_app "$1"
 printf '%s\n' "$3"
+# release: releases the lock if token $4 holds it, under the guard whose
+# identity was written above.
+release() ( cd "$1/.haul" && guard_take && if held_by "$4"; then unguard lock; fi )
 while IFS= read -r w; do
   case $w in
     move|switch) if ! { IFS= read -r id && IFS= read -r line; }; then break; fi ;;
@@ -43,11 +46,11 @@ while IFS= read -r w; do
   esac
   if [ "$w" = switch ]; then
     switch_release "$1" "$id" "$line" || exit
-    ( cd "$1/.haul" && guard_take && if held_by "$4"; then unguard lock; fi ) || exit 7
+    release "$@" || exit 7
     exit 0
   fi
   if switch_release "$1" "$id" "$line" 2>&1; then rc=0; else rc=$?; fi
   printf '@moved %s %s\n' "$4" "$rc"
 done
 [ "$w" = release ] || [ "$5" != keep ] || exit 0
-( cd "$1/.haul" && guard_take && if held_by "$4"; then unguard lock; fi ) || exit 8
+release "$@" || exit 8

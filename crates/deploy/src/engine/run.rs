@@ -65,11 +65,12 @@ impl Engine {
         // A run that switches keeps each lock's session open to switch in
         // (and, when the switch is its last task, to release in), where
         // every host's session can be open at once.
-        let hold = match (unlocks_at_switch(plan), switches(plan)) {
-            _ if apps.len() > self.parallel => None,
-            (true, _) => Some(Hold::ToSwitch),
-            (false, true) => Some(Hold::Through),
-            (false, false) => None,
+        let hold = if apps.len() > self.parallel || !switches(plan) {
+            None
+        } else if unlocks_at_switch(plan) {
+            Some(Hold::ToSwitch)
+        } else {
+            Some(Hold::Through)
         };
         let (token, states, held) = self
             .lock_inspect_all(
