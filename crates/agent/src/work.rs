@@ -181,7 +181,7 @@ pub(crate) async fn work(
                     reason: Some(format!("blessing v{} by {}", b.version, b.by)),
                     ..Event::now(EventKind::Deploy, &r.agent.user)
                 };
-                host.switch(&b.release, &event).await.map_err(failed)?;
+                host.switch(&b.release, &event, token).await.map_err(failed)?;
                 r.live = Some(b.release.to_string());
             }
             let service = if refresh { &b.steps.refresh } else { &b.steps.start };

@@ -354,6 +354,49 @@ fn a_deploy_whose_held_session_is_killed_keeps_the_lock_and_still_switches() {
     assert_consistent(&fleet);
 }
 
+/// A run whose lock on h2 is cleared and taken by someone else while it
+/// works (what `haul unlock` from another machine, then another deploy,
+/// does; here a `before_switch` hook on h2 writes the other holder's
+/// lock): h2's switch is refused under the lock's guard, naming why, and
+/// h2 keeps what it ran and the other holder's lock. A deploy switches h1
+/// back (its failure policy); a rollback (always `halt`) leaves h1 rolled
+/// back. `kind` is `deploy` or `rollback`.
+fn a_run_whose_lock_was_taken_never_switches_that_host(kind: &str) {
+    let theirs = "{\"token\":\"theirs\",\"user\":\"someone else\"}\n";
+    let steal = "if [ -f /srv/steal ]; then cp /srv/steal /srv/app/.haul/lock; fi";
+    let (fleet, p) = setup(
+        FleetOptions { hosts: 2, ..FleetOptions::default() },
+        Fleet,
+        &format!("[apps.app.hooks]\nbefore_switch = ['{steal}']\n"),
+    );
+    let v1 = deploy(&p);
+    p.write("src/index.html", "<h1>v2</h1>\n");
+    let v2 = deploy(&p);
+    if kind == "deploy" {
+        p.write("src/index.html", "<h1>v3</h1>\n");
+    }
+    std::fs::write(on(&fleet, 1, "/srv/steal"), theirs).unwrap();
+    let out = p.haul(&[kind, "app", "prod"]).fails(1);
+    assert!(out.stderr.contains("h2: ") && out.stderr.contains("no longer this run's"), "{}", out.stderr);
+    let h1 = if kind == "deploy" { &v2 } else { &v1 };
+    assert_eq!(live(&fleet, 0).as_deref(), Some(h1.as_str()), "h1 after the failed {kind}");
+    assert_eq!(live(&fleet, 1).as_deref(), Some(v2.as_str()), "h2 switched under someone else's lock");
+    let lock = std::fs::read_to_string(on(&fleet, 1, "/srv/app/.haul/lock")).unwrap();
+    assert_eq!(lock, theirs, "the other holder's lock was touched");
+    assert!(!on(&fleet, 0, "/srv/app/.haul/lock").exists(), "h1's lock outlived the run");
+    assert_consistent_but_locks(&fleet);
+}
+
+#[test]
+fn a_deploy_whose_lock_was_taken_never_switches_that_host() {
+    a_run_whose_lock_was_taken_never_switches_that_host("deploy");
+}
+
+#[test]
+fn a_rollback_whose_lock_was_taken_never_switches_that_host() {
+    a_run_whose_lock_was_taken_never_switches_that_host("rollback");
+}
+
 #[test]
 fn haul_killed_in_switch_on_local_hosts_converges_on_a_rerun() {
     let marks = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@
 #   held_by T   whether `lock` (in the current directory) is held by token T;
 #               never for an empty token
 #   unguard F…  removes the files F… and then the guard
+#   guard_drop  ends the guard, keeping this script's identity for the next
 # The identity is read with the shell's own `read`: a lock release costs
 # one process for it (`readlink`), not a pipeline per field.
 # started PID: sets `s` to the start time of process PID (the 20th field of
@@ -72,3 +73,7 @@ held_by() {
 # unguard FILE...: removes FILE... (in the current directory), then the
 # guard, in that order and by one `rm`.
 unguard() { rm -f "$@" "$gd/lock.guard" "$gd/lock.guard.$$"; trap - EXIT; }
+# guard_drop: ends the guard taken by guard_take, keeping this script's
+# identity for the next one. The exit trap is narrowed first: a script
+# stopped in between leaves a guard whose taker is certainly dead.
+guard_drop() { trap 'rm -f "$gd/lock.guard.$$"' EXIT; rm -f "$gd/lock.guard"; }

@@ -7,12 +7,13 @@
 # was acquired, prints what is on the host under it, then the line $3, and
 # waits. Then, from its input, command after command:
 #   `move`, a release id and a history line, each ending in a newline:
-#       switches to that release (as switch-run.sh does), keeping the lock;
+#       switches to that release while token $4 holds the lock (as
+#       switch-run.sh does), keeping the lock;
 #       prints what the switch said, then `@moved`, token $4 and its exit
 #       status on one line; then waits for the next command;
 #   `switch`, a release id and a history line: switches to that release
-#       (exits as switch-unlock.sh does) and releases the lock if token $4
-#       holds it;
+#       while token $4 holds the lock and releases it (exits as
+#       switch-unlock.sh does);
 #   `release`: releases the lock if token $4 holds it (exit 8 if it cannot);
 #   anything else, a line cut short, or the end of the input (haul is
 #       done, was killed, or lost the connection): with $5 `keep`, exits
@@ -25,7 +26,7 @@
 # interrupt, or the lock would stay held. The end of the input (which
 # comes when haul goes, however it goes) releases it.
 trap '' PIPE HUP INT QUIT TERM
-case $1 in /*) ;; *) set -- "$PWD/$1" "$2" "$3" "$4" ;; esac
+case $1 in /*) ;; *) set -- "$PWD/$1" "$2" "$3" "$4" "$5" ;; esac
 # The guard's identity is written before the lock is taken: a host that
 # cannot write it (a full disk) refuses here, holding nothing, rather than
 # holding a lock it could not release.
@@ -45,11 +46,11 @@ while IFS= read -r w; do
     *) break ;;
   esac
   if [ "$w" = switch ]; then
-    switch_release "$1" "$id" "$line" || exit
-    release "$@" || exit 7
+    switch_release "$1" "$id" "$line" "$4" || exit
+    unguard .haul/lock || exit 7
     exit 0
   fi
-  if switch_release "$1" "$id" "$line" 2>&1; then rc=0; else rc=$?; fi
+  if switch_release "$1" "$id" "$line" "$4" 2>&1; then guard_drop; rc=0; else rc=$?; fi
   printf '@moved %s %s\n' "$4" "$rc"
 done
 [ "$w" = release ] || [ "$5" != keep ] || exit 0

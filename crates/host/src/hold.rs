@@ -272,6 +272,40 @@ mod tests {
         }
     }
 
+    /// A kept lock (`keep`) on an app named by a path relative to the
+    /// session's directory: a session lost without a word leaves the lock,
+    /// as it does for an absolute path. Making the path absolute once
+    /// dropped the fifth argument, and the lock was released behind a run
+    /// still working under it.
+    #[test]
+    fn a_kept_lock_given_a_relative_dir_stays_when_its_session_is_lost() {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        for shell in SHELLS {
+            let tmp = tempfile::tempdir().unwrap();
+            let app = app(tmp.path());
+            let info = LockInfo::new(Holder::current(), "tester", "deploy".into());
+            let line = serde_json::to_string(&info).unwrap();
+            let mut child = Command::new(shell[0])
+                .args(&shell[1..])
+                .args(["-c", "--", scripts::LOCK_HOLD, "haul"])
+                .args(["app", &line, "@held", &info.token, "keep"])
+                .current_dir(tmp.path())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let out = std::io::BufReader::new(child.stdout.take().unwrap());
+            let said: Vec<String> = out.lines().map(Result::unwrap).take_while(|l| l != "@held").collect();
+            assert_eq!(said.first().map(String::as_str), Some("acquired"), "{shell:?}: {said:?}");
+            drop(child.stdin.take());
+            child.wait().unwrap();
+            let lock = std::fs::read_to_string(app.join(".haul/lock"));
+            assert!(lock.is_ok_and(|l| l.contains(&info.token)), "{shell:?}: the kept lock was released");
+        }
+    }
+
     /// Whatever reaches the held script other than a whole `switch`
     /// command (a word cut short, a command missing its last newline, an
     /// unknown word) releases the lock and changes nothing.

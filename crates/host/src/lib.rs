@@ -75,13 +75,25 @@ pub enum HostError {
 }
 
 /// The exit codes with which `switch.sh` refuses before it moves `current`
-/// (no app directory, release not complete, the link or rename failed).
-const SWITCH_REFUSED: [i32; 3] = [3, 4, 5];
+/// (no app directory, release not complete, the link or rename failed, the
+/// lock no longer the switching run's).
+const SWITCH_REFUSED: [i32; 4] = [3, 4, 5, LOCK_NOT_HELD];
+
+/// The exit of a switch refused because the lock is no longer held by the
+/// run's token: cleared (`haul unlock`) or taken over since it was taken.
+const LOCK_NOT_HELD: i32 = 9;
 
 /// The exit of `switch-unlock.sh` when it switched but kept the lock.
 const SWITCHED_STILL_LOCKED: i32 = 7;
 
 impl HostError {
+    /// Whether a switch was refused because its run no longer holds the
+    /// host's lock (cleared by `haul unlock`, or taken over): `current` was
+    /// not moved, and the lock is someone else's to release.
+    pub fn lock_not_held(&self) -> bool {
+        matches!(self, HostError::Script { code: Some(LOCK_NOT_HELD), .. })
+    }
+
     /// Whether a failed [`HostApp::switch`] may have moved `current`: the
     /// connection was lost, or the script failed after the rename (exit 6:
     /// the history could not be written) or in a way it does not name. Only
@@ -166,12 +178,15 @@ impl HostApp {
     }
 
     /// Switches `current` to `to` by renaming a new link over it, and records
-    /// the switch. `to` must be a complete release.
-    /// A failed switch whose error is [`HostError::switch_may_have_moved`]
-    /// may have left `current` on `to`.
-    pub async fn switch(&self, to: &ReleaseId, event: &Event) -> Result<(), HostError> {
+    /// the switch, while the lock is held by `token` (checked on the host
+    /// under the lock's guard: a run whose lock was cleared or taken over
+    /// is refused, see [`HostError::lock_not_held`]). `to` must be a
+    /// complete release. A failed switch whose error is
+    /// [`HostError::switch_may_have_moved`] may have left `current` on `to`.
+    pub async fn switch(&self, to: &ReleaseId, event: &Event, token: &str) -> Result<(), HostError> {
         let (event, to) = (event.to_line(), to.as_str());
-        self.run_ok(&format!("switch to {to}"), scripts::SWITCH, &[&self.dir, to, &event], Input::None).await?;
+        let args = [self.dir.as_str(), to, &event, token];
+        self.run_ok(&format!("switch to {to}"), scripts::SWITCH, &args, Input::None).await?;
         Ok(())
     }
 

@@ -155,6 +155,58 @@ fn a_held_switch_that_could_not_write_its_history_says_it_moved_current(shell: &
     });
 }
 
+/// A lock cleared (`haul unlock`) or taken by someone else while a run
+/// holds it through its session: neither the kept lock's switch nor the
+/// held one's switch-and-release moves `current` or records anything, each
+/// says why, and the other holder's lock stays.
+fn a_held_switch_whose_lock_was_cleared_or_taken_is_refused_and_moves_nothing(shell: &[&str]) {
+    let to = haul_release::ReleaseId::parse(R2).unwrap();
+    let event = || Event::now(EventKind::Deploy, "tester");
+    for taken in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = app(tmp.path());
+        let h = host(shell, &app);
+        let what = if taken { "taken" } else { "cleared" };
+        let steal = || {
+            if taken {
+                std::fs::write(app.join(".haul/lock"), "{\"token\":\"theirs\",\"user\":\"t\"}\n").unwrap();
+            } else {
+                std::fs::remove_file(app.join(".haul/lock")).unwrap();
+            }
+        };
+        let theirs = || {
+            let lock = std::fs::read_to_string(app.join(".haul/lock")).ok();
+            assert_eq!(lock.is_some(), taken, "{what}: {lock:?}");
+            assert!(lock.is_none_or(|l| l.contains("theirs")), "{what}: their lock stays");
+        };
+        runtime().block_on(async {
+            let (_, held) = h.lock_keep(&info("mine")).await.unwrap();
+            let (_, mut held) = held.expect("held");
+            steal();
+            let e = held.switch(&to, &event()).await.unwrap_err();
+            assert!(e.lock_not_held() && !e.switch_may_have_moved(), "{what}: {e}");
+            assert!(e.to_string().contains("no longer this run's"), "{what}: {e}");
+            held.release().await.unwrap();
+            theirs();
+
+            if taken {
+                std::fs::remove_file(app.join(".haul/lock")).unwrap();
+            }
+            let (_, held) = h.lock_hold(&info("mine")).await.unwrap();
+            let (_, held) = held.expect("held");
+            steal();
+            let e = held.switch_unlock(&to, &event()).await.unwrap_err();
+            assert!(e.lock_not_held() && !e.switch_may_have_moved(), "{what}: {e}");
+            theirs();
+        });
+        assert_eq!(live(&app), format!("releases/{R1}"), "{what}: current moved");
+        assert_eq!(history(&app), 0, "{what}: a switch was recorded");
+        let left: Vec<_> = std::fs::read_dir(app.join(".haul")).unwrap().flatten().map(|e| e.file_name()).collect();
+        let guard = left.iter().any(|n| n.to_string_lossy().starts_with("lock.guard"));
+        assert!(!guard, "{what}: a guard file was left: {left:?}");
+    }
+}
+
 /// A host whose `current` is not a release (pointed elsewhere by hand)
 /// cannot be read: taking its lock to read it fails, naming why, and
 /// leaves no lock behind, whether the lock was to be held or not.
@@ -227,6 +279,7 @@ fn a_kept_lock_switches_in_its_session_and_outlives_a_lost_session(shell: &[&str
 }
 
 under_every_shell!(
+    a_held_switch_whose_lock_was_cleared_or_taken_is_refused_and_moves_nothing,
     a_kept_lock_switches_in_its_session_and_outlives_a_lost_session,
     a_host_that_cannot_be_read_under_its_lock_is_left_unlocked,
     a_held_lock_is_read_under_and_switches_then_releases_in_one_session,

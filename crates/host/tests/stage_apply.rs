@@ -6,7 +6,7 @@
 
 mod shells;
 
-use haul_host::{Event, EventKind, HostApp};
+use haul_host::{Event, EventKind, Holder, HostApp, LockInfo};
 use haul_release::{Diff, Manifest, ReleaseCache};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -130,9 +130,10 @@ fn staging_over_a_real_tree_gives_the_new_tree(
     rt.block_on(async {
         host.stage(&ra, &cache.contents(&ra).unwrap(), None, &[], false).await.unwrap();
         host.complete(&haul_release::ReleaseId::parse(&ra.id).unwrap()).await.unwrap();
-        host.switch(&haul_release::ReleaseId::parse(&ra.id).unwrap(), &Event::now(EventKind::Deploy, "t"))
-            .await
-            .unwrap();
+        let lock = LockInfo::new(Holder::current(), "t", "deploy".into());
+        host.lock(&lock).await.unwrap();
+        let to = haul_release::ReleaseId::parse(&ra.id).unwrap();
+        host.switch(&to, &Event::now(EventKind::Deploy, "t"), &lock.token).await.unwrap();
     });
     let dir_a = tmp.path().join("host/app/releases").join(&ra.id);
     prop_assert_eq!(manifest_of(&dir_a), ra.manifest.clone());

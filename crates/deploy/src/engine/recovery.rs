@@ -51,7 +51,7 @@ impl Engine {
     /// Puts every host the run touched back on what it ran before: a host
     /// that switched (or may have: its connection was lost mid-switch) is
     /// switched back, a host that was only stopped is started again.
-    pub(super) async fn switch_back(&self, plan: &Plan, runs: &mut [HostRun]) -> String {
+    pub(super) async fn switch_back(&self, plan: &Plan, runs: &mut [HostRun], token: &str) -> String {
         let svc = &self.config.app(&plan.app).expect("planned app exists").service;
         let (stop, start) = if svc.stop.is_empty() && svc.start.is_empty() {
             (vec![], svc.refresh.clone())
@@ -106,7 +106,7 @@ impl Engine {
                     let event =
                         self.event(EventKind::Switchback, &plan.env, Some(run.goal.to_string()), Some(before.clone()));
                     let switched = match haul_release::ReleaseId::parse(before) {
-                        Ok(to) => run.app.switch(&to, &event).await,
+                        Ok(to) => run.app.switch(&to, &event, token).await,
                         Err(source) => Err(haul_host::HostError::Release { host: host(), source }),
                     };
                     match switched {

@@ -22,6 +22,9 @@ pub(super) struct RunCx<'a> {
     pub secrets: &'a [SecretValue],
     pub release_id: Option<String>,
     pub t0: Instant,
+    /// The token of the run's locks: every switch on a host is made only
+    /// while this token holds its lock.
+    pub token: &'a str,
     /// Set when the switch is the last thing the run does on a host: the
     /// switch then releases the host's lock in the same round trip.
     pub unlock_at_switch: Option<UnlockAtSwitch<'a>>,
@@ -31,11 +34,10 @@ pub(super) struct RunCx<'a> {
 }
 
 /// How a switch that is the last thing a run does on a host releases its
-/// lock: in the session holding it, where there is one, else by `token`;
-/// either way the host goes into `unlocked`.
+/// lock: in the session holding it, where there is one, else by the run's
+/// token; either way the host goes into `unlocked`.
 #[derive(Clone, Copy)]
 pub(super) struct UnlockAtSwitch<'a> {
-    pub token: &'a str,
     pub unlocked: &'a Unlocked,
 }
 
@@ -87,9 +89,17 @@ impl Engine {
         self.observer.progress(Progress::Work(work));
         let (early, late): (Vec<&PlanPhase>, Vec<&PlanPhase>) =
             plan.phases.iter().filter(|p| p.phase != Phase::Build).partition(|p| p.phase < Phase::Switch);
-        let unlock_at_switch = unlocks_at_switch(plan).then_some(UnlockAtSwitch { token, unlocked: locked.unlocked });
-        let cx =
-            RunCx { plan, release, secrets, release_id: release_id.clone(), t0, unlock_at_switch, held: locked.held };
+        let unlock_at_switch = unlocks_at_switch(plan).then_some(UnlockAtSwitch { unlocked: locked.unlocked });
+        let cx = RunCx {
+            plan,
+            release,
+            secrets,
+            release_id: release_id.clone(),
+            t0,
+            token,
+            unlock_at_switch,
+            held: locked.held,
+        };
         for phase in early {
             self.run_phase(&cx, &mut runs, phase, None).await?;
         }
@@ -190,7 +200,7 @@ impl Engine {
                     self.observer.progress(Progress::Warn(&format!(
                         "{msg}\nswitching every host back (failure policy: rollback)"
                     )));
-                    let back = self.switch_back(plan, runs).await;
+                    let back = self.switch_back(plan, runs, cx.token).await;
                     return fail(runs, format!("{msg}\n{back}"));
                 }
             }

@@ -243,7 +243,7 @@ impl Engine {
                     (Some(u), held) => {
                         let released = match held {
                             Some(held) => held.switch_unlock(&run.goal, &event).await?,
-                            None => app.switch_unlock(&run.goal, &event, u.token).await?,
+                            None => app.switch_unlock(&run.goal, &event, cx.token).await?,
                         };
                         if released {
                             u.unlocked.lock().unwrap_or_else(|p| p.into_inner()).insert(app.host().to_string());
@@ -258,10 +258,10 @@ impl Engine {
                         // session switches, again if the lost one had (the
                         // switch is idempotent; the history then says so
                         // twice). A host that cannot be reached fails here.
-                        Err(haul_host::HostError::Transport(_)) => app.switch(&run.goal, &event).await?,
+                        Err(haul_host::HostError::Transport(_)) => app.switch(&run.goal, &event, cx.token).await?,
                         Err(e) => return Err(e.into()),
                     },
-                    (None, None) => app.switch(&run.goal, &event).await?,
+                    (None, None) => app.switch(&run.goal, &event, cx.token).await?,
                 }
                 Ok(Effect::Moved(Move::Switch))
             }
