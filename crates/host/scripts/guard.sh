@@ -6,10 +6,12 @@
 #   guard       takes `lock.guard` (in the current directory) until the
 #               script exits, recovering one whose taker is certainly dead:
 #               `guard_ready` (this script's identity written beside it),
-#               then `guard_take`; a script that waits anyway readies early
+#               then `guard_take`; a script that waits anyway readies early.
+#               A guard still held by a live taker after a minute exits 10
+#               (`guard_take` returns 10: its caller decides)
 #   held_by T   whether `lock` (in the current directory) is held by token T;
 #               never for an empty token
-#   unguard F…  removes the files F… and then the guard
+#   unguard F…  removes the files F… and then the guard; fails if `rm` did
 #   guard_drop  ends the guard, keeping this script's identity for the next
 # The identity is read with the shell's own `read`: a lock release costs
 # one process for it (`readlink`), not a pipeline per field.
@@ -42,7 +44,7 @@ dead() {
   [ -d "/proc/$3" ] || return 0
   started "$3"; [ "$4" != "$s" ]
 }
-guard() { guard_ready; guard_take; }
+guard() { guard_ready; guard_take || exit; }
 guard_ready() {
   gd=$PWD
   me > lock.guard.$$ || exit 5
@@ -58,7 +60,7 @@ guard_take() {
       continue
     fi
     g=$((g+1))
-    if [ $g -gt 600 ]; then echo "the lock guard $(pwd)/lock.guard has been held for a minute; remove it if no haul runs on this host" >&2; exit 6; fi
+    if [ $g -gt 600 ]; then echo "the lock guard $(pwd)/lock.guard has been held for a minute; remove it if no haul runs on this host" >&2; return 10; fi
     sleep 0.1 2>/dev/null || sleep 1
   done
   trap 'rm -f "$gd/lock.guard" "$gd/lock.guard.$$"' EXIT
@@ -72,7 +74,7 @@ held_by() {
 }
 # unguard FILE...: removes FILE... (in the current directory), then the
 # guard, in that order and by one `rm`.
-unguard() { rm -f "$@" "$gd/lock.guard" "$gd/lock.guard.$$"; trap - EXIT; }
+unguard() { rm -f "$@" "$gd/lock.guard" "$gd/lock.guard.$$"; ug=$?; trap - EXIT; return $ug; }
 # guard_drop: ends the guard taken by guard_take, keeping this script's
 # identity for the next one. The exit trap is narrowed first: a script
 # stopped in between leaves a guard whose taker is certainly dead.

@@ -4,20 +4,22 @@
 # link over it, and records the history line LINE, under the lock guard and
 # only while the lock is held by TOKEN: a run whose lock was cleared
 # (`haul unlock`) or taken over since it took it never switches. Returns 3,
-# 4, 5 or 9 (the lock is not TOKEN's) when it refused before moving
-# `current`; 6 when `current` moved but the history could not be written
-# (any other failure may have moved it too). Returns in DIR; on success
+# 4, 5, 9 (the lock is not TOKEN's) or 10 (the guard stayed held for a
+# minute) when it refused before moving `current`; 6 when `current` moved
+# but the history could not be written (any other failure may have moved
+# it too). Returns in DIR; on success
 # still holding the guard, which the caller ends (`unguard .haul/lock`
 # releases the lock with it, `guard_drop` or `unguard` keeps the lock). A
-# script that readied its guard earlier (`guard_ready`) keeps its identity.
+# script that readied its guard here earlier (`guard_ready`) keeps its
+# identity.
 switch_release() {
   cd "$1" || return 3
   if [ ! -d "releases/$2" ] || [ ! -f "releases/$2.manifest" ]; then echo "release $2 is not complete on this host" >&2; return 4; fi
   # Tests before `mkdir` and `rm`: a switch is a handful of processes, and
   # usually neither is needed.
-  { [ -d .haul ] || mkdir -p .haul; } && cd .haul || return 3
-  [ -n "${gd:-}" ] || guard_ready
-  guard_take
+  { [ -d .haul ] || mkdir -p .haul; } && cd ./.haul || return 3
+  [ -f "lock.guard.$$" ] || guard_ready
+  guard_take || return
   if ! held_by "$4"; then
     guard_drop; cd ..
     echo "the lock of this host is no longer this run's (cleared by \`haul unlock\` or taken over since it was taken): not switched" >&2

@@ -136,7 +136,10 @@ impl HeldLock {
             let start = said.len();
             let n = self.output.read_until(b'\n', &mut said).await.map_err(gone)?;
             if n == 0 {
-                return Err(lost(&self.app, "the session ended during the switch"));
+                let said = String::from_utf8_lossy(&said);
+                let said = said.trim();
+                let why = if said.is_empty() { String::new() } else { format!(": {said}") };
+                return Err(lost(&self.app, &format!("the session ended during the switch{why}")));
             }
             let answer = said[start..].strip_prefix(done.as_bytes()).and_then(|a| a.strip_suffix(b"\n"));
             if let Some(answer) = answer {

@@ -76,8 +76,13 @@ pub enum HostError {
 
 /// The exit codes with which `switch.sh` refuses before it moves `current`
 /// (no app directory, release not complete, the link or rename failed, the
-/// lock no longer the switching run's).
-const SWITCH_REFUSED: [i32; 4] = [3, 4, 5, LOCK_NOT_HELD];
+/// lock no longer the switching run's, the lock's guard held by another for
+/// a minute).
+const SWITCH_REFUSED: [i32; 5] = [3, 4, 5, LOCK_NOT_HELD, GUARD_BUSY];
+
+/// The exit of a host script whose lock guard (`.haul/lock.guard`) stayed
+/// held by a live taker for a minute (`guard.sh`).
+const GUARD_BUSY: i32 = 10;
 
 /// The exit of a switch refused because the lock is no longer held by the
 /// run's token: cleared (`haul unlock`) or taken over since it was taken.

@@ -10,7 +10,18 @@
 
 macro_rules! script {
     ($($file:literal),+) => {
-        concat!($(include_str!(concat!("../scripts/", $file))),+)
+        concat!(prelude!(), $(include_str!(concat!("../scripts/", $file))),+)
+    };
+}
+
+/// The first line of every script: what the environment of the host's
+/// login (a `.bashrc` that exports it, or haul's own, inherited by a local
+/// host and an agent) must not change. With `CDPATH` set, a `cd` to a
+/// relative name such as `.haul` may land in another directory that has
+/// one, and a script would judge and switch another app.
+macro_rules! prelude {
+    () => {
+        "unset CDPATH\n"
     };
 }
 
@@ -78,6 +89,9 @@ const FILES: &[&str] = &[
     "tools.sh",
     "unlock.sh",
 ];
+
+#[cfg(test)]
+mod environment;
 
 #[cfg(test)]
 mod tests {

@@ -258,7 +258,16 @@ impl Engine {
                         // session switches, again if the lost one had (the
                         // switch is idempotent; the history then says so
                         // twice). A host that cannot be reached fails here.
-                        Err(haul_host::HostError::Transport(_)) => app.switch(&run.goal, &event, cx.token).await?,
+                        // The lost session may have switched before it went,
+                        // so whatever the new one says (even a refusal, the
+                        // lock cleared meanwhile), `current` may have moved.
+                        Err(haul_host::HostError::Transport(lost)) => {
+                            if let Err(e) = app.switch(&run.goal, &event, cx.token).await {
+                                let message = format!("{}; switching through a new session failed: {e}", lost.message);
+                                let lost = haul_transport::TransportError { message, ..lost };
+                                return Err(haul_host::HostError::Transport(lost).into());
+                            }
+                        }
                         Err(e) => return Err(e.into()),
                     },
                     (None, None) => app.switch(&run.goal, &event, cx.token).await?,
