@@ -266,6 +266,17 @@ pub(crate) fn validate(c: &Config) -> Result<(), Fail> {
         {
             return Err((root.span(), "`root` must not be empty".into()));
         }
+        // Every host script is given `root/app` as an argument: one that
+        // begins with `-` would be read as an option by `cd`, `mkdir` or
+        // `rm` there.
+        if let Some(root) = &host.root
+            && root.get_ref().starts_with('-')
+        {
+            return Err((
+                root.span(),
+                format!("`root` `{}` must not begin with `-` (write `./{}`)", root.get_ref(), root.get_ref()),
+            ));
+        }
     }
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! from the source through this machine into a staged copy of its
 //! directories (hard links of what it has). Every target is staged before
 //! any is switched, so a failure anywhere leaves every host's directories
-//! as they were.
+//! as they were; each host is switched only while the sync's token still
+//! holds its lock.
 
 use crate::chain::{self, Stage};
 use crate::meter::Meter;
@@ -24,6 +25,7 @@ pub(crate) async fn files(
     plan: &SyncPlan<'_>,
     name: &str,
     set: &ContentSet,
+    token: &str,
 ) -> Result<SetOutcome, ContentError> {
     let config = &engine.config;
     let path = config.app(&plan.app)?.path.as_ref().map(|p| p.get_ref().clone());
@@ -94,7 +96,7 @@ pub(crate) async fn files(
         staged.push((t.name.clone(), dst));
     }
     for (i, (host, dst)) in staged.iter().enumerate() {
-        if let Err(e) = dst.content_switch(name, &dirs).await {
+        if let Err(e) = dst.content_switch(name, &dirs, token).await {
             let done: Vec<&str> = staged[..i].iter().map(|(h, _)| h.as_str()).collect();
             let target = if done.is_empty() {
                 format!("no host was switched: environment `{}` is as it was", plan.to)

@@ -37,10 +37,10 @@ pub async fn sync(engine: &Engine, plan: &SyncPlan<'_>, done: &mut Vec<SetOutcom
             let note = format!("{name}: {} takes a subset: {what}", plan.to);
             engine.observer.progress(haul_deploy::Progress::Note(&note));
         }
-        let work = async {
+        let work = |token: String| async move {
             match set.kind() {
                 ContentKind::Commands => commands(engine, plan, name, set).await,
-                ContentKind::Files => crate::files::files(engine, plan, name, set).await,
+                ContentKind::Files => crate::files::files(engine, plan, name, set, &token).await,
             }
         };
         done.push(under_lock(engine, plan, name, set, work).await?);
@@ -51,13 +51,14 @@ pub async fn sync(engine: &Engine, plan: &SyncPlan<'_>, done: &mut Vec<SetOutcom
 /// Runs `work` with the app locked on every target host of `set` (the
 /// deploy lock: a deploy and a sync never change the same host at once;
 /// all or none, released whatever happens, and a lock a killed sync left
-/// is taken over as a deploy's would be).
-async fn under_lock<T>(
+/// is taken over as a deploy's would be). `work` is given the locks'
+/// token: a switch on a host is made only while it still holds the lock.
+async fn under_lock<T, F: std::future::Future<Output = Result<T, ContentError>>>(
     engine: &Engine,
     plan: &SyncPlan<'_>,
     name: &str,
     set: &ContentSet,
-    work: impl std::future::Future<Output = Result<T, ContentError>>,
+    work: impl FnOnce(String) -> F,
 ) -> Result<T, ContentError> {
     let path = engine.config.app(&plan.app)?.path.as_ref().map(|p| p.get_ref().clone());
     let apps = targets(engine, plan, set)?
@@ -66,7 +67,7 @@ async fn under_lock<T>(
         .collect::<Result<Vec<_>, _>>()?;
     let command = format!("content sync {} {name} from {}", plan.app, plan.from);
     let token = engine.lock_all(&apps, command, engine.unlock_hint(&plan.app, &plan.to)).await?;
-    let result = work.await;
+    let result = work(token.clone()).await;
     engine.unlock_all(&apps, &token).await;
     result
 }

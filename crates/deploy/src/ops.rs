@@ -110,7 +110,7 @@ impl Engine {
             return Err(DeployError::Refused(format!("no host of {env} has release {id}")));
         }
         let done = self
-            .locked(app, env, only, "remove", |a, s, _token| {
+            .locked(app, env, only, "remove", |a, s, token| {
                 let checked = checked.clone();
                 async move {
                     if s.current.as_deref() == Some(id) {
@@ -122,7 +122,7 @@ impl Engine {
                     if !s.releases.iter().any(|r| r.id == id) {
                         return Ok(false);
                     }
-                    a.remove(std::slice::from_ref(&checked), |id| self.removal(env, id)).await?;
+                    a.remove(std::slice::from_ref(&checked), |id| self.removal(env, id), &token).await?;
                     Ok(true)
                 }
             })

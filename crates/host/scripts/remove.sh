@@ -1,8 +1,20 @@
 # shellcheck shell=sh
-# After live.sh. Removes releases of the app at $1, never the live one; then
-# pairs of words: a release id and the history line recording its removal.
+# After guard.sh and live.sh. Removes releases of the app at $1, never the
+# live one, while token $2 holds its lock; then pairs of words: a release
+# id and the history line recording its removal. The live release is
+# judged and the releases removed under the lock's guard, as pruning does:
+# a run whose lock was cleared (`haul unlock`) or taken over since it took
+# it removes nothing and exits 9 (10 when the guard stayed held for a
+# minute), and no switch moves `current` between the check and the removal.
 cd "$1" || exit 3
-shift
+cd .haul || exit 3
+guard
+cd .. || exit 3
+if ! ( cd .haul && held_by "$2" ); then
+  echo "the lock of this host is no longer this run's (cleared by \`haul unlock\` or taken over since it was taken): nothing removed" >&2
+  exit 9
+fi
+shift 2
 live=$(live)
 while [ $# -gt 0 ]; do
   id=$1 event=$2

@@ -26,6 +26,9 @@ switch_release() {
     return 9
   fi
   cd ..
+  # Judged again under the guard: a removal (remove.sh, prune.sh) takes
+  # the manifest away under it first.
+  if [ ! -d "releases/$2" ] || [ ! -f "releases/$2.manifest" ]; then guard_drop; echo "release $2 is not complete on this host" >&2; return 4; fi
   tmp=.haul/current.$$
   if [ -e "$tmp" ] || [ -L "$tmp" ]; then rm -f "$tmp"; fi
   if ! { ln -s "releases/$2" "$tmp" && { mv -Tf "$tmp" current 2>/dev/null || mv -hf "$tmp" current; }; }; then rm -f "$tmp"; guard_drop; return 5; fi

@@ -54,9 +54,12 @@ impl HostApp {
         (scripts::CONTENT_UNPACK.to_string(), vec![self.dir.clone(), set.to_string()])
     }
 
-    /// Switches the staged `dirs` of `set` in.
-    pub async fn content_switch(&self, set: &str, dirs: &[String]) -> Result<(), HostError> {
-        let mut args = vec![self.dir.as_str(), set];
+    /// Switches the staged `dirs` of `set` in, only while `token` holds
+    /// the app's lock (judged under the lock's guard, as a switch of
+    /// `current` is): otherwise nothing moves and the error says so
+    /// ([`HostError::lock_not_held`]).
+    pub async fn content_switch(&self, set: &str, dirs: &[String], token: &str) -> Result<(), HostError> {
+        let mut args = vec![self.dir.as_str(), set, token];
         args.extend(dirs.iter().map(String::as_str));
         self.run_ok(&format!("switch content set {set}"), scripts::CONTENT_SWITCH, &args, Input::None).await?;
         Ok(())

@@ -217,12 +217,14 @@ impl HostApp {
     }
 
     /// Removes releases (never the live one: the script checks again on the
-    /// host) and records each removal so the previous/next chain re-stitches.
-    pub async fn remove(&self, ids: &[ReleaseId], event: impl Fn(&str) -> Event) -> Result<(), HostError> {
+    /// host, under the lock's guard) and records each removal so the
+    /// previous/next chain re-stitches; only while `token` holds the app's
+    /// lock (else nothing is removed: [`HostError::lock_not_held`]).
+    pub async fn remove(&self, ids: &[ReleaseId], event: impl Fn(&str) -> Event, token: &str) -> Result<(), HostError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut args = vec![self.dir.clone()];
+        let mut args = vec![self.dir.clone(), token.to_string()];
         for id in ids {
             args.extend([id.to_string(), event(id).to_line()]);
         }

@@ -2,7 +2,8 @@
 //! under each shell a host may have: a host's listing, a pack of some of
 //! its files streamed into another host's staged copy, and the switch;
 //! the live directory is untouched until the switch, hostile names arrive
-//! as they were, and links or names with newlines are refused.
+//! as they were, links or names with newlines are refused, and the switch
+//! is made only while the sync's token holds the app's lock.
 
 mod shells;
 
@@ -71,7 +72,20 @@ impl Two {
     }
 
     fn switch(&self) {
-        self.rt.block_on(self.b.content_switch("up", &["uploads".to_string()])).unwrap();
+        self.hold("b", "mine");
+        self.try_switch("mine").unwrap();
+    }
+
+    /// Switches b's staged uploads in as the sync whose token is `token`.
+    fn try_switch(&self, token: &str) -> Result<(), haul_host::HostError> {
+        self.rt.block_on(self.b.content_switch("up", &["uploads".to_string()], token))
+    }
+
+    /// Writes the lock of host `h`'s app as held by `token`.
+    fn hold(&self, h: &str, token: &str) {
+        let dir = self.tmp.path().join(h).join("app/.haul");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("lock"), format!("{{\"token\":\"{token}\",\"user\":\"t\"}}\n")).unwrap();
     }
 }
 
@@ -147,7 +161,37 @@ fn a_set_of_more_files_than_a_command_line_holds_is_staged(shell: &[&str]) {
     assert_eq!(files(&t.uploads("b")), files(&t.uploads("a")));
 }
 
+/// A sync whose lock was cleared (`haul unlock`) or taken over after it
+/// staged never switches: the live directory stays as it was, the staged
+/// copy stays for the next sync, and no guard file is left.
+fn a_content_switch_whose_lock_is_no_longer_its_own_moves_nothing(shell: &[&str]) {
+    let t = Two::new(shell);
+    t.put("a", "new.txt", "new\n");
+    t.put("b", "old.txt", "old\n");
+    let before = files(&t.uploads("b"));
+    assert_eq!(t.stage(), 1);
+    let lock = t.tmp.path().join("b/app/.haul/lock");
+    for theirs in [true, false] {
+        if theirs {
+            t.hold("b", "theirs");
+        } else {
+            std::fs::remove_file(&lock).unwrap();
+        }
+        let e = t.try_switch("mine").unwrap_err();
+        assert!(e.lock_not_held(), "{e}");
+        assert!(e.to_string().contains("no longer this sync's"), "{e}");
+        assert_eq!(files(&t.uploads("b")), before, "the live directory moved");
+    }
+    t.hold("b", "mine");
+    t.try_switch("mine").unwrap();
+    assert_eq!(files(&t.uploads("b")), files(&t.uploads("a")));
+    assert!(lock.exists(), "the switch leaves the sync's lock to its unlock");
+    let left: Vec<_> = std::fs::read_dir(lock.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!left.iter().any(|n| n.to_string_lossy().starts_with("lock.guard")), "a guard file was left: {left:?}");
+}
+
 under_every_shell!(
+    a_content_switch_whose_lock_is_no_longer_its_own_moves_nothing,
     staged_then_switched_with_hostile_names,
     links_and_newlines_are_refused,
     a_set_of_more_files_than_a_command_line_holds_is_staged

@@ -1,7 +1,8 @@
-//! Pruning decides on the host, in the script that deletes: it never
-//! removes what another run switched to or staged after this run's inspect,
-//! and nothing at all once the lock is no longer this run's. Under each
-//! shell a host may have.
+//! Pruning and removing decide on the host, in the script that deletes: a
+//! prune never removes what another run switched to or staged after this
+//! run's inspect, neither removes the live release, and nothing at all is
+//! removed once the lock is no longer this run's. Under each shell a host
+//! may have.
 
 mod shells;
 
@@ -17,7 +18,10 @@ fn complete(dir: &Path, n: u32) {
     std::fs::write(dir.join("releases").join(format!("{}.manifest", id(n))), "").unwrap();
 }
 
-under_every_shell!(prune_keeps_what_another_run_switched_to_or_staged_after_our_lock);
+under_every_shell!(
+    prune_keeps_what_another_run_switched_to_or_staged_after_our_lock,
+    a_removal_whose_lock_is_no_longer_its_own_removes_nothing,
+);
 
 fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock(shell: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
@@ -60,5 +64,52 @@ fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock(shell: &[&s
         let e = a.prune(&[id(4)], 1, "mine", ev).await.unwrap_err();
         assert!(e.to_string().contains("the lock is no longer this run's; nothing pruned"), "{e}");
         assert!(dir.join("releases").join(id(4)).exists());
+    });
+}
+
+/// `haul remove` judges, under the guard, that its run still holds the lock
+/// and that the release is not live (another run may have switched to it
+/// since the inspect): otherwise it removes nothing.
+fn a_removal_whose_lock_is_no_longer_its_own_removes_nothing(shell: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("app");
+    for n in 1..=3 {
+        complete(&dir, n);
+    }
+    std::os::unix::fs::symlink(format!("releases/{}", id(3)), dir.join("current")).unwrap();
+    let a = HostApp::new(shells::local(shell), dir.display().to_string());
+    let me = LockInfo {
+        token: "mine".into(),
+        user: "t".into(),
+        holder: Holder::current(),
+        since: "2026-01-01T00:00:00Z".into(),
+        command: "remove".into(),
+    };
+    let ev = |i: &str| Event { from: Some(i.to_string()), ..Event::now(EventKind::Remove, "t") };
+    let gone = |n: u32| !dir.join("releases").join(id(n)).exists();
+    let release = |n: u32| haul_release::ReleaseId::parse(&id(n)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
+        // Another run switched to 1 since this run's inspect.
+        std::os::unix::fs::symlink(format!("releases/{}", id(1)), dir.join(".haul/current.tmp")).unwrap();
+        std::fs::rename(dir.join(".haul/current.tmp"), dir.join("current")).unwrap();
+        let e = a.remove(&[release(1)], ev, "mine").await.unwrap_err();
+        assert!(e.to_string().contains("is live; not removed"), "{e}");
+        assert!(!gone(1));
+        a.remove(&[release(2)], ev, "mine").await.unwrap();
+        assert!(gone(2));
+
+        // Cleared, then taken by another: nothing is removed.
+        a.unlock("mine").await.unwrap();
+        let e = a.remove(&[release(3)], ev, "mine").await.unwrap_err();
+        assert!(e.lock_not_held() && e.to_string().contains("nothing removed"), "{e}");
+        let theirs = LockInfo { token: "theirs".into(), ..me.clone() };
+        assert!(matches!(a.lock(&theirs).await.unwrap(), LockOutcome::Acquired));
+        let e = a.remove(&[release(3)], ev, "mine").await.unwrap_err();
+        assert!(e.lock_not_held(), "{e}");
+        assert!(!gone(3));
+        let left: Vec<_> = std::fs::read_dir(dir.join(".haul")).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(!left.iter().any(|n| n.to_string_lossy().starts_with("lock.guard")), "a guard file was left: {left:?}");
     });
 }

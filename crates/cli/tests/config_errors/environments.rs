@@ -148,3 +148,17 @@ port = 0
 "#
     );
 }
+
+#[test]
+fn host_root_that_begins_with_a_dash() {
+    rejects!(
+        r#"
+[environments.prod]
+hosts = ["a"]
+
+[hosts.a]
+address = "127.0.0.2"
+root = "-rf"
+"#
+    );
+}
