@@ -97,8 +97,11 @@ pub(crate) async fn files(
     }
     for (i, (host, dst)) in staged.iter().enumerate() {
         if let Err(e) = dst.content_switch(name, &dirs, token).await {
-            let done: Vec<&str> = staged[..i].iter().map(|(h, _)| h.as_str()).collect();
-            let target = if done.is_empty() {
+            let mut done: Vec<&str> = staged[..i].iter().map(|(h, _)| h.as_str()).collect();
+            let target = if e.content_partly_switched() {
+                done.push(host);
+                format!("hosts {} were switched already ({host} only partly); the others were not", done.join(", "))
+            } else if done.is_empty() {
                 format!("no host was switched: environment `{}` is as it was", plan.to)
             } else {
                 format!("hosts {} were switched already; the others were not", done.join(", "))

@@ -6,7 +6,9 @@
 # guard and only while token $3 holds the app's lock, as every switch of
 # `current` is (switch.sh): a sync whose lock was cleared (`haul unlock`)
 # or taken over since it took it moves nothing and exits 9 (10 when the
-# guard stayed held for a minute).
+# guard stayed held for a minute). Exits 11 when it failed after some
+# directory was switched (the host is partly switched); a failure to remove
+# the old trees afterwards is only reported.
 { [ -d "$1/.haul" ] || mkdir -p "$1/.haul"; } && cd "$1/.haul" || exit 3
 guard_ready
 guard_take || exit
@@ -20,15 +22,21 @@ shift 3
 for d in "$@"; do
   if [ ! -d "$s/$d" ] || [ -L "$s/$d" ]; then echo "shared/$d was not staged" >&2; exit 4; fi
 done
+# put FROM TO: renames FROM to TO, never into a TO that appeared
+# meanwhile (`-T`; where `mv` has no `-T`, only while TO is still absent).
+put() { mv -T "$1" "$2" 2>/dev/null || { [ ! -e "$2" ] && [ ! -L "$2" ] && mv "$1" "$2"; }; }
+moved=
 for d in "$@"; do
   rm -rf "$s/$d.old"
-  if [ -e "$d" ] || [ -L "$d" ]; then mv "$d" "$s/$d.old" || exit 5; fi
-  if ! mv "$s/$d" "$d"; then
-    if [ -e "$s/$d.old" ]; then mv "$s/$d.old" "$d"; fi
+  if [ -e "$d" ] || [ -L "$d" ]; then put "$d" "$s/$d.old" || { echo "shared/$d could not be moved aside" >&2; exit "${moved:-5}"; }; fi
+  if ! put "$s/$d" "$d"; then
+    if [ -e "$s/$d.old" ]; then put "$s/$d.old" "$d"; fi
     echo "shared/$d could not be switched" >&2
-    exit 6
+    exit "${moved:-6}"
   fi
+  moved=11
 done
 # The old trees are removed after the guard ends: nobody waits on them.
 unguard
-rm -rf "$s"
+rm -rf "$s" || echo "switched, but shared/$s could not be removed" >&2
+exit 0

@@ -57,7 +57,8 @@ impl HostApp {
     /// Switches the staged `dirs` of `set` in, only while `token` holds
     /// the app's lock (judged under the lock's guard, as a switch of
     /// `current` is): otherwise nothing moves and the error says so
-    /// ([`HostError::lock_not_held`]).
+    /// ([`HostError::lock_not_held`]). A failure after some of `dirs` were
+    /// switched says so ([`HostError::content_partly_switched`]).
     pub async fn content_switch(&self, set: &str, dirs: &[String], token: &str) -> Result<(), HostError> {
         let mut args = vec![self.dir.as_str(), set, token];
         args.extend(dirs.iter().map(String::as_str));
@@ -67,6 +68,18 @@ impl HostApp {
 
     fn invalid(&self, message: &str) -> HostError {
         HostError::Invalid { host: self.host().to_string(), message: message.to_string() }
+    }
+}
+
+/// The exit of `content-switch.sh` when it failed after some of the set's
+/// directories were switched.
+const CONTENT_PARTLY_SWITCHED: i32 = 11;
+
+impl HostError {
+    /// Whether a content switch failed after it had switched some of the
+    /// set's directories on the host: that host is partly switched.
+    pub fn content_partly_switched(&self) -> bool {
+        matches!(self, HostError::Script { code: Some(CONTENT_PARTLY_SWITCHED), .. })
     }
 }
 
