@@ -23,21 +23,28 @@ under_every_shell!(
     a_removal_whose_lock_is_no_longer_its_own_removes_nothing,
 );
 
-fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock(shell: &[&str]) {
+/// An app with complete releases 1..=`newest`, the newest live, on a
+/// local host under `shell`, and the lock this run takes (token `mine`).
+fn app(shell: &[&str], newest: u32, command: &str) -> (tempfile::TempDir, std::path::PathBuf, HostApp, LockInfo) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("app");
-    for n in 1..=4 {
+    for n in 1..=newest {
         complete(&dir, n);
     }
-    std::os::unix::fs::symlink(format!("releases/{}", id(4)), dir.join("current")).unwrap();
+    std::os::unix::fs::symlink(format!("releases/{}", id(newest)), dir.join("current")).unwrap();
     let a = HostApp::new(shells::local(shell), dir.display().to_string());
     let me = LockInfo {
         token: "mine".into(),
         user: "t".into(),
         holder: Holder::current(),
         since: "2026-01-01T00:00:00Z".into(),
-        command: "deploy".into(),
+        command: command.into(),
     };
+    (tmp, dir, a, me)
+}
+
+fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock(shell: &[&str]) {
+    let (_tmp, dir, a, me) = app(shell, 4, "deploy");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
@@ -71,20 +78,7 @@ fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock(shell: &[&s
 /// and that the release is not live (another run may have switched to it
 /// since the inspect): otherwise it removes nothing.
 fn a_removal_whose_lock_is_no_longer_its_own_removes_nothing(shell: &[&str]) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("app");
-    for n in 1..=3 {
-        complete(&dir, n);
-    }
-    std::os::unix::fs::symlink(format!("releases/{}", id(3)), dir.join("current")).unwrap();
-    let a = HostApp::new(shells::local(shell), dir.display().to_string());
-    let me = LockInfo {
-        token: "mine".into(),
-        user: "t".into(),
-        holder: Holder::current(),
-        since: "2026-01-01T00:00:00Z".into(),
-        command: "remove".into(),
-    };
+    let (_tmp, dir, a, me) = app(shell, 3, "remove");
     let ev = |i: &str| Event { from: Some(i.to_string()), ..Event::now(EventKind::Remove, "t") };
     let gone = |n: u32| !dir.join("releases").join(id(n)).exists();
     let release = |n: u32| haul_release::ReleaseId::parse(&id(n)).unwrap();
