@@ -62,13 +62,13 @@ pub(crate) async fn files(
         let mut drop: Vec<String> = theirs.keys().filter(|p| !have.contains_key(*p)).cloned().collect();
         drop.extend(changed.iter().cloned());
         sent += changed.len();
-        dst.content_stage(name, &dirs, &drop)
+        dst.content_stage(name, token, &dirs, &drop)
             .await
             .map_err(|e| fail(StepKind::Import, &t.name, e.to_string(), unchanged()))?;
         let result = if changed.is_empty() {
             Ok(())
         } else {
-            let (script, args) = dst.content_unpack(name);
+            let (script, args) = dst.content_unpack(name, token);
             let unpack = Stage {
                 kind: StepKind::Import,
                 host: t.name.clone(),

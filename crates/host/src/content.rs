@@ -1,7 +1,8 @@
 //! What `haul content sync` does to a host for a `files` set: list the
 //! set's directories under `shared/`, pack the files another host lacks,
 //! stage a copy beside the live directories (hard links, then the changed
-//! files unpacked over it), and switch it in. The scripts are
+//! files unpacked over it; each sync its own copy, named after its lock
+//! token), and switch it in. The scripts are
 //! `content-*.sh`; the chain that joins a pack on one host to a stage on
 //! another is `haul-content`'s.
 
@@ -37,11 +38,22 @@ impl HostApp {
         (scripts::CONTENT_PACK.to_string(), vec![self.dir.clone()], Input::Bytes(nul_list(files)))
     }
 
-    /// Stages set `set`: `dirs` copied as hard links beside the live ones,
+    /// Stages set `set` for the sync whose lock token is `token`, in a
+    /// copy of its own: `dirs` copied as hard links beside the live ones,
     /// then `drop` (`./dir/path`, given on stdin) unlinked from the copy.
-    pub async fn content_stage(&self, set: &str, dirs: &[String], drop: &[String]) -> Result<(), HostError> {
-        let n = dirs.len().to_string();
-        let mut args = vec![self.dir.as_str(), set, n.as_str()];
+    /// Only while `token` holds the app's lock (otherwise nothing is
+    /// staged and the error says so, [`HostError::lock_not_held`]); the
+    /// copies of other syncs are removed, and a directory a stopped switch
+    /// left absent is put back first.
+    pub async fn content_stage(
+        &self,
+        set: &str,
+        token: &str,
+        dirs: &[String],
+        drop: &[String],
+    ) -> Result<(), HostError> {
+        let (n, copy) = (dirs.len().to_string(), copy_name(token));
+        let mut args = vec![self.dir.as_str(), set, copy.as_str(), token, n.as_str()];
         args.extend(dirs.iter().map(String::as_str));
         let input = Input::Bytes(nul_list(drop));
         self.run_ok(&format!("stage content set {set}"), scripts::CONTENT_STAGE, &args, input).await?;
@@ -49,18 +61,19 @@ impl HostApp {
     }
 
     /// The script and arguments that unpack a tar from stdin over the
-    /// staged copy of `set`, for a chain.
-    pub fn content_unpack(&self, set: &str) -> (String, Vec<String>) {
-        (scripts::CONTENT_UNPACK.to_string(), vec![self.dir.clone(), set.to_string()])
+    /// copy of `set` staged for `token`, for a chain.
+    pub fn content_unpack(&self, set: &str, token: &str) -> (String, Vec<String>) {
+        (scripts::CONTENT_UNPACK.to_string(), vec![self.dir.clone(), set.to_string(), copy_name(token)])
     }
 
-    /// Switches the staged `dirs` of `set` in, only while `token` holds
+    /// Switches the `dirs` of `set` staged for `token` in, only while it holds
     /// the app's lock (judged under the lock's guard, as a switch of
     /// `current` is): otherwise nothing moves and the error says so
     /// ([`HostError::lock_not_held`]). A failure after some of `dirs` were
     /// switched says so ([`HostError::content_partly_switched`]).
     pub async fn content_switch(&self, set: &str, dirs: &[String], token: &str) -> Result<(), HostError> {
-        let mut args = vec![self.dir.as_str(), set, token];
+        let copy = copy_name(token);
+        let mut args = vec![self.dir.as_str(), set, copy.as_str(), token];
         args.extend(dirs.iter().map(String::as_str));
         self.run_ok(&format!("switch content set {set}"), scripts::CONTENT_SWITCH, &args, Input::None).await?;
         Ok(())
@@ -88,6 +101,17 @@ impl HostError {
 /// lists, and every name the gate lets through, is one.
 pub fn is_content_path(p: &str) -> bool {
     p.strip_prefix("./").is_some_and(|rest| rest.split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
+/// The name of the staged copy of a sync whose lock token is `token`
+/// (under `shared/.haul-content/<set>/`): the token with every byte but
+/// ASCII letters, digits, `-` and `_` made `_`, after `by-`, so that it is
+/// one plain name that no glob skips. Tokens differ in their process id and
+/// time, which are kept.
+fn copy_name(token: &str) -> String {
+    let safe: String =
+        token.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    format!("by-{safe}")
 }
 
 /// Names for `xargs -0`, each ended by a NUL.

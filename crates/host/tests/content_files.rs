@@ -45,34 +45,47 @@ impl Two {
     }
 
     /// Sends every file of a that b lacks or has otherwise, and drops
-    /// what a lacks; stages only.
+    /// what a lacks; stages only, as the sync whose token is "mine" and
+    /// holds b's lock.
     fn stage(&self) -> usize {
+        self.hold("b", "mine");
+        self.stage_as("mine").unwrap()
+    }
+
+    /// [`Two::stage`] as the sync whose token is `token`, whoever holds
+    /// b's lock.
+    fn stage_as(&self, token: &str) -> Result<usize, haul_host::HostError> {
         let (have, theirs) = (self.list(&self.a).unwrap(), self.list(&self.b).unwrap());
         let changed: Vec<String> = have.iter().filter(|f| !theirs.contains(f)).map(|f| f.path.clone()).collect();
         let mut drop: Vec<String> =
             theirs.iter().filter(|t| !have.iter().any(|f| f.path == t.path)).map(|t| t.path.clone()).collect();
         drop.extend(changed.iter().cloned());
         let dirs = ["uploads".to_string()];
-        self.rt.block_on(self.b.content_stage("up", &dirs, &drop)).unwrap();
-        if changed.is_empty() {
-            return 0;
+        self.rt.block_on(self.b.content_stage("up", token, &dirs, &drop))?;
+        self.send(token, &changed).unwrap();
+        Ok(changed.len())
+    }
+
+    /// Packs `files` on a and unpacks them over b's copy staged for
+    /// `token`.
+    fn send(&self, token: &str, files: &[String]) -> Result<(), String> {
+        if files.is_empty() {
+            return Ok(());
         }
-        let (pack, pack_args, list) = self.a.content_pack(&changed);
-        let (unpack, unpack_args) = self.b.content_unpack("up");
+        let (pack, pack_args, list) = self.a.content_pack(files);
+        let (unpack, unpack_args) = self.b.content_unpack("up", token);
         // Through the gate the stream passes on the machine running haul
         // (held whole here: a test's few files).
         let packed = self.rt.block_on(self.a.transport().exec_args(&pack, &pack_args, list, None)).unwrap();
         assert!(packed.success(), "{}", packed.combined());
         let mut gated = Vec::new();
-        assert_eq!(haul_host::gate::pass(&changed, &packed.stdout[..], &mut gated), Ok(changed.len()));
+        assert_eq!(haul_host::gate::pass(files, &packed.stdout[..], &mut gated), Ok(files.len()));
         let i =
             self.rt.block_on(self.b.transport().exec_args(&unpack, &unpack_args, Input::Bytes(gated), None)).unwrap();
-        assert!(i.success(), "{}", i.combined());
-        changed.len()
+        if i.success() { Ok(()) } else { Err(i.combined()) }
     }
 
     fn switch(&self) {
-        self.hold("b", "mine");
         self.try_switch("mine").unwrap();
     }
 
@@ -163,7 +176,7 @@ fn a_set_of_more_files_than_a_command_line_holds_is_staged(shell: &[&str]) {
 
 /// A sync whose lock was cleared (`haul unlock`) or taken over after it
 /// staged never switches: the live directory stays as it was, the staged
-/// copy stays for the next sync, and no guard file is left.
+/// copy stays the sync's own, and no guard file is left.
 fn a_content_switch_whose_lock_is_no_longer_its_own_moves_nothing(shell: &[&str]) {
     let t = Two::new(shell);
     t.put("a", "new.txt", "new\n");
@@ -190,7 +203,57 @@ fn a_content_switch_whose_lock_is_no_longer_its_own_moves_nothing(shell: &[&str]
     assert!(!left.iter().any(|n| n.to_string_lossy().starts_with("lock.guard")), "a guard file was left: {left:?}");
 }
 
+/// A sync that lost its lock while staging stages nothing more, and what
+/// it still sends lands in its own copy, which the sync holding the lock
+/// never switches in.
+fn a_sync_that_lost_its_lock_never_has_its_files_switched_in(shell: &[&str]) {
+    let t = Two::new(shell);
+    t.put("a", "new.txt", "new\n");
+    t.put("b", "old.txt", "old\n");
+    assert_eq!(t.stage(), 1);
+    t.hold("b", "theirs");
+    let e = t.stage_as("mine").unwrap_err();
+    assert!(e.lock_not_held(), "{e}");
+    assert!(e.to_string().contains("nothing staged"), "{e}");
+    let dirs = ["uploads".to_string()];
+    t.rt.block_on(t.b.content_stage("up", "theirs", &dirs, &["./uploads/old.txt".to_string()])).unwrap();
+    // Late: the sync that lost the lock sends a file the new one never asked for.
+    t.put("a", "late.txt", "late\n");
+    let _ = t.send("mine", &["./uploads/late.txt".to_string()]);
+    t.send("theirs", &["./uploads/new.txt".to_string()]).unwrap();
+    t.try_switch("theirs").unwrap();
+    assert_eq!(files(&t.uploads("b")), vec![("new.txt".to_string(), b"new\n".to_vec())]);
+}
+
+/// A switch stopped between its two renames leaves the live directory
+/// absent and its old tree in its copy: the next sync puts it back before
+/// anything else, and then switches as if it had been there all along.
+fn a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync(shell: &[&str]) {
+    let t = Two::new(shell);
+    t.put("a", "new.txt", "new\n");
+    t.put("b", "old.txt", "old\n");
+    t.put("b", "kept.txt", "kept\n");
+    let before = files(&t.uploads("b"));
+    assert_eq!(t.stage(), 1);
+    let content = t.tmp.path().join("b/app/shared/.haul-content/up");
+    let copy: Vec<_> = std::fs::read_dir(&content).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(copy.len(), 1, "{copy:?}");
+    std::fs::rename(t.uploads("b"), copy[0].join("uploads.old")).unwrap();
+    t.hold("b", "theirs");
+    let (have, dirs) = (t.list(&t.a).unwrap(), ["uploads".to_string()]);
+    assert_eq!(t.list(&t.b).unwrap(), vec![], "the live directory is absent");
+    t.rt.block_on(t.b.content_stage("up", "theirs", &dirs, &[])).unwrap();
+    assert_eq!(files(&t.uploads("b")), before, "staging put the live directory back");
+    let all: Vec<String> = have.iter().map(|f| f.path.clone()).collect();
+    t.send("theirs", &all).unwrap();
+    t.try_switch("theirs").unwrap();
+    assert_eq!(files(&t.uploads("b")), files(&t.uploads("a")), "what the listing saw absent was staged empty");
+    assert!(!content.exists(), "copies were left");
+}
+
 under_every_shell!(
+    a_sync_that_lost_its_lock_never_has_its_files_switched_in,
+    a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync,
     a_content_switch_whose_lock_is_no_longer_its_own_moves_nothing,
     staged_then_switched_with_hostile_names,
     links_and_newlines_are_refused,
