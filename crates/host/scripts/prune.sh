@@ -1,9 +1,10 @@
 # shellcheck shell=sh
-# After guard.sh and live.sh. Prunes releases of the app at $1 while token $2
+# After guard.sh, live.sh and aside.sh. Prunes releases of the app at $1 while token $2
 # holds the lock, keeping the live release, the newest $3 complete ones and
 # anything changed since the lock was taken; then pairs of words: a release
 # id and the history line recording its removal. Prints `removed ID` or
-# `kept ID WHY` for each.
+# `kept ID WHY` for each. Decided under the lock's guard; the releases'
+# files are deleted after it ends.
 cd "$1" || exit 3
 cd .haul || exit 3
 guard
@@ -30,7 +31,9 @@ while [ $# -gt 0 ]; do
   elif case $newest in *" $id "*) true ;; *) false ;; esac; then skip "$id" "it is one of the newest releases"
   elif [ -n "$(find "releases/$id" "releases/$id.manifest" -prune -newer .haul/lock 2>/dev/null)" ]; then skip "$id" "it changed after this run took the lock"
   elif [ -e "releases/$id" ] || [ -e "releases/$id.manifest" ]; then
-    { rm -f "releases/$id.manifest" && rm -rf "releases/$id" && printf '%s\n' "$event" >> .haul/history; } || exit 5
+    { aside "$id" && printf '%s\n' "$event" >> .haul/history; } || exit 5
     echo "removed $id"
   fi
 done
+unguard
+sweep

@@ -31,12 +31,12 @@ pub(crate) const LOCK_HOLD: &str = script!("guard.sh", "live.sh", "lock.sh", "in
 pub(crate) const UNLOCK: &str = script!("guard.sh", "unlock.sh");
 pub(crate) const TAKE_OVER: &str = script!("guard.sh", "take-over.sh");
 pub(crate) const FORCE_UNLOCK: &str = script!("guard.sh", "force-unlock.sh");
-pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "prune.sh");
+pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "aside.sh", "prune.sh");
 pub(crate) const INSPECT: &str = script!("live.sh", "inspect.sh", "inspect-run.sh");
 pub(crate) const SWITCH: &str = script!("guard.sh", "switch.sh", "switch-run.sh");
 pub(crate) const SWITCH_UNLOCK: &str = script!("guard.sh", "switch.sh", "switch-unlock.sh");
 pub(crate) const RECORD: &str = script!("record.sh");
-pub(crate) const REMOVE: &str = script!("guard.sh", "live.sh", "remove.sh");
+pub(crate) const REMOVE: &str = script!("guard.sh", "live.sh", "aside.sh", "remove.sh");
 pub(crate) const DISCARD: &str = script!("live.sh", "discard.sh");
 pub(crate) const READ_RELEASE: &str = script!("read-release.sh");
 pub(crate) const STAGE: &str = script!("stage.sh");
@@ -57,6 +57,7 @@ pub(crate) const LIVE: &str = script!("live.sh");
 /// Every file of `scripts/`, by name, for the test that none is left out.
 #[cfg(test)]
 const FILES: &[&str] = &[
+    "aside.sh",
     "check.sh",
     "complete.sh",
     "content-list.sh",

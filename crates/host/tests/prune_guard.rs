@@ -19,9 +19,55 @@ fn complete(dir: &Path, n: u32) {
 }
 
 under_every_shell!(
+    a_removed_release_is_deleted_only_after_the_guard_ends,
     prune_keeps_what_another_run_switched_to_or_staged_after_our_lock,
     a_removal_whose_lock_is_no_longer_its_own_removes_nothing,
 );
+
+/// Pruning and `haul remove` delete a release's files after the guard has
+/// ended (a large release would keep a concurrent `haul unlock` waiting on
+/// it), and what a removal stopped before its delete left is deleted by the
+/// next one. Seen through an `rm` first on PATH that notes, for each tree it
+/// is asked to delete, whether the guard was held, and then deletes it.
+fn a_removed_release_is_deleted_only_after_the_guard_ends(shell: &[&str]) {
+    let shim = tempfile::tempdir().unwrap();
+    let (log, rm) = (shim.path().join("log"), shim.path().join("rm"));
+    let real = ["/usr/bin/rm", "/bin/rm"].into_iter().find(|p| Path::new(p).exists()).unwrap();
+    let body = format!(
+        "#!/bin/sh\nfor a; do case $a in *releases/*) if [ -e .haul/lock.guard ]; then g=held; else g=free; fi; \
+         echo \"$g ${{a##*/}}\" >> '{}';; esac; done\nexec {real} \"$@\"\n",
+        log.display()
+    );
+    std::fs::write(&rm, body).unwrap();
+    std::fs::set_permissions(&rm, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("PATH={}:{}", shim.path().display(), std::env::var("PATH").unwrap());
+    let wrapped: Vec<&str> = ["env", path.as_str()].into_iter().chain(shell.iter().copied()).collect();
+    let (_tmp, dir, a, me) = app(&wrapped, 4, "deploy");
+    let left = dir.join("releases").join(format!(".gone-{}.1", id(9)));
+    std::fs::create_dir_all(left.join("deep")).unwrap();
+    let ev = |i: &str| Event { from: Some(i.to_string()), ..Event::now(EventKind::Remove, "t") };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let release = haul_release::ReleaseId::parse(&id(1)).unwrap();
+        a.remove(&[release], ev, "mine").await.unwrap();
+        let done = a.prune(&[id(2)], 1, "mine", ev).await.unwrap();
+        assert_eq!(done.removed, vec![id(2)]);
+    });
+    let mut releases: Vec<String> = std::fs::read_dir(dir.join("releases"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().display().to_string())
+        .collect();
+    releases.sort();
+    let want: Vec<String> = [3, 4].iter().flat_map(|n| [id(*n), format!("{}.manifest", id(*n))]).collect();
+    assert_eq!(releases, want, "every removed tree is deleted, and the one left before");
+    let log = std::fs::read_to_string(&log).unwrap();
+    let deletes: Vec<&str> = log.lines().filter(|l| l.contains(".gone-")).collect();
+    assert!(deletes.iter().any(|l| l.contains(&id(1))) && deletes.iter().any(|l| l.contains(&id(2))), "{log}");
+    assert!(deletes.iter().all(|l| l.starts_with("free ")), "a tree was deleted under the guard: {log}");
+}
 
 /// An app with complete releases 1..=`newest`, the newest live, on a
 /// local host under `shell`, and the lock this run takes (token `mine`).

@@ -1,0 +1,21 @@
+# shellcheck shell=sh
+# Functions of the scripts that remove releases (prune.sh, remove.sh), run
+# in the app's directory. The decision and the change every other script
+# sees are made under the lock's guard; deleting the files, which takes as
+# long as the release is large, after it, so that nobody waits on the guard
+# (a `haul unlock` gives up after a minute):
+#   aside ID   takes release ID out: its manifest removed (no switch takes
+#              an incomplete release), its tree renamed to a hidden
+#              `releases/.gone-ID.PID`, which no listing of releases shows
+#   sweep      after the guard: deletes every tree set aside, this script's
+#              and any a removal stopped before its delete left; a failure
+#              is only reported (the releases are gone either way)
+aside() {
+  rm -f "releases/$1.manifest" || return
+  if [ -e "releases/$1" ] || [ -L "releases/$1" ]; then mv "releases/$1" "releases/.gone-$1.$$"; fi
+}
+sweep() {
+  for g in releases/.gone-*; do
+    if [ -e "$g" ] || [ -L "$g" ]; then rm -rf "$g" || echo "release ${g#releases/.gone-} was removed, but its files could not all be deleted" >&2; fi
+  done
+}
