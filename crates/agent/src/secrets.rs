@@ -16,7 +16,7 @@ use haul_host::SecretFile;
 
 /// Fetches and writes this app's secret files; a failure stops the round
 /// before the switch, naming what failed (never a value).
-pub(crate) async fn write(r: &mut AppRun<'_>, b: &haul_bless::Blessing) -> Result<(), Stop> {
+pub(crate) async fn write(r: &mut AppRun<'_>, b: &haul_bless::Blessing, token: &str) -> Result<(), Stop> {
     let wanted = &b.steps.secrets;
     if wanted.is_empty() {
         return Ok(());
@@ -74,7 +74,7 @@ pub(crate) async fn write(r: &mut AppRun<'_>, b: &haul_bless::Blessing) -> Resul
             )));
         }
         let file = SecretFile { path: &f.path, mode: f.mode, owner: f.owner.as_deref(), group: f.group.as_deref() };
-        host.write_secret(&file, value).await.map_err(|e| Stop::Failed(e.to_string()))?;
+        host.write_secret(&file, value, token).await.map_err(|e| Stop::Failed(e.to_string()))?;
     }
     Ok(())
 }

@@ -125,7 +125,7 @@ pub(crate) async fn work(
         run.phase(AgentPhase::Migrate, "migrate", async |r: &mut AppRun<'_>| {
             // Secret files first, as a push deploy writes them before its
             // migrations: the migrations and the switched release read them.
-            crate::secrets::write(r, b).await?;
+            crate::secrets::write(r, b, token).await?;
             crate::migrate::once(r, b, &release_dir).await?;
             let env = r.env(b);
             for s in b.steps.migrate_per_host.iter().filter(|s| runs_here(s, &roles)) {

@@ -49,15 +49,17 @@ impl SecretValue {
         h.finalize().to_hex().to_string()
     }
 
-    /// Writes the value to `shared/<path>` on `host`.
-    pub async fn write(&self, host: &HostApp) -> Result<(), HostError> {
+    /// Writes the value to `shared/<path>` on `host`, for the run whose
+    /// lock token is `token` (nothing is written once it no longer holds
+    /// the host's lock).
+    pub async fn write(&self, host: &HostApp, token: &str) -> Result<(), HostError> {
         let file = SecretFile {
             path: &self.secret.path,
             mode: self.secret.mode,
             owner: self.secret.owner.as_deref(),
             group: self.secret.group.as_deref(),
         };
-        host.write_secret(&file, self.bytes.to_vec()).await
+        host.write_secret(&file, self.bytes.to_vec(), token).await
     }
 }
 
@@ -213,9 +215,9 @@ impl crate::Engine {
             )));
         }
         let values = &values;
-        self.locked(app, env, only, "secrets push", |host, _, _| async move {
+        self.locked(app, env, only, "secrets push", |host, _, token| async move {
             for v in values {
-                v.write(&host).await?;
+                v.write(&host, &token).await?;
             }
             Ok(values
                 .iter()

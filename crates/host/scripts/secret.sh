@@ -1,15 +1,22 @@
 # shellcheck shell=sh
-# Writes standard input to the secret file $2 under shared/ of the app at
-# $1, with mode $3 (octal) and owner $4 (`user`, `user:group`, `:group`, or
-# empty: the connecting user's), and checks it holds $5 bytes. The value
-# arrives only on standard input; this script never prints it.
+# After guard.sh. Writes standard input to the secret file $2 under shared/
+# of the app at $1, with mode $3 (octal) and owner $4 (`user`,
+# `user:group`, `:group`, or empty: the connecting user's), and checks it
+# holds $5 bytes, for the run whose lock token is $6. The value arrives
+# only on standard input; this script never prints it.
 #
-# Atomic: the bytes go to `.<name>.haul-secret` beside the file, created
-# exclusively (`set -C`, so never through a link someone placed there) under
-# `umask 077`, so it is 0600 before its first byte; it gets its owner and
-# mode, then is renamed over the file. A reader sees the old file or the
-# new one, never part of one. The caller holds the app's lock, so no other
-# haul writes the same temporary file; one a killed run left is removed.
+# Atomic: the bytes go to `.<name>.<pid>.haul-secret` beside the file,
+# created exclusively (`set -C`, so never through a link someone placed
+# there) under `umask 077`, so it is 0600 before its first byte; it gets
+# its owner and mode, then is renamed over the file. A reader sees the old
+# file or the new one, never part of one.
+#
+# Only while token $6 holds the app's lock: checked before anything is
+# written (then the temporary files a killed run left are removed), and
+# again under the lock's guard around the rename, as every switch is. A
+# run whose lock was cleared (`haul unlock`) or taken over since it took it
+# writes nothing and exits 9 (10 when the guard stayed held for a minute):
+# it cannot put an older value over a newer run's.
 #
 # Never through a link: `shared/` and every directory of the path below it
 # must be a plain directory (missing ones are made), and the file itself a
@@ -17,8 +24,12 @@
 # arrived are not all of them, 5 when a step failed.
 set -u
 umask 077
-dir=$1 path=$2 mode=$3 owner=$4 size=$5
+dir=$1 path=$2 mode=$3 owner=$4 size=$5 token=$6
 refuse() { printf '%s\n' "$1" >&2; exit 3; }
+lost() {
+  echo "the lock of this host is no longer this run's (cleared by \`haul unlock\` or taken over since it was taken): secret file not written" >&2
+  exit 9
+}
 # The path came checked from haul.toml, or from a server: checked again.
 case /$path/ in
 */../* | */./* | *//*) refuse "secret file path $path is not a plain relative path" ;;
@@ -29,8 +40,8 @@ esac
 case $owner in
 -* | *[!A-Za-z0-9._:-]*) refuse "secret file owner $owner is not a user or group name" ;;
 esac
-mkdir -p "$dir" || exit 5
 cd "$dir" || exit 5
+( cd .haul 2>/dev/null && held_by "$token" ) || lost
 [ -L shared ] && refuse "shared is a symlink; haul writes secrets only into a plain shared/ directory"
 if [ ! -d shared ]; then mkdir -m 755 shared || exit 5; fi
 at=shared rest=$path
@@ -47,8 +58,11 @@ done
 target=$at/$rest
 [ -L "$target" ] && refuse "$target is a symlink; haul writes a secret only as a plain file (remove the link)"
 if [ -e "$target" ] && [ ! -f "$target" ]; then refuse "$target is not a plain file"; fi
-tmp=$at/.$rest.haul-secret
-rm -f "$tmp" || exit 5
+tmp=$at/.$rest.$$.haul-secret
+# What a killed run left (also from before the name held a pid).
+for o in "$at/.$rest".*.haul-secret "$at/.$rest.haul-secret"; do
+  if [ -f "$o" ] && [ ! -L "$o" ]; then rm -f "$o" || exit 5; fi
+done
 trap 'rm -f "$tmp"' EXIT
 trap 'exit 5' HUP INT TERM PIPE
 ( set -C; cat > "$tmp" ) || exit 5
@@ -57,5 +71,17 @@ got=${got##* } # some wc pad the count with blanks
 [ "$got" = "$size" ] || { printf '%s\n' "$target: $got of $size bytes arrived; the file was left as it was" >&2; exit 4; }
 if [ -n "$owner" ]; then chown "$owner" "$tmp" || exit 5; fi
 chmod "$mode" "$tmp" || exit 5
+# The rename under the guard, only while the token holds the lock. Signals
+# are ignored from here: the guard is not left to a minute's wait by an
+# interrupt, and the temporary file goes with the exit either way.
+trap '' HUP INT TERM PIPE
+app=$PWD
+cd .haul || exit 5
+guard_ready
+trap 'rm -f "$app/.haul/lock.guard.$$" "$app/$tmp"' EXIT
+guard_take || exit
+trap 'rm -f "$app/.haul/lock.guard" "$app/.haul/lock.guard.$$" "$app/$tmp"' EXIT
+held_by "$token" || lost
+cd "$app" || exit 5
 mv -Tf "$tmp" "$target" 2>/dev/null || mv -f "$tmp" "$target" || exit 5
-trap - EXIT
+unguard

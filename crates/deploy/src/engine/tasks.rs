@@ -218,7 +218,7 @@ impl Engine {
             Action::Secrets { .. } => {
                 let mut written = Vec::new();
                 for secret in cx.secrets {
-                    secret.write(app).await?;
+                    secret.write(app, cx.token).await?;
                     if let Some(key) = &self.secret_key {
                         written.push((secret.secret.path.clone(), secret.digest(key, &plan.app, &plan.env)));
                     }
