@@ -194,6 +194,12 @@ fn check_set(
                         ),
                     ));
                 }
+                if dir.split('/').next() == Some(".haul-content") {
+                    return Err((
+                        p.span(),
+                        format!("{what}: `{dir}/` is under `shared/.haul-content/`, where haul stages content syncs"),
+                    ));
+                }
                 if !seen.insert(dir) {
                     return Err((p.span(), format!("{what}: `{dir}/` is listed twice")));
                 }

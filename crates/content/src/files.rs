@@ -101,6 +101,15 @@ pub(crate) async fn files(
             let target = if e.content_partly_switched() {
                 done.push(host);
                 format!("hosts {} were switched already ({host} only partly); the others were not", done.join(", "))
+            } else if e.content_may_have_switched() {
+                let before = if done.is_empty() {
+                    String::new()
+                } else {
+                    format!("hosts {} were switched already; ", done.join(", "))
+                };
+                format!(
+                    "{before}{host} may have been switched, wholly or partly (its switch ended in a way it does not name); the others were not"
+                )
             } else if done.is_empty() {
                 format!("no host was switched: environment `{}` is as it was", plan.to)
             } else {

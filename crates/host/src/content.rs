@@ -88,11 +88,29 @@ impl HostApp {
 /// directories were switched.
 const CONTENT_PARTLY_SWITCHED: i32 = 11;
 
+/// The exits with which `content-switch.sh` refuses before its first
+/// rename (no app directory, not staged or a link, a failure before any
+/// directory moved, the lock no longer the sync's, the guard held by
+/// another for a minute).
+const CONTENT_SWITCH_REFUSED: [i32; 6] = [3, 4, 5, 6, crate::LOCK_NOT_HELD, crate::GUARD_BUSY];
+
 impl HostError {
     /// Whether a content switch failed after it had switched some of the
     /// set's directories on the host: that host is partly switched.
     pub fn content_partly_switched(&self) -> bool {
         matches!(self, HostError::Script { code: Some(CONTENT_PARTLY_SWITCHED), .. })
+    }
+
+    /// Whether a failed content switch may have switched some or all of
+    /// the set's directories: partly switched, or the connection was lost
+    /// or the script ended in a way it does not name (the switch ignores a
+    /// hang-up, so it may have gone on and finished).
+    pub fn content_may_have_switched(&self) -> bool {
+        match self {
+            HostError::Script { code: Some(c), .. } => !CONTENT_SWITCH_REFUSED.contains(c),
+            HostError::Script { code: None, .. } | HostError::Transport(_) => true,
+            HostError::MissingTool { .. } | HostError::Invalid { .. } | HostError::Release { .. } => false,
+        }
     }
 }
 
@@ -104,7 +122,7 @@ pub fn is_content_path(p: &str) -> bool {
 }
 
 /// The name of the staged copy of a sync whose lock token is `token`
-/// (under `shared/.haul-content/<set>/`): the token with every byte but
+/// (under `shared/.haul-content/<set>/`): the token with every character but
 /// ASCII letters, digits, `-` and `_` made `_`, after `by-`, so that it is
 /// one plain name that no glob skips. Tokens differ in their process id and
 /// time, which are kept.
@@ -132,4 +150,24 @@ fn parse_line(l: &str) -> Option<ContentFile> {
         return None;
     }
     Some(ContentFile { path: path.to_string(), crc: crc.parse().ok()?, size: size.parse().ok()? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(code: Option<i32>) -> HostError {
+        HostError::Script { host: "h".into(), what: "switch content set up".into(), code, output: String::new() }
+    }
+
+    #[test]
+    fn a_content_switch_that_ended_unnamed_may_have_switched() {
+        for refused in [3, 4, 5, 6, 9, 10] {
+            assert!(!exit(Some(refused)).content_may_have_switched(), "{refused}");
+        }
+        for unnamed in [Some(11), Some(255), Some(1), None] {
+            assert!(exit(unnamed).content_may_have_switched(), "{unnamed:?}");
+        }
+        assert!(exit(Some(11)).content_partly_switched() && !exit(Some(255)).content_partly_switched());
+    }
 }

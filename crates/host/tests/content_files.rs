@@ -226,8 +226,10 @@ fn a_sync_that_lost_its_lock_never_has_its_files_switched_in(shell: &[&str]) {
 }
 
 /// A switch stopped between its two renames leaves the live directory
-/// absent and its old tree in its copy: the next sync puts it back before
-/// anything else, and then switches as if it had been there all along.
+/// absent, the directories it was switching in its copy's `switching` and
+/// their old trees under its `old/`: the next sync, of this set or of
+/// another, puts them back before anything else, and then switches as if
+/// they had been there all along.
 fn a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync(shell: &[&str]) {
     let t = Two::new(shell);
     t.put("a", "new.txt", "new\n");
@@ -235,15 +237,28 @@ fn a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync(she
     t.put("b", "kept.txt", "kept\n");
     let before = files(&t.uploads("b"));
     assert_eq!(t.stage(), 1);
-    let content = t.tmp.path().join("b/app/shared/.haul-content/up");
+    let shared = t.tmp.path().join("b/app/shared");
+    let content = shared.join(".haul-content/up");
     let copy: Vec<_> = std::fs::read_dir(&content).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(copy.len(), 1, "{copy:?}");
-    std::fs::rename(t.uploads("b"), copy[0].join("uploads.old")).unwrap();
+    let stop = |copy: &Path, dir: &str| {
+        std::fs::create_dir_all(copy.join("old")).unwrap();
+        std::fs::write(copy.join("switching"), format!("{dir}\n")).unwrap();
+        std::fs::rename(shared.join(dir), copy.join("old").join(dir)).unwrap();
+    };
+    stop(&copy[0], "uploads");
+    // And a switch of another set, stopped the same way.
+    std::fs::create_dir_all(shared.join("media/deep")).unwrap();
+    std::fs::write(shared.join("media/deep/m"), "m").unwrap();
+    let other = shared.join(".haul-content/media/by-gone");
+    std::fs::create_dir_all(&other).unwrap();
+    stop(&other, "media");
     t.hold("b", "theirs");
     let (have, dirs) = (t.list(&t.a).unwrap(), ["uploads".to_string()]);
     assert_eq!(t.list(&t.b).unwrap(), vec![], "the live directory is absent");
     t.rt.block_on(t.b.content_stage("up", "theirs", &dirs, &[])).unwrap();
     assert_eq!(files(&t.uploads("b")), before, "staging put the live directory back");
+    assert_eq!(std::fs::read_to_string(shared.join("media/deep/m")).unwrap(), "m", "and the other set's");
     let all: Vec<String> = have.iter().map(|f| f.path.clone()).collect();
     t.send("theirs", &all).unwrap();
     t.try_switch("theirs").unwrap();
@@ -251,7 +266,41 @@ fn a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync(she
     assert!(!content.exists(), "copies were left");
 }
 
+/// Directories of one set whose names are each other's with `.old`, or
+/// begin with a dash, are switched as themselves: nothing of one lands in
+/// another, and no name is read as an option.
+fn directories_named_like_old_trees_or_options_are_only_names(shell: &[&str]) {
+    let t = Two::new(shell);
+    let dirs: Vec<String> = ["uploads", "uploads.old", "-up"].iter().map(|d| d.to_string()).collect();
+    let root = |h: &str| t.tmp.path().join(h).join("app/shared");
+    for (h, tag) in [("a", "new"), ("b", "old")] {
+        for d in &dirs {
+            std::fs::create_dir_all(root(h).join(d)).unwrap();
+            std::fs::write(root(h).join(d).join("f"), format!("{tag} {d}\n")).unwrap();
+        }
+    }
+    t.hold("b", "mine");
+    let (have, theirs) =
+        (t.rt.block_on(t.a.content_list(&dirs)).unwrap(), t.rt.block_on(t.b.content_list(&dirs)).unwrap());
+    assert_eq!((have.len(), theirs.len()), (3, 3));
+    let changed: Vec<String> = have.iter().map(|f| f.path.clone()).collect();
+    t.rt.block_on(t.b.content_stage("up", "mine", &dirs, &changed)).unwrap();
+    let (pack, pack_args, list) = t.a.content_pack(&changed);
+    let packed = t.rt.block_on(t.a.transport().exec_args(&pack, &pack_args, list, None)).unwrap();
+    assert!(packed.success(), "{}", packed.combined());
+    let mut gated = Vec::new();
+    haul_host::gate::pass(&changed, &packed.stdout[..], &mut gated).unwrap();
+    let (unpack, unpack_args) = t.b.content_unpack("up", "mine");
+    let i = t.rt.block_on(t.b.transport().exec_args(&unpack, &unpack_args, Input::Bytes(gated), None)).unwrap();
+    assert!(i.success(), "{}", i.combined());
+    t.rt.block_on(t.b.content_switch("up", &dirs, "mine")).unwrap();
+    for d in &dirs {
+        assert_eq!(files(&root("b").join(d)), files(&root("a").join(d)), "{d}");
+    }
+}
+
 under_every_shell!(
+    directories_named_like_old_trees_or_options_are_only_names,
     a_sync_that_lost_its_lock_never_has_its_files_switched_in,
     a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync,
     a_content_switch_whose_lock_is_no_longer_its_own_moves_nothing,

@@ -125,3 +125,18 @@ root = "a"
 "#
     );
 }
+
+#[test]
+fn files_set_of_the_directory_haul_stages_in() {
+    rejects!(
+        r#"
+[apps.web]
+ship = "d"
+shared = [".haul-content/"]
+
+[apps.web.content.media]
+kind = "files"
+paths = [".haul-content/"]
+"#
+    );
+}
