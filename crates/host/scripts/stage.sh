@@ -25,6 +25,16 @@ shift 5
 cd "$dir"
 
 refuse() { printf '%s\n' "$1" >&2; exit 7; }
+# into_place STAGE RELEASE: renames the filled stage directory into place,
+# never into a directory of that name that appeared meanwhile (another run
+# staging the same release): `-T`, or where `mv` has none, only while the
+# name is still free; else exit 8.
+into_place() {
+  mv -T "$1" "$2" 2>/dev/null || { [ ! -e "$2" ] && [ ! -L "$2" ] && mv "$1" "$2"; } || {
+    echo "release ${2#releases/} appeared on this host while it was staged (another run staged it): not moved into place" >&2
+    exit 8
+  }
+}
 linked() { refuse "staging release $id: \`$1\` in the copy of the base release is a symlink, where that release has a directory; the base was changed on this host after it was staged (remove it with haul remove and deploy again); nothing was followed"; }
 shared_linked() { refuse "staging release $id: shared path \`$1\` passes through \`$2\`, a symlink in the release; haul never follows a link in a release when it places a shared path"; }
 host_linked() { refuse "staging release $id: \`$1\` in the app directory is a symlink; haul creates shared paths and releases only in real directories"; }
@@ -85,6 +95,10 @@ if [ -n "$base" ]; then [ ! -L "releases/$base" ] || host_linked "releases/$base
 for d in releases shared .haul; do [ -d "$d" ] || mkdir -p "$d"; done
 S=releases/.stage-$id
 I=releases/.incoming-$id
+# A complete release is never staged over: another run (one whose lock was
+# cleared or taken over, say) may have staged it, switched to it, since
+# this run read the host.
+if [ -f "releases/$id.manifest" ] && [ -d "releases/$id" ]; then echo "release $id is complete on this host already (another run staged it since this one read the host): not staged again" >&2; exit 8; fi
 for p in "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"; do
   if [ -e "$p" ] || [ -L "$p" ]; then rm -rf "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"; break; fi
 done
@@ -162,6 +176,6 @@ while [ $# -gt 0 ]; do
 done
 rm -rf "$I"
 if [ "$rsync" != rsync ]; then
-  mv "$S" "releases/$id"
+  into_place "$S" "releases/$id"
   [ "$complete" != complete ] || mv "releases/$id.manifest.tmp" "releases/$id.manifest"
 fi

@@ -155,7 +155,58 @@ fn a_release_staged_and_completed_at_once_is_complete_only_when_whole(shell: &[&
     assert_eq!(std::fs::read_to_string(app.join("releases").join(&v2.id).join("index.html")).unwrap(), "v2\n");
 }
 
+/// A run that read the host before another run staged and switched to the
+/// same release never stages it again: the complete (here, live) release
+/// is not removed and re-made under the app, nor is a stage moved into it.
+fn a_complete_release_is_never_staged_over(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    h.stage(&v1, None).unwrap();
+    let app = h.app();
+    let index = app.join("releases").join(&v1.id).join("index.html");
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&index).unwrap());
+    for again in [Host::stage, Host::stage_complete] {
+        let e = again(&h, &v1, None).unwrap_err();
+        assert!(e.contains("is complete on this host already") && e.contains("(exit 8)"), "{e}");
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&index).unwrap()),
+            ino,
+            "the release was re-made"
+        );
+    }
+    assert!(h.complete(&v1));
+    let releases: Vec<_> = std::fs::read_dir(app.join("releases")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(releases.len(), 2, "nothing was left beside it: {releases:?}");
+}
+
+/// A release of the same name that appears while a stage is being filled
+/// (another run staging it at once) is never moved into: the stage is
+/// refused, and what appeared is left as it was. Made to happen by a `tar`
+/// first on PATH that, once the real one has unpacked, makes that
+/// directory as the other run would.
+fn a_stage_is_never_moved_into_a_release_that_appeared_meanwhile(shell: &[&str]) {
+    let shim = tempfile::tempdir().unwrap();
+    let tar = shim.path().join("tar");
+    let real = ["/usr/bin/tar", "/bin/tar"].into_iter().find(|p| Path::new(p).exists()).unwrap();
+    let body = format!(
+        "#!/bin/sh\n{real} \"$@\" || exit\nfor d in releases/.incoming-*; do id=${{d#releases/.incoming-}}; mkdir -p \"releases/$id/theirs\"; done\n"
+    );
+    std::fs::write(&tar, body).unwrap();
+    std::fs::set_permissions(&tar, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("PATH={}:{}", shim.path().display(), std::env::var("PATH").unwrap());
+    let wrapped: Vec<&str> = ["env", path.as_str()].into_iter().chain(shell.iter().copied()).collect();
+    let h = Host::new(&wrapped);
+    let v1 = h.build("v1\n");
+    let e = h.stage(&v1, None).unwrap_err();
+    assert!(e.contains("appeared on this host while it was staged") && e.contains("(exit 8)"), "{e}");
+    let theirs: Vec<_> =
+        std::fs::read_dir(h.app().join("releases").join(&v1.id)).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(theirs, ["theirs"], "the stage was moved into the release that appeared");
+}
+
 under_every_shell!(
+    a_stage_is_never_moved_into_a_release_that_appeared_meanwhile,
+    a_complete_release_is_never_staged_over,
     a_release_staged_and_completed_at_once_is_complete_only_when_whole,
     shared_paths_are_made_once_and_linked_into_every_release,
     links_on_the_way_to_a_shared_path_are_refused,
