@@ -377,3 +377,38 @@ fn a_run_through_a_server_renews_at_the_servers_lease_and_unlock_closes_it_once_
     p.write("client.toml", &client.replace(SLOW, ""));
     p.haul_env(&["--config", "client.toml", "deploy", "app", "test"], &env).ok();
 }
+
+/// A release of the same name that another run staged while this one was
+/// staging it (one whose lock was cleared, say) is that run's: this run's
+/// stage is refused and fails the deploy, and its clean-up never removes
+/// what the other run made. The other run is played by a `tar` first on
+/// the hosts' PATH that, once the real one has unpacked, makes the
+/// release's directory as the other run would.
+#[test]
+fn a_deploy_that_finds_its_release_staged_by_another_run_leaves_it_alone() {
+    let p = Project::new(&config("", ""));
+    let shim = p.path().join("shim");
+    std::fs::create_dir_all(&shim).unwrap();
+    let real = ["/usr/bin/tar", "/bin/tar"].into_iter().find(|t| std::path::Path::new(t).exists()).unwrap();
+    std::fs::write(
+        shim.join("tar"),
+        format!(
+            "#!/bin/sh\n{real} \"$@\" || exit\nfor d in releases/.incoming-*; do [ -d \"$d\" ] && mkdir -p \"releases/${{d#releases/.incoming-}}/theirs\"; done\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(shim.join("tar"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+    let out = p.haul_env(&["deploy", "app", "test"], &[("PATH", &path)]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("appeared on this host while it was staged"), "{}", out.stderr);
+    for h in ["a", "b"] {
+        let theirs: Vec<_> = std::fs::read_dir(p.host(h).join("releases"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().join("theirs").is_dir())
+            .collect();
+        assert_eq!(theirs.len(), 1, "host {h}: the other run's release was removed");
+        assert!(p.live(h).is_none(), "host {h} was switched");
+    }
+}

@@ -240,12 +240,11 @@ fn check_path(p: &Spanned<String>) -> Result<(), Fail> {
         ));
     }
     crate::validate::relative_path(p, "secret file", false)?;
-    // `.<name>.haul-secret` is the temporary file writing `<name>` uses: a
-    // secret by that name would be removed by the other's write.
-    if let Some(last) = s.rsplit('/').next()
-        && last.starts_with('.')
-        && last.ends_with(".haul-secret")
-    {
+    // `.haul-secret.<pid>` is the private directory a write makes beside
+    // the file, and `.<name>.haul-secret` the temporary file older hauls
+    // used: a secret by either name (or under one) would be removed by
+    // another's write.
+    if s.split('/').any(|c| c.starts_with(".haul-secret") || (c.starts_with('.') && c.ends_with(".haul-secret"))) {
         return Err((
             p.span(),
             format!("secret file `{}` has the name haul gives its temporary files; choose another", s.escape_debug()),

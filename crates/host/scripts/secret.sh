@@ -5,11 +5,13 @@
 # holds $5 bytes, for the run whose lock token is $6. The value arrives
 # only on standard input; this script never prints it.
 #
-# Atomic: the bytes go to `.<name>.<pid>.haul-secret` beside the file,
-# created exclusively (`set -C`, so never through a link someone placed
-# there) under `umask 077`, so it is 0600 before its first byte; it gets
-# its owner and mode, then is renamed over the file. A reader sees the old
-# file or the new one, never part of one.
+# Atomic: the bytes go to a file in a directory of this script's own
+# beside the file (`.haul-secret.<pid>`, made new under `umask 077`, so
+# 0700, and written from within), created there under that umask, so it
+# is 0600 before its first byte; it gets its owner and mode, then is
+# renamed over the file. A reader sees the old file or the new one, never
+# part of one, and nothing someone placed beside the file (a link, a FIFO)
+# is ever written to.
 #
 # Only while token $6 holds the app's lock: checked before anything is
 # written (then the temporary files a killed run left are removed), and
@@ -35,7 +37,7 @@ case /$path/ in
 */../* | */./* | *//*) refuse "secret file path $path is not a plain relative path" ;;
 esac
 case $path in
-/* | *.haul-secret) refuse "secret file path $path is not a plain relative path" ;;
+/* | *.haul-secret | .haul-secret* | */.haul-secret*) refuse "secret file path $path is not a plain relative path" ;;
 esac
 case $owner in
 -* | *[!A-Za-z0-9._:-]*) refuse "secret file owner $owner is not a user or group name" ;;
@@ -58,30 +60,38 @@ done
 target=$at/$rest
 [ -L "$target" ] && refuse "$target is a symlink; haul writes a secret only as a plain file (remove the link)"
 if [ -e "$target" ] && [ ! -f "$target" ]; then refuse "$target is not a plain file"; fi
-tmp=$at/.$rest.$$.haul-secret
-# What a killed run left (also from before the name held a pid).
-for o in "$at/.$rest".*.haul-secret "$at/.$rest.haul-secret"; do
-  if [ -f "$o" ] && [ ! -L "$o" ]; then rm -f "$o" || exit 5; fi
+app=$PWD t=$at/.haul-secret.$$
+# What a killed run left: its private directory (which may hold a copy of a
+# value), and the temporary file of a haul that wrote beside the file.
+for o in "$at"/.haul-secret.*; do
+  case ${o##*/.haul-secret.} in '' | *[!0-9]*) continue ;; esac
+  if [ -d "$o" ] && [ ! -L "$o" ]; then rm -rf "$o" || exit 5; elif [ -e "$o" ] || [ -L "$o" ]; then rm -f "$o" || exit 5; fi
 done
-trap 'rm -f "$tmp"' EXIT
+rm -f "$at/.$rest.haul-secret" || exit 5
+# The value is written only inside a directory this script has just made
+# (under `umask 077`: 0700; `mkdir` makes a new one or fails, never through
+# a link), from within it: nothing planted beside the file is ever opened.
+mkdir "$t" || exit 5
+trap 'rm -rf "$app/$t"' EXIT
 trap 'exit 5' HUP INT TERM PIPE
-( set -C; cat > "$tmp" ) || exit 5
-got=$(wc -c < "$tmp") || exit 5
+cd "$t" || exit 5
+( set -C; cat > v ) || exit 5
+got=$(wc -c < v) || exit 5
 got=${got##* } # some wc pad the count with blanks
 [ "$got" = "$size" ] || { printf '%s\n' "$target: $got of $size bytes arrived; the file was left as it was" >&2; exit 4; }
-if [ -n "$owner" ]; then chown "$owner" "$tmp" || exit 5; fi
-chmod "$mode" "$tmp" || exit 5
+if [ -n "$owner" ]; then chown "$owner" v || exit 5; fi
+chmod "$mode" v || exit 5
 # The rename under the guard, only while the token holds the lock. Signals
 # are ignored from here: the guard is not left to a minute's wait by an
-# interrupt, and the temporary file goes with the exit either way.
+# interrupt, and the private directory goes with the exit either way.
 trap '' HUP INT TERM PIPE
-app=$PWD
-cd .haul || exit 5
+cd "$app/.haul" || exit 5
 guard_ready
-trap 'rm -f "$app/.haul/lock.guard.$$" "$app/$tmp"' EXIT
+trap 'rm -f "$app/.haul/lock.guard.$$"; rm -rf "$app/$t"' EXIT
 guard_take || exit
-trap 'rm -f "$app/.haul/lock.guard" "$app/.haul/lock.guard.$$" "$app/$tmp"' EXIT
+trap 'rm -f "$app/.haul/lock.guard" "$app/.haul/lock.guard.$$"; rm -rf "$app/$t"' EXIT
 held_by "$token" || lost
 cd "$app" || exit 5
-mv -Tf "$tmp" "$target" 2>/dev/null || mv -f "$tmp" "$target" || exit 5
+mv -Tf "$t/v" "$target" 2>/dev/null || mv -f "$t/v" "$target" || exit 5
 unguard
+rmdir "$t" 2>/dev/null || :

@@ -350,6 +350,20 @@ impl<W: std::io::Write> std::io::Write for Counting<'_, W> {
     }
 }
 
+/// The exit of `stage.sh` and `stage-finish.sh` when the release is there
+/// already, complete or appearing meanwhile: another run staged it.
+const STAGED_BY_ANOTHER: i32 = 8;
+
+impl HostError {
+    /// Whether staging refused because another run staged the same
+    /// release on this host since this run read it: what is there is that
+    /// run's (maybe live, maybe still being finished), never this run's
+    /// to discard.
+    pub fn staged_by_another_run(&self) -> bool {
+        matches!(self, HostError::Script { code: Some(STAGED_BY_ANOTHER), .. })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::SharedPath;

@@ -227,9 +227,9 @@ fn a_sync_that_lost_its_lock_never_has_its_files_switched_in(shell: &[&str]) {
 
 /// A switch stopped between its two renames leaves the live directory
 /// absent, the directories it was switching in its copy's `switching` and
-/// their old trees under its `old/`: the next sync, of this set or of
-/// another, puts them back before anything else, and then switches as if
-/// they had been there all along.
+/// their old trees under its `old/`: the next sync of that set puts them
+/// back before anything else, and then switches as if they had been there
+/// all along. A sync of another set leaves them to it.
 fn a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync(shell: &[&str]) {
     let t = Two::new(shell);
     t.put("a", "new.txt", "new\n");
@@ -241,29 +241,58 @@ fn a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync(she
     let content = shared.join(".haul-content/up");
     let copy: Vec<_> = std::fs::read_dir(&content).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(copy.len(), 1, "{copy:?}");
-    let stop = |copy: &Path, dir: &str| {
-        std::fs::create_dir_all(copy.join("old")).unwrap();
-        std::fs::write(copy.join("switching"), format!("{dir}\n")).unwrap();
-        std::fs::rename(shared.join(dir), copy.join("old").join(dir)).unwrap();
-    };
-    stop(&copy[0], "uploads");
+    stop(&shared, &copy[0], "uploads");
     // And a switch of another set, stopped the same way.
     std::fs::create_dir_all(shared.join("media/deep")).unwrap();
     std::fs::write(shared.join("media/deep/m"), "m").unwrap();
     let other = shared.join(".haul-content/media/by-gone");
-    std::fs::create_dir_all(&other).unwrap();
-    stop(&other, "media");
+    stop(&shared, &other, "media");
     t.hold("b", "theirs");
     let (have, dirs) = (t.list(&t.a).unwrap(), ["uploads".to_string()]);
     assert_eq!(t.list(&t.b).unwrap(), vec![], "the live directory is absent");
     t.rt.block_on(t.b.content_stage("up", "theirs", &dirs, &[])).unwrap();
     assert_eq!(files(&t.uploads("b")), before, "staging put the live directory back");
-    assert_eq!(std::fs::read_to_string(shared.join("media/deep/m")).unwrap(), "m", "and the other set's");
+    assert!(!shared.join("media").exists() && other.join("old/media/deep/m").exists(), "another set's is its own");
     let all: Vec<String> = have.iter().map(|f| f.path.clone()).collect();
     t.send("theirs", &all).unwrap();
     t.try_switch("theirs").unwrap();
     assert_eq!(files(&t.uploads("b")), files(&t.uploads("a")), "what the listing saw absent was staged empty");
     assert!(!content.exists(), "copies were left");
+    t.rt.block_on(t.b.content_stage("media", "theirs", &["media".to_string()], &[])).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(shared.join("media/deep/m")).unwrap(),
+        "m",
+        "the other set's next sync puts it back"
+    );
+}
+
+/// Stops a switch of `dir` in `copy` between its two renames.
+fn stop(shared: &Path, copy: &Path, dir: &str) {
+    std::fs::create_dir_all(copy.join("old")).unwrap();
+    std::fs::write(copy.join("switching"), format!("{dir}\n")).unwrap();
+    std::fs::rename(shared.join(dir), copy.join("old").join(dir)).unwrap();
+}
+
+/// After a stopped switch, a live directory made anew (an upload's
+/// `mkdir -p`) is not guessed at: staging refuses, naming where the old
+/// tree is, and keeps it; a `switching` line naming anything but the set's
+/// own directories (`..` and all) moves nothing.
+fn a_stopped_switch_whose_directory_was_made_anew_is_kept_and_named(shell: &[&str]) {
+    let t = Two::new(shell);
+    t.put("a", "new.txt", "new\n");
+    t.put("b", "cat.jpg", "meow\n");
+    assert_eq!(t.stage(), 1);
+    let shared = t.tmp.path().join("b/app/shared");
+    let copy = shared.join(".haul-content/up/by-mine");
+    stop(&shared, &copy, "uploads");
+    std::fs::write(copy.join("switching"), "../../../escaped\nuploads\n").unwrap();
+    std::fs::create_dir_all(copy.join("old/../../../escaped")).unwrap();
+    std::fs::create_dir_all(t.uploads("b").join("2024")).unwrap();
+    t.hold("b", "theirs");
+    let e = t.rt.block_on(t.b.content_stage("up", "theirs", &["uploads".to_string()], &[])).unwrap_err();
+    assert!(e.to_string().contains("was made anew") && e.to_string().contains("(exit 12)"), "{e}");
+    assert_eq!(std::fs::read_to_string(copy.join("old/uploads/cat.jpg")).unwrap(), "meow\n", "the old tree was lost");
+    assert!(!t.tmp.path().join("escaped").exists(), "a name outside the set was moved");
 }
 
 /// Directories of one set whose names are each other's with `.old`, or
@@ -300,6 +329,7 @@ fn directories_named_like_old_trees_or_options_are_only_names(shell: &[&str]) {
 }
 
 under_every_shell!(
+    a_stopped_switch_whose_directory_was_made_anew_is_kept_and_named,
     directories_named_like_old_trees_or_options_are_only_names,
     a_sync_that_lost_its_lock_never_has_its_files_switched_in,
     a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync,

@@ -21,16 +21,14 @@ fn hold(dir: &Path, token: &str) {
     std::fs::write(dir.join("app/.haul/lock"), format!("{{\"token\":\"{token}\",\"user\":\"t\"}}\n")).unwrap();
 }
 
-/// The temporary files beside `dir/name`.
-fn temporaries(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+/// What a write keeps beside the file while it works: its private
+/// directories (`.haul-secret.<pid>`).
+fn temporaries(dir: &Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy().into_owned();
-            n.starts_with(&format!(".{name}.")) && n.ends_with(".haul-secret")
-        })
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".haul-secret."))
         .collect()
 }
 
@@ -70,10 +68,11 @@ fn the_temporary_file_is_private_before_its_bytes_arrive(shell: &[&str]) {
     half_rx.recv().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let temp = loop {
-        if let [t] = &temporaries(&dir, "db.key")[..]
-            && std::fs::metadata(t).is_ok_and(|m| m.len() > 0)
+        if let [t] = &temporaries(&dir)[..]
+            && std::fs::metadata(t.join("v")).is_ok_and(|m| m.len() > 0)
         {
-            break t.clone();
+            assert_eq!(std::fs::metadata(t).unwrap().permissions().mode() & 0o7777, 0o700, "its directory is private");
+            break t.join("v");
         }
         assert!(std::time::Instant::now() < deadline, "the temporary file never filled");
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -87,6 +86,7 @@ fn the_temporary_file_is_private_before_its_bytes_arrive(shell: &[&str]) {
     assert_eq!(std::fs::read(&written).unwrap(), value);
     assert_eq!(std::fs::metadata(&written).unwrap().mode() & 0o7777, 0o640);
     assert!(!temp.exists(), "the temporary file is renamed away");
+    assert_eq!(temporaries(&dir), Vec::<std::path::PathBuf>::new(), "its directory is removed");
 }
 
 /// A value cut short (the connection lost mid-way) leaves the old file.
@@ -138,7 +138,7 @@ fn a_secret_whose_lock_is_no_longer_its_own_is_not_written(shell: &[&str]) {
     let err = rt.block_on(script).unwrap().unwrap_err();
     assert!(err.lock_not_held(), "{err}");
     assert_eq!(std::fs::read(shared.join(".env")).unwrap(), b"newer\n");
-    assert_eq!(temporaries(&shared, ".env"), Vec::<std::path::PathBuf>::new(), "a temporary file was left");
+    assert_eq!(temporaries(&shared), Vec::<std::path::PathBuf>::new(), "a temporary file was left");
     let guards: Vec<_> =
         std::fs::read_dir(tmp.path().join("app/.haul")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(!guards.iter().any(|n| n.to_string_lossy().starts_with("lock.guard")), "a guard file was left: {guards:?}");
@@ -184,6 +184,35 @@ fn links_are_never_written_through(shell: &[&str]) {
     assert_eq!(std::fs::read_to_string(outside.join("db.key")).unwrap(), "theirs");
 }
 
+/// Links planted beside the file, at every name a write of it might use
+/// (its private directory's, the temporary names older hauls used), all to
+/// a FIFO someone reads: the value goes only to the file, never to the
+/// reader.
+fn a_link_planted_beside_the_file_never_receives_the_value(shell: &[&str]) {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let host = app(tmp.path(), shell);
+    let dir = tmp.path().join("app/shared/config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = tmp.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Open for reading without waiting for a writer (O_NONBLOCK).
+    let mut reader = std::fs::OpenOptions::new().read(true).custom_flags(0o4000).open(&fifo).unwrap();
+    let next = std::process::id();
+    for pid in next..next + 3000 {
+        for name in [format!(".haul-secret.{pid}"), format!(".db.key.{pid}.haul-secret")] {
+            std::os::unix::fs::symlink(&fifo, dir.join(name)).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink(&fifo, dir.join(".db.key.haul-secret")).unwrap();
+    rt().block_on(host.write_secret(&file("config/db.key"), b"supersecret\n".to_vec(), "mine")).unwrap();
+    assert_eq!(std::fs::read(dir.join("db.key")).unwrap(), b"supersecret\n");
+    let mut got = Vec::new();
+    let _ = reader.read_to_end(&mut got);
+    assert!(got.is_empty(), "the reader got {:?}", String::from_utf8_lossy(&got));
+}
+
 /// Values with every byte, NUL and newlines included, arrive exactly; a
 /// name made to break a shell is only a name.
 fn any_bytes_and_odd_names_arrive_exactly(shell: &[&str]) {
@@ -197,6 +226,7 @@ fn any_bytes_and_odd_names_arrive_exactly(shell: &[&str]) {
 }
 
 under_every_shell!(
+    a_link_planted_beside_the_file_never_receives_the_value,
     a_secret_whose_lock_is_no_longer_its_own_is_not_written,
     the_temporary_file_is_private_before_its_bytes_arrive,
     a_value_cut_short_leaves_the_old_file,

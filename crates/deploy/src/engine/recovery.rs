@@ -2,7 +2,7 @@
 //! release (nothing was switched, so nothing else to undo); at or after it,
 //! switching every host the run touched back to what it ran before.
 
-use crate::engine::errors::{NoWayBack, RecoveryNote};
+use crate::engine::errors::{NoWayBack, RecoveryNote, TaskFailure};
 use crate::engine::state::{HostRun, Move, RunState};
 use crate::engine::tasks::run_checked;
 use crate::fanout::each;
@@ -25,6 +25,12 @@ impl Engine {
             .enumerate()
             .filter(|(_, r)| {
                 r.stage.as_ref().is_some_and(|s| !s.already) || (r.reached == Phase::Stage && !r.unchanged())
+            })
+            // What another run staged (its stage refused with that) is its own.
+            .filter(|(_, r)| {
+                !r.error
+                    .as_ref()
+                    .is_some_and(|e| matches!(&e.failure, TaskFailure::Host(h) if h.staged_by_another_run()))
             })
             .map(|(i, _)| i)
             .collect();
