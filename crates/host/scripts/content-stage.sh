@@ -23,12 +23,7 @@
 # given, which is kept and named: only this sync holds the lock, so none
 # of them is switched in.
 { [ -d "$1/.haul" ] || mkdir -p "$1/.haul"; } && cd "$1/.haul" || exit 3
-guard_ready
-guard_take || exit
-if ! held_by "$4"; then
-  echo "the lock of this host is no longer this sync's (cleared by \`haul unlock\` or taken over since it was taken): nothing staged" >&2
-  exit 9
-fi
+guard_for "$4" sync "nothing staged"
 cd ../shared || exit 3
 c=.haul-content/$2 s=.haul-content/$2/$3 n=$5
 shift 5

@@ -19,12 +19,7 @@
 # (`content-stage.sh`). A directory that could be neither switched nor put
 # back (made anew meanwhile) exits 11 and is left so too.
 { [ -d "$1/.haul" ] || mkdir -p "$1/.haul"; } && cd "$1/.haul" || exit 3
-guard_ready
-guard_take || exit
-if ! held_by "$4"; then
-  echo "the lock of this host is no longer this sync's (cleared by \`haul unlock\` or taken over since it was taken): shared/ not switched" >&2
-  exit 9
-fi
+guard_for "$4" sync "shared/ not switched"
 cd ../shared || exit 3
 s=.haul-content/$2/$3
 shift 4

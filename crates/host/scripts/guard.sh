@@ -11,6 +11,9 @@
 #               (`guard_take` returns 10: its caller decides)
 #   held_by T   whether `lock` (in the current directory) is held by token T;
 #               never for an empty token
+#   guard_for T WHO WHAT
+#               `guard`, then, unless token T holds `lock`, exits 9 saying
+#               the lock is no longer this WHO's and WHAT (what was not done)
 #   unguard F…  removes the files F… and then the guard; fails if `rm` did
 #   guard_drop  ends the guard, keeping this script's identity for the next
 # The identity is read with the shell's own `read`: a lock release costs
@@ -71,6 +74,12 @@ held_by() {
       case $hl in *"\"token\":\"$1\""*) return 0 ;; esac
     done < lock; } 2>/dev/null
   return 1
+}
+guard_for() {
+  guard
+  held_by "$1" && return 0
+  echo "the lock of this host is no longer this $2's (cleared by \`haul unlock\` or taken over since it was taken): $3" >&2
+  exit 9
 }
 # unguard FILE...: removes FILE... (in the current directory), then the
 # guard, in that order and by one `rm`.

@@ -9,12 +9,8 @@
 # The releases' files are deleted after the guard ends.
 cd "$1" || exit 3
 cd .haul || exit 3
-guard
+guard_for "$2" run "nothing removed"
 cd .. || exit 3
-if ! ( cd .haul && held_by "$2" ); then
-  echo "the lock of this host is no longer this run's (cleared by \`haul unlock\` or taken over since it was taken): nothing removed" >&2
-  exit 9
-fi
 shift 2
 live=$(live)
 while [ $# -gt 0 ]; do
