@@ -12,8 +12,8 @@
 # its lock still writes lands in its own copy, which no other sync switches
 # in. Under the guard it first settles what a switch of this set stopped
 # between its renames left: its copy's `switching` lists the directories
-# it was switching, `switched` those it finished, `old/` the live trees it
-# had moved aside. A listed directory of this set that was not switched
+# it was switching, `new/` holds those it had not switched in yet, `old/`
+# the live trees it had moved aside. A listed directory of this set that was not switched
 # and is absent is put back from `old/` (and staged empty, as the listing
 # before saw it); one that exists again (made anew since) is a conflict
 # this script does not guess at: it exits 12, naming where the old tree
@@ -23,6 +23,9 @@
 # given, which is kept and named: only this sync holds the lock, so none
 # of them is switched in.
 { [ -d "$1/.haul" ] || mkdir -p "$1/.haul"; } && cd "$1/.haul" || exit 3
+# Nothing stops it while it holds the guard (a hang-up would skip the exit
+# that releases it, in dash and BusyBox).
+trap '' PIPE HUP INT QUIT TERM
 guard_for "$4" sync "nothing staged"
 cd ../shared || exit 3
 c=.haul-content/$2 s=.haul-content/$2/$3 n=$5
@@ -37,6 +40,9 @@ plain() {
     [ ! -L "$pa" ] || return 1
   done
 }
+# put FROM TO: renames FROM to TO, never into a TO that appeared
+# meanwhile (`-T`; where `mv` has no `-T`, only while TO is still absent).
+put() { mv -T "$1" "$2" 2>/dev/null || { [ ! -e "$2" ] && [ ! -L "$2" ] && mv "$1" "$2"; }; }
 for l in .haul-content "$c" "$s"; do
   if [ -L "$l" ]; then echo "shared/$l is a symbolic link" >&2; exit 4; fi
 done
@@ -54,19 +60,21 @@ for w in "$c"/*/switching; do
   if [ ! -f "$w" ] || [ -L "$w" ]; then continue; fi
   k=${w%/switching}
   if [ -L "$k" ] || [ -L "$k/old" ]; then echo "shared/$k is a symbolic link" >&2; exit 4; fi
-  done_=
-  if [ -f "$k/switched" ]; then done_=$(cat "$k/switched") || exit 5; done_="$done_
-"; fi
   left=
   while IFS= read -r d || [ -n "$d" ]; do
     if ! listed "$given" "$d"; then left=1; continue; fi
-    if listed "$done_" "$d" || { [ ! -e "$k/old/$d" ] && [ ! -L "$k/old/$d" ]; }; then continue; fi
+    # Switched (its staged tree is in place), or nothing was set aside.
+    if [ ! -e "$k/new/$d" ] || { [ ! -e "$k/old/$d" ] && [ ! -L "$k/old/$d" ]; }; then continue; fi
     if [ -e "./$d" ] || [ -L "./$d" ]; then
       echo "shared/$d was made anew after a content switch was stopped between its renames; the tree it had before is kept in shared/$k/old/$d: put back what belongs in shared/$d, remove shared/$k, and sync again" >&2
       exit 12
     fi
     if ! plain "$k/old" "$d" || ! plain . "$d"; then echo "shared/$k/old/$d or shared/$d passes through a symbolic link; not put back" >&2; exit 4; fi
-    mkdir -p "$(dirname "./$d")" && mv "$k/old/$d" "./$d" || exit 5
+    mkdir -p "$(dirname "./$d")" || exit 5
+    if ! put "$k/old/$d" "./$d"; then
+      echo "shared/$d appeared while the tree it had before a stopped content switch was being put back; that tree is kept in shared/$k/old/$d" >&2
+      exit 12
+    fi
     restored="$restored$d
 "
     echo "shared/$d was put back as it was before a content switch that was stopped" >&2
@@ -76,6 +84,7 @@ done
 if [ -f "$s/switching" ]; then echo "shared/$s holds a stopped switch of directories this sync does not stage; kept" >&2; exit 12; fi
 rm -rf "$s" && mkdir -p "$s/new" || exit 4
 guard_drop
+trap - PIPE HUP INT QUIT TERM
 for o in "$c"/* "$c"/.[!.]* "$c"/..?*; do
   if [ "$o" = "$s" ] || { [ ! -e "$o" ] && [ ! -L "$o" ]; }; then continue; fi
   if [ -f "$o/switching" ] && [ ! -L "$o" ]; then echo "shared/$o is kept: a content switch stopped there left directories this sync does not stage" >&2; continue; fi

@@ -14,8 +14,8 @@
 # Between the first rename and the last, a hang-up, an interrupt or a
 # closed pipe (haul killed, the connection lost) does not stop it. Whatever
 # stops it there anyway leaves the copy's `switching` (written before the
-# first rename), `switched` (each directory once its two renames are made)
-# and the old trees under `old/`: the next sync of the set settles them
+# first rename), what it had not switched in yet under `new/` and the old
+# trees under `old/`: the next sync of the set settles them
 # (`content-stage.sh`). A directory that could be neither switched nor put
 # back (made anew meanwhile) exits 11 and is left so too.
 { [ -d "$1/.haul" ] || mkdir -p "$1/.haul"; } && cd "$1/.haul" || exit 3
@@ -33,7 +33,7 @@ done
 # meanwhile (`-T`; where `mv` has no `-T`, only while TO is still absent).
 put() { mv -T "$1" "$2" 2>/dev/null || { [ ! -e "$2" ] && [ ! -L "$2" ] && mv "$1" "$2"; }; }
 trap '' PIPE HUP INT QUIT TERM
-rm -rf "$s/old" "$s/switched" && printf '%s\n' "$@" > "$s/switching" || exit 5
+rm -rf "$s/old" && printf '%s\n' "$@" > "$s/switching" || exit 5
 moved=
 for d in "$@"; do
   mkdir -p "$(dirname "$s/old/$d")" || exit "${moved:-5}"
@@ -46,7 +46,6 @@ for d in "$@"; do
     echo "shared/$d could not be switched" >&2
     exit "${moved:-6}"
   fi
-  printf '%s\n' "$d" >> "$s/switched" 2>/dev/null
   moved=11
 done
 # Switched: what is under old/ now is only to be removed.

@@ -15,10 +15,12 @@ live=$(live)
 # sort by time, and a glob expands sorted, so the last ones are the newest.
 # The shell's own loops, not a process per release.
 total=0
-for m in releases/*.manifest; do [ -f "$m" ] && total=$((total + 1)); done
+# (A manifest without its tree, which a removal stopped between its two
+# steps leaves, is no release.)
+for m in releases/*.manifest; do [ -f "$m" ] && [ -d "${m%.manifest}" ] && total=$((total + 1)); done
 older=$((total - $3)) newest=' '
 for m in releases/*.manifest; do
-  [ -f "$m" ] || continue
+  if [ ! -f "$m" ] || [ ! -d "${m%.manifest}" ]; then continue; fi
   if [ "$older" -gt 0 ]; then older=$((older - 1)); continue; fi
   m=${m#releases/}; newest="$newest${m%.manifest} "
 done

@@ -61,29 +61,47 @@ target=$at/$rest
 [ -L "$target" ] && refuse "$target is a symlink; haul writes a secret only as a plain file (remove the link)"
 if [ -e "$target" ] && [ ! -f "$target" ]; then refuse "$target is not a plain file"; fi
 app=$PWD t=$at/.haul-secret.$$
+cd -P "$at" || exit 5
+atp=$PWD
+cd "$app" || exit 5
 # What a killed run left: its private directory (which may hold a copy of a
-# value), and the temporary file of a haul that wrote beside the file.
+# value; only one of this user's), and the temporary file of a haul that
+# wrote beside the file.
 for o in "$at"/.haul-secret.*; do
   case ${o##*/.haul-secret.} in '' | *[!0-9]*) continue ;; esac
-  if [ -d "$o" ] && [ ! -L "$o" ]; then rm -rf "$o" || exit 5; elif [ -e "$o" ] || [ -L "$o" ]; then rm -f "$o" || exit 5; fi
+  if [ -d "$o" ] && [ ! -L "$o" ]; then
+    if [ -O "$o" ]; then rm -rf "$o" || exit 5; fi
+  elif [ -e "$o" ] || [ -L "$o" ]; then rm -f "$o" || exit 5; fi
 done
 rm -f "$at/.$rest.haul-secret" || exit 5
 # The value is written only inside a directory this script has just made
 # (under `umask 077`: 0700; `mkdir` makes a new one or fails, never through
-# a link), from within it: nothing planted beside the file is ever opened.
+# a link), from within it, once it is seen to be that directory: reached by
+# no link, this user's, empty but for what this script wrote ($1).
+mine() {
+  if [ -n "${1-}" ]; then held=true; [ -f v ] && [ ! -L v ] || held=false; else held=true; [ ! -e v ] && [ ! -L v ] || held=false; fi
+  if [ "$PWD" != "$atp/.haul-secret.$$" ] || [ ! -O . ] || ! $held; then
+    echo "$t was replaced by someone while this script wrote the secret file into it; $target was left as it was" >&2
+    exit 5
+  fi
+}
 mkdir "$t" || exit 5
 trap 'rm -rf "$app/$t"' EXIT
 trap 'exit 5' HUP INT TERM PIPE
-cd "$t" || exit 5
+cd -P "$t" || exit 5
+mine
 ( set -C; cat > v ) || exit 5
 got=$(wc -c < v) || exit 5
 got=${got##* } # some wc pad the count with blanks
 [ "$got" = "$size" ] || { printf '%s\n' "$target: $got of $size bytes arrived; the file was left as it was" >&2; exit 4; }
 if [ -n "$owner" ]; then chown "$owner" v || exit 5; fi
 chmod "$mode" v || exit 5
-# The rename under the guard, only while the token holds the lock. Signals
-# are ignored from here: the guard is not left to a minute's wait by an
-# interrupt, and the private directory goes with the exit either way.
+# The rename under the guard, only while the token holds the lock, from
+# within the private directory, seen again to be it. Signals are ignored
+# from here: the guard is not left to a minute's wait by an interrupt, and
+# the private directory goes with the exit either way. Never into a
+# directory someone made at the file's name (`-T`, or only while it is
+# none).
 trap '' HUP INT TERM PIPE
 cd "$app/.haul" || exit 5
 guard_ready
@@ -91,7 +109,9 @@ trap 'rm -f "$app/.haul/lock.guard.$$"; rm -rf "$app/$t"' EXIT
 guard_take || exit
 trap 'rm -f "$app/.haul/lock.guard" "$app/.haul/lock.guard.$$"; rm -rf "$app/$t"' EXIT
 held_by "$token" || lost
+cd -P "$app/$t" || exit 5
+mine v
+mv -Tf v "$app/$target" 2>/dev/null || { [ ! -d "$app/$target" ] && mv -f v "$app/$target"; } || exit 5
 cd "$app" || exit 5
-mv -Tf "$t/v" "$target" 2>/dev/null || mv -f "$t/v" "$target" || exit 5
 unguard
 rmdir "$t" 2>/dev/null || :

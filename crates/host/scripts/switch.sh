@@ -26,8 +26,8 @@ switch_release() {
     return 9
   fi
   cd ..
-  # Judged again under the guard: a removal (remove.sh, prune.sh) takes
-  # the manifest away under it first.
+  # Judged again under the guard: a removal (remove.sh, prune.sh) sets
+  # the tree aside and drops the manifest under it.
   if [ ! -d "releases/$2" ] || [ ! -f "releases/$2.manifest" ]; then guard_drop; echo "release $2 is not complete on this host" >&2; return 4; fi
   tmp=.haul/current.$$
   if [ -e "$tmp" ] || [ -L "$tmp" ]; then rm -f "$tmp"; fi

@@ -266,11 +266,34 @@ fn a_content_switch_stopped_between_its_renames_is_put_back_by_the_next_sync(she
     );
 }
 
-/// Stops a switch of `dir` in `copy` between its two renames.
+/// Stops a switch of `dir` in `copy` between its two renames: the live
+/// tree set aside, the staged one not yet in its place.
 fn stop(shared: &Path, copy: &Path, dir: &str) {
     std::fs::create_dir_all(copy.join("old")).unwrap();
+    std::fs::create_dir_all(copy.join("new").join(dir)).unwrap();
     std::fs::write(copy.join("switching"), format!("{dir}\n")).unwrap();
     std::fs::rename(shared.join(dir), copy.join("old").join(dir)).unwrap();
+}
+
+/// A switch stopped after both renames of a directory (its staged tree in
+/// place, the old one aside) switched it: the next sync goes on from the
+/// new tree, with no conflict.
+fn a_switch_stopped_after_both_renames_switched(shell: &[&str]) {
+    let t = Two::new(shell);
+    t.put("a", "new.txt", "new\n");
+    t.put("b", "old.txt", "old\n");
+    assert_eq!(t.stage(), 1);
+    let shared = t.tmp.path().join("b/app/shared");
+    let copy = shared.join(".haul-content/up/by-mine");
+    std::fs::create_dir_all(copy.join("old")).unwrap();
+    std::fs::write(copy.join("switching"), "uploads\n").unwrap();
+    std::fs::rename(t.uploads("b"), copy.join("old/uploads")).unwrap();
+    std::fs::rename(copy.join("new/uploads"), t.uploads("b")).unwrap();
+    let switched = files(&t.uploads("b"));
+    t.hold("b", "theirs");
+    t.rt.block_on(t.b.content_stage("up", "theirs", &["uploads".to_string()], &[])).unwrap();
+    assert_eq!(files(&t.uploads("b")), switched);
+    assert!(!copy.exists(), "the stopped switch's copy was kept");
 }
 
 /// After a stopped switch, a live directory made anew (an upload's
@@ -329,6 +352,7 @@ fn directories_named_like_old_trees_or_options_are_only_names(shell: &[&str]) {
 }
 
 under_every_shell!(
+    a_switch_stopped_after_both_renames_switched,
     a_stopped_switch_whose_directory_was_made_anew_is_kept_and_named,
     directories_named_like_old_trees_or_options_are_only_names,
     a_sync_that_lost_its_lock_never_has_its_files_switched_in,

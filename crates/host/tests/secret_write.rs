@@ -213,6 +213,30 @@ fn a_link_planted_beside_the_file_never_receives_the_value(shell: &[&str]) {
     assert!(got.is_empty(), "the reader got {:?}", String::from_utf8_lossy(&got));
 }
 
+/// The private directory swapped, between the write and the rename, for a
+/// link to a directory someone else filled: the rename refuses, the file
+/// stays as it was, and what they put there never becomes the secret.
+/// Played by a `chmod` first on PATH that swaps it once the real one ran.
+fn a_private_directory_swapped_for_a_link_is_refused(shell: &[&str]) {
+    let shim = tempfile::tempdir().unwrap();
+    let chmod = shim.path().join("chmod");
+    let real = ["/usr/bin/chmod", "/bin/chmod"].into_iter().find(|p| Path::new(p).exists()).unwrap();
+    let body = format!(
+        "#!/bin/sh\n{real} \"$@\" || exit\nd=$(pwd -P); p=${{d%/*}}\nmv \"$d\" \"$p/moved\" && mkdir \"$p/theirs\" && echo theirs > \"$p/theirs/v\" && ln -s theirs \"$d\"\n"
+    );
+    std::fs::write(&chmod, body).unwrap();
+    std::fs::set_permissions(&chmod, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("PATH={}:{}", shim.path().display(), std::env::var("PATH").unwrap());
+    let wrapped: Vec<&str> = ["env", path.as_str()].into_iter().chain(shell.iter().copied()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = app(tmp.path(), shell);
+    rt().block_on(plain.write_secret(&file("db.pw"), b"old\n".to_vec(), "mine")).unwrap();
+    let host = app(tmp.path(), &wrapped);
+    let err = rt().block_on(host.write_secret(&file("db.pw"), b"new\n".to_vec(), "mine")).unwrap_err();
+    assert!(err.to_string().contains("was replaced by someone"), "{err}");
+    assert_eq!(std::fs::read(tmp.path().join("app/shared/db.pw")).unwrap(), b"old\n");
+}
+
 /// Values with every byte, NUL and newlines included, arrive exactly; a
 /// name made to break a shell is only a name.
 fn any_bytes_and_odd_names_arrive_exactly(shell: &[&str]) {
@@ -226,6 +250,7 @@ fn any_bytes_and_odd_names_arrive_exactly(shell: &[&str]) {
 }
 
 under_every_shell!(
+    a_private_directory_swapped_for_a_link_is_refused,
     a_link_planted_beside_the_file_never_receives_the_value,
     a_secret_whose_lock_is_no_longer_its_own_is_not_written,
     the_temporary_file_is_private_before_its_bytes_arrive,
