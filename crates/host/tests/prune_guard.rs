@@ -30,18 +30,12 @@ under_every_shell!(
 /// next one. Seen through an `rm` first on PATH that notes, for each tree it
 /// is asked to delete, whether the guard was held, and then deletes it.
 fn a_removed_release_is_deleted_only_after_the_guard_ends(shell: &[&str]) {
-    let shim = tempfile::tempdir().unwrap();
-    let (log, rm) = (shim.path().join("log"), shim.path().join("rm"));
-    let real = ["/usr/bin/rm", "/bin/rm"].into_iter().find(|p| Path::new(p).exists()).unwrap();
-    let body = format!(
-        "#!/bin/sh\nfor a; do case $a in *releases/*) if [ -e .haul/lock.guard ]; then g=held; else g=free; fi; \
-         echo \"$g ${{a##*/}}\" >> '{}';; esac; done\nexec {real} \"$@\"\n",
-        log.display()
+    let shim = shells::Shim::new(
+        "rm",
+        "for a; do case $a in *releases/*) if [ -e .haul/lock.guard ]; then g=held; else g=free; fi; \
+         echo \"$g ${a##*/}\" >> \"$here/log\";; esac; done\nexec \"$real\" \"$@\"",
     );
-    std::fs::write(&rm, body).unwrap();
-    std::fs::set_permissions(&rm, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("PATH={}:{}", shim.path().display(), std::env::var("PATH").unwrap());
-    let wrapped: Vec<&str> = ["env", path.as_str()].into_iter().chain(shell.iter().copied()).collect();
+    let (log, wrapped) = (shim.dir().join("log"), shim.shell(shell));
     let (_tmp, dir, a, me) = app(&wrapped, 4, "deploy");
     let left = dir.join("releases").join(format!(".gone-{}.1", id(9)));
     std::fs::create_dir_all(left.join("deep")).unwrap();

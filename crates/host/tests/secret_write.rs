@@ -218,16 +218,11 @@ fn a_link_planted_beside_the_file_never_receives_the_value(shell: &[&str]) {
 /// stays as it was, and what they put there never becomes the secret.
 /// Played by a `chmod` first on PATH that swaps it once the real one ran.
 fn a_private_directory_swapped_for_a_link_is_refused(shell: &[&str]) {
-    let shim = tempfile::tempdir().unwrap();
-    let chmod = shim.path().join("chmod");
-    let real = ["/usr/bin/chmod", "/bin/chmod"].into_iter().find(|p| Path::new(p).exists()).unwrap();
-    let body = format!(
-        "#!/bin/sh\n{real} \"$@\" || exit\nd=$(pwd -P); p=${{d%/*}}\nmv \"$d\" \"$p/moved\" && mkdir \"$p/theirs\" && echo theirs > \"$p/theirs/v\" && ln -s theirs \"$d\"\n"
+    let shim = shells::Shim::new(
+        "chmod",
+        "\"$real\" \"$@\" || exit\nd=$(pwd -P); p=${d%/*}\nmv \"$d\" \"$p/moved\" && mkdir \"$p/theirs\" && echo theirs > \"$p/theirs/v\" && ln -s theirs \"$d\"",
     );
-    std::fs::write(&chmod, body).unwrap();
-    std::fs::set_permissions(&chmod, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("PATH={}:{}", shim.path().display(), std::env::var("PATH").unwrap());
-    let wrapped: Vec<&str> = ["env", path.as_str()].into_iter().chain(shell.iter().copied()).collect();
+    let wrapped = shim.shell(shell);
     let tmp = tempfile::tempdir().unwrap();
     let plain = app(tmp.path(), shell);
     rt().block_on(plain.write_secret(&file("db.pw"), b"old\n".to_vec(), "mine")).unwrap();

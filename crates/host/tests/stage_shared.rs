@@ -185,16 +185,11 @@ fn a_complete_release_is_never_staged_over(shell: &[&str]) {
 /// first on PATH that, once the real one has unpacked, makes that
 /// directory as the other run would.
 fn a_stage_is_never_moved_into_a_release_that_appeared_meanwhile(shell: &[&str]) {
-    let shim = tempfile::tempdir().unwrap();
-    let tar = shim.path().join("tar");
-    let real = ["/usr/bin/tar", "/bin/tar"].into_iter().find(|p| Path::new(p).exists()).unwrap();
-    let body = format!(
-        "#!/bin/sh\n{real} \"$@\" || exit\nfor d in releases/.incoming-*; do id=${{d#releases/.incoming-}}; mkdir -p \"releases/$id/theirs\"; done\n"
+    let shim = shells::Shim::new(
+        "tar",
+        "\"$real\" \"$@\" || exit\nfor d in releases/.incoming-*; do id=${d#releases/.incoming-}; mkdir -p \"releases/$id/theirs\"; done",
     );
-    std::fs::write(&tar, body).unwrap();
-    std::fs::set_permissions(&tar, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("PATH={}:{}", shim.path().display(), std::env::var("PATH").unwrap());
-    let wrapped: Vec<&str> = ["env", path.as_str()].into_iter().chain(shell.iter().copied()).collect();
+    let wrapped = shim.shell(shell);
     let h = Host::new(&wrapped);
     let v1 = h.build("v1\n");
     let e = h.stage(&v1, None).unwrap_err();
