@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# After guard.sh. Stages content set $2 of the app at $1 for the sync whose
+# After guard.sh and put.sh. Stages content set $2 of the app at $1 for the sync whose
 # lock token is $4, in its own copy `shared/.haul-content/$2/$3` ($3 is
 # named after the token): each of the $5 directories that follow is copied
 # as hard links into the copy's `new/`, then the files named on stdin
@@ -40,9 +40,6 @@ plain() {
     [ ! -L "$pa" ] || return 1
   done
 }
-# put FROM TO: renames FROM to TO, never into a TO that appeared
-# meanwhile (`-T`; where `mv` has no `-T`, only while TO is still absent).
-put() { mv -T "$1" "$2" 2>/dev/null || { [ ! -e "$2" ] && [ ! -L "$2" ] && mv "$1" "$2"; }; }
 for l in .haul-content "$c" "$s"; do
   if [ -L "$l" ]; then echo "shared/$l is a symbolic link" >&2; exit 4; fi
 done

@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# After guard.sh. Puts the directories $5… staged in copy $3 of content set
+# After guard.sh and put.sh. Puts the directories $5… staged in copy $3 of content set
 # $2 (`content-stage.sh`, under the copy's `new/`) in place under `shared/`
 # of the app at $1: each live one is renamed aside (into the copy's
 # `old/`), the staged one renamed into its place (or the live one back,
@@ -29,9 +29,6 @@ done
 for d in "$@"; do
   if [ ! -d "$s/new/$d" ] || [ -L "$s/new/$d" ]; then echo "shared/$d was not staged" >&2; exit 4; fi
 done
-# put FROM TO: renames FROM to TO, never into a TO that appeared
-# meanwhile (`-T`; where `mv` has no `-T`, only while TO is still absent).
-put() { mv -T "$1" "$2" 2>/dev/null || { [ ! -e "$2" ] && [ ! -L "$2" ] && mv "$1" "$2"; }; }
 trap '' PIPE HUP INT QUIT TERM
 rm -rf "$s/old" && printf '%s\n' "$@" > "$s/switching" || exit 5
 moved=

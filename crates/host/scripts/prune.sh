@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# After guard.sh, live.sh and aside.sh. Prunes releases of the app at $1 while token $2
+# After guard.sh, live.sh, put.sh and aside.sh. Prunes releases of the app at $1 while token $2
 # holds the lock, keeping the live release, the newest $3 complete ones and
 # anything changed since the lock was taken; then pairs of words: a release
 # id and the history line recording its removal. Prints `removed ID` or

@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# After guard.sh, live.sh and aside.sh. Removes releases of the app at $1, never the
+# After guard.sh, live.sh, put.sh and aside.sh. Removes releases of the app at $1, never the
 # live one, while token $2 holds its lock; then pairs of words: a release
 # id and the history line recording its removal. The live release is
 # judged and the releases removed under the lock's guard, as pruning does:

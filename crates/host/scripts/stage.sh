@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# Stages release $2 of the app at $1 from the stage stream on stdin (see
+# After put.sh. Stages release $2 of the app at $1 from the stage stream on stdin (see
 # stage.rs and guard.rs), over the complete release $3 when it is not empty.
 # When $4 is `rsync`, rsync fills the stage directory afterwards and
 # stage-finish.sh moves it into place; else this script does. When $5 is
@@ -27,10 +27,9 @@ cd "$dir"
 refuse() { printf '%s\n' "$1" >&2; exit 7; }
 # into_place STAGE RELEASE: renames the filled stage directory into place,
 # never into a directory of that name that appeared meanwhile (another run
-# staging the same release): `-T`, or where `mv` has none, only while the
-# name is still free; else exit 8.
+# staging the same release; `put`): else exit 8.
 into_place() {
-  mv -T "$1" "$2" 2>/dev/null || { [ ! -e "$2" ] && [ ! -L "$2" ] && mv "$1" "$2"; } || {
+  put "$1" "$2" || {
     echo "release ${2#releases/} appeared on this host while it was staged (another run staged it): not moved into place" >&2
     exit 8
   }

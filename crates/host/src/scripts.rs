@@ -31,23 +31,23 @@ pub(crate) const LOCK_HOLD: &str = script!("guard.sh", "live.sh", "lock.sh", "in
 pub(crate) const UNLOCK: &str = script!("guard.sh", "unlock.sh");
 pub(crate) const TAKE_OVER: &str = script!("guard.sh", "take-over.sh");
 pub(crate) const FORCE_UNLOCK: &str = script!("guard.sh", "force-unlock.sh");
-pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "aside.sh", "prune.sh");
+pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "put.sh", "aside.sh", "prune.sh");
 pub(crate) const INSPECT: &str = script!("live.sh", "inspect.sh", "inspect-run.sh");
 pub(crate) const SWITCH: &str = script!("guard.sh", "switch.sh", "switch-run.sh");
 pub(crate) const SWITCH_UNLOCK: &str = script!("guard.sh", "switch.sh", "switch-unlock.sh");
 pub(crate) const RECORD: &str = script!("record.sh");
-pub(crate) const REMOVE: &str = script!("guard.sh", "live.sh", "aside.sh", "remove.sh");
+pub(crate) const REMOVE: &str = script!("guard.sh", "live.sh", "put.sh", "aside.sh", "remove.sh");
 pub(crate) const DISCARD: &str = script!("live.sh", "discard.sh");
 pub(crate) const READ_RELEASE: &str = script!("read-release.sh");
-pub(crate) const STAGE: &str = script!("stage.sh");
-pub(crate) const STAGE_FINISH: &str = script!("stage-finish.sh");
+pub(crate) const STAGE: &str = script!("put.sh", "stage.sh");
+pub(crate) const STAGE_FINISH: &str = script!("put.sh", "stage-finish.sh");
 pub(crate) const COMPLETE: &str = script!("complete.sh");
 pub(crate) const STEP: &str = script!("step.sh");
 pub(crate) const SECRET: &str = script!("guard.sh", "secret.sh");
 pub(crate) const CONTENT_LIST: &str = script!("content-list.sh");
 pub(crate) const CONTENT_PACK: &str = script!("content-pack.sh");
-pub(crate) const CONTENT_STAGE: &str = script!("guard.sh", "content-stage.sh");
-pub(crate) const CONTENT_SWITCH: &str = script!("guard.sh", "content-switch.sh");
+pub(crate) const CONTENT_STAGE: &str = script!("guard.sh", "put.sh", "content-stage.sh");
+pub(crate) const CONTENT_SWITCH: &str = script!("guard.sh", "put.sh", "content-switch.sh");
 pub(crate) const CONTENT_UNPACK: &str = script!("content-unpack.sh");
 pub(crate) const TOOLS: &str = script!("tools.sh");
 pub(crate) const CHECK: &str = script!("tools.sh", "check.sh");
@@ -76,6 +76,7 @@ const FILES: &[&str] = &[
     "lock-take.sh",
     "lock.sh",
     "prune.sh",
+    "put.sh",
     "read-release.sh",
     "record.sh",
     "remove.sh",

@@ -285,9 +285,7 @@ fn a_switch_stopped_after_both_renames_switched(shell: &[&str]) {
     assert_eq!(t.stage(), 1);
     let shared = t.tmp.path().join("b/app/shared");
     let copy = shared.join(".haul-content/up/by-mine");
-    std::fs::create_dir_all(copy.join("old")).unwrap();
-    std::fs::write(copy.join("switching"), "uploads\n").unwrap();
-    std::fs::rename(t.uploads("b"), copy.join("old/uploads")).unwrap();
+    stop(&shared, &copy, "uploads");
     std::fs::rename(copy.join("new/uploads"), t.uploads("b")).unwrap();
     let switched = files(&t.uploads("b"));
     t.hold("b", "theirs");
