@@ -52,7 +52,7 @@ pub(crate) async fn work(
 ) -> Result<(), Stop> {
     let mut read = read;
     if let Some(old) = stale.and_then(|s| ReleaseId::parse(s).ok()) {
-        run.host().discard_incomplete(&old).await.map_err(failed)?;
+        run.host().discard_incomplete(&old, token).await.map_err(failed)?;
         read = None;
     }
     let hs = match read {
@@ -91,9 +91,9 @@ pub(crate) async fn work(
             let post_upload: Vec<_> = b.steps.post_upload.iter().filter(|s| runs_here(s, &roles)).collect();
             // With no step between them, staging marks the release complete.
             let rep = if post_upload.is_empty() {
-                host.stage_complete(&release, &contents, base.as_ref(), &shared, false).await
+                host.stage_complete(&release, &contents, base.as_ref(), &shared, false, token).await
             } else {
-                host.stage(&release, &contents, base.as_ref(), &shared, false).await
+                host.stage(&release, &contents, base.as_ref(), &shared, false, token).await
             }
             .map_err(failed)?;
             if !post_upload.is_empty() {
@@ -102,7 +102,7 @@ pub(crate) async fn work(
                     let name = s.name.clone().unwrap_or_else(|| format!("post_upload: {}", s.run));
                     steps::run(&host, &name, &s.run, &release_dir, &env).await.map_err(step_failed)?;
                 }
-                host.complete(&b.release).await.map_err(failed)?;
+                host.complete(&b.release, token).await.map_err(failed)?;
             }
             let _ = std::fs::remove_file(&archive);
             Ok(((), format!("{} files sent, {} reused", rep.sent_files, rep.reused_files)))

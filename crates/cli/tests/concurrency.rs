@@ -393,7 +393,7 @@ fn a_deploy_that_finds_its_release_staged_by_another_run_leaves_it_alone() {
     std::fs::write(
         shim.join("tar"),
         format!(
-            "#!/bin/sh\n{real} \"$@\" || exit\nfor d in releases/.incoming-*; do [ -d \"$d\" ] && mkdir -p \"releases/${{d#releases/.incoming-}}/theirs\"; done\n"
+            "#!/bin/sh\n{real} \"$@\" || exit\nfor d in releases/.incoming-*; do id=${{d#releases/.incoming-}}; id=${{id%%.by-*}}; [ -d \"$d\" ] && mkdir -p \"releases/$id/theirs\"; done\n"
         ),
     )
     .unwrap();

@@ -1,7 +1,23 @@
 # shellcheck shell=sh
-# After live.sh. Removes release $2 of the app at $1 and what staging it
-# left, unless it is live or complete.
+# After guard.sh, live.sh, put.sh and staging.sh. Removes what the run whose
+# lock token is $3 (its stage names end in $4) staged of release $2 of the
+# app at $1: its own stage names always, and, only while the token holds
+# the lock, the release's tree and what any run left of it, unless the
+# release is live or complete. A run that lost its lock leaves the tree to
+# the run that holds it.
 cd "$1" 2>/dev/null || exit 0
-[ "$(live)" = "releases/$2" ] && exit 0
-[ -f "releases/$2.manifest" ] && exit 0
-rm -rf "releases/$2" "releases/$2.manifest.tmp" "releases/.stage-$2" "releases/.incoming-$2"
+rm -rf "releases/.stage-$2.$4" "releases/.incoming-$2.$4" "releases/.record-$2.$4"
+left "$2" || exit 0
+# set_aside_unless_kept ID: under the lock, sets aside what was left of
+# release ID unless it is live or complete.
+set_aside_unless_kept() {
+  [ "$(live)" = "releases/$1" ] && return 0
+  [ -f "releases/$1.manifest" ] && return 0
+  set_aside "$1"
+}
+( cd .haul 2>/dev/null || exit 0
+  trap '' PIPE HUP INT QUIT TERM
+  guard
+  held_by "$3" || exit 0
+  cd .. && set_aside_unless_kept "$2" ) || exit
+delete_aside "$2"

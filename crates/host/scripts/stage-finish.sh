@@ -1,12 +1,9 @@
 # shellcheck shell=sh
-# After put.sh. Moves the stage directory of release $2 of the app at $1 into place, once
-# rsync has filled it; when $3 is `complete`, then marks it complete (as
-# complete.sh does).
-# Never into a directory of that name that appeared meanwhile (another run
-# staging the same release: exit 8).
+# After guard.sh, put.sh and staging.sh. Moves the stage directory of
+# release $2 of the app at $1, which rsync has filled, into place for the
+# run whose lock token is $3 (its stage names end in $4), only while that
+# token holds the lock (exit 9); when $5 is `complete`, then marks it
+# complete (as complete.sh does). Never into a directory of that name that
+# appeared meanwhile (exit 8).
 cd "$1" || exit
-put "releases/.stage-$2" "releases/$2" || {
-  echo "release $2 appeared on this host while it was staged (another run staged it): not moved into place" >&2
-  exit 8
-}
-[ "$3" != complete ] || mv "releases/$2.manifest.tmp" "releases/$2.manifest"
+under_lock "$3" "release $2 not moved into place" move_in "$2" "$4" "$5"

@@ -1,10 +1,13 @@
 # shellcheck shell=sh
-# After put.sh. Stages release $2 of the app at $1 from the stage stream on stdin (see
-# stage.rs and guard.rs), over the complete release $3 when it is not empty.
-# When $4 is `rsync`, rsync fills the stage directory afterwards and
-# stage-finish.sh moves it into place; else this script does. When $5 is
-# `complete`, whichever moves it into place also marks it complete (as
-# complete.sh does), last.
+# After guard.sh, put.sh and staging.sh. Stages release $2 of the app at
+# $1 for the run whose lock token is $3 (its stage names end in $4, see
+# staging.sh) from the stage stream on stdin (see stage.rs and guard.rs),
+# over the complete release $5 when it is not empty. When $6 is `rsync`,
+# rsync fills the stage directory afterwards and stage-finish.sh moves it
+# into place; else this script does. When $7 is `complete`, whichever moves
+# it into place also marks it complete (as complete.sh does), last. What
+# another run left of the release is set aside first, and the stage moved
+# into place, only while the token holds the lock (exit 9).
 #
 # Then three lists, each its length and its words:
 #   directories of the base copy that must not be links before the drops;
@@ -17,23 +20,14 @@
 # over or links a shared path into is checked before it acts, and refused
 # (exit 7) when it is one.
 set -e
-dir=$1 id=$2 base=$3 rsync=$4 complete=$5
-shift 5
+dir=$1 id=$2 token=$3 run=$4 base=$5 rsync=$6 complete=$7
+shift 7
 # What is usually there already is tested before a process is started to
 # make or clear it: staging is a deploy's cost on every host.
 [ -d "$dir" ] || mkdir -p "$dir"
 cd "$dir"
 
 refuse() { printf '%s\n' "$1" >&2; exit 7; }
-# into_place STAGE RELEASE: renames the filled stage directory into place,
-# never into a directory of that name that appeared meanwhile (another run
-# staging the same release; `put`): else exit 8.
-into_place() {
-  put "$1" "$2" || {
-    echo "release ${2#releases/} appeared on this host while it was staged (another run staged it): not moved into place" >&2
-    exit 8
-  }
-}
 linked() { refuse "staging release $id: \`$1\` in the copy of the base release is a symlink, where that release has a directory; the base was changed on this host after it was staged (remove it with haul remove and deploy again); nothing was followed"; }
 shared_linked() { refuse "staging release $id: shared path \`$1\` passes through \`$2\`, a symlink in the release; haul never follows a link in a release when it places a shared path"; }
 host_linked() { refuse "staging release $id: \`$1\` in the app directory is a symlink; haul creates shared paths and releases only in real directories"; }
@@ -92,15 +86,19 @@ for d in releases shared; do [ ! -L "$d" ] || host_linked "$d"; done
 [ ! -L "releases/$id.manifest" ] || host_linked "releases/$id.manifest"
 if [ -n "$base" ]; then [ ! -L "releases/$base" ] || host_linked "releases/$base"; fi
 for d in releases shared .haul; do [ -d "$d" ] || mkdir -p "$d"; done
-S=releases/.stage-$id
-I=releases/.incoming-$id
+S=releases/.stage-$id.$run
+I=releases/.incoming-$id.$run
+R=releases/.record-$id.$run
 # A complete release is never staged over: another run (one whose lock was
 # cleared or taken over, say) may have staged it, switched to it, since
-# this run read the host.
+# this run read the host. It is judged again under the guard when
+# something is left to set aside; usually nothing is, and no guard is
+# taken before the stage is moved into place.
 if [ -f "releases/$id.manifest" ] && [ -d "releases/$id" ]; then echo "release $id is complete on this host already (another run staged it since this one read the host): not staged again" >&2; exit 8; fi
-for p in "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"; do
-  if [ -e "$p" ] || [ -L "$p" ]; then rm -rf "$S" "$I" "releases/$id" "releases/$id.manifest.tmp"; break; fi
-done
+if left "$id"; then
+  under_lock "$token" "nothing staged" set_aside "$id" || exit
+  delete_aside "$id"
+fi
 mkdir "$I"
 # A full disk is named as such: `tar` itself may only say it wrote less
 # than it meant to. The shell reads `df`'s answer, so only a failure costs
@@ -118,7 +116,7 @@ tar -x -o -f - -C "$I" || {
 n=$1; shift
 while [ "$n" -gt 0 ]; do [ ! -L "$S/$1" ] || linked "$1"; shift; n=$((n - 1)); done
 if [ -n "$base" ]; then
-  (cd "$S" && xargs -0 rm -rf -- < "../.incoming-$id/drop")
+  (cd "$S" && xargs -0 rm -rf -- < "../${I#releases/}/drop")
   # A missing `awk` or checksum tool is said to be missing (exit 127, as
   # `sh` does), so it is never mistaken for a damaged record. `record_ok
   # FILE` checks the patched record with `cksum` (POSIX), else `sha256sum`
@@ -158,7 +156,7 @@ NR == 1 && /^h / { print substr($0, 3); if ((getline line < base) <= 0) exit 3; 
 /^s / { n = substr($0, 3) + 0; for (i = 0; i < n; i++) { if ((getline line < base) <= 0) exit 3 }; next }
 /^i / { print substr($0, 3); next }
 { exit 4 }
-' < "$I/record.patch" > "releases/$id.manifest.tmp" && record_ok "releases/$id.manifest.tmp"; }; then
+' < "$I/record.patch" > "$R" && record_ok "$R"; }; then
     echo "the record of release $base on this host is damaged; remove that release (haul remove) and deploy again" >&2
     exit 6
   fi
@@ -166,7 +164,7 @@ else
   # Nothing to reuse: the unpacked tree becomes the stage directory by one
   # rename instead of a hard link per file.
   if [ -d "$I/tree" ]; then mv "$I/tree" "$S"; else mkdir "$S"; fi
-  mv "$I/record" "releases/$id.manifest.tmp"
+  mv "$I/record" "$R"
 fi
 if [ -d "$I/tree" ]; then cp -al "$I/tree/." "$S/"; fi
 while [ $# -gt 0 ]; do
@@ -175,6 +173,5 @@ while [ $# -gt 0 ]; do
 done
 rm -rf "$I"
 if [ "$rsync" != rsync ]; then
-  into_place "$S" "releases/$id"
-  [ "$complete" != complete ] || mv "releases/$id.manifest.tmp" "releases/$id.manifest"
+  under_lock "$token" "release $id not moved into place" move_in "$id" "$run" "$complete" || exit
 fi

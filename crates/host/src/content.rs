@@ -52,7 +52,7 @@ impl HostApp {
         dirs: &[String],
         drop: &[String],
     ) -> Result<(), HostError> {
-        let (n, copy) = (dirs.len().to_string(), copy_name(token));
+        let (n, copy) = (dirs.len().to_string(), crate::run_name(token));
         let mut args = vec![self.dir.as_str(), set, copy.as_str(), token, n.as_str()];
         args.extend(dirs.iter().map(String::as_str));
         let input = Input::Bytes(nul_list(drop));
@@ -63,7 +63,7 @@ impl HostApp {
     /// The script and arguments that unpack a tar from stdin over the
     /// copy of `set` staged for `token`, for a chain.
     pub fn content_unpack(&self, set: &str, token: &str) -> (String, Vec<String>) {
-        (scripts::CONTENT_UNPACK.to_string(), vec![self.dir.clone(), set.to_string(), copy_name(token)])
+        (scripts::CONTENT_UNPACK.to_string(), vec![self.dir.clone(), set.to_string(), crate::run_name(token)])
     }
 
     /// Switches the `dirs` of `set` staged for `token` in, only while it holds
@@ -72,7 +72,7 @@ impl HostApp {
     /// ([`HostError::lock_not_held`]). A failure after some of `dirs` were
     /// switched says so ([`HostError::content_partly_switched`]).
     pub async fn content_switch(&self, set: &str, dirs: &[String], token: &str) -> Result<(), HostError> {
-        let copy = copy_name(token);
+        let copy = crate::run_name(token);
         let mut args = vec![self.dir.as_str(), set, copy.as_str(), token];
         args.extend(dirs.iter().map(String::as_str));
         self.run_ok(&format!("switch content set {set}"), scripts::CONTENT_SWITCH, &args, Input::None).await?;
@@ -119,17 +119,6 @@ impl HostError {
 /// lists, and every name the gate lets through, is one.
 pub fn is_content_path(p: &str) -> bool {
     p.strip_prefix("./").is_some_and(|rest| rest.split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
-}
-
-/// The name of the staged copy of a sync whose lock token is `token`
-/// (under `shared/.haul-content/<set>/`): the token with every character but
-/// ASCII letters, digits, `-` and `_` made `_`, after `by-`, so that it is
-/// one plain name that no glob skips. Tokens differ in their process id and
-/// time, which are kept.
-fn copy_name(token: &str) -> String {
-    let safe: String =
-        token.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    format!("by-{safe}")
 }
 
 /// Names for `xargs -0`, each ended by a NUL.

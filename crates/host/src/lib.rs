@@ -233,10 +233,14 @@ impl HostApp {
         Ok(())
     }
 
-    /// Removes a release that was staged but never completed (no manifest),
+    /// Removes what the run whose lock token is `token` staged of a release
+    /// that never completed (no manifest), and, only while that token
+    /// holds the lock, the release's tree and what any run left of it,
     /// unless it is live.
-    pub async fn discard_incomplete(&self, id: &ReleaseId) -> Result<(), HostError> {
-        self.run_ok("discard staged release", scripts::DISCARD, &[&self.dir, id], Input::None).await?;
+    pub async fn discard_incomplete(&self, id: &ReleaseId, token: &str) -> Result<(), HostError> {
+        let run = run_name(token);
+        let args = [self.dir.as_str(), id, token, &run];
+        self.run_ok("discard staged release", scripts::DISCARD, &args, Input::None).await?;
         Ok(())
     }
 
@@ -284,6 +288,18 @@ fn step(command: &str, cwd: &str, missing: &str, env: &[(String, String)]) -> (S
     let mut args = vec![cwd.to_string(), missing.to_string()];
     args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
     (script, args)
+}
+
+/// The name of what the run whose lock token is `token` stages under on a
+/// host (a content sync's copy, the end of a release's stage names): the
+/// token with every character but ASCII letters, digits, `-` and `_` made
+/// `_`, after `by-`, so that it is one plain name that no glob skips and
+/// no shell splits. Tokens differ in their process id and time, which are
+/// kept.
+pub(crate) fn run_name(token: &str) -> String {
+    let safe: String =
+        token.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    format!("by-{safe}")
 }
 
 pub(crate) fn check_id(host: &str, id: &str) -> Result<(), HostError> {

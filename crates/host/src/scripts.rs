@@ -37,11 +37,11 @@ pub(crate) const SWITCH: &str = script!("guard.sh", "switch.sh", "switch-run.sh"
 pub(crate) const SWITCH_UNLOCK: &str = script!("guard.sh", "switch.sh", "switch-unlock.sh");
 pub(crate) const RECORD: &str = script!("record.sh");
 pub(crate) const REMOVE: &str = script!("guard.sh", "live.sh", "put.sh", "aside.sh", "remove.sh");
-pub(crate) const DISCARD: &str = script!("live.sh", "discard.sh");
+pub(crate) const DISCARD: &str = script!("guard.sh", "live.sh", "put.sh", "staging.sh", "discard.sh");
 pub(crate) const READ_RELEASE: &str = script!("read-release.sh");
-pub(crate) const STAGE: &str = script!("put.sh", "stage.sh");
-pub(crate) const STAGE_FINISH: &str = script!("put.sh", "stage-finish.sh");
-pub(crate) const COMPLETE: &str = script!("complete.sh");
+pub(crate) const STAGE: &str = script!("guard.sh", "put.sh", "staging.sh", "stage.sh");
+pub(crate) const STAGE_FINISH: &str = script!("guard.sh", "put.sh", "staging.sh", "stage-finish.sh");
+pub(crate) const COMPLETE: &str = script!("guard.sh", "put.sh", "staging.sh", "complete.sh");
 pub(crate) const STEP: &str = script!("step.sh");
 pub(crate) const SECRET: &str = script!("guard.sh", "secret.sh");
 pub(crate) const CONTENT_LIST: &str = script!("content-list.sh");
@@ -83,6 +83,7 @@ const FILES: &[&str] = &[
     "secret.sh",
     "stage-finish.sh",
     "stage.sh",
+    "staging.sh",
     "step.sh",
     "switch-run.sh",
     "switch-unlock.sh",

@@ -53,7 +53,11 @@ pub struct StageReport {
 
 impl HostApp {
     /// Stages `release` (its files read from `contents`) over `base`, links `shared`
-    /// paths and leaves the release incomplete until [`HostApp::complete`].
+    /// paths and leaves the release incomplete until [`HostApp::complete`],
+    /// for the run whose lock token is `token`. The tree is made under
+    /// names of this run's own and moved into place only while `token`
+    /// holds the lock ([`HostError::lock_not_held`] otherwise), so two runs
+    /// staging the same release never mix their trees.
     /// `host_rsync`: the host has rsync; large modified files then go with
     /// rsync (see `rsync_candidates`).
     pub async fn stage(
@@ -63,8 +67,9 @@ impl HostApp {
         base: Option<&Release>,
         shared: &[SharedPath],
         host_rsync: bool,
+        token: &str,
     ) -> Result<StageReport, HostError> {
-        self.stage_with(release, contents, base, shared, host_rsync, false).await
+        self.stage_with(release, contents, base, shared, host_rsync, Ending { token, complete: false }).await
     }
 
     /// [`HostApp::stage`], then [`HostApp::complete`] in the same round trip,
@@ -78,8 +83,9 @@ impl HostApp {
         base: Option<&Release>,
         shared: &[SharedPath],
         host_rsync: bool,
+        token: &str,
     ) -> Result<StageReport, HostError> {
-        self.stage_with(release, contents, base, shared, host_rsync, true).await
+        self.stage_with(release, contents, base, shared, host_rsync, Ending { token, complete: true }).await
     }
 
     async fn stage_with(
@@ -89,9 +95,11 @@ impl HostApp {
         base: Option<&Release>,
         shared: &[SharedPath],
         host_rsync: bool,
-        complete: bool,
+        ending: Ending<'_>,
     ) -> Result<StageReport, HostError> {
+        let Ending { token, complete } = ending;
         let id = &release.id;
+        let run = crate::run_name(token);
         crate::check_id(self.host(), id)?;
         let mut diff = Diff::between(base.map(|b| &b.manifest), &release.manifest);
         let rsync = match (self.rsync_remote(host_rsync), base) {
@@ -138,6 +146,8 @@ impl HostApp {
         let mut args = vec![
             self.dir().to_string(),
             id.clone(),
+            token.to_string(),
+            run.clone(),
             base.map(|b| b.id.clone()).unwrap_or_default(),
             if rsync.is_some() { "rsync" } else { "" }.to_string(),
             if complete { "complete" } else { "" }.to_string(),
@@ -167,10 +177,10 @@ impl HostApp {
         self.run_ok(&format!("stage {id}"), scripts::STAGE, &args, input).await?;
         let mut stream_bytes = sent.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(((shell, prefix), paths)) = rsync {
-            stream_bytes += self.rsync_into_stage(release, contents, &paths, &shell, &prefix).await?;
+            stream_bytes += self.rsync_into_stage(release, contents, &paths, &shell, &prefix, &run).await?;
             let complete = if complete { "complete" } else { "" };
-            self.run_ok(&format!("stage {id}"), scripts::STAGE_FINISH, &[self.dir(), id, complete], Input::None)
-                .await?;
+            let args = [self.dir(), id, token, &run, complete];
+            self.run_ok(&format!("stage {id}"), scripts::STAGE_FINISH, &args, Input::None).await?;
         }
         Ok(StageReport { stream_bytes, ..report })
     }
@@ -206,6 +216,7 @@ impl HostApp {
         paths: &std::collections::HashSet<String>,
         shell: &str,
         prefix: &str,
+        run: &str,
     ) -> Result<u64, HostError> {
         let fail = |message: String| HostError::Invalid { host: self.host().into(), message };
         let tmp = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
@@ -222,7 +233,7 @@ impl HostApp {
             list.extend_from_slice(f.as_bytes());
             list.push(0);
         }
-        let target = format!("{prefix}{}/releases/.stage-{id}/", self.dir());
+        let target = format!("{prefix}{}/releases/.stage-{id}.{run}/", self.dir());
         let mut child = tokio::process::Command::new("rsync")
             // --ignore-times: these files changed, whatever their size and
             // (whole-second) times say; rsync must not skip them.
@@ -255,12 +266,21 @@ impl HostApp {
             .unwrap_or(0))
     }
 
-    /// Marks a staged release complete: from now on it may be switched to and
-    /// reused.
-    pub async fn complete(&self, id: &haul_release::ReleaseId) -> Result<(), HostError> {
-        self.run_ok(&format!("complete {id}"), scripts::COMPLETE, &[self.dir(), id], Input::None).await?;
+    /// Marks a release this run (lock token `token`) staged complete: from
+    /// now on it may be switched to and reused. Only while `token` holds
+    /// the lock ([`HostError::lock_not_held`] otherwise).
+    pub async fn complete(&self, id: &haul_release::ReleaseId, token: &str) -> Result<(), HostError> {
+        let run = crate::run_name(token);
+        let args = [self.dir(), id, token, &run];
+        self.run_ok(&format!("complete {id}"), scripts::COMPLETE, &args, Input::None).await?;
         Ok(())
     }
+}
+
+/// Whose stage it is (the run's lock token) and whether it ends complete.
+struct Ending<'a> {
+    token: &'a str,
+    complete: bool,
 }
 
 /// Stage streams up to this size are built once per (release, base) pair.

@@ -3,7 +3,7 @@
 //! staging wrote, the same bytes `cat` gives, and an error naming the host
 //! and the path when the release is not there.
 
-use haul_host::HostApp;
+use haul_host::{Holder, HostApp, LockInfo};
 use haul_release::{ReleaseCache, ReleaseId};
 use haul_transport::{Local, Transport};
 
@@ -23,7 +23,9 @@ fn a_local_host_reads_the_record_staging_wrote() {
 
     rt.block_on(async {
         let contents = cache.contents(&r).unwrap();
-        host.stage_complete(&r, &contents, None, &[], false).await.unwrap();
+        let lock = LockInfo::new(Holder::current(), "t", "deploy".into());
+        host.lock(&lock).await.unwrap();
+        host.stage_complete(&r, &contents, None, &[], false, &lock.token).await.unwrap();
         let read = host.read_release(&id).await.unwrap();
         assert_eq!(read.to_lines(), r.to_lines(), "the record as staged");
         let on_disk = std::fs::read_to_string(dir.join(format!("releases/{id}.manifest"))).unwrap();

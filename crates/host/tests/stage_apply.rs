@@ -127,11 +127,11 @@ fn staging_over_a_real_tree_gives_the_new_tree(
     let (rb, same) = cache.build("app", &tmp.path().join("src-b"), "test", None).unwrap();
     let host = HostApp::new(shells::local(shell), tmp.path().join("host/app").display().to_string());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let lock = LockInfo::new(Holder::current(), "t", "deploy".into());
     rt.block_on(async {
-        host.stage(&ra, &cache.contents(&ra).unwrap(), None, &[], false).await.unwrap();
-        host.complete(&haul_release::ReleaseId::parse(&ra.id).unwrap()).await.unwrap();
-        let lock = LockInfo::new(Holder::current(), "t", "deploy".into());
         host.lock(&lock).await.unwrap();
+        host.stage(&ra, &cache.contents(&ra).unwrap(), None, &[], false, &lock.token).await.unwrap();
+        host.complete(&haul_release::ReleaseId::parse(&ra.id).unwrap(), &lock.token).await.unwrap();
         let to = haul_release::ReleaseId::parse(&ra.id).unwrap();
         host.switch(&to, &Event::now(EventKind::Deploy, "t"), &lock.token).await.unwrap();
     });
@@ -141,10 +141,10 @@ fn staging_over_a_real_tree_gives_the_new_tree(
         return Ok(()); // identical trees are one release
     }
     rt.block_on(async {
-        let report = host.stage(&rb, &cache.contents(&rb).unwrap(), Some(&ra), &[], false).await.unwrap();
+        let report = host.stage(&rb, &cache.contents(&rb).unwrap(), Some(&ra), &[], false, &lock.token).await.unwrap();
         let d = Diff::between(Some(&ra.manifest), &rb.manifest);
         assert_eq!(report.sent_files, d.send_files());
-        host.complete(&haul_release::ReleaseId::parse(&rb.id).unwrap()).await.unwrap();
+        host.complete(&haul_release::ReleaseId::parse(&rb.id).unwrap(), &lock.token).await.unwrap();
     });
     let dir_b = tmp.path().join("host/app/releases").join(&rb.id);
     prop_assert_eq!(manifest_of(&dir_b), rb.manifest.clone());

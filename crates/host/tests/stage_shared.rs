@@ -7,7 +7,7 @@
 
 mod shells;
 
-use haul_host::{HostApp, SharedPath};
+use haul_host::{Holder, HostApp, LockInfo, SharedPath};
 use haul_release::{Release, ReleaseCache};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ struct Host {
     cache: ReleaseCache,
     host: HostApp,
     rt: tokio::runtime::Runtime,
+    /// The token of the lock this run holds on the host.
+    token: String,
 }
 
 impl Host {
@@ -25,7 +27,9 @@ impl Host {
         let cache = ReleaseCache::new(tmp.path().join("cache"));
         let host = HostApp::new(shells::local(shell), tmp.path().join("host/app").display().to_string());
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Host { tmp, cache, host, rt }
+        let lock = LockInfo::new(Holder::current(), "t", "deploy".into());
+        rt.block_on(host.lock(&lock)).unwrap();
+        Host { tmp, cache, host, rt, token: lock.token }
     }
 
     fn app(&self) -> PathBuf {
@@ -44,8 +48,9 @@ impl Host {
         let shared = [SharedPath::parse("log/"), SharedPath::parse("config/app.env")];
         self.rt.block_on(async {
             let contents = self.cache.contents(r).unwrap();
-            self.host.stage(r, &contents, base, &shared, false).await.map_err(|e| e.to_string())?;
-            self.host.complete(&haul_release::ReleaseId::parse(&r.id).unwrap()).await.map_err(|e| e.to_string())
+            self.host.stage(r, &contents, base, &shared, false, &self.token).await.map_err(|e| e.to_string())?;
+            let id = haul_release::ReleaseId::parse(&r.id).unwrap();
+            self.host.complete(&id, &self.token).await.map_err(|e| e.to_string())
         })
     }
 
@@ -54,7 +59,11 @@ impl Host {
         let shared = [SharedPath::parse("log/"), SharedPath::parse("config/app.env")];
         self.rt.block_on(async {
             let contents = self.cache.contents(r).unwrap();
-            self.host.stage_complete(r, &contents, base, &shared, false).await.map(|_| ()).map_err(|e| e.to_string())
+            self.host
+                .stage_complete(r, &contents, base, &shared, false, &self.token)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
     }
 
@@ -187,7 +196,7 @@ fn a_complete_release_is_never_staged_over(shell: &[&str]) {
 fn a_stage_is_never_moved_into_a_release_that_appeared_meanwhile(shell: &[&str]) {
     let shim = shells::Shim::new(
         "tar",
-        "\"$real\" \"$@\" || exit\nfor d in releases/.incoming-*; do id=${d#releases/.incoming-}; mkdir -p \"releases/$id/theirs\"; done",
+        "\"$real\" \"$@\" || exit\nfor d in releases/.incoming-*; do id=${d#releases/.incoming-}; id=${id%%.by-*}; mkdir -p \"releases/$id/theirs\"; done",
     );
     let wrapped = shim.shell(shell);
     let h = Host::new(&wrapped);

@@ -105,6 +105,7 @@ impl Engine {
         release: &Release,
         shared: &[String],
         complete: bool,
+        token: &str,
     ) -> Result<StageReport, HostError> {
         if run.host.has_complete(&release.id) {
             return Ok(StageReport { already: true, ..StageReport::default() });
@@ -120,9 +121,9 @@ impl Engine {
             .map_err(|source| HostError::Release { host: run.target.name.clone(), source })?;
         let base = base.as_ref().map(|(_, r)| &**r);
         if complete {
-            run.app.stage_complete(release, &contents, base, &shared, run.host.rsync).await
+            run.app.stage_complete(release, &contents, base, &shared, run.host.rsync, token).await
         } else {
-            run.app.stage(release, &contents, base, &shared, run.host.rsync).await
+            run.app.stage(release, &contents, base, &shared, run.host.rsync, token).await
         }
     }
 }

@@ -19,6 +19,7 @@ impl Engine {
         phase: Phase,
         msg: String,
         t0: Instant,
+        token: &str,
     ) -> DeployError {
         let staged: Vec<usize> = runs
             .iter()
@@ -36,7 +37,7 @@ impl Engine {
             .collect();
         let view: &[HostRun] = runs;
         let results =
-            each(staged, self.parallel, |i| async move { view[i].app.discard_incomplete(&view[i].goal).await }).await;
+            each(staged, self.parallel, |i| async move { view[i].app.discard_incomplete(&view[i].goal, token).await }).await;
         for r in results {
             if let Err(e) = r {
                 self.observer.progress(Progress::Warn(&format!("could not remove a half-staged release: {e}")));

@@ -179,7 +179,7 @@ impl Engine {
                 Err(DeployError::Failed(Box::new(report)))
             };
             if phase.phase < Phase::Switch {
-                return Err(self.abort_before_switch(plan, runs, phase.phase, msg, cx.t0).await);
+                return Err(self.abort_before_switch(plan, runs, phase.phase, msg, cx.t0, cx.token).await);
             }
             let policy = match plan.kind {
                 // A rollback never triggers another rollback.

@@ -192,7 +192,7 @@ impl Engine {
         match action {
             Action::Upload { shared, complete } => {
                 let release = cx.release.expect("a deploy has a release");
-                Ok(Effect::Staged(self.upload(run, release, shared, *complete).await?))
+                Ok(Effect::Staged(self.upload(run, release, shared, *complete, cx.token).await?))
             }
             Action::PostUpload { step: s } => {
                 if already {
@@ -212,7 +212,7 @@ impl Engine {
                 if already {
                     return Ok(Effect::None);
                 }
-                app.complete(&run.goal).await?;
+                app.complete(&run.goal, cx.token).await?;
                 Ok(Effect::None)
             }
             Action::Secrets { .. } => {

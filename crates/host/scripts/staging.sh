@@ -1,0 +1,90 @@
+# shellcheck shell=sh
+# After guard.sh and put.sh. Functions of the scripts that stage a release
+# (stage.sh, stage-finish.sh, complete.sh, discard.sh), run in the app's
+# directory. Each run stages under names of its own, `releases/.stage-ID.RUN`,
+# `.incoming-ID.RUN` and `.record-ID.RUN` (RUN is named after its lock
+# token), so that two runs staging the same release never write into, move
+# in or mark complete each other's half-made tree. What every run sees,
+# `releases/ID` and `releases/ID.manifest`, changes only under the lock's
+# guard and only while the run's token holds the lock: a run whose lock was
+# cleared or taken over still writes into its own names, which nobody moves
+# into place.
+#   under_lock TOKEN WHAT FN ARG…
+#               runs `FN ARG…` (in a subshell, in the app's directory)
+#               under the guard while TOKEN holds the lock, ignoring
+#               hang-ups and interrupts, which would skip the exit that
+#               ends the guard; else exits 9 saying WHAT was not done (10:
+#               the guard stayed held for a minute)
+#   left ID     whether anything a run staging ID may have left is there
+#   set_aside ID
+#               (under the lock) renames all of it to hidden names this
+#               script alone deletes, `releases/.gone-ID.PID.N`: a release
+#               tree that never completed, every run's stage names, and the
+#               names older versions of haul staged under
+#   delete_aside ID
+#               (after the guard) deletes what set_aside renamed
+#   move_in ID RUN COMPLETE
+#               (under the lock) renames the run's stage directory to
+#               `releases/ID`, never into a directory of that name that
+#               appeared meanwhile (exit 8), and when COMPLETE is
+#               `complete` marks it complete (`mark_complete`)
+#   mark_complete ID RUN
+#               (under the lock) moves the run's record beside its tree
+under_lock() (
+  ul_token=$1 ul_what=$2
+  shift 2
+  trap '' PIPE HUP INT QUIT TERM
+  cd .haul || exit 3
+  guard_for "$ul_token" run "$ul_what"
+  cd .. || exit 3
+  "$@"
+)
+# each_left ID FN: runs `FN NAME` for each name that a run staging ID may
+# have left and that is there, while FN succeeds (returns what it
+# returned). The globs are expanded once, before the first FN: a pattern
+# that matches nothing stays itself and is skipped for not existing.
+each_left() {
+  el_fn=$2
+  set -- "releases/$1" "releases/.stage-$1" "releases/.incoming-$1" "releases/$1.manifest.tmp" \
+    "releases/.stage-$1".* "releases/.incoming-$1".* "releases/.record-$1".*
+  for lo in "$@"; do
+    if [ -e "$lo" ] || [ -L "$lo" ]; then "$el_fn" "$lo" || return; fi
+  done
+}
+there() { return 1; }
+left() { ! each_left "$1" there; }
+set_aside() {
+  if [ -f "releases/$1.manifest" ] && [ -d "releases/$1" ] && [ ! -L "releases/$1" ]; then
+    echo "release $1 is complete on this host already (another run staged it since this one read the host): not staged again" >&2
+    exit 8
+  fi
+  sa_id=$1 sa=0
+  each_left "$1" aside_one
+}
+aside_one() {
+  sa=$((sa + 1))
+  put "$1" "releases/.gone-$sa_id.$$.$sa" || {
+    echo "what staging release $sa_id left at $1 could not be set aside (releases/.gone-$sa_id.$$.$sa is in the way); nothing staged" >&2
+    exit 7
+  }
+}
+delete_aside() {
+  for lo in "releases/.gone-$1.$$".*; do
+    if [ -e "$lo" ] || [ -L "$lo" ]; then rm -rf "$lo" || echo "what staging release $1 left could not all be deleted ($lo)" >&2; fi
+  done
+}
+move_in() {
+  [ -d "releases/.stage-$1.$2" ] || { echo "the stage directory of release $1 is gone: not moved into place" >&2; exit 4; }
+  put "releases/.stage-$1.$2" "releases/$1" || {
+    echo "release $1 appeared on this host while it was staged (another run staged it): not moved into place" >&2
+    exit 8
+  }
+  [ "$3" != complete ] || mark_complete "$1" "$2"
+}
+mark_complete() {
+  if [ ! -d "releases/$1" ] || [ -L "releases/$1" ] || [ ! -f "releases/.record-$1.$2" ]; then
+    echo "release $1 is not staged by this run on this host (its tree or its record is gone): not marked complete" >&2
+    exit 4
+  fi
+  mv "releases/.record-$1.$2" "releases/$1.manifest"
+}
