@@ -6,72 +6,11 @@
 //! it, with nothing made through it.
 
 mod shells;
+mod staged;
 
-use haul_host::{Holder, HostApp, LockInfo, SharedPath};
-use haul_release::{Release, ReleaseCache};
+use staged::Host;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
-
-struct Host {
-    tmp: tempfile::TempDir,
-    cache: ReleaseCache,
-    host: HostApp,
-    rt: tokio::runtime::Runtime,
-    /// The token of the lock this run holds on the host.
-    token: String,
-}
-
-impl Host {
-    fn new(shell: &[&str]) -> Host {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = ReleaseCache::new(tmp.path().join("cache"));
-        let host = HostApp::new(shells::local(shell), tmp.path().join("host/app").display().to_string());
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let lock = LockInfo::new(Holder::current(), "t", "deploy".into());
-        rt.block_on(host.lock(&lock)).unwrap();
-        Host { tmp, cache, host, rt, token: lock.token }
-    }
-
-    fn app(&self) -> PathBuf {
-        self.tmp.path().join("host/app")
-    }
-
-    /// A release whose tree holds `index.html` saying `text`.
-    fn build(&self, text: &str) -> Release {
-        let src = self.tmp.path().join("src");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(src.join("index.html"), text).unwrap();
-        self.cache.build("app", &src, "test", None).unwrap().0
-    }
-
-    fn stage(&self, r: &Release, base: Option<&Release>) -> Result<(), String> {
-        let shared = [SharedPath::parse("log/"), SharedPath::parse("config/app.env")];
-        self.rt.block_on(async {
-            let contents = self.cache.contents(r).unwrap();
-            self.host.stage(r, &contents, base, &shared, false, &self.token).await.map_err(|e| e.to_string())?;
-            let id = haul_release::ReleaseId::parse(&r.id).unwrap();
-            self.host.complete(&id, &self.token).await.map_err(|e| e.to_string())
-        })
-    }
-
-    /// Stages and completes `r` in one round trip (`stage_complete`).
-    fn stage_complete(&self, r: &Release, base: Option<&Release>) -> Result<(), String> {
-        let shared = [SharedPath::parse("log/"), SharedPath::parse("config/app.env")];
-        self.rt.block_on(async {
-            let contents = self.cache.contents(r).unwrap();
-            self.host
-                .stage_complete(r, &contents, base, &shared, false, &self.token)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    }
-
-    fn complete(&self, r: &Release) -> bool {
-        let releases = self.app().join("releases");
-        releases.join(&r.id).is_dir() && releases.join(format!("{}.manifest", r.id)).is_file()
-    }
-}
+use std::path::Path;
 
 fn link(p: &Path) -> String {
     std::fs::read_link(p).unwrap().display().to_string()

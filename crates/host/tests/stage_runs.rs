@@ -1,0 +1,104 @@
+//! Two runs staging the same release on one host, one of which lost its
+//! lock (cleared by `haul unlock`, or taken over) while it staged: each
+//! stages under names of its own, and only the run whose token holds the
+//! lock moves a tree into place, marks it complete, or removes what was
+//! left at the release's name. The run that lost its lock is refused
+//! (exit 9) and never touches the tree the lock's holder is making; the
+//! holder sets aside and deletes what any run left. On real trees through
+//! the local transport, under each shell a host may have.
+
+mod shells;
+mod staged;
+
+use staged::Host;
+
+fn index_inode(h: &Host, id: &str) -> u64 {
+    let index = h.app().join("releases").join(id).join("index.html");
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(index).unwrap())
+}
+
+/// The regression: a run whose lock was taken over moved its stage into
+/// place (and marked it complete) as if it still held the lock.
+fn a_stage_whose_lock_is_no_longer_its_own_is_never_moved_into_place(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    let holder = h.taken_over();
+    for stale in [Host::stage_as, Host::stage_complete_as] {
+        let e = stale(&h, &v1, None, &h.token).unwrap_err();
+        assert!(e.contains("no longer this run's") && e.contains("(exit 9)"), "{e}");
+        assert!(!h.app().join("releases").join(&v1.id).exists(), "moved into place by a run without the lock");
+        assert!(!h.complete(&v1));
+    }
+    // What the stale run staged under its own names is set aside by the
+    // holder, which stages the release whole.
+    h.stage_as(&v1, None, &holder).unwrap();
+    h.complete_as(&v1, &holder).unwrap();
+    assert!(h.complete(&v1));
+    assert_eq!(h.releases(), [v1.id.clone(), format!("{}.manifest", v1.id)], "leftovers beside the release");
+    assert_eq!(std::fs::read_to_string(h.app().join("releases").join(&v1.id).join("index.html")).unwrap(), "v1\n");
+}
+
+/// The regression: a run that lost its lock started its stage by removing
+/// the incomplete tree at the release's name, the one the lock's holder
+/// had moved into place and was running `post_upload` in; and it could
+/// mark that tree complete, or discard it.
+fn a_run_that_lost_its_lock_never_removes_or_completes_the_holders_tree(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    let holder = h.taken_over();
+    h.stage_as(&v1, None, &holder).unwrap();
+    let ino = index_inode(&h, &v1.id);
+
+    let e = h.stage_as(&v1, None, &h.token).unwrap_err();
+    assert!(e.contains("no longer this run's") && e.contains("nothing staged") && e.contains("(exit 9)"), "{e}");
+    let e = h.complete_as(&v1, &h.token).unwrap_err();
+    assert!(e.contains("not marked complete") && e.contains("(exit 9)"), "{e}");
+    assert!(!h.complete(&v1), "marked complete by a run without the lock");
+    h.discard_as(&v1, &h.token).unwrap();
+    assert_eq!(index_inode(&h, &v1.id), ino, "the holder's tree was removed or re-made");
+
+    h.complete_as(&v1, &holder).unwrap();
+    assert!(h.complete(&v1));
+    assert_eq!(h.releases(), [v1.id.clone(), format!("{}.manifest", v1.id)]);
+}
+
+/// Whatever a stopped or stale run left of a release (every run's stage
+/// names, the names older versions staged under, an incomplete tree) is
+/// set aside and deleted by the lock's holder before it stages, and by its
+/// discard; a complete release is never discarded.
+fn what_any_run_left_of_a_release_is_cleared_by_the_lock_holder(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    let releases = h.app().join("releases");
+    let plant = || {
+        for d in [
+            v1.id.clone(),
+            format!(".stage-{}.by-x", v1.id),
+            format!(".incoming-{}.by-x", v1.id),
+            format!(".stage-{}", v1.id),
+            format!(".incoming-{}", v1.id),
+        ] {
+            std::fs::create_dir_all(releases.join(&d)).unwrap();
+            std::fs::write(releases.join(&d).join("stale"), "x").unwrap();
+        }
+        std::fs::write(releases.join(format!(".record-{}.by-x", v1.id)), "x").unwrap();
+        std::fs::write(releases.join(format!("{}.manifest.tmp", v1.id)), "x").unwrap();
+    };
+    plant();
+    h.discard_as(&v1, &h.token).unwrap();
+    assert!(h.releases().is_empty(), "left by the discard: {:?}", h.releases());
+
+    plant();
+    h.stage(&v1, None).unwrap();
+    assert_eq!(h.releases(), [v1.id.clone(), format!("{}.manifest", v1.id)]);
+    assert!(!releases.join(&v1.id).join("stale").exists(), "staged into what was left");
+
+    h.discard_as(&v1, &h.token).unwrap();
+    assert!(h.complete(&v1), "a complete release was discarded");
+}
+
+under_every_shell!(
+    a_stage_whose_lock_is_no_longer_its_own_is_never_moved_into_place,
+    a_run_that_lost_its_lock_never_removes_or_completes_the_holders_tree,
+    what_any_run_left_of_a_release_is_cleared_by_the_lock_holder,
+);
