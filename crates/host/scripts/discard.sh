@@ -15,9 +15,15 @@ set_aside_unless_kept() {
   [ -f "releases/$1.manifest" ] && return 0
   set_aside "$1"
 }
-( cd .haul 2>/dev/null || exit 0
-  trap '' PIPE HUP INT QUIT TERM
-  guard
-  held_by "$3" || exit 0
-  cd .. && set_aside_unless_kept "$2" ) || exit
+# The guard is this shell's own (it names the process that holds it), and
+# nothing stops the script while it holds it.
+trap '' PIPE HUP INT QUIT TERM
+cd .haul 2>/dev/null || exit 0
+guard
+held_by "$3" || { unguard; exit 0; }
+cd .. || exit 3
+set_aside_unless_kept "$2"
+st=$?
+unguard || [ "$st" -ne 0 ] || st=5
+[ "$st" -eq 0 ] || exit "$st"
 delete_aside "$2"

@@ -10,27 +10,32 @@
 # cleared or taken over still writes into its own names, which nobody moves
 # into place.
 #   under_lock TOKEN WHAT FN ARG…
-#               runs `FN ARG…` (in a subshell, in the app's directory)
-#               under the guard while TOKEN holds the lock, ignoring
-#               hang-ups and interrupts, which would skip the exit that
-#               ends the guard; else exits 9 saying WHAT was not done (10:
-#               the guard stayed held for a minute)
+#               runs `FN ARG…` (in the app's directory, in this shell, so
+#               that the guard names the process that holds it) under the
+#               guard while TOKEN holds the lock, ignoring hang-ups and
+#               interrupts, which would skip the exit that ends the guard;
+#               else exits 9 saying WHAT was not done (10: the guard stayed
+#               held for a minute). Returns FN's status, the guard ended
 #   left ID     whether anything a run staging ID may have left is there
 #   set_aside ID
 #               (under the lock) renames all of it to hidden names this
-#               script alone deletes, `releases/.gone-ID.PID.N`: a release
-#               tree that never completed, every run's stage names, and the
-#               names older versions of haul staged under
+#               script deletes, `releases/.gone-ID.PID.N` (a prune's sweep
+#               deletes any a stopped script left): a release tree that
+#               never completed, a manifest without its tree, every run's
+#               stage names, and the names older versions of haul staged
+#               under
 #   delete_aside ID
 #               (after the guard) deletes what set_aside renamed
 #   move_in ID RUN COMPLETE
 #               (under the lock) renames the run's stage directory to
 #               `releases/ID`, never into a directory of that name that
-#               appeared meanwhile (exit 8), and when COMPLETE is
+#               appeared meanwhile (exit 8, this run's stage set aside),
+#               and when COMPLETE is
 #               `complete` marks it complete (`mark_complete`)
 #   mark_complete ID RUN
-#               (under the lock) moves the run's record beside its tree
-under_lock() (
+#               (under the lock) moves the run's record beside its tree,
+#               never onto a manifest that is there (exit 4)
+under_lock() {
   ul_token=$1 ul_what=$2
   shift 2
   trap '' PIPE HUP INT QUIT TERM
@@ -38,16 +43,30 @@ under_lock() (
   guard_for "$ul_token" run "$ul_what"
   cd .. || exit 3
   "$@"
-)
+  ul=$?
+  unguard || [ "$ul" -ne 0 ] || ul=5
+  trap - PIPE HUP INT QUIT TERM
+  return "$ul"
+}
 # each_left ID FN: runs `FN NAME` for each name that a run staging ID may
 # have left and that is there, while FN succeeds (returns what it
-# returned). The globs are expanded once, before the first FN: a pattern
-# that matches nothing stays itself and is skipped for not existing.
+# returned): the release's tree unless it is complete, its manifest when
+# its tree is not there (a removal stopped between the two), every run's
+# stage names and the names older versions staged under. The globs are
+# expanded once, before the first FN: a pattern that matches nothing stays
+# itself and is skipped for not existing, and a match of another release's
+# names (whose id begins with this one's and a dot) is skipped, since a
+# run's name never holds a dot.
 each_left() {
-  el_fn=$2
+  el_id=$1 el_fn=$2
   set -- "releases/$1" "releases/.stage-$1" "releases/.incoming-$1" "releases/$1.manifest.tmp" \
-    "releases/.stage-$1".* "releases/.incoming-$1".* "releases/.record-$1".*
+    "releases/.stage-$1".by-* "releases/.incoming-$1".by-* "releases/.record-$1".by-*
+  if [ ! -d "releases/$el_id" ] || [ -L "releases/$el_id" ]; then set -- "$@" "releases/$el_id.manifest"; fi
   for lo in "$@"; do
+    el_rest=${lo#"releases/.stage-$el_id."}
+    el_rest=${el_rest#"releases/.incoming-$el_id."}
+    el_rest=${el_rest#"releases/.record-$el_id."}
+    case $el_rest in by-*.*) continue ;; esac
     if [ -e "$lo" ] || [ -L "$lo" ]; then "$el_fn" "$lo" || return; fi
   done
 }
@@ -61,8 +80,10 @@ set_aside() {
   sa_id=$1 sa=0
   each_left "$1" aside_one
 }
+# aside NAME: renames NAME to the next free `releases/.gone-ID.PID.N`.
 aside_one() {
   sa=$((sa + 1))
+  while [ -e "releases/.gone-$sa_id.$$.$sa" ] || [ -L "releases/.gone-$sa_id.$$.$sa" ]; do sa=$((sa + 1)); done
   put "$1" "releases/.gone-$sa_id.$$.$sa" || {
     echo "what staging release $sa_id left at $1 could not be set aside (releases/.gone-$sa_id.$$.$sa is in the way); nothing staged" >&2
     exit 7
@@ -76,7 +97,12 @@ delete_aside() {
 move_in() {
   [ -d "releases/.stage-$1.$2" ] || { echo "the stage directory of release $1 is gone: not moved into place" >&2; exit 4; }
   put "releases/.stage-$1.$2" "releases/$1" || {
-    echo "release $1 appeared on this host while it was staged (another run staged it): not moved into place" >&2
+    # This run's stage and record are set aside for the next prune to
+    # delete: deleting a tree here would keep the guard for as long.
+    sa_id=$1 sa=0
+    aside_one "releases/.stage-$1.$2"
+    if [ -e "releases/.record-$1.$2" ]; then aside_one "releases/.record-$1.$2"; fi
+    echo "release $1 appeared on this host while it was staged, made by no run that held the lock (an older haul, a person, or a step of a run that lost its lock): not moved into place" >&2
     exit 8
   }
   [ "$3" != complete ] || mark_complete "$1" "$2"
@@ -84,6 +110,10 @@ move_in() {
 mark_complete() {
   if [ ! -d "releases/$1" ] || [ -L "releases/$1" ] || [ ! -f "releases/.record-$1.$2" ]; then
     echo "release $1 is not staged by this run on this host (its tree or its record is gone): not marked complete" >&2
+    exit 4
+  fi
+  if [ -e "releases/$1.manifest" ] || [ -L "releases/$1.manifest" ]; then
+    echo "release $1 has a manifest already, made by no run that held the lock: not marked complete" >&2
     exit 4
   fi
   mv "releases/.record-$1.$2" "releases/$1.manifest"

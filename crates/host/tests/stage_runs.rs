@@ -97,7 +97,74 @@ fn what_any_run_left_of_a_release_is_cleared_by_the_lock_holder(shell: &[&str]) 
     assert!(h.complete(&v1), "a complete release was discarded");
 }
 
+/// The regression: the guard under which a stage is moved into place was
+/// taken in a subshell but named the script's main process, so a stop of
+/// that process let another script take the guard while the subshell
+/// still renamed, and the subshell's end then removed the other's guard.
+/// The guard must name the process that holds it: here the shell that
+/// runs the rename, seen from an `mv` first on PATH.
+fn the_guard_a_stage_is_moved_in_under_names_the_process_that_holds_it(shell: &[&str]) {
+    let shim = shells::Shim::new(
+        "mv",
+        "case \"$*\" in \"-T releases/.stage-\"*) { echo \"$PPID\"; cat .haul/lock.guard; } > \"$here/seen\" ;; esac\nexec \"$real\" \"$@\"",
+    );
+    let wrapped = shim.shell(shell);
+    let h = Host::new(&wrapped);
+    let v1 = h.build("v1\n");
+    h.stage(&v1, None).unwrap();
+    assert!(h.complete(&v1));
+    let seen = std::fs::read_to_string(shim.dir().join("seen")).unwrap();
+    let mut lines = seen.lines();
+    let renamer = lines.next().unwrap();
+    let identity: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+    assert_eq!(identity.len(), 4, "{seen}");
+    assert_eq!(identity[2], renamer, "the guard names another process than the one renaming under it: {seen}");
+}
+
+/// Names of other releases whose ids begin with this one's and a dot are
+/// theirs: the holder's clear-up of this release leaves them.
+fn another_releases_stage_names_are_never_cleared(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    let releases = h.app().join("releases");
+    let theirs = [format!(".stage-{}.1.by-x", v1.id), format!(".incoming-{}.by-x.by-y", v1.id)];
+    for d in &theirs {
+        std::fs::create_dir_all(releases.join(d)).unwrap();
+    }
+    std::fs::create_dir_all(releases.join(format!(".stage-{}.by-x", v1.id))).unwrap();
+    h.stage(&v1, None).unwrap();
+    let mut want = vec![v1.id.clone(), format!("{}.manifest", v1.id)];
+    want.extend(theirs.iter().cloned());
+    want.sort();
+    assert_eq!(h.releases(), want);
+}
+
+/// A manifest without its tree (a removal stopped between the two) never
+/// makes a release staged anew complete before its steps have run; and a
+/// release is never marked complete onto a manifest someone made
+/// meanwhile (a directory there would have swallowed the record).
+fn a_manifest_not_made_by_this_run_never_completes_its_release(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    let manifest = h.app().join("releases").join(format!("{}.manifest", v1.id));
+    std::fs::create_dir_all(h.app().join("releases")).unwrap();
+    std::fs::write(&manifest, "left by a stopped removal\n").unwrap();
+    h.stage_as(&v1, None, &h.token).unwrap();
+    assert!(!h.complete(&v1), "complete before its steps ran");
+
+    std::fs::create_dir(&manifest).unwrap();
+    let e = h.complete_as(&v1, &h.token).unwrap_err();
+    assert!(e.contains("has a manifest already") && e.contains("(exit 4)"), "{e}");
+    assert_eq!(std::fs::read_dir(&manifest).unwrap().count(), 0, "the record went into the directory");
+    std::fs::remove_dir(&manifest).unwrap();
+    h.complete_as(&v1, &h.token).unwrap();
+    assert!(h.complete(&v1));
+}
+
 under_every_shell!(
+    the_guard_a_stage_is_moved_in_under_names_the_process_that_holds_it,
+    another_releases_stage_names_are_never_cleared,
+    a_manifest_not_made_by_this_run_never_completes_its_release,
     a_stage_whose_lock_is_no_longer_its_own_is_never_moved_into_place,
     a_run_that_lost_its_lock_never_removes_or_completes_the_holders_tree,
     what_any_run_left_of_a_release_is_cleared_by_the_lock_holder,

@@ -37,7 +37,8 @@ impl Engine {
             .collect();
         let view: &[HostRun] = runs;
         let results =
-            each(staged, self.parallel, |i| async move { view[i].app.discard_incomplete(&view[i].goal, token).await }).await;
+            each(staged, self.parallel, |i| async move { view[i].app.discard_incomplete(&view[i].goal, token).await })
+                .await;
         for r in results {
             if let Err(e) = r {
                 self.observer.progress(Progress::Warn(&format!("could not remove a half-staged release: {e}")));

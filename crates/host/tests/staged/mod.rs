@@ -114,4 +114,3 @@ impl Host {
         releases.join(&r.id).is_dir() && releases.join(format!("{}.manifest", r.id)).is_file()
     }
 }
-
