@@ -140,7 +140,17 @@ fn a_deploy_in_another_pid_namespace_keeps_its_locks_and_its_run() {
 fn unlock_closes_a_run_that_died_elsewhere_with_the_reason() {
     let p = Project::new(&config(SLOW, ""));
     let mut first = deploy_in_namespace(&p, "haul.toml");
-    wait_until("the contained deploy to stage", || p.host("a").join(".haul/lock").exists());
+    // Killed in its `post_upload` step, not while a host script holds the
+    // lock's guard: a guard whose taker was in another pid namespace
+    // cannot be judged dead, and `haul unlock` would wait for it and then
+    // ask for it to be removed by hand.
+    wait_until("the contained deploy to stage", || {
+        ["a", "b"].iter().all(|h| {
+            p.host(h).join(".haul/lock").exists()
+                && !p.releases(h).is_empty()
+                && !p.host(h).join(".haul/lock.guard").exists()
+        })
+    });
     wait_until("its deployment to be recorded", || {
         p.haul(&["history", "--json"]).json().as_array().is_some_and(|a| !a.is_empty())
     });

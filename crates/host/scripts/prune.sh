@@ -4,7 +4,7 @@
 # anything changed since the lock was taken; then pairs of words: a release
 # id and the history line recording its removal. Prints `removed ID` or
 # `kept ID WHY` for each. Decided under the lock's guard; the releases'
-# files are deleted after it ends.
+# files, and what runs staging here left, are deleted after it ends.
 cd "$1" || exit 3
 cd .haul || exit 3
 guard
@@ -36,6 +36,13 @@ while [ $# -gt 0 ]; do
     { aside "$id" && printf '%s\n' "$event" >> .haul/history; } || exit 5
     echo "removed $id"
   fi
+done
+# What runs staging here left under their own names (stopped, or stale
+# once their lock was taken) goes with the removed releases: only the
+# lock's holder prunes, and it stages nothing while it prunes.
+n=0
+for s in releases/.stage-* releases/.incoming-* releases/.record-* releases/*.manifest.tmp; do
+  if [ -e "$s" ] || [ -L "$s" ]; then n=$((n + 1)); put "$s" "releases/.gone-staged.$$.$n" || :; fi
 done
 unguard
 sweep

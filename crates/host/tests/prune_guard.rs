@@ -22,6 +22,7 @@ under_every_shell!(
     a_removed_release_is_deleted_only_after_the_guard_ends,
     prune_keeps_what_another_run_switched_to_or_staged_after_our_lock,
     a_removal_whose_lock_is_no_longer_its_own_removes_nothing,
+    a_prune_deletes_what_stopped_stages_left,
 );
 
 /// Pruning and `haul remove` delete a release's files after the guard has
@@ -112,6 +113,34 @@ fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock(shell: &[&s
         assert!(e.to_string().contains("the lock is no longer this run's; nothing pruned"), "{e}");
         assert!(dir.join("releases").join(id(4)).exists());
     });
+}
+
+/// What runs staging here left under their own names (a run stopped
+/// mid-stage, of a release nobody stages again) is deleted by the next
+/// prune, after its guard; releases it keeps keep every file.
+fn a_prune_deletes_what_stopped_stages_left(shell: &[&str]) {
+    let (_tmp, dir, a, me) = app(shell, 3, "deploy");
+    let releases = dir.join("releases");
+    let left = [".stage-x.by-a", ".incoming-x.by-a", ".record-x.by-a", ".stage-y", "y.manifest.tmp"];
+    for l in &left[..2] {
+        std::fs::create_dir_all(releases.join(l).join("tree")).unwrap();
+    }
+    for l in &left[2..] {
+        std::fs::write(releases.join(l), "x").unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
+        let ev = |i: &str| Event { from: Some(i.to_string()), ..Event::now(EventKind::Remove, "t") };
+        let done = a.prune(&[id(1)], 2, "mine", ev).await.unwrap();
+        assert_eq!(done.removed, vec![id(1)]);
+    });
+    let mut names: Vec<String> =
+        std::fs::read_dir(&releases).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let mut want = vec![id(2), format!("{}.manifest", id(2)), id(3), format!("{}.manifest", id(3))];
+    want.sort();
+    assert_eq!(names, want, "left by the prune");
 }
 
 /// `haul remove` judges, under the guard, that its run still holds the lock
