@@ -15,15 +15,8 @@ set_aside_unless_kept() {
   [ -f "releases/$1.manifest" ] && return 0
   set_aside "$1"
 }
-# The guard is this shell's own (it names the process that holds it), and
-# nothing stops the script while it holds it.
-trap '' PIPE HUP INT QUIT TERM
-cd .haul 2>/dev/null || exit 0
-guard
-held_by "$3" || { unguard; exit 0; }
-cd .. || exit 3
-set_aside_unless_kept "$2"
-st=$?
-unguard || [ "$st" -ne 0 ] || st=5
-[ "$st" -eq 0 ] || exit "$st"
+# A run that lost its lock leaves the rest; one that loses it between
+# this look and the guard is refused there (exit 9).
+( cd .haul 2>/dev/null && held_by "$3" ) || exit 0
+under_lock "$3" "nothing discarded" set_aside_unless_kept "$2" || exit
 delete_aside "$2"
