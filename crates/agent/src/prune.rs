@@ -17,7 +17,7 @@ pub(crate) async fn prune(run: &mut AppRun<'_>, b: &Blessing, token: &str, hs: &
     let host = run.host().clone();
     let keep = b.steps.keep.max(1) as usize;
     let doomed = hs.prune_set(b.release.as_str(), keep);
-    if doomed.is_empty() {
+    if doomed.is_empty() && !hs.leftovers {
         return;
     }
     let env = run.env(b);
@@ -46,7 +46,7 @@ pub(crate) async fn prune(run: &mut AppRun<'_>, b: &Blessing, token: &str, hs: &
         env: Some(app_env.clone()),
         ..haul_host::Event::now(EventKind::Remove, &user)
     };
-    match host.prune(&go, keep, token, event).await {
+    match host.prune(&go, hs.leftovers, keep, token, event).await {
         Ok(p) => {
             for (id, why) in p.kept {
                 run.agent.warn(&format!("{}: not pruned {id}: {why}", run.app));

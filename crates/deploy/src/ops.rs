@@ -77,7 +77,7 @@ impl Engine {
             // With nothing live, keep the newest releases.
             let live = s.current.clone().or_else(|| s.newest_complete().map(str::to_string)).unwrap_or_default();
             let doomed = s.prune_set(&live, keep);
-            let done = a.prune(&doomed, keep, &token, |id| self.removal(env, id)).await?;
+            let done = a.prune(&doomed, s.leftovers, keep, &token, |id| self.removal(env, id)).await?;
             for (id, why) in &done.kept {
                 self.observer.progress(Progress::Warn(&format!("{}: not pruned {id}: {why}", a.host())));
             }

@@ -19,6 +19,6 @@ aside() {
 }
 sweep() {
   for g in releases/.gone-*; do
-    if [ -e "$g" ] || [ -L "$g" ]; then rm -rf "$g" || echo "release ${g#releases/.gone-} was removed, but its files could not all be deleted" >&2; fi
+    if [ -e "$g" ] || [ -L "$g" ]; then rm -rf "$g" || echo "$g, set aside to be deleted (a removed release, or what a run staging here left), could not all be deleted" >&2; fi
   done
 }

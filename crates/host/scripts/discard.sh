@@ -9,10 +9,11 @@ cd "$1" 2>/dev/null || exit 0
 rm -rf "releases/.stage-$2.$4" "releases/.incoming-$2.$4" "releases/.record-$2.$4"
 left "$2" || exit 0
 # set_aside_unless_kept ID: under the lock, sets aside what was left of
-# release ID unless it is live or complete.
+# release ID unless it is live or complete (a manifest without its tree is
+# no release, and goes).
 set_aside_unless_kept() {
   [ "$(live)" = "releases/$1" ] && return 0
-  [ -f "releases/$1.manifest" ] && return 0
+  [ -f "releases/$1.manifest" ] && [ -d "releases/$1" ] && [ ! -L "releases/$1" ] && return 0
   set_aside "$1"
 }
 # A run that lost its lock leaves the rest; one that loses it between

@@ -1,8 +1,10 @@
 # shellcheck shell=sh
-# After live.sh. Defines `inspect_app DIR`: prints, in sections, what is on
-# this host for the app at DIR: whether rsync is here, the live release,
-# every release and whether it is complete, the lock, the history. Leaves
+# After live.sh and leftovers.sh. Defines `inspect_app DIR`: prints, in
+# sections, what is on this host for the app at DIR: whether rsync is here,
+# the live release, every release and whether it is complete, whether runs
+# left anything for a prune to delete, the lock, the history. Leaves
 # the shell in DIR when there is one.
+say_leftovers() { echo leftovers; return 1; }
 inspect_app() {
   command -v rsync >/dev/null 2>&1 && echo @rsync
   cd "$1" 2>/dev/null || { echo @absent; return 0; }
@@ -12,6 +14,9 @@ inspect_app() {
     if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
     if [ -f "$d.manifest" ]; then echo "complete ${d#releases/}"; else echo "partial ${d#releases/}"; fi
   done
+  # Whether runs staging or removing here left names a prune deletes,
+  # so that a prune runs for them alone.
+  each_leftover say_leftovers || :
   # The lock is one line, read by the shell itself rather than by `cat`.
   echo @lock
   if [ -f .haul/lock ]; then

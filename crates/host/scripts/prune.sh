@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# After guard.sh, live.sh, put.sh and aside.sh. Prunes releases of the app at $1 while token $2
+# After guard.sh, live.sh, put.sh, aside.sh and leftovers.sh. Prunes releases of the app at $1 while token $2
 # holds the lock, keeping the live release, the newest $3 complete ones and
 # anything changed since the lock was taken; then pairs of words: a release
 # id and the history line recording its removal. Prints `removed ID` or
@@ -38,11 +38,13 @@ while [ $# -gt 0 ]; do
   fi
 done
 # What runs staging here left under their own names (stopped, or stale
-# once their lock was taken) goes with the removed releases: only the
-# lock's holder prunes, and it stages nothing while it prunes.
-n=0
-for s in releases/.stage-* releases/.incoming-* releases/.record-* releases/*.manifest.tmp; do
-  if [ -e "$s" ] || [ -L "$s" ]; then n=$((n + 1)); put "$s" "releases/.gone-staged.$$.$n" || :; fi
-done
+# once their lock was taken) goes too, also when no release does (the
+# run's inspect showed it, `HostState::leftovers`): only the lock's holder
+# prunes, and it stages nothing while it prunes.
+staged_aside() {
+  case $1 in releases/.gone-*) return 0 ;; esac
+  put_free "$1" "releases/.gone-staged.$$" || :
+}
+each_leftover staged_aside
 unguard
 sweep

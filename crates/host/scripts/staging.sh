@@ -28,13 +28,15 @@
 #               (after the guard) deletes what set_aside renamed
 #   move_in ID RUN COMPLETE
 #               (under the lock) renames the run's stage directory to
-#               `releases/ID`, never into a directory of that name that
-#               appeared meanwhile (exit 8, this run's stage set aside),
-#               and when COMPLETE is
-#               `complete` marks it complete (`mark_complete`)
+#               `releases/ID`, never into a directory of that name, nor
+#               beside a manifest, that appeared meanwhile (exit 8, this
+#               run's stage set aside), and when COMPLETE is `complete`
+#               marks it complete (`mark_complete`)
 #   mark_complete ID RUN
 #               (under the lock) moves the run's record beside its tree,
-#               never onto a manifest that is there (exit 4)
+#               never onto a manifest that is there (exit 4: the tree, the
+#               manifest and the record set aside, so that no tree with a
+#               manifest nobody made is listed as complete)
 under_lock() {
   ul_token=$1 ul_what=$2
   shift 2
@@ -77,17 +79,25 @@ set_aside() {
     echo "release $1 is complete on this host already (another run staged it since this one read the host): not staged again" >&2
     exit 8
   fi
-  sa_id=$1 sa=0
+  sa_id=$1
   each_left "$1" aside_one
 }
-# aside NAME: renames NAME to the next free `releases/.gone-ID.PID.N`.
+# aside_one NAME: renames NAME to the first free `releases/.gone-ID.PID.N`
+# (ID is $sa_id).
 aside_one() {
-  sa=$((sa + 1))
-  while [ -e "releases/.gone-$sa_id.$$.$sa" ] || [ -L "releases/.gone-$sa_id.$$.$sa" ]; do sa=$((sa + 1)); done
-  put "$1" "releases/.gone-$sa_id.$$.$sa" || {
-    echo "what staging release $sa_id left at $1 could not be set aside (releases/.gone-$sa_id.$$.$sa is in the way); nothing staged" >&2
+  put_free "$1" "releases/.gone-$sa_id.$$" || {
+    echo "what staging release $sa_id left at $1 could not be set aside (into releases/.gone-$sa_id.$$.N); nothing staged" >&2
     exit 7
   }
+}
+# aside_own ID RUN: sets aside what this run staged of release ID, under
+# its own names, for the next prune to delete (deleting a tree here would
+# keep the guard for as long).
+aside_own() {
+  sa_id=$1
+  for ao in "releases/.stage-$1.$2" "releases/.record-$1.$2"; do
+    if [ -e "$ao" ] || [ -L "$ao" ]; then aside_one "$ao"; fi
+  done
 }
 delete_aside() {
   for lo in "releases/.gone-$1.$$".*; do
@@ -96,12 +106,13 @@ delete_aside() {
 }
 move_in() {
   [ -d "releases/.stage-$1.$2" ] || { echo "the stage directory of release $1 is gone: not moved into place" >&2; exit 4; }
+  if [ -e "releases/$1.manifest" ] || [ -L "releases/$1.manifest" ]; then
+    aside_own "$1" "$2"
+    echo "release $1 got a manifest on this host while it was staged, made by no run that held the lock (an older haul, a person): not moved into place" >&2
+    exit 8
+  fi
   put "releases/.stage-$1.$2" "releases/$1" || {
-    # This run's stage and record are set aside for the next prune to
-    # delete: deleting a tree here would keep the guard for as long.
-    sa_id=$1 sa=0
-    aside_one "releases/.stage-$1.$2"
-    if [ -e "releases/.record-$1.$2" ]; then aside_one "releases/.record-$1.$2"; fi
+    aside_own "$1" "$2"
     echo "release $1 appeared on this host while it was staged, made by no run that held the lock (an older haul, a person, or a step of a run that lost its lock): not moved into place" >&2
     exit 8
   }
@@ -113,7 +124,12 @@ mark_complete() {
     exit 4
   fi
   if [ -e "releases/$1.manifest" ] || [ -L "releases/$1.manifest" ]; then
-    echo "release $1 has a manifest already, made by no run that held the lock: not marked complete" >&2
+    # The tree is this run's (moved in under the lock), the manifest
+    # nobody's: neither may make the release look complete, so both go
+    # aside with the record, and the release is not on this host.
+    sa_id=$1
+    for ao in "releases/$1" "releases/$1.manifest" "releases/.record-$1.$2"; do aside_one "$ao"; done
+    echo "release $1 got a manifest on this host while its steps ran, made by no run that held the lock (an older haul, a person): this run's tree is set aside, not marked complete" >&2
     exit 4
   fi
   mv "releases/.record-$1.$2" "releases/$1.manifest"

@@ -25,15 +25,19 @@ impl HostApp {
     /// Removes `ids` (chosen from an earlier inspect) while the lock is held
     /// by `token`, except what the host now shows must stay: the live
     /// release, the newest `keep - 1` complete releases, and anything newer
-    /// than the lock. Each removal is recorded in the history.
+    /// than the lock. Each removal is recorded in the history. What runs
+    /// staging or removing here left under names of their own is deleted
+    /// too; with no `ids`, the host is visited only when its inspect showed
+    /// such `leftovers` (`HostState::leftovers`).
     pub async fn prune(
         &self,
         ids: &[String],
+        leftovers: bool,
         keep: usize,
         token: &str,
         event: impl Fn(&str) -> Event,
     ) -> Result<Pruned, HostError> {
-        if ids.is_empty() {
+        if ids.is_empty() && !leftovers {
             return Ok(Pruned::default());
         }
         let recent = (keep.max(1) - 1).to_string();

@@ -26,13 +26,14 @@ macro_rules! prelude {
 }
 
 pub(crate) const LOCK: &str = script!("lock.sh", "lock-take.sh");
-pub(crate) const LOCK_INSPECT: &str = script!("live.sh", "lock.sh", "inspect.sh", "lock-inspect.sh");
-pub(crate) const LOCK_HOLD: &str = script!("guard.sh", "live.sh", "lock.sh", "inspect.sh", "switch.sh", "lock-hold.sh");
+pub(crate) const LOCK_INSPECT: &str = script!("live.sh", "lock.sh", "leftovers.sh", "inspect.sh", "lock-inspect.sh");
+pub(crate) const LOCK_HOLD: &str =
+    script!("guard.sh", "live.sh", "lock.sh", "leftovers.sh", "inspect.sh", "switch.sh", "lock-hold.sh");
 pub(crate) const UNLOCK: &str = script!("guard.sh", "unlock.sh");
 pub(crate) const TAKE_OVER: &str = script!("guard.sh", "take-over.sh");
 pub(crate) const FORCE_UNLOCK: &str = script!("guard.sh", "force-unlock.sh");
-pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "put.sh", "aside.sh", "prune.sh");
-pub(crate) const INSPECT: &str = script!("live.sh", "inspect.sh", "inspect-run.sh");
+pub(crate) const PRUNE: &str = script!("guard.sh", "live.sh", "put.sh", "aside.sh", "leftovers.sh", "prune.sh");
+pub(crate) const INSPECT: &str = script!("live.sh", "leftovers.sh", "inspect.sh", "inspect-run.sh");
 pub(crate) const SWITCH: &str = script!("guard.sh", "switch.sh", "switch-run.sh");
 pub(crate) const SWITCH_UNLOCK: &str = script!("guard.sh", "switch.sh", "switch-unlock.sh");
 pub(crate) const RECORD: &str = script!("record.sh");
@@ -70,6 +71,7 @@ const FILES: &[&str] = &[
     "guard.sh",
     "inspect-run.sh",
     "inspect.sh",
+    "leftovers.sh",
     "live.sh",
     "lock-hold.sh",
     "lock-inspect.sh",
@@ -148,6 +150,29 @@ mod tests {
                     .expect("the shell runs (scripts/test.sh installs it)");
                 assert!(out.status.success(), "{shell:?}: {}\n{script}", String::from_utf8_lossy(&out.stderr));
             }
+        }
+    }
+
+    /// `put_free` never renames into a name that is taken, by a directory
+    /// or a dangling link: it takes the first free one.
+    #[test]
+    fn put_free_takes_the_first_free_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        for shell in [&["dash"][..], &["bash", "--posix"], &["busybox", "sh"]] {
+            std::fs::create_dir_all(d.join("from")).unwrap();
+            std::fs::create_dir_all(d.join("to.1")).unwrap();
+            let _ = std::os::unix::fs::symlink("nowhere", d.join("to.2"));
+            let script = concat!(include_str!("../scripts/put.sh"), "cd \"$1\" && put_free from to");
+            let out = std::process::Command::new(shell[0])
+                .args(&shell[1..])
+                .args(["-c", script, "sh", &d.display().to_string()])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{shell:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(d.join("to.3").is_dir() && !d.join("from").exists(), "{shell:?}");
+            assert_eq!(std::fs::read_dir(d.join("to.1")).unwrap().count(), 0, "{shell:?}: moved into a taken name");
+            std::fs::remove_dir(d.join("to.3")).unwrap();
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct HostState {
     pub current: Option<String>,
     /// Releases, oldest first.
     pub releases: Vec<ReleaseOnHost>,
+    /// Runs staging or removing releases here left names of their own
+    /// (stopped, or stale once their lock was taken) that a prune deletes.
+    pub leftovers: bool,
     pub lock: Option<LockInfo>,
     pub history: Vec<Event>,
     /// The host has `rsync`.
@@ -120,6 +123,7 @@ pub(crate) fn parse_state(host: &str, text: &str) -> Result<HostState, HostError
                     });
                 }
             }
+            "releases" if line == "leftovers" => st.leftovers = true,
             "releases" => {
                 if let Some((state, id)) = line.split_once(' ')
                     && haul_release::is_release_id(id)

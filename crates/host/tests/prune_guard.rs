@@ -23,6 +23,7 @@ under_every_shell!(
     prune_keeps_what_another_run_switched_to_or_staged_after_our_lock,
     a_removal_whose_lock_is_no_longer_its_own_removes_nothing,
     a_prune_deletes_what_stopped_stages_left,
+    leftovers_are_pruned_on_a_host_with_no_release_to_remove,
 );
 
 /// Pruning and `haul remove` delete a release's files after the guard has
@@ -47,7 +48,7 @@ fn a_removed_release_is_deleted_only_after_the_guard_ends(shell: &[&str]) {
         std::thread::sleep(std::time::Duration::from_millis(20));
         let release = haul_release::ReleaseId::parse(&id(1)).unwrap();
         a.remove(&[release], ev, "mine").await.unwrap();
-        let done = a.prune(&[id(2)], 1, "mine", ev).await.unwrap();
+        let done = a.prune(&[id(2)], false, 1, "mine", ev).await.unwrap();
         assert_eq!(done.removed, vec![id(2)]);
     });
     let mut releases: Vec<String> = std::fs::read_dir(dir.join("releases"))
@@ -97,7 +98,7 @@ fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock(shell: &[&s
         std::fs::rename(dir.join(".haul/current.tmp"), dir.join("current")).unwrap();
         std::fs::create_dir_all(dir.join("releases").join(id(5))).unwrap();
         let ev = |i: &str| Event { from: Some(i.to_string()), ..Event::now(EventKind::Remove, "t") };
-        let done = a.prune(&[id(1), id(2), id(3), id(5)], 2, "mine", ev).await.unwrap();
+        let done = a.prune(&[id(1), id(2), id(3), id(5)], false, 2, "mine", ev).await.unwrap();
         assert_eq!(done.removed, vec![id(1), id(3)]);
         assert_eq!(
             done.kept,
@@ -109,7 +110,7 @@ fn prune_keeps_what_another_run_switched_to_or_staged_after_our_lock(shell: &[&s
         a.unlock("mine").await.unwrap();
         let theirs = LockInfo { token: "theirs".into(), ..me.clone() };
         assert!(matches!(a.lock(&theirs).await.unwrap(), LockOutcome::Acquired));
-        let e = a.prune(&[id(4)], 1, "mine", ev).await.unwrap_err();
+        let e = a.prune(&[id(4)], false, 1, "mine", ev).await.unwrap_err();
         assert!(e.to_string().contains("the lock is no longer this run's; nothing pruned"), "{e}");
         assert!(dir.join("releases").join(id(4)).exists());
     });
@@ -132,7 +133,7 @@ fn a_prune_deletes_what_stopped_stages_left(shell: &[&str]) {
     rt.block_on(async {
         assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
         let ev = |i: &str| Event { from: Some(i.to_string()), ..Event::now(EventKind::Remove, "t") };
-        let done = a.prune(&[id(1)], 2, "mine", ev).await.unwrap();
+        let done = a.prune(&[id(1)], false, 2, "mine", ev).await.unwrap();
         assert_eq!(done.removed, vec![id(1)]);
     });
     let mut names: Vec<String> =
@@ -175,4 +176,46 @@ fn a_removal_whose_lock_is_no_longer_its_own_removes_nothing(shell: &[&str]) {
         let left: Vec<_> = std::fs::read_dir(dir.join(".haul")).unwrap().flatten().map(|e| e.file_name()).collect();
         assert!(!left.iter().any(|n| n.to_string_lossy().starts_with("lock.guard")), "a guard file was left: {left:?}");
     });
+}
+
+/// What stopped or stale runs left is deleted on a host that keeps no more
+/// than `keep` releases too (it piled up there once): its inspect says so,
+/// and the prune visits it for that alone. A directory whose name ends in
+/// `.manifest.tmp` (a release an older haul let be named so) is kept.
+fn leftovers_are_pruned_on_a_host_with_no_release_to_remove(shell: &[&str]) {
+    let (_tmp, dir, a, me) = app(shell, 2, "deploy");
+    let releases = dir.join("releases");
+    std::fs::create_dir_all(releases.join(".gone-x.1.1").join("tree")).unwrap();
+    std::fs::create_dir_all(releases.join(".stage-x.by-a").join("tree")).unwrap();
+    std::fs::write(releases.join(format!("{}.manifest.tmp", id(2))), "half").unwrap();
+    std::fs::create_dir_all(releases.join("old-release.manifest.tmp")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let ev = |i: &str| Event { from: Some(i.to_string()), ..Event::now(EventKind::Remove, "t") };
+        assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
+        let st = a.inspect().await.unwrap();
+        assert!(st.leftovers);
+        assert!(st.prune_set(&id(2), 2).is_empty());
+        // Visited for the leftovers alone: a token that is not the lock's
+        // is refused there, so the script ran.
+        let e = a.prune(&[], true, 2, "not-mine", ev).await.unwrap_err();
+        assert!(e.to_string().contains("nothing pruned"), "{e}");
+        a.prune(&[], true, 2, "mine", ev).await.unwrap();
+        let st = a.inspect().await.unwrap();
+        assert!(!st.leftovers, "still left after the prune");
+        // Nothing left, nothing to remove: the host is not visited.
+        a.prune(&[], false, 2, "not-mine", ev).await.unwrap();
+    });
+    let mut names: Vec<String> =
+        std::fs::read_dir(&releases).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let mut want = vec![
+        id(1),
+        format!("{}.manifest", id(1)),
+        id(2),
+        format!("{}.manifest", id(2)),
+        "old-release.manifest.tmp".into(),
+    ];
+    want.sort();
+    assert_eq!(names, want, "left by the prune");
 }

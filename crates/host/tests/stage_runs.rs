@@ -140,9 +140,14 @@ fn another_releases_stage_names_are_never_cleared(shell: &[&str]) {
 }
 
 /// A manifest without its tree (a removal stopped between the two) never
-/// makes a release staged anew complete before its steps have run; and a
-/// release is never marked complete onto a manifest someone made
-/// meanwhile (a directory there would have swallowed the record).
+/// makes a release staged anew complete before its steps have run. The
+/// regression: one that appeared while the steps ran (an older haul, a
+/// person) made the completion refuse, and the discard then kept the tree
+/// because a manifest was there, so the host listed as complete a tree
+/// whose steps never passed, beside a manifest nobody made. Now the tree,
+/// that manifest and the record are set aside, under the guard, and the
+/// release is not on the host (a directory there would also have
+/// swallowed the record).
 fn a_manifest_not_made_by_this_run_never_completes_its_release(shell: &[&str]) {
     let h = Host::new(shell);
     let v1 = h.build("v1\n");
@@ -152,12 +157,46 @@ fn a_manifest_not_made_by_this_run_never_completes_its_release(shell: &[&str]) {
     h.stage_as(&v1, None, &h.token).unwrap();
     assert!(!h.complete(&v1), "complete before its steps ran");
 
-    std::fs::create_dir(&manifest).unwrap();
-    let e = h.complete_as(&v1, &h.token).unwrap_err();
-    assert!(e.contains("has a manifest already") && e.contains("(exit 4)"), "{e}");
-    assert_eq!(std::fs::read_dir(&manifest).unwrap().count(), 0, "the record went into the directory");
-    std::fs::remove_dir(&manifest).unwrap();
+    for foreign in
+        [|m: &std::path::Path| std::fs::create_dir(m).unwrap(), |m: &std::path::Path| std::fs::write(m, "").unwrap()]
+    {
+        foreign(&manifest);
+        let e = h.complete_as(&v1, &h.token).unwrap_err();
+        assert!(e.contains("got a manifest") && e.contains("(exit 4)"), "{e}");
+        h.discard_as(&v1, &h.token).unwrap();
+        assert!(!h.complete(&v1), "listed complete");
+        let left: Vec<String> = h.releases().into_iter().filter(|n| !n.starts_with(".gone-")).collect();
+        assert!(left.is_empty(), "the release's names still hold something: {left:?}");
+        h.stage_as(&v1, None, &h.token).unwrap();
+    }
     h.complete_as(&v1, &h.token).unwrap();
+    assert!(h.complete(&v1));
+}
+
+/// A manifest that appears while a release is staged (between the clear-up
+/// and the move into place) keeps the stage from being moved in beside
+/// it: the stage is refused as another's (exit 8), with this run's names
+/// set aside, and a discard clears the manifest, which has no tree.
+fn a_manifest_that_appears_while_a_release_is_staged_keeps_it_out_of_place(shell: &[&str]) {
+    let shim = shells::Shim::new(
+        "tar",
+        "\"$real\" \"$@\" || exit\nif [ -e \"$here/once\" ]; then rm \"$here/once\"; \
+         for d in releases/.incoming-*; do i=${d#releases/.incoming-}; : > \"releases/${i%.by-*}.manifest\"; done; fi",
+    );
+    let wrapped = shim.shell(shell);
+    let h = Host::new(&wrapped);
+    let v1 = h.build("v1\n");
+    for stage in [Host::stage_as, Host::stage_complete_as] {
+        std::fs::write(shim.dir().join("once"), "").unwrap();
+        let e = stage(&h, &v1, None, &h.token).unwrap_err();
+        assert!(e.contains("got a manifest") && e.contains("(exit 8)"), "{e}");
+        assert!(!h.app().join("releases").join(&v1.id).exists(), "moved into place beside a manifest nobody made");
+        assert!(!h.complete(&v1));
+        h.discard_as(&v1, &h.token).unwrap();
+        let left: Vec<String> = h.releases().into_iter().filter(|n| !n.starts_with(".gone-")).collect();
+        assert!(left.is_empty(), "left by the discard: {left:?}");
+    }
+    h.stage_complete(&v1, None).unwrap();
     assert!(h.complete(&v1));
 }
 
@@ -165,6 +204,7 @@ under_every_shell!(
     the_guard_a_stage_is_moved_in_under_names_the_process_that_holds_it,
     another_releases_stage_names_are_never_cleared,
     a_manifest_not_made_by_this_run_never_completes_its_release,
+    a_manifest_that_appears_while_a_release_is_staged_keeps_it_out_of_place,
     a_stage_whose_lock_is_no_longer_its_own_is_never_moved_into_place,
     a_run_that_lost_its_lock_never_removes_or_completes_the_holders_tree,
     what_any_run_left_of_a_release_is_cleared_by_the_lock_holder,

@@ -32,7 +32,10 @@ pub enum ReleaseError {
     ShipThrough { path: String, through: String },
     #[error("manifest entry `{}` is not a clean relative path", path.escape_debug())]
     BadPath { path: String },
-    #[error("`{}` is not a release id (ids look like 20261123T190512.345Z-0123456789ab)", id.escape_debug())]
+    #[error(
+        "`{}` is not a release id (ids look like 20261123T190512.345Z-0123456789ab: 14 to 64 letters, digits, `-`, `.` and `_`, beginning with a letter or digit, and no part after a dot that is `manifest` or begins with `by-`, names a host keeps beside each release)",
+        id.escape_debug()
+    )]
     BadId { id: String },
     #[error("no release `{id}` of app `{app}` in the release cache ({})", dir.display())]
     NotCached { app: String, id: String, dir: PathBuf },

@@ -10,12 +10,19 @@ pub fn new_release_id(digest: &str) -> String {
 }
 
 /// Whether `s` has the shape of a release id (so it is safe in paths and
-/// shell words).
+/// shell words). Beside its tree `releases/ID`, a host holds names made from
+/// the id: `ID.manifest`, `ID.manifest.tmp` and each run's stage names
+/// `.stage-ID.by-RUN`. So no dot-separated part after the first is
+/// `manifest` or begins with `by-`: such an id would name another release's
+/// manifest or stage (staging `A` would clear the tree of a release named
+/// `A.manifest`; a prune would take a release ending `.manifest.tmp` for a
+/// stopped write).
 pub fn is_release_id(s: &str) -> bool {
     s.len() >= 14
         && s.len() <= 64
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && !s.split('.').skip(1).any(|part| part == "manifest" || part.starts_with("by-"))
 }
 
 /// The one check of a release id that comes from outside (the command line,
@@ -134,5 +141,22 @@ mod tests {
         let back: ReleaseId = serde_json::from_value(serde_json::to_value(&id).unwrap()).unwrap();
         assert_eq!(back, id);
         assert_eq!(id.as_str().parse::<ReleaseId>().unwrap(), id);
+    }
+
+    #[test]
+    fn an_id_never_names_another_releases_manifest_or_stage() {
+        let id = ReleaseId::new("0123456789abcdef0123").into_string();
+        for bad in
+            [format!("{id}.manifest"), format!("{id}.manifest.tmp"), format!("{id}.by-run1"), format!("{id}.by-")]
+        {
+            assert!(!is_release_id(&bad), "{bad:?}");
+            let e = ReleaseId::parse(&bad).unwrap_err().to_string();
+            assert!(e.contains("manifest") && e.contains("by-"), "{e}");
+        }
+        for good in
+            [format!("{id}.manifests"), format!("{id}.1"), "v1-manifest.build.7".to_string(), format!("{id}.bypass")]
+        {
+            assert!(is_release_id(&good), "{good:?}");
+        }
     }
 }

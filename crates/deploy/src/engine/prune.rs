@@ -15,7 +15,7 @@ impl Engine {
             async move {
                 let doomed = run.host.prune_set(&run.goal, plan.keep as usize);
                 run.app
-                    .prune(&doomed, plan.keep as usize, token, |id| {
+                    .prune(&doomed, run.host.leftovers, plan.keep as usize, token, |id| {
                         self.event(EventKind::Remove, &plan.env, Some(id.to_string()), None)
                     })
                     .await
