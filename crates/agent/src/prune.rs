@@ -51,6 +51,9 @@ pub(crate) async fn prune(run: &mut AppRun<'_>, b: &Blessing, token: &str, hs: &
             for (id, why) in p.kept {
                 run.agent.warn(&format!("{}: not pruned {id}: {why}", run.app));
             }
+            for w in p.warnings {
+                run.agent.warn(&format!("{}: pruning: {w}", run.app));
+            }
         }
         Err(e) => run.agent.warn(&format!("{}: pruning: {e}", run.app)),
     }

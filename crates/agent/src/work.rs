@@ -100,7 +100,15 @@ pub(crate) async fn work(
                 let env = r.env(b);
                 for s in post_upload {
                     let name = s.name.clone().unwrap_or_else(|| format!("post_upload: {}", s.run));
-                    steps::run(&host, &name, &s.run, &release_dir, &env).await.map_err(step_failed)?;
+                    if let Err(e) = steps::run(&host, &name, &s.run, &release_dir, &env).await {
+                        // As a push deploy does: the tree whose steps did
+                        // not pass goes, so that nothing takes it for
+                        // complete (the next round stages it again).
+                        if let Err(d) = host.discard_incomplete(&b.release, token).await {
+                            return Err(failed(format!("{e}; the staged release could not be discarded: {d}")));
+                        }
+                        return Err(step_failed(e));
+                    }
                 }
                 host.complete(&b.release, token).await.map_err(failed)?;
             }

@@ -313,3 +313,35 @@ async fn an_overlapping_run_waits_for_the_lock_and_does_not_call_the_running_ste
     let rep = w.report("h1").await;
     assert!(rep.steps.iter().all(|s| s.ok), "{:?}", rep.steps);
 }
+
+/// The regression: a `post_upload` step that failed left its tree in
+/// place, and a manifest that appeared beside it meanwhile (an older haul,
+/// a person; here the step itself) made the next round take the release
+/// for complete and switch to it, its steps never passed. The agent now
+/// discards what it staged when a step fails, as a push deploy does, and
+/// the discard sets aside its own tree and that manifest.
+#[tokio::test]
+async fn a_release_whose_post_upload_failed_is_never_taken_for_complete() {
+    let mut w = World::new();
+    let flag = w.path().join("broken");
+    std::fs::write(&flag, "").unwrap();
+    let r = w.release(&[("v", "1")]);
+    let run =
+        format!("if [ -e '{}' ]; then : > \"$HAUL_RELEASE_DIR.manifest\"; echo broken; exit 1; fi", flag.display());
+    let step = StepDoc { run, name: Some("check".into()), roles: vec![] };
+    w.bless(&r, |b| b.steps.post_upload = vec![step]).await;
+    let out = agent(&w, "h1", true).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("broken"), "{said}");
+    assert_eq!(w.live("h1"), None);
+    let releases = w.root("h1").join("web/releases");
+    assert!(
+        !(releases.join(&r.id).is_dir() && releases.join(format!("{}.manifest", r.id)).is_file()),
+        "listed complete though its step failed"
+    );
+    std::fs::remove_file(&flag).unwrap();
+    let out = agent(&w, "h1", true).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(w.live("h1").as_deref(), Some(r.id.as_str()));
+    never_partial(&w, "h1");
+}

@@ -81,6 +81,9 @@ impl Engine {
             for (id, why) in &done.kept {
                 self.observer.progress(Progress::Warn(&format!("{}: not pruned {id}: {why}", a.host())));
             }
+            for w in &done.warnings {
+                self.observer.progress(Progress::Warn(&format!("{}: pruning: {w}", a.host())));
+            }
             Ok(done.removed)
         })
         .await

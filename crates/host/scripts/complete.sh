@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# After guard.sh, put.sh and staging.sh. Marks the staged release $2 of the
+# After guard.sh, live.sh, put.sh and staging.sh. Marks the staged release $2 of the
 # app at $1 complete for the run whose lock token is $3 (its stage names end
 # in $4): its record moves beside it, only while the token holds the lock
 # (exit 9), so a run that lost its lock never marks complete a tree another

@@ -6,14 +6,30 @@
 # release is live or complete. A run that lost its lock leaves the tree to
 # the run that holds it.
 cd "$1" 2>/dev/null || exit 0
+# Whether this run moved its stage into place and never marked it
+# complete: its record is still here and its stage is not. Then the tree
+# at releases/$2 is its own, whose steps did not all pass, and a manifest
+# beside it was made by nobody that held the lock (an older haul, a
+# person): both go, or the next run would take the tree for complete.
+moved_in=
+if [ -f "releases/.record-$2.$4" ] && [ ! -e "releases/.stage-$2.$4" ] && [ ! -L "releases/.stage-$2.$4" ]; then moved_in=1; fi
 rm -rf "releases/.stage-$2.$4" "releases/.incoming-$2.$4" "releases/.record-$2.$4"
-left "$2" || exit 0
+[ -n "$moved_in" ] || left "$2" || exit 0
 # set_aside_unless_kept ID: under the lock, sets aside what was left of
 # release ID unless it is live or complete (a manifest without its tree is
-# no release, and goes).
+# no release, and goes); this run's own tree even beside a manifest.
 set_aside_unless_kept() {
   [ "$(live)" = "releases/$1" ] && return 0
-  [ -f "releases/$1.manifest" ] && [ -d "releases/$1" ] && [ ! -L "releases/$1" ] && return 0
+  if [ -n "$moved_in" ] && real_dir "releases/$1"; then
+    # (Read by aside_one, in staging.sh.)
+    # shellcheck disable=SC2034
+    sa_id=$1 sa_then="nothing discarded"
+    if ! real_dir "releases/$1.manifest" && { [ -e "releases/$1.manifest" ] || [ -L "releases/$1.manifest" ]; }; then
+      aside_one "releases/$1.manifest"
+    fi
+    aside_one "releases/$1"
+  fi
+  [ -f "releases/$1.manifest" ] && real_dir "releases/$1" && return 0
   set_aside "$1"
 }
 # A run that lost its lock leaves the rest; one that loses it between

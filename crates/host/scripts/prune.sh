@@ -43,7 +43,7 @@ done
 # prunes, and it stages nothing while it prunes.
 staged_aside() {
   case $1 in releases/.gone-*) return 0 ;; esac
-  put_free "$1" "releases/.gone-staged.$$" || :
+  put_free "$1" "releases/.gone-staged.$$" || echo "$1, left by a run staging here, could not be set aside to be deleted" >&2
 }
 each_leftover staged_aside
 unguard

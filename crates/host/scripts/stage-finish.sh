@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# After guard.sh, put.sh and staging.sh. Moves the stage directory of
+# After guard.sh, live.sh, put.sh and staging.sh. Moves the stage directory of
 # release $2 of the app at $1, which rsync has filled, into place for the
 # run whose lock token is $3 (its stage names end in $4), only while that
 # token holds the lock (exit 9); when $5 is `complete`, then marks it

@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# After guard.sh, put.sh and staging.sh. Stages release $2 of the app at
+# After guard.sh, live.sh, put.sh and staging.sh. Stages release $2 of the app at
 # $1 for the run whose lock token is $3 (its stage names end in $4, see
 # staging.sh) from the stage stream on stdin (see stage.rs and guard.rs),
 # over the complete release $5 when it is not empty. When $6 is `rsync`,
@@ -82,8 +82,10 @@ place() {
 
 for d in releases shared; do [ ! -L "$d" ] || host_linked "$d"; done
 # Completing renames the record onto this name; onto a link to a
-# directory, that would move it into the directory.
+# directory, or a directory (a release an older haul let be named so),
+# that would move it into the directory.
 [ ! -L "releases/$id.manifest" ] || host_linked "releases/$id.manifest"
+[ ! -d "releases/$id.manifest" ] || refuse "staging release $id: releases/$id.manifest on this host is a directory (a release an older haul let be named so, or made by a person), beside which release $id can never be complete; move it away and deploy again"
 if [ -n "$base" ]; then [ ! -L "releases/$base" ] || host_linked "releases/$base"; fi
 for d in releases shared .haul; do [ -d "$d" ] || mkdir -p "$d"; done
 S=releases/.stage-$id.$run

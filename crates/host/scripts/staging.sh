@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# After guard.sh and put.sh. Functions of the scripts that stage a release
+# After guard.sh, live.sh and put.sh. Functions of the scripts that stage a release
 # (stage.sh, stage-finish.sh, complete.sh, discard.sh), run in the app's
 # directory. Each run stages under names of its own, `releases/.stage-ID.RUN`,
 # `.incoming-ID.RUN` and `.record-ID.RUN` (RUN is named after its lock
@@ -54,16 +54,19 @@ under_lock() {
 # have left and that is there, while FN succeeds (returns what it
 # returned): the release's tree unless it is complete, its manifest when
 # its tree is not there (a removal stopped between the two), every run's
-# stage names and the names older versions staged under. The globs are
+# stage names and the names older versions staged under; never a real
+# directory at `ID.manifest` or `ID.manifest.tmp`, which is no record but
+# may be a release an older haul let be named so. The globs are
 # expanded once, before the first FN: a pattern that matches nothing stays
 # itself and is skipped for not existing, and a match of another release's
 # names (whose id begins with this one's and a dot) is skipped, since a
 # run's name never holds a dot.
 each_left() {
   el_id=$1 el_fn=$2
-  set -- "releases/$1" "releases/.stage-$1" "releases/.incoming-$1" "releases/$1.manifest.tmp" \
+  set -- "releases/$1" "releases/.stage-$1" "releases/.incoming-$1" \
     "releases/.stage-$1".by-* "releases/.incoming-$1".by-* "releases/.record-$1".by-*
-  if [ ! -d "releases/$el_id" ] || [ -L "releases/$el_id" ]; then set -- "$@" "releases/$el_id.manifest"; fi
+  if ! real_dir "releases/$el_id.manifest.tmp"; then set -- "$@" "releases/$el_id.manifest.tmp"; fi
+  if ! real_dir "releases/$el_id" && ! real_dir "releases/$el_id.manifest"; then set -- "$@" "releases/$el_id.manifest"; fi
   for lo in "$@"; do
     el_rest=${lo#"releases/.stage-$el_id."}
     el_rest=${el_rest#"releases/.incoming-$el_id."}
@@ -72,6 +75,7 @@ each_left() {
     if [ -e "$lo" ] || [ -L "$lo" ]; then "$el_fn" "$lo" || return; fi
   done
 }
+real_dir() { [ -d "$1" ] && [ ! -L "$1" ]; }
 there() { return 1; }
 left() { ! each_left "$1" there; }
 set_aside() {
@@ -79,14 +83,18 @@ set_aside() {
     echo "release $1 is complete on this host already (another run staged it since this one read the host): not staged again" >&2
     exit 8
   fi
-  sa_id=$1
+  sa_id=$1 sa_then="nothing staged"
   each_left "$1" aside_one
 }
 # aside_one NAME: renames NAME to the first free `releases/.gone-ID.PID.N`
-# (ID is $sa_id).
+# (ID is $sa_id), never the live release; else exits 7 saying $sa_then.
 aside_one() {
+  if [ "$1" = "$(live)" ]; then
+    echo "$1 is the live release of this host, which staging never sets aside; $sa_then" >&2
+    exit 7
+  fi
   put_free "$1" "releases/.gone-$sa_id.$$" || {
-    echo "what staging release $sa_id left at $1 could not be set aside (into releases/.gone-$sa_id.$$.N); nothing staged" >&2
+    echo "$1 could not be set aside (into releases/.gone-$sa_id.$$.N); $sa_then" >&2
     exit 7
   }
 }
@@ -94,7 +102,7 @@ aside_one() {
 # its own names, for the next prune to delete (deleting a tree here would
 # keep the guard for as long).
 aside_own() {
-  sa_id=$1
+  sa_id=$1 sa_then="release $1 not moved into place"
   for ao in "releases/.stage-$1.$2" "releases/.record-$1.$2"; do
     if [ -e "$ao" ] || [ -L "$ao" ]; then aside_one "$ao"; fi
   done
@@ -106,7 +114,11 @@ delete_aside() {
 }
 move_in() {
   [ -d "releases/.stage-$1.$2" ] || { echo "the stage directory of release $1 is gone: not moved into place" >&2; exit 4; }
-  if [ -e "releases/$1.manifest" ] || [ -L "releases/$1.manifest" ]; then
+  if real_dir "releases/$1.manifest"; then
+    aside_own "$1" "$2"
+    echo "releases/$1.manifest on this host is a directory (a release an older haul let be named so, or made by a person), beside which release $1 can never be complete: not moved into place" >&2
+    exit 8
+  elif [ -e "releases/$1.manifest" ] || [ -L "releases/$1.manifest" ]; then
     aside_own "$1" "$2"
     echo "release $1 got a manifest on this host while it was staged, made by no run that held the lock (an older haul, a person): not moved into place" >&2
     exit 8
@@ -127,8 +139,13 @@ mark_complete() {
     # The tree is this run's (moved in under the lock), the manifest
     # nobody's: neither may make the release look complete, so both go
     # aside with the record, and the release is not on this host.
-    sa_id=$1
-    for ao in "releases/$1" "releases/$1.manifest" "releases/.record-$1.$2"; do aside_one "$ao"; done
+    # The manifest goes first: a tree left without it is no complete
+    # release. A directory there (a release an older haul let be named
+    # so) stays.
+    sa_id=$1 sa_then="release $1 not marked complete"
+    real_dir "releases/$1.manifest" || aside_one "releases/$1.manifest"
+    aside_one "releases/$1"
+    aside_one "releases/.record-$1.$2"
     echo "release $1 got a manifest on this host while its steps ran, made by no run that held the lock (an older haul, a person): this run's tree is set aside, not marked complete" >&2
     exit 4
   fi

@@ -19,6 +19,9 @@ pub struct Pruned {
     pub removed: Vec<String>,
     /// Releases that were asked for but kept, each with why.
     pub kept: Vec<(String, String)>,
+    /// What the host could not delete (a removed release's files, what a
+    /// run staging there left), said so that it is not silently kept.
+    pub warnings: Vec<String>,
 }
 
 impl HostApp {
@@ -56,6 +59,8 @@ impl HostApp {
                 done.kept.push((id.to_string(), why.to_string()));
             }
         }
+        done.warnings =
+            String::from_utf8_lossy(&out.stderr).lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
         Ok(done)
     }
 }

@@ -24,6 +24,7 @@ under_every_shell!(
     a_removal_whose_lock_is_no_longer_its_own_removes_nothing,
     a_prune_deletes_what_stopped_stages_left,
     leftovers_are_pruned_on_a_host_with_no_release_to_remove,
+    what_a_prune_cannot_delete_is_said,
 );
 
 /// Pruning and `haul remove` delete a release's files after the guard has
@@ -218,4 +219,26 @@ fn leftovers_are_pruned_on_a_host_with_no_release_to_remove(shell: &[&str]) {
     ];
     want.sort();
     assert_eq!(names, want, "left by the prune");
+}
+
+/// What a prune cannot delete (files a step made that the deploy user may
+/// not remove, say) is said in its result, not kept silently while every
+/// deploy visits the host again for it. Seen through an `rm` first on PATH
+/// that fails on what was set aside.
+fn what_a_prune_cannot_delete_is_said(shell: &[&str]) {
+    let shim = shells::Shim::new(
+        "rm",
+        "case \"$*\" in *.gone-staged*) echo \"rm: cannot remove: Permission denied\" >&2; exit 1 ;; esac\nexec \"$real\" \"$@\"",
+    );
+    let wrapped = shim.shell(shell);
+    let (_tmp, dir, a, me) = app(&wrapped, 2, "deploy");
+    std::fs::create_dir_all(dir.join("releases").join(".stage-x.by-a").join("tree")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let ev = |i: &str| Event { from: Some(i.to_string()), ..Event::now(EventKind::Remove, "t") };
+        assert!(matches!(a.lock(&me).await.unwrap(), LockOutcome::Acquired));
+        let done = a.prune(&[], true, 2, "mine", ev).await.unwrap();
+        assert!(done.warnings.iter().any(|w| w.contains("could not all be deleted")), "{done:?}");
+        assert!(a.inspect().await.unwrap().leftovers);
+    });
 }

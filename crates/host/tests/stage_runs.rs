@@ -144,10 +144,11 @@ fn another_releases_stage_names_are_never_cleared(shell: &[&str]) {
 /// regression: one that appeared while the steps ran (an older haul, a
 /// person) made the completion refuse, and the discard then kept the tree
 /// because a manifest was there, so the host listed as complete a tree
-/// whose steps never passed, beside a manifest nobody made. Now the tree,
-/// that manifest and the record are set aside, under the guard, and the
-/// release is not on the host (a directory there would also have
-/// swallowed the record).
+/// whose steps never passed, beside a manifest nobody made. Now the
+/// manifest, the tree and the record are set aside, under the guard, and
+/// the release is not on the host; the same when the steps failed and the
+/// run discards. A directory at the manifest's name (a release an older
+/// haul let be named so) is never moved, nor the record moved into it.
 fn a_manifest_not_made_by_this_run_never_completes_its_release(shell: &[&str]) {
     let h = Host::new(shell);
     let v1 = h.build("v1\n");
@@ -156,21 +157,63 @@ fn a_manifest_not_made_by_this_run_never_completes_its_release(shell: &[&str]) {
     std::fs::write(&manifest, "left by a stopped removal\n").unwrap();
     h.stage_as(&v1, None, &h.token).unwrap();
     assert!(!h.complete(&v1), "complete before its steps ran");
+    let named = |h: &Host| -> Vec<String> { h.releases().into_iter().filter(|n| !n.starts_with(".gone-")).collect() };
 
-    for foreign in
-        [|m: &std::path::Path| std::fs::create_dir(m).unwrap(), |m: &std::path::Path| std::fs::write(m, "").unwrap()]
-    {
-        foreign(&manifest);
-        let e = h.complete_as(&v1, &h.token).unwrap_err();
-        assert!(e.contains("got a manifest") && e.contains("(exit 4)"), "{e}");
-        h.discard_as(&v1, &h.token).unwrap();
-        assert!(!h.complete(&v1), "listed complete");
-        let left: Vec<String> = h.releases().into_iter().filter(|n| !n.starts_with(".gone-")).collect();
-        assert!(left.is_empty(), "the release's names still hold something: {left:?}");
-        h.stage_as(&v1, None, &h.token).unwrap();
-    }
+    // While its steps ran; then they passed.
+    std::fs::write(&manifest, "").unwrap();
+    let e = h.complete_as(&v1, &h.token).unwrap_err();
+    assert!(e.contains("got a manifest") && e.contains("(exit 4)"), "{e}");
+    h.discard_as(&v1, &h.token).unwrap();
+    assert!(named(&h).is_empty(), "the release's names still hold something: {:?}", named(&h));
+
+    // While its steps ran; then they failed, and the run discards.
+    h.stage_as(&v1, None, &h.token).unwrap();
+    std::fs::write(&manifest, "").unwrap();
+    h.discard_as(&v1, &h.token).unwrap();
+    assert!(named(&h).is_empty(), "a tree whose steps failed kept beside a manifest: {:?}", named(&h));
+
+    // A directory there.
+    h.stage_as(&v1, None, &h.token).unwrap();
+    std::fs::create_dir(&manifest).unwrap();
+    std::fs::write(manifest.join("index.html"), "a release\n").unwrap();
+    let e = h.complete_as(&v1, &h.token).unwrap_err();
+    assert!(e.contains("got a manifest") && e.contains("(exit 4)"), "{e}");
+    h.discard_as(&v1, &h.token).unwrap();
+    assert_eq!(named(&h), [format!("{}.manifest", v1.id)]);
+    assert_eq!(std::fs::read_dir(&manifest).unwrap().count(), 1, "the record went into the directory");
+    let e = h.stage_as(&v1, None, &h.token).unwrap_err();
+    assert!(e.contains("is a directory") && e.contains("(exit 7)"), "{e}");
+    assert_eq!(named(&h), [format!("{}.manifest", v1.id)], "staging touched the directory");
+
+    std::fs::remove_dir_all(&manifest).unwrap();
+    h.stage_as(&v1, None, &h.token).unwrap();
     h.complete_as(&v1, &h.token).unwrap();
     assert!(h.complete(&v1));
+}
+
+/// Staging release ID clears what runs left of it, never a real directory
+/// at `ID.manifest` or `ID.manifest.tmp`: under an older haul such a name
+/// could be a release, even the live one. Nor does it ever set aside the
+/// live release.
+fn a_release_named_like_anothers_record_is_never_cleared(shell: &[&str]) {
+    let h = Host::new(shell);
+    let v1 = h.build("v1\n");
+    let releases = h.app().join("releases");
+    let tmp_named = releases.join(format!("{}.manifest.tmp", v1.id));
+    std::fs::create_dir_all(tmp_named.join("public")).unwrap();
+    std::os::unix::fs::symlink(format!("releases/{}.manifest.tmp", v1.id), h.app().join("current")).unwrap();
+    h.stage(&v1, None).unwrap();
+    assert!(h.complete(&v1));
+    assert!(tmp_named.join("public").is_dir(), "the live release named like a half-written record was cleared");
+
+    // The live release is never set aside, even incomplete.
+    let v2 = h.build("v2\n");
+    std::fs::create_dir_all(releases.join(&v2.id)).unwrap();
+    std::fs::remove_file(h.app().join("current")).unwrap();
+    std::os::unix::fs::symlink(format!("releases/{}", v2.id), h.app().join("current")).unwrap();
+    let e = h.stage_as(&v2, None, &h.token).unwrap_err();
+    assert!(e.contains("is the live release") && e.contains("(exit 7)"), "{e}");
+    assert!(releases.join(&v2.id).is_dir());
 }
 
 /// A manifest that appears while a release is staged (between the clear-up
@@ -205,6 +248,7 @@ under_every_shell!(
     another_releases_stage_names_are_never_cleared,
     a_manifest_not_made_by_this_run_never_completes_its_release,
     a_manifest_that_appears_while_a_release_is_staged_keeps_it_out_of_place,
+    a_release_named_like_anothers_record_is_never_cleared,
     a_stage_whose_lock_is_no_longer_its_own_is_never_moved_into_place,
     a_run_that_lost_its_lock_never_removes_or_completes_the_holders_tree,
     what_any_run_left_of_a_release_is_cleared_by_the_lock_holder,

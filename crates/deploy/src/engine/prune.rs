@@ -29,6 +29,9 @@ impl Engine {
                     for (id, why) in p.kept {
                         self.observer.progress(Progress::Warn(&format!("not pruned {id}: {why}")));
                     }
+                    for w in p.warnings {
+                        self.observer.progress(Progress::Warn(&format!("pruning: {w}")));
+                    }
                 }
             }
         }
