@@ -17,9 +17,6 @@ pub(crate) async fn prune(run: &mut AppRun<'_>, b: &Blessing, token: &str, hs: &
     let host = run.host().clone();
     let keep = b.steps.keep.max(1) as usize;
     let doomed = hs.prune_set(b.release.as_str(), keep);
-    if doomed.is_empty() && !hs.leftovers {
-        return;
-    }
     let env = run.env(b);
     let mut go = Vec::new();
     for id in doomed {

@@ -24,10 +24,7 @@ set_aside_unless_kept() {
     # (Read by aside_one, in staging.sh.)
     # shellcheck disable=SC2034
     sa_id=$1 sa_then="nothing discarded"
-    if ! real_dir "releases/$1.manifest" && { [ -e "releases/$1.manifest" ] || [ -L "releases/$1.manifest" ]; }; then
-      aside_one "releases/$1.manifest"
-    fi
-    aside_one "releases/$1"
+    aside_moved_in "$1"
   fi
   [ -f "releases/$1.manifest" ] && real_dir "releases/$1" && return 0
   set_aside "$1"

@@ -88,8 +88,10 @@ set_aside() {
 }
 # aside_one NAME: renames NAME to the first free `releases/.gone-ID.PID.N`
 # (ID is $sa_id), never the live release; else exits 7 saying $sa_then.
+# Only the release's own tree is looked at for being live: what else of it
+# is set aside is never a real directory a link could name as a release.
 aside_one() {
-  if [ "$1" = "$(live)" ]; then
+  if [ "$1" = "releases/$sa_id" ] && [ "$1" = "$(live)" ]; then
     echo "$1 is the live release of this host, which staging never sets aside; $sa_then" >&2
     exit 7
   fi
@@ -106,6 +108,17 @@ aside_own() {
   for ao in "releases/.stage-$1.$2" "releases/.record-$1.$2"; do
     if [ -e "$ao" ] || [ -L "$ao" ]; then aside_one "$ao"; fi
   done
+}
+# aside_moved_in ID: sets aside the tree this run moved in as release ID,
+# and, first, a manifest beside it that no run holding the lock made (a
+# tree without it is no complete release); never a real directory there,
+# which may be a release an older haul let be named so. $sa_id and
+# $sa_then are the caller's.
+aside_moved_in() {
+  if ! real_dir "releases/$1.manifest" && { [ -e "releases/$1.manifest" ] || [ -L "releases/$1.manifest" ]; }; then
+    aside_one "releases/$1.manifest"
+  fi
+  aside_one "releases/$1"
 }
 delete_aside() {
   for lo in "releases/.gone-$1.$$".*; do
@@ -139,12 +152,8 @@ mark_complete() {
     # The tree is this run's (moved in under the lock), the manifest
     # nobody's: neither may make the release look complete, so both go
     # aside with the record, and the release is not on this host.
-    # The manifest goes first: a tree left without it is no complete
-    # release. A directory there (a release an older haul let be named
-    # so) stays.
     sa_id=$1 sa_then="release $1 not marked complete"
-    real_dir "releases/$1.manifest" || aside_one "releases/$1.manifest"
-    aside_one "releases/$1"
+    aside_moved_in "$1"
     aside_one "releases/.record-$1.$2"
     echo "release $1 got a manifest on this host while its steps ran, made by no run that held the lock (an older haul, a person): this run's tree is set aside, not marked complete" >&2
     exit 4
